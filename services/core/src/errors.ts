@@ -1,0 +1,174 @@
+/**
+ * Errors of the Phase node: small named classes, and exactly one table that maps them
+ * to gRPC status codes and HTTP status codes. Anything not in the table is INTERNAL and
+ * its message is never sent to a client (see `toPublicError`).
+ */
+
+/** Base of every error Phase sends to a client. `code` is stable and machine-readable. */
+export class PhaseError extends Error {
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** Stable error codes, mirrored by the SDKs and the CLI. */
+export type ErrorCode =
+  | 'invalid_json'
+  | 'invalid_manifest'
+  | 'invalid_receipt'
+  | 'invalid_config'
+  | 'invalid_module'
+  | 'module_too_large'
+  | 'hash_mismatch'
+  | 'module_not_cached'
+  | 'limit_exceeded'
+  | 'replayed_job'
+  | 'queue_full'
+  | 'unavailable'
+  | 'not_found'
+  | 'verification_failed'
+  | 'unauthenticated'
+  | 'cancelled'
+  | 'deadline_exceeded'
+  | 'internal'
+
+export class InvalidJsonError extends PhaseError {
+  constructor (message = 'body is not valid JSON') { super('invalid_json', message) }
+}
+export class InvalidManifestError extends PhaseError {
+  constructor (message: string) { super('invalid_manifest', message) }
+}
+export class InvalidReceiptError extends PhaseError {
+  constructor (message: string) { super('invalid_receipt', message) }
+}
+export class InvalidConfigError extends PhaseError {
+  constructor (message: string) { super('invalid_config', message) }
+}
+export class InvalidModuleError extends PhaseError {
+  constructor (message: string) { super('invalid_module', message) }
+}
+export class ModuleTooLargeError extends PhaseError {
+  constructor (message: string) { super('module_too_large', message) }
+}
+export class HashMismatchError extends PhaseError {
+  constructor (message: string) { super('hash_mismatch', message) }
+}
+export class ModuleNotCachedError extends PhaseError {
+  constructor (message: string) { super('module_not_cached', message) }
+}
+export class LimitExceededError extends PhaseError {
+  constructor (message: string) { super('limit_exceeded', message) }
+}
+export class ReplayedJobError extends PhaseError {
+  constructor (message: string) { super('replayed_job', message) }
+}
+export class QueueFullError extends PhaseError {
+  constructor (message = 'queue is full, retry later') { super('queue_full', message) }
+}
+export class UnavailableError extends PhaseError {
+  constructor (message: string, options?: { cause?: unknown }) { super('unavailable', message, options) }
+}
+export class NotFoundError extends PhaseError {
+  constructor (message: string) { super('not_found', message) }
+}
+export class VerificationError extends PhaseError {
+  /** Which check failed, e.g. 'signature', 'key', 'job_id', 'nonce', 'module_hash', 'stdout_hash'. */
+  readonly check: string
+  constructor (check: string, message: string) {
+    super('verification_failed', message)
+    this.check = check
+  }
+}
+export class UnauthenticatedError extends PhaseError {
+  constructor (message = 'missing or wrong API token') { super('unauthenticated', message) }
+}
+export class CancelledError extends PhaseError {
+  constructor (message = 'cancelled') { super('cancelled', message) }
+}
+export class DeadlineExceededError extends PhaseError {
+  constructor (message = 'deadline exceeded') { super('deadline_exceeded', message) }
+}
+
+/** gRPC status numbers (kept here so the core has no dependency on grpc-js). */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16
+} as const
+
+/** The one table: error code → gRPC status and HTTP status. */
+export const ERROR_TABLE: Readonly<Record<ErrorCode, { grpc: number, http: number }>> = Object.freeze({
+  invalid_json: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 400 },
+  invalid_manifest: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 422 },
+  invalid_receipt: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 422 },
+  invalid_config: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 422 },
+  invalid_module: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 422 },
+  module_too_large: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 413 },
+  hash_mismatch: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 422 },
+  module_not_cached: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409 },
+  limit_exceeded: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 422 },
+  replayed_job: { grpc: GrpcStatus.ALREADY_EXISTS, http: 409 },
+  queue_full: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 429 },
+  unavailable: { grpc: GrpcStatus.UNAVAILABLE, http: 503 },
+  not_found: { grpc: GrpcStatus.NOT_FOUND, http: 404 },
+  verification_failed: { grpc: GrpcStatus.DATA_LOSS, http: 502 },
+  unauthenticated: { grpc: GrpcStatus.UNAUTHENTICATED, http: 401 },
+  cancelled: { grpc: GrpcStatus.CANCELLED, http: 499 },
+  deadline_exceeded: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 504 },
+  internal: { grpc: GrpcStatus.INTERNAL, http: 500 }
+})
+
+/** Reverse of the table for errors that come back over gRPC: status → our code. */
+const GRPC_TO_CODE: ReadonlyMap<number, ErrorCode> = new Map<number, ErrorCode>([
+  [GrpcStatus.INVALID_ARGUMENT, 'invalid_manifest'],
+  [GrpcStatus.RESOURCE_EXHAUSTED, 'queue_full'],
+  [GrpcStatus.FAILED_PRECONDITION, 'module_not_cached'],
+  [GrpcStatus.ALREADY_EXISTS, 'replayed_job'],
+  [GrpcStatus.UNAVAILABLE, 'unavailable'],
+  [GrpcStatus.NOT_FOUND, 'not_found'],
+  [GrpcStatus.UNAUTHENTICATED, 'unauthenticated'],
+  [GrpcStatus.CANCELLED, 'cancelled'],
+  [GrpcStatus.DEADLINE_EXCEEDED, 'deadline_exceeded'],
+  [GrpcStatus.DATA_LOSS, 'verification_failed']
+])
+
+/** What a client may see of an error: a PhaseError as is, anything else as a generic INTERNAL. */
+export function toPublicError (err: unknown): PhaseError {
+  if (err instanceof PhaseError) return err
+  return new PhaseError('internal', 'internal error')
+}
+
+/**
+ * Rebuilds a PhaseError from a gRPC error that crossed a process boundary. The peer puts our
+ * code in the `phase-error-code` metadata key; without it the status picks the closest code.
+ */
+export function fromGrpcError (err: { code?: number, details?: string, metadata?: { get(key: string): unknown[] } }): PhaseError {
+  const sent = err.metadata?.get('phase-error-code')?.[0]
+  const code = (typeof sent === 'string' && sent in ERROR_TABLE)
+    ? sent as ErrorCode
+    : GRPC_TO_CODE.get(err.code ?? GrpcStatus.UNKNOWN) ?? 'internal'
+  return new PhaseError(code, err.details ?? 'remote error')
+}
+
+/** True when `err` is a PhaseError with this code (checks the field, not the class). */
+export function isPhaseError (err: unknown, code?: ErrorCode): err is PhaseError {
+  return typeof err === 'object' && err !== null && typeof (err as PhaseError).code === 'string' &&
+    (err as PhaseError).code in ERROR_TABLE && (code === undefined || (err as PhaseError).code === code)
+}
