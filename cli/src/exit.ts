@@ -1,0 +1,43 @@
+/**
+ * Exit codes of the phase CLI (sysexits-style for CLI failures, `timeout`-style for jobs).
+ * Documented in the README and `phase --help`.
+ */
+import type { ErrorCode } from '../../services/core/src/errors.ts'
+
+export const EXIT = {
+  OK: 0,
+  /** The receipt did not verify. */
+  NOT_VERIFIED: 1,
+  /** Command line misuse. */
+  USAGE: 64,
+  /** The node refused the input (manifest, module, limits). */
+  DATA: 65,
+  /** A file named on the command line cannot be read. */
+  NO_INPUT: 66,
+  /** The node is not reachable, or a part of it is down. */
+  UNAVAILABLE: 69,
+  /** Internal error in the node or the CLI. */
+  SOFTWARE: 70,
+  /** Cannot write an output file. */
+  CANT_CREATE: 73,
+  /** The node is busy; retry later. */
+  TEMPFAIL: 75,
+  /** The node wants an API token. */
+  NO_PERM: 77,
+  /** The job hit its wall-time limit. */
+  TIMEOUT: 124,
+  /** The job trapped or hit its memory or output limit. */
+  JOB_FAILED: 125
+} as const
+
+/** Exit code for an error the node (or the core) reported. */
+export function exitCodeFor (code: ErrorCode): number {
+  switch (code) {
+    case 'unavailable': case 'deadline_exceeded': case 'cancelled': return EXIT.UNAVAILABLE
+    case 'queue_full': return EXIT.TEMPFAIL
+    case 'unauthenticated': return EXIT.NO_PERM
+    case 'verification_failed': return EXIT.NOT_VERIFIED
+    case 'internal': return EXIT.SOFTWARE
+    default: return EXIT.DATA
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * phase — the command line of a Phase node.
+ *
+ *   phase run FILE [--receipt PATH] [--json] [options] [-- ARGS...]   run a wasm module (stdin is passed on)
+ *   phase verify PATH --key HEX [--manifest F] [--stdout F] [--stderr F] [--json]
+ *   phase node key | phase node info
+ */
+import { runCommand } from './run.ts'
+import { verifyCommand } from './verify.ts'
+import { nodeCommand } from './node.ts'
+import { EXIT, exitCodeFor } from './exit.ts'
+import { isPhaseError } from '../../services/core/src/errors.ts'
+import { UsageError } from './usage.ts'
+
+const HELP = `phase — run WebAssembly on a Phase node and verify signed receipts
+
+Usage:
+  phase run FILE [options] [-- ARGS...]    run FILE on the node; stdin is passed to the module
+      --receipt PATH        write the signed receipt (canonical JSON) to PATH
+      --manifest-out PATH   write the manifest the job ran under (for 'phase verify --manifest')
+      --json                print one JSON object (status, exit code, output, receipt) instead of raw output
+      --env KEY=VALUE       environment variable for the module (repeatable)
+      --memory-mb N, --timeout-ms N, --output-bytes N    resource limits (the node's caps win)
+  phase verify PATH --key HEX [options]    verify a receipt file
+      --peer-id ID          also require this node identity
+      --manifest PATH       check job id, nonce, module hash and inputs against this manifest
+      --module PATH         check the module hash against this file
+      --stdout PATH, --stderr PATH         check the output hashes against these files
+      --json                print the result as JSON
+  phase node key                           print the node's receipt public key (hex)
+  phase node info                          print the node's identity and runtime (JSON)
+
+Global options: --api ADDRESS (unix:/path or host:port; env PHASE_API), --token TOKEN (env PHASE_API_TOKEN)
+
+Exit codes: 0 ok; run: the module's exit code, 124 timeout, 125 trap or memory/output limit;
+verify: 1 not verified; 64 usage; 65 input refused; 66 file unreadable; 69 node unavailable;
+70 internal error; 73 cannot write; 75 node busy; 77 API token needed.
+`
+
+async function main (argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'run': return await runCommand(rest, process.env)
+    case 'verify': return await verifyCommand(rest)
+    case 'node': return await nodeCommand(rest, process.env)
+    case undefined: case 'help': case '--help': case '-h':
+      process.stdout.write(HELP)
+      return command === undefined ? EXIT.USAGE : EXIT.OK
+    default:
+      throw new UsageError(`unknown command '${command.slice(0, 40)}'`)
+  }
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2))
+} catch (err) {
+  if (err instanceof UsageError) {
+    process.stderr.write(`phase: ${err.message}\nTry 'phase --help'.\n`)
+    process.exitCode = EXIT.USAGE
+  } else if (isPhaseError(err)) {
+    process.stderr.write(`phase: ${err.message} (${err.code})\n`)
+    process.exitCode = exitCodeFor(err.code)
+  } else if (typeof err === 'object' && err !== null && 'exitCode' in err) {
+    process.stderr.write(`phase: ${(err as Error).message}\n`)
+    process.exitCode = (err as { exitCode: number }).exitCode
+  } else {
+    process.stderr.write(`phase: unexpected error: ${(err as Error)?.message ?? String(err)}\n`)
+    process.exitCode = EXIT.SOFTWARE
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * `phase run FILE [-- ARGS...]`: builds a manifest (fresh nonce), sends the module only when the
+ * node lacks it, prints the module's output, checks the receipt against the job it sent, and
+ * exits with the module's exit code.
+ */
+import { randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { contentHash } from '../../services/core/src/hash-node.ts'
+import { canonicalize } from '../../services/core/src/canonical.ts'
+import { verifyReceipt } from '../../services/core/src/crypto/verify.ts'
+import { jobIdOf, inputsHashOf, parseManifest } from '../../services/core/src/documents/manifest.ts'
+import { connect } from './connect.ts'
+import { EXIT } from './exit.ts'
+import { CliError, UsageError, intOption, parse, readInput } from './usage.ts'
+
+const OPTIONS = {
+  receipt: { type: 'string' },
+  'manifest-out': { type: 'string' },
+  json: { type: 'boolean' },
+  env: { type: 'string', multiple: true },
+  'memory-mb': { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  'output-bytes': { type: 'string' },
+  api: { type: 'string' },
+  token: { type: 'string' }
+} as const
+
+export async function runCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+  const { values, positionals, rest } = parse(argv, OPTIONS)
+  if (positionals.length !== 1) throw new UsageError('run needs exactly one module file (put module arguments after --)')
+  const module = await readInput(positionals[0]!, 'module')
+  const stdin = process.stdin.isTTY === true ? new Uint8Array() : await readStdin()
+  const moduleHash = contentHash(module)
+  const manifestDoc: Record<string, unknown> = { version: 1, module_hash: moduleHash, nonce: randomBytes(16).toString('hex') }
+  if (rest.length > 0) manifestDoc.args = rest
+  const envVars = parseEnv(values.env as string[] | undefined)
+  if (envVars !== undefined) manifestDoc.env = envVars
+  if (stdin.byteLength > 0) manifestDoc.stdin = Buffer.from(stdin).toString('base64')
+  const limits: Record<string, number> = {}
+  for (const [flag, key] of [['memory-mb', 'memory_mb'], ['timeout-ms', 'timeout_ms'], ['output-bytes', 'output_bytes']] as const) {
+    const v = intOption(values[flag], flag)
+    if (v !== undefined) limits[key] = v
+  }
+  if (Object.keys(limits).length > 0) manifestDoc.limits = limits
+  const manifest = parseManifest(manifestDoc)
+
+  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
+  try {
+    const { cached } = await client.hasModule({ moduleHash }, { metadata, timeoutMs: 10_000 })
+    const info = await client.getNodeInfo({}, { metadata, timeoutMs: 10_000 })
+    const response = await client.submitJob({ manifestJson: new TextEncoder().encode(canonicalize(manifest)), module: cached ? undefined : module }, { metadata })
+    // The node is ours, so its key is the one we expect; the checks prove the receipt is for this job and these bytes.
+    const verified = await verifyReceipt(response.receiptJson, {
+      publicKey: info.receiptPublicKey,
+      peerId: info.peerId,
+      job: { jobId: jobIdOf(manifest), nonce: manifest.nonce, moduleHash, inputsHash: inputsHashOf(manifest) },
+      outputs: { stdout: response.stdout, stderr: response.stderr }
+    })
+    if (values.receipt !== undefined) await writeOut(values.receipt as string, response.receiptJson)
+    if (values['manifest-out'] !== undefined) await writeOut(values['manifest-out'] as string, new TextEncoder().encode(canonicalize(manifest)))
+    if (values.json === true) {
+      process.stdout.write(JSON.stringify({
+        job_id: response.jobId,
+        status: response.status,
+        exit_code: response.exitCode,
+        stdout: Buffer.from(response.stdout).toString('utf8'),
+        stderr: Buffer.from(response.stderr).toString('utf8'),
+        stdout_base64: Buffer.from(response.stdout).toString('base64'),
+        stderr_base64: Buffer.from(response.stderr).toString('base64'),
+        verified: true,
+        checks: verified.checks,
+        receipt: verified.receipt
+      }, null, 2) + '\n')
+    } else {
+      process.stdout.write(response.stdout)
+      process.stderr.write(response.stderr)
+      if (response.status !== 'ok' && response.status !== 'exit') {
+        process.stderr.write(`phase: job ended with status ${response.status} (receipt signed; job ${response.jobId})\n`)
+      }
+    }
+    return exitFor(response.status, response.exitCode)
+  } finally {
+    client.close()
+  }
+}
+
+function exitFor (status: string, exitCode: number): number {
+  if (status === 'ok') return EXIT.OK
+  if (status === 'exit') return Math.min(Math.max(exitCode, 1), 255)
+  if (status === 'timeout') return EXIT.TIMEOUT
+  return EXIT.JOB_FAILED
+}
+
+function parseEnv (pairs: string[] | undefined): Record<string, string> | undefined {
+  if (pairs === undefined) return undefined
+  const out: Record<string, string> = {}
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=')
+    if (eq <= 0) throw new UsageError(`--env wants KEY=VALUE, got '${pair.slice(0, 40)}'`)
+    out[pair.slice(0, eq)] = pair.slice(eq + 1)
+  }
+  return out
+}
+
+async function readStdin (): Promise<Uint8Array> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return new Uint8Array(Buffer.concat(chunks))
+}
+
+async function writeOut (path: string, bytes: Uint8Array): Promise<void> {
+  try {
+    await writeFile(path, bytes)
+  } catch (err) {
+    throw new CliError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.CANT_CREATE)
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Typed gRPC clients of protobuf-es services over grpc-js. Each RPC becomes an async function
+ * taking `{ signal, timeoutMs }`; errors come back as PhaseErrors (see `fromGrpcError`).
+ */
+import * as grpc from '@grpc/grpc-js'
+import { create, type DescService } from '@bufbuild/protobuf'
+import { fromGrpcError, CancelledError } from '../errors.ts'
+import { toGrpcDefinition } from './definition.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES } from './server.ts'
+import type { CallOptions, ServiceClient } from './types.ts'
+
+export interface GrpcClientInit {
+  /** Largest message sent or accepted. Default: 64 MiB. */
+  maxMessageBytes?: number
+  /** Default deadline per call in ms. Default: none. */
+  timeoutMs?: number
+}
+
+/** A typed client plus its lifecycle. */
+export type GrpcClient<S> = ServiceClient<S> & {
+  /** Closes the channel; safe to call twice. */
+  close: () => void
+  /** Resolves when the channel is connected, rejects after `timeoutMs`. */
+  waitForReady: (timeoutMs: number) => Promise<void>
+}
+
+export function createGrpcClient<S extends DescService> (service: S, address: string, init: GrpcClientInit = {}): GrpcClient<S> {
+  const maxBytes = init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+  const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': maxBytes,
+    'grpc.max_send_message_length': maxBytes
+  })
+  const definition = toGrpcDefinition(service)
+  const api: Record<string, unknown> = {
+    close: () => client.close(),
+    waitForReady: async (timeoutMs: number) => await new Promise<void>((resolve, reject) => {
+      client.waitForReady(Date.now() + timeoutMs, (err) => err != null ? reject(err) : resolve())
+    })
+  }
+  for (const method of service.methods) {
+    const def = definition[method.localName]!
+    api[method.localName] = async (request: object, options: CallOptions = {}) => {
+      const signal = options.signal
+      if (signal?.aborted === true) throw new CancelledError()
+      const metadata = new grpc.Metadata()
+      for (const [k, v] of Object.entries(options.metadata ?? {})) metadata.set(k, v)
+      const timeoutMs = options.timeoutMs ?? init.timeoutMs
+      const callOptions: grpc.CallOptions = timeoutMs !== undefined ? { deadline: Date.now() + timeoutMs } : {}
+      return await new Promise((resolve, reject) => {
+        const call = client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize,
+          create(method.input, request as never), metadata, callOptions, (err, value) => {
+            signal?.removeEventListener('abort', onAbort)
+            if (err != null) reject(fromGrpcError(err))
+            else resolve(value)
+          })
+        const onAbort = (): void => call.cancel()
+        signal?.addEventListener('abort', onAbort, { once: true })
+      })
+    }
+  }
+  return api as GrpcClient<S>
+}

@@ -1,0 +1,145 @@
+/**
+ * A gRPC server on a real socket (unix or TCP) with grpc.health.v1, optional server reflection,
+ * one error mapping, deadlines and cancellation as AbortSignals, and an explicit lifecycle:
+ * stop() = health NOT_SERVING → graceful shutdown with a timer → forced shutdown.
+ */
+import * as grpc from '@grpc/grpc-js'
+import { HealthImplementation } from 'grpc-health-check'
+import { ReflectionService } from '@grpc/reflection'
+import { toBinary, type DescService } from '@bufbuild/protobuf'
+import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt'
+import { ERROR_TABLE, toPublicError } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import { toGrpcDefinition } from './definition.ts'
+import { prepareSocket } from './socket.ts'
+import type { HandlerContext } from './types.ts'
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5000
+
+export interface GrpcServerInit {
+  /** Largest message accepted or sent, in bytes. Default: 64 MiB. */
+  maxMessageBytes?: number
+  /** How long stop() waits for in-flight calls before forcing. Default: 5000 ms. */
+  shutdownGraceMs?: number
+  /** Serve gRPC server reflection for these services. Default: false. */
+  reflection?: boolean
+}
+
+export interface GrpcServerComponents {
+  logger: Logger
+}
+
+export interface ServiceRegistration {
+  service: DescService
+  // Handlers are typed by ServiceImpl<S> at the call site; here they are looked up by name.
+  impl: object
+}
+
+export class GrpcServer {
+  private readonly server: grpc.Server
+  private readonly health: HealthImplementation
+  private readonly log: Logger
+  private readonly graceMs: number
+  private readonly reflection: boolean
+  private readonly services: DescService[] = []
+  private readonly shutdown = new AbortController()
+  private address: string | undefined
+  private stopping: Promise<void> | undefined
+
+  constructor (components: GrpcServerComponents, init: GrpcServerInit = {}) {
+    const maxBytes = init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': maxBytes,
+      'grpc.max_send_message_length': maxBytes
+    })
+    this.log = components.logger
+    this.graceMs = init.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS
+    this.reflection = init.reflection ?? false
+    this.health = new HealthImplementation({ '': 'NOT_SERVING' })
+    this.health.addToServer(this.server)
+  }
+
+  /** Registers a service implementation; call before start(). */
+  add<S extends DescService> (service: S, impl: object): this {
+    const definition = toGrpcDefinition(service)
+    const handlers: grpc.UntypedServiceImplementation = {}
+    for (const method of service.methods) {
+      const fn = (impl as Record<string, unknown>)[method.localName]
+      if (typeof fn !== 'function') throw new Error(`${service.typeName}: no handler for ${method.name}`)
+      handlers[method.localName] = this.unary(`${service.typeName}/${method.name}`, fn.bind(impl))
+    }
+    this.server.addService(definition, handlers)
+    this.services.push(service)
+    return this
+  }
+
+  /**
+   * Binds and starts serving. `address` is `unix:/path` or `host:port` (port 0 picks one).
+   * Returns the bound address (with the real port).
+   */
+  async start (address: string): Promise<string> {
+    if (this.address !== undefined) return this.address
+    if (this.reflection) this.addReflection()
+    await prepareSocket(address)
+    const port = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => err != null ? reject(err) : resolve(p))
+    })
+    this.address = address.startsWith('unix:') ? address : address.replace(/:0$/, `:${port}`)
+    this.health.setStatus('', 'SERVING')
+    for (const s of this.services) this.health.setStatus(s.typeName, 'SERVING')
+    this.log.info({ address: this.address }, 'grpc server listening')
+    return this.address
+  }
+
+  /** Stops serving; safe to call twice. In-flight calls get `shutdownGraceMs`, then are cancelled. */
+  async stop (): Promise<void> {
+    this.stopping ??= this.doStop()
+    return this.stopping
+  }
+
+  private async doStop (): Promise<void> {
+    this.health.setStatus('', 'NOT_SERVING')
+    for (const s of this.services) this.health.setStatus(s.typeName, 'NOT_SERVING')
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.shutdown.abort()
+        this.server.forceShutdown()
+        resolve()
+      }, this.graceMs)
+      this.server.tryShutdown(() => { clearTimeout(timer); resolve() })
+    })
+    this.shutdown.abort()
+  }
+
+  private addReflection (): void {
+    const pkg: Record<string, { fileDescriptorProtos: Buffer[] }> = {}
+    for (const s of this.services) {
+      pkg[s.typeName] = { fileDescriptorProtos: [Buffer.from(toBinary(FileDescriptorProtoSchema, s.file.proto))] }
+    }
+    new ReflectionService(pkg as never).addToServer(this.server)
+  }
+
+  private unary (name: string, fn: (req: unknown, ctx: HandlerContext) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> {
+    return (call, callback) => {
+      const controller = new AbortController()
+      const onCancel = (): void => controller.abort(new Error('call cancelled'))
+      call.on('cancelled', onCancel)
+      const signal = AbortSignal.any([controller.signal, this.shutdown.signal])
+      const metadata = new Map<string, string>()
+      for (const [key, value] of Object.entries(call.metadata.getMap())) {
+        metadata.set(key, typeof value === 'string' ? value : value.toString('utf8'))
+      }
+      fn(call.request, { signal, metadata, peer: call.getPeer() }).then(
+        (response) => callback(null, response),
+        (err: unknown) => {
+          const pub = toPublicError(err)
+          if (pub !== err) this.log.error({ err, method: name }, 'unexpected error in handler')
+          const md = new grpc.Metadata()
+          md.set('phase-error-code', pub.code)
+          callback({ code: ERROR_TABLE[pub.code].grpc, details: pub.message, metadata: md })
+        }
+      ).finally(() => call.off('cancelled', onCancel))
+    }
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The shared shape of a Phase process entry point: read config from the environment once,
+ * make the one logger, start the component, and stop it cleanly on SIGTERM (systemd) or
+ * SIGINT (pm2). A bad config stops the start with a message naming the key.
+ */
+import { loadConfig, type NodeConfig } from './config.ts'
+import { createLogger, type Logger } from './logger.ts'
+import { isPhaseError } from './errors.ts'
+
+export interface Stoppable {
+  stop: () => Promise<void>
+}
+
+/** Hard limit for a clean stop; past it the process exits anyway (pm2 kills after its kill_timeout). */
+const STOP_DEADLINE_MS = 8000
+
+export async function runProcess (name: string, start: (config: NodeConfig, logger: Logger) => Promise<Stoppable>): Promise<void> {
+  let config: NodeConfig
+  try {
+    config = loadConfig({ env: process.env })
+  } catch (err) {
+    process.stderr.write(`${name}: ${(err as Error).message}\n`)
+    process.exit(78) // EX_CONFIG
+  }
+  const logger = createLogger({ name, level: config.logLevel })
+  let component: Stoppable
+  try {
+    component = await start(config, logger)
+  } catch (err) {
+    logger.fatal({ err: isPhaseError(err) ? err.message : err }, `${name} failed to start`)
+    process.stderr.write(`${name}: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, `${name} stopping`)
+    const timer = setTimeout(() => { logger.warn(`${name} did not stop in time, exiting`); process.exit(1) }, STOP_DEADLINE_MS)
+    timer.unref()
+    component.stop().then(() => {
+      logger.info(`${name} stopped`)
+      process.exit(0)
+    }, (err: unknown) => {
+      logger.error({ err }, `${name} stop failed`)
+      process.exit(1)
+    })
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  // pm2 sends a 'shutdown' message on Windows-like graceful stops; harmless elsewhere.
+  process.on('message', (msg) => { if (msg === 'shutdown') stop('shutdown') })
+}

@@ -1,0 +1,171 @@
+/**
+ * JSON over HTTP for curl and the PHP SDK, on localhost by default. Same job path as gRPC;
+ * every error is a JSON body `{ "error": { "code", "message" } }` with a 4xx/5xx status from
+ * the one error table. Bodies are capped before they are buffered.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { timingSafeEqual } from 'node:crypto'
+import { ERROR_TABLE, InvalidJsonError, InvalidManifestError, ModuleTooLargeError, NotFoundError, PhaseError, UnauthenticatedError, toPublicError } from '../../core/src/errors.ts'
+import type { Logger } from '../../core/src/logger.ts'
+import type { JobRunner } from './jobs.ts'
+import type { NodeInfo } from './index.ts'
+
+export interface HttpApiComponents {
+  jobs: Pick<JobRunner, 'run'>
+  modules: { has: (hash: string) => boolean }
+  info: () => Promise<NodeInfo>
+  logger: Logger
+}
+
+export interface HttpApiInit {
+  host: string
+  port: number
+  token: string | null
+  /** Largest request body in bytes (module as base64 plus manifest). */
+  maxBodyBytes: number
+}
+
+class MethodNotAllowedError extends PhaseError {
+  constructor () { super('not_found', 'method not allowed') }
+}
+
+export class HttpApi {
+  private readonly server: Server
+  private readonly c: HttpApiComponents
+  private readonly init: HttpApiInit
+  private address: string | undefined
+
+  constructor (components: HttpApiComponents, init: HttpApiInit) {
+    this.c = components
+    this.init = init
+    this.server = createServer((req, res) => { this.handle(req, res) })
+    this.server.requestTimeout = 120_000
+    this.server.headersTimeout = 10_000
+  }
+
+  /** Listens; returns `host:port` with the real port. */
+  async start (): Promise<string> {
+    if (this.address !== undefined) return this.address
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(this.init.port, this.init.host, () => { this.server.off('error', reject); resolve() })
+    })
+    const a = this.server.address()
+    const port = typeof a === 'object' && a !== null ? a.port : this.init.port
+    this.address = `${this.init.host.includes(':') ? `[${this.init.host}]` : this.init.host}:${port}`
+    this.c.logger.info({ address: this.address }, 'http api listening')
+    return this.address
+  }
+
+  async stop (): Promise<void> {
+    if (!this.server.listening) return
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve())
+      this.server.closeIdleConnections()
+    })
+  }
+
+  private handle (req: IncomingMessage, res: ServerResponse): void {
+    const controller = new AbortController()
+    res.on('close', () => { if (!res.writableFinished) controller.abort() })
+    this.route(req, controller.signal).then(
+      (body) => send(res, 200, body),
+      (err: unknown) => {
+        const pub = toPublicError(err)
+        if (pub !== err) this.c.logger.error({ err }, 'unexpected error in http api')
+        const status = err instanceof MethodNotAllowedError ? 405 : ERROR_TABLE[pub.code].http
+        send(res, status, { error: { code: pub.code, message: pub.message } })
+      }
+    )
+  }
+
+  private async route (req: IncomingMessage, signal: AbortSignal): Promise<unknown> {
+    const url = new URL(req.url ?? '/', 'http://node')
+    if (url.pathname === '/healthz') return { status: 'ok' }
+    this.authorize(req)
+    if (url.pathname === '/v1/jobs') {
+      if (req.method !== 'POST') throw new MethodNotAllowedError()
+      return await this.submit(req, signal)
+    }
+    const mod = /^\/v1\/modules\/(sha256:[0-9a-f]{64})$/.exec(url.pathname)
+    if (mod != null) {
+      if (req.method !== 'GET') throw new MethodNotAllowedError()
+      return { module_hash: mod[1], cached: this.c.modules.has(mod[1]!) }
+    }
+    if (url.pathname === '/v1/node') {
+      if (req.method !== 'GET') throw new MethodNotAllowedError()
+      const info = await this.c.info()
+      return { peer_id: info.peerId, receipt_public_key: info.receiptPublicKey, version: info.version, executors: info.executors, runtime: { name: info.runtimeName, version: info.runtimeVersion } }
+    }
+    throw new NotFoundError(`no such endpoint: ${req.method ?? ''} ${url.pathname.slice(0, 100)}`)
+  }
+
+  private authorize (req: IncomingMessage): void {
+    if (this.init.token === null) return
+    const given = Buffer.from(req.headers.authorization ?? '')
+    const expected = Buffer.from(`Bearer ${this.init.token}`)
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new UnauthenticatedError()
+  }
+
+  private async submit (req: IncomingMessage, signal: AbortSignal): Promise<unknown> {
+    const type = req.headers['content-type'] ?? ''
+    if (!type.startsWith('application/json')) throw new InvalidJsonError('content-type must be application/json')
+    const body = await readBody(req, this.init.maxBodyBytes)
+    let doc: unknown
+    try { doc = JSON.parse(body.toString('utf8')) } catch { throw new InvalidJsonError() }
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new InvalidJsonError('body must be a JSON object')
+    const { manifest, module, ...rest } = doc as Record<string, unknown>
+    const unknown = Object.keys(rest)
+    if (unknown.length > 0) throw new InvalidManifestError(`unknown field in request: '${unknown[0]!.slice(0, 60)}' (expected manifest, module)`)
+    if (manifest === undefined) throw new InvalidManifestError('request needs a manifest')
+    if (module !== undefined && (typeof module !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(module))) {
+      throw new InvalidManifestError('module must be standard base64')
+    }
+    const result = await this.c.jobs.run({ manifest, module: module === undefined ? undefined : Buffer.from(module, 'base64') }, { signal })
+    return {
+      job_id: result.jobId,
+      manifest: result.manifest,
+      status: result.status,
+      exit_code: result.exitCode,
+      stdout: Buffer.from(result.stdout).toString('utf8'),
+      stderr: Buffer.from(result.stderr).toString('utf8'),
+      stdout_base64: Buffer.from(result.stdout).toString('base64'),
+      stderr_base64: Buffer.from(result.stderr).toString('base64'),
+      receipt: result.receipt,
+      receipt_json: Buffer.from(result.receiptJson).toString('utf8')
+    }
+  }
+}
+
+async function readBody (req: IncomingMessage, max: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? NaN)
+  if (declared > max) {
+    req.resume()
+    throw new ModuleTooLargeError(`request body is ${declared} bytes, this node accepts at most ${max}`)
+  }
+  return await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size > max) {
+        // Stop buffering but keep draining, so the 413 can still be sent on this connection.
+        req.off('data', onData)
+        req.resume()
+        reject(new ModuleTooLargeError(`request body is over ${max} bytes`))
+        return
+      }
+      chunks.push(chunk)
+    }
+    req.on('data', onData)
+    req.once('end', () => resolve(Buffer.concat(chunks)))
+    req.once('error', reject)
+  })
+}
+
+function send (res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent || res.destroyed) return
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}

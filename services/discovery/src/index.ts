@@ -1,0 +1,130 @@
+/**
+ * The discovery process: the node's face. Today it owns the node identity, the public local
+ * API (gRPC on a unix socket, JSON over HTTP on localhost) and job routing to the local
+ * executors and the signer; the libp2p host joins it with the network.
+ */
+import { join } from 'node:path'
+import { NodeService } from '../../core/src/gen/phase/node/v1/node_pb.js'
+import { ExecutorService } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
+import { GrpcServer, createGrpcClient } from '../../core/src/grpc/index.ts'
+import type { NodeConfig } from '../../core/src/config.ts'
+import { internalAddresses } from '../../core/src/config.ts'
+import type { Logger } from '../../core/src/logger.ts'
+import { loadOrCreateIdentity } from './identity.ts'
+import { ModuleStore } from './module-store.ts'
+import { ExecutorSet } from './executors.ts'
+import { SignerClient } from './signer-client.ts'
+import { JobRunner } from './jobs.ts'
+import { createNodeService } from './node-service.ts'
+import { HttpApi } from './http-api.ts'
+
+export { JobRunner } from './jobs.ts'
+export { ExecutorSet } from './executors.ts'
+export { ModuleStore } from './module-store.ts'
+
+export const VERSION = '0.1.0'
+export const IDENTITY_FILE = 'identity.key'
+
+/** What GetNodeInfo and GET /v1/node report. */
+export interface NodeInfo {
+  peerId: string
+  receiptPublicKey: string
+  version: string
+  executors: number
+  runtimeName: string
+  runtimeVersion: string
+}
+
+export interface DiscoveryComponents {
+  logger: Logger
+}
+
+/** Bound addresses after start(). */
+export interface DiscoveryAddresses {
+  grpc: string
+  http: string | null
+}
+
+export class DiscoveryNode {
+  private readonly config: NodeConfig
+  private readonly log: Logger
+  private readonly server: GrpcServer
+  private readonly modules: ModuleStore
+  private executors: ExecutorSet | undefined
+  private signer: SignerClient | undefined
+  private http: HttpApi | undefined
+  private started: Promise<DiscoveryAddresses> | undefined
+  private stopped: Promise<void> | undefined
+
+  constructor (components: DiscoveryComponents, config: NodeConfig) {
+    this.config = config
+    this.log = components.logger
+    // The public API takes a module plus manifest; allow the module cap plus room for the rest.
+    this.server = new GrpcServer({ logger: this.log.child({ component: 'grpc' }) }, {
+      maxMessageBytes: config.limits.maxModuleBytes + config.limits.maxStdinBytes * 2 + 1024 * 1024,
+      reflection: true
+    })
+    this.modules = new ModuleStore({ logger: this.log }, { dir: join(config.stateDir, 'modules') })
+  }
+
+  async start (): Promise<DiscoveryAddresses> {
+    this.started ??= this.doStart()
+    return await this.started
+  }
+
+  private async doStart (): Promise<DiscoveryAddresses> {
+    const identity = await loadOrCreateIdentity(join(this.config.stateDir, IDENTITY_FILE), { logger: this.log })
+    const peerId = identity.peerId.toString()
+    await this.modules.start()
+    const addresses = internalAddresses(this.config)
+    const messageBytes = this.config.limits.maxModuleBytes + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
+    this.executors = new ExecutorSet({ logger: this.log.child({ component: 'executors' }) }, { addresses: addresses.executors, maxMessageBytes: messageBytes })
+    this.signer = new SignerClient(addresses.signer)
+    const jobs = new JobRunner({ executors: this.executors, modules: this.modules, signer: this.signer, logger: this.log.child({ component: 'jobs' }) }, {
+      limits: this.config.limits,
+      peerId,
+      maxInFlight: this.config.executors * (this.config.workersPerExecutor + this.config.queueCapacity)
+    })
+    const executorClient = createGrpcClient(ExecutorService, addresses.executors[0]!, { timeoutMs: 2000 })
+    let runtime: { name: string, version: string } | undefined
+    const info = async (): Promise<NodeInfo> => {
+      if (runtime === undefined) {
+        const s = await executorClient.getStatus({})
+        runtime = { name: s.runtimeName, version: s.runtimeVersion }
+      }
+      return { peerId, receiptPublicKey: await this.signer!.publicKey(), version: VERSION, executors: this.config.executors, runtimeName: runtime.name, runtimeVersion: runtime.version }
+    }
+    this.closeInfo = () => executorClient.close()
+    this.server.add(NodeService, createNodeService({ jobs, modules: this.modules, info }, { token: this.config.api.token }))
+    const grpc = await this.server.start(this.config.api.grpc)
+    let http: string | null = null
+    if (this.config.api.http.enabled) {
+      this.http = new HttpApi({ jobs, modules: this.modules, info, logger: this.log.child({ component: 'http' }) }, {
+        host: this.config.api.http.host,
+        port: this.config.api.http.port,
+        token: this.config.api.token,
+        maxBodyBytes: Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
+      })
+      http = await this.http.start()
+    }
+    this.log.info({ peerId, grpc, http, executors: this.config.executors }, 'discovery ready')
+    return { grpc, http }
+  }
+
+  private closeInfo: () => void = () => {}
+
+  async stop (): Promise<void> {
+    this.stopped ??= (async () => {
+      await this.started?.catch(() => {})
+      await Promise.all([this.server.stop(), this.http?.stop()])
+      this.executors?.close()
+      this.signer?.close()
+      this.closeInfo()
+    })()
+    await this.stopped
+  }
+}
+
+export function createDiscovery (components: DiscoveryComponents, config: NodeConfig): DiscoveryNode {
+  return new DiscoveryNode(components, config)
+}

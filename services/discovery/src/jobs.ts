@@ -1,0 +1,176 @@
+/**
+ * Running one job for a client: validate the manifest and module, enforce the node's caps,
+ * refuse replays, run on a local executor, have the signer sign the receipt, and hand back
+ * output + receipt. The only path from a request to a signature.
+ */
+import { parseManifest, jobIdOf, inputsHashOf, manifestStdin, type Manifest } from '../../core/src/documents/manifest.ts'
+import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
+import { contentHash } from '../../core/src/hash-node.ts'
+import { canonicalize } from '../../core/src/canonical.ts'
+import { HashMismatchError, LimitExceededError, ModuleNotCachedError, ModuleTooLargeError, ReplayedJobError, QueueFullError } from '../../core/src/errors.ts'
+import type { LimitsConfig } from '../../core/src/config.ts'
+import type { Logger } from '../../core/src/logger.ts'
+import type { ExecutorSet } from './executors.ts'
+import type { ModuleStore } from './module-store.ts'
+import type { SignerClient } from './signer-client.ts'
+import { ReplayGuard } from './replay-guard.ts'
+
+/** Extra time the executor call gets beyond the job's own wall-time limit. */
+const EXECUTOR_DEADLINE_SLACK_MS = 5000
+
+export interface JobRequest {
+  /** Manifest JSON bytes, or an already parsed value (HTTP gateway). */
+  manifest: Uint8Array | unknown
+  /** Module bytes, when the client sends them. */
+  module?: Uint8Array
+}
+
+export interface JobResult {
+  jobId: string
+  manifest: Manifest
+  manifestJson: string
+  status: string
+  exitCode: number
+  stdout: Uint8Array
+  stderr: Uint8Array
+  receiptJson: Uint8Array
+  receipt: Record<string, unknown>
+  executor: number
+}
+
+export interface JobRunnerComponents {
+  executors: Pick<ExecutorSet, 'execute'>
+  modules: Pick<ModuleStore, 'has' | 'get' | 'put'>
+  signer: SignerClient
+  logger: Logger
+}
+
+export interface JobRunnerInit {
+  limits: LimitsConfig
+  peerId: string
+  /** Jobs accepted at once before QueueFullError. */
+  maxInFlight: number
+  /** Job ids remembered against replay. Default: 100000. */
+  replayWindow?: number
+}
+
+export class JobRunner {
+  private readonly c: JobRunnerComponents
+  private readonly init: JobRunnerInit
+  private readonly replays: ReplayGuard
+  private inFlight = 0
+
+  constructor (components: JobRunnerComponents, init: JobRunnerInit) {
+    this.c = components
+    this.init = init
+    this.replays = new ReplayGuard(init.replayWindow ?? 100_000)
+  }
+
+  get running (): number { return this.inFlight }
+
+  async run (request: JobRequest, options: { signal?: AbortSignal } = {}): Promise<JobResult> {
+    const manifest = parseManifest(request.manifest)
+    const limits = this.effectiveLimits(manifest)
+    const stdin = manifestStdin(manifest)
+    this.checkInputs(manifest, stdin)
+    const moduleHash = manifest.module_hash
+    await this.admitModule(moduleHash, request.module)
+    const jobId = jobIdOf(manifest)
+    if (this.inFlight >= this.init.maxInFlight) throw new QueueFullError('node is at capacity, retry later')
+    if (!this.replays.claim(jobId)) throw new ReplayedJobError(`job ${jobId} was already submitted; use a fresh nonce`)
+    this.inFlight++
+    let executed = false
+    try {
+      const { response, executor } = await this.c.executors.execute({
+        jobId,
+        moduleHash,
+        args: [...(manifest.args ?? [])],
+        env: { ...(manifest.env ?? {}) },
+        stdin,
+        limits: { memoryBytes: BigInt(limits.memory_bytes), timeoutMs: limits.timeout_ms, outputBytes: BigInt(limits.output_bytes) }
+      }, async () => await this.moduleBytes(moduleHash), { signal: options.signal, timeoutMs: limits.timeout_ms + EXECUTOR_DEADLINE_SLACK_MS })
+      executed = true
+      const unsigned: UnsignedReceipt = {
+        version: 1,
+        job_id: jobId,
+        nonce: manifest.nonce,
+        module_hash: moduleHash,
+        inputs_hash: inputsHashOf(manifest),
+        stdout_hash: contentHash(response.stdout),
+        stdout_bytes: response.stdout.byteLength,
+        stderr_hash: contentHash(response.stderr),
+        stderr_bytes: response.stderr.byteLength,
+        status: response.status as UnsignedReceipt['status'],
+        exit_code: response.exitCode,
+        limits,
+        wall_time_us: Number(response.wallTimeUs),
+        cpu_time_us: Number(response.cpuTimeUs),
+        started_at: response.startedAt,
+        finished_at: response.finishedAt,
+        node: { peer_id: this.init.peerId, public_key: await this.c.signer.publicKey(options) },
+        runtime: { name: response.runtimeName, version: response.runtimeVersion }
+      }
+      const signed = await this.c.signer.sign(unsigned, options)
+      this.c.logger.info({ jobId, status: response.status, exitCode: response.exitCode, executor, wallTimeUs: unsigned.wall_time_us }, 'job done')
+      return {
+        jobId,
+        manifest,
+        manifestJson: canonicalize(manifest),
+        status: response.status,
+        exitCode: response.exitCode,
+        stdout: response.stdout,
+        stderr: response.stderr,
+        receiptJson: signed.receiptJson,
+        receipt: signed.receipt,
+        executor
+      }
+    } finally {
+      this.inFlight--
+      // A job that never ran may be submitted again with the same nonce.
+      if (!executed) this.replays.release(jobId)
+    }
+  }
+
+  /** The limits the job runs under: the manifest's asks or the node's defaults, never above the caps. */
+  private effectiveLimits (manifest: Manifest): UnsignedReceipt['limits'] {
+    const caps = this.init.limits
+    const asked = manifest.limits ?? {}
+    const memoryMb = asked.memory_mb ?? caps.defaultMemoryMb
+    const timeoutMs = asked.timeout_ms ?? caps.defaultTimeoutMs
+    const outputBytes = asked.output_bytes ?? caps.defaultOutputBytes
+    if (memoryMb > caps.maxMemoryMb) throw new LimitExceededError(`limits.memory_mb ${memoryMb} is above this node's cap of ${caps.maxMemoryMb}`)
+    if (timeoutMs > caps.maxTimeoutMs) throw new LimitExceededError(`limits.timeout_ms ${timeoutMs} is above this node's cap of ${caps.maxTimeoutMs}`)
+    if (outputBytes > caps.maxOutputBytes) throw new LimitExceededError(`limits.output_bytes ${outputBytes} is above this node's cap of ${caps.maxOutputBytes}`)
+    return { memory_bytes: memoryMb * 1024 * 1024, timeout_ms: timeoutMs, output_bytes: outputBytes }
+  }
+
+  private checkInputs (manifest: Manifest, stdin: Uint8Array): void {
+    const caps = this.init.limits
+    if (stdin.byteLength > caps.maxStdinBytes) throw new LimitExceededError(`stdin is ${stdin.byteLength} bytes, this node's cap is ${caps.maxStdinBytes}`)
+    let argBytes = 0
+    for (const a of manifest.args ?? []) argBytes += Buffer.byteLength(a) + 1
+    for (const [k, v] of Object.entries(manifest.env ?? {})) argBytes += Buffer.byteLength(k) + Buffer.byteLength(v) + 2
+    if (argBytes > caps.maxArgsBytes) throw new LimitExceededError(`args and env are ${argBytes} bytes, this node's cap is ${caps.maxArgsBytes}`)
+  }
+
+  /** Checks and stores sent module bytes; without bytes the module must be cached already. */
+  private async admitModule (moduleHash: string, module: Uint8Array | undefined): Promise<void> {
+    if (module === undefined || module.byteLength === 0) {
+      if (!this.c.modules.has(moduleHash)) throw new ModuleNotCachedError(`module ${moduleHash} is not cached on this node; send its bytes`)
+      return
+    }
+    if (module.byteLength > this.init.limits.maxModuleBytes) {
+      throw new ModuleTooLargeError(`module is ${module.byteLength} bytes, this node's cap is ${this.init.limits.maxModuleBytes}`)
+    }
+    if (this.c.modules.has(moduleHash)) return
+    const actual = contentHash(module)
+    if (actual !== moduleHash) throw new HashMismatchError(`module bytes hash to ${actual}, manifest says ${moduleHash}`)
+    await this.c.modules.put(moduleHash, module)
+  }
+
+  private async moduleBytes (hash: string): Promise<Uint8Array> {
+    const bytes = await this.c.modules.get(hash)
+    if (bytes === undefined) throw new ModuleNotCachedError(`module ${hash} is no longer cached; send its bytes`)
+    return bytes
+  }
+}

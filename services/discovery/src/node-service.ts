@@ -1,0 +1,51 @@
+/**
+ * The public gRPC API (phase.node.v1.NodeService) as plain async functions over the job runner.
+ */
+import type { NodeService } from '../../core/src/gen/phase/node/v1/node_pb.js'
+import type { ServiceImpl } from '../../core/src/grpc/types.ts'
+import { UnauthenticatedError } from '../../core/src/errors.ts'
+import type { JobRunner } from './jobs.ts'
+import type { NodeInfo } from './index.ts'
+
+export interface NodeServiceComponents {
+  jobs: Pick<JobRunner, 'run'>
+  modules: { has: (hash: string) => boolean }
+  info: () => Promise<NodeInfo>
+}
+
+export interface NodeServiceInit {
+  /** When set, every call must carry `authorization: Bearer <token>`. */
+  token: string | null
+}
+
+const encoder = new TextEncoder()
+
+export function createNodeService (c: NodeServiceComponents, init: NodeServiceInit): ServiceImpl<typeof NodeService> {
+  const authorize = (metadata: ReadonlyMap<string, string>): void => {
+    if (init.token !== null && metadata.get('authorization') !== `Bearer ${init.token}`) throw new UnauthenticatedError()
+  }
+  return {
+    async submitJob (request, ctx) {
+      authorize(ctx.metadata)
+      const result = await c.jobs.run({ manifest: request.manifestJson, module: request.module }, { signal: ctx.signal })
+      return {
+        jobId: result.jobId,
+        manifestJson: encoder.encode(result.manifestJson),
+        status: result.status,
+        exitCode: result.exitCode,
+        stdout: result.stdout,
+        stderr: result.stderr,
+        receiptJson: result.receiptJson
+      }
+    },
+    async hasModule (request, ctx) {
+      authorize(ctx.metadata)
+      return { cached: c.modules.has(request.moduleHash) }
+    },
+    async getNodeInfo (_request, ctx) {
+      authorize(ctx.metadata)
+      const info = await c.info()
+      return { ...info }
+    }
+  }
+}

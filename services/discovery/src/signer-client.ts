@@ -1,0 +1,57 @@
+/**
+ * Discovery's view of the signer process: the receipt public key (asked once, then cached)
+ * and signing. When the signer is down the job fails with UNAVAILABLE; nothing unsigned is
+ * ever presented as signed.
+ */
+import { SignerService } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
+import { createGrpcClient, type GrpcClient } from '../../core/src/grpc/index.ts'
+import { UnavailableError, isPhaseError } from '../../core/src/errors.ts'
+import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
+
+const SIGN_TIMEOUT_MS = 5000
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export interface SignedReceipt {
+  receiptJson: Uint8Array
+  receipt: Record<string, unknown>
+}
+
+export class SignerClient {
+  private readonly client: GrpcClient<typeof SignerService>
+  private key: string | undefined
+
+  constructor (address: string) {
+    this.client = createGrpcClient(SignerService, address, { maxMessageBytes: 1024 * 1024, timeoutMs: SIGN_TIMEOUT_MS })
+  }
+
+  async publicKey (options: { signal?: AbortSignal } = {}): Promise<string> {
+    if (this.key !== undefined) return this.key
+    const response = await this.guard(async () => await this.client.getPublicKey({}, options))
+    this.key = response.publicKey
+    return this.key
+  }
+
+  async sign (receipt: UnsignedReceipt, options: { signal?: AbortSignal } = {}): Promise<SignedReceipt> {
+    const response = await this.guard(async () => await this.client.signReceipt({ receiptJson: encoder.encode(JSON.stringify(receipt)) }, options))
+    return { receiptJson: response.receiptJson, receipt: JSON.parse(decoder.decode(response.receiptJson)) }
+  }
+
+  /** Waits until the signer answers (used at start-up). */
+  async waitForReady (timeoutMs: number): Promise<void> {
+    await this.client.waitForReady(timeoutMs)
+  }
+
+  close (): void { this.client.close() }
+
+  private async guard<T> (fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (isPhaseError(err, 'deadline_exceeded') || isPhaseError(err, 'unavailable')) {
+        throw new UnavailableError('signer is unavailable; no receipt can be signed', { cause: err })
+      }
+      throw err
+    }
+  }
+}

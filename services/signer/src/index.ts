@@ -1,0 +1,73 @@
+/**
+ * The signer process: holds the node's receipt key and nothing else. It never runs job code
+ * and never talks to the network; it signs only schema-valid receipts naming its own key.
+ */
+import { join } from 'node:path'
+import { SignerService } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
+import { GrpcServer } from '../../core/src/grpc/index.ts'
+import { createReceiptSigner } from '../../core/src/crypto/sign.ts'
+import { PhaseError } from '../../core/src/errors.ts'
+import type { Logger } from '../../core/src/logger.ts'
+import { loadOrCreateKey } from './keystore.ts'
+import { createSignerService } from './service.ts'
+
+export { createSignerService } from './service.ts'
+export { loadOrCreateKey, KeyStoreError } from './keystore.ts'
+
+/** What the service needs of a signer: its public key and a sign function. */
+export type ReceiptSigner = Pick<ReturnType<typeof createReceiptSigner>, 'publicKey' | 'sign'>
+
+export interface SignerInit {
+  /** Folder holding `receipt-key.json`. */
+  stateDir: string
+  /** gRPC address to serve, e.g. `unix:/run/phase/signer.sock`. */
+  address: string
+}
+
+export interface SignerComponents {
+  logger: Logger
+}
+
+export const RECEIPT_KEY_FILE = 'receipt-key.json'
+
+/** The running signer process: start() loads (or creates) the key and serves; stop() is idempotent. */
+export class SignerNode {
+  private readonly server: GrpcServer
+  private readonly init: SignerInit
+  private readonly log: Logger
+  private started: Promise<string> | undefined
+  publicKey: string | undefined
+
+  constructor (components: SignerComponents, init: SignerInit) {
+    this.init = init
+    this.log = components.logger
+    this.server = new GrpcServer({ logger: this.log }, { maxMessageBytes: 1024 * 1024 })
+  }
+
+  async start (): Promise<string> {
+    this.started ??= this.doStart()
+    return await this.started
+  }
+
+  private async doStart (): Promise<string> {
+    const path = join(this.init.stateDir, RECEIPT_KEY_FILE)
+    const key = await loadOrCreateKey(path, { logger: this.log })
+    const signer = createReceiptSigner(key.seed)
+    if (signer.publicKey !== key.publicKey) {
+      throw new PhaseError('internal', `receipt key ${path} is corrupt: its public key does not match its private key`)
+    }
+    this.publicKey = signer.publicKey
+    this.server.add(SignerService, createSignerService({ signer, logger: this.log }))
+    const address = await this.server.start(this.init.address)
+    this.log.info({ publicKey: signer.publicKey }, 'signer ready')
+    return address
+  }
+
+  async stop (): Promise<void> {
+    await this.server.stop()
+  }
+}
+
+export function createSigner (components: SignerComponents, init: SignerInit): SignerNode {
+  return new SignerNode(components, init)
+}

@@ -1,0 +1,10 @@
+/** Entry point of the signer process (run by pm2, or directly with Node 24). */
+import { runProcess } from '../../core/src/process.ts'
+import { internalAddresses } from '../../core/src/config.ts'
+import { createSigner } from './index.ts'
+
+await runProcess('signer', async (config, logger) => {
+  const signer = createSigner({ logger }, { stateDir: config.stateDir, address: internalAddresses(config).signer })
+  await signer.start()
+  return signer
+})

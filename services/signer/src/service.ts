@@ -1,0 +1,40 @@
+/**
+ * The signer's gRPC service as plain async functions. It signs only schema-valid unsigned
+ * receipts that name this signer's own key — never arbitrary bytes.
+ */
+import { InvalidReceiptError, InvalidJsonError } from '../../core/src/errors.ts'
+import { validateUnsignedReceipt } from '../../core/src/documents/receipt.ts'
+import type { SignerService } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
+import type { ServiceImpl } from '../../core/src/grpc/types.ts'
+import type { Logger } from '../../core/src/logger.ts'
+import type { ReceiptSigner } from './index.ts'
+
+export interface SignerServiceComponents {
+  signer: ReceiptSigner
+  logger: Logger
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+export function createSignerService ({ signer, logger }: SignerServiceComponents): ServiceImpl<typeof SignerService> {
+  return {
+    async getPublicKey () {
+      return { publicKey: signer.publicKey, algorithm: 'ed25519' }
+    },
+    async signReceipt (request) {
+      let doc: unknown
+      try {
+        doc = JSON.parse(decoder.decode(request.receiptJson))
+      } catch {
+        throw new InvalidJsonError('receipt_json is not valid UTF-8 JSON')
+      }
+      const unsigned = validateUnsignedReceipt(doc)
+      if (unsigned.node.public_key !== signer.publicKey) {
+        throw new InvalidReceiptError('receipt names another public key; this signer signs only its own receipts')
+      }
+      const { receipt, canonical } = signer.sign(unsigned)
+      logger.debug({ jobId: receipt.job_id, status: receipt.status }, 'signed receipt')
+      return { receiptJson: canonical, signature: receipt.signature }
+    }
+  }
+}
