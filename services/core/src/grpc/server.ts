@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js'
 import { HealthImplementation } from 'grpc-health-check'
 import { ReflectionService } from '@grpc/reflection'
-import { toBinary, type DescService } from '@bufbuild/protobuf'
+import { create, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf'
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt'
 import { ERROR_TABLE, toPublicError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
@@ -67,7 +67,7 @@ export class GrpcServer {
     for (const method of service.methods) {
       const fn = (impl as Record<string, unknown>)[method.localName]
       if (typeof fn !== 'function') throw new Error(`${service.typeName}: no handler for ${method.name}`)
-      handlers[method.localName] = this.unary(`${service.typeName}/${method.name}`, fn.bind(impl))
+      handlers[method.localName] = this.unary(method, fn.bind(impl))
     }
     this.server.addService(definition, handlers)
     this.services.push(service)
@@ -120,7 +120,8 @@ export class GrpcServer {
     new ReflectionService(pkg as never).addToServer(this.server)
   }
 
-  private unary (name: string, fn: (req: unknown, ctx: HandlerContext) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> {
+  private unary (method: DescMethod, fn: (req: unknown, ctx: HandlerContext) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> {
+    const name = `${method.parent.typeName}/${method.name}`
     return (call, callback) => {
       const controller = new AbortController()
       const onCancel = (): void => controller.abort(new Error('call cancelled'))
@@ -131,7 +132,7 @@ export class GrpcServer {
         metadata.set(key, typeof value === 'string' ? value : value.toString('utf8'))
       }
       fn(call.request, { signal, metadata, peer: call.getPeer() }).then(
-        (response) => callback(null, response),
+        (response) => callback(null, create(method.output, response as never)),
         (err: unknown) => {
           const pub = toPublicError(err)
           if (pub !== err) this.log.error({ err, method: name }, 'unexpected error in handler')

@@ -1,0 +1,117 @@
+/**
+ * Starts a real node for tests: the signer, N executors and discovery as separate Node 24
+ * processes on unix sockets in a temporary folder, HTTP on a free loopback port. `stop()`
+ * ends every process it started and removes the folder.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+
+export const ROOT = new URL('../../', import.meta.url).pathname
+export const NODE = process.execPath
+
+export interface NodeProcess {
+  name: string
+  child: ChildProcess
+  lines: string[]
+}
+
+export interface TestNode {
+  dir: string
+  env: Record<string, string>
+  grpc: string
+  http: string
+  procs: Map<string, NodeProcess>
+  /** Starts (or restarts) one process by name: 'signer', 'executor-<i>', 'discovery'. */
+  startProcess: (name: string) => Promise<NodeProcess>
+  /** Sends a signal and waits for the exit. */
+  stopProcess: (name: string, signal?: NodeJS.Signals) => Promise<void>
+  stop: () => Promise<void>
+}
+
+export interface TestNodeInit {
+  executors?: number
+  config?: Record<string, unknown>
+}
+
+const SCRIPTS: Record<string, string> = {
+  signer: 'services/signer/src/main.ts',
+  executor: 'services/executor/src/main.ts',
+  discovery: 'services/discovery/src/main.ts'
+}
+
+/** Log line (JSON `msg`) each process prints when it is ready. */
+const READY: Record<string, string> = { signer: 'signer ready', executor: 'grpc server listening', discovery: 'discovery ready' }
+
+export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode> {
+  const dir = await mkdtemp(join(tmpdir(), 'phase-node-'))
+  const executors = init.executors ?? 2
+  const configPath = join(dir, 'plasmd.json')
+  await writeFile(configPath, JSON.stringify({
+    state_dir: join(dir, 'state'),
+    runtime_dir: join(dir, 'run'),
+    executors,
+    log_level: 'info',
+    api: { http: { host: '127.0.0.1', port: 0 } },
+    ...init.config
+  }))
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: configPath }
+  const procs = new Map<string, NodeProcess>()
+  let grpc = ''
+  let http = ''
+
+  const startProcess = async (name: string): Promise<NodeProcess> => {
+    const kind = name.startsWith('executor-') ? 'executor' : name
+    const args = kind === 'executor' ? ['--no-liftoff', join(ROOT, SCRIPTS[kind]!)] : [join(ROOT, SCRIPTS[kind]!)]
+    const extra = kind === 'executor' ? { PHASE_EXECUTOR_INDEX: name.slice('executor-'.length) } : {}
+    const child = spawn(NODE, args, { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc: NodeProcess = { name, child, lines: [] }
+    procs.set(name, proc)
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${name} did not get ready:\n${proc.lines.join('\n')}`)), 20_000)
+      const onLine = (line: string): void => {
+        proc.lines.push(line)
+        let doc: Record<string, unknown>
+        try { doc = JSON.parse(line) } catch { return }
+        if (doc.msg === READY[kind]) {
+          if (kind === 'discovery') { grpc = String(doc.grpc); http = String(doc.http) }
+          clearTimeout(timer)
+          resolve()
+        }
+      }
+      createInterface({ input: child.stdout! }).on('line', onLine)
+      createInterface({ input: child.stderr! }).on('line', (l) => proc.lines.push(l))
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited with ${code}:\n${proc.lines.join('\n')}`)) })
+    })
+    return proc
+  }
+
+  const stopProcess = async (name: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
+    const proc = procs.get(name)
+    if (proc === undefined) return
+    procs.delete(name)
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) return
+    const exited = new Promise<void>((resolve) => proc.child.once('exit', () => resolve()))
+    proc.child.kill(signal)
+    await exited
+  }
+
+  const stop = async (): Promise<void> => {
+    // Discovery first (it dials the others), then executors and the signer.
+    await stopProcess('discovery')
+    await Promise.all([...procs.keys()].map(async (n) => await stopProcess(n)))
+    await rm(dir, { recursive: true, force: true })
+  }
+
+  try {
+    await startProcess('signer')
+    await Promise.all(Array.from({ length: executors }, async (_, i) => await startProcess(`executor-${i}`)))
+    await startProcess('discovery')
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { dir, env, get grpc () { return grpc }, get http () { return http }, procs, startProcess, stopProcess, stop }
+}
