@@ -61,7 +61,7 @@ try {
     process.stderr.write(`phase: ${err.message} (${err.code})\n`)
     process.exitCode = exitCodeFor(err.code)
   } else if (typeof err === 'object' && err !== null && 'exitCode' in err) {
-    process.stderr.write(`phase: ${(err as Error).message}\n`)
+    process.stderr.write(`phase: ${(err as unknown as Error).message}\n`)
     process.exitCode = (err as { exitCode: number }).exitCode
   } else {
     process.stderr.write(`phase: unexpected error: ${(err as Error)?.message ?? String(err)}\n`)

@@ -5,7 +5,7 @@ let wabt: Awaited<ReturnType<typeof wabtInit>> | undefined
 
 export async function compileWat (source: string, name = 'test.wat'): Promise<Buffer> {
   wabt ??= await wabtInit()
-  const mod = wabt.parseWat(name, source, { multi_memory: true, threads: true, memory64: true })
+  const mod = wabt.parseWat(name, source, { threads: true, memory64: true } as Record<string, boolean>)
   try {
     return Buffer.from(mod.toBinary({}).buffer)
   } finally {

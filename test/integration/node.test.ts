@@ -118,7 +118,7 @@ describe('a node of three processes', () => {
 
     it('refuses module bytes that do not match the manifest hash', async () => {
       const other = new Uint8Array(HELLO)
-      other[other.length - 1] ^= 1
+      other[other.length - 1]! ^= 1
       const m = manifest({ module_hash: contentHash(randomBytes(8)) })
       await expect(client.submitJob({ manifestJson: enc.encode(JSON.stringify(m)), module: other })).rejects.toMatchObject({ code: 'hash_mismatch' })
     })

@@ -4,8 +4,7 @@
  * a job whose executor vanishes (killed, restarting) or is full moves to the next one. Jobs are
  * pure functions of their inputs and nothing is signed for unfinished work, so moving is safe.
  */
-import type { MessageInitShape } from '@bufbuild/protobuf'
-import { ExecutorService, type ExecuteRequestSchema, type ExecuteResponse } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
+import { ExecutorService, type ExecuteResponse } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
 import { createGrpcClient, type GrpcClient } from '../../core/src/grpc/index.ts'
 import { QueueFullError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
@@ -28,7 +27,15 @@ export interface ExecutorSetInit {
   downMs?: number
 }
 
-export type ExecuteInit = Omit<MessageInitShape<typeof ExecuteRequestSchema>, 'module'> & { moduleHash: string }
+/** One job for an executor, without the module bytes (those are sent only when needed). */
+export interface ExecuteInit {
+  jobId: string
+  moduleHash: string
+  args: string[]
+  env: Record<string, string>
+  stdin: Uint8Array
+  limits: { memoryBytes: bigint, timeoutMs: number, outputBytes: bigint }
+}
 
 export interface ExecuteOutcome {
   response: ExecuteResponse

@@ -1,0 +1,42 @@
+/** Small statistics helpers for the benchmarks: percentiles over a sample of durations. */
+export function percentile (samples: number[], p: number): number {
+  if (samples.length === 0) return NaN
+  const sorted = [...samples].sort((a, b) => a - b)
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[i]!
+}
+
+export function median (samples: number[]): number {
+  return percentile(samples, 50)
+}
+
+/** Times `fn` `n` times in sequence after `warmup` untimed runs; returns milliseconds per run. */
+export async function timeSeq (n: number, warmup: number, fn: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn()
+  const out: number[] = []
+  for (let i = 0; i < n; i++) {
+    const t = performance.now()
+    await fn()
+    out.push(performance.now() - t)
+  }
+  return out
+}
+
+export interface Row {
+  metric: string
+  value: string
+  floor: string
+  ratio: string
+  target: string
+}
+
+export function printTable (rows: Row[]): void {
+  const cols: Array<keyof Row> = ['metric', 'value', 'floor', 'ratio', 'target']
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)))
+  const line = (r: Record<string, string>): string => cols.map((c, i) => r[c]!.padEnd(width[i]!)).join('  ')
+  process.stdout.write(line({ metric: 'metric', value: 'value', floor: 'floor (same run)', ratio: 'ratio', target: 'target' }) + '\n')
+  process.stdout.write(width.map((w) => '-'.repeat(w)).join('  ') + '\n')
+  for (const r of rows) process.stdout.write(line(r as unknown as Record<string, string>) + '\n')
+}
+
+export const fmtMs = (ms: number): string => ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`
