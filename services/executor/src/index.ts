@@ -1,0 +1,10 @@
+/**
+ * The executor: runs WebAssembly jobs in a sandbox with no filesystem, no network and no host
+ * calls beyond WASI stdio/args/env/clock/random; memory, wall time and output capped. It holds
+ * no key and no network. `createV8Runtime` is the first `WasmRuntime`.
+ */
+export type { WasmRuntime, WasmJob, WasmResult, WasmLimits, WasmStatus, RuntimeStatus } from './runtime.ts'
+export { createV8Runtime, V8Runtime } from './pool.ts'
+export type { V8RuntimeInit } from './pool.ts'
+export { admitModule } from './admission.ts'
+export { createExecutorService } from './service.ts'

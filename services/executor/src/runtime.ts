@@ -1,0 +1,62 @@
+/**
+ * The `WasmRuntime` interface (DESIGN §4): what the executor needs of a WebAssembly engine.
+ * The first implementation is V8 in a pool of worker threads (`pool.ts`); another engine can
+ * replace it behind the same interface.
+ */
+
+export type WasmStatus = 'ok' | 'exit' | 'trap' | 'timeout' | 'memory_limit' | 'output_limit'
+
+export interface WasmLimits {
+  /** Linear memory cap in bytes (rounded down to 64 KiB pages). */
+  memoryBytes: number
+  /** Wall-time limit in ms; the job is killed, not waited for. */
+  timeoutMs: number
+  /** Cap on stdout + stderr bytes. */
+  outputBytes: number
+}
+
+export interface WasmJob {
+  jobId: string
+  /** `sha256:<hex>` of the module bytes. */
+  moduleHash: string
+  /** Module bytes; absent when the runtime is expected to have the module cached. */
+  module?: Uint8Array
+  args: string[]
+  env: Record<string, string>
+  stdin: Uint8Array
+  limits: WasmLimits
+}
+
+export interface WasmResult {
+  status: WasmStatus
+  /** proc_exit code, 0 when `_start` returned, -1 when the module did not exit. */
+  exitCode: number
+  stdout: Uint8Array
+  stderr: Uint8Array
+  wallTimeUs: number
+  cpuTimeUs: number
+  /** RFC 3339 UTC with milliseconds. */
+  startedAt: string
+  finishedAt: string
+  /** Short description of a trap or limit; '' on ok/exit. */
+  detail: string
+}
+
+export interface RuntimeStatus {
+  workers: number
+  running: number
+  queued: number
+  queueCapacity: number
+  cachedModules: number
+}
+
+export interface WasmRuntime {
+  readonly name: string
+  readonly version: string
+  /** Runs one job. Throws PhaseErrors for jobs it refuses (module, queue); limits end in a status. */
+  run: (job: WasmJob, options?: { signal?: AbortSignal }) => Promise<WasmResult>
+  hasModule: (hash: string) => boolean
+  status: () => RuntimeStatus
+  start: () => Promise<void>
+  stop: () => Promise<void>
+}

@@ -1,0 +1,51 @@
+/**
+ * The executor's gRPC service as plain async functions over a WasmRuntime.
+ */
+import type { ExecutorService } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
+import type { ServiceImpl } from '../../core/src/grpc/types.ts'
+import type { Logger } from '../../core/src/logger.ts'
+import type { WasmRuntime } from './runtime.ts'
+
+export interface ExecutorServiceComponents {
+  runtime: WasmRuntime
+  logger: Logger
+}
+
+export function createExecutorService ({ runtime, logger }: ExecutorServiceComponents): ServiceImpl<typeof ExecutorService> {
+  return {
+    async execute (request, ctx) {
+      const limits = request.limits
+      const result = await runtime.run({
+        jobId: request.jobId,
+        moduleHash: request.moduleHash,
+        module: request.module.byteLength > 0 ? request.module : undefined,
+        args: request.args,
+        env: request.env,
+        stdin: request.stdin,
+        limits: {
+          memoryBytes: Number(limits?.memoryBytes ?? 0n),
+          timeoutMs: limits?.timeoutMs ?? 0,
+          outputBytes: Number(limits?.outputBytes ?? 0n)
+        }
+      }, { signal: ctx.signal })
+      logger.debug({ jobId: request.jobId, status: result.status, wallTimeUs: result.wallTimeUs }, 'executed')
+      return {
+        status: result.status,
+        exitCode: result.exitCode,
+        stdout: result.stdout,
+        stderr: result.stderr,
+        wallTimeUs: BigInt(result.wallTimeUs),
+        cpuTimeUs: BigInt(result.cpuTimeUs),
+        startedAt: result.startedAt,
+        finishedAt: result.finishedAt,
+        runtimeName: runtime.name,
+        runtimeVersion: runtime.version,
+        detail: result.detail
+      }
+    },
+    async getStatus () {
+      const s = runtime.status()
+      return { ...s, runtimeName: runtime.name, runtimeVersion: runtime.version }
+    }
+  }
+}
