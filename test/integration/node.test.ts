@@ -44,7 +44,7 @@ describe('a node of three processes', () => {
 
   beforeAll(async () => {
     node = await startTestNode({ executors: 2 })
-    client = createGrpcClient(NodeService, node.grpc)
+    client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 1024 * 1024 * 1024 })
     const info = await client.getNodeInfo({})
     key = info.receiptPublicKey
     peerId = info.peerId
@@ -111,7 +111,7 @@ describe('a node of three processes', () => {
       ['an unknown field', enc.encode(JSON.stringify(manifest({ colour: 'red' }))), 'invalid_manifest'],
       ['a bad hash format', enc.encode(JSON.stringify(manifest({ module_hash: 'md5:abc' }))), 'invalid_manifest'],
       ['a negative limit', enc.encode(JSON.stringify(manifest({ limits: { timeout_ms: -1 } }))), 'invalid_manifest'],
-      ['a limit above the cap', enc.encode(JSON.stringify(manifest({ limits: { memory_mb: 100000 } }))), 'limit_exceeded']
+      ['a limit above the cap', enc.encode(JSON.stringify(manifest({ limits: { memory_mb: 1000 } }))), 'limit_exceeded']
     ])('answers %s with a typed error', async (_name, bytes, code) => {
       await expect(client.submitJob({ manifestJson: bytes, module: HELLO })).rejects.toMatchObject({ code })
     })

@@ -161,6 +161,10 @@ export function toPublicError (err: unknown): PhaseError {
  */
 export function fromGrpcError (err: { code?: number, details?: string, metadata?: { get(key: string): unknown[] } }): PhaseError {
   const sent = err.metadata?.get('phase-error-code')?.[0]
+  // grpc-js refuses oversized messages itself, before any handler could name the error.
+  if (sent === undefined && err.code === GrpcStatus.RESOURCE_EXHAUSTED && /larger than max/i.test(err.details ?? '')) {
+    return new PhaseError('module_too_large', err.details ?? 'message too large')
+  }
   const code = (typeof sent === 'string' && sent in ERROR_TABLE)
     ? sent as ErrorCode
     : GRPC_TO_CODE.get(err.code ?? GrpcStatus.UNKNOWN) ?? 'internal'

@@ -5,10 +5,11 @@
  */
 import { SignerService } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
 import { createGrpcClient, type GrpcClient } from '../../core/src/grpc/index.ts'
-import { UnavailableError, isPhaseError } from '../../core/src/errors.ts'
+import { PhaseError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
 import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
 
-const SIGN_TIMEOUT_MS = 5000
+/** A signer restarting under pm2 is back within this; past it the job fails UNAVAILABLE. */
+const SIGN_TIMEOUT_MS = 3000
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -22,7 +23,7 @@ export class SignerClient {
   private key: string | undefined
 
   constructor (address: string) {
-    this.client = createGrpcClient(SignerService, address, { maxMessageBytes: 1024 * 1024, timeoutMs: SIGN_TIMEOUT_MS })
+    this.client = createGrpcClient(SignerService, address, { maxMessageBytes: 1024 * 1024, timeoutMs: SIGN_TIMEOUT_MS, waitForReady: true })
   }
 
   async publicKey (options: { signal?: AbortSignal } = {}): Promise<string> {
@@ -51,7 +52,9 @@ export class SignerClient {
       if (isPhaseError(err, 'deadline_exceeded') || isPhaseError(err, 'unavailable')) {
         throw new UnavailableError('signer is unavailable; no receipt can be signed', { cause: err })
       }
-      throw err
+      if (isPhaseError(err, 'cancelled')) throw err
+      // The signer refusing our own receipt is a bug on our side, not the client's input.
+      throw new PhaseError('internal', `signer refused the receipt: ${(err as Error).message}`)
     }
   }
 }

@@ -14,7 +14,15 @@ export interface GrpcClientInit {
   maxMessageBytes?: number
   /** Default deadline per call in ms. Default: none. */
   timeoutMs?: number
+  /**
+   * Calls wait (up to their deadline) for the channel to connect instead of failing at once.
+   * Right for the node's own processes, which restart under pm2. Default: false.
+   */
+  waitForReady?: boolean
 }
+
+/** Local sockets are cheap to redial: retry quickly after a peer process restarts. */
+const CHANNEL_BACKOFF = { 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 1000 }
 
 /** A typed client plus its lifecycle. */
 export type GrpcClient<S> = ServiceClient<S> & {
@@ -28,7 +36,8 @@ export function createGrpcClient<S extends DescService> (service: S, address: st
   const maxBytes = init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
   const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': maxBytes,
-    'grpc.max_send_message_length': maxBytes
+    'grpc.max_send_message_length': maxBytes,
+    ...CHANNEL_BACKOFF
   })
   const definition = toGrpcDefinition(service)
   const api: Record<string, unknown> = {
@@ -42,7 +51,7 @@ export function createGrpcClient<S extends DescService> (service: S, address: st
     api[method.localName] = async (request: object, options: CallOptions = {}) => {
       const signal = options.signal
       if (signal?.aborted === true) throw new CancelledError()
-      const metadata = new grpc.Metadata()
+      const metadata = new grpc.Metadata({ waitForReady: options.waitForReady ?? init.waitForReady ?? false })
       for (const [k, v] of Object.entries(options.metadata ?? {})) metadata.set(k, v)
       const timeoutMs = options.timeoutMs ?? init.timeoutMs
       const callOptions: grpc.CallOptions = timeoutMs !== undefined ? { deadline: Date.now() + timeoutMs } : {}

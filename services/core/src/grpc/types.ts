@@ -34,6 +34,8 @@ export interface CallOptions {
   signal?: AbortSignal
   /** Deadline in milliseconds from now. */
   timeoutMs?: number
+  /** Wait for the channel to connect (until the deadline) instead of failing at once. */
+  waitForReady?: boolean
   /** Extra metadata. */
   metadata?: Record<string, string>
 }
