@@ -106,7 +106,7 @@ export class V8Runtime implements WasmRuntime {
 
   status (): RuntimeStatus {
     return {
-      workers: this.slots.length,
+      workers: this.slots.filter((s) => s.ready).length,
       running: this.slots.filter((s) => s.job !== undefined).length,
       queued: this.queue.length,
       queueCapacity: this.init.queueCapacity,
@@ -124,6 +124,7 @@ export class V8Runtime implements WasmRuntime {
       outputBytes: Math.min(job.limits.outputBytes, this.init.maxOutputBytes)
     }
     const compiled = await this.compiled(job, limits.memoryBytes)
+    if (options.signal?.aborted === true) throw new CancelledError()
     if (this.queue.length >= this.init.queueCapacity) throw new QueueFullError('executor queue is full, retry later')
     return await new Promise<WasmResult>((resolve, reject) => {
       const pending: Pending = { job, compiled, limits, resolve, reject, signal: options.signal }

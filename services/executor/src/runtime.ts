@@ -43,6 +43,7 @@ export interface WasmResult {
 }
 
 export interface RuntimeStatus {
+  /** Workers ready to take a job (a replaced worker counts once it has booted). */
   workers: number
   running: number
   queued: number

@@ -60,8 +60,9 @@ function run (msg: RunMessage): ResultMessage {
       detail = String((err as Error)?.message ?? err).slice(0, 200)
     }
   }
-  // A guest that failed while its memory was at the cap ran out of memory, whatever it reported.
-  if ((status === 'trap' || status === 'exit') && memory !== undefined && memory.buffer.byteLength + 65536 > msg.memoryBytes) {
+  // A guest that failed with its memory (nearly) at the cap ran out of memory, whatever it
+  // reported: a refused memory.grow is invisible to the host, and allocators grow in steps.
+  if ((status === 'trap' || status === 'exit') && memory !== undefined && memory.buffer.byteLength > msg.memoryBytes * 7 / 8) {
     status = 'memory_limit'
     detail = `memory reached the cap of ${msg.memoryBytes} bytes`
   }
