@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { Ajv2020 } from 'ajv/dist/2020.js'
 import { InvalidConfigError } from './errors.ts'
+import { describeError, validator } from './documents/validate.ts'
 
 export const DEFAULT_CONFIG_PATH = '/etc/phase/plasmd.json'
 export const DEFAULT_HTTP_PORT = 7780
@@ -56,18 +56,9 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string[], 'string' | 'integer' | 'bo
   ['PHASE_API_TOKEN', ['api', 'token'], 'string']
 ]
 
-let validator: ReturnType<Ajv2020['compile']> | undefined
 function validate (doc: unknown, where: string): void {
-  if (validator === undefined) {
-    const schema = JSON.parse(readFileSync(new URL('../../../schemas/config.schema.json', import.meta.url), 'utf8'))
-    validator = new Ajv2020({ allErrors: false, strict: true }).compile(schema)
-  }
-  if (!validator(doc)) {
-    const e = validator.errors?.[0]
-    const extra = e?.keyword === 'additionalProperties' ? ` '${String(e.params.additionalProperty)}'` : ''
-    const key = (e?.instancePath ?? '') === '' ? '(top level)' : e!.instancePath
-    throw new InvalidConfigError(`${where}: ${key} ${e?.message ?? 'is invalid'}${extra}`)
-  }
+  const fn = validator('config')
+  if (!fn(doc)) throw new InvalidConfigError(`${where}: ${describeError(fn.errors)}`)
 }
 
 export interface LoadConfigOptions {

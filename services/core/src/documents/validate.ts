@@ -6,8 +6,9 @@ import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.
 import manifestSchema from '../../../../schemas/manifest.schema.json' with { type: 'json' }
 import manifestV01Schema from '../../../../schemas/manifest-v0.1.schema.json' with { type: 'json' }
 import receiptSchema from '../../../../schemas/receipt.schema.json' with { type: 'json' }
+import configSchema from '../../../../schemas/config.schema.json' with { type: 'json' }
 
-const SCHEMAS = { manifest: manifestSchema, manifestV01: manifestV01Schema, receipt: receiptSchema } as const
+const SCHEMAS = { manifest: manifestSchema, manifestV01: manifestV01Schema, receipt: receiptSchema, config: configSchema } as const
 export type SchemaName = keyof typeof SCHEMAS
 
 let ajv: Ajv2020 | undefined
