@@ -124,7 +124,8 @@ export class V8Runtime implements WasmRuntime {
       outputBytes: Math.min(job.limits.outputBytes, this.init.maxOutputBytes)
     }
     const compiled = await this.compiled(job, limits.memoryBytes)
-    if (options.signal?.aborted === true) throw new CancelledError()
+    // Compiling takes a while: the caller may have given up meanwhile.
+    if (isAborted(options.signal)) throw new CancelledError()
     if (this.queue.length >= this.init.queueCapacity) throw new QueueFullError('executor queue is full, retry later')
     return await new Promise<WasmResult>((resolve, reject) => {
       const pending: Pending = { job, compiled, limits, resolve, reject, signal: options.signal }
@@ -269,6 +270,8 @@ export class V8Runtime implements WasmRuntime {
     p.reject(new CancelledError('job cancelled'))
   }
 }
+
+const isAborted = (signal: AbortSignal | undefined): boolean => signal?.aborted === true
 
 export function createV8Runtime (init: V8RuntimeInit = {}): WasmRuntime {
   return new V8Runtime(init)
