@@ -1,0 +1,65 @@
+/**
+ * Floors measured in the same run as the node: a bare grpc-js round trip on a unix socket
+ * (raw bytes, no protobuf), and a bare in-thread WebAssembly instantiate+run of the same module.
+ */
+import * as grpc from '@grpc/grpc-js'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createWasiHost } from '../services/executor/src/wasi-host.ts'
+import { ExitSignal } from '../services/executor/src/wasi-host.ts'
+import { timeSeq } from './stats.ts'
+
+const passthrough = (b: Buffer): Buffer => b
+
+/** Milliseconds per bare unary round trip (sequential). */
+export async function bareGrpcRoundTrips (n: number): Promise<number[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'phase-bench-'))
+  const address = `unix:${join(dir, 'echo.sock')}`
+  const server = new grpc.Server()
+  const def = { echo: { path: '/bench.Echo/Echo', requestStream: false, responseStream: false, requestSerialize: passthrough, requestDeserialize: passthrough, responseSerialize: passthrough, responseDeserialize: passthrough } }
+  server.addService(def, { echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, call.request) })
+  await new Promise<void>((resolve, reject) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e) => e != null ? reject(e) : resolve()))
+  const client = new grpc.Client(address, grpc.credentials.createInsecure())
+  const payload = Buffer.alloc(200, 1)
+  const call = async (): Promise<void> => await new Promise((resolve, reject) => {
+    client.makeUnaryRequest('/bench.Echo/Echo', passthrough, passthrough, payload, (e) => e != null ? reject(e) : resolve())
+  })
+  try {
+    return await timeSeq(n, 200, call)
+  } finally {
+    client.close()
+    server.forceShutdown()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** Milliseconds per in-thread instantiate + run of a compiled module (warm: compiled once). */
+export async function bareInstantiateRun (bytes: Uint8Array, args: string[], n: number): Promise<number[]> {
+  const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>)
+  return await timeSeq(n, 100, async () => { runOnce(module, args) })
+}
+
+/** Milliseconds per cold compile + instantiate + run (a fresh module every time). */
+export async function bareColdRun (variants: Uint8Array[], args: string[]): Promise<number[]> {
+  const out: number[] = []
+  for (const bytes of variants) {
+    const t = performance.now()
+    runOnce(await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>), args)
+    out.push(performance.now() - t)
+  }
+  return out
+}
+
+export function runOnce (module: WebAssembly.Module, args: string[]): Uint8Array {
+  const imports = WebAssembly.Module.imports(module).map((i) => i.name)
+  const host = createWasiHost({ args, env: {}, stdin: new Uint8Array(), outputBytes: 1 << 20 }, imports)
+  const instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: host.imports })
+  host.bindMemory(instance.exports.memory as WebAssembly.Memory)
+  try {
+    (instance.exports._start as () => void)()
+  } catch (err) {
+    if (!(err instanceof ExitSignal)) throw err
+  }
+  return host.stdout()
+}

@@ -1,0 +1,140 @@
+/**
+ * `npm run bench`: the node's speed beside floors measured in the same run (DESIGN §7).
+ * Figures are medians unless named; ratios are value / floor. Run with nothing else busy.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes, generateKeyPairSync, verify as nodeVerify } from 'node:crypto'
+import { NodeService } from '../services/core/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient, type GrpcClient } from '../services/core/src/grpc/index.ts'
+import { contentHash } from '../services/core/src/hash-node.ts'
+import { createReceiptSigner } from '../services/core/src/crypto/sign.ts'
+import { verifyReceipt } from '../services/core/src/crypto/verify.ts'
+import { RECEIPT_DOMAIN, signingBytes } from '../services/core/src/crypto/domain.ts'
+import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
+import { bareGrpcRoundTrips, bareInstantiateRun, bareColdRun } from './floors.ts'
+import { median, percentile, timeSeq, printTable, fmtMs, type Row } from './stats.ts'
+import { kernelRows } from './kernels.ts'
+import { compileWat } from '../test/helpers/wat.ts'
+
+const quick = process.argv.includes('--quick')
+const N = quick ? 300 : 3000
+const enc = new TextEncoder()
+const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
+const helloHash = contentHash(hello)
+const rows: Row[] = []
+const row = (metric: string, value: string, floor = '', ratio = '', target = ''): void => { rows.push({ metric, value, floor, ratio, target }) }
+
+function manifest (extra: Record<string, unknown> = {}): Uint8Array {
+  return enc.encode(JSON.stringify({ version: 1, module_hash: helloHash, nonce: randomBytes(16).toString('hex'), args: ['Hello, World'], ...extra }))
+}
+
+/** hello with a random custom section: same code, a new hash, so nothing is cached. */
+function variant (): Uint8Array {
+  const payload = randomBytes(16)
+  const name = enc.encode('bench')
+  const body = new Uint8Array([name.length, ...name, ...payload])
+  return new Uint8Array([...hello, 0, body.length, ...body])
+}
+
+process.stderr.write('floors…\n')
+const grpcFloor = median(await bareGrpcRoundTrips(N))
+const wasmFloor = median(await bareInstantiateRun(hello, ['Hello, World'], N))
+const coldFloor = median(await bareColdRun(Array.from({ length: 30 }, variant), ['Hello, World']))
+
+process.stderr.write('warm latency…\n')
+{
+  const node = await startTestNode({ executors: 2 })
+  const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
+  try {
+    await client.submitJob({ manifestJson: manifest(), module: hello })
+    const warm = await timeSeq(N, 200, async () => await client.submitJob({ manifestJson: manifest() }))
+    const floor = grpcFloor + wasmFloor
+    row('warm job p50 (gRPC API, signed, hash only)', fmtMs(median(warm)), fmtMs(floor), `${(median(warm) / floor).toFixed(1)}×`, '≤ 1 ms')
+    row('warm job p99', fmtMs(percentile(warm, 99)), '', '', '')
+    const cold: number[] = []
+    for (let i = 0; i < 20; i++) {
+      const v = variant()
+      const t = performance.now()
+      await client.submitJob({ manifestJson: manifest({ module_hash: contentHash(v) }), module: v })
+      cold.push(performance.now() - t)
+    }
+    row('cold first job (new module, compile included)', fmtMs(median(cold)), fmtMs(coldFloor + grpcFloor), `${(median(cold) / (coldFloor + grpcFloor)).toFixed(1)}×`, '')
+    const loop = await variantLoop()
+    const over: number[] = []
+    for (let i = 0; i < 10; i++) {
+      const res = await client.submitJob({ manifestJson: manifest({ module_hash: contentHash(loop), limits: { timeout_ms: 100 } }), module: loop })
+      const receipt = JSON.parse(new TextDecoder().decode(res.receiptJson)) as { wall_time_us: number, status: string }
+      if (receipt.status !== 'timeout') throw new Error(`expected timeout, got ${receipt.status}`)
+      over.push(receipt.wall_time_us / 1000 - 100)
+    }
+    row('timeout overshoot past a 100 ms deadline', fmtMs(median(over)), '0', `max ${fmtMs(Math.max(...over))}`, '≤ 10 ms')
+  } finally {
+    client.close()
+    await node.stop()
+  }
+}
+
+process.stderr.write('throughput…\n')
+for (const executors of [1, 2, 4]) {
+  const node = await startTestNode({ executors })
+  const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
+  try {
+    await client.submitJob({ manifestJson: manifest(), module: hello })
+    const jobsPerSecond = await throughput(client, 64, quick ? 1000 : 3000)
+    row(`throughput, ${executors} executor${executors > 1 ? 's' : ''} (64 in flight)`, `${jobsPerSecond.toFixed(0)} jobs/s`, `${(1000 / grpcFloor).toFixed(0)} rt/s`, '', executors === 2 ? '≥ 2000 jobs/s' : '')
+  } finally {
+    client.close()
+    await node.stop()
+  }
+}
+
+process.stderr.write('signatures…\n')
+{
+  const signer = createReceiptSigner(randomBytes(32))
+  const unsigned = {
+    version: 1 as const, job_id: helloHash, nonce: 'a'.repeat(32), module_hash: helloHash, inputs_hash: helloHash,
+    stdout_hash: helloHash, stdout_bytes: 13, stderr_hash: helloHash, stderr_bytes: 0, status: 'ok' as const, exit_code: 0,
+    limits: { memory_bytes: 1 << 26, timeout_ms: 5000, output_bytes: 1 << 20 }, wall_time_us: 50, cpu_time_us: 40,
+    started_at: '2026-11-23T00:00:00.000Z', finished_at: '2026-11-23T00:00:00.000Z',
+    node: { peer_id: '12D3KooWCPNHFk6ufYBgFrJ9SWmteZFNRWTeuMPiQx6m19cfqmyp', public_key: signer.publicKey }, runtime: { name: 'v8-wasm', version: 'x' }
+  }
+  const M = quick ? 1000 : 5000
+  let t = performance.now()
+  let signed = signer.sign(unsigned)
+  for (let i = 0; i < M; i++) signed = signer.sign({ ...unsigned, exit_code: i % 2 })
+  const signRate = M / ((performance.now() - t) / 1000)
+  t = performance.now()
+  for (let i = 0; i < M / 5; i++) await verifyReceipt(signed.receipt, { publicKey: signer.publicKey })
+  const verifyRate = (M / 5) / ((performance.now() - t) / 1000)
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const bytes = signingBytes(RECEIPT_DOMAIN, signed.receipt)
+  const sig = (await import('node:crypto')).sign(null, bytes, privateKey)
+  t = performance.now()
+  for (let i = 0; i < M; i++) nodeVerify(null, bytes, publicKey, sig)
+  const bareVerify = M / ((performance.now() - t) / 1000)
+  row('sign receipts (schema check + JCS + ed25519)', `${signRate.toFixed(0)}/s`, '', '', '')
+  row('verify receipts (portable @noble, full checks)', `${verifyRate.toFixed(0)}/s`, `${bareVerify.toFixed(0)}/s node:crypto bare`, '', '')
+}
+
+for (const r of await kernelRows(quick)) rows.push(r)
+
+process.stdout.write(`\nPhase bench — node ${process.version}, ${N} samples per latency figure\n\n`)
+printTable(rows)
+
+async function throughput (client: GrpcClient<typeof NodeService>, concurrency: number, ms: number): Promise<number> {
+  let done = 0
+  const end = performance.now() + ms
+  const t0 = performance.now()
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      await client.submitJob({ manifestJson: manifest() })
+      done++
+    }
+  }))
+  return done / ((performance.now() - t0) / 1000)
+}
+
+async function variantLoop (): Promise<Uint8Array> {
+  return await compileWat('(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))')
+}
