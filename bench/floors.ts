@@ -3,6 +3,7 @@
  * (raw bytes, no protobuf), and a bare in-thread WebAssembly instantiate+run of the same module.
  */
 import * as grpc from '@grpc/grpc-js'
+import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,14 +13,18 @@ import { timeSeq } from './stats.ts'
 
 const passthrough = (b: Buffer): Buffer => b
 
-/** Milliseconds per bare unary round trip (sequential). */
+/**
+ * Milliseconds per bare unary round trip (sequential, raw bytes) to a grpc-js server in
+ * another process over a unix socket — what any local client of a daemon pays at least.
+ */
 export async function bareGrpcRoundTrips (n: number): Promise<number[]> {
   const dir = await mkdtemp(join(tmpdir(), 'phase-bench-'))
   const address = `unix:${join(dir, 'echo.sock')}`
-  const server = new grpc.Server()
-  const def = { echo: { path: '/bench.Echo/Echo', requestStream: false, responseStream: false, requestSerialize: passthrough, requestDeserialize: passthrough, responseSerialize: passthrough, responseDeserialize: passthrough } }
-  server.addService(def, { echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, call.request) })
-  await new Promise<void>((resolve, reject) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e) => e != null ? reject(e) : resolve()))
+  const child = spawn(process.execPath, [new URL('./echo-server.ts', import.meta.url).pathname, address], { stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve())
+    child.once('exit', (code) => reject(new Error(`echo server exited with ${code}`)))
+  })
   const client = new grpc.Client(address, grpc.credentials.createInsecure())
   const payload = Buffer.alloc(200, 1)
   const call = async (): Promise<void> => await new Promise((resolve, reject) => {
@@ -29,7 +34,8 @@ export async function bareGrpcRoundTrips (n: number): Promise<number[]> {
     return await timeSeq(n, 200, call)
   } finally {
     client.close()
-    server.forceShutdown()
+    child.removeAllListeners('exit')
+    child.kill('SIGTERM')
     await rm(dir, { recursive: true, force: true })
   }
 }

@@ -46,14 +46,13 @@ export class ExecutorSet {
   private readonly slots: Slot[]
   private readonly log: Logger
   private readonly downMs: number
-  private next = 0
 
   constructor (components: { logger: Logger }, init: ExecutorSetInit) {
     this.log = components.logger
     this.downMs = init.downMs ?? DEFAULT_DOWN_MS
     this.slots = init.addresses.map((address, index) => ({
       index,
-      client: createGrpcClient(ExecutorService, address, { maxMessageBytes: init.maxMessageBytes }),
+      client: createGrpcClient(ExecutorService, address, { maxMessageBytes: init.maxMessageBytes, multiplex: true }),
       inFlight: 0,
       modules: new Set<string>(),
       downUntil: 0,
@@ -121,17 +120,18 @@ export class ExecutorSet {
     }
   }
 
-  /** Least in-flight among executors that are not marked down; ties go round-robin. */
+  /**
+   * Least in-flight among executors that are not marked down; ties go to the lowest index.
+   * A light load thus stays on one warm executor (its threads awake, its caches hot), and
+   * load spreads as soon as jobs overlap.
+   */
   private pick (tried: ReadonlySet<number>): Slot | undefined {
     const now = Date.now()
     let best: Slot | undefined
-    const n = this.slots.length
-    for (let k = 0; k < n; k++) {
-      const slot = this.slots[(this.next + k) % n]!
+    for (const slot of this.slots) {
       if (tried.has(slot.index)) continue
       if (best === undefined || rank(slot, now) < rank(best, now)) best = slot
     }
-    this.next = (this.next + 1) % n
     return best
   }
 

@@ -111,7 +111,7 @@ export class JobRunner {
         runtime: { name: response.runtimeName, version: response.runtimeVersion }
       }
       const signed = await this.c.signer.sign(unsigned, options)
-      this.c.logger.info({ jobId, status: response.status, exitCode: response.exitCode, executor, wallTimeUs: unsigned.wall_time_us }, 'job done')
+      this.c.logger.debug({ jobId, status: response.status, exitCode: response.exitCode, executor, wallTimeUs: unsigned.wall_time_us }, 'job done')
       return {
         jobId,
         manifest,

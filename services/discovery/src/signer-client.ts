@@ -23,7 +23,7 @@ export class SignerClient {
   private key: string | undefined
 
   constructor (address: string) {
-    this.client = createGrpcClient(SignerService, address, { maxMessageBytes: 1024 * 1024, timeoutMs: SIGN_TIMEOUT_MS, waitForReady: true })
+    this.client = createGrpcClient(SignerService, address, { maxMessageBytes: 1024 * 1024, timeoutMs: SIGN_TIMEOUT_MS, waitForReady: true, multiplex: true })
   }
 
   async publicKey (options: { signal?: AbortSignal } = {}): Promise<string> {

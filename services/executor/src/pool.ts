@@ -66,6 +66,7 @@ export class V8Runtime implements WasmRuntime {
   private slots: Slot[] = []
   private nextId = 1
   private running = false
+  private completed = 0
 
   constructor (init: V8RuntimeInit = {}) {
     this.init = {
@@ -110,7 +111,8 @@ export class V8Runtime implements WasmRuntime {
       running: this.slots.filter((s) => s.job !== undefined).length,
       queued: this.queue.length,
       queueCapacity: this.init.queueCapacity,
-      cachedModules: this.cache.size
+      cachedModules: this.cache.size,
+      completedJobs: this.completed
     }
   }
 
@@ -220,6 +222,7 @@ export class V8Runtime implements WasmRuntime {
   private finish (slot: Slot): void {
     const job = slot.job
     if (job === undefined) return
+    this.completed++
     clearTimeout(job.timer)
     if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort)
     slot.job = undefined

@@ -49,6 +49,8 @@ export interface RuntimeStatus {
   queued: number
   queueCapacity: number
   cachedModules: number
+  /** Jobs run to an outcome since start. */
+  completedJobs: number
 }
 
 export interface WasmRuntime {

@@ -45,7 +45,7 @@ export function createExecutorService ({ runtime, logger }: ExecutorServiceCompo
     },
     async getStatus () {
       const s = runtime.status()
-      return { ...s, runtimeName: runtime.name, runtimeVersion: runtime.version }
+      return { ...s, completedJobs: BigInt(s.completedJobs), runtimeName: runtime.name, runtimeVersion: runtime.version }
     }
   }
 }

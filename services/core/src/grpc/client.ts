@@ -8,6 +8,7 @@ import { fromGrpcError, CancelledError } from '../errors.ts'
 import { toGrpcDefinition } from './definition.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES } from './server.ts'
 import type { CallOptions, ServiceClient } from './types.ts'
+import { MuxClient, multiplexedUnary } from './mux.ts'
 
 export interface GrpcClientInit {
   /** Largest message sent or accepted. Default: 64 MiB. */
@@ -19,6 +20,11 @@ export interface GrpcClientInit {
    * Right for the node's own processes, which restart under pm2. Default: false.
    */
   waitForReady?: boolean
+  /**
+   * Send calls of methods that have a `<Method>Stream` sibling as messages on one long-lived
+   * stream (see mux.ts). Default: false.
+   */
+  multiplex?: boolean
 }
 
 /** Local sockets are cheap to redial: retry quickly after a peer process restarts. */
@@ -40,13 +46,25 @@ export function createGrpcClient<S extends DescService> (service: S, address: st
     ...CHANNEL_BACKOFF
   })
   const definition = toGrpcDefinition(service)
+  const muxes: MuxClient[] = []
   const api: Record<string, unknown> = {
-    close: () => client.close(),
+    close: () => { for (const m of muxes) m.close(); client.close() },
     waitForReady: async (timeoutMs: number) => await new Promise<void>((resolve, reject) => {
       client.waitForReady(Date.now() + timeoutMs, (err) => err != null ? reject(err) : resolve())
     })
   }
+  if (init.multiplex === true) {
+    for (const method of service.methods) {
+      const unary = multiplexedUnary(service, method)
+      if (unary === undefined) continue
+      const mux = new MuxClient(client, method, unary, init.waitForReady ?? false)
+      muxes.push(mux)
+      api[unary.localName] = async (request: object, options: CallOptions = {}) =>
+        await mux.call(request, { ...options, timeoutMs: options.timeoutMs ?? init.timeoutMs })
+    }
+  }
   for (const method of service.methods) {
+    if (method.methodKind !== 'unary' || api[method.localName] !== undefined) continue
     const def = definition[method.localName]!
     api[method.localName] = async (request: object, options: CallOptions = {}) => {
       const signal = options.signal

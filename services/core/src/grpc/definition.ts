@@ -10,10 +10,11 @@ import type { ServiceDefinition, MethodDefinition } from '@grpc/grpc-js'
 export function toGrpcDefinition (service: DescService): ServiceDefinition {
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {}
   for (const method of service.methods) {
-    if (method.methodKind !== 'unary') {
-      throw new Error(`${service.typeName}.${method.name}: only unary methods are supported`)
+    const stream = method.methodKind === 'bidi_streaming'
+    if (!stream && method.methodKind !== 'unary') {
+      throw new Error(`${service.typeName}.${method.name}: only unary and multiplexing bidi methods are supported`)
     }
-    definition[method.localName] = toMethodDefinition(service, method)
+    definition[method.localName] = { ...toMethodDefinition(service, method), requestStream: stream, responseStream: stream }
   }
   return definition
 }

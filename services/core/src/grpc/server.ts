@@ -12,6 +12,7 @@ import { ERROR_TABLE, toPublicError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { toGrpcDefinition } from './definition.ts'
 import { prepareSocket } from './socket.ts'
+import { multiplexedUnary, muxHandler } from './mux.ts'
 import type { HandlerContext } from './types.ts'
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -64,10 +65,16 @@ export class GrpcServer {
   add<S extends DescService> (service: S, impl: object): this {
     const definition = toGrpcDefinition(service)
     const handlers: grpc.UntypedServiceImplementation = {}
-    for (const method of service.methods) {
+    const handlerOf = (method: DescMethod): (req: unknown, ctx: HandlerContext) => Promise<unknown> => {
       const fn = (impl as Record<string, unknown>)[method.localName]
       if (typeof fn !== 'function') throw new Error(`${service.typeName}: no handler for ${method.name}`)
-      handlers[method.localName] = this.unary(method, fn.bind(impl))
+      return fn.bind(impl) as (req: unknown, ctx: HandlerContext) => Promise<unknown>
+    }
+    for (const method of service.methods) {
+      const unary = multiplexedUnary(service, method)
+      handlers[method.localName] = unary !== undefined
+        ? muxHandler(method, unary, handlerOf(unary), this.shutdown.signal, this.log)
+        : this.unary(method, handlerOf(method))
     }
     this.server.addService(definition, handlers)
     this.services.push(service)

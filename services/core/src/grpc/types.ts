@@ -18,14 +18,17 @@ export interface HandlerContext {
 type Input<M> = M extends { input: infer I extends DescMessage } ? MessageShape<I> : never
 type Output<M> = M extends { output: infer O extends DescMessage } ? MessageInitShape<O> : never
 
-/** An implementation of service `S`: one async function per RPC. */
+/** Names of the unary methods (the `<Name>Stream` methods are derived from them). */
+type UnaryKeys<T extends GenServiceMethods> = { [K in keyof T]: T[K]['methodKind'] extends 'unary' ? K : never }[keyof T]
+
+/** An implementation of service `S`: one async function per unary RPC. */
 export type ServiceImpl<S> = S extends GenService<infer T extends GenServiceMethods>
-  ? { [K in keyof T]: (request: Input<T[K]>, context: HandlerContext) => Promise<Output<T[K]>> }
+  ? { [K in UnaryKeys<T>]: (request: Input<T[K]>, context: HandlerContext) => Promise<Output<T[K]>> }
   : never
 
-/** A typed client of service `S`: one async function per RPC. */
+/** A typed client of service `S`: one async function per unary RPC. */
 export type ServiceClient<S> = S extends GenService<infer T extends GenServiceMethods>
-  ? { [K in keyof T]: (request: MessageInitShape<T[K]['input']>, options?: CallOptions) => Promise<MessageShape<T[K]['output']>> }
+  ? { [K in UnaryKeys<T>]: (request: MessageInitShape<T[K]['input']>, options?: CallOptions) => Promise<MessageShape<T[K]['output']>> }
   : never
 
 /** Per-call options of a client. */

@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
+import type { CallError } from "../../rpc/v1/rpc_pb.js";
 
 /**
  * Describes the file phase/executor/v1/executor.proto.
@@ -264,6 +265,13 @@ export declare type GetStatusResponse = Message<"phase.executor.v1.GetStatusResp
    * @generated from field: string runtime_version = 7;
    */
   runtimeVersion: string;
+
+  /**
+   * Jobs run to an outcome since the executor started.
+   *
+   * @generated from field: uint64 completed_jobs = 8;
+   */
+  completedJobs: bigint;
 };
 
 /**
@@ -271,6 +279,83 @@ export declare type GetStatusResponse = Message<"phase.executor.v1.GetStatusResp
  * Use `create(GetStatusResponseSchema)` to create a new message.
  */
 export declare const GetStatusResponseSchema: GenMessage<GetStatusResponse>;
+
+/**
+ * ExecuteStreamRequest is one message on the ExecuteStream stream.
+ *
+ * @generated from message phase.executor.v1.ExecuteStreamRequest
+ */
+export declare type ExecuteStreamRequest = Message<"phase.executor.v1.ExecuteStreamRequest"> & {
+  /**
+   * Correlates the answer; unique among the calls in flight on this stream.
+   *
+   * @generated from field: uint64 call_id = 1;
+   */
+  callId: bigint;
+
+  /**
+   * The call; absent when cancel is set.
+   *
+   * @generated from field: phase.executor.v1.ExecuteRequest request = 2;
+   */
+  request?: ExecuteRequest | undefined;
+
+  /**
+   * Cancels the call with this call_id (the job is stopped).
+   *
+   * @generated from field: bool cancel = 3;
+   */
+  cancel: boolean;
+};
+
+/**
+ * Describes the message phase.executor.v1.ExecuteStreamRequest.
+ * Use `create(ExecuteStreamRequestSchema)` to create a new message.
+ */
+export declare const ExecuteStreamRequestSchema: GenMessage<ExecuteStreamRequest>;
+
+/**
+ * ExecuteStreamResponse answers one call on the ExecuteStream stream.
+ *
+ * @generated from message phase.executor.v1.ExecuteStreamResponse
+ */
+export declare type ExecuteStreamResponse = Message<"phase.executor.v1.ExecuteStreamResponse"> & {
+  /**
+   * The call_id of the request this answers.
+   *
+   * @generated from field: uint64 call_id = 1;
+   */
+  callId: bigint;
+
+  /**
+   * The outcome of the call.
+   *
+   * @generated from oneof phase.executor.v1.ExecuteStreamResponse.result
+   */
+  result: {
+    /**
+     * The job's outcome.
+     *
+     * @generated from field: phase.executor.v1.ExecuteResponse response = 2;
+     */
+    value: ExecuteResponse;
+    case: "response";
+  } | {
+    /**
+     * Why the call failed.
+     *
+     * @generated from field: phase.rpc.v1.CallError error = 3;
+     */
+    value: CallError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message phase.executor.v1.ExecuteStreamResponse.
+ * Use `create(ExecuteStreamResponseSchema)` to create a new message.
+ */
+export declare const ExecuteStreamResponseSchema: GenMessage<ExecuteStreamResponse>;
 
 /**
  * ExecutorService runs WebAssembly jobs in a sandbox. An executor holds no key and
@@ -290,6 +375,17 @@ export declare const ExecutorService: GenService<{
     methodKind: "unary";
     input: typeof ExecuteRequestSchema;
     output: typeof ExecuteResponseSchema;
+  },
+  /**
+   * ExecuteStream multiplexes Execute calls on one long-lived stream: the node's discovery
+   * process uses it so that a job costs one message each way instead of a new HTTP/2 stream.
+   *
+   * @generated from rpc phase.executor.v1.ExecutorService.ExecuteStream
+   */
+  executeStream: {
+    methodKind: "bidi_streaming";
+    input: typeof ExecuteStreamRequestSchema;
+    output: typeof ExecuteStreamResponseSchema;
   },
   /**
    * GetStatus reports the executor's capacity and current load.

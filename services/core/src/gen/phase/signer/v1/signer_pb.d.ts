@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
+import type { CallError } from "../../rpc/v1/rpc_pb.js";
 
 /**
  * Describes the file phase/signer/v1/signer.proto.
@@ -99,6 +100,83 @@ export declare type SignReceiptResponse = Message<"phase.signer.v1.SignReceiptRe
 export declare const SignReceiptResponseSchema: GenMessage<SignReceiptResponse>;
 
 /**
+ * SignReceiptStreamRequest is one message on the SignReceiptStream stream.
+ *
+ * @generated from message phase.signer.v1.SignReceiptStreamRequest
+ */
+export declare type SignReceiptStreamRequest = Message<"phase.signer.v1.SignReceiptStreamRequest"> & {
+  /**
+   * Correlates the answer; unique among the calls in flight on this stream.
+   *
+   * @generated from field: uint64 call_id = 1;
+   */
+  callId: bigint;
+
+  /**
+   * The call; absent when cancel is set.
+   *
+   * @generated from field: phase.signer.v1.SignReceiptRequest request = 2;
+   */
+  request?: SignReceiptRequest | undefined;
+
+  /**
+   * Cancels the call with this call_id.
+   *
+   * @generated from field: bool cancel = 3;
+   */
+  cancel: boolean;
+};
+
+/**
+ * Describes the message phase.signer.v1.SignReceiptStreamRequest.
+ * Use `create(SignReceiptStreamRequestSchema)` to create a new message.
+ */
+export declare const SignReceiptStreamRequestSchema: GenMessage<SignReceiptStreamRequest>;
+
+/**
+ * SignReceiptStreamResponse answers one call on the SignReceiptStream stream.
+ *
+ * @generated from message phase.signer.v1.SignReceiptStreamResponse
+ */
+export declare type SignReceiptStreamResponse = Message<"phase.signer.v1.SignReceiptStreamResponse"> & {
+  /**
+   * The call_id of the request this answers.
+   *
+   * @generated from field: uint64 call_id = 1;
+   */
+  callId: bigint;
+
+  /**
+   * The outcome of the call.
+   *
+   * @generated from oneof phase.signer.v1.SignReceiptStreamResponse.result
+   */
+  result: {
+    /**
+     * The signed receipt.
+     *
+     * @generated from field: phase.signer.v1.SignReceiptResponse response = 2;
+     */
+    value: SignReceiptResponse;
+    case: "response";
+  } | {
+    /**
+     * Why the call failed.
+     *
+     * @generated from field: phase.rpc.v1.CallError error = 3;
+     */
+    value: CallError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message phase.signer.v1.SignReceiptStreamResponse.
+ * Use `create(SignReceiptStreamResponseSchema)` to create a new message.
+ */
+export declare const SignReceiptStreamResponseSchema: GenMessage<SignReceiptStreamResponse>;
+
+/**
  * SignerService holds the node's receipt key and nothing else. It never runs job code
  * and never talks to the network. It signs only schema-valid receipts, never arbitrary bytes.
  *
@@ -126,6 +204,17 @@ export declare const SignerService: GenService<{
     methodKind: "unary";
     input: typeof SignReceiptRequestSchema;
     output: typeof SignReceiptResponseSchema;
+  },
+  /**
+   * SignReceiptStream multiplexes SignReceipt calls on one long-lived stream (used by the
+   * node's discovery process: one message each way per receipt).
+   *
+   * @generated from rpc phase.signer.v1.SignerService.SignReceiptStream
+   */
+  signReceiptStream: {
+    methodKind: "bidi_streaming";
+    input: typeof SignReceiptStreamRequestSchema;
+    output: typeof SignReceiptStreamResponseSchema;
   },
 }>;
 

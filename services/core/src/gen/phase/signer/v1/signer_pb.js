@@ -3,12 +3,13 @@
 /* eslint-disable */
 
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_phase_rpc_v1_rpc } from "../../rpc/v1/rpc_pb.js";
 
 /**
  * Describes the file phase/signer/v1/signer.proto.
  */
 export const file_phase_signer_v1_signer = /*@__PURE__*/
-  fileDesc("ChxwaGFzZS9zaWduZXIvdjEvc2lnbmVyLnByb3RvEg9waGFzZS5zaWduZXIudjEiFQoTR2V0UHVibGljS2V5UmVxdWVzdCI9ChRHZXRQdWJsaWNLZXlSZXNwb25zZRISCgpwdWJsaWNfa2V5GAEgASgJEhEKCWFsZ29yaXRobRgCIAEoCSIqChJTaWduUmVjZWlwdFJlcXVlc3QSFAoMcmVjZWlwdF9qc29uGAEgASgMIj4KE1NpZ25SZWNlaXB0UmVzcG9uc2USFAoMcmVjZWlwdF9qc29uGAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoCTLGAQoNU2lnbmVyU2VydmljZRJbCgxHZXRQdWJsaWNLZXkSJC5waGFzZS5zaWduZXIudjEuR2V0UHVibGljS2V5UmVxdWVzdBolLnBoYXNlLnNpZ25lci52MS5HZXRQdWJsaWNLZXlSZXNwb25zZRJYCgtTaWduUmVjZWlwdBIjLnBoYXNlLnNpZ25lci52MS5TaWduUmVjZWlwdFJlcXVlc3QaJC5waGFzZS5zaWduZXIudjEuU2lnblJlY2VpcHRSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChxwaGFzZS9zaWduZXIvdjEvc2lnbmVyLnByb3RvEg9waGFzZS5zaWduZXIudjEiFQoTR2V0UHVibGljS2V5UmVxdWVzdCI9ChRHZXRQdWJsaWNLZXlSZXNwb25zZRISCgpwdWJsaWNfa2V5GAEgASgJEhEKCWFsZ29yaXRobRgCIAEoCSIqChJTaWduUmVjZWlwdFJlcXVlc3QSFAoMcmVjZWlwdF9qc29uGAEgASgMIj4KE1NpZ25SZWNlaXB0UmVzcG9uc2USFAoMcmVjZWlwdF9qc29uGAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoCSJxChhTaWduUmVjZWlwdFN0cmVhbVJlcXVlc3QSDwoHY2FsbF9pZBgBIAEoBBI0CgdyZXF1ZXN0GAIgASgLMiMucGhhc2Uuc2lnbmVyLnYxLlNpZ25SZWNlaXB0UmVxdWVzdBIOCgZjYW5jZWwYAyABKAgimgEKGVNpZ25SZWNlaXB0U3RyZWFtUmVzcG9uc2USDwoHY2FsbF9pZBgBIAEoBBI4CghyZXNwb25zZRgCIAEoCzIkLnBoYXNlLnNpZ25lci52MS5TaWduUmVjZWlwdFJlc3BvbnNlSAASKAoFZXJyb3IYAyABKAsyFy5waGFzZS5ycGMudjEuQ2FsbEVycm9ySABCCAoGcmVzdWx0MrYCCg1TaWduZXJTZXJ2aWNlElsKDEdldFB1YmxpY0tleRIkLnBoYXNlLnNpZ25lci52MS5HZXRQdWJsaWNLZXlSZXF1ZXN0GiUucGhhc2Uuc2lnbmVyLnYxLkdldFB1YmxpY0tleVJlc3BvbnNlElgKC1NpZ25SZWNlaXB0EiMucGhhc2Uuc2lnbmVyLnYxLlNpZ25SZWNlaXB0UmVxdWVzdBokLnBoYXNlLnNpZ25lci52MS5TaWduUmVjZWlwdFJlc3BvbnNlEm4KEVNpZ25SZWNlaXB0U3RyZWFtEikucGhhc2Uuc2lnbmVyLnYxLlNpZ25SZWNlaXB0U3RyZWFtUmVxdWVzdBoqLnBoYXNlLnNpZ25lci52MS5TaWduUmVjZWlwdFN0cmVhbVJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_phase_rpc_v1_rpc]);
 
 /**
  * Describes the message phase.signer.v1.GetPublicKeyRequest.
@@ -37,6 +38,20 @@ export const SignReceiptRequestSchema = /*@__PURE__*/
  */
 export const SignReceiptResponseSchema = /*@__PURE__*/
   messageDesc(file_phase_signer_v1_signer, 3);
+
+/**
+ * Describes the message phase.signer.v1.SignReceiptStreamRequest.
+ * Use `create(SignReceiptStreamRequestSchema)` to create a new message.
+ */
+export const SignReceiptStreamRequestSchema = /*@__PURE__*/
+  messageDesc(file_phase_signer_v1_signer, 4);
+
+/**
+ * Describes the message phase.signer.v1.SignReceiptStreamResponse.
+ * Use `create(SignReceiptStreamResponseSchema)` to create a new message.
+ */
+export const SignReceiptStreamResponseSchema = /*@__PURE__*/
+  messageDesc(file_phase_signer_v1_signer, 5);
 
 /**
  * SignerService holds the node's receipt key and nothing else. It never runs job code

@@ -1,0 +1,157 @@
+/**
+ * Unary calls multiplexed on one long-lived bidi stream (`<Method>Stream` beside `<Method>`).
+ * A new HTTP/2 stream per call costs headers, trailers and ~3× the CPU of one message
+ * (measured: 158 µs vs 54 µs per call with grpc-js); between the node's own processes every
+ * job pays that twice, so they talk over these streams. Messages carry a call id; errors travel
+ * as `phase.rpc.v1.CallError` with the same codes as a unary status.
+ */
+import * as grpc from '@grpc/grpc-js'
+import { create, fromBinary, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf'
+import { CancelledError, DeadlineExceededError, ERROR_TABLE, PhaseError, UnavailableError, fromGrpcError, toPublicError, type ErrorCode } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import type { CallOptions, HandlerContext } from './types.ts'
+
+/** The unary method a `<Name>Stream` bidi method multiplexes, if it follows the convention. */
+export function multiplexedUnary (service: DescService, method: DescMethod): DescMethod | undefined {
+  if (method.methodKind !== 'bidi_streaming' || !method.name.endsWith('Stream')) return undefined
+  const unary = service.methods.find((m) => m.name === method.name.slice(0, -'Stream'.length))
+  return unary?.methodKind === 'unary' ? unary : undefined
+}
+
+interface StreamRequest { callId: bigint, request?: object, cancel: boolean }
+interface StreamResponse { callId: bigint, result: { case: 'response', value: object } | { case: 'error', value: { code: string, message: string } } | { case: undefined } }
+
+/** Server side: runs `handler` for every call on the stream, answering each by its id. */
+export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req: unknown, ctx: HandlerContext) => Promise<unknown>,
+  shutdown: AbortSignal, log: Logger): grpc.handleBidiStreamingCall<unknown, unknown> {
+  return (call) => {
+    const inflight = new Map<bigint, AbortController>()
+    const abortAll = (): void => { for (const c of inflight.values()) c.abort(); inflight.clear() }
+    const metadata = new Map<string, string>()
+    for (const [key, value] of Object.entries(call.metadata.getMap())) metadata.set(key, typeof value === 'string' ? value : value.toString('utf8'))
+    const peer = call.getPeer()
+    let ended = false
+    const maybeEnd = (): void => { if (ended && inflight.size === 0) call.end() }
+    const reply = (msg: object): void => { if (!call.destroyed && call.writable) call.write(create(method.output, msg as never)) }
+    shutdown.addEventListener('abort', abortAll, { once: true })
+    call.on('data', (msg: StreamRequest) => {
+      const id = msg.callId
+      if (msg.cancel) { inflight.get(id)?.abort(new CancelledError()); return }
+      if (msg.request === undefined || inflight.has(id)) {
+        reply({ callId: id, result: { case: 'error', value: { code: 'invalid_json', message: 'stream message without a request, or a duplicate call id' } } })
+        return
+      }
+      const controller = new AbortController()
+      inflight.set(id, controller)
+      handler(msg.request, { signal: controller.signal, metadata, peer }).then(
+        (res) => reply({ callId: id, result: { case: 'response', value: create(unary.output, res as never) } }),
+        (err: unknown) => {
+          const pub = toPublicError(err)
+          if (pub !== err) log.error({ err, method: unary.name }, 'unexpected error in handler')
+          reply({ callId: id, result: { case: 'error', value: { code: pub.code, message: pub.message } } })
+        }
+      ).finally(() => { inflight.delete(id); maybeEnd() })
+    })
+    call.on('end', () => { ended = true; maybeEnd() })
+    call.on('error', abortAll)
+    call.on('cancelled', abortAll)
+    call.on('close', () => shutdown.removeEventListener('abort', abortAll))
+  }
+}
+
+interface Pending {
+  resolve: (value: unknown) => void
+  reject: (err: unknown) => void
+  timer?: NodeJS.Timeout
+  signal?: AbortSignal
+  onAbort?: () => void
+}
+
+/** Client side: one lazily opened stream; each call is a message, answered by id. */
+export class MuxClient {
+  private readonly client: grpc.Client
+  private readonly method: DescMethod
+  private readonly unary: DescMethod
+  private readonly waitForReady: boolean
+  private stream: grpc.ClientDuplexStream<unknown, unknown> | undefined
+  private readonly pending = new Map<bigint, Pending>()
+  private nextId = 1n
+
+  constructor (client: grpc.Client, method: DescMethod, unary: DescMethod, waitForReady: boolean) {
+    this.client = client
+    this.method = method
+    this.unary = unary
+    this.waitForReady = waitForReady
+  }
+
+  async call (request: object, options: CallOptions & { timeoutMs?: number }): Promise<unknown> {
+    if (options.signal?.aborted === true) throw new CancelledError()
+    const id = this.nextId++
+    const stream = this.open()
+    return await new Promise((resolve, reject) => {
+      const p: Pending = { resolve, reject, signal: options.signal }
+      const cancel = (err: PhaseError): void => {
+        if (!this.settle(id)) return
+        if (!stream.destroyed && stream.writable) stream.write(create(this.method.input, { callId: id, cancel: true } as never))
+        reject(err)
+      }
+      if (options.timeoutMs !== undefined) p.timer = setTimeout(() => cancel(new DeadlineExceededError()), options.timeoutMs)
+      if (options.signal !== undefined) {
+        p.onAbort = () => cancel(new CancelledError())
+        options.signal.addEventListener('abort', p.onAbort, { once: true })
+      }
+      this.pending.set(id, p)
+      stream.write(create(this.method.input, { callId: id, request: create(this.unary.input, request as never) } as never))
+    })
+  }
+
+  close (): void {
+    this.stream?.end()
+    this.fail(new UnavailableError('client closed'))
+  }
+
+  private open (): grpc.ClientDuplexStream<unknown, unknown> {
+    if (this.stream !== undefined) return this.stream
+    const method = this.method
+    const serialize = (value: unknown): Buffer => Buffer.from(toBinary(method.input, value as never))
+    const deserialize = (bytes: Buffer): unknown => fromBinary(method.output, bytes)
+    const stream = this.client.makeBidiStreamRequest(`/${method.parent.typeName}/${method.name}`, serialize, deserialize,
+      new grpc.Metadata({ waitForReady: this.waitForReady }))
+    stream.on('data', (msg: StreamResponse) => {
+      const p = this.pending.get(msg.callId)
+      if (p === undefined || !this.settle(msg.callId)) return
+      if (msg.result.case === 'response') p.resolve(msg.result.value)
+      else if (msg.result.case === 'error') {
+        const code = (msg.result.value.code in ERROR_TABLE ? msg.result.value.code : 'internal') as ErrorCode
+        p.reject(new PhaseError(code, msg.result.value.message))
+      } else p.reject(new PhaseError('internal', 'empty answer on stream'))
+    })
+    const broken = (err?: Error): void => {
+      if (this.stream !== stream) return
+      this.stream = undefined
+      const e = err !== undefined ? fromGrpcError(err as never) : new UnavailableError('stream ended')
+      this.fail(e.code === 'cancelled' || e.code === 'internal' ? new UnavailableError(`stream to ${method.parent.typeName} broke: ${e.message}`) : e)
+    }
+    stream.on('error', broken)
+    stream.on('end', () => broken())
+    this.stream = stream
+    return stream
+  }
+
+  /** Removes a pending call and its timers; false when it was already settled. */
+  private settle (id: bigint): boolean {
+    const p = this.pending.get(id)
+    if (p === undefined) return false
+    this.pending.delete(id)
+    if (p.timer !== undefined) clearTimeout(p.timer)
+    if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort)
+    return true
+  }
+
+  private fail (err: PhaseError): void {
+    for (const [id, p] of [...this.pending]) {
+      this.settle(id)
+      p.reject(err)
+    }
+  }
+}
