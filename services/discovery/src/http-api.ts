@@ -4,8 +4,8 @@
  * the one error table. Bodies are capped before they are buffered.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { timingSafeEqual } from 'node:crypto'
-import { ERROR_TABLE, InvalidJsonError, InvalidManifestError, ModuleTooLargeError, NotFoundError, PhaseError, UnauthenticatedError, toPublicError } from '../../core/src/errors.ts'
+import { checkToken } from './auth.ts'
+import { ERROR_TABLE, InvalidJsonError, InvalidManifestError, ModuleTooLargeError, NotFoundError, PhaseError, toPublicError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import type { JobRunner } from './jobs.ts'
 import type { NodeInfo } from './index.ts'
@@ -101,10 +101,7 @@ export class HttpApi {
   }
 
   private authorize (req: IncomingMessage): void {
-    if (this.init.token === null) return
-    const given = Buffer.from(req.headers.authorization ?? '')
-    const expected = Buffer.from(`Bearer ${this.init.token}`)
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new UnauthenticatedError()
+    checkToken(req.headers.authorization, this.init.token)
   }
 
   private async submit (req: IncomingMessage, signal: AbortSignal): Promise<unknown> {

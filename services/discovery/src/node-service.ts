@@ -3,7 +3,7 @@
  */
 import type { NodeService } from '../../core/src/gen/phase/node/v1/node_pb.js'
 import type { ServiceImpl } from '../../core/src/grpc/types.ts'
-import { UnauthenticatedError } from '../../core/src/errors.ts'
+import { checkToken } from './auth.ts'
 import type { JobRunner } from './jobs.ts'
 import type { NodeInfo } from './index.ts'
 
@@ -21,9 +21,7 @@ export interface NodeServiceInit {
 const encoder = new TextEncoder()
 
 export function createNodeService (c: NodeServiceComponents, init: NodeServiceInit): ServiceImpl<typeof NodeService> {
-  const authorize = (metadata: ReadonlyMap<string, string>): void => {
-    if (init.token !== null && metadata.get('authorization') !== `Bearer ${init.token}`) throw new UnauthenticatedError()
-  }
+  const authorize = (metadata: ReadonlyMap<string, string>): void => checkToken(metadata.get('authorization'), init.token)
   return {
     async submitJob (request, ctx) {
       authorize(ctx.metadata)

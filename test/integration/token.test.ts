@@ -1,0 +1,50 @@
+/**
+ * An API token, when configured, is required on every public call: gRPC answers
+ * UNAUTHENTICATED, HTTP answers 401 JSON, the CLI exits 77 — and the right token works.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient } from '../../services/core/src/grpc/index.ts'
+import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
+
+const TOKEN = 'correct-horse-battery-staple'
+
+describe('a node with an API token', () => {
+  let node: TestNode
+  beforeAll(async () => { node = await startTestNode({ executors: 1, config: { api: { http: { host: '127.0.0.1', port: 0 }, token: TOKEN } } }) })
+  afterAll(async () => { await node?.stop() })
+
+  it('refuses gRPC calls without the token and accepts them with it', async () => {
+    const client = createGrpcClient(NodeService, node.grpc)
+    try {
+      await expect(client.getNodeInfo({})).rejects.toMatchObject({ code: 'unauthenticated' })
+      await expect(client.getNodeInfo({}, { metadata: { authorization: 'Bearer wrong-token-wrong-token' } })).rejects.toMatchObject({ code: 'unauthenticated' })
+      const info = await client.getNodeInfo({}, { metadata: { authorization: `Bearer ${TOKEN}` } })
+      expect(info.receiptPublicKey).toMatch(/^[0-9a-f]{64}$/)
+    } finally {
+      client.close()
+    }
+  })
+
+  it('answers HTTP without the token with 401 JSON, and serves it with the token', async () => {
+    const denied = await fetch(`http://${node.http}/v1/node`)
+    expect(denied.status).toBe(401)
+    expect(((await denied.json()) as { error: { code: string } }).error.code).toBe('unauthenticated')
+    const ok = await fetch(`http://${node.http}/v1/node`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    expect(ok.status).toBe(200)
+    const health = await fetch(`http://${node.http}/healthz`)
+    expect(health.status).toBe(200)
+  })
+
+  it('makes the CLI exit 77 without the token and run with PHASE_API_TOKEN', async () => {
+    const run = async (env: Record<string, string>): Promise<{ code: number, stdout: string }> => await new Promise((resolve) => {
+      const child = execFile(join(ROOT, 'bin/phase'), ['run', join(ROOT, 'examples/hello/hello.wasm'), '--', 'token'], { env: { ...node.env, PHASE_API: node.grpc, ...env } },
+        (err, stdout) => resolve({ code: err == null ? 0 : (err as { code?: number }).code ?? -1, stdout }))
+      child.stdin!.end()
+    })
+    expect((await run({})).code).toBe(77)
+    expect(await run({ PHASE_API_TOKEN: TOKEN })).toEqual({ code: 0, stdout: 'nekot\n' })
+  })
+})
