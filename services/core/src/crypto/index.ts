@@ -1,7 +1,11 @@
 /**
- * Signatures of Phase documents: Ed25519 over `domain-prefix || JCS(document)`. `verify.ts` and
- * `domain.ts` are portable; `sign.ts` uses node:crypto and is for the node only.
+ * Signatures of Phase documents: Ed25519 over `domain-prefix || JCS(document without its
+ * signature)`, and receipt verification that checks more than the signature (key, job, outputs).
+ * This door is portable; the node-only parts — `sign.ts` (signing), `keys.ts` (KeyObjects) and
+ * `verify-node.ts` (node:crypto verifier) — are imported by path, so a browser bundle never
+ * pulls in node:crypto.
  */
-export { verifyReceipt } from './verify.ts'
+export { verifyReceipt, verifyReceiptSync } from './verify.ts'
 export type { VerifyExpectations, VerifiedReceipt, ExpectedJob } from './verify.ts'
 export { RECEIPT_DOMAIN, CAPABILITY_DOMAIN, signingBytes } from './domain.ts'
+export { bytesToHex, hexToBytes } from './hex.ts'

@@ -1,13 +1,14 @@
 /**
  * The job manifest: parsing (JSON text, bytes or a value), schema validation, the upgrade of
- * seed v0.1 manifests, and the job id — sha256 of the manifest's RFC 8785 canonical JSON,
- * exactly as given (defaults are applied at run time, never hashed in). Portable.
+ * seed v0.1 manifests, the job id — sha256 of the manifest's RFC 8785 canonical JSON exactly as
+ * given (defaults are applied at run time, never hashed in) — and the inputs hash. Portable.
  */
-import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js'
 import { canonicalBytes } from '../canonical.ts'
-import { InvalidJsonError, InvalidManifestError } from '../errors.ts'
-import { validator, describeError } from './validate.ts'
+import { InvalidManifestError } from '../errors.ts'
+import { contentHash } from '../hash.ts'
+import { deepFreeze, findIllFormedString, toDocumentValue } from './json.ts'
+import { describeError, sanitize, validator } from './validate.ts'
 
 export interface ManifestLimits {
   readonly memory_mb?: number
@@ -22,19 +23,20 @@ export interface ManifestRequirements {
   readonly min_cores?: number
 }
 
-/** A v1 manifest (see schemas/manifest.schema.json). */
+/** A v1 manifest (schemas/manifest.schema.json). Optional fields stay absent when not given. */
 export interface Manifest {
   readonly version: 1
   readonly module_hash: string
   readonly nonce: string
   readonly args?: readonly string[]
   readonly env?: Readonly<Record<string, string>>
+  /** Standard base64; see `manifestStdin`. */
   readonly stdin?: string
   readonly limits?: ManifestLimits
   readonly requirements?: ManifestRequirements
 }
 
-/** The seed's v0.1 manifest, accepted as input and upgraded. */
+/** The seed's v0.1 manifest (schemas/manifest-v0.1.schema.json), accepted as input and upgraded. */
 export interface ManifestV01 {
   version: '0.1' | 0.1
   module_hash: string
@@ -43,86 +45,75 @@ export interface ManifestV01 {
   timeout_seconds: number
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true })
+export interface ParseManifestOptions {
+  /** Nonce for an upgraded v0.1 manifest (which has none). Default: 16 random bytes as hex. */
+  nonce?: () => string
+}
 
-/** Parses JSON text or bytes (or takes a parsed value), upgrades v0.1, validates; returns a frozen v1 manifest. */
-export function parseManifest (input: unknown, options: { nonce?: () => string } = {}): Manifest {
-  const doc = toValue(input, 'manifest')
+/** A function from bytes to `sha256:<hex>`: `hash.ts` (portable, the default) or `hash-node.ts` (faster). */
+export type ContentHasher = (bytes: Uint8Array) => string
+
+/** Parses JSON text or bytes (or copies a parsed value), validates, upgrades v0.1; returns a frozen v1 manifest. */
+export function parseManifest (input: unknown, options: ParseManifestOptions = {}): Manifest {
+  const doc = toDocumentValue(input, 'manifest')
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new InvalidManifestError('manifest must be a JSON object')
   const version = (doc as { version?: unknown }).version
   if (version === '0.1' || version === 0.1) {
-    const v01 = validator('manifestV01')
-    if (!v01(doc)) throw new InvalidManifestError(`v0.1 manifest: ${describeError(v01.errors)}`)
+    check('manifestV01', doc, 'v0.1 manifest')
     return upgradeManifest(doc as ManifestV01, { nonce: (options.nonce ?? randomNonce)() })
   }
-  const v1 = validator('manifest')
-  if (!v1(doc)) throw new InvalidManifestError(`manifest: ${describeError(v1.errors)}`)
-  return deepFreeze(structuredClone(doc) as Manifest)
+  if (version !== undefined && version !== 1) {
+    throw new InvalidManifestError(sanitize(`manifest: /version ${JSON.stringify(version)} is not supported (1, or "0.1" for a seed manifest)`))
+  }
+  check('manifest', doc, 'manifest')
+  return deepFreeze(doc as Manifest)
 }
 
-/** The v1 form of a seed v0.1 manifest. */
+/** The v1 form of a seed v0.1 manifest: its limits become `limits`, its cores a requirement. */
 export function upgradeManifest (old: ManifestV01, options: { nonce: string }): Manifest {
-  const hash = old.module_hash.startsWith('sha256:') ? old.module_hash : `sha256:${old.module_hash}`
   const manifest: Manifest = {
     version: 1,
-    module_hash: hash,
+    module_hash: old.module_hash.startsWith('sha256:') ? old.module_hash : `sha256:${old.module_hash}`,
     nonce: options.nonce,
     limits: { memory_mb: old.memory_mb, timeout_ms: old.timeout_seconds * 1000 },
     requirements: { min_cores: old.cpu_cores }
   }
-  const v1 = validator('manifest')
-  if (!v1(manifest)) throw new InvalidManifestError(`upgraded v0.1 manifest: ${describeError(v1.errors)}`)
+  check('manifest', manifest, 'upgraded v0.1 manifest')
   return deepFreeze(manifest)
 }
 
 /** Job id: `sha256:` + hex sha256 of the manifest's canonical JSON. */
-export function jobIdOf (manifest: Manifest): string {
-  return `sha256:${bytesToHex(sha256(canonicalBytes(manifest)))}`
+export function jobIdOf (manifest: Manifest, hash: ContentHasher = contentHash): string {
+  return hash(canonicalBytes(manifest))
 }
 
-/** Hash of what the job reads: canonical JSON of { args, env, stdin } with their defaults. */
-export function inputsHashOf (manifest: Manifest): string {
-  const inputs = { args: manifest.args ?? [], env: manifest.env ?? {}, stdin: manifest.stdin ?? '' }
-  return `sha256:${bytesToHex(sha256(canonicalBytes(inputs)))}`
+/** Hash of what the job reads: canonical JSON of `{ args, env, stdin }`, defaults `[]`, `{}`, `""`. */
+export function inputsHashOf (manifest: Manifest, hash: ContentHasher = contentHash): string {
+  return hash(canonicalBytes({ args: manifest.args ?? [], env: manifest.env ?? {}, stdin: manifest.stdin ?? '' }))
 }
 
-/** The job's stdin bytes (decoded from base64). */
+/** The job's stdin bytes (decoded from base64; the schema guarantees canonical base64). */
 export function manifestStdin (manifest: Manifest): Uint8Array {
   const b64 = manifest.stdin ?? ''
-  if (b64 === '') return new Uint8Array()
+  let bin: string
   try {
-    const bin = atob(b64)
-    const out = new Uint8Array(bin.length)
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
-    return out
+    bin = atob(b64)
   } catch {
-    throw new InvalidManifestError('manifest: /stdin is not valid base64')
+    throw new InvalidManifestError('manifest: /stdin must be canonical standard base64 (padded)')
   }
+  const out = new Uint8Array(bin.length)
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
+  return out
 }
 
-/** A fresh 16-byte nonce as hex. */
+/** A fresh 16-byte nonce as 32 lowercase hex digits. */
 export function randomNonce (): string {
   return bytesToHex(randomBytes(16))
 }
 
-/** JSON text or UTF-8 bytes → value; anything else is taken as an already parsed value. */
-export function toValue (input: unknown, what: string): unknown {
-  let text: string
-  if (typeof input === 'string') text = input
-  else if (input instanceof Uint8Array) {
-    try { text = decoder.decode(input) } catch { throw new InvalidJsonError(`${what} is not valid UTF-8`) }
-  } else return input
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw new InvalidJsonError(`${what} is not valid JSON`)
-  }
-}
-
-export function deepFreeze<T> (value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const v of Object.values(value)) deepFreeze(v)
-    Object.freeze(value)
-  }
-  return value
+function check (schema: 'manifest' | 'manifestV01', doc: unknown, what: string): void {
+  const validate = validator(schema)
+  if (!validate(doc)) throw new InvalidManifestError(`${what}: ${describeError(validate.errors)}`)
+  const bad = findIllFormedString(doc)
+  if (bad !== undefined) throw new InvalidManifestError(sanitize(`${what}: ${bad} is not well-formed Unicode (lone surrogate)`))
 }

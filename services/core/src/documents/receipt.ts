@@ -1,10 +1,11 @@
 /**
  * The execution receipt: its type, and validation of signed and unsigned receipts against
- * schemas/receipt.schema.json. Portable.
+ * schemas/receipt.schema.json. Integers only, so its canonical JSON is the same in every
+ * language. Portable.
  */
 import { InvalidReceiptError } from '../errors.ts'
-import { validator, describeError } from './validate.ts'
-import { toValue, deepFreeze } from './manifest.ts'
+import { deepFreeze, findIllFormedString, toDocumentValue } from './json.ts'
+import { describeError, sanitize, validator } from './validate.ts'
 
 export type ReceiptStatus = 'ok' | 'exit' | 'trap' | 'timeout' | 'memory_limit' | 'output_limit' | 'fuel_exhausted'
 
@@ -19,7 +20,9 @@ export interface UnsignedReceipt {
   stderr_hash: string
   stderr_bytes: number
   status: ReceiptStatus
+  /** -1 when the module did not exit (trap, timeout, limits). */
   exit_code: number
+  /** The limits the node applied (after its own caps). */
   limits: { memory_bytes: number, timeout_ms: number, output_bytes: number }
   wall_time_us: number
   cpu_time_us: number
@@ -30,22 +33,33 @@ export interface UnsignedReceipt {
 }
 
 export interface Receipt extends UnsignedReceipt {
+  /** Ed25519 over 'phase-receipt:v1:' || JCS(receipt without signature), 128 lowercase hex. */
   signature: string
 }
 
-/** Parses and validates a signed receipt (JSON text, bytes or value). */
+/** Parses (JSON text or bytes) or copies (a value), validates a signed receipt; returns it frozen. */
 export function parseReceipt (input: unknown): Receipt {
-  const doc = toValue(input, 'receipt')
-  const validate = validator('receipt')
-  if (!validate(doc)) throw new InvalidReceiptError(`receipt: ${describeError(validate.errors)}`)
-  if (typeof (doc as { signature?: unknown }).signature !== 'string') throw new InvalidReceiptError('receipt: (top level) must have required property \'signature\'')
+  const doc = toDocumentValue(input, 'receipt')
+  check(doc)
+  if (typeof (doc as { signature?: unknown }).signature !== 'string') throw new InvalidReceiptError('receipt: /signature is required')
   return deepFreeze(doc as Receipt)
 }
 
-/** Validates a receipt that is about to be signed: schema-valid and without a signature. */
+/**
+ * Validates a receipt that is about to be signed: schema-valid and without a signature (a
+ * signer must never be handed something that already looks signed). Returns the same value.
+ */
 export function validateUnsignedReceipt (value: unknown): UnsignedReceipt {
-  const validate = validator('receipt')
-  if (!validate(value)) throw new InvalidReceiptError(`receipt: ${describeError(validate.errors)}`)
-  if ('signature' in (value as object)) throw new InvalidReceiptError('receipt to sign must not carry a signature')
+  if (typeof value === 'object' && value !== null && 'signature' in value) {
+    throw new InvalidReceiptError('receipt to sign must not carry a signature')
+  }
+  check(value)
   return value as UnsignedReceipt
+}
+
+function check (doc: unknown): void {
+  const validate = validator('receipt')
+  if (!validate(doc)) throw new InvalidReceiptError(`receipt: ${describeError(validate.errors)}`)
+  const bad = findIllFormedString(doc)
+  if (bad !== undefined) throw new InvalidReceiptError(sanitize(`receipt: ${bad} is not well-formed Unicode (lone surrogate)`))
 }

@@ -1,15 +1,20 @@
 /**
  * JSON Schema validators of the documents, compiled once (lazily) from `schemas/`, and the one
- * way their errors are turned into a short message naming the field.
+ * way their errors become a short, safe message naming the field ("/limits/timeout_ms must be
+ * integer"). Messages may quote client input, so they are escaped and bounded before use.
  */
 import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.js'
 import manifestSchema from '../../../../schemas/manifest.schema.json' with { type: 'json' }
 import manifestV01Schema from '../../../../schemas/manifest-v0.1.schema.json' with { type: 'json' }
 import receiptSchema from '../../../../schemas/receipt.schema.json' with { type: 'json' }
 import configSchema from '../../../../schemas/config.schema.json' with { type: 'json' }
+import { escapePointer } from './json.ts'
 
 const SCHEMAS = { manifest: manifestSchema, manifestV01: manifestV01Schema, receipt: receiptSchema, config: configSchema } as const
 export type SchemaName = keyof typeof SCHEMAS
+
+/** Longest message a schema error may produce (it ends up in logs and client responses). */
+const MAX_MESSAGE = 200
 
 let ajv: Ajv2020 | undefined
 const compiled = new Map<SchemaName, ValidateFunction>()
@@ -18,6 +23,7 @@ const compiled = new Map<SchemaName, ValidateFunction>()
 export function validator (name: SchemaName): ValidateFunction {
   let fn = compiled.get(name)
   if (fn === undefined) {
+    // allErrors stays off: the first error is all we report, and stopping early bounds the work.
     ajv ??= new Ajv2020({ allErrors: false, strict: true })
     fn = ajv.compile(SCHEMAS[name])
     compiled.set(name, fn)
@@ -29,9 +35,41 @@ export function validator (name: SchemaName): ValidateFunction {
 export function describeError (errors: ErrorObject[] | null | undefined): string {
   const e = errors?.[0]
   if (e === undefined) return 'is invalid'
-  const where = e.instancePath === '' ? '(top level)' : e.instancePath
+  let where = e.instancePath === '' ? '(top level)' : e.instancePath
   let detail = e.message ?? 'is invalid'
-  if (e.keyword === 'additionalProperties') detail = `has unknown field '${String(e.params.additionalProperty).slice(0, 60)}'`
-  else if (e.keyword === 'enum' || e.keyword === 'const') detail = `${detail}: ${JSON.stringify(e.params.allowedValues ?? e.params.allowedValue)}`
-  return `${where.slice(0, 120)} ${detail}`
+  if (e.keyword === 'additionalProperties') {
+    where = `${e.instancePath}/${escapePointer(String(e.params.additionalProperty))}`
+    detail = 'is not a known field'
+  } else if (e.keyword === 'propertyNames' || e.propertyName !== undefined) {
+    const name = String(e.params.propertyName ?? e.propertyName)
+    where = `${e.instancePath}/${escapePointer(name)}`
+    detail = 'is not an allowed name'
+  } else if (e.keyword === 'required') {
+    where = `${e.instancePath}/${escapePointer(String(e.params.missingProperty))}`
+    detail = 'is required'
+  } else if (e.keyword === 'enum' || e.keyword === 'const') {
+    detail = `${detail}: ${JSON.stringify(e.params.allowedValues ?? e.params.allowedValue)}`
+  } else if (e.keyword === 'pattern') {
+    detail = describePattern(e.instancePath)
+  }
+  return sanitize(`${where} ${detail}`)
+}
+
+/** Patterns are unreadable in a message; say what the field must look like instead. */
+function describePattern (pointer: string): string {
+  const field = pointer.slice(pointer.lastIndexOf('/') + 1)
+  if (field.endsWith('hash') || field === 'job_id') return 'must be "sha256:" followed by 64 lowercase hex digits'
+  if (field === 'nonce') return 'must be 32 to 64 lowercase hex digits'
+  if (field === 'public_key') return 'must be 64 lowercase hex digits'
+  if (field === 'signature') return 'must be 128 lowercase hex digits'
+  if (field === 'stdin') return 'must be canonical standard base64 (padded)'
+  if (field.endsWith('_at')) return 'must be an RFC 3339 UTC time, e.g. 2024-01-01T00:00:00Z'
+  if (field === 'peer_id') return 'must be a base58 libp2p PeerId'
+  return 'has the wrong format'
+}
+
+/** Printable ASCII only (the rest as \uXXXX), at most MAX_MESSAGE characters. */
+export function sanitize (text: string): string {
+  const escaped = text.replace(/[^\x20-\x7e]/gu, c => `\\u{${c.codePointAt(0)!.toString(16)}}`)
+  return escaped.length <= MAX_MESSAGE ? escaped : `${escaped.slice(0, MAX_MESSAGE - 1)}…`
 }

@@ -1,0 +1,41 @@
+/**
+ * The node's own receipt verifier (checks on receipts coming back from remote peers): the same
+ * checks as verify.ts, with node:crypto for the signature (≈12× faster, FACTS). Node-only.
+ *
+ * OpenSSL accepts small-order public keys where the portable verifier (RFC 8032 strict, like
+ * libsodium) refuses them; keys are checked once with @noble/ed25519 so both always agree.
+ */
+import { verify, type KeyObject } from 'node:crypto'
+import { Point } from '@noble/ed25519'
+import { checkAfterSignature, checkBeforeSignature, type VerifiedReceipt, type VerifyExpectations } from './checks.ts'
+import { publicKeyFromHex } from './keys.ts'
+
+/** Verified keys by hex (undefined: not a usable key). Bounded: a node talks to few keys at once. */
+const keys = new Map<string, KeyObject | undefined>()
+const MAX_CACHED_KEYS = 1024
+
+/** Verifies a receipt (object, JSON text or bytes) against what the caller expects, synchronously. */
+export function verifyReceiptNode (input: unknown, expect: VerifyExpectations): VerifiedReceipt {
+  const pending = checkBeforeSignature(input, expect)
+  const key = keyObject(expect.publicKey)
+  let valid = false
+  try {
+    valid = key !== undefined && verify(null, pending.message, key, pending.signature)
+  } catch {
+    valid = false
+  }
+  return checkAfterSignature(pending, valid, expect)
+}
+
+function keyObject (hex: string): KeyObject | undefined {
+  if (keys.has(hex)) return keys.get(hex)
+  let key: KeyObject | undefined
+  try {
+    key = Point.fromHex(hex, false).isSmallOrder() ? undefined : publicKeyFromHex(hex)
+  } catch {
+    key = undefined
+  }
+  if (keys.size >= MAX_CACHED_KEYS) keys.delete(keys.keys().next().value!)
+  keys.set(hex, key)
+  return key
+}

@@ -1,0 +1,177 @@
+/**
+ * Generator of test/vectors/receipts.v1.json: the receipt vectors every verifier (TS core, TS
+ * SDK, PHP SDK) is tested against (DESIGN §3). Deterministic — fixed seeds, fixed times, and
+ * Ed25519 signatures are deterministic — so test/core/vectors.test.ts can prove the committed
+ * file is exactly what this script writes now.
+ *
+ *   node test/vectors/generate.ts        # rewrites receipts.v1.json
+ */
+import { writeFileSync } from 'node:fs'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { contentHash } from '../../services/core/src/hash.ts'
+import { jobIdOf, inputsHashOf, type Manifest } from '../../services/core/src/documents/manifest.ts'
+import type { UnsignedReceipt } from '../../services/core/src/documents/receipt.ts'
+import { CAPABILITY_DOMAIN, RECEIPT_DOMAIN } from '../../services/core/src/crypto/domain.ts'
+import { hexToBytes } from '../../services/core/src/crypto/hex.ts'
+import { privateKeyFromSeed, publicKeyHex } from '../../services/core/src/crypto/keys.ts'
+import { signDocument } from '../../services/core/src/crypto/sign.ts'
+
+export const VECTORS_FILE = fileURLToPath(new URL('./receipts.v1.json', import.meta.url))
+
+const seed = (byte: number): Uint8Array => new Uint8Array(32).fill(byte)
+const NODE_KEY = privateKeyFromSeed(seed(0x01))
+const OTHER_KEY = privateKeyFromSeed(seed(0x02))
+const NODE_PUBLIC = publicKeyHex(NODE_KEY)
+const OTHER_PUBLIC = publicKeyHex(OTHER_KEY)
+/** libp2p identities are separate keys from the receipt key (seeds 0x03 and 0x04). */
+const peerIdOfSeed = (byte: number): string =>
+  peerIdFromPublicKey(publicKeyFromRaw(hexToBytes(publicKeyHex(privateKeyFromSeed(seed(byte))), 32)!)).toString()
+const PEER_ID = peerIdOfSeed(0x03)
+const OTHER_PEER_ID = peerIdOfSeed(0x04)
+
+const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
+const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64')
+
+const MODULE = utf8('phase test vector module v1')
+const MANIFEST: Manifest = {
+  version: 1,
+  module_hash: contentHash(MODULE),
+  nonce: '000102030405060708090a0b0c0d0e0f',
+  args: ['Hello, World']
+}
+const STDOUT = utf8('Hello, World\n')
+const STDERR = utf8('warning: exit code 3\n')
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+
+interface Expect {
+  public_key: string
+  peer_id?: string
+  /** Same names as the receipt fields (and the failed checks). */
+  job?: { job_id?: string, nonce?: string, module_hash?: string, inputs_hash?: string }
+  outputs?: { stdout_base64?: string, stderr_base64?: string }
+}
+
+interface VectorCase {
+  name: string
+  description: string
+  receipt: Json
+  expect: Expect
+  valid: boolean
+  failed_check?: string
+}
+
+function unsigned (fields: Partial<UnsignedReceipt> = {}, stdout = STDOUT, stderr = new Uint8Array()): UnsignedReceipt {
+  return {
+    version: 1,
+    job_id: jobIdOf(MANIFEST),
+    nonce: MANIFEST.nonce,
+    module_hash: MANIFEST.module_hash,
+    inputs_hash: inputsHashOf(MANIFEST),
+    stdout_hash: contentHash(stdout),
+    stdout_bytes: stdout.byteLength,
+    stderr_hash: contentHash(stderr),
+    stderr_bytes: stderr.byteLength,
+    status: 'ok',
+    exit_code: 0,
+    limits: { memory_bytes: 67108864, timeout_ms: 5000, output_bytes: 1048576 },
+    wall_time_us: 1234,
+    cpu_time_us: 987,
+    started_at: '2025-01-01T00:00:00.000Z',
+    finished_at: '2025-01-01T00:00:00.001Z',
+    node: { peer_id: PEER_ID, public_key: NODE_PUBLIC },
+    runtime: { name: 'v8-wasm', version: '24.21.0' },
+    ...fields
+  }
+}
+
+/** Signs whatever it is given — the generator must be able to sign bad documents too. */
+function signed (doc: object, key = NODE_KEY, domain = RECEIPT_DOMAIN): Json {
+  return { ...doc, signature: signDocument(domain, doc, key) } as Json
+}
+
+/** Everything a verifier knows about the honest job; cases override one part. */
+function expectAll (overrides: Partial<Expect> = {}, stdout = STDOUT, stderr = new Uint8Array()): Expect {
+  return {
+    public_key: NODE_PUBLIC,
+    peer_id: PEER_ID,
+    job: { job_id: jobIdOf(MANIFEST), nonce: MANIFEST.nonce, module_hash: MANIFEST.module_hash, inputs_hash: inputsHashOf(MANIFEST) },
+    outputs: { stdout_base64: b64(stdout), stderr_base64: b64(stderr) },
+    ...overrides
+  }
+}
+
+const ok = (name: string, description: string, receipt: Json, expect: Expect): VectorCase =>
+  ({ name, description, receipt, expect, valid: true })
+const bad = (name: string, description: string, receipt: Json, expect: Expect, check: string): VectorCase =>
+  ({ name, description, receipt, expect, valid: false, failed_check: check })
+
+function cases (): VectorCase[] {
+  const good = signed(unsigned()) as Record<string, Json>
+  const exitStderr = unsigned({ status: 'exit', exit_code: 3 }, STDOUT, STDERR)
+  const sig = good.signature as string
+  const other = (fields: Partial<UnsignedReceipt>, key = NODE_KEY) => signed(unsigned(fields), key)
+  return [
+    ok('valid_ok', 'A well-formed receipt of a successful job; every expectation matches.', good, expectAll()),
+    ok('valid_exit_stderr', 'Non-zero exit (status "exit", exit_code 3) with stderr output.', signed(exitStderr), expectAll({}, STDOUT, STDERR)),
+    ok('valid_trap_escapes', 'Trap (exit_code -1, no output); runtime strings need JCS escaping and non-ASCII UTF-8. Only the key is expected.',
+      signed(unsigned({ status: 'trap', exit_code: -1, runtime: { name: 'v8-wasm ✓ π €', version: '24.21.0/"rc"\\\t\u0001' } }, new Uint8Array())),
+      { public_key: NODE_PUBLIC }),
+    bad('tampered_exit_code', 'exit_code changed from 0 to 1 after signing.', { ...good, exit_code: 1 }, expectAll(), 'signature'),
+    bad('tampered_stdout', 'The stdout bytes received (same length) differ from those the receipt hashed.', good,
+      expectAll({ outputs: { stdout_base64: b64(utf8('Hello, Wörld')), stderr_base64: '' } }), 'stdout_hash'),
+    bad('truncated_stdout', 'Fewer stdout bytes received than the receipt counts.', good,
+      expectAll({ outputs: { stdout_base64: b64(STDOUT.subarray(0, 5)) } }), 'stdout_hash'),
+    bad('tampered_stderr', 'stderr bytes received where the receipt says there were none.', good,
+      expectAll({ outputs: { stdout_base64: b64(STDOUT), stderr_base64: b64(STDERR) } }), 'stderr_hash'),
+    bad('wrong_key_named', 'Validly signed by another key, which the receipt names: not the key the verifier expects.',
+      other({ node: { peer_id: PEER_ID, public_key: OTHER_PUBLIC } }, OTHER_KEY), expectAll(), 'key'),
+    bad('wrong_key_claimed', 'Signed by another key but naming the expected key.', other({}, OTHER_KEY), expectAll(), 'signature'),
+    bad('expected_key_malformed', 'The verifier was given an uppercase key: keys are 64 lowercase hex digits.', good,
+      expectAll({ public_key: NODE_PUBLIC.toUpperCase() }), 'key'),
+    bad('wrong_peer_id', 'The receipt names another node identity than the one dialed.', good, expectAll({ peer_id: OTHER_PEER_ID }), 'peer_id'),
+    bad('other_domain', 'Signed with the capability prefix "phase-capability:v1:" instead of "phase-receipt:v1:".',
+      signed(unsigned(), NODE_KEY, CAPABILITY_DOMAIN), expectAll(), 'signature'),
+    bad('wrong_job_id', 'A genuine receipt for another job.', other({ job_id: contentHash(utf8('another manifest')) }), expectAll(), 'job_id'),
+    bad('replayed_nonce', 'A genuine receipt for an earlier run of the same job (old nonce) replayed.',
+      other({ nonce: 'ffeeddccbbaa99887766554433221100' }), expectAll(), 'nonce'),
+    bad('wrong_module_hash', 'A genuine receipt that ran another module.', other({ module_hash: contentHash(utf8('another module')) }), expectAll(), 'module_hash'),
+    bad('wrong_inputs_hash', 'A genuine receipt for other inputs.', other({ inputs_hash: contentHash(utf8('other inputs')) }), expectAll(), 'inputs_hash'),
+    bad('truncated_signature', 'Signature cut to 126 hex digits.', { ...good, signature: sig.slice(0, 126) }, expectAll(), 'format'),
+    bad('non_hex_signature', 'Signature with a non-hex digit.', { ...good, signature: `${sig.slice(0, 127)}g` }, expectAll(), 'format'),
+    bad('uppercase_signature', 'Signature in uppercase hex: the format is lowercase only.', { ...good, signature: sig.toUpperCase() }, expectAll(), 'format'),
+    bad('missing_signature', 'An unsigned receipt.', unsigned() as unknown as Json, expectAll(), 'format'),
+    bad('unknown_field', 'An extra top-level field (signed along with the rest): unknown fields are rejected.',
+      signed({ ...unsigned(), extra: 'x' }), expectAll(), 'format'),
+    bad('float_field', 'A fractional number where an integer is required (signed along with the rest).',
+      signed({ ...unsigned(), wall_time_us: 1234.5 }), expectAll(), 'format'),
+    bad('not_json', 'The receipt is JSON text that does not parse.', '{"version":1,"job_id":', expectAll(), 'format')
+  ]
+}
+
+export function buildVectors (): object {
+  return {
+    description: 'Phase receipt v1 test vectors. signature = Ed25519(private key, utf8(domain) || utf8(JCS(receipt without "signature"))). ' +
+      'A verifier is given `receipt` (an object, or for malformed cases the raw value; a string is JSON text) and `expect`; ' +
+      'it must accept the `valid` cases and reject the others at `failed_check`, checking in the order ' +
+      'format, key, peer_id, signature, job_id, nonce, module_hash, inputs_hash, stdout_hash, stderr_hash. ' +
+      'Generated by test/vectors/generate.ts (seeds: node key 32×0x01, other key 32×0x02).',
+    domain: RECEIPT_DOMAIN,
+    public_key: NODE_PUBLIC,
+    other_public_key: OTHER_PUBLIC,
+    peer_id: PEER_ID,
+    cases: cases()
+  }
+}
+
+/** The file's exact text. */
+export function renderVectors (): string {
+  return `${JSON.stringify(buildVectors(), null, 2)}\n`
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  writeFileSync(VECTORS_FILE, renderVectors())
+  console.log(`wrote ${VECTORS_FILE}`)
+}
