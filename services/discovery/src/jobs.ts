@@ -75,7 +75,7 @@ export class JobRunner {
     this.checkInputs(manifest, stdin)
     const moduleHash = manifest.module_hash
     await this.admitModule(moduleHash, request.module)
-    const jobId = jobIdOf(manifest)
+    const jobId = jobIdOf(manifest, contentHash)
     if (this.inFlight >= this.init.maxInFlight) throw new QueueFullError('node is at capacity, retry later')
     if (!this.replays.claim(jobId)) throw new ReplayedJobError(`job ${jobId} was already submitted; use a fresh nonce`)
     this.inFlight++
@@ -95,7 +95,7 @@ export class JobRunner {
         job_id: jobId,
         nonce: manifest.nonce,
         module_hash: moduleHash,
-        inputs_hash: inputsHashOf(manifest),
+        inputs_hash: inputsHashOf(manifest, contentHash),
         stdout_hash: contentHash(response.stdout),
         stdout_bytes: response.stdout.byteLength,
         stderr_hash: contentHash(response.stderr),
