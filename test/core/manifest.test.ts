@@ -39,8 +39,8 @@ describe('parseManifest', () => {
     ['malformed JSON', '{"version":1,', 'invalid_json', 'not valid JSON'],
     ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0x7d]), 'invalid_json', 'UTF-8'],
     ['a JSON array', '[]', 'invalid_manifest', 'JSON object'],
-    ['an unknown top-level field', { ...base, cpu: 1 }, 'invalid_manifest', '/cpu is not a known field'],
-    ['an unknown limits field', { ...base, limits: { fuel: 1 } }, 'invalid_manifest', '/limits/fuel is not a known field'],
+    ['an unknown top-level field', { ...base, cpu: 1 }, 'invalid_manifest', "(top level) has unknown field 'cpu'"],
+    ['an unknown limits field', { ...base, limits: { fuel: 1 } }, 'invalid_manifest', "/limits has unknown field 'fuel'"],
     ['a missing nonce', { version: 1, module_hash: HASH }, 'invalid_manifest', '/nonce is required'],
     ['a bare-hex module hash', { ...base, module_hash: 'ab'.repeat(32) }, 'invalid_manifest', '/module_hash must be "sha256:"'],
     ['an uppercase module hash', { ...base, module_hash: HASH.toUpperCase().replace('SHA256', 'sha256') }, 'invalid_manifest', '/module_hash'],
@@ -95,7 +95,7 @@ describe('parseManifest', () => {
   it('rejects a v0.1 manifest with fields beyond the five it had', () => {
     const err = errorOf(() => parseManifest({ version: '0.1', module_hash: HASH, cpu_cores: 1, memory_mb: 64, timeout_seconds: 5, args: [] }))
     expect(err.code).toBe('invalid_manifest')
-    expect(err.message).toContain('v0.1 manifest: /args is not a known field')
+    expect(err.message).toContain("v0.1 manifest: (top level) has unknown field 'args'")
   })
 
   it('rejects a v0.1 manifest whose upgrade would be invalid (bad nonce source)', () => {

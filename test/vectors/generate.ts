@@ -63,7 +63,7 @@ interface VectorCase {
   failed_check?: string
 }
 
-function unsigned (fields: Partial<UnsignedReceipt> = {}, stdout = STDOUT, stderr = new Uint8Array()): UnsignedReceipt {
+function unsigned (fields: Partial<UnsignedReceipt> = {}, stdout: Uint8Array = STDOUT, stderr: Uint8Array = new Uint8Array()): UnsignedReceipt {
   return {
     version: 1,
     job_id: jobIdOf(MANIFEST),
@@ -93,7 +93,7 @@ function signed (doc: object, key = NODE_KEY, domain = RECEIPT_DOMAIN): Json {
 }
 
 /** Everything a verifier knows about the honest job; cases override one part. */
-function expectAll (overrides: Partial<Expect> = {}, stdout = STDOUT, stderr = new Uint8Array()): Expect {
+function expectAll (overrides: Partial<Expect> = {}, stdout: Uint8Array = STDOUT, stderr: Uint8Array = new Uint8Array()): Expect {
   return {
     public_key: NODE_PUBLIC,
     peer_id: PEER_ID,

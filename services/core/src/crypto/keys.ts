@@ -32,7 +32,7 @@ export function seedOf (key: KeyObject): Uint8Array {
 /** Raw public key, 64 lowercase hex, of a private or public key. */
 export function publicKeyHex (key: KeyObject): string {
   assertEd25519(key)
-  const der = createPublicKey(key).export({ format: 'der', type: 'spki' })
+  const der = (key.type === 'public' ? key : createPublicKey(key)).export({ format: 'der', type: 'spki' })
   return bytesToHex(der.subarray(der.length - 32))
 }
 
@@ -52,6 +52,6 @@ export function toPrivateKey (key: KeyObject | Uint8Array): KeyObject {
 
 function assertEd25519 (key: KeyObject, type?: 'private' | 'public'): void {
   if (key?.asymmetricKeyType !== 'ed25519' || (type !== undefined && key.type !== type)) {
-    throw new TypeError(`expected an Ed25519 ${type ?? ''} key`.replace('  ', ' '))
+    throw new TypeError(type === undefined ? 'expected an Ed25519 key' : `expected an Ed25519 ${type} key`)
   }
 }

@@ -2,8 +2,9 @@
  * The node's own receipt verifier (checks on receipts coming back from remote peers): the same
  * checks as verify.ts, with node:crypto for the signature (≈12× faster, FACTS). Node-only.
  *
- * OpenSSL accepts small-order public keys where the portable verifier (RFC 8032 strict, like
- * libsodium) refuses them; keys are checked once with @noble/ed25519 so both always agree.
+ * The portable verifier follows RFC 8032 strictly, like libsodium (PHP SDK): it refuses
+ * non-canonical and small-order public keys. OpenSSL's rules for odd key encodings are its own,
+ * so each new key is vetted once with @noble/ed25519's strict decoding: both always agree.
  */
 import { verify, type KeyObject } from 'node:crypto'
 import { Point } from '@noble/ed25519'

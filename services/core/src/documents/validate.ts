@@ -38,8 +38,7 @@ export function describeError (errors: ErrorObject[] | null | undefined): string
   let where = e.instancePath === '' ? '(top level)' : e.instancePath
   let detail = e.message ?? 'is invalid'
   if (e.keyword === 'additionalProperties') {
-    where = `${e.instancePath}/${escapePointer(String(e.params.additionalProperty))}`
-    detail = 'is not a known field'
+    detail = `has unknown field '${String(e.params.additionalProperty)}'`
   } else if (e.keyword === 'propertyNames' || e.propertyName !== undefined) {
     const name = String(e.params.propertyName ?? e.propertyName)
     where = `${e.instancePath}/${escapePointer(name)}`

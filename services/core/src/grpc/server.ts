@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js'
 import { HealthImplementation } from 'grpc-health-check'
 import { ReflectionService } from '@grpc/reflection'
-import { create, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf'
+import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf'
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt'
 import { ERROR_TABLE, toPublicError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
@@ -120,10 +120,18 @@ export class GrpcServer {
   }
 
   private addReflection (): void {
-    const pkg: Record<string, { fileDescriptorProtos: Buffer[] }> = {}
-    for (const s of this.services) {
-      pkg[s.typeName] = { fileDescriptorProtos: [Buffer.from(toBinary(FileDescriptorProtoSchema, s.file.proto))] }
+    // Each service's file and, transitively, the files it imports: reflection clients resolve
+    // every referenced type.
+    const files = new Map<string, DescFile>()
+    const visit = (file: DescFile): void => {
+      if (files.has(file.name)) return
+      files.set(file.name, file)
+      for (const dep of file.dependencies) visit(dep)
     }
+    for (const s of this.services) visit(s.file)
+    const protos = [...files.values()].map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)))
+    const pkg: Record<string, { fileDescriptorProtos: Buffer[] }> = {}
+    for (const s of this.services) pkg[s.typeName] = { fileDescriptorProtos: protos }
     new ReflectionService(pkg as never).addToServer(this.server)
   }
 
