@@ -128,7 +128,9 @@ export class HttpApi {
       stderr: Buffer.from(result.stderr).toString('utf8'),
       stdout_base64: Buffer.from(result.stdout).toString('base64'),
       stderr_base64: Buffer.from(result.stderr).toString('base64'),
-      receipt: result.receipt,
+      // The receipt as an object for convenience, and as the exact signed bytes for verifiers
+      // that must not re-encode JSON (the PHP SDK).
+      receipt: JSON.parse(Buffer.from(result.receiptJson).toString('utf8')),
       receipt_json: Buffer.from(result.receiptJson).toString('utf8')
     }
   }

@@ -3,10 +3,10 @@
  * refuse replays, run on a local executor, have the signer sign the receipt, and hand back
  * output + receipt. The only path from a request to a signature.
  */
-import { parseManifest, jobIdOf, inputsHashOf, manifestStdin, type Manifest } from '../../core/src/documents/manifest.ts'
+import { parseManifest, inputsHashOf, manifestStdin, type Manifest } from '../../core/src/documents/manifest.ts'
 import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
 import { contentHash } from '../../core/src/hash-node.ts'
-import { canonicalize } from '../../core/src/canonical.ts'
+import { canonicalBytes } from '../../core/src/canonical.ts'
 import { HashMismatchError, LimitExceededError, ModuleNotCachedError, ModuleTooLargeError, ReplayedJobError, QueueFullError } from '../../core/src/errors.ts'
 import type { LimitsConfig } from '../../core/src/config.ts'
 import type { Logger } from '../../core/src/logger.ts'
@@ -28,13 +28,13 @@ export interface JobRequest {
 export interface JobResult {
   jobId: string
   manifest: Manifest
-  manifestJson: string
+  /** The manifest's canonical JSON (what the job id hashes). */
+  manifestJson: Uint8Array
   status: string
   exitCode: number
   stdout: Uint8Array
   stderr: Uint8Array
   receiptJson: Uint8Array
-  receipt: Record<string, unknown>
   executor: number
 }
 
@@ -75,7 +75,9 @@ export class JobRunner {
     this.checkInputs(manifest, stdin)
     const moduleHash = manifest.module_hash
     await this.admitModule(moduleHash, request.module)
-    const jobId = jobIdOf(manifest, contentHash)
+    // jobIdOf(manifest), computed here so the canonical bytes serve the response as well.
+    const manifestJson = canonicalBytes(manifest)
+    const jobId = contentHash(manifestJson)
     if (this.inFlight >= this.init.maxInFlight) throw new QueueFullError('node is at capacity, retry later')
     if (!this.replays.claim(jobId)) throw new ReplayedJobError(`job ${jobId} was already submitted; use a fresh nonce`)
     this.inFlight++
@@ -115,13 +117,12 @@ export class JobRunner {
       return {
         jobId,
         manifest,
-        manifestJson: canonicalize(manifest),
+        manifestJson,
         status: response.status,
         exitCode: response.exitCode,
         stdout: response.stdout,
         stderr: response.stderr,
         receiptJson: signed.receiptJson,
-        receipt: signed.receipt,
         executor
       }
     } finally {

@@ -18,8 +18,6 @@ export interface NodeServiceInit {
   token: string | null
 }
 
-const encoder = new TextEncoder()
-
 export function createNodeService (c: NodeServiceComponents, init: NodeServiceInit): ServiceImpl<typeof NodeService> {
   const authorize = (metadata: ReadonlyMap<string, string>): void => checkToken(metadata.get('authorization'), init.token)
   return {
@@ -28,7 +26,7 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
       const result = await c.jobs.run({ manifest: request.manifestJson, module: request.module }, { signal: ctx.signal })
       return {
         jobId: result.jobId,
-        manifestJson: encoder.encode(result.manifestJson),
+        manifestJson: result.manifestJson,
         status: result.status,
         exitCode: result.exitCode,
         stdout: result.stdout,

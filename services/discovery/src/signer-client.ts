@@ -11,11 +11,10 @@ import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
 /** A signer restarting under pm2 is back within this; past it the job fails UNAVAILABLE. */
 const SIGN_TIMEOUT_MS = 3000
 const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 
 export interface SignedReceipt {
+  /** The signed receipt, canonical JSON exactly as the signer produced it. */
   receiptJson: Uint8Array
-  receipt: Record<string, unknown>
 }
 
 export class SignerClient {
@@ -35,7 +34,7 @@ export class SignerClient {
 
   async sign (receipt: UnsignedReceipt, options: { signal?: AbortSignal } = {}): Promise<SignedReceipt> {
     const response = await this.guard(async () => await this.client.signReceipt({ receiptJson: encoder.encode(JSON.stringify(receipt)) }, options))
-    return { receiptJson: response.receiptJson, receipt: JSON.parse(decoder.decode(response.receiptJson)) }
+    return { receiptJson: response.receiptJson }
   }
 
   /** Waits until the signer answers (used at start-up). */
