@@ -9,6 +9,7 @@ import { contentHash } from '../../services/core/src/hash-node.ts'
 import { canonicalize } from '../../services/core/src/canonical.ts'
 import { verifyReceipt } from '../../services/core/src/crypto/verify.ts'
 import { jobIdOf, inputsHashOf, parseManifest } from '../../services/core/src/documents/manifest.ts'
+import { jobOutcomeJson } from '../../services/core/src/job-json.ts'
 import { connect } from './connect.ts'
 import { EXIT } from './exit.ts'
 import { CliError, UsageError, intOption, parse, readInput } from './usage.ts'
@@ -60,13 +61,7 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
     if (values['manifest-out'] !== undefined) await writeOut(values['manifest-out'] as string, new TextEncoder().encode(canonicalize(manifest)))
     if (values.json === true) {
       process.stdout.write(JSON.stringify({
-        job_id: response.jobId,
-        status: response.status,
-        exit_code: response.exitCode,
-        stdout: Buffer.from(response.stdout).toString('utf8'),
-        stderr: Buffer.from(response.stderr).toString('utf8'),
-        stdout_base64: Buffer.from(response.stdout).toString('base64'),
-        stderr_base64: Buffer.from(response.stderr).toString('base64'),
+        ...jobOutcomeJson(response),
         verified: true,
         checks: verified.checks,
         receipt: verified.receipt

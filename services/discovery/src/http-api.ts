@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { checkToken } from './auth.ts'
 import { ERROR_TABLE, InvalidJsonError, InvalidManifestError, ModuleTooLargeError, NotFoundError, PhaseError, toPublicError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
+import { jobOutcomeJson } from '../../core/src/job-json.ts'
 import type { JobRunner } from './jobs.ts'
 import type { NodeInfo } from './index.ts'
 
@@ -120,14 +121,8 @@ export class HttpApi {
     }
     const result = await this.c.jobs.run({ manifest, module: module === undefined ? undefined : Buffer.from(module, 'base64') }, { signal })
     return {
-      job_id: result.jobId,
+      ...jobOutcomeJson(result),
       manifest: result.manifest,
-      status: result.status,
-      exit_code: result.exitCode,
-      stdout: Buffer.from(result.stdout).toString('utf8'),
-      stderr: Buffer.from(result.stderr).toString('utf8'),
-      stdout_base64: Buffer.from(result.stdout).toString('base64'),
-      stderr_base64: Buffer.from(result.stderr).toString('base64'),
       // The receipt as an object for convenience, and as the exact signed bytes for verifiers
       // that must not re-encode JSON (the PHP SDK).
       receipt: JSON.parse(Buffer.from(result.receiptJson).toString('utf8')),
