@@ -69,3 +69,17 @@ export function runOnce (module: WebAssembly.Module, args: string[]): Uint8Array
   }
   return host.stdout()
 }
+
+/** Milliseconds per postMessage round trip to a worker thread (the executor's job hop). */
+export async function bareWorkerRoundTrips (n: number): Promise<number[]> {
+  const { Worker } = await import('node:worker_threads')
+  const worker = new Worker('require("node:worker_threads").parentPort.on("message", (m) => require("node:worker_threads").parentPort.postMessage(m))', { eval: true })
+  try {
+    return await timeSeq(n, 200, async () => await new Promise<void>((resolve) => {
+      worker.once('message', () => resolve())
+      worker.postMessage({ args: ['Hello, World'], stdin: new Uint8Array(0) })
+    }))
+  } finally {
+    await worker.terminate()
+  }
+}

@@ -12,7 +12,7 @@ import { createReceiptSigner } from '../services/core/src/crypto/sign.ts'
 import { verifyReceipt } from '../services/core/src/crypto/verify.ts'
 import { RECEIPT_DOMAIN, signingBytes } from '../services/core/src/crypto/domain.ts'
 import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
-import { bareGrpcRoundTrips, bareInstantiateRun, bareColdRun } from './floors.ts'
+import { bareGrpcRoundTrips, bareInstantiateRun, bareColdRun, bareWorkerRoundTrips } from './floors.ts'
 import { median, percentile, timeSeq, printTable, fmtMs, type Row } from './stats.ts'
 import { kernelRows } from './kernels.ts'
 import { compileWat } from '../test/helpers/wat.ts'
@@ -41,6 +41,7 @@ process.stderr.write('floors…\n')
 const grpcFloor = median(await bareGrpcRoundTrips(N))
 const wasmFloor = median(await bareInstantiateRun(hello, ['Hello, World'], N))
 const coldFloor = median(await bareColdRun(Array.from({ length: 30 }, variant), ['Hello, World']))
+const workerFloor = median(await bareWorkerRoundTrips(N))
 
 process.stderr.write('warm latency…\n')
 {
@@ -52,6 +53,10 @@ process.stderr.write('warm latency…\n')
     const floor = grpcFloor + wasmFloor
     row('warm job p50 (gRPC API, signed, hash only)', fmtMs(median(warm)), fmtMs(floor), `${(median(warm) / floor).toFixed(1)}×`, '≤ 1 ms')
     row('warm job p99', fmtMs(percentile(warm, 99)), '', '', '')
+    // The fixed shape's own floor: client→discovery, discovery→executor, discovery→signer are
+    // three cross-process round trips, plus the executor's hop to its worker thread.
+    const shape = 3 * grpcFloor + workerFloor + wasmFloor
+    row('  beside the 3-process shape floor', fmtMs(median(warm)), fmtMs(shape), `${(median(warm) / shape).toFixed(1)}×`, '')
     const cold: number[] = []
     for (let i = 0; i < 20; i++) {
       const v = variant()
