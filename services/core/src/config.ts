@@ -39,6 +39,20 @@ export interface NodeConfig {
     readonly token: string | null
   }
   readonly limits: LimitsConfig
+  readonly p2p: P2pConfig
+}
+
+export interface P2pConfig {
+  readonly enabled: boolean
+  readonly listen: readonly string[]
+  readonly bootstrap: readonly string[]
+  readonly mdns: boolean
+  readonly relayServer: boolean
+  readonly upnp: boolean
+  readonly privateAddresses: boolean
+  readonly maxConnections: number
+  readonly inboundPerSecond: number
+  readonly maxRemoteJobs: number
 }
 
 /** Environment variables that override config keys, and the JSON pointer they set. */
@@ -53,7 +67,8 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string[], 'string' | 'integer' | 'bo
   ['PHASE_HTTP_ENABLED', ['api', 'http', 'enabled'], 'boolean'],
   ['PHASE_HTTP_HOST', ['api', 'http', 'host'], 'string'],
   ['PHASE_HTTP_PORT', ['api', 'http', 'port'], 'integer'],
-  ['PHASE_API_TOKEN', ['api', 'token'], 'string']
+  ['PHASE_API_TOKEN', ['api', 'token'], 'string'],
+  ['PHASE_P2P_ENABLED', ['p2p', 'enabled'], 'boolean']
 ]
 
 function validate (doc: unknown, where: string): void {
@@ -162,7 +177,19 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
     workersPerExecutor: raw.workers_per_executor ?? 1,
     queueCapacity: raw.queue_capacity ?? 256,
     api: { grpc: raw.api?.grpc ?? `unix:${join(runtimeDir, 'plasmd.sock')}`, http, token },
-    limits
+    limits,
+    p2p: {
+      enabled: raw.p2p?.enabled ?? false,
+      listen: raw.p2p?.listen ?? ['/ip4/0.0.0.0/udp/4001/quic-v1', '/ip4/0.0.0.0/tcp/4001'],
+      bootstrap: raw.p2p?.bootstrap ?? [],
+      mdns: raw.p2p?.mdns ?? true,
+      relayServer: raw.p2p?.relay_server ?? false,
+      upnp: raw.p2p?.upnp ?? false,
+      privateAddresses: raw.p2p?.private_addresses ?? false,
+      maxConnections: raw.p2p?.max_connections ?? 300,
+      inboundPerSecond: raw.p2p?.inbound_per_second ?? 5,
+      maxRemoteJobs: raw.p2p?.max_remote_jobs ?? 64
+    }
   })
 }
 

@@ -8,11 +8,11 @@ import { checkToken } from './auth.ts'
 import { ERROR_TABLE, InvalidJsonError, InvalidManifestError, ModuleTooLargeError, NotFoundError, PhaseError, toPublicError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import { jobOutcomeJson } from '../../core/src/job-json.ts'
-import type { JobRunner } from './jobs.ts'
+import type { JobRouter } from './router.ts'
 import type { NodeInfo } from './index.ts'
 
 export interface HttpApiComponents {
-  jobs: Pick<JobRunner, 'run'>
+  jobs: Pick<JobRouter, 'run'>
   modules: { has: (hash: string) => boolean }
   info: () => Promise<NodeInfo>
   logger: Logger
@@ -112,17 +112,19 @@ export class HttpApi {
     let doc: unknown
     try { doc = JSON.parse(body.toString('utf8')) } catch { throw new InvalidJsonError() }
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new InvalidJsonError('body must be a JSON object')
-    const { manifest, module, ...rest } = doc as Record<string, unknown>
+    const { manifest, module, target, peer_id: peerId, ...rest } = doc as Record<string, unknown>
     const unknown = Object.keys(rest)
-    if (unknown.length > 0) throw new InvalidManifestError(`unknown field in request: '${unknown[0]!.slice(0, 60)}' (expected manifest, module)`)
+    if (unknown.length > 0) throw new InvalidManifestError(`unknown field in request: '${unknown[0]!.slice(0, 60)}' (expected manifest, module, target, peer_id)`)
+    if ((target !== undefined && typeof target !== 'string') || (peerId !== undefined && typeof peerId !== 'string')) throw new InvalidManifestError('target and peer_id must be strings')
     if (manifest === undefined) throw new InvalidManifestError('request needs a manifest')
     if (module !== undefined && (typeof module !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(module))) {
       throw new InvalidManifestError('module must be standard base64')
     }
-    const result = await this.c.jobs.run({ manifest, module: module === undefined ? undefined : Buffer.from(module, 'base64') }, { signal })
+    const result = await this.c.jobs.run({ manifest, module: module === undefined ? undefined : Buffer.from(module, 'base64'), target, peerId }, { signal })
     return {
       ...jobOutcomeJson(result),
       manifest: result.manifest,
+      peer_id: result.peerId,
       // The receipt as an object for convenience, and as the exact signed bytes for verifiers
       // that must not re-encode JSON (the PHP SDK).
       receipt: JSON.parse(Buffer.from(result.receiptJson).toString('utf8')),

@@ -17,6 +17,9 @@ import { SignerClient } from './signer-client.ts'
 import { JobRunner } from './jobs.ts'
 import { createNodeService } from './node-service.ts'
 import { HttpApi } from './http-api.ts'
+import { JobRouter } from './router.ts'
+import { PhaseNetwork, type PeerSummary } from './p2p/index.ts'
+import { UnavailableError } from '../../core/src/errors.ts'
 
 export { JobRunner } from './jobs.ts'
 export { ExecutorSet } from './executors.ts'
@@ -53,6 +56,7 @@ export class DiscoveryNode {
   private executors: ExecutorSet | undefined
   private signer: SignerClient | undefined
   private http: HttpApi | undefined
+  private network: PhaseNetwork | undefined
   private started: Promise<DiscoveryAddresses> | undefined
   private stopped: Promise<void> | undefined
 
@@ -95,11 +99,40 @@ export class DiscoveryNode {
       return { peerId, receiptPublicKey: await this.signer!.publicKey(), version: VERSION, executors: this.config.executors, runtimeName: runtime.name, runtimeVersion: runtime.version }
     }
     this.closeInfo = () => executorClient.close()
-    this.server.add(NodeService, createNodeService({ jobs, modules: this.modules, info }, { token: this.config.api.token }))
+    const p2p = this.config.p2p
+    if (p2p.enabled) {
+      this.network = new PhaseNetwork({
+        logger: this.log.child({ component: 'p2p' }),
+        privateKey: identity.privateKey,
+        jobs,
+        modules: this.modules,
+        receiptKey: async () => await this.signer!.publicKey(),
+        runtime: async () => { const i = await info(); return { name: i.runtimeName, version: i.runtimeVersion } }
+      }, {
+        listen: p2p.listen,
+        bootstrap: p2p.bootstrap,
+        mdns: p2p.mdns,
+        relayServer: p2p.relayServer,
+        upnp: p2p.upnp,
+        privateAddresses: p2p.privateAddresses,
+        maxConnections: p2p.maxConnections,
+        inboundPerSecond: p2p.inboundPerSecond,
+        maxRemoteJobs: p2p.maxRemoteJobs,
+        limits: this.config.limits,
+        maxMessageBytes: Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
+      })
+      await this.network.start()
+    }
+    const router = new JobRouter({ jobs, modules: this.modules, network: this.network }, { peerId, limits: this.config.limits })
+    const peers = async (): Promise<PeerSummary[]> => {
+      if (this.network === undefined) throw new UnavailableError('this node is not on the network (p2p.enabled is false)')
+      return await this.network.peers()
+    }
+    this.server.add(NodeService, createNodeService({ jobs: router, modules: this.modules, info, peers }, { token: this.config.api.token }))
     const grpc = await this.server.start(this.config.api.grpc)
     let http: string | null = null
     if (this.config.api.http.enabled) {
-      this.http = new HttpApi({ jobs, modules: this.modules, info, logger: this.log.child({ component: 'http' }) }, {
+      this.http = new HttpApi({ jobs: router, modules: this.modules, info, logger: this.log.child({ component: 'http' }) }, {
         host: this.config.api.http.host,
         port: this.config.api.http.port,
         token: this.config.api.token,
@@ -107,7 +140,7 @@ export class DiscoveryNode {
       })
       http = await this.http.start()
     }
-    this.log.info({ peerId, grpc, http, executors: this.config.executors }, 'discovery ready')
+    this.log.info({ peerId, grpc, http, executors: this.config.executors, p2p: this.network?.addresses() ?? [] }, 'discovery ready')
     return { grpc, http }
   }
 
@@ -117,6 +150,7 @@ export class DiscoveryNode {
     this.stopped ??= (async () => {
       await this.started?.catch(() => {})
       await Promise.all([this.server.stop(), this.http?.stop()])
+      await this.network?.stop()
       this.executors?.close()
       this.signer?.close()
       this.closeInfo()

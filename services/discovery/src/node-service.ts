@@ -4,11 +4,13 @@
 import type { NodeService } from '../../core/src/gen/phase/node/v1/node_pb.js'
 import type { ServiceImpl } from '../../core/src/grpc/types.ts'
 import { checkToken } from './auth.ts'
-import type { JobRunner } from './jobs.ts'
+import type { JobRouter } from './router.ts'
+import type { PeerSummary } from './p2p/index.ts'
 import type { NodeInfo } from './index.ts'
 
 export interface NodeServiceComponents {
-  jobs: Pick<JobRunner, 'run'>
+  jobs: Pick<JobRouter, 'run'>
+  peers: () => Promise<PeerSummary[]>
   modules: { has: (hash: string) => boolean }
   info: () => Promise<NodeInfo>
 }
@@ -23,7 +25,7 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
   return {
     async submitJob (request, ctx) {
       authorize(ctx.metadata)
-      const result = await c.jobs.run({ manifest: request.manifestJson, module: request.module }, { signal: ctx.signal })
+      const result = await c.jobs.run({ manifest: request.manifestJson, module: request.module, target: request.target, peerId: request.peerId }, { signal: ctx.signal })
       return {
         jobId: result.jobId,
         manifestJson: result.manifestJson,
@@ -31,12 +33,18 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
         exitCode: result.exitCode,
         stdout: result.stdout,
         stderr: result.stderr,
-        receiptJson: result.receiptJson
+        receiptJson: result.receiptJson,
+        peerId: result.peerId
       }
     },
     async hasModule (request, ctx) {
       authorize(ctx.metadata)
       return { cached: c.modules.has(request.moduleHash) }
+    },
+    async listPeers (_request, ctx) {
+      authorize(ctx.metadata)
+      const peers = await c.peers()
+      return { peers: peers.map((p) => ({ ...p, latencyMs: p.latencyMs ?? 0, runsJobs: p.jobProtocol, receiptPublicKey: p.receiptPublicKey ?? '' })) }
     },
     async getNodeInfo (_request, ctx) {
       authorize(ctx.metadata)

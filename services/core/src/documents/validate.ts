@@ -8,9 +8,10 @@ import manifestSchema from '../../../../schemas/manifest.schema.json' with { typ
 import manifestV01Schema from '../../../../schemas/manifest-v0.1.schema.json' with { type: 'json' }
 import receiptSchema from '../../../../schemas/receipt.schema.json' with { type: 'json' }
 import configSchema from '../../../../schemas/config.schema.json' with { type: 'json' }
+import capabilitySchema from '../../../../schemas/capability.schema.json' with { type: 'json' }
 import { escapePointer } from './json.ts'
 
-const SCHEMAS = { manifest: manifestSchema, manifestV01: manifestV01Schema, receipt: receiptSchema, config: configSchema } as const
+const SCHEMAS = { manifest: manifestSchema, manifestV01: manifestV01Schema, receipt: receiptSchema, config: configSchema, capability: capabilitySchema } as const
 export type SchemaName = keyof typeof SCHEMAS
 
 /** Longest message a schema error may produce (it ends up in logs and client responses). */

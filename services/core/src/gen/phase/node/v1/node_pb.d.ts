@@ -29,6 +29,21 @@ export declare type SubmitJobRequest = Message<"phase.node.v1.SubmitJobRequest">
    * @generated from field: bytes module = 2;
    */
   module: Uint8Array;
+
+  /**
+   * Where to run: "local" (default, this node's executors), "remote" (another node found on the
+   * network), or "auto" (local, else remote). With peer_id set, that peer.
+   *
+   * @generated from field: string target = 3;
+   */
+  target: string;
+
+  /**
+   * Run on this peer (libp2p PeerId); implies a remote run.
+   *
+   * @generated from field: string peer_id = 4;
+   */
+  peerId: string;
 };
 
 /**
@@ -91,6 +106,13 @@ export declare type SubmitJobResponse = Message<"phase.node.v1.SubmitJobResponse
    * @generated from field: bytes receipt_json = 7;
    */
   receiptJson: Uint8Array;
+
+  /**
+   * PeerId of the node that ran the job (this node's own for a local run).
+   *
+   * @generated from field: string peer_id = 8;
+   */
+  peerId: string;
 };
 
 /**
@@ -209,6 +231,116 @@ export declare type GetNodeInfoResponse = Message<"phase.node.v1.GetNodeInfoResp
 export declare const GetNodeInfoResponseSchema: GenMessage<GetNodeInfoResponse>;
 
 /**
+ * ListPeersRequest asks for the connected peers.
+ *
+ * @generated from message phase.node.v1.ListPeersRequest
+ */
+export declare type ListPeersRequest = Message<"phase.node.v1.ListPeersRequest"> & {
+};
+
+/**
+ * Describes the message phase.node.v1.ListPeersRequest.
+ * Use `create(ListPeersRequestSchema)` to create a new message.
+ */
+export declare const ListPeersRequestSchema: GenMessage<ListPeersRequest>;
+
+/**
+ * Peer is one connected peer.
+ *
+ * @generated from message phase.node.v1.Peer
+ */
+export declare type Peer = Message<"phase.node.v1.Peer"> & {
+  /**
+   * libp2p PeerId.
+   *
+   * @generated from field: string peer_id = 1;
+   */
+  peerId: string;
+
+  /**
+   * Known addresses.
+   *
+   * @generated from field: repeated string addresses = 2;
+   */
+  addresses: string[];
+
+  /**
+   * Transport of the current connection: quic, tcp or relay.
+   *
+   * @generated from field: string transport = 3;
+   */
+  transport: string;
+
+  /**
+   * Smoothed job round trip in milliseconds; 0 when unknown.
+   *
+   * @generated from field: double latency_ms = 4;
+   */
+  latencyMs: number;
+
+  /**
+   * True when the peer serves /phase/job/1.0.0.
+   *
+   * @generated from field: bool runs_jobs = 5;
+   */
+  runsJobs: boolean;
+
+  /**
+   * Receipt public key from its verified capability record; empty until fetched.
+   *
+   * @generated from field: string receipt_public_key = 6;
+   */
+  receiptPublicKey: string;
+
+  /**
+   * Runtimes from its capability record, "name@version".
+   *
+   * @generated from field: repeated string runtimes = 7;
+   */
+  runtimes: string[];
+
+  /**
+   * Remote jobs that succeeded on this peer.
+   *
+   * @generated from field: uint32 successes = 8;
+   */
+  successes: number;
+
+  /**
+   * Remote jobs that failed on this peer.
+   *
+   * @generated from field: uint32 failures = 9;
+   */
+  failures: number;
+};
+
+/**
+ * Describes the message phase.node.v1.Peer.
+ * Use `create(PeerSchema)` to create a new message.
+ */
+export declare const PeerSchema: GenMessage<Peer>;
+
+/**
+ * ListPeersResponse lists the connected peers.
+ *
+ * @generated from message phase.node.v1.ListPeersResponse
+ */
+export declare type ListPeersResponse = Message<"phase.node.v1.ListPeersResponse"> & {
+  /**
+   * The peers.
+   *
+   * @generated from field: repeated phase.node.v1.Peer peers = 1;
+   */
+  peers: Peer[];
+};
+
+/**
+ * Describes the message phase.node.v1.ListPeersResponse.
+ * Use `create(ListPeersResponseSchema)` to create a new message.
+ */
+export declare const ListPeersResponseSchema: GenMessage<ListPeersResponse>;
+
+/**
  * NodeService is the node's public local API: clients submit jobs here and learn who the node is.
  * It listens on a local unix socket (and, for curl and the PHP SDK, JSON over HTTP on localhost).
  *
@@ -248,6 +380,17 @@ export declare const NodeService: GenService<{
     methodKind: "unary";
     input: typeof GetNodeInfoRequestSchema;
     output: typeof GetNodeInfoResponseSchema;
+  },
+  /**
+   * ListPeers lists the connected peers with their capabilities, latency and transport.
+   * Errors: UNAVAILABLE when the node is not on the network.
+   *
+   * @generated from rpc phase.node.v1.NodeService.ListPeers
+   */
+  listPeers: {
+    methodKind: "unary";
+    input: typeof ListPeersRequestSchema;
+    output: typeof ListPeersResponseSchema;
   },
 }>;
 

@@ -1,0 +1,57 @@
+/**
+ * Capability records: what a node offers (runtimes, limits, load), signed with its libp2p key
+ * over `phase-capability:v1:` || JCS(record), and expiring. Because an Ed25519 PeerId embeds its
+ * public key, a verifier needs only the PeerId it dialed to check that the receipt key in the
+ * record really belongs to that peer — the binding receipts are verified against.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import { CAPABILITY_DOMAIN, signingBytes } from '../../../core/src/crypto/domain.ts'
+import { bytesToHex, hexToBytes } from '../../../core/src/crypto/hex.ts'
+import { validator, describeError } from '../../../core/src/documents/validate.ts'
+import { VerificationError } from '../../../core/src/errors.ts'
+
+export const CAPABILITY_TTL_MS = 10 * 60 * 1000
+
+export interface CapabilityRecord {
+  version: 1
+  peer_id: string
+  receipt_public_key: string
+  runtimes: Array<{ name: string, version: string }>
+  arch: string
+  cores: number
+  memory_mb: number
+  limits: { max_memory_mb: number, max_timeout_ms: number, max_output_bytes: number, max_module_bytes: number }
+  queue_depth: number
+  protocols: string[]
+  issued_at: number
+  expires_at: number
+  signature: string
+}
+
+export type UnsignedCapability = Omit<CapabilityRecord, 'signature' | 'peer_id' | 'issued_at' | 'expires_at'>
+
+/** Signs a fresh record for this node, valid for `ttlMs`. */
+export async function signCapability (privateKey: PrivateKey, peerId: string, fields: UnsignedCapability, now = Date.now(), ttlMs = CAPABILITY_TTL_MS): Promise<CapabilityRecord> {
+  const body = { ...fields, peer_id: peerId, issued_at: now, expires_at: now + ttlMs }
+  const signature = bytesToHex(await privateKey.sign(signingBytes(CAPABILITY_DOMAIN, body)))
+  return { ...body, signature }
+}
+
+/**
+ * Checks a record received from `expectedPeerId`: schema, that it names that peer, that the
+ * peer's own key signed it, and that it has not expired. Returns the record.
+ */
+export async function verifyCapability (value: unknown, expectedPeerId: string, now = Date.now()): Promise<CapabilityRecord> {
+  const validate = validator('capability')
+  if (!validate(value)) throw new VerificationError('format', `capability record: ${describeError(validate.errors)}`)
+  const record = value as CapabilityRecord
+  if (record.peer_id !== expectedPeerId) throw new VerificationError('peer_id', `capability record names ${record.peer_id}, dialed ${expectedPeerId}`)
+  const publicKey = peerIdFromString(expectedPeerId).publicKey
+  const signature = hexToBytes(record.signature, 64)
+  if (publicKey === undefined || signature === undefined || !(await publicKey.verify(signingBytes(CAPABILITY_DOMAIN, record), signature))) {
+    throw new VerificationError('signature', `capability record of ${expectedPeerId} is not signed by that peer's key`)
+  }
+  if (record.expires_at <= now) throw new VerificationError('expired', `capability record of ${expectedPeerId} expired`)
+  return record
+}

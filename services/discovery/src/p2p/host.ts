@@ -1,0 +1,81 @@
+/**
+ * The node's libp2p host: QUIC (preferred) and TCP with Noise + yamux, identify, ping, a private
+ * Kademlia DHT (`/phase/kad/1.0.0`, so Phase nodes form their own network), bootstrap from the
+ * config only (no built-in public nodes), mDNS on LANs, AutoNAT, circuit relay v2 (client;
+ * server opt-in), DCUtR, and UPnP only when asked for.
+ */
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { quic } from '@chainsafe/libp2p-quic'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
+import { bootstrap } from '@libp2p/bootstrap'
+import { mdns } from '@libp2p/mdns'
+import { autoNAT } from '@libp2p/autonat'
+import { circuitRelayTransport, circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import { uPnPNAT } from '@libp2p/upnp-nat'
+import type { PrivateKey, PeerDiscovery } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Logger } from '../../../core/src/logger.ts'
+
+export const DHT_PROTOCOL = '/phase/kad/1.0.0'
+
+export interface HostInit {
+  privateKey: PrivateKey
+  /** Multiaddrs to listen on. */
+  listen: readonly string[]
+  /** Multiaddrs (with /p2p/<id>) to join through. */
+  bootstrap: readonly string[]
+  /** Discover peers on the LAN. */
+  mdns: boolean
+  /** Serve as a circuit relay for others. */
+  relayServer: boolean
+  /** Map ports on the router with UPnP (sends multicast: opt-in). */
+  upnp: boolean
+  /** Keep private and loopback addresses in the DHT (LANs, tests). */
+  privateAddresses: boolean
+  /** Inbound connections allowed per second from one IP (loopback clusters need more). */
+  inboundPerSecond: number
+  maxConnections: number
+}
+
+export type PhaseLibp2p = Libp2p<{ dht: KadDHT, identify: ReturnType<ReturnType<typeof identify>>, ping: unknown }>
+
+export async function createHost (init: HostInit, components: { logger: Logger }): Promise<PhaseLibp2p> {
+  const peerDiscovery: Array<(components: any) => PeerDiscovery> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
+  if (init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: [...init.bootstrap] }))
+  if (init.mdns) peerDiscovery.push(mdns())
+  const services: Record<string, unknown> = {
+    identify: identify(),
+    ping: ping(),
+    dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: init.privateAddresses ? passthroughMapper : removePrivateAddressesMapper }),
+    autoNAT: autoNAT(),
+    dcutr: dcutr()
+  }
+  if (init.relayServer) services.relay = circuitRelayServer()
+  if (init.upnp) services.upnp = uPnPNAT()
+  const node = await createLibp2p({
+    privateKey: init.privateKey,
+    addresses: { listen: [...init.listen] },
+    transports: [quic(), tcp(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    connectionManager: { inboundConnectionThreshold: init.inboundPerSecond, maxConnections: init.maxConnections },
+    services: services as never
+  }) as unknown as PhaseLibp2p
+  const log = components.logger
+  node.addEventListener('peer:connect', (e) => log.info({ event: 'connect', peer: e.detail.toString() }, 'peer connected'))
+  node.addEventListener('peer:disconnect', (e) => log.info({ event: 'disconnect', peer: e.detail.toString() }, 'peer disconnected'))
+  node.addEventListener('peer:discovery', (e) => log.debug({ event: 'discovered', peer: e.detail.id.toString() }, 'peer discovered'))
+  return node
+}
+
+/** QUIC addresses before TCP ones, for dialing. */
+export function preferQuic (addrs: Multiaddr[]): Multiaddr[] {
+  return [...addrs].sort((a, b) => Number(b.toString().includes('/quic')) - Number(a.toString().includes('/quic')))
+}

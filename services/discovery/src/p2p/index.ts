@@ -1,0 +1,215 @@
+/**
+ * The node on the network: a libp2p host that serves `/phase/job/1.0.0` and
+ * `/phase/capability/1.0.0`, and runs jobs on other nodes with their receipts checked against
+ * the key bound to the PeerId it dialed. A receipt that fails a check is an error, never a result.
+ */
+import { arch, availableParallelism, totalmem } from 'node:os'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { verifyReceipt } from '../../../core/src/crypto/verify.ts'
+import { jobIdOf, inputsHashOf, type Manifest } from '../../../core/src/documents/manifest.ts'
+import { contentHash } from '../../../core/src/hash-node.ts'
+import { PhaseError, UnavailableError, isPhaseError } from '../../../core/src/errors.ts'
+import type { LimitsConfig } from '../../../core/src/config.ts'
+import type { Logger } from '../../../core/src/logger.ts'
+import type { JobRunner } from '../jobs.ts'
+import { createHost, type HostInit, type PhaseLibp2p } from './host.ts'
+import { signCapability, verifyCapability, type CapabilityRecord } from './capability.ts'
+import { JOB_PROTOCOL, CAPABILITY_PROTOCOL, jobStreamHandler, capabilityStreamHandler, offerJob, fetchCapability, type RemoteResult } from './job-protocol.ts'
+
+export { JOB_PROTOCOL, CAPABILITY_PROTOCOL } from './job-protocol.ts'
+export type { CapabilityRecord } from './capability.ts'
+
+/** Peers tried for one remote job before giving up. */
+const MAX_ATTEMPTS = 3
+
+export interface NetworkComponents {
+  logger: Logger
+  privateKey: PrivateKey
+  jobs: Pick<JobRunner, 'run' | 'running'>
+  modules: { has: (hash: string) => boolean }
+  receiptKey: () => Promise<string>
+  runtime: () => Promise<{ name: string, version: string }>
+}
+
+export interface NetworkInit extends Omit<HostInit, 'privateKey'> {
+  limits: LimitsConfig
+  maxMessageBytes: number
+  maxRemoteJobs: number
+  /** Deadline of one remote job beyond its own wall-time limit. */
+  slackMs?: number
+}
+
+export interface PeerSummary {
+  peerId: string
+  addresses: string[]
+  transport: string
+  latencyMs: number | null
+  jobProtocol: boolean
+  receiptPublicKey: string | null
+  runtimes: string[]
+  successes: number
+  failures: number
+}
+
+export interface RemoteOutcome extends RemoteResult {
+  peerId: string
+  receiptPublicKey: string
+}
+
+interface History { successes: number, failures: number, latencyMs: number | null }
+
+export class PhaseNetwork {
+  private readonly c: NetworkComponents
+  private readonly init: NetworkInit
+  private readonly log: Logger
+  private node: PhaseLibp2p | undefined
+  private readonly capabilities = new Map<string, CapabilityRecord>()
+  private readonly history = new Map<string, History>()
+  private own: CapabilityRecord | undefined
+
+  constructor (components: NetworkComponents, init: NetworkInit) {
+    this.c = components
+    this.init = init
+    this.log = components.logger
+  }
+
+  get peerId (): string { return this.node?.peerId.toString() ?? '' }
+  addresses (): string[] { return this.node?.getMultiaddrs().map(String) ?? [] }
+
+  async start (): Promise<void> {
+    if (this.node !== undefined) return
+    this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log })
+    const opts = { maxInboundStreams: 64, maxOutboundStreams: 64 }
+    await this.node.handle(JOB_PROTOCOL, async (stream, connection) => {
+      await jobStreamHandler(this.c, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs })(stream, connection.remotePeer.toString())
+    }, opts)
+    await this.node.handle(CAPABILITY_PROTOCOL, async (stream) => { await capabilityStreamHandler(async () => await this.capability())(stream) }, opts)
+    this.log.info({ peerId: this.peerId, addresses: this.addresses() }, 'p2p host listening')
+  }
+
+  async stop (): Promise<void> {
+    const node = this.node
+    this.node = undefined
+    await node?.stop()
+  }
+
+  /** This node's signed capability record, renewed before it expires. */
+  async capability (): Promise<CapabilityRecord> {
+    if (this.own !== undefined && this.own.expires_at - Date.now() > 60_000) return this.own
+    const l = this.init.limits
+    const runtime = await this.c.runtime()
+    this.own = await signCapability(this.c.privateKey, this.peerId, {
+      version: 1,
+      receipt_public_key: await this.c.receiptKey(),
+      runtimes: [runtime],
+      arch: arch(),
+      cores: availableParallelism(),
+      memory_mb: Math.floor(totalmem() / (1024 * 1024)),
+      limits: { max_memory_mb: l.maxMemoryMb, max_timeout_ms: l.maxTimeoutMs, max_output_bytes: l.maxOutputBytes, max_module_bytes: l.maxModuleBytes },
+      queue_depth: this.c.jobs.running,
+      protocols: [JOB_PROTOCOL]
+    })
+    return this.own
+  }
+
+  /** Dials an address (used for bootstrap in tests and by operators). */
+  async dial (address: string): Promise<string> {
+    const conn = await this.host().dial(multiaddr(address))
+    return conn.remotePeer.toString()
+  }
+
+  /** Connected peers and what is known of them. */
+  async peers (): Promise<PeerSummary[]> {
+    const node = this.host()
+    const out: PeerSummary[] = []
+    for (const conn of node.getConnections()) {
+      const id = conn.remotePeer.toString()
+      if (out.some((p) => p.peerId === id)) continue
+      const peer = await node.peerStore.get(conn.remotePeer).catch(() => undefined)
+      const cap = this.capabilities.get(id)
+      const h = this.history.get(id)
+      out.push({
+        peerId: id,
+        addresses: peer?.addresses.map((a) => a.multiaddr.toString()) ?? [conn.remoteAddr.toString()],
+        transport: conn.remoteAddr.toString().includes('/quic') ? 'quic' : conn.remoteAddr.toString().includes('/p2p-circuit') ? 'relay' : 'tcp',
+        latencyMs: h?.latencyMs ?? null,
+        jobProtocol: peer?.protocols.includes(JOB_PROTOCOL) ?? false,
+        receiptPublicKey: cap?.receipt_public_key ?? null,
+        runtimes: cap?.runtimes.map((r) => `${r.name}@${r.version}`) ?? [],
+        successes: h?.successes ?? 0,
+        failures: h?.failures ?? 0
+      })
+    }
+    return out
+  }
+
+  /**
+   * Runs a job on another node: `peerId` when given, else the best connected peers that speak
+   * the job protocol (fewest failures, then lowest latency), failing over up to 3 of them.
+   */
+  async runRemote (manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: { peerId?: string, exclude?: ReadonlySet<string>, signal?: AbortSignal, timeoutMs: number }): Promise<RemoteOutcome> {
+    const candidates = options.peerId !== undefined ? [options.peerId] : (await this.candidates()).filter((p) => options.exclude?.has(p) !== true)
+    if (candidates.length === 0) throw new UnavailableError('no peer that runs jobs is connected')
+    let last: unknown
+    for (const peer of candidates.slice(0, MAX_ATTEMPTS)) {
+      try {
+        return await this.runOn(peer, manifest, loadModule, options)
+      } catch (err) {
+        last = err
+        this.note(peer, false)
+        this.log.warn({ event: 'job_out_failed', peer, code: isPhaseError(err) ? err.code : 'internal', err: (err as Error).message }, 'remote job failed')
+        if (options.peerId !== undefined || options.signal?.aborted === true) break
+      }
+    }
+    throw isPhaseError(last) ? last : new UnavailableError('remote job failed on every peer tried', { cause: last })
+  }
+
+  private async runOn (peer: string, manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: { signal?: AbortSignal, timeoutMs: number }): Promise<RemoteOutcome> {
+    const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs), ...(options.signal !== undefined ? [options.signal] : [])])
+    const id = peerIdFromString(peer)
+    const cap = await this.verifiedCapability(peer, signal)
+    const started = performance.now()
+    const stream = await this.host().dialProtocol(id, JOB_PROTOCOL, { signal })
+    const result = await offerJob(stream, manifest, loadModule, { signal, maxMessageBytes: this.init.maxMessageBytes })
+    // The checks of DESIGN §3 "Trust", against the key bound to the PeerId we dialed.
+    await verifyReceipt(result.receiptJson, {
+      publicKey: cap.receipt_public_key,
+      peerId: peer,
+      job: { jobId: jobIdOf(manifest, contentHash), nonce: manifest.nonce, moduleHash: manifest.module_hash, inputsHash: inputsHashOf(manifest, contentHash) },
+      outputs: { stdout: result.stdout, stderr: result.stderr }
+    })
+    this.note(peer, true, performance.now() - started)
+    this.log.info({ event: 'job_out', peer, status: result.status }, 'remote job done')
+    return { ...result, peerId: peer, receiptPublicKey: cap.receipt_public_key }
+  }
+
+  private async verifiedCapability (peer: string, signal: AbortSignal): Promise<CapabilityRecord> {
+    const cached = this.capabilities.get(peer)
+    if (cached !== undefined && cached.expires_at > Date.now()) return cached
+    const stream = await this.host().dialProtocol(peerIdFromString(peer), CAPABILITY_PROTOCOL, { signal })
+    const record = await verifyCapability(await fetchCapability(stream, signal), peer)
+    this.capabilities.set(peer, record)
+    return record
+  }
+
+  private async candidates (): Promise<string[]> {
+    const peers = (await this.peers()).filter((p) => p.jobProtocol)
+    const score = (p: PeerSummary): number => p.failures * 1000 + (p.latencyMs ?? 100)
+    return peers.sort((a, b) => score(a) - score(b)).map((p) => p.peerId)
+  }
+
+  private note (peer: string, ok: boolean, latencyMs?: number): void {
+    const h = this.history.get(peer) ?? { successes: 0, failures: 0, latencyMs: null }
+    if (ok) h.successes++
+    else h.failures++
+    if (latencyMs !== undefined) h.latencyMs = h.latencyMs === null ? latencyMs : h.latencyMs * 0.8 + latencyMs * 0.2
+    this.history.set(peer, h)
+  }
+
+  private host (): PhaseLibp2p {
+    if (this.node === undefined) throw new PhaseError('unavailable', 'the p2p host is not running')
+    return this.node
+  }
+}
