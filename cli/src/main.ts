@@ -7,7 +7,7 @@
  */
 import { runCommand } from './run.ts'
 import { verifyCommand } from './verify.ts'
-import { nodeCommand } from './node.ts'
+import { nodeCommand, peersCommand } from './node.ts'
 import { EXIT, exitCodeFor } from './exit.ts'
 import { isPhaseError } from '../../services/core/src/errors.ts'
 import { UsageError } from './usage.ts'
@@ -21,6 +21,8 @@ Usage:
       --json                print one JSON object (status, exit code, output, receipt) instead of raw output
       --env KEY=VALUE       environment variable for the module (repeatable)
       --memory-mb N, --timeout-ms N, --output-bytes N    resource limits (the node's caps win)
+      --remote              run on another node found on the network
+      --peer PEERID         run on that peer
   phase verify PATH --key HEX [options]    verify a receipt file
       --peer-id ID          also require this node identity
       --manifest PATH       check job id, nonce, module hash and inputs against this manifest
@@ -29,6 +31,7 @@ Usage:
       --json                print the result as JSON
   phase node key                           print the node's receipt public key (hex)
   phase node info                          print the node's identity and runtime (JSON)
+  phase peers [--json]                     connected peers: transport, latency, capabilities
 
 Global options: --api ADDRESS (unix:/path or host:port; env PHASE_API), --token TOKEN (env PHASE_API_TOKEN)
 
@@ -43,6 +46,7 @@ async function main (argv: string[]): Promise<number> {
     case 'run': return await runCommand(rest, process.env)
     case 'verify': return await verifyCommand(rest)
     case 'node': return await nodeCommand(rest, process.env)
+    case 'peers': return await peersCommand(rest, process.env)
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(HELP)
       return command === undefined ? EXIT.USAGE : EXIT.OK

@@ -22,6 +22,8 @@ const OPTIONS = {
   'memory-mb': { type: 'string' },
   'timeout-ms': { type: 'string' },
   'output-bytes': { type: 'string' },
+  remote: { type: 'boolean' },
+  peer: { type: 'string' },
   api: { type: 'string' },
   token: { type: 'string' }
 } as const
@@ -49,11 +51,16 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
   try {
     const { cached } = await client.hasModule({ moduleHash }, { metadata, timeoutMs: 10_000 })
     const info = await client.getNodeInfo({}, { metadata, timeoutMs: 10_000 })
-    const response = await client.submitJob({ manifestJson: new TextEncoder().encode(canonicalize(manifest)), module: cached ? undefined : module }, { metadata })
-    // The node is ours, so its key is the one we expect; the checks prove the receipt is for this job and these bytes.
+    const peer = values.peer as string | undefined
+    const target = values.remote === true || peer !== undefined ? 'remote' : 'local'
+    const response = await client.submitJob({ manifestJson: new TextEncoder().encode(canonicalize(manifest)), module: cached ? undefined : module, target, peerId: peer }, { metadata })
+    // A local run is checked against our own node's key. A remote run was already checked by our
+    // node against the key bound to the PeerId it dialed; here we check the job and the bytes.
+    const remote = response.peerId !== info.peerId
+    const key = remote ? (JSON.parse(new TextDecoder().decode(response.receiptJson)) as { node: { public_key: string } }).node.public_key : info.receiptPublicKey
     const verified = await verifyReceipt(response.receiptJson, {
-      publicKey: info.receiptPublicKey,
-      peerId: info.peerId,
+      publicKey: key,
+      peerId: response.peerId,
       job: { jobId: jobIdOf(manifest), nonce: manifest.nonce, moduleHash, inputsHash: inputsHashOf(manifest) },
       outputs: { stdout: response.stdout, stderr: response.stderr }
     })
@@ -62,6 +69,8 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
     if (values.json === true) {
       process.stdout.write(JSON.stringify({
         ...jobOutcomeJson(response),
+        peer_id: response.peerId,
+        remote,
         verified: true,
         checks: verified.checks,
         receipt: verified.receipt

@@ -23,6 +23,8 @@ export interface TestNode {
   env: Record<string, string>
   grpc: string
   http: string
+  /** libp2p listen addresses (with /p2p/<id>) when the config enables p2p. */
+  p2p: string[]
   procs: Map<string, NodeProcess>
   /** Starts (or restarts) one process by name: 'signer', 'executor-<i>', 'discovery'. */
   startProcess: (name: string) => Promise<NodeProcess>
@@ -61,6 +63,7 @@ export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode>
   const procs = new Map<string, NodeProcess>()
   let grpc = ''
   let http = ''
+  let p2p: string[] = []
 
   const startProcess = async (name: string): Promise<NodeProcess> => {
     const kind = name.startsWith('executor-') ? 'executor' : name
@@ -76,7 +79,7 @@ export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode>
         let doc: Record<string, unknown>
         try { doc = JSON.parse(line) } catch { return }
         if (doc.msg === READY[kind]) {
-          if (kind === 'discovery') { grpc = String(doc.grpc); http = String(doc.http) }
+          if (kind === 'discovery') { grpc = String(doc.grpc); http = String(doc.http); p2p = (doc.p2p as string[] | undefined) ?? [] }
           clearTimeout(timer)
           resolve()
         }
@@ -113,5 +116,5 @@ export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode>
     await stop()
     throw err
   }
-  return { dir, env, get grpc () { return grpc }, get http () { return http }, procs, startProcess, stopProcess, stop }
+  return { dir, env, get grpc () { return grpc }, get http () { return http }, get p2p () { return p2p }, procs, startProcess, stopProcess, stop }
 }

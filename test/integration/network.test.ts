@@ -1,0 +1,141 @@
+/**
+ * Three real nodes (each: discovery, signer, executor processes) on loopback over libp2p:
+ * a remote run, a peer-targeted run, receipts verified against the key bound to the PeerId that
+ * ran the job, `phase peers`, and a forged receipt from a hostile peer detected as an error.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { execFile } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient, type GrpcClient } from '../../services/core/src/grpc/index.ts'
+import { contentHash } from '../../services/core/src/hash-node.ts'
+import { verifyReceipt } from '../../services/core/src/crypto/verify.ts'
+import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
+import { silentLogger } from '../../services/core/src/logger.ts'
+import { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
+import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
+
+const HELLO = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+const P2P = { enabled: true, listen: ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0'], mdns: false, private_addresses: true, inbound_per_second: 1000 }
+
+function manifest (args: string[]): Uint8Array {
+  return enc.encode(JSON.stringify({ version: 1, module_hash: contentHash(HELLO), nonce: randomBytes(16).toString('hex'), args }))
+}
+
+describe('three nodes on loopback', () => {
+  const nodes: TestNode[] = []
+  const clients: Array<GrpcClient<typeof NodeService>> = []
+  const ids: string[] = []
+  const keys: string[] = []
+
+  beforeAll(async () => {
+    const a = await startTestNode({ executors: 1, config: { p2p: P2P } })
+    nodes.push(a)
+    const bootstrap = [a.p2p.find((x) => x.includes('/quic'))!]
+    nodes.push(...await Promise.all([0, 1].map(async () => await startTestNode({ executors: 1, config: { p2p: { ...P2P, bootstrap } } }))))
+    for (const n of nodes) {
+      const c = createGrpcClient(NodeService, n.grpc, { maxMessageBytes: 256 << 20 })
+      clients.push(c)
+      const info = await c.getNodeInfo({})
+      ids.push(info.peerId)
+      keys.push(info.receiptPublicKey)
+    }
+    // B and C know A through bootstrap; wait until each sees at least one job-running peer.
+    for (const c of clients.slice(1)) {
+      while (!(await c.listPeers({})).peers.some((p) => p.runsJobs)) await new Promise((r) => setTimeout(r, 50))
+    }
+  })
+
+  afterAll(async () => {
+    for (const c of clients) c.close()
+    await Promise.all(nodes.map(async (n) => await n.stop()))
+  })
+
+  it('runs a job on another node, with a receipt bound to that node', async () => {
+    const res = await clients[1]!.submitJob({ manifestJson: manifest(['Hello, World']), module: HELLO, target: 'remote' })
+    expect(dec.decode(res.stdout)).toBe('dlroW ,olleH\n')
+    expect(res.peerId).not.toBe(ids[1])
+    const ran = ids.indexOf(res.peerId)
+    expect(ran).toBeGreaterThanOrEqual(0)
+    const { receipt } = await verifyReceipt(res.receiptJson, { publicKey: keys[ran]!, peerId: ids[ran]!, outputs: { stdout: res.stdout, stderr: res.stderr } })
+    expect(receipt.node.peer_id).toBe(ids[ran])
+  })
+
+  it('runs a job on the peer it names, and sends only the hash once that peer has the module', async () => {
+    const first = await clients[1]!.submitJob({ manifestJson: manifest(['one']), module: HELLO, peerId: ids[0] })
+    expect(first.peerId).toBe(ids[0])
+    const second = await clients[1]!.submitJob({ manifestJson: manifest(['two']), peerId: ids[0] })
+    expect(dec.decode(second.stdout)).toBe('owt\n')
+    await verifyReceipt(second.receiptJson, { publicKey: keys[0]!, peerId: ids[0]! })
+  })
+
+  it('lists peers with their verified receipt keys', async () => {
+    const { peers } = await clients[1]!.listPeers({})
+    const a = peers.find((p) => p.peerId === ids[0])!
+    expect(a.runsJobs).toBe(true)
+    expect(a.receiptPublicKey).toBe(keys[0])
+    expect(['quic', 'tcp']).toContain(a.transport)
+  })
+
+  it('runs --remote from the CLI and prints peers', async () => {
+    const run = await new Promise<{ code: number, stdout: string }>((resolve) => {
+      const child = execFile(join(ROOT, 'bin/phase'), ['run', join(ROOT, 'examples/hello/hello.wasm'), '--remote', '--json', '--', 'far away'], { env: { ...nodes[2]!.env, PHASE_API: nodes[2]!.grpc } },
+        (err, stdout) => resolve({ code: err == null ? 0 : (err as { code?: number }).code ?? -1, stdout }))
+      child.stdin!.end()
+    })
+    expect(run.code).toBe(0)
+    const out = JSON.parse(run.stdout) as { stdout: string, remote: boolean, peer_id: string }
+    expect(out).toMatchObject({ stdout: 'yawa raf\n', remote: true })
+    expect(out.peer_id).not.toBe(ids[2])
+  })
+
+  it('refuses a forged receipt from a hostile peer as an error, never a result', async () => {
+    // A real libp2p peer that speaks the protocols honestly but signs receipts with a key other
+    // than the one its capability record binds to its PeerId.
+    const liarKey = await generateKeyPair('Ed25519')
+    const honestSigner = createReceiptSigner(randomBytes(32))
+    const forger = createReceiptSigner(randomBytes(32))
+    const liar = new PhaseNetwork({
+      logger: silentLogger(),
+      privateKey: liarKey,
+      modules: { has: () => true },
+      receiptKey: async () => honestSigner.publicKey,
+      runtime: async () => ({ name: 'v8-wasm', version: 'liar' }),
+      jobs: {
+        running: 0,
+        async run () {
+          const out = enc.encode('forged\n')
+          const { canonical } = forger.sign({
+            version: 1, job_id: contentHash(out), nonce: 'a'.repeat(32), module_hash: contentHash(HELLO), inputs_hash: contentHash(out),
+            stdout_hash: contentHash(out), stdout_bytes: out.length, stderr_hash: contentHash(new Uint8Array()), stderr_bytes: 0,
+            status: 'ok', exit_code: 0, limits: { memory_bytes: 1, timeout_ms: 1, output_bytes: 1 }, wall_time_us: 1, cpu_time_us: 1,
+            started_at: '2026-01-01T00:00:00.000Z', finished_at: '2026-01-01T00:00:00.000Z',
+            node: { peer_id: peerIdFromPrivateKey(liarKey).toString(), public_key: forger.publicKey }, runtime: { name: 'v8-wasm', version: 'liar' }
+          })
+          return { jobId: contentHash(out), manifest: {} as never, manifestJson: out, status: 'ok', exitCode: 0, stdout: out, stderr: new Uint8Array(), receiptJson: canonical, executor: 0 }
+        }
+      }
+    }, {
+      listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [nodes[1]!.p2p.find((x) => x.includes('/tcp'))!], mdns: false, relayServer: false, upnp: false,
+      privateAddresses: true, maxConnections: 50, inboundPerSecond: 1000, maxRemoteJobs: 4,
+      limits: { maxModuleBytes: 1 << 20, maxMemoryMb: 64, defaultMemoryMb: 64, maxTimeoutMs: 5000, defaultTimeoutMs: 5000, maxOutputBytes: 1 << 20, defaultOutputBytes: 1 << 20, maxStdinBytes: 1 << 20, maxArgsBytes: 1 << 16 },
+      maxMessageBytes: 4 << 20
+    })
+    await liar.start()
+    try {
+      const liarId = liar.peerId
+      while (!(await clients[1]!.listPeers({})).peers.some((p) => p.peerId === liarId && p.runsJobs)) await new Promise((r) => setTimeout(r, 50))
+      await expect(clients[1]!.submitJob({ manifestJson: manifest(['x']), peerId: liarId })).rejects.toMatchObject({ code: 'verification_failed' })
+      const { peers } = await clients[1]!.listPeers({})
+      expect(peers.find((p) => p.peerId === liarId)!.failures).toBeGreaterThanOrEqual(1)
+    } finally {
+      await liar.stop()
+    }
+  })
+})
