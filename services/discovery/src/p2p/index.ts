@@ -81,7 +81,8 @@ export class PhaseNetwork {
   async start (): Promise<void> {
     if (this.node !== undefined) return
     this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log })
-    const opts = { maxInboundStreams: 64, maxOutboundStreams: 64 }
+    // Jobs are small enough for a relayed (limited) connection to a node behind a NAT.
+    const opts = { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true }
     await this.node.handle(JOB_PROTOCOL, async (stream, connection) => {
       await jobStreamHandler(this.c, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs })(stream, connection.remotePeer.toString())
     }, opts)
@@ -171,7 +172,7 @@ export class PhaseNetwork {
     const id = peerIdFromString(peer)
     const cap = await this.verifiedCapability(peer, signal)
     const started = performance.now()
-    const stream = await this.host().dialProtocol(id, JOB_PROTOCOL, { signal })
+    const stream = await this.host().dialProtocol(id, JOB_PROTOCOL, { signal, runOnLimitedConnection: true })
     const result = await offerJob(stream, manifest, loadModule, { signal, maxMessageBytes: this.init.maxMessageBytes })
     // The checks of DESIGN §3 "Trust", against the key bound to the PeerId we dialed.
     await verifyReceipt(result.receiptJson, {
@@ -188,7 +189,7 @@ export class PhaseNetwork {
   private async verifiedCapability (peer: string, signal: AbortSignal): Promise<CapabilityRecord> {
     const cached = this.capabilities.get(peer)
     if (cached !== undefined && cached.expires_at > Date.now()) return cached
-    const stream = await this.host().dialProtocol(peerIdFromString(peer), CAPABILITY_PROTOCOL, { signal })
+    const stream = await this.host().dialProtocol(peerIdFromString(peer), CAPABILITY_PROTOCOL, { signal, runOnLimitedConnection: true })
     const record = await verifyCapability(await fetchCapability(stream, signal), peer)
     this.capabilities.set(peer, record)
     return record
