@@ -35,10 +35,15 @@ describe('three nodes on loopback', () => {
   const keys: string[] = []
 
   beforeAll(async () => {
-    const a = await startTestNode({ executors: 1, config: { p2p: P2P } })
+    // A has tight per-peer limits and small message caps, for the flood and size tests.
+    const a = await startTestNode({
+      executors: 1,
+      config: { p2p: { ...P2P, per_peer_concurrency: 2, per_peer_jobs_per_second: 10 }, limits: { max_module_bytes: 1 << 20, max_stdin_bytes: 1 << 16 } }
+    })
     nodes.push(a)
-    const bootstrap = [a.p2p.find((x) => x.includes('/quic'))!]
-    nodes.push(...await Promise.all([0, 1].map(async () => await startTestNode({ executors: 1, config: { p2p: { ...P2P, bootstrap } } }))))
+    const quicOf = (n: TestNode): string => n.p2p.find((x) => x.includes('/quic'))!
+    nodes.push(await startTestNode({ executors: 1, config: { p2p: { ...P2P, bootstrap: [quicOf(a)] } } }))
+    nodes.push(await startTestNode({ executors: 1, config: { p2p: { ...P2P, bootstrap: [quicOf(a), quicOf(nodes[1]!)] } } }))
     for (const n of nodes) {
       const c = createGrpcClient(NodeService, n.grpc, { maxMessageBytes: 256 << 20 })
       clients.push(c)
@@ -47,8 +52,11 @@ describe('three nodes on loopback', () => {
       keys.push(info.receiptPublicKey)
     }
     // B and C know A through bootstrap; wait until each sees at least one job-running peer.
-    for (const c of clients.slice(1)) {
-      while (!(await c.listPeers({})).peers.some((p) => p.runsJobs)) await new Promise((r) => setTimeout(r, 50))
+    for (const [i, c] of clients.entries()) {
+      const others = ids.filter((_, j) => j !== i)
+      while ((await c.listPeers({})).peers.filter((p) => p.runsJobs && others.includes(p.peerId)).length < 2) {
+        await new Promise((r) => setTimeout(r, 50))
+      }
     }
   })
 
@@ -95,6 +103,37 @@ describe('three nodes on loopback', () => {
     expect(out.peer_id).not.toBe(ids[2])
   })
 
+  it('limits one flooding peer while another is served', async () => {
+    const flood = await Promise.allSettled(Array.from({ length: 30 }, async (_, i) =>
+      await clients[1]!.submitJob({ manifestJson: manifest([`flood ${i}`]), module: HELLO, peerId: ids[0] })))
+    const refused = flood.filter((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'queue_full')
+    expect(refused.length).toBeGreaterThan(0)
+    expect(flood.filter((r) => r.status === 'fulfilled').length).toBeGreaterThan(0)
+    const other = await clients[2]!.submitJob({ manifestJson: manifest(['served']), module: HELLO, peerId: ids[0] })
+    expect(dec.decode(other.stdout)).toBe('devres\n')
+  })
+
+  it('refuses an oversized message and keeps serving', async () => {
+    const { createLibp2p } = await import('libp2p')
+    const { tcp } = await import('@libp2p/tcp')
+    const { noise } = await import('@chainsafe/libp2p-noise')
+    const { yamux } = await import('@chainsafe/libp2p-yamux')
+    const { lpStream } = await import('@libp2p/utils')
+    const { multiaddr } = await import('@multiformats/multiaddr')
+    const probe = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+    try {
+      const stream = await probe.dialProtocol(multiaddr(nodes[0]!.p2p.find((x) => x.includes('/tcp'))!), '/phase/job/1.0.0')
+      const lp = lpStream(stream, { maxDataLength: 64 << 20 })
+      await lp.write(new Uint8Array(8 << 20).fill(32)).catch(() => {})
+      const reply = JSON.parse(new TextDecoder().decode((await lp.read()).subarray())) as { type: string, code: string }
+      expect(reply).toMatchObject({ type: 'error', code: 'module_too_large' })
+    } finally {
+      await probe.stop()
+    }
+    const res = await clients[2]!.submitJob({ manifestJson: manifest(['after']), peerId: ids[0] })
+    expect(dec.decode(res.stdout)).toBe('retfa\n')
+  })
+
   it('refuses a forged receipt from a hostile peer as an error, never a result', async () => {
     // A real libp2p peer that speaks the protocols honestly but signs receipts with a key other
     // than the one its capability record binds to its PeerId.
@@ -123,7 +162,7 @@ describe('three nodes on loopback', () => {
       }
     }, {
       listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [nodes[1]!.p2p.find((x) => x.includes('/tcp'))!], mdns: false, relayServer: false, upnp: false,
-      privateAddresses: true, maxConnections: 50, inboundPerSecond: 1000, maxRemoteJobs: 4,
+      privateAddresses: true, maxConnections: 50, inboundPerSecond: 1000, maxRemoteJobs: 4, perPeerConcurrency: 4, perPeerPerSecond: 100,
       limits: { maxModuleBytes: 1 << 20, maxMemoryMb: 64, defaultMemoryMb: 64, maxTimeoutMs: 5000, defaultTimeoutMs: 5000, maxOutputBytes: 1 << 20, defaultOutputBytes: 1 << 20, maxStdinBytes: 1 << 20, maxArgsBytes: 1 << 16 },
       maxMessageBytes: 4 << 20
     })

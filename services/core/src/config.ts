@@ -53,6 +53,8 @@ export interface P2pConfig {
   readonly maxConnections: number
   readonly inboundPerSecond: number
   readonly maxRemoteJobs: number
+  readonly perPeerConcurrency: number
+  readonly perPeerPerSecond: number
 }
 
 /** Environment variables that override config keys, and the JSON pointer they set. */
@@ -188,7 +190,9 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
       privateAddresses: raw.p2p?.private_addresses ?? false,
       maxConnections: raw.p2p?.max_connections ?? 300,
       inboundPerSecond: raw.p2p?.inbound_per_second ?? 5,
-      maxRemoteJobs: raw.p2p?.max_remote_jobs ?? 64
+      maxRemoteJobs: raw.p2p?.max_remote_jobs ?? 64,
+      perPeerConcurrency: raw.p2p?.per_peer_concurrency ?? 8,
+      perPeerPerSecond: raw.p2p?.per_peer_jobs_per_second ?? 50
     }
   })
 }

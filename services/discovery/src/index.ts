@@ -118,6 +118,8 @@ export class DiscoveryNode {
         maxConnections: p2p.maxConnections,
         inboundPerSecond: p2p.inboundPerSecond,
         maxRemoteJobs: p2p.maxRemoteJobs,
+        perPeerConcurrency: p2p.perPeerConcurrency,
+        perPeerPerSecond: p2p.perPeerPerSecond,
         limits: this.config.limits,
         maxMessageBytes: Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
       })

@@ -15,6 +15,7 @@ import type { LimitsConfig } from '../../../core/src/config.ts'
 import type { Logger } from '../../../core/src/logger.ts'
 import type { JobRunner } from '../jobs.ts'
 import { createHost, type HostInit, type PhaseLibp2p } from './host.ts'
+import { PeerLimiter } from './peer-limits.ts'
 import { signCapability, verifyCapability, type CapabilityRecord } from './capability.ts'
 import { JOB_PROTOCOL, CAPABILITY_PROTOCOL, jobStreamHandler, capabilityStreamHandler, offerJob, fetchCapability, type RemoteResult } from './job-protocol.ts'
 
@@ -37,8 +38,10 @@ export interface NetworkInit extends Omit<HostInit, 'privateKey'> {
   limits: LimitsConfig
   maxMessageBytes: number
   maxRemoteJobs: number
-  /** Deadline of one remote job beyond its own wall-time limit. */
-  slackMs?: number
+  /** Jobs of one peer running here at once. */
+  perPeerConcurrency: number
+  /** Jobs one peer may send per second (burst: two seconds' worth). */
+  perPeerPerSecond: number
 }
 
 export interface PeerSummary {
@@ -83,9 +86,9 @@ export class PhaseNetwork {
     this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log })
     // Jobs are small enough for a relayed (limited) connection to a node behind a NAT.
     const opts = { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true }
-    await this.node.handle(JOB_PROTOCOL, async (stream, connection) => {
-      await jobStreamHandler(this.c, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs })(stream, connection.remotePeer.toString())
-    }, opts)
+    const limiter = new PeerLimiter({ concurrency: this.init.perPeerConcurrency, perSecond: this.init.perPeerPerSecond })
+    const serve = jobStreamHandler(this.c, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs, limiter })
+    await this.node.handle(JOB_PROTOCOL, async (stream, connection) => { await serve(stream, connection.remotePeer.toString()) }, opts)
     await this.node.handle(CAPABILITY_PROTOCOL, async (stream) => { await capabilityStreamHandler(async () => await this.capability())(stream) }, opts)
     this.log.info({ peerId: this.peerId, addresses: this.addresses() }, 'p2p host listening')
   }

@@ -13,6 +13,7 @@ import { PhaseError, ERROR_TABLE, toPublicError, type ErrorCode } from '../../..
 import type { Logger } from '../../../core/src/logger.ts'
 import type { JobRunner } from '../jobs.ts'
 import type { CapabilityRecord } from './capability.ts'
+import type { PeerLimiter } from './peer-limits.ts'
 
 export const JOB_PROTOCOL = '/phase/job/1.0.0'
 export const CAPABILITY_PROTOCOL = '/phase/capability/1.0.0'
@@ -25,7 +26,14 @@ const dec = new TextDecoder('utf-8', { fatal: true })
 type Lp = ReturnType<typeof lpStream>
 
 async function readJson (lp: Lp, what: string, signal?: AbortSignal): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const bytes = await lp.read({ signal })
+  let bytes
+  try {
+    bytes = await lp.read({ signal })
+  } catch (err) {
+    // The length prefix announced more than the cap: refused before any of it is buffered.
+    if ((err as Error).name === 'InvalidDataLengthError') throw new PhaseError('module_too_large', `${what} is larger than this node accepts`)
+    throw err
+  }
   let doc: unknown
   try { doc = JSON.parse(dec.decode(bytes.subarray())) } catch { throw new PhaseError('invalid_json', `${what} is not valid JSON`) }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new PhaseError('invalid_json', `${what} must be a JSON object`)
@@ -44,6 +52,8 @@ export interface JobServerInit {
   maxMessageBytes: number
   /** Remote jobs accepted at once; more are rejected with queue_full. */
   maxInFlight: number
+  /** Per-peer concurrency and rate. */
+  limiter: PeerLimiter
 }
 
 /** Serves `/phase/job/1.0.0` streams. */
@@ -52,7 +62,10 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
   return async (stream, peer) => {
     const lp = lpStream(stream, { maxDataLength: init.maxMessageBytes })
     const log = c.logger.child({ peer })
+    let release = (): void => {}
     try {
+      // Refuse a flooding peer before reading (and buffering) anything it sends.
+      release = init.limiter.acquire(peer)
       const offer = await readJson(lp, 'offer')
       if (offer.type !== 'offer' || offer.version !== 1) throw new PhaseError('invalid_json', 'expected an offer of version 1')
       const manifest = parseManifest(offer.manifest)
@@ -88,6 +101,8 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
       log.info({ event: 'rejected', code: pub.code }, 'remote job refused')
       await writeJson(lp, { type: pub.code === 'queue_full' ? 'reject' : 'error', code: pub.code, message: pub.message }).catch(() => {})
       await stream.close().catch(() => stream.abort(err as Error))
+    } finally {
+      release()
     }
   }
 }
