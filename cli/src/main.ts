@@ -23,6 +23,7 @@ Usage:
       --memory-mb N, --timeout-ms N, --output-bytes N    resource limits (the node's caps win)
       --remote              run on another node found on the network
       --peer PEERID         run on that peer
+      --replicas K          run on K distinct nodes and report how many agree (use with --json)
   phase verify PATH --key HEX [options]    verify a receipt file
       --peer-id ID          also require this node identity
       --manifest PATH       check job id, nonce, module hash and inputs against this manifest

@@ -23,6 +23,7 @@ const OPTIONS = {
   'timeout-ms': { type: 'string' },
   'output-bytes': { type: 'string' },
   remote: { type: 'boolean' },
+  replicas: { type: 'string' },
   peer: { type: 'string' },
   api: { type: 'string' },
   token: { type: 'string' }
@@ -52,8 +53,9 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
     const { cached } = await client.hasModule({ moduleHash }, { metadata, timeoutMs: 10_000 })
     const info = await client.getNodeInfo({}, { metadata, timeoutMs: 10_000 })
     const peer = values.peer as string | undefined
-    const target = values.remote === true || peer !== undefined ? 'remote' : 'local'
-    const response = await client.submitJob({ manifestJson: new TextEncoder().encode(canonicalize(manifest)), module: cached ? undefined : module, target, peerId: peer }, { metadata })
+    const replicas = intOption(values.replicas, 'replicas')
+    const target = values.remote === true || peer !== undefined ? 'remote' : replicas !== undefined ? 'auto' : 'local'
+    const response = await client.submitJob({ manifestJson: new TextEncoder().encode(canonicalize(manifest)), module: cached ? undefined : module, target, peerId: peer, replicas }, { metadata })
     // A local run is checked against our own node's key. A remote run was already checked by our
     // node against the key bound to the PeerId it dialed; here we check the job and the bytes.
     const remote = response.peerId !== info.peerId
@@ -71,6 +73,15 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
         ...jobOutcomeJson(response),
         peer_id: response.peerId,
         remote,
+        ...(response.replicas.length > 0
+          ? {
+              agreeing: response.agreeing,
+              replicas: response.replicas.map((r) => ({
+                peer_id: r.peerId, status: r.status, exit_code: r.exitCode, stdout_hash: r.stdoutHash, error_code: r.errorCode || undefined, error_message: r.errorMessage || undefined,
+                receipt: r.receiptJson.byteLength > 0 ? JSON.parse(new TextDecoder().decode(r.receiptJson)) : undefined
+              }))
+            }
+          : {}),
         verified: true,
         checks: verified.checks,
         receipt: verified.receipt
@@ -78,6 +89,9 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
     } else {
       process.stdout.write(response.stdout)
       process.stderr.write(response.stderr)
+      if (response.replicas.length > 0) {
+        process.stderr.write(`phase: ${response.agreeing} of ${response.replicas.length} replicas agree on this output\n`)
+      }
       if (response.status !== 'ok' && response.status !== 'exit') {
         process.stderr.write(`phase: job ended with status ${response.status} (receipt signed; job ${response.jobId})\n`)
       }

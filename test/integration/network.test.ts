@@ -18,6 +18,7 @@ import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
 import { silentLogger } from '../../services/core/src/logger.ts'
 import { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
+import { compileWat } from '../helpers/wat.ts'
 
 const HELLO = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
 const enc = new TextEncoder()
@@ -91,7 +92,7 @@ describe('three nodes on loopback', () => {
     expect(['quic', 'tcp']).toContain(a.transport)
   })
 
-  it('runs --remote from the CLI and prints peers', async () => {
+  it('runs --remote and --replicas from the CLI and prints peers', async () => {
     const run = await new Promise<{ code: number, stdout: string }>((resolve) => {
       const child = execFile(join(ROOT, 'bin/phase'), ['run', join(ROOT, 'examples/hello/hello.wasm'), '--remote', '--json', '--', 'far away'], { env: { ...nodes[2]!.env, PHASE_API: nodes[2]!.grpc } },
         (err, stdout) => resolve({ code: err == null ? 0 : (err as { code?: number }).code ?? -1, stdout }))
@@ -101,6 +102,31 @@ describe('three nodes on loopback', () => {
     const out = JSON.parse(run.stdout) as { stdout: string, remote: boolean, peer_id: string }
     expect(out).toMatchObject({ stdout: 'yawa raf\n', remote: true })
     expect(out.peer_id).not.toBe(ids[2])
+    const quorum = await new Promise<string>((resolve) => {
+      const child = execFile(join(ROOT, 'bin/phase'), ['run', join(ROOT, 'examples/hello/hello.wasm'), '--replicas', '3', '--json', '--', 'x'], { env: { ...nodes[2]!.env, PHASE_API: nodes[2]!.grpc } },
+        (_err, stdout) => resolve(stdout))
+      child.stdin!.end()
+    })
+    expect(JSON.parse(quorum)).toMatchObject({ stdout: 'x\n', agreeing: 3 })
+    expect((JSON.parse(quorum) as { replicas: unknown[] }).replicas).toHaveLength(3)
+    const peers = await new Promise<string>((resolve) => {
+      execFile(join(ROOT, 'bin/phase'), ['peers'], { env: { ...nodes[2]!.env, PHASE_API: nodes[2]!.grpc } }, (_err, stdout) => resolve(stdout))
+    })
+    expect(peers).toContain(ids[0])
+    expect(peers).toContain('runs jobs')
+  })
+
+  it('runs replicas on distinct nodes and reports their agreement with every receipt', async () => {
+    const res = await clients[1]!.submitJob({ manifestJson: manifest(['quorum']), module: HELLO, replicas: 3 })
+    expect(dec.decode(res.stdout)).toBe('murouq\n')
+    expect(res.agreeing).toBe(3)
+    expect(new Set(res.replicas.map((r) => r.peerId))).toEqual(new Set(ids))
+    for (const r of res.replicas) {
+      const i = ids.indexOf(r.peerId)
+      const { receipt } = await verifyReceipt(r.receiptJson, { publicKey: keys[i]!, peerId: ids[i]! })
+      expect(receipt.stdout_hash).toBe(r.stdoutHash)
+    }
+    await expect(clients[1]!.submitJob({ manifestJson: manifest(['too many']), replicas: 5 })).rejects.toMatchObject({ code: 'unavailable' })
   })
 
   it('limits one flooding peer while another is served', async () => {
@@ -176,5 +202,32 @@ describe('three nodes on loopback', () => {
     } finally {
       await liar.stop()
     }
+  })
+
+  it('fails over to another peer when the chosen one is stopped mid-job', async () => {
+    // ~1.5 s of work, so there is time to stop whichever node took the job.
+    const slow = await compileWat(`(module (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1) (data (i32.const 16) "done")
+      (func (export "_start") (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 700000000))))
+        (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 4))
+        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`)
+    const m = enc.encode(JSON.stringify({ version: 1, module_hash: contentHash(slow), nonce: randomBytes(16).toString('hex'), limits: { timeout_ms: 20000 } }))
+    const job = clients[1]!.submitJob({ manifestJson: m, module: slow, target: 'remote' })
+    // Find the node running it (A or C) through its executor's status, and stop that node.
+    const { ExecutorService } = await import('../../services/core/src/gen/phase/executor/v1/executor_pb.js')
+    let victim = -1
+    while (victim === -1) {
+      for (const i of [0, 2]) {
+        const status = createGrpcClient(ExecutorService, `unix:${join(nodes[i]!.dir, 'run', 'executor-0.sock')}`)
+        try { if ((await status.getStatus({})).running > 0) victim = i } finally { status.close() }
+      }
+    }
+    await nodes[victim]!.stopProcess('discovery', 'SIGKILL')
+    const res = await job
+    expect(dec.decode(res.stdout)).toBe('done')
+    const survivor = victim === 0 ? 2 : 0
+    expect(res.peerId).toBe(ids[survivor])
+    await verifyReceipt(res.receiptJson, { publicKey: keys[survivor]!, peerId: ids[survivor]! })
   })
 })

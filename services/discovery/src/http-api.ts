@@ -112,19 +112,29 @@ export class HttpApi {
     let doc: unknown
     try { doc = JSON.parse(body.toString('utf8')) } catch { throw new InvalidJsonError() }
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new InvalidJsonError('body must be a JSON object')
-    const { manifest, module, target, peer_id: peerId, ...rest } = doc as Record<string, unknown>
+    const { manifest, module, target, peer_id: peerId, replicas, ...rest } = doc as Record<string, unknown>
     const unknown = Object.keys(rest)
-    if (unknown.length > 0) throw new InvalidManifestError(`unknown field in request: '${unknown[0]!.slice(0, 60)}' (expected manifest, module, target, peer_id)`)
+    if (unknown.length > 0) throw new InvalidManifestError(`unknown field in request: '${unknown[0]!.slice(0, 60)}' (expected manifest, module, target, peer_id, replicas)`)
     if ((target !== undefined && typeof target !== 'string') || (peerId !== undefined && typeof peerId !== 'string')) throw new InvalidManifestError('target and peer_id must be strings')
+    if (replicas !== undefined && (!Number.isInteger(replicas) || (replicas as number) < 0)) throw new InvalidManifestError('replicas must be a non-negative integer')
     if (manifest === undefined) throw new InvalidManifestError('request needs a manifest')
     if (module !== undefined && (typeof module !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(module))) {
       throw new InvalidManifestError('module must be standard base64')
     }
-    const result = await this.c.jobs.run({ manifest, module: module === undefined ? undefined : Buffer.from(module, 'base64'), target, peerId }, { signal })
+    const result = await this.c.jobs.run({ manifest, module: module === undefined ? undefined : Buffer.from(module, 'base64'), target, peerId, replicas: replicas as number | undefined }, { signal })
     return {
       ...jobOutcomeJson(result),
       manifest: result.manifest,
       peer_id: result.peerId,
+      ...(result.replicas !== undefined
+        ? {
+            agreeing: result.agreeing,
+            replicas: result.replicas.map((r) => ({
+              peer_id: r.peerId, status: r.status, exit_code: r.exitCode, stdout_hash: r.stdoutHash, stderr_hash: r.stderrHash,
+              receipt_json: Buffer.from(r.receiptJson).toString('utf8'), error_code: r.errorCode, error_message: r.errorMessage
+            }))
+          }
+        : {}),
       // The receipt as an object for convenience, and as the exact signed bytes for verifiers
       // that must not re-encode JSON (the PHP SDK).
       receipt: JSON.parse(Buffer.from(result.receiptJson).toString('utf8')),

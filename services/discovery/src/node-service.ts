@@ -25,7 +25,7 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
   return {
     async submitJob (request, ctx) {
       authorize(ctx.metadata)
-      const result = await c.jobs.run({ manifest: request.manifestJson, module: request.module, target: request.target, peerId: request.peerId }, { signal: ctx.signal })
+      const result = await c.jobs.run({ manifest: request.manifestJson, module: request.module, target: request.target, peerId: request.peerId, replicas: request.replicas }, { signal: ctx.signal })
       return {
         jobId: result.jobId,
         manifestJson: result.manifestJson,
@@ -34,7 +34,9 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
         stdout: result.stdout,
         stderr: result.stderr,
         receiptJson: result.receiptJson,
-        peerId: result.peerId
+        peerId: result.peerId,
+        replicas: result.replicas ?? [],
+        agreeing: result.agreeing ?? 0
       }
     },
     async hasModule (request, ctx) {

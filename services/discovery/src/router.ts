@@ -3,7 +3,7 @@
  * `auto` (local, else remote when the local executors are full or down), or one named peer.
  * A remote result comes back only after its receipt passed every check (see p2p/index.ts).
  */
-import { parseManifest } from '../../core/src/documents/manifest.ts'
+import { parseManifest, type Manifest } from '../../core/src/documents/manifest.ts'
 import { canonicalBytes } from '../../core/src/canonical.ts'
 import { contentHash } from '../../core/src/hash-node.ts'
 import { HashMismatchError, InvalidManifestError, ModuleNotCachedError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
@@ -16,20 +16,40 @@ import type { PhaseNetwork } from './p2p/index.ts'
 const REMOTE_SLACK_MS = 10_000
 const TARGETS = new Set(['', 'local', 'remote', 'auto'])
 
+/** Most replicas one job may ask for. */
+export const MAX_REPLICAS = 16
+
 export interface RoutedRequest extends JobRequest {
   target?: string
   peerId?: string
+  /** Run on this many distinct nodes and report agreement (0 or 1: one run). */
+  replicas?: number
+}
+
+export interface ReplicaOutcome {
+  peerId: string
+  status: string
+  exitCode: number
+  stdoutHash: string
+  stderrHash: string
+  receiptJson: Uint8Array
+  errorCode: string
+  errorMessage: string
 }
 
 export interface RoutedResult extends JobResult {
   /** The node that ran the job. */
   peerId: string
+  /** With replicas: every run. */
+  replicas?: ReplicaOutcome[]
+  /** With replicas: runs agreeing with the returned output. */
+  agreeing?: number
 }
 
 export interface JobRouterComponents {
   jobs: Pick<JobRunner, 'run'>
   modules: Pick<ModuleStore, 'has' | 'get' | 'put'>
-  network?: Pick<PhaseNetwork, 'runRemote'>
+  network?: Pick<PhaseNetwork, 'runRemote' | 'pickPeers'>
 }
 
 export class JobRouter {
@@ -45,6 +65,8 @@ export class JobRouter {
     const target = request.target ?? ''
     if (!TARGETS.has(target)) throw new InvalidManifestError(`target must be local, remote or auto, got '${target.slice(0, 20)}'`)
     const peerId = request.peerId ?? ''
+    const replicas = request.replicas ?? 0
+    if (replicas > 1) return await this.replicated(request, replicas, target === 'remote', options)
     if (peerId === '' && target !== 'remote') {
       try {
         return { ...await this.c.jobs.run(request, options), peerId: this.init.peerId }
@@ -56,9 +78,63 @@ export class JobRouter {
   }
 
   private async remote (request: RoutedRequest, peerId: string | undefined, options: { signal?: AbortSignal }): Promise<RoutedResult> {
-    const network = this.c.network
-    if (network === undefined) throw new UnavailableError('this node is not on the network (p2p.enabled is false)')
+    const network = this.network()
     if (peerId === this.init.peerId) throw new InvalidManifestError('peer_id names this node; use target local')
+    const { manifest, loadModule, timeoutMs } = await this.prepare(request)
+    const r = await network.runRemote(manifest, loadModule, { peerId, signal: options.signal, timeoutMs })
+    return { ...r, manifest, manifestJson: canonicalBytes(manifest), executor: -1 }
+  }
+
+  /**
+   * The same job on `k` distinct nodes (this one first unless remoteOnly), concurrently; a
+   * failed run is replaced by the next best peer while any is left. The output returned is the
+   * one most runs agree on; every run is reported.
+   */
+  private async replicated (request: RoutedRequest, k: number, remoteOnly: boolean, options: { signal?: AbortSignal }): Promise<RoutedResult> {
+    if (k > MAX_REPLICAS) throw new InvalidManifestError(`replicas must be at most ${MAX_REPLICAS}`)
+    if (request.peerId !== undefined && request.peerId !== '') throw new InvalidManifestError('replicas and peer_id exclude each other')
+    const network = this.network()
+    const { manifest, loadModule, timeoutMs } = await this.prepare(request)
+    const local = remoteOnly ? 0 : 1
+    const peers = await network.pickPeers(k - local + MAX_REPLICAS, new Set([this.init.peerId]))
+    if (peers.length + local < k) throw new UnavailableError(`only ${peers.length + local} nodes are available for ${k} replicas`)
+    const spare = peers.slice(k - local)
+    const runs: RoutedResult[] = []
+    const outcomes: ReplicaOutcome[] = []
+    const runRemote = async (peer: string): Promise<void> => {
+      try {
+        const r = await network.runRemote(manifest, loadModule, { peerId: peer, signal: options.signal, timeoutMs })
+        runs.push({ ...r, manifest, manifestJson: canonicalBytes(manifest), executor: -1 })
+        outcomes.push(outcome(r))
+      } catch (err) {
+        outcomes.push(failed(peer, err))
+        const next = spare.shift()
+        if (next !== undefined) await runRemote(next)
+      }
+    }
+    const tasks = peers.slice(0, k - local).map(runRemote)
+    if (local === 1) {
+      tasks.push((async () => {
+        try {
+          const r = { ...await this.c.jobs.run({ manifest }, options), peerId: this.init.peerId }
+          runs.unshift(r)
+          outcomes.push(outcome(r))
+        } catch (err) {
+          outcomes.push(failed(this.init.peerId, err))
+        }
+      })())
+    }
+    await Promise.all(tasks)
+    if (runs.length === 0) throw new UnavailableError(`all ${k} replicas failed`)
+    const key = (r: { status: string, exitCode: number, stdout: Uint8Array, stderr: Uint8Array }): string => `${r.status}/${r.exitCode}/${contentHash(r.stdout)}/${contentHash(r.stderr)}`
+    const votes = new Map<string, number>()
+    for (const r of runs) votes.set(key(r), (votes.get(key(r)) ?? 0) + 1)
+    const best = runs.reduce((a, b) => votes.get(key(b))! > votes.get(key(a))! ? b : a)
+    return { ...best, replicas: outcomes, agreeing: votes.get(key(best))! }
+  }
+
+  /** Validates the manifest, checks and stores sent module bytes, and gives a loader for them. */
+  private async prepare (request: RoutedRequest): Promise<{ manifest: Manifest, loadModule: () => Promise<Uint8Array>, timeoutMs: number }> {
     const manifest = parseManifest(request.manifest)
     const hash = manifest.module_hash
     if (request.module !== undefined && request.module.byteLength > 0) {
@@ -74,19 +150,20 @@ export class JobRouter {
       if (bytes === undefined) throw new ModuleNotCachedError(`module ${hash} is no longer cached`)
       return bytes
     }
-    const timeoutMs = (manifest.limits?.timeout_ms ?? this.init.limits.defaultTimeoutMs) + REMOTE_SLACK_MS
-    const r = await network.runRemote(manifest, loadModule, { peerId, signal: options.signal, timeoutMs })
-    return {
-      jobId: r.jobId,
-      manifest,
-      manifestJson: canonicalBytes(manifest),
-      status: r.status,
-      exitCode: r.exitCode,
-      stdout: r.stdout,
-      stderr: r.stderr,
-      receiptJson: r.receiptJson,
-      executor: -1,
-      peerId: r.peerId
-    }
+    return { manifest, loadModule, timeoutMs: (manifest.limits?.timeout_ms ?? this.init.limits.defaultTimeoutMs) + REMOTE_SLACK_MS }
   }
+
+  private network (): NonNullable<JobRouterComponents['network']> {
+    if (this.c.network === undefined) throw new UnavailableError('this node is not on the network (p2p.enabled is false)')
+    return this.c.network
+  }
+}
+
+function outcome (r: { peerId: string, status: string, exitCode: number, stdout: Uint8Array, stderr: Uint8Array, receiptJson: Uint8Array }): ReplicaOutcome {
+  return { peerId: r.peerId, status: r.status, exitCode: r.exitCode, stdoutHash: contentHash(r.stdout), stderrHash: contentHash(r.stderr), receiptJson: r.receiptJson, errorCode: '', errorMessage: '' }
+}
+
+function failed (peerId: string, err: unknown): ReplicaOutcome {
+  const e = isPhaseError(err) ? err : { code: 'internal', message: 'internal error' }
+  return { peerId, status: '', exitCode: -1, stdoutHash: '', stderrHash: '', receiptJson: new Uint8Array(), errorCode: e.code, errorMessage: e.message }
 }

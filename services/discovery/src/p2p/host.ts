@@ -23,6 +23,8 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../../../core/src/logger.ts'
 
 export const DHT_PROTOCOL = '/phase/kad/1.0.0'
+export const QUIC_IDLE_TIMEOUT_MS = 3000
+export const QUIC_KEEPALIVE_MS = 1000
 
 export interface HostInit {
   privateKey: PrivateKey
@@ -61,7 +63,9 @@ export async function createHost (init: HostInit, components: { logger: Logger }
   const node = await createLibp2p({
     privateKey: init.privateKey,
     addresses: { listen: [...init.listen] },
-    transports: [quic(), tcp(), circuitRelayTransport()],
+    // A vanished peer must be noticed quickly: a job in flight to it fails over to the next
+    // peer only once its connection is known dead (QUIC has no RST; default idle timeout 10 s).
+    transports: [quic({ maxIdleTimeout: QUIC_IDLE_TIMEOUT_MS, keepAliveInterval: QUIC_KEEPALIVE_MS }), tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,

@@ -198,6 +198,11 @@ export class PhaseNetwork {
     return record
   }
 
+  /** Up to `count` distinct peers that run jobs, best first, none of `exclude`. */
+  async pickPeers (count: number, exclude: ReadonlySet<string> = new Set()): Promise<string[]> {
+    return (await this.candidates()).filter((p) => !exclude.has(p)).slice(0, count)
+  }
+
   private async candidates (): Promise<string[]> {
     const peers = (await this.peers()).filter((p) => p.jobProtocol)
     const score = (p: PeerSummary): number => p.failures * 1000 + (p.latencyMs ?? 100)

@@ -44,6 +44,14 @@ export declare type SubmitJobRequest = Message<"phase.node.v1.SubmitJobRequest">
    * @generated from field: string peer_id = 4;
    */
   peerId: string;
+
+  /**
+   * Run the same job on this many distinct nodes (this one included unless target is
+   * "remote") and report how many agree on the output. 0 or 1: one run.
+   *
+   * @generated from field: uint32 replicas = 5;
+   */
+  replicas: number;
 };
 
 /**
@@ -113,6 +121,21 @@ export declare type SubmitJobResponse = Message<"phase.node.v1.SubmitJobResponse
    * @generated from field: string peer_id = 8;
    */
   peerId: string;
+
+  /**
+   * With replicas: every run, in the order they finished.
+   *
+   * @generated from field: repeated phase.node.v1.Replica replicas = 9;
+   */
+  replicas: Replica[];
+
+  /**
+   * With replicas: how many runs agree with the output returned above (status, exit code,
+   * stdout and stderr hashes).
+   *
+   * @generated from field: uint32 agreeing = 10;
+   */
+  agreeing: number;
 };
 
 /**
@@ -120,6 +143,75 @@ export declare type SubmitJobResponse = Message<"phase.node.v1.SubmitJobResponse
  * Use `create(SubmitJobResponseSchema)` to create a new message.
  */
 export declare const SubmitJobResponseSchema: GenMessage<SubmitJobResponse>;
+
+/**
+ * Replica is one run of a replicated job.
+ *
+ * @generated from message phase.node.v1.Replica
+ */
+export declare type Replica = Message<"phase.node.v1.Replica"> & {
+  /**
+   * The node that ran it.
+   *
+   * @generated from field: string peer_id = 1;
+   */
+  peerId: string;
+
+  /**
+   * Outcome status; empty when the run failed.
+   *
+   * @generated from field: string status = 2;
+   */
+  status: string;
+
+  /**
+   * Exit code.
+   *
+   * @generated from field: sint32 exit_code = 3;
+   */
+  exitCode: number;
+
+  /**
+   * sha256 of its stdout, "sha256:<hex>".
+   *
+   * @generated from field: string stdout_hash = 4;
+   */
+  stdoutHash: string;
+
+  /**
+   * sha256 of its stderr.
+   *
+   * @generated from field: string stderr_hash = 5;
+   */
+  stderrHash: string;
+
+  /**
+   * Its signed receipt (checked against the key bound to peer_id).
+   *
+   * @generated from field: bytes receipt_json = 6;
+   */
+  receiptJson: Uint8Array;
+
+  /**
+   * When the run failed or its receipt failed a check: the error code.
+   *
+   * @generated from field: string error_code = 7;
+   */
+  errorCode: string;
+
+  /**
+   * When the run failed: why.
+   *
+   * @generated from field: string error_message = 8;
+   */
+  errorMessage: string;
+};
+
+/**
+ * Describes the message phase.node.v1.Replica.
+ * Use `create(ReplicaSchema)` to create a new message.
+ */
+export declare const ReplicaSchema: GenMessage<Replica>;
 
 /**
  * HasModuleRequest names a module by hash.

@@ -8,7 +8,7 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
  * Describes the file phase/node/v1/node.proto.
  */
 export const file_phase_node_v1_node = /*@__PURE__*/
-  fileDesc("ChhwaGFzZS9ub2RlL3YxL25vZGUucHJvdG8SDXBoYXNlLm5vZGUudjEiWgoQU3VibWl0Sm9iUmVxdWVzdBIVCg1tYW5pZmVzdF9qc29uGAEgASgMEg4KBm1vZHVsZRgCIAEoDBIOCgZ0YXJnZXQYAyABKAkSDwoHcGVlcl9pZBgEIAEoCSKkAQoRU3VibWl0Sm9iUmVzcG9uc2USDgoGam9iX2lkGAEgASgJEhUKDW1hbmlmZXN0X2pzb24YAiABKAwSDgoGc3RhdHVzGAMgASgJEhEKCWV4aXRfY29kZRgEIAEoERIOCgZzdGRvdXQYBSABKAwSDgoGc3RkZXJyGAYgASgMEhQKDHJlY2VpcHRfanNvbhgHIAEoDBIPCgdwZWVyX2lkGAggASgJIicKEEhhc01vZHVsZVJlcXVlc3QSEwoLbW9kdWxlX2hhc2gYASABKAkiIwoRSGFzTW9kdWxlUmVzcG9uc2USDgoGY2FjaGVkGAEgASgIIhQKEkdldE5vZGVJbmZvUmVxdWVzdCKVAQoTR2V0Tm9kZUluZm9SZXNwb25zZRIPCgdwZWVyX2lkGAEgASgJEhoKEnJlY2VpcHRfcHVibGljX2tleRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhEKCWV4ZWN1dG9ycxgEIAEoDRIUCgxydW50aW1lX25hbWUYBSABKAkSFwoPcnVudGltZV92ZXJzaW9uGAYgASgJIhIKEExpc3RQZWVyc1JlcXVlc3QitwEKBFBlZXISDwoHcGVlcl9pZBgBIAEoCRIRCglhZGRyZXNzZXMYAiADKAkSEQoJdHJhbnNwb3J0GAMgASgJEhIKCmxhdGVuY3lfbXMYBCABKAESEQoJcnVuc19qb2JzGAUgASgIEhoKEnJlY2VpcHRfcHVibGljX2tleRgGIAEoCRIQCghydW50aW1lcxgHIAMoCRIRCglzdWNjZXNzZXMYCCABKA0SEAoIZmFpbHVyZXMYCSABKA0iNwoRTGlzdFBlZXJzUmVzcG9uc2USIgoFcGVlcnMYASADKAsyEy5waGFzZS5ub2RlLnYxLlBlZXIy0wIKC05vZGVTZXJ2aWNlEk4KCVN1Ym1pdEpvYhIfLnBoYXNlLm5vZGUudjEuU3VibWl0Sm9iUmVxdWVzdBogLnBoYXNlLm5vZGUudjEuU3VibWl0Sm9iUmVzcG9uc2USTgoJSGFzTW9kdWxlEh8ucGhhc2Uubm9kZS52MS5IYXNNb2R1bGVSZXF1ZXN0GiAucGhhc2Uubm9kZS52MS5IYXNNb2R1bGVSZXNwb25zZRJUCgtHZXROb2RlSW5mbxIhLnBoYXNlLm5vZGUudjEuR2V0Tm9kZUluZm9SZXF1ZXN0GiIucGhhc2Uubm9kZS52MS5HZXROb2RlSW5mb1Jlc3BvbnNlEk4KCUxpc3RQZWVycxIfLnBoYXNlLm5vZGUudjEuTGlzdFBlZXJzUmVxdWVzdBogLnBoYXNlLm5vZGUudjEuTGlzdFBlZXJzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChhwaGFzZS9ub2RlL3YxL25vZGUucHJvdG8SDXBoYXNlLm5vZGUudjEibAoQU3VibWl0Sm9iUmVxdWVzdBIVCg1tYW5pZmVzdF9qc29uGAEgASgMEg4KBm1vZHVsZRgCIAEoDBIOCgZ0YXJnZXQYAyABKAkSDwoHcGVlcl9pZBgEIAEoCRIQCghyZXBsaWNhcxgFIAEoDSLgAQoRU3VibWl0Sm9iUmVzcG9uc2USDgoGam9iX2lkGAEgASgJEhUKDW1hbmlmZXN0X2pzb24YAiABKAwSDgoGc3RhdHVzGAMgASgJEhEKCWV4aXRfY29kZRgEIAEoERIOCgZzdGRvdXQYBSABKAwSDgoGc3RkZXJyGAYgASgMEhQKDHJlY2VpcHRfanNvbhgHIAEoDBIPCgdwZWVyX2lkGAggASgJEigKCHJlcGxpY2FzGAkgAygLMhYucGhhc2Uubm9kZS52MS5SZXBsaWNhEhAKCGFncmVlaW5nGAogASgNIqgBCgdSZXBsaWNhEg8KB3BlZXJfaWQYASABKAkSDgoGc3RhdHVzGAIgASgJEhEKCWV4aXRfY29kZRgDIAEoERITCgtzdGRvdXRfaGFzaBgEIAEoCRITCgtzdGRlcnJfaGFzaBgFIAEoCRIUCgxyZWNlaXB0X2pzb24YBiABKAwSEgoKZXJyb3JfY29kZRgHIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAggASgJIicKEEhhc01vZHVsZVJlcXVlc3QSEwoLbW9kdWxlX2hhc2gYASABKAkiIwoRSGFzTW9kdWxlUmVzcG9uc2USDgoGY2FjaGVkGAEgASgIIhQKEkdldE5vZGVJbmZvUmVxdWVzdCKVAQoTR2V0Tm9kZUluZm9SZXNwb25zZRIPCgdwZWVyX2lkGAEgASgJEhoKEnJlY2VpcHRfcHVibGljX2tleRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhEKCWV4ZWN1dG9ycxgEIAEoDRIUCgxydW50aW1lX25hbWUYBSABKAkSFwoPcnVudGltZV92ZXJzaW9uGAYgASgJIhIKEExpc3RQZWVyc1JlcXVlc3QitwEKBFBlZXISDwoHcGVlcl9pZBgBIAEoCRIRCglhZGRyZXNzZXMYAiADKAkSEQoJdHJhbnNwb3J0GAMgASgJEhIKCmxhdGVuY3lfbXMYBCABKAESEQoJcnVuc19qb2JzGAUgASgIEhoKEnJlY2VpcHRfcHVibGljX2tleRgGIAEoCRIQCghydW50aW1lcxgHIAMoCRIRCglzdWNjZXNzZXMYCCABKA0SEAoIZmFpbHVyZXMYCSABKA0iNwoRTGlzdFBlZXJzUmVzcG9uc2USIgoFcGVlcnMYASADKAsyEy5waGFzZS5ub2RlLnYxLlBlZXIy0wIKC05vZGVTZXJ2aWNlEk4KCVN1Ym1pdEpvYhIfLnBoYXNlLm5vZGUudjEuU3VibWl0Sm9iUmVxdWVzdBogLnBoYXNlLm5vZGUudjEuU3VibWl0Sm9iUmVzcG9uc2USTgoJSGFzTW9kdWxlEh8ucGhhc2Uubm9kZS52MS5IYXNNb2R1bGVSZXF1ZXN0GiAucGhhc2Uubm9kZS52MS5IYXNNb2R1bGVSZXNwb25zZRJUCgtHZXROb2RlSW5mbxIhLnBoYXNlLm5vZGUudjEuR2V0Tm9kZUluZm9SZXF1ZXN0GiIucGhhc2Uubm9kZS52MS5HZXROb2RlSW5mb1Jlc3BvbnNlEk4KCUxpc3RQZWVycxIfLnBoYXNlLm5vZGUudjEuTGlzdFBlZXJzUmVxdWVzdBogLnBoYXNlLm5vZGUudjEuTGlzdFBlZXJzUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * Describes the message phase.node.v1.SubmitJobRequest.
@@ -25,53 +25,60 @@ export const SubmitJobResponseSchema = /*@__PURE__*/
   messageDesc(file_phase_node_v1_node, 1);
 
 /**
+ * Describes the message phase.node.v1.Replica.
+ * Use `create(ReplicaSchema)` to create a new message.
+ */
+export const ReplicaSchema = /*@__PURE__*/
+  messageDesc(file_phase_node_v1_node, 2);
+
+/**
  * Describes the message phase.node.v1.HasModuleRequest.
  * Use `create(HasModuleRequestSchema)` to create a new message.
  */
 export const HasModuleRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 2);
+  messageDesc(file_phase_node_v1_node, 3);
 
 /**
  * Describes the message phase.node.v1.HasModuleResponse.
  * Use `create(HasModuleResponseSchema)` to create a new message.
  */
 export const HasModuleResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 3);
+  messageDesc(file_phase_node_v1_node, 4);
 
 /**
  * Describes the message phase.node.v1.GetNodeInfoRequest.
  * Use `create(GetNodeInfoRequestSchema)` to create a new message.
  */
 export const GetNodeInfoRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 4);
+  messageDesc(file_phase_node_v1_node, 5);
 
 /**
  * Describes the message phase.node.v1.GetNodeInfoResponse.
  * Use `create(GetNodeInfoResponseSchema)` to create a new message.
  */
 export const GetNodeInfoResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 5);
+  messageDesc(file_phase_node_v1_node, 6);
 
 /**
  * Describes the message phase.node.v1.ListPeersRequest.
  * Use `create(ListPeersRequestSchema)` to create a new message.
  */
 export const ListPeersRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 6);
+  messageDesc(file_phase_node_v1_node, 7);
 
 /**
  * Describes the message phase.node.v1.Peer.
  * Use `create(PeerSchema)` to create a new message.
  */
 export const PeerSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 7);
+  messageDesc(file_phase_node_v1_node, 8);
 
 /**
  * Describes the message phase.node.v1.ListPeersResponse.
  * Use `create(ListPeersResponseSchema)` to create a new message.
  */
 export const ListPeersResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 8);
+  messageDesc(file_phase_node_v1_node, 9);
 
 /**
  * NodeService is the node's public local API: clients submit jobs here and learn who the node is.
