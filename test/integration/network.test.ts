@@ -116,6 +116,19 @@ describe('three nodes on loopback', () => {
     expect(peers).toContain('runs jobs')
   })
 
+  it('finds executors through DHT provider records, filtered by requirements', async () => {
+    let found: string[] = []
+    while (found.length < 2) {
+      const res = await clients[1]!.findExecutors({ runtime: 'v8-wasm', limit: 10 })
+      found = res.executors.map((e) => e.peerId)
+    }
+    expect(new Set(found)).toEqual(new Set([ids[0], ids[2]]))
+    const res = await clients[1]!.findExecutors({ runtime: 'v8-wasm', minMemoryMb: 1_000_000 })
+    expect(res.executors).toEqual([])
+    const none = await clients[1]!.findExecutors({ runtime: 'no-such-runtime' })
+    expect(none.executors).toEqual([])
+  })
+
   it('runs replicas on distinct nodes and reports their agreement with every receipt', async () => {
     const res = await clients[1]!.submitJob({ manifestJson: manifest(['quorum']), module: HELLO, replicas: 3 })
     expect(dec.decode(res.stdout)).toBe('murouq\n')

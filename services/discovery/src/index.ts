@@ -18,7 +18,8 @@ import { JobRunner } from './jobs.ts'
 import { createNodeService } from './node-service.ts'
 import { HttpApi } from './http-api.ts'
 import { JobRouter } from './router.ts'
-import { PhaseNetwork, type PeerSummary } from './p2p/index.ts'
+import { PhaseNetwork, type PeerSummary, type FoundExecutor } from './p2p/index.ts'
+import type { Requirements } from './p2p/providers.ts'
 import { UnavailableError } from '../../core/src/errors.ts'
 
 export { JobRunner } from './jobs.ts'
@@ -130,7 +131,11 @@ export class DiscoveryNode {
       if (this.network === undefined) throw new UnavailableError('this node is not on the network (p2p.enabled is false)')
       return await this.network.peers()
     }
-    this.server.add(NodeService, createNodeService({ jobs: router, modules: this.modules, info, peers }, { token: this.config.api.token }))
+    const findExecutors = async (req: Requirements, options: { limit: number, signal: AbortSignal }): Promise<FoundExecutor[]> => {
+      if (this.network === undefined) throw new UnavailableError('this node is not on the network (p2p.enabled is false)')
+      return await this.network.findExecutors(req, options)
+    }
+    this.server.add(NodeService, createNodeService({ jobs: router, modules: this.modules, info, peers, findExecutors }, { token: this.config.api.token }))
     const grpc = await this.server.start(this.config.api.grpc)
     let http: string | null = null
     if (this.config.api.http.enabled) {

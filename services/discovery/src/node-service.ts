@@ -5,12 +5,14 @@ import type { NodeService } from '../../core/src/gen/phase/node/v1/node_pb.js'
 import type { ServiceImpl } from '../../core/src/grpc/types.ts'
 import { checkToken } from './auth.ts'
 import type { JobRouter } from './router.ts'
-import type { PeerSummary } from './p2p/index.ts'
+import type { PeerSummary, FoundExecutor } from './p2p/index.ts'
+import type { Requirements } from './p2p/providers.ts'
 import type { NodeInfo } from './index.ts'
 
 export interface NodeServiceComponents {
   jobs: Pick<JobRouter, 'run'>
   peers: () => Promise<PeerSummary[]>
+  findExecutors: (req: Requirements, options: { limit: number, signal: AbortSignal }) => Promise<FoundExecutor[]>
   modules: { has: (hash: string) => boolean }
   info: () => Promise<NodeInfo>
 }
@@ -47,6 +49,28 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
       authorize(ctx.metadata)
       const peers = await c.peers()
       return { peers: peers.map((p) => ({ ...p, latencyMs: p.latencyMs ?? 0, runsJobs: p.jobProtocol, receiptPublicKey: p.receiptPublicKey ?? '' })) }
+    },
+    async findExecutors (request, ctx) {
+      authorize(ctx.metadata)
+      const started = performance.now()
+      const found = await c.findExecutors({
+        runtime: request.runtime,
+        arch: request.arch,
+        min_memory_mb: request.minMemoryMb,
+        min_cores: request.minCores
+      }, { limit: request.limit === 0 ? 20 : Math.min(request.limit, 200), signal: ctx.signal })
+      return {
+        lookupMs: performance.now() - started,
+        executors: found.map(({ peerId, record }) => ({
+          peerId,
+          receiptPublicKey: record.receipt_public_key,
+          runtimes: record.runtimes.map((r) => `${r.name}@${r.version}`),
+          arch: record.arch,
+          cores: record.cores,
+          maxMemoryMb: record.limits.max_memory_mb,
+          queueDepth: record.queue_depth
+        }))
+      }
     },
     async getNodeInfo (_request, ctx) {
       authorize(ctx.metadata)

@@ -17,6 +17,7 @@ import type { JobRunner } from '../jobs.ts'
 import { createHost, type HostInit, type PhaseLibp2p } from './host.ts'
 import { PeerLimiter } from './peer-limits.ts'
 import { signCapability, verifyCapability, type CapabilityRecord } from './capability.ts'
+import { announceKeys, capabilityKey, meets, type Requirements } from './providers.ts'
 import { JOB_PROTOCOL, CAPABILITY_PROTOCOL, jobStreamHandler, capabilityStreamHandler, offerJob, fetchCapability, type RemoteResult } from './job-protocol.ts'
 
 export { JOB_PROTOCOL, CAPABILITY_PROTOCOL } from './job-protocol.ts'
@@ -24,6 +25,8 @@ export type { CapabilityRecord } from './capability.ts'
 
 /** Peers tried for one remote job before giving up. */
 const MAX_ATTEMPTS = 3
+/** Provider records are refreshed this often (kad-dht keeps them for 48 h, peers come and go). */
+const ANNOUNCE_EVERY_MS = 5 * 60 * 1000
 
 export interface NetworkComponents {
   logger: Logger
@@ -56,6 +59,11 @@ export interface PeerSummary {
   failures: number
 }
 
+export interface FoundExecutor {
+  peerId: string
+  record: CapabilityRecord
+}
+
 export interface RemoteOutcome extends RemoteResult {
   peerId: string
   receiptPublicKey: string
@@ -71,6 +79,8 @@ export class PhaseNetwork {
   private readonly capabilities = new Map<string, CapabilityRecord>()
   private readonly history = new Map<string, History>()
   private own: CapabilityRecord | undefined
+  private announcer: NodeJS.Timeout | undefined
+  private announcedAt = 0
 
   constructor (components: NetworkComponents, init: NetworkInit) {
     this.c = components
@@ -90,13 +100,58 @@ export class PhaseNetwork {
     const serve = jobStreamHandler(this.c, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs, limiter })
     await this.node.handle(JOB_PROTOCOL, async (stream, connection) => { await serve(stream, connection.remotePeer.toString()) }, opts)
     await this.node.handle(CAPABILITY_PROTOCOL, async (stream) => { await capabilityStreamHandler(async () => await this.capability())(stream) }, opts)
+    // Provider records expire: announce now, whenever a peer joins while the last announce is
+    // stale (a lone node has nobody to store them), and before the records run out.
+    this.node.addEventListener('peer:connect', () => { if (Date.now() - this.announcedAt > ANNOUNCE_EVERY_MS) void this.announce() })
+    this.announcer = setInterval(() => { void this.announce() }, ANNOUNCE_EVERY_MS)
+    this.announcer.unref()
+    void this.announce()
     this.log.info({ peerId: this.peerId, addresses: this.addresses() }, 'p2p host listening')
   }
 
   async stop (): Promise<void> {
+    clearInterval(this.announcer)
     const node = this.node
     this.node = undefined
     await node?.stop()
+  }
+
+  /** Puts provider records for this node's capability keys into the DHT. */
+  private async announce (): Promise<void> {
+    const node = this.node
+    if (node === undefined || node.getConnections().length === 0) return
+    this.announcedAt = Date.now()
+    try {
+      const runtime = await this.c.runtime()
+      for (const key of announceKeys(runtime.name, arch())) await node.contentRouting.provide(await capabilityKey(key))
+      this.log.debug({ event: 'announced' }, 'capability keys provided')
+    } catch (err) {
+      this.announcedAt = 0
+      this.log.debug({ err: (err as Error).message }, 'could not provide capability keys yet')
+    }
+  }
+
+  /**
+   * Nodes that run jobs and meet `req`, found through provider records in the DHT, each
+   * checked through its signed capability record; least loaded first.
+   */
+  async findExecutors (req: Requirements, options: { limit?: number, signal?: AbortSignal } = {}): Promise<FoundExecutor[]> {
+    const node = this.host()
+    const limit = options.limit ?? 20
+    const key = await capabilityKey(req.runtime !== undefined && req.runtime !== '' ? `runtime:${req.runtime}` : 'executor')
+    const seen = new Set<string>([this.peerId])
+    const found: FoundExecutor[] = []
+    const signal = options.signal ?? AbortSignal.timeout(10_000)
+    for await (const provider of node.contentRouting.findProviders(key, { signal })) {
+      const id = provider.id.toString()
+      if (seen.has(id)) continue
+      seen.add(id)
+      if (provider.multiaddrs.length > 0) await node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => {})
+      const record = await this.verifiedCapability(id, signal).catch(() => undefined)
+      if (record !== undefined && meets(record, req)) found.push({ peerId: id, record })
+      if (found.length >= limit) break
+    }
+    return found.sort((a, b) => a.record.queue_depth - b.record.queue_depth).slice(0, limit)
   }
 
   /** This node's signed capability record, renewed before it expires. */
@@ -154,7 +209,7 @@ export class PhaseNetwork {
    * the job protocol (fewest failures, then lowest latency), failing over up to 3 of them.
    */
   async runRemote (manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: { peerId?: string, exclude?: ReadonlySet<string>, signal?: AbortSignal, timeoutMs: number }): Promise<RemoteOutcome> {
-    const candidates = options.peerId !== undefined ? [options.peerId] : (await this.candidates()).filter((p) => options.exclude?.has(p) !== true)
+    const candidates = options.peerId !== undefined ? [options.peerId] : (await this.candidatesFor(manifest)).filter((p) => options.exclude?.has(p) !== true)
     if (candidates.length === 0) throw new UnavailableError('no peer that runs jobs is connected')
     let last: unknown
     for (const peer of candidates.slice(0, MAX_ATTEMPTS)) {
@@ -201,6 +256,20 @@ export class PhaseNetwork {
   /** Up to `count` distinct peers that run jobs, best first, none of `exclude`. */
   async pickPeers (count: number, exclude: ReadonlySet<string> = new Set()): Promise<string[]> {
     return (await this.candidates()).filter((p) => !exclude.has(p)).slice(0, count)
+  }
+
+  /** Connected peers that meet the manifest's requirements; the DHT when none does. */
+  private async candidatesFor (manifest: Manifest): Promise<string[]> {
+    const req = manifest.requirements
+    const connected = await this.candidates()
+    if (req === undefined) return connected
+    const matching: string[] = []
+    for (const peer of connected) {
+      const record = await this.verifiedCapability(peer, AbortSignal.timeout(5000)).catch(() => undefined)
+      if (record !== undefined && meets(record, req)) matching.push(peer)
+    }
+    if (matching.length > 0) return matching
+    return (await this.findExecutors(req)).map((e) => e.peerId)
   }
 
   private async candidates (): Promise<string[]> {

@@ -433,6 +433,143 @@ export declare type ListPeersResponse = Message<"phase.node.v1.ListPeersResponse
 export declare const ListPeersResponseSchema: GenMessage<ListPeersResponse>;
 
 /**
+ * FindExecutorsRequest states what a job needs; empty fields match anything.
+ *
+ * @generated from message phase.node.v1.FindExecutorsRequest
+ */
+export declare type FindExecutorsRequest = Message<"phase.node.v1.FindExecutorsRequest"> & {
+  /**
+   * Runtime name, e.g. "v8-wasm".
+   *
+   * @generated from field: string runtime = 1;
+   */
+  runtime: string;
+
+  /**
+   * CPU architecture, e.g. "x64".
+   *
+   * @generated from field: string arch = 2;
+   */
+  arch: string;
+
+  /**
+   * Memory the job needs, MiB.
+   *
+   * @generated from field: uint32 min_memory_mb = 3;
+   */
+  minMemoryMb: number;
+
+  /**
+   * Cores the node must have.
+   *
+   * @generated from field: uint32 min_cores = 4;
+   */
+  minCores: number;
+
+  /**
+   * Most executors to return; 0 means 20.
+   *
+   * @generated from field: uint32 limit = 5;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message phase.node.v1.FindExecutorsRequest.
+ * Use `create(FindExecutorsRequestSchema)` to create a new message.
+ */
+export declare const FindExecutorsRequestSchema: GenMessage<FindExecutorsRequest>;
+
+/**
+ * Executor is a node found on the network, from its verified capability record.
+ *
+ * @generated from message phase.node.v1.Executor
+ */
+export declare type Executor = Message<"phase.node.v1.Executor"> & {
+  /**
+   * libp2p PeerId.
+   *
+   * @generated from field: string peer_id = 1;
+   */
+  peerId: string;
+
+  /**
+   * Receipt public key bound to the PeerId by the signed record.
+   *
+   * @generated from field: string receipt_public_key = 2;
+   */
+  receiptPublicKey: string;
+
+  /**
+   * Runtimes, "name@version".
+   *
+   * @generated from field: repeated string runtimes = 3;
+   */
+  runtimes: string[];
+
+  /**
+   * CPU architecture.
+   *
+   * @generated from field: string arch = 4;
+   */
+  arch: string;
+
+  /**
+   * Cores.
+   *
+   * @generated from field: uint32 cores = 5;
+   */
+  cores: number;
+
+  /**
+   * Largest memory a job may use there, MiB.
+   *
+   * @generated from field: uint32 max_memory_mb = 6;
+   */
+  maxMemoryMb: number;
+
+  /**
+   * Jobs running there when the record was signed.
+   *
+   * @generated from field: uint32 queue_depth = 7;
+   */
+  queueDepth: number;
+};
+
+/**
+ * Describes the message phase.node.v1.Executor.
+ * Use `create(ExecutorSchema)` to create a new message.
+ */
+export declare const ExecutorSchema: GenMessage<Executor>;
+
+/**
+ * FindExecutorsResponse lists matching executors, best first.
+ *
+ * @generated from message phase.node.v1.FindExecutorsResponse
+ */
+export declare type FindExecutorsResponse = Message<"phase.node.v1.FindExecutorsResponse"> & {
+  /**
+   * The executors.
+   *
+   * @generated from field: repeated phase.node.v1.Executor executors = 1;
+   */
+  executors: Executor[];
+
+  /**
+   * Milliseconds the lookup took.
+   *
+   * @generated from field: double lookup_ms = 2;
+   */
+  lookupMs: number;
+};
+
+/**
+ * Describes the message phase.node.v1.FindExecutorsResponse.
+ * Use `create(FindExecutorsResponseSchema)` to create a new message.
+ */
+export declare const FindExecutorsResponseSchema: GenMessage<FindExecutorsResponse>;
+
+/**
  * NodeService is the node's public local API: clients submit jobs here and learn who the node is.
  * It listens on a local unix socket (and, for curl and the PHP SDK, JSON over HTTP on localhost).
  *
@@ -483,6 +620,18 @@ export declare const NodeService: GenService<{
     methodKind: "unary";
     input: typeof ListPeersRequestSchema;
     output: typeof ListPeersResponseSchema;
+  },
+  /**
+   * FindExecutors looks up nodes that run jobs through the DHT (provider records under
+   * capability keys) and returns those whose verified capability record meets the requirements.
+   * Errors: UNAVAILABLE when the node is not on the network.
+   *
+   * @generated from rpc phase.node.v1.NodeService.FindExecutors
+   */
+  findExecutors: {
+    methodKind: "unary";
+    input: typeof FindExecutorsRequestSchema;
+    output: typeof FindExecutorsResponseSchema;
   },
 }>;
 
