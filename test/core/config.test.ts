@@ -26,6 +26,8 @@ describe('loadConfig', () => {
     expect(c.api.grpc).toBe('unix:/home/op/.local/state/phase/run/plasmd.sock')
     expect(c.api.http).toEqual({ enabled: true, host: '127.0.0.1', port: 7780 })
     expect(Object.isFrozen(c.limits)).toBe(true)
+    expect(c.p2p).toMatchObject({ enabled: true, mdns: true, bootstrap: [], upnp: false, relayServer: false, privateAddresses: false })
+    expect(c.p2p.listen).toEqual(['/ip4/0.0.0.0/udp/4001/quic-v1', '/ip4/0.0.0.0/tcp/4001'])
   })
 
   it('reads the file and lets PHASE_* variables override single keys', async () => {

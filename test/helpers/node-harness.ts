@@ -57,6 +57,8 @@ export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode>
     executors,
     log_level: 'info',
     api: { http: { host: '127.0.0.1', port: 0 } },
+    // Tests stay on loopback: no network unless a test configures it (with loopback addresses).
+    p2p: { enabled: false },
     ...init.config
   }))
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: configPath }

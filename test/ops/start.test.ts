@@ -31,7 +31,7 @@ function alive (pid: number): boolean {
 
 describe('npm start', () => {
   it('runs discovery, signer and the configured executors under pm2, and stops them all on SIGTERM', async () => {
-    const { dir, env } = await setup({ executors: 3, api: { http: { port: 0 } } })
+    const { dir, env } = await setup({ executors: 3, api: { http: { port: 0 } }, p2p: { enabled: false } })
     Object.assign(env, { PHASE_STATE_DIR: join(dir, 'state'), PHASE_RUNTIME_DIR: join(dir, 'run') })
     const child: ChildProcess = spawn(NODE, [join(ROOT, 'ops/start.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     const pids = new Set<number>()

@@ -181,7 +181,7 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
     api: { grpc: raw.api?.grpc ?? `unix:${join(runtimeDir, 'plasmd.sock')}`, http, token },
     limits,
     p2p: {
-      enabled: raw.p2p?.enabled ?? false,
+      enabled: raw.p2p?.enabled ?? true,
       listen: raw.p2p?.listen ?? ['/ip4/0.0.0.0/udp/4001/quic-v1', '/ip4/0.0.0.0/tcp/4001'],
       bootstrap: raw.p2p?.bootstrap ?? [],
       mdns: raw.p2p?.mdns ?? true,
