@@ -41,7 +41,7 @@ export interface JobResult {
 export interface JobRunnerComponents {
   executors: Pick<ExecutorSet, 'execute'>
   modules: Pick<ModuleStore, 'has' | 'get' | 'put'>
-  signer: SignerClient
+  signer: Pick<SignerClient, 'publicKey' | 'sign'>
   logger: Logger
 }
 
