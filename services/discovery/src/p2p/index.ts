@@ -5,7 +5,7 @@
  */
 import { arch, availableParallelism, totalmem } from 'node:os'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { verifyReceipt } from '../../../core/src/crypto/verify.ts'
 import { jobIdOf, inputsHashOf, type Manifest } from '../../../core/src/documents/manifest.ts'
@@ -192,7 +192,7 @@ export class PhaseNetwork {
       out.push({
         peerId: id,
         addresses: peer?.addresses.map((a) => a.multiaddr.toString()) ?? [conn.remoteAddr.toString()],
-        transport: conn.remoteAddr.toString().includes('/quic') ? 'quic' : conn.remoteAddr.toString().includes('/p2p-circuit') ? 'relay' : 'tcp',
+        transport: conn.remoteAddr.toString().includes('/p2p-circuit') ? 'relay' : conn.remoteAddr.toString().includes('/quic') ? 'quic' : 'tcp',
         latencyMs: h?.latencyMs ?? null,
         jobProtocol: peer?.protocols.includes(JOB_PROTOCOL) ?? false,
         receiptPublicKey: cap?.receipt_public_key ?? null,
@@ -230,7 +230,7 @@ export class PhaseNetwork {
     const id = peerIdFromString(peer)
     const cap = await this.verifiedCapability(peer, signal)
     const started = performance.now()
-    const stream = await this.host().dialProtocol(id, JOB_PROTOCOL, { signal, runOnLimitedConnection: true })
+    const stream = await this.openStream(id, JOB_PROTOCOL, signal)
     const result = await offerJob(stream, manifest, loadModule, { signal, maxMessageBytes: this.init.maxMessageBytes })
     // The checks of DESIGN §3 "Trust", against the key bound to the PeerId we dialed.
     await verifyReceipt(result.receiptJson, {
@@ -244,10 +244,22 @@ export class PhaseNetwork {
     return { ...result, peerId: peer, receiptPublicKey: cap.receipt_public_key }
   }
 
+  /**
+   * A stream to `peer` on a connection we already have, else on a new one. libp2p's dial never
+   * reuses a limited (relayed) connection: it dials again, which for a peer behind a NAT means a
+   * new relayed connection for every stream (and the direct addresses tried first each time).
+   */
+  private async openStream (peer: PeerId, protocol: string, signal: AbortSignal): Promise<Stream> {
+    const node = this.host()
+    const open = node.getConnections(peer).filter((c) => c.status === 'open')
+    const conn = open.find((c) => c.limits == null) ?? open[0] ?? await node.dial(peer, { signal })
+    return await conn.newStream(protocol, { signal, runOnLimitedConnection: true })
+  }
+
   private async verifiedCapability (peer: string, signal: AbortSignal): Promise<CapabilityRecord> {
     const cached = this.capabilities.get(peer)
     if (cached !== undefined && cached.expires_at > Date.now()) return cached
-    const stream = await this.host().dialProtocol(peerIdFromString(peer), CAPABILITY_PROTOCOL, { signal, runOnLimitedConnection: true })
+    const stream = await this.openStream(peerIdFromString(peer), CAPABILITY_PROTOCOL, signal)
     const record = await verifyCapability(await fetchCapability(stream, signal), peer)
     this.capabilities.set(peer, record)
     return record
