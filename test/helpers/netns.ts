@@ -25,6 +25,8 @@ export async function run (cmd: string, args: readonly string[], input?: string)
       const code = err == null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1
       resolve({ code, stdout, stderr: err != null && stderr === '' ? err.message : stderr })
     })
+    // A command that exits before reading its stdin closes the pipe: that is not an error here.
+    child.stdin?.on('error', () => {})
     child.stdin?.end(input ?? '')
   })
 }
