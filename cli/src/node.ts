@@ -20,7 +20,10 @@ export async function nodeCommand (argv: string[], env: Readonly<Record<string, 
         receipt_public_key: info.receiptPublicKey,
         version: info.version,
         executors: info.executors,
-        runtime: { name: info.runtimeName, version: info.runtimeVersion }
+        runtime: { name: info.runtimeName, version: info.runtimeVersion },
+        network: info.network === undefined
+          ? null
+          : { peers: info.network.peers, jobs_in: Number(info.network.jobsIn), jobs_refused: Number(info.network.jobsRefused), jobs_out: Number(info.network.jobsOut), jobs_out_failed: Number(info.network.jobsOutFailed), receipts_refused: Number(info.network.receiptsRefused) }
       }, null, 2) + '\n')
     }
     return EXIT.OK

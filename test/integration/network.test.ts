@@ -212,6 +212,11 @@ describe('three nodes on loopback', () => {
       await expect(clients[1]!.submitJob({ manifestJson: manifest(['x']), peerId: liarId })).rejects.toMatchObject({ code: 'verification_failed' })
       const { peers } = await clients[1]!.listPeers({})
       expect(peers.find((p) => p.peerId === liarId)!.failures).toBeGreaterThanOrEqual(1)
+      const { network } = await clients[1]!.getNodeInfo({})
+      expect(network!.receiptsRefused).toBeGreaterThanOrEqual(1n)
+      expect(network!.jobsOut).toBeGreaterThanOrEqual(3n)
+      expect(network!.peers).toBeGreaterThanOrEqual(2)
+      expect((await clients[0]!.getNodeInfo({})).network!.jobsRefused).toBeGreaterThanOrEqual(1n)
     } finally {
       await liar.stop()
     }

@@ -96,7 +96,7 @@ export class HttpApi {
     if (url.pathname === '/v1/node') {
       if (req.method !== 'GET') throw new MethodNotAllowedError()
       const info = await this.c.info()
-      return { peer_id: info.peerId, receipt_public_key: info.receiptPublicKey, version: info.version, executors: info.executors, runtime: { name: info.runtimeName, version: info.runtimeVersion } }
+      return { peer_id: info.peerId, receipt_public_key: info.receiptPublicKey, version: info.version, executors: info.executors, runtime: { name: info.runtimeName, version: info.runtimeVersion }, network: info.network ?? null }
     }
     throw new NotFoundError(`no such endpoint: ${req.method ?? ''} ${url.pathname.slice(0, 100)}`)
   }

@@ -37,6 +37,7 @@ export interface NodeInfo {
   executors: number
   runtimeName: string
   runtimeVersion: string
+  network: ReturnType<PhaseNetwork['counters']> | undefined
 }
 
 export interface DiscoveryComponents {
@@ -97,7 +98,7 @@ export class DiscoveryNode {
         const s = await executorClient.getStatus({})
         runtime = { name: s.runtimeName, version: s.runtimeVersion }
       }
-      return { peerId, receiptPublicKey: await this.signer!.publicKey(), version: VERSION, executors: this.config.executors, runtimeName: runtime.name, runtimeVersion: runtime.version }
+      return { peerId, receiptPublicKey: await this.signer!.publicKey(), version: VERSION, executors: this.config.executors, runtimeName: runtime.name, runtimeVersion: runtime.version, network: this.network?.counters() }
     }
     this.closeInfo = () => executorClient.close()
     const p2p = this.config.p2p

@@ -75,7 +75,13 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
     async getNodeInfo (_request, ctx) {
       authorize(ctx.metadata)
       const info = await c.info()
-      return { ...info }
+      const n = info.network
+      return {
+        ...info,
+        network: n === undefined
+          ? {}
+          : { peers: n.peers, jobsIn: BigInt(n.jobsIn), jobsRefused: BigInt(n.jobsRefused), jobsOut: BigInt(n.jobsOut), jobsOutFailed: BigInt(n.jobsOutFailed), receiptsRefused: BigInt(n.receiptsRefused) }
+      }
     }
   }
 }

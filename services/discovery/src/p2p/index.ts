@@ -80,6 +80,7 @@ export class PhaseNetwork {
   private readonly history = new Map<string, History>()
   private own: CapabilityRecord | undefined
   private announcer: NodeJS.Timeout | undefined
+  private readonly counts = { jobsIn: 0, jobsRefused: 0, jobsOut: 0, jobsOutFailed: 0, receiptsRefused: 0 }
   private announcedAt = 0
 
   constructor (components: NetworkComponents, init: NetworkInit) {
@@ -97,7 +98,8 @@ export class PhaseNetwork {
     // Jobs are small enough for a relayed (limited) connection to a node behind a NAT.
     const opts = { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true }
     const limiter = new PeerLimiter({ concurrency: this.init.perPeerConcurrency, perSecond: this.init.perPeerPerSecond })
-    const serve = jobStreamHandler(this.c, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs, limiter })
+    const count = (outcome: 'in' | 'refused'): void => { if (outcome === 'in') this.counts.jobsIn++; else this.counts.jobsRefused++ }
+    const serve = jobStreamHandler({ ...this.c, count }, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs, limiter })
     await this.node.handle(JOB_PROTOCOL, async (stream, connection) => { await serve(stream, connection.remotePeer.toString()) }, opts)
     await this.node.handle(CAPABILITY_PROTOCOL, async (stream) => { await capabilityStreamHandler(async () => await this.capability())(stream) }, opts)
     // Provider records expire: announce now, whenever a peer joins while the last announce is
@@ -114,6 +116,12 @@ export class PhaseNetwork {
     const node = this.node
     this.node = undefined
     await node?.stop()
+  }
+
+  /** Counters since start, for GetNodeInfo and metrics. */
+  counters (): { peers: number, jobsIn: number, jobsRefused: number, jobsOut: number, jobsOutFailed: number, receiptsRefused: number } {
+    const peers = new Set(this.node?.getConnections().map((c) => c.remotePeer.toString()) ?? []).size
+    return { peers, ...this.counts }
   }
 
   /** Puts provider records for this node's capability keys into the DHT. */
@@ -218,6 +226,8 @@ export class PhaseNetwork {
       } catch (err) {
         last = err
         this.note(peer, false)
+        this.counts.jobsOutFailed++
+        if (isPhaseError(err, 'verification_failed')) this.counts.receiptsRefused++
         this.log.warn({ event: 'job_out_failed', peer, code: isPhaseError(err) ? err.code : 'internal', err: (err as Error).message }, 'remote job failed')
         if (options.peerId !== undefined || options.signal?.aborted === true) break
       }
@@ -240,6 +250,7 @@ export class PhaseNetwork {
       outputs: { stdout: result.stdout, stderr: result.stderr }
     })
     this.note(peer, true, performance.now() - started)
+    this.counts.jobsOut++
     this.log.info({ event: 'job_out', peer, status: result.status }, 'remote job done')
     return { ...result, peerId: peer, receiptPublicKey: cap.receipt_public_key }
   }

@@ -46,6 +46,8 @@ export interface JobServerComponents {
   jobs: Pick<JobRunner, 'run' | 'running'>
   modules: { has: (hash: string) => boolean }
   logger: Logger
+  /** Called once per stream with how it ended. */
+  count?: (outcome: 'in' | 'refused') => void
 }
 
 export interface JobServerInit {
@@ -94,11 +96,13 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
       } finally {
         inFlight--
       }
+      c.count?.('in')
       await stream.close()
     } catch (err) {
       const pub = toPublicError(err)
       if (pub !== err) log.error({ err }, 'remote job failed')
       log.info({ event: 'rejected', code: pub.code }, 'remote job refused')
+      c.count?.('refused')
       await writeJson(lp, { type: pub.code === 'queue_full' ? 'reject' : 'error', code: pub.code, message: pub.message }).catch(() => {})
       await stream.close().catch(() => stream.abort(err as Error))
     } finally {

@@ -314,6 +314,13 @@ export declare type GetNodeInfoResponse = Message<"phase.node.v1.GetNodeInfoResp
    * @generated from field: string runtime_version = 6;
    */
   runtimeVersion: string;
+
+  /**
+   * Network counters since start (all zero when the node is not on the network).
+   *
+   * @generated from field: phase.node.v1.NetworkCounters network = 7;
+   */
+  network?: NetworkCounters | undefined;
 };
 
 /**
@@ -321,6 +328,61 @@ export declare type GetNodeInfoResponse = Message<"phase.node.v1.GetNodeInfoResp
  * Use `create(GetNodeInfoResponseSchema)` to create a new message.
  */
 export declare const GetNodeInfoResponseSchema: GenMessage<GetNodeInfoResponse>;
+
+/**
+ * NetworkCounters count the node's work with other nodes since it started.
+ *
+ * @generated from message phase.node.v1.NetworkCounters
+ */
+export declare type NetworkCounters = Message<"phase.node.v1.NetworkCounters"> & {
+  /**
+   * Peers connected now.
+   *
+   * @generated from field: uint32 peers = 1;
+   */
+  peers: number;
+
+  /**
+   * Jobs from other nodes run here.
+   *
+   * @generated from field: uint64 jobs_in = 2;
+   */
+  jobsIn: bigint;
+
+  /**
+   * Jobs from other nodes refused (limits, capacity, bad input).
+   *
+   * @generated from field: uint64 jobs_refused = 3;
+   */
+  jobsRefused: bigint;
+
+  /**
+   * Jobs this node ran on other nodes, with receipts that passed every check.
+   *
+   * @generated from field: uint64 jobs_out = 4;
+   */
+  jobsOut: bigint;
+
+  /**
+   * Jobs on other nodes that failed (peer gone, refused, deadline).
+   *
+   * @generated from field: uint64 jobs_out_failed = 5;
+   */
+  jobsOutFailed: bigint;
+
+  /**
+   * Results from other nodes refused because their receipt failed a check.
+   *
+   * @generated from field: uint64 receipts_refused = 6;
+   */
+  receiptsRefused: bigint;
+};
+
+/**
+ * Describes the message phase.node.v1.NetworkCounters.
+ * Use `create(NetworkCountersSchema)` to create a new message.
+ */
+export declare const NetworkCountersSchema: GenMessage<NetworkCounters>;
 
 /**
  * ListPeersRequest asks for the connected peers.
