@@ -17,6 +17,7 @@ import { verifyReceipt } from '../../services/core/src/crypto/verify.ts'
 import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
 import { silentLogger } from '../../services/core/src/logger.ts'
 import { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
+import { verifyCapability } from '../../services/discovery/src/p2p/capability.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
 import { compileWat } from '../helpers/wat.ts'
 
@@ -74,6 +75,9 @@ describe('three nodes on loopback', () => {
     expect(ran).toBeGreaterThanOrEqual(0)
     const { receipt } = await verifyReceipt(res.receiptJson, { publicKey: keys[ran]!, peerId: ids[ran]!, outputs: { stdout: res.stdout, stderr: res.stderr } })
     expect(receipt.node.peer_id).toBe(ids[ran])
+    // The response carries the runner's signed capability record: the PeerId ↔ receipt key binding.
+    const record = await verifyCapability(JSON.parse(dec.decode(res.capabilityJson)), res.peerId)
+    expect(record.receipt_public_key).toBe(keys[ran])
   })
 
   it('runs a job on the peer it names, and sends only the hash once that peer has the module', async () => {

@@ -126,6 +126,7 @@ export class HttpApi {
       ...jobOutcomeJson(result),
       manifest: result.manifest,
       peer_id: result.peerId,
+      capability: result.capability ?? null,
       ...(result.replicas !== undefined
         ? {
             agreeing: result.agreeing,

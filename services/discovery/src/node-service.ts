@@ -38,7 +38,8 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
         receiptJson: result.receiptJson,
         peerId: result.peerId,
         replicas: result.replicas ?? [],
-        agreeing: result.agreeing ?? 0
+        agreeing: result.agreeing ?? 0,
+        capabilityJson: result.capability === undefined ? undefined : new TextEncoder().encode(JSON.stringify(result.capability))
       }
     },
     async hasModule (request, ctx) {

@@ -10,7 +10,7 @@ import { HashMismatchError, InvalidManifestError, ModuleNotCachedError, Unavaila
 import type { LimitsConfig } from '../../core/src/config.ts'
 import type { JobRequest, JobResult, JobRunner } from './jobs.ts'
 import type { ModuleStore } from './module-store.ts'
-import type { PhaseNetwork } from './p2p/index.ts'
+import type { PhaseNetwork, CapabilityRecord } from './p2p/index.ts'
 
 /** Time a remote job gets beyond its own wall-time limit (dial, transfer, signing). */
 const REMOTE_SLACK_MS = 10_000
@@ -40,6 +40,8 @@ export interface ReplicaOutcome {
 export interface RoutedResult extends JobResult {
   /** The node that ran the job. */
   peerId: string
+  /** Its signed capability record (binds peerId to the receipt key), when on the network. */
+  capability?: CapabilityRecord
   /** With replicas: every run. */
   replicas?: ReplicaOutcome[]
   /** With replicas: runs agreeing with the returned output. */
@@ -49,7 +51,7 @@ export interface RoutedResult extends JobResult {
 export interface JobRouterComponents {
   jobs: Pick<JobRunner, 'run'>
   modules: Pick<ModuleStore, 'has' | 'get' | 'put'>
-  network?: Pick<PhaseNetwork, 'runRemote' | 'pickPeers'>
+  network?: Pick<PhaseNetwork, 'runRemote' | 'pickPeers' | 'capability'>
 }
 
 export class JobRouter {
@@ -69,7 +71,7 @@ export class JobRouter {
     if (replicas > 1) return await this.replicated(request, replicas, target === 'remote', options)
     if (peerId === '' && target !== 'remote') {
       try {
-        return { ...await this.c.jobs.run(request, options), peerId: this.init.peerId }
+        return { ...await this.c.jobs.run(request, options), peerId: this.init.peerId, capability: await this.c.network?.capability() }
       } catch (err) {
         if (target !== 'auto' || !(isPhaseError(err, 'queue_full') || isPhaseError(err, 'unavailable'))) throw err
       }

@@ -66,7 +66,8 @@ export interface FoundExecutor {
 
 export interface RemoteOutcome extends RemoteResult {
   peerId: string
-  receiptPublicKey: string
+  /** The verified capability record of the peer that ran the job. */
+  capability: CapabilityRecord
 }
 
 interface History { successes: number, failures: number, latencyMs: number | null }
@@ -252,7 +253,7 @@ export class PhaseNetwork {
     this.note(peer, true, performance.now() - started)
     this.counts.jobsOut++
     this.log.info({ event: 'job_out', peer, status: result.status }, 'remote job done')
-    return { ...result, peerId: peer, receiptPublicKey: cap.receipt_public_key }
+    return { ...result, peerId: peer, capability: cap }
   }
 
   /**

@@ -136,6 +136,14 @@ export declare type SubmitJobResponse = Message<"phase.node.v1.SubmitJobResponse
    * @generated from field: uint32 agreeing = 10;
    */
   agreeing: number;
+
+  /**
+   * The signed capability record (JSON) of the node that ran the job, when it is on the network:
+   * it binds peer_id to the receipt key, so a client can check that binding itself.
+   *
+   * @generated from field: bytes capability_json = 11;
+   */
+  capabilityJson: Uint8Array;
 };
 
 /**
