@@ -24,7 +24,7 @@ describe('loadConfig', () => {
     expect(c.executors).toBe(2)
     expect(c.stateDir).toBe('/home/op/.local/state/phase')
     expect(c.api.grpc).toBe('unix:/home/op/.local/state/phase/run/plasmd.sock')
-    expect(c.api.http).toEqual({ enabled: true, host: '127.0.0.1', port: 7780 })
+    expect(c.api.http).toEqual({ enabled: true, host: '127.0.0.1', port: 7780, socket: '/home/op/.local/state/phase/run/plasmd-http.sock' })
     expect(Object.isFrozen(c.limits)).toBe(true)
     expect(c.p2p).toMatchObject({ enabled: true, mdns: true, bootstrap: [], upnp: false, relayServer: false, privateAddresses: false })
     expect(c.p2p.listen).toEqual(['/ip4/0.0.0.0/udp/4001/quic-v1', '/ip4/0.0.0.0/tcp/4001'])

@@ -169,6 +169,18 @@ describe('a node of three processes', () => {
       expect(((await res.json()) as any).error.code).toBe(code)
     })
 
+    it('serves the same API on a unix socket', async () => {
+      const { request } = await import('node:http')
+      const body = await new Promise<string>((resolve, reject) => {
+        request({ socketPath: join(node.dir, 'run', 'plasmd-http.sock'), path: '/v1/node' }, (res) => {
+          let text = ''
+          res.on('data', (d: Buffer) => { text += d.toString() })
+          res.on('end', () => resolve(text))
+        }).on('error', reject).end()
+      })
+      expect(JSON.parse(body).receipt_public_key).toBe(key)
+    })
+
     it('answers an unknown path with 404 JSON', async () => {
       const res = await fetch(`http://${node.http}/v2/nothing`)
       expect(res.status).toBe(404)

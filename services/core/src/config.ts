@@ -35,7 +35,7 @@ export interface NodeConfig {
   readonly queueCapacity: number
   readonly api: {
     readonly grpc: string
-    readonly http: { readonly enabled: boolean, readonly host: string, readonly port: number }
+    readonly http: { readonly enabled: boolean, readonly host: string, readonly port: number, readonly socket: string }
     readonly token: string | null
   }
   readonly limits: LimitsConfig
@@ -165,7 +165,7 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
   ] as const) {
     if (def > max) throw new InvalidConfigError(`config: /limits/${key} (${def}) is above /limits/${key.replace('default_', 'max_')} (${max})`)
   }
-  const http = { enabled: raw.api?.http?.enabled ?? true, host: raw.api?.http?.host ?? '127.0.0.1', port: raw.api?.http?.port ?? DEFAULT_HTTP_PORT }
+  const http = { enabled: raw.api?.http?.enabled ?? true, host: raw.api?.http?.host ?? '127.0.0.1', port: raw.api?.http?.port ?? DEFAULT_HTTP_PORT, socket: raw.api?.http?.socket ?? join(runtimeDir, 'plasmd-http.sock') }
   const token: string | null = raw.api?.token ?? null
   if (http.enabled && !isLoopback(http.host) && token === null) {
     throw new InvalidConfigError(`config: /api/http/host '${http.host}' is not loopback, so /api/token is required`)

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { checkToken } from './auth.ts'
+import { prepareSocket } from '../../core/src/grpc/socket.ts'
 import { ERROR_TABLE, InvalidJsonError, InvalidManifestError, ModuleTooLargeError, NotFoundError, PhaseError, toPublicError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import { jobOutcomeJson } from '../../core/src/job-json.ts'
@@ -21,6 +22,8 @@ export interface HttpApiComponents {
 export interface HttpApiInit {
   host: string
   port: number
+  /** Also serve on this unix socket path. */
+  socket?: string
   token: string | null
   /** Largest request body in bytes (module as base64 plus manifest). */
   maxBodyBytes: number
@@ -32,6 +35,8 @@ class MethodNotAllowedError extends PhaseError {
 
 export class HttpApi {
   private readonly server: Server
+  /** The same API on a unix socket (PHP's curl and local tools; file permissions guard it). */
+  private readonly local: Server | undefined
   private readonly c: HttpApiComponents
   private readonly init: HttpApiInit
   private address: string | undefined
@@ -39,18 +44,26 @@ export class HttpApi {
   constructor (components: HttpApiComponents, init: HttpApiInit) {
     this.c = components
     this.init = init
-    this.server = createServer((req, res) => { this.handle(req, res) })
-    this.server.requestTimeout = 120_000
-    this.server.headersTimeout = 10_000
+    const make = (): Server => {
+      const server = createServer((req, res) => { this.handle(req, res) })
+      server.requestTimeout = 120_000
+      server.headersTimeout = 10_000
+      return server
+    }
+    this.server = make()
+    this.local = init.socket === undefined ? undefined : make()
   }
 
   /** Listens; returns `host:port` with the real port. */
   async start (): Promise<string> {
     if (this.address !== undefined) return this.address
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(this.init.port, this.init.host, () => { this.server.off('error', reject); resolve() })
-    })
+    await listen(this.server, (cb) => this.server.listen(this.init.port, this.init.host, cb))
+    if (this.local !== undefined && this.init.socket !== undefined) {
+      const path = this.init.socket
+      await prepareSocket(`unix:${path}`)
+      await listen(this.local, (cb) => this.local!.listen(path, cb))
+      this.c.logger.info({ socket: path }, 'http api listening on unix socket')
+    }
     const a = this.server.address()
     const port = typeof a === 'object' && a !== null ? a.port : this.init.port
     this.address = `${this.init.host.includes(':') ? `[${this.init.host}]` : this.init.host}:${port}`
@@ -59,11 +72,13 @@ export class HttpApi {
   }
 
   async stop (): Promise<void> {
-    if (!this.server.listening) return
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve())
-      this.server.closeIdleConnections()
-    })
+    await Promise.all([this.server, this.local].map(async (server) => {
+      if (server === undefined || !server.listening) return
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeIdleConnections()
+      })
+    }))
   }
 
   private handle (req: IncomingMessage, res: ServerResponse): void {
@@ -167,6 +182,13 @@ async function readBody (req: IncomingMessage, max: number): Promise<Buffer> {
     req.on('data', onData)
     req.once('end', () => resolve(Buffer.concat(chunks)))
     req.once('error', reject)
+  })
+}
+
+async function listen (server: Server, start: (cb: () => void) => void): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    start(() => { server.off('error', reject); resolve() })
   })
 }
 

@@ -143,6 +143,7 @@ export class DiscoveryNode {
       this.http = new HttpApi({ jobs: router, modules: this.modules, info, logger: this.log.child({ component: 'http' }) }, {
         host: this.config.api.http.host,
         port: this.config.api.http.port,
+        socket: this.config.api.http.socket,
         token: this.config.api.token,
         maxBodyBytes: Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
       })
