@@ -9,6 +9,7 @@ import { prepareSocket } from '../../core/src/grpc/socket.ts'
 import { ERROR_TABLE, InvalidJsonError, InvalidManifestError, ModuleTooLargeError, NotFoundError, PhaseError, toPublicError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import { jobOutcomeJson } from '../../core/src/job-json.ts'
+import { canonicalize } from '../../core/src/canonical.ts'
 import type { JobRouter } from './router.ts'
 import type { NodeInfo } from './index.ts'
 
@@ -142,6 +143,9 @@ export class HttpApi {
       manifest: result.manifest,
       peer_id: result.peerId,
       capability: result.capability ?? null,
+      // Canonical JSON (RFC 8785) of the record: verifiers that must not re-encode JSON remove the
+      // signature member from this text and check the signature on what remains.
+      capability_json: result.capability === undefined ? null : canonicalize(result.capability),
       ...(result.replicas !== undefined
         ? {
             agreeing: result.agreeing,

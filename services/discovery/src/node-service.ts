@@ -4,6 +4,7 @@
 import type { NodeService } from '../../core/src/gen/phase/node/v1/node_pb.js'
 import type { ServiceImpl } from '../../core/src/grpc/types.ts'
 import { checkToken } from './auth.ts'
+import { canonicalBytes } from '../../core/src/canonical.ts'
 import type { JobRouter } from './router.ts'
 import type { PeerSummary, FoundExecutor } from './p2p/index.ts'
 import type { Requirements } from './p2p/providers.ts'
@@ -39,7 +40,7 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
         peerId: result.peerId,
         replicas: result.replicas ?? [],
         agreeing: result.agreeing ?? 0,
-        capabilityJson: result.capability === undefined ? undefined : new TextEncoder().encode(JSON.stringify(result.capability))
+        capabilityJson: result.capability === undefined ? undefined : canonicalBytes(result.capability)
       }
     },
     async hasModule (request, ctx) {

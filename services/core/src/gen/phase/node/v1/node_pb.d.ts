@@ -138,7 +138,7 @@ export declare type SubmitJobResponse = Message<"phase.node.v1.SubmitJobResponse
   agreeing: number;
 
   /**
-   * The signed capability record (JSON) of the node that ran the job, when it is on the network:
+   * The signed capability record (canonical JSON) of the node that ran the job, when on the network:
    * it binds peer_id to the receipt key, so a client can check that binding itself.
    *
    * @generated from field: bytes capability_json = 11;
