@@ -15,6 +15,8 @@ import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareColdRun, bareWorkerRoundTrips } from './floors.ts'
 import { median, percentile, timeSeq, printTable, fmtMs, type Row } from './stats.ts'
 import { kernelRows } from './kernels.ts'
+import { networkRows } from './network.ts'
+import { failoverRows } from './failover.ts'
 import { compileWat } from '../test/helpers/wat.ts'
 
 const quick = process.argv.includes('--quick')
@@ -123,6 +125,8 @@ process.stderr.write('signatures…\n')
 }
 
 for (const r of await kernelRows(quick)) rows.push(r)
+for (const r of await networkRows(quick)) rows.push(r)
+for (const r of await failoverRows(quick)) rows.push(r)
 
 process.stdout.write(`\nPhase bench — node ${process.version}, ${N} samples per latency figure\n\n`)
 printTable(rows)

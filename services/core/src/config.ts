@@ -191,8 +191,8 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
       maxConnections: raw.p2p?.max_connections ?? 300,
       inboundPerSecond: raw.p2p?.inbound_per_second ?? 5,
       maxRemoteJobs: raw.p2p?.max_remote_jobs ?? 64,
-      perPeerConcurrency: raw.p2p?.per_peer_concurrency ?? 8,
-      perPeerPerSecond: raw.p2p?.per_peer_jobs_per_second ?? 50
+      perPeerConcurrency: raw.p2p?.per_peer_concurrency ?? 32,
+      perPeerPerSecond: raw.p2p?.per_peer_jobs_per_second ?? 500
     }
   })
 }

@@ -18,7 +18,7 @@ import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayTransport, circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
 import { uPnPNAT } from '@libp2p/upnp-nat'
-import type { PrivateKey, PeerDiscovery } from '@libp2p/interface'
+import type { AddressSorter, PrivateKey, PeerDiscovery } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../../../core/src/logger.ts'
 
@@ -69,7 +69,7 @@ export async function createHost (init: HostInit, components: { logger: Logger }
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
-    connectionManager: { inboundConnectionThreshold: init.inboundPerSecond, maxConnections: init.maxConnections },
+    connectionManager: { inboundConnectionThreshold: init.inboundPerSecond, maxConnections: init.maxConnections, addressSorter: quicFirst },
     services: services as never
   }) as unknown as PhaseLibp2p
   const log = components.logger
@@ -79,7 +79,15 @@ export async function createHost (init: HostInit, components: { logger: Logger }
   return node
 }
 
-/** QUIC addresses before TCP ones, for dialing. */
-export function preferQuic (addrs: Multiaddr[]): Multiaddr[] {
-  return [...addrs].sort((a, b) => Number(b.toString().includes('/quic')) - Number(a.toString().includes('/quic')))
+/**
+ * Dial order: direct QUIC first (its own TLS 1.3 handshake dials faster than TCP + Noise, FACTS:
+ * 2.7 vs 4.9 ms), then TCP, relayed addresses last. libp2p's default prefers TCP.
+ */
+export const quicFirst: AddressSorter = (a, b) => {
+  const rank = (m: Multiaddr): number => {
+    const text = m.toString()
+    return text.includes('/p2p-circuit') ? 2 : text.includes('/quic') ? 0 : 1
+  }
+  const d = rank(a.multiaddr) - rank(b.multiaddr)
+  return d < 0 ? -1 : d > 0 ? 1 : 0
 }

@@ -1,0 +1,126 @@
+/**
+ * A private DHT of plain libp2p hosts in this process, set up as the node sets up its own
+ * (`/phase/kad/1.0.0`, server mode, loopback addresses kept, QUIC + TCP, identify, ping):
+ * each joins through one seed, routing tables fill, a few nodes provide capability keys, and
+ * every other node looks each key up until the first PROVIDER event for that provider.
+ */
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { quic } from '@chainsafe/libp2p-quic'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { DHT_PROTOCOL, QUIC_IDLE_TIMEOUT_MS, QUIC_KEEPALIVE_MS } from '../services/discovery/src/p2p/host.ts'
+import { capabilityKey } from '../services/discovery/src/p2p/providers.ts'
+import { LISTEN } from './network-floor.ts'
+
+type DhtHost = Libp2p<{ dht: KadDHT }>
+
+export interface DhtFigures {
+  nodes: number
+  /** ms from the first dial until every routing table held min(n - 1, 20) peers, or until the last growth. */
+  fillMs: number
+  filled: boolean
+  tableMin: number
+  tableMedian: number
+  /** ms per provide() (until the query ends). */
+  provide: number[]
+  /** ms per lookup until the first PROVIDER event naming the provider, every lookup. */
+  lookups: number[]
+  /** The same, only lookups the looker could not answer from its own provider store. */
+  network: number[]
+  failures: number
+  /** Connections by transport across all hosts at the end. */
+  transports: Record<string, number>
+  /** Resident memory added per host, MiB. */
+  mibPerNode: number
+}
+
+const KEYS = ['runtime:v8-wasm', 'executor', 'arch:x64', 'runtime:bench-a', 'runtime:bench-b', 'runtime:bench-c']
+
+async function dhtHost (): Promise<DhtHost> {
+  return await createLibp2p({
+    addresses: { listen: [LISTEN.quic, LISTEN.tcp] },
+    transports: [quic({ maxIdleTimeout: QUIC_IDLE_TIMEOUT_MS, keepAliveInterval: QUIC_KEEPALIVE_MS }), tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    // Every host shares 127.0.0.1: the per-IP inbound limit (5/s) would refuse most of them.
+    connectionManager: { inboundConnectionThreshold: 100_000, maxConnections: 300 },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper })
+    }
+  }) as unknown as DhtHost
+}
+
+const tableSize = (h: DhtHost): number => (h.services.dht as unknown as { routingTable: { size: number } }).routingTable.size
+
+export async function dhtFigures (n: number, keyCount: number, fillTimeoutMs = 60_000): Promise<DhtFigures> {
+  const rssBefore = process.memoryUsage().rss
+  const hosts: DhtHost[] = []
+  try {
+    for (let i = 0; i < n; i += 10) hosts.push(...await Promise.all(Array.from({ length: Math.min(10, n - i) }, dhtHost)))
+    // Join as a node does with one bootstrap address: the seed's QUIC address.
+    const seed = hosts[0]!.getMultiaddrs().find((a) => a.toString().includes('/quic'))!
+    const t0 = performance.now()
+    for (let i = 1; i < n; i += 10) await Promise.all(hosts.slice(i, i + 10).map(async (h) => await h.dial(seed)))
+    const want = Math.min(n - 1, 20)
+    // Wait until every table holds `want` peers, or until no table has grown for 5 s.
+    let filled = false
+    let total = -1
+    let grewAt = performance.now()
+    while (performance.now() - t0 < fillTimeoutMs && performance.now() - grewAt < 5000) {
+      const sizes = hosts.map(tableSize)
+      if (sizes.every((s) => s >= want)) { filled = true; break }
+      const sum = sizes.reduce((a, b) => a + b, 0)
+      if (sum > total) { total = sum; grewAt = performance.now() }
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const fillMs = (filled ? performance.now() : grewAt) - t0
+    const sizes = hosts.map(tableSize).sort((a, b) => a - b)
+
+    const provide: number[] = []
+    const lookups: number[] = []
+    const network: number[] = []
+    let failures = 0
+    for (let k = 0; k < keyCount; k++) {
+      const key = await capabilityKey(KEYS[k % KEYS.length]!)
+      const provider = hosts[(k * 7 + 3) % n]!
+      let t = performance.now()
+      for await (const _ of provider.services.dht.provide(key, { signal: AbortSignal.timeout(30_000) })) { /* drain */ }
+      provide.push(performance.now() - t)
+      for (const looker of hosts) {
+        if (looker === provider) continue
+        let ms = -1
+        let local = false
+        t = performance.now()
+        try {
+          for await (const ev of looker.services.dht.findProviders(key, { signal: AbortSignal.timeout(10_000) })) {
+            if (ev.name === 'PROVIDER' && ev.providers.some((p) => p.id.equals(provider.peerId))) {
+              ms = performance.now() - t
+              local = ev.from.equals(looker.peerId)
+              break
+            }
+          }
+        } catch {}
+        if (ms < 0) { failures++; continue }
+        lookups.push(ms)
+        if (!local) network.push(ms)
+      }
+    }
+    const mibPerNode = (process.memoryUsage().rss - rssBefore) / n / (1 << 20)
+    const transports: Record<string, number> = {}
+    for (const h of hosts) {
+      for (const c of h.getConnections()) {
+        const kind = c.remoteAddr.toString().includes('/quic') ? 'quic' : 'tcp'
+        transports[kind] = (transports[kind] ?? 0) + 1
+      }
+    }
+    return { nodes: n, fillMs, filled, tableMin: sizes[0]!, tableMedian: sizes[Math.floor(n / 2)]!, provide, lookups, network, failures, transports, mibPerNode }
+  } finally {
+    await Promise.all(hosts.map(async (h) => await h.stop()))
+  }
+}

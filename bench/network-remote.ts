@@ -1,0 +1,91 @@
+/**
+ * A remote warm job between two real nodes on loopback, forced onto one transport: both nodes
+ * listen on that transport only, and B joins through A's address. Jobs go to B's public API
+ * naming A, so each one is B's API hop + one `/phase/job/1.0.0` stream (hash only: A has the
+ * module after the first job) + A's full local job + B's receipt check.
+ */
+import { randomBytes } from 'node:crypto'
+import { NodeService } from '../services/core/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient, type GrpcClient } from '../services/core/src/grpc/index.ts'
+import { contentHash } from '../services/core/src/hash-node.ts'
+import { verifyReceipt } from '../services/core/src/crypto/verify.ts'
+import { parseManifest } from '../services/core/src/documents/manifest.ts'
+import { JOB_PROTOCOL } from '../services/discovery/src/p2p/index.ts'
+import { offerJob } from '../services/discovery/src/p2p/job-protocol.ts'
+import { multiaddr } from '@multiformats/multiaddr'
+import { startTestNode, type TestNode } from '../test/helpers/node-harness.ts'
+import { LISTEN, bareHost, type Transport } from './network-floor.ts'
+import { timeSeq } from './stats.ts'
+
+export interface RemoteFigures {
+  /** ms per remote warm job, submitted to B for A. */
+  remote: number[]
+  /** ms per local warm job on A, through A's own API. */
+  localOnA: number[]
+  /** ms per job offered to A straight from a bare libp2p host here (no B, no receipt check). */
+  direct: number[]
+  /** ms per receipt check as B does it (portable @noble verify, all checks). */
+  verify: number[]
+  /** The transport B's connection to A uses, as B reports it. */
+  seen: string
+}
+
+const enc = new TextEncoder()
+type Client = GrpcClient<typeof NodeService>
+
+export async function remoteJobFigures (transport: Transport, module: Uint8Array, args: string[], n: number): Promise<RemoteFigures> {
+  const hash = contentHash(module)
+  const manifest = (): Uint8Array => enc.encode(JSON.stringify({ version: 1, module_hash: hash, nonce: randomBytes(16).toString('hex'), args }))
+  const p2p = { enabled: true, listen: [LISTEN[transport]], mdns: false, private_addresses: true, inbound_per_second: 1000 }
+  const nodes: TestNode[] = []
+  const clients: Client[] = []
+  try {
+    // A's per-peer rate limit (default 50 jobs/s) would refuse a sequential client on loopback.
+    const a = await startTestNode({ executors: 1, config: { p2p: { ...p2p, per_peer_jobs_per_second: 100_000 } } })
+    nodes.push(a)
+    const b = await startTestNode({ executors: 1, config: { p2p: { ...p2p, bootstrap: [a.p2p[0]!] } } })
+    nodes.push(b)
+    const ca = createGrpcClient(NodeService, a.grpc, { maxMessageBytes: 256 << 20 })
+    const cb = createGrpcClient(NodeService, b.grpc, { maxMessageBytes: 256 << 20 })
+    clients.push(ca, cb)
+    const { peerId: idA, receiptPublicKey: keyA } = await ca.getNodeInfo({})
+    const deadline = Date.now() + 20_000
+    let seen = ''
+    while (seen === '') {
+      const peer = (await cb.listPeers({})).peers.find((p) => p.peerId === idA && p.runsJobs)
+      if (peer !== undefined) seen = peer.transport
+      else if (Date.now() > deadline) throw new Error(`node B never saw node A over ${transport}`)
+      else await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const first = await cb.submitJob({ manifestJson: manifest(), module, peerId: idA })
+    if (first.peerId !== idA) throw new Error(`the job ran on ${first.peerId}, not on A`)
+    const warmup = Math.min(100, n)
+    const remote = await timeSeq(n, warmup, async () => await cb.submitJob({ manifestJson: manifest(), peerId: idA }))
+    const localOnA = await timeSeq(n, warmup, async () => await ca.submitJob({ manifestJson: manifest() }))
+    const last = await cb.submitJob({ manifestJson: manifest(), peerId: idA })
+    const direct = await directJobs(a.p2p[0]!, manifest, n, warmup)
+    const verify = await timeSeq(n, warmup, async () => await verifyReceipt(last.receiptJson, { publicKey: keyA, peerId: idA, outputs: { stdout: last.stdout, stderr: last.stderr } }))
+    const now = (await cb.listPeers({})).peers.find((p) => p.peerId === idA)?.transport ?? 'gone'
+    return { remote, localOnA, direct, verify, seen: now === seen ? seen : `${seen}→${now}` }
+  } finally {
+    for (const c of clients) c.close()
+    // B dialed A: stop the dialer first.
+    for (const node of nodes.reverse()) await node.stop()
+  }
+}
+
+/** `/phase/job/1.0.0` from a bare host in this process to the node at `address`, one stream per job. */
+async function directJobs (address: string, manifest: () => Uint8Array, n: number, warmup: number): Promise<number[]> {
+  const host = await bareHost([])
+  try {
+    const target = multiaddr(address)
+    await host.dial(target)
+    const noModule = async (): Promise<Uint8Array> => { throw new Error('the node should have the module') }
+    return await timeSeq(n, warmup, async () => {
+      const stream = await host.dialProtocol(target, JOB_PROTOCOL)
+      await offerJob(stream, parseManifest(manifest()), noModule, { maxMessageBytes: 4 << 20 })
+    })
+  } finally {
+    await host.stop()
+  }
+}
