@@ -17,7 +17,7 @@ import { verifyReceipt } from '../../services/core/src/crypto/verify.ts'
 import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
 import { silentLogger } from '../../services/core/src/logger.ts'
 import { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
-import { verifyCapability } from '../../services/discovery/src/p2p/capability.ts'
+import { verifyCapability } from '../../services/core/src/crypto/capability.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
 import { compileWat } from '../helpers/wat.ts'
 

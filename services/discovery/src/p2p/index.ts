@@ -17,12 +17,12 @@ import type { Logger } from '../../../core/src/logger.ts'
 import type { JobRunner } from '../jobs.ts'
 import { createHost, type HostInit, type PhaseLibp2p } from './host.ts'
 import { PeerLimiter } from './peer-limits.ts'
-import { signCapability, verifyCapability, type CapabilityRecord } from './capability.ts'
+import { signCapability, verifyCapability, type CapabilityRecord } from '../../../core/src/crypto/capability.ts'
 import { announceKeys, capabilityKey, meets, type Requirements } from './providers.ts'
 import { JOB_PROTOCOL, CAPABILITY_PROTOCOL, jobStreamHandler, capabilityStreamHandler, offerJob, fetchCapability, type RemoteResult } from './job-protocol.ts'
 
 export { JOB_PROTOCOL, CAPABILITY_PROTOCOL } from './job-protocol.ts'
-export type { CapabilityRecord } from './capability.ts'
+export type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
 
 /** Peers tried for one remote job before giving up. */
 const MAX_ATTEMPTS = 3

@@ -12,7 +12,7 @@ import { parseManifest, type Manifest } from '../../../core/src/documents/manife
 import { PhaseError, ERROR_TABLE, toPublicError, type ErrorCode } from '../../../core/src/errors.ts'
 import type { Logger } from '../../../core/src/logger.ts'
 import type { JobRunner } from '../jobs.ts'
-import type { CapabilityRecord } from './capability.ts'
+import type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
 import type { PeerLimiter } from './peer-limits.ts'
 
 export const JOB_PROTOCOL = '/phase/job/1.0.0'

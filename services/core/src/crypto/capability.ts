@@ -6,10 +6,10 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { CAPABILITY_DOMAIN, signingBytes } from '../../../core/src/crypto/domain.ts'
-import { bytesToHex, hexToBytes } from '../../../core/src/crypto/hex.ts'
-import { validator, describeError } from '../../../core/src/documents/validate.ts'
-import { VerificationError } from '../../../core/src/errors.ts'
+import { CAPABILITY_DOMAIN, signingBytes } from './domain.ts'
+import { bytesToHex, hexToBytes } from './hex.ts'
+import { validator, describeError } from '../documents/validate.ts'
+import { VerificationError } from '../errors.ts'
 
 export const CAPABILITY_TTL_MS = 10 * 60 * 1000
 
