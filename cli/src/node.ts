@@ -1,5 +1,5 @@
 /** `phase node key`, `phase node info` and `phase peers`: who the local node is and whom it knows. */
-import { connect } from './connect.ts'
+import { connectRaw as connect } from './connect.ts'
 import { EXIT } from './exit.ts'
 import { UsageError, parse } from './usage.ts'
 

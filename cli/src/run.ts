@@ -1,14 +1,11 @@
 /**
- * `phase run FILE [-- ARGS...]`: builds a manifest (fresh nonce), sends the module only when the
- * node lacks it, prints the module's output, checks the receipt against the job it sent, and
- * exits with the module's exit code.
+ * `phase run FILE [-- ARGS...]`: a thin face on the TypeScript SDK — builds the manifest (fresh
+ * nonce), submits it (module bytes only when the node lacks them), refuses an unverified receipt,
+ * prints the module's output and exits with the module's exit code.
  */
-import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
-import { contentHash } from '../../services/core/src/hash-node.ts'
-import { canonicalize } from '../../services/core/src/canonical.ts'
-import { verifyReceipt } from '../../services/core/src/crypto/verify.ts'
-import { jobIdOf, inputsHashOf, parseManifest } from '../../services/core/src/documents/manifest.ts'
+import { canonicalBytes } from '../../services/core/src/canonical.ts'
+import { manifest } from '../../sdk/ts/src/index.ts'
 import { jobOutcomeJson } from '../../services/core/src/job-json.ts'
 import { connect } from './connect.ts'
 import { EXIT } from './exit.ts'
@@ -34,40 +31,31 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
   if (positionals.length !== 1) throw new UsageError('run needs exactly one module file (put module arguments after --)')
   const module = await readInput(positionals[0]!, 'module')
   const stdin = process.stdin.isTTY === true ? new Uint8Array() : await readStdin()
-  const moduleHash = contentHash(module)
-  const manifestDoc: Record<string, unknown> = { version: 1, module_hash: moduleHash, nonce: randomBytes(16).toString('hex') }
-  if (rest.length > 0) manifestDoc.args = rest
+  const builder = manifest(module)
+  if (rest.length > 0) builder.args(...rest)
   const envVars = parseEnv(values.env as string[] | undefined)
-  if (envVars !== undefined) manifestDoc.env = envVars
-  if (stdin.byteLength > 0) manifestDoc.stdin = Buffer.from(stdin).toString('base64')
+  if (envVars !== undefined) builder.env(envVars)
+  if (stdin.byteLength > 0) builder.stdin(stdin)
   const limits: Record<string, number> = {}
   for (const [flag, key] of [['memory-mb', 'memory_mb'], ['timeout-ms', 'timeout_ms'], ['output-bytes', 'output_bytes']] as const) {
     const v = intOption(values[flag], flag)
     if (v !== undefined) limits[key] = v
   }
-  if (Object.keys(limits).length > 0) manifestDoc.limits = limits
-  const manifest = parseManifest(manifestDoc)
+  if (Object.keys(limits).length > 0) builder.limits(limits)
+  const job = builder.build()
+  const peer = values.peer as string | undefined
+  const replicas = intOption(values.replicas, 'replicas')
+  const target = values.remote === true || peer !== undefined ? 'remote' : replicas !== undefined ? 'auto' : 'local'
 
-  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
+  const client = connect({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
   try {
-    const { cached } = await client.hasModule({ moduleHash }, { metadata, timeoutMs: 10_000 })
-    const info = await client.getNodeInfo({}, { metadata, timeoutMs: 10_000 })
-    const peer = values.peer as string | undefined
-    const replicas = intOption(values.replicas, 'replicas')
-    const target = values.remote === true || peer !== undefined ? 'remote' : replicas !== undefined ? 'auto' : 'local'
-    const response = await client.submitJob({ manifestJson: new TextEncoder().encode(canonicalize(manifest)), module: cached ? undefined : module, target, peerId: peer, replicas }, { metadata })
-    // A local run is checked against our own node's key. A remote run was already checked by our
-    // node against the key bound to the PeerId it dialed; here we check the job and the bytes.
-    const remote = response.peerId !== info.peerId
-    const key = remote ? (JSON.parse(new TextDecoder().decode(response.receiptJson)) as { node: { public_key: string } }).node.public_key : info.receiptPublicKey
-    const verified = await verifyReceipt(response.receiptJson, {
-      publicKey: key,
-      peerId: response.peerId,
-      job: { jobId: jobIdOf(manifest), nonce: manifest.nonce, moduleHash, inputsHash: inputsHashOf(manifest) },
-      outputs: { stdout: response.stdout, stderr: response.stderr }
-    })
+    // The CLI trusts the node it talks to: a local run is checked against that node's key; a
+    // remote run against the key the runner's signed capability record binds to its PeerId.
+    const response = await client.submit(job, module, { target, peerId: peer, replicas, trustNode: true })
+    if (!response.verification.verified) throw new CliError(`receipt not verified: ${response.verification.reason}`, EXIT.NOT_VERIFIED)
+    const remote = response.peerId !== (await client.nodeInfo()).peerId
     if (values.receipt !== undefined) await writeOut(values.receipt as string, response.receiptJson)
-    if (values['manifest-out'] !== undefined) await writeOut(values['manifest-out'] as string, new TextEncoder().encode(canonicalize(manifest)))
+    if (values['manifest-out'] !== undefined) await writeOut(values['manifest-out'] as string, canonicalBytes(job))
     if (values.json === true) {
       process.stdout.write(JSON.stringify({
         ...jobOutcomeJson(response),
@@ -83,8 +71,8 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
             }
           : {}),
         verified: true,
-        checks: verified.checks,
-        receipt: verified.receipt
+        checks: response.verification.checks,
+        receipt: response.receipt
       }, null, 2) + '\n')
     } else {
       process.stdout.write(response.stdout)

@@ -1,0 +1,38 @@
+/**
+ * A fluent manifest builder: `manifest(module).args(...).env(...).stdin(...).limits(...)`.
+ * Every manifest gets a fresh random nonce, so every job id is unique (replay protection).
+ */
+import { contentHash } from '../../../services/core/src/hash.ts'
+import { parseManifest, randomNonce, type Manifest, type ManifestLimits, type ManifestRequirements } from '../../../services/core/src/documents/manifest.ts'
+
+export class ManifestBuilder {
+  private readonly doc: Record<string, unknown>
+
+  constructor (moduleHash: string) {
+    this.doc = { version: 1, module_hash: moduleHash, nonce: randomNonce() }
+  }
+
+  args (...args: string[]): this { this.doc.args = args; return this }
+  env (env: Record<string, string>): this { this.doc.env = { ...env }; return this }
+  stdin (bytes: Uint8Array | string): this {
+    const data = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes
+    let bin = ''
+    for (const b of data) bin += String.fromCharCode(b)
+    if (data.byteLength > 0) this.doc.stdin = btoa(bin)
+    return this
+  }
+
+  limits (limits: ManifestLimits): this { this.doc.limits = { ...limits }; return this }
+  requirements (req: ManifestRequirements): this { this.doc.requirements = { ...req }; return this }
+  nonce (hex: string): this { this.doc.nonce = hex; return this }
+
+  /** The validated, frozen manifest (throws InvalidManifestError naming the field). */
+  build (): Manifest {
+    return parseManifest(this.doc)
+  }
+}
+
+/** Starts a manifest for a module given as bytes or as its `sha256:<hex>` hash. */
+export function manifest (module: Uint8Array | string): ManifestBuilder {
+  return new ManifestBuilder(typeof module === 'string' ? module : contentHash(module))
+}
