@@ -1,0 +1,130 @@
+<?php
+declare(strict_types=1);
+
+namespace Phase\Internal;
+
+/**
+ * schemas/receipt.schema.json, checked by hand (PHP has no JSON Schema validator in its
+ * standard extensions). Returns the first violation as a message, or null when the document
+ * is a well-formed signed receipt.
+ *
+ * @internal
+ */
+final class ReceiptFormat
+{
+    private const HASH = '/^sha256:[0-9a-f]{64}$/D';
+    private const TIME = '/^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?Z$/D';
+    private const MAX_COUNT = 9007199254740991;
+    private const STATUSES = ['ok', 'exit', 'trap', 'timeout', 'memory_limit', 'output_limit', 'fuel_exhausted'];
+    private const FIELDS = ['version', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stdout_bytes', 'stderr_hash', 'stderr_bytes',
+        'status', 'exit_code', 'limits', 'wall_time_us', 'cpu_time_us', 'started_at', 'finished_at', 'node', 'runtime', 'signature'];
+
+    /** @param mixed $doc json_decode'd without `assoc` (objects are stdClass) */
+    public static function violation(mixed $doc): ?string
+    {
+        if (!$doc instanceof \stdClass) {
+            return 'a receipt must be a JSON object';
+        }
+        $r = get_object_vars($doc);
+        if (($bad = self::members($r, self::FIELDS, '')) !== null) {
+            return $bad;
+        }
+        if ($r['version'] !== 1) {
+            return '/version must be 1';
+        }
+        foreach (['job_id', 'module_hash', 'inputs_hash', 'stdout_hash', 'stderr_hash'] as $f) {
+            if (!self::matches($r[$f], self::HASH)) {
+                return "/{$f} must be sha256:<64 lowercase hex>";
+            }
+        }
+        if (!self::matches($r['nonce'], '/^[0-9a-f]{32,64}$/D')) {
+            return '/nonce must be 32 to 64 lowercase hex digits';
+        }
+        foreach (['stdout_bytes', 'stderr_bytes', 'wall_time_us', 'cpu_time_us'] as $f) {
+            if (!self::isCount($r[$f])) {
+                return "/{$f} must be a non-negative integer";
+            }
+        }
+        if (!in_array($r['status'], self::STATUSES, true)) {
+            return '/status must be one of ' . implode(', ', self::STATUSES);
+        }
+        if (!is_int($r['exit_code']) || $r['exit_code'] < -1 || $r['exit_code'] > 2147483647) {
+            return '/exit_code must be an integer from -1 to 2147483647';
+        }
+        foreach (['started_at', 'finished_at'] as $f) {
+            if (!self::matches($r[$f], self::TIME)) {
+                return "/{$f} must be an RFC 3339 UTC time";
+            }
+        }
+        if (!$r['limits'] instanceof \stdClass) {
+            return '/limits must be an object';
+        }
+        $limits = get_object_vars($r['limits']);
+        if (($bad = self::members($limits, ['memory_bytes', 'timeout_ms', 'output_bytes'], '/limits')) !== null) {
+            return $bad;
+        }
+        foreach ($limits as $f => $v) {
+            if (!self::isCount($v)) {
+                return "/limits/{$f} must be a non-negative integer";
+            }
+        }
+        if (!$r['node'] instanceof \stdClass) {
+            return '/node must be an object';
+        }
+        $node = get_object_vars($r['node']);
+        if (($bad = self::members($node, ['peer_id', 'public_key'], '/node')) !== null) {
+            return $bad;
+        }
+        if (!self::matches($node['peer_id'], '/^[1-9A-HJ-NP-Za-km-z]{40,100}$/D')) {
+            return '/node/peer_id must be a base58 PeerId';
+        }
+        if (!self::matches($node['public_key'], '/^[0-9a-f]{64}$/D')) {
+            return '/node/public_key must be 64 lowercase hex digits';
+        }
+        if (!$r['runtime'] instanceof \stdClass) {
+            return '/runtime must be an object';
+        }
+        $runtime = get_object_vars($r['runtime']);
+        if (($bad = self::members($runtime, ['name', 'version'], '/runtime')) !== null) {
+            return $bad;
+        }
+        foreach ($runtime as $f => $v) {
+            if (!is_string($v) || $v === '' || Jcs::utf16Length($v) > 64) {
+                return "/runtime/{$f} must be a string of 1 to 64 characters";
+            }
+        }
+        if (!self::matches($r['signature'], '/^[0-9a-f]{128}$/D')) {
+            return '/signature must be 128 lowercase hex digits';
+        }
+        return null;
+    }
+
+    /**
+     * @param array<string, mixed> $members
+     * @param list<string> $allowed every one required
+     */
+    private static function members(array $members, array $allowed, string $at): ?string
+    {
+        foreach (array_keys($members) as $key) {
+            if (!in_array((string) $key, $allowed, true)) {
+                return sprintf('%s has an unknown member %s', $at === '' ? 'the receipt' : $at, json_encode(substr((string) $key, 0, 60)));
+            }
+        }
+        foreach ($allowed as $key) {
+            if (!array_key_exists($key, $members)) {
+                return "{$at}/{$key} is required";
+            }
+        }
+        return null;
+    }
+
+    private static function matches(mixed $v, string $pattern): bool
+    {
+        return is_string($v) && preg_match($pattern, $v) === 1;
+    }
+
+    private static function isCount(mixed $v): bool
+    {
+        return is_int($v) && $v >= 0 && $v <= self::MAX_COUNT;
+    }
+}
