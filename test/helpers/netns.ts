@@ -6,14 +6,10 @@
  * Unix sockets live on the shared filesystem, so the test process talks gRPC to nodes in any
  * namespace.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createInterface } from 'node:readline'
+import { execFile } from 'node:child_process'
+import { startTestNode, NODE, type TestNode } from './node-harness.ts'
 
-export const ROOT = new URL('../../', import.meta.url).pathname
-export const NODE = process.execPath
+export { ROOT, NODE } from './node-harness.ts'
 const PREFIX = 'phase-t'
 
 interface RunResult { code: number, stdout: string, stderr: string }
@@ -160,107 +156,17 @@ s.on('error', (e) => console.log(e.code ?? e.message));`
   return r.stdout.trim() || `failed: ${r.stderr.trim()}`
 }
 
-export interface NsNodeProcess {
-  name: string
-  child: ChildProcess
-  lines: string[]
-}
-
-export interface NsNode {
+export interface NsNode extends TestNode {
   ns: string
-  dir: string
-  grpc: string
-  p2p: string[]
-  procs: Map<string, NsNodeProcess>
-  /** All log lines of one process, for failure messages. */
-  log: (name: string) => string
-  stop: () => Promise<void>
 }
-
-const SCRIPTS: Record<string, string> = {
-  signer: 'services/signer/src/main.ts',
-  executor: 'services/executor/src/main.ts',
-  discovery: 'services/discovery/src/main.ts'
-}
-const READY: Record<string, string> = { signer: 'signer ready', executor: 'grpc server listening', discovery: 'discovery ready' }
 
 /**
- * Starts a node (signer, `executors` executors, discovery) inside namespace `ns` with its own
- * temporary state and runtime folders. `stop()` ends every process and removes the folder.
+ * Starts a node (signer, `executors` executors, discovery) inside namespace `ns`, through the
+ * same harness as loopback tests; `stop()` ends every process and removes its folder.
  */
 export async function startNsNode (ns: string, init: { executors?: number, config?: Record<string, unknown>, env?: Record<string, string> } = {}): Promise<NsNode> {
-  const dir = await mkdtemp(join(tmpdir(), 'phase-ns-'))
-  const executors = init.executors ?? 1
-  const configPath = join(dir, 'plasmd.json')
-  await writeFile(configPath, JSON.stringify({
-    state_dir: join(dir, 'state'),
-    runtime_dir: join(dir, 'run'),
-    executors,
-    log_level: 'info',
-    api: { http: { host: '127.0.0.1', port: 0 } },
-    ...init.config
-  }))
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: configPath, ...init.env }
-  const procs = new Map<string, NsNodeProcess>()
-  const lines = new Map<string, string[]>()
-  let grpc = ''
-  let p2p: string[] = []
-
-  const start = async (name: string): Promise<void> => {
-    const kind = name.startsWith('executor-') ? 'executor' : name
-    const script = join(ROOT, SCRIPTS[kind]!)
-    const args = kind === 'executor' ? ['--no-liftoff', script] : [script]
-    const extra = kind === 'executor' ? { PHASE_EXECUTOR_INDEX: name.slice('executor-'.length) } : {}
-    // `ip netns exec` enters the namespace and execs node: the child's pid is node's own.
-    const child = spawn('ip', ['netns', 'exec', ns, NODE, ...args], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] })
-    const proc: NsNodeProcess = { name, child, lines: [] }
-    procs.set(name, proc)
-    lines.set(name, proc.lines)
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name} in ${ns} did not get ready:\n${proc.lines.join('\n')}`)), 20_000)
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        proc.lines.push(line)
-        let doc: Record<string, unknown>
-        try { doc = JSON.parse(line) } catch { return }
-        if (doc.msg === READY[kind]) {
-          if (kind === 'discovery') { grpc = String(doc.grpc); p2p = (doc.p2p as string[] | undefined) ?? [] }
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-      createInterface({ input: child.stderr! }).on('line', (l) => proc.lines.push(l))
-      child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`${name} in ${ns} exited (${code ?? signal}):\n${proc.lines.join('\n')}`)) })
-    })
-  }
-
-  const stopOne = async (name: string): Promise<void> => {
-    const proc = procs.get(name)
-    if (proc === undefined) return
-    procs.delete(name)
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null) return
-    const exited = new Promise<void>((resolve) => proc.child.once('exit', () => resolve()))
-    proc.child.kill('SIGTERM')
-    const force = setTimeout(() => proc.child.kill('SIGKILL'), 5000)
-    await exited
-    clearTimeout(force)
-  }
-
-  const stop = async (): Promise<void> => {
-    await stopOne('discovery')
-    await Promise.all([...procs.keys()].map(async (n) => await stopOne(n)))
-    await rm(dir, { recursive: true, force: true })
-  }
-
-  const log = (name: string): string => lines.get(name)?.join('\n') ?? ''
-  try {
-    await start('signer')
-    await Promise.all(Array.from({ length: executors }, async (_, i) => await start(`executor-${i}`)))
-    await start('discovery')
-  } catch (err) {
-    await stop()
-    throw err
-  }
-  return { ns, dir, get grpc () { return grpc }, get p2p () { return p2p }, procs, log, stop }
+  const node = await startTestNode({ executors: init.executors ?? 1, config: init.config, env: init.env, wrap: ['ip', 'netns', 'exec', ns] })
+  return Object.assign(node, { ns })
 }
 
 /** Polls `check` until it returns a value other than undefined, or throws after `ms`. */

@@ -28,6 +28,8 @@ export interface TestNode {
   procs: Map<string, NodeProcess>
   /** Starts (or restarts) one process by name: 'signer', 'executor-<i>', 'discovery'. */
   startProcess: (name: string) => Promise<NodeProcess>
+  /** All log lines of one process (for failure messages). */
+  log: (name: string) => string
   /** Sends a signal and waits for the exit. */
   stopProcess: (name: string, signal?: NodeJS.Signals) => Promise<void>
   stop: () => Promise<void>
@@ -36,6 +38,10 @@ export interface TestNode {
 export interface TestNodeInit {
   executors?: number
   config?: Record<string, unknown>
+  /** A command that runs Node, e.g. `['ip', 'netns', 'exec', ns]` to start inside a namespace. */
+  wrap?: readonly string[]
+  /** Extra environment for every process. */
+  env?: Record<string, string>
 }
 
 const SCRIPTS: Record<string, string> = {
@@ -61,7 +67,9 @@ export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode>
     p2p: { enabled: false },
     ...init.config
   }))
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: configPath }
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: configPath, ...init.env }
+  const wrap = init.wrap ?? []
+  const logs = new Map<string, string[]>()
   const procs = new Map<string, NodeProcess>()
   let grpc = ''
   let http = ''
@@ -71,9 +79,13 @@ export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode>
     const kind = name.startsWith('executor-') ? 'executor' : name
     const args = kind === 'executor' ? ['--no-liftoff', join(ROOT, SCRIPTS[kind]!)] : [join(ROOT, SCRIPTS[kind]!)]
     const extra = kind === 'executor' ? { PHASE_EXECUTOR_INDEX: name.slice('executor-'.length) } : {}
-    const child = spawn(NODE, args, { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] })
+    // A wrapper such as `ip netns exec` execs node itself, so the child's pid is node's own.
+    const child = wrap.length > 0
+      ? spawn(wrap[0]!, [...wrap.slice(1), NODE, ...args], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(NODE, args, { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] })
     const proc: NodeProcess = { name, child, lines: [] }
     procs.set(name, proc)
+    logs.set(name, proc.lines)
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name} did not get ready:\n${proc.lines.join('\n')}`)), 20_000)
       const onLine = (line: string): void => {
@@ -100,7 +112,9 @@ export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode>
     if (proc.child.exitCode !== null || proc.child.signalCode !== null) return
     const exited = new Promise<void>((resolve) => proc.child.once('exit', () => resolve()))
     proc.child.kill(signal)
+    const force = setTimeout(() => proc.child.kill('SIGKILL'), 5000)
     await exited
+    clearTimeout(force)
   }
 
   const stop = async (): Promise<void> => {
@@ -118,5 +132,6 @@ export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode>
     await stop()
     throw err
   }
-  return { dir, env, get grpc () { return grpc }, get http () { return http }, get p2p () { return p2p }, procs, startProcess, stopProcess, stop }
+  const log = (name: string): string => logs.get(name)?.join('\n') ?? ''
+  return { dir, env, get grpc () { return grpc }, get http () { return http }, get p2p () { return p2p }, procs, log, startProcess, stopProcess, stop }
 }
