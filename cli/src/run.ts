@@ -53,7 +53,7 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
     // remote run against the key the runner's signed capability record binds to its PeerId.
     const response = await client.submit(job, module, { target, peerId: peer, replicas, trustNode: true })
     if (!response.verification.verified) throw new CliError(`receipt not verified: ${response.verification.reason}`, EXIT.NOT_VERIFIED)
-    const remote = response.peerId !== (await client.nodeInfo()).peerId
+    const remote = response.remote === true
     if (values.receipt !== undefined) await writeOut(values.receipt as string, response.receiptJson)
     if (values['manifest-out'] !== undefined) await writeOut(values['manifest-out'] as string, canonicalBytes(job))
     if (values.json === true) {

@@ -53,6 +53,8 @@ export interface SubmitResult {
   receiptJson: Uint8Array
   /** The node that ran the job. */
   peerId: string
+  /** With trustNode: whether another node than the one called ran the job. */
+  remote?: boolean
   /** Its signed capability record, when the node is on the network. */
   capability?: unknown
   replicas: Array<{ peerId: string, status: string, exitCode: number, stdoutHash: string, errorCode: string, errorMessage: string, receiptJson: Uint8Array }>
@@ -87,9 +89,11 @@ export class PhaseClient {
     const receiptText = new TextDecoder().decode(res.receiptJson)
     const capability = res.capabilityJson.byteLength > 0 ? JSON.parse(new TextDecoder().decode(res.capabilityJson)) as unknown : undefined
     let expectedKey = options.expectedKey
-    if (expectedKey === undefined && options.trustNode === true) {
+    let remote: boolean | undefined
+    if (options.trustNode === true) {
       const info = await this.client.getNodeInfo({}, call)
-      if (info.peerId === res.peerId) expectedKey = info.receiptPublicKey
+      remote = info.peerId !== res.peerId
+      if (expectedKey === undefined && !remote) expectedKey = info.receiptPublicKey
     }
     const verification = await this.check(res.receiptJson, manifest, { stdout: res.stdout, stderr: res.stderr }, res.peerId, expectedKey, capability)
     return {
@@ -102,6 +106,7 @@ export class PhaseClient {
       receipt: JSON.parse(receiptText) as Receipt,
       receiptJson: res.receiptJson,
       peerId: res.peerId,
+      remote,
       capability,
       replicas: res.replicas.map((r) => ({ peerId: r.peerId, status: r.status, exitCode: r.exitCode, stdoutHash: r.stdoutHash, errorCode: r.errorCode, errorMessage: r.errorMessage, receiptJson: r.receiptJson })),
       agreeing: res.agreeing,
