@@ -1,13 +1,15 @@
 // pm2 ecosystem of one Phase node: signer, N executors, discovery.
-// Started by ops/start.ts (development) or by plasmd.service through pm2-runtime (package).
-// Configuration is validated before pm2 starts (ops/start.ts); this file only reads the
-// resolved values from the environment it is given.
+// Started by bin/plasmd (`npm start`, and plasmd.service in the package) through pm2-runtime.
+// bin/plasmd has validated the configuration already; the executor count comes from the same
+// resolution every process uses (config file, PHASE_* overrides, embedded defaults). Node 24
+// loads the TypeScript ES module synchronously here (require of ESM, type stripping).
 'use strict'
 const path = require('node:path')
+const { loadConfig } = require('../services/core/src/config.ts')
 
 const root = path.resolve(__dirname, '..')
 const node = process.env.PHASE_NODE_BIN || process.execPath
-const executors = Number(process.env.PHASE_EXECUTORS || '2')
+const executors = loadConfig({ env: process.env }).executors
 
 const common = {
   interpreter: node,

@@ -24,6 +24,8 @@ export const EXIT = {
   TEMPFAIL: 75,
   /** The node wants an API token. */
   NO_PERM: 77,
+  /** The configuration is invalid. */
+  CONFIG: 78,
   /** The job hit its wall-time limit. */
   TIMEOUT: 124,
   /** The job trapped or hit its memory or output limit. */

@@ -3,7 +3,8 @@
  *
  *   phase run FILE [--receipt PATH] [--json] [options] [-- ARGS...]   run a wasm module (stdin is passed on)
  *   phase verify PATH --key HEX [--manifest F] [--stdout F] [--stderr F] [--json]
- *   phase node key | phase node info
+ *   phase node key | info | status | scale [N]
+ *   phase config check | show | get KEY
  */
 import { runCommand } from './run.ts'
 import { verifyCommand } from './verify.ts'
@@ -11,6 +12,7 @@ import { nodeCommand, peersCommand } from './node.ts'
 import { EXIT, exitCodeFor } from './exit.ts'
 import { isPhaseError } from '../../services/core/src/errors.ts'
 import { UsageError } from './usage.ts'
+import { configCommand } from './config.ts'
 
 const HELP = `phase — run WebAssembly on a Phase node and verify signed receipts
 
@@ -32,13 +34,21 @@ Usage:
       --json                print the result as JSON
   phase node key                           print the node's receipt public key (hex)
   phase node info                          print the node's identity and runtime (JSON)
+  phase node status [--json]               processes (pid, uptime, memory, load, restarts), versions, peers, queue
+  phase node scale [N] [--no-wait]         run N executor processes (default: 'executors' from the config)
+                                           without restarting the signer or discovery; as the node's user
+                                           (packaged node: edit /etc/phase/plasmd.json, 'systemctl reload plasmd')
   phase peers [--json]                     connected peers: transport, latency, capabilities
+  phase config check [--config F] [-q]     validate the node's configuration (exit 78 naming the bad key)
+  phase config show [--config F]           the effective configuration (file + PHASE_* env + defaults), JSON
+  phase config get KEY [--config F]        one effective value, e.g. runtime_dir or api.http.port
 
 Global options: --api ADDRESS (unix:/path or host:port; env PHASE_API), --token TOKEN (env PHASE_API_TOKEN)
 
 Exit codes: 0 ok; run: the module's exit code, 124 timeout, 125 trap or memory/output limit;
 verify: 1 not verified; 64 usage; 65 input refused; 66 file unreadable; 69 node unavailable;
-70 internal error; 73 cannot write; 75 node busy; 77 API token needed.
+70 internal error; 73 cannot write; 75 node busy; 77 API token needed or not the node's user;
+78 invalid configuration.
 `
 
 async function main (argv: string[]): Promise<number> {
@@ -48,6 +58,7 @@ async function main (argv: string[]): Promise<number> {
     case 'verify': return await verifyCommand(rest)
     case 'node': return await nodeCommand(rest, process.env)
     case 'peers': return await peersCommand(rest, process.env)
+    case 'config': return await configCommand(rest, process.env)
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(HELP)
       return command === undefined ? EXIT.USAGE : EXIT.OK

@@ -1,14 +1,18 @@
-/** `phase node key`, `phase node info` and `phase peers`: who the local node is and whom it knows. */
+/** `phase node key | info | status | scale` and `phase peers`: who the local node is, how it runs, whom it knows. */
 import { connectRaw as connect } from './connect.ts'
 import { EXIT } from './exit.ts'
 import { UsageError, parse } from './usage.ts'
+import { scaleCommand } from './scale.ts'
+import { nodeStatusJson } from '../../services/discovery/src/status.ts'
 
 const OPTIONS = { api: { type: 'string' }, token: { type: 'string' } } as const
 
 export async function nodeCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+  if (argv[0] === 'scale') return await scaleCommand(argv.slice(1), env)
+  if (argv[0] === 'status') return await statusCommand(argv.slice(1), env)
   const { values, positionals } = parse(argv, OPTIONS)
   const sub = positionals[0]
-  if (positionals.length !== 1 || (sub !== 'key' && sub !== 'info')) throw new UsageError("node wants 'key' or 'info'")
+  if (positionals.length !== 1 || (sub !== 'key' && sub !== 'info')) throw new UsageError("node wants 'key', 'info', 'status' or 'scale'")
   const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
   try {
     const info = await client.getNodeInfo({}, { metadata, timeoutMs: 10_000 })
@@ -56,4 +60,48 @@ export async function peersCommand (argv: string[], env: Readonly<Record<string,
   } finally {
     client.close()
   }
+}
+
+/** `phase node status [--json]`: processes (pid, state, uptime, memory, load, restarts), versions, peers, queue. */
+async function statusCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+  const { values, positionals } = parse(argv, { ...OPTIONS, json: { type: 'boolean' } })
+  if (positionals.length !== 0) throw new UsageError('node status takes no arguments')
+  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
+  try {
+    const status = nodeStatusJson(await client.getNodeStatus({}, { metadata, timeoutMs: 10_000 }))
+    if (values.json === true) {
+      process.stdout.write(JSON.stringify(status, null, 2) + '\n')
+      return EXIT.OK
+    }
+    const processes = status.processes as Array<Record<string, unknown>>
+    const done = Object.entries(status.jobs_by_status as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ') || 'none yet'
+    const lines = [
+      `node       ${String(status.peer_id)}`,
+      `version    phase ${String(status.version)}, node ${String(processes[0]?.node_version ?? '?')}`,
+      `peers      ${status.p2p_enabled === true ? String(status.peers) : 'p2p off'}`,
+      `jobs       ${String(status.jobs_in_flight)} in flight, ${String(status.queue_depth)} queued; finished: ${done}`,
+      '',
+      'PROCESS       STATE  PID       UPTIME    RSS       RUNNING  QUEUED  DONE      RESTARTS'
+    ]
+    for (const p of processes) {
+      const name = p.name === 'executor' ? `executor ${String(p.index)}` : String(p.name)
+      const started = typeof p.started_at === 'string' ? Date.parse(p.started_at) : NaN
+      const uptime = Number.isNaN(started) ? '-' : duration(Date.now() - started)
+      const rss = typeof p.rss_bytes === 'number' ? `${(p.rss_bytes / 1024 / 1024).toFixed(0)} MiB` : '-'
+      lines.push([name.padEnd(13), String(p.state).padEnd(6), String(p.pid ?? '-').padEnd(9), uptime.padEnd(9), rss.padEnd(9),
+        String(p.running).padEnd(8), String(p.queued).padEnd(7), String(p.completed).padEnd(9), p.name === 'executor' ? String(p.restarts) : '-'].join(' '))
+    }
+    process.stdout.write(lines.join('\n') + '\n')
+    return processes.every((p) => p.state === 'up') ? EXIT.OK : EXIT.UNAVAILABLE
+  } finally {
+    client.close()
+  }
+}
+
+function duration (ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000))
+  if (s < 120) return `${s}s`
+  if (s < 7200) return `${Math.floor(s / 60)}m`
+  if (s < 172800) return `${Math.floor(s / 3600)}h`
+  return `${Math.floor(s / 86400)}d`
 }

@@ -3,14 +3,25 @@
  * in-flight first), a module's bytes are sent to an executor only until it has cached them, and
  * a job whose executor vanishes (killed, restarting) or is full moves to the next one. Jobs are
  * pure functions of their inputs and nothing is signed for unfinished work, so moving is safe.
+ *
+ * The set follows the executors that exist: `watch()` looks at the runtime folder for
+ * `executor-<index>.sock` files and asks each executor for its status, so executors scaled up or
+ * down under pm2 join or leave without restarting discovery, and a new process behind an index
+ * counts as a restart.
  */
-import { ExecutorService, type ExecuteResponse } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
+import { readdir } from 'node:fs/promises'
+import { ExecutorService, type ExecuteResponse, type GetStatusResponse } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
 import { createGrpcClient, type GrpcClient } from '../../core/src/grpc/index.ts'
+import { executorAddress } from '../../core/src/config.ts'
 import { QueueFullError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
 
 /** How long an executor that failed to answer is skipped before it is tried again. */
 export const DEFAULT_DOWN_MS = 500
+/** How often watch() looks at the runtime folder and the executors' status. */
+export const DEFAULT_WATCH_MS = 1000
+/** A configured executor whose socket never appears is dropped after this long. */
+const NEVER_SEEN_GRACE_MS = 30_000
 
 interface Slot {
   index: number
@@ -19,12 +30,37 @@ interface Slot {
   modules: Set<string>
   downUntil: number
   jobs: number
+  /** Its socket file has been seen in the runtime folder. */
+  seen: boolean
+  /** Left the set: close the client once the last job is back. */
+  removed: boolean
+  /** The last status the executor gave, and when. */
+  status: GetStatusResponse | undefined
+  pid: number
+  restarts: number
+  answering: boolean
+}
+
+/** One executor as status pages show it. */
+export interface ExecutorView {
+  index: number
+  up: boolean
+  status: GetStatusResponse | undefined
+  restarts: number
+  dispatched: number
 }
 
 export interface ExecutorSetInit {
   addresses: readonly string[]
   maxMessageBytes?: number
   downMs?: number
+}
+
+export interface ExecutorWatchInit {
+  runtimeDir: string
+  intervalMs?: number
+  /** Called when an executor index is served by a new process. */
+  onRestart?: (index: number) => void
 }
 
 /** One job for an executor, without the module bytes (those are sent only when needed). */
@@ -43,27 +79,127 @@ export interface ExecuteOutcome {
 }
 
 export class ExecutorSet {
-  private readonly slots: Slot[]
+  private slots: Slot[] = []
   private readonly log: Logger
   private readonly downMs: number
+  private readonly maxMessageBytes: number | undefined
+  private readonly createdAt = Date.now()
+  private timer: NodeJS.Timeout | undefined
+  private scanning: Promise<void> | undefined
 
   constructor (components: { logger: Logger }, init: ExecutorSetInit) {
     this.log = components.logger
     this.downMs = init.downMs ?? DEFAULT_DOWN_MS
-    this.slots = init.addresses.map((address, index) => ({
-      index,
-      client: createGrpcClient(ExecutorService, address, { maxMessageBytes: init.maxMessageBytes, multiplex: true }),
-      inFlight: 0,
-      modules: new Set<string>(),
-      downUntil: 0,
-      jobs: 0
-    }))
+    this.maxMessageBytes = init.maxMessageBytes
+    init.addresses.forEach((address, index) => this.add(index, address))
   }
 
   get size (): number { return this.slots.length }
 
   /** Jobs completed per executor (for status and the scaling tests). */
   jobCounts (): number[] { return this.slots.map((s) => s.jobs) }
+
+  /** Executors in the set, by index, with what they last said about themselves. */
+  views (): ExecutorView[] {
+    return this.slots.map((s) => ({ index: s.index, up: s.answering, status: s.status, restarts: s.restarts, dispatched: s.jobs }))
+  }
+
+  /** Jobs waiting in executor queues, as last reported. */
+  queueDepth (): number {
+    let n = 0
+    for (const s of this.slots) n += s.status?.queued ?? 0
+    return n
+  }
+
+  /** Follows the executors in `runtimeDir` (see the file comment) until close(). */
+  watch (init: ExecutorWatchInit): void {
+    if (this.timer !== undefined) return
+    const tick = (): void => {
+      this.scanning ??= this.scan(init).catch((err: unknown) => {
+        this.log.warn({ err: (err as Error).message }, 'executor scan failed')
+      }).finally(() => { this.scanning = undefined })
+    }
+    this.timer = setInterval(tick, init.intervalMs ?? DEFAULT_WATCH_MS)
+    this.timer.unref()
+    tick()
+  }
+
+  /** One look at the runtime folder and the executors; resolves when done. */
+  async scan (init: ExecutorWatchInit): Promise<void> {
+    let names: string[]
+    try {
+      names = await readdir(init.runtimeDir)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      names = []
+    }
+    const present = new Set<number>()
+    for (const name of names) {
+      const m = /^executor-([0-9]{1,3})\.sock$/.exec(name)
+      if (m !== null) present.add(Number(m[1]))
+    }
+    for (const index of present) {
+      const slot = this.slots.find((s) => s.index === index)
+      if (slot === undefined) {
+        this.add(index, executorAddress(init.runtimeDir, index)).seen = true
+        this.log.info({ executor: index }, 'executor joined')
+      } else {
+        slot.seen = true
+      }
+    }
+    const now = Date.now()
+    for (const slot of [...this.slots]) {
+      if (present.has(slot.index)) continue
+      if (slot.seen || now - this.createdAt > NEVER_SEEN_GRACE_MS) {
+        this.remove(slot)
+        this.log.info({ executor: slot.index }, 'executor left')
+      }
+    }
+    await Promise.all(this.slots.map(async (slot) => await this.poll(slot, init)))
+  }
+
+  private async poll (slot: Slot, init: ExecutorWatchInit): Promise<void> {
+    try {
+      const status = await slot.client.getStatus({}, { timeoutMs: 1000 })
+      const pid = status.process?.pid ?? 0
+      if (slot.pid !== 0 && pid !== 0 && pid !== slot.pid) {
+        slot.restarts++
+        slot.modules.clear()
+        this.log.warn({ executor: slot.index, pid, previousPid: slot.pid }, 'executor restarted')
+        init.onRestart?.(slot.index)
+      }
+      if (pid !== 0) slot.pid = pid
+      slot.status = status
+      slot.answering = true
+    } catch {
+      slot.answering = false
+    }
+  }
+
+  private add (index: number, address: string): Slot {
+    const slot: Slot = {
+      index,
+      client: createGrpcClient(ExecutorService, address, { maxMessageBytes: this.maxMessageBytes, multiplex: true }),
+      inFlight: 0,
+      modules: new Set<string>(),
+      downUntil: 0,
+      jobs: 0,
+      seen: false,
+      removed: false,
+      status: undefined,
+      pid: 0,
+      restarts: 0,
+      answering: false
+    }
+    this.slots = [...this.slots, slot].sort((a, b) => a.index - b.index)
+    return slot
+  }
+
+  private remove (slot: Slot): void {
+    this.slots = this.slots.filter((s) => s !== slot)
+    slot.removed = true
+    if (slot.inFlight === 0) slot.client.close()
+  }
 
   /**
    * Runs a job on one executor. `loadModule` supplies the bytes when the chosen executor lacks
@@ -73,7 +209,8 @@ export class ExecutorSet {
     const tried = new Set<number>()
     let full = 0
     let lastError: unknown
-    for (let attempt = 0; attempt < this.slots.length; attempt++) {
+    const attempts = this.slots.length
+    for (let attempt = 0; attempt < attempts; attempt++) {
       const slot = this.pick(tried)
       if (slot === undefined) break
       tried.add(slot.index)
@@ -95,6 +232,7 @@ export class ExecutorSet {
         throw err
       } finally {
         slot.inFlight--
+        if (slot.removed && slot.inFlight === 0) slot.client.close()
       }
     }
     if (full > 0 && full === tried.size) throw new QueueFullError('all executors are busy, retry later')
@@ -136,6 +274,8 @@ export class ExecutorSet {
   }
 
   close (): void {
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
     for (const slot of this.slots) slot.client.close()
   }
 }

@@ -17,7 +17,18 @@ export interface HttpApiComponents {
   jobs: Pick<JobRouter, 'run'>
   modules: { has: (hash: string) => boolean }
   info: () => Promise<NodeInfo>
+  /** GET /v1/status: what `phase node status` shows, as JSON. */
+  status?: () => Promise<unknown>
+  /** GET /metrics: Prometheus text exposition. */
+  metrics?: () => Promise<{ contentType: string, body: string }>
   logger: Logger
+}
+
+/** A non-JSON 200 answer (Prometheus text). */
+class TextBody {
+  readonly contentType: string
+  readonly body: string
+  constructor (contentType: string, body: string) { this.contentType = contentType; this.body = body }
 }
 
 export interface HttpApiInit {
@@ -86,7 +97,12 @@ export class HttpApi {
     const controller = new AbortController()
     res.on('close', () => { if (!res.writableFinished) controller.abort() })
     this.route(req, controller.signal).then(
-      (body) => send(res, 200, body),
+      (body) => {
+        if (!(body instanceof TextBody)) { send(res, 200, body); return }
+        if (res.headersSent || res.destroyed) return
+        res.writeHead(200, { 'content-type': body.contentType, 'content-length': Buffer.byteLength(body.body) })
+        res.end(body.body)
+      },
       (err: unknown) => {
         const pub = toPublicError(err)
         if (pub !== err) this.c.logger.error({ err }, 'unexpected error in http api')
@@ -108,6 +124,15 @@ export class HttpApi {
     if (mod != null) {
       if (req.method !== 'GET') throw new MethodNotAllowedError()
       return { module_hash: mod[1], cached: this.c.modules.has(mod[1]!) }
+    }
+    if (url.pathname === '/metrics' && this.c.metrics !== undefined) {
+      if (req.method !== 'GET') throw new MethodNotAllowedError()
+      const { contentType, body } = await this.c.metrics()
+      return new TextBody(contentType, body)
+    }
+    if (url.pathname === '/v1/status' && this.c.status !== undefined) {
+      if (req.method !== 'GET') throw new MethodNotAllowedError()
+      return await this.c.status()
     }
     if (url.pathname === '/v1/node') {
       if (req.method !== 'GET') throw new MethodNotAllowedError()

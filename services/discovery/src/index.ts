@@ -4,6 +4,7 @@
  * executors and the signer; the libp2p host joins it with the network.
  */
 import { join } from 'node:path'
+import { chmod } from 'node:fs/promises'
 import { NodeService } from '../../core/src/gen/phase/node/v1/node_pb.js'
 import { ExecutorService } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
 import { GrpcServer, createGrpcClient } from '../../core/src/grpc/index.ts'
@@ -21,13 +22,19 @@ import { JobRouter } from './router.ts'
 import { PhaseNetwork, type PeerSummary, type FoundExecutor } from './p2p/index.ts'
 import type { Requirements } from './p2p/providers.ts'
 import { UnavailableError } from '../../core/src/errors.ts'
+import { VERSION, processInfo } from '../../core/src/process-info.ts'
+import { NodeMetrics } from './metrics.ts'
+import { nodeStatusJson, type NodeStatus, type NodeProcessStatus } from './status.ts'
 
 export { JobRunner } from './jobs.ts'
 export { ExecutorSet } from './executors.ts'
 export { ModuleStore } from './module-store.ts'
 
-export const VERSION = '0.1.0'
+export { VERSION }
+export { nodeStatusJson, type NodeStatus, type NodeProcessStatus } from './status.ts'
 export const IDENTITY_FILE = 'identity.key'
+/** Mode of the public API sockets (gRPC and HTTP): the node's user and group. */
+export const PUBLIC_SOCKET_MODE = 0o660
 
 /** What GetNodeInfo and GET /v1/node report. */
 export interface NodeInfo {
@@ -59,6 +66,7 @@ export class DiscoveryNode {
   private signer: SignerClient | undefined
   private http: HttpApi | undefined
   private network: PhaseNetwork | undefined
+  readonly metrics = new NodeMetrics()
   private started: Promise<DiscoveryAddresses> | undefined
   private stopped: Promise<void> | undefined
 
@@ -85,11 +93,14 @@ export class DiscoveryNode {
     const addresses = internalAddresses(this.config)
     const messageBytes = this.config.limits.maxModuleBytes + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
     this.executors = new ExecutorSet({ logger: this.log.child({ component: 'executors' }) }, { addresses: addresses.executors, maxMessageBytes: messageBytes })
+    const executors = this.executors
+    executors.watch({ runtimeDir: this.config.runtimeDir, onRestart: (index) => this.metrics.executorRestarted(index) })
     this.signer = new SignerClient(addresses.signer)
-    const jobs = new JobRunner({ executors: this.executors, modules: this.modules, signer: this.signer, logger: this.log.child({ component: 'jobs' }) }, {
+    const perExecutor = this.config.workersPerExecutor + this.config.queueCapacity
+    const jobs = new JobRunner({ executors, modules: this.modules, signer: this.signer, logger: this.log.child({ component: 'jobs' }), metrics: this.metrics }, {
       limits: this.config.limits,
       peerId,
-      maxInFlight: this.config.executors * (this.config.workersPerExecutor + this.config.queueCapacity)
+      maxInFlight: () => Math.max(1, executors.size) * perExecutor
     })
     const executorClient = createGrpcClient(ExecutorService, addresses.executors[0]!, { timeoutMs: 2000 })
     let runtime: { name: string, version: string } | undefined
@@ -98,7 +109,7 @@ export class DiscoveryNode {
         const s = await executorClient.getStatus({})
         runtime = { name: s.runtimeName, version: s.runtimeVersion }
       }
-      return { peerId, receiptPublicKey: await this.signer!.publicKey(), version: VERSION, executors: this.config.executors, runtimeName: runtime.name, runtimeVersion: runtime.version, network: this.network?.counters() }
+      return { peerId, receiptPublicKey: await this.signer!.publicKey(), version: VERSION, executors: executors.size, runtimeName: runtime.name, runtimeVersion: runtime.version, network: this.network?.counters() }
     }
     this.closeInfo = () => executorClient.close()
     const p2p = this.config.p2p
@@ -136,11 +147,44 @@ export class DiscoveryNode {
       if (this.network === undefined) throw new UnavailableError('this node is not on the network (p2p.enabled is false)')
       return await this.network.findExecutors(req, options)
     }
-    this.server.add(NodeService, createNodeService({ jobs: router, modules: this.modules, info, peers, findExecutors }, { token: this.config.api.token }))
+    const network = (): PhaseNetwork | undefined => this.network
+    this.metrics.bind({
+      jobsInFlight: () => jobs.running,
+      queueDepth: () => executors.queueDepth(),
+      executors: () => executors.views(),
+      peers: () => network()?.counters().peers,
+      network: () => network()?.counters()
+    })
+    const signer = this.signer
+    const status = async (): Promise<NodeStatus> => {
+      const signerStatus = await signer.status().catch(() => undefined)
+      const byStatus = await this.metrics.jobsByStatus()
+      return {
+        peerId,
+        version: VERSION,
+        processes: [
+          { name: 'discovery', index: 0, state: 'up', process: processInfo() as NodeProcessStatus['process'], running: jobs.running, queued: 0, completed: BigInt(Object.values(byStatus).reduce((a, b) => a + b, 0)), restarts: 0 },
+          { name: 'signer', index: 0, state: signerStatus === undefined ? 'down' : 'up', process: signerStatus?.process, running: 0, queued: 0, completed: signerStatus?.signedReceipts ?? 0n, restarts: 0 },
+          ...executors.views().map((e): NodeProcessStatus => ({
+            name: 'executor', index: e.index, state: e.up ? 'up' : 'down', process: e.up ? e.status?.process : undefined,
+            running: e.status?.running ?? 0, queued: e.status?.queued ?? 0, completed: e.status?.completedJobs ?? 0n, restarts: e.restarts
+          }))
+        ],
+        jobsInFlight: jobs.running,
+        queueDepth: executors.queueDepth(),
+        peers: network()?.counters().peers ?? 0,
+        p2pEnabled: network() !== undefined,
+        jobsByStatus: Object.fromEntries(Object.entries(byStatus).map(([k, v]) => [k, BigInt(v)]))
+      }
+    }
+    this.server.add(NodeService, createNodeService({ jobs: router, modules: this.modules, info, peers, findExecutors, status }, { token: this.config.api.token }))
     const grpc = await this.server.start(this.config.api.grpc)
+    // The public API socket is for the node's group (the package's 'phase' group); the internal
+    // sockets stay owner-only under the service's umask, since the signer signs what it is given.
+    if (grpc.startsWith('unix:')) await chmod(grpc.slice('unix:'.length), PUBLIC_SOCKET_MODE)
     let http: string | null = null
     if (this.config.api.http.enabled) {
-      this.http = new HttpApi({ jobs: router, modules: this.modules, info, logger: this.log.child({ component: 'http' }) }, {
+      this.http = new HttpApi({ jobs: router, modules: this.modules, info, status: async () => nodeStatusJson(await status()), metrics: async () => await this.metrics.text(), logger: this.log.child({ component: 'http' }) }, {
         host: this.config.api.http.host,
         port: this.config.api.http.port,
         socket: this.config.api.http.socket,
@@ -148,6 +192,7 @@ export class DiscoveryNode {
         maxBodyBytes: Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
       })
       http = await this.http.start()
+      await chmod(this.config.api.http.socket, PUBLIC_SOCKET_MODE)
     }
     this.log.info({ peerId, grpc, http, executors: this.config.executors, p2p: this.network?.addresses() ?? [] }, 'discovery ready')
     return { grpc, http }

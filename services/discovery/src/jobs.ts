@@ -7,13 +7,14 @@ import { parseManifest, inputsHashOf, manifestStdin, type Manifest } from '../..
 import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
 import { contentHash } from '../../core/src/hash-node.ts'
 import { canonicalBytes } from '../../core/src/canonical.ts'
-import { HashMismatchError, LimitExceededError, ModuleNotCachedError, ModuleTooLargeError, ReplayedJobError, QueueFullError } from '../../core/src/errors.ts'
+import { HashMismatchError, LimitExceededError, ModuleNotCachedError, ModuleTooLargeError, ReplayedJobError, QueueFullError, isPhaseError } from '../../core/src/errors.ts'
 import type { LimitsConfig } from '../../core/src/config.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import type { ExecutorSet } from './executors.ts'
 import type { ModuleStore } from './module-store.ts'
 import type { SignerClient } from './signer-client.ts'
 import { ReplayGuard } from './replay-guard.ts'
+import type { NodeMetrics } from './metrics.ts'
 
 /** Extra time the executor call gets beyond the job's own wall-time limit. */
 const EXECUTOR_DEADLINE_SLACK_MS = 5000
@@ -36,6 +37,8 @@ export interface JobResult {
   stderr: Uint8Array
   receiptJson: Uint8Array
   executor: number
+  /** The module's own wall time in the executor (local runs). */
+  wallTimeUs?: number
 }
 
 export interface JobRunnerComponents {
@@ -43,13 +46,14 @@ export interface JobRunnerComponents {
   modules: Pick<ModuleStore, 'has' | 'get' | 'put'>
   signer: Pick<SignerClient, 'publicKey' | 'sign'>
   logger: Logger
+  metrics?: Pick<NodeMetrics, 'jobDone' | 'jobFailed'>
 }
 
 export interface JobRunnerInit {
   limits: LimitsConfig
   peerId: string
-  /** Jobs accepted at once before QueueFullError. */
-  maxInFlight: number
+  /** Jobs accepted at once before QueueFullError (a function when the executor count changes). */
+  maxInFlight: number | (() => number)
   /** Job ids remembered against replay. Default: 100000. */
   replayWindow?: number
 }
@@ -69,6 +73,20 @@ export class JobRunner {
   get running (): number { return this.inFlight }
 
   async run (request: JobRequest, options: { signal?: AbortSignal } = {}): Promise<JobResult> {
+    const metrics = this.c.metrics
+    if (metrics === undefined) return await this.runJob(request, options)
+    const start = performance.now()
+    try {
+      const result = await this.runJob(request, options)
+      metrics.jobDone(result.status, (performance.now() - start) / 1000, (result.wallTimeUs ?? 0) / 1e6)
+      return result
+    } catch (err) {
+      metrics.jobFailed(isPhaseError(err) ? err.code : 'internal')
+      throw err
+    }
+  }
+
+  private async runJob (request: JobRequest, options: { signal?: AbortSignal }): Promise<JobResult> {
     const manifest = parseManifest(request.manifest)
     const limits = this.effectiveLimits(manifest)
     const stdin = manifestStdin(manifest)
@@ -78,7 +96,8 @@ export class JobRunner {
     // jobIdOf(manifest), computed here so the canonical bytes serve the response as well.
     const manifestJson = canonicalBytes(manifest)
     const jobId = contentHash(manifestJson)
-    if (this.inFlight >= this.init.maxInFlight) throw new QueueFullError('node is at capacity, retry later')
+    const max = this.init.maxInFlight
+    if (this.inFlight >= (typeof max === 'number' ? max : max())) throw new QueueFullError('node is at capacity, retry later')
     if (!this.replays.claim(jobId)) throw new ReplayedJobError(`job ${jobId} was already submitted; use a fresh nonce`)
     this.inFlight++
     let executed = false
@@ -123,7 +142,8 @@ export class JobRunner {
         stdout: response.stdout,
         stderr: response.stderr,
         receiptJson: signed.receiptJson,
-        executor
+        executor,
+        wallTimeUs: unsigned.wall_time_us
       }
     } finally {
       this.inFlight--

@@ -8,7 +8,7 @@ import { canonicalBytes } from '../../core/src/canonical.ts'
 import type { JobRouter } from './router.ts'
 import type { PeerSummary, FoundExecutor } from './p2p/index.ts'
 import type { Requirements } from './p2p/providers.ts'
-import type { NodeInfo } from './index.ts'
+import type { NodeInfo, NodeStatus } from './index.ts'
 
 export interface NodeServiceComponents {
   jobs: Pick<JobRouter, 'run'>
@@ -16,6 +16,7 @@ export interface NodeServiceComponents {
   findExecutors: (req: Requirements, options: { limit: number, signal: AbortSignal }) => Promise<FoundExecutor[]>
   modules: { has: (hash: string) => boolean }
   info: () => Promise<NodeInfo>
+  status: () => Promise<NodeStatus>
 }
 
 export interface NodeServiceInit {
@@ -73,6 +74,10 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
           queueDepth: record.queue_depth
         }))
       }
+    },
+    async getNodeStatus (_request, ctx) {
+      authorize(ctx.metadata)
+      return await c.status()
     },
     async getNodeInfo (_request, ctx) {
       authorize(ctx.metadata)

@@ -3,7 +3,7 @@
  * and signing. When the signer is down the job fails with UNAVAILABLE; nothing unsigned is
  * ever presented as signed.
  */
-import { SignerService } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
+import { SignerService, type GetStatusResponse } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
 import { createGrpcClient, type GrpcClient } from '../../core/src/grpc/index.ts'
 import { PhaseError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
 import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
@@ -35,6 +35,11 @@ export class SignerClient {
   async sign (receipt: UnsignedReceipt, options: { signal?: AbortSignal } = {}): Promise<SignedReceipt> {
     const response = await this.guard(async () => await this.client.signReceipt({ receiptJson: encoder.encode(JSON.stringify(receipt)) }, options))
     return { receiptJson: response.receiptJson }
+  }
+
+  /** The signer process and its count of signed receipts; throws when it does not answer in 1 s. */
+  async status (): Promise<GetStatusResponse> {
+    return await this.client.getStatus({}, { timeoutMs: 1000 })
   }
 
   /** Waits until the signer answers (used at start-up). */

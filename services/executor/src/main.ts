@@ -25,7 +25,7 @@ await runProcess('executor', async (config, logger) => {
   })
   await runtime.start()
   const server = new GrpcServer({ logger: log }, { maxMessageBytes: limits.maxModuleBytes + limits.maxStdinBytes + 1024 * 1024 })
-  server.add(ExecutorService, createExecutorService({ runtime, logger: log }))
+  server.add(ExecutorService, createExecutorService({ runtime, logger: log, index }))
   await server.start(executorAddress(config.runtimeDir, index))
   return {
     stop: async () => {

@@ -5,13 +5,16 @@ import type { ExecutorService } from '../../core/src/gen/phase/executor/v1/execu
 import type { ServiceImpl } from '../../core/src/grpc/types.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import type { WasmRuntime } from './runtime.ts'
+import { processInfo } from '../../core/src/process-info.ts'
 
 export interface ExecutorServiceComponents {
   runtime: WasmRuntime
   logger: Logger
+  /** This executor's index (its socket is executor-<index>.sock). */
+  index?: number
 }
 
-export function createExecutorService ({ runtime, logger }: ExecutorServiceComponents): ServiceImpl<typeof ExecutorService> {
+export function createExecutorService ({ runtime, logger, index = 0 }: ExecutorServiceComponents): ServiceImpl<typeof ExecutorService> {
   return {
     async execute (request, ctx) {
       const limits = request.limits
@@ -45,7 +48,7 @@ export function createExecutorService ({ runtime, logger }: ExecutorServiceCompo
     },
     async getStatus () {
       const s = runtime.status()
-      return { ...s, completedJobs: BigInt(s.completedJobs), runtimeName: runtime.name, runtimeVersion: runtime.version }
+      return { ...s, completedJobs: BigInt(s.completedJobs), runtimeName: runtime.name, runtimeVersion: runtime.version, index, process: processInfo() }
     }
   }
 }

@@ -8,6 +8,7 @@ import type { SignerService } from '../../core/src/gen/phase/signer/v1/signer_pb
 import type { ServiceImpl } from '../../core/src/grpc/types.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import type { ReceiptSigner } from './index.ts'
+import { processInfo } from '../../core/src/process-info.ts'
 
 export interface SignerServiceComponents {
   signer: ReceiptSigner
@@ -17,7 +18,11 @@ export interface SignerServiceComponents {
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 export function createSignerService ({ signer, logger }: SignerServiceComponents): ServiceImpl<typeof SignerService> {
+  let signed = 0n
   return {
+    async getStatus () {
+      return { process: processInfo(), signedReceipts: signed }
+    },
     async getPublicKey () {
       return { publicKey: signer.publicKey, algorithm: 'ed25519' }
     },
@@ -30,6 +35,7 @@ export function createSignerService ({ signer, logger }: SignerServiceComponents
       }
       // The signer checks the schema and that the receipt names its own key.
       const { receipt, canonical } = signer.sign(doc as UnsignedReceipt)
+      signed++
       logger.debug({ jobId: receipt.job_id, status: receipt.status }, 'signed receipt')
       return { receiptJson: canonical, signature: receipt.signature }
     }

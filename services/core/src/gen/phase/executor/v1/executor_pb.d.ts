@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { CallError } from "../../rpc/v1/rpc_pb.js";
+import type { CallError, ProcessInfo } from "../../rpc/v1/rpc_pb.js";
 
 /**
  * Describes the file phase/executor/v1/executor.proto.
@@ -272,6 +272,20 @@ export declare type GetStatusResponse = Message<"phase.executor.v1.GetStatusResp
    * @generated from field: uint64 completed_jobs = 8;
    */
   completedJobs: bigint;
+
+  /**
+   * The executor's index (its socket is executor-<index>.sock).
+   *
+   * @generated from field: uint32 index = 9;
+   */
+  index: number;
+
+  /**
+   * The executor process.
+   *
+   * @generated from field: phase.rpc.v1.ProcessInfo process = 10;
+   */
+  process?: ProcessInfo | undefined;
 };
 
 /**

@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
+import type { ProcessInfo } from "../../rpc/v1/rpc_pb.js";
 
 /**
  * Describes the file phase/node/v1/node.proto.
@@ -274,6 +275,146 @@ export declare type GetNodeInfoRequest = Message<"phase.node.v1.GetNodeInfoReque
  * Use `create(GetNodeInfoRequestSchema)` to create a new message.
  */
 export declare const GetNodeInfoRequestSchema: GenMessage<GetNodeInfoRequest>;
+
+/**
+ * @generated from message phase.node.v1.GetNodeStatusRequest
+ */
+export declare type GetNodeStatusRequest = Message<"phase.node.v1.GetNodeStatusRequest"> & {
+};
+
+/**
+ * Describes the message phase.node.v1.GetNodeStatusRequest.
+ * Use `create(GetNodeStatusRequestSchema)` to create a new message.
+ */
+export declare const GetNodeStatusRequestSchema: GenMessage<GetNodeStatusRequest>;
+
+/**
+ * NodeProcess is one process of the node as discovery sees it.
+ *
+ * @generated from message phase.node.v1.NodeProcess
+ */
+export declare type NodeProcess = Message<"phase.node.v1.NodeProcess"> & {
+  /**
+   * "discovery", "signer" or "executor".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Executor index; 0 for the others.
+   *
+   * @generated from field: uint32 index = 2;
+   */
+  index: number;
+
+  /**
+   * "up", or "down" when it does not answer (then process is absent).
+   *
+   * @generated from field: string state = 3;
+   */
+  state: string;
+
+  /**
+   * The process, when it answers.
+   *
+   * @generated from field: phase.rpc.v1.ProcessInfo process = 4;
+   */
+  process?: ProcessInfo | undefined;
+
+  /**
+   * Executor load: jobs running and waiting.
+   *
+   * @generated from field: uint32 running = 5;
+   */
+  running: number;
+
+  /**
+   * @generated from field: uint32 queued = 6;
+   */
+  queued: number;
+
+  /**
+   * Jobs finished (executors) or receipts signed (signer) since the process started.
+   *
+   * @generated from field: uint64 completed = 7;
+   */
+  completed: bigint;
+
+  /**
+   * Restarts of this executor seen by discovery (a new process behind the same index).
+   *
+   * @generated from field: uint32 restarts = 8;
+   */
+  restarts: number;
+};
+
+/**
+ * Describes the message phase.node.v1.NodeProcess.
+ * Use `create(NodeProcessSchema)` to create a new message.
+ */
+export declare const NodeProcessSchema: GenMessage<NodeProcess>;
+
+/**
+ * GetNodeStatusResponse is the node's state now.
+ *
+ * @generated from message phase.node.v1.GetNodeStatusResponse
+ */
+export declare type GetNodeStatusResponse = Message<"phase.node.v1.GetNodeStatusResponse"> & {
+  /**
+   * @generated from field: string peer_id = 1;
+   */
+  peerId: string;
+
+  /**
+   * @generated from field: string version = 2;
+   */
+  version: string;
+
+  /**
+   * @generated from field: repeated phase.node.v1.NodeProcess processes = 3;
+   */
+  processes: NodeProcess[];
+
+  /**
+   * Jobs accepted by this node's API or from peers and not yet finished.
+   *
+   * @generated from field: uint32 jobs_in_flight = 4;
+   */
+  jobsInFlight: number;
+
+  /**
+   * Jobs waiting in executor queues.
+   *
+   * @generated from field: uint32 queue_depth = 5;
+   */
+  queueDepth: number;
+
+  /**
+   * Connected peers (0 when p2p is off).
+   *
+   * @generated from field: uint32 peers = 6;
+   */
+  peers: number;
+
+  /**
+   * @generated from field: bool p2p_enabled = 7;
+   */
+  p2pEnabled: boolean;
+
+  /**
+   * Jobs finished by status since discovery started.
+   *
+   * @generated from field: map<string, uint64> jobs_by_status = 8;
+   */
+  jobsByStatus: { [key: string]: bigint };
+};
+
+/**
+ * Describes the message phase.node.v1.GetNodeStatusResponse.
+ * Use `create(GetNodeStatusResponseSchema)` to create a new message.
+ */
+export declare const GetNodeStatusResponseSchema: GenMessage<GetNodeStatusResponse>;
 
 /**
  * GetNodeInfoResponse describes the node.
@@ -679,6 +820,17 @@ export declare const NodeService: GenService<{
     methodKind: "unary";
     input: typeof GetNodeInfoRequestSchema;
     output: typeof GetNodeInfoResponseSchema;
+  },
+  /**
+   * GetNodeStatus reports the node's processes (discovery, signer, each executor), its load and
+   * its peers: what `phase node status` shows.
+   *
+   * @generated from rpc phase.node.v1.NodeService.GetNodeStatus
+   */
+  getNodeStatus: {
+    methodKind: "unary";
+    input: typeof GetNodeStatusRequestSchema;
+    output: typeof GetNodeStatusResponseSchema;
   },
   /**
    * ListPeers lists the connected peers with their capabilities, latency and transport.

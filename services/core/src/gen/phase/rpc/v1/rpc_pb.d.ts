@@ -38,3 +38,51 @@ export declare type CallError = Message<"phase.rpc.v1.CallError"> & {
  */
 export declare const CallErrorSchema: GenMessage<CallError>;
 
+/**
+ * ProcessInfo describes one process of a node (for status pages and operators).
+ *
+ * @generated from message phase.rpc.v1.ProcessInfo
+ */
+export declare type ProcessInfo = Message<"phase.rpc.v1.ProcessInfo"> & {
+  /**
+   * Process id on the host.
+   *
+   * @generated from field: uint32 pid = 1;
+   */
+  pid: number;
+
+  /**
+   * Start time of the process, Unix milliseconds.
+   *
+   * @generated from field: int64 started_at_ms = 2;
+   */
+  startedAtMs: bigint;
+
+  /**
+   * Phase version of the code it runs.
+   *
+   * @generated from field: string version = 3;
+   */
+  version: string;
+
+  /**
+   * Node.js version of the runtime it runs on.
+   *
+   * @generated from field: string node_version = 4;
+   */
+  nodeVersion: string;
+
+  /**
+   * Resident set size in bytes.
+   *
+   * @generated from field: uint64 rss_bytes = 5;
+   */
+  rssBytes: bigint;
+};
+
+/**
+ * Describes the message phase.rpc.v1.ProcessInfo.
+ * Use `create(ProcessInfoSchema)` to create a new message.
+ */
+export declare const ProcessInfoSchema: GenMessage<ProcessInfo>;
+

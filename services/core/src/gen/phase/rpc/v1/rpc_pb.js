@@ -8,7 +8,7 @@ import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file phase/rpc/v1/rpc.proto.
  */
 export const file_phase_rpc_v1_rpc = /*@__PURE__*/
-  fileDesc("ChZwaGFzZS9ycGMvdjEvcnBjLnByb3RvEgxwaGFzZS5ycGMudjEiKgoJQ2FsbEVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCWIGcHJvdG8z");
+  fileDesc("ChZwaGFzZS9ycGMvdjEvcnBjLnByb3RvEgxwaGFzZS5ycGMudjEiKgoJQ2FsbEVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSJrCgtQcm9jZXNzSW5mbxILCgNwaWQYASABKA0SFQoNc3RhcnRlZF9hdF9tcxgCIAEoAxIPCgd2ZXJzaW9uGAMgASgJEhQKDG5vZGVfdmVyc2lvbhgEIAEoCRIRCglyc3NfYnl0ZXMYBSABKARiBnByb3RvMw");
 
 /**
  * Describes the message phase.rpc.v1.CallError.
@@ -16,4 +16,11 @@ export const file_phase_rpc_v1_rpc = /*@__PURE__*/
  */
 export const CallErrorSchema = /*@__PURE__*/
   messageDesc(file_phase_rpc_v1_rpc, 0);
+
+/**
+ * Describes the message phase.rpc.v1.ProcessInfo.
+ * Use `create(ProcessInfoSchema)` to create a new message.
+ */
+export const ProcessInfoSchema = /*@__PURE__*/
+  messageDesc(file_phase_rpc_v1_rpc, 1);
 

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { CallError } from "../../rpc/v1/rpc_pb.js";
+import type { CallError, ProcessInfo } from "../../rpc/v1/rpc_pb.js";
 
 /**
  * Describes the file phase/signer/v1/signer.proto.
@@ -14,6 +14,43 @@ export declare const file_phase_signer_v1_signer: GenFile;
 /**
  * GetPublicKeyRequest asks for the receipt public key.
  *
+ * @generated from message phase.signer.v1.GetStatusRequest
+ */
+export declare type GetStatusRequest = Message<"phase.signer.v1.GetStatusRequest"> & {
+};
+
+/**
+ * Describes the message phase.signer.v1.GetStatusRequest.
+ * Use `create(GetStatusRequestSchema)` to create a new message.
+ */
+export declare const GetStatusRequestSchema: GenMessage<GetStatusRequest>;
+
+/**
+ * @generated from message phase.signer.v1.GetStatusResponse
+ */
+export declare type GetStatusResponse = Message<"phase.signer.v1.GetStatusResponse"> & {
+  /**
+   * The signer process.
+   *
+   * @generated from field: phase.rpc.v1.ProcessInfo process = 1;
+   */
+  process?: ProcessInfo | undefined;
+
+  /**
+   * Receipts signed since the signer started.
+   *
+   * @generated from field: uint64 signed_receipts = 2;
+   */
+  signedReceipts: bigint;
+};
+
+/**
+ * Describes the message phase.signer.v1.GetStatusResponse.
+ * Use `create(GetStatusResponseSchema)` to create a new message.
+ */
+export declare const GetStatusResponseSchema: GenMessage<GetStatusResponse>;
+
+/**
  * @generated from message phase.signer.v1.GetPublicKeyRequest
  */
 export declare type GetPublicKeyRequest = Message<"phase.signer.v1.GetPublicKeyRequest"> & {
@@ -215,6 +252,16 @@ export declare const SignerService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof SignReceiptStreamRequestSchema;
     output: typeof SignReceiptStreamResponseSchema;
+  },
+  /**
+   * GetStatus reports the signer process and how many receipts it signed.
+   *
+   * @generated from rpc phase.signer.v1.SignerService.GetStatus
+   */
+  getStatus: {
+    methodKind: "unary";
+    input: typeof GetStatusRequestSchema;
+    output: typeof GetStatusResponseSchema;
   },
 }>;
 

@@ -9,49 +9,63 @@ import { file_phase_rpc_v1_rpc } from "../../rpc/v1/rpc_pb.js";
  * Describes the file phase/signer/v1/signer.proto.
  */
 export const file_phase_signer_v1_signer = /*@__PURE__*/
-  fileDesc("ChxwaGFzZS9zaWduZXIvdjEvc2lnbmVyLnByb3RvEg9waGFzZS5zaWduZXIudjEiFQoTR2V0UHVibGljS2V5UmVxdWVzdCI9ChRHZXRQdWJsaWNLZXlSZXNwb25zZRISCgpwdWJsaWNfa2V5GAEgASgJEhEKCWFsZ29yaXRobRgCIAEoCSIqChJTaWduUmVjZWlwdFJlcXVlc3QSFAoMcmVjZWlwdF9qc29uGAEgASgMIj4KE1NpZ25SZWNlaXB0UmVzcG9uc2USFAoMcmVjZWlwdF9qc29uGAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoCSJxChhTaWduUmVjZWlwdFN0cmVhbVJlcXVlc3QSDwoHY2FsbF9pZBgBIAEoBBI0CgdyZXF1ZXN0GAIgASgLMiMucGhhc2Uuc2lnbmVyLnYxLlNpZ25SZWNlaXB0UmVxdWVzdBIOCgZjYW5jZWwYAyABKAgimgEKGVNpZ25SZWNlaXB0U3RyZWFtUmVzcG9uc2USDwoHY2FsbF9pZBgBIAEoBBI4CghyZXNwb25zZRgCIAEoCzIkLnBoYXNlLnNpZ25lci52MS5TaWduUmVjZWlwdFJlc3BvbnNlSAASKAoFZXJyb3IYAyABKAsyFy5waGFzZS5ycGMudjEuQ2FsbEVycm9ySABCCAoGcmVzdWx0MrYCCg1TaWduZXJTZXJ2aWNlElsKDEdldFB1YmxpY0tleRIkLnBoYXNlLnNpZ25lci52MS5HZXRQdWJsaWNLZXlSZXF1ZXN0GiUucGhhc2Uuc2lnbmVyLnYxLkdldFB1YmxpY0tleVJlc3BvbnNlElgKC1NpZ25SZWNlaXB0EiMucGhhc2Uuc2lnbmVyLnYxLlNpZ25SZWNlaXB0UmVxdWVzdBokLnBoYXNlLnNpZ25lci52MS5TaWduUmVjZWlwdFJlc3BvbnNlEm4KEVNpZ25SZWNlaXB0U3RyZWFtEikucGhhc2Uuc2lnbmVyLnYxLlNpZ25SZWNlaXB0U3RyZWFtUmVxdWVzdBoqLnBoYXNlLnNpZ25lci52MS5TaWduUmVjZWlwdFN0cmVhbVJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_phase_rpc_v1_rpc]);
+  fileDesc("ChxwaGFzZS9zaWduZXIvdjEvc2lnbmVyLnByb3RvEg9waGFzZS5zaWduZXIudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCJYChFHZXRTdGF0dXNSZXNwb25zZRIqCgdwcm9jZXNzGAEgASgLMhkucGhhc2UucnBjLnYxLlByb2Nlc3NJbmZvEhcKD3NpZ25lZF9yZWNlaXB0cxgCIAEoBCIVChNHZXRQdWJsaWNLZXlSZXF1ZXN0Ij0KFEdldFB1YmxpY0tleVJlc3BvbnNlEhIKCnB1YmxpY19rZXkYASABKAkSEQoJYWxnb3JpdGhtGAIgASgJIioKElNpZ25SZWNlaXB0UmVxdWVzdBIUCgxyZWNlaXB0X2pzb24YASABKAwiPgoTU2lnblJlY2VpcHRSZXNwb25zZRIUCgxyZWNlaXB0X2pzb24YASABKAwSEQoJc2lnbmF0dXJlGAIgASgJInEKGFNpZ25SZWNlaXB0U3RyZWFtUmVxdWVzdBIPCgdjYWxsX2lkGAEgASgEEjQKB3JlcXVlc3QYAiABKAsyIy5waGFzZS5zaWduZXIudjEuU2lnblJlY2VpcHRSZXF1ZXN0Eg4KBmNhbmNlbBgDIAEoCCKaAQoZU2lnblJlY2VpcHRTdHJlYW1SZXNwb25zZRIPCgdjYWxsX2lkGAEgASgEEjgKCHJlc3BvbnNlGAIgASgLMiQucGhhc2Uuc2lnbmVyLnYxLlNpZ25SZWNlaXB0UmVzcG9uc2VIABIoCgVlcnJvchgDIAEoCzIXLnBoYXNlLnJwYy52MS5DYWxsRXJyb3JIAEIICgZyZXN1bHQyigMKDVNpZ25lclNlcnZpY2USWwoMR2V0UHVibGljS2V5EiQucGhhc2Uuc2lnbmVyLnYxLkdldFB1YmxpY0tleVJlcXVlc3QaJS5waGFzZS5zaWduZXIudjEuR2V0UHVibGljS2V5UmVzcG9uc2USWAoLU2lnblJlY2VpcHQSIy5waGFzZS5zaWduZXIudjEuU2lnblJlY2VpcHRSZXF1ZXN0GiQucGhhc2Uuc2lnbmVyLnYxLlNpZ25SZWNlaXB0UmVzcG9uc2USbgoRU2lnblJlY2VpcHRTdHJlYW0SKS5waGFzZS5zaWduZXIudjEuU2lnblJlY2VpcHRTdHJlYW1SZXF1ZXN0GioucGhhc2Uuc2lnbmVyLnYxLlNpZ25SZWNlaXB0U3RyZWFtUmVzcG9uc2UoATABElIKCUdldFN0YXR1cxIhLnBoYXNlLnNpZ25lci52MS5HZXRTdGF0dXNSZXF1ZXN0GiIucGhhc2Uuc2lnbmVyLnYxLkdldFN0YXR1c1Jlc3BvbnNlYgZwcm90bzM", [file_phase_rpc_v1_rpc]);
+
+/**
+ * Describes the message phase.signer.v1.GetStatusRequest.
+ * Use `create(GetStatusRequestSchema)` to create a new message.
+ */
+export const GetStatusRequestSchema = /*@__PURE__*/
+  messageDesc(file_phase_signer_v1_signer, 0);
+
+/**
+ * Describes the message phase.signer.v1.GetStatusResponse.
+ * Use `create(GetStatusResponseSchema)` to create a new message.
+ */
+export const GetStatusResponseSchema = /*@__PURE__*/
+  messageDesc(file_phase_signer_v1_signer, 1);
 
 /**
  * Describes the message phase.signer.v1.GetPublicKeyRequest.
  * Use `create(GetPublicKeyRequestSchema)` to create a new message.
  */
 export const GetPublicKeyRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_signer_v1_signer, 0);
+  messageDesc(file_phase_signer_v1_signer, 2);
 
 /**
  * Describes the message phase.signer.v1.GetPublicKeyResponse.
  * Use `create(GetPublicKeyResponseSchema)` to create a new message.
  */
 export const GetPublicKeyResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_signer_v1_signer, 1);
+  messageDesc(file_phase_signer_v1_signer, 3);
 
 /**
  * Describes the message phase.signer.v1.SignReceiptRequest.
  * Use `create(SignReceiptRequestSchema)` to create a new message.
  */
 export const SignReceiptRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_signer_v1_signer, 2);
+  messageDesc(file_phase_signer_v1_signer, 4);
 
 /**
  * Describes the message phase.signer.v1.SignReceiptResponse.
  * Use `create(SignReceiptResponseSchema)` to create a new message.
  */
 export const SignReceiptResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_signer_v1_signer, 3);
+  messageDesc(file_phase_signer_v1_signer, 5);
 
 /**
  * Describes the message phase.signer.v1.SignReceiptStreamRequest.
  * Use `create(SignReceiptStreamRequestSchema)` to create a new message.
  */
 export const SignReceiptStreamRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_signer_v1_signer, 4);
+  messageDesc(file_phase_signer_v1_signer, 6);
 
 /**
  * Describes the message phase.signer.v1.SignReceiptStreamResponse.
  * Use `create(SignReceiptStreamResponseSchema)` to create a new message.
  */
 export const SignReceiptStreamResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_signer_v1_signer, 5);
+  messageDesc(file_phase_signer_v1_signer, 7);
 
 /**
  * SignerService holds the node's receipt key and nothing else. It never runs job code

@@ -1,0 +1,109 @@
+/**
+ * A whole node as operators run it: bin/plasmd (config check, then pm2-runtime with the
+ * ecosystem: signer, N executors, discovery), in a temporary state and runtime folder, loopback
+ * only. Its stdout (what journald would keep) is collected line by line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { ROOT } from './node-harness.ts'
+
+export const PLASMD = join(ROOT, 'bin/plasmd')
+export const PHASE = join(ROOT, 'bin/phase')
+
+export interface Pm2Node {
+  dir: string
+  env: Record<string, string>
+  child: ChildProcess
+  /** Every stdout line so far. */
+  lines: string[]
+  /** Public gRPC address (unix:...). */
+  grpc: string
+  /** HTTP address host:port. */
+  http: string
+  /** Pids seen in log lines. */
+  pids: Set<number>
+  /** SIGTERM, then the exit code. */
+  stop: () => Promise<number | null>
+}
+
+/** A temp folder with plasmd.json = `config`; env points the node and the CLI at it. */
+export async function nodeFolder (config: unknown): Promise<{ dir: string, env: Record<string, string> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'phase-pm2-'))
+  await writeFile(join(dir, 'plasmd.json'), JSON.stringify(config))
+  return {
+    dir,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: dir,
+      PHASE_CONFIG: join(dir, 'plasmd.json'),
+      PHASE_STATE_DIR: join(dir, 'state'),
+      PHASE_RUNTIME_DIR: join(dir, 'run')
+    }
+  }
+}
+
+/** Starts bin/plasmd and waits for discovery plus `executors` executors to be listening. */
+export async function startPm2Node (config: Record<string, unknown>, executors: number): Promise<Pm2Node> {
+  const { dir, env } = await nodeFolder({ api: { http: { port: 0 } }, p2p: { enabled: false }, ...config })
+  const child = spawn(PLASMD, [], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const lines: string[] = []
+  const pids = new Set<number>()
+  let grpc = ''
+  let http = ''
+  const ready = new Set<string>()
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`node did not come up:\n${lines.slice(-20).join('\n')}`)), 30_000)
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        lines.push(line)
+        let doc: Record<string, unknown>
+        try { doc = JSON.parse(line) } catch { return }
+        if (typeof doc.pid === 'number') pids.add(doc.pid)
+        if (doc.msg === 'discovery ready') { grpc = String(doc.grpc); http = String(doc.http) }
+        if (doc.msg === 'signer ready' || doc.msg === 'discovery ready' || (doc.name === 'executor' && doc.msg === 'grpc server listening')) {
+          ready.add(`${String(doc.name)}:${String(doc.executor ?? '')}`)
+        }
+        if (ready.size === executors + 2) { clearTimeout(timer); resolve() }
+      })
+      child.stderr!.on('data', (d: Buffer) => { lines.push(`stderr: ${d.toString()}`) })
+      void exited.then((code) => { clearTimeout(timer); reject(new Error(`plasmd exited with ${code}:\n${lines.slice(-20).join('\n')}`)) })
+    })
+  } catch (err) {
+    child.kill('SIGTERM')
+    await exited
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
+  let stopped: Promise<number | null> | undefined
+  const stop = async (): Promise<number | null> => {
+    stopped ??= (async () => {
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+      const code = await exited
+      clearTimeout(timer)
+      await rm(dir, { recursive: true, force: true })
+      return code
+    })()
+    return await stopped
+  }
+  return { dir, env, child, lines, grpc, http, pids, stop }
+}
+
+export function alive (pid: number): boolean {
+  try { process.kill(pid, 0); return true } catch { return false }
+}
+
+/** Runs the phase CLI with the node's env; resolves with exit code and output. */
+export async function phaseCli (args: string[], env: Record<string, string>): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn(PHASE, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  return { code, stdout, stderr }
+}
