@@ -42,12 +42,10 @@ function call<T> (fn: (cb: (err: Error | null, value?: T) => void) => void): Pro
 export async function scaleCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const { values, positionals } = parse(argv, { config: { type: 'string' }, api: { type: 'string' }, token: { type: 'string' }, 'no-wait': { type: 'boolean' } })
   if (positionals.length > 1) throw new UsageError('node scale takes at most one number')
+  const asked = positionals[0]
+  if (asked !== undefined && (!/^[0-9]{1,2}$/.test(asked) || Number(asked) < 1 || Number(asked) > 64)) throw new UsageError('the executor count must be 1 to 64')
   const config = loadForCli(values.config as string | undefined, env)
-  let target = config.executors
-  if (positionals[0] !== undefined) {
-    if (!/^[0-9]{1,2}$/.test(positionals[0]) || Number(positionals[0]) < 1 || Number(positionals[0]) > 64) throw new UsageError('the executor count must be 1 to 64')
-    target = Number(positionals[0])
-  }
+  const target = asked === undefined ? config.executors : Number(asked)
   const home = env.PM2_HOME ?? join(config.runtimeDir, 'pm2')
   const rpc = join(home, 'rpc.sock')
   let owner: number
