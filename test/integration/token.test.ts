@@ -38,6 +38,30 @@ describe('a node with an API token', () => {
     expect(health.status).toBe(200)
   })
 
+  it('guards metrics and status with the token too, and counts refused jobs by code', async () => {
+    for (const path of ['/metrics', '/v1/status']) {
+      expect((await fetch(`http://${node.http}${path}`)).status).toBe(401)
+    }
+    const auth = { authorization: `Bearer ${TOKEN}` }
+    const bad = await fetch(`http://${node.http}/v1/jobs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ manifest: { version: 1 } }) })
+    expect(bad.status).toBe(422)
+    const metrics = await fetch(`http://${node.http}/metrics`, { headers: auth })
+    expect(metrics.status).toBe(200)
+    const text = await metrics.text()
+    expect(text).toMatch(/^phase_job_errors_total\{code="invalid_manifest"\} 1$/m)
+    expect(text).not.toContain(TOKEN)
+    const status = await (await fetch(`http://${node.http}/v1/status`, { headers: auth })).json() as { processes: Array<{ name: string, state: string, pid: number }>, p2p_enabled: boolean }
+    expect(status.processes.map((p) => p.name)).toEqual(['discovery', 'signer', 'executor'])
+    expect(status.processes.every((p) => p.state === 'up' && p.pid > 0)).toBe(true)
+    expect(status.p2p_enabled).toBe(false)
+    const client = createGrpcClient(NodeService, node.grpc)
+    try {
+      await expect(client.getNodeStatus({})).rejects.toMatchObject({ code: 'unauthenticated' })
+    } finally {
+      client.close()
+    }
+  })
+
   it('makes the CLI exit 77 without the token and run with PHASE_API_TOKEN', async () => {
     const run = async (env: Record<string, string>): Promise<{ code: number, stdout: string }> => await new Promise((resolve) => {
       const child = execFile(join(ROOT, 'bin/phase'), ['run', join(ROOT, 'examples/hello/hello.wasm'), '--', 'token'], { env: { ...node.env, PHASE_API: node.grpc, ...env } },
