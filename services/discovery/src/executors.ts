@@ -45,6 +45,8 @@ interface Slot {
 export interface ExecutorView {
   index: number
   up: boolean
+  /** up; starting until it first answers; down when it stopped answering. */
+  state: 'up' | 'starting' | 'down'
   status: GetStatusResponse | undefined
   restarts: number
   dispatched: number
@@ -101,7 +103,7 @@ export class ExecutorSet {
 
   /** Executors in the set, by index, with what they last said about themselves. */
   views (): ExecutorView[] {
-    return this.slots.map((s) => ({ index: s.index, up: s.answering, status: s.status, restarts: s.restarts, dispatched: s.jobs }))
+    return this.slots.map((s) => ({ index: s.index, up: s.answering, state: s.answering ? 'up' : s.pid === 0 ? 'starting' : 'down', status: s.status, restarts: s.restarts, dispatched: s.jobs }))
   }
 
   /** Jobs waiting in executor queues, as last reported. */

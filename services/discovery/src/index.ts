@@ -166,7 +166,7 @@ export class DiscoveryNode {
           { name: 'discovery', index: 0, state: 'up', process: processInfo() as NodeProcessStatus['process'], running: jobs.running, queued: 0, completed: BigInt(Object.values(byStatus).reduce((a, b) => a + b, 0)), restarts: 0 },
           { name: 'signer', index: 0, state: signerStatus === undefined ? 'down' : 'up', process: signerStatus?.process, running: 0, queued: 0, completed: signerStatus?.signedReceipts ?? 0n, restarts: 0 },
           ...executors.views().map((e): NodeProcessStatus => ({
-            name: 'executor', index: e.index, state: e.up ? 'up' : 'down', process: e.up ? e.status?.process : undefined,
+            name: 'executor', index: e.index, state: e.state, process: e.up ? e.status?.process : undefined,
             running: e.status?.running ?? 0, queued: e.status?.queued ?? 0, completed: e.status?.completedJobs ?? 0n, restarts: e.restarts
           }))
         ],

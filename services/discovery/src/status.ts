@@ -10,7 +10,7 @@ export interface NodeProcessStatus {
   /** discovery, signer or executor. */
   name: string
   index: number
-  /** up, or down when it does not answer. */
+  /** up; starting (executors, before they first answer); down when it does not answer. */
   state: string
   process?: Omit<ProcessInfo, '$typeName'> | undefined
   running: number

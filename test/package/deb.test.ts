@@ -1,0 +1,273 @@
+/**
+ * The .deb, as an operator gets it: built by `npm run package:deb`, clean for lintian, its unit
+ * verified and rated by systemd-analyze, then installed into a clean Debian 12 root made by
+ * debootstrap (the root is cached as a tarball between runs). There the node is started the
+ * way plasmd.service starts it — user, group, environment, umask and folders read from the
+ * installed unit, systemd not being PID 1 here — inside a network namespace made by this test,
+ * so its default 0.0.0.0:4001 listener and mDNS never touch the host's network. The installed
+ * CLI runs hello and verifies the receipt; reload scales the executors; remove keeps the keys;
+ * purge leaves nothing but what policy keeps (the system user).
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, chownSync, chmodSync, copyFileSync, mkdtempSync, rmSync, cpSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { ROOT } from '../helpers/node-harness.ts'
+
+const CACHE = process.env.PHASE_TEST_CACHE ?? '/var/cache/phase-test'
+const ROOT_TARBALL = join(CACHE, 'bookworm-minbase.tar.gz')
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
+const DEB = join(ROOT, 'dist', `phase_${VERSION}_amd64.deb`)
+const NETNS = `phase-deb-${process.pid}`
+const BUILD_MS = 5 * 60_000
+
+let root = ''
+let netns = false
+let node: ChildProcess | undefined
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+/** Runs a command on the host, with a time limit. */
+function host (cmd: string, args: string[], options: { timeoutMs?: number, env?: NodeJS.ProcessEnv } = {}): Run {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: options.timeoutMs ?? 120_000, env: options.env ?? process.env, maxBuffer: 64 * 1024 * 1024 })
+  if (r.error !== undefined) throw r.error
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+function must (r: Run, what: string): Run {
+  if (r.code !== 0) throw new Error(`${what} failed (${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`)
+  return r
+}
+
+/**
+ * A shell command inside the root, as root, in a private mount namespace (its /proc and /dev
+ * mounts vanish with it) and inside the test's network namespace.
+ */
+function inRoot (script: string, options: { timeoutMs?: number } = {}): Run {
+  return host('ip', ['netns', 'exec', NETNS, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+    'mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && exec chroot "$0" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive sh -c "$1"',
+    root, script], options)
+}
+
+/** The host's Debian mirror (never a name written here): the first URI of its apt sources. */
+function mirror (): string {
+  for (const file of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list']) {
+    if (!existsSync(file)) continue
+    const text = readFileSync(file, 'utf8')
+    const m = /^URIs:\s*(\S+)/m.exec(text) ?? /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm/m.exec(text)
+    if (m !== null) return m[1]!
+  }
+  throw new Error('no Debian mirror in the host apt sources')
+}
+
+/** Every path in the root with type, mode and owner, minus what apt/dpkg/users/logs change by design. */
+function snapshot (): Set<string> {
+  const out = must(host('find', [root, '-xdev', '-printf', '%P %y %m %u:%g\n']), 'find')
+  const ignored = /^(proc|dev|sys|tmp|var\/tmp|var\/cache\/(apt|debconf|ldconfig)|var\/lib\/(apt|dpkg)|var\/log|etc\/(passwd|group|shadow|gshadow)-?|root\/\.)(\/| |$)/
+  // The system user stays after purge (policy), so files owned by it would show a name change; none may be left.
+  return new Set(out.stdout.split('\n').filter((l) => l !== '' && !ignored.test(l)).map((l) => l.replace(/ \d+:\d+$/, '')))
+}
+
+/** The unit's settings, as systemd would read them (one value per key, Environment= gathered). */
+function readUnit (text: string): { get: (key: string) => string | undefined, env: Record<string, string> } {
+  const values = new Map<string, string>()
+  const env: Record<string, string> = {}
+  for (const raw of text.split('\n')) {
+    const line = raw.trim()
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line)
+    if (m === null) continue
+    if (m[1] === 'Environment') {
+      for (const assignment of m[2]!.split(/\s+/)) {
+        const eq = assignment.indexOf('=')
+        if (eq > 0) env[assignment.slice(0, eq)] = assignment.slice(eq + 1)
+      }
+    } else {
+      values.set(m[1]!, m[2]!)
+    }
+  }
+  return { get: (key) => values.get(key), env }
+}
+
+function idsOf (user: string): { uid: number, gid: number } {
+  const line = readFileSync(join(root, 'etc/passwd'), 'utf8').split('\n').find((l) => l.startsWith(`${user}:`))
+  if (line === undefined) throw new Error(`no user ${user} in the root`)
+  const [, , uid, gid] = line.split(':')
+  return { uid: Number(uid), gid: Number(gid) }
+}
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) throw new Error('the package test needs root (debootstrap, chroot, network namespaces)')
+  for (const tool of ['debootstrap', 'lintian', 'systemd-analyze', 'dpkg-deb', 'dpkg-shlibdeps', 'ip', 'unshare', 'chroot']) {
+    if (host('sh', ['-c', `command -v ${tool}`]).code !== 0) throw new Error(`${tool} is missing: .ci/run installs it (apt-get install debootstrap lintian dpkg-dev systemd iproute2)`)
+  }
+  must(host('bash', [join(ROOT, 'ops/package/build-deb.sh')], { timeoutMs: BUILD_MS }), 'npm run package:deb')
+  if (!existsSync(ROOT_TARBALL)) {
+    mkdirSync(CACHE, { recursive: true })
+    const fresh = mkdtempSync(join(CACHE, 'debootstrap-'))
+    try {
+      must(host('debootstrap', ['--variant=minbase', 'bookworm', fresh, mirror()], { timeoutMs: 8 * 60_000 }), 'debootstrap')
+      chmodSync(fresh, 0o755)
+      must(host('tar', ['-C', fresh, '-czf', `${ROOT_TARBALL}.part`, '.']), 'tar')
+      host('mv', [`${ROOT_TARBALL}.part`, ROOT_TARBALL])
+    } finally {
+      rmSync(fresh, { recursive: true, force: true })
+    }
+  }
+  root = mkdtempSync('/var/tmp/phase-root-')
+  must(host('tar', ['-C', root, '-xzf', ROOT_TARBALL]), 'unpacking the Debian root')
+  chmodSync(root, 0o755) // as a real / is: the node's user must be able to enter it
+  must(host('ip', ['netns', 'add', NETNS]), 'ip netns add')
+  netns = true
+  must(host('ip', ['-n', NETNS, 'link', 'set', 'lo', 'up']), 'lo up')
+}, BUILD_MS + 10 * 60_000)
+
+afterAll(async () => {
+  if (node !== undefined && node.exitCode === null && node.signalCode === null) {
+    node.kill('SIGKILL')
+    await new Promise((resolve) => node!.once('exit', resolve))
+  }
+  // Anything still running from the root (a failed test) goes too.
+  if (root !== '') host('sh', ['-c', `for p in /proc/[0-9]*; do [ "$(readlink $p/root)" = "${root}" ] && kill -9 \${p#/proc/}; done; true`])
+  if (netns) host('ip', ['netns', 'del', NETNS])
+  if (root !== '') rmSync(root, { recursive: true, force: true })
+}, 60_000)
+
+describe('the .deb', () => {
+  it('has no lintian errors', () => {
+    const r = host('lintian', ['--no-tag-display-limit', DEB], { timeoutMs: 5 * 60_000 })
+    const errors = r.stdout.split('\n').filter((l) => l.startsWith('E:'))
+    expect({ errors, warnings: r.stdout.split('\n').filter((l) => l.startsWith('W:')).length }).toEqual({ errors: [], warnings: expect.any(Number) })
+  }, 6 * 60_000)
+
+  it('ships a unit that systemd-analyze verifies and rates at most 2.0', () => {
+    const tree = mkdtempSync('/var/tmp/phase-unit-')
+    try {
+      must(host('dpkg-deb', ['-x', DEB, tree]), 'dpkg-deb -x')
+      // The targets the unit names come from the host's systemd.
+      cpSync('/lib/systemd/system', join(tree, 'lib/systemd/system'), { recursive: true, force: false, errorOnExist: false })
+      const unit = join(tree, 'lib/systemd/system/plasmd.service')
+      const verify = host('systemd-analyze', ['verify', `--root=${tree}`, unit])
+      expect(verify.stderr + verify.stdout).toBe('')
+      expect(verify.code).toBe(0)
+      const security = host('systemd-analyze', ['security', '--offline=yes', `--root=${tree}`, 'plasmd.service'])
+      const exposure = /Overall exposure level for plasmd\.service: ([0-9.]+)/.exec(security.stdout)
+      expect(exposure).not.toBeNull()
+      expect(Number(exposure![1])).toBeLessThanOrEqual(2.0)
+      const text = readFileSync(unit, 'utf8')
+      expect(text).not.toMatch(/^MemoryDenyWriteExecute=yes/m)
+      // The verification can fail: a unit whose program is missing does not verify.
+      writeFileSync(unit, text.replace(/^ExecStart=.*$/m, 'ExecStart=/usr/lib/phase/bin/missing'))
+      expect(host('systemd-analyze', ['verify', `--root=${tree}`, unit]).code).not.toBe(0)
+    } finally {
+      rmSync(tree, { recursive: true, force: true })
+    }
+  }, 60_000)
+
+  it('installs into a clean Debian 12, runs as the unit does, serves the installed CLI, scales on reload, and purges clean', async () => {
+    const before = snapshot()
+    copyFileSync(DEB, join(root, 'tmp/phase.deb'))
+    const install = must(inRoot('apt-get install -y -q /tmp/phase.deb && rm /tmp/phase.deb', { timeoutMs: 5 * 60_000 }), 'apt-get install')
+    // The maintainer scripts create the user and the state folder, and no keys.
+    const phase = idsOf('phase')
+    const state = statSync(join(root, 'var/lib/phase'))
+    expect({ mode: state.mode & 0o777, uid: state.uid, entries: readdirSync(join(root, 'var/lib/phase')) }).toEqual({ mode: 0o700, uid: phase.uid, entries: [] })
+    expect(install.stdout).not.toMatch(/private|secret/i)
+    expect(must(inRoot("dpkg-query -W -f='${Conffiles}' phase"), 'dpkg-query').stdout).toContain('/etc/phase/plasmd.json')
+    // The root has no Node.js of its own; the CLI runs on the bundled one.
+    expect(inRoot('command -v node nodejs').stdout).toBe('')
+    expect(must(inRoot('phase config check'), 'phase config check').stdout).toContain('/etc/phase/plasmd.json: ok; 2 executors')
+
+    // Start it as plasmd.service would: the unit's user, group, environment, umask and folders.
+    const unit = readUnit(readFileSync(join(root, 'lib/systemd/system/plasmd.service'), 'utf8'))
+    expect([unit.get('User'), unit.get('Group')]).toEqual(['phase', 'phase'])
+    const runtimeDir = join(root, 'run', unit.get('RuntimeDirectory')!)
+    mkdirSync(runtimeDir, { recursive: true })
+    chmodSync(runtimeDir, parseInt(unit.get('RuntimeDirectoryMode')!, 8))
+    chownSync(runtimeDir, phase.uid, phase.gid)
+    const stateDir = join(root, 'var/lib', unit.get('StateDirectory')!)
+    chmodSync(stateDir, parseInt(unit.get('StateDirectoryMode')!, 8))
+    chownSync(stateDir, phase.uid, phase.gid)
+    const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', USER: 'phase', LOGNAME: 'phase', SHELL: '/usr/sbin/nologin', ...unit.env }
+    const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`)
+    const start = unit.get('ExecStart')!
+    const umask = unit.get('UMask')!
+    node = spawn('ip', ['netns', 'exec', NETNS, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+      // exec all the way: the spawned pid becomes pm2-runtime, the main process systemd would signal.
+      'mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && umask "$1" && shift && exec chroot --userspec=phase:phase --groups=phase "$0" /usr/bin/env -i "$@"',
+      root, umask, ...envArgs, start], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const journal: string[] = []
+    const pids = new Set<number>()
+    let stderr = ''
+    node.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the node did not come up:\n${journal.slice(-30).join('\n')}\n${stderr}`)), 60_000)
+      createInterface({ input: node!.stdout! }).on('line', (line) => {
+        journal.push(line)
+        try {
+          const doc = JSON.parse(line) as { pid?: number, msg?: string }
+          if (typeof doc.pid === 'number') pids.add(doc.pid)
+          if (doc.msg === 'discovery ready') { clearTimeout(timer); resolve() }
+        } catch {}
+      })
+      node!.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the node exited with ${code}:\n${journal.slice(-30).join('\n')}\n${stderr}`)) })
+    })
+
+    // Keys appear on first start, owner-only, owned by the node's user.
+    for (const file of ['receipt-key.json', 'identity.key']) {
+      const s = statSync(join(stateDir, file))
+      expect({ file, mode: s.mode & 0o777, uid: s.uid }).toEqual({ file, mode: 0o600, uid: phase.uid })
+    }
+    // The installed CLI, as root, talks to the installed node over its socket.
+    // Executors answer discovery's status calls within a few seconds of the start.
+    let status = inRoot('phase node status')
+    for (let i = 0; i < 60 && status.code !== 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      status = inRoot('phase node status')
+    }
+    must(status, 'phase node status')
+    expect(status.stdout).toMatch(/^signer +up /m)
+    expect(status.stdout).toMatch(/^executor 1 +up /m)
+    const run = must(inRoot('phase run /usr/share/phase/examples/hello.wasm --receipt /tmp/r.json -- hi'), 'phase run')
+    expect(run.stdout).toBe('ih\n')
+    const verify = must(inRoot('phase verify /tmp/r.json --key "$(phase node key)"'), 'phase verify')
+    expect(verify.stdout).toContain('signature')
+    // Metrics from the node's own loopback, inside the namespace.
+    const metrics = must(inRoot('/usr/lib/phase/node_modules/node/bin/node -e "fetch(\'http://127.0.0.1:7780/metrics\').then(r => r.text()).then(t => process.stdout.write(t))"'), 'metrics')
+    expect(metrics.stdout).toMatch(/^phase_jobs_total\{status="ok"\} 1$/m)
+
+    // Reload as the unit does it (ExecReload, as the unit's user and environment): 2 -> 3 executors.
+    const config = JSON.parse(readFileSync(join(root, 'etc/phase/plasmd.json'), 'utf8')) as Record<string, unknown>
+    writeFileSync(join(root, 'etc/phase/plasmd.json'), JSON.stringify({ ...config, executors: 3 }, null, 2))
+    const reload = must(inRoot(`umask ${umask}; exec chroot --userspec=phase:phase --groups=phase / /usr/bin/env -i ${envArgs.join(' ')} ${unit.get('ExecReload')!}`), 'ExecReload')
+    expect(reload.stdout).toContain('executors: 2 -> 3')
+    expect(must(inRoot('phase node status'), 'status').stdout).toMatch(/^executor 2 +up /m) // reload waited for it
+
+    // journald's view: JSON lines only, and no secret in them.
+    const receiptKey = (JSON.parse(readFileSync(join(stateDir, 'receipt-key.json'), 'utf8')) as { private_key: string }).private_key
+    const identity = readFileSync(join(stateDir, 'identity.key'))
+    const logs = journal.join('\n')
+    expect(journal.filter((l) => { try { JSON.parse(l); return false } catch { return true } })).toEqual([])
+    expect(logs).not.toContain(receiptKey)
+    expect(logs).not.toContain(identity.subarray(4, 36).toString('hex'))
+    expect(logs).not.toContain(identity.toString('base64'))
+
+    // Stop as systemd does: SIGTERM to the main process; everything exits cleanly.
+    const exited = new Promise<number | null>((resolve) => node!.once('exit', (code) => resolve(code)))
+    node.kill('SIGTERM')
+    expect(await exited).toBe(0)
+    const alive = [...pids].filter((pid) => { try { process.kill(pid, 0); return true } catch { return false } })
+    expect(alive).toEqual([])
+    rmSync(runtimeDir, { recursive: true, force: true }) // systemd removes RuntimeDirectory= on stop
+
+    // remove keeps the configuration and the keys; purge removes them; only the user stays.
+    must(inRoot('apt-get remove -y -q phase'), 'apt-get remove')
+    expect(existsSync(join(stateDir, 'receipt-key.json'))).toBe(true)
+    expect(existsSync(join(root, 'etc/phase/plasmd.json'))).toBe(true)
+    expect(existsSync(join(root, 'usr/lib/phase'))).toBe(false)
+    must(inRoot('apt-get purge -y -q phase'), 'apt-get purge')
+    const after = snapshot()
+    expect({ added: [...after].filter((p) => !before.has(p)), removed: [...before].filter((p) => !after.has(p)) }).toEqual({ added: [], removed: [] })
+    expect(idsOf('phase').uid).toBe(phase.uid)
+  }, 10 * 60_000)
+})
