@@ -7,6 +7,10 @@ import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.j
 import { createGrpcClient, type GrpcClient } from '../../services/core/src/grpc/index.ts'
 import { loadConfig } from '../../services/core/src/config.ts'
 import { PhaseClient } from '../../sdk/ts/src/index.ts'
+import { accessSync, constants, readFileSync, statSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { CliError } from './usage.ts'
+import { EXIT } from './exit.ts'
 
 export interface Connection {
   client: GrpcClient<typeof NodeService>
@@ -23,7 +27,42 @@ export function resolveNode (options: { api?: string, token?: string }, env: Rea
     address = config.api.grpc
     token ??= config.api.token ?? undefined
   }
+  if (address.startsWith('unix:')) checkSocket(address.slice('unix:'.length))
   return { address, token }
+}
+
+/**
+ * Says plainly why a unix socket cannot be used, instead of a bare "unavailable": nothing there
+ * (the node is not running) or no permission (not root, not in the node's group).
+ */
+function checkSocket (path: string): void {
+  let gid: number
+  try {
+    gid = statSync(path).gid
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EACCES') throw noPermission(path, statSafe(dirname(path)))
+    if (code === 'ENOENT') throw new CliError(`no node is listening on ${path} (is it running? 'systemctl status plasmd', or 'npm start' in a checkout)`, EXIT.UNAVAILABLE)
+    return
+  }
+  try {
+    accessSync(path, constants.R_OK | constants.W_OK)
+  } catch {
+    throw noPermission(path, gid)
+  }
+}
+
+function statSafe (path: string): number | undefined {
+  try { return statSync(path).gid } catch { return undefined }
+}
+
+function noPermission (path: string, gid: number | undefined): CliError {
+  let group = 'phase'
+  try {
+    const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.split(':')[2] === String(gid))
+    if (line !== undefined) group = line.split(':')[0]!
+  } catch {}
+  return new CliError(`permission denied on ${path}: run as root, or join the '${group}' group ('sudo usermod -aG ${group} $USER', then log in again)`, EXIT.NO_PERM)
 }
 
 /** The SDK client for the node. */

@@ -218,6 +218,12 @@ describe('the .deb', () => {
       const s = statSync(join(stateDir, file))
       expect({ file, mode: s.mode & 0o777, uid: s.uid }).toEqual({ file, mode: 0o600, uid: phase.uid })
     }
+    // Sockets: the public API for the phase group; the signer, executors and pm2's control
+    // sockets (pm2 makes those 0775) only for the node's user.
+    expect(statSync(join(runtimeDir, 'plasmd.sock')).mode & 0o777).toBe(0o660)
+    for (const inner of ['signer.sock', 'executor-0.sock', 'pm2']) {
+      expect({ inner, groupOrOther: statSync(join(runtimeDir, inner)).mode & 0o077 }).toEqual({ inner, groupOrOther: 0 })
+    }
     // The installed CLI, as root, talks to the installed node over its socket.
     // Executors answer discovery's status calls within a few seconds of the start.
     let status = inRoot('phase node status')
@@ -228,6 +234,10 @@ describe('the .deb', () => {
     must(status, 'phase node status')
     expect(status.stdout).toMatch(/^signer +up /m)
     expect(status.stdout).toMatch(/^executor 1 +up /m)
+    // Other users: refused with the way in named; members of the phase group are let in.
+    const stranger = inRoot('setpriv --reuid=65534 --regid=65534 --clear-groups phase node key')
+    expect({ code: stranger.code, stderr: stranger.stderr }).toEqual({ code: 77, stderr: expect.stringContaining("join the 'phase' group") })
+    expect(must(inRoot(`setpriv --reuid=65534 --regid=65534 --groups=${phase.gid} phase node key`), 'phase node key as a group member').stdout).toMatch(/^[0-9a-f]{64}\n$/)
     const run = must(inRoot('phase run /usr/share/phase/examples/hello.wasm --receipt /tmp/r.json -- hi'), 'phase run')
     expect(run.stdout).toBe('ih\n')
     const verify = must(inRoot('phase verify /tmp/r.json --key "$(phase node key)"'), 'phase verify')
