@@ -213,6 +213,14 @@ describe('the .deb', () => {
       node!.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the node exited with ${code}:\n${journal.slice(-30).join('\n')}\n${stderr}`)) })
     })
 
+    // The installed CLI, as root, talks to the installed node over its socket.
+    // Executors answer discovery's status calls within a few seconds of the start.
+    let status = inRoot('phase node status')
+    for (let i = 0; i < 60 && status.code !== 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      status = inRoot('phase node status')
+    }
+    must(status, 'phase node status')
     // Keys appear on first start, owner-only, owned by the node's user.
     for (const file of ['receipt-key.json', 'identity.key']) {
       const s = statSync(join(stateDir, file))
@@ -224,14 +232,6 @@ describe('the .deb', () => {
     for (const inner of ['signer.sock', 'executor-0.sock', 'pm2']) {
       expect({ inner, groupOrOther: statSync(join(runtimeDir, inner)).mode & 0o077 }).toEqual({ inner, groupOrOther: 0 })
     }
-    // The installed CLI, as root, talks to the installed node over its socket.
-    // Executors answer discovery's status calls within a few seconds of the start.
-    let status = inRoot('phase node status')
-    for (let i = 0; i < 60 && status.code !== 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 500))
-      status = inRoot('phase node status')
-    }
-    must(status, 'phase node status')
     expect(status.stdout).toMatch(/^signer +up /m)
     expect(status.stdout).toMatch(/^executor 1 +up /m)
     // Other users: refused with the way in named; members of the phase group are let in.
