@@ -5,7 +5,8 @@
  * way plasmd.service starts it — user, group, environment, umask and folders read from the
  * installed unit, systemd not being PID 1 here — inside a network namespace made by this test,
  * so its default 0.0.0.0:4001 listener and mDNS never touch the host's network. The installed
- * CLI runs hello and verifies the receipt; reload scales the executors; remove keeps the keys;
+ * CLI runs hello and verifies the receipt; reload scales the executors; an upgrade keeps the
+ * configuration and the keys (the same node comes back); remove keeps the keys;
  * purge leaves nothing but what policy keeps (the system user).
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
@@ -164,7 +165,7 @@ describe('the .deb', () => {
     }
   }, 60_000)
 
-  it('installs into a clean Debian 12, runs as the unit does, serves the installed CLI, scales on reload, and purges clean', async () => {
+  it('installs into a clean Debian 12, runs as the unit does, serves the installed CLI, scales on reload, upgrades in place, and purges clean', async () => {
     const before = snapshot()
     copyFileSync(DEB, join(root, 'tmp/phase.deb'))
     const install = must(inRoot('apt-get install -y -q /tmp/phase.deb && rm /tmp/phase.deb', { timeoutMs: 5 * 60_000 }), 'apt-get install')
@@ -182,45 +183,54 @@ describe('the .deb', () => {
     const unit = readUnit(readFileSync(join(root, 'lib/systemd/system/plasmd.service'), 'utf8'))
     expect([unit.get('User'), unit.get('Group')]).toEqual(['phase', 'phase'])
     const runtimeDir = join(root, 'run', unit.get('RuntimeDirectory')!)
-    mkdirSync(runtimeDir, { recursive: true })
-    chmodSync(runtimeDir, parseInt(unit.get('RuntimeDirectoryMode')!, 8))
-    chownSync(runtimeDir, phase.uid, phase.gid)
     const stateDir = join(root, 'var/lib', unit.get('StateDirectory')!)
-    chmodSync(stateDir, parseInt(unit.get('StateDirectoryMode')!, 8))
-    chownSync(stateDir, phase.uid, phase.gid)
     const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', USER: 'phase', LOGNAME: 'phase', SHELL: '/usr/sbin/nologin', ...unit.env }
     const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`)
-    const start = unit.get('ExecStart')!
     const umask = unit.get('UMask')!
-    node = spawn('ip', ['netns', 'exec', NETNS, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-      // exec all the way: the spawned pid becomes pm2-runtime, the main process systemd would signal.
-      'mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && umask "$1" && shift && exec chroot --userspec=phase:phase --groups=phase "$0" /usr/bin/env -i "$@"',
-      root, umask, ...envArgs, start], { stdio: ['ignore', 'pipe', 'pipe'] })
     const journal: string[] = []
     const pids = new Set<number>()
-    let stderr = ''
-    node.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the node did not come up:\n${journal.slice(-30).join('\n')}\n${stderr}`)), 60_000)
-      createInterface({ input: node!.stdout! }).on('line', (line) => {
-        journal.push(line)
-        try {
-          const doc = JSON.parse(line) as { pid?: number, msg?: string }
-          if (typeof doc.pid === 'number') pids.add(doc.pid)
-          if (doc.msg === 'discovery ready') { clearTimeout(timer); resolve() }
-        } catch {}
+    const startAsUnit = async (): Promise<Run> => {
+      mkdirSync(runtimeDir, { recursive: true })
+      chmodSync(runtimeDir, parseInt(unit.get('RuntimeDirectoryMode')!, 8))
+      chownSync(runtimeDir, phase.uid, phase.gid)
+      chmodSync(stateDir, parseInt(unit.get('StateDirectoryMode')!, 8))
+      chownSync(stateDir, phase.uid, phase.gid)
+      node = spawn('ip', ['netns', 'exec', NETNS, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+        // exec all the way: the spawned pid becomes pm2-runtime, the main process systemd would signal.
+        'mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && umask "$1" && shift && exec chroot --userspec=phase:phase --groups=phase "$0" /usr/bin/env -i "$@"',
+        root, umask, ...envArgs, unit.get('ExecStart')!], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let stderr = ''
+      node.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the node did not come up:\n${journal.slice(-30).join('\n')}\n${stderr}`)), 60_000)
+        createInterface({ input: node!.stdout! }).on('line', (line) => {
+          journal.push(line)
+          try {
+            const doc = JSON.parse(line) as { pid?: number, msg?: string }
+            if (typeof doc.pid === 'number') pids.add(doc.pid)
+            if (doc.msg === 'discovery ready') { clearTimeout(timer); resolve() }
+          } catch {}
+        })
+        node!.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the node exited with ${code}:\n${journal.slice(-30).join('\n')}\n${stderr}`)) })
       })
-      node!.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the node exited with ${code}:\n${journal.slice(-30).join('\n')}\n${stderr}`)) })
-    })
-
-    // The installed CLI, as root, talks to the installed node over its socket.
-    // Executors answer discovery's status calls within a few seconds of the start.
-    let status = inRoot('phase node status')
-    for (let i = 0; i < 60 && status.code !== 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 500))
-      status = inRoot('phase node status')
+      // Executors answer discovery's status calls within a few seconds of the start.
+      let status = inRoot('phase node status')
+      for (let i = 0; i < 60 && status.code !== 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        status = inRoot('phase node status')
+      }
+      return must(status, 'phase node status')
     }
-    must(status, 'phase node status')
+    // Stop as systemd does: SIGTERM to the main process; everything exits cleanly.
+    const stopAsUnit = async (): Promise<void> => {
+      const exited = new Promise<number | null>((resolve) => node!.once('exit', (code) => resolve(code)))
+      node!.kill('SIGTERM')
+      expect(await exited).toBe(0)
+      const alive = [...pids].filter((pid) => { try { process.kill(pid, 0); return true } catch { return false } })
+      expect(alive).toEqual([])
+      rmSync(runtimeDir, { recursive: true, force: true }) // systemd removes RuntimeDirectory= on stop
+    }
+    const status = await startAsUnit()
     // Keys appear on first start, owner-only, owned by the node's user.
     for (const file of ['receipt-key.json', 'identity.key']) {
       const s = statSync(join(stateDir, file))
@@ -262,13 +272,29 @@ describe('the .deb', () => {
     expect(logs).not.toContain(identity.subarray(4, 36).toString('hex'))
     expect(logs).not.toContain(identity.toString('base64'))
 
-    // Stop as systemd does: SIGTERM to the main process; everything exits cleanly.
-    const exited = new Promise<number | null>((resolve) => node!.once('exit', (code) => resolve(code)))
-    node.kill('SIGTERM')
-    expect(await exited).toBe(0)
-    const alive = [...pids].filter((pid) => { try { process.kill(pid, 0); return true } catch { return false } })
-    expect(alive).toEqual([])
-    rmSync(runtimeDir, { recursive: true, force: true }) // systemd removes RuntimeDirectory= on stop
+    const key = must(inRoot('phase node key'), 'key').stdout
+    await stopAsUnit()
+
+    // An upgrade keeps the operator's configuration and the node's keys, and the node comes
+    // back as the same node. (The next version is this package with a higher version number.)
+    const next = mkdtempSync('/var/tmp/phase-next-')
+    try {
+      must(host('dpkg-deb', ['-R', DEB, join(next, 'pkg')]), 'dpkg-deb -R')
+      const control = join(next, 'pkg/DEBIAN/control')
+      writeFileSync(control, readFileSync(control, 'utf8').replace(/^Version: .*$/m, `Version: ${VERSION}+next1`))
+      must(host('dpkg-deb', ['--root-owner-group', '-Znone', '-b', join(next, 'pkg'), join(root, 'tmp/phase-next.deb')]), 'dpkg-deb -b')
+    } finally {
+      rmSync(next, { recursive: true, force: true })
+    }
+    const keyFile = readFileSync(join(stateDir, 'receipt-key.json'))
+    must(inRoot('apt-get install -y -q /tmp/phase-next.deb && rm /tmp/phase-next.deb', { timeoutMs: 5 * 60_000 }), 'upgrade')
+    expect(must(inRoot("dpkg-query -W -f='${Version}' phase"), 'version').stdout).toBe(`${VERSION}+next1`)
+    expect((JSON.parse(readFileSync(join(root, 'etc/phase/plasmd.json'), 'utf8')) as { executors: number }).executors).toBe(3)
+    expect(readFileSync(join(stateDir, 'receipt-key.json')).equals(keyFile)).toBe(true)
+    await startAsUnit()
+    expect(must(inRoot('phase node key'), 'key after upgrade').stdout).toBe(key)
+    expect(must(inRoot('phase run /usr/share/phase/examples/hello.wasm -- again'), 'run after upgrade').stdout).toBe('niaga\n')
+    await stopAsUnit()
 
     // remove keeps the configuration and the keys; purge removes them; only the user stays.
     must(inRoot('apt-get remove -y -q phase'), 'apt-get remove')
