@@ -157,7 +157,9 @@ export class ExecutorSet {
         this.log.info({ executor: slot.index }, 'executor left')
       }
     }
-    await Promise.all(this.slots.map(async (slot) => await this.poll(slot, init)))
+    // Only executors whose socket exists: a status call to one still starting would put its
+    // channel into reconnect back-off, and the first jobs would find it "unavailable".
+    await Promise.all(this.slots.filter((slot) => present.has(slot.index)).map(async (slot) => await this.poll(slot, init)))
   }
 
   private async poll (slot: Slot, init: ExecutorWatchInit): Promise<void> {
