@@ -45,7 +45,7 @@ Usage:
 
 Global options: --api ADDRESS (unix:/path or host:port; env PHASE_API), --token TOKEN (env PHASE_API_TOKEN)
 
-Exit codes: 0 ok; run: the module's exit code, 124 timeout, 125 trap or memory/output limit;
+Exit codes: 0 ok; run: the module's exit code (above 255: 255), 124 timeout, 125 trap or memory/output limit;
 verify: 1 not verified; 64 usage; 65 input refused; 66 file unreadable; 69 node unavailable;
 70 internal error; 73 cannot write; 75 node busy; 77 API token needed or not the node's user;
 78 invalid configuration.

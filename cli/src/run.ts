@@ -83,6 +83,9 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
       if (response.status !== 'ok' && response.status !== 'exit') {
         process.stderr.write(`phase: job ended with status ${response.status} (receipt signed; job ${response.jobId})\n`)
       }
+      if (response.status === 'exit' && response.exitCode > 255) {
+        process.stderr.write(`phase: job exited with code ${response.exitCode}, above what a process exit status can carry: exiting 255\n`)
+      }
     }
     return exitFor(response.status, response.exitCode)
   } finally {
@@ -90,6 +93,11 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
   }
 }
 
+/**
+ * The module's exit code is a WASI u32, a process exit status only 8 bits: 1..255 pass through,
+ * anything larger exits 255 (never its low byte, which could read as 0 = success) and the real
+ * code is printed on stderr and in --json.
+ */
 function exitFor (status: string, exitCode: number): number {
   if (status === 'ok') return EXIT.OK
   if (status === 'exit') return Math.min(Math.max(exitCode, 1), 255)

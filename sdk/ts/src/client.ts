@@ -100,7 +100,7 @@ export class PhaseClient {
       jobId: res.jobId,
       manifest,
       status: res.status,
-      exitCode: res.exitCode,
+      exitCode: Number(res.exitCode),
       stdout: res.stdout,
       stderr: res.stderr,
       receipt: JSON.parse(receiptText) as Receipt,
@@ -108,7 +108,7 @@ export class PhaseClient {
       peerId: res.peerId,
       remote,
       capability,
-      replicas: res.replicas.map((r) => ({ peerId: r.peerId, status: r.status, exitCode: r.exitCode, stdoutHash: r.stdoutHash, errorCode: r.errorCode, errorMessage: r.errorMessage, receiptJson: r.receiptJson })),
+      replicas: res.replicas.map((r) => ({ peerId: r.peerId, status: r.status, exitCode: Number(r.exitCode), stdoutHash: r.stdoutHash, errorCode: r.errorCode, errorMessage: r.errorMessage, receiptJson: r.receiptJson })),
       agreeing: res.agreeing,
       verification
     }

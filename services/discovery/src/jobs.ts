@@ -122,7 +122,7 @@ export class JobRunner {
         stderr_hash: contentHash(response.stderr),
         stderr_bytes: response.stderr.byteLength,
         status: response.status as UnsignedReceipt['status'],
-        exit_code: response.exitCode,
+        exit_code: Number(response.exitCode),
         limits,
         wall_time_us: Number(response.wallTimeUs),
         cpu_time_us: Number(response.cpuTimeUs),
@@ -132,13 +132,13 @@ export class JobRunner {
         runtime: { name: response.runtimeName, version: response.runtimeVersion }
       }
       const signed = await this.c.signer.sign(unsigned, options)
-      this.c.logger.debug({ jobId, status: response.status, exitCode: response.exitCode, executor, wallTimeUs: unsigned.wall_time_us }, 'job done')
+      this.c.logger.debug({ jobId, status: response.status, exitCode: unsigned.exit_code, executor, wallTimeUs: unsigned.wall_time_us }, 'job done')
       return {
         jobId,
         manifest,
         manifestJson,
         status: response.status,
-        exitCode: response.exitCode,
+        exitCode: unsigned.exit_code,
         stdout: response.stdout,
         stderr: response.stderr,
         receiptJson: signed.receiptJson,

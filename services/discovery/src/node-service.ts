@@ -34,12 +34,12 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
         jobId: result.jobId,
         manifestJson: result.manifestJson,
         status: result.status,
-        exitCode: result.exitCode,
+        exitCode: BigInt(result.exitCode),
         stdout: result.stdout,
         stderr: result.stderr,
         receiptJson: result.receiptJson,
         peerId: result.peerId,
-        replicas: result.replicas ?? [],
+        replicas: (result.replicas ?? []).map((r) => ({ ...r, exitCode: BigInt(r.exitCode) })),
         agreeing: result.agreeing ?? 0,
         capabilityJson: result.capability === undefined ? undefined : canonicalBytes(result.capability)
       }

@@ -34,7 +34,7 @@ export function createExecutorService ({ runtime, logger, index = 0 }: ExecutorS
       logger.debug({ jobId: request.jobId, status: result.status, wallTimeUs: result.wallTimeUs }, 'executed')
       return {
         status: result.status,
-        exitCode: result.exitCode,
+        exitCode: BigInt(result.exitCode),
         stdout: result.stdout,
         stderr: result.stderr,
         wallTimeUs: BigInt(result.wallTimeUs),

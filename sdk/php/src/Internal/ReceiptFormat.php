@@ -48,8 +48,8 @@ final class ReceiptFormat
         if (!in_array($r['status'], self::STATUSES, true)) {
             return '/status must be one of ' . implode(', ', self::STATUSES);
         }
-        if (!is_int($r['exit_code']) || $r['exit_code'] < -1 || $r['exit_code'] > 2147483647) {
-            return '/exit_code must be an integer from -1 to 2147483647';
+        if (!is_int($r['exit_code']) || $r['exit_code'] < -1 || $r['exit_code'] > 4294967295) {
+            return '/exit_code must be an integer from -1 to 4294967295';
         }
         foreach (['started_at', 'finished_at'] as $f) {
             if (!self::matches($r[$f], self::TIME)) {

@@ -20,7 +20,8 @@ export interface UnsignedReceipt {
   stderr_hash: string
   stderr_bytes: number
   status: ReceiptStatus
-  /** -1 when the module did not exit (trap, timeout, limits). */
+  /** The WASI proc_exit code, a u32 in [0, 4294967295] (0 when `_start` returned); -1 when the
+   * module did not exit (trap, timeout, limits). */
   exit_code: number
   /** The limits the node applied (after its own caps). */
   limits: { memory_bytes: number, timeout_ms: number, output_bytes: number }

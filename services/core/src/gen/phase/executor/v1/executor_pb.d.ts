@@ -121,11 +121,12 @@ export declare type ExecuteResponse = Message<"phase.executor.v1.ExecuteResponse
   status: string;
 
   /**
-   * Exit code given to proc_exit (0 when main returned); -1 when the job did not exit.
+   * Exit code given to proc_exit, the WASI u32 (0..4294967295; 0 when _start returned); -1 when
+   * the job did not exit. sint64 keeps the zigzag encoding of the former sint32 on the wire.
    *
-   * @generated from field: sint32 exit_code = 2;
+   * @generated from field: sint64 exit_code = 2;
    */
-  exitCode: number;
+  exitCode: bigint;
 
   /**
    * Captured standard output, truncated at the output cap.

@@ -89,11 +89,12 @@ export declare type SubmitJobResponse = Message<"phase.node.v1.SubmitJobResponse
   status: string;
 
   /**
-   * The module's exit code; -1 when it did not exit.
+   * The module's exit code, the WASI u32 (0..4294967295); -1 when it did not exit. sint64 (not
+   * int64) keeps the zigzag encoding of the former sint32, so older readers still decode it.
    *
-   * @generated from field: sint32 exit_code = 4;
+   * @generated from field: sint64 exit_code = 4;
    */
-  exitCode: number;
+  exitCode: bigint;
 
   /**
    * Captured standard output.
@@ -174,11 +175,11 @@ export declare type Replica = Message<"phase.node.v1.Replica"> & {
   status: string;
 
   /**
-   * Exit code.
+   * Exit code, the WASI u32 (0..4294967295); -1 when it did not exit.
    *
-   * @generated from field: sint32 exit_code = 3;
+   * @generated from field: sint64 exit_code = 3;
    */
-  exitCode: number;
+  exitCode: bigint;
 
   /**
    * sha256 of its stdout, "sha256:<hex>".
