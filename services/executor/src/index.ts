@@ -5,6 +5,6 @@
  */
 export type { WasmRuntime, WasmJob, WasmResult, WasmLimits, WasmStatus, RuntimeStatus } from './runtime.ts'
 export { createV8Runtime, V8Runtime } from './pool.ts'
-export type { V8RuntimeInit } from './pool.ts'
-export { admitModule } from './admission.ts'
+export type { V8RuntimeInit, V8RuntimeComponents } from './pool.ts'
+export { admitModule, admit, TABLE_SLOT_BYTES, MAX_TABLE_ELEMENTS } from './admission.ts'
 export { createExecutorService } from './service.ts'

@@ -22,7 +22,7 @@ await runProcess('executor', async (config, logger) => {
     maxMemoryBytes: limits.maxMemoryMb * 1024 * 1024,
     maxTimeoutMs: limits.maxTimeoutMs,
     maxOutputBytes: limits.maxOutputBytes
-  })
+  }, { logger: log })
   await runtime.start()
   const server = new GrpcServer({ logger: log }, { maxMessageBytes: limits.maxModuleBytes + limits.maxStdinBytes + 1024 * 1024 })
   server.add(ExecutorService, createExecutorService({ runtime, logger: log, index }))

@@ -2,12 +2,25 @@
  * The V8 runtime: WebAssembly compiled once per module hash (cached, LRU) and run in a pool of
  * worker threads. A bounded queue gives back-pressure; a job past its wall-time limit is
  * stopped by terminating its worker (~2 ms), which is then replaced.
+ *
+ * Memory: linear memory and tables are capped per job by admission (rewritten maxima). Every
+ * other object a guest can put on its worker's V8 heap (wasm GC structs, exceptions, host
+ * buffers) is capped by the worker's heap limit (`resourceLimits`, from the node's memory cap):
+ * V8 then ends the worker with ERR_WORKER_OUT_OF_MEMORY, the job ends `memory_limit`, the worker
+ * is replaced, and the executor process carries on.
+ *
+ * Liftoff is turned off (`--no-liftoff`) before anything is compiled: with V8's tiering from
+ * Liftoff, a wasm loop that allocates on the heap ignores termination requests (the heap limit's
+ * and the wall-time kill) for tens of seconds while its heap grows far past the limit. With
+ * TurboFan only, both take effect at once. It is also what the compute benchmarks use.
  */
 import { Worker } from 'node:worker_threads'
+import { setFlagsFromString } from 'node:v8'
 import { CancelledError, InvalidModuleError, ModuleNotCachedError, QueueFullError, UnavailableError } from '../../core/src/errors.ts'
-import { admitModule, WASI_MODULE } from './admission.ts'
-import type { RunMessage, ResultMessage } from './worker.ts'
-import type { RuntimeStatus, WasmJob, WasmResult, WasmRuntime } from './runtime.ts'
+import type { Logger } from '../../core/src/logger.ts'
+import { admit, WASI_MODULE } from './admission.ts'
+import type { RunMessage, ResultMessage, WorkerMessage } from './worker.ts'
+import type { RuntimeStatus, WasmJob, WasmResult, WasmRuntime, WasmStatus } from './runtime.ts'
 
 export const DEFAULT_WORKERS = 1
 export const DEFAULT_QUEUE_CAPACITY = 256
@@ -16,6 +29,12 @@ export const DEFAULT_MAX_MEMORY_BYTES = 256 * 1024 * 1024
 export const DEFAULT_MAX_TIMEOUT_MS = 60_000
 export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 export const DEFAULT_MODULE_CACHE_SIZE = 128
+/** Heap a worker needs beyond the node's memory cap: its own runtime (~5 MiB) and tables (≤ 8 MiB). */
+export const WORKER_HEAP_OVERHEAD_MB = 48
+/** Young generation of a worker's heap. */
+export const WORKER_YOUNG_GENERATION_MB = 16
+/** How long to wait for a killed worker's CPU time before reporting the last one known. */
+const CPU_QUERY_MS = 50
 
 export interface V8RuntimeInit {
   /** Worker threads. Default: 1. */
@@ -34,11 +53,18 @@ export interface V8RuntimeInit {
   moduleCacheSize?: number
 }
 
+export interface V8RuntimeComponents {
+  /** Internal failures (a worker crash and its cause) are logged here. Default: none. */
+  logger?: Pick<Logger, 'error' | 'warn'>
+}
+
 interface Compiled {
   module: WebAssembly.Module
   imports: string[]
-  /** The memory cap the module's declared maximum was rewritten to. */
+  /** The memory cap the module's maxima were rewritten for. */
   memoryBytes: number
+  /** The most linear memory it can have (the cap less its tables). */
+  linearMaxBytes: number
 }
 
 interface Pending {
@@ -54,7 +80,10 @@ interface Pending {
 interface Slot {
   worker: Worker
   ready: boolean
-  job?: Pending & { id: number, timer: NodeJS.Timeout, startedAt: number, t0: number }
+  /** The worker thread's CPU time (µs) when it last said so: the base of a killed job's. */
+  threadCpuUs: number
+  /** `settled`: the result went out (proc_exit, output cap) and the guest has not yet left. */
+  job?: Pending & { id: number, timer: NodeJS.Timeout, startedAt: number, t0: number, settled: boolean }
 }
 
 export class V8Runtime implements WasmRuntime {
@@ -67,8 +96,10 @@ export class V8Runtime implements WasmRuntime {
   private nextId = 1
   private running = false
   private completed = 0
+  private readonly log?: V8RuntimeComponents['logger']
 
-  constructor (init: V8RuntimeInit = {}) {
+  constructor (init: V8RuntimeInit = {}, components: V8RuntimeComponents = {}) {
+    this.log = components.logger
     this.init = {
       workers: init.workers ?? DEFAULT_WORKERS,
       queueCapacity: init.queueCapacity ?? DEFAULT_QUEUE_CAPACITY,
@@ -83,6 +114,8 @@ export class V8Runtime implements WasmRuntime {
   async start (): Promise<void> {
     if (this.running) return
     this.running = true
+    // See the file comment: before any module is compiled, process-wide (workers share it).
+    setFlagsFromString('--no-liftoff')
     this.slots = Array.from({ length: this.init.workers }, () => this.spawn())
     await Promise.all(this.slots.map(async (s) => await new Promise<void>((resolve) => {
       if (s.ready) resolve()
@@ -95,7 +128,7 @@ export class V8Runtime implements WasmRuntime {
     this.running = false
     for (const p of this.queue.splice(0)) p.reject(new UnavailableError('executor is stopping'))
     await Promise.all(this.slots.map(async (s) => {
-      if (s.job !== undefined) { clearTimeout(s.job.timer); s.job.reject(new UnavailableError('executor is stopping')) }
+      if (s.job !== undefined) { clearTimeout(s.job.timer); if (!s.job.settled) s.job.reject(new UnavailableError('executor is stopping')) }
       await s.worker.terminate()
     }))
     this.slots = []
@@ -108,7 +141,7 @@ export class V8Runtime implements WasmRuntime {
   status (): RuntimeStatus {
     return {
       workers: this.slots.filter((s) => s.ready).length,
-      running: this.slots.filter((s) => s.job !== undefined).length,
+      running: this.slots.filter((s) => s.job !== undefined && !s.job.settled).length,
       queued: this.queue.length,
       queueCapacity: this.init.queueCapacity,
       cachedModules: this.cache.size,
@@ -143,6 +176,7 @@ export class V8Runtime implements WasmRuntime {
   /** The compiled module for a job: from the cache, or admitted and compiled from its bytes. */
   private async compiled (job: WasmJob, memoryBytes: number): Promise<Compiled> {
     const hit = this.cache.get(job.moduleHash)
+    // Keyed by hash and cap: the maxima were rewritten for that cap.
     if (hit !== undefined && hit.memoryBytes === memoryBytes) {
       this.cache.delete(job.moduleHash)
       this.cache.set(job.moduleHash, hit)
@@ -154,10 +188,10 @@ export class V8Runtime implements WasmRuntime {
       // Cached under another memory cap: recompile from nothing is impossible, so ask for bytes.
       throw new ModuleNotCachedError(`module ${job.moduleHash} is cached with another memory cap; send its bytes`)
     }
-    const admitted = admitModule(bytes, job.moduleHash, { maxModuleBytes: this.init.maxModuleBytes, memoryBytes })
+    const admitted = admit(bytes, job.moduleHash, { maxModuleBytes: this.init.maxModuleBytes, memoryBytes })
     let module: WebAssembly.Module
     try {
-      module = await WebAssembly.compile(admitted as Uint8Array<ArrayBuffer>)
+      module = await WebAssembly.compile(admitted.bytes)
     } catch (err) {
       throw new InvalidModuleError(`invalid WebAssembly: ${String((err as Error).message).slice(0, 200)}`)
     }
@@ -165,7 +199,7 @@ export class V8Runtime implements WasmRuntime {
     if (!exports.some((e) => e.name === '_start' && e.kind === 'function')) throw new InvalidModuleError('module must export a "_start" function (a WASI command)')
     if (!exports.some((e) => e.name === 'memory' && e.kind === 'memory')) throw new InvalidModuleError('module must export its memory as "memory"')
     const imports = WebAssembly.Module.imports(module).filter((i) => i.module === WASI_MODULE).map((i) => i.name)
-    const compiled = { module, imports, memoryBytes }
+    const compiled = { module, imports, memoryBytes, linearMaxBytes: admitted.linearMaxBytes }
     this.cache.set(job.moduleHash, compiled)
     while (this.cache.size > this.init.moduleCacheSize) this.cache.delete(this.cache.keys().next().value!)
     return compiled
@@ -178,7 +212,7 @@ export class V8Runtime implements WasmRuntime {
       const p = this.queue.shift()!
       const id = this.nextId++
       const timer = setTimeout(() => this.timeout(slot), p.limits.timeoutMs)
-      slot.job = { ...p, id, timer, startedAt: Date.now(), t0: performance.now() }
+      slot.job = { ...p, id, timer, startedAt: Date.now(), t0: performance.now(), settled: false }
       const msg: RunMessage = {
         id,
         module: p.compiled.module,
@@ -187,44 +221,61 @@ export class V8Runtime implements WasmRuntime {
         env: p.job.env,
         stdin: p.job.stdin,
         outputBytes: p.limits.outputBytes,
-        memoryBytes: p.compiled.memoryBytes
+        memoryBytes: p.compiled.memoryBytes,
+        linearMaxBytes: p.compiled.linearMaxBytes
       }
       slot.worker.postMessage(msg)
     }
   }
 
   private spawn (): Slot {
-    const worker = new Worker(new URL('./worker.ts', import.meta.url))
-    const slot: Slot = { worker, ready: false }
-    worker.on('message', (msg: ResultMessage | { ready: true }) => {
-      if ('ready' in msg) { slot.ready = true; this.dispatch(); return }
+    const worker = new Worker(new URL('./worker.ts', import.meta.url), {
+      resourceLimits: {
+        maxOldGenerationSizeMb: Math.ceil(this.init.maxMemoryBytes / (1024 * 1024)) + WORKER_HEAP_OVERHEAD_MB,
+        maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB
+      }
+    })
+    const slot: Slot = { worker, ready: false, threadCpuUs: 0 }
+    worker.on('message', (msg: WorkerMessage) => {
+      if (msg.kind === 'ready') { slot.ready = true; slot.threadCpuUs = msg.threadCpuUs; this.dispatch(); return }
       const job = slot.job
       if (job === undefined || job.id !== msg.id) return
-      this.finish(slot)
-      job.resolve({
-        status: msg.status,
-        exitCode: msg.exitCode,
-        stdout: msg.stdout,
-        stderr: msg.stderr,
-        wallTimeUs: msg.wallTimeUs,
-        cpuTimeUs: msg.cpuTimeUs,
-        startedAt: new Date(msg.startedAt).toISOString(),
-        finishedAt: new Date(msg.finishedAt).toISOString(),
-        detail: msg.detail
-      })
-      this.dispatch()
+      if (msg.kind === 'result') this.settle(job, resultOf(msg))
+      slot.threadCpuUs = msg.threadCpuUs
+      if (msg.kind === 'idle' || msg.idle) {
+        this.release(slot)
+        this.dispatch()
+      }
     })
-    worker.on('error', () => this.replace(slot, 'trap', 'worker crashed'))
-    worker.on('exit', () => { if (this.running && this.slots.includes(slot)) this.replace(slot, 'trap', 'worker exited') })
+    worker.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        this.replace(slot, 'memory_limit', `heap objects passed the worker's heap cap of ${this.init.maxMemoryBytes} bytes`)
+      } else {
+        this.log?.error({ err, job: slot.job?.job.jobId }, 'executor worker crashed')
+        this.replace(slot, 'trap', 'worker crashed')
+      }
+    })
+    worker.on('exit', (code) => {
+      if (!this.running || !this.slots.includes(slot)) return
+      this.log?.error({ exitCode: code, job: slot.job?.job.jobId }, 'executor worker exited unexpectedly')
+      this.replace(slot, 'trap', 'worker exited')
+    })
     return slot
   }
 
-  private finish (slot: Slot): void {
-    const job = slot.job
-    if (job === undefined) return
+  /** Gives a job its result (once); its worker may still be leaving the guest's code. */
+  private settle (job: Slot['job'], result: WasmResult): void {
+    if (job === undefined || job.settled) return
+    job.settled = true
     this.completed++
-    clearTimeout(job.timer)
     if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort)
+    job.resolve(result)
+  }
+
+  /** Frees the slot for the next job. */
+  private release (slot: Slot): void {
+    if (slot.job === undefined) return
+    clearTimeout(slot.job.timer)
     slot.job = undefined
   }
 
@@ -232,29 +283,38 @@ export class V8Runtime implements WasmRuntime {
     this.replace(slot, 'timeout', `wall-time limit of ${slot.job?.limits.timeoutMs ?? 0} ms reached`)
   }
 
-  /** Ends the slot's job (if any) with `status`, terminates its worker and starts a fresh one. */
-  private replace (slot: Slot, status: 'timeout' | 'trap', detail: string): void {
+  /**
+   * Ends the slot's job (unless it already has its result) with `status`, terminates its worker
+   * and starts a fresh one. The job's CPU time is read from the thread before it goes.
+   */
+  private replace (slot: Slot, status: WasmStatus, detail: string): void {
     const job = slot.job
-    this.finish(slot)
+    this.release(slot)
     const index = this.slots.indexOf(slot)
     if (index === -1) return
     this.slots[index] = this.spawn()
-    slot.worker.removeAllListeners('exit')
-    void slot.worker.terminate()
-    if (job !== undefined) {
-      const finishedAt = Date.now()
-      job.resolve({
+    const old = slot.worker
+    old.removeAllListeners('exit')
+    old.removeAllListeners('message')
+    old.on('error', () => {}) // a late error of a worker being dropped is not news
+    const finishedAt = Date.now()
+    const wallTimeUs = Math.round((performance.now() - (job?.t0 ?? 0)) * 1000)
+    void threadCpu(old, slot.threadCpuUs).then((cpu) => {
+      void old.terminate()
+      if (job === undefined || job.settled) return
+      this.settle(job, {
         status,
         exitCode: -1,
         stdout: new Uint8Array(),
         stderr: new Uint8Array(),
-        wallTimeUs: Math.round((performance.now() - job.t0) * 1000),
-        cpuTimeUs: 0,
+        wallTimeUs,
+        cpuTimeUs: Math.max(0, cpu - slot.threadCpuUs),
         startedAt: new Date(job.startedAt).toISOString(),
         finishedAt: new Date(finishedAt).toISOString(),
         detail
       })
-    }
+      this.dispatch()
+    })
   }
 
   private abort (p: Pending): void {
@@ -265,17 +325,40 @@ export class V8Runtime implements WasmRuntime {
       return
     }
     const slot = this.slots.find((s) => s.job?.resolve === p.resolve)
-    if (slot === undefined) return
-    this.finish(slot)
-    this.slots[this.slots.indexOf(slot)] = this.spawn()
-    slot.worker.removeAllListeners('exit')
-    void slot.worker.terminate()
+    if (slot === undefined || slot.job?.settled === true) return
+    slot.job!.settled = true
+    this.replace(slot, 'trap', 'cancelled')
     p.reject(new CancelledError('job cancelled'))
   }
 }
 
 const isAborted = (signal: AbortSignal | undefined): boolean => signal?.aborted === true
 
-export function createV8Runtime (init: V8RuntimeInit = {}): WasmRuntime {
-  return new V8Runtime(init)
+/** The thread's CPU time so far (µs), or `fallback` when it is gone or does not answer in time. */
+async function threadCpu (worker: Worker, fallback: number): Promise<number> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<number>((resolve) => { timer = setTimeout(() => resolve(fallback), CPU_QUERY_MS) })
+  try {
+    return await Promise.race([worker.cpuUsage().then((u) => u.user + u.system, () => fallback), late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function resultOf (msg: ResultMessage): WasmResult {
+  return {
+    status: msg.status,
+    exitCode: msg.exitCode,
+    stdout: msg.stdout,
+    stderr: msg.stderr,
+    wallTimeUs: msg.wallTimeUs,
+    cpuTimeUs: msg.cpuTimeUs,
+    startedAt: new Date(msg.startedAt).toISOString(),
+    finishedAt: new Date(msg.finishedAt).toISOString(),
+    detail: msg.detail
+  }
+}
+
+export function createV8Runtime (init: V8RuntimeInit = {}, components: V8RuntimeComponents = {}): WasmRuntime {
+  return new V8Runtime(init, components)
 }

@@ -3,6 +3,15 @@
  * descriptors and cannot cap output). It gives a guest args, env, stdin, capped stdout/stderr,
  * clocks, randomness and exit — nothing else: no preopened folders, so every path and socket
  * call fails with ENOTCAPABLE, and unknown calls with ENOSYS.
+ *
+ * The host keeps its own record of how the job ended (exit called with code N, output cap hit):
+ * a guest can catch the unwinding with wasm exception handling (`catch_all`, `try_table`), so
+ * the status never depends on whether the unwinding reached the top. Once ended, every further
+ * host call unwinds again.
+ *
+ * Clocks are coarsened to 100 µs (CLOCK_RESOLUTION_NS): jobs of different clients share a
+ * process, and a nanosecond clock is the first tool of a timing side channel. (A guest can still
+ * count loop iterations; coarse clocks only blunt the cheap attacks.)
  * Spec: https://github.com/WebAssembly/WASI/blob/main/legacy/preview1/docs.md
  */
 import { getRandomValues } from 'node:crypto'
@@ -16,6 +25,8 @@ const ESPIPE = 70
 const ENOTCAPABLE = 76
 const IOV_MAX = 1024
 const FILETYPE_CHARACTER_DEVICE = 2
+/** Resolution of every clock a guest can read (ns): 100 µs. */
+export const CLOCK_RESOLUTION_NS = 100_000n
 
 /** Thrown by proc_exit to unwind the guest. */
 export class ExitSignal {
@@ -25,6 +36,9 @@ export class ExitSignal {
 
 /** Thrown by fd_write when stdout + stderr pass the cap. */
 export class OutputLimitSignal {}
+
+/** How the job ended, as the host saw it; undefined while it runs. */
+export type HostEnd = { kind: 'exit', code: number } | { kind: 'output_limit' }
 
 export interface WasiJob {
   args: string[]
@@ -36,13 +50,20 @@ export interface WasiJob {
 export interface WasiHost {
   imports: Record<string, (...args: never[]) => number | undefined>
   bindMemory: (memory: WebAssembly.Memory) => void
+  /** The host's own record of the end (exit code, output cap): decides the status. */
+  end: () => HostEnd | undefined
   stdout: () => Uint8Array
   stderr: () => Uint8Array
 }
 
 const encoder = new TextEncoder()
 
-export function createWasiHost (job: WasiJob, importNames: readonly string[]): WasiHost {
+/**
+ * `onEnd` is called once, inside the host call that ends the job (proc_exit, output cap), before
+ * the unwinding starts: the caller can report the outcome even if the guest then catches the
+ * unwinding and never returns.
+ */
+export function createWasiHost (job: WasiJob, importNames: readonly string[], onEnd: (end: HostEnd) => void = () => {}): WasiHost {
   let memory: WebAssembly.Memory | undefined
   const view = (): DataView => new DataView(memory!.buffer)
   const bytes = (): Uint8Array => new Uint8Array(memory!.buffer)
@@ -51,6 +72,11 @@ export function createWasiHost (job: WasiJob, importNames: readonly string[]): W
   const out = [new Chunks(), new Chunks()]
   let outputLeft = job.outputBytes
   let stdinPos = 0
+  let ended: HostEnd | undefined
+  const endWith = (end: HostEnd): never => {
+    if (ended === undefined) { ended = end; onEnd(end) }
+    throw ended.kind === 'exit' ? new ExitSignal(ended.code) : new OutputLimitSignal()
+  }
 
   const sizes = (list: Uint8Array[]) => (countPtr: number, sizePtr: number): number => {
     view().setUint32(countPtr, list.length, true)
@@ -87,7 +113,7 @@ export function createWasiHost (job: WasiJob, importNames: readonly string[]): W
         out[fd - 1]!.push(b.slice(ptr, ptr + take))
         outputLeft -= take
         written += take
-        if (take < len) throw new OutputLimitSignal()
+        if (take < len) endWith({ kind: 'output_limit' })
       }
       v.setUint32(nwritten, written, true)
       return ESUCCESS
@@ -125,14 +151,16 @@ export function createWasiHost (job: WasiJob, importNames: readonly string[]): W
     fd_prestat_dir_name: () => EBADF,
     fd_close: (fd: number) => fd <= 2 ? ESUCCESS : EBADF,
     fd_seek: (fd: number) => fd <= 2 ? ESPIPE : EBADF,
-    clock_res_get (_id: number, ptr: number): number {
-      view().setBigUint64(ptr, 1000n, true)
+    clock_res_get (id: number, ptr: number): number {
+      if (id > 3) return EINVAL
+      view().setBigUint64(ptr, CLOCK_RESOLUTION_NS, true)
       return ESUCCESS
     },
     clock_time_get (id: number, _precision: bigint, ptr: number): number {
       if (id > 3) return EINVAL
+      // Realtime (0) from the wall clock, the others from the monotonic clock; all cut to 100 µs.
       const ns = id === 0 ? BigInt(Date.now()) * 1_000_000n : process.hrtime.bigint()
-      view().setBigUint64(ptr, ns, true)
+      view().setBigUint64(ptr, ns - ns % CLOCK_RESOLUTION_NS, true)
       return ESUCCESS
     },
     random_get (buf: number, len: number): number {
@@ -142,7 +170,8 @@ export function createWasiHost (job: WasiJob, importNames: readonly string[]): W
       return ESUCCESS
     },
     proc_exit (code: number): undefined {
-      throw new ExitSignal(code >>> 0)
+      // The WASI exit code is a u32: 0xFFFFFFFF is 4294967295, not -1.
+      return endWith({ kind: 'exit', code })
     },
     sched_yield: () => ESUCCESS
   }
@@ -154,6 +183,12 @@ export function createWasiHost (job: WasiJob, importNames: readonly string[]): W
     imports[name] = fn === undefined
       ? () => denied
       : (...args: never[]) => {
+          // A guest that caught the unwinding of proc_exit or of the output cap gets it again.
+          if (ended !== undefined) endWith(ended)
+          // wasm i32 arrive as signed JS numbers: read every pointer, length and code as the u32
+          // WASI means (a "negative" pointer must not index from the end of memory).
+          const raw = args as unknown[]
+          for (let i = 0; i < raw.length; i++) if (typeof raw[i] === 'number') raw[i] = (raw[i] as number) >>> 0
           try {
             return fn(...args)
           } catch (err) {
@@ -166,6 +201,7 @@ export function createWasiHost (job: WasiJob, importNames: readonly string[]): W
   return {
     imports,
     bindMemory: (m) => { memory = m },
+    end: () => ended,
     stdout: () => out[0]!.join(),
     stderr: () => out[1]!.join()
   }
