@@ -59,7 +59,7 @@ describe('a node of three processes', () => {
     const m = manifest({ args: ['Hello, World'] })
     const res = await client.submitJob({ manifestJson: enc.encode(JSON.stringify(m)), module: HELLO })
     expect(res.status).toBe('ok')
-    expect(res.exitCode).toBe(0)
+    expect(res.exitCode).toBe(0n)
     expect(dec.decode(res.stdout)).toBe('dlroW ,olleH\n')
     const parsed = parseManifest(m)
     const { receipt, checks } = await verifyReceipt(res.receiptJson, {

@@ -4,10 +4,12 @@
  * stopped by terminating its worker (~2 ms), which is then replaced.
  *
  * Memory: linear memory and tables are capped per job by admission (rewritten maxima). Every
- * other object a guest can put on its worker's V8 heap (wasm GC structs, exceptions, host
- * buffers) is capped by the worker's heap limit (`resourceLimits`, from the node's memory cap):
- * V8 then ends the worker with ERR_WORKER_OUT_OF_MEMORY, the job ends `memory_limit`, the worker
- * is replaced, and the executor process carries on.
+ * other object a guest can put on its worker's V8 heap (wasm GC structs, exceptions) counts
+ * against the job's memory cap too: while a job runs, its worker's heap is sampled every
+ * `heapPollMs`, and growth past the job's cap (plus the young generation, where garbage waits
+ * for a scavenge) ends it `memory_limit`. Behind that, the worker's hard heap limit
+ * (`resourceLimits`, from the node's cap) makes V8 end the worker with ERR_WORKER_OUT_OF_MEMORY,
+ * which also ends the job `memory_limit`; the worker is replaced, the executor process carries on.
  *
  * Liftoff is turned off (`--no-liftoff`) before anything is compiled: with V8's tiering from
  * Liftoff, a wasm loop that allocates on the heap ignores termination requests (the heap limit's
@@ -35,6 +37,8 @@ export const WORKER_HEAP_OVERHEAD_MB = 48
 export const WORKER_YOUNG_GENERATION_MB = 16
 /** How long to wait for a killed worker's CPU time before reporting the last one known. */
 const CPU_QUERY_MS = 50
+/** How often a running job's heap and CPU time are sampled. */
+export const DEFAULT_HEAP_POLL_MS = 20
 
 export interface V8RuntimeInit {
   /** Worker threads. Default: 1. */
@@ -51,6 +55,8 @@ export interface V8RuntimeInit {
   maxOutputBytes?: number
   /** Compiled modules kept. Default: 128. */
   moduleCacheSize?: number
+  /** Sampling period of a running job's heap (ms); 0 leaves only the worker's hard heap limit. Default: 20. */
+  heapPollMs?: number
 }
 
 export interface V8RuntimeComponents {
@@ -82,6 +88,11 @@ interface Slot {
   ready: boolean
   /** The worker thread's CPU time (µs) when it last said so: the base of a killed job's. */
   threadCpuUs: number
+  /** The running job's samples: its thread's CPU time, the lowest heap use seen, a sample under way. */
+  cpuSeenUs: number
+  heapLow: number
+  sampling: boolean
+  monitor?: NodeJS.Timeout
   /** `settled`: the result went out (proc_exit, output cap) and the guest has not yet left. */
   job?: Pending & { id: number, timer: NodeJS.Timeout, startedAt: number, t0: number, settled: boolean }
 }
@@ -107,7 +118,8 @@ export class V8Runtime implements WasmRuntime {
       maxMemoryBytes: init.maxMemoryBytes ?? DEFAULT_MAX_MEMORY_BYTES,
       maxTimeoutMs: init.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS,
       maxOutputBytes: init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
-      moduleCacheSize: init.moduleCacheSize ?? DEFAULT_MODULE_CACHE_SIZE
+      moduleCacheSize: init.moduleCacheSize ?? DEFAULT_MODULE_CACHE_SIZE,
+      heapPollMs: init.heapPollMs ?? DEFAULT_HEAP_POLL_MS
     }
   }
 
@@ -213,6 +225,9 @@ export class V8Runtime implements WasmRuntime {
       const id = this.nextId++
       const timer = setTimeout(() => this.timeout(slot), p.limits.timeoutMs)
       slot.job = { ...p, id, timer, startedAt: Date.now(), t0: performance.now(), settled: false }
+      slot.cpuSeenUs = slot.threadCpuUs
+      slot.heapLow = Infinity
+      if (this.init.heapPollMs > 0) slot.monitor = setInterval(() => this.sample(slot, id), this.init.heapPollMs).unref()
       const msg: RunMessage = {
         id,
         module: p.compiled.module,
@@ -235,7 +250,7 @@ export class V8Runtime implements WasmRuntime {
         maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB
       }
     })
-    const slot: Slot = { worker, ready: false, threadCpuUs: 0 }
+    const slot: Slot = { worker, ready: false, threadCpuUs: 0, cpuSeenUs: 0, heapLow: Infinity, sampling: false }
     worker.on('message', (msg: WorkerMessage) => {
       if (msg.kind === 'ready') { slot.ready = true; slot.threadCpuUs = msg.threadCpuUs; this.dispatch(); return }
       const job = slot.job
@@ -276,7 +291,32 @@ export class V8Runtime implements WasmRuntime {
   private release (slot: Slot): void {
     if (slot.job === undefined) return
     clearTimeout(slot.job.timer)
+    clearInterval(slot.monitor)
     slot.job = undefined
+  }
+
+  /**
+   * One sample of a running job: its thread's CPU time (reported if the worker dies) and its
+   * heap. Growth is measured from the lowest use seen during the job (garbage of the job
+   * before is collected on the way), so it counts what this job keeps alive.
+   */
+  private sample (slot: Slot, id: number): void {
+    if (slot.sampling) return
+    slot.sampling = true
+    const worker = slot.worker
+    const current = (): Slot['job'] | undefined => slot.worker === worker && slot.job?.id === id && !slot.job.settled ? slot.job : undefined
+    void Promise.all([
+      worker.cpuUsage().then((u) => { if (current() !== undefined) slot.cpuSeenUs = u.user + u.system }, () => {}),
+      worker.getHeapStatistics().then((h) => {
+        const job = current()
+        if (job === undefined) return
+        slot.heapLow = Math.min(slot.heapLow, h.used_heap_size)
+        const cap = job.compiled.memoryBytes
+        if (h.used_heap_size - slot.heapLow > cap + WORKER_YOUNG_GENERATION_MB * 1024 * 1024) {
+          this.replace(slot, 'memory_limit', `heap objects passed the job's memory cap of ${cap} bytes`)
+        }
+      }, () => {})
+    ]).finally(() => { slot.sampling = false })
   }
 
   private timeout (slot: Slot): void {
@@ -299,7 +339,7 @@ export class V8Runtime implements WasmRuntime {
     old.on('error', () => {}) // a late error of a worker being dropped is not news
     const finishedAt = Date.now()
     const wallTimeUs = Math.round((performance.now() - (job?.t0 ?? 0)) * 1000)
-    void threadCpu(old, slot.threadCpuUs).then((cpu) => {
+    void threadCpu(old, slot.cpuSeenUs).then((cpu) => {
       void old.terminate()
       if (job === undefined || job.settled) return
       this.settle(job, {
