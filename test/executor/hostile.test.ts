@@ -11,7 +11,7 @@ import { createV8Runtime, MAX_TABLE_ELEMENTS, type WasmRuntime, type WasmJob, ty
 import { contentHash } from '../../services/core/src/hash-node.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { figure } from '../helpers/figures.ts'
-import { exnrefChain, gcArrayBomb, gcStructChain, tableBomb } from './wasm-bytes.ts'
+import { customSectionFlood, exnrefChain, gcArrayBomb, gcStructChain, tableBomb } from './wasm-bytes.ts'
 
 const HELLO = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
 const MiB = 1024 * 1024
@@ -144,6 +144,14 @@ describe('V8 runtime against hostile wasm', () => {
     } finally {
       await bare.stop()
     }
+  })
+
+  it('admits a module of a million empty custom sections without an object per section', async () => {
+    const flood = customSectionFlood(1_300_000)
+    expect(flood.byteLength).toBeLessThan(4 * MiB)
+    const { result, rssGrowth } = await contained('1.3M empty custom sections (3.9 MB module)', job(flood))
+    expect(result?.status).toBe('ok')
+    expect(rssGrowth).toBeLessThan(100 * MiB)
   })
 
   it('turns deep recursion into a trap', async () => {

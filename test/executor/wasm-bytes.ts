@@ -119,3 +119,21 @@ export function tableBomb (elements = 10_000_000, tables = 5): Uint8Array {
     section(10, vec([body([], [])]))
   )
 }
+
+/** A module that does nothing, after `count` empty custom sections (3 bytes each). */
+export function customSectionFlood (count: number): Uint8Array {
+  const flood = new Uint8Array(count * 3)
+  for (let i = 0; i < count; i++) flood.set([0x00, 0x01, 0x00], i * 3)
+  const module = wasm(
+    section(1, vec([[FUNC, 0, 0]])),
+    section(3, vec([[0]])),
+    section(5, vec([[0, 1]])),
+    exportMemoryAndStart(0),
+    section(10, vec([body([], [])]))
+  )
+  const out = new Uint8Array(module.byteLength + flood.byteLength)
+  out.set(module.subarray(0, 8))
+  out.set(flood, 8)
+  out.set(module.subarray(8), 8 + flood.byteLength)
+  return out
+}

@@ -25,6 +25,8 @@ export const WASI_MODULE = 'wasi_snapshot_preview1'
 export const TABLE_SLOT_BYTES = 32
 /** Table elements of all tables together, whatever the memory cap (2^18: 8 MiB at TABLE_SLOT_BYTES). */
 export const MAX_TABLE_ELEMENTS = 262_144
+/** Tables a module may declare (V8 allows 100,000; real modules have one or two). */
+export const MAX_TABLES = 100
 /** Tables may grow into this share of the budget left after initial memory and tables. */
 const TABLE_GROWTH_SHARE = 1 / 8
 
@@ -62,23 +64,26 @@ export function admit (bytes: Uint8Array, expectedHash: string, limits: Admissio
   if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) throw new InvalidModuleError('unsupported WebAssembly binary version')
   const cap = limits.memoryBytes
   const r = new Reader(bytes, 8)
-  const sections: Array<{ id: number, raw: Uint8Array, body: Reader }> = []
+  // Only the spans of the two sections rewritten are kept: a module of millions of tiny
+  // (custom) sections must not cost an object each.
+  const spans = new Map<number, { start: number, end: number }>()
+  let tables: Table[] = []
+  let memory: { initial: number, declaredMax: number } | undefined
   while (!r.done()) {
     const start = r.pos
     const id = r.byte()
     const size = r.u32()
     const body = r.pos
     if (body + size > bytes.byteLength) throw new InvalidModuleError('truncated section')
-    sections.push({ id, raw: bytes.subarray(start, body + size), body: new Reader(bytes.subarray(0, body + size), body) })
+    const content = new Reader(bytes.subarray(0, body + size), body)
+    if (id !== 0 && spans.has(id)) throw new InvalidModuleError(`duplicate section ${id}`)
+    if (id === 4 && spans.has(5)) throw new InvalidModuleError('table section after the memory section')
+    if (id === 1) checkTypes(content)
+    if (id === 2) checkImports(content)
+    if (id === 4) { tables = readTables(content); spans.set(id, { start, end: body + size }) }
+    if (id === 5) { memory = readMemory(content); spans.set(id, { start, end: body + size }) }
+    if (id === 1 || id === 2) spans.set(id, { start, end: body + size })
     r.pos = body + size
-  }
-  let tables: Table[] = []
-  let memory: { initial: number, declaredMax: number } | undefined
-  for (const s of sections) {
-    if (s.id === 1) checkTypes(s.body)
-    if (s.id === 2) checkImports(s.body)
-    if (s.id === 4) tables = readTables(s.body)
-    if (s.id === 5) memory = readMemory(s.body)
   }
   const memInitialBytes = (memory?.initial ?? 0) * PAGE_BYTES
   if (memInitialBytes > cap) {
@@ -87,12 +92,15 @@ export function admit (bytes: Uint8Array, expectedHash: string, limits: Admissio
   const tableMax = tableMaxima(tables, cap, memInitialBytes)
   const tableElements = tableMax.reduce((n, m) => n + m, 0)
   const linearMaxPages = Math.min(memory?.declaredMax ?? Infinity, Math.floor((cap - tableElements * TABLE_SLOT_BYTES) / PAGE_BYTES))
-  const out: Uint8Array[] = [bytes.subarray(0, 8)]
-  for (const s of sections) {
-    if (s.id === 4) out.push(section(4, tableSection(tables, tableMax)))
-    else if (s.id === 5) out.push(section(5, memory === undefined ? [0] : [1, 0x01, ...leb(memory.initial), ...leb(linearMaxPages)]))
-    else out.push(s.raw)
+  const out: Uint8Array[] = []
+  let copied = 0
+  for (const [id, content] of [[4, tableSection(tables, tableMax)], [5, memory === undefined ? [0] : [1, 0x01, ...leb(memory.initial), ...leb(linearMaxPages)]]] as const) {
+    const span = spans.get(id)
+    if (span === undefined) continue
+    out.push(bytes.subarray(copied, span.start), section(id, content))
+    copied = span.end
   }
+  out.push(bytes.subarray(copied))
   return { bytes: concat(out), linearMaxBytes: memory === undefined ? 0 : linearMaxPages * PAGE_BYTES, tableElements }
 }
 
@@ -167,6 +175,7 @@ function valType (r: Reader): void {
 
 function readTables (r: Reader): Table[] {
   const n = r.u32()
+  if (n > MAX_TABLES) throw new InvalidModuleError(`module declares ${n} tables, at most ${MAX_TABLES} are allowed`)
   const tables: Table[] = []
   for (let i = 0; i < n; i++) {
     const start = r.pos
@@ -190,7 +199,9 @@ function readTables (r: Reader): Table[] {
 
 function tableSection (tables: Table[], max: number[]): number[] {
   const content: number[] = [...leb(tables.length)]
-  tables.forEach((t, i) => content.push(...t.prefix, 0x01, ...leb(t.initial), ...leb(max[i]!), ...t.suffix))
+  // No push(...x): an initializer expression can be long enough to overflow the call stack.
+  const append = (b: ArrayLike<number>): void => { for (let i = 0; i < b.length; i++) content.push(b[i]!) }
+  tables.forEach((t, i) => { append(t.prefix); append([0x01, ...leb(t.initial), ...leb(max[i]!)]); append(t.suffix) })
   return content
 }
 
@@ -232,7 +243,13 @@ function readMemory (r: Reader): { initial: number, declaredMax: number } | unde
   return { initial, declaredMax }
 }
 
-const section = (id: number, content: number[]): Uint8Array => Uint8Array.from([id, ...leb(content.length), ...content])
+function section (id: number, content: number[]): Uint8Array {
+  const head = [id, ...leb(content.length)]
+  const out = new Uint8Array(head.length + content.length)
+  out.set(head)
+  out.set(content, head.length)
+  return out
+}
 
 function checkImports (r: Reader): void {
   const n = r.u32()
