@@ -7,7 +7,7 @@ import { parseManifest, inputsHashOf, manifestStdin, type Manifest } from '../..
 import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
 import { contentHash } from '../../core/src/hash-node.ts'
 import { canonicalBytes } from '../../core/src/canonical.ts'
-import { HashMismatchError, LimitExceededError, ModuleNotCachedError, ModuleTooLargeError, ReplayedJobError, QueueFullError, isPhaseError } from '../../core/src/errors.ts'
+import { HashMismatchError, LimitExceededError, ModuleNotCachedError, ModuleTooLargeError, ReplayedJobError, QueueFullError, isPhaseError, PhaseError } from '../../core/src/errors.ts'
 import type { LimitsConfig } from '../../core/src/config.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import type { ExecutorSet } from './executors.ts'
@@ -131,7 +131,13 @@ export class JobRunner {
         node: { peer_id: this.init.peerId, public_key: await this.c.signer.publicKey(options) },
         runtime: { name: response.runtimeName, version: response.runtimeVersion }
       }
-      const signed = await this.c.signer.sign(unsigned, options)
+      const signed = await this.c.signer.sign(unsigned, options).catch((err: unknown) => {
+        // A receipt this node built and its own signer refused is the node's fault, not the
+        // client's: logged with its cause, answered as internal.
+        if (!isPhaseError(err, 'invalid_receipt')) throw err
+        this.c.logger.error({ err, jobId, status: unsigned.status, exitCode: unsigned.exit_code }, 'signer refused a receipt this node built')
+        throw new PhaseError('internal', 'internal error')
+      })
       this.c.logger.debug({ jobId, status: response.status, exitCode: unsigned.exit_code, executor, wallTimeUs: unsigned.wall_time_us }, 'job done')
       return {
         jobId,
