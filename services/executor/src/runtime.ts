@@ -29,7 +29,7 @@ export interface WasmJob {
 
 export interface WasmResult {
   status: WasmStatus
-  /** proc_exit code, 0 when `_start` returned, -1 when the module did not exit. */
+  /** The WASI proc_exit code, a u32 (0..4294967295; 0 when `_start` returned); -1 when the module did not exit. */
   exitCode: number
   stdout: Uint8Array
   stderr: Uint8Array
