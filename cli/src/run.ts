@@ -66,6 +66,7 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
               agreeing: response.agreeing,
               replicas: response.replicas.map((r) => ({
                 peer_id: r.peerId, status: r.status, exit_code: r.exitCode, stdout_hash: r.stdoutHash, error_code: r.errorCode || undefined, error_message: r.errorMessage || undefined,
+                verified: r.verification.verified,
                 receipt: r.receiptJson.byteLength > 0 ? JSON.parse(new TextDecoder().decode(r.receiptJson)) : undefined
               }))
             }

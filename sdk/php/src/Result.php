@@ -7,7 +7,8 @@ use Phase\Exception\VerificationException;
 
 /**
  * The outcome of a job: output bytes, exit code and status, who ran it, and the signed receipt
- * (as the exact text received). Nothing here is trusted until `verify()` has passed.
+ * (as the exact text received). Nothing here is trusted until `verify()` has passed, which also
+ * checks that `jobId`, `status` and `exitCode` are the receipt's own.
  */
 final class Result
 {
@@ -58,7 +59,16 @@ final class Result
      */
     public function verify(?string $publicKey = null, ?int $nowMs = null): array
     {
-        return $this->receipt->verify($this->expectations($publicKey, $nowMs));
+        $checks = $this->receipt->verify($this->expectations($publicKey, $nowMs));
+        // The job id, status and exit code reported are those of the receipt just verified: a
+        // node (or a peer behind it) that says otherwise is refused like a bad signature.
+        foreach (['job_id' => [$this->jobId, $this->receipt->jobId()], 'status' => [$this->status, $this->receipt->status()], 'exit_code' => [$this->exitCode, $this->receipt->exitCode()]] as $field => [$said, $signed]) {
+            if ($said !== $signed) {
+                throw new VerificationException($field, sprintf('the node reports %s %s, the verified receipt says %s', $field, substr((string) $said, 0, 80), substr((string) $signed, 0, 80)));
+            }
+        }
+        $checks[] = 'job id, status and exit code as reported';
+        return $checks;
     }
 
     /** The expectations `verify()` uses. @throws VerificationException when no key can be had */

@@ -60,7 +60,7 @@ final class ClientTest extends TestCase
         $this->assertSame(base64_encode('phase test vector module v1'), json_decode($t->requests[0]['body'], true)['module']);
         $file = json_decode((string) file_get_contents(PHASE_VECTORS), true);
         $checks = $result->verify($file['public_key']);
-        $this->assertSame(['job id', 'nonce', 'module hash', 'inputs hash', 'stdout hash (13 bytes)', 'stderr hash (0 bytes)'], array_slice($checks, 4));
+        $this->assertSame(['job id', 'nonce', 'module hash', 'inputs hash', 'stdout hash (13 bytes)', 'stderr hash (0 bytes)', 'job id, status and exit code as reported'], array_slice($checks, 4));
     }
 
     public function testRefusesToCallAResultVerifiedWithoutAnExpectedKey(): void
@@ -79,6 +79,30 @@ final class ClientTest extends TestCase
             $this->fail('verified');
         } catch (VerificationException $e) {
             $this->assertSame('stdout_hash', $e->check);
+        }
+    }
+
+    /** @return iterable<string, array{array<string, mixed>, string}> */
+    public static function lies(): iterable
+    {
+        yield 'exit code' => [['status' => 'exit', 'exit_code' => 3], 'status'];
+        yield 'exit code only' => [['exit_code' => 3], 'exit_code'];
+        yield 'job id' => [['job_id' => 'sha256:' . str_repeat('0', 64)], 'job_id'];
+    }
+
+    /**
+     * @dataProvider lies
+     * @param array<string, mixed> $lie
+     */
+    public function testRefusesAStatusOrExitCodeThatIsNotTheReceipts(array $lie, string $check): void
+    {
+        $file = json_decode((string) file_get_contents(PHASE_VECTORS), true);
+        $result = $this->client(new FakeTransport([self::ok($lie)]))->run(self::vectorJob());
+        try {
+            $result->verify($file['public_key']);
+            $this->fail('a result whose reported values differ from its receipt verified');
+        } catch (VerificationException $e) {
+            $this->assertSame($check, $e->check);
         }
     }
 

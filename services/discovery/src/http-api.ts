@@ -176,7 +176,8 @@ export class HttpApi {
             agreeing: result.agreeing,
             replicas: result.replicas.map((r) => ({
               peer_id: r.peerId, status: r.status, exit_code: r.exitCode, stdout_hash: r.stdoutHash, stderr_hash: r.stderrHash,
-              receipt_json: Buffer.from(r.receiptJson).toString('utf8'), error_code: r.errorCode, error_message: r.errorMessage
+              receipt_json: Buffer.from(r.receiptJson).toString('utf8'), error_code: r.errorCode, error_message: r.errorMessage,
+              capability_json: r.capability === undefined ? null : canonicalize(r.capability)
             }))
           }
         : {}),

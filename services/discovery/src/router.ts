@@ -35,6 +35,8 @@ export interface ReplicaOutcome {
   receiptJson: Uint8Array
   errorCode: string
   errorMessage: string
+  /** The signed capability record of the node that ran it (binds peerId to its receipt key), when known. */
+  capability?: CapabilityRecord
 }
 
 export interface RoutedResult extends JobResult {
@@ -107,7 +109,7 @@ export class JobRouter {
       try {
         const r = await network.runRemote(manifest, loadModule, { peerId: peer, signal: options.signal, timeoutMs })
         runs.push({ ...r, manifest, manifestJson: canonicalBytes(manifest), executor: -1 })
-        outcomes.push(outcome(r))
+        outcomes.push(outcome(r, r.capability))
       } catch (err) {
         outcomes.push(failed(peer, err))
         const next = spare.shift()
@@ -118,9 +120,9 @@ export class JobRouter {
     if (local === 1) {
       tasks.push((async () => {
         try {
-          const r = { ...await this.c.jobs.run({ manifest }, options), peerId: this.init.peerId }
+          const r = { ...await this.c.jobs.run({ manifest }, options), peerId: this.init.peerId, capability: await network.capability() }
           runs.unshift(r)
-          outcomes.push(outcome(r))
+          outcomes.push(outcome(r, r.capability))
         } catch (err) {
           outcomes.push(failed(this.init.peerId, err))
         }
@@ -161,8 +163,9 @@ export class JobRouter {
   }
 }
 
-function outcome (r: { peerId: string, status: string, exitCode: number, stdout: Uint8Array, stderr: Uint8Array, receiptJson: Uint8Array }): ReplicaOutcome {
-  return { peerId: r.peerId, status: r.status, exitCode: r.exitCode, stdoutHash: contentHash(r.stdout), stderrHash: contentHash(r.stderr), receiptJson: r.receiptJson, errorCode: '', errorMessage: '' }
+/** One finished run; for a remote one, status and exit code are already those of its verified receipt. */
+function outcome (r: { peerId: string, status: string, exitCode: number, stdout: Uint8Array, stderr: Uint8Array, receiptJson: Uint8Array }, capability: CapabilityRecord | undefined): ReplicaOutcome {
+  return { peerId: r.peerId, status: r.status, exitCode: r.exitCode, stdoutHash: contentHash(r.stdout), stderrHash: contentHash(r.stderr), receiptJson: r.receiptJson, errorCode: '', errorMessage: '', capability }
 }
 
 function failed (peerId: string, err: unknown): ReplicaOutcome {

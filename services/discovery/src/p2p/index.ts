@@ -11,7 +11,8 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { verifyReceiptNode } from '../../../core/src/crypto/verify-node.ts'
 import { jobIdOf, inputsHashOf, type Manifest } from '../../../core/src/documents/manifest.ts'
 import { contentHash } from '../../../core/src/hash-node.ts'
-import { PhaseError, UnavailableError, isPhaseError } from '../../../core/src/errors.ts'
+import { PhaseError, UnavailableError, VerificationError, isPhaseError } from '../../../core/src/errors.ts'
+import type { Receipt } from '../../../core/src/documents/receipt.ts'
 import type { LimitsConfig } from '../../../core/src/config.ts'
 import type { Logger } from '../../../core/src/logger.ts'
 import type { JobRunner } from '../jobs.ts'
@@ -245,16 +246,17 @@ export class PhaseNetwork {
     const stream = await this.openStream(id, JOB_PROTOCOL, signal)
     const result = await offerJob(stream, manifest, loadModule, { signal, maxMessageBytes: this.init.maxMessageBytes })
     // The checks of DESIGN §3 "Trust", against the key bound to the PeerId we dialed.
-    verifyReceiptNode(result.receiptJson, {
+    const { receipt } = verifyReceiptNode(result.receiptJson, {
       publicKey: cap.receipt_public_key,
       peerId: peer,
       job: { jobId: jobIdOf(manifest, contentHash), nonce: manifest.nonce, moduleHash: manifest.module_hash, inputsHash: inputsHashOf(manifest, contentHash) },
       outputs: { stdout: result.stdout, stderr: result.stderr }
     })
+    const verified = fromReceipt(result, receipt)
     this.note(peer, true, performance.now() - started)
     this.counts.jobsOut++
-    this.log.info({ event: 'job_out', peer, status: result.status }, 'remote job done')
-    return { ...result, peerId: peer, capability: cap }
+    this.log.info({ event: 'job_out', peer, status: verified.status }, 'remote job done')
+    return { ...verified, peerId: peer, capability: cap }
   }
 
   /**
@@ -315,4 +317,17 @@ export class PhaseNetwork {
     if (this.node === undefined) throw new PhaseError('unavailable', 'the p2p host is not running')
     return this.node
   }
+}
+
+/**
+ * A remote result as its verified receipt says: job id, status and exit code are taken from the
+ * signed receipt, never from the peer's unsigned message; a message that says otherwise is a
+ * lying (or broken) peer, refused like a bad signature.
+ */
+export function fromReceipt (result: RemoteResult, receipt: Pick<Receipt, 'job_id' | 'status' | 'exit_code'>): RemoteResult {
+  const claims: Array<[string, unknown, unknown]> = [['job_id', result.jobId, receipt.job_id], ['status', result.status, receipt.status], ['exit_code', result.exitCode, receipt.exit_code]]
+  for (const [field, said, signed] of claims) {
+    if (said !== signed) throw new VerificationError(field, `the peer's message says ${field} ${String(said).slice(0, 80)}, its signed receipt says ${String(signed).slice(0, 80)}`)
+  }
+  return { ...result, jobId: receipt.job_id, status: receipt.status, exitCode: receipt.exit_code }
 }
