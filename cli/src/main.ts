@@ -12,6 +12,7 @@ import { nodeCommand, peersCommand } from './node.ts'
 import { EXIT, exitCodeFor } from './exit.ts'
 import { isPhaseError } from '../../services/core/src/errors.ts'
 import { UsageError } from './usage.ts'
+import { printable } from './terminal.ts'
 import { configCommand } from './config.ts'
 
 const HELP = `phase — run WebAssembly on a Phase node and verify signed receipts
@@ -71,16 +72,16 @@ try {
   process.exitCode = await main(process.argv.slice(2))
 } catch (err) {
   if (err instanceof UsageError) {
-    process.stderr.write(`phase: ${err.message}\nTry 'phase --help'.\n`)
+    process.stderr.write(`phase: ${printable(err.message)}\nTry 'phase --help'.\n`)
     process.exitCode = EXIT.USAGE
   } else if (isPhaseError(err)) {
-    process.stderr.write(`phase: ${err.message} (${err.code})\n`)
+    process.stderr.write(`phase: ${printable(err.message)} (${err.code})\n`)
     process.exitCode = exitCodeFor(err.code)
   } else if (typeof err === 'object' && err !== null && 'exitCode' in err) {
-    process.stderr.write(`phase: ${(err as unknown as Error).message}\n`)
+    process.stderr.write(`phase: ${printable((err as unknown as Error).message)}\n`)
     process.exitCode = (err as { exitCode: number }).exitCode
   } else {
-    process.stderr.write(`phase: unexpected error: ${(err as Error)?.message ?? String(err)}\n`)
+    process.stderr.write(`phase: unexpected error: ${printable((err as Error)?.message ?? String(err))}\n`)
     process.exitCode = EXIT.SOFTWARE
   }
 }

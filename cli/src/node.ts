@@ -1,6 +1,7 @@
 /** `phase node key | info | status | scale` and `phase peers`: who the local node is, how it runs, whom it knows. */
 import { connectRaw as connect } from './connect.ts'
 import { EXIT } from './exit.ts'
+import { printable } from './terminal.ts'
 import { UsageError, parse } from './usage.ts'
 import { scaleCommand } from './scale.ts'
 import { nodeStatusJson } from '../../services/discovery/src/status.ts'
@@ -46,14 +47,16 @@ export async function peersCommand (argv: string[], env: Readonly<Record<string,
     if (values.json === true) {
       process.stdout.write(JSON.stringify(peers.map((p) => ({
         peer_id: p.peerId, transport: p.transport, latency_ms: p.latencyMs || null, runs_jobs: p.runsJobs,
-        receipt_public_key: p.receiptPublicKey || null, runtimes: p.runtimes, successes: p.successes, failures: p.failures, addresses: p.addresses
+        receipt_public_key: p.receiptPublicKey || null, runtimes: p.runtimes, successes: p.successes, failures: p.failures, addresses: p.addresses,
+        agent_version: p.agentVersion || null
       })), null, 2) + '\n')
     } else if (peers.length === 0) {
       process.stdout.write('no peers connected\n')
     } else {
       for (const p of peers) {
         const latency = p.latencyMs > 0 ? `${p.latencyMs.toFixed(1)} ms` : '-'
-        process.stdout.write(`${p.peerId}  ${p.transport}  ${latency}  ${p.runsJobs ? 'runs jobs' : 'no jobs'}  ${p.runtimes.join(',') || '-'}  ok ${p.successes} / failed ${p.failures}\n`)
+        // Everything here but the numbers came from the peer: escaped, so it cannot drive the terminal.
+        process.stdout.write(`${printable(p.peerId)}  ${printable(p.transport)}  ${latency}  ${p.runsJobs ? 'runs jobs' : 'no jobs'}  ${printable(p.runtimes.join(',') || '-')}  ok ${p.successes} / failed ${p.failures}  ${printable(p.agentVersion || '-')}\n`)
       }
     }
     return EXIT.OK

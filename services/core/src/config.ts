@@ -55,6 +55,10 @@ export interface P2pConfig {
   readonly maxRemoteJobs: number
   readonly perPeerConcurrency: number
   readonly perPeerPerSecond: number
+  /** Longest wait for the next message on a job stream from a peer, ms. */
+  readonly readTimeoutMs: number
+  /** Bytes received from peers and not yet done with, all peers together (one peer: half). */
+  readonly maxInflightBytes: number
 }
 
 /** Environment variables that override config keys, and the JSON pointer they set. */
@@ -192,7 +196,9 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
       inboundPerSecond: raw.p2p?.inbound_per_second ?? 5,
       maxRemoteJobs: raw.p2p?.max_remote_jobs ?? 64,
       perPeerConcurrency: raw.p2p?.per_peer_concurrency ?? 32,
-      perPeerPerSecond: raw.p2p?.per_peer_jobs_per_second ?? 500
+      perPeerPerSecond: raw.p2p?.per_peer_jobs_per_second ?? 500,
+      readTimeoutMs: raw.p2p?.read_timeout_ms ?? 10_000,
+      maxInflightBytes: raw.p2p?.max_inflight_bytes ?? 256 * 1024 * 1024
     }
   })
 }

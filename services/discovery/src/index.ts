@@ -19,7 +19,7 @@ import { JobRunner } from './jobs.ts'
 import { createNodeService } from './node-service.ts'
 import { HttpApi } from './http-api.ts'
 import { JobRouter } from './router.ts'
-import { PhaseNetwork, type PeerSummary, type FoundExecutor } from './p2p/index.ts'
+import { PhaseNetwork, jobMessageBytes, jobResultBytes, type PeerSummary, type FoundExecutor } from './p2p/index.ts'
 import type { Requirements } from './p2p/providers.ts'
 import { UnavailableError } from '../../core/src/errors.ts'
 import { VERSION, processInfo } from '../../core/src/process-info.ts'
@@ -134,7 +134,10 @@ export class DiscoveryNode {
         perPeerConcurrency: p2p.perPeerConcurrency,
         perPeerPerSecond: p2p.perPeerPerSecond,
         limits: this.config.limits,
-        maxMessageBytes: Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
+        readTimeoutMs: p2p.readTimeoutMs,
+        maxInflightBytes: p2p.maxInflightBytes,
+        maxMessageBytes: jobMessageBytes(this.config.limits),
+        maxResultBytes: jobResultBytes(this.config.limits)
       })
       await this.network.start()
     }
