@@ -141,7 +141,8 @@ export class PhaseNetwork {
     this.server = serve
     this.log.info({ maxMessageBytes: this.init.maxMessageBytes, maxResultBytes: this.init.maxResultBytes ?? this.init.maxMessageBytes, maxInflightBytes: this.budget.maxBytes, maxPeerBytes: this.budget.maxPeerBytes, readTimeoutMs, maxRemoteJobs: this.init.maxRemoteJobs }, 'job protocol limits')
     await this.node.handle(JOB_PROTOCOL, async (stream, connection) => { await serve(stream, connection.remotePeer.toString()) }, opts)
-    await this.node.handle(CAPABILITY_PROTOCOL, async (stream) => { await capabilityStreamHandler(async () => await this.capability())(stream) }, opts)
+    const serveCapability = capabilityStreamHandler(async () => await this.capability(), this.budget)
+    await this.node.handle(CAPABILITY_PROTOCOL, async (stream, connection) => { await serveCapability(stream, connection.remotePeer.toString()) }, opts)
     // Provider records expire: announce now, whenever a peer joins while the last announce is
     // stale (a lone node has nobody to store them), and before the records run out.
     this.node.addEventListener('peer:connect', () => { if (Date.now() - this.announcedAt > ANNOUNCE_EVERY_MS) void this.announce() })

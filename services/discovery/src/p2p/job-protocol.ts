@@ -152,6 +152,9 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
         receipt_json: Buffer.from(r.receiptJson).toString('utf8')
       })
       c.count?.('in')
+      // The job is done: its slot is free while the peer closes the stream.
+      inFlight--
+      slot = false
       await finish(stream, init.readTimeoutMs)
     } catch (err) {
       const pub = toPublicError(err)
@@ -174,11 +177,17 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
 }
 
 /** Serves `/phase/capability/1.0.0`: the current signed record, then close. */
-export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>): (stream: Stream) => Promise<void> {
-  return async (stream) => {
-    const lp = messageStream(stream, MAX_CONTROL_BYTES)
-    await writeJson(lp, await record())
-    await finish(stream, CAPABILITY_GRACE_MS)
+export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>, budget?: InboundBudget): (stream: Stream, peer: string) => Promise<void> {
+  return async (stream, peer) => {
+    // Nothing is read here, but whatever the peer sends counts until the stream ends.
+    const giveBack = budget?.meter(stream, peer)
+    try {
+      const lp = messageStream(stream, MAX_CONTROL_BYTES)
+      await writeJson(lp, await record())
+      await finish(stream, CAPABILITY_GRACE_MS)
+    } finally {
+      giveBack?.()
+    }
   }
 }
 
