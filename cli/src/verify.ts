@@ -7,6 +7,7 @@ import { verifyReceipt } from '../../services/core/src/crypto/verify.ts'
 import { jobIdOf, inputsHashOf, parseManifest } from '../../services/core/src/documents/manifest.ts'
 import { isPhaseError, VerificationError } from '../../services/core/src/errors.ts'
 import { EXIT } from './exit.ts'
+import { printable } from './terminal.ts'
 import { UsageError, parse, readInput } from './usage.ts'
 
 const OPTIONS = {
@@ -64,6 +65,6 @@ export async function verifyCommand (argv: string[]): Promise<number> {
 
 function fail (err: VerificationError, json: boolean): number {
   if (json) process.stdout.write(JSON.stringify({ verified: false, failed_check: err.check, message: err.message }, null, 2) + '\n')
-  process.stderr.write(`phase: receipt NOT verified: ${err.check}: ${err.message}\n`)
+  process.stderr.write(`phase: receipt NOT verified: ${printable(err.check)}: ${printable(err.message)}\n`)
   return EXIT.NOT_VERIFIED
 }

@@ -156,7 +156,8 @@ export class DiscoveryNode {
       queueDepth: () => executors.queueDepth(),
       executors: () => executors.views(),
       peers: () => network()?.counters().peers,
-      network: () => network()?.counters()
+      network: () => network()?.counters(),
+      peerLoad: () => network()?.load()
     })
     const signer = this.signer
     const status = async (): Promise<NodeStatus> => {

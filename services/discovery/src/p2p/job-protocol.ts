@@ -49,7 +49,9 @@ async function readJson (lp: Lp, what: string, signal?: AbortSignal, timeoutMs?:
     bytes = await lp.read({ signal: signals.length === 0 ? undefined : AbortSignal.any(signals) })
   } catch (err) {
     // The length prefix announced more than the cap: refused before any of it is buffered.
-    if ((err as Error).name === 'InvalidDataLengthError') throw new PhaseError('module_too_large', `${what} is larger than this node accepts`)
+    const name = (err as Error).name
+    if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError') throw new PhaseError('module_too_large', `${what} is larger than this node accepts`)
+    if (name === 'InvalidMessageLengthError') throw new PhaseError('invalid_json', `${what} has an invalid length prefix`)
     if (deadline?.aborted === true && signal?.aborted !== true) throw new DeadlineExceededError(`the peer sent no ${what} within ${timeoutMs} ms`)
     throw err
   }
