@@ -14,7 +14,7 @@ import { contentHash } from '../../../core/src/hash-node.ts'
 import { PhaseError, UnavailableError, VerificationError, isPhaseError } from '../../../core/src/errors.ts'
 import type { Receipt } from '../../../core/src/documents/receipt.ts'
 import type { LimitsConfig } from '../../../core/src/config.ts'
-import type { Logger } from '../../../core/src/logger.ts'
+import { sanitize, type Logger } from '../../../core/src/logger.ts'
 import type { JobRunner } from '../jobs.ts'
 import { createHost, type HostInit, type PhaseLibp2p } from './host.ts'
 import { PeerLimiter } from './peer-limits.ts'
@@ -377,7 +377,7 @@ export class PhaseNetwork {
 export function fromReceipt (result: RemoteResult, receipt: Pick<Receipt, 'job_id' | 'status' | 'exit_code'>): RemoteResult {
   const claims: Array<[string, unknown, unknown]> = [['job_id', result.jobId, receipt.job_id], ['status', result.status, receipt.status], ['exit_code', result.exitCode, receipt.exit_code]]
   for (const [field, said, signed] of claims) {
-    if (said !== signed) throw new VerificationError(field, `the peer's message says ${field} ${String(said).slice(0, 80)}, its signed receipt says ${String(signed).slice(0, 80)}`)
+    if (said !== signed) throw new VerificationError(field, `the peer's message says ${field} ${sanitize(said, 80)}, its signed receipt says ${sanitize(signed, 80)}`)
   }
   return { ...result, jobId: receipt.job_id, status: receipt.status, exitCode: receipt.exit_code }
 }
