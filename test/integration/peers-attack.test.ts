@@ -137,6 +137,19 @@ async function inProcessPeer (jobs: NetworkComponents['jobs'], receiptKey: strin
   return net
 }
 
+/** A raw peer that serves a valid capability record and answers job streams with `job`. */
+async function fakeExecutor (userAgent: string, job: (stream: Stream) => Promise<void>): Promise<Libp2p> {
+  const privateKey = await generateKeyPair('Ed25519')
+  const peer = await rawPeer(userAgent, privateKey)
+  const record = await signCapability(privateKey, peer.peerId.toString(), {
+    version: 1, receipt_public_key: createReceiptSigner(randomBytes(32)).publicKey, runtimes: [{ name: 'v8-wasm', version: 'test' }], arch: 'x64', cores: 1, memory_mb: 1024,
+    limits: { max_memory_mb: 64, max_timeout_ms: 5000, max_output_bytes: 1 << 20, max_module_bytes: 1 << 20 }, queue_depth: 0, protocols: [JOB]
+  })
+  await peer.handle(CAPABILITY, async (stream) => { await lpStream(stream).write(enc.encode(JSON.stringify(record))); await stream.close() })
+  await peer.handle(JOB, job)
+  return peer
+}
+
 function cli (node: TestNode, args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(join(ROOT, 'bin/phase'), args, { env: { ...node.env, PHASE_API: node.grpc } },
@@ -294,21 +307,14 @@ describe('a node facing hostile peers', () => {
 
   it('escapes control characters of a peer\'s agent version and reject message in `phase peers` and `phase run`', async () => {
     const evil = `evil${ESC}[2J${ESC}]0;owned${String.fromCharCode(7)}`
-    const privateKey = await generateKeyPair('Ed25519')
-    const attacker = await rawPeer(evil, privateKey)
-    const id = attacker.peerId.toString()
     // A peer that serves a valid capability record, then refuses every job with escape sequences.
-    const record = await signCapability(privateKey, id, {
-      version: 1, receipt_public_key: createReceiptSigner(randomBytes(32)).publicKey, runtimes: [{ name: 'v8-wasm', version: 'test' }], arch: 'x64', cores: 1, memory_mb: 1024,
-      limits: { max_memory_mb: 64, max_timeout_ms: 5000, max_output_bytes: 1 << 20, max_module_bytes: 1 << 20 }, queue_depth: 0, protocols: [JOB]
-    })
-    await attacker.handle(CAPABILITY, async (stream) => { await lpStream(stream).write(enc.encode(JSON.stringify(record))); await stream.close() })
-    await attacker.handle(JOB, async (stream) => {
+    const attacker = await fakeExecutor(evil, async (stream) => {
       const lp = lpStream(stream, { maxDataLength: 4 * MiB })
       await lp.read()
       await lp.write(enc.encode(JSON.stringify({ type: 'reject', code: 'queue_full', message: `busy${ESC}[2J${ESC}[31mRED` })))
       await stream.close()
     })
+    const id = attacker.peerId.toString()
     try {
       await attacker.dial(multiaddr(tcpOf(nodes[1]!)))
       while (!(await clients[1]!.listPeers({})).peers.some((p) => p.peerId === id && p.agentVersion !== '' && p.runsJobs)) await new Promise((r) => setTimeout(r, 50))
@@ -324,6 +330,21 @@ describe('a node facing hostile peers', () => {
       expect(peers.stdout).toContain('evil\\x1b[2J\\x1b]0;owned\\x07')
     } finally {
       await attacker.stop()
+    }
+  })
+
+  it('gives up on a peer that never answers an offer at the read deadline, not the job\'s', async () => {
+    // Reads the offer, then says nothing: the job's own deadline (30 s + 10 s) is not waited for.
+    const silent = await fakeExecutor('quiet/1', async (stream) => { await lpStream(stream, { maxDataLength: 4 * MiB }).read() })
+    const id = silent.peerId.toString()
+    try {
+      await silent.dial(multiaddr(tcpOf(nodes[1]!)))
+      while (!(await clients[1]!.listPeers({})).peers.some((p) => p.peerId === id && p.runsJobs)) await new Promise((r) => setTimeout(r, 50))
+      const started = Date.now()
+      await expect(clients[1]!.submitJob({ manifestJson: manifest(['hello?']), module: HELLO, peerId: id })).rejects.toMatchObject({ code: 'deadline_exceeded' })
+      figure('peers', 'peer silent after an offer: given up after (read deadline 5 s)', ((Date.now() - started) / 1000).toFixed(1), 's')
+    } finally {
+      await silent.stop()
     }
   })
 

@@ -291,7 +291,7 @@ export class PhaseNetwork {
     const cap = await this.verifiedCapability(peer, signal)
     const started = performance.now()
     const stream = await this.openStream(id, JOB_PROTOCOL, signal)
-    const result = await offerJob(stream, manifest, loadModule, { signal, maxMessageBytes: this.init.maxResultBytes ?? this.init.maxMessageBytes })
+    const result = await offerJob(stream, manifest, loadModule, { signal, maxMessageBytes: this.init.maxResultBytes ?? this.init.maxMessageBytes, readTimeoutMs: this.init.readTimeoutMs })
     // The checks of DESIGN §3 "Trust", against the key bound to the PeerId we dialed.
     const { receipt } = verifyReceiptNode(result.receiptJson, {
       publicKey: cap.receipt_public_key,
@@ -322,7 +322,7 @@ export class PhaseNetwork {
     const cached = this.capabilities.get(peer)
     if (cached !== undefined && cached.expires_at > Date.now()) return cached
     const stream = await this.openStream(peerIdFromString(peer), CAPABILITY_PROTOCOL, signal)
-    const record = await verifyCapability(await fetchCapability(stream, signal), peer)
+    const record = await verifyCapability(await fetchCapability(stream, signal, this.init.readTimeoutMs), peer)
     this.capabilities.set(peer, record)
     if (this.capabilities.size > MAX_REMEMBERED_PEERS) this.capabilities.delete(this.capabilities.keys().next().value!)
     return record

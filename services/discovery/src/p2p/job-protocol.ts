@@ -20,6 +20,8 @@ export const JOB_PROTOCOL = '/phase/job/1.0.0'
 export const CAPABILITY_PROTOCOL = '/phase/capability/1.0.0'
 /** Control messages (offer, accept, capability) are small; only module and result carry bulk. */
 export const MAX_CONTROL_BYTES = 1024 * 1024
+/** Time a peer gets to answer an offer or a capability request (this node as the client). */
+const DEFAULT_ANSWER_TIMEOUT_MS = 10_000
 /** Time a peer gets to close a capability stream once the record is sent. */
 const CAPABILITY_GRACE_MS = 5000
 
@@ -203,14 +205,22 @@ export interface RemoteResult {
 }
 
 /** Client side of `/phase/job/1.0.0` on an open stream. */
-export async function offerJob (stream: Stream, manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: { signal?: AbortSignal, maxMessageBytes: number }): Promise<RemoteResult> {
+export async function offerJob (stream: Stream, manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: { signal?: AbortSignal, maxMessageBytes: number, readTimeoutMs?: number }): Promise<RemoteResult> {
   const lp = messageStream(stream, options.maxMessageBytes)
   const signal = options.signal
-  await writeJson(lp, { type: 'offer', version: 1, manifest }, signal)
-  const answer = await readJson(lp, 'answer', signal)
-  if (answer.type !== 'accept') throw remoteError(answer)
-  if (answer.need_module === true) await writeJson(lp, { type: 'module', module_base64: Buffer.from(await loadModule()).toString('base64') }, signal)
-  const r = await readJson(lp, 'result', signal)
+  let r
+  try {
+    await writeJson(lp, { type: 'offer', version: 1, manifest }, signal)
+    // A peer answers an offer at once; the result may take the job's whole time (the signal).
+    const answer = await readJson(lp, 'answer', signal, options.readTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS)
+    if (answer.type !== 'accept') throw remoteError(answer)
+    if (answer.need_module === true) await writeJson(lp, { type: 'module', module_base64: Buffer.from(await loadModule()).toString('base64') }, signal)
+    r = await readJson(lp, 'result', signal)
+  } catch (err) {
+    // Nothing more is read from this stream: reset it rather than leave it to the peer.
+    stream.abort(err instanceof Error ? err : new Error('job stream failed'))
+    throw err
+  }
   await stream.close().catch(() => {})
   if (r.type !== 'result') throw remoteError(r)
   if (typeof r.receipt_json !== 'string' || typeof r.stdout_base64 !== 'string' || typeof r.stderr_base64 !== 'string') throw new PhaseError('verification_failed', 'peer sent a malformed result')
@@ -225,9 +235,15 @@ export async function offerJob (stream: Stream, manifest: Manifest, loadModule: 
 }
 
 /** Reads a peer's capability record (unverified: the caller verifies it). */
-export async function fetchCapability (stream: Stream, signal?: AbortSignal): Promise<unknown> {
+export async function fetchCapability (stream: Stream, signal?: AbortSignal, timeoutMs = DEFAULT_ANSWER_TIMEOUT_MS): Promise<unknown> {
   const lp = messageStream(stream, MAX_CONTROL_BYTES)
-  const record = await readJson(lp, 'capability record', signal)
+  let record
+  try {
+    record = await readJson(lp, 'capability record', signal, timeoutMs)
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error('capability stream failed'))
+    throw err
+  }
   await stream.close().catch(() => {})
   return record
 }
