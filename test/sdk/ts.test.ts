@@ -11,7 +11,7 @@ import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
 
 interface VectorCase {
   name: string
-  receipt: unknown
+  receipt_json: string
   expect: { public_key: string, peer_id?: string, job?: { job_id?: string, nonce?: string, module_hash?: string, inputs_hash?: string }, outputs?: { stdout_base64?: string, stderr_base64?: string } }
   valid: boolean
   failed_check?: string
@@ -24,7 +24,7 @@ const bytes = (b64?: string): Uint8Array | undefined => b64 === undefined ? unde
 describe('sdk verify', () => {
   it.each(vectors.cases.map((c) => [c.name, c] as const))('gives the vector verdict for %s', async (_name, c) => {
     const e = c.expect
-    const run = verify(c.receipt, {
+    const run = verify(c.receipt_json, {
       expectedKey: e.public_key,
       ...(e.job !== undefined && { expectJob: { jobId: e.job.job_id, nonce: e.job.nonce, moduleHash: e.job.module_hash, inputsHash: e.job.inputs_hash } }),
       ...(e.outputs !== undefined && { outputs: { stdout: bytes(e.outputs.stdout_base64), stderr: bytes(e.outputs.stderr_base64) } }),
@@ -36,7 +36,7 @@ describe('sdk verify', () => {
 
   it('refuses to call a receipt verified without an expected key', async () => {
     const valid = vectors.cases.find((c) => c.valid)!
-    await expect(verify(valid.receipt, {})).rejects.toMatchObject({ code: 'verification_failed', check: 'key' })
+    await expect(verify(valid.receipt_json, {})).rejects.toMatchObject({ code: 'verification_failed', check: 'key' })
   })
 })
 

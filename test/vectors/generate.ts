@@ -58,11 +58,11 @@ interface Expect {
 interface VectorCase {
   name: string
   description: string
+  /** The receipt as built (an object), or the raw text when the case is about its spelling. For readers: verifiers take `receipt_json`. */
   receipt: Json
   /**
    * The receipt as the exact text a verifier receives (the HTTP API's `receipt_json`): JCS of
-   * `receipt`, or the raw text when `receipt` is a string. Verifiers that must not re-encode
-   * JSON (PHP) check the signature on this text.
+   * `receipt`, or the raw text when `receipt` is a string. Every verifier checks this text.
    */
   receipt_json: string
   expect: Expect
@@ -155,17 +155,61 @@ function cases (): VectorCase[] {
       signed({ ...unsigned(), extra: 'x' }), expectAll(), 'format'),
     bad('float_field', 'A fractional number where an integer is required (signed along with the rest).',
       signed({ ...unsigned(), wall_time_us: 1234.5 }), expectAll(), 'format'),
-    bad('not_json', 'The receipt is JSON text that does not parse.', '{"version":1,"job_id":', expectAll(), 'format')
+    bad('not_json', 'The receipt is JSON text that does not parse.', '{"version":1,"job_id":', expectAll(), 'format'),
+    ...spellings(good, signed(exitStderr) as Record<string, Json>)
+  ]
+}
+
+/**
+ * One document, other spellings: the same signed receipt written as JSON that parses to it (or,
+ * with a repeated member, to something a reader may take for it) but is not its canonical form.
+ * The signature stays valid over the canonical text; only the byte check can refuse them.
+ */
+function spellings (good: Record<string, Json>, failedJob: Record<string, Json>): VectorCase[] {
+  const text = canonicalize(good)
+  const failedText = canonicalize(failedJob)
+  const escapes = signed(unsigned({ status: 'trap', exit_code: -1, runtime: { name: 'v8-wasm ✓ π €', version: '24.21.0/"rc"\\\t\u0001' } }, new Uint8Array()))
+  const escapesText = canonicalize(escapes)
+  const exitExpect = expectAll({}, STDOUT, STDERR)
+  const once = (haystack: string, needle: string, replacement: string): string => {
+    if (haystack.split(needle).length !== 2) throw new Error(`expected exactly one ${needle}`)
+    return haystack.replace(needle, replacement)
+  }
+  return [
+    ok('trailing_newline', 'The canonical text followed by one line feed (as files end): tolerated by every verifier, it changes no reading.', `${text}\n`, expectAll()),
+    bad('pretty_printed', 'The valid receipt pretty-printed (2-space indent).', JSON.stringify(good, null, 2), expectAll(), 'canonical'),
+    bad('reordered_members', 'The valid receipt with its members in construction order, not sorted.', JSON.stringify(good), expectAll(), 'canonical'),
+    bad('reordered_nested_members', 'Only the members of "limits" out of order.', once(text, '"limits":{"memory_bytes":67108864,"output_bytes":1048576,"timeout_ms":5000}', '"limits":{"timeout_ms":5000,"memory_bytes":67108864,"output_bytes":1048576}'), expectAll(), 'canonical'),
+    bad('space_after_colon', 'One space after one colon.', once(text, '"exit_code":0', '"exit_code": 0'), expectAll(), 'canonical'),
+    bad('leading_space', 'A space before the document.', ` ${text}`, expectAll(), 'canonical'),
+    bad('trailing_crlf', 'A CR LF after the document (only one bare line feed is tolerated).', `${text}\r\n`, expectAll(), 'canonical'),
+    bad('two_trailing_newlines', 'Two line feeds after the document.', `${text}\n\n`, expectAll(), 'canonical'),
+    bad('byte_order_mark', 'A UTF-8 byte order mark (U+FEFF) before the canonical text.', `\uFEFF${text}`, expectAll(), 'canonical'),
+    bad('escaped_plain_character', 'A plain ASCII letter written as a \\u escape ("\\u0076" for "v").', once(text, '"v8-wasm"', '"\\u00768-wasm"'), expectAll(), 'canonical'),
+    bad('escaped_non_ascii', 'A non-ASCII character written as a \\u escape ("\\u03c0" for "π"); JCS writes it as UTF-8.', once(escapesText, 'π', '\\u03c0'), { public_key: NODE_PUBLIC }, 'canonical'),
+    bad('escaped_solidus', 'A "/" written as "\\/", which JCS never escapes.', once(escapesText, '24.21.0/', '24.21.0\\/'), { public_key: NODE_PUBLIC }, 'canonical'),
+    bad('long_escape_for_tab', 'A tab written as "\\u0009" where JCS writes "\\t".', once(escapesText, '\\t', '\\u0009'), { public_key: NODE_PUBLIC }, 'canonical'),
+    bad('integer_as_decimal', 'An integer written with a fraction: "wall_time_us":1234.0.', once(text, '"wall_time_us":1234', '"wall_time_us":1234.0'), expectAll(), 'canonical'),
+    bad('integer_as_exponent', 'An integer in exponent form: "timeout_ms":5e3.', once(text, '"timeout_ms":5000', '"timeout_ms":5e3'), expectAll(), 'canonical'),
+    bad('negative_zero', 'exit_code written as -0.', once(text, '"exit_code":0', '"exit_code":-0'), expectAll(), 'canonical'),
+    bad('leading_zero', 'A number with a leading zero is not JSON.', once(text, '"wall_time_us":1234', '"wall_time_us":01234'), expectAll(), 'format'),
+    bad('duplicate_status_prepended', 'A failed job\'s receipt (status "exit", exit_code 3) with "status":"ok","exit_code":0, prepended: a reader keeping the first copy sees success. The signature is valid over the canonical text.',
+      `{"status":"ok","exit_code":0,${failedText.slice(1)}`, exitExpect, 'canonical'),
+    bad('duplicate_nested_member', 'node.peer_id twice, the first naming another node: a first-copy reader sees another identity.',
+      once(text, '"node":{', `"node":{"peer_id":"${OTHER_PEER_ID}",`), expectAll(), 'canonical'),
+    bad('duplicate_signature', 'A second "signature" member (all zeros) after the real one.', `${text.slice(0, -1)},"signature":"${'0'.repeat(128)}"}`, expectAll(), 'canonical'),
+    bad('lone_surrogate_escape', 'A string holding the escape of a lone surrogate ("\\ud800"): no UTF-8 form, no canonical form.', once(text, '"v8-wasm"', '"\\ud800"'), expectAll(), 'format')
   ]
 }
 
 export function buildVectors (): object {
   return {
     description: 'Phase receipt v1 test vectors. signature = Ed25519(private key, utf8(domain) || utf8(JCS(receipt without "signature"))). ' +
-      'A verifier is given `receipt` (an object, or for malformed cases the raw value; a string is JSON text) and `expect`; ' +
-      '`receipt_json` is the same receipt as the exact text received (JCS, or the raw text), for verifiers that check signed bytes as received; ' +
-      'it must accept the `valid` cases and reject the others at `failed_check`, checking in the order ' +
-      'format, key, peer_id, signature, job_id, nonce, module_hash, inputs_hash, stdout_hash, stderr_hash. ' +
+      'A verifier is given `receipt_json`, the exact text received, and `expect` (`receipt` is the same receipt as built, for readers: ' +
+      'an object, or the raw text when the case is about its spelling). A receipt is valid only if its bytes are exactly JCS of the document they parse to, ' +
+      'signature member included (one trailing line feed tolerated): no BOM, whitespace, reordered or repeated members, needless escapes, or other spellings of a number. ' +
+      'A verifier must accept the `valid` cases and reject the others at `failed_check`, checking in the order ' +
+      'format, canonical, key, peer_id, signature, job_id, nonce, module_hash, inputs_hash, stdout_hash, stderr_hash. ' +
       'Generated by test/vectors/generate.ts (seeds: node key 32×0x01, other key 32×0x02).',
     domain: RECEIPT_DOMAIN,
     public_key: NODE_PUBLIC,

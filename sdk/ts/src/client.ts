@@ -95,7 +95,7 @@ export class PhaseClient {
       remote = info.peerId !== res.peerId
       if (expectedKey === undefined && !remote) expectedKey = info.receiptPublicKey
     }
-    const verification = await this.check(res.receiptJson, manifest, { stdout: res.stdout, stderr: res.stderr }, res.peerId, expectedKey, capability)
+    const verification = await this.check(res.receiptJson, manifest, { stdout: res.stdout, stderr: res.stderr }, res.peerId, expectedKey, capability === undefined ? undefined : res.capabilityJson)
     return {
       jobId: res.jobId,
       manifest,
@@ -131,7 +131,7 @@ export class PhaseClient {
   }
 
   /** A receipt is "verified" only against a key the caller expects (pinned, or PeerId-bound). */
-  private async check (receiptJson: Uint8Array, job: Manifest, outputs: { stdout: Uint8Array, stderr: Uint8Array }, peerId: string, expectedKey: string | undefined, capability: unknown): Promise<Verification> {
+  private async check (receiptJson: Uint8Array, job: Manifest, outputs: { stdout: Uint8Array, stderr: Uint8Array }, peerId: string, expectedKey: string | undefined, capability: Uint8Array | undefined): Promise<Verification> {
     if (expectedKey === undefined && capability === undefined) {
       return { verified: false, reason: 'no expected key: pass expectedKey (or trustNode) for a node that is not on the network' }
     }

@@ -15,8 +15,8 @@ import { publicKeyFromHex } from './keys.ts'
 const keys = new Map<string, KeyObject | undefined>()
 const MAX_CACHED_KEYS = 1024
 
-/** Verifies a receipt (object, JSON text or bytes) against what the caller expects, synchronously. */
-export function verifyReceiptNode (input: unknown, expect: VerifyExpectations): VerifiedReceipt {
+/** Verifies a receipt (its exact bytes or text) against what the caller expects, synchronously. */
+export function verifyReceiptNode (input: Uint8Array | string, expect: VerifyExpectations): VerifiedReceipt {
   const pending = checkBeforeSignature(input, expect)
   const key = keyObject(expect.publicKey)
   let valid = false

@@ -1,8 +1,9 @@
 /**
  * Receipt verification — portable (@noble/ed25519 + @noble/hashes, no Node-only APIs), for the
- * CLI, the SDKs and browsers. Throws VerificationError whose `check` names what failed:
- * 'format' | 'key' | 'peer_id' | 'signature' | 'job_id' | 'nonce' | 'module_hash' |
- * 'inputs_hash' | 'stdout_hash' | 'stderr_hash'.
+ * CLI, the SDKs and browsers. Takes the receipt's exact bytes (or text) as received — a parsed
+ * object is refused — and throws VerificationError whose `check` names the first that failed,
+ * in this order (checks.ts): 'format' | 'canonical' | 'key' | 'peer_id' | 'signature' |
+ * 'job_id' | 'nonce' | 'module_hash' | 'inputs_hash' | 'stdout_hash' | 'stderr_hash'.
  */
 import * as ed from '@noble/ed25519'
 import { sha512 } from '@noble/hashes/sha2.js'
@@ -17,10 +18,11 @@ ed.hashes.sha512 ??= sha512
  */
 const STRICT = { zip215: false } as const
 
-export type { ExpectedJob, VerifyExpectations, VerifiedReceipt } from './checks.ts'
+export type { ExpectedJob, VerifyExpectations, VerifiedReceipt, CheckName } from './checks.ts'
+export { CHECK_ORDER } from './checks.ts'
 
-/** Verifies a receipt (object, JSON text or bytes) against what the caller expects. */
-export async function verifyReceipt (input: unknown, expect: VerifyExpectations): Promise<VerifiedReceipt> {
+/** Verifies a receipt (its exact bytes or text) against what the caller expects. */
+export async function verifyReceipt (input: Uint8Array | string, expect: VerifyExpectations): Promise<VerifiedReceipt> {
   const pending = checkBeforeSignature(input, expect)
   let valid: boolean
   try {
@@ -32,7 +34,7 @@ export async function verifyReceipt (input: unknown, expect: VerifyExpectations)
 }
 
 /** Same checks, synchronously (pure JS SHA-512; no WebCrypto needed). */
-export function verifyReceiptSync (input: unknown, expect: VerifyExpectations): VerifiedReceipt {
+export function verifyReceiptSync (input: Uint8Array | string, expect: VerifyExpectations): VerifiedReceipt {
   const pending = checkBeforeSignature(input, expect)
   let valid: boolean
   try {

@@ -5,6 +5,7 @@
  */
 import { InvalidReceiptError } from '../errors.ts'
 import { deepFreeze, findIllFormedString, toDocumentValue } from './json.ts'
+import { parseReceivedText, receivedText } from './received.ts'
 import { describeError, sanitize, validator } from './validate.ts'
 
 export type ReceiptStatus = 'ok' | 'exit' | 'trap' | 'timeout' | 'memory_limit' | 'output_limit' | 'fuel_exhausted'
@@ -39,7 +40,21 @@ export interface Receipt extends UnsignedReceipt {
 
 /** Parses (JSON text or bytes) or copies (a value), validates a signed receipt; returns it frozen. */
 export function parseReceipt (input: unknown): Receipt {
-  const doc = toDocumentValue(input, 'receipt')
+  return signedReceipt(toDocumentValue(input, 'receipt'))
+}
+
+/**
+ * A signed receipt as received — exact bytes or text, never a parsed value — parsed once and
+ * validated; returns it frozen with the exact text, which a verifier must still prove to be the
+ * receipt's canonical form (received.ts: canonicalViolation) before trusting any of it.
+ */
+export function parseReceivedReceipt (input: unknown): { receipt: Receipt, text: string } {
+  const text = receivedText(input, 'receipt')
+  return { receipt: signedReceipt(parseReceivedText(text, 'receipt')), text }
+}
+
+/** A fresh value (nobody else holds it) → a schema-valid signed receipt, frozen. */
+function signedReceipt (doc: unknown): Receipt {
   check(doc)
   if (typeof (doc as { signature?: unknown }).signature !== 'string') throw new InvalidReceiptError('receipt: /signature is required')
   return deepFreeze(doc as Receipt)

@@ -13,6 +13,7 @@ import { PhaseError, ERROR_TABLE, toPublicError, type ErrorCode } from '../../..
 import type { Logger } from '../../../core/src/logger.ts'
 import type { JobRunner } from '../jobs.ts'
 import type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
+import { canonicalBytes } from '../../../core/src/canonical.ts'
 import type { PeerLimiter } from './peer-limits.ts'
 
 export const JOB_PROTOCOL = '/phase/job/1.0.0'
@@ -115,7 +116,8 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
 export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>): (stream: Stream) => Promise<void> {
   return async (stream) => {
     const lp = lpStream(stream, { maxDataLength: MAX_CONTROL_BYTES })
-    await writeJson(lp, await record())
+    // Its canonical bytes, exactly: the record is verified on the bytes received.
+    await lp.write(canonicalBytes(await record()))
     await stream.close()
   }
 }
@@ -151,10 +153,10 @@ export async function offerJob (stream: Stream, manifest: Manifest, loadModule: 
   }
 }
 
-/** Reads a peer's capability record (unverified: the caller verifies it). */
-export async function fetchCapability (stream: Stream, signal?: AbortSignal): Promise<unknown> {
+/** Reads a peer's capability record as the exact bytes received (unverified: the caller verifies them). */
+export async function fetchCapability (stream: Stream, signal?: AbortSignal): Promise<Uint8Array> {
   const lp = lpStream(stream, { maxDataLength: MAX_CONTROL_BYTES })
-  const record = await readJson(lp, 'capability record', signal)
+  const record = (await lp.read({ signal })).subarray()
   await stream.close().catch(() => {})
   return record
 }

@@ -1,0 +1,110 @@
+/**
+ * A signed document as received: its exact text, read once, and the test that the text is the
+ * one canonical spelling (RFC 8785) of what it parses to. JSON has many spellings of one value —
+ * whitespace, member order, `\u` escapes, `17.0` for 17 — and lets a member name repeat, which
+ * readers resolve differently (JSON.parse and PHP keep the last copy, others the first). A
+ * signature over canonical JSON is only meaningful when the bytes received are that canonical
+ * JSON: then every reader, in every language, sees the same document. Portable.
+ */
+import { canonicalize } from '../canonical.ts'
+import { InvalidJsonError } from '../errors.ts'
+import { escapePointer } from './json.ts'
+import { sanitize } from './validate.ts'
+
+/** Keeps a leading U+FEFF in the text (TextDecoder drops it by default), so it can be refused. */
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const BOM = '\uFEFF'
+
+/**
+ * The exact text of received bytes (or of text already decoded). Anything else — a parsed
+ * object above all — has no bytes to check, so it is refused rather than re-encoded.
+ */
+export function receivedText (input: unknown, what: string): string {
+  if (input instanceof Uint8Array) {
+    try { return decoder.decode(input) } catch { throw new InvalidJsonError(`${what} is not valid UTF-8`) }
+  }
+  if (typeof input === 'string') {
+    // A lone surrogate in the text itself has no UTF-8 form: these were never bytes on a wire.
+    if (!input.isWellFormed()) throw new InvalidJsonError(`${what} text is not well-formed Unicode (lone surrogate)`)
+    return input
+  }
+  throw new InvalidJsonError(`${what} must be given as the exact bytes or text received (Uint8Array or string), not a parsed value: ` +
+    'a parsed value cannot be checked against the bytes that were signed')
+}
+
+/**
+ * The value of received text. A leading byte order mark is skipped here (as many readers do),
+ * so that canonicalViolation can name it instead of "not JSON".
+ */
+export function parseReceivedText (text: string, what: string): unknown {
+  try {
+    return JSON.parse(text.startsWith(BOM) ? text.slice(1) : text)
+  } catch {
+    throw new InvalidJsonError(`${what} is not valid JSON`)
+  }
+}
+
+/**
+ * Why `text` is not exactly the canonical JSON (RFC 8785) of `value`, the value it parsed to;
+ * undefined when it is. One trailing line feed is tolerated (files end with one: `jq -r`,
+ * `echo`, editors) — it is outside the document and changes no reading. Nothing else is.
+ */
+export function canonicalViolation (text: string, value: unknown, canonical = canonicalize(value)): string | undefined {
+  if (text === canonical || text === `${canonical}\n`) return undefined
+  if (text.startsWith(BOM)) return 'it starts with a byte order mark (U+FEFF)'
+  const repeated = findRepeatedMember(text)
+  if (repeated !== undefined) return sanitize(`member ${repeated} appears more than once`)
+  let i = 0
+  while (i < text.length && text[i] === canonical[i]) i++
+  if (i === canonical.length) return sanitize(`${JSON.stringify(text.slice(i, i + 12))} follows the document at character ${i}`)
+  return sanitize(`at character ${i} it has ${JSON.stringify(text.slice(i, i + 12))} where the canonical form has ${JSON.stringify(canonical.slice(i, i + 12))}`)
+}
+
+interface Frame {
+  /** JSON pointer of this container. */
+  path: string
+  /** Member names seen so far; undefined for an array. */
+  names?: Set<string>
+  /** The next string is a member name (objects only). */
+  expectName: boolean
+  /** Name of the current member, or index of the current element. */
+  at: string
+}
+
+/**
+ * JSON pointer of the first member whose name repeats in its object, at any depth; undefined
+ * when none does. `text` must be JSON that parses (a BOM and surrounding whitespace allowed).
+ */
+export function findRepeatedMember (text: string): string | undefined {
+  const stack: Frame[] = []
+  const childPath = (): string => {
+    const top = stack.at(-1)
+    return top === undefined ? '' : `${top.path}/${escapePointer(top.at)}`
+  }
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    const top = stack.at(-1)
+    if (c === '"') {
+      let end = i + 1
+      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1
+      if (top?.names !== undefined && top.expectName) {
+        const name = JSON.parse(text.slice(i, end + 1)) as string
+        if (top.names.has(name)) return `${top.path}/${escapePointer(name)}`
+        top.names.add(name)
+        top.at = name
+        top.expectName = false
+      }
+      i = end
+    } else if (c === '{') {
+      stack.push({ path: childPath(), names: new Set(), expectName: true, at: '' })
+    } else if (c === '[') {
+      stack.push({ path: childPath(), expectName: false, at: '0' })
+    } else if (c === '}' || c === ']') {
+      stack.pop()
+    } else if (c === ',' && top !== undefined) {
+      if (top.names !== undefined) top.expectName = true
+      else top.at = String(Number(top.at) + 1)
+    }
+  }
+  return undefined
+}
