@@ -36,7 +36,7 @@ const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64')
 
 const MODULE = utf8('phase test vector module v1')
-const MANIFEST: Manifest = {
+export const MANIFEST: Manifest = {
   version: 1,
   module_hash: contentHash(MODULE),
   nonce: '000102030405060708090a0b0c0d0e0f',
@@ -198,6 +198,7 @@ function spellings (good: Record<string, Json>, failedJob: Record<string, Json>)
     bad('duplicate_nested_member', 'node.peer_id twice, the first naming another node: a first-copy reader sees another identity.',
       once(text, '"node":{', `"node":{"peer_id":"${OTHER_PEER_ID}",`), expectAll(), 'canonical'),
     bad('duplicate_signature', 'A second "signature" member (all zeros) after the real one.', `${text.slice(0, -1)},"signature":"${'0'.repeat(128)}"}`, expectAll(), 'canonical'),
+    bad('oversized', 'The canonical text after 16 KiB of spaces: more bytes than any valid receipt (16384), refused before parsing.', `${' '.repeat(16 * 1024)}${text}`, expectAll(), 'format'),
     bad('lone_surrogate_escape', 'A string holding the escape of a lone surrogate ("\\ud800"): no UTF-8 form, no canonical form.', once(text, '"v8-wasm"', '"\\ud800"'), expectAll(), 'format')
   ]
 }

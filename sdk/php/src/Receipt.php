@@ -22,6 +22,8 @@ use Phase\Internal\SignedText;
 final class Receipt
 {
     public const DOMAIN = 'phase-receipt:v1:';
+    /** Bytes of the largest receipt read (the largest valid one is under 3 KiB), as the TS core's MAX_RECEIPT_BYTES. */
+    public const MAX_BYTES = 16384;
 
     /** @var array<string, mixed>|null */
     private ?array $fields;
@@ -73,6 +75,9 @@ final class Receipt
     {
         if (preg_match('/^[0-9a-f]{64}$/D', $expect->publicKey) !== 1) {
             throw new VerificationException('key', 'an expected public key (64 lowercase hex) is required to verify a receipt');
+        }
+        if (strlen($this->json) > self::MAX_BYTES) {
+            throw new VerificationException('format', sprintf('receipt is %d bytes, more than the %d a valid one can take', strlen($this->json), self::MAX_BYTES));
         }
         try {
             $doc = CanonicalText::decode($this->json);

@@ -44,12 +44,19 @@ export function parseReceipt (input: unknown): Receipt {
 }
 
 /**
+ * Bytes of the largest receipt a verifier reads. The schema bounds every field: the largest
+ * valid receipt, every runtime character written as a `\u` escape, is under 3 KiB; anything
+ * longer is refused before it is parsed.
+ */
+export const MAX_RECEIPT_BYTES = 16 * 1024
+
+/**
  * A signed receipt as received — exact bytes or text, never a parsed value — parsed once and
  * validated; returns it frozen with the exact text, which a verifier must still prove to be the
  * receipt's canonical form (received.ts: canonicalViolation) before trusting any of it.
  */
 export function parseReceivedReceipt (input: unknown): { receipt: Receipt, text: string } {
-  const text = receivedText(input, 'receipt')
+  const text = receivedText(input, 'receipt', MAX_RECEIPT_BYTES)
   return { receipt: signedReceipt(parseReceivedText(text, 'receipt')), text }
 }
 

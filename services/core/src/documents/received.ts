@@ -13,19 +13,24 @@ import { sanitize } from './validate.ts'
 
 /** Keeps a leading U+FEFF in the text (TextDecoder drops it by default), so it can be refused. */
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const encoder = new TextEncoder()
 const BOM = '\uFEFF'
 
 /**
  * The exact text of received bytes (or of text already decoded). Anything else — a parsed
  * object above all — has no bytes to check, so it is refused rather than re-encoded.
  */
-export function receivedText (input: unknown, what: string): string {
+export function receivedText (input: unknown, what: string, maxBytes = Infinity): string {
   if (input instanceof Uint8Array) {
+    if (input.byteLength > maxBytes) throw new InvalidJsonError(`${what} is ${input.byteLength} bytes, more than the ${maxBytes} a valid one can take`)
     try { return decoder.decode(input) } catch { throw new InvalidJsonError(`${what} is not valid UTF-8`) }
   }
   if (typeof input === 'string') {
     // A lone surrogate in the text itself has no UTF-8 form: these were never bytes on a wire.
     if (!input.isWellFormed()) throw new InvalidJsonError(`${what} text is not well-formed Unicode (lone surrogate)`)
+    // The bound is on UTF-8 bytes, as for bytes received (a UTF-16 unit takes 1 to 3 of them).
+    const size = input.length > maxBytes || input.length * 3 <= maxBytes ? input.length : encoder.encode(input).byteLength
+    if (size > maxBytes) throw new InvalidJsonError(`${what} is more than the ${maxBytes} bytes a valid one can take`)
     return input
   }
   throw new InvalidJsonError(`${what} must be given as the exact bytes or text received (Uint8Array or string), not a parsed value: ` +
