@@ -10,6 +10,7 @@ import { createPublicKey, verify as nodeVerify } from 'node:crypto'
 import jcs from 'canonicalize'
 import { verifyReceipt, verifyReceiptSync } from '../../services/core/src/crypto/verify.ts'
 import { verifyReceiptNode } from '../../services/core/src/crypto/verify-node.ts'
+import { useWebCrypto } from '../../services/core/src/crypto/ed25519.ts'
 import type { VerifyExpectations } from '../../services/core/src/crypto/checks.ts'
 import { renderVectors, VECTORS_FILE } from '../vectors/generate.ts'
 
@@ -42,7 +43,11 @@ function expectations (e: VectorCase['expect']): VerifyExpectations {
 }
 
 const VERIFIERS = {
-  'verifyReceipt (portable, async)': verifyReceipt,
+  'verifyReceipt (portable, async: WebCrypto)': verifyReceipt,
+  'verifyReceipt (portable, async: pure-JS fallback)': async (input: Uint8Array | string, e: VerifyExpectations) => {
+    useWebCrypto(false)
+    try { return await verifyReceipt(input, e) } finally { useWebCrypto(true) }
+  },
   'verifyReceiptSync (portable)': verifyReceiptSync,
   'verifyReceiptNode (node:crypto)': verifyReceiptNode
 }

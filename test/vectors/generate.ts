@@ -18,6 +18,9 @@ import { CAPABILITY_DOMAIN, RECEIPT_DOMAIN } from '../../services/core/src/crypt
 import { hexToBytes } from '../../services/core/src/crypto/hex.ts'
 import { privateKeyFromSeed, publicKeyHex } from '../../services/core/src/crypto/keys.ts'
 import { signDocument } from '../../services/core/src/crypto/sign.ts'
+import { signingBytes } from '../../services/core/src/crypto/domain.ts'
+import { Point } from '@noble/ed25519'
+import { sha512 } from '@noble/hashes/sha2.js'
 
 export const VECTORS_FILE = fileURLToPath(new URL('./receipts.v1.json', import.meta.url))
 
@@ -156,7 +159,70 @@ function cases (): VectorCase[] {
     bad('float_field', 'A fractional number where an integer is required (signed along with the rest).',
       signed({ ...unsigned(), wall_time_us: 1234.5 }), expectAll(), 'format'),
     bad('not_json', 'The receipt is JSON text that does not parse.', '{"version":1,"job_id":', expectAll(), 'format'),
-    ...spellings(good, signed(exitStderr) as Record<string, Json>)
+    ...spellings(good, signed(exitStderr) as Record<string, Json>),
+    ...forgeries()
+  ]
+}
+
+const L = 2n ** 252n + 27742317777372353535851937790883648493n
+const le = (bytes: Uint8Array): bigint => bytes.reduceRight((n, b) => (n << 8n) | BigInt(b), 0n)
+const le32 = (n: bigint): Uint8Array => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn))
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
+/** A point of order 8 (libsodium's blacklist): added to a key or R, it is invisible to a cofactored check. */
+const T8 = Point.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a')
+
+/** The secret scalar of an RFC 8032 seed, reduced mod L (the same point, the same signatures). */
+function scalarOf (seedBytes: Uint8Array): bigint {
+  const h = sha512(seedBytes).slice(0, 32)
+  h[0]! &= 248
+  h[31]! &= 127
+  h[31]! |= 64
+  return le(h) % L
+}
+
+/** Ed25519 signature with a chosen R = [r]B + extraR, for a key A = [a]B (+ torsion): what a dishonest signer can produce. */
+function forge (doc: object, a: bigint, publicKey: Uint8Array, r: bigint, extraR?: Point): { signature: string, k: bigint } {
+  let R = r === 0n ? Point.ZERO : Point.BASE.multiply(r)
+  if (extraR !== undefined) R = R.add(extraR)
+  const rBytes = R.toBytes()
+  const k = le(sha512(new Uint8Array([...rBytes, ...publicKey, ...signingBytes(RECEIPT_DOMAIN, doc)]))) % L
+  const S = (r + k * a) % L
+  return { signature: hex(rBytes) + hex(le32(S)), k }
+}
+
+/**
+ * Signatures that only a strict verifier refuses — the edge cases where Ed25519 libraries
+ * differ. Phase's rule is libsodium's (services/core/src/crypto/ed25519.ts); every verifier must
+ * refuse each of these at the signature check.
+ */
+function forgeries (): VectorCase[] {
+  const a = scalarOf(seed(0x01))
+  const nodeKey = hexToBytes(NODE_PUBLIC, 32)!
+  if (hex(Point.BASE.multiply(a).toBytes()) !== NODE_PUBLIC) throw new Error('scalarOf disagrees with node:crypto')
+  const doc = unsigned()
+  // S + L: the same signature with an unreduced S (malleability).
+  const honest = signDocument(RECEIPT_DOMAIN, doc, NODE_KEY)
+  const sPlusL = honest.slice(0, 64) + hex(le32(le(Buffer.from(honest.slice(64), 'hex')) + L))
+  // R = identity, S = k·a: [S]B − [k]A is the identity, so a cofactorless check without libsodium's small-order R test accepts it.
+  const identityR = forge(doc, a, nodeKey, 0n)
+  // R = [r]B + T8: the cofactored equation ignores T8, the cofactorless one does not.
+  const torsionR = forge(doc, a, nodeKey, le(sha512(new Uint8Array([1]))) % L, T8)
+  // A key with a torsion component, A = [a]B + T8, signed with a: a cofactored check accepts; one with k·T8 ≠ 0 is refused cofactorless.
+  const mixedKey = Point.BASE.multiply(a).add(T8).toBytes()
+  const mixedDoc = unsigned({ node: { peer_id: PEER_ID, public_key: hex(mixedKey) } })
+  let mixed: { signature: string, k: bigint } | undefined
+  for (let i = 2; mixed === undefined || mixed.k % 8n === 0n; i++) mixed = forge(mixedDoc, a, mixedKey, le(sha512(new Uint8Array([i]))) % L)
+  const smallKey = `01${'00'.repeat(31)}`
+  return [
+    bad('malleated_s', 'The valid signature with S + L in place of S (not reduced): refused, not reduced.', { ...doc, signature: sPlusL } as unknown as Json, expectAll(), 'signature'),
+    bad('small_order_key', 'Names and is checked against a small-order key (the identity) with R = identity, S = 0: valid for any message under a cofactorless check that does not refuse such keys.',
+      { ...unsigned({ node: { peer_id: PEER_ID, public_key: smallKey } }), signature: `01${'00'.repeat(63)}` } as unknown as Json, { public_key: smallKey }, 'signature'),
+    bad('small_order_r', 'R is the identity and S = k·a: [S]B − [k]A = R holds, so OpenSSL alone accepts it; libsodium refuses a small-order R.',
+      { ...doc, signature: identityR.signature } as unknown as Json, expectAll(), 'signature'),
+    bad('torsion_r', 'R = [r]B + T (T of order 8), S = r + k·a: a cofactored check ([8]…) accepts it, the cofactorless one refuses.',
+      { ...doc, signature: torsionR.signature } as unknown as Json, expectAll(), 'signature'),
+    bad('mixed_order_key', 'The key A = [a]B + T (T of order 8) is not small order; signed with a and k·T ≠ 0, a cofactored check accepts, the cofactorless one refuses.',
+      { ...mixedDoc, signature: mixed.signature } as unknown as Json, { public_key: hex(mixedKey) }, 'signature')
   ]
 }
 

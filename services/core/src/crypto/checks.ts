@@ -10,9 +10,8 @@
  * or repeated members, needless escapes, `17.0` or `1e1` for an integer. Only then is there one
  * reading of the receipt, the one that was signed. Portable.
  */
-import { canonicalize } from '../canonical.ts'
 import { parseReceivedReceipt, type Receipt } from '../documents/receipt.ts'
-import { canonicalViolation } from '../documents/received.ts'
+import { canonicalJson, canonicalViolation } from '../documents/received.ts'
 import { VerificationError, isPhaseError } from '../errors.ts'
 import { contentHash } from '../hash.ts'
 import { RECEIPT_DOMAIN, signingBytes } from './domain.ts'
@@ -73,7 +72,7 @@ export function checkBeforeSignature (input: Uint8Array | string, expect: Verify
     if (isPhaseError(err)) throw new VerificationError('format', err.message)
     throw err
   }
-  const canonical = canonicalize(receipt)
+  const canonical = canonicalJson(receipt)
   const violation = canonicalViolation(text, receipt, canonical)
   if (violation !== undefined) throw new VerificationError('canonical', `receipt is not in canonical form (RFC 8785): ${violation}`)
   const checks = [`format (receipt v${receipt.version})`, 'canonical (RFC 8785, exact bytes)']

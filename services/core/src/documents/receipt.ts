@@ -57,12 +57,15 @@ export const MAX_RECEIPT_BYTES = 16 * 1024
  */
 export function parseReceivedReceipt (input: unknown): { receipt: Receipt, text: string } {
   const text = receivedText(input, 'receipt', MAX_RECEIPT_BYTES)
-  return { receipt: signedReceipt(parseReceivedText(text, 'receipt')), text }
+  // Well-formed text parses to a lone surrogate only through a \uD800–\uDFFF escape.
+  return { receipt: signedReceipt(parseReceivedText(text, 'receipt'), SURROGATE_ESCAPE.test(text)), text }
 }
 
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/
+
 /** A fresh value (nobody else holds it) → a schema-valid signed receipt, frozen. */
-function signedReceipt (doc: unknown): Receipt {
-  check(doc)
+function signedReceipt (doc: unknown, mayHoldLoneSurrogate = true): Receipt {
+  check(doc, mayHoldLoneSurrogate)
   if (typeof (doc as { signature?: unknown }).signature !== 'string') throw new InvalidReceiptError('receipt: /signature is required')
   return deepFreeze(doc as Receipt)
 }
@@ -79,9 +82,9 @@ export function validateUnsignedReceipt (value: unknown): UnsignedReceipt {
   return value as UnsignedReceipt
 }
 
-function check (doc: unknown): void {
+function check (doc: unknown, mayHoldLoneSurrogate = true): void {
   const validate = validator('receipt')
   if (!validate(doc)) throw new InvalidReceiptError(`receipt: ${describeError(validate.errors)}`)
-  const bad = findIllFormedString(doc)
+  const bad = mayHoldLoneSurrogate ? findIllFormedString(doc) : undefined
   if (bad !== undefined) throw new InvalidReceiptError(sanitize(`receipt: ${bad} is not well-formed Unicode (lone surrogate)`))
 }

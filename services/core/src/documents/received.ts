@@ -6,7 +6,6 @@
  * signature over canonical JSON is only meaningful when the bytes received are that canonical
  * JSON: then every reader, in every language, sees the same document. Portable.
  */
-import { canonicalize } from '../canonical.ts'
 import { InvalidJsonError } from '../errors.ts'
 import { escapePointer } from './json.ts'
 import { sanitize } from './validate.ts'
@@ -54,7 +53,7 @@ export function parseReceivedText (text: string, what: string): unknown {
  * undefined when it is. One trailing line feed is tolerated (files end with one: `jq -r`,
  * `echo`, editors) — it is outside the document and changes no reading. Nothing else is.
  */
-export function canonicalViolation (text: string, value: unknown, canonical = canonicalize(value)): string | undefined {
+export function canonicalViolation (text: string, value: unknown, canonical = canonicalJson(value)): string | undefined {
   if (text === canonical || text === `${canonical}\n`) return undefined
   if (text.startsWith(BOM)) return 'it starts with a byte order mark (U+FEFF)'
   const repeated = findRepeatedMember(text)
@@ -63,6 +62,28 @@ export function canonicalViolation (text: string, value: unknown, canonical = ca
   while (i < text.length && text[i] === canonical[i]) i++
   if (i === canonical.length) return sanitize(`${JSON.stringify(text.slice(i, i + 12))} follows the document at character ${i}`)
   return sanitize(`at character ${i} it has ${JSON.stringify(text.slice(i, i + 12))} where the canonical form has ${JSON.stringify(canonical.slice(i, i + 12))}`)
+}
+
+/**
+ * RFC 8785 text of a value JSON.parse produced — plain objects, arrays, strings, finite numbers,
+ * booleans, null; nothing else (no toJSON, no cycles, no undefined), so this needs none of the
+ * general canonicalizer's guards and runs ~3× faster (it is on every verification). Members
+ * sorted by UTF-16 code units (Array#sort's default order), numbers and strings as ECMAScript's
+ * JSON.stringify writes them (RFC 8785 §3.2.2). Strings must be well-formed (checked earlier).
+ */
+export function canonicalJson (value: unknown): string {
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value)
+  if (Array.isArray(value)) {
+    let out = '['
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i])
+    return `${out}]`
+  }
+  const keys = Object.keys(value).sort()
+  let out = '{'
+  for (let i = 0; i < keys.length; i++) {
+    out += `${i === 0 ? '' : ','}${JSON.stringify(keys[i])}:${canonicalJson((value as Record<string, unknown>)[keys[i]!])}`
+  }
+  return `${out}}`
 }
 
 interface Frame {
