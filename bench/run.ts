@@ -17,6 +17,7 @@ import { median, percentile, timeSeq, printTable, fmtMs, type Row } from './stat
 import { kernelRows } from './kernels.ts'
 import { networkRows } from './network.ts'
 import { failoverRows } from './failover.ts'
+import { verifyRows } from './verify.ts'
 import { compileWat } from '../test/helpers/wat.ts'
 
 const quick = process.argv.includes('--quick')
@@ -124,6 +125,7 @@ process.stderr.write('signatures…\n')
   row('verify receipts (portable @noble, full checks)', `${verifyRate.toFixed(0)}/s`, `${bareVerify.toFixed(0)}/s node:crypto bare`, '', '')
 }
 
+for (const r of await verifyRows(quick)) rows.push(r)
 for (const r of await kernelRows(quick)) rows.push(r)
 for (const r of await networkRows(quick)) rows.push(r)
 for (const r of await failoverRows(quick)) rows.push(r)

@@ -11,7 +11,7 @@
  * reading of the receipt, the one that was signed. Portable.
  */
 import { parseReceivedReceipt, type Receipt } from '../documents/receipt.ts'
-import { canonicalJson, canonicalViolation } from '../documents/received.ts'
+import { canonicalViolation } from '../documents/received.ts'
 import { VerificationError, isPhaseError } from '../errors.ts'
 import { contentHash } from '../hash.ts'
 import { RECEIPT_DOMAIN, signingBytes } from './domain.ts'
@@ -72,8 +72,7 @@ export function checkBeforeSignature (input: Uint8Array | string, expect: Verify
     if (isPhaseError(err)) throw new VerificationError('format', err.message)
     throw err
   }
-  const canonical = canonicalJson(receipt)
-  const violation = canonicalViolation(text, receipt, canonical)
+  const violation = canonicalViolation(text, receipt)
   if (violation !== undefined) throw new VerificationError('canonical', `receipt is not in canonical form (RFC 8785): ${violation}`)
   const checks = [`format (receipt v${receipt.version})`, 'canonical (RFC 8785, exact bytes)']
   if (receipt.node.public_key !== expect.publicKey) {
@@ -88,6 +87,8 @@ export function checkBeforeSignature (input: Uint8Array | string, expect: Verify
   }
   // The schema pinned the signature to 128 lowercase hex, so this cannot be undefined.
   const signature = hexToBytes(receipt.signature, 64)!
+  // The text is now the receipt's canonical JSON (but for a tolerated final line feed).
+  const canonical = text.endsWith('\n') ? text.slice(0, -1) : text
   return { receipt, publicKey, signature, message: signedMessage(canonical, receipt), checks }
 }
 
