@@ -14,6 +14,7 @@ import { createReceiptSigner } from '../services/core/src/crypto/sign.ts'
 import { verifyReceipt } from '../services/core/src/crypto/verify.ts'
 import { verifyReceiptNode } from '../services/core/src/crypto/verify-node.ts'
 import { useWebCrypto } from '../services/core/src/crypto/ed25519.ts'
+import { checkBeforeSignature } from '../services/core/src/crypto/checks.ts'
 import { RECEIPT_DOMAIN, signingBytes } from '../services/core/src/crypto/domain.ts'
 import { printTable, type Row } from './stats.ts'
 
@@ -57,6 +58,9 @@ export async function verifyRows (quick: boolean): Promise<Row[]> {
   }
   add('verify receipts, portable (WebCrypto Ed25519, full checks, 1 in flight)', await rate(n, 1, async () => await verifyReceipt(canonical, expect)), '≥ 10k/s per core')
   add('verify receipts, portable (WebCrypto Ed25519, full checks, 16 in flight)', await rate(n, 16, async () => await verifyReceipt(canonical, expect)), '≥ 10k/s per core')
+  const webKey = await crypto.subtle.importKey('raw', Buffer.from(signer.publicKey, 'hex'), { name: 'Ed25519' }, false, ['verify'])
+  add('bare WebCrypto Ed25519 verify (no receipt checks)', await rate(n, 1, async () => await crypto.subtle.verify('Ed25519', webKey, signature, message as Uint8Array<ArrayBuffer>)))
+  add('receipt checks without the signature (bytes → format → canonical → key)', await rate(n, 1, () => checkBeforeSignature(canonical, expect)))
   add('verify receipts, node:crypto (full checks)', await rate(n, 1, () => verifyReceiptNode(canonical, expect)))
   useWebCrypto(false)
   try {
