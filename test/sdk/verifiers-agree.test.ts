@@ -1,6 +1,6 @@
 /**
  * Every receipt verifier Phase ships, on the same cases, gives the same verdict and names the
- * same failed check: the TS core (portable async and sync, node:crypto), the TS SDK's `verify`,
+ * same failed check: the TS core (portable: WebCrypto, pure-JS fallback, sync; node:crypto), the TS SDK's `verify`,
  * the CLI (`phase verify FILE --key K`, a real subprocess reading the file's exact bytes) and
  * the PHP SDK (`Receipt::verify`, a real php process). The cases: the shared vectors
  * (test/vectors/receipts.v1.json) plus seeded respellings of the valid receipts — whitespace,
@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { verifyReceipt, verifyReceiptSync } from '../../services/core/src/crypto/verify.ts'
 import { verifyReceiptNode } from '../../services/core/src/crypto/verify-node.ts'
+import { useWebCrypto } from '../../services/core/src/crypto/ed25519.ts'
 import type { VerifyExpectations } from '../../services/core/src/crypto/checks.ts'
 import { canonicalize } from '../../services/core/src/canonical.ts'
 import { jobIdOf, inputsHashOf } from '../../services/core/src/documents/manifest.ts'
@@ -143,6 +144,10 @@ async function verdictOf (run: () => Promise<unknown>): Promise<Verdict> {
 
 const TS_VERIFIERS: Record<string, (c: Case) => Promise<Verdict>> = {
   'TS core portable (async)': async c => await verdictOf(async () => await verifyReceipt(new TextEncoder().encode(c.receipt_json), expectations(c.expect))),
+  'TS core portable (async, pure-JS fallback)': async c => {
+    useWebCrypto(false)
+    try { return await verdictOf(async () => await verifyReceipt(c.receipt_json, expectations(c.expect))) } finally { useWebCrypto(true) }
+  },
   'TS core portable (sync)': async c => await verdictOf(async () => verifyReceiptSync(c.receipt_json, expectations(c.expect))),
   'TS core node:crypto': async c => await verdictOf(async () => verifyReceiptNode(new TextEncoder().encode(c.receipt_json), expectations(c.expect))),
   'TS SDK verify': async c => {
@@ -253,7 +258,7 @@ describe('receipt verifiers', () => {
     }
     // Same verdict, case by case, across every verifier that ran the case (the CLI ran a sample).
     const names = [...verdicts.keys()]
-    expect(names.length).toBe(6)
+    expect(names.length).toBe(7)
     let agreeing = 0
     for (const c of cases) {
       const seen = new Set(names.map(n => verdicts.get(n)!.get(c.name)).filter(v => v !== undefined))
