@@ -39,7 +39,8 @@ export interface SubmitOptions {
   timeoutMs?: number
 }
 
-export type Verification = { verified: true, checks: string[] } | { verified: false, reason: string }
+/** When verified, `receipt` is the receipt parsed from the verified bytes: the only source of values to report as verified. */
+export type Verification = { verified: true, checks: string[], receipt: Receipt } | { verified: false, reason: string }
 
 export interface SubmitResult {
   jobId: string
@@ -48,6 +49,7 @@ export interface SubmitResult {
   exitCode: number
   stdout: Uint8Array
   stderr: Uint8Array
+  /** The verified receipt when `verification.verified`; otherwise the receipt as received, unverified. */
   receipt: Receipt
   /** The signed receipt exactly as received (canonical JSON). */
   receiptJson: Uint8Array
@@ -96,14 +98,16 @@ export class PhaseClient {
       if (expectedKey === undefined && !remote) expectedKey = info.receiptPublicKey
     }
     const verification = await this.check(res.receiptJson, manifest, { stdout: res.stdout, stderr: res.stderr }, res.peerId, expectedKey, capability === undefined ? undefined : res.capabilityJson)
+    const verified = verification.verified ? verification.receipt : undefined
     return {
-      jobId: res.jobId,
+      // Once verified, reported values come from the verified receipt, not from the response beside it.
+      jobId: verified?.job_id ?? res.jobId,
       manifest,
-      status: res.status,
-      exitCode: res.exitCode,
+      status: verified?.status ?? res.status,
+      exitCode: verified?.exit_code ?? res.exitCode,
       stdout: res.stdout,
       stderr: res.stderr,
-      receipt: JSON.parse(receiptText) as Receipt,
+      receipt: verified ?? JSON.parse(receiptText) as Receipt,
       receiptJson: res.receiptJson,
       peerId: res.peerId,
       remote,
@@ -141,6 +145,6 @@ export class PhaseClient {
       job,
       outputs
     })
-    return { verified: true, checks: result.checks }
+    return { verified: true, checks: result.checks, receipt: result.receipt }
   }
 }
