@@ -79,8 +79,11 @@ final class CanonicalText
             $top = count($stack) - 1;
             if ($c === '"') {
                 $end = $i + 1;
-                while ($json[$end] !== '"') {
+                while ($end < $n && $json[$end] !== '"') {
                     $end += $json[$end] === '\\' ? 2 : 1;
+                }
+                if ($end >= $n) {
+                    return null; // unterminated: not JSON (callers decode first)
                 }
                 if ($top >= 0 && $stack[$top]['names'] !== null && $stack[$top]['expectName']) {
                     $name = (string) json_decode(substr($json, $i, $end - $i + 1));

@@ -84,9 +84,10 @@ export function isCanonicalText (text: string): boolean {
     if (c === 0x22) { // a string
       const start = i
       let escaped = false
-      for (i++; text.charCodeAt(i) !== 0x22; i++) {
+      for (i++; i < n && text.charCodeAt(i) !== 0x22; i++) {
         if (text.charCodeAt(i) === 0x5c) { escaped = true; i++ }
       }
+      if (i >= n) return false // unterminated: not JSON (callers parse first; this only keeps the loop bounded)
       const token = text.slice(start, i + 1)
       const value = escaped ? JSON.parse(token) as string : token.slice(1, -1)
       if (escaped && JSON.stringify(value) !== token) return false
@@ -173,7 +174,8 @@ export function findRepeatedMember (text: string): string | undefined {
     const top = stack.at(-1)
     if (c === '"') {
       let end = i + 1
-      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1
+      while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1
+      if (end >= text.length) return undefined // unterminated: not JSON (callers parse first)
       if (top?.names !== undefined && top.expectName) {
         const name = JSON.parse(text.slice(i, end + 1)) as string
         if (top.names.has(name)) return `${top.path}/${escapePointer(name)}`
