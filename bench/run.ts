@@ -122,7 +122,7 @@ process.stderr.write('signatures…\n')
   for (let i = 0; i < M; i++) nodeVerify(null, bytes, publicKey, sig)
   const bareVerify = M / ((performance.now() - t) / 1000)
   row('sign receipts (schema check + JCS + ed25519)', `${signRate.toFixed(0)}/s`, '', '', '')
-  row('verify receipts (portable @noble, full checks)', `${verifyRate.toFixed(0)}/s`, `${bareVerify.toFixed(0)}/s node:crypto bare`, '', '')
+  row('verify receipts (portable: WebCrypto Ed25519, full checks)', `${verifyRate.toFixed(0)}/s`, `${bareVerify.toFixed(0)}/s node:crypto bare`, '', '')
 }
 
 for (const r of await verifyRows(quick)) rows.push(r)

@@ -22,6 +22,9 @@ import { verify as sdkVerify } from '../../sdk/ts/src/index.ts'
 import { MANIFEST, VECTORS_FILE } from '../vectors/generate.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { figure } from '../helpers/figures.ts'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { signCapability, verifyCapability } from '../../services/core/src/crypto/capability.ts'
 
 interface Expect {
   public_key: string
@@ -52,7 +55,7 @@ function prng (seed: number): () => number {
  * One non-canonical spelling of canonical receipt text `text` (whose document is `doc`). Each
  * kind keeps the document (or, for a repeated member, its last copy) the same.
  */
-function respell (text: string, doc: Record<string, unknown>, rnd: () => number): { kind: string, text: string } {
+function respell (text: string, doc: Record<string, unknown>, rnd: () => number, repeatable = ['status', 'exit_code', 'stdout_hash', 'job_id', 'node', 'signature']): { kind: string, text: string } {
   const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!
   const structural = structuralPositions(text)
   const kinds: Array<() => { kind: string, text: string }> = [
@@ -83,8 +86,11 @@ function respell (text: string, doc: Record<string, unknown>, rnd: () => number)
     },
     () => {
       // A repeated member placed first, with another value: a first-copy reader is misled.
-      const key = pick(['status', 'exit_code', 'stdout_hash', 'job_id', 'node', 'signature'])
-      const fake: Record<string, unknown> = { status: 'ok', exit_code: 0, stdout_hash: `sha256:${'0'.repeat(64)}`, job_id: `sha256:${'1'.repeat(64)}`, node: { peer_id: 'x', public_key: 'y' }, signature: '0'.repeat(128) }
+      const key = pick(repeatable)
+      const fake: Record<string, unknown> = {
+        status: 'ok', exit_code: 0, stdout_hash: `sha256:${'0'.repeat(64)}`, job_id: `sha256:${'1'.repeat(64)}`, node: { peer_id: 'x', public_key: 'y' }, signature: '0'.repeat(128),
+        runtimes: [{ name: 'native', version: '1' }], receipt_public_key: 'ab'.repeat(32), cores: 4096
+      }
       return { kind: 'repeated member', text: `{${JSON.stringify(key)}:${canonicalize(fake[key])},${text.slice(1)}` }
     },
     () => ({ kind: 'byte order mark', text: `\uFEFF${text}` })
@@ -201,6 +207,66 @@ async function inBatches<T, R> (items: T[], width: number, fn: (item: T, i: numb
   }))
   return out
 }
+
+interface CapabilityCase { name: string, record_json: string, peer_id: string, expected: Verdict }
+
+/** A signed capability record, its spellings, and forgeries: the same rule as receipts, checked by the TS core and the PHP SDK. */
+async function capabilityCases (now: number): Promise<CapabilityCase[]> {
+  const key = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(3))
+  const other = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(4))
+  const peerId = peerIdFromPrivateKey(key).toString()
+  const fields = {
+    version: 1 as const, receipt_public_key: '8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c', runtimes: [{ name: 'v8-wasm', version: '24.21.0' }],
+    arch: 'x64', cores: 2, memory_mb: 4096, limits: { max_memory_mb: 256, max_timeout_ms: 30000, max_output_bytes: 1048576, max_module_bytes: 16777216 },
+    queue_depth: 0, protocols: ['/phase/job/1.0.0']
+  }
+  const record = await signCapability(key, peerId, fields, now - 1000)
+  const text = canonicalize(record)
+  const out: CapabilityCase[] = [
+    { name: 'capability: valid', record_json: text, peer_id: peerId, expected: 'verified' },
+    { name: 'capability: trailing newline', record_json: `${text}\n`, peer_id: peerId, expected: 'verified' },
+    { name: 'capability: JSON.stringify order (what the p2p protocol used to send)', record_json: JSON.stringify(record), peer_id: peerId, expected: 'canonical' },
+    { name: 'capability: another peer', record_json: text, peer_id: peerIdFromPrivateKey(other).toString(), expected: 'peer_id' },
+    { name: 'capability: signed by another key', record_json: canonicalize(await signCapability(other, peerId, fields, now - 1000)), peer_id: peerId, expected: 'signature' },
+    { name: 'capability: receipt key swapped', record_json: canonicalize({ ...record, receipt_public_key: 'ab'.repeat(32) }), peer_id: peerId, expected: 'signature' },
+    { name: 'capability: expired', record_json: canonicalize(await signCapability(key, peerId, fields, now - 1000, 1000)), peer_id: peerId, expected: 'expired' },
+    { name: 'capability: not JSON', record_json: text.slice(0, 40), peer_id: peerId, expected: 'format' }
+  ]
+  const rnd = prng(0x51ed)
+  for (let i = 0; i < RESPELLINGS_PER_VALID_CASE; i++) {
+    const { kind, text: spelled } = respell(text, record as unknown as Record<string, unknown>, rnd, ['runtimes', 'receipt_public_key', 'cores', 'signature'])
+    out.push({ name: `capability~${kind}~${i}`, record_json: spelled, peer_id: peerId, expected: 'canonical' })
+  }
+  return out
+}
+
+describe('capability record verifiers', () => {
+  const now = 1_735_689_600_000
+  let cases: CapabilityCase[]
+  let dir: string
+
+  beforeAll(async () => {
+    cases = await capabilityCases(now)
+    dir = mkdtempSync(join(tmpdir(), 'phase-agree-cap-'))
+  })
+  afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
+
+  it('give the same verdict in the TS core and the PHP SDK on every case', async () => {
+    const ts: Verdict[] = []
+    for (const c of cases) ts.push(await verdictOf(async () => await verifyCapability(new TextEncoder().encode(c.record_json), c.peer_id, now)))
+    const file = join(dir, 'cases.json')
+    writeFileSync(file, JSON.stringify({ now, cases }))
+    const run = spawnSync('php', [join(ROOT, 'test/sdk/verify-capabilities.php'), file], { encoding: 'utf8', timeout: 120_000 })
+    expect(`exit ${run.status} ${run.stderr}`).toBe('exit 0 ')
+    const php = (JSON.parse(run.stdout) as Array<{ verified: boolean, check: string | null }>).map(o => o.verified ? 'verified' : o.check!)
+    const want = cases.map(c => `${c.name}: ${c.expected}`)
+    expect(cases.map((c, i) => `${c.name}: ${ts[i]}`)).toEqual(want)
+    expect(cases.map((c, i) => `${c.name}: ${php[i]}`)).toEqual(want)
+    const invalid = cases.filter(c => c.expected !== 'verified').length
+    figure('crypto', 'capability records: TS core and PHP SDK agree', `${cases.filter((c, i) => ts[i] === php[i]).length}/${cases.length}`, ts.every((v, i) => v === php[i]) ? 'pass' : 'FAIL')
+    figure('crypto', 'capability records: forged/stale/non-canonical rejected (TS, PHP)', `${(100 * cases.filter((c, i) => c.expected !== 'verified' && ts[i] !== 'verified' && php[i] !== 'verified').length / invalid).toFixed(1)}%`, `${invalid} cases`)
+  })
+})
 
 describe('receipt verifiers', () => {
   const cases = allCases()
