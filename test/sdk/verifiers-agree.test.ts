@@ -230,7 +230,9 @@ async function capabilityCases (now: number): Promise<CapabilityCase[]> {
     { name: 'capability: signed by another key', record_json: canonicalize(await signCapability(other, peerId, fields, now - 1000)), peer_id: peerId, expected: 'signature' },
     { name: 'capability: receipt key swapped', record_json: canonicalize({ ...record, receipt_public_key: 'ab'.repeat(32) }), peer_id: peerId, expected: 'signature' },
     { name: 'capability: expired', record_json: canonicalize(await signCapability(key, peerId, fields, now - 1000, 1000)), peer_id: peerId, expected: 'expired' },
-    { name: 'capability: not JSON', record_json: text.slice(0, 40), peer_id: peerId, expected: 'format' }
+    { name: 'capability: not JSON', record_json: text.slice(0, 40), peer_id: peerId, expected: 'format' },
+    { name: 'capability: an integer past 2^53 (1e+300), signed as such', record_json: canonicalize(await signCapability(key, peerId, { ...fields, memory_mb: 1e300 }, now - 1000)), peer_id: peerId, expected: 'format' },
+    { name: 'capability: a fraction', record_json: canonicalize(await signCapability(key, peerId, { ...fields, memory_mb: 1.5 }, now - 1000)), peer_id: peerId, expected: 'format' }
   ]
   const rnd = prng(0x51ed)
   for (let i = 0; i < RESPELLINGS_PER_VALID_CASE; i++) {

@@ -52,7 +52,7 @@ final class CapabilityRecord
         if ($unknown !== [] || $missing !== [] || $r['version'] !== 1 || !is_string($r['peer_id'])
             || !is_string($r['receipt_public_key']) || preg_match('/^[0-9a-f]{64}$/D', $r['receipt_public_key']) !== 1
             || !is_string($r['signature']) || preg_match('/^[0-9a-f]{128}$/D', $r['signature']) !== 1
-            || !is_int($r['issued_at']) || !is_int($r['expires_at'])) {
+            || !is_int($r['issued_at']) || !is_int($r['expires_at']) || self::holdsFloat($r)) {
             throw new VerificationException('format', 'capability record does not follow schemas/capability.schema.json');
         }
         $why = CanonicalText::violation($json, $doc);
@@ -71,5 +71,21 @@ final class CapabilityRecord
             throw new VerificationException('expired', "capability record of {$expectedPeerId} expired");
         }
         return new self($r['peer_id'], $r['receipt_public_key'], $r['issued_at'], $r['expires_at'], $r);
+    }
+
+    /** Integers only, as the TS core requires (CanonicalText::decode already made integral floats up to 2^53 integers). */
+    private static function holdsFloat(mixed $v): bool
+    {
+        if (is_float($v)) {
+            return true;
+        }
+        if (is_array($v)) {
+            foreach ($v as $x) {
+                if (self::holdsFloat($x)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 }

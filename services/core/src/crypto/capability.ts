@@ -59,6 +59,8 @@ export async function verifyCapability (input: Uint8Array | string, expectedPeer
   const validate = validator('capability')
   if (!validate(value)) throw new VerificationError('format', `capability record: ${describeError(validate.errors)}`)
   const record = value as CapabilityRecord
+  // Integers only, and exact ones: beyond 2^53 a number has no one spelling across languages (PHP reads 1e+300 as a float).
+  if (!safeIntegersOnly(record)) throw new VerificationError('format', 'capability record: numbers must be integers of at most 2^53 - 1')
   const bad = findIllFormedString(record)
   if (bad !== undefined) throw new VerificationError('format', sanitize(`capability record: ${bad} is not well-formed Unicode (lone surrogate)`))
   const violation = canonicalViolation(text, record)
@@ -76,4 +78,10 @@ export async function verifyCapability (input: Uint8Array | string, expectedPeer
   }
   if (record.expires_at <= now) throw new VerificationError('expired', `capability record of ${expectedPeerId} expired`)
   return deepFreeze(record)
+}
+
+function safeIntegersOnly (value: unknown): boolean {
+  if (typeof value === 'number') return Number.isSafeInteger(value)
+  if (typeof value !== 'object' || value === null) return true
+  return Object.values(value).every(safeIntegersOnly)
 }
