@@ -1,6 +1,9 @@
 /**
  * `phase verify PATH --key HEX`: checks a receipt file and says exactly what it checked — and
- * what it could not check without the manifest or the output files.
+ * what it could not check without the manifest or the output files. The file's exact bytes are
+ * verified: they must be the receipt's canonical JSON (one trailing line feed tolerated), so a
+ * receipt re-indented or otherwise re-encoded fails at the `canonical` check. Exit 0 when
+ * verified, 1 with `receipt NOT verified: <check>: <why>` on stderr otherwise.
  */
 import { contentHash } from '../../services/core/src/hash-node.ts'
 import { verifyReceipt } from '../../services/core/src/crypto/verify.ts'
@@ -25,6 +28,7 @@ export async function verifyCommand (argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('verify needs exactly one receipt file')
   const key = values.key as string | undefined
   if (key === undefined || key === '') throw new UsageError('verify needs --key HEX: the receipt key you expect (see `phase node key`)')
+  // Exact bytes, never decoded and re-encoded: the canonical check is on them.
   const receiptBytes = await readInput(positionals[0]!, 'receipt')
   const job: { jobId?: string, nonce?: string, moduleHash?: string, inputsHash?: string } = {}
   const notChecked: string[] = []

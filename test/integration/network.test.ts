@@ -76,7 +76,7 @@ describe('three nodes on loopback', () => {
     const { receipt } = await verifyReceipt(res.receiptJson, { publicKey: keys[ran]!, peerId: ids[ran]!, outputs: { stdout: res.stdout, stderr: res.stderr } })
     expect(receipt.node.peer_id).toBe(ids[ran])
     // The response carries the runner's signed capability record: the PeerId ↔ receipt key binding.
-    const record = await verifyCapability(JSON.parse(dec.decode(res.capabilityJson)), res.peerId)
+    const record = await verifyCapability(res.capabilityJson, res.peerId)
     expect(record.receipt_public_key).toBe(keys[ran])
   })
 

@@ -28,6 +28,7 @@ import { jobIdOf, inputsHashOf, type Manifest } from '../../services/core/src/do
 import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
 import { signCapability, verifyCapability } from '../../services/core/src/crypto/capability.ts'
 import { silentLogger } from '../../services/core/src/logger.ts'
+import { canonicalBytes } from '../../services/core/src/canonical.ts'
 import { PhaseNetwork, type NetworkComponents } from '../../services/discovery/src/p2p/index.ts'
 import { PhaseClient } from '../../sdk/ts/src/index.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
@@ -145,7 +146,7 @@ async function fakeExecutor (userAgent: string, job: (stream: Stream) => Promise
     version: 1, receipt_public_key: createReceiptSigner(randomBytes(32)).publicKey, runtimes: [{ name: 'v8-wasm', version: 'test' }], arch: 'x64', cores: 1, memory_mb: 1024,
     limits: { max_memory_mb: 64, max_timeout_ms: 5000, max_output_bytes: 1 << 20, max_module_bytes: 1 << 20 }, queue_depth: 0, protocols: [JOB]
   })
-  await peer.handle(CAPABILITY, async (stream) => { await lpStream(stream).write(enc.encode(JSON.stringify(record))); await stream.close() })
+  await peer.handle(CAPABILITY, async (stream) => { await lpStream(stream).write(canonicalBytes(record)); await stream.close() })
   await peer.handle(JOB, job)
   return peer
 }
@@ -229,7 +230,7 @@ describe('a node facing hostile peers', () => {
       const res = await clients[1]!.submitJob({ manifestJson: manifest(['both']), module: HELLO, replicas: 2 })
       expect(res.replicas).toHaveLength(2)
       for (const r of res.replicas) {
-        const record = await verifyCapability(JSON.parse(dec.decode(r.capabilityJson)), r.peerId)
+        const record = await verifyCapability(r.capabilityJson, r.peerId)
         expect(JSON.parse(dec.decode(r.receiptJson)).node.public_key).toBe(record.receipt_public_key)
       }
       const checked = await sdk.submit(JSON.parse(dec.decode(manifest(['sdk']))) as Manifest, HELLO, { replicas: 2, trustNode: true })

@@ -39,7 +39,8 @@ export interface SubmitOptions {
   timeoutMs?: number
 }
 
-export type Verification = { verified: true, checks: string[] } | { verified: false, reason: string }
+/** When verified, `receipt` is the receipt parsed from the verified bytes: the only source of values to report as verified. */
+export type Verification = { verified: true, checks: string[], receipt: Receipt } | { verified: false, reason: string }
 
 export interface SubmitResult {
   jobId: string
@@ -48,6 +49,7 @@ export interface SubmitResult {
   exitCode: number
   stdout: Uint8Array
   stderr: Uint8Array
+  /** The verified receipt when `verification.verified`; otherwise the receipt as received, unverified. */
   receipt: Receipt
   /** The signed receipt exactly as received (canonical JSON). */
   receiptJson: Uint8Array
@@ -112,17 +114,18 @@ export class PhaseClient {
       remote = info.peerId !== res.peerId
       if (expectedKey === undefined && !remote) expectedKey = info.receiptPublicKey
     }
-    const { verification, receipt } = await this.check(res.receiptJson, manifest, { stdout: res.stdout, stderr: res.stderr }, res.peerId, expectedKey, capability)
-    // What is reported as verified is what the receipt says; a node that says otherwise is refused.
-    if (receipt !== undefined) agree({ job_id: res.jobId, status: res.status, exit_code: res.exitCode }, receipt)
+    const verification = await this.check(res.receiptJson, manifest, { stdout: res.stdout, stderr: res.stderr }, res.peerId, expectedKey, capability === undefined ? undefined : res.capabilityJson)
+    const verified = verification.verified ? verification.receipt : undefined
+    // Once verified, reported values are the receipt's own; a node that says otherwise beside it is refused.
+    if (verified !== undefined) agree({ job_id: res.jobId, status: res.status, exit_code: res.exitCode }, verified)
     return {
-      jobId: receipt?.job_id ?? res.jobId,
+      jobId: verified?.job_id ?? res.jobId,
       manifest,
-      status: receipt?.status ?? res.status,
-      exitCode: receipt?.exit_code ?? res.exitCode,
+      status: verified?.status ?? res.status,
+      exitCode: verified?.exit_code ?? res.exitCode,
       stdout: res.stdout,
       stderr: res.stderr,
-      receipt: receipt ?? JSON.parse(receiptText) as Receipt,
+      receipt: verified ?? JSON.parse(receiptText) as Receipt,
       receiptJson: res.receiptJson,
       peerId: res.peerId,
       remote,
@@ -150,9 +153,9 @@ export class PhaseClient {
   }
 
   /** A receipt is "verified" only against a key the caller expects (pinned, or PeerId-bound). */
-  private async check (receiptJson: Uint8Array, job: Manifest, outputs: { stdout: Uint8Array, stderr: Uint8Array }, peerId: string, expectedKey: string | undefined, capability: unknown): Promise<{ verification: Verification, receipt?: Receipt }> {
+  private async check (receiptJson: Uint8Array, job: Manifest, outputs: { stdout: Uint8Array, stderr: Uint8Array }, peerId: string, expectedKey: string | undefined, capability: Uint8Array | undefined): Promise<Verification> {
     if (expectedKey === undefined && capability === undefined) {
-      return { verification: { verified: false, reason: 'no expected key: pass expectedKey (or trustNode) for a node that is not on the network' } }
+      return { verified: false, reason: 'no expected key: pass expectedKey (or trustNode) for a node that is not on the network' }
     }
     const result = await verify(receiptJson, {
       expectedKey,
@@ -160,7 +163,7 @@ export class PhaseClient {
       job,
       outputs
     })
-    return { verification: { verified: true, checks: result.checks }, receipt: result.receipt }
+    return { verified: true, checks: result.checks, receipt: result.receipt }
   }
 }
 
@@ -178,12 +181,13 @@ async function replicaResult (r: { peerId: string, status: string, exitCode: num
   if (r.receiptJson.byteLength === 0) return { ...base, status: r.status, exitCode: r.exitCode, verification: { verified: false, reason: `the run failed: ${r.errorCode}` } }
   let capability: unknown
   try {
-    capability = r.capabilityJson.byteLength > 0 ? JSON.parse(new TextDecoder().decode(r.capabilityJson)) : undefined
-    if (capability === undefined) throw new VerificationError('key', 'no capability record binds this replica\'s PeerId to a receipt key')
-    const { receipt, checks } = await verify(r.receiptJson, { expectedPeerId: r.peerId, capability, job })
+    if (r.capabilityJson.byteLength === 0) throw new VerificationError('key', 'no capability record binds this replica\'s PeerId to a receipt key')
+    try { capability = JSON.parse(new TextDecoder().decode(r.capabilityJson)) } catch { capability = undefined }
+    // The record is verified on the exact bytes received.
+    const { receipt, checks } = await verify(r.receiptJson, { expectedPeerId: r.peerId, capability: r.capabilityJson, job })
     agree({ job_id: receipt.job_id, status: r.status, exit_code: r.exitCode }, receipt)
     if (receipt.stdout_hash !== r.stdoutHash) throw new VerificationError('stdout_hash', 'the node reports another stdout hash than the replica\'s receipt')
-    return { ...base, status: receipt.status, exitCode: receipt.exit_code, capability, verification: { verified: true, checks } }
+    return { ...base, status: receipt.status, exitCode: receipt.exit_code, capability, verification: { verified: true, checks, receipt } }
   } catch (err) {
     if (!(err instanceof PhaseError)) throw err
     return { ...base, status: r.status, exitCode: r.exitCode, capability, verification: { verified: false, reason: err.message } }

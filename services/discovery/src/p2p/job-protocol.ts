@@ -13,6 +13,7 @@ import { DeadlineExceededError, PhaseError, ERROR_TABLE, toPublicError, type Err
 import { sanitize, type Logger } from '../../../core/src/logger.ts'
 import type { JobRunner } from '../jobs.ts'
 import type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
+import { canonicalBytes } from '../../../core/src/canonical.ts'
 import type { PeerLimiter } from './peer-limits.ts'
 import type { InboundBudget } from './inbound-budget.ts'
 
@@ -42,8 +43,8 @@ export function messageStream (stream: Stream, maxBytes: number): Lp {
   return lpStream(stream, { maxDataLength: maxBytes, maxBufferSize: maxBytes + PREFIX_BYTES })
 }
 
-/** Reads one JSON object; `timeoutMs` bounds the wait (a silent peer is not waited for). */
-async function readJson (lp: Lp, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+/** Reads one message's bytes; `timeoutMs` bounds the wait (a silent peer is not waited for). */
+async function readMessage (lp: Lp, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<Uint8Array> {
   const deadline = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs)
   const signals = [signal, deadline].filter((s) => s !== undefined)
   let bytes
@@ -57,8 +58,14 @@ async function readJson (lp: Lp, what: string, signal?: AbortSignal, timeoutMs?:
     if (deadline?.aborted === true && signal?.aborted !== true) throw new DeadlineExceededError(`the peer sent no ${what} within ${timeoutMs} ms`)
     throw err
   }
+  return bytes.subarray()
+}
+
+/** Reads one JSON object (see readMessage). */
+async function readJson (lp: Lp, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const bytes = await readMessage(lp, what, signal, timeoutMs)
   let doc: unknown
-  try { doc = JSON.parse(dec.decode(bytes.subarray())) } catch { throw new PhaseError('invalid_json', `${what} is not valid JSON`) }
+  try { doc = JSON.parse(dec.decode(bytes)) } catch { throw new PhaseError('invalid_json', `${what} is not valid JSON`) }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new PhaseError('invalid_json', `${what} must be a JSON object`)
   return doc as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 }
@@ -187,7 +194,8 @@ export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>
     const giveBack = budget?.meter(stream, peer)
     try {
       const lp = messageStream(stream, MAX_CONTROL_BYTES)
-      await writeJson(lp, await record())
+      // Its canonical bytes, exactly: the record is verified on the bytes received.
+      await lp.write(canonicalBytes(await record()))
       await finish(stream, CAPABILITY_GRACE_MS)
     } finally {
       giveBack?.()
@@ -234,12 +242,12 @@ export async function offerJob (stream: Stream, manifest: Manifest, loadModule: 
   }
 }
 
-/** Reads a peer's capability record (unverified: the caller verifies it). */
-export async function fetchCapability (stream: Stream, signal?: AbortSignal, timeoutMs = DEFAULT_ANSWER_TIMEOUT_MS): Promise<unknown> {
+/** Reads a peer's capability record as the exact bytes received (unverified: the caller verifies them). */
+export async function fetchCapability (stream: Stream, signal?: AbortSignal, timeoutMs = DEFAULT_ANSWER_TIMEOUT_MS): Promise<Uint8Array> {
   const lp = messageStream(stream, MAX_CONTROL_BYTES)
   let record
   try {
-    record = await readJson(lp, 'capability record', signal, timeoutMs)
+    record = await readMessage(lp, 'capability record', signal, timeoutMs)
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error('capability stream failed'))
     throw err
