@@ -78,7 +78,7 @@ export class DiscoveryNode {
       maxMessageBytes: config.limits.maxModuleBytes + config.limits.maxStdinBytes * 2 + 1024 * 1024,
       reflection: true
     })
-    this.modules = new ModuleStore({ logger: this.log }, { dir: join(config.stateDir, 'modules') })
+    this.modules = new ModuleStore({ logger: this.log }, { dir: join(config.stateDir, 'modules'), memoryBytes: config.moduleCache.memoryBytes, diskBytes: config.moduleCache.diskBytes })
   }
 
   async start (): Promise<DiscoveryAddresses> {
@@ -92,7 +92,7 @@ export class DiscoveryNode {
     await this.modules.start()
     const addresses = internalAddresses(this.config)
     const messageBytes = this.config.limits.maxModuleBytes + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
-    this.executors = new ExecutorSet({ logger: this.log.child({ component: 'executors' }) }, { addresses: addresses.executors, maxMessageBytes: messageBytes })
+    this.executors = new ExecutorSet({ logger: this.log.child({ component: 'executors' }) }, { addresses: addresses.executors, maxMessageBytes: messageBytes, quarantineMs: this.config.poisonQuarantineMs })
     const executors = this.executors
     executors.watch({ runtimeDir: this.config.runtimeDir, onRestart: (index) => this.metrics.executorRestarted(index) })
     this.signer = new SignerClient(addresses.signer)
@@ -100,7 +100,13 @@ export class DiscoveryNode {
     const jobs = new JobRunner({ executors, modules: this.modules, signer: this.signer, logger: this.log.child({ component: 'jobs' }), metrics: this.metrics }, {
       limits: this.config.limits,
       peerId,
-      maxInFlight: () => Math.max(1, executors.size) * perExecutor
+      maxInFlight: () => Math.max(1, executors.size) * perExecutor,
+      remote: {
+        maxTimeoutMs: this.config.remote.maxTimeoutMs,
+        maxMemoryMb: this.config.remote.maxMemoryMb,
+        // A share of the workers, not of the queues: a remote job waits in no local job's way.
+        maxJobs: () => Math.min(this.config.remote.maxJobs, Math.floor(executors.size * this.config.workersPerExecutor * this.config.remote.executorShare + 1e-9))
+      }
     })
     const executorClient = createGrpcClient(ExecutorService, addresses.executors[0]!, { timeoutMs: 2000 })
     let runtime: { name: string, version: string } | undefined

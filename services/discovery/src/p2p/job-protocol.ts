@@ -83,7 +83,7 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
       inFlight++
       log.info({ event: 'job_in', moduleHash: manifest.module_hash }, 'remote job in')
       try {
-        const r = await c.jobs.run({ manifest, module })
+        const r = await c.jobs.run({ manifest, module }, { origin: 'remote' })
         await writeJson(lp, {
           type: 'result',
           job_id: r.jobId,
