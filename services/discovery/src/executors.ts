@@ -31,6 +31,11 @@ export const DEFAULT_DOWN_MS = 500
 export const DEFAULT_WATCH_MS = 1000
 /** A status poll not answered within this is a miss: the executor is down (frozen, dead). */
 export const DEFAULT_POLL_TIMEOUT_MS = 1000
+/**
+ * Module hashes remembered per executor as cached there (~100 bytes each, so ≤ ~400 KiB per
+ * executor); forgetting one costs only sending its bytes again.
+ */
+const MAX_KNOWN_MODULES = 4096
 /** A configured executor whose socket never appears is dropped after this long. */
 const NEVER_SEEN_GRACE_MS = 30_000
 
@@ -315,13 +320,13 @@ export class ExecutorSet {
     const known = slot.modules.has(request.moduleHash)
     try {
       const response = await send(!known)
-      slot.modules.add(request.moduleHash)
+      remember(slot.modules, request.moduleHash)
       return response
     } catch (err) {
       if (!known || !isPhaseError(err, 'module_not_cached')) throw err
       slot.modules.delete(request.moduleHash)
       const response = await send(true)
-      slot.modules.add(request.moduleHash)
+      remember(slot.modules, request.moduleHash)
       return response
     }
   }
@@ -347,6 +352,13 @@ export class ExecutorSet {
     this.timer = undefined
     for (const slot of this.slots) slot.client.close()
   }
+}
+
+/** Adds `hash` as the newest entry, dropping the oldest beyond the bound. */
+function remember (known: Set<string>, hash: string): void {
+  known.delete(hash)
+  known.add(hash)
+  if (known.size > MAX_KNOWN_MODULES) known.delete(known.values().next().value!)
 }
 
 function rank (slot: Slot, now: number): number {
