@@ -104,8 +104,7 @@ export class DiscoveryNode {
       remote: {
         maxTimeoutMs: this.config.remote.maxTimeoutMs,
         maxMemoryMb: this.config.remote.maxMemoryMb,
-        // A share of the workers, not of the queues: a remote job waits in no local job's way.
-        maxJobs: () => Math.min(this.config.remote.maxJobs, Math.floor(executors.size * this.config.workersPerExecutor * this.config.remote.executorShare + 1e-9))
+        maxJobs: () => remoteSlots(this.config, executors.size)
       }
     })
     const executorClient = createGrpcClient(ExecutorService, addresses.executors[0]!, { timeoutMs: 2000 })
@@ -217,6 +216,17 @@ export class DiscoveryNode {
     })()
     await this.stopped
   }
+}
+
+/**
+ * Remote jobs running at once: a share of the workers (not of the queues), so a remote job
+ * holds no worker a local job needs; at least one unless the share is 0 (a node with a single
+ * worker then lets one remote job hold it for up to remote.max_timeout_ms).
+ */
+export function remoteSlots (config: Pick<NodeConfig, 'remote' | 'workersPerExecutor'>, executors: number): number {
+  const share = config.remote.executorShare
+  if (share === 0 || config.remote.maxJobs === 0) return 0
+  return Math.min(config.remote.maxJobs, Math.max(1, Math.floor(executors * config.workersPerExecutor * share + 1e-9)))
 }
 
 export function createDiscovery (components: DiscoveryComponents, config: NodeConfig): DiscoveryNode {
