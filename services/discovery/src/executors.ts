@@ -47,6 +47,8 @@ interface Slot {
   downUntil: number
   /** Stopped answering (missed poll or deadline, died): skipped until a status poll succeeds. */
   down: boolean
+  /** Aborted when the executor misses a status poll: its jobs move to one that answers. */
+  stalled: AbortController
   /** Bumped at each death seen, so the jobs that were on it strike their modules once per death. */
   generation: number
   jobs: number
@@ -205,8 +207,12 @@ export class ExecutorSet {
       slot.down = false
     } catch {
       slot.answering = false
-      if (!slot.down) this.log.warn({ executor: slot.index }, 'executor missed a status poll, marked down')
+      if (slot.down) return
+      this.log.warn({ executor: slot.index, inFlight: slot.inFlight }, 'executor missed a status poll, marked down, its jobs move')
       slot.down = true
+      // Frozen or dead, it holds its jobs: they go elsewhere (a late answer is never used).
+      slot.stalled.abort()
+      slot.stalled = new AbortController()
     }
   }
 
@@ -218,6 +224,7 @@ export class ExecutorSet {
       modules: new Set<string>(),
       downUntil: 0,
       down: false,
+      stalled: new AbortController(),
       generation: 0,
       jobs: 0,
       seen: false,
@@ -255,14 +262,17 @@ export class ExecutorSet {
       if (slot === undefined) break
       tried.add(slot.index)
       const generation = slot.generation
+      const stalled = slot.stalled.signal
       slot.inFlight++
       try {
-        const response = await this.call(slot, request, loadModule, options)
+        const signal = options.signal === undefined ? stalled : AbortSignal.any([options.signal, stalled])
+        const response = await this.call(slot, request, loadModule, { ...options, signal })
         slot.jobs++
         return { response, executor: slot.index }
       } catch (err) {
         lastError = err
         if (isPhaseError(err, 'queue_full')) { full++; continue }
+        if (stalled.aborted && options.signal?.aborted !== true) continue // its executor stopped answering
         if (isPhaseError(err, 'deadline_exceeded')) {
           // Its own wall-time limit ends a job well before this deadline: the executor is stuck.
           this.markDown(slot, 'missed a job deadline')
