@@ -164,15 +164,18 @@ export class DiscoveryNode {
     const status = async (): Promise<NodeStatus> => {
       const signerStatus = await signer.status().catch(() => undefined)
       const byStatus = await this.metrics.jobsByStatus()
+      const self = processInfo() as NonNullable<NodeProcessStatus['process']>
       return {
         peerId,
         version: VERSION,
         processes: [
-          { name: 'discovery', index: 0, state: 'up', process: processInfo() as NodeProcessStatus['process'], running: jobs.running, queued: 0, completed: BigInt(Object.values(byStatus).reduce((a, b) => a + b, 0)), restarts: 0 },
-          { name: 'signer', index: 0, state: signerStatus === undefined ? 'down' : 'up', process: signerStatus?.process, running: 0, queued: 0, completed: signerStatus?.signedReceipts ?? 0n, restarts: 0 },
+          { name: 'discovery', index: 0, state: 'up', process: self, running: jobs.running, queued: 0, completed: BigInt(Object.values(byStatus).reduce((a, b) => a + b, 0)), restarts: self.restarts },
+          { name: 'signer', index: 0, state: signerStatus === undefined ? 'down' : 'up', process: signerStatus?.process, running: 0, queued: 0, completed: signerStatus?.signedReceipts ?? 0n, restarts: signerStatus?.process?.restarts ?? 0 },
           ...executors.views().map((e): NodeProcessStatus => ({
             name: 'executor', index: e.index, state: e.state, process: e.up ? e.status?.process : undefined,
-            running: e.status?.running ?? 0, queued: e.status?.queued ?? 0, completed: e.status?.completedJobs ?? 0n, restarts: e.restarts
+            running: e.status?.running ?? 0, queued: e.status?.queued ?? 0, completed: e.status?.completedJobs ?? 0n,
+            // pm2's count survives a restart of discovery; discovery's own (new pids seen) covers runs without pm2.
+            restarts: Math.max(e.status?.process?.restarts ?? 0, e.restarts)
           }))
         ],
         jobsInFlight: jobs.running,
