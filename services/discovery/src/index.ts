@@ -138,7 +138,8 @@ export class DiscoveryNode {
         maxRemoteJobs: p2p.maxRemoteJobs,
         perPeerConcurrency: p2p.perPeerConcurrency,
         perPeerPerSecond: p2p.perPeerPerSecond,
-        limits: this.config.limits,
+        // Peers are told the caps their jobs get here: the remote ones.
+        limits: { ...this.config.limits, maxTimeoutMs: this.config.remote.maxTimeoutMs, maxMemoryMb: this.config.remote.maxMemoryMb },
         maxMessageBytes: Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
       })
       await this.network.start()
