@@ -10,7 +10,8 @@
  * two deaths is refused for a while, so one poison module costs at most two executors.
  * An executor that stops answering (a missed status poll, a missed job deadline, a death) is
  * down until it answers a status poll again; jobs go to the executors that answer, and reach a
- * down one only when no other is left.
+ * down one only when no other is left. The jobs held by one that misses two polls in a row
+ * (frozen) move to one that answers instead of waiting out their deadline.
  *
  * The set follows the executors that exist: `watch()` looks at the runtime folder for
  * `executor-<index>.sock` files and asks each executor for its status, so executors scaled up or
@@ -31,6 +32,8 @@ export const DEFAULT_DOWN_MS = 500
 export const DEFAULT_WATCH_MS = 1000
 /** A status poll not answered within this is a miss: the executor is down (frozen, dead). */
 export const DEFAULT_POLL_TIMEOUT_MS = 1000
+/** Polls missed in a row after which the executor's jobs move elsewhere. */
+const STALLED_AFTER_MISSES = 2
 /**
  * Module hashes remembered per executor as cached there (~100 bytes each, so ≤ ~400 KiB per
  * executor); forgetting one costs only sending its bytes again.
@@ -47,8 +50,10 @@ interface Slot {
   downUntil: number
   /** Stopped answering (missed poll or deadline, died): skipped until a status poll succeeds. */
   down: boolean
-  /** Aborted when the executor misses a status poll: its jobs move to one that answers. */
+  /** Aborted when the executor misses status polls in a row: its jobs move to one that answers. */
   stalled: AbortController
+  /** Status polls missed in a row. */
+  misses: number
   /** Bumped at each death seen, so the jobs that were on it strike their modules once per death. */
   generation: number
   jobs: number
@@ -205,12 +210,16 @@ export class ExecutorSet {
       slot.answering = true
       if (slot.down) this.log.info({ executor: slot.index }, 'executor answers again')
       slot.down = false
+      slot.misses = 0
     } catch {
       slot.answering = false
-      if (slot.down) return
-      this.log.warn({ executor: slot.index, inFlight: slot.inFlight }, 'executor missed a status poll, marked down, its jobs move')
+      slot.misses++
+      if (!slot.down) this.log.warn({ executor: slot.index }, 'executor missed a status poll, marked down')
       slot.down = true
-      // Frozen or dead, it holds its jobs: they go elsewhere (a late answer is never used).
+      if (slot.misses !== STALLED_AFTER_MISSES) return
+      // Frozen or dead, it holds its jobs: they go elsewhere (a late answer is never used). One
+      // miss alone may be a busy event loop; the second means the jobs would wait their deadline.
+      this.log.warn({ executor: slot.index, inFlight: slot.inFlight }, 'executor stopped answering, its jobs move')
       slot.stalled.abort()
       slot.stalled = new AbortController()
     }
@@ -225,6 +234,7 @@ export class ExecutorSet {
       downUntil: 0,
       down: false,
       stalled: new AbortController(),
+      misses: 0,
       generation: 0,
       jobs: 0,
       seen: false,
