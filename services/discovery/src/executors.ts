@@ -354,14 +354,16 @@ export class ExecutorSet {
   /**
    * Least in-flight among executors that are not marked down; ties go to the lowest index.
    * A light load thus stays on one warm executor (its threads awake, its caches hot), and
-   * load spreads as soon as jobs overlap. A down executor is picked only when no other is left
+   * load spreads as soon as jobs overlap. A down executor is picked only when none answers
    * (a poll missed under heavy load must not refuse work a slow executor would still do).
    */
   private pick (tried: ReadonlySet<number>): Slot | undefined {
     const now = Date.now()
+    // While any executor answers, a down one gets nothing (better queue_full than a frozen wait).
+    const anyUp = this.slots.some((s) => !s.down)
     let best: Slot | undefined
     for (const slot of this.slots) {
-      if (tried.has(slot.index)) continue
+      if (tried.has(slot.index) || (anyUp && slot.down)) continue
       if (best === undefined || rank(slot, now) < rank(best, now)) best = slot
     }
     return best
