@@ -1,11 +1,12 @@
 /**
  * Executor faults seen from discovery, on a real node (signer, executors, discovery as
  * processes): an executor frozen with SIGSTOP is routed around and marked down, a job whose
- * executor dies is run again at most once and its module quarantined after two deaths, and no
- * receipt is ever signed for work that did not finish.
+ * executor dies or freezes is run again at most once and its module quarantined after two, and
+ * no receipt is ever signed for work that did not finish.
  *
  * The poison module is simulated: the executor's sandbox survives every known hostile module,
- * so the test plays the poison's part and SIGKILLs whichever executor starts running the job.
+ * so the test plays the poison's part and SIGKILLs (or SIGSTOPs) whichever executor starts
+ * running the job.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { readFile } from 'node:fs/promises'
@@ -112,10 +113,13 @@ describe('executor faults', () => {
     }, 120_000)
   })
 
-  describe('a job that kills its executor', () => {
+  describe.each([
+    ['kills', 'SIGKILL', 'died'],
+    ['freezes', 'SIGSTOP', 'froze']
+  ] as const)('a job that %s its executor', (_what, signal, verb) => {
     let node: TestNode
     let client: Client
-    const kills: number[] = []
+    const hits: number[] = []
     let watching = true
     let watcher: Promise<void> | undefined
     beforeAll(async () => {
@@ -125,22 +129,23 @@ describe('executor faults', () => {
     afterAll(async () => {
       watching = false
       await watcher
+      for (const i of hits) node.procs.get(`executor-${i}`)?.child.kill('SIGCONT')
       client?.close()
       await node?.stop()
     })
 
-    /** Plays the poison: SIGKILLs any executor the moment it reports a running job. */
+    /** Plays the poison: sends `signal` to any executor the moment it reports a running job. */
     async function watch (): Promise<void> {
       const execs = [0, 1, 2].map((i) => ({ i, c: createGrpcClient(ExecutorService, `unix:${join(node.dir, 'run', `executor-${i}.sock`)}`) }))
       try {
         while (watching) {
           await Promise.all(execs.map(async ({ i, c }) => {
             const proc = node.procs.get(`executor-${i}`)
-            if (proc === undefined || proc.child.exitCode !== null || proc.child.signalCode !== null) return
+            if (proc === undefined || proc.child.exitCode !== null || proc.child.signalCode !== null || hits.includes(i)) return
             const s = await c.getStatus({}, { timeoutMs: 500 }).catch(() => undefined)
             if (s !== undefined && s.running > 0) {
-              proc.child.kill('SIGKILL')
-              kills.push(i)
+              proc.child.kill(signal)
+              hits.push(i)
             }
           }))
           await new Promise((resolve) => setTimeout(resolve, 20))
@@ -150,25 +155,31 @@ describe('executor faults', () => {
       }
     }
 
-    it('kills at most two executors, then its module is refused while other modules still run', async () => {
+    it(`${verb === 'died' ? 'kills' : 'freezes'} at most two executors, then its module is refused while other modules still run`, async () => {
       await until(client, (s) => [0, 1, 2].every((i) => executor(s, i)?.state === 'up'), 'three executors up')
       const signedBefore = signed(await client.getNodeStatus({}))
       watcher = watch()
-      const poison = await outcome(client, LOOP, { limits: { timeout_ms: 20_000 } })
-      // Run again once elsewhere, then given up: a typed error naming the cause.
-      expect(poison).toBe('error:executor_died')
-      expect(kills.length).toBeLessThanOrEqual(2)
-      const killedByFirst = kills.length
-      // The same module again: refused before any executor sees it.
-      expect(await outcome(client, LOOP, { limits: { timeout_ms: 20_000 } })).toBe('error:module_quarantined')
-      watching = false
-      await watcher
-      expect(kills.length).toBe(killedByFirst)
-      figure('faults', 'poison module (kills its executor), 3 executors: executors died (job retried at most once)', kills.length, 'executors')
-      // The executor left standing still serves everything else.
-      const res = await client.submitJob({ manifestJson: manifest(HELLO, { args: ['still here'] }), module: HELLO })
-      expect(dec.decode(res.stdout)).toBe('ereh llits\n')
-      expect(signed(await client.getNodeStatus({})) - signedBefore).toBe(1n)
+      try {
+        const poison = await outcome(client, LOOP, { limits: { timeout_ms: 20_000 } })
+        // Run again once elsewhere, then given up: a typed error naming the cause.
+        expect(poison).toBe('error:executor_died')
+        expect(hits.length).toBeLessThanOrEqual(2)
+        const hitByFirst = hits.length
+        // The same module again: refused before any executor sees it.
+        expect(await outcome(client, LOOP, { limits: { timeout_ms: 20_000 } })).toBe('error:module_quarantined')
+        watching = false
+        await watcher
+        expect(hits.length).toBe(hitByFirst)
+        figure('faults', `poison module (its executor ${verb}), 3 executors: executors lost (job retried at most once)`, hits.length, 'executors')
+        // The executor left standing still serves everything else.
+        const res = await client.submitJob({ manifestJson: manifest(HELLO, { args: ['still here'] }), module: HELLO })
+        expect(dec.decode(res.stdout)).toBe('ereh llits\n')
+        expect(signed(await client.getNodeStatus({})) - signedBefore).toBe(1n)
+      } finally {
+        watching = false
+        await watcher
+        for (const i of hits) node.procs.get(`executor-${i}`)?.child.kill('SIGCONT')
+      }
     }, 120_000)
   })
 

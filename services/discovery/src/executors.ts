@@ -5,9 +5,9 @@
  * moves to the next one. Jobs are pure functions of their inputs and nothing is signed for
  * unfinished work, so moving is safe.
  *
- * A job whose executor died while it held the job may have killed it: it is run again at most
- * once, on another executor, and its module is struck (see quarantine.ts); a module struck by
- * two deaths is refused for a while, so one poison module costs at most two executors.
+ * A job whose executor died (or froze) while it held the job may have killed it: it is run again
+ * at most once, on another executor, and its module is struck (see quarantine.ts); a module
+ * struck by two deaths is refused for a while, so one poison module costs at most two executors.
  * An executor that stops answering (a missed status poll, a missed job deadline, a death) is
  * down until it answers a status poll again; jobs go to the executors that answer, and reach a
  * down one only when no other is left. The jobs held by one that misses two polls in a row
@@ -258,7 +258,7 @@ export class ExecutorSet {
    * Runs a job on one executor. `loadModule` supplies the bytes when the chosen executor lacks
    * them. Throws QueueFullError when every executor is full, UnavailableError when none answers,
    * DeadlineExceededError when the executor missed the deadline (it is then marked down),
-   * ExecutorDiedError when the executor died with the job (after at most one more run
+   * ExecutorDiedError when the executor died or froze with the job (after at most one more run
    * elsewhere), ModuleQuarantinedError for a module whose jobs killed executors.
    */
   async execute (request: ExecuteInit, loadModule: () => Promise<Uint8Array>, options: { signal?: AbortSignal, timeoutMs: number }): Promise<ExecuteOutcome> {
@@ -282,35 +282,39 @@ export class ExecutorSet {
       } catch (err) {
         lastError = err
         if (isPhaseError(err, 'queue_full')) { full++; continue }
-        if (stalled.aborted && options.signal?.aborted !== true) continue // its executor stopped answering
-        if (isPhaseError(err, 'deadline_exceeded')) {
-          // Its own wall-time limit ends a job well before this deadline: the executor is stuck.
-          this.markDown(slot, 'missed a job deadline')
-          throw err
+        // Frozen (two missed polls) or dead, the executor lost the job, maybe because of it.
+        const lost = stalled.aborted && options.signal?.aborted !== true
+        if (!lost) {
+          if (isPhaseError(err, 'deadline_exceeded')) {
+            // Its own wall-time limit ends a job well before this deadline: the executor is stuck.
+            this.markDown(slot, 'missed a job deadline')
+            throw err
+          }
+          if (!isPhaseError(err, 'unavailable') && !isPhaseError(err, 'internal')) throw err
+          if (neverReached(err)) {
+            // The job never reached this executor (dead, restarting): moving it costs nothing.
+            slot.modules.clear()
+            slot.downUntil = Date.now() + this.downMs
+            this.log.warn({ executor: slot.index, err: (err as Error).message }, 'executor unreachable, trying the next one')
+            continue
+          }
         }
-        if (!isPhaseError(err, 'unavailable') && !isPhaseError(err, 'internal')) throw err
-        if (neverReached(err)) {
-          // The job never reached this executor (dead, restarting): moving it costs nothing.
-          slot.modules.clear()
-          slot.downUntil = Date.now() + this.downMs
-          this.log.warn({ executor: slot.index, err: (err as Error).message }, 'executor unreachable, trying the next one')
-          continue
+        // A death or a freeze strikes the module (a module that hangs its executor is as
+        // poisonous as one that kills it). An internal error from a live executor is neither;
+        // it too is run again at most once.
+        if ((lost || isPhaseError(err, 'unavailable')) && this.quarantine.strike(request.moduleHash, this.died(slot, generation))) {
+          this.log.error({ executor: slot.index, moduleHash: request.moduleHash }, 'module quarantined: its jobs were running when two executors died or froze')
+          throw new ExecutorDiedError(`executor ${slot.index} died or froze running this job; module ${request.moduleHash} is now quarantined`, { cause: err })
         }
-        // The executor died holding the job, maybe because of it: strike its module. (An
-        // internal error from a live executor is no death; it too is run again at most once.)
-        if (isPhaseError(err, 'unavailable') && this.quarantine.strike(request.moduleHash, this.died(slot, generation))) {
-          this.log.error({ executor: slot.index, moduleHash: request.moduleHash }, 'module quarantined: its jobs were running when two executors died')
-          throw new ExecutorDiedError(`executor ${slot.index} died running this job; module ${request.moduleHash} is now quarantined`, { cause: err })
-        }
-        if (died !== undefined) throw new ExecutorDiedError(`executor ${slot.index} died running this job, which was already run again once`, { cause: err })
+        if (died !== undefined) throw new ExecutorDiedError(`executor ${slot.index} died or froze running this job, which was already run again once`, { cause: err })
         died = err
-        this.log.warn({ executor: slot.index, err: (err as Error).message }, 'executor died with a job, running it once more elsewhere')
+        this.log.warn({ executor: slot.index, err: (err as Error).message }, 'executor died or froze with a job, running it once more elsewhere')
       } finally {
         slot.inFlight--
         if (slot.removed && slot.inFlight === 0) slot.client.close()
       }
     }
-    if (died !== undefined) throw new ExecutorDiedError('the executor died running this job and no other executor could run it again', { cause: died })
+    if (died !== undefined) throw new ExecutorDiedError('the executor died or froze running this job and no other executor could run it again', { cause: died })
     if (full > 0 && full === tried.size) throw new QueueFullError('all executors are busy, retry later')
     throw new UnavailableError('no executor is available', { cause: lastError })
   }
