@@ -72,8 +72,10 @@ describe('module cache', () => {
     await Promise.all(Array.from({ length: 4 }, worker))
     const after = await rss()
     figure('load', `discovery RSS before / after ${MODULES} distinct modules of ${MODULE_BYTES / 1024} KiB (memory cache 64 MiB)`, `${Math.round(before / MiB)} / ${Math.round(after / MiB)}`, 'MiB')
-    // 250 MiB of modules went through; the cache keeps 64 MiB of them in memory.
-    expect(after - before).toBeLessThan(160 * MiB)
+    // 250 MiB of modules went through; the cache keeps 64 MiB of them in memory (the rest of the
+    // growth is garbage not yet collected and allocator slack: +100..130 MiB measured, +305 MiB
+    // when every module stayed).
+    expect(after - before).toBeLessThan(200 * MiB)
     let onDisk = 0
     for (const name of await readdir(moduleDir())) onDisk += (await stat(join(moduleDir(), name))).size
     expect(onDisk).toBeLessThanOrEqual(DISK_BYTES)
