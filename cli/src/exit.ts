@@ -35,7 +35,7 @@ export const EXIT = {
 /** Exit code for an error the node (or the core) reported. */
 export function exitCodeFor (code: ErrorCode): number {
   switch (code) {
-    case 'unavailable': case 'deadline_exceeded': case 'cancelled': return EXIT.UNAVAILABLE
+    case 'unavailable': case 'deadline_exceeded': case 'cancelled': case 'executor_died': return EXIT.UNAVAILABLE
     case 'queue_full': return EXIT.TEMPFAIL
     case 'unauthenticated': return EXIT.NO_PERM
     case 'verification_failed': return EXIT.NOT_VERIFIED

@@ -92,7 +92,7 @@ async function statusCommand (argv: string[], env: Readonly<Record<string, strin
       const uptime = Number.isNaN(started) ? '-' : duration(Date.now() - started)
       const rss = typeof p.rss_bytes === 'number' ? `${(p.rss_bytes / 1024 / 1024).toFixed(0)} MiB` : '-'
       lines.push([name.padEnd(13), String(p.state).padEnd(6), String(p.pid ?? '-').padEnd(9), uptime.padEnd(9), rss.padEnd(9),
-        String(p.running).padEnd(8), String(p.queued).padEnd(7), String(p.completed).padEnd(9), p.name === 'executor' ? String(p.restarts) : '-'].join(' '))
+        String(p.running).padEnd(8), String(p.queued).padEnd(7), String(p.completed).padEnd(9), String(p.restarts ?? '-')].join(' '))
     }
     process.stdout.write(lines.join('\n') + '\n')
     return processes.every((p) => p.state === 'up') ? EXIT.OK : EXIT.UNAVAILABLE

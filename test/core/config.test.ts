@@ -46,10 +46,22 @@ describe('loadConfig', () => {
     [{ exectors: 2 }, "unknown field 'exectors'"],
     [{ limits: { max_memory_mb: 'lots' } }, '/limits/max_memory_mb must be integer'],
     [{ limits: { default_timeout_ms: 90000 } }, 'default_timeout_ms (90000) is above /limits/max_timeout_ms'],
-    [{ api: { http: { host: '0.0.0.0' } } }, '/api/token is required']
+    [{ api: { http: { host: '0.0.0.0' } } }, '/api/token is required'],
+    [{ remote: { executor_share: 1.5 } }, '/remote/executor_share must be <= 1'],
+    [{ module_cache: { disk_bytes: -1 } }, '/module_cache/disk_bytes must be >= 0']
   ])('refuses %j naming the key', async (doc, message) => {
     const path = await file(doc)
     expect(() => loadConfig({ env: { PHASE_CONFIG: path } })).toThrow(expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining(message) }))
+  })
+
+  it('gives remote jobs their own caps, never above the node\'s own', async () => {
+    const defaults = loadConfig({ env: { HOME: '/home/op', PHASE_CONFIG: undefined } })
+    expect(defaults.remote).toEqual({ maxJobs: 16, executorShare: 0.5, maxTimeoutMs: 10_000, maxMemoryMb: 128 })
+    expect(defaults.moduleCache).toEqual({ memoryBytes: 64 * 1024 * 1024, diskBytes: 1024 * 1024 * 1024 })
+    expect(defaults.poisonQuarantineMs).toBe(600_000)
+    const path = await file({ limits: { max_timeout_ms: 5000, default_timeout_ms: 5000, max_memory_mb: 64 }, remote: { max_timeout_ms: 30_000, executor_share: 1 } })
+    const c = loadConfig({ env: { PHASE_CONFIG: path } })
+    expect(c.remote).toEqual({ maxJobs: 16, executorShare: 1, maxTimeoutMs: 5000, maxMemoryMb: 64 })
   })
 
   it('refuses malformed JSON, a missing explicit file and a bad environment value', async () => {

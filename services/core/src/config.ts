@@ -40,6 +40,18 @@ export interface NodeConfig {
   }
   readonly limits: LimitsConfig
   readonly p2p: P2pConfig
+  readonly remote: RemoteConfig
+  readonly moduleCache: { readonly memoryBytes: number, readonly diskBytes: number }
+  readonly poisonQuarantineMs: number
+}
+
+/** Caps of jobs other nodes send here (each never above the node's own limits). */
+export interface RemoteConfig {
+  readonly maxJobs: number
+  /** Fraction of executors × workers remote jobs may hold at once (rounded down). */
+  readonly executorShare: number
+  readonly maxTimeoutMs: number
+  readonly maxMemoryMb: number
 }
 
 export interface P2pConfig {
@@ -199,7 +211,18 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
       perPeerPerSecond: raw.p2p?.per_peer_jobs_per_second ?? 500,
       readTimeoutMs: raw.p2p?.read_timeout_ms ?? 10_000,
       maxInflightBytes: raw.p2p?.max_inflight_bytes ?? 256 * 1024 * 1024
-    }
+    },
+    remote: {
+      maxJobs: raw.remote?.max_jobs ?? 16,
+      executorShare: raw.remote?.executor_share ?? 0.5,
+      maxTimeoutMs: Math.min(raw.remote?.max_timeout_ms ?? 10_000, limits.maxTimeoutMs),
+      maxMemoryMb: Math.min(raw.remote?.max_memory_mb ?? 128, limits.maxMemoryMb)
+    },
+    moduleCache: {
+      memoryBytes: raw.module_cache?.memory_bytes ?? 64 * 1024 * 1024,
+      diskBytes: raw.module_cache?.disk_bytes ?? 1024 * 1024 * 1024
+    },
+    poisonQuarantineMs: raw.poison_quarantine_ms ?? 10 * 60_000
   })
 }
 

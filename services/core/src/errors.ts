@@ -34,6 +34,8 @@ export type ErrorCode =
   | 'cancelled'
   | 'deadline_exceeded'
   | 'internal'
+  | 'executor_died'
+  | 'module_quarantined'
 
 export class InvalidJsonError extends PhaseError {
   constructor (message = 'body is not valid JSON') { super('invalid_json', message) }
@@ -91,6 +93,14 @@ export class CancelledError extends PhaseError {
 export class DeadlineExceededError extends PhaseError {
   constructor (message = 'deadline exceeded') { super('deadline_exceeded', message) }
 }
+/** The executor running the job died (killed, crashed) and the job was not run again. */
+export class ExecutorDiedError extends PhaseError {
+  constructor (message: string, options?: { cause?: unknown }) { super('executor_died', message, options) }
+}
+/** Jobs of this module killed executors; the node refuses it for a while. */
+export class ModuleQuarantinedError extends PhaseError {
+  constructor (message: string) { super('module_quarantined', message) }
+}
 
 /** gRPC status numbers (kept here so the core has no dependency on grpc-js). */
 export const GrpcStatus = {
@@ -132,7 +142,9 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, { grpc: number, http: numbe
   unauthenticated: { grpc: GrpcStatus.UNAUTHENTICATED, http: 401 },
   cancelled: { grpc: GrpcStatus.CANCELLED, http: 499 },
   deadline_exceeded: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 504 },
-  internal: { grpc: GrpcStatus.INTERNAL, http: 500 }
+  internal: { grpc: GrpcStatus.INTERNAL, http: 500 },
+  executor_died: { grpc: GrpcStatus.ABORTED, http: 502 },
+  module_quarantined: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 422 }
 })
 
 /** Reverse of the table for errors that come back over gRPC: status → our code. */

@@ -78,7 +78,7 @@ export class DiscoveryNode {
       maxMessageBytes: config.limits.maxModuleBytes + config.limits.maxStdinBytes * 2 + 1024 * 1024,
       reflection: true
     })
-    this.modules = new ModuleStore({ logger: this.log }, { dir: join(config.stateDir, 'modules') })
+    this.modules = new ModuleStore({ logger: this.log }, { dir: join(config.stateDir, 'modules'), memoryBytes: config.moduleCache.memoryBytes, diskBytes: config.moduleCache.diskBytes })
   }
 
   async start (): Promise<DiscoveryAddresses> {
@@ -92,7 +92,7 @@ export class DiscoveryNode {
     await this.modules.start()
     const addresses = internalAddresses(this.config)
     const messageBytes = this.config.limits.maxModuleBytes + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
-    this.executors = new ExecutorSet({ logger: this.log.child({ component: 'executors' }) }, { addresses: addresses.executors, maxMessageBytes: messageBytes })
+    this.executors = new ExecutorSet({ logger: this.log.child({ component: 'executors' }) }, { addresses: addresses.executors, maxMessageBytes: messageBytes, quarantineMs: this.config.poisonQuarantineMs })
     const executors = this.executors
     executors.watch({ runtimeDir: this.config.runtimeDir, onRestart: (index) => this.metrics.executorRestarted(index) })
     this.signer = new SignerClient(addresses.signer)
@@ -100,7 +100,12 @@ export class DiscoveryNode {
     const jobs = new JobRunner({ executors, modules: this.modules, signer: this.signer, logger: this.log.child({ component: 'jobs' }), metrics: this.metrics }, {
       limits: this.config.limits,
       peerId,
-      maxInFlight: () => Math.max(1, executors.size) * perExecutor
+      maxInFlight: () => Math.max(1, executors.size) * perExecutor,
+      remote: {
+        maxTimeoutMs: this.config.remote.maxTimeoutMs,
+        maxMemoryMb: this.config.remote.maxMemoryMb,
+        maxJobs: () => remoteSlots(this.config, executors.size)
+      }
     })
     const executorClient = createGrpcClient(ExecutorService, addresses.executors[0]!, { timeoutMs: 2000 })
     let runtime: { name: string, version: string } | undefined
@@ -133,7 +138,8 @@ export class DiscoveryNode {
         maxRemoteJobs: p2p.maxRemoteJobs,
         perPeerConcurrency: p2p.perPeerConcurrency,
         perPeerPerSecond: p2p.perPeerPerSecond,
-        limits: this.config.limits,
+        // Peers are told the caps their jobs get here: the remote ones.
+        limits: { ...this.config.limits, maxTimeoutMs: this.config.remote.maxTimeoutMs, maxMemoryMb: this.config.remote.maxMemoryMb },
         readTimeoutMs: p2p.readTimeoutMs,
         maxInflightBytes: p2p.maxInflightBytes,
         maxMessageBytes: jobMessageBytes(this.config.limits),
@@ -163,15 +169,18 @@ export class DiscoveryNode {
     const status = async (): Promise<NodeStatus> => {
       const signerStatus = await signer.status().catch(() => undefined)
       const byStatus = await this.metrics.jobsByStatus()
+      const self = processInfo() as NonNullable<NodeProcessStatus['process']>
       return {
         peerId,
         version: VERSION,
         processes: [
-          { name: 'discovery', index: 0, state: 'up', process: processInfo() as NodeProcessStatus['process'], running: jobs.running, queued: 0, completed: BigInt(Object.values(byStatus).reduce((a, b) => a + b, 0)), restarts: 0 },
-          { name: 'signer', index: 0, state: signerStatus === undefined ? 'down' : 'up', process: signerStatus?.process, running: 0, queued: 0, completed: signerStatus?.signedReceipts ?? 0n, restarts: 0 },
+          { name: 'discovery', index: 0, state: 'up', process: self, running: jobs.running, queued: 0, completed: BigInt(Object.values(byStatus).reduce((a, b) => a + b, 0)), restarts: self.restarts },
+          { name: 'signer', index: 0, state: signerStatus === undefined ? 'down' : 'up', process: signerStatus?.process, running: 0, queued: 0, completed: signerStatus?.signedReceipts ?? 0n, restarts: signerStatus?.process?.restarts ?? 0 },
           ...executors.views().map((e): NodeProcessStatus => ({
             name: 'executor', index: e.index, state: e.state, process: e.up ? e.status?.process : undefined,
-            running: e.status?.running ?? 0, queued: e.status?.queued ?? 0, completed: e.status?.completedJobs ?? 0n, restarts: e.restarts
+            running: e.status?.running ?? 0, queued: e.status?.queued ?? 0, completed: e.status?.completedJobs ?? 0n,
+            // pm2's count survives a restart of discovery; discovery's own (new pids seen) covers runs without pm2.
+            restarts: Math.max(e.status?.process?.restarts ?? 0, e.restarts)
           }))
         ],
         jobsInFlight: jobs.running,
@@ -215,6 +224,17 @@ export class DiscoveryNode {
     })()
     await this.stopped
   }
+}
+
+/**
+ * Remote jobs running at once: a share of the workers (not of the queues), so a remote job
+ * holds no worker a local job needs; at least one unless the share is 0 (a node with a single
+ * worker then lets one remote job hold it for up to remote.max_timeout_ms).
+ */
+export function remoteSlots (config: Pick<NodeConfig, 'remote' | 'workersPerExecutor'>, executors: number): number {
+  const share = config.remote.executorShare
+  if (share === 0 || config.remote.maxJobs === 0) return 0
+  return Math.min(config.remote.maxJobs, Math.max(1, Math.floor(executors * config.workersPerExecutor * share + 1e-9)))
 }
 
 export function createDiscovery (components: DiscoveryComponents, config: NodeConfig): DiscoveryNode {

@@ -41,6 +41,23 @@ export interface JobResult {
   wallTimeUs?: number
 }
 
+/** Where a job comes from: this node's clients, or another node over `/phase/job/1.0.0`. */
+export type JobOrigin = 'local' | 'remote'
+
+export interface JobRunOptions {
+  signal?: AbortSignal
+  /** Default: local. Remote jobs run under `JobRunnerInit.remote`. */
+  origin?: JobOrigin
+}
+
+/** Caps of remote jobs: lower than local ones, and a bounded share of the executors. */
+export interface RemoteJobCaps {
+  maxTimeoutMs: number
+  maxMemoryMb: number
+  /** Remote jobs running at once (a function when the executor count changes). */
+  maxJobs: number | (() => number)
+}
+
 export interface JobRunnerComponents {
   executors: Pick<ExecutorSet, 'execute'>
   modules: Pick<ModuleStore, 'has' | 'get' | 'put'>
@@ -56,6 +73,8 @@ export interface JobRunnerInit {
   maxInFlight: number | (() => number)
   /** Job ids remembered against replay. Default: 100000. */
   replayWindow?: number
+  /** Caps of remote jobs. Default: the local caps, no share limit. */
+  remote?: RemoteJobCaps
 }
 
 export class JobRunner {
@@ -63,6 +82,7 @@ export class JobRunner {
   private readonly init: JobRunnerInit
   private readonly replays: ReplayGuard
   private inFlight = 0
+  private remoteInFlight = 0
 
   constructor (components: JobRunnerComponents, init: JobRunnerInit) {
     this.c = components
@@ -72,7 +92,7 @@ export class JobRunner {
 
   get running (): number { return this.inFlight }
 
-  async run (request: JobRequest, options: { signal?: AbortSignal } = {}): Promise<JobResult> {
+  async run (request: JobRequest, options: JobRunOptions = {}): Promise<JobResult> {
     const metrics = this.c.metrics
     if (metrics === undefined) return await this.runJob(request, options)
     const start = performance.now()
@@ -86,9 +106,10 @@ export class JobRunner {
     }
   }
 
-  private async runJob (request: JobRequest, options: { signal?: AbortSignal }): Promise<JobResult> {
+  private async runJob (request: JobRequest, options: JobRunOptions): Promise<JobResult> {
     const manifest = parseManifest(request.manifest)
-    const limits = this.effectiveLimits(manifest)
+    const remote = options.origin === 'remote'
+    const limits = this.effectiveLimits(manifest, remote)
     const stdin = manifestStdin(manifest)
     this.checkInputs(manifest, stdin)
     const moduleHash = manifest.module_hash
@@ -98,8 +119,10 @@ export class JobRunner {
     const jobId = contentHash(manifestJson)
     const max = this.init.maxInFlight
     if (this.inFlight >= (typeof max === 'number' ? max : max())) throw new QueueFullError('node is at capacity, retry later')
+    if (remote) this.admitRemote()
     if (!this.replays.claim(jobId)) throw new ReplayedJobError(`job ${jobId} was already submitted; use a fresh nonce`)
     this.inFlight++
+    if (remote) this.remoteInFlight++
     let executed = false
     try {
       const { response, executor } = await this.c.executors.execute({
@@ -147,21 +170,33 @@ export class JobRunner {
       }
     } finally {
       this.inFlight--
+      if (remote) this.remoteInFlight--
       // A job that never ran may be submitted again with the same nonce.
       if (!executed) this.replays.release(jobId)
     }
   }
 
+  /** Remote jobs hold at most their share of the executors, so local work always gets through. */
+  private admitRemote (): void {
+    const max = this.init.remote?.maxJobs
+    if (max === undefined) return
+    if (this.remoteInFlight >= (typeof max === 'number' ? max : max())) throw new QueueFullError('this node is at capacity for remote jobs, retry later')
+  }
+
   /** The limits the job runs under: the manifest's asks or the node's defaults, never above the caps. */
-  private effectiveLimits (manifest: Manifest): UnsignedReceipt['limits'] {
-    const caps = this.init.limits
+  private effectiveLimits (manifest: Manifest, remote: boolean): UnsignedReceipt['limits'] {
+    const r = remote ? this.init.remote : undefined
+    const caps = r === undefined
+      ? this.init.limits
+      : { ...this.init.limits, maxMemoryMb: r.maxMemoryMb, maxTimeoutMs: r.maxTimeoutMs, defaultMemoryMb: Math.min(this.init.limits.defaultMemoryMb, r.maxMemoryMb), defaultTimeoutMs: Math.min(this.init.limits.defaultTimeoutMs, r.maxTimeoutMs) }
     const asked = manifest.limits ?? {}
     const memoryMb = asked.memory_mb ?? caps.defaultMemoryMb
     const timeoutMs = asked.timeout_ms ?? caps.defaultTimeoutMs
     const outputBytes = asked.output_bytes ?? caps.defaultOutputBytes
-    if (memoryMb > caps.maxMemoryMb) throw new LimitExceededError(`limits.memory_mb ${memoryMb} is above this node's cap of ${caps.maxMemoryMb}`)
-    if (timeoutMs > caps.maxTimeoutMs) throw new LimitExceededError(`limits.timeout_ms ${timeoutMs} is above this node's cap of ${caps.maxTimeoutMs}`)
-    if (outputBytes > caps.maxOutputBytes) throw new LimitExceededError(`limits.output_bytes ${outputBytes} is above this node's cap of ${caps.maxOutputBytes}`)
+    const cap = r === undefined ? "this node's cap" : "this node's cap for remote jobs"
+    if (memoryMb > caps.maxMemoryMb) throw new LimitExceededError(`limits.memory_mb ${memoryMb} is above ${cap} of ${caps.maxMemoryMb}`)
+    if (timeoutMs > caps.maxTimeoutMs) throw new LimitExceededError(`limits.timeout_ms ${timeoutMs} is above ${cap} of ${caps.maxTimeoutMs}`)
+    if (outputBytes > caps.maxOutputBytes) throw new LimitExceededError(`limits.output_bytes ${outputBytes} is above ${cap} of ${caps.maxOutputBytes}`)
     return { memory_bytes: memoryMb * 1024 * 1024, timeout_ms: timeoutMs, output_bytes: outputBytes }
   }
 

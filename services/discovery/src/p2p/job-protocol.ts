@@ -152,7 +152,7 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
         module = Buffer.from(msg.module_base64, 'base64')
       }
       log.info({ event: 'job_in', moduleHash: manifest.module_hash }, 'remote job in')
-      const r = await c.jobs.run({ manifest, module })
+      const r = await c.jobs.run({ manifest, module }, { origin: 'remote' })
       await writeJson(lp, {
         type: 'result',
         job_id: r.jobId,
