@@ -5,7 +5,7 @@
  */
 import { SignerService, type GetStatusResponse } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
 import { createGrpcClient, type GrpcClient } from '../../core/src/grpc/index.ts'
-import { PhaseError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
+import { PhaseError, ReplayedJobError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
 import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
 
 /** A signer restarting under pm2 is back within this; past it the job fails UNAVAILABLE. */
@@ -37,6 +37,20 @@ export class SignerClient {
     return { receiptJson: response.receiptJson }
   }
 
+  /**
+   * Every job id the signer's receipt log holds, oldest first, a page at a time (used at start
+   * so the replay guard survives restarts). Each page has its own deadline.
+   */
+  async * signedJobIds (options: { signal?: AbortSignal } = {}): AsyncGenerator<string[]> {
+    let afterSeq = -1n
+    for (;;) {
+      const page = await this.client.listSignedJobs({ afterSeq, maxIds: 0 }, { ...options, timeoutMs: 10_000 })
+      if (page.jobIds.length > 0) yield page.jobIds
+      if (!page.more || page.lastSeq <= afterSeq) return
+      afterSeq = page.lastSeq
+    }
+  }
+
   /** The signer process and its count of signed receipts; throws when it does not answer in 1 s. */
   async status (): Promise<GetStatusResponse> {
     return await this.client.getStatus({}, { timeoutMs: 1000 })
@@ -57,6 +71,8 @@ export class SignerClient {
         throw new UnavailableError('signer is unavailable; no receipt can be signed', { cause: err })
       }
       if (isPhaseError(err, 'cancelled')) throw err
+      // The signer's log already holds a different receipt for this job id (it never equivocates).
+      if (isPhaseError(err, 'replayed_job')) throw new ReplayedJobError(`${err.message}; use a fresh nonce`)
       // The signer refusing our own receipt is a bug on our side, not the client's input.
       throw new PhaseError('internal', `signer refused the receipt: ${(err as Error).message}`)
     }
