@@ -158,11 +158,16 @@ export class ReceiptLog {
       if (known.hash === hash) return { duplicate: true }
       throw new ReplayedJobError(`job ${jobId} already has a different signed receipt (log entry ${known.seq}); refusing to sign another`)
     }
-    const entry: Entry = { type: 'receipt', seq: this.nextSeq, prev: this.lastHash, job_id: jobId, receipt: Buffer.from(receipt).toString('utf8') }
-    const line = encodeEntry(entry)
+    const text = Buffer.from(receipt).toString('utf8')
+    let entry: Entry = { type: 'receipt', seq: this.nextSeq, prev: this.lastHash, job_id: jobId, receipt: text }
+    let line = encodeEntry(entry)
     if (line.byteLength > MAX_ENTRY_BYTES) throw new InvalidReceiptError(`receipt is too large for the log (${line.byteLength} bytes, cap ${MAX_ENTRY_BYTES})`)
     const current = this.segments[this.segments.length - 1]!
-    if (current.bytes + line.byteLength + 1 + HEAD_RESERVE_BYTES > this.segmentBytes) this.rotate()
+    if (current.bytes + line.byteLength + 1 + HEAD_RESERVE_BYTES > this.segmentBytes) {
+      this.rotate()
+      entry = { type: 'receipt', seq: this.nextSeq, prev: this.lastHash, job_id: jobId, receipt: text }
+      line = encodeEntry(entry)
+    }
     this.write(line, entry)
     this.segments[this.segments.length - 1]!.jobIds.push(jobId)
     this.index.set(jobId, { hash, seq: entry.seq })
