@@ -10,6 +10,12 @@ import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
 
 /** A signer restarting under pm2 is back within this; past it the job fails UNAVAILABLE. */
 const SIGN_TIMEOUT_MS = 3000
+/**
+ * The signer refuses a request it reads later than this before our own timeout, so a request
+ * queued while it was down is not signed (and logged) after we answered UNAVAILABLE; the rest
+ * of the timeout covers signing and the answer's way back.
+ */
+const SIGN_DEADLINE_MARGIN_MS = 1000
 const encoder = new TextEncoder()
 
 export interface SignedReceipt {
@@ -33,7 +39,10 @@ export class SignerClient {
   }
 
   async sign (receipt: UnsignedReceipt, options: { signal?: AbortSignal } = {}): Promise<SignedReceipt> {
-    const response = await this.guard(async () => await this.client.signReceipt({ receiptJson: encoder.encode(JSON.stringify(receipt)) }, options))
+    const response = await this.guard(async () => await this.client.signReceipt({
+      receiptJson: encoder.encode(JSON.stringify(receipt)),
+      notAfterUnixMs: BigInt(Date.now() + SIGN_TIMEOUT_MS - SIGN_DEADLINE_MARGIN_MS)
+    }, options))
     return { receiptJson: response.receiptJson }
   }
 

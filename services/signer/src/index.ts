@@ -74,11 +74,15 @@ export class SignerNode {
     return address
   }
 
-  /** Stops serving, then closes the receipt log with a signed head. Safe to call twice. */
+  /**
+   * Closes the receipt log with a signed head first — calls still in the server's grace period
+   * then fail UNAVAILABLE (no receipt returned, none logged), and a supervisor's kill after the
+   * grace period cannot cost the final head — then stops serving. Safe to call twice.
+   */
   async stop (): Promise<void> {
     await this.started?.catch(() => {})
-    await this.server.stop()
     await this.receipts?.close()
+    await this.server.stop()
   }
 }
 

@@ -4,7 +4,7 @@
  * only once it is in the receipt log, which also keeps it from signing two different receipts
  * for one job id.
  */
-import { InvalidJsonError } from '../../core/src/errors.ts'
+import { DeadlineExceededError, InvalidJsonError } from '../../core/src/errors.ts'
 import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
 import type { SignerService } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
 import type { ServiceImpl } from '../../core/src/grpc/types.ts'
@@ -34,7 +34,13 @@ export function createSignerService ({ signer, receipts, logger }: SignerService
     async getPublicKey () {
       return { publicKey: signer.publicKey, algorithm: 'ed25519' }
     },
-    async signReceipt (request) {
+    async signReceipt (request, ctx) {
+      // A call its caller gave up on (late off a queue, or cancelled) must not leave a receipt
+      // in the log that nobody received: the caller's retry would then look like a replay.
+      if (ctx.signal.aborted) throw new DeadlineExceededError('the caller gave up on this request; not signed')
+      if (request.notAfterUnixMs > 0n && BigInt(Date.now()) > request.notAfterUnixMs) {
+        throw new DeadlineExceededError('the request arrived after its deadline; not signed')
+      }
       let doc: unknown
       try {
         doc = JSON.parse(decoder.decode(request.receiptJson))

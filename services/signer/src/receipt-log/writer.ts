@@ -104,6 +104,7 @@ export class ReceiptLog {
   private timers: NodeJS.Timeout[] = []
   private broken: Error | undefined
   private repaired = 0
+  private closing = false
 
   constructor (components: ReceiptLogComponents, init: ReceiptLogInit) {
     this.log = components.logger
@@ -152,6 +153,7 @@ export class ReceiptLog {
    */
   append (jobId: string, receipt: Uint8Array): AppendResult {
     if (this.broken !== undefined) throw new UnavailableError(`receipt log cannot be written (${this.broken.message}); no receipt can be signed`)
+    if (this.closing) throw new UnavailableError('the signer is stopping; no receipt can be signed')
     const hash = receiptHash(receipt)
     const known = this.index.get(jobId)
     if (known !== undefined) {
@@ -214,8 +216,9 @@ export class ReceiptLog {
     await done
   }
 
-  /** Signs a last head, syncs and closes. Safe to call twice. */
+  /** Refuses further appends, signs a last head, syncs and closes. Safe to call twice. */
   async close (): Promise<void> {
+    this.closing = true
     for (const t of this.timers) clearInterval(t)
     this.timers = []
     if (this.fd === -1) return

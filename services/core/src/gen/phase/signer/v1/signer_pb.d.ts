@@ -187,6 +187,15 @@ export declare type SignReceiptRequest = Message<"phase.signer.v1.SignReceiptReq
    * @generated from field: bytes receipt_json = 1;
    */
   receiptJson: Uint8Array;
+
+  /**
+   * Unix time in ms after which the caller no longer waits for the answer; 0: none. A request
+   * that reaches the signer later (queued while the signer was down) is refused with
+   * DEADLINE_EXCEEDED and not logged, so the caller's retry is not taken for a replay.
+   *
+   * @generated from field: int64 not_after_unix_ms = 2;
+   */
+  notAfterUnixMs: bigint;
 };
 
 /**
@@ -322,7 +331,8 @@ export declare const SignerService: GenService<{
    * Errors: INVALID_ARGUMENT when the bytes are not a schema-valid unsigned receipt
    * or name another key; ALREADY_EXISTS (replayed_job) when a different receipt for the
    * same job id is in the log (the identical receipt returns the same bytes again);
-   * UNAVAILABLE when the log cannot be written.
+   * DEADLINE_EXCEEDED when it arrives after not_after_unix_ms; UNAVAILABLE when the log
+   * cannot be written or the signer is stopping.
    *
    * @generated from rpc phase.signer.v1.SignerService.SignReceipt
    */
