@@ -92,6 +92,7 @@ async function exportReceipts (dir: string, values: Values): Promise<number> {
 
 async function verifyLog (dir: string, values: Values, env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const key = (values.key as string | undefined) ?? await nodeKey(values, env)
+  if (!/^[0-9a-f]{64}$/.test(key)) throw new UsageError('--key must be the receipt public key: 64 lowercase hex characters (see `phase node key`)')
   receipts(dir, { limit: '0' }) // the same typed errors for a missing or unreadable folder
   const report = verifyReceiptLog(dir, { publicKey: key })
   if (values.json === true) process.stdout.write(JSON.stringify(report, null, 2) + '\n')

@@ -81,6 +81,7 @@ describe('receipt log', () => {
     const none = await cli(['receipts', 'export', '--dir', pristine, '--job', 'sha256:nope'])
     expect(none.code).toBe(66)
     expect((await cli(['receipts', 'list', '--dir', join(root, 'missing')])).code).toBe(66)
+    expect((await cli(['receipts', 'verify-log', '--dir', pristine, '--key', 'xyz'])).code).toBe(64)
   })
 
   describe('verify-log names each kind of tampering', () => {

@@ -28,8 +28,8 @@ import { join } from 'node:path'
 import { PhaseError, ReplayedJobError, UnavailableError, InvalidReceiptError } from '../../../core/src/errors.ts'
 import type { Logger } from '../../../core/src/logger.ts'
 import {
-  GENESIS_PREV, HEAD_FILE, MAX_ENTRY_BYTES, encodeEntry, entryHash, parseEntry, receiptHash, segmentFirstSeq, segmentName, segmentNames, splitLines,
-  type Entry, type HeadEntry
+  GENESIS_PREV, HEAD_FILE, MAX_ENTRY_BYTES, encodeEntry, encodeReceiptEntry, entryHash, parseEntry, receiptHash, segmentFirstSeq, segmentName, segmentNames, splitLines,
+  type Entry, type HeadEntry, type ReceiptEntry
 } from './format.ts'
 
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -161,14 +161,14 @@ export class ReceiptLog {
       throw new ReplayedJobError(`job ${jobId} already has a different signed receipt (log entry ${known.seq}); refusing to sign another`)
     }
     const text = Buffer.from(receipt).toString('utf8')
-    let entry: Entry = { type: 'receipt', seq: this.nextSeq, prev: this.lastHash, job_id: jobId, receipt: text }
-    let line = encodeEntry(entry)
+    let entry: ReceiptEntry = { type: 'receipt', seq: this.nextSeq, prev: this.lastHash, job_id: jobId, receipt: text }
+    let line = encodeReceiptEntry(entry)
     if (line.byteLength > MAX_ENTRY_BYTES) throw new InvalidReceiptError(`receipt is too large for the log (${line.byteLength} bytes, cap ${MAX_ENTRY_BYTES})`)
     const current = this.segments[this.segments.length - 1]!
     if (current.bytes + line.byteLength + 1 + HEAD_RESERVE_BYTES > this.segmentBytes) {
       this.rotate()
       entry = { type: 'receipt', seq: this.nextSeq, prev: this.lastHash, job_id: jobId, receipt: text }
-      line = encodeEntry(entry)
+      line = encodeReceiptEntry(entry)
     }
     this.write(line, entry)
     this.segments[this.segments.length - 1]!.jobIds.push(jobId)
@@ -250,7 +250,7 @@ export class ReceiptLog {
     const segment: Segment = { name, firstSeq: segmentFirstSeq(name)!, bytes: bytes.byteLength - tail, jobIds: [] }
     for (const [i, line] of lines.entries()) {
       let entry: Entry
-      try { entry = parseEntry(line) } catch (err) { throw this.corrupt(name, i + 1, (err as Error).message) }
+      try { entry = parseEntry(line, { canonical: false }) } catch (err) { throw this.corrupt(name, i + 1, (err as Error).message) }
       const first = this.segments.length === 0 && i === 0
       if (i === 0 && (entry.type !== 'start' || entry.seq !== segment.firstSeq || entry.segment !== name)) throw this.corrupt(name, 1, 'does not begin with its own start entry')
       if (!first && entry.seq !== this.nextSeq) throw this.corrupt(name, i + 1, `has seq ${entry.seq} where ${this.nextSeq} belongs`)
