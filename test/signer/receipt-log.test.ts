@@ -273,6 +273,11 @@ describe('receipt log', () => {
     })
   })
 
+  it('refuses to continue a log signed by another key', async () => {
+    const dir = await copy()
+    expect(() => testKey().open(dir)).toThrow(/was signed by key [0-9a-f]{64}, not this signer's/)
+  })
+
   it('refuses a limit the disk bound cannot hold', () => {
     expect(() => key.open(join(root, 'bad'), { segmentBytes: 8192, maxBytes: 8192 })).toThrow(/at least 2 × segmentBytes/)
   })

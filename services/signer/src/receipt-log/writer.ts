@@ -262,7 +262,14 @@ export class ReceiptLog {
         this.index.set(entry.job_id, { hash: receiptHash(Buffer.from(entry.receipt, 'utf8')), seq: entry.seq })
         segment.jobIds.push(entry.job_id)
       }
-      if (entry.type === 'head') this.lastHeadSeq = entry.seq
+      if (entry.type === 'head') {
+        this.lastHeadSeq = entry.seq
+        // A log signed by another key would read as edited from end to end: never mix two keys.
+        if (entry.public_key !== this.headSigner.publicKey) {
+          throw new ReceiptLogError(`receipt log ${join(this.dir, name)} was signed by key ${entry.public_key.slice(0, 64)}, not this signer's ${this.headSigner.publicKey}; ` +
+            'move the receipts folder away (keep it with its key) to start a new log')
+        }
+      }
       this.nextSeq = entry.seq + 1
       this.lastHash = entryHash(line)
     }
