@@ -19,6 +19,7 @@ import { verifyReceiptLog, readLog } from '../../services/signer/src/index.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
 import { unsignedReceipt } from '../core/receipt-fixture.ts'
 import { jobIdOf } from './log-fixture.ts'
+import { figure } from '../helpers/figures.ts'
 
 const HELLO = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
 const enc = new TextEncoder()
@@ -69,6 +70,7 @@ describe('the receipt log in a node', () => {
     expect(node.log('discovery')).toMatch(/"jobIds":[1-9][0-9]*,"msg":"replay guard loaded from the receipt log"/)
     const logged = readLog(logDir()).records.filter((r) => r.entry?.type === 'receipt' && r.entry.job_id === first.jobId)
     expect(logged).toHaveLength(1)
+    figure('faults', 'replayed job id after a whole-node restart', 'replayed_job', 'not run, no second receipt')
     // A fresh nonce still runs.
     expect(dec.decode((await client.submitJob({ manifestJson: manifest(['again']) })).stdout)).toBe('niaga\n')
   })
@@ -85,6 +87,7 @@ describe('the receipt log in a node', () => {
         .rejects.toMatchObject({ code: 'replayed_job' })
       const entries = readLog(logDir()).records.filter((r) => r.entry?.type === 'receipt' && r.entry.job_id === jobId)
       expect(entries).toHaveLength(1)
+      figure('bad input', 'signer asked for a second, different receipt for a job id', 'replayed_job', 'one receipt logged')
     } finally {
       signer.close()
     }

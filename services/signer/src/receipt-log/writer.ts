@@ -142,7 +142,7 @@ export class ReceiptLog {
     this.finishPruning()
     const every = (ms: number, fn: () => void): void => { const t = setInterval(fn, ms); t.unref(); this.timers.push(t) }
     if (this.syncIntervalMs > 0) every(this.syncIntervalMs, () => { if (this.unsynced) this.sync().catch(() => {}) })
-    every(this.headIntervalMs, () => { this.head().catch(() => {}) })
+    every(this.headIntervalMs, () => { this.head().catch((err: unknown) => this.log.error({ err }, 'receipt log: cannot write a signed head')) })
     this.log.info({ dir: this.dir, ...this.stats() }, 'receipt log open')
   }
 
@@ -166,7 +166,14 @@ export class ReceiptLog {
     if (line.byteLength > MAX_ENTRY_BYTES) throw new InvalidReceiptError(`receipt is too large for the log (${line.byteLength} bytes, cap ${MAX_ENTRY_BYTES})`)
     const current = this.segments[this.segments.length - 1]!
     if (current.bytes + line.byteLength + 1 + HEAD_RESERVE_BYTES > this.segmentBytes) {
-      this.rotate()
+      try {
+        this.rotate()
+      } catch (err) {
+        // Half a rotation (no new segment, say ENOSPC) leaves no safe place to append: stop signing.
+        this.broken ??= err as Error
+        this.log.error({ err }, 'receipt log: rotation failed; no more receipts will be signed')
+        throw new UnavailableError(`receipt log cannot be rotated (${(err as NodeJS.ErrnoException).code ?? 'error'}); no receipt can be signed`)
+      }
       entry = { type: 'receipt', seq: this.nextSeq, prev: this.lastHash, job_id: jobId, receipt: text }
       line = encodeReceiptEntry(entry)
     }
