@@ -288,3 +288,29 @@ describe('receipt log', () => {
   })
 })
 
+
+describe('receipt log on a full disk', () => {
+  it('refuses to sign (unavailable) and leaves no partial entry when the disk fills', async () => {
+    // A 48 KiB tmpfs in a mount namespace of the child's own: nothing is mounted for anyone else.
+    const dir = await mkdtemp(join(tmpdir(), 'phase-rlog-full-'))
+    try {
+      const script = `mount -t tmpfs -o size=48k phase-test "$1" && exec "$2" "$3" "$1"`
+      const res = await new Promise<{ code: number, stdout: string, stderr: string }>((resolve) => {
+        execFile('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', dir, NODE, join(ROOT, 'test/signer/fixtures/full-disk.ts')],
+          { env: { PATH: process.env.PATH } }, (err, stdout, stderr) => resolve({ code: err == null ? 0 : (err as { code?: number }).code ?? -1, stdout, stderr }))
+      })
+      expect(res.stderr).not.toMatch(/Error|error/)
+      const out = JSON.parse(res.stdout) as { acked: number, failure: { code: string, message: string }, again: string, kinds: string[], allLogged: boolean, torn: number }
+      expect(out.acked).toBeGreaterThan(5)
+      expect(out.failure).toMatchObject({ code: 'unavailable', message: expect.stringMatching(/ENOSPC/) })
+      expect(out.again).toBe('unavailable')
+      // Whole entries only: nothing torn, every acknowledged receipt still logged, the chain intact.
+      expect(out.kinds).toEqual([])
+      expect(out.torn).toBe(0)
+      expect(out.allLogged).toBe(true)
+      figure('faults', 'receipt log: disk full mid-append', out.failure.code, `after ${out.acked} receipts; no partial entry, none lost`)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
