@@ -12,25 +12,24 @@
  * entry written while the previous one ran) — nothing returned is ever lost, at ~0.1 ms p50 and
  * a few ms p90 more per job on this kind of disk (FACTS-style measurement in the README).
  *
- * Start-up reads every retained segment, checks the chain (not the signatures: that is
- * `phase receipts verify-log`'s job), rebuilds the job-id index, and cuts a torn tail (bytes
- * after the last newline of the newest segment, left by a crash mid-append) — logged at warn,
- * counted, and recorded in the chain as a `repair` entry. Anything else that is wrong (an
- * edited or missing entry) stops the signer: it never appends to a broken chain.
+ * Start-up (scan.ts) checks the chain, rebuilds the job-id index and cuts a torn tail (bytes
+ * after the last newline of the newest segment, left by a crash mid-append); the cut is logged
+ * at warn, counted, and recorded in the chain as a `repair` entry. Anything else that is wrong
+ * (an edited or missing entry) stops the signer: it never appends to a broken chain.
  *
  * Bounds: segments rotate before they pass `segmentBytes`; older segments are deleted while
  * the retained ones plus a full new one would pass `maxBytes`. The job-id index holds the ids
  * of the retained segments only (≈200 bytes of memory per entry, ≈1.3 KiB of disk), so the
  * replay window is "every job whose receipt is still in the log".
  */
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync, writeFileSync, existsSync } from 'node:fs'
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { PhaseError, ReplayedJobError, UnavailableError, InvalidReceiptError } from '../../../core/src/errors.ts'
+import { ReplayedJobError, UnavailableError, InvalidReceiptError } from '../../../core/src/errors.ts'
 import type { Logger } from '../../../core/src/logger.ts'
-import {
-  GENESIS_PREV, HEAD_FILE, MAX_ENTRY_BYTES, encodeEntry, encodeReceiptEntry, entryHash, parseEntry, receiptHash, segmentFirstSeq, segmentName, segmentNames, splitLines,
-  type Entry, type HeadEntry, type ReceiptEntry
-} from './format.ts'
+import { GENESIS_PREV, HEAD_FILE, MAX_ENTRY_BYTES, encodeEntry, encodeReceiptEntry, entryHash, receiptHash, segmentName, type Entry, type ReceiptEntry } from './format.ts'
+import { scanLog, ReceiptLogError, type Segment } from './scan.ts'
+
+export { ReceiptLogError } from './scan.ts'
 
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 export const DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024
@@ -58,10 +57,6 @@ export interface ReceiptLogComponents {
   headSigner: { publicKey: string, sign: (doc: object) => string }
 }
 
-export class ReceiptLogError extends PhaseError {
-  constructor (message: string) { super('internal', message) }
-}
-
 export interface AppendResult {
   /** The same receipt was already in the log (nothing appended). */
   duplicate: boolean
@@ -79,8 +74,6 @@ export interface ReceiptLogStats {
   tornTailsRepaired: number
 }
 
-interface Segment { name: string, firstSeq: number, bytes: number, jobIds: string[] }
-
 export class ReceiptLog {
   private readonly dir: string
   private readonly maxBytes: number
@@ -89,7 +82,7 @@ export class ReceiptLog {
   private readonly headIntervalMs: number
   private readonly log: Logger
   private readonly headSigner: ReceiptLogComponents['headSigner']
-  private readonly index = new Map<string, { hash: string, seq: number }>()
+  private index = new Map<string, { hash: string, seq: number }>()
   private segments: Segment[] = []
   private fd = -1
   private nextSeq = 0
@@ -120,13 +113,14 @@ export class ReceiptLog {
   /** Loads (or creates) the log, repairs a torn tail, and starts the sync and head timers. */
   open (): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 })
-    const names = segmentNames(readdirSync(this.dir))
-    let torn: { segment: string, bytes: number } | undefined
-    for (const [i, name] of names.entries()) {
-      const t = this.load(name, i === names.length - 1)
-      if (t !== undefined) torn = t
-    }
-    this.checkHeadFile()
+    const scan = scanLog(this.dir, this.headSigner.publicKey)
+    this.segments = scan.segments
+    this.index = scan.index
+    this.nextSeq = scan.nextSeq
+    this.lastHash = scan.lastHash
+    this.prunedThrough = scan.prunedThrough
+    this.lastHeadSeq = scan.lastHeadSeq
+    const torn = scan.torn
     if (this.segments.length === 0) {
       this.startSegment(null)
     } else {
@@ -234,73 +228,6 @@ export class ReceiptLog {
     await this.sync().catch(() => {})
     closeSync(this.fd)
     this.fd = -1
-  }
-
-  private load (name: string, newest: boolean): { segment: string, bytes: number } | undefined {
-    const path = join(this.dir, name)
-    const bytes = readFileSync(path)
-    const { lines, tail } = splitLines(bytes)
-    let torn: { segment: string, bytes: number } | undefined
-    if (tail > 0) {
-      if (!newest) throw this.corrupt(name, lines.length, 'ends with a partial entry but is not the newest segment')
-      const fd = openSync(path, 'r+')
-      try { ftruncateSync(fd, bytes.byteLength - tail); fsyncSync(fd) } finally { closeSync(fd) }
-      torn = { segment: name, bytes: tail }
-    }
-    if (lines.length === 0) {
-      // Only a torn start entry (segments are created whole, so this means tampering or a crash
-      // inside the rename window of a broken filesystem): drop the empty file.
-      if (!newest) throw this.corrupt(name, 0, 'is empty')
-      unlinkSync(path)
-      return torn
-    }
-    const segment: Segment = { name, firstSeq: segmentFirstSeq(name)!, bytes: bytes.byteLength - tail, jobIds: [] }
-    for (const [i, line] of lines.entries()) {
-      let entry: Entry
-      try { entry = parseEntry(line, { canonical: false }) } catch (err) { throw this.corrupt(name, i + 1, (err as Error).message) }
-      const first = this.segments.length === 0 && i === 0
-      if (i === 0 && (entry.type !== 'start' || entry.seq !== segment.firstSeq || entry.segment !== name)) throw this.corrupt(name, 1, 'does not begin with its own start entry')
-      if (!first && entry.seq !== this.nextSeq) throw this.corrupt(name, i + 1, `has seq ${entry.seq} where ${this.nextSeq} belongs`)
-      if (!first && entry.prev !== this.lastHash) throw this.corrupt(name, i + 1, 'does not chain to the entry before it (an entry was edited)')
-      if (first && entry.seq === 0 && entry.prev !== GENESIS_PREV) throw this.corrupt(name, 1, 'is entry 0 but names a previous entry')
-      if (entry.type === 'start' && entry.pruned_through !== null) this.prunedThrough = Math.max(this.prunedThrough ?? -1, entry.pruned_through)
-      if (entry.type === 'receipt') {
-        if (this.index.has(entry.job_id)) throw this.corrupt(name, i + 1, `logs a second receipt for job ${entry.job_id}`)
-        this.index.set(entry.job_id, { hash: receiptHash(Buffer.from(entry.receipt, 'utf8')), seq: entry.seq })
-        segment.jobIds.push(entry.job_id)
-      }
-      if (entry.type === 'head') {
-        this.lastHeadSeq = entry.seq
-        // A log signed by another key would read as edited from end to end: never mix two keys.
-        if (entry.public_key !== this.headSigner.publicKey) {
-          throw new ReceiptLogError(`receipt log ${join(this.dir, name)} was signed by key ${entry.public_key.slice(0, 64)}, not this signer's ${this.headSigner.publicKey}; ` +
-            'move the receipts folder away (keep it with its key) to start a new log')
-        }
-      }
-      this.nextSeq = entry.seq + 1
-      this.lastHash = entryHash(line)
-    }
-    this.segments.push(segment)
-    return torn
-  }
-
-  /** head.json names the latest signed head: the log must still reach it. */
-  private checkHeadFile (): void {
-    const path = join(this.dir, HEAD_FILE)
-    if (!existsSync(path)) return
-    let head: HeadEntry
-    try { head = parseEntry(new Uint8Array(readFileSync(path)).subarray(0, -1)) as HeadEntry } catch (err) {
-      throw new ReceiptLogError(`receipt log ${path} is unreadable (${(err as Error).message}); check it with 'phase receipts verify-log'`)
-    }
-    if (head.seq >= this.nextSeq) {
-      throw new ReceiptLogError(`receipt log ${this.dir} ends at entry ${this.nextSeq - 1} but its signed head names entry ${head.seq}: the log was truncated; ` +
-        "check it with 'phase receipts verify-log' (move the folder away to start a new log)")
-    }
-  }
-
-  private corrupt (name: string, line: number, what: string): ReceiptLogError {
-    return new ReceiptLogError(`receipt log ${join(this.dir, name)} line ${line} ${what}; the signer will not append to a broken chain. ` +
-      "Check it with 'phase receipts verify-log' (move the receipts folder away to start a new log)")
   }
 
   private write (line: Uint8Array, entry: Entry): void {
