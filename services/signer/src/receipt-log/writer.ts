@@ -9,8 +9,9 @@
  * every head and on stop: an OS crash or power loss can lose at most the entries of the last
  * interval (their receipts were returned; the job ids they held are then forgotten). With
  * `syncIntervalMs: 0` each receipt waits for an fdatasync (group commit: one fsync covers every
- * entry written while the previous one ran) — nothing returned is ever lost, at ~0.1 ms p50 and
- * a few ms p90 more per job on this kind of disk (FACTS-style measurement in the README).
+ * entry written while the previous one ran) — nothing returned is ever lost, at ~0.1 ms (quiet)
+ * to ~2.5–6.5 ms (busy) more per job on this machine's disk; the default adds ~20 µs
+ * (bench/receipt-log.ts).
  *
  * Start-up (scan.ts) checks the chain, rebuilds the job-id index and cuts a torn tail (bytes
  * after the last newline of the newest segment, left by a crash mid-append); the cut is logged
@@ -19,7 +20,7 @@
  *
  * Bounds: segments rotate before they pass `segmentBytes`; older segments are deleted while
  * the retained ones plus a full new one would pass `maxBytes`. The job-id index holds the ids
- * of the retained segments only (≈200 bytes of memory per entry, ≈1.3 KiB of disk), so the
+ * of the retained segments only (≈270 bytes of memory per entry, ≈1.4 KiB of disk), so the
  * replay window is "every job whose receipt is still in the log".
  */
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, writeFileSync } from 'node:fs'
