@@ -81,7 +81,7 @@ export class SignerClient {
       }
       if (isPhaseError(err, 'cancelled')) throw err
       // The signer's log already holds a different receipt for this job id (it never equivocates).
-      if (isPhaseError(err, 'replayed_job')) throw new ReplayedJobError(`${err.message}; use a fresh nonce`)
+      if (isPhaseError(err, 'replayed_job')) throw new ReplayedJobError('this job id already has a signed receipt on this node; use a fresh nonce')
       // The signer refusing our own receipt is a bug on our side, not the client's input.
       throw new PhaseError('internal', `signer refused the receipt: ${(err as Error).message}`)
     }
