@@ -99,6 +99,7 @@ export class ReceiptLog {
   private broken: Error | undefined
   private repaired = 0
   private closing = false
+  private headFileSeq = -1
 
   constructor (components: ReceiptLogComponents, init: ReceiptLogInit) {
     this.log = components.logger
@@ -210,9 +211,10 @@ export class ReceiptLog {
   async head (): Promise<void> {
     if (this.broken !== undefined || this.fd === -1 || this.lastHeadSeq === this.nextSeq - 1) return
     const line = this.writeHead()
+    const seq = this.lastHeadSeq
     const done = this.headChain.then(async () => {
       await this.sync()
-      this.writeHeadFile(line)
+      this.writeHeadFile(line, seq)
     })
     this.headChain = done.catch(() => {})
     await done
@@ -264,8 +266,13 @@ export class ReceiptLog {
     return line
   }
 
-  /** Atomically replaces head.json (temp file, fsync, rename, fsync of the folder). */
-  private writeHeadFile (line: Uint8Array): void {
+  /**
+   * Atomically replaces head.json (temp file, fsync, rename, fsync of the folder) — never with an
+   * older head (a periodic head's write can finish after a rotation wrote a newer one).
+   */
+  private writeHeadFile (line: Uint8Array, seq: number): void {
+    if (seq <= this.headFileSeq) return
+    this.headFileSeq = seq
     const tmp = join(this.dir, `.${HEAD_FILE}.tmp`)
     writeFileSync(tmp, Buffer.concat([line, Buffer.from('\n')]), { mode: 0o600 })
     const fd = openSync(tmp, 'r')
@@ -289,7 +296,7 @@ export class ReceiptLog {
     fdatasyncSync(this.fd)
     closeSync(this.fd)
     this.fd = -1
-    this.writeHeadFile(line)
+    this.writeHeadFile(line, this.lastHeadSeq)
     const drop: Segment[] = []
     let total = this.segments.reduce((a, s) => a + s.bytes, 0)
     while (total + this.segmentBytes > this.maxBytes && this.segments.length - drop.length > 1) {
