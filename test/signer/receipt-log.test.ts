@@ -278,6 +278,23 @@ describe('receipt log', () => {
     })
   })
 
+  it('signs a head periodically after appends, and with sync_interval_ms 0 resolves each append only once fsynced', async () => {
+    const dir = join(root, 'periodic')
+    const log = key.open(dir, { headIntervalMs: 100, syncIntervalMs: 0 })
+    try {
+      const r = key.receipt('periodic')
+      const { durable } = log.append(r.jobId, r.bytes)
+      expect(durable).toBeInstanceOf(Promise)
+      await durable
+      const deadline = Date.now() + 30_000
+      while (verifyReceiptLog(dir, { publicKey: key.publicKey }).heads === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+      const report = verifyReceiptLog(dir, { publicKey: key.publicKey })
+      expect(report).toMatchObject({ ok: true, heads: 1, unsignedTail: 0, lastHead: { seq: 2 } })
+    } finally {
+      await log.close()
+    }
+  })
+
   it('refuses to continue a log signed by another key', async () => {
     const dir = await copy()
     expect(() => testKey().open(dir)).toThrow(/was signed by key [0-9a-f]{64}, not this signer's/)
