@@ -14,7 +14,6 @@ import { EXIT, exitCodeFor } from './exit.ts'
 import { isPhaseError } from '../../services/core/src/errors.ts'
 import { UsageError } from './usage.ts'
 import { configCommand } from './config.ts'
-import { receiptsCommand } from './receipts.ts'
 
 const HELP = `phase — run WebAssembly on a Phase node and verify signed receipts
 
@@ -66,7 +65,8 @@ async function main (argv: string[]): Promise<number> {
     case 'node': return await nodeCommand(rest, process.env)
     case 'peers': return await peersCommand(rest, process.env)
     case 'config': return await configCommand(rest, process.env)
-    case 'receipts': return await receiptsCommand(rest, process.env)
+    // Loaded on use: it brings the signer's log reader, which no other command needs.
+    case 'receipts': return await (await import('./receipts.ts')).receiptsCommand(rest, process.env)
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(HELP)
       return command === undefined ? EXIT.USAGE : EXIT.OK
