@@ -27,6 +27,9 @@ const OPTIONS = {
 
 type Values = Record<string, string | boolean | string[] | undefined>
 
+/** Wait before verify-log reads a failing log a second time (a live signer's append or rotation). */
+const LIVE_RETRY_MS = 300
+
 export async function receiptsCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS)
   const [sub, ...extra] = positionals
@@ -94,7 +97,14 @@ async function verifyLog (dir: string, values: Values, env: Readonly<Record<stri
   const key = (values.key as string | undefined) ?? await nodeKey(values, env)
   if (!/^[0-9a-f]{64}$/.test(key)) throw new UsageError('--key must be the receipt public key: 64 lowercase hex characters (see `phase node key`)')
   receipts(dir, { limit: '0' }) // the same typed errors for a missing or unreadable folder
-  const report = verifyReceiptLog(dir, { publicKey: key })
+  let report = verifyReceiptLog(dir, { publicKey: key })
+  if (!report.ok) {
+    // A running signer may have been mid-append or mid-rotation while we read: look once more.
+    // Only a log that then verifies completely passes, so this forgives no tampering.
+    await new Promise((resolve) => setTimeout(resolve, LIVE_RETRY_MS))
+    const again = verifyReceiptLog(dir, { publicKey: key })
+    if (again.ok) report = again
+  }
   if (values.json === true) process.stdout.write(JSON.stringify(report, null, 2) + '\n')
   else printReport(dir, report)
   return report.ok ? EXIT.OK : EXIT.NOT_VERIFIED

@@ -42,7 +42,7 @@ function kinds (r: LogReport): string[] {
 describe('receipt log', () => {
   let root: string
   let key: TestKey
-  /** A closed log of 20 receipts (entries 1..20), a head at 21; copied per test. */
+  /** A closed log: start 0, head 1, 20 receipts (entries 2..21), a head at 22; copied per test. */
   let pristine: string
 
   beforeAll(async () => {
@@ -66,10 +66,10 @@ describe('receipt log', () => {
   it('verifies the chain, every receipt and the signed heads when nothing was changed', async () => {
     const report = verifyReceiptLog(pristine, { publicKey: key.publicKey })
     expect(report.findings).toEqual([])
-    expect(report).toMatchObject({ ok: true, receipts: 20, heads: 1, firstSeq: 0, lastSeq: 21, unsignedTail: 0, lastHead: { seq: 21 } })
+    expect(report).toMatchObject({ ok: true, receipts: 20, heads: 2, firstSeq: 0, lastSeq: 22, unsignedTail: 0, lastHead: { seq: 22 } })
     const res = await cli(['receipts', 'verify-log', '--dir', pristine, '--key', key.publicKey])
     expect(res).toMatchObject({ code: 0 })
-    expect(res.stdout).toMatch(/receipt log verified: .*\n\s+22 entries \(20 receipts, 1 signed heads\)/)
+    expect(res.stdout).toMatch(/receipt log verified: .*\n\s+23 entries \(20 receipts, 2 signed heads\)/)
   })
 
   it('lists and exports the logged receipts byte for byte', async () => {
@@ -137,15 +137,15 @@ describe('receipt log', () => {
       await writeLines(join(dir, SEG), l.slice(0, -3))
       const res = await cli(['receipts', 'verify-log', '--dir', dir, '--key', key.publicKey])
       expect(res.code).toBe(1)
-      expect(res.stderr).toMatch(/truncated: the signed head names entry 21, the log ends at entry 18/)
+      expect(res.stderr).toMatch(/truncated: the signed head names entry 22, the log ends at entry 19/)
     })
 
     it('names a bad head signature when a head is re-signed by another key', async () => {
       const dir = await copy()
       const l = await lines(join(dir, SEG))
-      const head = JSON.parse(l[21]!)
-      const forged = l[21]!.replace(head.signature, head.signature.slice(0, -2) + (head.signature.endsWith('00') ? '01' : '00'))
-      l[21] = forged
+      const head = JSON.parse(l[22]!)
+      const forged = l[22]!.replace(head.signature, head.signature.slice(0, -2) + (head.signature.endsWith('00') ? '01' : '00'))
+      l[22] = forged
       await writeLines(join(dir, SEG), l)
       await writeFile(join(dir, HEAD_FILE), forged + '\n')
       const r = verifyReceiptLog(dir, { publicKey: key.publicKey })
@@ -176,8 +176,8 @@ describe('receipt log', () => {
       expect((await readFile(join(dir, SEG))).subarray(0, whole.byteLength)).toEqual(whole)
       const after = verifyReceiptLog(dir, { publicKey: key.publicKey })
       expect(after.findings).toEqual([])
-      expect(after.repairs).toEqual([expect.objectContaining({ seq: 22, segment: SEG, truncatedBytes: expect.any(Number) })])
-      expect((await cli(['receipts', 'verify-log', '--dir', dir, '--key', key.publicKey])).stdout).toMatch(/repaired at start-up \(entry 22, .*\): cut a torn tail of \d+ bytes/)
+      expect(after.repairs).toEqual([expect.objectContaining({ seq: 23, segment: SEG, truncatedBytes: expect.any(Number) })])
+      expect((await cli(['receipts', 'verify-log', '--dir', dir, '--key', key.publicKey])).stdout).toMatch(/repaired at start-up \(entry 23, .*\): cut a torn tail of \d+ bytes/)
     })
 
     it('loses no acknowledged receipt when the appending process is killed with SIGKILL', async () => {
@@ -237,7 +237,7 @@ describe('receipt log', () => {
       await writeLines(join(dir, SEG), l)
       expect(() => key.open(dir)).toThrow(expect.objectContaining({ code: 'internal', message: expect.stringMatching(/line 7 has seq 7 where 6 belongs.*verify-log/) }))
       await unlink(join(dir, SEG))
-      expect(() => key.open(dir)).toThrow(/its signed head names entry 21: the log was truncated/)
+      expect(() => key.open(dir)).toThrow(/its signed head names entry 22: the log was truncated/)
     })
   })
 
@@ -287,9 +287,9 @@ describe('receipt log', () => {
       expect(durable).toBeInstanceOf(Promise)
       await durable
       const deadline = Date.now() + 30_000
-      while (verifyReceiptLog(dir, { publicKey: key.publicKey }).heads === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+      while (verifyReceiptLog(dir, { publicKey: key.publicKey }).heads < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
       const report = verifyReceiptLog(dir, { publicKey: key.publicKey })
-      expect(report).toMatchObject({ ok: true, heads: 1, unsignedTail: 0, lastHead: { seq: 2 } })
+      expect(report).toMatchObject({ ok: true, heads: 2, unsignedTail: 0, lastHead: { seq: 3 } })
     } finally {
       await log.close()
     }

@@ -64,8 +64,17 @@ export function readLog (dir: string): { records: LogRecord[], segments: string[
   const segments = segmentNames(readdirSync(dir))
   const records: LogRecord[] = []
   const torn: Array<{ segment: string, bytes: number }> = []
-  for (const segment of segments) {
-    const { lines, tail } = splitLines(new Uint8Array(readFileSync(join(dir, segment))))
+  for (const segment of [...segments]) {
+    let bytes: Uint8Array
+    try {
+      bytes = new Uint8Array(readFileSync(join(dir, segment)))
+    } catch (err) {
+      // Deleted by rotation between listing and reading (a live log): as if never listed.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      segments.splice(segments.indexOf(segment), 1)
+      continue
+    }
+    const { lines, tail } = splitLines(bytes)
     for (const [i, bytes] of lines.entries()) {
       const record: LogRecord = { segment, line: i + 1, bytes, hash: entryHash(bytes) }
       try { record.entry = parseEntry(bytes) } catch (err) { record.error = (err as Error).message }

@@ -125,6 +125,12 @@ export class ReceiptLog {
     const torn = scan.torn
     if (this.segments.length === 0) {
       this.startSegment(null)
+      // A signed head and head.json from the first moment: head.json then always exists beside
+      // a log with heads (its absence is tampering, not a log still young), and only lags the
+      // chain by one head interval at most.
+      const line = this.writeHead()
+      fdatasyncSync(this.fd)
+      this.writeHeadFile(line, this.lastHeadSeq)
     } else {
       const last = this.segments[this.segments.length - 1]!
       this.fd = openSync(join(this.dir, last.name), 'a', 0o600)
