@@ -23,7 +23,7 @@
  * of the retained segments only (≈270 bytes of memory per entry, ≈1.4 KiB of disk), so the
  * replay window is "every job whose receipt is still in the log".
  */
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, writeFileSync } from 'node:fs'
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ReplayedJobError, UnavailableError, InvalidReceiptError } from '../../../core/src/errors.ts'
 import type { Logger } from '../../../core/src/logger.ts'
@@ -115,6 +115,8 @@ export class ReceiptLog {
   /** Loads (or creates) the log, repairs a torn tail, and starts the sync and head timers. */
   open (): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+    // Temp files of a segment or head.json whose rename a crash prevented: never part of the log.
+    for (const name of readdirSync(this.dir)) if (name.startsWith('.') && name.endsWith('.tmp')) unlinkSync(join(this.dir, name))
     const scan = scanLog(this.dir, this.headSigner.publicKey)
     this.segments = scan.segments
     this.index = scan.index
