@@ -107,6 +107,11 @@ async function verifyLog (dir: string, values: Values, env: Readonly<Record<stri
   }
   if (values.json === true) process.stdout.write(JSON.stringify(report, null, 2) + '\n')
   else printReport(dir, report)
+  // As `phase verify`: the verdict goes to stderr with or without --json.
+  if (!report.ok) {
+    process.stderr.write(`phase: receipt log NOT verified: ${dir}\n`)
+    for (const f of report.findings) process.stderr.write(`  ✗ ${f.kind}: ${f.message}\n`)
+  }
   return report.ok ? EXIT.OK : EXIT.NOT_VERIFIED
 }
 
@@ -117,10 +122,6 @@ function printReport (dir: string, r: LogReport): void {
   w(`  last signed head: ${r.lastHead === null ? 'none yet' : `entry ${r.lastHead.seq} at ${r.lastHead.time}`}; ${r.unsignedTail} entries after it`)
   if (r.prunedThrough !== null) w(`  older segments deleted by rotation (on record): entries 0..${r.prunedThrough}`)
   for (const p of r.repairs) w(`  repaired at start-up (entry ${p.seq}, ${p.time}): cut a torn tail of ${p.truncatedBytes} bytes from ${p.segment}`)
-  if (!r.ok) {
-    process.stderr.write(`phase: receipt log NOT verified: ${dir}\n`)
-    for (const f of r.findings) process.stderr.write(`  ✗ ${f.kind}: ${f.message}\n`)
-  }
 }
 
 /** The node's receipt key, asked of the running node (as `phase node key`). */
