@@ -43,6 +43,7 @@ export interface NodeConfig {
   readonly remote: RemoteConfig
   readonly moduleCache: { readonly memoryBytes: number, readonly diskBytes: number }
   readonly poisonQuarantineMs: number
+  readonly receiptLog: ReceiptLogConfig
 }
 
 /** Caps of jobs other nodes send here (each never above the node's own limits). */
@@ -52,6 +53,14 @@ export interface RemoteConfig {
   readonly executorShare: number
   readonly maxTimeoutMs: number
   readonly maxMemoryMb: number
+}
+
+/** The signer's receipt log (see services/signer/src/receipt-log). */
+export interface ReceiptLogConfig {
+  readonly maxBytes: number
+  readonly segmentBytes: number
+  readonly syncIntervalMs: number
+  readonly headIntervalMs: number
 }
 
 export interface P2pConfig {
@@ -181,6 +190,16 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
   ] as const) {
     if (def > max) throw new InvalidConfigError(`config: /limits/${key} (${def}) is above /limits/${key.replace('default_', 'max_')} (${max})`)
   }
+  const rl: Raw = raw.receipt_log ?? {}
+  const receiptLog: ReceiptLogConfig = {
+    maxBytes: rl.max_bytes ?? 64 * 1024 * 1024,
+    segmentBytes: rl.segment_bytes ?? 4 * 1024 * 1024,
+    syncIntervalMs: rl.sync_interval_ms ?? 100,
+    headIntervalMs: rl.head_interval_ms ?? 10_000
+  }
+  if (receiptLog.maxBytes < 2 * receiptLog.segmentBytes) {
+    throw new InvalidConfigError(`config: /receipt_log/max_bytes (${receiptLog.maxBytes}) must be at least 2 × /receipt_log/segment_bytes (${receiptLog.segmentBytes})`)
+  }
   const http = { enabled: raw.api?.http?.enabled ?? true, host: raw.api?.http?.host ?? '127.0.0.1', port: raw.api?.http?.port ?? DEFAULT_HTTP_PORT, socket: raw.api?.http?.socket ?? join(runtimeDir, 'plasmd-http.sock') }
   const token: string | null = raw.api?.token ?? null
   if (http.enabled && !isLoopback(http.host) && token === null) {
@@ -222,7 +241,8 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
       memoryBytes: raw.module_cache?.memory_bytes ?? 64 * 1024 * 1024,
       diskBytes: raw.module_cache?.disk_bytes ?? 1024 * 1024 * 1024
     },
-    poisonQuarantineMs: raw.poison_quarantine_ms ?? 10 * 60_000
+    poisonQuarantineMs: raw.poison_quarantine_ms ?? 10 * 60_000,
+    receiptLog
   })
 }
 

@@ -16,6 +16,7 @@ import { ModuleStore } from './module-store.ts'
 import { ExecutorSet } from './executors.ts'
 import { SignerClient } from './signer-client.ts'
 import { JobRunner } from './jobs.ts'
+import { ReplayGuard, loadSignedJobIds } from './replay-guard.ts'
 import { createNodeService } from './node-service.ts'
 import { HttpApi } from './http-api.ts'
 import { JobRouter } from './router.ts'
@@ -33,6 +34,11 @@ export { ModuleStore } from './module-store.ts'
 export { VERSION }
 export { nodeStatusJson, type NodeStatus, type NodeProcessStatus } from './status.ts'
 export const IDENTITY_FILE = 'identity.key'
+/** Job ids remembered against replay (the newest first; the signer's log backs older ones). */
+const REPLAY_WINDOW = 100_000
+/** How long start-up waits for the signer's list of signed job ids before going on without it. */
+const REPLAY_LOAD_MS = 5000
+
 /** Mode of the public API sockets (gRPC and HTTP): the node's user and group. */
 export const PUBLIC_SOCKET_MODE = 0o660
 
@@ -96,8 +102,10 @@ export class DiscoveryNode {
     const executors = this.executors
     executors.watch({ runtimeDir: this.config.runtimeDir, onRestart: (index) => this.metrics.executorRestarted(index) })
     this.signer = new SignerClient(addresses.signer)
+    const replays = new ReplayGuard(REPLAY_WINDOW)
+    await this.restoreReplays(replays, this.signer)
     const perExecutor = this.config.workersPerExecutor + this.config.queueCapacity
-    const jobs = new JobRunner({ executors, modules: this.modules, signer: this.signer, logger: this.log.child({ component: 'jobs' }), metrics: this.metrics }, {
+    const jobs = new JobRunner({ executors, modules: this.modules, signer: this.signer, replays, logger: this.log.child({ component: 'jobs' }), metrics: this.metrics }, {
       limits: this.config.limits,
       peerId,
       maxInFlight: () => Math.max(1, executors.size) * perExecutor,
@@ -212,10 +220,31 @@ export class DiscoveryNode {
   }
 
   private closeInfo: () => void = () => {}
+  private replayRetry: NodeJS.Timeout | undefined
+
+  /**
+   * Loads the job ids of the signer's receipt log into the replay guard, so a restart does not
+   * run (and try to sign) a job id again. While the signer is down it retries in the background;
+   * meanwhile the signer itself still refuses a second receipt for a logged job id.
+   */
+  private async restoreReplays (guard: ReplayGuard, signer: SignerClient): Promise<void> {
+    const attempt = async (): Promise<void> => {
+      const n = await loadSignedJobIds(guard, signer, { signal: AbortSignal.timeout(REPLAY_LOAD_MS) })
+      this.log.info({ jobIds: n }, 'replay guard loaded from the receipt log')
+    }
+    try {
+      await attempt()
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot load signed job ids from the signer yet; retrying')
+      this.replayRetry = setInterval(() => { attempt().then(() => clearInterval(this.replayRetry), () => {}) }, 2000)
+      this.replayRetry.unref()
+    }
+  }
 
   async stop (): Promise<void> {
     this.stopped ??= (async () => {
       await this.started?.catch(() => {})
+      clearInterval(this.replayRetry)
       await Promise.all([this.server.stop(), this.http?.stop()])
       await this.network?.stop()
       this.executors?.close()

@@ -64,6 +64,8 @@ export interface JobRunnerComponents {
   signer: Pick<SignerClient, 'publicKey' | 'sign'>
   logger: Logger
   metrics?: Pick<NodeMetrics, 'jobDone' | 'jobFailed'>
+  /** Job ids seen (default: a new guard of `replayWindow` ids); pass one loaded from the signer's log. */
+  replays?: ReplayGuard
 }
 
 export interface JobRunnerInit {
@@ -87,7 +89,7 @@ export class JobRunner {
   constructor (components: JobRunnerComponents, init: JobRunnerInit) {
     this.c = components
     this.init = init
-    this.replays = new ReplayGuard(init.replayWindow ?? 100_000)
+    this.replays = components.replays ?? new ReplayGuard(init.replayWindow ?? 100_000)
   }
 
   get running (): number { return this.inFlight }
@@ -123,7 +125,8 @@ export class JobRunner {
     if (!this.replays.claim(jobId)) throw new ReplayedJobError(`job ${jobId} was already submitted; use a fresh nonce`)
     this.inFlight++
     if (remote) this.remoteInFlight++
-    let executed = false
+    // The id stays used once a receipt exists for it (issued here, or already in the signer's log).
+    let receiptExists = false
     try {
       const { response, executor } = await this.c.executors.execute({
         jobId,
@@ -133,7 +136,6 @@ export class JobRunner {
         stdin,
         limits: { memoryBytes: BigInt(limits.memory_bytes), timeoutMs: limits.timeout_ms, outputBytes: BigInt(limits.output_bytes) }
       }, async () => await this.moduleBytes(moduleHash), { signal: options.signal, timeoutMs: limits.timeout_ms + EXECUTOR_DEADLINE_SLACK_MS })
-      executed = true
       const unsigned: UnsignedReceipt = {
         version: 1,
         job_id: jobId,
@@ -154,7 +156,11 @@ export class JobRunner {
         node: { peer_id: this.init.peerId, public_key: await this.c.signer.publicKey(options) },
         runtime: { name: response.runtimeName, version: response.runtimeVersion }
       }
-      const signed = await this.c.signer.sign(unsigned, options)
+      const signed = await this.c.signer.sign(unsigned, options).catch((err: unknown) => {
+        receiptExists = isPhaseError(err, 'replayed_job')
+        throw err
+      })
+      receiptExists = true
       this.c.logger.debug({ jobId, status: response.status, exitCode: response.exitCode, executor, wallTimeUs: unsigned.wall_time_us }, 'job done')
       return {
         jobId,
@@ -171,8 +177,8 @@ export class JobRunner {
     } finally {
       this.inFlight--
       if (remote) this.remoteInFlight--
-      // A job that never ran may be submitted again with the same nonce.
-      if (!executed) this.replays.release(jobId)
+      // A job that got no receipt (refused, failed, or signing failed) may be submitted again.
+      if (!receiptExists) this.replays.release(jobId)
     }
   }
 
