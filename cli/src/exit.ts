@@ -36,7 +36,9 @@ export const EXIT = {
 export function exitCodeFor (code: ErrorCode): number {
   switch (code) {
     case 'unavailable': case 'deadline_exceeded': case 'cancelled': return EXIT.UNAVAILABLE
-    case 'queue_full': return EXIT.TEMPFAIL
+    case 'queue_full': case 'overloaded': return EXIT.TEMPFAIL
+    case 'request_timeout': return EXIT.UNAVAILABLE
+    case 'host_not_allowed': return EXIT.NO_PERM
     case 'unauthenticated': return EXIT.NO_PERM
     case 'verification_failed': return EXIT.NOT_VERIFIED
     case 'internal': return EXIT.SOFTWARE

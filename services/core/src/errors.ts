@@ -34,6 +34,10 @@ export type ErrorCode =
   | 'cancelled'
   | 'deadline_exceeded'
   | 'internal'
+  | 'invalid_argument'
+  | 'host_not_allowed'
+  | 'overloaded'
+  | 'request_timeout'
 
 export class InvalidJsonError extends PhaseError {
   constructor (message = 'body is not valid JSON') { super('invalid_json', message) }
@@ -92,6 +96,23 @@ export class DeadlineExceededError extends PhaseError {
   constructor (message = 'deadline exceeded') { super('deadline_exceeded', message) }
 }
 
+/** A request field that is malformed but is not part of the manifest (a peer id, a target). */
+export class InvalidArgumentError extends PhaseError {
+  constructor (message: string) { super('invalid_argument', message) }
+}
+/** An HTTP Host header that names neither this machine nor the configured bind address (DNS rebinding). */
+export class HostNotAllowedError extends PhaseError {
+  constructor (message: string) { super('host_not_allowed', message) }
+}
+/** The node's budget of buffered request bytes (or open uploads) is spent; retry later. */
+export class OverloadedError extends PhaseError {
+  constructor (message: string) { super('overloaded', message) }
+}
+/** A client sent its request too slowly (headers, body or a stream that never finished). */
+export class RequestTimeoutError extends PhaseError {
+  constructor (message: string) { super('request_timeout', message) }
+}
+
 /** gRPC status numbers (kept here so the core has no dependency on grpc-js). */
 export const GrpcStatus = {
   OK: 0,
@@ -132,7 +153,11 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, { grpc: number, http: numbe
   unauthenticated: { grpc: GrpcStatus.UNAUTHENTICATED, http: 401 },
   cancelled: { grpc: GrpcStatus.CANCELLED, http: 499 },
   deadline_exceeded: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 504 },
-  internal: { grpc: GrpcStatus.INTERNAL, http: 500 }
+  internal: { grpc: GrpcStatus.INTERNAL, http: 500 },
+  invalid_argument: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 400 },
+  host_not_allowed: { grpc: GrpcStatus.PERMISSION_DENIED, http: 421 },
+  overloaded: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 503 },
+  request_timeout: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 408 }
 })
 
 /** Reverse of the table for errors that come back over gRPC: status → our code. */
