@@ -43,7 +43,8 @@ Usage:
   phase config show [--config F]           the effective configuration (file + PHASE_* env + defaults), JSON
   phase config get KEY [--config F]        one effective value, e.g. runtime_dir or api.http.port
 
-Global options: --api ADDRESS (unix:/path or host:port; env PHASE_API), --token TOKEN (env PHASE_API_TOKEN)
+Global options: --api ADDRESS (unix:/path or host:port; env PHASE_API), --token-file PATH (env PHASE_API_TOKEN_FILE),
+  --token TOKEN (env PHASE_API_TOKEN; shows in 'ps': prefer --token-file)
 
 Exit codes: 0 ok; run: the module's exit code, 124 timeout, 125 trap or memory/output limit;
 verify: 1 not verified; 64 usage; 65 input refused; 66 file unreadable; 69 node unavailable;
