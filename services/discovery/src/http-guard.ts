@@ -81,7 +81,7 @@ export interface ReadBodyInit {
  * Reads a request body under the Intake: the declared length (or each chunk) is reserved in the
  * global budget and stays reserved until the response closes; a body too slow or too long, over
  * the cap or over the budget ends with a typed error, and the connection is closed after the
- * answer (so its rest is never read). A client that leaves mid-body gives CancelledError.
+ * answer when it was too slow. A client that leaves mid-body gives CancelledError.
  */
 export async function readBody (req: IncomingMessage, res: ServerResponse, init: ReadBodyInit): Promise<Buffer> {
   const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length'])
@@ -96,9 +96,12 @@ export async function readBody (req: IncomingMessage, res: ServerResponse, init:
       if (err === undefined) { upload.received(); resolve(body!); return }
       upload.release()
       chunks.length = 0
-      if (err.code !== 'cancelled') {
-        // Answer, then close: the rest of this body is never read.
+      if (err.code === 'request_timeout') {
+        // A client this slow gets its answer, then the connection closes: its rest is never read.
         res.setHeader('connection', 'close')
+      } else if (err.code !== 'cancelled') {
+        // Over the cap or the budget: the rest is read and dropped (no memory, still under
+        // Node's request timeout) so the client, still sending, can read its 413/503.
         req.resume()
       }
       reject(err)

@@ -11,7 +11,7 @@
  * grpc-js that renamed it) only the deadline applies, and a test pins the version we rely on.
  */
 import * as grpc from '@grpc/grpc-js'
-import type { Duplex } from 'node:stream'
+import { constants, type ServerHttp2Stream } from 'node:http2'
 import { ERROR_TABLE, type PhaseError } from '../errors.ts'
 import type { Intake } from '../intake.ts'
 
@@ -21,13 +21,18 @@ export function intakeInterceptor (intake: Pick<Intake, 'begin'>): grpc.ServerIn
     if (method.requestStream) return new grpc.ServerInterceptingCall(call)
     let self: grpc.ServerInterceptingCall | undefined
     let ended = false
+    const stream = (call as unknown as { stream?: ServerHttp2Stream }).stream
     const upload = intake.begin((err: PhaseError) => {
       if (ended) return
       const md = new grpc.Metadata()
       md.set('phase-error-code', err.code)
       self?.sendStatus({ code: ERROR_TABLE[err.code].grpc, details: err.message, metadata: md })
+      // The answer went out before the request ended: ask the client to stop sending (RFC 9113
+      // §8.1: RST_STREAM NO_ERROR after a complete response). Otherwise grpc-js keeps decoding
+      // the rest into its buffer and HTTP/2 resets the stream with ENHANCE_YOUR_CALM, losing
+      // the status.
+      setImmediate(() => { if (stream !== undefined && !stream.closed && typeof stream.close === 'function') stream.close(constants.NGHTTP2_NO_ERROR) })
     })
-    const stream = (call as unknown as { stream?: Duplex }).stream
     const end = (): void => { ended = true; upload.release() }
     if (stream !== undefined && typeof stream.on === 'function') {
       stream.on('data', (chunk: Buffer) => {
