@@ -15,7 +15,7 @@ import { decodeBody, hostCheck, readBody, requestPath } from './http-guard.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import { jobOutcomeJson } from '../../core/src/job-json.ts'
 import { canonicalize } from '../../core/src/canonical.ts'
-import type { JobRouter } from './router.ts'
+import type { JobRouter, RoutedRequest } from './router.ts'
 import type { NodeInfo } from './index.ts'
 
 export interface HttpApiComponents {
@@ -191,20 +191,10 @@ export class HttpApi {
   private async submit (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<unknown> {
     const type = req.headers['content-type'] ?? ''
     if (!type.startsWith('application/json')) throw new InvalidJsonError('content-type must be application/json')
-    const text = decodeBody(await readBody(req, res, { max: this.init.maxBodyBytes, intake: this.intake }))
-    let doc: unknown
-    try { doc = JSON.parse(text) } catch { throw new InvalidJsonError() }
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new InvalidJsonError('body must be a JSON object')
-    const { manifest, module, target, peer_id: peerId, replicas, ...rest } = doc as Record<string, unknown>
-    const unknown = Object.keys(rest)
-    if (unknown.length > 0) throw new InvalidManifestError(`unknown field in request: '${unknown[0]!.slice(0, 60)}' (expected manifest, module, target, peer_id, replicas)`)
-    if ((target !== undefined && typeof target !== 'string') || (peerId !== undefined && typeof peerId !== 'string')) throw new InvalidManifestError('target and peer_id must be strings')
-    if (replicas !== undefined && (!Number.isInteger(replicas) || (replicas as number) < 0)) throw new InvalidManifestError('replicas must be a non-negative integer')
-    if (manifest === undefined) throw new InvalidManifestError('request needs a manifest')
-    if (module !== undefined && (typeof module !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(module))) {
-      throw new InvalidManifestError('module must be standard base64')
-    }
-    const result = await this.c.jobs.run({ manifest, module: module === undefined ? undefined : Buffer.from(module, 'base64'), target, peerId, replicas: replicas as number | undefined }, { signal })
+    // Parsed in a function of its own: the body's text and the module's base64 (each as large as
+    // the body) are garbage once it returns, while the job runs with the bytes alone.
+    const request = parseJobBody(await readBody(req, res, { max: this.init.maxBodyBytes, intake: this.intake }))
+    const result = await this.c.jobs.run(request, { signal })
     return {
       ...jobOutcomeJson(result),
       manifest: result.manifest,
@@ -228,6 +218,23 @@ export class HttpApi {
       receipt_json: Buffer.from(result.receiptJson).toString('utf8')
     }
   }
+}
+
+/** The JSON body of POST /v1/jobs → a routed job request (module bytes decoded). */
+function parseJobBody (body: Buffer): RoutedRequest {
+  let doc: unknown
+  try { doc = JSON.parse(decodeBody(body)) } catch (err) { throw err instanceof PhaseError ? err : new InvalidJsonError() }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new InvalidJsonError('body must be a JSON object')
+  const { manifest, module, target, peer_id: peerId, replicas, ...rest } = doc as Record<string, unknown>
+  const unknown = Object.keys(rest)
+  if (unknown.length > 0) throw new InvalidManifestError(`unknown field in request: '${unknown[0]!.slice(0, 60)}' (expected manifest, module, target, peer_id, replicas)`)
+  if ((target !== undefined && typeof target !== 'string') || (peerId !== undefined && typeof peerId !== 'string')) throw new InvalidManifestError('target and peer_id must be strings')
+  if (replicas !== undefined && (!Number.isInteger(replicas) || (replicas as number) < 0)) throw new InvalidManifestError('replicas must be a non-negative integer')
+  if (manifest === undefined) throw new InvalidManifestError('request needs a manifest')
+  if (module !== undefined && (typeof module !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(module))) {
+    throw new InvalidManifestError('module must be standard base64')
+  }
+  return { manifest, module: module === undefined ? undefined : Buffer.from(module, 'base64'), target, peerId, replicas: replicas as number | undefined }
 }
 
 async function listen (server: Server, start: (cb: () => void) => void): Promise<void> {

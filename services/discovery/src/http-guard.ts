@@ -120,7 +120,11 @@ export async function readBody (req: IncomingMessage, res: ServerResponse, init:
       if (!upload.reserve(declared)) return
     }
     req.on('data', onData)
-    req.once('end', () => finish(undefined, Buffer.concat(chunks, size)))
+    req.once('end', () => {
+      const body = Buffer.concat(chunks, size)
+      chunks.length = 0
+      finish(undefined, body)
+    })
     // 'close' before 'end' (or a reset): the client went away mid-body. Ordinary, not an error.
     req.once('close', () => finish(new CancelledError('client closed the connection during the request body')))
     req.once('error', () => finish(new CancelledError('client connection failed during the request body')))
