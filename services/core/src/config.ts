@@ -201,6 +201,12 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
   if (http.enabled && http.tcp && !isLoopback(http.host) && token === null) {
     throw new InvalidConfigError(`config: /api/http/host '${http.host}' is not loopback, so /api/token or /api/token_file is required`)
   }
+  // Asking for the TCP port on purpose (the package turns it off) opens the API to every local
+  // user, past the unix socket's group: only with a token. (The embedded default keeps the port
+  // for a development checkout, a single user's machine.)
+  if (http.enabled && raw.api?.http?.tcp === true && token === null) {
+    throw new InvalidConfigError('config: /api/http/tcp is true, so /api/token or /api/token_file is required (any local user can reach a TCP port)')
+  }
   const grpcAddress: string = raw.api?.grpc ?? `unix:${join(runtimeDir, 'plasmd.sock')}`
   if (!grpcAddress.startsWith('unix:') && !isLoopback(grpcAddress.slice(0, grpcAddress.lastIndexOf(':'))) && token === null) {
     throw new InvalidConfigError(`config: /api/grpc '${grpcAddress}' is not loopback, so /api/token or /api/token_file is required`)
