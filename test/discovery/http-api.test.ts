@@ -21,13 +21,13 @@ interface Started { api: HttpApi, port: number, lines: Array<Record<string, unkn
 const started: Started[] = []
 let dir: string
 
-async function startApi (init: Partial<HttpApiInit> = {}): Promise<Started> {
+async function startApi (init: Partial<HttpApiInit> = {}, run?: (req: unknown) => Promise<any>): Promise<Started> {
   const lines: Array<Record<string, unknown>> = []
   const sink = new Writable({ write (chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); cb() } })
   const logger = pino({ level: 'debug' }, sink) as unknown as Logger
   const runs: unknown[] = []
   const api = new HttpApi({
-    jobs: { run: async (req) => { runs.push(req); throw new Error('recorder: no job path here') } },
+    jobs: { run: async (req) => { runs.push(req); if (run !== undefined) return await run(req); throw new Error('recorder: no job path here') } },
     modules: { has: () => false },
     info: async () => ({ peerId: 'p', receiptPublicKey: 'k', version: 'v', executors: 0, runtimeName: 'r', runtimeVersion: 'v', network: undefined }),
     logger
@@ -159,6 +159,28 @@ describe('HttpApi', () => {
     expect(intake.bufferedBytes).toBe(0)
     const third = await raw(port, post(port, Buffer.from(JSON.stringify({ manifest: { version: 1 }, pad: 'x'.repeat(60_000) }))))
     expect(third.body.error.code).toBe('invalid_manifest')
+    intake.close()
+  })
+
+  it('frees the body\'s budget once the job is done when the client never reads its answer', async () => {
+    const intake = new Intake({ graceMs: 30_000, timeoutMs: 30_000 })
+    // 16 MB of output: an answer of ~38 MB, far more than the sockets buffer.
+    const stdout = Buffer.alloc(16 * 1024 * 1024, 0x61)
+    let jobDone = false
+    const { port } = await startApi({ intake }, async () => {
+      jobDone = true
+      return { jobId: 'j', status: 'ok', exitCode: 0, stdout, stderr: new Uint8Array(), manifest: {}, manifestJson: new Uint8Array(), peerId: 'p', receiptJson: Buffer.from('{}'), executor: 0 }
+    })
+    const socket = connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    const body = Buffer.from(JSON.stringify({ manifest: { version: 1 }, module: Buffer.alloc(150_000).toString('base64') }))
+    socket.write(post(port, body))
+    socket.pause()
+    for (let i = 0; i < 200 && !(jobDone && intake.bufferedBytes === 0); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(jobDone).toBe(true)
+    expect(intake.bufferedBytes).toBe(0)
+    socket.destroy()
     intake.close()
   })
 

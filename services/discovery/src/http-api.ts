@@ -139,6 +139,7 @@ export class HttpApi {
         if (res.headersSent || res.destroyed) return
         res.writeHead(200, { 'content-type': body.contentType, 'content-length': Buffer.byteLength(body.body) })
         res.end(body.body)
+        writeDeadline(res)
       },
       (err: unknown) => {
         const pub = toPublicError(err)
@@ -193,8 +194,13 @@ export class HttpApi {
     if (!type.startsWith('application/json')) throw new InvalidJsonError('content-type must be application/json')
     // Parsed in a function of its own: the body's text and the module's base64 (each as large as
     // the body) are garbage once it returns, while the job runs with the bytes alone.
-    const request = parseJobBody(await readBody(req, res, { max: this.init.maxBodyBytes, intake: this.intake }))
-    const result = await this.c.jobs.run(request, { signal })
+    const { body, release } = await readBody(req, res, { max: this.init.maxBodyBytes, intake: this.intake })
+    let result: Awaited<ReturnType<HttpApiComponents['jobs']['run']>>
+    try {
+      result = await this.c.jobs.run(parseJobBody(body), { signal })
+    } finally {
+      release()
+    }
     return {
       ...jobOutcomeJson(result),
       manifest: result.manifest,
@@ -244,9 +250,19 @@ async function listen (server: Server, start: (cb: () => void) => void): Promise
   })
 }
 
+/** Time a client has to read an answer once it is written (one that never reads holds its socket). */
+const WRITE_TIMEOUT_MS = 60_000
+
 function send (res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent || res.destroyed) return
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
   res.end(text)
+  writeDeadline(res)
+}
+
+function writeDeadline (res: ServerResponse): void {
+  if (res.writableFinished) return
+  const timer = setTimeout(() => res.destroy(), WRITE_TIMEOUT_MS).unref()
+  res.once('close', () => clearTimeout(timer))
 }

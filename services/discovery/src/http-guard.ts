@@ -81,11 +81,13 @@ export interface ReadBodyInit {
  * Reads a request body under the Intake: the declared length (or each chunk) is reserved in the
  * global budget and stays reserved until the response closes; a body too slow or too long, over
  * the cap or over the budget ends with a typed error, and the connection is closed after the
- * answer when it was too slow. A client that leaves mid-body gives CancelledError.
+ * answer when it was too slow. A client that leaves mid-body gives CancelledError. The caller
+ * calls `release` once it no longer holds the body (a client that never reads its answer must
+ * not keep the budget); the response's close releases it too.
  */
-export async function readBody (req: IncomingMessage, res: ServerResponse, init: ReadBodyInit): Promise<Buffer> {
+export async function readBody (req: IncomingMessage, res: ServerResponse, init: ReadBodyInit): Promise<{ body: Buffer, release: () => void }> {
   const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length'])
-  return await new Promise<Buffer>((resolve, reject) => {
+  return await new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
     let done = false
@@ -93,7 +95,7 @@ export async function readBody (req: IncomingMessage, res: ServerResponse, init:
       if (done) return
       done = true
       req.off('data', onData)
-      if (err === undefined) { upload.received(); resolve(body!); return }
+      if (err === undefined) { upload.received(); resolve({ body: body!, release: upload.release }); return }
       upload.release()
       chunks.length = 0
       if (err.code === 'request_timeout') {

@@ -48,6 +48,9 @@ export function intakeInterceptor (intake: Pick<Intake, 'begin'>): grpc.ServerIn
           onCancel: end
         })
       },
+      // The handler is done with the request once it answers: a client that is slow to read
+      // the answer (HTTP/2 flow control holds the status back) must not keep the budget.
+      sendMessage: (message, next) => { upload.release(); next(message) },
       sendStatus: (status, next) => { end(); next(status) }
     })
     return self
