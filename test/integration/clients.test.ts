@@ -196,7 +196,12 @@ describe('the node with hostile clients', () => {
 
   it('keeps a well-behaved client at >= 99% success while slowloris clients hold HTTP headers, HTTP bodies and gRPC streams', async () => {
     const port = Number(node.http.split(':').pop())
+    // The module in the cache first: the HTTP jobs below send only its hash.
+    expect((await client.submitJob({ manifestJson: enc.encode(JSON.stringify(manifest({ args: ['warm'] }))), module: HELLO })).status).toBe('ok')
     const EACH = 40
+    // As many unfinished gRPC calls as the issue held open on main, over 8 connections (the server
+    // takes 256 concurrent calls per connection).
+    const STREAMS = 2000
     const sockets: Socket[] = []
     const closedAt: number[] = []
     const started = performance.now()
@@ -215,8 +220,8 @@ describe('the node with hostile clients', () => {
       slow(`GET /v1/node HTTP/1.1\r\nHost: ${node.http}\r\nX-Slow: `)
       slow(`POST /v1/jobs HTTP/1.1\r\nHost: ${node.http}\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{`)
     }
-    const sessions = [grpcSession(node), grpcSession(node)]
-    const streams = Array.from({ length: EACH }, (_, i) => unfinishedCall(sessions[i % 2]!))
+    const sessions = Array.from({ length: 8 }, () => grpcSession(node))
+    const streams = Array.from({ length: STREAMS }, (_, i) => unfinishedCall(sessions[i % 8]!))
     let ok = 0
     let failed = 0
     const codes = new Map<string, number>()
@@ -247,12 +252,12 @@ describe('the node with hostile clients', () => {
     for (const s of sockets) s.destroy()
     for (const s of sessions) s.destroy()
     const rate = ok / (ok + failed)
-    figure('clients', `slowloris (${EACH} slow-header + ${EACH} slow-body HTTP, ${EACH} unfinished gRPC streams): well-behaved jobs succeeded`, `${(rate * 100).toFixed(2)}% of ${ok + failed}`, failed === 0 ? 'pass' : `failures ${JSON.stringify(Object.fromEntries(codes))}`)
+    figure('clients', `slowloris (${EACH} slow-header + ${EACH} slow-body HTTP, ${STREAMS} unfinished gRPC calls): well-behaved jobs succeeded`, `${(rate * 100).toFixed(2)}% of ${ok + failed}`, failed === 0 ? 'pass' : `failures ${JSON.stringify(Object.fromEntries(codes))}`)
     figure('clients', 'slowloris HTTP connections closed by the node', `${closedAt.length}/${sockets.length}`, `last after ${Math.round(Math.max(...closedAt))} ms`)
-    figure('clients', 'slowloris gRPC streams ended (DEADLINE_EXCEEDED request_timeout)', `${ended.filter((e) => e.code === 'request_timeout').length}/${EACH}`, `last after ${Math.round(Math.max(...ended.map((e) => e.ms)))} ms`)
+    figure('clients', 'slowloris gRPC calls ended (DEADLINE_EXCEEDED request_timeout)', `${ended.filter((e) => e.code === 'request_timeout').length}/${STREAMS}`, `last after ${Math.round(Math.max(...ended.map((e) => e.ms)))} ms`)
     expect(rate).toBeGreaterThanOrEqual(0.99)
     expect(closedAt.length).toBe(sockets.length)
-    expect(ended.map((e) => e.code)).toEqual(Array(EACH).fill('request_timeout'))
+    expect(ended.filter((e) => e.code !== 'request_timeout')).toEqual([])
   }, 120_000)
 })
 
