@@ -56,7 +56,8 @@ describe('loadConfig', () => {
     [{ api: { token: 'x'.repeat(16), token_file: '/etc/phase/api-token' } }, '/api/token and /api/token_file exclude each other'],
     [{ api: { token_file: '/nonexistent/api-token' } }, '/api/token_file: cannot read /nonexistent/api-token: ENOENT'],
     [{ api: { max_buffered_bytes: 1000 } }, '/api/max_buffered_bytes must be >= 1048576'],
-    [{ api: { http: { tcp: true } } }, '/api/http/tcp is true, so /api/token or /api/token_file is required']
+    [{ api: { http: { tcp: true } } }, '/api/http/tcp is true, so /api/token or /api/token_file is required'],
+    [{ api: { request_timeout_ms: 5000 } }, '/api/headers_timeout_ms (10000) is above /api/request_timeout_ms (5000)']
   ])('refuses %j naming the key', async (doc, message) => {
     const path = await file(doc)
     expect(() => loadConfig({ env: { PHASE_CONFIG: path } })).toThrow(expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining(message) }))

@@ -211,6 +211,9 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
   if (!grpcAddress.startsWith('unix:') && !isLoopback(grpcAddress.slice(0, grpcAddress.lastIndexOf(':'))) && token === null) {
     throw new InvalidConfigError(`config: /api/grpc '${grpcAddress}' is not loopback, so /api/token or /api/token_file is required`)
   }
+  if ((raw.api?.headers_timeout_ms ?? 10_000) > (raw.api?.request_timeout_ms ?? 60_000)) {
+    throw new InvalidConfigError(`config: /api/headers_timeout_ms (${raw.api?.headers_timeout_ms ?? 10_000}) is above /api/request_timeout_ms (${raw.api?.request_timeout_ms ?? 60_000})`)
+  }
   // The largest request the API takes (module as base64, stdin in args/manifest, room for JSON).
   const largestRequest = Math.ceil(limits.maxModuleBytes * 4 / 3) + limits.maxStdinBytes * 2 + 1024 * 1024
   return deepFreeze({
