@@ -50,7 +50,8 @@ Usage:
                                            names edited entry N, reordered, deleted, truncated, bad head signature)
       --dir DIR, --config F                the log's folder (default: <state_dir>/receipts of the node's config)
 
-Global options: --api ADDRESS (unix:/path or host:port; env PHASE_API), --token TOKEN (env PHASE_API_TOKEN)
+Global options: --api ADDRESS (unix:/path or host:port; env PHASE_API), --token-file PATH (env PHASE_API_TOKEN_FILE),
+  --token TOKEN (env PHASE_API_TOKEN; shows in 'ps': prefer --token-file)
 
 Exit codes: 0 ok; run: the module's exit code, 124 timeout, 125 trap or memory/output limit;
 verify, receipts verify-log: 1 not verified; 64 usage; 65 input refused; 66 file unreadable; 69 node unavailable;

@@ -6,7 +6,7 @@ import { UsageError, parse } from './usage.ts'
 import { scaleCommand } from './scale.ts'
 import { nodeStatusJson } from '../../services/discovery/src/status.ts'
 
-const OPTIONS = { api: { type: 'string' }, token: { type: 'string' } } as const
+const OPTIONS = { api: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' } } as const
 
 export async function nodeCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   if (argv[0] === 'scale') return await scaleCommand(argv.slice(1), env)
@@ -14,7 +14,7 @@ export async function nodeCommand (argv: string[], env: Readonly<Record<string, 
   const { values, positionals } = parse(argv, OPTIONS)
   const sub = positionals[0]
   if (positionals.length !== 1 || (sub !== 'key' && sub !== 'info')) throw new UsageError("node wants 'key', 'info', 'status' or 'scale'")
-  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
+  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
   try {
     const info = await client.getNodeInfo({}, { metadata, timeoutMs: 10_000 })
     if (sub === 'key') {
@@ -41,7 +41,7 @@ export async function nodeCommand (argv: string[], env: Readonly<Record<string, 
 export async function peersCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const { values, positionals } = parse(argv, { ...OPTIONS, json: { type: 'boolean' } })
   if (positionals.length !== 0) throw new UsageError('peers takes no arguments')
-  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
+  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
   try {
     const { peers } = await client.listPeers({}, { metadata, timeoutMs: 10_000 })
     if (values.json === true) {
@@ -69,7 +69,7 @@ export async function peersCommand (argv: string[], env: Readonly<Record<string,
 async function statusCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const { values, positionals } = parse(argv, { ...OPTIONS, json: { type: 'boolean' } })
   if (positionals.length !== 0) throw new UsageError('node status takes no arguments')
-  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
+  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
   try {
     const status = nodeStatusJson(await client.getNodeStatus({}, { metadata, timeoutMs: 10_000 }))
     if (values.json === true) {

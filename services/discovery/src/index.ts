@@ -25,6 +25,7 @@ import type { Requirements } from './p2p/providers.ts'
 import { UnavailableError } from '../../core/src/errors.ts'
 import { VERSION, processInfo } from '../../core/src/process-info.ts'
 import { NodeMetrics } from './metrics.ts'
+import { Intake } from '../../core/src/intake.ts'
 import { nodeStatusJson, type NodeStatus, type NodeProcessStatus } from './status.ts'
 
 export { JobRunner } from './jobs.ts'
@@ -73,16 +74,26 @@ export class DiscoveryNode {
   private http: HttpApi | undefined
   private network: PhaseNetwork | undefined
   readonly metrics = new NodeMetrics()
+  /** One budget of buffered request bytes (and one clock per request) for both API faces. */
+  private readonly intake: Intake
   private started: Promise<DiscoveryAddresses> | undefined
   private stopped: Promise<void> | undefined
 
   constructor (components: DiscoveryComponents, config: NodeConfig) {
     this.config = config
     this.log = components.logger
-    // The public API takes a module plus manifest; allow the module cap plus room for the rest.
+    const api = config.api
+    this.intake = new Intake({ maxBufferedBytes: api.maxBufferedBytes, minBytesPerSecond: api.minBytesPerSecond, graceMs: api.bodyGraceMs, timeoutMs: api.requestTimeoutMs })
+    // The public API takes a module plus manifest; allow the module cap plus room for the rest
+    // (never more than the whole budget: such a message could never be taken).
     this.server = new GrpcServer({ logger: this.log.child({ component: 'grpc' }) }, {
-      maxMessageBytes: config.limits.maxModuleBytes + config.limits.maxStdinBytes * 2 + 1024 * 1024,
-      reflection: true
+      maxMessageBytes: Math.min(api.maxBufferedBytes, config.limits.maxModuleBytes + config.limits.maxStdinBytes * 2 + 1024 * 1024),
+      reflection: true,
+      intake: this.intake,
+      // Connections with no call are closed after two minutes; dead peers are found by pings.
+      idleConnectionMs: 120_000,
+      keepaliveMs: 60_000,
+      maxConcurrentStreams: 256
     })
     this.modules = new ModuleStore({ logger: this.log }, { dir: join(config.stateDir, 'modules'), memoryBytes: config.moduleCache.memoryBytes, diskBytes: config.moduleCache.diskBytes })
   }
@@ -208,9 +219,15 @@ export class DiscoveryNode {
       this.http = new HttpApi({ jobs: router, modules: this.modules, info, status: async () => nodeStatusJson(await status()), metrics: async () => await this.metrics.text(), logger: this.log.child({ component: 'http' }) }, {
         host: this.config.api.http.host,
         port: this.config.api.http.port,
+        tcp: this.config.api.http.tcp,
+        allowedHosts: this.config.api.http.allowedHosts,
         socket: this.config.api.http.socket,
         token: this.config.api.token,
-        maxBodyBytes: Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
+        maxBodyBytes: Math.min(this.config.api.maxBufferedBytes, Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024),
+        intake: this.intake,
+        headersTimeoutMs: this.config.api.headersTimeoutMs,
+        requestTimeoutMs: this.config.api.requestTimeoutMs,
+        maxConnections: this.config.api.maxConnections
       })
       http = await this.http.start()
       await chmod(this.config.api.http.socket, PUBLIC_SOCKET_MODE)
@@ -250,6 +267,7 @@ export class DiscoveryNode {
       this.executors?.close()
       this.signer?.close()
       this.closeInfo()
+      this.intake.close()
     })()
     await this.stopped
   }

@@ -11,6 +11,7 @@ import type { LimitsConfig } from '../../core/src/config.ts'
 import type { JobRequest, JobResult, JobRunner } from './jobs.ts'
 import type { ModuleStore } from './module-store.ts'
 import type { PhaseNetwork, CapabilityRecord } from './p2p/index.ts'
+import { checkPeerIdArgument } from './peer-id-arg.ts'
 
 /** Time a remote job gets beyond its own wall-time limit (dial, transfer, signing). */
 const REMOTE_SLACK_MS = 10_000
@@ -69,6 +70,7 @@ export class JobRouter {
     const target = request.target ?? ''
     if (!TARGETS.has(target)) throw new InvalidManifestError(`target must be local, remote or auto, got '${target.slice(0, 20)}'`)
     const peerId = request.peerId ?? ''
+    if (peerId !== '') checkPeerIdArgument(peerId)
     const replicas = request.replicas ?? 0
     if (replicas > 1) return await this.replicated(request, replicas, target === 'remote', options)
     if (peerId === '' && target !== 'remote') {
