@@ -18,10 +18,32 @@ export interface Connection {
   metadata: Record<string, string>
 }
 
+export interface NodeOptions {
+  api?: string
+  token?: string
+  /** A file holding the token (first line): unlike --token, it never shows in `ps`. */
+  tokenFile?: string
+}
+
+/** The token in a file named on the command line or in PHASE_API_TOKEN_FILE (its first line, trimmed). */
+function readTokenFile (path: string): string {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new CliError(`cannot read the token file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.NO_INPUT)
+  }
+  const token = text.split('\n', 1)[0]!.trim()
+  if (token === '') throw new CliError(`the token file ${path} is empty`, EXIT.NO_INPUT)
+  return token
+}
+
 /** Where the node is and the token to use, resolved as the node itself would. */
-export function resolveNode (options: { api?: string, token?: string }, env: Readonly<Record<string, string | undefined>>): { address: string, token: string | undefined } {
+export function resolveNode (options: NodeOptions, env: Readonly<Record<string, string | undefined>>): { address: string, token: string | undefined } {
   let address = options.api ?? env.PHASE_API
-  let token = options.token ?? env.PHASE_API_TOKEN
+  const tokenFile = options.tokenFile ?? (options.token === undefined ? env.PHASE_API_TOKEN_FILE : undefined)
+  let token = options.token ?? (options.tokenFile !== undefined ? readTokenFile(options.tokenFile) : undefined) ??
+    env.PHASE_API_TOKEN ?? (tokenFile !== undefined && tokenFile !== '' ? readTokenFile(tokenFile) : undefined)
   if (address === undefined) {
     const config = loadConfig({ env })
     address = config.api.grpc
@@ -66,12 +88,12 @@ function noPermission (path: string, gid: number | undefined): CliError {
 }
 
 /** The SDK client for the node. */
-export function connect (options: { api?: string, token?: string }, env: Readonly<Record<string, string | undefined>>): PhaseClient {
+export function connect (options: NodeOptions, env: Readonly<Record<string, string | undefined>>): PhaseClient {
   return new PhaseClient(resolveNode(options, env))
 }
 
 /** A raw gRPC client of the node's API (for node info and peers). */
-export function connectRaw (options: { api?: string, token?: string }, env: Readonly<Record<string, string | undefined>>): Connection {
+export function connectRaw (options: NodeOptions, env: Readonly<Record<string, string | undefined>>): Connection {
   const { address, token } = resolveNode(options, env)
   const client = createGrpcClient(NodeService, address, { maxMessageBytes: 1024 * 1024 * 1024 })
   return { client, address, metadata: token !== undefined ? { authorization: `Bearer ${token}` } : {} }

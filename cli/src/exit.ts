@@ -35,8 +35,9 @@ export const EXIT = {
 /** Exit code for an error the node (or the core) reported. */
 export function exitCodeFor (code: ErrorCode): number {
   switch (code) {
-    case 'unavailable': case 'deadline_exceeded': case 'cancelled': return EXIT.UNAVAILABLE
-    case 'queue_full': return EXIT.TEMPFAIL
+    case 'unavailable': case 'deadline_exceeded': case 'cancelled': case 'executor_died': case 'request_timeout': return EXIT.UNAVAILABLE
+    case 'queue_full': case 'overloaded': return EXIT.TEMPFAIL
+    case 'host_not_allowed': return EXIT.NO_PERM
     case 'unauthenticated': return EXIT.NO_PERM
     case 'verification_failed': return EXIT.NOT_VERIFIED
     case 'internal': return EXIT.SOFTWARE

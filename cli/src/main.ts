@@ -5,6 +5,7 @@
  *   phase verify PATH --key HEX [--manifest F] [--stdout F] [--stderr F] [--json]
  *   phase node key | info | status | scale [N]
  *   phase config check | show | get KEY
+ *   phase receipts list | export | verify-log
  */
 import { runCommand } from './run.ts'
 import { verifyCommand } from './verify.ts'
@@ -12,6 +13,7 @@ import { nodeCommand, peersCommand } from './node.ts'
 import { EXIT, exitCodeFor } from './exit.ts'
 import { isPhaseError } from '../../services/core/src/errors.ts'
 import { UsageError } from './usage.ts'
+import { printable } from './terminal.ts'
 import { configCommand } from './config.ts'
 
 const HELP = `phase — run WebAssembly on a Phase node and verify signed receipts
@@ -42,11 +44,17 @@ Usage:
   phase config check [--config F] [-q]     validate the node's configuration (exit 78 naming the bad key)
   phase config show [--config F]           the effective configuration (file + PHASE_* env + defaults), JSON
   phase config get KEY [--config F]        one effective value, e.g. runtime_dir or api.http.port
+  phase receipts list [--job ID] [--limit N] [--json]   receipts the node signed (its receipt log; as the node's user)
+  phase receipts export [--job ID] [--out F]            the signed receipts, exact bytes, one per line (one with --job)
+  phase receipts verify-log [--key HEX] [--json]        check the log's hash chain, receipts and signed heads (exit 1:
+                                           names edited entry N, reordered, deleted, truncated, bad head signature)
+      --dir DIR, --config F                the log's folder (default: <state_dir>/receipts of the node's config)
 
-Global options: --api ADDRESS (unix:/path or host:port; env PHASE_API), --token TOKEN (env PHASE_API_TOKEN)
+Global options: --api ADDRESS (unix:/path or host:port; env PHASE_API), --token-file PATH (env PHASE_API_TOKEN_FILE),
+  --token TOKEN (env PHASE_API_TOKEN; shows in 'ps': prefer --token-file)
 
 Exit codes: 0 ok; run: the module's exit code (above 255: 255), 124 timeout, 125 trap or memory/output limit;
-verify: 1 not verified; 64 usage; 65 input refused; 66 file unreadable; 69 node unavailable;
+verify, receipts verify-log: 1 not verified; 64 usage; 65 input refused; 66 file unreadable; 69 node unavailable;
 70 internal error; 73 cannot write; 75 node busy; 77 API token needed or not the node's user;
 78 invalid configuration.
 `
@@ -59,6 +67,8 @@ async function main (argv: string[]): Promise<number> {
     case 'node': return await nodeCommand(rest, process.env)
     case 'peers': return await peersCommand(rest, process.env)
     case 'config': return await configCommand(rest, process.env)
+    // Loaded on use: it brings the signer's log reader, which no other command needs.
+    case 'receipts': return await (await import('./receipts.ts')).receiptsCommand(rest, process.env)
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(HELP)
       return command === undefined ? EXIT.USAGE : EXIT.OK
@@ -71,16 +81,16 @@ try {
   process.exitCode = await main(process.argv.slice(2))
 } catch (err) {
   if (err instanceof UsageError) {
-    process.stderr.write(`phase: ${err.message}\nTry 'phase --help'.\n`)
+    process.stderr.write(`phase: ${printable(err.message)}\nTry 'phase --help'.\n`)
     process.exitCode = EXIT.USAGE
   } else if (isPhaseError(err)) {
-    process.stderr.write(`phase: ${err.message} (${err.code})\n`)
+    process.stderr.write(`phase: ${printable(err.message)} (${err.code})\n`)
     process.exitCode = exitCodeFor(err.code)
   } else if (typeof err === 'object' && err !== null && 'exitCode' in err) {
-    process.stderr.write(`phase: ${(err as unknown as Error).message}\n`)
+    process.stderr.write(`phase: ${printable((err as unknown as Error).message)}\n`)
     process.exitCode = (err as { exitCode: number }).exitCode
   } else {
-    process.stderr.write(`phase: unexpected error: ${(err as Error)?.message ?? String(err)}\n`)
+    process.stderr.write(`phase: unexpected error: ${printable((err as Error)?.message ?? String(err))}\n`)
     process.exitCode = EXIT.SOFTWARE
   }
 }

@@ -1,11 +1,12 @@
 /** `phase node key | info | status | scale` and `phase peers`: who the local node is, how it runs, whom it knows. */
 import { connectRaw as connect } from './connect.ts'
 import { EXIT } from './exit.ts'
+import { printable } from './terminal.ts'
 import { UsageError, parse } from './usage.ts'
 import { scaleCommand } from './scale.ts'
 import { nodeStatusJson } from '../../services/discovery/src/status.ts'
 
-const OPTIONS = { api: { type: 'string' }, token: { type: 'string' } } as const
+const OPTIONS = { api: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' } } as const
 
 export async function nodeCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   if (argv[0] === 'scale') return await scaleCommand(argv.slice(1), env)
@@ -13,7 +14,7 @@ export async function nodeCommand (argv: string[], env: Readonly<Record<string, 
   const { values, positionals } = parse(argv, OPTIONS)
   const sub = positionals[0]
   if (positionals.length !== 1 || (sub !== 'key' && sub !== 'info')) throw new UsageError("node wants 'key', 'info', 'status' or 'scale'")
-  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
+  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
   try {
     const info = await client.getNodeInfo({}, { metadata, timeoutMs: 10_000 })
     if (sub === 'key') {
@@ -40,20 +41,22 @@ export async function nodeCommand (argv: string[], env: Readonly<Record<string, 
 export async function peersCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const { values, positionals } = parse(argv, { ...OPTIONS, json: { type: 'boolean' } })
   if (positionals.length !== 0) throw new UsageError('peers takes no arguments')
-  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
+  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
   try {
     const { peers } = await client.listPeers({}, { metadata, timeoutMs: 10_000 })
     if (values.json === true) {
       process.stdout.write(JSON.stringify(peers.map((p) => ({
         peer_id: p.peerId, transport: p.transport, latency_ms: p.latencyMs || null, runs_jobs: p.runsJobs,
-        receipt_public_key: p.receiptPublicKey || null, runtimes: p.runtimes, successes: p.successes, failures: p.failures, addresses: p.addresses
+        receipt_public_key: p.receiptPublicKey || null, runtimes: p.runtimes, successes: p.successes, failures: p.failures, addresses: p.addresses,
+        agent_version: p.agentVersion || null
       })), null, 2) + '\n')
     } else if (peers.length === 0) {
       process.stdout.write('no peers connected\n')
     } else {
       for (const p of peers) {
         const latency = p.latencyMs > 0 ? `${p.latencyMs.toFixed(1)} ms` : '-'
-        process.stdout.write(`${p.peerId}  ${p.transport}  ${latency}  ${p.runsJobs ? 'runs jobs' : 'no jobs'}  ${p.runtimes.join(',') || '-'}  ok ${p.successes} / failed ${p.failures}\n`)
+        // Everything here but the numbers came from the peer: escaped, so it cannot drive the terminal.
+        process.stdout.write(`${printable(p.peerId)}  ${printable(p.transport)}  ${latency}  ${p.runsJobs ? 'runs jobs' : 'no jobs'}  ${printable(p.runtimes.join(',') || '-')}  ok ${p.successes} / failed ${p.failures}  ${printable(p.agentVersion || '-')}\n`)
       }
     }
     return EXIT.OK
@@ -66,7 +69,7 @@ export async function peersCommand (argv: string[], env: Readonly<Record<string,
 async function statusCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const { values, positionals } = parse(argv, { ...OPTIONS, json: { type: 'boolean' } })
   if (positionals.length !== 0) throw new UsageError('node status takes no arguments')
-  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
+  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
   try {
     const status = nodeStatusJson(await client.getNodeStatus({}, { metadata, timeoutMs: 10_000 }))
     if (values.json === true) {
@@ -89,7 +92,7 @@ async function statusCommand (argv: string[], env: Readonly<Record<string, strin
       const uptime = Number.isNaN(started) ? '-' : duration(Date.now() - started)
       const rss = typeof p.rss_bytes === 'number' ? `${(p.rss_bytes / 1024 / 1024).toFixed(0)} MiB` : '-'
       lines.push([name.padEnd(13), String(p.state).padEnd(6), String(p.pid ?? '-').padEnd(9), uptime.padEnd(9), rss.padEnd(9),
-        String(p.running).padEnd(8), String(p.queued).padEnd(7), String(p.completed).padEnd(9), p.name === 'executor' ? String(p.restarts) : '-'].join(' '))
+        String(p.running).padEnd(8), String(p.queued).padEnd(7), String(p.completed).padEnd(9), String(p.restarts ?? '-')].join(' '))
     }
     process.stdout.write(lines.join('\n') + '\n')
     return processes.every((p) => p.state === 'up') ? EXIT.OK : EXIT.UNAVAILABLE

@@ -23,7 +23,7 @@ const OPTIONS = {
   replicas: { type: 'string' },
   peer: { type: 'string' },
   api: { type: 'string' },
-  token: { type: 'string' }
+  token: { type: 'string' }, 'token-file': { type: 'string' }
 } as const
 
 export async function runCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
@@ -47,7 +47,7 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
   const replicas = intOption(values.replicas, 'replicas')
   const target = values.remote === true || peer !== undefined ? 'remote' : replicas !== undefined ? 'auto' : 'local'
 
-  const client = connect({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
+  const client = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
   try {
     // The CLI trusts the node it talks to: a local run is checked against that node's key; a
     // remote run against the key the runner's signed capability record binds to its PeerId.
@@ -66,6 +66,7 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
               agreeing: response.agreeing,
               replicas: response.replicas.map((r) => ({
                 peer_id: r.peerId, status: r.status, exit_code: r.exitCode, stdout_hash: r.stdoutHash, error_code: r.errorCode || undefined, error_message: r.errorMessage || undefined,
+                verified: r.verification.verified,
                 receipt: r.receiptJson.byteLength > 0 ? JSON.parse(new TextDecoder().decode(r.receiptJson)) : undefined
               }))
             }

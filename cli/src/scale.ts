@@ -40,7 +40,7 @@ function call<T> (fn: (cb: (err: Error | null, value?: T) => void) => void): Pro
 }
 
 export async function scaleCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  const { values, positionals } = parse(argv, { config: { type: 'string' }, api: { type: 'string' }, token: { type: 'string' }, 'no-wait': { type: 'boolean' } })
+  const { values, positionals } = parse(argv, { config: { type: 'string' }, api: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, 'no-wait': { type: 'boolean' } })
   if (positionals.length > 1) throw new UsageError('node scale takes at most one number')
   const asked = positionals[0]
   if (asked !== undefined && (!/^[0-9]{1,2}$/.test(asked) || Number(asked) < 1 || Number(asked) > 64)) throw new UsageError('the executor count must be 1 to 64')
@@ -83,7 +83,7 @@ export async function scaleCommand (argv: string[], env: Readonly<Record<string,
   process.stdout.write(before === target ? `executors: already ${target}\n` : `executors: ${before} -> ${target}\n`)
   if (values['no-wait'] === true || before === target) return EXIT.OK
   // Wait for discovery to route to exactly the new set.
-  const { client, metadata } = connectRaw({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
+  const { client, metadata } = connectRaw({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
   try {
     const deadline = Date.now() + SETTLE_MS
     let up = -1

@@ -1,12 +1,16 @@
 /**
  * `phase verify PATH --key HEX`: checks a receipt file and says exactly what it checked — and
- * what it could not check without the manifest or the output files.
+ * what it could not check without the manifest or the output files. The file's exact bytes are
+ * verified: they must be the receipt's canonical JSON (one trailing line feed tolerated), so a
+ * receipt re-indented or otherwise re-encoded fails at the `canonical` check. Exit 0 when
+ * verified, 1 with `receipt NOT verified: <check>: <why>` on stderr otherwise.
  */
 import { contentHash } from '../../services/core/src/hash-node.ts'
 import { verifyReceipt } from '../../services/core/src/crypto/verify.ts'
 import { jobIdOf, inputsHashOf, parseManifest } from '../../services/core/src/documents/manifest.ts'
 import { isPhaseError, VerificationError } from '../../services/core/src/errors.ts'
 import { EXIT } from './exit.ts'
+import { printable } from './terminal.ts'
 import { UsageError, parse, readInput } from './usage.ts'
 
 const OPTIONS = {
@@ -24,6 +28,7 @@ export async function verifyCommand (argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('verify needs exactly one receipt file')
   const key = values.key as string | undefined
   if (key === undefined || key === '') throw new UsageError('verify needs --key HEX: the receipt key you expect (see `phase node key`)')
+  // Exact bytes, never decoded and re-encoded: the canonical check is on them.
   const receiptBytes = await readInput(positionals[0]!, 'receipt')
   const job: { jobId?: string, nonce?: string, moduleHash?: string, inputsHash?: string } = {}
   const notChecked: string[] = []
@@ -64,6 +69,6 @@ export async function verifyCommand (argv: string[]): Promise<number> {
 
 function fail (err: VerificationError, json: boolean): number {
   if (json) process.stdout.write(JSON.stringify({ verified: false, failed_check: err.check, message: err.message }, null, 2) + '\n')
-  process.stderr.write(`phase: receipt NOT verified: ${err.check}: ${err.message}\n`)
+  process.stderr.write(`phase: receipt NOT verified: ${printable(err.check)}: ${printable(err.message)}\n`)
   return EXIT.NOT_VERIFIED
 }

@@ -17,6 +17,7 @@ import { silentLogger } from '../../services/core/src/logger.ts'
 const impl: ServiceImpl<typeof SignerService> = {
   async getPublicKey () { return { publicKey: 'ab'.repeat(32), algorithm: 'ed25519' } },
   async getStatus () { return { signedReceipts: 0n } },
+  async listSignedJobs () { return { jobIds: [], lastSeq: -1n, more: false } },
   async signReceipt (request, ctx) {
     const text = new TextDecoder().decode(request.receiptJson)
     if (text === 'bad') throw new InvalidReceiptError('not a receipt')

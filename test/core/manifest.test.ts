@@ -1,6 +1,8 @@
 import { describe, it, expect } from '@jest/globals'
 import { parseManifest, upgradeManifest, jobIdOf, inputsHashOf, manifestStdin, randomNonce, type Manifest } from '../../services/core/src/documents/index.ts'
 import { contentHash as contentHashNode } from '../../services/core/src/hash-node.ts'
+import { isCanonicalBase64 } from '../../services/core/src/documents/validate.ts'
+import fc from 'fast-check'
 
 const HASH = `sha256:${'ab'.repeat(32)}`
 const NONCE = '00'.repeat(16)
@@ -153,5 +155,29 @@ describe('manifestStdin', () => {
 describe('randomNonce', () => {
   it('gives 32 lowercase hex digits', () => {
     expect(randomNonce()).toMatch(/^[0-9a-f]{32}$/)
+  })
+})
+
+describe('manifest stdin check', () => {
+  // The schema's regular expression, kept here as the reference the linear check must agree with.
+  const REFERENCE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$/
+
+  it('accepts stdin up to the 4 MiB cap when its base64 is longer than the regex engine\'s stack', () => {
+    for (const bytes of [3_400_000, 4 * 1024 * 1024 - 1, 4 * 1024 * 1024]) {
+      const stdin = Buffer.alloc(bytes, 0xa7).toString('base64')
+      expect(parseManifest({ ...base, stdin }).stdin).toHaveLength(stdin.length)
+    }
+    const bad = Buffer.alloc(4_000_000, 1).toString('base64').slice(0, -1) + '!'
+    expect(errorOf(() => parseManifest({ ...base, stdin: bad }))).toMatchObject({ code: 'invalid_manifest', message: expect.stringContaining('/stdin must be canonical standard base64') })
+  })
+
+  it('agrees with the schema\'s regular expression on every short string', () => {
+    fc.assert(fc.property(fc.string({ unit: fc.constantFrom(...'AQgwEIMBb09+/=!é '.split('')), maxLength: 12 }), (s) => {
+      expect(isCanonicalBase64(s)).toBe(REFERENCE.test(s))
+    }), { numRuns: 20_000 })
+    for (let n = 0; n < 64; n++) {
+      const b64 = Buffer.alloc(n, n * 37).toString('base64')
+      expect(isCanonicalBase64(b64)).toBe(true)
+    }
   })
 })

@@ -1,7 +1,8 @@
 /**
  * The shared receipt vectors (test/vectors/receipts.v1.json) through every TS verifier — the
- * portable one (async and sync), the node's node:crypto one — and through an independent
- * signature check built only from node:crypto and the `canonicalize` package.
+ * portable one (async and sync), the node's node:crypto one — each given the exact text
+ * (`receipt_json`) and its UTF-8 bytes, and through an independent signature check built only
+ * from node:crypto and the `canonicalize` package.
  */
 import { describe, it, expect } from '@jest/globals'
 import { readFileSync } from 'node:fs'
@@ -9,12 +10,14 @@ import { createPublicKey, verify as nodeVerify } from 'node:crypto'
 import jcs from 'canonicalize'
 import { verifyReceipt, verifyReceiptSync } from '../../services/core/src/crypto/verify.ts'
 import { verifyReceiptNode } from '../../services/core/src/crypto/verify-node.ts'
+import { useWebCrypto } from '../../services/core/src/crypto/ed25519.ts'
 import type { VerifyExpectations } from '../../services/core/src/crypto/checks.ts'
 import { renderVectors, VECTORS_FILE } from '../vectors/generate.ts'
 
 interface VectorCase {
   name: string
   receipt: unknown
+  receipt_json: string
   expect: {
     public_key: string
     peer_id?: string
@@ -40,7 +43,11 @@ function expectations (e: VectorCase['expect']): VerifyExpectations {
 }
 
 const VERIFIERS = {
-  'verifyReceipt (portable, async)': verifyReceipt,
+  'verifyReceipt (portable, async: WebCrypto)': verifyReceipt,
+  'verifyReceipt (portable, async: pure-JS fallback)': async (input: Uint8Array | string, e: VerifyExpectations) => {
+    useWebCrypto(false)
+    try { return await verifyReceipt(input, e) } finally { useWebCrypto(true) }
+  },
   'verifyReceiptSync (portable)': verifyReceiptSync,
   'verifyReceiptNode (node:crypto)': verifyReceiptNode
 }
@@ -52,7 +59,7 @@ describe('receipt vectors', () => {
 
   it('cover every check a verifier makes, and both valid and invalid receipts', () => {
     const checks = new Set(file.cases.map(c => c.failed_check))
-    for (const check of ['format', 'key', 'peer_id', 'signature', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stderr_hash']) {
+    for (const check of ['format', 'canonical', 'key', 'peer_id', 'signature', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stderr_hash']) {
       expect(checks).toContain(check)
     }
     expect(file.cases.filter(c => c.valid).length).toBeGreaterThanOrEqual(2)
@@ -62,17 +69,25 @@ describe('receipt vectors', () => {
     describe(name, () => {
       for (const c of file.cases) {
         it(c.valid ? `accepts ${c.name}` : `rejects ${c.name} at the ${c.failed_check} check`, async () => {
-          if (c.valid) {
-            const { receipt, checks } = await verifier(c.receipt, expectations(c.expect))
-            expect(receipt).toEqual(c.receipt)
-            expect(checks[0]).toMatch(/^format/)
-            expect(checks).toContain('signature (ed25519, phase-receipt:v1)')
-          } else {
-            await expect(Promise.resolve().then(() => verifier(c.receipt, expectations(c.expect))))
-              .rejects.toMatchObject({ code: 'verification_failed', check: c.failed_check })
+          for (const input of [c.receipt_json, new TextEncoder().encode(c.receipt_json)]) {
+            if (c.valid) {
+              const { receipt, checks } = await verifier(input, expectations(c.expect))
+              expect(receipt).toEqual(JSON.parse(c.receipt_json))
+              expect(checks.slice(0, 2)).toEqual(['format (receipt v1)', 'canonical (RFC 8785, exact bytes)'])
+              expect(checks).toContain('signature (ed25519, phase-receipt:v1)')
+            } else {
+              await expect(Promise.resolve().then(() => verifier(input, expectations(c.expect))))
+                .rejects.toMatchObject({ code: 'verification_failed', check: c.failed_check })
+            }
           }
         })
       }
+
+      it('refuses a parsed receipt object at the format check: it has no bytes to check', async () => {
+        const valid = file.cases.find(c => c.valid)!
+        await expect(Promise.resolve().then(() => verifier(JSON.parse(valid.receipt_json) as never, expectations(valid.expect))))
+          .rejects.toMatchObject({ code: 'verification_failed', check: 'format', message: expect.stringContaining('exact bytes or text') })
+      })
     })
   }
 

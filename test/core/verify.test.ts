@@ -6,20 +6,23 @@ import { publicKeyFromHex } from '../../services/core/src/crypto/keys.ts'
 import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
 import { verifyReceipt, verifyReceiptSync } from '../../services/core/src/crypto/index.ts'
 import { verifyReceiptNode } from '../../services/core/src/crypto/verify-node.ts'
+import { canonicalBytes } from '../../services/core/src/canonical.ts'
 import { PEER_ID, unsignedReceipt } from './receipt-fixture.ts'
 
 const signer = createReceiptSigner(new Uint8Array(32).fill(9))
 const other = createReceiptSigner(new Uint8Array(32).fill(10))
 const STDOUT = new TextEncoder().encode('Hello, World')
 const STDERR = new TextEncoder().encode('oops\n')
-const { receipt } = signer.sign(unsignedReceipt(signer.publicKey, {
+const { receipt, canonical } = signer.sign(unsignedReceipt(signer.publicKey, {
   stdout_hash: contentHash(STDOUT), stdout_bytes: STDOUT.byteLength, stderr_hash: contentHash(STDERR), stderr_bytes: STDERR.byteLength
 }))
 const job = { jobId: receipt.job_id, nonce: receipt.nonce, moduleHash: receipt.module_hash, inputsHash: receipt.inputs_hash }
+/** A document as the bytes a verifier receives: its canonical JSON (what a signer sends). */
+const bytesOf = (doc: object): Uint8Array => canonicalBytes(doc)
 
-async function failure (input: unknown, expect: unknown): Promise<{ code: string, check: string, message: string }> {
+async function failure (input: object | Uint8Array, expect: unknown): Promise<{ code: string, check: string, message: string }> {
   try {
-    await verifyReceipt(input, expect as never)
+    await verifyReceipt(input instanceof Uint8Array ? input : bytesOf(input), expect as never)
   } catch (err) {
     return err as { code: string, check: string, message: string }
   }
@@ -28,22 +31,56 @@ async function failure (input: unknown, expect: unknown): Promise<{ code: string
 
 describe('verifyReceipt', () => {
   it('lists every check it made, in order, when all expectations are given', async () => {
-    const { checks } = await verifyReceipt(receipt, { publicKey: signer.publicKey, peerId: PEER_ID, job, outputs: { stdout: STDOUT, stderr: STDERR } })
+    const { checks } = await verifyReceipt(canonical, { publicKey: signer.publicKey, peerId: PEER_ID, job, outputs: { stdout: STDOUT, stderr: STDERR } })
     expect(checks).toEqual([
-      'format (receipt v1)', `key matches expected ${signer.publicKey.slice(0, 8)}…`, `peer id ${PEER_ID}`,
+      'format (receipt v1)', 'canonical (RFC 8785, exact bytes)', `key matches expected ${signer.publicKey.slice(0, 8)}…`, `peer id ${PEER_ID}`,
       'signature (ed25519, phase-receipt:v1)', 'job id', 'nonce', 'module hash', 'inputs hash', 'stdout hash (12 bytes)', 'stderr hash (5 bytes)'
     ])
   })
 
-  it('accepts the receipt as JSON text or UTF-8 bytes', async () => {
-    const text = JSON.stringify(receipt)
+  it('accepts the receipt as its canonical JSON text or UTF-8 bytes (a Buffer too)', async () => {
+    const text = new TextDecoder().decode(canonical)
     await expect(verifyReceipt(text, { publicKey: signer.publicKey })).resolves.toMatchObject({ receipt })
     await expect(verifyReceipt(Buffer.from(text), { publicKey: signer.publicKey })).resolves.toMatchObject({ receipt })
   })
 
+  it('refuses at the canonical check a receipt whose text is JSON.stringify, not JCS, though the signature is valid', async () => {
+    const err = await failure(new TextEncoder().encode(JSON.stringify(receipt)), { publicKey: signer.publicKey })
+    expect(err).toMatchObject({ code: 'verification_failed', check: 'canonical' })
+  })
+
+  it('refuses a parsed receipt object, an ArrayBuffer or a string with a lone surrogate at the format check', async () => {
+    for (const input of [receipt, canonical.buffer, `${new TextDecoder().decode(canonical)}\ud800`]) {
+      await expect(verifyReceipt(input as never, { publicKey: signer.publicKey })).rejects.toMatchObject({ code: 'verification_failed', check: 'format' })
+      expect(() => verifyReceiptNode(input as never, { publicKey: signer.publicKey })).toThrow(expect.objectContaining({ check: 'format' }))
+    }
+  })
+
+  it('refuses a text that is not UTF-8 at the format check', async () => {
+    const bad = Uint8Array.from([...canonical.subarray(0, -2), 0xff, 0x7d])
+    expect((await failure(bad, { publicKey: signer.publicKey })).check).toBe('format')
+  })
+
+  it('names the repeated member, at any depth, when the failure is a duplicate', async () => {
+    const text = new TextDecoder().decode(canonical)
+    const nested = text.replace('"limits":{', '"limits":{"timeout_ms":1,')
+    const err = await failure(new TextEncoder().encode(nested), { publicKey: signer.publicKey })
+    expect(err.check).toBe('canonical')
+    expect(err.message).toContain('member /limits/timeout_ms appears more than once')
+  })
+
+  it('checks the format before the canonical form when both are wrong', async () => {
+    const err = await failure(new TextEncoder().encode(JSON.stringify({ ...receipt, extra: 1 }, null, 1)), { publicKey: signer.publicKey })
+    expect(err.check).toBe('format')
+  })
+
+  it('checks the canonical form before the key when both are wrong', async () => {
+    expect((await failure(new TextEncoder().encode(` ${new TextDecoder().decode(canonical)}`), { publicKey: other.publicKey })).check).toBe('canonical')
+  })
+
   it('throws a key failure when no expected key is given, or it is malformed', async () => {
     for (const expect_ of [undefined, {}, { publicKey: '' }, { publicKey: signer.publicKey.toUpperCase() }, { publicKey: 'ab' }]) {
-      const err = await failure(receipt, expect_)
+      const err = await failure(canonical, expect_)
       expect(err.code).toBe('verification_failed')
       expect(err.check).toBe('key')
     }
@@ -64,7 +101,7 @@ describe('verifyReceipt', () => {
   })
 
   it('fails the stdout check with the sizes when fewer bytes arrived than the receipt counts', async () => {
-    const err = await failure(receipt, { publicKey: signer.publicKey, outputs: { stdout: STDOUT.subarray(1) } })
+    const err = await failure(canonical, { publicKey: signer.publicKey, outputs: { stdout: STDOUT.subarray(1) } })
     expect(err.check).toBe('stdout_hash')
     expect(err.message).toContain('received 11 stdout bytes, the receipt says 12')
   })
@@ -72,14 +109,14 @@ describe('verifyReceipt', () => {
   it('names the failed job field', async () => {
     for (const [field, check] of [['jobId', 'job_id'], ['nonce', 'nonce'], ['moduleHash', 'module_hash'], ['inputsHash', 'inputs_hash']] as const) {
       const wrong = field === 'nonce' ? 'f'.repeat(32) : contentHash(new Uint8Array([1]))
-      expect((await failure(receipt, { publicKey: signer.publicKey, job: { ...job, [field]: wrong } })).check).toBe(check)
+      expect((await failure(canonical, { publicKey: signer.publicKey, job: { ...job, [field]: wrong } })).check).toBe(check)
     }
   })
 
-  it('does not freeze a receipt object it was given', async () => {
-    const mine = structuredClone(receipt)
-    await verifyReceipt(mine, { publicKey: signer.publicKey })
-    expect(Object.isFrozen(mine)).toBe(false)
+  it('returns the receipt it parsed from the bytes, frozen', async () => {
+    const { receipt: verified } = await verifyReceipt(canonical, { publicKey: signer.publicKey })
+    expect(verified).toEqual(receipt)
+    expect(Object.isFrozen(verified.node)).toBe(true)
   })
 })
 
@@ -96,9 +133,9 @@ describe('verifiers agree on small-order keys (RFC 8032 strict, like libsodium)'
       for (const r of SMALL_ORDER) {
         const forged = { ...unsignedReceipt(key), signature: `${r}${'00'.repeat(32)}` }
         const expectations = { publicKey: key }
-        await expect(verifyReceipt(forged, expectations)).rejects.toMatchObject({ check: 'signature' })
-        expect(() => verifyReceiptSync(forged, expectations)).toThrow(expect.objectContaining({ check: 'signature' }))
-        expect(() => verifyReceiptNode(forged, expectations)).toThrow(expect.objectContaining({ check: 'signature' }))
+        await expect(verifyReceipt(bytesOf(forged), expectations)).rejects.toMatchObject({ check: 'signature' })
+        expect(() => verifyReceiptSync(bytesOf(forged), expectations)).toThrow(expect.objectContaining({ check: 'signature' }))
+        expect(() => verifyReceiptNode(bytesOf(forged), expectations)).toThrow(expect.objectContaining({ check: 'signature' }))
         expect(nodeVerify(null, signingBytes(RECEIPT_DOMAIN, forged), publicKeyFromHex(key), Buffer.from(forged.signature, 'hex'))).toBe(false)
       }
     }
@@ -109,7 +146,7 @@ describe('verifiers agree on small-order keys (RFC 8032 strict, like libsodium)'
     const s = BigInt(`0x${Buffer.from(receipt.signature.slice(64), 'hex').reverse().toString('hex')}`) + L
     const sHex = Buffer.from(s.toString(16).padStart(64, '0'), 'hex').reverse().toString('hex')
     const malleated = { ...receipt, signature: receipt.signature.slice(0, 64) + sHex }
-    await expect(verifyReceipt(malleated, { publicKey: signer.publicKey })).rejects.toMatchObject({ check: 'signature' })
-    expect(() => verifyReceiptNode(malleated, { publicKey: signer.publicKey })).toThrow(expect.objectContaining({ check: 'signature' }))
+    await expect(verifyReceipt(bytesOf(malleated), { publicKey: signer.publicKey })).rejects.toMatchObject({ check: 'signature' })
+    expect(() => verifyReceiptNode(bytesOf(malleated), { publicKey: signer.publicKey })).toThrow(expect.objectContaining({ check: 'signature' }))
   })
 })

@@ -11,7 +11,15 @@ import { contentHash } from '../../services/core/src/hash-node.ts'
 import { silentLogger } from '../../services/core/src/logger.ts'
 
 const logger = silentLogger()
-const bytes = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill)
+/** A valid WebAssembly module of exactly `n` bytes (n ≥ 16): the header and one custom section. */
+const bytes = (n: number, fill: number): Uint8Array => {
+  const out = new Uint8Array(n).fill(fill)
+  out.set([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0])
+  // Section size as a 5-byte LEB128 (so the layout does not depend on n), then a 1-byte name.
+  const size = n - 14
+  out.set([(size & 0x7f) | 0x80, ((size >> 7) & 0x7f) | 0x80, ((size >> 14) & 0x7f) | 0x80, ((size >> 21) & 0x7f) | 0x80, (size >> 28) & 0x0f, 1, 0x78], 9)
+  return out
+}
 
 describe('ModuleStore', () => {
   let dir: string
@@ -46,10 +54,51 @@ describe('ModuleStore', () => {
     // The folder disappears and a file takes its place: every write now fails (even as root).
     await rm(modules, { recursive: true })
     await writeFile(modules, 'not a folder')
-    const a = bytes(10, 7)
+    const a = bytes(16, 7)
     await store.put(contentHash(a), a)
     expect(await store.get(contentHash(a))).toEqual(a)
     expect(await readdir(dir)).toEqual(['modules'])
+  })
+
+  it('refuses bytes that are not WebAssembly and stores nothing when their hash matches', async () => {
+    const store = new ModuleStore({ logger }, { dir })
+    await store.start()
+    const junk = new TextEncoder().encode('not wasm, but its hash is right')
+    const err = await store.put(contentHash(junk), junk).catch((e: unknown) => e)
+    expect((err as { code: string }).code).toBe('invalid_module')
+    expect(store.has(contentHash(junk))).toBe(false)
+    expect(await readdir(dir)).toEqual([])
+  })
+
+  it('bounds the disk by bytes, least recently used first, when modules keep coming', async () => {
+    const store = new ModuleStore({ logger }, { dir, memoryBytes: 0, diskBytes: 250 })
+    await store.start()
+    const mods = [1, 2, 3, 4].map((i) => bytes(100, i))
+    await store.put(contentHash(mods[0]!), mods[0]!)
+    await store.put(contentHash(mods[1]!), mods[1]!)
+    expect(await store.get(contentHash(mods[0]!))).toEqual(mods[0]) // now the most recent
+    await store.put(contentHash(mods[2]!), mods[2]!)
+    expect((await readdir(dir)).sort()).toEqual([mods[0]!, mods[2]!].map((m) => `${contentHash(m).slice(7)}.wasm`).sort())
+    expect(store.has(contentHash(mods[1]!))).toBe(false)
+    expect(store.usage().diskBytes).toBe(200)
+    // A restart with a smaller bound trims the folder, oldest files first, and drops temp files.
+    await writeFile(join(dir, `${'a'.repeat(64)}.wasm.1234.tmp`), 'half written')
+    const smaller = new ModuleStore({ logger }, { dir, diskBytes: 150 })
+    await smaller.start()
+    expect(await readdir(dir)).toHaveLength(1)
+    expect(smaller.usage().diskBytes).toBe(100)
+  })
+
+  it('keeps an exact copy of bytes that are a view into a larger buffer', async () => {
+    const store = new ModuleStore({ logger }, { memoryBytes: 1000 })
+    const big = new Uint8Array(1 << 20)
+    const m = bytes(100, 9)
+    big.set(m, 4096)
+    await store.put(contentHash(m), big.subarray(4096, 4196))
+    const kept = (await store.get(contentHash(m)))!
+    expect(kept).toEqual(m)
+    // Held bytes are what the bound counts: not the 1 MiB buffer the view pointed into.
+    expect(kept.buffer.byteLength).toBe(100)
   })
 
   it('answers undefined for an unknown hash', async () => {

@@ -66,7 +66,8 @@ export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode>
     // Tests stay on loopback: no network unless a test configures it (with loopback addresses).
     p2p: { enabled: false },
     ...init.config
-  }))
+    // 0600: a config file holding /api/token must not be readable by other users.
+  }), { mode: 0o600 })
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: configPath, ...init.env }
   const wrap = init.wrap ?? []
   const logs = new Map<string, string[]>()

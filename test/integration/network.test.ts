@@ -76,7 +76,7 @@ describe('three nodes on loopback', () => {
     const { receipt } = await verifyReceipt(res.receiptJson, { publicKey: keys[ran]!, peerId: ids[ran]!, outputs: { stdout: res.stdout, stderr: res.stderr } })
     expect(receipt.node.peer_id).toBe(ids[ran])
     // The response carries the runner's signed capability record: the PeerId ↔ receipt key binding.
-    const record = await verifyCapability(JSON.parse(dec.decode(res.capabilityJson)), res.peerId)
+    const record = await verifyCapability(res.capabilityJson, res.peerId)
     expect(record.receipt_public_key).toBe(keys[ran])
   })
 
@@ -234,7 +234,7 @@ describe('three nodes on loopback', () => {
         (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 700000000))))
         (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 4))
         (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`)
-    const m = enc.encode(JSON.stringify({ version: 1, module_hash: contentHash(slow), nonce: randomBytes(16).toString('hex'), limits: { timeout_ms: 20000 } }))
+    const m = enc.encode(JSON.stringify({ version: 1, module_hash: contentHash(slow), nonce: randomBytes(16).toString('hex'), limits: { timeout_ms: 10000 } }))
     const job = clients[1]!.submitJob({ manifestJson: m, module: slow, target: 'remote' })
     // Find the node running it (A or C) through its executor's status, and stop that node.
     const { ExecutorService } = await import('../../services/core/src/gen/phase/executor/v1/executor_pb.js')

@@ -5,6 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
+import { writeFile } from 'node:fs/promises'
 import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient } from '../../services/core/src/grpc/index.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
@@ -70,5 +71,18 @@ describe('a node with an API token', () => {
     })
     expect((await run({})).code).toBe(77)
     expect(await run({ PHASE_API_TOKEN: TOKEN })).toEqual({ code: 0, stdout: 'nekot\n' })
+  })
+
+  it('makes the CLI read the token from --token-file or PHASE_API_TOKEN_FILE, so it never shows in ps', async () => {
+    const file = join(node.dir, 'api-token')
+    await writeFile(file, `${TOKEN}\n`, { mode: 0o600 })
+    const run = async (args: string[], env: Record<string, string>): Promise<{ code: number, stdout: string }> => await new Promise((resolve) => {
+      const child = execFile(join(ROOT, 'bin/phase'), ['run', ...args, join(ROOT, 'examples/hello/hello.wasm'), '--', 'file'], { env: { ...node.env, PHASE_API: node.grpc, ...env } },
+        (err, stdout) => resolve({ code: err == null ? 0 : (err as { code?: number }).code ?? -1, stdout }))
+      child.stdin!.end()
+    })
+    expect(await run(['--token-file', file], {})).toEqual({ code: 0, stdout: 'elif\n' })
+    expect(await run([], { PHASE_API_TOKEN_FILE: file })).toEqual({ code: 0, stdout: 'elif\n' })
+    expect((await run(['--token-file', join(node.dir, 'missing')], {})).code).toBe(66)
   })
 })

@@ -252,8 +252,8 @@ describe('the .deb', () => {
     expect(run.stdout).toBe('ih\n')
     const verify = must(inRoot('phase verify /tmp/r.json --key "$(phase node key)"'), 'phase verify')
     expect(verify.stdout).toContain('signature')
-    // Metrics from the node's own loopback, inside the namespace.
-    const metrics = must(inRoot('/usr/lib/phase/node_modules/node/bin/node -e "fetch(\'http://127.0.0.1:7780/metrics\').then(r => r.text()).then(t => process.stdout.write(t))"'), 'metrics')
+    // Metrics from the node's HTTP unix socket (the package serves HTTP on no TCP port).
+    const metrics = must(inRoot('/usr/lib/phase/node_modules/node/bin/node -e "require(\'node:http\').get({ socketPath: \'/run/phase/plasmd-http.sock\', path: \'/metrics\' }, (r) => r.pipe(process.stdout))"'), 'metrics')
     expect(metrics.stdout).toMatch(/^phase_jobs_total\{status="ok"\} 1$/m)
 
     // Reload as the unit does it (ExecReload, as the unit's user and environment): 2 -> 3 executors.

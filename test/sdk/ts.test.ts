@@ -8,10 +8,19 @@ import { join } from 'node:path'
 import { PhaseClient, manifest, verify, isPhaseError } from '../../sdk/ts/src/index.ts'
 import { VECTORS_FILE } from '../vectors/generate.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
+import { GrpcServer } from '../../services/core/src/grpc/index.ts'
+import { silentLogger } from '../../services/core/src/logger.ts'
+import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
+import { contentHash } from '../../services/core/src/hash.ts'
+import { jobIdOf, inputsHashOf, type Manifest } from '../../services/core/src/documents/manifest.ts'
+import { unsignedReceipt } from '../core/receipt-fixture.ts'
 
 interface VectorCase {
   name: string
-  receipt: unknown
+  receipt_json: string
   expect: { public_key: string, peer_id?: string, job?: { job_id?: string, nonce?: string, module_hash?: string, inputs_hash?: string }, outputs?: { stdout_base64?: string, stderr_base64?: string } }
   valid: boolean
   failed_check?: string
@@ -24,7 +33,7 @@ const bytes = (b64?: string): Uint8Array | undefined => b64 === undefined ? unde
 describe('sdk verify', () => {
   it.each(vectors.cases.map((c) => [c.name, c] as const))('gives the vector verdict for %s', async (_name, c) => {
     const e = c.expect
-    const run = verify(c.receipt, {
+    const run = verify(c.receipt_json, {
       expectedKey: e.public_key,
       ...(e.job !== undefined && { expectJob: { jobId: e.job.job_id, nonce: e.job.nonce, moduleHash: e.job.module_hash, inputsHash: e.job.inputs_hash } }),
       ...(e.outputs !== undefined && { outputs: { stdout: bytes(e.outputs.stdout_base64), stderr: bytes(e.outputs.stderr_base64) } }),
@@ -36,7 +45,46 @@ describe('sdk verify', () => {
 
   it('refuses to call a receipt verified without an expected key', async () => {
     const valid = vectors.cases.find((c) => c.valid)!
-    await expect(verify(valid.receipt, {})).rejects.toMatchObject({ code: 'verification_failed', check: 'key' })
+    await expect(verify(valid.receipt_json, {})).rejects.toMatchObject({ code: 'verification_failed', check: 'key' })
+  })
+})
+
+describe('PhaseClient against a node that lies beside its receipt', () => {
+  // The receipt is genuine (status "exit", exit code 3); the response fields around it claim success.
+  const signer = createReceiptSigner(new Uint8Array(32).fill(7))
+  const stdout = new TextEncoder().encode('out\n')
+  const refuse = async (): Promise<never> => { throw new Error('not in this test') }
+  let dir: string
+  let server: GrpcServer
+  let client: PhaseClient
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'phase-liar-'))
+    server = new GrpcServer({ logger: silentLogger() }, { shutdownGraceMs: 200 }).add(NodeService, {
+      async submitJob (req: { manifestJson: Uint8Array }) {
+        const m = JSON.parse(new TextDecoder().decode(req.manifestJson)) as Manifest
+        const { canonical } = signer.sign(unsignedReceipt(signer.publicKey, {
+          job_id: jobIdOf(m), nonce: m.nonce, module_hash: m.module_hash, inputs_hash: inputsHashOf(m),
+          stdout_hash: contentHash(stdout), stdout_bytes: stdout.byteLength, stderr_hash: contentHash(new Uint8Array()), stderr_bytes: 0, status: 'exit', exit_code: 3
+        }))
+        return { jobId: `sha256:${'0'.repeat(64)}`, manifestJson: req.manifestJson, status: 'ok', exitCode: 0, stdout, stderr: new Uint8Array(), receiptJson: canonical, peerId: 'x', replicas: [], agreeing: 0 }
+      },
+      async hasModule () { return { cached: true } },
+      getNodeInfo: refuse, getNodeStatus: refuse, listPeers: refuse, findExecutors: refuse
+    })
+    const address = await server.start(`unix:${join(dir, 'node.sock')}`)
+    client = new PhaseClient({ address })
+  })
+  afterAll(async () => {
+    client?.close()
+    await server?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('refuses the claims beside a verified receipt when they differ from it (issue 9: any disagreement is verification_failed)', async () => {
+    const module = new Uint8Array(readFileSync(HELLO))
+    // The first claim checked is the job id (then status, exit code): see ts-reported-values.test.ts.
+    await expect(client.submit(manifest(module), module, { expectedKey: signer.publicKey })).rejects.toMatchObject({ code: 'verification_failed', check: 'job_id' })
   })
 })
 

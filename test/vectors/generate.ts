@@ -18,6 +18,9 @@ import { CAPABILITY_DOMAIN, RECEIPT_DOMAIN } from '../../services/core/src/crypt
 import { hexToBytes } from '../../services/core/src/crypto/hex.ts'
 import { privateKeyFromSeed, publicKeyHex } from '../../services/core/src/crypto/keys.ts'
 import { signDocument } from '../../services/core/src/crypto/sign.ts'
+import { signingBytes } from '../../services/core/src/crypto/domain.ts'
+import { Point } from '@noble/ed25519'
+import { sha512 } from '@noble/hashes/sha2.js'
 
 export const VECTORS_FILE = fileURLToPath(new URL('./receipts.v1.json', import.meta.url))
 
@@ -36,7 +39,7 @@ const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64')
 
 const MODULE = utf8('phase test vector module v1')
-const MANIFEST: Manifest = {
+export const MANIFEST: Manifest = {
   version: 1,
   module_hash: contentHash(MODULE),
   nonce: '000102030405060708090a0b0c0d0e0f',
@@ -58,11 +61,11 @@ interface Expect {
 interface VectorCase {
   name: string
   description: string
+  /** The receipt as built (an object), or the raw text when the case is about its spelling. For readers: verifiers take `receipt_json`. */
   receipt: Json
   /**
    * The receipt as the exact text a verifier receives (the HTTP API's `receipt_json`): JCS of
-   * `receipt`, or the raw text when `receipt` is a string. Verifiers that must not re-encode
-   * JSON (PHP) check the signature on this text.
+   * `receipt`, or the raw text when `receipt` is a string. Every verifier checks this text.
    */
   receipt_json: string
   expect: Expect
@@ -155,17 +158,125 @@ function cases (): VectorCase[] {
       signed({ ...unsigned(), extra: 'x' }), expectAll(), 'format'),
     bad('float_field', 'A fractional number where an integer is required (signed along with the rest).',
       signed({ ...unsigned(), wall_time_us: 1234.5 }), expectAll(), 'format'),
-    bad('not_json', 'The receipt is JSON text that does not parse.', '{"version":1,"job_id":', expectAll(), 'format')
+    bad('not_json', 'The receipt is JSON text that does not parse.', '{"version":1,"job_id":', expectAll(), 'format'),
+    ...spellings(good, signed(exitStderr) as Record<string, Json>),
+    ...forgeries()
+  ]
+}
+
+const L = 2n ** 252n + 27742317777372353535851937790883648493n
+const le = (bytes: Uint8Array): bigint => bytes.reduceRight((n, b) => (n << 8n) | BigInt(b), 0n)
+const le32 = (n: bigint): Uint8Array => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn))
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
+/** A point of order 8 (libsodium's blacklist): added to a key or R, it is invisible to a cofactored check. */
+const T8 = Point.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a')
+
+/** The secret scalar of an RFC 8032 seed, reduced mod L (the same point, the same signatures). */
+function scalarOf (seedBytes: Uint8Array): bigint {
+  const h = sha512(seedBytes).slice(0, 32)
+  h[0]! &= 248
+  h[31]! &= 127
+  h[31]! |= 64
+  return le(h) % L
+}
+
+/** Ed25519 signature with a chosen R = [r]B + extraR, for a key A = [a]B (+ torsion): what a dishonest signer can produce. */
+function forge (doc: object, a: bigint, publicKey: Uint8Array, r: bigint, extraR?: Point): { signature: string, k: bigint } {
+  let R = r === 0n ? Point.ZERO : Point.BASE.multiply(r)
+  if (extraR !== undefined) R = R.add(extraR)
+  const rBytes = R.toBytes()
+  const k = le(sha512(new Uint8Array([...rBytes, ...publicKey, ...signingBytes(RECEIPT_DOMAIN, doc)]))) % L
+  const S = (r + k * a) % L
+  return { signature: hex(rBytes) + hex(le32(S)), k }
+}
+
+/**
+ * Signatures that only a strict verifier refuses — the edge cases where Ed25519 libraries
+ * differ. Phase's rule is libsodium's (services/core/src/crypto/ed25519.ts); every verifier must
+ * refuse each of these at the signature check.
+ */
+function forgeries (): VectorCase[] {
+  const a = scalarOf(seed(0x01))
+  const nodeKey = hexToBytes(NODE_PUBLIC, 32)!
+  if (hex(Point.BASE.multiply(a).toBytes()) !== NODE_PUBLIC) throw new Error('scalarOf disagrees with node:crypto')
+  const doc = unsigned()
+  // S + L: the same signature with an unreduced S (malleability).
+  const honest = signDocument(RECEIPT_DOMAIN, doc, NODE_KEY)
+  const sPlusL = honest.slice(0, 64) + hex(le32(le(Buffer.from(honest.slice(64), 'hex')) + L))
+  // R = identity, S = k·a: [S]B − [k]A is the identity, so a cofactorless check without libsodium's small-order R test accepts it.
+  const identityR = forge(doc, a, nodeKey, 0n)
+  // R = [r]B + T8: the cofactored equation ignores T8, the cofactorless one does not.
+  const torsionR = forge(doc, a, nodeKey, le(sha512(new Uint8Array([1]))) % L, T8)
+  // A key with a torsion component, A = [a]B + T8, signed with a: a cofactored check accepts; one with k·T8 ≠ 0 is refused cofactorless.
+  const mixedKey = Point.BASE.multiply(a).add(T8).toBytes()
+  const mixedDoc = unsigned({ node: { peer_id: PEER_ID, public_key: hex(mixedKey) } })
+  let mixed: { signature: string, k: bigint } | undefined
+  for (let i = 2; mixed === undefined || mixed.k % 8n === 0n; i++) mixed = forge(mixedDoc, a, mixedKey, le(sha512(new Uint8Array([i]))) % L)
+  const smallKey = `01${'00'.repeat(31)}`
+  return [
+    bad('malleated_s', 'The valid signature with S + L in place of S (not reduced): refused, not reduced.', { ...doc, signature: sPlusL } as unknown as Json, expectAll(), 'signature'),
+    bad('small_order_key', 'Names and is checked against a small-order key (the identity) with R = identity, S = 0: valid for any message under a cofactorless check that does not refuse such keys.',
+      { ...unsigned({ node: { peer_id: PEER_ID, public_key: smallKey } }), signature: `01${'00'.repeat(63)}` } as unknown as Json, { public_key: smallKey }, 'signature'),
+    bad('small_order_r', 'R is the identity and S = k·a: [S]B − [k]A = R holds, so OpenSSL alone accepts it; libsodium refuses a small-order R.',
+      { ...doc, signature: identityR.signature } as unknown as Json, expectAll(), 'signature'),
+    bad('torsion_r', 'R = [r]B + T (T of order 8), S = r + k·a: a cofactored check ([8]…) accepts it, the cofactorless one refuses.',
+      { ...doc, signature: torsionR.signature } as unknown as Json, expectAll(), 'signature'),
+    bad('mixed_order_key', 'The key A = [a]B + T (T of order 8) is not small order; signed with a and k·T ≠ 0, a cofactored check accepts, the cofactorless one refuses.',
+      { ...mixedDoc, signature: mixed.signature } as unknown as Json, { public_key: hex(mixedKey) }, 'signature')
+  ]
+}
+
+/**
+ * One document, other spellings: the same signed receipt written as JSON that parses to it (or,
+ * with a repeated member, to something a reader may take for it) but is not its canonical form.
+ * The signature stays valid over the canonical text; only the byte check can refuse them.
+ */
+function spellings (good: Record<string, Json>, failedJob: Record<string, Json>): VectorCase[] {
+  const text = canonicalize(good)
+  const failedText = canonicalize(failedJob)
+  const escapes = signed(unsigned({ status: 'trap', exit_code: -1, runtime: { name: 'v8-wasm ✓ π €', version: '24.21.0/"rc"\\\t\u0001' } }, new Uint8Array()))
+  const escapesText = canonicalize(escapes)
+  const exitExpect = expectAll({}, STDOUT, STDERR)
+  const once = (haystack: string, needle: string, replacement: string): string => {
+    if (haystack.split(needle).length !== 2) throw new Error(`expected exactly one ${needle}`)
+    return haystack.replace(needle, replacement)
+  }
+  return [
+    ok('trailing_newline', 'The canonical text followed by one line feed (as files end): tolerated by every verifier, it changes no reading.', `${text}\n`, expectAll()),
+    bad('pretty_printed', 'The valid receipt pretty-printed (2-space indent).', JSON.stringify(good, null, 2), expectAll(), 'canonical'),
+    bad('reordered_members', 'The valid receipt with its members in construction order, not sorted.', JSON.stringify(good), expectAll(), 'canonical'),
+    bad('reordered_nested_members', 'Only the members of "limits" out of order.', once(text, '"limits":{"memory_bytes":67108864,"output_bytes":1048576,"timeout_ms":5000}', '"limits":{"timeout_ms":5000,"memory_bytes":67108864,"output_bytes":1048576}'), expectAll(), 'canonical'),
+    bad('space_after_colon', 'One space after one colon.', once(text, '"exit_code":0', '"exit_code": 0'), expectAll(), 'canonical'),
+    bad('leading_space', 'A space before the document.', ` ${text}`, expectAll(), 'canonical'),
+    bad('trailing_crlf', 'A CR LF after the document (only one bare line feed is tolerated).', `${text}\r\n`, expectAll(), 'canonical'),
+    bad('two_trailing_newlines', 'Two line feeds after the document.', `${text}\n\n`, expectAll(), 'canonical'),
+    bad('byte_order_mark', 'A UTF-8 byte order mark (U+FEFF) before the canonical text.', `\uFEFF${text}`, expectAll(), 'canonical'),
+    bad('escaped_plain_character', 'A plain ASCII letter written as a \\u escape ("\\u0076" for "v").', once(text, '"v8-wasm"', '"\\u00768-wasm"'), expectAll(), 'canonical'),
+    bad('escaped_non_ascii', 'A non-ASCII character written as a \\u escape ("\\u03c0" for "π"); JCS writes it as UTF-8.', once(escapesText, 'π', '\\u03c0'), { public_key: NODE_PUBLIC }, 'canonical'),
+    bad('escaped_solidus', 'A "/" written as "\\/", which JCS never escapes.', once(escapesText, '24.21.0/', '24.21.0\\/'), { public_key: NODE_PUBLIC }, 'canonical'),
+    bad('long_escape_for_tab', 'A tab written as "\\u0009" where JCS writes "\\t".', once(escapesText, '\\t', '\\u0009'), { public_key: NODE_PUBLIC }, 'canonical'),
+    bad('integer_as_decimal', 'An integer written with a fraction: "wall_time_us":1234.0.', once(text, '"wall_time_us":1234', '"wall_time_us":1234.0'), expectAll(), 'canonical'),
+    bad('integer_as_exponent', 'An integer in exponent form: "timeout_ms":5e3.', once(text, '"timeout_ms":5000', '"timeout_ms":5e3'), expectAll(), 'canonical'),
+    bad('negative_zero', 'exit_code written as -0.', once(text, '"exit_code":0', '"exit_code":-0'), expectAll(), 'canonical'),
+    bad('leading_zero', 'A number with a leading zero is not JSON.', once(text, '"wall_time_us":1234', '"wall_time_us":01234'), expectAll(), 'format'),
+    bad('duplicate_status_prepended', 'A failed job\'s receipt (status "exit", exit_code 3) with "status":"ok","exit_code":0, prepended: a reader keeping the first copy sees success. The signature is valid over the canonical text.',
+      `{"status":"ok","exit_code":0,${failedText.slice(1)}`, exitExpect, 'canonical'),
+    bad('duplicate_nested_member', 'node.peer_id twice, the first naming another node: a first-copy reader sees another identity.',
+      once(text, '"node":{', `"node":{"peer_id":"${OTHER_PEER_ID}",`), expectAll(), 'canonical'),
+    bad('duplicate_signature', 'A second "signature" member (all zeros) after the real one.', `${text.slice(0, -1)},"signature":"${'0'.repeat(128)}"}`, expectAll(), 'canonical'),
+    bad('oversized', 'The canonical text after 16 KiB of spaces: more bytes than any valid receipt (16384), refused before parsing.', `${' '.repeat(16 * 1024)}${text}`, expectAll(), 'format'),
+    bad('lone_surrogate_escape', 'A string holding the escape of a lone surrogate ("\\ud800"): no UTF-8 form, no canonical form.', once(text, '"v8-wasm"', '"\\ud800"'), expectAll(), 'format')
   ]
 }
 
 export function buildVectors (): object {
   return {
     description: 'Phase receipt v1 test vectors. signature = Ed25519(private key, utf8(domain) || utf8(JCS(receipt without "signature"))). ' +
-      'A verifier is given `receipt` (an object, or for malformed cases the raw value; a string is JSON text) and `expect`; ' +
-      '`receipt_json` is the same receipt as the exact text received (JCS, or the raw text), for verifiers that check signed bytes as received; ' +
-      'it must accept the `valid` cases and reject the others at `failed_check`, checking in the order ' +
-      'format, key, peer_id, signature, job_id, nonce, module_hash, inputs_hash, stdout_hash, stderr_hash. ' +
+      'A verifier is given `receipt_json`, the exact text received, and `expect` (`receipt` is the same receipt as built, for readers: ' +
+      'an object, or the raw text when the case is about its spelling). A receipt is valid only if its bytes are exactly JCS of the document they parse to, ' +
+      'signature member included (one trailing line feed tolerated): no BOM, whitespace, reordered or repeated members, needless escapes, or other spellings of a number. ' +
+      'A verifier must accept the `valid` cases and reject the others at `failed_check`, checking in the order ' +
+      'format, canonical, key, peer_id, signature, job_id, nonce, module_hash, inputs_hash, stdout_hash, stderr_hash. ' +
       'Generated by test/vectors/generate.ts (seeds: node key 32×0x01, other key 32×0x02).',
     domain: RECEIPT_DOMAIN,
     public_key: NODE_PUBLIC,

@@ -4,19 +4,26 @@ declare(strict_types=1);
 namespace Phase;
 
 use Phase\Exception\VerificationException;
+use Phase\Internal\CanonicalText;
+use Phase\Internal\Jcs;
 use Phase\Internal\ReceiptFormat;
 use Phase\Internal\SignedText;
 
 /**
  * A signed execution receipt, kept as the exact JSON text received (the HTTP API's
  * `receipt_json`). `verify()` checks it in the same order and with the same check names as the
- * TypeScript verifier (services/core/src/crypto/checks.ts): format → key → peer_id →
- * signature → job_id → nonce → module_hash → inputs_hash → stdout_hash → stderr_hash. The
- * signature is checked on the received bytes, never on JSON re-encoded by PHP.
+ * TypeScript verifier (services/core/src/crypto/checks.ts): format → canonical → key →
+ * peer_id → signature → job_id → nonce → module_hash → inputs_hash → stdout_hash →
+ * stderr_hash. `canonical`: the bytes received must be exactly the RFC 8785 form of the
+ * receipt they decode to (one trailing line feed tolerated) — no BOM, whitespace, reordered or
+ * repeated members, needless escapes or other spellings of a number — so the receipt has one
+ * reading, the one that was signed. The signature is then checked on those bytes.
  */
 final class Receipt
 {
     public const DOMAIN = 'phase-receipt:v1:';
+    /** Bytes of the largest receipt read (the largest valid one is under 3 KiB), as the TS core's MAX_RECEIPT_BYTES. */
+    public const MAX_BYTES = 16384;
 
     /** @var array<string, mixed>|null */
     private ?array $fields;
@@ -69,8 +76,11 @@ final class Receipt
         if (preg_match('/^[0-9a-f]{64}$/D', $expect->publicKey) !== 1) {
             throw new VerificationException('key', 'an expected public key (64 lowercase hex) is required to verify a receipt');
         }
+        if (strlen($this->json) > self::MAX_BYTES) {
+            throw new VerificationException('format', sprintf('receipt is %d bytes, more than the %d a valid one can take', strlen($this->json), self::MAX_BYTES));
+        }
         try {
-            $doc = json_decode($this->json, false, 64, JSON_THROW_ON_ERROR);
+            $doc = CanonicalText::decode($this->json);
         } catch (\JsonException $e) {
             throw new VerificationException('format', 'receipt is not valid JSON: ' . $e->getMessage());
         }
@@ -78,11 +88,16 @@ final class Receipt
         if ($violation !== null) {
             throw new VerificationException('format', "receipt: {$violation}");
         }
-        $signed = SignedText::withoutSignature($this->json);
+        $why = CanonicalText::violation($this->json, $doc);
+        if ($why !== null) {
+            throw new VerificationException('canonical', "receipt is not in canonical form (RFC 8785): {$why}");
+        }
+        // The received bytes are now proven to be this text (but for a tolerated final line feed).
+        $signed = SignedText::withoutSignature(Jcs::encode($doc));
         if ($signed === null) {
             throw new VerificationException('format', 'receipt: top-level members must not repeat');
         }
-        $checks = ["format (receipt v{$doc->version})"];
+        $checks = ["format (receipt v{$doc->version})", 'canonical (RFC 8785, exact bytes)'];
 
         if ($doc->node->public_key !== $expect->publicKey) {
             throw new VerificationException('key', sprintf('receipt names key %s, expected %s', self::short($doc->node->public_key), self::short($expect->publicKey)));

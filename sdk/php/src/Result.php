@@ -7,7 +7,8 @@ use Phase\Exception\VerificationException;
 
 /**
  * The outcome of a job: output bytes, exit code and status, who ran it, and the signed receipt
- * (as the exact text received). Nothing here is trusted until `verify()` has passed.
+ * (as the exact text received). Nothing here is trusted until `verify()` has passed, which also
+ * checks that `jobId`, `status` and `exitCode` are the receipt's own.
  */
 final class Result
 {
@@ -58,7 +59,55 @@ final class Result
      */
     public function verify(?string $publicKey = null, ?int $nowMs = null): array
     {
-        return $this->receipt->verify($this->expectations($publicKey, $nowMs));
+        $checks = $this->receipt->verify($this->expectations($publicKey, $nowMs));
+        // The job id, status and exit code reported are those of the receipt just verified: a
+        // node (or a peer behind it) that says otherwise is refused like a bad signature.
+        foreach (['job_id' => [$this->jobId, $this->receipt->jobId()], 'status' => [$this->status, $this->receipt->status()], 'exit_code' => [$this->exitCode, $this->receipt->exitCode()]] as $field => [$said, $signed]) {
+            if ($said !== $signed) {
+                throw new VerificationException($field, sprintf('the node reports %s %s, the verified receipt says %s', $field, substr((string) $said, 0, 80), substr((string) $signed, 0, 80)));
+            }
+        }
+        $checks[] = 'job id, status and exit code as reported';
+        return $checks;
+    }
+
+    /**
+     * Verifies every replica on its own: its receipt against the key its own capability record
+     * binds to its PeerId, the job that was sent, and that the status, exit code and stdout hash
+     * reported for it are the receipt's. A failed run (no receipt) is not verified.
+     *
+     * @return list<array{peer_id: string, verified: bool, status: ?string, exit_code: ?int, checks?: list<string>, reason?: string}>
+     *         status and exit_code from the verified receipt (as reported when not verified)
+     */
+    public function verifyReplicas(?int $nowMs = null): array
+    {
+        $out = [];
+        foreach ($this->replicas as $r) {
+            $peerId = is_string($r['peer_id'] ?? null) ? $r['peer_id'] : '';
+            $said = ['status' => is_string($r['status'] ?? null) ? $r['status'] : null, 'exit_code' => is_int($r['exit_code'] ?? null) ? $r['exit_code'] : null];
+            try {
+                if (!is_string($r['receipt_json'] ?? null) || $r['receipt_json'] === '') {
+                    throw new VerificationException('format', 'the run failed: ' . (is_string($r['error_code'] ?? null) ? $r['error_code'] : 'no receipt'));
+                }
+                if (!is_string($r['capability_json'] ?? null)) {
+                    throw new VerificationException('key', 'no capability record binds this replica\'s PeerId to a receipt key');
+                }
+                $receipt = Receipt::fromJson($r['receipt_json']);
+                $checks = $receipt->verify(Expect::peer($peerId, $r['capability_json'], $nowMs)->job($this->manifest));
+                foreach (['status' => $receipt->status(), 'exit_code' => $receipt->exitCode()] as $field => $signed) {
+                    if ($said[$field] !== $signed) {
+                        throw new VerificationException($field, sprintf('the node reports %s %s for this replica, its receipt says %s', $field, substr((string) $said[$field], 0, 80), substr((string) $signed, 0, 80)));
+                    }
+                }
+                if (($r['stdout_hash'] ?? null) !== $receipt->toArray()['stdout_hash']) {
+                    throw new VerificationException('stdout_hash', 'the node reports another stdout hash for this replica than its receipt');
+                }
+                $out[] = ['peer_id' => $peerId, 'verified' => true, 'status' => $receipt->status(), 'exit_code' => $receipt->exitCode(), 'checks' => $checks];
+            } catch (VerificationException $e) {
+                $out[] = ['peer_id' => $peerId, 'verified' => false, 'status' => $said['status'], 'exit_code' => $said['exit_code'], 'reason' => $e->getMessage()];
+            }
+        }
+        return $out;
     }
 
     /** The expectations `verify()` uses. @throws VerificationException when no key can be had */

@@ -42,6 +42,12 @@ final class CapabilityRecordTest extends TestCase
         $this->assertSame($peerId, $expect->peerId);
     }
 
+    public function testToleratesOneTrailingLineFeedAsEveryVerifierDoes(): void
+    {
+        ['peer_id' => $peerId, 'json' => $json] = self::record();
+        $this->assertSame($peerId, CapabilityRecord::verify($json . "\n", $peerId, self::NOW)->peerId);
+    }
+
     public function testVerifiesTheSharedVectorThroughTheBinding(): void
     {
         // The vectors' node: libp2p seed 0x03, receipt key seed 0x01 — the record above.
@@ -72,6 +78,27 @@ final class CapabilityRecordTest extends TestCase
         yield 'unknown member' => ['format', function () {
             $r = self::record("\x03", ['extra' => 1]);
             return [$r['json'], $r['peer_id']];
+        }];
+        yield 'pretty-printed' => ['canonical', function () {
+            $r = self::record();
+            return [json_encode(json_decode($r['json']), JSON_PRETTY_PRINT | JSON_UNESCAPED_SLASHES), $r['peer_id']];
+        }];
+        yield 'members reordered' => ['canonical', function () {
+            $r = self::record();
+            $fields = json_decode($r['json'], true);
+            return [json_encode(array_reverse($fields), JSON_UNESCAPED_SLASHES), $r['peer_id']];
+        }];
+        yield 'a byte order mark' => ['canonical', function () {
+            $r = self::record();
+            return ["\xEF\xBB\xBF" . $r['json'], $r['peer_id']];
+        }];
+        yield 'a repeated receipt key, the first another' => ['canonical', function () {
+            $r = self::record();
+            return ['{"receipt_public_key":"' . str_repeat('ab', 32) . '",' . substr($r['json'], 1), $r['peer_id']];
+        }];
+        yield 'an integer as 2.0' => ['canonical', function () {
+            $r = self::record();
+            return [str_replace('"cores":2', '"cores":2.0', $r['json']), $r['peer_id']];
         }];
         yield 'not an Ed25519 PeerId' => ['peer_id', function () {
             $r = self::record();

@@ -60,7 +60,7 @@ final class ClientTest extends TestCase
         $this->assertSame(base64_encode('phase test vector module v1'), json_decode($t->requests[0]['body'], true)['module']);
         $file = json_decode((string) file_get_contents(PHASE_VECTORS), true);
         $checks = $result->verify($file['public_key']);
-        $this->assertSame(['job id', 'nonce', 'module hash', 'inputs hash', 'stdout hash (13 bytes)', 'stderr hash (0 bytes)'], array_slice($checks, 4));
+        $this->assertSame(['job id', 'nonce', 'module hash', 'inputs hash', 'stdout hash (13 bytes)', 'stderr hash (0 bytes)', 'job id, status and exit code as reported'], array_slice($checks, 5));
     }
 
     public function testRefusesToCallAResultVerifiedWithoutAnExpectedKey(): void
@@ -80,6 +80,62 @@ final class ClientTest extends TestCase
         } catch (VerificationException $e) {
             $this->assertSame('stdout_hash', $e->check);
         }
+    }
+
+    /** @return iterable<string, array{array<string, mixed>, string}> */
+    public static function lies(): iterable
+    {
+        yield 'exit code' => [['status' => 'exit', 'exit_code' => 3], 'status'];
+        yield 'exit code only' => [['exit_code' => 3], 'exit_code'];
+        yield 'job id' => [['job_id' => 'sha256:' . str_repeat('0', 64)], 'job_id'];
+    }
+
+    /**
+     * @dataProvider lies
+     * @param array<string, mixed> $lie
+     */
+    public function testRefusesAStatusOrExitCodeThatIsNotTheReceipts(array $lie, string $check): void
+    {
+        $file = json_decode((string) file_get_contents(PHASE_VECTORS), true);
+        $result = $this->client(new FakeTransport([self::ok($lie)]))->run(self::vectorJob());
+        try {
+            $result->verify($file['public_key']);
+            $this->fail('a result whose reported values differ from its receipt verified');
+        } catch (VerificationException $e) {
+            $this->assertSame($check, $e->check);
+        }
+    }
+
+    public function testVerifiesEachReplicaThroughItsOwnCapabilityRecord(): void
+    {
+        $file = json_decode((string) file_get_contents(PHASE_VECTORS), true);
+        $receipt = $file['cases'][0]['receipt_json'];
+        $hash = json_decode($receipt, true)['stdout_hash'];
+        $replica = ['peer_id' => $file['peer_id'], 'status' => 'ok', 'exit_code' => 0, 'stdout_hash' => $hash, 'stderr_hash' => '', 'receipt_json' => $receipt,
+            'error_code' => '', 'error_message' => '', 'capability_json' => self::vectorNodeRecord()];
+        $replicas = [$replica, ['status' => 'exit', 'exit_code' => 3] + $replica, ['capability_json' => null] + $replica, ['receipt_json' => '', 'error_code' => 'unavailable'] + $replica];
+        $result = $this->client(new FakeTransport([self::ok(['replicas' => $replicas, 'agreeing' => 1])]))->run(self::vectorJob());
+        $verdicts = $result->verifyReplicas(1_735_689_600_000);
+        $this->assertSame([true, false, false, false], array_column($verdicts, 'verified'));
+        $this->assertSame(['ok', 0], [$verdicts[0]['status'], $verdicts[0]['exit_code']]);
+        $this->assertStringContainsString('status check failed', $verdicts[1]['reason']);
+        $this->assertStringContainsString('key check failed', $verdicts[2]['reason']);
+    }
+
+    /** The vectors' node's capability record (libp2p seed 0x03, receipt key seed 0x01). */
+    private static function vectorNodeRecord(): string
+    {
+        $pair = sodium_crypto_sign_seed_keypair(str_repeat("\x03", 32));
+        $now = 1_735_689_600_000;
+        $body = [
+            'version' => 1, 'peer_id' => \Phase\PeerId::fromPublicKey(sodium_crypto_sign_publickey($pair)),
+            'receipt_public_key' => bin2hex(sodium_crypto_sign_publickey(sodium_crypto_sign_seed_keypair(str_repeat("\x01", 32)))),
+            'runtimes' => [['name' => 'v8-wasm', 'version' => '24.21.0']], 'arch' => 'x64', 'cores' => 2, 'memory_mb' => 4096,
+            'limits' => ['max_memory_mb' => 256, 'max_timeout_ms' => 30000, 'max_output_bytes' => 1048576, 'max_module_bytes' => 16777216],
+            'queue_depth' => 0, 'protocols' => ['/phase/job/1.0.0'], 'issued_at' => $now - 1000, 'expires_at' => $now + 600000,
+        ];
+        $signature = bin2hex(sodium_crypto_sign_detached(\Phase\CapabilityRecord::DOMAIN . \Phase\Internal\Jcs::encode($body), sodium_crypto_sign_secretkey($pair)));
+        return \Phase\Internal\Jcs::encode($body + ['signature' => $signature]);
     }
 
     public function testDetectsAReceiptForAnotherJob(): void

@@ -56,9 +56,9 @@ final class ReceiptVectorsTest extends TestCase
         $receipt = Receipt::fromJson($case['receipt_json']);
         if ($case['valid']) {
             $checks = $receipt->verify(self::expectOf($case['expect']));
-            $this->assertMatchesRegularExpression('/^format/', $checks[0]);
+            $this->assertSame(['format (receipt v1)', 'canonical (RFC 8785, exact bytes)'], array_slice($checks, 0, 2));
             $this->assertContains('signature (ed25519, phase-receipt:v1)', $checks);
-            $this->assertEquals($case['receipt'], $receipt->toArray());
+            $this->assertEquals(json_decode($case['receipt_json'], true), $receipt->toArray());
             return;
         }
         try {
@@ -72,7 +72,7 @@ final class ReceiptVectorsTest extends TestCase
     public function testCoversEveryCheck(): void
     {
         $checks = array_unique(array_filter(array_column(self::file()['cases'], 'failed_check')));
-        foreach (['format', 'key', 'peer_id', 'signature', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stderr_hash'] as $check) {
+        foreach (['format', 'canonical', 'key', 'peer_id', 'signature', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stderr_hash'] as $check) {
             $this->assertContains($check, $checks);
         }
     }
@@ -96,29 +96,29 @@ final class ReceiptVectorsTest extends TestCase
         $this->assertSame(bin2hex($public), bin2hex(PeerId::publicKey($peerId)));
     }
 
-    public function testRejectsAReceiptWhoseSignatureMemberRepeats(): void
+    /** @return iterable<string, array{\Closure(string): string, string}> */
+    public function respellings(): iterable
     {
-        $json = self::file()['cases'][0]['receipt_json'];
-        $doubled = substr($json, 0, -1) . ',"signature":"' . str_repeat('0', 128) . '"}';
-        $this->expectExceptionObject(new VerificationException('format', 'receipt: top-level members must not repeat'));
-        try {
-            Receipt::fromJson($doubled)->verify(Expect::key(self::file()['public_key']));
-        } catch (VerificationException $e) {
-            $this->assertSame('format', $e->check);
-            throw $e;
-        }
+        yield 'a repeated signature member' => [fn (string $j) => substr($j, 0, -1) . ',"signature":"' . str_repeat('0', 128) . '"}', 'member /signature appears more than once'];
+        yield 'a repeated nested member' => [fn (string $j) => str_replace('"limits":{', '"limits":{"timeout_ms":1,', $j), 'member /limits/timeout_ms appears more than once'];
+        yield 'a space' => [fn (string $j) => '{ ' . substr($j, 1), 'at byte 1 it has'];
+        yield 'a byte order mark' => [fn (string $j) => "\xEF\xBB\xBF" . $j, 'byte order mark'];
+        yield 'an integer as 0.0' => [fn (string $j) => str_replace('"exit_code":0', '"exit_code":0.0', $j), 'at byte'];
     }
 
-    public function testChecksTheSignatureOnTheBytesReceivedNotOnReEncodedJson(): void
+    /**
+     * @dataProvider respellings
+     * @param \Closure(string): string $respell
+     */
+    public function testRefusesAnotherSpellingOfTheReceiptAtTheCanonicalCheck(\Closure $respell, string $message): void
     {
-        // Same document, not canonical text (a space): the signed bytes are not these bytes.
-        $json = self::file()['cases'][0]['receipt_json'];
-        $spaced = '{ ' . substr($json, 1);
+        $json = $respell(self::file()['cases'][0]['receipt_json']);
         try {
-            Receipt::fromJson($spaced)->verify(Expect::key(self::file()['public_key']));
-            $this->fail('a re-spaced receipt verified');
+            Receipt::fromJson($json)->verify(Expect::key(self::file()['public_key']));
+            $this->fail('a re-spelled receipt verified');
         } catch (VerificationException $e) {
-            $this->assertSame('signature', $e->check);
+            $this->assertSame('canonical', $e->check, $e->getMessage());
+            $this->assertStringContainsString($message, $e->getMessage());
         }
     }
 }

@@ -9,7 +9,7 @@ import { NodeService } from '../../../services/core/src/gen/phase/node/v1/node_p
 import { createGrpcClient, type GrpcClient } from '../../../services/core/src/grpc/index.ts'
 import { canonicalBytes } from '../../../services/core/src/canonical.ts'
 import { contentHash } from '../../../services/core/src/hash.ts'
-import { PhaseError } from '../../../services/core/src/errors.ts'
+import { PhaseError, VerificationError } from '../../../services/core/src/errors.ts'
 import type { Manifest } from '../../../services/core/src/documents/manifest.ts'
 import type { Receipt } from '../../../services/core/src/documents/receipt.ts'
 import { ManifestBuilder } from './manifest.ts'
@@ -39,7 +39,8 @@ export interface SubmitOptions {
   timeoutMs?: number
 }
 
-export type Verification = { verified: true, checks: string[] } | { verified: false, reason: string }
+/** When verified, `receipt` is the receipt parsed from the verified bytes: the only source of values to report as verified. */
+export type Verification = { verified: true, checks: string[], receipt: Receipt } | { verified: false, reason: string }
 
 export interface SubmitResult {
   jobId: string
@@ -48,6 +49,7 @@ export interface SubmitResult {
   exitCode: number
   stdout: Uint8Array
   stderr: Uint8Array
+  /** The verified receipt when `verification.verified`; otherwise the receipt as received, unverified. */
   receipt: Receipt
   /** The signed receipt exactly as received (canonical JSON). */
   receiptJson: Uint8Array
@@ -57,8 +59,25 @@ export interface SubmitResult {
   remote?: boolean
   /** Its signed capability record, when the node is on the network. */
   capability?: unknown
-  replicas: Array<{ peerId: string, status: string, exitCode: number, stdoutHash: string, errorCode: string, errorMessage: string, receiptJson: Uint8Array }>
+  replicas: ReplicaResult[]
   agreeing: number
+  verification: Verification
+}
+
+/**
+ * One run of a replicated job. `status` and `exitCode` are those of its receipt once verified
+ * (against the key its own capability record binds to `peerId`); a failed run has no receipt.
+ */
+export interface ReplicaResult {
+  peerId: string
+  status: string
+  exitCode: number
+  stdoutHash: string
+  errorCode: string
+  errorMessage: string
+  receiptJson: Uint8Array
+  /** Its signed capability record, when the node sent one. */
+  capability?: unknown
   verification: Verification
 }
 
@@ -95,20 +114,23 @@ export class PhaseClient {
       remote = info.peerId !== res.peerId
       if (expectedKey === undefined && !remote) expectedKey = info.receiptPublicKey
     }
-    const verification = await this.check(res.receiptJson, manifest, { stdout: res.stdout, stderr: res.stderr }, res.peerId, expectedKey, capability)
+    const verification = await this.check(res.receiptJson, manifest, { stdout: res.stdout, stderr: res.stderr }, res.peerId, expectedKey, capability === undefined ? undefined : res.capabilityJson)
+    const verified = verification.verified ? verification.receipt : undefined
+    // Once verified, reported values are the receipt's own; a node that says otherwise beside it is refused.
+    if (verified !== undefined) agree({ job_id: res.jobId, status: res.status, exit_code: res.exitCode }, verified)
     return {
-      jobId: res.jobId,
+      jobId: verified?.job_id ?? res.jobId,
       manifest,
-      status: res.status,
-      exitCode: Number(res.exitCode),
+      status: verified?.status ?? res.status,
+      exitCode: verified?.exit_code ?? Number(res.exitCode),
       stdout: res.stdout,
       stderr: res.stderr,
-      receipt: JSON.parse(receiptText) as Receipt,
+      receipt: verified ?? JSON.parse(receiptText) as Receipt,
       receiptJson: res.receiptJson,
       peerId: res.peerId,
       remote,
       capability,
-      replicas: res.replicas.map((r) => ({ peerId: r.peerId, status: r.status, exitCode: Number(r.exitCode), stdoutHash: r.stdoutHash, errorCode: r.errorCode, errorMessage: r.errorMessage, receiptJson: r.receiptJson })),
+      replicas: await Promise.all(res.replicas.map(async (r) => await replicaResult({ ...r, exitCode: Number(r.exitCode) }, manifest))),
       agreeing: res.agreeing,
       verification
     }
@@ -131,7 +153,7 @@ export class PhaseClient {
   }
 
   /** A receipt is "verified" only against a key the caller expects (pinned, or PeerId-bound). */
-  private async check (receiptJson: Uint8Array, job: Manifest, outputs: { stdout: Uint8Array, stderr: Uint8Array }, peerId: string, expectedKey: string | undefined, capability: unknown): Promise<Verification> {
+  private async check (receiptJson: Uint8Array, job: Manifest, outputs: { stdout: Uint8Array, stderr: Uint8Array }, peerId: string, expectedKey: string | undefined, capability: Uint8Array | undefined): Promise<Verification> {
     if (expectedKey === undefined && capability === undefined) {
       return { verified: false, reason: 'no expected key: pass expectedKey (or trustNode) for a node that is not on the network' }
     }
@@ -141,6 +163,33 @@ export class PhaseClient {
       job,
       outputs
     })
-    return { verified: true, checks: result.checks }
+    return { verified: true, checks: result.checks, receipt: result.receipt }
+  }
+}
+
+/** Throws when what the node reported differs from what the verified receipt says. */
+function agree (said: { job_id: string, status: string, exit_code: number | bigint }, receipt: Receipt): void {
+  for (const field of ['job_id', 'status', 'exit_code'] as const) {
+    // As text: the exit code may arrive as a bigint (int64 on the wire) and is a number in JSON.
+    if (String(said[field]) !== String(receipt[field])) throw new VerificationError(field, `the node reports ${field} ${String(said[field]).slice(0, 80)}, the verified receipt says ${String(receipt[field]).slice(0, 80)}`)
+  }
+}
+
+/** A replica checked on its own: its receipt against the key its capability record binds to its PeerId. */
+async function replicaResult (r: { peerId: string, status: string, exitCode: number, stdoutHash: string, errorCode: string, errorMessage: string, receiptJson: Uint8Array, capabilityJson: Uint8Array }, job: Manifest): Promise<ReplicaResult> {
+  const base = { peerId: r.peerId, stdoutHash: r.stdoutHash, errorCode: r.errorCode, errorMessage: r.errorMessage, receiptJson: r.receiptJson }
+  if (r.receiptJson.byteLength === 0) return { ...base, status: r.status, exitCode: r.exitCode, verification: { verified: false, reason: `the run failed: ${r.errorCode}` } }
+  let capability: unknown
+  try {
+    if (r.capabilityJson.byteLength === 0) throw new VerificationError('key', 'no capability record binds this replica\'s PeerId to a receipt key')
+    try { capability = JSON.parse(new TextDecoder().decode(r.capabilityJson)) } catch { capability = undefined }
+    // The record is verified on the exact bytes received.
+    const { receipt, checks } = await verify(r.receiptJson, { expectedPeerId: r.peerId, capability: r.capabilityJson, job })
+    agree({ job_id: receipt.job_id, status: r.status, exit_code: r.exitCode }, receipt)
+    if (receipt.stdout_hash !== r.stdoutHash) throw new VerificationError('stdout_hash', 'the node reports another stdout hash than the replica\'s receipt')
+    return { ...base, status: receipt.status, exitCode: receipt.exit_code, capability, verification: { verified: true, checks, receipt } }
+  } catch (err) {
+    if (!(err instanceof PhaseError)) throw err
+    return { ...base, status: r.status, exitCode: r.exitCode, capability, verification: { verified: false, reason: err.message } }
   }
 }

@@ -8,7 +8,7 @@
  * `verify` and `manifest` are portable (browser-safe); `PhaseClient` needs Node.js (gRPC).
  */
 export { PhaseClient } from './client.ts'
-export type { PhaseClientInit, SubmitOptions, SubmitResult, Verification } from './client.ts'
+export type { PhaseClientInit, SubmitOptions, SubmitResult, ReplicaResult, Verification } from './client.ts'
 export { manifest, ManifestBuilder } from './manifest.ts'
 export { verify } from './verify.ts'
 export type { VerifyOptions } from './verify.ts'

@@ -2,6 +2,11 @@
  * Receipt verification for SDK users — portable (no Node-only APIs). A receipt counts as
  * verified only against a key the caller expects: pinned (`expectedKey`), or bound to the PeerId
  * the caller expects by that peer's signed capability record (`expectedPeerId` + `capability`).
+ * Receipt and record are verified on their exact bytes (or text) as received — `receiptJson`
+ * and `capabilityJson` — never on a parsed object, which nothing could tie to the signed bytes.
+ * A failure names its check, in the order format, canonical, key, peer_id, signature, job_id,
+ * nonce, module_hash, inputs_hash, stdout_hash, stderr_hash (capability: format, canonical,
+ * peer_id, signature, expired).
  */
 import { verifyReceipt, type VerifiedReceipt, type ExpectedJob } from '../../../services/core/src/crypto/verify.ts'
 import { verifyCapability } from '../../../services/core/src/crypto/capability.ts'
@@ -13,8 +18,8 @@ export interface VerifyOptions {
   expectedKey?: string
   /** The node you expect; its key is taken from `capability`, which must be signed by it. */
   expectedPeerId?: string
-  /** The capability record that binds `expectedPeerId` to its receipt key. */
-  capability?: unknown
+  /** The capability record that binds `expectedPeerId` to its receipt key: its exact bytes or text (`capabilityJson`). */
+  capability?: Uint8Array | string
   /** The job you sent: job id, nonce, module and inputs are checked against it. */
   job?: Manifest
   /** Or the expected fields themselves (when you hold the ids, not the manifest). */
@@ -23,7 +28,8 @@ export interface VerifyOptions {
   outputs?: { stdout?: Uint8Array, stderr?: Uint8Array }
 }
 
-export async function verify (receipt: unknown, options: VerifyOptions): Promise<VerifiedReceipt> {
+/** Verifies a receipt given as the exact bytes (or text) received. */
+export async function verify (receipt: Uint8Array | string, options: VerifyOptions): Promise<VerifiedReceipt> {
   let key = options.expectedKey
   const checks: string[] = []
   if (options.expectedPeerId !== undefined && options.capability === undefined && key === undefined) {

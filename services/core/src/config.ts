@@ -3,7 +3,7 @@
  * overrides, then embedded defaults; validated once at the edge and frozen. Only process entry
  * points call `loadConfig` (they pass `process.env`); components receive the frozen result.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { InvalidConfigError } from './errors.ts'
@@ -35,11 +35,40 @@ export interface NodeConfig {
   readonly queueCapacity: number
   readonly api: {
     readonly grpc: string
-    readonly http: { readonly enabled: boolean, readonly host: string, readonly port: number, readonly socket: string }
+    readonly http: { readonly enabled: boolean, readonly host: string, readonly port: number, readonly socket: string, readonly tcp: boolean, readonly allowedHosts: readonly string[] }
     readonly token: string | null
+    /** Where the token came from, when it was read from a file. */
+    readonly tokenFile: string | null
+    readonly maxBufferedBytes: number
+    readonly requestTimeoutMs: number
+    readonly headersTimeoutMs: number
+    readonly minBytesPerSecond: number
+    readonly bodyGraceMs: number
+    readonly maxConnections: number
   }
   readonly limits: LimitsConfig
   readonly p2p: P2pConfig
+  readonly remote: RemoteConfig
+  readonly moduleCache: { readonly memoryBytes: number, readonly diskBytes: number }
+  readonly poisonQuarantineMs: number
+  readonly receiptLog: ReceiptLogConfig
+}
+
+/** Caps of jobs other nodes send here (each never above the node's own limits). */
+export interface RemoteConfig {
+  readonly maxJobs: number
+  /** Fraction of executors × workers remote jobs may hold at once (rounded down). */
+  readonly executorShare: number
+  readonly maxTimeoutMs: number
+  readonly maxMemoryMb: number
+}
+
+/** The signer's receipt log (see services/signer/src/receipt-log). */
+export interface ReceiptLogConfig {
+  readonly maxBytes: number
+  readonly segmentBytes: number
+  readonly syncIntervalMs: number
+  readonly headIntervalMs: number
 }
 
 export interface P2pConfig {
@@ -55,6 +84,10 @@ export interface P2pConfig {
   readonly maxRemoteJobs: number
   readonly perPeerConcurrency: number
   readonly perPeerPerSecond: number
+  /** Longest wait for the next message on a job stream from a peer, ms. */
+  readonly readTimeoutMs: number
+  /** Bytes received from peers and not yet done with, all peers together (one peer: half). */
+  readonly maxInflightBytes: number
 }
 
 /** Environment variables that override config keys, and the JSON pointer they set. */
@@ -70,6 +103,8 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string[], 'string' | 'integer' | 'bo
   ['PHASE_HTTP_HOST', ['api', 'http', 'host'], 'string'],
   ['PHASE_HTTP_PORT', ['api', 'http', 'port'], 'integer'],
   ['PHASE_API_TOKEN', ['api', 'token'], 'string'],
+  ['PHASE_API_TOKEN_FILE', ['api', 'token_file'], 'string'],
+  ['PHASE_HTTP_TCP', ['api', 'http', 'tcp'], 'boolean'],
   ['PHASE_P2P_ENABLED', ['p2p', 'enabled'], 'boolean']
 ]
 
@@ -92,9 +127,11 @@ export function loadConfig (options: LoadConfigOptions): NodeConfig {
   const path = explicit ?? DEFAULT_CONFIG_PATH
   let raw: Record<string, unknown> = {}
   let source: string | null = null
+  let fileMode = 0
   try {
     raw = parseJsonObject(readFileSync(path, 'utf8'), path)
     source = resolve(path)
+    fileMode = statSync(path).mode
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || explicit !== undefined) {
       if (err instanceof InvalidConfigError) throw err
@@ -102,11 +139,19 @@ export function loadConfig (options: LoadConfigOptions): NodeConfig {
     }
   }
   validate(raw, source ?? 'config')
+  // A token in a file every local user can read is no secret (the package's conffile is 0644).
+  if ((raw.api as Raw | undefined)?.token !== undefined && (fileMode & 0o004) !== 0) {
+    throw new InvalidConfigError(`${source ?? path}: holds /api/token but other users can read it (mode ${(fileMode & 0o777).toString(8)}): 'chmod o-r' it, or move the token to the file named by /api/token_file`)
+  }
   for (const [name, pointer, type] of ENV_OVERRIDES) {
     const value = env[name]
     if (value === undefined || value === '') continue
     setPath(raw, pointer, parseEnv(name, value, type))
   }
+  // A token from the environment replaces the file's token source, and the other way round.
+  const api = raw.api as Raw | undefined
+  if (api !== undefined && (env.PHASE_API_TOKEN ?? '') !== '') delete api.token_file
+  else if (api !== undefined && (env.PHASE_API_TOKEN_FILE ?? '') !== '') delete api.token
   validate(raw, 'config after environment overrides')
   return resolveDefaults(raw, source, env)
 }
@@ -165,11 +210,47 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
   ] as const) {
     if (def > max) throw new InvalidConfigError(`config: /limits/${key} (${def}) is above /limits/${key.replace('default_', 'max_')} (${max})`)
   }
-  const http = { enabled: raw.api?.http?.enabled ?? true, host: raw.api?.http?.host ?? '127.0.0.1', port: raw.api?.http?.port ?? DEFAULT_HTTP_PORT, socket: raw.api?.http?.socket ?? join(runtimeDir, 'plasmd-http.sock') }
-  const token: string | null = raw.api?.token ?? null
-  if (http.enabled && !isLoopback(http.host) && token === null) {
-    throw new InvalidConfigError(`config: /api/http/host '${http.host}' is not loopback, so /api/token is required`)
+  const rl: Raw = raw.receipt_log ?? {}
+  const receiptLog: ReceiptLogConfig = {
+    maxBytes: rl.max_bytes ?? 64 * 1024 * 1024,
+    segmentBytes: rl.segment_bytes ?? 4 * 1024 * 1024,
+    syncIntervalMs: rl.sync_interval_ms ?? 100,
+    headIntervalMs: rl.head_interval_ms ?? 10_000
   }
+  if (receiptLog.maxBytes < 2 * receiptLog.segmentBytes) {
+    throw new InvalidConfigError(`config: /receipt_log/max_bytes (${receiptLog.maxBytes}) must be at least 2 × /receipt_log/segment_bytes (${receiptLog.segmentBytes})`)
+  }
+  const http = {
+    enabled: raw.api?.http?.enabled ?? true,
+    host: raw.api?.http?.host ?? '127.0.0.1',
+    port: raw.api?.http?.port ?? DEFAULT_HTTP_PORT,
+    socket: raw.api?.http?.socket ?? join(runtimeDir, 'plasmd-http.sock'),
+    tcp: raw.api?.http?.tcp ?? true,
+    allowedHosts: raw.api?.http?.allowed_hosts ?? []
+  }
+  if (raw.api?.token !== undefined && raw.api?.token_file !== undefined) {
+    throw new InvalidConfigError('config: /api/token and /api/token_file exclude each other')
+  }
+  const tokenFile: string | null = raw.api?.token_file ?? null
+  const token: string | null = raw.api?.token ?? (tokenFile === null ? null : readTokenFile(tokenFile))
+  if (http.enabled && http.tcp && !isLoopback(http.host) && token === null) {
+    throw new InvalidConfigError(`config: /api/http/host '${http.host}' is not loopback, so /api/token or /api/token_file is required`)
+  }
+  // Asking for the TCP port on purpose (the package turns it off) opens the API to every local
+  // user, past the unix socket's group: only with a token. (The embedded default keeps the port
+  // for a development checkout, a single user's machine.)
+  if (http.enabled && raw.api?.http?.tcp === true && token === null) {
+    throw new InvalidConfigError('config: /api/http/tcp is true, so /api/token or /api/token_file is required (any local user can reach a TCP port)')
+  }
+  const grpcAddress: string = raw.api?.grpc ?? `unix:${join(runtimeDir, 'plasmd.sock')}`
+  if (!grpcAddress.startsWith('unix:') && !isLoopback(grpcAddress.slice(0, grpcAddress.lastIndexOf(':'))) && token === null) {
+    throw new InvalidConfigError(`config: /api/grpc '${grpcAddress}' is not loopback, so /api/token or /api/token_file is required`)
+  }
+  if ((raw.api?.headers_timeout_ms ?? 10_000) > (raw.api?.request_timeout_ms ?? 60_000)) {
+    throw new InvalidConfigError(`config: /api/headers_timeout_ms (${raw.api?.headers_timeout_ms ?? 10_000}) is above /api/request_timeout_ms (${raw.api?.request_timeout_ms ?? 60_000})`)
+  }
+  // The largest request the API takes (module as base64, stdin in args/manifest, room for JSON).
+  const largestRequest = Math.ceil(limits.maxModuleBytes * 4 / 3) + limits.maxStdinBytes * 2 + 1024 * 1024
   return deepFreeze({
     source,
     stateDir,
@@ -178,7 +259,18 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
     executors: raw.executors ?? 2,
     workersPerExecutor: raw.workers_per_executor ?? 1,
     queueCapacity: raw.queue_capacity ?? 256,
-    api: { grpc: raw.api?.grpc ?? `unix:${join(runtimeDir, 'plasmd.sock')}`, http, token },
+    api: {
+      grpc: grpcAddress,
+      http,
+      token,
+      tokenFile,
+      maxBufferedBytes: raw.api?.max_buffered_bytes ?? Math.max(128 * 1024 * 1024, largestRequest),
+      requestTimeoutMs: raw.api?.request_timeout_ms ?? 60_000,
+      headersTimeoutMs: raw.api?.headers_timeout_ms ?? 10_000,
+      minBytesPerSecond: raw.api?.min_bytes_per_second ?? 16 * 1024,
+      bodyGraceMs: raw.api?.body_grace_ms ?? 10_000,
+      maxConnections: raw.api?.max_connections ?? 1024
+    },
     limits,
     p2p: {
       enabled: raw.p2p?.enabled ?? true,
@@ -192,9 +284,44 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
       inboundPerSecond: raw.p2p?.inbound_per_second ?? 5,
       maxRemoteJobs: raw.p2p?.max_remote_jobs ?? 64,
       perPeerConcurrency: raw.p2p?.per_peer_concurrency ?? 32,
-      perPeerPerSecond: raw.p2p?.per_peer_jobs_per_second ?? 500
-    }
+      perPeerPerSecond: raw.p2p?.per_peer_jobs_per_second ?? 500,
+      readTimeoutMs: raw.p2p?.read_timeout_ms ?? 10_000,
+      maxInflightBytes: raw.p2p?.max_inflight_bytes ?? 256 * 1024 * 1024
+    },
+    remote: {
+      maxJobs: raw.remote?.max_jobs ?? 16,
+      executorShare: raw.remote?.executor_share ?? 0.5,
+      maxTimeoutMs: Math.min(raw.remote?.max_timeout_ms ?? 10_000, limits.maxTimeoutMs),
+      maxMemoryMb: Math.min(raw.remote?.max_memory_mb ?? 128, limits.maxMemoryMb)
+    },
+    moduleCache: {
+      memoryBytes: raw.module_cache?.memory_bytes ?? 64 * 1024 * 1024,
+      diskBytes: raw.module_cache?.disk_bytes ?? 1024 * 1024 * 1024
+    },
+    poisonQuarantineMs: raw.poison_quarantine_ms ?? 10 * 60_000,
+    receiptLog
   })
+}
+
+/**
+ * The API token from `path`: its first line, trimmed. The file must not be readable by other
+ * users (group is fine: the package's 'phase' group may already use the API socket).
+ */
+function readTokenFile (path: string): string {
+  let text: string
+  let mode: number
+  try {
+    mode = statSync(path).mode
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new InvalidConfigError(`config: /api/token_file: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  if ((mode & 0o007) !== 0) {
+    throw new InvalidConfigError(`config: /api/token_file: other users can read ${path} (mode ${(mode & 0o777).toString(8)}): 'chmod o-rwx' it`)
+  }
+  const token = text.split('\n', 1)[0]!.trim()
+  if (token.length < 16) throw new InvalidConfigError(`config: /api/token_file: ${path} must hold a token of at least 16 characters on its first line`)
+  return token
 }
 
 /** True for addresses that only this machine can reach. */

@@ -34,6 +34,12 @@ export type ErrorCode =
   | 'cancelled'
   | 'deadline_exceeded'
   | 'internal'
+  | 'executor_died'
+  | 'module_quarantined'
+  | 'invalid_argument'
+  | 'host_not_allowed'
+  | 'overloaded'
+  | 'request_timeout'
 
 export class InvalidJsonError extends PhaseError {
   constructor (message = 'body is not valid JSON') { super('invalid_json', message) }
@@ -91,6 +97,31 @@ export class CancelledError extends PhaseError {
 export class DeadlineExceededError extends PhaseError {
   constructor (message = 'deadline exceeded') { super('deadline_exceeded', message) }
 }
+/** The executor running the job died (killed, crashed) and the job was not run again. */
+export class ExecutorDiedError extends PhaseError {
+  constructor (message: string, options?: { cause?: unknown }) { super('executor_died', message, options) }
+}
+/** Jobs of this module killed executors; the node refuses it for a while. */
+export class ModuleQuarantinedError extends PhaseError {
+  constructor (message: string) { super('module_quarantined', message) }
+}
+
+/** A request field that is malformed but is not part of the manifest (a peer id, a target). */
+export class InvalidArgumentError extends PhaseError {
+  constructor (message: string) { super('invalid_argument', message) }
+}
+/** An HTTP Host header that names neither this machine nor the configured bind address (DNS rebinding). */
+export class HostNotAllowedError extends PhaseError {
+  constructor (message: string) { super('host_not_allowed', message) }
+}
+/** The node's budget of buffered request bytes (or open uploads) is spent; retry later. */
+export class OverloadedError extends PhaseError {
+  constructor (message: string) { super('overloaded', message) }
+}
+/** A client sent its request too slowly (headers, body or a stream that never finished). */
+export class RequestTimeoutError extends PhaseError {
+  constructor (message: string) { super('request_timeout', message) }
+}
 
 /** gRPC status numbers (kept here so the core has no dependency on grpc-js). */
 export const GrpcStatus = {
@@ -132,7 +163,13 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, { grpc: number, http: numbe
   unauthenticated: { grpc: GrpcStatus.UNAUTHENTICATED, http: 401 },
   cancelled: { grpc: GrpcStatus.CANCELLED, http: 499 },
   deadline_exceeded: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 504 },
-  internal: { grpc: GrpcStatus.INTERNAL, http: 500 }
+  internal: { grpc: GrpcStatus.INTERNAL, http: 500 },
+  executor_died: { grpc: GrpcStatus.ABORTED, http: 502 },
+  module_quarantined: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 422 },
+  invalid_argument: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 400 },
+  host_not_allowed: { grpc: GrpcStatus.PERMISSION_DENIED, http: 421 },
+  overloaded: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 503 },
+  request_timeout: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 408 }
 })
 
 /** Reverse of the table for errors that come back over gRPC: status → our code. */

@@ -6,6 +6,7 @@
 import { loadConfig, type NodeConfig } from './config.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { isPhaseError } from './errors.ts'
+import { setSupervisorRestarts } from './process-info.ts'
 
 export interface Stoppable {
   stop: () => Promise<void>
@@ -23,6 +24,8 @@ export async function runProcess (name: string, start: (config: NodeConfig, logg
     process.exit(78) // EX_CONFIG
   }
   const logger = createLogger({ name, level: config.logLevel })
+  // pm2 puts its restart count of this process into the environment it starts it with.
+  setSupervisorRestarts(/^[0-9]{1,10}$/.test(process.env.restart_time ?? '') ? Number(process.env.restart_time) : 0)
   let component: Stoppable
   try {
     component = await start(config, logger)

@@ -1,8 +1,17 @@
 /**
  * The node's local executors, seen from discovery: jobs are spread over all of them (least
  * in-flight first), a module's bytes are sent to an executor only until it has cached them, and
- * a job whose executor vanishes (killed, restarting) or is full moves to the next one. Jobs are
- * pure functions of their inputs and nothing is signed for unfinished work, so moving is safe.
+ * a job whose executor is full or unreachable (killed, restarting: the job never reached it)
+ * moves to the next one. Jobs are pure functions of their inputs and nothing is signed for
+ * unfinished work, so moving is safe.
+ *
+ * A job whose executor died (or froze) while it held the job may have killed it: it is run again
+ * at most once, on another executor, and its module is struck (see quarantine.ts); a module
+ * struck by two deaths is refused for a while, so one poison module costs at most two executors.
+ * An executor that stops answering (a missed status poll, a missed job deadline, a death) is
+ * down until it answers a status poll again; jobs go to the executors that answer, and reach a
+ * down one only when no other is left. The jobs held by one that misses two polls in a row
+ * (frozen) move to one that answers instead of waiting out their deadline.
  *
  * The set follows the executors that exist: `watch()` looks at the runtime folder for
  * `executor-<index>.sock` files and asks each executor for its status, so executors scaled up or
@@ -13,13 +22,23 @@ import { readdir } from 'node:fs/promises'
 import { ExecutorService, type ExecuteResponse, type GetStatusResponse } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
 import { createGrpcClient, type GrpcClient } from '../../core/src/grpc/index.ts'
 import { executorAddress } from '../../core/src/config.ts'
-import { QueueFullError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
+import { ExecutorDiedError, ModuleQuarantinedError, QueueFullError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
+import { Quarantine } from './quarantine.ts'
 
 /** How long an executor that failed to answer is skipped before it is tried again. */
 export const DEFAULT_DOWN_MS = 500
 /** How often watch() looks at the runtime folder and the executors' status. */
 export const DEFAULT_WATCH_MS = 1000
+/** A status poll not answered within this is a miss: the executor is down (frozen, dead). */
+export const DEFAULT_POLL_TIMEOUT_MS = 1000
+/** Polls missed in a row after which the executor's jobs move elsewhere. */
+const STALLED_AFTER_MISSES = 2
+/**
+ * Module hashes remembered per executor as cached there (~100 bytes each, so ≤ ~400 KiB per
+ * executor); forgetting one costs only sending its bytes again.
+ */
+const MAX_KNOWN_MODULES = 4096
 /** A configured executor whose socket never appears is dropped after this long. */
 const NEVER_SEEN_GRACE_MS = 30_000
 
@@ -29,6 +48,14 @@ interface Slot {
   inFlight: number
   modules: Set<string>
   downUntil: number
+  /** Stopped answering (missed poll or deadline, died): skipped until a status poll succeeds. */
+  down: boolean
+  /** Aborted when the executor misses status polls in a row: its jobs move to one that answers. */
+  stalled: AbortController
+  /** Status polls missed in a row. */
+  misses: number
+  /** Bumped at each death seen, so the jobs that were on it strike their modules once per death. */
+  generation: number
   jobs: number
   /** Its socket file has been seen in the runtime folder. */
   seen: boolean
@@ -56,11 +83,15 @@ export interface ExecutorSetInit {
   addresses: readonly string[]
   maxMessageBytes?: number
   downMs?: number
+  /** How long a module whose jobs killed two executors is refused. Default: 10 min. */
+  quarantineMs?: number
 }
 
 export interface ExecutorWatchInit {
   runtimeDir: string
   intervalMs?: number
+  /** Status poll deadline. Default: 1000 ms. */
+  pollTimeoutMs?: number
   /** Called when an executor index is served by a new process. */
   onRestart?: (index: number) => void
 }
@@ -88,10 +119,12 @@ export class ExecutorSet {
   private readonly createdAt = Date.now()
   private timer: NodeJS.Timeout | undefined
   private scanning: Promise<void> | undefined
+  private readonly quarantine: Quarantine
 
   constructor (components: { logger: Logger }, init: ExecutorSetInit) {
     this.log = components.logger
     this.downMs = init.downMs ?? DEFAULT_DOWN_MS
+    this.quarantine = new Quarantine({ ms: init.quarantineMs })
     this.maxMessageBytes = init.maxMessageBytes
     init.addresses.forEach((address, index) => this.add(index, address))
   }
@@ -103,7 +136,7 @@ export class ExecutorSet {
 
   /** Executors in the set, by index, with what they last said about themselves. */
   views (): ExecutorView[] {
-    return this.slots.map((s) => ({ index: s.index, up: s.answering, state: s.answering ? 'up' : s.pid === 0 ? 'starting' : 'down', status: s.status, restarts: s.restarts, dispatched: s.jobs }))
+    return this.slots.map((s) => ({ index: s.index, up: s.answering, state: s.answering && !s.down ? 'up' : s.pid === 0 && !s.down ? 'starting' : 'down', status: s.status, restarts: s.restarts, dispatched: s.jobs }))
   }
 
   /** Jobs waiting in executor queues, as last reported. */
@@ -164,7 +197,7 @@ export class ExecutorSet {
 
   private async poll (slot: Slot, init: ExecutorWatchInit): Promise<void> {
     try {
-      const status = await slot.client.getStatus({}, { timeoutMs: 1000 })
+      const status = await slot.client.getStatus({}, { timeoutMs: init.pollTimeoutMs ?? DEFAULT_POLL_TIMEOUT_MS })
       const pid = status.process?.pid ?? 0
       if (slot.pid !== 0 && pid !== 0 && pid !== slot.pid) {
         slot.restarts++
@@ -175,8 +208,20 @@ export class ExecutorSet {
       if (pid !== 0) slot.pid = pid
       slot.status = status
       slot.answering = true
+      if (slot.down) this.log.info({ executor: slot.index }, 'executor answers again')
+      slot.down = false
+      slot.misses = 0
     } catch {
       slot.answering = false
+      slot.misses++
+      if (!slot.down) this.log.warn({ executor: slot.index }, 'executor missed a status poll, marked down')
+      slot.down = true
+      if (slot.misses !== STALLED_AFTER_MISSES) return
+      // Frozen or dead, it holds its jobs: they go elsewhere (a late answer is never used). One
+      // miss alone may be a busy event loop; the second means the jobs would wait their deadline.
+      this.log.warn({ executor: slot.index, inFlight: slot.inFlight }, 'executor stopped answering, its jobs move')
+      slot.stalled.abort()
+      slot.stalled = new AbortController()
     }
   }
 
@@ -187,6 +232,10 @@ export class ExecutorSet {
       inFlight: 0,
       modules: new Set<string>(),
       downUntil: 0,
+      down: false,
+      stalled: new AbortController(),
+      misses: 0,
+      generation: 0,
       jobs: 0,
       seen: false,
       removed: false,
@@ -207,40 +256,84 @@ export class ExecutorSet {
 
   /**
    * Runs a job on one executor. `loadModule` supplies the bytes when the chosen executor lacks
-   * them. Throws QueueFullError when every executor is full, UnavailableError when none answers.
+   * them. Throws QueueFullError when every executor is full, UnavailableError when none answers,
+   * DeadlineExceededError when the executor missed the deadline (it is then marked down),
+   * ExecutorDiedError when the executor died or froze with the job (after at most one more run
+   * elsewhere), ModuleQuarantinedError for a module whose jobs killed executors.
    */
   async execute (request: ExecuteInit, loadModule: () => Promise<Uint8Array>, options: { signal?: AbortSignal, timeoutMs: number }): Promise<ExecuteOutcome> {
     const tried = new Set<number>()
     let full = 0
     let lastError: unknown
-    const attempts = this.slots.length
-    for (let attempt = 0; attempt < attempts; attempt++) {
+    let died: unknown
+    for (;;) {
+      if (this.quarantine.has(request.moduleHash)) throw new ModuleQuarantinedError(`module ${request.moduleHash} killed executors; it is refused for now`)
       const slot = this.pick(tried)
       if (slot === undefined) break
       tried.add(slot.index)
+      const generation = slot.generation
+      const stalled = slot.stalled.signal
       slot.inFlight++
       try {
-        const response = await this.call(slot, request, loadModule, options)
+        const signal = options.signal === undefined ? stalled : AbortSignal.any([options.signal, stalled])
+        const response = await this.call(slot, request, loadModule, { ...options, signal })
         slot.jobs++
         return { response, executor: slot.index }
       } catch (err) {
         lastError = err
         if (isPhaseError(err, 'queue_full')) { full++; continue }
-        if (isPhaseError(err, 'unavailable') || isPhaseError(err, 'internal')) {
-          // The executor died or restarts: its cache is gone, and the job goes elsewhere.
-          slot.modules.clear()
-          slot.downUntil = Date.now() + this.downMs
-          this.log.warn({ executor: slot.index, err: (err as Error).message }, 'executor failed, trying the next one')
-          continue
+        // Frozen (two missed polls) or dead, the executor lost the job, maybe because of it.
+        const lost = stalled.aborted && options.signal?.aborted !== true
+        if (!lost) {
+          if (isPhaseError(err, 'deadline_exceeded')) {
+            // Its own wall-time limit ends a job well before this deadline: the executor is stuck.
+            this.markDown(slot, 'missed a job deadline')
+            throw err
+          }
+          if (!isPhaseError(err, 'unavailable') && !isPhaseError(err, 'internal')) throw err
+          if (neverReached(err)) {
+            // The job never reached this executor (dead, restarting): moving it costs nothing.
+            slot.modules.clear()
+            slot.downUntil = Date.now() + this.downMs
+            this.log.warn({ executor: slot.index, err: (err as Error).message }, 'executor unreachable, trying the next one')
+            continue
+          }
         }
-        throw err
+        // A death or a freeze strikes the module (a module that hangs its executor is as
+        // poisonous as one that kills it). An internal error from a live executor is neither;
+        // it too is run again at most once.
+        if ((lost || isPhaseError(err, 'unavailable')) && this.quarantine.strike(request.moduleHash, this.died(slot, generation))) {
+          this.log.error({ executor: slot.index, moduleHash: request.moduleHash }, 'module quarantined: its jobs were running when two executors died or froze')
+          throw new ExecutorDiedError(`executor ${slot.index} died or froze running this job; module ${request.moduleHash} is now quarantined`, { cause: err })
+        }
+        if (died !== undefined) throw new ExecutorDiedError(`executor ${slot.index} died or froze running this job, which was already run again once`, { cause: err })
+        died = err
+        this.log.warn({ executor: slot.index, err: (err as Error).message }, 'executor died or froze with a job, running it once more elsewhere')
       } finally {
         slot.inFlight--
         if (slot.removed && slot.inFlight === 0) slot.client.close()
       }
     }
+    if (died !== undefined) throw new ExecutorDiedError('the executor died or froze running this job and no other executor could run it again', { cause: died })
     if (full > 0 && full === tried.size) throw new QueueFullError('all executors are busy, retry later')
     throw new UnavailableError('no executor is available', { cause: lastError })
+  }
+
+  /** Marks a slot down until its next answered status poll. */
+  private markDown (slot: Slot, why: string): void {
+    if (!slot.down) this.log.warn({ executor: slot.index }, `executor ${why}, marked down`)
+    slot.down = true
+    slot.answering = false
+  }
+
+  /** Records a death of the process behind `slot` as seen by a job sent at `generation`. */
+  private died (slot: Slot, generation: number): string {
+    if (slot.generation === generation) {
+      slot.generation++
+      slot.modules.clear()
+      this.markDown(slot, 'died')
+    }
+    return `${slot.index}:${generation}`
   }
 
   private async call (slot: Slot, request: ExecuteInit, loadModule: () => Promise<Uint8Array>, options: { signal?: AbortSignal, timeoutMs: number }): Promise<ExecuteResponse> {
@@ -251,13 +344,13 @@ export class ExecutorSet {
     const known = slot.modules.has(request.moduleHash)
     try {
       const response = await send(!known)
-      slot.modules.add(request.moduleHash)
+      remember(slot.modules, request.moduleHash)
       return response
     } catch (err) {
       if (!known || !isPhaseError(err, 'module_not_cached')) throw err
       slot.modules.delete(request.moduleHash)
       const response = await send(true)
-      slot.modules.add(request.moduleHash)
+      remember(slot.modules, request.moduleHash)
       return response
     }
   }
@@ -265,13 +358,16 @@ export class ExecutorSet {
   /**
    * Least in-flight among executors that are not marked down; ties go to the lowest index.
    * A light load thus stays on one warm executor (its threads awake, its caches hot), and
-   * load spreads as soon as jobs overlap.
+   * load spreads as soon as jobs overlap. A down executor is picked only when none answers
+   * (a poll missed under heavy load must not refuse work a slow executor would still do).
    */
   private pick (tried: ReadonlySet<number>): Slot | undefined {
     const now = Date.now()
+    // While any executor answers, a down one gets nothing (better queue_full than a frozen wait).
+    const anyUp = this.slots.some((s) => !s.down)
     let best: Slot | undefined
     for (const slot of this.slots) {
-      if (tried.has(slot.index)) continue
+      if (tried.has(slot.index) || (anyUp && slot.down)) continue
       if (best === undefined || rank(slot, now) < rank(best, now)) best = slot
     }
     return best
@@ -284,6 +380,21 @@ export class ExecutorSet {
   }
 }
 
+/** Adds `hash` as the newest entry, dropping the oldest beyond the bound. */
+function remember (known: Set<string>, hash: string): void {
+  known.delete(hash)
+  known.add(hash)
+  if (known.size > MAX_KNOWN_MODULES) known.delete(known.values().next().value!)
+}
+
 function rank (slot: Slot, now: number): number {
-  return (slot.downUntil > now ? 1_000_000 : 0) + slot.inFlight
+  return (slot.down || slot.downUntil > now ? 1_000_000 : 0) + slot.inFlight
+}
+
+/**
+ * True when a failed call never reached the executor: grpc-js found no connection (socket gone,
+ * refused). A call that was on a connection that then dropped may have been running.
+ */
+function neverReached (err: unknown): boolean {
+  return /^No connection established/.test((err as Error).message)
 }

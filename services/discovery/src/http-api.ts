@@ -1,16 +1,21 @@
 /**
  * JSON over HTTP for curl and the PHP SDK, on localhost by default. Same job path as gRPC;
  * every error is a JSON body `{ "error": { "code", "message" } }` with a 4xx/5xx status from
- * the one error table. Bodies are capped before they are buffered.
+ * the one error table. Bodies are capped before they are buffered, and count against the node's
+ * Intake (global budget, minimum rate, deadline). TCP is optional (the unix socket's file
+ * permissions are the only access control a token-less node has); on TCP the Host header must
+ * name this machine or the bind address.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { checkToken } from './auth.ts'
 import { prepareSocket } from '../../core/src/grpc/socket.ts'
-import { ERROR_TABLE, InvalidJsonError, InvalidManifestError, ModuleTooLargeError, NotFoundError, PhaseError, toPublicError } from '../../core/src/errors.ts'
+import { ERROR_TABLE, InvalidJsonError, InvalidManifestError, NotFoundError, PhaseError, toPublicError } from '../../core/src/errors.ts'
+import { Intake } from '../../core/src/intake.ts'
+import { decodeBody, hostCheck, readBody, requestPath } from './http-guard.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import { jobOutcomeJson } from '../../core/src/job-json.ts'
 import { canonicalize } from '../../core/src/canonical.ts'
-import type { JobRouter } from './router.ts'
+import type { JobRouter, RoutedRequest } from './router.ts'
 import type { NodeInfo } from './index.ts'
 
 export interface HttpApiComponents {
@@ -31,14 +36,29 @@ class TextBody {
   constructor (contentType: string, body: string) { this.contentType = contentType; this.body = body }
 }
 
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
+export const DEFAULT_MAX_CONNECTIONS = 1024
+
 export interface HttpApiInit {
   host: string
   port: number
+  /** Listen on host:port. Default: true. False: the unix socket only. */
+  tcp?: boolean
   /** Also serve on this unix socket path. */
   socket?: string
   token: string | null
   /** Largest request body in bytes (module as base64 plus manifest). */
   maxBodyBytes: number
+  /** Global budget, minimum rate and deadline of request bodies. Default: a private Intake with its defaults. */
+  intake?: Pick<Intake, 'begin'>
+  /** Host names served besides loopback and `host` (e.g. the node's public DNS name). Default: none. */
+  allowedHosts?: readonly string[]
+  /** Time a client has to send its request headers. Default: 10 s. */
+  headersTimeoutMs?: number
+  /** Time a client has to send its whole request. Default: 60 s. */
+  requestTimeoutMs?: number
+  /** Most open connections per listener. Default: 1024. */
+  maxConnections?: number
 }
 
 class MethodNotAllowedError extends PhaseError {
@@ -51,39 +71,56 @@ export class HttpApi {
   private readonly local: Server | undefined
   private readonly c: HttpApiComponents
   private readonly init: HttpApiInit
+  private readonly intake: Pick<Intake, 'begin'>
+  private readonly ownIntake: Intake | undefined
+  private checkHost: (host: string | undefined) => void = () => {}
   private address: string | undefined
 
   constructor (components: HttpApiComponents, init: HttpApiInit) {
     this.c = components
     this.init = init
-    const make = (): Server => {
-      const server = createServer((req, res) => { this.handle(req, res) })
-      server.requestTimeout = 120_000
-      server.headersTimeout = 10_000
+    if (init.intake === undefined) this.ownIntake = new Intake({ timeoutMs: init.requestTimeoutMs })
+    this.intake = init.intake ?? this.ownIntake!
+    const make = (local: boolean): Server => {
+      const server = createServer({
+        headersTimeout: init.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+        // The body's own deadline (Intake) answers with a typed 408 first; this one is the backstop.
+        requestTimeout: (init.requestTimeoutMs ?? 60_000) + 5_000,
+        // Node checks both timeouts only this often (default 30 s: slow headers held 40 s).
+        connectionsCheckingInterval: Math.min(1000, init.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS)
+      }, (req, res) => { this.handle(req, res, local) })
+      server.maxConnections = init.maxConnections ?? DEFAULT_MAX_CONNECTIONS
       return server
     }
-    this.server = make()
-    this.local = init.socket === undefined ? undefined : make()
+    this.server = make(false)
+    this.local = init.socket === undefined ? undefined : make(true)
   }
 
-  /** Listens; returns `host:port` with the real port. */
+  /** Listens; returns `host:port` with the real port (`unix:<path>` when TCP is off). */
   async start (): Promise<string> {
     if (this.address !== undefined) return this.address
-    await listen(this.server, (cb) => this.server.listen(this.init.port, this.init.host, cb))
+    const tcp = this.init.tcp ?? true
+    if (tcp) await listen(this.server, (cb) => this.server.listen(this.init.port, this.init.host, cb))
     if (this.local !== undefined && this.init.socket !== undefined) {
       const path = this.init.socket
       await prepareSocket(`unix:${path}`)
       await listen(this.local, (cb) => this.local!.listen(path, cb))
       this.c.logger.info({ socket: path }, 'http api listening on unix socket')
     }
+    if (!tcp) {
+      this.address = `unix:${this.init.socket ?? ''}`
+      return this.address
+    }
     const a = this.server.address()
     const port = typeof a === 'object' && a !== null ? a.port : this.init.port
+    this.checkHost = hostCheck({ bindHost: this.init.host, port, allowedHosts: this.init.allowedHosts })
     this.address = `${this.init.host.includes(':') ? `[${this.init.host}]` : this.init.host}:${port}`
     this.c.logger.info({ address: this.address }, 'http api listening')
     return this.address
   }
 
   async stop (): Promise<void> {
+    this.ownIntake?.close()
     await Promise.all([this.server, this.local].map(async (server) => {
       if (server === undefined || !server.listening) return
       await new Promise<void>((resolve) => {
@@ -93,32 +130,38 @@ export class HttpApi {
     }))
   }
 
-  private handle (req: IncomingMessage, res: ServerResponse): void {
+  private handle (req: IncomingMessage, res: ServerResponse, local: boolean): void {
     const controller = new AbortController()
     res.on('close', () => { if (!res.writableFinished) controller.abort() })
-    this.route(req, controller.signal).then(
+    this.route(req, res, local, controller.signal).then(
       (body) => {
         if (!(body instanceof TextBody)) { send(res, 200, body); return }
         if (res.headersSent || res.destroyed) return
         res.writeHead(200, { 'content-type': body.contentType, 'content-length': Buffer.byteLength(body.body) })
         res.end(body.body)
+        writeDeadline(res)
       },
       (err: unknown) => {
         const pub = toPublicError(err)
         if (pub !== err) this.c.logger.error({ err }, 'unexpected error in http api')
+        // A client that leaves or stalls is an ordinary event: one line, no stack.
+        else if (pub.code === 'cancelled' || pub.code === 'request_timeout') this.c.logger.debug({ code: pub.code, method: req.method }, pub.message)
         const status = err instanceof MethodNotAllowedError ? 405 : ERROR_TABLE[pub.code].http
         send(res, status, { error: { code: pub.code, message: pub.message } })
       }
     )
   }
 
-  private async route (req: IncomingMessage, signal: AbortSignal): Promise<unknown> {
-    const url = new URL(req.url ?? '/', 'http://node')
+  private async route (req: IncomingMessage, res: ServerResponse, local: boolean, signal: AbortSignal): Promise<unknown> {
+    // A unix socket cannot be reached by a rebinding page; TCP must name this machine.
+    if (!local) this.checkHost(req.headers.host)
+    // The raw path: `new URL('//', base)` throws (a 500 before auth); routes match exact strings.
+    const url = { pathname: requestPath(req.url) }
     if (url.pathname === '/healthz') return { status: 'ok' }
     this.authorize(req)
     if (url.pathname === '/v1/jobs') {
       if (req.method !== 'POST') throw new MethodNotAllowedError()
-      return await this.submit(req, signal)
+      return await this.submit(req, res, signal)
     }
     const mod = /^\/v1\/modules\/(sha256:[0-9a-f]{64})$/.exec(url.pathname)
     if (mod != null) {
@@ -146,23 +189,18 @@ export class HttpApi {
     checkToken(req.headers.authorization, this.init.token)
   }
 
-  private async submit (req: IncomingMessage, signal: AbortSignal): Promise<unknown> {
+  private async submit (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<unknown> {
     const type = req.headers['content-type'] ?? ''
     if (!type.startsWith('application/json')) throw new InvalidJsonError('content-type must be application/json')
-    const body = await readBody(req, this.init.maxBodyBytes)
-    let doc: unknown
-    try { doc = JSON.parse(body.toString('utf8')) } catch { throw new InvalidJsonError() }
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new InvalidJsonError('body must be a JSON object')
-    const { manifest, module, target, peer_id: peerId, replicas, ...rest } = doc as Record<string, unknown>
-    const unknown = Object.keys(rest)
-    if (unknown.length > 0) throw new InvalidManifestError(`unknown field in request: '${unknown[0]!.slice(0, 60)}' (expected manifest, module, target, peer_id, replicas)`)
-    if ((target !== undefined && typeof target !== 'string') || (peerId !== undefined && typeof peerId !== 'string')) throw new InvalidManifestError('target and peer_id must be strings')
-    if (replicas !== undefined && (!Number.isInteger(replicas) || (replicas as number) < 0)) throw new InvalidManifestError('replicas must be a non-negative integer')
-    if (manifest === undefined) throw new InvalidManifestError('request needs a manifest')
-    if (module !== undefined && (typeof module !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(module))) {
-      throw new InvalidManifestError('module must be standard base64')
+    // Parsed in a function of its own: the body's text and the module's base64 (each as large as
+    // the body) are garbage once it returns, while the job runs with the bytes alone.
+    const { body, release } = await readBody(req, res, { max: this.init.maxBodyBytes, intake: this.intake })
+    let result: Awaited<ReturnType<HttpApiComponents['jobs']['run']>>
+    try {
+      result = await this.c.jobs.run(parseJobBody(body), { signal })
+    } finally {
+      release()
     }
-    const result = await this.c.jobs.run({ manifest, module: module === undefined ? undefined : Buffer.from(module, 'base64'), target, peerId, replicas: replicas as number | undefined }, { signal })
     return {
       ...jobOutcomeJson(result),
       manifest: result.manifest,
@@ -176,7 +214,8 @@ export class HttpApi {
             agreeing: result.agreeing,
             replicas: result.replicas.map((r) => ({
               peer_id: r.peerId, status: r.status, exit_code: r.exitCode, stdout_hash: r.stdoutHash, stderr_hash: r.stderrHash,
-              receipt_json: Buffer.from(r.receiptJson).toString('utf8'), error_code: r.errorCode, error_message: r.errorMessage
+              receipt_json: Buffer.from(r.receiptJson).toString('utf8'), error_code: r.errorCode, error_message: r.errorMessage,
+              capability_json: r.capability === undefined ? null : canonicalize(r.capability)
             }))
           }
         : {}),
@@ -188,30 +227,21 @@ export class HttpApi {
   }
 }
 
-async function readBody (req: IncomingMessage, max: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? NaN)
-  if (declared > max) {
-    req.resume()
-    throw new ModuleTooLargeError(`request body is ${declared} bytes, this node accepts at most ${max}`)
+/** The JSON body of POST /v1/jobs → a routed job request (module bytes decoded). */
+function parseJobBody (body: Buffer): RoutedRequest {
+  let doc: unknown
+  try { doc = JSON.parse(decodeBody(body)) } catch (err) { throw err instanceof PhaseError ? err : new InvalidJsonError() }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new InvalidJsonError('body must be a JSON object')
+  const { manifest, module, target, peer_id: peerId, replicas, ...rest } = doc as Record<string, unknown>
+  const unknown = Object.keys(rest)
+  if (unknown.length > 0) throw new InvalidManifestError(`unknown field in request: '${unknown[0]!.slice(0, 60)}' (expected manifest, module, target, peer_id, replicas)`)
+  if ((target !== undefined && typeof target !== 'string') || (peerId !== undefined && typeof peerId !== 'string')) throw new InvalidManifestError('target and peer_id must be strings')
+  if (replicas !== undefined && (!Number.isInteger(replicas) || (replicas as number) < 0)) throw new InvalidManifestError('replicas must be a non-negative integer')
+  if (manifest === undefined) throw new InvalidManifestError('request needs a manifest')
+  if (module !== undefined && (typeof module !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(module))) {
+    throw new InvalidManifestError('module must be standard base64')
   }
-  return await new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length
-      if (size > max) {
-        // Stop buffering but keep draining, so the 413 can still be sent on this connection.
-        req.off('data', onData)
-        req.resume()
-        reject(new ModuleTooLargeError(`request body is over ${max} bytes`))
-        return
-      }
-      chunks.push(chunk)
-    }
-    req.on('data', onData)
-    req.once('end', () => resolve(Buffer.concat(chunks)))
-    req.once('error', reject)
-  })
+  return { manifest, module: module === undefined ? undefined : Buffer.from(module, 'base64'), target, peerId, replicas: replicas as number | undefined }
 }
 
 async function listen (server: Server, start: (cb: () => void) => void): Promise<void> {
@@ -221,9 +251,19 @@ async function listen (server: Server, start: (cb: () => void) => void): Promise
   })
 }
 
+/** Time a client has to read an answer once it is written (one that never reads holds its socket). */
+const WRITE_TIMEOUT_MS = 60_000
+
 function send (res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent || res.destroyed) return
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
   res.end(text)
+  writeDeadline(res)
+}
+
+function writeDeadline (res: ServerResponse): void {
+  if (res.writableFinished) return
+  const timer = setTimeout(() => res.destroy(), WRITE_TIMEOUT_MS).unref()
+  res.once('close', () => clearTimeout(timer))
 }

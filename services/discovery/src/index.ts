@@ -16,14 +16,16 @@ import { ModuleStore } from './module-store.ts'
 import { ExecutorSet } from './executors.ts'
 import { SignerClient } from './signer-client.ts'
 import { JobRunner } from './jobs.ts'
+import { ReplayGuard, loadSignedJobIds } from './replay-guard.ts'
 import { createNodeService } from './node-service.ts'
 import { HttpApi } from './http-api.ts'
 import { JobRouter } from './router.ts'
-import { PhaseNetwork, type PeerSummary, type FoundExecutor } from './p2p/index.ts'
+import { PhaseNetwork, jobMessageBytes, jobResultBytes, type PeerSummary, type FoundExecutor } from './p2p/index.ts'
 import type { Requirements } from './p2p/providers.ts'
 import { UnavailableError } from '../../core/src/errors.ts'
 import { VERSION, processInfo } from '../../core/src/process-info.ts'
 import { NodeMetrics } from './metrics.ts'
+import { Intake } from '../../core/src/intake.ts'
 import { nodeStatusJson, type NodeStatus, type NodeProcessStatus } from './status.ts'
 
 export { JobRunner } from './jobs.ts'
@@ -33,6 +35,11 @@ export { ModuleStore } from './module-store.ts'
 export { VERSION }
 export { nodeStatusJson, type NodeStatus, type NodeProcessStatus } from './status.ts'
 export const IDENTITY_FILE = 'identity.key'
+/** Job ids remembered against replay (the newest first; the signer's log backs older ones). */
+const REPLAY_WINDOW = 100_000
+/** How long start-up waits for the signer's list of signed job ids before going on without it. */
+const REPLAY_LOAD_MS = 5000
+
 /** Mode of the public API sockets (gRPC and HTTP): the node's user and group. */
 export const PUBLIC_SOCKET_MODE = 0o660
 
@@ -67,18 +74,28 @@ export class DiscoveryNode {
   private http: HttpApi | undefined
   private network: PhaseNetwork | undefined
   readonly metrics = new NodeMetrics()
+  /** One budget of buffered request bytes (and one clock per request) for both API faces. */
+  private readonly intake: Intake
   private started: Promise<DiscoveryAddresses> | undefined
   private stopped: Promise<void> | undefined
 
   constructor (components: DiscoveryComponents, config: NodeConfig) {
     this.config = config
     this.log = components.logger
-    // The public API takes a module plus manifest; allow the module cap plus room for the rest.
+    const api = config.api
+    this.intake = new Intake({ maxBufferedBytes: api.maxBufferedBytes, minBytesPerSecond: api.minBytesPerSecond, graceMs: api.bodyGraceMs, timeoutMs: api.requestTimeoutMs })
+    // The public API takes a module plus manifest; allow the module cap plus room for the rest
+    // (never more than the whole budget: such a message could never be taken).
     this.server = new GrpcServer({ logger: this.log.child({ component: 'grpc' }) }, {
-      maxMessageBytes: config.limits.maxModuleBytes + config.limits.maxStdinBytes * 2 + 1024 * 1024,
-      reflection: true
+      maxMessageBytes: Math.min(api.maxBufferedBytes, config.limits.maxModuleBytes + config.limits.maxStdinBytes * 2 + 1024 * 1024),
+      reflection: true,
+      intake: this.intake,
+      // Connections with no call are closed after two minutes; dead peers are found by pings.
+      idleConnectionMs: 120_000,
+      keepaliveMs: 60_000,
+      maxConcurrentStreams: 256
     })
-    this.modules = new ModuleStore({ logger: this.log }, { dir: join(config.stateDir, 'modules') })
+    this.modules = new ModuleStore({ logger: this.log }, { dir: join(config.stateDir, 'modules'), memoryBytes: config.moduleCache.memoryBytes, diskBytes: config.moduleCache.diskBytes })
   }
 
   async start (): Promise<DiscoveryAddresses> {
@@ -92,15 +109,22 @@ export class DiscoveryNode {
     await this.modules.start()
     const addresses = internalAddresses(this.config)
     const messageBytes = this.config.limits.maxModuleBytes + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
-    this.executors = new ExecutorSet({ logger: this.log.child({ component: 'executors' }) }, { addresses: addresses.executors, maxMessageBytes: messageBytes })
+    this.executors = new ExecutorSet({ logger: this.log.child({ component: 'executors' }) }, { addresses: addresses.executors, maxMessageBytes: messageBytes, quarantineMs: this.config.poisonQuarantineMs })
     const executors = this.executors
     executors.watch({ runtimeDir: this.config.runtimeDir, onRestart: (index) => this.metrics.executorRestarted(index) })
     this.signer = new SignerClient(addresses.signer)
+    const replays = new ReplayGuard(REPLAY_WINDOW)
+    await this.restoreReplays(replays, this.signer)
     const perExecutor = this.config.workersPerExecutor + this.config.queueCapacity
-    const jobs = new JobRunner({ executors, modules: this.modules, signer: this.signer, logger: this.log.child({ component: 'jobs' }), metrics: this.metrics }, {
+    const jobs = new JobRunner({ executors, modules: this.modules, signer: this.signer, replays, logger: this.log.child({ component: 'jobs' }), metrics: this.metrics }, {
       limits: this.config.limits,
       peerId,
-      maxInFlight: () => Math.max(1, executors.size) * perExecutor
+      maxInFlight: () => Math.max(1, executors.size) * perExecutor,
+      remote: {
+        maxTimeoutMs: this.config.remote.maxTimeoutMs,
+        maxMemoryMb: this.config.remote.maxMemoryMb,
+        maxJobs: () => remoteSlots(this.config, executors.size)
+      }
     })
     const executorClient = createGrpcClient(ExecutorService, addresses.executors[0]!, { timeoutMs: 2000 })
     let runtime: { name: string, version: string } | undefined
@@ -133,8 +157,12 @@ export class DiscoveryNode {
         maxRemoteJobs: p2p.maxRemoteJobs,
         perPeerConcurrency: p2p.perPeerConcurrency,
         perPeerPerSecond: p2p.perPeerPerSecond,
-        limits: this.config.limits,
-        maxMessageBytes: Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
+        // Peers are told the caps their jobs get here: the remote ones.
+        limits: { ...this.config.limits, maxTimeoutMs: this.config.remote.maxTimeoutMs, maxMemoryMb: this.config.remote.maxMemoryMb },
+        readTimeoutMs: p2p.readTimeoutMs,
+        maxInflightBytes: p2p.maxInflightBytes,
+        maxMessageBytes: jobMessageBytes(this.config.limits),
+        maxResultBytes: jobResultBytes(this.config.limits)
       })
       await this.network.start()
     }
@@ -153,21 +181,25 @@ export class DiscoveryNode {
       queueDepth: () => executors.queueDepth(),
       executors: () => executors.views(),
       peers: () => network()?.counters().peers,
-      network: () => network()?.counters()
+      network: () => network()?.counters(),
+      peerLoad: () => network()?.load()
     })
     const signer = this.signer
     const status = async (): Promise<NodeStatus> => {
       const signerStatus = await signer.status().catch(() => undefined)
       const byStatus = await this.metrics.jobsByStatus()
+      const self = processInfo() as NonNullable<NodeProcessStatus['process']>
       return {
         peerId,
         version: VERSION,
         processes: [
-          { name: 'discovery', index: 0, state: 'up', process: processInfo() as NodeProcessStatus['process'], running: jobs.running, queued: 0, completed: BigInt(Object.values(byStatus).reduce((a, b) => a + b, 0)), restarts: 0 },
-          { name: 'signer', index: 0, state: signerStatus === undefined ? 'down' : 'up', process: signerStatus?.process, running: 0, queued: 0, completed: signerStatus?.signedReceipts ?? 0n, restarts: 0 },
+          { name: 'discovery', index: 0, state: 'up', process: self, running: jobs.running, queued: 0, completed: BigInt(Object.values(byStatus).reduce((a, b) => a + b, 0)), restarts: self.restarts },
+          { name: 'signer', index: 0, state: signerStatus === undefined ? 'down' : 'up', process: signerStatus?.process, running: 0, queued: 0, completed: signerStatus?.signedReceipts ?? 0n, restarts: signerStatus?.process?.restarts ?? 0 },
           ...executors.views().map((e): NodeProcessStatus => ({
             name: 'executor', index: e.index, state: e.state, process: e.up ? e.status?.process : undefined,
-            running: e.status?.running ?? 0, queued: e.status?.queued ?? 0, completed: e.status?.completedJobs ?? 0n, restarts: e.restarts
+            running: e.status?.running ?? 0, queued: e.status?.queued ?? 0, completed: e.status?.completedJobs ?? 0n,
+            // pm2's count survives a restart of discovery; discovery's own (new pids seen) covers runs without pm2.
+            restarts: Math.max(e.status?.process?.restarts ?? 0, e.restarts)
           }))
         ],
         jobsInFlight: jobs.running,
@@ -187,9 +219,15 @@ export class DiscoveryNode {
       this.http = new HttpApi({ jobs: router, modules: this.modules, info, status: async () => nodeStatusJson(await status()), metrics: async () => await this.metrics.text(), logger: this.log.child({ component: 'http' }) }, {
         host: this.config.api.http.host,
         port: this.config.api.http.port,
+        tcp: this.config.api.http.tcp,
+        allowedHosts: this.config.api.http.allowedHosts,
         socket: this.config.api.http.socket,
         token: this.config.api.token,
-        maxBodyBytes: Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
+        maxBodyBytes: Math.min(this.config.api.maxBufferedBytes, Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024),
+        intake: this.intake,
+        headersTimeoutMs: this.config.api.headersTimeoutMs,
+        requestTimeoutMs: this.config.api.requestTimeoutMs,
+        maxConnections: this.config.api.maxConnections
       })
       http = await this.http.start()
       await chmod(this.config.api.http.socket, PUBLIC_SOCKET_MODE)
@@ -199,18 +237,51 @@ export class DiscoveryNode {
   }
 
   private closeInfo: () => void = () => {}
+  private replayRetry: NodeJS.Timeout | undefined
+
+  /**
+   * Loads the job ids of the signer's receipt log into the replay guard, so a restart does not
+   * run (and try to sign) a job id again. While the signer is down it retries in the background;
+   * meanwhile the signer itself still refuses a second receipt for a logged job id.
+   */
+  private async restoreReplays (guard: ReplayGuard, signer: SignerClient): Promise<void> {
+    const attempt = async (): Promise<void> => {
+      const n = await loadSignedJobIds(guard, signer, { signal: AbortSignal.timeout(REPLAY_LOAD_MS) })
+      this.log.info({ jobIds: n }, 'replay guard loaded from the receipt log')
+    }
+    try {
+      await attempt()
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot load signed job ids from the signer yet; retrying')
+      this.replayRetry = setInterval(() => { attempt().then(() => clearInterval(this.replayRetry), () => {}) }, 2000)
+      this.replayRetry.unref()
+    }
+  }
 
   async stop (): Promise<void> {
     this.stopped ??= (async () => {
       await this.started?.catch(() => {})
+      clearInterval(this.replayRetry)
       await Promise.all([this.server.stop(), this.http?.stop()])
       await this.network?.stop()
       this.executors?.close()
       this.signer?.close()
       this.closeInfo()
+      this.intake.close()
     })()
     await this.stopped
   }
+}
+
+/**
+ * Remote jobs running at once: a share of the workers (not of the queues), so a remote job
+ * holds no worker a local job needs; at least one unless the share is 0 (a node with a single
+ * worker then lets one remote job hold it for up to remote.max_timeout_ms).
+ */
+export function remoteSlots (config: Pick<NodeConfig, 'remote' | 'workersPerExecutor'>, executors: number): number {
+  const share = config.remote.executorShare
+  if (share === 0 || config.remote.maxJobs === 0) return 0
+  return Math.min(config.remote.maxJobs, Math.max(1, Math.floor(executors * config.workersPerExecutor * share + 1e-9)))
 }
 
 export function createDiscovery (components: DiscoveryComponents, config: NodeConfig): DiscoveryNode {

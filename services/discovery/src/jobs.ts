@@ -41,12 +41,31 @@ export interface JobResult {
   wallTimeUs?: number
 }
 
+/** Where a job comes from: this node's clients, or another node over `/phase/job/1.0.0`. */
+export type JobOrigin = 'local' | 'remote'
+
+export interface JobRunOptions {
+  signal?: AbortSignal
+  /** Default: local. Remote jobs run under `JobRunnerInit.remote`. */
+  origin?: JobOrigin
+}
+
+/** Caps of remote jobs: lower than local ones, and a bounded share of the executors. */
+export interface RemoteJobCaps {
+  maxTimeoutMs: number
+  maxMemoryMb: number
+  /** Remote jobs running at once (a function when the executor count changes). */
+  maxJobs: number | (() => number)
+}
+
 export interface JobRunnerComponents {
   executors: Pick<ExecutorSet, 'execute'>
   modules: Pick<ModuleStore, 'has' | 'get' | 'put'>
   signer: Pick<SignerClient, 'publicKey' | 'sign'>
   logger: Logger
   metrics?: Pick<NodeMetrics, 'jobDone' | 'jobFailed'>
+  /** Job ids seen (default: a new guard of `replayWindow` ids); pass one loaded from the signer's log. */
+  replays?: ReplayGuard
 }
 
 export interface JobRunnerInit {
@@ -56,6 +75,8 @@ export interface JobRunnerInit {
   maxInFlight: number | (() => number)
   /** Job ids remembered against replay. Default: 100000. */
   replayWindow?: number
+  /** Caps of remote jobs. Default: the local caps, no share limit. */
+  remote?: RemoteJobCaps
 }
 
 export class JobRunner {
@@ -63,16 +84,17 @@ export class JobRunner {
   private readonly init: JobRunnerInit
   private readonly replays: ReplayGuard
   private inFlight = 0
+  private remoteInFlight = 0
 
   constructor (components: JobRunnerComponents, init: JobRunnerInit) {
     this.c = components
     this.init = init
-    this.replays = new ReplayGuard(init.replayWindow ?? 100_000)
+    this.replays = components.replays ?? new ReplayGuard(init.replayWindow ?? 100_000)
   }
 
   get running (): number { return this.inFlight }
 
-  async run (request: JobRequest, options: { signal?: AbortSignal } = {}): Promise<JobResult> {
+  async run (request: JobRequest, options: JobRunOptions = {}): Promise<JobResult> {
     const metrics = this.c.metrics
     if (metrics === undefined) return await this.runJob(request, options)
     const start = performance.now()
@@ -86,9 +108,10 @@ export class JobRunner {
     }
   }
 
-  private async runJob (request: JobRequest, options: { signal?: AbortSignal }): Promise<JobResult> {
+  private async runJob (request: JobRequest, options: JobRunOptions): Promise<JobResult> {
     const manifest = parseManifest(request.manifest)
-    const limits = this.effectiveLimits(manifest)
+    const remote = options.origin === 'remote'
+    const limits = this.effectiveLimits(manifest, remote)
     const stdin = manifestStdin(manifest)
     this.checkInputs(manifest, stdin)
     const moduleHash = manifest.module_hash
@@ -98,9 +121,12 @@ export class JobRunner {
     const jobId = contentHash(manifestJson)
     const max = this.init.maxInFlight
     if (this.inFlight >= (typeof max === 'number' ? max : max())) throw new QueueFullError('node is at capacity, retry later')
+    if (remote) this.admitRemote()
     if (!this.replays.claim(jobId)) throw new ReplayedJobError(`job ${jobId} was already submitted; use a fresh nonce`)
     this.inFlight++
-    let executed = false
+    if (remote) this.remoteInFlight++
+    // The id stays used once a receipt exists for it (issued here, or already in the signer's log).
+    let receiptExists = false
     try {
       const { response, executor } = await this.c.executors.execute({
         jobId,
@@ -110,7 +136,6 @@ export class JobRunner {
         stdin,
         limits: { memoryBytes: BigInt(limits.memory_bytes), timeoutMs: limits.timeout_ms, outputBytes: BigInt(limits.output_bytes) }
       }, async () => await this.moduleBytes(moduleHash), { signal: options.signal, timeoutMs: limits.timeout_ms + EXECUTOR_DEADLINE_SLACK_MS })
-      executed = true
       const unsigned: UnsignedReceipt = {
         version: 1,
         job_id: jobId,
@@ -132,12 +157,14 @@ export class JobRunner {
         runtime: { name: response.runtimeName, version: response.runtimeVersion }
       }
       const signed = await this.c.signer.sign(unsigned, options).catch((err: unknown) => {
+        receiptExists = isPhaseError(err, 'replayed_job')
         // A receipt this node built and its own signer refused is the node's fault, not the
         // client's: logged with its cause, answered as internal.
         if (!isPhaseError(err, 'invalid_receipt')) throw err
         this.c.logger.error({ err, jobId, status: unsigned.status, exitCode: unsigned.exit_code }, 'signer refused a receipt this node built')
         throw new PhaseError('internal', 'internal error')
       })
+      receiptExists = true
       this.c.logger.debug({ jobId, status: response.status, exitCode: unsigned.exit_code, executor, wallTimeUs: unsigned.wall_time_us }, 'job done')
       return {
         jobId,
@@ -153,21 +180,33 @@ export class JobRunner {
       }
     } finally {
       this.inFlight--
-      // A job that never ran may be submitted again with the same nonce.
-      if (!executed) this.replays.release(jobId)
+      if (remote) this.remoteInFlight--
+      // A job that got no receipt (refused, failed, or signing failed) may be submitted again.
+      if (!receiptExists) this.replays.release(jobId)
     }
   }
 
+  /** Remote jobs hold at most their share of the executors, so local work always gets through. */
+  private admitRemote (): void {
+    const max = this.init.remote?.maxJobs
+    if (max === undefined) return
+    if (this.remoteInFlight >= (typeof max === 'number' ? max : max())) throw new QueueFullError('this node is at capacity for remote jobs, retry later')
+  }
+
   /** The limits the job runs under: the manifest's asks or the node's defaults, never above the caps. */
-  private effectiveLimits (manifest: Manifest): UnsignedReceipt['limits'] {
-    const caps = this.init.limits
+  private effectiveLimits (manifest: Manifest, remote: boolean): UnsignedReceipt['limits'] {
+    const r = remote ? this.init.remote : undefined
+    const caps = r === undefined
+      ? this.init.limits
+      : { ...this.init.limits, maxMemoryMb: r.maxMemoryMb, maxTimeoutMs: r.maxTimeoutMs, defaultMemoryMb: Math.min(this.init.limits.defaultMemoryMb, r.maxMemoryMb), defaultTimeoutMs: Math.min(this.init.limits.defaultTimeoutMs, r.maxTimeoutMs) }
     const asked = manifest.limits ?? {}
     const memoryMb = asked.memory_mb ?? caps.defaultMemoryMb
     const timeoutMs = asked.timeout_ms ?? caps.defaultTimeoutMs
     const outputBytes = asked.output_bytes ?? caps.defaultOutputBytes
-    if (memoryMb > caps.maxMemoryMb) throw new LimitExceededError(`limits.memory_mb ${memoryMb} is above this node's cap of ${caps.maxMemoryMb}`)
-    if (timeoutMs > caps.maxTimeoutMs) throw new LimitExceededError(`limits.timeout_ms ${timeoutMs} is above this node's cap of ${caps.maxTimeoutMs}`)
-    if (outputBytes > caps.maxOutputBytes) throw new LimitExceededError(`limits.output_bytes ${outputBytes} is above this node's cap of ${caps.maxOutputBytes}`)
+    const cap = r === undefined ? "this node's cap" : "this node's cap for remote jobs"
+    if (memoryMb > caps.maxMemoryMb) throw new LimitExceededError(`limits.memory_mb ${memoryMb} is above ${cap} of ${caps.maxMemoryMb}`)
+    if (timeoutMs > caps.maxTimeoutMs) throw new LimitExceededError(`limits.timeout_ms ${timeoutMs} is above ${cap} of ${caps.maxTimeoutMs}`)
+    if (outputBytes > caps.maxOutputBytes) throw new LimitExceededError(`limits.output_bytes ${outputBytes} is above ${cap} of ${caps.maxOutputBytes}`)
     return { memory_bytes: memoryMb * 1024 * 1024, timeout_ms: timeoutMs, output_bytes: outputBytes }
   }
 

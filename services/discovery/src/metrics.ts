@@ -14,6 +14,8 @@ export interface MetricsSources {
   executors: () => ReadonlyArray<{ index: number, up: boolean }>
   peers: () => number | undefined
   network: () => { jobsIn: number, jobsRefused: number, jobsOut: number, jobsOutFailed: number, receiptsRefused: number } | undefined
+  /** What peers hold here now (job streams, remote jobs, bytes in flight, DHT and peer-store use). */
+  peerLoad?: () => Record<string, number> | undefined
 }
 
 /** Latency buckets in seconds: sub-millisecond warm jobs up to the 60 s wall-time cap. */
@@ -60,6 +62,14 @@ export class NodeMetrics {
     network('phase_p2p_jobs_out_total', 'Jobs this node sent to peers.', 'jobsOut')
     network('phase_p2p_jobs_out_failed_total', 'Jobs sent to peers that failed or were refused.', 'jobsOutFailed')
     network('phase_p2p_receipts_refused_total', 'Receipts from peers that failed verification.', 'receiptsRefused')
+    new Gauge({
+      name: 'phase_p2p_load', help: 'What peers hold on this node now, by kind: streams, remote_jobs, inflight_bytes, provider_records, peer_store_entries, dht_bytes, peer_store_bytes, ...', labelNames: ['kind'], registers,
+      collect () {
+        this.reset()
+        const load = self.sources?.peerLoad?.()
+        if (load !== undefined) for (const [kind, n] of Object.entries(load)) this.set({ kind: kind.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) }, n)
+      }
+    })
     new Gauge({ name: 'phase_build_info', help: 'Phase and Node.js versions of this node (always 1).', labelNames: ['version', 'node_version'], registers }).set({ version: VERSION, node_version: process.versions.node }, 1)
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry })
   }

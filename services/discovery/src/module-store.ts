@@ -1,47 +1,67 @@
 /**
- * Modules by content hash: a bounded in-memory LRU in front of a folder on disk, so a client
- * sends a module once and afterwards only its hash, also across restarts. Bytes are stored only
- * after their hash was checked, so the store cannot be poisoned.
+ * Modules by content hash: a bounded in-memory LRU in front of a bounded folder on disk, so a
+ * client sends a module once and afterwards only its hash, also across restarts. Bytes are
+ * stored only after their hash was checked (by the caller) and they validated as WebAssembly
+ * (here), so neither a client nor a peer can fill the cache with junk. Both levels are bounded
+ * by bytes; the least recently used module goes first.
  */
-import { mkdir, readFile, rename, writeFile, unlink } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, stat, writeFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { InvalidModuleError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
 
-export const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024
+/** Module bytes kept in memory. */
+export const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024
+/** Module bytes kept on disk. */
+export const DEFAULT_DISK_BYTES = 1024 * 1024 * 1024
 
 export interface ModuleStoreInit {
   /** Folder for module files; none keeps modules in memory only. */
   dir?: string
-  /** Bytes kept in memory. Default: 256 MiB. */
+  /** Bytes kept in memory. Default: 64 MiB. */
   memoryBytes?: number
+  /** Bytes kept on disk. Default: 1 GiB. */
+  diskBytes?: number
 }
 
 const HASH = /^sha256:([0-9a-f]{64})$/
 
 export class ModuleStore {
   private readonly memory = new Map<string, Uint8Array>()
-  private readonly onDisk = new Set<string>()
+  /** Files on disk and their sizes, least recently used first. */
+  private readonly onDisk = new Map<string, number>()
   private readonly dir: string | undefined
   private readonly maxBytes: number
+  private readonly maxDiskBytes: number
   private bytes = 0
+  private diskBytesUsed = 0
   private readonly log: Logger
 
   constructor (components: { logger: Logger }, init: ModuleStoreInit = {}) {
     this.dir = init.dir
     this.maxBytes = init.memoryBytes ?? DEFAULT_MEMORY_BYTES
+    this.maxDiskBytes = init.diskBytes ?? DEFAULT_DISK_BYTES
     this.log = components.logger
   }
 
-  /** Indexes the folder (hash names only; bytes are read on demand). */
+  /** Indexes the folder (hash names and sizes, oldest first; bytes are read on demand). */
   async start (): Promise<void> {
     if (this.dir === undefined) return
     await mkdir(this.dir, { recursive: true, mode: 0o750 })
-    const { readdir } = await import('node:fs/promises')
+    const found: Array<{ hash: string, size: number, mtime: number }> = []
     for (const name of await readdir(this.dir)) {
+      const path = join(this.dir, name)
+      // A write cut short by a crash leaves its temporary file: it counts against no bound, so go.
+      if (name.endsWith('.tmp')) { await unlink(path).catch(() => {}); continue }
       const m = /^([0-9a-f]{64})\.wasm$/.exec(name)
-      if (m != null) this.onDisk.add(`sha256:${m[1]}`)
+      if (m == null) continue
+      const s = await stat(path).catch(() => undefined)
+      if (s !== undefined) found.push({ hash: `sha256:${m[1]}`, size: s.size, mtime: s.mtimeMs })
     }
+    found.sort((a, b) => a.mtime - b.mtime)
+    for (const f of found) this.indexFile(f.hash, f.size)
+    await this.trimDisk()
   }
 
   has (hash: string): boolean {
@@ -50,13 +70,15 @@ export class ModuleStore {
 
   /** The module's bytes, or undefined when unknown. */
   async get (hash: string): Promise<Uint8Array | undefined> {
+    const size = this.onDisk.get(hash)
+    if (size !== undefined) this.indexFile(hash, size) // refresh its LRU position on disk
     const hit = this.memory.get(hash)
     if (hit !== undefined) {
       this.memory.delete(hash)
       this.memory.set(hash, hit) // refresh LRU position
       return hit
     }
-    if (!this.onDisk.has(hash) || this.dir === undefined) return undefined
+    if (size === undefined || this.dir === undefined) return undefined
     const m = HASH.exec(hash)
     if (m == null) return undefined
     try {
@@ -64,24 +86,29 @@ export class ModuleStore {
       this.remember(hash, bytes)
       return bytes
     } catch (err) {
-      this.onDisk.delete(hash)
+      this.forgetFile(hash)
       this.log.warn({ hash, err: (err as Error).message }, 'module file unreadable, forgotten')
       return undefined
     }
   }
 
-  /** Stores bytes whose hash the caller has verified. */
+  /**
+   * Stores bytes whose hash the caller has verified. Throws InvalidModuleError (and stores
+   * nothing) when they are not valid WebAssembly.
+   */
   async put (hash: string, bytes: Uint8Array): Promise<void> {
     if (this.has(hash)) return
-    this.remember(hash, bytes)
+    if (!WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) throw new InvalidModuleError('module is not valid WebAssembly')
+    bytes = this.remember(hash, bytes)
     const m = HASH.exec(hash)
-    if (this.dir === undefined || m == null) return
+    if (this.dir === undefined || m == null || bytes.byteLength > this.maxDiskBytes) return
     const path = join(this.dir, `${m[1]}.wasm`)
     const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`
     try {
       await writeFile(tmp, bytes, { mode: 0o640 })
       await rename(tmp, path)
-      this.onDisk.add(hash)
+      this.indexFile(hash, bytes.byteLength)
+      await this.trimDisk()
     } catch (err) {
       await unlink(tmp).catch(() => {})
       // A full disk costs the cache, not the job.
@@ -89,16 +116,51 @@ export class ModuleStore {
     }
   }
 
+  /** Modules in memory. */
   get size (): number { return this.memory.size }
 
-  private remember (hash: string, bytes: Uint8Array): void {
-    if (bytes.byteLength > this.maxBytes) return
+  /** Bytes held in memory and on disk. */
+  usage (): { memoryBytes: number, diskBytes: number, onDisk: number } {
+    return { memoryBytes: this.bytes, diskBytes: this.diskBytesUsed, onDisk: this.onDisk.size }
+  }
+
+  /** Keeps `bytes` in memory (an exact copy when it is a view into a larger buffer). */
+  private remember (hash: string, bytes: Uint8Array): Uint8Array {
+    // A view (a gRPC message, a pooled Buffer) would keep its whole backing buffer alive,
+    // uncounted: keep exactly the module's bytes.
+    if (bytes.byteOffset !== 0 || bytes.buffer.byteLength !== bytes.byteLength) bytes = bytes.slice()
+    if (bytes.byteLength > this.maxBytes) return bytes
     this.memory.set(hash, bytes)
     this.bytes += bytes.byteLength
     for (const [oldest, old] of this.memory) {
       if (this.bytes <= this.maxBytes) break
       this.memory.delete(oldest)
       this.bytes -= old.byteLength
+    }
+    return bytes
+  }
+
+  private indexFile (hash: string, size: number): void {
+    this.forgetFile(hash)
+    this.onDisk.set(hash, size)
+    this.diskBytesUsed += size
+  }
+
+  private forgetFile (hash: string): void {
+    const size = this.onDisk.get(hash)
+    if (size === undefined) return
+    this.onDisk.delete(hash)
+    this.diskBytesUsed -= size
+  }
+
+  /** Deletes the least recently used files until the folder is within its bound. */
+  private async trimDisk (): Promise<void> {
+    if (this.dir === undefined) return
+    for (const [oldest] of this.onDisk) {
+      if (this.diskBytesUsed <= this.maxDiskBytes) break
+      this.forgetFile(oldest)
+      const m = HASH.exec(oldest)
+      if (m != null) await unlink(join(this.dir, `${m[1]}.wasm`)).catch(() => {})
     }
   }
 }

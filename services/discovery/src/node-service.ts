@@ -39,7 +39,7 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
         stderr: result.stderr,
         receiptJson: result.receiptJson,
         peerId: result.peerId,
-        replicas: (result.replicas ?? []).map((r) => ({ ...r, exitCode: BigInt(r.exitCode) })),
+        replicas: (result.replicas ?? []).map(({ capability, ...r }) => ({ ...r, exitCode: BigInt(r.exitCode), capabilityJson: capability === undefined ? undefined : canonicalBytes(capability) })),
         agreeing: result.agreeing ?? 0,
         capabilityJson: result.capability === undefined ? undefined : canonicalBytes(result.capability)
       }

@@ -11,6 +11,7 @@ import type { LimitsConfig } from '../../core/src/config.ts'
 import type { JobRequest, JobResult, JobRunner } from './jobs.ts'
 import type { ModuleStore } from './module-store.ts'
 import type { PhaseNetwork, CapabilityRecord } from './p2p/index.ts'
+import { checkPeerIdArgument } from './peer-id-arg.ts'
 
 /** Time a remote job gets beyond its own wall-time limit (dial, transfer, signing). */
 const REMOTE_SLACK_MS = 10_000
@@ -35,6 +36,8 @@ export interface ReplicaOutcome {
   receiptJson: Uint8Array
   errorCode: string
   errorMessage: string
+  /** The signed capability record of the node that ran it (binds peerId to its receipt key), when known. */
+  capability?: CapabilityRecord
 }
 
 export interface RoutedResult extends JobResult {
@@ -67,6 +70,7 @@ export class JobRouter {
     const target = request.target ?? ''
     if (!TARGETS.has(target)) throw new InvalidManifestError(`target must be local, remote or auto, got '${target.slice(0, 20)}'`)
     const peerId = request.peerId ?? ''
+    if (peerId !== '') checkPeerIdArgument(peerId)
     const replicas = request.replicas ?? 0
     if (replicas > 1) return await this.replicated(request, replicas, target === 'remote', options)
     if (peerId === '' && target !== 'remote') {
@@ -107,7 +111,7 @@ export class JobRouter {
       try {
         const r = await network.runRemote(manifest, loadModule, { peerId: peer, signal: options.signal, timeoutMs })
         runs.push({ ...r, manifest, manifestJson: canonicalBytes(manifest), executor: -1 })
-        outcomes.push(outcome(r))
+        outcomes.push(outcome(r, r.capability))
       } catch (err) {
         outcomes.push(failed(peer, err))
         const next = spare.shift()
@@ -118,9 +122,9 @@ export class JobRouter {
     if (local === 1) {
       tasks.push((async () => {
         try {
-          const r = { ...await this.c.jobs.run({ manifest }, options), peerId: this.init.peerId }
+          const r = { ...await this.c.jobs.run({ manifest }, options), peerId: this.init.peerId, capability: await network.capability() }
           runs.unshift(r)
-          outcomes.push(outcome(r))
+          outcomes.push(outcome(r, r.capability))
         } catch (err) {
           outcomes.push(failed(this.init.peerId, err))
         }
@@ -161,8 +165,9 @@ export class JobRouter {
   }
 }
 
-function outcome (r: { peerId: string, status: string, exitCode: number, stdout: Uint8Array, stderr: Uint8Array, receiptJson: Uint8Array }): ReplicaOutcome {
-  return { peerId: r.peerId, status: r.status, exitCode: r.exitCode, stdoutHash: contentHash(r.stdout), stderrHash: contentHash(r.stderr), receiptJson: r.receiptJson, errorCode: '', errorMessage: '' }
+/** One finished run; for a remote one, status and exit code are already those of its verified receipt. */
+function outcome (r: { peerId: string, status: string, exitCode: number, stdout: Uint8Array, stderr: Uint8Array, receiptJson: Uint8Array }, capability: CapabilityRecord | undefined): ReplicaOutcome {
+  return { peerId: r.peerId, status: r.status, exitCode: r.exitCode, stdoutHash: contentHash(r.stdout), stderrHash: contentHash(r.stderr), receiptJson: r.receiptJson, errorCode: '', errorMessage: '', capability }
 }
 
 function failed (peerId: string, err: unknown): ReplicaOutcome {

@@ -5,11 +5,17 @@
  */
 import { SignerService, type GetStatusResponse } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
 import { createGrpcClient, type GrpcClient } from '../../core/src/grpc/index.ts'
-import { PhaseError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
+import { PhaseError, ReplayedJobError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
 import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
 
 /** A signer restarting under pm2 is back within this; past it the job fails UNAVAILABLE. */
 const SIGN_TIMEOUT_MS = 3000
+/**
+ * The signer refuses a request it reads later than this before our own timeout, so a request
+ * queued while it was down is not signed (and logged) after we answered UNAVAILABLE; the rest
+ * of the timeout covers signing and the answer's way back.
+ */
+const SIGN_DEADLINE_MARGIN_MS = 1000
 const encoder = new TextEncoder()
 
 export interface SignedReceipt {
@@ -33,8 +39,25 @@ export class SignerClient {
   }
 
   async sign (receipt: UnsignedReceipt, options: { signal?: AbortSignal } = {}): Promise<SignedReceipt> {
-    const response = await this.guard(async () => await this.client.signReceipt({ receiptJson: encoder.encode(JSON.stringify(receipt)) }, options))
+    const response = await this.guard(async () => await this.client.signReceipt({
+      receiptJson: encoder.encode(JSON.stringify(receipt)),
+      notAfterUnixMs: BigInt(Date.now() + SIGN_TIMEOUT_MS - SIGN_DEADLINE_MARGIN_MS)
+    }, options))
     return { receiptJson: response.receiptJson }
+  }
+
+  /**
+   * Every job id the signer's receipt log holds, oldest first, a page at a time (used at start
+   * so the replay guard survives restarts). Each page has its own deadline.
+   */
+  async * signedJobIds (options: { signal?: AbortSignal } = {}): AsyncGenerator<string[]> {
+    let afterSeq = -1n
+    for (;;) {
+      const page = await this.client.listSignedJobs({ afterSeq, maxIds: 0 }, { ...options, timeoutMs: 10_000 })
+      if (page.jobIds.length > 0) yield page.jobIds
+      if (!page.more || page.lastSeq <= afterSeq) return
+      afterSeq = page.lastSeq
+    }
   }
 
   /** The signer process and its count of signed receipts; throws when it does not answer in 1 s. */
@@ -57,6 +80,8 @@ export class SignerClient {
         throw new UnavailableError('signer is unavailable; no receipt can be signed', { cause: err })
       }
       if (isPhaseError(err, 'cancelled')) throw err
+      // The signer's log already holds a different receipt for this job id (it never equivocates).
+      if (isPhaseError(err, 'replayed_job')) throw new ReplayedJobError('this job id already has a signed receipt on this node; use a fresh nonce')
       // The signer refusing our own receipt is a bug on our side, not the client's input.
       throw new PhaseError('internal', `signer refused the receipt: ${(err as Error).message}`)
     }

@@ -5,14 +5,17 @@
 import { join } from 'node:path'
 import { SignerService } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
 import { GrpcServer } from '../../core/src/grpc/index.ts'
-import { createReceiptSigner } from '../../core/src/crypto/sign.ts'
+import { createReceiptSigner, signDocument } from '../../core/src/crypto/sign.ts'
+import { privateKeyFromSeed } from '../../core/src/crypto/keys.ts'
 import { PhaseError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import { loadOrCreateKey } from './keystore.ts'
 import { createSignerService } from './service.ts'
+import { ReceiptLog, RECEIPT_LOG_DIR, RECEIPT_LOG_DOMAIN, type ReceiptLogInit } from './receipt-log/index.ts'
 
 export { createSignerService } from './service.ts'
 export { loadOrCreateKey, KeyStoreError } from './keystore.ts'
+export * from './receipt-log/index.ts'
 
 /** What the service needs of a signer: its public key and a sign function. */
 export type ReceiptSigner = Pick<ReturnType<typeof createReceiptSigner>, 'publicKey' | 'sign'>
@@ -22,6 +25,8 @@ export interface SignerInit {
   stateDir: string
   /** gRPC address to serve, e.g. `unix:/run/phase/signer.sock`. */
   address: string
+  /** The receipt log in `<stateDir>/receipts` (sizes, sync and head periods; defaults in receipt-log/writer.ts). */
+  receiptLog?: Omit<ReceiptLogInit, 'dir'>
 }
 
 export interface SignerComponents {
@@ -36,6 +41,7 @@ export class SignerNode {
   private readonly init: SignerInit
   private readonly log: Logger
   private started: Promise<string> | undefined
+  private receipts: ReceiptLog | undefined
   publicKey: string | undefined
 
   constructor (components: SignerComponents, init: SignerInit) {
@@ -57,13 +63,25 @@ export class SignerNode {
       throw new PhaseError('internal', `receipt key ${path} is corrupt: its public key does not match its private key`)
     }
     this.publicKey = signer.publicKey
-    this.server.add(SignerService, createSignerService({ signer, logger: this.log }))
+    // Heads of the receipt log are signed with the same key under their own domain prefix.
+    const privateKey = privateKeyFromSeed(key.seed)
+    const headSigner = { publicKey: signer.publicKey, sign: (doc: object) => signDocument(RECEIPT_LOG_DOMAIN, doc, privateKey) }
+    this.receipts = new ReceiptLog({ logger: this.log.child({ component: 'receipt-log' }), headSigner }, { ...this.init.receiptLog, dir: join(this.init.stateDir, RECEIPT_LOG_DIR) })
+    this.receipts.open()
+    this.server.add(SignerService, createSignerService({ signer, receipts: this.receipts, logger: this.log }))
     const address = await this.server.start(this.init.address)
     this.log.info({ publicKey: signer.publicKey }, 'signer ready')
     return address
   }
 
+  /**
+   * Closes the receipt log with a signed head first — calls still in the server's grace period
+   * then fail UNAVAILABLE (no receipt returned, none logged), and a supervisor's kill after the
+   * grace period cannot cost the final head — then stops serving. Safe to call twice.
+   */
   async stop (): Promise<void> {
+    await this.started?.catch(() => {})
+    await this.receipts?.close()
     await this.server.stop()
   }
 }

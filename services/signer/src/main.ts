@@ -4,7 +4,7 @@ import { internalAddresses } from '../../core/src/config.ts'
 import { createSigner } from './index.ts'
 
 await runProcess('signer', async (config, logger) => {
-  const signer = createSigner({ logger }, { stateDir: config.stateDir, address: internalAddresses(config).signer })
+  const signer = createSigner({ logger }, { stateDir: config.stateDir, address: internalAddresses(config).signer, receiptLog: config.receiptLog })
   await signer.start()
   return signer
 })

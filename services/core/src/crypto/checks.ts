@@ -1,14 +1,25 @@
 /**
- * The checks of receipt verification, in their fixed order — format → key → peer id →
- * signature → job (id, nonce, module, inputs) → outputs — split around the signature so the
- * portable verifier (@noble/ed25519) and the node's fast one (node:crypto) share everything
- * else. "The signature is valid" is not "I trust this result" (DESIGN §3, Trust). Portable.
+ * The checks of receipt verification, in their fixed order — format → canonical → key →
+ * peer id → signature → job (id, nonce, module, inputs) → outputs — split around the signature
+ * so the portable verifier (@noble/ed25519) and the node's fast one (node:crypto) share
+ * everything else. "The signature is valid" is not "I trust this result" (DESIGN §3, Trust).
+ *
+ * A receipt is verified on the exact bytes received: `format` (UTF-8 JSON text of a receipt
+ * v1), then `canonical` — the bytes are exactly RFC 8785 of the document they parse to,
+ * signature member included (one trailing line feed tolerated): no BOM, whitespace, reordered
+ * or repeated members, needless escapes, `17.0` or `1e1` for an integer. Only then is there one
+ * reading of the receipt, the one that was signed. Portable.
  */
-import { parseReceipt, type Receipt } from '../documents/receipt.ts'
+import { parseReceivedReceipt, type Receipt } from '../documents/receipt.ts'
+import { canonicalViolation } from '../documents/received.ts'
 import { VerificationError, isPhaseError } from '../errors.ts'
 import { contentHash } from '../hash.ts'
 import { RECEIPT_DOMAIN, signingBytes } from './domain.ts'
 import { hexToBytes } from './hex.ts'
+
+/** The failed-check names, in the order the checks run. */
+export const CHECK_ORDER = ['format', 'canonical', 'key', 'peer_id', 'signature', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stderr_hash'] as const
+export type CheckName = typeof CHECK_ORDER[number]
 
 export interface ExpectedJob {
   jobId?: string
@@ -43,20 +54,27 @@ export interface PendingSignature {
   checks: string[]
 }
 
-/** Checks that come before the signature: the expected key is usable, format, key, peer id. */
-export function checkBeforeSignature (input: unknown, expect: VerifyExpectations): PendingSignature {
+/**
+ * Checks that come before the signature: the expected key is usable, format, canonical, key,
+ * peer id. `input` is the receipt's exact bytes (or text); a parsed object is refused at
+ * `format`, since nothing could prove it is what was signed.
+ */
+export function checkBeforeSignature (input: Uint8Array | string, expect: VerifyExpectations): PendingSignature {
   const publicKey = hexToBytes(expect?.publicKey, 32)
   if (publicKey === undefined) {
     throw new VerificationError('key', 'an expected public key (64 lowercase hex) is required to verify a receipt')
   }
   let receipt: Receipt
+  let text: string
   try {
-    receipt = parseReceipt(input)
+    ({ receipt, text } = parseReceivedReceipt(input))
   } catch (err) {
     if (isPhaseError(err)) throw new VerificationError('format', err.message)
     throw err
   }
-  const checks = [`format (receipt v${receipt.version})`]
+  const violation = canonicalViolation(text, receipt)
+  if (violation !== undefined) throw new VerificationError('canonical', `receipt is not in canonical form (RFC 8785): ${violation}`)
+  const checks = [`format (receipt v${receipt.version})`, 'canonical (RFC 8785, exact bytes)']
   if (receipt.node.public_key !== expect.publicKey) {
     throw new VerificationError('key', `receipt names key ${short(receipt.node.public_key)}, expected ${short(expect.publicKey)}`)
   }
@@ -69,7 +87,24 @@ export function checkBeforeSignature (input: unknown, expect: VerifyExpectations
   }
   // The schema pinned the signature to 128 lowercase hex, so this cannot be undefined.
   const signature = hexToBytes(receipt.signature, 64)!
-  return { receipt, publicKey, signature, message: signingBytes(RECEIPT_DOMAIN, receipt), checks }
+  // The text is now the receipt's canonical JSON (but for a tolerated final line feed).
+  const canonical = text.endsWith('\n') ? text.slice(0, -1) : text
+  return { receipt, publicKey, signature, message: signedMessage(canonical, receipt), checks }
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * `phase-receipt:v1:` || JCS(receipt without signature), cut from the receipt's canonical text:
+ * JCS sorts "signature" between other members ("cpu_time_us" and "version" are required), so
+ * it appears once as `,"signature":"<hex>"` — a string value cannot hold that sequence
+ * unescaped, and the schema allows no nested "signature".
+ */
+function signedMessage (canonical: string, receipt: Receipt): Uint8Array {
+  const member = `,"signature":"${receipt.signature}"`
+  const at = canonical.indexOf(member)
+  if (at < 0) return signingBytes(RECEIPT_DOMAIN, receipt)
+  return encoder.encode(RECEIPT_DOMAIN + canonical.slice(0, at) + canonical.slice(at + member.length))
 }
 
 const JOB_FIELDS = [

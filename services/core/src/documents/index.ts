@@ -5,5 +5,6 @@
  */
 export { parseManifest, upgradeManifest, jobIdOf, inputsHashOf, manifestStdin, randomNonce } from './manifest.ts'
 export type { Manifest, ManifestLimits, ManifestRequirements, ManifestV01, ParseManifestOptions, ContentHasher } from './manifest.ts'
-export { parseReceipt, validateUnsignedReceipt } from './receipt.ts'
+export { parseReceipt, parseReceivedReceipt, validateUnsignedReceipt, MAX_RECEIPT_BYTES } from './receipt.ts'
+export { receivedText, parseReceivedText, canonicalViolation, findRepeatedMember } from './received.ts'
 export type { Receipt, UnsignedReceipt, ReceiptStatus } from './receipt.ts'

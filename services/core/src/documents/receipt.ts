@@ -5,6 +5,7 @@
  */
 import { InvalidReceiptError } from '../errors.ts'
 import { deepFreeze, findIllFormedString, toDocumentValue } from './json.ts'
+import { parseReceivedText, receivedText } from './received.ts'
 import { describeError, sanitize, validator } from './validate.ts'
 
 export type ReceiptStatus = 'ok' | 'exit' | 'trap' | 'timeout' | 'memory_limit' | 'output_limit' | 'fuel_exhausted'
@@ -40,8 +41,32 @@ export interface Receipt extends UnsignedReceipt {
 
 /** Parses (JSON text or bytes) or copies (a value), validates a signed receipt; returns it frozen. */
 export function parseReceipt (input: unknown): Receipt {
-  const doc = toDocumentValue(input, 'receipt')
-  check(doc)
+  return signedReceipt(toDocumentValue(input, 'receipt'))
+}
+
+/**
+ * Bytes of the largest receipt a verifier reads. The schema bounds every field: the largest
+ * valid receipt, every runtime character written as a `\u` escape, is under 3 KiB; anything
+ * longer is refused before it is parsed.
+ */
+export const MAX_RECEIPT_BYTES = 16 * 1024
+
+/**
+ * A signed receipt as received — exact bytes or text, never a parsed value — parsed once and
+ * validated; returns it frozen with the exact text, which a verifier must still prove to be the
+ * receipt's canonical form (received.ts: canonicalViolation) before trusting any of it.
+ */
+export function parseReceivedReceipt (input: unknown): { receipt: Receipt, text: string } {
+  const text = receivedText(input, 'receipt', MAX_RECEIPT_BYTES)
+  // Well-formed text parses to a lone surrogate only through a \uD800–\uDFFF escape.
+  return { receipt: signedReceipt(parseReceivedText(text, 'receipt'), SURROGATE_ESCAPE.test(text)), text }
+}
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/
+
+/** A fresh value (nobody else holds it) → a schema-valid signed receipt, frozen. */
+function signedReceipt (doc: unknown, mayHoldLoneSurrogate = true): Receipt {
+  check(doc, mayHoldLoneSurrogate)
   if (typeof (doc as { signature?: unknown }).signature !== 'string') throw new InvalidReceiptError('receipt: /signature is required')
   return deepFreeze(doc as Receipt)
 }
@@ -58,9 +83,9 @@ export function validateUnsignedReceipt (value: unknown): UnsignedReceipt {
   return value as UnsignedReceipt
 }
 
-function check (doc: unknown): void {
+function check (doc: unknown, mayHoldLoneSurrogate = true): void {
   const validate = validator('receipt')
   if (!validate(doc)) throw new InvalidReceiptError(`receipt: ${describeError(validate.errors)}`)
-  const bad = findIllFormedString(doc)
+  const bad = mayHoldLoneSurrogate ? findIllFormedString(doc) : undefined
   if (bad !== undefined) throw new InvalidReceiptError(sanitize(`receipt: ${bad} is not well-formed Unicode (lone surrogate)`))
 }

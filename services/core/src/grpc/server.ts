@@ -14,6 +14,8 @@ import { toGrpcDefinition } from './definition.ts'
 import { prepareSocket } from './socket.ts'
 import { multiplexedUnary, muxHandler } from './mux.ts'
 import type { HandlerContext } from './types.ts'
+import type { Intake } from '../intake.ts'
+import { intakeInterceptor } from './intake-interceptor.ts'
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000
@@ -25,6 +27,17 @@ export interface GrpcServerInit {
   shutdownGraceMs?: number
   /** Serve gRPC server reflection for these services. Default: false. */
   reflection?: boolean
+  /**
+   * Budget, minimum rate and deadline for receiving each single-message request (see intake.ts).
+   * Default: none (internal servers, whose only clients are the node's own processes).
+   */
+  intake?: Pick<Intake, 'begin'>
+  /** Close a connection with no call for this long. Default: never. */
+  idleConnectionMs?: number
+  /** Ping an idle connection this often and drop it when the ping is not answered. Default: grpc-js's (2 h). */
+  keepaliveMs?: number
+  /** Most concurrent calls on one connection. Default: grpc-js's (unlimited). */
+  maxConcurrentStreams?: number
 }
 
 export interface GrpcServerComponents {
@@ -52,7 +65,11 @@ export class GrpcServer {
     const maxBytes = init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': maxBytes,
-      'grpc.max_send_message_length': maxBytes
+      'grpc.max_send_message_length': maxBytes,
+      ...(init.idleConnectionMs !== undefined ? { 'grpc.max_connection_idle_ms': init.idleConnectionMs } : {}),
+      ...(init.keepaliveMs !== undefined ? { 'grpc.keepalive_time_ms': init.keepaliveMs, 'grpc.keepalive_timeout_ms': Math.min(20_000, init.keepaliveMs) } : {}),
+      ...(init.maxConcurrentStreams !== undefined ? { 'grpc.max_concurrent_streams': init.maxConcurrentStreams } : {}),
+      interceptors: init.intake !== undefined ? [intakeInterceptor(init.intake)] : []
     })
     this.log = components.logger
     this.graceMs = init.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS

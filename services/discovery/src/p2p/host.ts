@@ -21,8 +21,11 @@ import { uPnPNAT } from '@libp2p/upnp-nat'
 import type { AddressSorter, PrivateKey, PeerDiscovery } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../../../core/src/logger.ts'
+import { BoundedDatastore, type BoundedDatastoreInit } from './bounded-datastore.ts'
 
 export const DHT_PROTOCOL = '/phase/kad/1.0.0'
+/** Where the DHT keeps its records in the datastore (kad-dht's default). */
+const DHT_DATASTORE_PREFIX = '/dht'
 export const QUIC_IDLE_TIMEOUT_MS = 3000
 export const QUIC_KEEPALIVE_MS = 1000
 
@@ -43,9 +46,14 @@ export interface HostInit {
   /** Inbound connections allowed per second from one IP (loopback clusters need more). */
   inboundPerSecond: number
   maxConnections: number
+  /** What strangers may store here (DHT records, peer-store entries): see bounded-datastore.ts. */
+  store?: BoundedDatastoreInit
 }
 
-export type PhaseLibp2p = Libp2p<{ dht: KadDHT, identify: ReturnType<ReturnType<typeof identify>>, ping: unknown }>
+export type PhaseLibp2p = Libp2p<{ dht: KadDHT, identify: ReturnType<ReturnType<typeof identify>>, ping: unknown }> & {
+  /** The host's datastore, for its usage figures. */
+  datastore: BoundedDatastore
+}
 
 export async function createHost (init: HostInit, components: { logger: Logger }): Promise<PhaseLibp2p> {
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -54,14 +62,16 @@ export async function createHost (init: HostInit, components: { logger: Logger }
   const services: Record<string, unknown> = {
     identify: identify(),
     ping: ping(),
-    dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: init.privateAddresses ? passthroughMapper : removePrivateAddressesMapper }),
+    dht: kadDHT({ protocol: DHT_PROTOCOL, datastorePrefix: DHT_DATASTORE_PREFIX, clientMode: false, peerInfoMapper: init.privateAddresses ? passthroughMapper : removePrivateAddressesMapper }),
     autoNAT: autoNAT(),
     dcutr: dcutr()
   }
   if (init.relayServer) services.relay = circuitRelayServer()
   if (init.upnp) services.upnp = uPnPNAT()
+  const datastore = new BoundedDatastore({ ...init.store, dhtPrefix: DHT_DATASTORE_PREFIX })
   const node = await createLibp2p({
     privateKey: init.privateKey,
+    datastore,
     addresses: { listen: [...init.listen] },
     // A vanished peer must be noticed quickly: a job in flight to it fails over to the next
     // peer only once its connection is known dead (QUIC has no RST; default idle timeout 10 s).
@@ -72,6 +82,7 @@ export async function createHost (init: HostInit, components: { logger: Logger }
     connectionManager: { inboundConnectionThreshold: init.inboundPerSecond, maxConnections: init.maxConnections, addressSorter: quicFirst },
     services: services as never
   }) as unknown as PhaseLibp2p
+  node.datastore = datastore
   const log = components.logger
   node.addEventListener('peer:connect', (e) => log.info({ event: 'connect', peer: e.detail.toString() }, 'peer connected'))
   node.addEventListener('peer:disconnect', (e) => log.info({ event: 'disconnect', peer: e.detail.toString() }, 'peer disconnected'))

@@ -11,21 +11,25 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { verifyReceiptNode } from '../../../core/src/crypto/verify-node.ts'
 import { jobIdOf, inputsHashOf, type Manifest } from '../../../core/src/documents/manifest.ts'
 import { contentHash } from '../../../core/src/hash-node.ts'
-import { PhaseError, UnavailableError, isPhaseError } from '../../../core/src/errors.ts'
+import { PhaseError, UnavailableError, VerificationError, isPhaseError } from '../../../core/src/errors.ts'
+import type { Receipt } from '../../../core/src/documents/receipt.ts'
 import type { LimitsConfig } from '../../../core/src/config.ts'
-import type { Logger } from '../../../core/src/logger.ts'
+import { sanitize, type Logger } from '../../../core/src/logger.ts'
 import type { JobRunner } from '../jobs.ts'
 import { createHost, type HostInit, type PhaseLibp2p } from './host.ts'
 import { PeerLimiter } from './peer-limits.ts'
 import { signCapability, verifyCapability, type CapabilityRecord } from '../../../core/src/crypto/capability.ts'
 import { announceKeys, capabilityKey, meets, type Requirements } from './providers.ts'
-import { JOB_PROTOCOL, CAPABILITY_PROTOCOL, jobStreamHandler, capabilityStreamHandler, offerJob, fetchCapability, type RemoteResult } from './job-protocol.ts'
+import { JOB_PROTOCOL, CAPABILITY_PROTOCOL, jobStreamHandler, capabilityStreamHandler, offerJob, fetchCapability, type JobServer, type RemoteResult } from './job-protocol.ts'
+import { InboundBudget } from './inbound-budget.ts'
 
 export { JOB_PROTOCOL, CAPABILITY_PROTOCOL } from './job-protocol.ts'
 export type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
 
 /** Peers tried for one remote job before giving up. */
 const MAX_ATTEMPTS = 3
+/** Peers whose capability record and job history are kept (least recently used dropped first). */
+const MAX_REMEMBERED_PEERS = 1024
 /** Provider records are refreshed this often (kad-dht keeps them for 48 h, peers come and go). */
 const ANNOUNCE_EVERY_MS = 5 * 60 * 1000
 
@@ -46,6 +50,31 @@ export interface NetworkInit extends Omit<HostInit, 'privateKey'> {
   perPeerConcurrency: number
   /** Jobs one peer may send per second (burst: two seconds' worth). */
   perPeerPerSecond: number
+  /** Longest wait for each message of a peer on a job stream, ms. Default: 10000. */
+  readTimeoutMs?: number
+  /** Largest result read from a peer. Default: maxMessageBytes. */
+  maxResultBytes?: number
+  /** Bytes received from peers and not yet done with, all peers together. Default: 256 MiB (at least 2 × maxMessageBytes). */
+  maxInflightBytes?: number
+}
+
+export const DEFAULT_READ_TIMEOUT_MS = 10_000
+export const DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
+
+const base64Bytes = (n: number): number => Math.ceil(n / 3) * 4
+
+/**
+ * The largest message a peer may send this node on a job stream, from the node's own limits:
+ * the module (base64 in JSON) or the offer (manifest with stdin and args), plus 1 MiB for the
+ * JSON around them. Longer ones are refused from their length prefix.
+ */
+export function jobMessageBytes (limits: Pick<LimitsConfig, 'maxModuleBytes' | 'maxStdinBytes' | 'maxArgsBytes'>): number {
+  return Math.max(base64Bytes(limits.maxModuleBytes), base64Bytes(limits.maxStdinBytes) + limits.maxArgsBytes * 2) + 1024 * 1024
+}
+
+/** The largest result this node reads from a peer: stdout and stderr (base64) at its own output cap, the receipt, 1 MiB of JSON. */
+export function jobResultBytes (limits: Pick<LimitsConfig, 'maxOutputBytes'>): number {
+  return base64Bytes(limits.maxOutputBytes) * 2 + 1024 * 1024
 }
 
 export interface PeerSummary {
@@ -58,6 +87,8 @@ export interface PeerSummary {
   runtimes: string[]
   successes: number
   failures: number
+  /** What the peer announced through identify: its text, untrusted (capped here, escaped on output). */
+  agentVersion: string
 }
 
 export interface FoundExecutor {
@@ -84,6 +115,8 @@ export class PhaseNetwork {
   private announcer: NodeJS.Timeout | undefined
   private readonly counts = { jobsIn: 0, jobsRefused: 0, jobsOut: 0, jobsOutFailed: 0, receiptsRefused: 0 }
   private announcedAt = 0
+  private budget: InboundBudget | undefined
+  private server: JobServer | undefined
 
   constructor (components: NetworkComponents, init: NetworkInit) {
     this.c = components
@@ -101,12 +134,20 @@ export class PhaseNetwork {
     const opts = { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true }
     const limiter = new PeerLimiter({ concurrency: this.init.perPeerConcurrency, perSecond: this.init.perPeerPerSecond })
     const count = (outcome: 'in' | 'refused'): void => { if (outcome === 'in') this.counts.jobsIn++; else this.counts.jobsRefused++ }
-    const serve = jobStreamHandler({ ...this.c, count }, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs, limiter })
+    // Room for at least two of the largest messages, so one peer's large job always fits.
+    this.budget = new InboundBudget({ maxBytes: Math.max(this.init.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES, 2 * this.init.maxMessageBytes) })
+    const readTimeoutMs = this.init.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS
+    const serve = jobStreamHandler({ ...this.c, count }, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs, limiter, budget: this.budget, readTimeoutMs })
+    this.server = serve
+    this.log.info({ maxMessageBytes: this.init.maxMessageBytes, maxResultBytes: this.init.maxResultBytes ?? this.init.maxMessageBytes, maxInflightBytes: this.budget.maxBytes, maxPeerBytes: this.budget.maxPeerBytes, readTimeoutMs, maxRemoteJobs: this.init.maxRemoteJobs }, 'job protocol limits')
     await this.node.handle(JOB_PROTOCOL, async (stream, connection) => { await serve(stream, connection.remotePeer.toString()) }, opts)
-    await this.node.handle(CAPABILITY_PROTOCOL, async (stream) => { await capabilityStreamHandler(async () => await this.capability())(stream) }, opts)
+    const serveCapability = capabilityStreamHandler(async () => await this.capability(), this.budget)
+    await this.node.handle(CAPABILITY_PROTOCOL, async (stream, connection) => { await serveCapability(stream, connection.remotePeer.toString()) }, opts)
     // Provider records expire: announce now, whenever a peer joins while the last announce is
     // stale (a lone node has nobody to store them), and before the records run out.
     this.node.addEventListener('peer:connect', () => { if (Date.now() - this.announcedAt > ANNOUNCE_EVERY_MS) void this.announce() })
+    // What is kept of a peer goes with it (a record is fetched again, and checked, if it returns).
+    this.node.addEventListener('peer:disconnect', (e) => { this.capabilities.delete(e.detail.toString()) })
     this.announcer = setInterval(() => { void this.announce() }, ANNOUNCE_EVERY_MS)
     this.announcer.unref()
     void this.announce()
@@ -118,6 +159,12 @@ export class PhaseNetwork {
     const node = this.node
     this.node = undefined
     await node?.stop()
+  }
+
+  /** What peers hold here now: job streams served, remote jobs holding a slot, bytes in flight. */
+  load (): { streams: number, remoteJobs: number, inflightBytes: number, capabilities: number, history: number, providerRecords: number, peerStoreEntries: number, dhtBytes: number, peerStoreBytes: number } {
+    const store = this.node?.datastore.usage() ?? { dhtBytes: 0, peerStoreBytes: 0, providerRecords: 0, peerStoreEntries: 0 }
+    return { streams: this.server?.streams ?? 0, remoteJobs: this.server?.inFlight ?? 0, inflightBytes: this.budget?.inFlight ?? 0, capabilities: this.capabilities.size, history: this.history.size, ...store }
   }
 
   /** Counters since start, for GetNodeInfo and metrics. */
@@ -208,7 +255,8 @@ export class PhaseNetwork {
         receiptPublicKey: cap?.receipt_public_key ?? null,
         runtimes: cap?.runtimes.map((r) => `${r.name}@${r.version}`) ?? [],
         successes: h?.successes ?? 0,
-        failures: h?.failures ?? 0
+        failures: h?.failures ?? 0,
+        agentVersion: agentVersionOf(peer?.metadata.get('AgentVersion'))
       })
     }
     return out
@@ -243,18 +291,19 @@ export class PhaseNetwork {
     const cap = await this.verifiedCapability(peer, signal)
     const started = performance.now()
     const stream = await this.openStream(id, JOB_PROTOCOL, signal)
-    const result = await offerJob(stream, manifest, loadModule, { signal, maxMessageBytes: this.init.maxMessageBytes })
+    const result = await offerJob(stream, manifest, loadModule, { signal, maxMessageBytes: this.init.maxResultBytes ?? this.init.maxMessageBytes, readTimeoutMs: this.init.readTimeoutMs })
     // The checks of DESIGN §3 "Trust", against the key bound to the PeerId we dialed.
-    verifyReceiptNode(result.receiptJson, {
+    const { receipt } = verifyReceiptNode(result.receiptJson, {
       publicKey: cap.receipt_public_key,
       peerId: peer,
       job: { jobId: jobIdOf(manifest, contentHash), nonce: manifest.nonce, moduleHash: manifest.module_hash, inputsHash: inputsHashOf(manifest, contentHash) },
       outputs: { stdout: result.stdout, stderr: result.stderr }
     })
+    const verified = fromReceipt(result, receipt)
     this.note(peer, true, performance.now() - started)
     this.counts.jobsOut++
-    this.log.info({ event: 'job_out', peer, status: result.status }, 'remote job done')
-    return { ...result, peerId: peer, capability: cap }
+    this.log.info({ event: 'job_out', peer, status: verified.status }, 'remote job done')
+    return { ...verified, peerId: peer, capability: cap }
   }
 
   /**
@@ -273,8 +322,9 @@ export class PhaseNetwork {
     const cached = this.capabilities.get(peer)
     if (cached !== undefined && cached.expires_at > Date.now()) return cached
     const stream = await this.openStream(peerIdFromString(peer), CAPABILITY_PROTOCOL, signal)
-    const record = await verifyCapability(await fetchCapability(stream, signal), peer)
+    const record = await verifyCapability(await fetchCapability(stream, signal, this.init.readTimeoutMs), peer)
     this.capabilities.set(peer, record)
+    if (this.capabilities.size > MAX_REMEMBERED_PEERS) this.capabilities.delete(this.capabilities.keys().next().value!)
     return record
   }
 
@@ -308,11 +358,35 @@ export class PhaseNetwork {
     if (ok) h.successes++
     else h.failures++
     if (latencyMs !== undefined) h.latencyMs = h.latencyMs === null ? latencyMs : h.latencyMs * 0.8 + latencyMs * 0.2
+    this.history.delete(peer)
     this.history.set(peer, h)
+    if (this.history.size > MAX_REMEMBERED_PEERS) this.history.delete(this.history.keys().next().value!)
   }
 
   private host (): PhaseLibp2p {
     if (this.node === undefined) throw new PhaseError('unavailable', 'the p2p host is not running')
     return this.node
   }
+}
+
+/**
+ * A remote result as its verified receipt says: job id, status and exit code are taken from the
+ * signed receipt, never from the peer's unsigned message; a message that says otherwise is a
+ * lying (or broken) peer, refused like a bad signature.
+ */
+export function fromReceipt (result: RemoteResult, receipt: Pick<Receipt, 'job_id' | 'status' | 'exit_code'>): RemoteResult {
+  const claims: Array<[string, unknown, unknown]> = [['job_id', result.jobId, receipt.job_id], ['status', result.status, receipt.status], ['exit_code', result.exitCode, receipt.exit_code]]
+  for (const [field, said, signed] of claims) {
+    if (said !== signed) throw new VerificationError(field, `the peer's message says ${field} ${sanitize(said, 80)}, its signed receipt says ${sanitize(signed, 80)}`)
+  }
+  return { ...result, jobId: receipt.job_id, status: receipt.status, exitCode: receipt.exit_code }
+}
+
+/** Longest agent version kept for display. */
+const MAX_AGENT_VERSION = 128
+
+/** identify stores the agent version as UTF-8 bytes in the peer store's metadata. */
+function agentVersionOf (bytes: Uint8Array | undefined): string {
+  if (bytes === undefined) return ''
+  return new TextDecoder().decode(bytes.subarray(0, MAX_AGENT_VERSION * 4)).slice(0, MAX_AGENT_VERSION)
 }

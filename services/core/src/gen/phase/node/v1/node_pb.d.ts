@@ -215,6 +215,14 @@ export declare type Replica = Message<"phase.node.v1.Replica"> & {
    * @generated from field: string error_message = 8;
    */
   errorMessage: string;
+
+  /**
+   * The signed capability record (canonical JSON) of the node that ran it, when known: it binds
+   * peer_id to the receipt key, so a client can check each replica's receipt itself.
+   *
+   * @generated from field: bytes capability_json = 9;
+   */
+  capabilityJson: Uint8Array;
 };
 
 /**
@@ -616,6 +624,13 @@ export declare type Peer = Message<"phase.node.v1.Peer"> & {
    * @generated from field: uint32 failures = 9;
    */
   failures: number;
+
+  /**
+   * The agent version the peer announced through identify (untrusted text; empty when unknown).
+   *
+   * @generated from field: string agent_version = 10;
+   */
+  agentVersion: string;
 };
 
 /**

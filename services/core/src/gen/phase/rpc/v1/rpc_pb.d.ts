@@ -78,6 +78,14 @@ export declare type ProcessInfo = Message<"phase.rpc.v1.ProcessInfo"> & {
    * @generated from field: uint64 rss_bytes = 5;
    */
   rssBytes: bigint;
+
+  /**
+   * Times the supervisor (pm2) restarted this process, as pm2 counts them (they survive a
+   * restart of any other process); 0 when it runs without pm2.
+   *
+   * @generated from field: uint32 restarts = 6;
+   */
+  restarts: number;
 };
 
 /**

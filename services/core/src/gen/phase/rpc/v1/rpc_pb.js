@@ -8,7 +8,7 @@ import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file phase/rpc/v1/rpc.proto.
  */
 export const file_phase_rpc_v1_rpc = /*@__PURE__*/
-  fileDesc("ChZwaGFzZS9ycGMvdjEvcnBjLnByb3RvEgxwaGFzZS5ycGMudjEiKgoJQ2FsbEVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSJrCgtQcm9jZXNzSW5mbxILCgNwaWQYASABKA0SFQoNc3RhcnRlZF9hdF9tcxgCIAEoAxIPCgd2ZXJzaW9uGAMgASgJEhQKDG5vZGVfdmVyc2lvbhgEIAEoCRIRCglyc3NfYnl0ZXMYBSABKARiBnByb3RvMw");
+  fileDesc("ChZwaGFzZS9ycGMvdjEvcnBjLnByb3RvEgxwaGFzZS5ycGMudjEiKgoJQ2FsbEVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSJ9CgtQcm9jZXNzSW5mbxILCgNwaWQYASABKA0SFQoNc3RhcnRlZF9hdF9tcxgCIAEoAxIPCgd2ZXJzaW9uGAMgASgJEhQKDG5vZGVfdmVyc2lvbhgEIAEoCRIRCglyc3NfYnl0ZXMYBSABKAQSEAoIcmVzdGFydHMYBiABKA1iBnByb3RvMw");
 
 /**
  * Describes the message phase.rpc.v1.CallError.

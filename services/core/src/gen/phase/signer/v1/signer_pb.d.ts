@@ -12,7 +12,7 @@ import type { CallError, ProcessInfo } from "../../rpc/v1/rpc_pb.js";
 export declare const file_phase_signer_v1_signer: GenFile;
 
 /**
- * GetPublicKeyRequest asks for the receipt public key.
+ * GetStatusRequest asks for the signer's status.
  *
  * @generated from message phase.signer.v1.GetStatusRequest
  */
@@ -26,6 +26,8 @@ export declare type GetStatusRequest = Message<"phase.signer.v1.GetStatusRequest
 export declare const GetStatusRequestSchema: GenMessage<GetStatusRequest>;
 
 /**
+ * GetStatusResponse reports the signer process and its receipt log.
+ *
  * @generated from message phase.signer.v1.GetStatusResponse
  */
 export declare type GetStatusResponse = Message<"phase.signer.v1.GetStatusResponse"> & {
@@ -42,6 +44,27 @@ export declare type GetStatusResponse = Message<"phase.signer.v1.GetStatusRespon
    * @generated from field: uint64 signed_receipts = 2;
    */
   signedReceipts: bigint;
+
+  /**
+   * Entries in the retained segments of the receipt log.
+   *
+   * @generated from field: uint64 log_entries = 3;
+   */
+  logEntries: bigint;
+
+  /**
+   * Bytes of the retained segments of the receipt log.
+   *
+   * @generated from field: uint64 log_bytes = 4;
+   */
+  logBytes: bigint;
+
+  /**
+   * Torn tails (partial entries left by a crash mid-append) cut at this start.
+   *
+   * @generated from field: uint32 torn_tails_repaired = 5;
+   */
+  tornTailsRepaired: number;
 };
 
 /**
@@ -51,6 +74,69 @@ export declare type GetStatusResponse = Message<"phase.signer.v1.GetStatusRespon
 export declare const GetStatusResponseSchema: GenMessage<GetStatusResponse>;
 
 /**
+ * ListSignedJobsRequest asks for one page of signed job ids.
+ *
+ * @generated from message phase.signer.v1.ListSignedJobsRequest
+ */
+export declare type ListSignedJobsRequest = Message<"phase.signer.v1.ListSignedJobsRequest"> & {
+  /**
+   * Only ids logged after this log sequence number; -1 for all.
+   *
+   * @generated from field: int64 after_seq = 1;
+   */
+  afterSeq: bigint;
+
+  /**
+   * At most this many ids; 0 or above 4096 means 4096.
+   *
+   * @generated from field: uint32 max_ids = 2;
+   */
+  maxIds: number;
+};
+
+/**
+ * Describes the message phase.signer.v1.ListSignedJobsRequest.
+ * Use `create(ListSignedJobsRequestSchema)` to create a new message.
+ */
+export declare const ListSignedJobsRequestSchema: GenMessage<ListSignedJobsRequest>;
+
+/**
+ * ListSignedJobsResponse carries one page of signed job ids.
+ *
+ * @generated from message phase.signer.v1.ListSignedJobsResponse
+ */
+export declare type ListSignedJobsResponse = Message<"phase.signer.v1.ListSignedJobsResponse"> & {
+  /**
+   * Job ids (sha256:<64 hex>), oldest first.
+   *
+   * @generated from field: repeated string job_ids = 1;
+   */
+  jobIds: string[];
+
+  /**
+   * The log sequence number of the last id returned: the next request's after_seq.
+   *
+   * @generated from field: int64 last_seq = 2;
+   */
+  lastSeq: bigint;
+
+  /**
+   * More ids follow.
+   *
+   * @generated from field: bool more = 3;
+   */
+  more: boolean;
+};
+
+/**
+ * Describes the message phase.signer.v1.ListSignedJobsResponse.
+ * Use `create(ListSignedJobsResponseSchema)` to create a new message.
+ */
+export declare const ListSignedJobsResponseSchema: GenMessage<ListSignedJobsResponse>;
+
+/**
+ * GetPublicKeyRequest asks for the receipt public key.
+ *
  * @generated from message phase.signer.v1.GetPublicKeyRequest
  */
 export declare type GetPublicKeyRequest = Message<"phase.signer.v1.GetPublicKeyRequest"> & {
@@ -101,6 +187,15 @@ export declare type SignReceiptRequest = Message<"phase.signer.v1.SignReceiptReq
    * @generated from field: bytes receipt_json = 1;
    */
   receiptJson: Uint8Array;
+
+  /**
+   * Unix time in ms after which the caller no longer waits for the answer; 0: none. A request
+   * that reaches the signer later (queued while the signer was down) is refused with
+   * DEADLINE_EXCEEDED and not logged, so the caller's retry is not taken for a replay.
+   *
+   * @generated from field: int64 not_after_unix_ms = 2;
+   */
+  notAfterUnixMs: bigint;
 };
 
 /**
@@ -232,8 +327,12 @@ export declare const SignerService: GenService<{
   },
   /**
    * SignReceipt signs one unsigned receipt.
+   * The receipt is appended to the receipt log before it is returned.
    * Errors: INVALID_ARGUMENT when the bytes are not a schema-valid unsigned receipt
-   * or name another key.
+   * or name another key; ALREADY_EXISTS (replayed_job) when a different receipt for the
+   * same job id is in the log (the identical receipt returns the same bytes again);
+   * DEADLINE_EXCEEDED when it arrives after not_after_unix_ms; UNAVAILABLE when the log
+   * cannot be written or the signer is stopping.
    *
    * @generated from rpc phase.signer.v1.SignerService.SignReceipt
    */
@@ -262,6 +361,17 @@ export declare const SignerService: GenService<{
     methodKind: "unary";
     input: typeof GetStatusRequestSchema;
     output: typeof GetStatusResponseSchema;
+  },
+  /**
+   * ListSignedJobs pages through the job ids whose receipts are in the signer's receipt log
+   * (oldest first). Discovery loads them at start so its replay guard survives restarts.
+   *
+   * @generated from rpc phase.signer.v1.SignerService.ListSignedJobs
+   */
+  listSignedJobs: {
+    methodKind: "unary";
+    input: typeof ListSignedJobsRequestSchema;
+    output: typeof ListSignedJobsResponseSchema;
   },
 }>;
 

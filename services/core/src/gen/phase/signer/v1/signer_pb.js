@@ -9,7 +9,7 @@ import { file_phase_rpc_v1_rpc } from "../../rpc/v1/rpc_pb.js";
  * Describes the file phase/signer/v1/signer.proto.
  */
 export const file_phase_signer_v1_signer = /*@__PURE__*/
-  fileDesc("ChxwaGFzZS9zaWduZXIvdjEvc2lnbmVyLnByb3RvEg9waGFzZS5zaWduZXIudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCJYChFHZXRTdGF0dXNSZXNwb25zZRIqCgdwcm9jZXNzGAEgASgLMhkucGhhc2UucnBjLnYxLlByb2Nlc3NJbmZvEhcKD3NpZ25lZF9yZWNlaXB0cxgCIAEoBCIVChNHZXRQdWJsaWNLZXlSZXF1ZXN0Ij0KFEdldFB1YmxpY0tleVJlc3BvbnNlEhIKCnB1YmxpY19rZXkYASABKAkSEQoJYWxnb3JpdGhtGAIgASgJIioKElNpZ25SZWNlaXB0UmVxdWVzdBIUCgxyZWNlaXB0X2pzb24YASABKAwiPgoTU2lnblJlY2VpcHRSZXNwb25zZRIUCgxyZWNlaXB0X2pzb24YASABKAwSEQoJc2lnbmF0dXJlGAIgASgJInEKGFNpZ25SZWNlaXB0U3RyZWFtUmVxdWVzdBIPCgdjYWxsX2lkGAEgASgEEjQKB3JlcXVlc3QYAiABKAsyIy5waGFzZS5zaWduZXIudjEuU2lnblJlY2VpcHRSZXF1ZXN0Eg4KBmNhbmNlbBgDIAEoCCKaAQoZU2lnblJlY2VpcHRTdHJlYW1SZXNwb25zZRIPCgdjYWxsX2lkGAEgASgEEjgKCHJlc3BvbnNlGAIgASgLMiQucGhhc2Uuc2lnbmVyLnYxLlNpZ25SZWNlaXB0UmVzcG9uc2VIABIoCgVlcnJvchgDIAEoCzIXLnBoYXNlLnJwYy52MS5DYWxsRXJyb3JIAEIICgZyZXN1bHQyigMKDVNpZ25lclNlcnZpY2USWwoMR2V0UHVibGljS2V5EiQucGhhc2Uuc2lnbmVyLnYxLkdldFB1YmxpY0tleVJlcXVlc3QaJS5waGFzZS5zaWduZXIudjEuR2V0UHVibGljS2V5UmVzcG9uc2USWAoLU2lnblJlY2VpcHQSIy5waGFzZS5zaWduZXIudjEuU2lnblJlY2VpcHRSZXF1ZXN0GiQucGhhc2Uuc2lnbmVyLnYxLlNpZ25SZWNlaXB0UmVzcG9uc2USbgoRU2lnblJlY2VpcHRTdHJlYW0SKS5waGFzZS5zaWduZXIudjEuU2lnblJlY2VpcHRTdHJlYW1SZXF1ZXN0GioucGhhc2Uuc2lnbmVyLnYxLlNpZ25SZWNlaXB0U3RyZWFtUmVzcG9uc2UoATABElIKCUdldFN0YXR1cxIhLnBoYXNlLnNpZ25lci52MS5HZXRTdGF0dXNSZXF1ZXN0GiIucGhhc2Uuc2lnbmVyLnYxLkdldFN0YXR1c1Jlc3BvbnNlYgZwcm90bzM", [file_phase_rpc_v1_rpc]);
+  fileDesc("ChxwaGFzZS9zaWduZXIvdjEvc2lnbmVyLnByb3RvEg9waGFzZS5zaWduZXIudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCKdAQoRR2V0U3RhdHVzUmVzcG9uc2USKgoHcHJvY2VzcxgBIAEoCzIZLnBoYXNlLnJwYy52MS5Qcm9jZXNzSW5mbxIXCg9zaWduZWRfcmVjZWlwdHMYAiABKAQSEwoLbG9nX2VudHJpZXMYAyABKAQSEQoJbG9nX2J5dGVzGAQgASgEEhsKE3Rvcm5fdGFpbHNfcmVwYWlyZWQYBSABKA0iOwoVTGlzdFNpZ25lZEpvYnNSZXF1ZXN0EhEKCWFmdGVyX3NlcRgBIAEoAxIPCgdtYXhfaWRzGAIgASgNIkkKFkxpc3RTaWduZWRKb2JzUmVzcG9uc2USDwoHam9iX2lkcxgBIAMoCRIQCghsYXN0X3NlcRgCIAEoAxIMCgRtb3JlGAMgASgIIhUKE0dldFB1YmxpY0tleVJlcXVlc3QiPQoUR2V0UHVibGljS2V5UmVzcG9uc2USEgoKcHVibGljX2tleRgBIAEoCRIRCglhbGdvcml0aG0YAiABKAkiRQoSU2lnblJlY2VpcHRSZXF1ZXN0EhQKDHJlY2VpcHRfanNvbhgBIAEoDBIZChFub3RfYWZ0ZXJfdW5peF9tcxgCIAEoAyI+ChNTaWduUmVjZWlwdFJlc3BvbnNlEhQKDHJlY2VpcHRfanNvbhgBIAEoDBIRCglzaWduYXR1cmUYAiABKAkicQoYU2lnblJlY2VpcHRTdHJlYW1SZXF1ZXN0Eg8KB2NhbGxfaWQYASABKAQSNAoHcmVxdWVzdBgCIAEoCzIjLnBoYXNlLnNpZ25lci52MS5TaWduUmVjZWlwdFJlcXVlc3QSDgoGY2FuY2VsGAMgASgIIpoBChlTaWduUmVjZWlwdFN0cmVhbVJlc3BvbnNlEg8KB2NhbGxfaWQYASABKAQSOAoIcmVzcG9uc2UYAiABKAsyJC5waGFzZS5zaWduZXIudjEuU2lnblJlY2VpcHRSZXNwb25zZUgAEigKBWVycm9yGAMgASgLMhcucGhhc2UucnBjLnYxLkNhbGxFcnJvckgAQggKBnJlc3VsdDLtAwoNU2lnbmVyU2VydmljZRJbCgxHZXRQdWJsaWNLZXkSJC5waGFzZS5zaWduZXIudjEuR2V0UHVibGljS2V5UmVxdWVzdBolLnBoYXNlLnNpZ25lci52MS5HZXRQdWJsaWNLZXlSZXNwb25zZRJYCgtTaWduUmVjZWlwdBIjLnBoYXNlLnNpZ25lci52MS5TaWduUmVjZWlwdFJlcXVlc3QaJC5waGFzZS5zaWduZXIudjEuU2lnblJlY2VpcHRSZXNwb25zZRJuChFTaWduUmVjZWlwdFN0cmVhbRIpLnBoYXNlLnNpZ25lci52MS5TaWduUmVjZWlwdFN0cmVhbVJlcXVlc3QaKi5waGFzZS5zaWduZXIudjEuU2lnblJlY2VpcHRTdHJlYW1SZXNwb25zZSgBMAESUgoJR2V0U3RhdHVzEiEucGhhc2Uuc2lnbmVyLnYxLkdldFN0YXR1c1JlcXVlc3QaIi5waGFzZS5zaWduZXIudjEuR2V0U3RhdHVzUmVzcG9uc2USYQoOTGlzdFNpZ25lZEpvYnMSJi5waGFzZS5zaWduZXIudjEuTGlzdFNpZ25lZEpvYnNSZXF1ZXN0GicucGhhc2Uuc2lnbmVyLnYxLkxpc3RTaWduZWRKb2JzUmVzcG9uc2ViBnByb3RvMw", [file_phase_rpc_v1_rpc]);
 
 /**
  * Describes the message phase.signer.v1.GetStatusRequest.
@@ -26,46 +26,60 @@ export const GetStatusResponseSchema = /*@__PURE__*/
   messageDesc(file_phase_signer_v1_signer, 1);
 
 /**
+ * Describes the message phase.signer.v1.ListSignedJobsRequest.
+ * Use `create(ListSignedJobsRequestSchema)` to create a new message.
+ */
+export const ListSignedJobsRequestSchema = /*@__PURE__*/
+  messageDesc(file_phase_signer_v1_signer, 2);
+
+/**
+ * Describes the message phase.signer.v1.ListSignedJobsResponse.
+ * Use `create(ListSignedJobsResponseSchema)` to create a new message.
+ */
+export const ListSignedJobsResponseSchema = /*@__PURE__*/
+  messageDesc(file_phase_signer_v1_signer, 3);
+
+/**
  * Describes the message phase.signer.v1.GetPublicKeyRequest.
  * Use `create(GetPublicKeyRequestSchema)` to create a new message.
  */
 export const GetPublicKeyRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_signer_v1_signer, 2);
+  messageDesc(file_phase_signer_v1_signer, 4);
 
 /**
  * Describes the message phase.signer.v1.GetPublicKeyResponse.
  * Use `create(GetPublicKeyResponseSchema)` to create a new message.
  */
 export const GetPublicKeyResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_signer_v1_signer, 3);
+  messageDesc(file_phase_signer_v1_signer, 5);
 
 /**
  * Describes the message phase.signer.v1.SignReceiptRequest.
  * Use `create(SignReceiptRequestSchema)` to create a new message.
  */
 export const SignReceiptRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_signer_v1_signer, 4);
+  messageDesc(file_phase_signer_v1_signer, 6);
 
 /**
  * Describes the message phase.signer.v1.SignReceiptResponse.
  * Use `create(SignReceiptResponseSchema)` to create a new message.
  */
 export const SignReceiptResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_signer_v1_signer, 5);
+  messageDesc(file_phase_signer_v1_signer, 7);
 
 /**
  * Describes the message phase.signer.v1.SignReceiptStreamRequest.
  * Use `create(SignReceiptStreamRequestSchema)` to create a new message.
  */
 export const SignReceiptStreamRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_signer_v1_signer, 6);
+  messageDesc(file_phase_signer_v1_signer, 8);
 
 /**
  * Describes the message phase.signer.v1.SignReceiptStreamResponse.
  * Use `create(SignReceiptStreamResponseSchema)` to create a new message.
  */
 export const SignReceiptStreamResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_signer_v1_signer, 7);
+  messageDesc(file_phase_signer_v1_signer, 9);
 
 /**
  * SignerService holds the node's receipt key and nothing else. It never runs job code

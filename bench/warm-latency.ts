@@ -1,0 +1,37 @@
+/**
+ * Focused micro-bench: warm local job latency through the public gRPC API (signed receipt,
+ * hash only), the figure the receipt log must not make worse. `node --no-liftoff bench/warm-latency.ts [N]`.
+ * Prints p50/p99 and throughput at 64 in flight; with PHASE_BENCH_CONFIG (JSON) merged into the node config.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { NodeService } from '../services/core/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient } from '../services/core/src/grpc/index.ts'
+import { contentHash } from '../services/core/src/hash-node.ts'
+import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
+import { median, percentile, timeSeq, fmtMs } from './stats.ts'
+
+const N = Number(process.argv[2] ?? 3000)
+const enc = new TextEncoder()
+const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
+const helloHash = contentHash(hello)
+const manifest = (): Uint8Array => enc.encode(JSON.stringify({ version: 1, module_hash: helloHash, nonce: randomBytes(16).toString('hex'), args: ['Hello, World'] }))
+const config = process.env.PHASE_BENCH_CONFIG === undefined ? {} : JSON.parse(process.env.PHASE_BENCH_CONFIG) as Record<string, unknown>
+const node = await startTestNode({ executors: 2, config })
+const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
+try {
+  await client.submitJob({ manifestJson: manifest(), module: hello })
+  const warm = await timeSeq(N, 300, async () => await client.submitJob({ manifestJson: manifest() }))
+  let done = 0
+  const end = performance.now() + 3000
+  const t0 = performance.now()
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (performance.now() < end) { await client.submitJob({ manifestJson: manifest() }); done++ }
+  }))
+  const rate = done / ((performance.now() - t0) / 1000)
+  process.stdout.write(`warm job p50 ${fmtMs(median(warm))}  p99 ${fmtMs(percentile(warm, 99))}  throughput(64 in flight) ${rate.toFixed(0)} jobs/s  (N=${N})\n`)
+} finally {
+  client.close()
+  await node.stop()
+}

@@ -1,0 +1,196 @@
+/**
+ * HttpApi on real sockets (port 0 and a temp unix socket), driven with raw bytes where a real
+ * client would clean the input up: odd paths, foreign Host headers, invalid UTF-8, bodies that
+ * stop, crawl or overflow the node's buffer budget. The job path is a small recorder (the route
+ * to a real node is covered by the integration tests).
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { connect, type Socket } from 'node:net'
+import { request } from 'node:http'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import { HttpApi, type HttpApiInit } from '../../services/discovery/src/http-api.ts'
+import { Intake } from '../../services/core/src/intake.ts'
+import type { Logger } from '../../services/core/src/logger.ts'
+
+interface Started { api: HttpApi, port: number, lines: Array<Record<string, unknown>>, runs: unknown[] }
+
+const started: Started[] = []
+let dir: string
+
+async function startApi (init: Partial<HttpApiInit> = {}, run?: (req: unknown) => Promise<any>): Promise<Started> {
+  const lines: Array<Record<string, unknown>> = []
+  const sink = new Writable({ write (chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); cb() } })
+  const logger = pino({ level: 'debug' }, sink) as unknown as Logger
+  const runs: unknown[] = []
+  const api = new HttpApi({
+    jobs: { run: async (req) => { runs.push(req); if (run !== undefined) return await run(req); throw new Error('recorder: no job path here') } },
+    modules: { has: () => false },
+    info: async () => ({ peerId: 'p', receiptPublicKey: 'k', version: 'v', executors: 0, runtimeName: 'r', runtimeVersion: 'v', network: undefined }),
+    logger
+  }, { host: '127.0.0.1', port: 0, token: null, maxBodyBytes: 1024 * 1024, ...init })
+  const address = await api.start()
+  const s = { api, port: Number(address.split(':').pop()), lines, runs }
+  started.push(s)
+  return s
+}
+
+/** Sends raw bytes, returns the status line's code and the JSON body (or the close). */
+async function raw (port: number, text: string | Buffer): Promise<{ status: number, body: any }> {
+  return await new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    socket.on('data', (c) => chunks.push(c))
+    socket.on('error', reject)
+    socket.on('end', () => {
+      const all = Buffer.concat(chunks).toString('utf8')
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(all)?.[1] ?? 0)
+      const body = all.slice(all.indexOf('\r\n\r\n') + 4)
+      resolve({ status, body: body === '' ? undefined : JSON.parse(body) })
+    })
+    socket.end(text)
+  })
+}
+
+function post (port: number, body: Buffer, host = `127.0.0.1:${port}`): Buffer {
+  return Buffer.concat([Buffer.from(`POST /v1/jobs HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`), body])
+}
+
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'phase-http-')) })
+afterAll(async () => {
+  await Promise.all(started.map(async (s) => await s.api.stop()))
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('HttpApi', () => {
+  it('answers a // path with a typed 404, not a 500, when the URL has no host part', async () => {
+    const { port, lines } = await startApi()
+    const res = await raw(port, `GET // HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`)
+    expect(res.status).toBe(404)
+    expect(res.body.error.code).toBe('not_found')
+    const other = await raw(port, `GET //x/../v1/node?a=b HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`)
+    expect(other.body.error.code).toBe('not_found')
+    expect(lines.filter((l) => (l.level as number) >= 50)).toEqual([])
+  })
+
+  it('refuses a foreign Host header with 421 host_not_allowed when the page rebinds a DNS name', async () => {
+    const { port } = await startApi()
+    for (const host of [`evil.example:${port}`, `127.0.0.1.evil.example:${port}`, `localhost:${port + 1}`, 'localhost', '[::2]:' + String(port), 'a:b:c']) {
+      const res = await raw(port, `GET /v1/node HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+      expect([host, res.status, res.body?.error?.code]).toEqual([host, 421, 'host_not_allowed'])
+    }
+    for (const host of [`localhost:${port}`, `LOCALHOST:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]) {
+      const res = await raw(port, `GET /v1/node HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+      expect([host, res.status]).toEqual([host, 200])
+    }
+  })
+
+  it('serves the names an operator allows besides loopback', async () => {
+    const { port } = await startApi({ allowedHosts: ['node.example.org'] })
+    expect((await raw(port, `GET /v1/node HTTP/1.1\r\nHost: node.example.org:${port}\r\nConnection: close\r\n\r\n`)).status).toBe(200)
+    expect((await raw(port, `GET /v1/node HTTP/1.1\r\nHost: other.example.org:${port}\r\nConnection: close\r\n\r\n`)).status).toBe(421)
+  })
+
+  it('refuses invalid UTF-8 in the manifest with invalid_json when the bytes would become U+FFFD', async () => {
+    const { port, runs } = await startApi()
+    const body = Buffer.concat([Buffer.from('{"manifest":{"version":1,"module_hash":"sha256:'), Buffer.from([0xff, 0xfe]), Buffer.from('"}}')])
+    const res = await raw(port, post(port, body))
+    expect(res.status).toBe(400)
+    expect(res.body.error.code).toBe('invalid_json')
+    expect(res.body.error.message).toMatch(/UTF-8/)
+    expect(runs).toEqual([])
+  })
+
+  it('logs a client that leaves mid-upload at debug level without a stack, when the body stops', async () => {
+    const { port, lines } = await startApi()
+    await new Promise<void>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"manifest":`)
+        setTimeout(() => { socket.destroy(); resolve() }, 200)
+      })
+    })
+    // The server sees the reset on its next turn; wait for its line.
+    for (let i = 0; i < 100 && !lines.some((l) => l.code === 'cancelled'); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(lines.filter((l) => (l.level as number) >= 40)).toEqual([])
+    const gone = lines.find((l) => l.code === 'cancelled')
+    expect(gone).toMatchObject({ level: 20 })
+    expect(JSON.stringify(gone)).not.toContain('stack')
+  })
+
+  it('answers a body that crawls with 408 request_timeout when it falls below the minimum rate', async () => {
+    const intake = new Intake({ graceMs: 300, minBytesPerSecond: 1000, timeoutMs: 30_000 })
+    const { port } = await startApi({ intake })
+    const res = await new Promise<{ status: number, body: any }>((resolve, reject) => {
+      const socket: Socket = connect(port, '127.0.0.1')
+      const chunks: Buffer[] = []
+      socket.on('data', (c) => chunks.push(c))
+      socket.on('error', reject)
+      socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{`)
+      const drip = setInterval(() => { if (!socket.destroyed) socket.write(' ') }, 100)
+      socket.on('close', () => {
+        clearInterval(drip)
+        const all = Buffer.concat(chunks).toString('utf8')
+        resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(all)?.[1] ?? 0), body: JSON.parse(all.slice(all.indexOf('\r\n\r\n') + 4)) })
+      })
+    })
+    expect(res.status).toBe(408)
+    expect(res.body.error.code).toBe('request_timeout')
+    expect(intake.bufferedBytes).toBe(0)
+    intake.close()
+  })
+
+  it('refuses a body with 503 overloaded when the bodies in flight would pass the budget, and serves it again once they are done', async () => {
+    const intake = new Intake({ maxBufferedBytes: 150_000, graceMs: 30_000, timeoutMs: 30_000 })
+    const { port } = await startApi({ intake })
+    // The first body declares 100 kB and sends only part of it, holding its reservation.
+    const holder = connect(port, '127.0.0.1')
+    await new Promise<void>((resolve) => holder.once('connect', () => resolve()))
+    holder.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"manifest":`)
+    for (let i = 0; i < 100 && intake.bufferedBytes === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(intake.bufferedBytes).toBe(100_000)
+    const second = await raw(port, post(port, Buffer.from(JSON.stringify({ manifest: { version: 1 }, pad: 'x'.repeat(60_000) }))))
+    expect(second.status).toBe(503)
+    expect(second.body.error.code).toBe('overloaded')
+    holder.destroy()
+    for (let i = 0; i < 100 && intake.bufferedBytes > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(intake.bufferedBytes).toBe(0)
+    const third = await raw(port, post(port, Buffer.from(JSON.stringify({ manifest: { version: 1 }, pad: 'x'.repeat(60_000) }))))
+    expect(third.body.error.code).toBe('invalid_manifest')
+    intake.close()
+  })
+
+  it('frees the body\'s budget once the job is done when the client never reads its answer', async () => {
+    const intake = new Intake({ graceMs: 30_000, timeoutMs: 30_000 })
+    // 16 MB of output: an answer of ~38 MB, far more than the sockets buffer.
+    const stdout = Buffer.alloc(16 * 1024 * 1024, 0x61)
+    let jobDone = false
+    const { port } = await startApi({ intake }, async () => {
+      jobDone = true
+      return { jobId: 'j', status: 'ok', exitCode: 0, stdout, stderr: new Uint8Array(), manifest: {}, manifestJson: new Uint8Array(), peerId: 'p', receiptJson: Buffer.from('{}'), executor: 0 }
+    })
+    const socket = connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    const body = Buffer.from(JSON.stringify({ manifest: { version: 1 }, module: Buffer.alloc(150_000).toString('base64') }))
+    socket.write(post(port, body))
+    socket.pause()
+    for (let i = 0; i < 200 && !(jobDone && intake.bufferedBytes === 0); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(jobDone).toBe(true)
+    expect(intake.bufferedBytes).toBe(0)
+    socket.destroy()
+    intake.close()
+  })
+
+  it('listens on the unix socket only when TCP is off', async () => {
+    const socket = join(dir, 'http.sock')
+    const { api } = await startApi({ tcp: false, socket })
+    expect(await api.start()).toBe(`unix:${socket}`)
+    const status = await new Promise<number>((resolve, reject) => {
+      request({ socketPath: socket, path: '/v1/node', headers: { host: 'anything' } }, (res) => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', reject).end()
+    })
+    expect(status).toBe(200)
+  })
+})
