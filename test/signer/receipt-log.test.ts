@@ -187,13 +187,17 @@ describe('receipt log', () => {
         stdio: ['ignore', 'pipe', 'pipe']
       })
       const acked: string[] = []
+      let stderr = ''
+      child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000) })
       const exited = new Promise((resolve) => child.once('exit', resolve))
-      await new Promise<void>((resolve) => {
+      await new Promise<void>((resolve, reject) => {
         createInterface({ input: child.stdout! }).on('line', (id) => {
           acked.push(id)
           // Well past the first rotations (16 KiB segments hold ~12 receipts).
           if (acked.length === 400) { child.kill('SIGKILL'); resolve() }
         })
+        // A child that dies before it was killed fails the test with what it said, never hangs it.
+        child.once('exit', (code, signal) => { if (acked.length < 400) reject(new Error(`append loop exited (${code ?? signal}) after ${acked.length} appends: ${stderr}`)) })
       })
       await exited
       // One write(2) per entry means SIGKILL itself leaves whole lines; a power cut or a full
