@@ -7,6 +7,8 @@ import { canonicalBytes } from '../canonical.ts'
 
 export const RECEIPT_DOMAIN = 'phase-receipt:v1:'
 export const CAPABILITY_DOMAIN = 'phase-capability:v1:'
+/** Signed heads of the signer's receipt log (services/signer/src/receipt-log). */
+export const RECEIPT_LOG_DOMAIN = 'phase-receipt-log:v1:'
 
 const encoder = new TextEncoder()
 

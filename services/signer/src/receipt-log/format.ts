@@ -22,9 +22,10 @@
  */
 import { createHash } from 'node:crypto'
 import { canonicalBytes } from '../../../core/src/canonical.ts'
+import { RECEIPT_LOG_DOMAIN } from '../../../core/src/crypto/domain.ts'
 
-/** Domain prefix of head signatures; no other Phase document uses it. */
-export const RECEIPT_LOG_DOMAIN = 'phase-receipt-log:v1:'
+/** Domain prefix of head signatures (kept with the others, so no two document kinds share one). */
+export { RECEIPT_LOG_DOMAIN }
 export const HEAD_FILE = 'head.json'
 export const GENESIS_PREV = '0'.repeat(64)
 /** Longest entry line accepted (a receipt is ~1.3 KiB; the schema bounds every field). */
