@@ -79,3 +79,12 @@ export class Tally {
   add (key: string): void { this.total++; this.counts.set(key, (this.counts.get(key) ?? 0) + 1) }
   summary (): string { return [...this.counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ') }
 }
+
+/**
+ * The template's nonce in a mutated body replaced by a fresh one, so that mutations which keep
+ * a manifest valid run a new job instead of all meeting `replayed_job`.
+ */
+export function freshNonce (bytes: Uint8Array, template: string, fresh: string): Uint8Array {
+  const text = Buffer.from(bytes).toString('latin1')
+  return text.includes(template) ? Buffer.from(text.replaceAll(template, fresh), 'latin1') : bytes
+}

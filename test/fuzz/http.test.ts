@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs'
 import { ERROR_TABLE } from '../../services/core/src/errors.ts'
 import { figure } from '../helpers/figures.ts'
 import { hostile, mutated, asText, json, badUtf8 } from './arbitraries.ts'
-import { deadProcesses, isErrorCode, memoryAfter, rebase, startFuzzNode, Tally, HELLO, HELLO_HASH, type FuzzNode } from './fuzz-node.ts'
+import { deadProcesses, freshNonce, isErrorCode, memoryAfter, rebase, startFuzzNode, Tally, HELLO, HELLO_HASH, type FuzzNode } from './fuzz-node.ts'
 import { params, SEED } from './fuzz-config.ts'
 
 let f: FuzzNode
@@ -80,7 +80,7 @@ function jobRequests (): fc.Arbitrary<Uint8Array> {
   const enc = new TextEncoder()
   const withModule = fc.constantFrom(HELLO.toString('base64'), 'AGFzbQEAAAA=', '!!!', '=', 'QQ', 'A'.repeat(4000))
   return fc.oneof(
-    { arbitrary: hostile(valid), weight: 6 },
+    { arbitrary: hostile(valid).map((b) => freshNonce(b, valid.manifest.nonce as string, f.manifest().nonce as string)), weight: 6 },
     // The manifest itself mutated inside a well-formed request (fresh nonces keep some jobs running).
     { arbitrary: fc.tuple(mutated(f.manifest()), fc.option(withModule), fc.option(fc.oneof(json, fc.constantFrom('remote', 'auto', 'local', '')))).map(([manifest, module, target]) => {
       if (typeof manifest === 'object' && manifest !== null && (manifest as { nonce?: unknown }).nonce === valid.manifest.nonce) (manifest as { nonce: string }).nonce = f.manifest().nonce as string
