@@ -15,7 +15,7 @@ import { figure } from '../helpers/figures.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { loneSurrogate } from './arbitraries.ts'
 import { deadProcesses, startFuzzNode, Tally, type FuzzNode } from './fuzz-node.ts'
-import { runs, SEED } from './fuzz-config.ts'
+import { runs, SEED, budget } from './fuzz-config.ts'
 
 const PHASE = join(ROOT, 'bin/phase')
 /** Exit codes the README documents (0 is also hello's own exit code). */
@@ -83,7 +83,7 @@ describe('phase CLI under fuzzing', () => {
     figure('bad input', 'CLI undocumented exits / internal errors / stack traces', bad.length, bad.length === 0 ? 'pass' : 'FAIL')
     expect(bad.slice(0, 5)).toEqual([])
     expect(deadProcesses(f)).toEqual([])
-  }, 600_000)
+  }, budget(600_000))
 
   it('exits 64 naming the address when --api is one grpc-js cannot parse (was: 70 "unexpected error")', async () => {
     for (const args of [['peers', '--api', ''], ['node', 'info', '--api=']]) {

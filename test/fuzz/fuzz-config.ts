@@ -17,3 +17,8 @@ export function runs (base: number, cap = Infinity): number {
 export function params (base: number, cap = Infinity): { seed: number, numRuns: number, endOnFailure: boolean } {
   return { seed: SEED, numRuns: runs(base, cap), endOnFailure: false }
 }
+
+/** A test's time budget, scaled with the number of inputs (a 100,000-input run needs 20× the CI budget). */
+export function budget (ms: number): number {
+  return Math.round(ms * Math.max(1, SCALE))
+}

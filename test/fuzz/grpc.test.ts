@@ -16,7 +16,7 @@ import { isPhaseError } from '../../services/core/src/errors.ts'
 import { figure } from '../helpers/figures.ts'
 import { hostile, json } from './arbitraries.ts'
 import { deadProcesses, isErrorCode, memoryAfter, rebase, startFuzzNode, Tally, HELLO, HELLO_HASH, type FuzzNode } from './fuzz-node.ts'
-import { params, SEED } from './fuzz-config.ts'
+import { params, SEED, budget } from './fuzz-config.ts'
 
 let f: FuzzNode
 let client: GrpcClient<typeof NodeService>
@@ -125,7 +125,7 @@ describe('public gRPC API under fuzzing', () => {
     rebase(f)
     await fc.assert(fc.asyncProperty(request, submit), params(600))
     expect(bad.slice(0, 5)).toEqual([])
-  }, 600_000)
+  }, budget(600_000))
 
   it('answers the other methods with random fields with a value or a typed error', async () => {
     const hash = fc.oneof(fc.string({ maxLength: 80 }), fc.constantFrom(HELLO_HASH, 'sha256:', `sha256:${'0'.repeat(64)}`, 'sha256:' + 'A'.repeat(64), '\u0000'))
@@ -134,7 +134,7 @@ describe('public gRPC API under fuzzing', () => {
       fc.constantFrom(['GetNodeInfo', async () => await client.getNodeInfo({})] as const, ['GetNodeStatus', async () => await client.getNodeStatus({})] as const, ['ListPeers', async () => await client.listPeers({})] as const)
     ), async ([what, call]) => { await typed(what, call) }), params(250))
     expect(bad.slice(0, 5)).toEqual([])
-  }, 600_000)
+  }, budget(600_000))
 
   it('answers FindExecutors with random filters promptly (a bounded DHT lookup) when no peer is connected', async () => {
     const find = fc.record({ runtime: fc.string({ maxLength: 40 }), arch: fc.string({ maxLength: 20 }), minMemoryMb: fc.nat(), minCores: fc.nat(), limit: fc.oneof(fc.nat(), fc.constant(4294967295)) })
@@ -155,14 +155,14 @@ describe('public gRPC API under fuzzing', () => {
       await rawCall(path, bytes)
     }), params(300))
     expect(bad.slice(0, 5)).toEqual([])
-  }, 600_000)
+  }, budget(600_000))
 
   it('answers mutated valid requests (bytes flipped, cut, inserted, lengths overstated) without INTERNAL, typed', async () => {
     await fc.assert(fc.asyncProperty(fc.constantFrom(...validRequests()), fc.array(mutation, { minLength: 1, maxLength: 3 }), async ([path, bytes], ms) => {
       await rawCall(path, ms.reduce(mutate, bytes))
     }), params(400))
     expect(bad.slice(0, 5)).toEqual([])
-  }, 600_000)
+  }, budget(600_000))
 
   it('keeps every process (same pids) and brings discovery\'s memory back within 20% of the start', async () => {
     expect(deadProcesses(f)).toEqual([])

@@ -13,7 +13,7 @@ import { ERROR_TABLE } from '../../services/core/src/errors.ts'
 import { figure } from '../helpers/figures.ts'
 import { hostile, mutated, asText, json, badUtf8 } from './arbitraries.ts'
 import { deadProcesses, freshNonce, isErrorCode, memoryAfter, rebase, startFuzzNode, Tally, HELLO, HELLO_HASH, type FuzzNode } from './fuzz-node.ts'
-import { params, SEED } from './fuzz-config.ts'
+import { params, SEED, budget } from './fuzz-config.ts'
 
 let f: FuzzNode
 beforeAll(async () => { f = await startFuzzNode() }, 60_000)
@@ -131,7 +131,7 @@ describe('HTTP API under fuzzing', () => {
     }), params(1300))
     expect(fivexx.slice(mark.f, mark.f + 5)).toEqual([])
     expect(untyped.slice(mark.u, mark.u + 5)).toEqual([])
-  }, 600_000)
+  }, budget(600_000))
 
   it('answers every route and method, with random headers, without a 5xx and with typed errors', async () => {
     const mark = { f: fivexx.length, u: untyped.length }
@@ -143,7 +143,7 @@ describe('HTTP API under fuzzing', () => {
     }), params(700))
     expect(fivexx.slice(mark.f, mark.f + 5)).toEqual([])
     expect(untyped.slice(mark.u, mark.u + 5)).toEqual([])
-  }, 600_000)
+  }, budget(600_000))
 
   it('answers raw garbage instead of an HTTP request with a typed 400 or a closed connection, never a 5xx', async () => {
     const garbage = fc.oneof(
@@ -161,7 +161,7 @@ describe('HTTP API under fuzzing', () => {
     }), params(300))
     expect(fivexx.slice(mark.f, mark.f + 5)).toEqual([])
     expect(untyped.slice(mark.u, mark.u + 5)).toEqual([])
-  }, 600_000)
+  }, budget(600_000))
 
   it('keeps every process (same pids) and brings discovery\'s memory back within 20% of the start', async () => {
     expect(deadProcesses(f)).toEqual([])

@@ -21,7 +21,7 @@ import { isPhaseError } from '../../services/core/src/errors.ts'
 import { figure } from '../helpers/figures.ts'
 import { hostile, json } from './arbitraries.ts'
 import { deadProcesses, freshNonce, isErrorCode, memoryAfter, rebase, startFuzzNode, Tally, HELLO, type FuzzNode } from './fuzz-node.ts'
-import { params, SEED } from './fuzz-config.ts'
+import { params, SEED, budget } from './fuzz-config.ts'
 
 const JOB = '/phase/job/1.0.0'
 const CAPABILITY = '/phase/capability/1.0.0'
@@ -121,7 +121,7 @@ describe('libp2p job and capability protocols under fuzzing', () => {
     const mark = bad.length
     await fc.assert(fc.asyncProperty(input, run), params(600))
     expect(bad.slice(mark, mark + 5)).toEqual([])
-  }, 600_000)
+  }, budget(600_000))
 
   it('answers bytes that are not length-prefixed frames (bad varints, announced sizes over the cap, empty) with a typed refusal', async () => {
     const raw = fc.oneof(
@@ -133,7 +133,7 @@ describe('libp2p job and capability protocols under fuzzing', () => {
     const mark = bad.length
     await fc.assert(fc.asyncProperty(raw, async (bytes) => { await jobStream([bytes], `raw ${Buffer.from(bytes).toString('hex').slice(0, 60)}`) }), params(150))
     expect(bad.slice(mark, mark + 5)).toEqual([])
-  }, 600_000)
+  }, budget(600_000))
 
   it('answers a valid offer followed by a mutated module message with a typed refusal or a result', async () => {
     const module = hostile({ type: 'module', module_base64: HELLO.toString('base64') })
@@ -145,7 +145,7 @@ describe('libp2p job and capability protocols under fuzzing', () => {
         (answer) => answer.need_module === true ? frame(bytes) : undefined)
     }), params(100))
     expect(bad.slice(mark, mark + 5)).toEqual([])
-  }, 600_000)
+  }, budget(600_000))
 
   it('serves its own signed capability record whatever the peer sends first', async () => {
     const mark = bad.length
@@ -166,7 +166,7 @@ describe('libp2p job and capability protocols under fuzzing', () => {
       }
     }), params(150))
     expect(bad.slice(mark, mark + 5)).toEqual([])
-  }, 600_000)
+  }, budget(600_000))
 
   it('keeps every process (same pids), still runs a remote job, and brings discovery\'s memory back within 20% of the start', async () => {
     expect(deadProcesses(f)).toEqual([])
