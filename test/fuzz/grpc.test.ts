@@ -43,7 +43,7 @@ afterAll(() => {
   figure('bad input', 'gRPC fuzz inputs (raw protobuf bytes)', rawCalls, 'inputs')
   figure('bad input', 'gRPC outcomes', outcomes.summary())
   figure('bad input', 'gRPC INTERNAL / UNKNOWN / untyped refusals', bad.length, bad.length === 0 ? 'pass' : 'FAIL')
-  if ((process.env.FUZZ_DEBUG ?? '') !== '') writeFileSync(process.env.FUZZ_DEBUG, bad.join('\n'))
+  if ((process.env.FUZZ_DEBUG ?? '') !== '') writeFileSync(process.env.FUZZ_DEBUG!, bad.join('\n'))
 })
 
 /** A typed-client call: a value, or a PhaseError that is not `internal`. */

@@ -110,7 +110,7 @@ describe('HTTP API under fuzzing', () => {
   }
 
   afterAll(() => {
-    if ((process.env.FUZZ_DEBUG ?? '') !== '') writeFileSync(process.env.FUZZ_DEBUG, [...fivexx, '----', ...untyped].join('\n'))
+    if ((process.env.FUZZ_DEBUG ?? '') !== '') writeFileSync(process.env.FUZZ_DEBUG!, [...fivexx, '----', ...untyped].join('\n'))
     figure('bad input', 'HTTP fuzz inputs', statuses.total, `inputs (seed ${SEED})`)
     figure('bad input', 'HTTP answers by status', statuses.summary())
     figure('bad input', 'HTTP 5xx (other than a typed 503 unavailable: no peer) or no answer', fivexx.length, fivexx.length === 0 ? 'pass' : 'FAIL')

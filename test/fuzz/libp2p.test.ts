@@ -51,7 +51,7 @@ afterAll(() => {
   figure('bad input', 'libp2p fuzz inputs (job + capability streams)', inputs, `inputs (seed ${SEED})`)
   figure('bad input', 'libp2p answers', outcomes.summary())
   figure('bad input', 'libp2p internal / untyped answers', bad.length, bad.length === 0 ? 'pass' : 'FAIL')
-  if ((process.env.FUZZ_DEBUG ?? '') !== '') writeFileSync(process.env.FUZZ_DEBUG, bad.join('\n'))
+  if ((process.env.FUZZ_DEBUG ?? '') !== '') writeFileSync(process.env.FUZZ_DEBUG!, bad.join('\n'))
 })
 
 function frame (bytes: Uint8Array): Uint8Array {
