@@ -38,7 +38,8 @@ const replacement: fc.Arbitrary<unknown> = fc.oneof(
   fc.string({ minLength: 5000, maxLength: 70_000 }),
   fc.array(fc.string({ maxLength: 20 }), { maxLength: 300 }),
   fc.integer({ min: 1, max: 200 }).map((d) => { let v: unknown = 1; for (let i = 0; i < d; i++) v = [v]; return v }),
-  fc.constant(null), fc.constant({}), fc.constant([])
+  // Fresh objects each time: a shared constant could be nested into itself (a cycle JSON cannot carry).
+  fc.constant(null), fc.constant(0).map(() => ({})), fc.constant(0).map(() => [])
 )
 
 /** Paths to every value inside a document (so a mutation can hit nested fields too). */

@@ -76,6 +76,14 @@ describe('manifest parser', () => {
     }), params(600))
   })
 
+  it('refuses a passed-in value whose version JSON cannot write (a cycle, a BigInt) with invalid_manifest (was: TypeError)', () => {
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    for (const version of [cyclic, 10n]) {
+      expect(() => parseManifest({ ...MANIFEST, version })).toThrow(expect.objectContaining({ code: 'invalid_manifest' }) as unknown as Error)
+    }
+  })
+
   it('upgrades every seed v0.1 manifest it accepts into a valid v1 manifest', () => {
     const v01 = fc.record({
       version: fc.constantFrom('0.1', 0.1),
