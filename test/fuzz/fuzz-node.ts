@@ -24,6 +24,8 @@ export interface FuzzNode {
   pids: Map<string, number>
   /** Discovery's memory after warm-up. */
   before: Memory
+  /** Discovery's JS heap in use after warm-up (MiB, from its Prometheus metrics). */
+  heapBefore: number
   /** A fresh valid v1 manifest of the hello module. */
   manifest: () => Record<string, unknown>
 }
@@ -37,7 +39,7 @@ export async function startFuzzNode (): Promise<FuzzNode> {
     client.close()
   }
   const pids = new Map([...node.procs].map(([name, p]) => [name, p.child.pid!]))
-  return { node, pids, before: memoryOf(pids.get('discovery')!)!, manifest: freshManifest }
+  return { node, pids, before: memoryOf(pids.get('discovery')!)!, heapBefore: await heapUsed(node), manifest: freshManifest }
 }
 
 function freshManifest (): Record<string, unknown> {
@@ -45,8 +47,18 @@ function freshManifest (): Record<string, unknown> {
 }
 
 /** Re-reads the baseline after the test's own warm-up (first JIT and buffer growth are not leaks). */
-export function rebase (f: FuzzNode): void {
+export async function rebase (f: FuzzNode): Promise<void> {
   f.before = memoryOf(f.pids.get('discovery')!)!
+  f.heapBefore = await heapUsed(f.node)
+}
+
+/**
+ * Discovery's JS heap in use (MiB), from `nodejs_heap_size_used_bytes` on its metrics endpoint:
+ * beside RSS it tells a leak (live objects grow) from V8 keeping a larger heap for a while.
+ */
+export async function heapUsed (node: TestNode): Promise<number> {
+  const text = await (await fetch(`http://${node.http}/metrics`)).text()
+  return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN) / 2 ** 20
 }
 
 /** Every process still running with the pid it started with. */
@@ -63,7 +75,8 @@ export function deadProcesses (f: FuzzNode): string[] {
 export async function memoryAfter (f: FuzzNode, entry: string): Promise<{ after: Memory, ratio: number }> {
   const after = (await settle(f.pids.get('discovery')!, f.before.rss * 1.2))!
   const ratio = after.rss / f.before.rss
-  figure('bad input', `${entry}: discovery RSS before → after`, `${mib(f.before.rss)} → ${mib(after.rss)}`, `MiB (×${ratio.toFixed(2)}; PSS ${mib(f.before.pss)} → ${mib(after.pss)})`)
+  const heap = await heapUsed(f.node)
+  figure('bad input', `${entry}: discovery RSS before → after`, `${mib(f.before.rss)} → ${mib(after.rss)}`, `MiB (×${ratio.toFixed(2)}; PSS ${mib(f.before.pss)} → ${mib(after.pss)}; JS heap used ${mib(f.heapBefore)} → ${mib(heap)})`)
   return { after, ratio }
 }
 

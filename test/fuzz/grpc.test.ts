@@ -122,7 +122,7 @@ describe('public gRPC API under fuzzing', () => {
       }))
     }
     await fc.assert(fc.asyncProperty(request, submit), { seed: SEED + 1, numRuns: 150 })
-    rebase(f)
+    await rebase(f)
     await fc.assert(fc.asyncProperty(request, submit), params(600))
     expect(bad.slice(0, 5)).toEqual([])
   }, budget(600_000))

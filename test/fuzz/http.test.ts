@@ -123,7 +123,7 @@ describe('HTTP API under fuzzing', () => {
     await fc.assert(fc.asyncProperty(jobRequests(), async (body) => {
       check(await raw(request('POST', '/v1/jobs', [['content-type', 'application/json']], body)), 'warm-up')
     }), { seed: SEED + 1, numRuns: 200 })
-    rebase(f)
+    await rebase(f)
     const mark = { f: fivexx.length, u: untyped.length }
     await fc.assert(fc.asyncProperty(jobRequests(), fc.constantFrom(...CONTENT_TYPES.slice(0, 3)), async (body, type) => {
       const res = await raw(request('POST', '/v1/jobs', [['content-type', type]], body))

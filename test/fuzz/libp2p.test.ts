@@ -117,7 +117,7 @@ describe('libp2p job and capability protocols under fuzzing', () => {
     )
     const run = async (frames: Uint8Array[]): Promise<void> => { await jobStream(frames, `offer ${Buffer.from(frames[0]!.subarray(0, 100)).toString('latin1')}`) }
     await fc.assert(fc.asyncProperty(input, run), { seed: SEED + 1, numRuns: 100 })
-    rebase(f)
+    await rebase(f)
     const mark = bad.length
     await fc.assert(fc.asyncProperty(input, run), params(600))
     expect(bad.slice(mark, mark + 5)).toEqual([])
