@@ -121,7 +121,7 @@ describe('public gRPC API under fuzzing', () => {
         manifestJson: r.manifest, module: r.module ?? undefined, target: r.target ?? undefined, peerId: r.peerId ?? undefined, replicas: r.replicas ?? undefined
       }))
     }
-    await fc.assert(fc.asyncProperty(request, submit), { seed: SEED + 1, numRuns: 150 })
+    await fc.assert(fc.asyncProperty(request, submit), { seed: SEED + 1, numRuns: 400 })
     await rebase(f)
     await fc.assert(fc.asyncProperty(request, submit), params(600))
     expect(bad.slice(0, 5)).toEqual([])

@@ -122,7 +122,7 @@ describe('HTTP API under fuzzing', () => {
     // Warm-up: the first inputs grow buffers, caches and JIT code; the baseline is taken after them.
     await fc.assert(fc.asyncProperty(jobRequests(), async (body) => {
       check(await raw(request('POST', '/v1/jobs', [['content-type', 'application/json']], body)), 'warm-up')
-    }), { seed: SEED + 1, numRuns: 200 })
+    }), { seed: SEED + 1, numRuns: 400 })
     await rebase(f)
     const mark = { f: fivexx.length, u: untyped.length }
     await fc.assert(fc.asyncProperty(jobRequests(), fc.constantFrom(...CONTENT_TYPES.slice(0, 3)), async (body, type) => {

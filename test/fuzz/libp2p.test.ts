@@ -116,7 +116,7 @@ describe('libp2p job and capability protocols under fuzzing', () => {
       { arbitrary: json.map((j) => [frame(enc.encode(JSON.stringify(j)))]), weight: 1 }
     )
     const run = async (frames: Uint8Array[]): Promise<void> => { await jobStream(frames, `offer ${Buffer.from(frames[0]!.subarray(0, 100)).toString('latin1')}`) }
-    await fc.assert(fc.asyncProperty(input, run), { seed: SEED + 1, numRuns: 100 })
+    await fc.assert(fc.asyncProperty(input, run), { seed: SEED + 1, numRuns: 300 })
     await rebase(f)
     const mark = bad.length
     await fc.assert(fc.asyncProperty(input, run), params(600))

@@ -130,6 +130,12 @@ describe('capability record parser', () => {
     })
   })
 
+  it('refuses a record holding a lone surrogate (valid JSON text from a peer) with verification_failed, not a TypeError', async () => {
+    // Found at 100,000 inputs: signing bytes cannot be made of such a string (RFC 8785 needs UTF-8).
+    const err = await verifyCapability({ ...record, arch: '\ud800' }, peerId).then(() => undefined, (e: unknown) => e)
+    expect(err).toMatchObject({ code: 'verification_failed' })
+  })
+
   it('verifies only the record its peer signed, and refuses anything else with a typed error', async () => {
     await fc.assert(fc.asyncProperty(fc.oneof(mutated(record as unknown as Record<string, unknown>), json), async (value) => {
       count('capability record')
