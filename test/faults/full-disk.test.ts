@@ -112,7 +112,8 @@ describe('a full disk', () => {
   }, 120_000)
 
   it('keeps a running node serving when its disk fills: a new module runs uncached, cached ones keep working, nothing partial is left', async () => {
-    const node = started[started.length - 1]!
+    // The node the previous test started on this state folder (or a fresh one when it did not get that far).
+    const node = started.at(-1) ?? await startOn(join(mnt, 'second'))
     const state = join(mnt, 'second')
     const other = await compileWat('(module (memory (export "memory") 1) (func (export "_start")))')
     const free = await fill()
