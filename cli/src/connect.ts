@@ -9,7 +9,7 @@ import { loadConfig } from '../../services/core/src/config.ts'
 import { PhaseClient } from '../../sdk/ts/src/index.ts'
 import { accessSync, constants, readFileSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { CliError } from './usage.ts'
+import { CliError, UsageError } from './usage.ts'
 import { EXIT } from './exit.ts'
 
 export interface Connection {
@@ -89,12 +89,25 @@ function noPermission (path: string, gid: number | undefined): CliError {
 
 /** The SDK client for the node. */
 export function connect (options: NodeOptions, env: Readonly<Record<string, string | undefined>>): PhaseClient {
-  return new PhaseClient(resolveNode(options, env))
+  const node = resolveNode(options, env)
+  return usable(node.address, () => new PhaseClient(node))
+}
+
+/**
+ * grpc-js parses the address when the client is made and throws a bare Error on one it cannot
+ * use (e.g. a 3,000-character host name): that is a usage error (64), not an internal one (70).
+ */
+function usable<T> (address: string, make: () => T): T {
+  try {
+    return make()
+  } catch (err) {
+    throw new UsageError(`cannot use '${address.slice(0, 60)}${address.length > 60 ? '…' : ''}' as the node address (${(err as Error).message.slice(0, 80)}); use unix:/path or host:port`)
+  }
 }
 
 /** A raw gRPC client of the node's API (for node info and peers). */
 export function connectRaw (options: NodeOptions, env: Readonly<Record<string, string | undefined>>): Connection {
   const { address, token } = resolveNode(options, env)
-  const client = createGrpcClient(NodeService, address, { maxMessageBytes: 1024 * 1024 * 1024 })
+  const client = usable(address, () => createGrpcClient(NodeService, address, { maxMessageBytes: 1024 * 1024 * 1024 }))
   return { client, address, metadata: token !== undefined ? { authorization: `Bearer ${token}` } : {} }
 }

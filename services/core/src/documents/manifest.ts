@@ -63,7 +63,7 @@ export function parseManifest (input: unknown, options: ParseManifestOptions = {
     return upgradeManifest(doc as ManifestV01, { nonce: (options.nonce ?? randomNonce)() })
   }
   if (version !== undefined && version !== 1) {
-    throw new InvalidManifestError(sanitize(`manifest: /version ${JSON.stringify(version)} is not supported (1, or "0.1" for a seed manifest)`))
+    throw new InvalidManifestError(sanitize(`manifest: /version ${quote(version)} is not supported (1, or "0.1" for a seed manifest)`))
   }
   check('manifest', doc, 'manifest')
   return deepFreeze(doc as Manifest)
@@ -109,6 +109,11 @@ export function manifestStdin (manifest: Manifest): Uint8Array {
 /** A fresh 16-byte nonce as 32 lowercase hex digits. */
 export function randomNonce (): string {
   return bytesToHex(randomBytes(16))
+}
+
+/** A value for an error message; a value passed in (not parsed) may be cyclic or hold a BigInt. */
+function quote (value: unknown): string {
+  try { return JSON.stringify(value) ?? String(value) } catch { return `(${typeof value})` }
 }
 
 function check (schema: 'manifest' | 'manifestV01', doc: unknown, what: string): void {

@@ -1,0 +1,139 @@
+/**
+ * A full disk: the node's state folder on a small tmpfs this test mounts (root only; unmounted
+ * in afterAll). Creating the receipt key or the libp2p identity on a full disk stops that
+ * process with a message naming the file (and leaves no partial file, so the next start on a
+ * disk with room creates a whole key); a running node whose disk fills keeps serving — a new
+ * module runs but is not cached on disk, no partial module file is left, cached modules keep
+ * working — and caches modules again once there is room. Logs never go to the disk (stdout).
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, readFile, readdir, rm, writeFile, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient } from '../../services/core/src/grpc/index.ts'
+import { contentHash } from '../../services/core/src/hash-node.ts'
+import { verifyReceiptNode } from '../../services/core/src/crypto/verify-node.ts'
+import { ROOT, startTestNode, type TestNode } from '../helpers/node-harness.ts'
+import { compileWat } from '../helpers/wat.ts'
+import { figure } from '../helpers/figures.ts'
+
+const HELLO = await readFile(`${ROOT}/examples/hello/hello.wasm`)
+const enc = new TextEncoder()
+let mnt: string
+const started: TestNode[] = []
+
+beforeAll(async () => {
+  mnt = await mkdtemp(join(tmpdir(), 'phase-full-disk-'))
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', mnt])
+})
+afterAll(async () => {
+  for (const n of started) await n.stop().catch(() => {})
+  try { execFileSync('umount', [mnt]) } catch {}
+  await rm(mnt, { recursive: true, force: true })
+})
+
+/** Fills the tmpfs to the last byte (a file of zeros); returns a function that frees the space. */
+async function fill (): Promise<() => Promise<void>> {
+  const path = join(mnt, 'filler')
+  try { execFileSync('dd', ['if=/dev/zero', `of=${path}`, 'bs=4k'], { stdio: 'ignore' }) } catch { /* ENOSPC ends dd: the disk is full */ }
+  return async () => { await rm(path, { force: true }) }
+}
+
+/** Every file under `dir` with its size (to spot partial or temporary files). */
+async function files (dir: string): Promise<Array<[string, number]>> {
+  const out: Array<[string, number]> = []
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) { const p = join(e.parentPath, e.name); out.push([p.slice(dir.length + 1), (await stat(p)).size]) }
+  }
+  return out.sort()
+}
+
+async function startOn (state: string): Promise<TestNode> {
+  const node = await startTestNode({ executors: 1, config: { state_dir: state } })
+  started.push(node)
+  return node
+}
+
+async function job (node: TestNode, module: Uint8Array, send: boolean): Promise<{ status: string, stdout: string }> {
+  const client = createGrpcClient(NodeService, node.grpc, { timeoutMs: 30_000 })
+  try {
+    const manifest = { version: 1, module_hash: contentHash(module), nonce: Math.random().toString(16).slice(2).padEnd(32, '0'), args: ['disk'] }
+    const r = await client.submitJob({ manifestJson: enc.encode(JSON.stringify(manifest)), module: send ? module : undefined })
+    const key = (await client.getNodeInfo({})).receiptPublicKey
+    verifyReceiptNode(r.receiptJson, { publicKey: key, outputs: { stdout: r.stdout } })
+    return { status: r.status, stdout: new TextDecoder().decode(r.stdout) }
+  } finally {
+    client.close()
+  }
+}
+
+describe('a full disk', () => {
+  it('stops the signer with a message naming the receipt key when the key cannot be written, leaving no partial file', async () => {
+    const state = join(mnt, 'first')
+    const free = await fill()
+    try {
+      const err = await startOn(state).then(() => undefined, (e: Error) => e)
+      expect(err?.message).toMatch(/signer exited with [1-9]/)
+      expect(err?.message).toMatch(/cannot create receipt key .*ENOSPC|no space left/i)
+      // No key file, and no temporary file half written.
+      const left = (await files(mnt)).filter(([p]) => p !== 'filler')
+      expect(left.filter(([, size]) => size > 0)).toEqual([])
+      figure('faults', 'full disk at first start: receipt key', 'signer stops naming the key (ENOSPC)', 'no partial file')
+    } finally {
+      await free()
+    }
+  }, 60_000)
+
+  it('stops discovery with a message naming the identity when it cannot be written, and a later start with room creates whole keys', async () => {
+    const state = join(mnt, 'second')
+    // A first start with room creates both keys; the identity is then removed and the disk filled.
+    const first = await startOn(state)
+    const keys = await files(state)
+    await first.stop()
+    started.splice(started.indexOf(first), 1)
+    const identity = keys.find(([p]) => !p.includes('receipt') && !p.startsWith('modules') && !p.endsWith('.wasm'))
+    expect(identity).toBeDefined()
+    await rm(join(state, identity![0]))
+    const free = await fill()
+    try {
+      const err = await startOn(state).then(() => undefined, (e: Error) => e)
+      expect(err?.message).toMatch(/discovery exited with [1-9]/)
+      expect(err?.message).toMatch(/cannot create identity .*ENOSPC|no space left/i)
+      expect((await files(state)).map(([p]) => p)).not.toContain(identity![0])
+      figure('faults', 'full disk at first start: libp2p identity', 'discovery stops naming the identity (ENOSPC)', 'no partial file')
+    } finally {
+      await free()
+    }
+    const again = await startOn(state)
+    expect((await job(again, HELLO, true)).status).toBe('ok')
+    expect((await files(state)).find(([p]) => p === identity![0])?.[1]).toBeGreaterThan(0)
+  }, 120_000)
+
+  it('keeps a running node serving when its disk fills: a new module runs uncached, cached ones keep working, nothing partial is left', async () => {
+    // The node the previous test started on this state folder (or a fresh one when it did not get that far).
+    const node = started.at(-1) ?? await startOn(join(mnt, 'second'))
+    const state = join(mnt, 'second')
+    const other = await compileWat('(module (memory (export "memory") 1) (func (export "_start")))')
+    const free = await fill()
+    try {
+      // A module the node has never seen: it runs (its bytes came with the job) but cannot be kept.
+      expect((await job(node, other, true)).status).toBe('ok')
+      expect((await job(node, HELLO, false)).stdout).toBe('ksid\n')
+      const modules = (await files(state)).filter(([p]) => p.endsWith('.wasm') || p.endsWith('.tmp'))
+      expect(modules.filter(([p]) => p.includes(contentHash(other).slice(7)))).toEqual([])
+      expect(modules.filter(([p]) => p.endsWith('.tmp'))).toEqual([])
+      figure('faults', 'full disk while running: new module', 'job ok, module not kept on disk', 'no partial file')
+      figure('faults', 'full disk while running: cached module', 'job ok (verified)', 'pass')
+    } finally {
+      await free()
+    }
+    // Room again: the next new module is kept.
+    const third = await compileWat('(module (memory (export "memory") 1) (func (export "_start") nop))')
+    expect((await job(node, third, true)).status).toBe('ok')
+    expect((await files(state)).map(([p]) => p)).toContainEqual(expect.stringContaining(contentHash(third).slice(7)))
+    // Logs go to stdout (journald), never into the state folder.
+    expect((await files(state)).filter(([p]) => /log/i.test(p))).toEqual([])
+  }, 120_000)
+})
