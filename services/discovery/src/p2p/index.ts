@@ -11,7 +11,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { verifyReceiptNode } from '../../../core/src/crypto/verify-node.ts'
 import { jobIdOf, inputsHashOf, type Manifest } from '../../../core/src/documents/manifest.ts'
 import { contentHash } from '../../../core/src/hash-node.ts'
-import { PhaseError, UnavailableError, VerificationError, isPhaseError } from '../../../core/src/errors.ts'
+import { CancelledError, DeadlineExceededError, PhaseError, UnavailableError, VerificationError, isPhaseError } from '../../../core/src/errors.ts'
 import type { Receipt } from '../../../core/src/documents/receipt.ts'
 import type { LimitsConfig } from '../../../core/src/config.ts'
 import { sanitize, type Logger } from '../../../core/src/logger.ts'
@@ -56,10 +56,13 @@ export interface NetworkInit extends Omit<HostInit, 'privateKey'> {
   maxResultBytes?: number
   /** Bytes received from peers and not yet done with, all peers together. Default: 256 MiB (at least 2 × maxMessageBytes). */
   maxInflightBytes?: number
+  /** Longest DHT lookup of FindExecutors, ms; found executors are returned at the deadline. Default: 10000. */
+  lookupTimeoutMs?: number
 }
 
 export const DEFAULT_READ_TIMEOUT_MS = 10_000
 export const DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
+export const DEFAULT_LOOKUP_TIMEOUT_MS = 10_000
 
 const base64Bytes = (n: number): number => Math.ceil(n / 3) * 4
 
@@ -141,7 +144,7 @@ export class PhaseNetwork {
     this.server = serve
     this.log.info({ maxMessageBytes: this.init.maxMessageBytes, maxResultBytes: this.init.maxResultBytes ?? this.init.maxMessageBytes, maxInflightBytes: this.budget.maxBytes, maxPeerBytes: this.budget.maxPeerBytes, readTimeoutMs, maxRemoteJobs: this.init.maxRemoteJobs }, 'job protocol limits')
     await this.node.handle(JOB_PROTOCOL, async (stream, connection) => { await serve(stream, connection.remotePeer.toString()) }, opts)
-    const serveCapability = capabilityStreamHandler(async () => await this.capability(), this.budget)
+    const serveCapability = capabilityStreamHandler(async () => await this.capability(), this.budget, this.log)
     await this.node.handle(CAPABILITY_PROTOCOL, async (stream, connection) => { await serveCapability(stream, connection.remotePeer.toString()) }, opts)
     // Provider records expire: announce now, whenever a peer joins while the last announce is
     // stale (a lone node has nobody to store them), and before the records run out.
@@ -194,21 +197,39 @@ export class PhaseNetwork {
    */
   async findExecutors (req: Requirements, options: { limit?: number, signal?: AbortSignal } = {}): Promise<FoundExecutor[]> {
     const node = this.host()
+    // Alone, there is nobody to ask: said at once (kad-dht would wait for a first peer).
+    if (node.getConnections().length === 0) throw new UnavailableError('no peer is connected: the DHT has nobody to ask (see p2p.bootstrap)')
     const limit = options.limit ?? 20
     const key = await capabilityKey(req.runtime !== undefined && req.runtime !== '' ? `runtime:${req.runtime}` : 'executor')
     const seen = new Set<string>([this.peerId])
     const found: FoundExecutor[] = []
-    const signal = options.signal ?? AbortSignal.timeout(10_000)
-    for await (const provider of node.contentRouting.findProviders(key, { signal })) {
-      const id = provider.id.toString()
-      if (seen.has(id)) continue
-      seen.add(id)
-      if (provider.multiaddrs.length > 0) await node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => {})
-      const record = await this.verifiedCapability(id, signal).catch(() => undefined)
-      if (record !== undefined && meets(record, req)) found.push({ peerId: id, record })
-      if (found.length >= limit) break
+    // The lookup's own deadline, whatever the caller's (a gRPC call without one never aborts).
+    const lookupMs = this.init.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS
+    const deadline = AbortSignal.timeout(lookupMs)
+    const signal = AbortSignal.any([deadline, ...(options.signal !== undefined ? [options.signal] : [])])
+    try {
+      for await (const provider of node.contentRouting.findProviders(key, { signal })) {
+        const id = provider.id.toString()
+        if (seen.has(id)) continue
+        seen.add(id)
+        if (provider.multiaddrs.length > 0) await node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => {})
+        const record = await this.verifiedCapability(id, signal).catch(() => undefined)
+        if (record !== undefined && meets(record, req)) found.push({ peerId: id, record })
+        if (found.length >= limit) break
+      }
+    } catch (err) {
+      if (options.signal?.aborted === true) throw options.signal.reason?.name === 'TimeoutError' ? new DeadlineExceededError('the lookup outlived the call\'s deadline') : new CancelledError('the lookup was cancelled')
+      if (!deadline.aborted) throw isPhaseError(err) ? err : new UnavailableError('the DHT lookup failed', { cause: err })
+      // Our own deadline: what was verified so far is the answer, unless nobody could be asked.
+      if (found.length === 0 && this.dhtPeers() === 0) throw new UnavailableError(`no connected peer speaks the DHT (${lookupMs} ms)`)
+      this.log.debug({ event: 'lookup_deadline', found: found.length, lookupMs }, 'executor lookup ended at its deadline')
     }
     return found.sort((a, b) => a.record.queue_depth - b.record.queue_depth).slice(0, limit)
+  }
+
+  /** Peers in the DHT's routing table (connected peers that speak the Phase DHT). */
+  private dhtPeers (): number {
+    return (this.node?.services.dht as { routingTable?: { size: number } } | undefined)?.routingTable?.size ?? 0
   }
 
   /** This node's signed capability record, renewed before it expires. */

@@ -9,7 +9,7 @@
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { parseManifest, type Manifest } from '../../../core/src/documents/manifest.ts'
-import { DeadlineExceededError, PhaseError, ERROR_TABLE, toPublicError, type ErrorCode } from '../../../core/src/errors.ts'
+import { CancelledError, DeadlineExceededError, PhaseError, UnavailableError, ERROR_TABLE, isPhaseError, toPublicError, type ErrorCode } from '../../../core/src/errors.ts'
 import { sanitize, type Logger } from '../../../core/src/logger.ts'
 import type { JobRunner } from '../jobs.ts'
 import type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
@@ -35,42 +35,126 @@ type Lp = ReturnType<typeof lpStream>
 const PREFIX_BYTES = 10
 
 /**
+ * Thrown by the length decoder for a prefix that is still unfinished at the longest length a
+ * message under the cap needs (named like libp2p's own error for a prefix that is too long).
+ */
+class PrefixTooLongError extends Error {
+  override name = 'InvalidDataLengthLengthError'
+}
+
+/** Bytes of the varint of `n` (7 bits a byte). */
+const varintBytes = (n: number): number => Math.max(1, Math.ceil(Math.log2(n + 1) / 7))
+
+/**
+ * The length prefix's decoder (an unsigned varint), which gives up once the prefix is longer
+ * than any length under `maxBytes` needs. libp2p's reader checks the prefix's length only after
+ * a varint decodes, and its decoder decodes at most 8 bytes: bytes with the high bit set would
+ * otherwise be read one by one, and kept, for as long as the peer sends them.
+ */
+function lengthDecoder (maxBytes: number): (data: { byteLength: number, get: (index: number) => number }) => number {
+  const longest = varintBytes(maxBytes)
+  return (data) => {
+    let value = 0
+    for (let i = 0; i < data.byteLength && i < longest; i++) {
+      const byte = data.get(i)
+      value += (byte & 0x7f) * 2 ** (7 * i)
+      if (byte < 0x80) return value
+    }
+    // A RangeError is an unfinished varint: the reader asks for another byte.
+    if (data.byteLength < longest) throw new RangeError('unfinished length prefix')
+    throw new PrefixTooLongError(`length prefix longer than ${longest} bytes`)
+  }
+}
+
+/**
  * A length-prefixed reader/writer whose caps are explicit: a message longer than `maxBytes` is
  * refused from its length prefix, before any of it is buffered, and the reader buffers up to the
  * same cap (the libp2p reader's own default, 4 MiB, would break any larger job).
  */
 export function messageStream (stream: Stream, maxBytes: number): Lp {
-  return lpStream(stream, { maxDataLength: maxBytes, maxBufferSize: maxBytes + PREFIX_BYTES })
+  return lpStream(stream, { maxDataLength: maxBytes, maxBufferSize: maxBytes + PREFIX_BYTES, lengthDecoder: lengthDecoder(maxBytes) })
+}
+
+/**
+ * Which end reads: the server reads a peer's request (what the peer got wrong is its bad input),
+ * the client reads a peer's answer (a peer that breaks off is a peer that is not available).
+ */
+type Side = 'server' | 'client'
+
+/**
+ * What a failed read means, as a typed error: everything a peer can do to a read (bad or
+ * oversized length prefix, a message cut short, a reset, silence) is the peer's doing, never
+ * `internal`. `deadline` is the read's own timer, `signal` the caller's.
+ */
+export function readError (err: unknown, what: string, side: Side, timers: { signal?: AbortSignal, deadline?: AbortSignal, timeoutMs?: number } = {}): PhaseError {
+  if (err instanceof PhaseError) return err
+  const name = (err as Error)?.name
+  // The length prefix announced more than the cap: refused before any of it is buffered.
+  if (name === 'InvalidDataLengthError') return new PhaseError('module_too_large', `${what} is larger than this node accepts`)
+  if (name === 'InvalidDataLengthLengthError') return new PhaseError('module_too_large', `${what} has a length prefix longer than any size this node accepts`)
+  if (name === 'InvalidMessageLengthError') return new PhaseError('invalid_json', `${what} has an invalid length prefix`)
+  if (name === 'StreamBufferError') return new PhaseError('module_too_large', `the peer sent more than this node buffers while reading ${what}`)
+  if (timers.signal?.aborted === true) {
+    return timers.signal.reason?.name === 'TimeoutError' ? new DeadlineExceededError(`no ${what} from the peer before the deadline`) : new CancelledError(`cancelled while waiting for ${what}`)
+  }
+  if (timers.deadline?.aborted === true) return new DeadlineExceededError(`the peer sent no ${what} within ${timers.timeoutMs} ms`)
+  const cause = { cause: err }
+  if (name === 'UnexpectedEOFError') {
+    return side === 'server'
+      ? new PhaseError('invalid_json', `the stream ended before a complete ${what}`, cause)
+      : new UnavailableError(`the peer closed the stream before a complete ${what}`, cause)
+  }
+  // Reset, aborted or closed under us: the peer (or the connection to it) is gone.
+  return new UnavailableError(`the stream ended while reading ${what} (${sanitize(String(name), 40)})`, cause)
 }
 
 /** Reads one message's bytes; `timeoutMs` bounds the wait (a silent peer is not waited for). */
-async function readMessage (lp: Lp, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<Uint8Array> {
+async function readMessage (lp: Lp, what: string, side: Side, signal?: AbortSignal, timeoutMs?: number): Promise<Uint8Array> {
   const deadline = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs)
   const signals = [signal, deadline].filter((s) => s !== undefined)
   let bytes
   try {
     bytes = await lp.read({ signal: signals.length === 0 ? undefined : AbortSignal.any(signals) })
   } catch (err) {
-    // The length prefix announced more than the cap: refused before any of it is buffered.
-    const name = (err as Error).name
-    if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError') throw new PhaseError('module_too_large', `${what} is larger than this node accepts`)
-    if (name === 'InvalidMessageLengthError') throw new PhaseError('invalid_json', `${what} has an invalid length prefix`)
-    if (deadline?.aborted === true && signal?.aborted !== true) throw new DeadlineExceededError(`the peer sent no ${what} within ${timeoutMs} ms`)
-    throw err
+    throw readError(err, what, side, { signal, deadline, timeoutMs })
   }
   return bytes.subarray()
 }
 
 /** Reads one JSON object (see readMessage). */
-async function readJson (lp: Lp, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const bytes = await readMessage(lp, what, signal, timeoutMs)
+async function readJson (lp: Lp, what: string, side: Side, signal?: AbortSignal, timeoutMs?: number): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const bytes = await readMessage(lp, what, side, signal, timeoutMs)
   let doc: unknown
   try { doc = JSON.parse(dec.decode(bytes)) } catch { throw new PhaseError('invalid_json', `${what} is not valid JSON`) }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new PhaseError('invalid_json', `${what} must be a JSON object`)
   return doc as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-const writeJson = async (lp: Lp, doc: unknown, signal?: AbortSignal): Promise<void> => await lp.write(enc.encode(JSON.stringify(doc)), { signal })
+/**
+ * Slowest rate at which a peer must take what this node sends it: a write waits for the peer to
+ * read (flow control), and a peer that stops reading must not hold a stream, or a job's slot,
+ * for ever. 64 KiB/s is a poor mobile link.
+ */
+const MIN_PEER_READ_BYTES_PER_S = 64 * 1024
+
+/**
+ * Writes one JSON message. `timeoutMs` (plus the time the message takes at the slowest rate a
+ * peer may read) bounds the wait for the peer to take it; every failure is typed.
+ */
+async function writeJson (lp: Lp, doc: unknown, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<void> {
+  const bytes = enc.encode(JSON.stringify(doc))
+  const ms = timeoutMs === undefined ? undefined : timeoutMs + Math.ceil(bytes.byteLength / MIN_PEER_READ_BYTES_PER_S * 1000)
+  const deadline = ms === undefined ? undefined : AbortSignal.timeout(ms)
+  const signals = [signal, deadline].filter((s) => s !== undefined)
+  try {
+    await lp.write(bytes, { signal: signals.length === 0 ? undefined : AbortSignal.any(signals) })
+  } catch (err) {
+    if (err instanceof PhaseError) throw err
+    if (signal?.aborted === true) throw signal.reason?.name === 'TimeoutError' ? new DeadlineExceededError(`the peer did not take ${what} before the deadline`) : new CancelledError(`cancelled while sending ${what}`)
+    if (deadline?.aborted === true) throw new DeadlineExceededError(`the peer did not take ${what} within ${ms} ms`)
+    throw new UnavailableError(`the stream ended while sending ${what} (${sanitize(String((err as Error)?.name), 40)})`, { cause: err })
+  }
+}
 
 /**
  * Ends a stream we are done with: closes our side, then gives the peer `graceMs` to close its
@@ -136,7 +220,7 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
     try {
       // Refuse a flooding peer before reading (and buffering) anything it sends.
       release = init.limiter.acquire(peer)
-      const offer = await readJson(lp, 'offer', undefined, init.readTimeoutMs)
+      const offer = await readJson(lp, 'offer', 'server', undefined, init.readTimeoutMs)
       if (offer.type !== 'offer' || offer.version !== 1) throw new PhaseError('invalid_json', 'expected an offer of version 1')
       const manifest = parseManifest(offer.manifest)
       // Checked and counted with no await between: concurrent offers cannot all pass the cap.
@@ -144,10 +228,10 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
       inFlight++
       slot = true
       const needModule = !c.modules.has(manifest.module_hash)
-      await writeJson(lp, { type: 'accept', need_module: needModule })
+      await writeJson(lp, { type: 'accept', need_module: needModule }, 'the accept', undefined, init.readTimeoutMs)
       let module: Uint8Array | undefined
       if (needModule) {
-        const msg = await readJson(lp, 'module', undefined, init.readTimeoutMs)
+        const msg = await readJson(lp, 'module', 'server', undefined, init.readTimeoutMs)
         if (msg.type !== 'module' || typeof msg.module_base64 !== 'string') throw new PhaseError('invalid_json', 'expected the module')
         module = Buffer.from(msg.module_base64, 'base64')
       }
@@ -161,7 +245,7 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
         stdout_base64: Buffer.from(r.stdout).toString('base64'),
         stderr_base64: Buffer.from(r.stderr).toString('base64'),
         receipt_json: Buffer.from(r.receiptJson).toString('utf8')
-      })
+      }, 'the result', undefined, init.readTimeoutMs)
       c.count?.('in')
       // The job is done: its slot is free while the peer closes the stream.
       inFlight--
@@ -169,10 +253,14 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
       await finish(stream, init.readTimeoutMs)
     } catch (err) {
       const pub = toPublicError(err)
-      if (pub !== err && (err as Error)?.name !== 'StreamResetError' && (err as Error)?.name !== 'StreamAbortedError') log.error({ err }, 'remote job failed')
-      log.info({ event: 'rejected', code: pub.code }, 'remote job refused')
+      // Whatever a peer sends or does to the stream ends as a typed refusal (its bad input, one
+      // info line per stream, which the peer limiter rates); only this node's own failures are
+      // errors in the log.
+      if (!isPhaseError(err)) log.error({ err }, 'remote job failed')
+      log.info({ event: 'rejected', code: pub.code, reason: pub.message }, 'remote job refused')
       c.count?.('refused')
-      if (stream.status === 'open') await writeJson(lp, { type: pub.code === 'queue_full' ? 'reject' : 'error', code: pub.code, message: pub.message }, AbortSignal.timeout(init.readTimeoutMs)).catch(() => {})
+      // Answered while our side can still carry it (the peer may have closed only its own).
+      if (stream.status === 'open' && stream.writeStatus === 'writable') await writeJson(lp, { type: pub.code === 'queue_full' ? 'reject' : 'error', code: pub.code, message: pub.message }, 'the refusal', undefined, init.readTimeoutMs).catch(() => {})
       await finish(stream, Math.min(init.readTimeoutMs, 1000), err)
     } finally {
       if (slot) inFlight--
@@ -188,15 +276,30 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
 }
 
 /** Serves `/phase/capability/1.0.0`: the current signed record, then close. */
-export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>, budget?: InboundBudget): (stream: Stream, peer: string) => Promise<void> {
+export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>, budget?: InboundBudget, logger?: Logger): (stream: Stream, peer: string) => Promise<void> {
   return async (stream, peer) => {
     // Nothing is read here, but whatever the peer sends counts until the stream ends.
     const giveBack = budget?.meter(stream, peer)
     try {
-      const lp = messageStream(stream, MAX_CONTROL_BYTES)
-      // Its canonical bytes, exactly: the record is verified on the bytes received.
-      await lp.write(canonicalBytes(await record()))
-      await finish(stream, CAPABILITY_GRACE_MS)
+      let bytes
+      try {
+        // Its canonical bytes, exactly: the record is verified on the bytes received.
+        bytes = canonicalBytes(await record())
+      } catch (err) {
+        // This node's own failure (its signer), not the peer's.
+        logger?.error({ peer, err }, 'capability record not available')
+        stream.abort(err instanceof Error ? err : new Error('capability record not available'))
+        return
+      }
+      try {
+        // A peer that does not take the record (flow control) gets the grace time, then a reset.
+        await messageStream(stream, MAX_CONTROL_BYTES).write(bytes, { signal: AbortSignal.timeout(CAPABILITY_GRACE_MS) })
+        await finish(stream, CAPABILITY_GRACE_MS)
+      } catch (err) {
+        // Whatever the peer did to the stream (reset, stall) is its business: debug, not error.
+        logger?.debug({ peer, err: (err as Error)?.message }, 'capability stream ended early')
+        stream.abort(err instanceof Error ? err : new Error('capability stream failed'))
+      }
     } finally {
       giveBack?.()
     }
@@ -218,18 +321,18 @@ export async function offerJob (stream: Stream, manifest: Manifest, loadModule: 
   const signal = options.signal
   let r
   try {
-    await writeJson(lp, { type: 'offer', version: 1, manifest }, signal)
+    await writeJson(lp, { type: 'offer', version: 1, manifest }, 'the offer', signal)
     // A peer answers an offer at once; the result may take the job's whole time (the signal).
-    const answer = await readJson(lp, 'answer', signal, options.readTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS)
+    const answer = await readJson(lp, 'answer', 'client', signal, options.readTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS)
     if (answer.type !== 'accept') throw remoteError(answer)
-    if (answer.need_module === true) await writeJson(lp, { type: 'module', module_base64: Buffer.from(await loadModule()).toString('base64') }, signal)
-    r = await readJson(lp, 'result', signal)
+    if (answer.need_module === true) await writeJson(lp, { type: 'module', module_base64: Buffer.from(await loadModule()).toString('base64') }, 'the module', signal)
+    r = await readJson(lp, 'result', 'client', signal)
   } catch (err) {
     // Nothing more is read from this stream: reset it rather than leave it to the peer.
     stream.abort(err instanceof Error ? err : new Error('job stream failed'))
     throw err
   }
-  await stream.close().catch(() => {})
+  await stream.close({ signal: AbortSignal.timeout(CAPABILITY_GRACE_MS) }).catch(() => { stream.abort(new Error('job stream did not close')) })
   if (r.type !== 'result') throw remoteError(r)
   if (typeof r.receipt_json !== 'string' || typeof r.stdout_base64 !== 'string' || typeof r.stderr_base64 !== 'string') throw new PhaseError('verification_failed', 'peer sent a malformed result')
   return {
@@ -247,17 +350,22 @@ export async function fetchCapability (stream: Stream, signal?: AbortSignal, tim
   const lp = messageStream(stream, MAX_CONTROL_BYTES)
   let record
   try {
-    record = await readMessage(lp, 'capability record', signal, timeoutMs)
+    record = await readMessage(lp, 'capability record', 'client', signal, timeoutMs)
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error('capability stream failed'))
     throw err
   }
-  await stream.close().catch(() => {})
+  await stream.close({ signal: AbortSignal.timeout(CAPABILITY_GRACE_MS) }).catch(() => { stream.abort(new Error('capability stream did not close')) })
   return record
 }
 
+/**
+ * A peer's refusal as a typed error: its code when it is one of ours, else (no code, an unknown
+ * one, or the peer's own `internal`) `unavailable`: that peer could not run the job, which says
+ * nothing of this node.
+ */
 function remoteError (msg: Record<string, unknown>): PhaseError {
-  const code = typeof msg.code === 'string' && msg.code in ERROR_TABLE ? msg.code as ErrorCode : 'internal'
+  const code = typeof msg.code === 'string' && msg.code in ERROR_TABLE && msg.code !== 'internal' ? msg.code as ErrorCode : 'unavailable'
   // The peer's words reach logs and terminals: control characters escaped, length capped.
   return new PhaseError(code, `peer refused: ${sanitize(String(msg.message ?? msg.type ?? 'no reason').slice(0, 200))}`)
 }

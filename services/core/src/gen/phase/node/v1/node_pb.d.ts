@@ -862,7 +862,9 @@ export declare const NodeService: GenService<{
   /**
    * FindExecutors looks up nodes that run jobs through the DHT (provider records under
    * capability keys) and returns those whose verified capability record meets the requirements.
-   * Errors: UNAVAILABLE when the node is not on the network.
+   * The lookup has its own deadline (10 s), whatever the call's: the executors verified by then.
+   * Errors: UNAVAILABLE when the node is not on the network (p2p disabled, no peer connected, or
+   * no connected peer speaks the DHT).
    *
    * @generated from rpc phase.node.v1.NodeService.FindExecutors
    */
