@@ -1,0 +1,151 @@
+/**
+ * What a peer can make the p2p layer wait for or log, on loopback with a real PhaseNetwork and a
+ * bare libp2p peer: job-stream bytes that are not a length-prefixed frame (a length prefix that
+ * never ends, a frame cut short, a stream closed before its offer) are typed refusals logged at
+ * info, never `internal` nor an error line; FindExecutors answers at once when no peer is
+ * connected, and ends at its own lookup deadline when no connected peer speaks the DHT, even
+ * when the caller's signal never aborts (a gRPC call without a deadline).
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { lpStream } from '@libp2p/utils'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import { PhaseNetwork, JOB_PROTOCOL } from '../../services/discovery/src/p2p/index.ts'
+import type { Logger } from '../../services/core/src/logger.ts'
+import { figure } from '../helpers/figures.ts'
+
+const MiB = 1024 * 1024
+const LIMITS = { maxModuleBytes: 1 << 20, maxMemoryMb: 64, defaultMemoryMb: 64, maxTimeoutMs: 5000, defaultTimeoutMs: 5000, maxOutputBytes: 1 << 20, defaultOutputBytes: 1 << 20, maxStdinBytes: 1 << 20, maxArgsBytes: 1 << 16 }
+const dec = new TextDecoder()
+
+/** Every log line of the node, parsed (level 30 info, 50 error). */
+const lines: Array<{ level: number, msg: string, code?: string }> = []
+function capturingLogger (): Logger {
+  const sink = new Writable({ write (chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); done() } })
+  return pino({ level: 'debug' }, sink)
+}
+
+async function network (lookupTimeoutMs?: number): Promise<PhaseNetwork> {
+  const net = new PhaseNetwork({
+    logger: capturingLogger(),
+    privateKey: await generateKeyPair('Ed25519'),
+    modules: { has: () => false },
+    receiptKey: async () => 'ed25519:test',
+    runtime: async () => ({ name: 'v8-wasm', version: 'test' }),
+    // No framing test gets as far as a job.
+    jobs: { running: 0, run: async () => { throw new Error('no job expected') } }
+  }, {
+    listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false, relayServer: false, upnp: false,
+    privateAddresses: true, maxConnections: 50, inboundPerSecond: 1000, maxRemoteJobs: 4, perPeerConcurrency: 4, perPeerPerSecond: 1000,
+    limits: LIMITS, maxMessageBytes: 4 * MiB, readTimeoutMs: 30_000, ...(lookupTimeoutMs !== undefined ? { lookupTimeoutMs } : {})
+  })
+  await net.start()
+  return net
+}
+
+/** A bare libp2p peer (no DHT): the attacker's own tools. */
+async function rawPeer (): Promise<Libp2p> {
+  return await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } }) as unknown as Libp2p
+}
+
+const tcpOf = (net: PhaseNetwork): string => net.addresses().find((a) => a.includes('/tcp/'))!
+
+describe('job protocol framing', () => {
+  let node: PhaseNetwork
+  let peer: Libp2p
+  beforeAll(async () => {
+    node = await network()
+    peer = await rawPeer()
+  }, 60_000)
+  afterAll(async () => {
+    await peer?.stop()
+    await node?.stop()
+  })
+
+  /** Sends `bytes` on a job stream (then closes our side when `close`), returns the node's answer. */
+  async function answerTo (bytes: Uint8Array, close: boolean): Promise<Record<string, unknown>> {
+    const stream = await peer.dialProtocol(multiaddr(tcpOf(node)), JOB_PROTOCOL)
+    try {
+      if (bytes.length > 0) stream.send(bytes)
+      if (close) await stream.close()
+      const lp = lpStream(stream, { maxDataLength: MiB })
+      return JSON.parse(dec.decode((await lp.read({ signal: AbortSignal.timeout(60_000) })).subarray())) as Record<string, unknown>
+    } finally {
+      stream.abort(new Error('done'))
+    }
+  }
+
+  it('refuses a length prefix that never ends (high bits set, stream left open) from its first bytes, not at the read deadline', async () => {
+    // 64 KiB of continuation bytes: the node must stop at the longest prefix a 4 MiB cap needs
+    // (4 bytes), not read (and keep) them one by one until its 30 s read deadline.
+    const answer = await answerTo(new Uint8Array(64 * 1024).fill(0x80), false)
+    expect(answer).toMatchObject({ type: 'error', code: 'module_too_large' })
+  }, 60_000)
+
+  it('answers a frame shorter than its length prefix, then closed, with invalid_json', async () => {
+    const answer = await answerTo(Uint8Array.from([0x20, 0x7b, 0x22]), true)
+    expect(answer).toMatchObject({ type: 'error', code: 'invalid_json' })
+  }, 60_000)
+
+  it('answers a stream closed before any offer, or inside its length prefix, with invalid_json', async () => {
+    expect(await answerTo(new Uint8Array(0), true)).toMatchObject({ type: 'error', code: 'invalid_json' })
+    expect(await answerTo(Uint8Array.from([0xff]), true)).toMatchObject({ type: 'error', code: 'invalid_json' })
+  }, 60_000)
+
+  it('logs those refusals at info, never as errors', async () => {
+    const refused = lines.filter((l) => l.msg === 'remote job refused')
+    const errors = lines.filter((l) => l.level >= 50)
+    figure('peers', 'job-stream framing refusals logged at error level', errors.length, errors.length === 0 ? 'pass' : 'FAIL')
+    expect(refused.length).toBeGreaterThanOrEqual(4)
+    expect(refused.every((l) => l.level === 30)).toBe(true)
+    expect(errors).toEqual([])
+  })
+})
+
+describe('PhaseNetwork.findExecutors', () => {
+  let alone: PhaseNetwork
+  let stranded: PhaseNetwork
+  let peer: Libp2p
+  beforeAll(async () => {
+    alone = await network()
+    stranded = await network(1000)
+    peer = await rawPeer()
+    await peer.dial(multiaddr(tcpOf(stranded)))
+    // The dialer's side resolves first: wait until the node counts the connection too.
+    while (stranded.counters().peers === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+  }, 60_000)
+  afterAll(async () => {
+    await peer?.stop()
+    await stranded?.stop()
+    await alone?.stop()
+  })
+
+  // A signal that never aborts, as a gRPC call without a deadline gives.
+  const forever = (): AbortSignal => new AbortController().signal
+
+  it('answers unavailable at once when no peer is connected', async () => {
+    await expect(alone.findExecutors({}, { signal: forever() })).rejects.toMatchObject({ code: 'unavailable' })
+    await expect(alone.findExecutors({ runtime: 'v8-wasm' })).rejects.toMatchObject({ code: 'unavailable' })
+  }, 60_000)
+
+  it('ends at its own lookup deadline with unavailable when no connected peer speaks the DHT', async () => {
+    // kad-dht waits for a first routing-table peer; the raw peer never becomes one.
+    const started = performance.now()
+    await expect(stranded.findExecutors({}, { signal: forever() })).rejects.toMatchObject({ code: 'unavailable' })
+    figure('peers', 'FindExecutors with no DHT peer, caller without deadline: answered after (lookup deadline 1 s)', Math.round(performance.now() - started), 'ms')
+  }, 60_000)
+
+  it('answers cancelled when the caller gives up first', async () => {
+    const caller = new AbortController()
+    const lookup = stranded.findExecutors({}, { signal: caller.signal })
+    caller.abort()
+    await expect(lookup).rejects.toMatchObject({ code: 'cancelled' })
+  }, 60_000)
+})
