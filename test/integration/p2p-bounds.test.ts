@@ -4,7 +4,8 @@
  * never ends, a frame cut short, a stream closed before its offer) are typed refusals logged at
  * info, never `internal` nor an error line; FindExecutors answers at once when no peer is
  * connected, and ends at its own lookup deadline when no connected peer speaks the DHT, even
- * when the caller's signal never aborts (a gRPC call without a deadline).
+ * when the caller's signal never aborts (a gRPC call without a deadline). As a client, a peer's
+ * malformed, cut or missing capability record or answer is a typed error within a bounded wait.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { Writable } from 'node:stream'
@@ -17,7 +18,11 @@ import { identify } from '@libp2p/identify'
 import { lpStream } from '@libp2p/utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { PhaseNetwork, JOB_PROTOCOL } from '../../services/discovery/src/p2p/index.ts'
+import type { Stream } from '@libp2p/interface'
+import { PhaseNetwork, JOB_PROTOCOL, CAPABILITY_PROTOCOL } from '../../services/discovery/src/p2p/index.ts'
+import { fetchCapability, offerJob } from '../../services/discovery/src/p2p/job-protocol.ts'
+import { isPhaseError } from '../../services/core/src/errors.ts'
+import type { Manifest } from '../../services/core/src/documents/manifest.ts'
 import type { Logger } from '../../services/core/src/logger.ts'
 import { figure } from '../helpers/figures.ts'
 
@@ -51,8 +56,8 @@ async function network (lookupTimeoutMs?: number): Promise<PhaseNetwork> {
 }
 
 /** A bare libp2p peer (no DHT): the attacker's own tools. */
-async function rawPeer (): Promise<Libp2p> {
-  return await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } }) as unknown as Libp2p
+async function rawPeer (listen: string[] = []): Promise<Libp2p> {
+  return await createLibp2p({ addresses: { listen }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } }) as unknown as Libp2p
 }
 
 const tcpOf = (net: PhaseNetwork): string => net.addresses().find((a) => a.includes('/tcp/'))!
@@ -147,5 +152,64 @@ describe('PhaseNetwork.findExecutors', () => {
     const lookup = stranded.findExecutors({}, { signal: caller.signal })
     caller.abort()
     await expect(lookup).rejects.toMatchObject({ code: 'cancelled' })
+  }, 60_000)
+})
+
+describe('job and capability protocol clients', () => {
+  let server: Libp2p
+  let client: Libp2p
+  /** What the server peer does on each protocol, set by each test. */
+  let behaviour: (stream: Stream) => Promise<void> = async () => {}
+  beforeAll(async () => {
+    server = await rawPeer(['/ip4/127.0.0.1/tcp/0'])
+    client = await rawPeer()
+    for (const protocol of [CAPABILITY_PROTOCOL, JOB_PROTOCOL]) await server.handle(protocol, async (stream) => { await behaviour(stream) })
+  }, 60_000)
+  afterAll(async () => {
+    await client?.stop()
+    await server?.stop()
+  })
+
+  const open = async (protocol: string): Promise<Stream> => await client.dialProtocol(server.getMultiaddrs()[0]!, protocol)
+  /** The code of the error `call` fails with ('none' when it does not fail, the name when untyped). */
+  const codeOf = async (call: Promise<unknown>): Promise<string> => await call.then(() => 'none', (err: unknown) => isPhaseError(err) ? err.code : `untyped ${(err as Error)?.name}`)
+
+  it('types every malformed or missing capability record (never untyped) and bounds the wait for it', async () => {
+    const cases: Array<[string, (stream: Stream) => Promise<void>, string]> = [
+      ['closed at once', async (s) => { await s.close() }, 'unavailable'],
+      ['frame cut short', async (s) => { s.send(Uint8Array.from([0x40, 0x7b])); await s.close() }, 'unavailable'],
+      ['length prefix that never ends', async (s) => { s.send(new Uint8Array(1024).fill(0xff)) }, 'module_too_large'],
+      ['announces 2 MiB', async (s) => { s.send(Uint8Array.from([0x80, 0x80, 0x80, 0x01])) }, 'module_too_large'],
+      ['silent', async () => {}, 'deadline_exceeded']
+    ]
+    const got: string[] = []
+    for (const [what, act, code] of cases) {
+      behaviour = act
+      got.push(`${what}: ${await codeOf(fetchCapability(await open(CAPABILITY_PROTOCOL), undefined, 500))}`)
+      expect(got.at(-1)).toBe(`${what}: ${code}`)
+    }
+  }, 60_000)
+
+  it('types a peer\'s refusal with `internal`, an unknown code or no code as unavailable, and a cut answer too', async () => {
+    const manifest = { version: 1, module_hash: `sha256:${'0'.repeat(64)}`, nonce: '00'.repeat(16) } as unknown as Manifest
+    const answer = (doc: unknown) => async (s: Stream): Promise<void> => {
+      const lp = lpStream(s)
+      await lp.read()
+      await lp.write(new TextEncoder().encode(JSON.stringify(doc)))
+      await s.close()
+    }
+    const cases: Array<[string, (stream: Stream) => Promise<void>, string]> = [
+      ['internal', answer({ type: 'error', code: 'internal', message: 'boom' }), 'unavailable'],
+      ['unknown code', answer({ type: 'error', code: 'no_such_code' }), 'unavailable'],
+      ['no code', answer({ type: 'whatever' }), 'unavailable'],
+      ['typed refusal kept', answer({ type: 'reject', code: 'queue_full', message: 'busy' }), 'queue_full'],
+      ['closed before answering', async (s) => { await lpStream(s).read(); await s.close() }, 'unavailable'],
+      ['silent', async (s) => { await lpStream(s).read() }, 'deadline_exceeded']
+    ]
+    for (const [what, act, code] of cases) {
+      behaviour = act
+      const outcome = await codeOf(offerJob(await open(JOB_PROTOCOL), manifest, async () => new Uint8Array(0), { maxMessageBytes: MiB, readTimeoutMs: 500 }))
+      expect(`${what}: ${outcome}`).toBe(`${what}: ${code}`)
+    }
   }, 60_000)
 })
