@@ -19,7 +19,7 @@ import { lpStream } from '@libp2p/utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
-import { PhaseNetwork, JOB_PROTOCOL, CAPABILITY_PROTOCOL } from '../../services/discovery/src/p2p/index.ts'
+import { PhaseNetwork, JOB_PROTOCOL, CAPABILITY_PROTOCOL, type NetworkComponents } from '../../services/discovery/src/p2p/index.ts'
 import { fetchCapability, offerJob } from '../../services/discovery/src/p2p/job-protocol.ts'
 import { isPhaseError } from '../../services/core/src/errors.ts'
 import type { Manifest } from '../../services/core/src/documents/manifest.ts'
@@ -37,19 +37,19 @@ function capturingLogger (): Logger {
   return pino({ level: 'debug' }, sink)
 }
 
-async function network (lookupTimeoutMs?: number): Promise<PhaseNetwork> {
+async function network (options: { lookupTimeoutMs?: number, readTimeoutMs?: number, jobs?: NetworkComponents['jobs'] } = {}): Promise<PhaseNetwork> {
   const net = new PhaseNetwork({
     logger: capturingLogger(),
     privateKey: await generateKeyPair('Ed25519'),
-    modules: { has: () => false },
+    // With a job runner the module is "cached"; without one no test gets as far as a job.
+    modules: { has: () => options.jobs !== undefined },
     receiptKey: async () => 'ed25519:test',
     runtime: async () => ({ name: 'v8-wasm', version: 'test' }),
-    // No framing test gets as far as a job.
-    jobs: { running: 0, run: async () => { throw new Error('no job expected') } }
+    jobs: options.jobs ?? { running: 0, run: async () => { throw new Error('no job expected') } }
   }, {
     listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false, relayServer: false, upnp: false,
     privateAddresses: true, maxConnections: 50, inboundPerSecond: 1000, maxRemoteJobs: 4, perPeerConcurrency: 4, perPeerPerSecond: 1000,
-    limits: LIMITS, maxMessageBytes: 4 * MiB, readTimeoutMs: 30_000, ...(lookupTimeoutMs !== undefined ? { lookupTimeoutMs } : {})
+    limits: LIMITS, maxMessageBytes: 4 * MiB, readTimeoutMs: options.readTimeoutMs ?? 30_000, ...(options.lookupTimeoutMs !== undefined ? { lookupTimeoutMs: options.lookupTimeoutMs } : {})
   })
   await net.start()
   return net
@@ -120,7 +120,7 @@ describe('PhaseNetwork.findExecutors', () => {
   let peer: Libp2p
   beforeAll(async () => {
     alone = await network()
-    stranded = await network(1000)
+    stranded = await network({ lookupTimeoutMs: 1000 })
     peer = await rawPeer()
     await peer.dial(multiaddr(tcpOf(stranded)))
     // The dialer's side resolves first: wait until the node counts the connection too.
@@ -212,4 +212,36 @@ describe('job and capability protocol clients', () => {
       expect(`${what}: ${outcome}`).toBe(`${what}: ${code}`)
     }
   }, 60_000)
+})
+
+describe('job server writes', () => {
+  let node: PhaseNetwork
+  let peer: Libp2p
+  const STDOUT = 400 * 1024
+  beforeAll(async () => {
+    // A job whose result (≈ 550 kB of JSON) is larger than a yamux window (256 KiB).
+    node = await network({
+      readTimeoutMs: 1000,
+      jobs: { running: 0, run: async () => ({ jobId: 'j', status: 'ok', exitCode: 0, stdout: new Uint8Array(STDOUT), stderr: new Uint8Array(0), receiptJson: new Uint8Array(2) }) as never }
+    })
+    peer = await rawPeer()
+  }, 60_000)
+  afterAll(async () => {
+    await peer?.stop()
+    await node?.stop()
+  })
+
+  it('frees the job slot of a peer that stops reading its result (flow control), at the write deadline', async () => {
+    const stream = await peer.dialProtocol(multiaddr(tcpOf(node)), JOB_PROTOCOL)
+    const offer = { type: 'offer', version: 1, manifest: { version: 1, module_hash: `sha256:${'0'.repeat(64)}`, nonce: '11'.repeat(16) } }
+    await lpStream(stream).write(new TextEncoder().encode(JSON.stringify(offer)))
+    // The peer takes nothing more: no window updates, so the node's write never drains.
+    stream.pause()
+    while (node.load().remoteJobs === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+    const started = performance.now()
+    // Without a write deadline the slot (and the stream) are held for as long as the peer likes.
+    while (node.load().remoteJobs > 0 || node.load().streams > 0) await new Promise((resolve) => setTimeout(resolve, 100))
+    figure('peers', 'job slot of a peer that stops reading a 550 kB result: freed after (read deadline 1 s + 64 KiB/s)', Math.round(performance.now() - started), 'ms')
+    stream.abort(new Error('done'))
+  }, 120_000)
 })
