@@ -86,7 +86,7 @@ type Side = 'server' | 'client'
  * oversized length prefix, a message cut short, a reset, silence) is the peer's doing, never
  * `internal`. `deadline` is the read's own timer, `signal` the caller's.
  */
-export function readError (err: unknown, what: string, side: Side, timers: { signal?: AbortSignal, deadline?: AbortSignal, timeoutMs?: number } = {}): PhaseError {
+function readError (err: unknown, what: string, side: Side, timers: { signal?: AbortSignal, deadline?: AbortSignal, timeoutMs?: number } = {}): PhaseError {
   if (err instanceof PhaseError) return err
   const name = (err as Error)?.name
   // The length prefix announced more than the cap: refused before any of it is buffered.
