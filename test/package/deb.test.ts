@@ -29,7 +29,8 @@ const ROOT_TARBALL = join(CACHE, 'bookworm-minbase.tar.gz')
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
 const DEB = join(ROOT, 'dist', `phase_${VERSION}_amd64.deb`)
 const NETNS = `phase-deb-${process.pid}`
-const BUILD_MS = 5 * 60_000
+// Compressing the bundle takes ~3 min on an idle 2-core machine, much longer on a shared one.
+const BUILD_MS = 12 * 60_000
 
 let root = ''
 let netns = false
