@@ -113,8 +113,11 @@ function unitLimits (config: NodeConfig): void {
   const text = unitDropIn(limits, config.source)
   const old = existsSync(UNIT_DROP_IN) ? readFileSync(UNIT_DROP_IN, 'utf8') : ''
   if (old !== text) {
+    // Modes set explicitly: the unit's UMask=0077 applies here too, and /etc stays world-readable.
     mkdirSync(dirname(UNIT_DROP_IN), { recursive: true, mode: 0o755 })
+    chmodSync(dirname(UNIT_DROP_IN), 0o755)
     writeFileSync(`${UNIT_DROP_IN}.tmp`, text, { mode: 0o644 })
+    chmodSync(`${UNIT_DROP_IN}.tmp`, 0o644)
     renameSync(`${UNIT_DROP_IN}.tmp`, UNIT_DROP_IN)
   }
   // systemd reads the drop-in at its next reload; set-property applies the same values to the
