@@ -11,7 +11,7 @@
  *   <state_dir>               node user, 0700        keys, module cache
  *   <runtime_dir>             node user, 0751        signer.sock and pm2/ owner-only, plasmd*.sock for the group;
  *                                                    others (the executor user) may only pass through
- *   <runtime_dir>/pm2         supervisor (root), 0700 pm2's control sockets: no process of the node reaches them
+ *   <runtime_dir>/pm2         root:root, 0700        pm2's control sockets: no process of the node reaches them
  *   <runtime_dir>/executors   node user : phase-exec, 0770   the executors' sockets, and nothing else
  *
  * Every step changes something only when it differs, so it also runs without CAP_CHOWN (the
@@ -62,11 +62,15 @@ function executorUser (): Ids {
 
 /** Makes `path` a folder with exactly this owner, group and mode, touching only what differs. */
 function folder (path: string, uid: number, gid: number, mode: number): void {
-  if (!existsSync(path)) mkdirSync(path, { recursive: true, mode: 0o700 })
+  let changed = false
+  if (!existsSync(path)) { mkdirSync(path, { recursive: true, mode: 0o700 }); changed = true }
   let s = statSync(path)
   if (!s.isDirectory()) throw new PrepareError(`${path} is not a folder`)
-  if (s.uid !== uid || s.gid !== gid) { chownSync(path, uid, gid); s = statSync(path) }
-  if ((s.mode & 0o7777) !== mode) chmodSync(path, mode)
+  if (s.uid !== uid || s.gid !== gid) { chownSync(path, uid, gid); s = statSync(path); changed = true }
+  if ((s.mode & 0o7777) !== mode) { chmodSync(path, mode); changed = true }
+  // Said, so that a start which had to change something shows it (the unit's main process must
+  // never need to: its pre-start did it, and its system call filter refuses chown).
+  if (changed) log(30, 'prepared folder', { path, uid, gid, mode: mode.toString(8) })
 }
 
 /** Runs `sh -c script` as the executor user; true when it exits 0. */
@@ -92,7 +96,9 @@ export function prepare (init: PrepareInit): void {
   const supervisor = process.getuid!()
   folder(config.stateDir, node.uid, node.gid, 0o700)
   folder(config.runtimeDir, node.uid, node.gid, 0o751)
-  folder(join(config.runtimeDir, 'pm2'), supervisor, process.getgid!(), 0o700)
+  // root:root whichever step makes it: the unit's main process (group phase) then finds nothing
+  // to change, as it must (its system call filter refuses chown).
+  folder(join(config.runtimeDir, 'pm2'), supervisor, 0, 0o700)
   folder(executorSocketDir(config.runtimeDir), node.uid, exec.gid, 0o770)
   // The executor user must get to its folder and run the code; nothing else of the node's.
   const main = join(init.root, 'services/executor/src/main.ts')

@@ -240,6 +240,9 @@ describe('the .deb', () => {
     const journal: string[] = []
     const pids = new Set<number>()
     const byName = new Map<string, number>()
+    // What bin/plasmd's own prepare step said in the main process: it must find nothing to
+    // change (the pre-start did it; the unit's system call filter would refuse a chown there).
+    const mainPrepare: string[] = []
     const startAsUnit = async (): Promise<Run> => {
       mkdirSync(runtimeDir, { recursive: true })
       chmodSync(runtimeDir, parseInt(unit.get('RuntimeDirectoryMode')!, 8))
@@ -264,6 +267,7 @@ describe('the .deb', () => {
               pids.add(doc.pid)
               if (doc.name !== undefined && (doc.name !== 'executor' || doc.executor !== undefined)) byName.set(doc.name === 'executor' ? `executor ${String(doc.executor)}` : doc.name, doc.pid)
             }
+            if (doc.name === 'plasmd') mainPrepare.push(line)
             if (doc.msg === 'discovery ready') { clearTimeout(timer); resolve() }
           } catch {}
         })
@@ -301,9 +305,11 @@ describe('the .deb', () => {
     expect(mode('.')).toEqual({ path: '.', mode: '751', uid: phase.uid, gid: phase.gid })
     expect(mode('plasmd.sock')).toEqual({ path: 'plasmd.sock', mode: '660', uid: phase.uid, gid: phase.gid })
     expect(mode('signer.sock')).toEqual({ path: 'signer.sock', mode: '700', uid: phase.uid, gid: phase.gid })
-    expect(mode('pm2')).toEqual({ path: 'pm2', mode: '700', uid: 0, gid: phase.gid })
+    expect(mode('pm2')).toEqual({ path: 'pm2', mode: '700', uid: 0, gid: 0 })
     expect(mode('executors')).toEqual({ path: 'executors', mode: '770', uid: phase.uid, gid: exec.gid })
     expect(mode('executors/executor-0.sock')).toEqual({ path: 'executors/executor-0.sock', mode: '666', uid: exec.uid, gid: exec.gid })
+    expect(mainPrepare).toEqual([])
+    expect(journal.some((l) => l.includes('"msg":"prepared folder"') && l.includes('"path":"/run/phase/executors"'))).toBe(true)
     // Who runs as whom, as the kernel says: pm2 root with the bounding set and nothing else
     // (no_new_privs), the signer and discovery as phase, the executors as phase-exec, none of
     // them with a capability or a supplementary group.
