@@ -337,8 +337,17 @@ export function internalAddresses (config: Pick<NodeConfig, 'runtimeDir' | 'exec
   }
 }
 
+/**
+ * The executors' own socket folder. Executors may run as another, unprivileged user (see
+ * README, "Privilege separation"): this folder is the only place that user may write, so
+ * the signer's socket and the public API stay out of its reach.
+ */
+export function executorSocketDir (runtimeDir: string): string {
+  return join(runtimeDir, 'executors')
+}
+
 export function executorAddress (runtimeDir: string, index: number): string {
-  return `unix:${join(runtimeDir, `executor-${index}.sock`)}`
+  return `unix:${join(executorSocketDir(runtimeDir), `executor-${index}.sock`)}`
 }
 
 function deepFreeze<T> (value: T): T {
