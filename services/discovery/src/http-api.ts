@@ -12,6 +12,8 @@ import { prepareSocket } from '../../core/src/grpc/socket.ts'
 import { ERROR_TABLE, InvalidJsonError, InvalidManifestError, NotFoundError, PhaseError, toPublicError } from '../../core/src/errors.ts'
 import { Intake } from '../../core/src/intake.ts'
 import { decodeBody, hostCheck, readBody, requestPath } from './http-guard.ts'
+import { expectationFailed, refuseClient, refuseConnect } from './http-refusals.ts'
+import type { Duplex } from 'node:stream'
 import type { Logger } from '../../core/src/logger.ts'
 import { jobOutcomeJson } from '../../core/src/job-json.ts'
 import { canonicalize } from '../../core/src/canonical.ts'
@@ -90,6 +92,15 @@ export class HttpApi {
         connectionsCheckingInterval: Math.min(1000, init.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS)
       }, (req, res) => { this.handle(req, res, local) })
       server.maxConnections = init.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+      // What Node would answer itself (bare 400/408/413/431/417, or nothing to CONNECT) gets the
+      // API's typed JSON error instead.
+      server.on('clientError', refuseClient)
+      server.on('connect', (_req: IncomingMessage, socket: Duplex) => { refuseConnect(socket) })
+      server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+        const err = expectationFailed(req.headers.expect)
+        res.setHeader('connection', 'close')
+        send(res, ERROR_TABLE[err.code].http, { error: { code: err.code, message: err.message } })
+      })
       return server
     }
     this.server = make(false)
