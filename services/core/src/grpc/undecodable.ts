@@ -46,9 +46,11 @@ export function guardService (definition: grpc.ServiceDefinition, impl: grpc.Unt
   const guardedImpl: grpc.UntypedServiceImplementation = {}
   for (const [name, method] of Object.entries(definition)) {
     guardedDefinition[name] = { ...method, requestDeserialize: tolerantDeserializer(method.path, method.requestDeserialize) }
-    const handler = impl[name] as AnyHandler | undefined
+    // grpc-js finds a handler by the method's name or its original (camelCase) name.
+    const key = impl[name] !== undefined ? name : method.originalName
+    const handler = key === undefined ? undefined : impl[key] as AnyHandler | undefined
     if (handler === undefined) continue
-    guardedImpl[name] = (method.requestStream ? guardStream(handler) : guardSingle(handler, method.responseStream)) as never
+    guardedImpl[key!] = (method.requestStream ? guardStream(handler) : guardSingle(handler, method.responseStream)) as never
   }
   return [guardedDefinition, guardedImpl]
 }
