@@ -32,6 +32,11 @@ const MAX_ATTEMPTS = 3
 const MAX_REMEMBERED_PEERS = 1024
 /** Provider records are refreshed this often (kad-dht keeps them for 48 h, peers come and go). */
 const ANNOUNCE_EVERY_MS = 5 * 60 * 1000
+/**
+ * Longest a FindExecutors lookup walks the DHT: with no peer, or peers that never answer, the
+ * walk would otherwise last as long as the caller's deadline. What was found by then is the answer.
+ */
+export const LOOKUP_MS = 3000
 
 export interface NetworkComponents {
   logger: Logger
@@ -198,15 +203,21 @@ export class PhaseNetwork {
     const key = await capabilityKey(req.runtime !== undefined && req.runtime !== '' ? `runtime:${req.runtime}` : 'executor')
     const seen = new Set<string>([this.peerId])
     const found: FoundExecutor[] = []
-    const signal = options.signal ?? AbortSignal.timeout(10_000)
-    for await (const provider of node.contentRouting.findProviders(key, { signal })) {
-      const id = provider.id.toString()
-      if (seen.has(id)) continue
-      seen.add(id)
-      if (provider.multiaddrs.length > 0) await node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => {})
-      const record = await this.verifiedCapability(id, signal).catch(() => undefined)
-      if (record !== undefined && meets(record, req)) found.push({ peerId: id, record })
-      if (found.length >= limit) break
+    const lookup = AbortSignal.timeout(LOOKUP_MS)
+    const signal = options.signal === undefined ? lookup : AbortSignal.any([options.signal, lookup])
+    try {
+      for await (const provider of node.contentRouting.findProviders(key, { signal })) {
+        const id = provider.id.toString()
+        if (seen.has(id)) continue
+        seen.add(id)
+        if (provider.multiaddrs.length > 0) await node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => {})
+        const record = await this.verifiedCapability(id, signal).catch(() => undefined)
+        if (record !== undefined && meets(record, req)) found.push({ peerId: id, record })
+        if (found.length >= limit) break
+      }
+    } catch (err) {
+      // Our own bound ended the walk: an answer with what it found. The caller's abort is theirs.
+      if (!lookup.aborted || options.signal?.aborted === true) throw err
     }
     return found.sort((a, b) => a.record.queue_depth - b.record.queue_depth).slice(0, limit)
   }
