@@ -3,13 +3,24 @@
 // bin/plasmd has validated the configuration already; the executor count comes from the same
 // resolution every process uses (config file, PHASE_* overrides, embedded defaults). Node 24
 // loads the TypeScript ES module synchronously here (require of ESM, type stripping).
+//
+// Privilege separation (README): pm2 started as root runs the executors as 'phase-exec' (pm2
+// switches user, group and supplementary groups before exec, so they keep no capability), and
+// the signer and discovery as PHASE_NODE_USER ('phase' in plasmd.service; unset: root's own
+// start keeps them as root). bin/plasmd (ops/prepare.ts) has made the folders this needs.
 'use strict'
 const path = require('node:path')
 const { loadConfig } = require('../services/core/src/config.ts')
+const { nodeLimits } = require('./limits.ts')
+const { EXECUTOR_USER } = require('./prepare.ts')
 
 const root = path.resolve(__dirname, '..')
 const node = process.env.PHASE_NODE_BIN || process.execPath
-const executors = loadConfig({ env: process.env }).executors
+const config = loadConfig({ env: process.env })
+const limits = nodeLimits(config)
+const asRoot = process.getuid() === 0
+const nodeUser = asRoot && process.env.PHASE_NODE_USER ? { uid: process.env.PHASE_NODE_USER, gid: process.env.PHASE_NODE_USER } : {}
+const executorUser = asRoot ? { uid: EXECUTOR_USER, gid: EXECUTOR_USER } : {}
 
 const common = {
   interpreter: node,
@@ -25,21 +36,25 @@ const common = {
   min_uptime: 2000,
   max_restarts: 50,
   exp_backoff_restart_delay: 200,
-  env: { PHASE_NODE_BIN: node }
+  // pm2 gives a process started as another user that user's HOME: the folders are passed
+  // explicitly so that every process resolves the same ones.
+  env: { PHASE_NODE_BIN: node, PHASE_STATE_DIR: config.stateDir, PHASE_RUNTIME_DIR: config.runtimeDir }
 }
 
 module.exports = {
   apps: [
-    { ...common, name: 'signer', script: path.join(root, 'services/signer/src/main.ts') },
+    { ...common, ...nodeUser, name: 'signer', script: path.join(root, 'services/signer/src/main.ts'), max_memory_restart: `${limits.processMb.signer}M` },
     {
       ...common,
+      ...executorUser,
       name: 'executor',
       script: path.join(root, 'services/executor/src/main.ts'),
-      instances: executors,
+      instances: config.executors,
+      max_memory_restart: `${limits.processMb.executor}M`,
       // Optimizing compiler for all wasm: no on-stack replacement means a hot loop in main
       // would otherwise stay on the baseline tier (see FACTS, "WebAssembly").
       node_args: ['--no-liftoff']
     },
-    { ...common, name: 'discovery', script: path.join(root, 'services/discovery/src/main.ts') }
+    { ...common, ...nodeUser, name: 'discovery', script: path.join(root, 'services/discovery/src/main.ts'), max_memory_restart: `${limits.processMb.discovery}M` }
   ]
 }

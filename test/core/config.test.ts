@@ -21,7 +21,7 @@ describe('loadConfig', () => {
   }
 
   it('gives a working node with no file at all', () => {
-    const c = loadConfig({ env: { HOME: '/home/op', PHASE_CONFIG: undefined } })
+    const c = loadConfig({ env: { HOME: '/home/op', PHASE_CONFIG: undefined }, uid: 1000 })
     expect(c.executors).toBe(2)
     expect(c.stateDir).toBe('/home/op/.local/state/phase')
     expect(c.api.grpc).toBe('unix:/home/op/.local/state/phase/run/plasmd.sock')
@@ -32,6 +32,18 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(c.limits)).toBe(true)
     expect(c.p2p).toMatchObject({ enabled: true, mdns: true, bootstrap: [], upnp: false, relayServer: false, privateAddresses: false })
     expect(c.p2p.listen).toEqual(['/ip4/0.0.0.0/udp/4001/quic-v1', '/ip4/0.0.0.0/tcp/4001'])
+  })
+
+  it('puts root\'s sockets under /run, where the executor user can reach them, one folder per state folder', () => {
+    const a = loadConfig({ env: { HOME: '/root', PHASE_CONFIG: undefined }, uid: 0 })
+    const b = loadConfig({ env: { HOME: '/home/other', PHASE_CONFIG: undefined }, uid: 0 })
+    expect(a.stateDir).toBe('/root/.local/state/phase')
+    expect(a.runtimeDir).toMatch(/^\/run\/phase-[0-9a-f]{8}$/)
+    expect(b.runtimeDir).toMatch(/^\/run\/phase-[0-9a-f]{8}$/)
+    expect(a.runtimeDir).not.toBe(b.runtimeDir)
+    expect(a.api.grpc).toBe(`unix:${a.runtimeDir}/plasmd.sock`)
+    // A state folder named on purpose keeps its runtime folder beside it.
+    expect(loadConfig({ env: { HOME: '/root', PHASE_CONFIG: undefined, PHASE_STATE_DIR: '/srv/p' }, uid: 0 }).runtimeDir).toBe('/srv/p/run')
   })
 
   it('reads the file and lets PHASE_* variables override single keys', async () => {

@@ -12,7 +12,9 @@ import { service as healthService } from 'grpc-health-check'
 import { SignerService } from '../../services/core/src/gen/phase/signer/v1/signer_pb.js'
 import { GrpcServer, createGrpcClient, type ServiceImpl, type GrpcClient } from '../../services/core/src/grpc/index.ts'
 import { InvalidReceiptError } from '../../services/core/src/errors.ts'
-import { silentLogger } from '../../services/core/src/logger.ts'
+import { silentLogger, type Logger } from '../../services/core/src/logger.ts'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
 
 const impl: ServiceImpl<typeof SignerService> = {
   async getPublicKey () { return { publicKey: 'ab'.repeat(32), algorithm: 'ed25519' } },
@@ -106,5 +108,80 @@ describe('grpc adapter', () => {
     const other = new GrpcServer({ logger: silentLogger() }).add(SignerService, impl)
     await expect(other.start(address)).rejects.toMatchObject({ code: 'EADDRINUSE' })
     await other.stop()
+  })
+})
+
+/** A raw call with identity (de)serializers: what a client with broken protobuf sends. */
+async function rawUnary (address: string, path: string, bytes: Buffer): Promise<grpc.ServiceError | null> {
+  const raw = new grpc.Client(address, grpc.credentials.createInsecure())
+  try {
+    return await new Promise((resolve) => {
+      raw.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (e) => resolve(e))
+    })
+  } finally {
+    raw.close()
+  }
+}
+
+describe('grpc adapter with bad input', () => {
+  let dir: string
+  let server: GrpcServer
+  let address: string
+  const lines: Array<Record<string, unknown>> = []
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'phase-grpc-bad-'))
+    const sink = new Writable({ write (chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); cb() } })
+    server = new GrpcServer({ logger: pino({ level: 'debug' }, sink) as unknown as Logger }, { shutdownGraceMs: 200 }).add(SignerService, impl)
+    address = await server.start(`unix:${join(dir, 's.sock')}`)
+  })
+
+  afterAll(async () => {
+    await server.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  // Field 1 announcing more bytes than follow; a field with wire type 7 (no such type).
+  const UNDECODABLE = [Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x41]), Buffer.from([0x0f, 0x01])]
+
+  it('refuses a request whose protobuf does not decode with INVALID_ARGUMENT invalid_argument, on every method', async () => {
+    for (const path of ['/phase.signer.v1.SignerService/SignReceipt', '/phase.signer.v1.SignerService/GetPublicKey']) {
+      for (const bytes of UNDECODABLE) {
+        const err = await rawUnary(address, path, bytes)
+        expect({ path, code: err?.code, sent: err?.metadata.get('phase-error-code')[0] }).toEqual({ path, code: grpc.status.INVALID_ARGUMENT, sent: 'invalid_argument' })
+      }
+    }
+    expect(lines.filter((l) => (l.level as number) >= 50)).toEqual([])
+  })
+
+  it('refuses an undecodable grpc.health.v1 Check with INVALID_ARGUMENT, not INTERNAL', async () => {
+    // Wire type 7 (protobufjs, health's decoder, takes an overstated length as a short field).
+    const err = await rawUnary(address, '/grpc.health.v1.Health/Check', Buffer.from([0x07]))
+    expect(err?.code).toBe(grpc.status.INVALID_ARGUMENT)
+  })
+
+  it('ends a multiplexed stream that sends an undecodable message with INVALID_ARGUMENT invalid_argument', async () => {
+    const raw = new grpc.Client(address, grpc.credentials.createInsecure())
+    const err = await new Promise<grpc.ServiceError>((resolve) => {
+      const call = raw.makeBidiStreamRequest('/phase.signer.v1.SignerService/SignReceiptStream', (b: Buffer) => b, (b: Buffer) => b)
+      call.on('data', () => {})
+      call.on('error', resolve)
+      call.write(UNDECODABLE[0]!)
+    })
+    raw.close()
+    expect({ code: err.code, sent: err.metadata.get('phase-error-code')[0] }).toEqual({ code: grpc.status.INVALID_ARGUMENT, sent: 'invalid_argument' })
+  })
+
+  it('logs a call the client cancels at debug, not as an unexpected error', async () => {
+    const client = createGrpcClient(SignerService, address)
+    const controller = new AbortController()
+    const call = client.signReceipt({ receiptJson: new TextEncoder().encode('slow') }, { signal: controller.signal })
+    setTimeout(() => controller.abort(), 100)
+    await expect(call).rejects.toMatchObject({ code: 'cancelled' })
+    const deadline = Date.now() + 5000
+    while (!lines.some((l) => l.msg === 'call cancelled') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    client.close()
+    expect(lines.filter((l) => l.msg === 'call cancelled').map((l) => l.level)).toEqual([20])
+    expect(lines.filter((l) => (l.level as number) >= 50)).toEqual([])
   })
 })

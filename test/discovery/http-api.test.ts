@@ -193,4 +193,32 @@ describe('HttpApi', () => {
     })
     expect(status).toBe(200)
   })
+
+  it('answers what Node would refuse itself (no Host, malformed request, oversized headers, chunked with a length) with the typed JSON error', async () => {
+    const { port, lines } = await startApi()
+    const noHost = await raw(port, 'GET /v1/node HTTP/1.1\r\nConnection: close\r\n\r\n')
+    expect(noHost).toMatchObject({ status: 400, body: { error: { code: 'invalid_argument' } } })
+    const malformed = await raw(port, 'GET /v1/node HTTP/1.1\r\nbad header line\r\n\r\n')
+    expect(malformed).toMatchObject({ status: 400, body: { error: { code: 'invalid_argument' } } })
+    const smuggled = await raw(port, `POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n`)
+    expect(smuggled).toMatchObject({ status: 400, body: { error: { code: 'invalid_argument' } } })
+    const garbage = await raw(port, Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x0d, 0x0a, 0x0d, 0x0a]))
+    expect(garbage).toMatchObject({ status: 400, body: { error: { code: 'invalid_argument' } } })
+    const huge = await raw(port, `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${'x-a: b\r\n'.repeat(3000)}\r\n`)
+    expect(huge).toMatchObject({ status: 431, body: { error: { code: 'headers_too_large' } } })
+    expect(lines.filter((l) => (l.level as number) >= 50)).toEqual([])
+  })
+
+  it('answers an Expect other than 100-continue with 417 expectation_failed', async () => {
+    const { port } = await startApi()
+    const res = await raw(port, `GET /v1/node HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nExpect: teapot\r\nConnection: close\r\n\r\n`)
+    expect(res).toMatchObject({ status: 417, body: { error: { code: 'expectation_failed' } } })
+  })
+
+  it('answers CONNECT with a typed 405 and closes, when a client takes the API for a proxy', async () => {
+    const { port } = await startApi()
+    const res = await raw(port, `CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n`)
+    expect(res).toMatchObject({ status: 405, body: { error: { code: 'not_found' } } })
+    expect(res.body.error.message).toMatch(/CONNECT/)
+  })
 })

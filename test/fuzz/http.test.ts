@@ -47,7 +47,9 @@ async function raw (request: Uint8Array, halfClose = false, timeoutMs = 15_000):
 }
 
 function request (method: string, path: string, headers: Array<[string, string]>, body: Uint8Array | undefined): Uint8Array {
-  const lines = [`${method} ${path} HTTP/1.1`, 'host: 127.0.0.1', 'connection: close', ...headers.map(([k, v]) => `${k}: ${v}`)]
+  // The Host names the listener with its port: without the port every request met the Host
+  // check (421) and the fuzzer never reached the routes behind it.
+  const lines = [`${method} ${path} HTTP/1.1`, `host: ${f.node.http}`, 'connection: close', ...headers.map(([k, v]) => `${k}: ${v}`)]
   if (body !== undefined) lines.push(`content-length: ${body.length}`)
   const head = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1')
   return body === undefined ? head : Buffer.concat([head, body])
@@ -157,6 +159,8 @@ describe('HTTP API under fuzzing', () => {
     await fc.assert(fc.asyncProperty(garbage, async (bytes) => {
       const res = await raw(bytes, true)
       if (res.status === 0) { statuses.add('closed'); return }
+      // As above: a HEAD answer carries no body (RFC 9110 §9.3.2), typed or not.
+      if (Buffer.from(bytes.subarray(0, 5)).toString('latin1') === 'HEAD ' && res.status >= 400 && res.body.length === 0) { statuses.add(String(res.status)); return }
       check(res, `raw ${Buffer.from(bytes.subarray(0, 80)).toString('latin1')}`)
     }), params(300))
     expect(fivexx.slice(mark.f, mark.f + 5)).toEqual([])

@@ -4,7 +4,7 @@
  * only. Its stdout (what journald would keep) is collected line by line.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -23,8 +23,10 @@ export interface Pm2Node {
   grpc: string
   /** HTTP address host:port. */
   http: string
-  /** Pids seen in log lines. */
+  /** Pids seen in log lines (of pm2 and the node's processes; not of the short-lived start script). */
   pids: Set<number>
+  /** Pid of each process by name ('signer', 'discovery', 'executor <i>'), from its log lines. */
+  byName: Map<string, number>
   /** SIGTERM, then the exit code. */
   stop: () => Promise<number | null>
 }
@@ -32,6 +34,9 @@ export interface Pm2Node {
 /** A temp folder with plasmd.json = `config`; env points the node and the CLI at it. */
 export async function nodeFolder (config: unknown): Promise<{ dir: string, env: Record<string, string> }> {
   const dir = await mkdtemp(join(tmpdir(), 'phase-pm2-'))
+  // Started as root, the executors run as phase-exec, which must pass through to its socket
+  // folder (as it passes through /run to /run/phase/executors); the state folder stays 0700.
+  await chmod(dir, 0o711)
   await writeFile(join(dir, 'plasmd.json'), JSON.stringify(config))
   return {
     dir,
@@ -46,11 +51,13 @@ export async function nodeFolder (config: unknown): Promise<{ dir: string, env: 
 }
 
 /** Starts bin/plasmd and waits for discovery plus `executors` executors to be listening. */
-export async function startPm2Node (config: Record<string, unknown>, executors: number): Promise<Pm2Node> {
+export async function startPm2Node (config: Record<string, unknown>, executors: number, options: { as?: { uid: number, gid: number } } = {}): Promise<Pm2Node> {
   const { dir, env } = await nodeFolder({ api: { http: { port: 0 } }, p2p: { enabled: false }, ...config })
-  const child = spawn(PLASMD, [], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  if (options.as !== undefined) await chown(dir, options.as.uid, options.as.gid)
+  const child = spawn(PLASMD, [], { env, stdio: ['ignore', 'pipe', 'pipe'], ...options.as })
   const lines: string[] = []
   const pids = new Set<number>()
+  const byName = new Map<string, number>()
   let grpc = ''
   let http = ''
   const ready = new Set<string>()
@@ -62,7 +69,10 @@ export async function startPm2Node (config: Record<string, unknown>, executors: 
         lines.push(line)
         let doc: Record<string, unknown>
         try { doc = JSON.parse(line) } catch { return }
-        if (typeof doc.pid === 'number') pids.add(doc.pid)
+        if (typeof doc.pid === 'number' && doc.name !== 'plasmd') {
+          pids.add(doc.pid)
+          byName.set(doc.name === 'executor' ? `executor ${String(doc.executor ?? '')}` : String(doc.name), doc.pid)
+        }
         if (doc.msg === 'discovery ready') { grpc = String(doc.grpc); http = String(doc.http) }
         if (doc.msg === 'signer ready' || doc.msg === 'discovery ready' || (doc.name === 'executor' && doc.msg === 'grpc server listening')) {
           ready.add(`${String(doc.name)}:${String(doc.executor ?? '')}`)
@@ -90,7 +100,7 @@ export async function startPm2Node (config: Record<string, unknown>, executors: 
     })()
     return await stopped
   }
-  return { dir, env, child, lines, grpc, http, pids, stop }
+  return { dir, env, child, lines, grpc, http, pids, byName, stop }
 }
 
 export function alive (pid: number): boolean {

@@ -241,7 +241,7 @@ describe('three nodes on loopback', () => {
     let victim = -1
     while (victim === -1) {
       for (const i of [0, 2]) {
-        const status = createGrpcClient(ExecutorService, `unix:${join(nodes[i]!.dir, 'run', 'executor-0.sock')}`)
+        const status = createGrpcClient(ExecutorService, `unix:${join(nodes[i]!.dir, 'run', 'executors', 'executor-0.sock')}`)
         try { if ((await status.getStatus({})).running > 0) victim = i } finally { status.close() }
       }
     }

@@ -81,7 +81,7 @@ describe('a node of three processes', () => {
 
   it('spreads concurrent jobs over both executors', async () => {
     const completed = async (): Promise<number[]> => await Promise.all([0, 1].map(async (i) => {
-      const status = createGrpcClient(ExecutorService, `unix:${join(node.dir, 'run', `executor-${i}.sock`)}`)
+      const status = createGrpcClient(ExecutorService, `unix:${join(node.dir, 'run', 'executors', `executor-${i}.sock`)}`)
       try { return Number((await status.getStatus({})).completedJobs) } finally { status.close() }
     }))
     const before = await completed()
@@ -247,7 +247,7 @@ describe('a node of three processes', () => {
       const first = client.submitJob({ manifestJson: enc.encode(JSON.stringify(manifest({ module_hash: contentHash(slow) }))), module: slow })
       const second = client.submitJob({ manifestJson: enc.encode(JSON.stringify(manifest({ module_hash: contentHash(slow) }))), module: slow })
       // Kill executor 1 while it is running one of the two jobs.
-      const status = createGrpcClient(ExecutorService, `unix:${join(node.dir, 'run', 'executor-1.sock')}`)
+      const status = createGrpcClient(ExecutorService, `unix:${join(node.dir, 'run', 'executors', 'executor-1.sock')}`)
       try {
         while ((await status.getStatus({})).running === 0) await new Promise((r) => setImmediate(r))
       } finally {

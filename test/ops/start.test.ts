@@ -1,11 +1,14 @@
 /**
  * bin/plasmd (`npm start`, and plasmd.service in the package): the node comes up under
  * pm2-runtime with the configured executor count, runs a job, logs only JSON lines, refuses a
- * bad config naming the key, and stops every process on SIGTERM.
+ * bad config naming the key, and stops every process on SIGTERM. Started as root (as these
+ * tests run), the executors run as the unprivileged user phase-exec: they cannot read the keys,
+ * reach the signer or write beside it; started by a normal user, one warning says there is no split.
  */
 import { describe, it, expect, afterAll } from '@jest/globals'
-import { spawn } from 'node:child_process'
-import { readFile, readdir, rm, stat } from 'node:fs/promises'
+import { spawn, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { chmod, readFile, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
@@ -15,6 +18,41 @@ import { ROOT } from '../helpers/node-harness.ts'
 import { PLASMD, alive, nodeFolder, phaseCli, startPm2Node, type Pm2Node } from '../helpers/pm2-node.ts'
 
 const nodes: Pm2Node[] = []
+
+/** Uid, effective capabilities and NoNewPrivs of a process, from /proc/PID/status. */
+function credentials (pid: number): { uid: number, capEff: string, capAmb: string } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const field = (name: string): string => new RegExp(`^${name}:\\s+(\\S+)`, 'm').exec(status)![1]!
+  return { uid: Number(field('Uid')), capEff: field('CapEff'), capAmb: field('CapAmb') }
+}
+
+function userIds (name: string): { uid: number, gid: number } {
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`))
+  if (line === undefined) throw new Error(`no user ${name}`)
+  const [, , uid, gid] = line.split(':')
+  return { uid: Number(uid), gid: Number(gid) }
+}
+
+/**
+ * What a process of the given user gets when it tries the node's secrets: read each key file,
+ * connect to each socket, create a file in each folder. Each entry is 'ok' or the error code.
+ */
+function attempt (as: { uid: number, gid: number }, targets: { read: string[], connect: string[], write: string[] }): Record<string, string> {
+  const script = `
+    const fs = require('node:fs'), net = require('node:net'), path = require('node:path')
+    const t = JSON.parse(process.argv[1]), out = {}
+    const tryIt = (k, f) => { try { f(); out[k] = 'ok' } catch (e) { out[k] = e.code } }
+    for (const p of t.read) tryIt('read ' + p, () => fs.readFileSync(p))
+    for (const p of t.write) tryIt('write ' + p, () => { const f = path.join(p, 'probe-' + process.pid); fs.writeFileSync(f, 'x'); fs.unlinkSync(f) })
+    Promise.all(t.connect.map((p) => new Promise((resolve) => {
+      const s = net.connect(p)
+      s.once('connect', () => { out['connect ' + p] = 'ok'; s.destroy(); resolve() })
+      s.once('error', (e) => { out['connect ' + p] = e.code; resolve() })
+    }))).then(() => process.stdout.write(JSON.stringify(out)))`
+  const r = spawnSync(process.execPath, ['-e', script, JSON.stringify(targets)], { uid: as.uid, gid: as.gid, encoding: 'utf8', timeout: 30_000 })
+  if (r.status !== 0) throw new Error(`probe failed: ${r.stderr}`)
+  return JSON.parse(r.stdout) as Record<string, string>
+}
 const dirs: string[] = []
 afterAll(async () => {
   for (const n of nodes) await n.stop()
@@ -47,6 +85,75 @@ describe('plasmd', () => {
     const pids = [...node.pids]
     expect(await node.stop()).toBe(0)
     expect(pids.filter(alive)).toEqual([])
+  })
+
+  it('runs the executors as phase-exec when started as root: no capability, no key, no signer, no write beside their sockets', async () => {
+    expect(process.getuid!()).toBe(0) // these tests run as root (CI too); the next test covers a normal user
+    const node = await startPm2Node({ executors: 2 }, 2)
+    nodes.push(node)
+    const exec = userIds('phase-exec')
+    for (const name of ['executor 0', 'executor 1']) {
+      expect({ name, ...credentials(node.byName.get(name)!) }).toEqual({ name, uid: exec.uid, capEff: '0000000000000000', capAmb: '0000000000000000' })
+    }
+    // The signer and discovery stay with the user who started the node (root here).
+    expect(credentials(node.byName.get('signer')!).uid).toBe(0)
+    expect(credentials(node.byName.get('discovery')!).uid).toBe(0)
+    const state = join(node.dir, 'state')
+    const run = join(node.dir, 'run')
+    const targets = {
+      read: [join(state, 'receipt-key.json'), join(state, 'identity.key')],
+      connect: [join(run, 'signer.sock'), join(run, 'plasmd.sock'), join(run, 'pm2', 'rpc.sock'), join(run, 'executors', 'executor-0.sock')],
+      write: [state, run, join(run, 'executors')]
+    }
+    // The same probe as root reaches everything: it can fail.
+    expect(Object.values(attempt({ uid: 0, gid: 0 }, targets)).every((v) => v === 'ok')).toBe(true)
+    expect(attempt(exec, targets)).toEqual({
+      [`read ${join(state, 'receipt-key.json')}`]: 'EACCES',
+      [`read ${join(state, 'identity.key')}`]: 'EACCES',
+      [`connect ${join(run, 'signer.sock')}`]: 'EACCES',
+      [`connect ${join(run, 'plasmd.sock')}`]: 'EACCES',
+      [`connect ${join(run, 'pm2', 'rpc.sock')}`]: 'EACCES',
+      [`connect ${join(run, 'executors', 'executor-0.sock')}`]: 'ok',
+      [`write ${state}`]: 'EACCES',
+      [`write ${run}`]: 'EACCES',
+      [`write ${join(run, 'executors')}`]: 'ok'
+    })
+    // And jobs run.
+    const client = createGrpcClient(NodeService, node.grpc)
+    const hello = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
+    const res = await client.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: contentHash(hello), nonce: randomBytes(16).toString('hex'), args: ['split'] })), module: hello })
+    client.close()
+    expect(new TextDecoder().decode(res.stdout)).toBe('tilps\n')
+    expect(await node.stop()).toBe(0)
+  })
+
+  it('warns once and runs every process as that user when a normal user starts it', async () => {
+    const nobody = userIds('nobody')
+    const node = await startPm2Node({ executors: 1 }, 1, { as: nobody })
+    nodes.push(node)
+    const warnings = node.lines.filter((l) => l.includes('"name":"plasmd"'))
+    expect(warnings.length).toBe(1)
+    expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, msg: expect.stringContaining('not started as root') })
+    for (const name of ['signer', 'discovery', 'executor 0']) expect({ name, uid: credentials(node.byName.get(name)!).uid }).toEqual({ name, uid: nobody.uid })
+    const client = createGrpcClient(NodeService, node.grpc)
+    const hello = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
+    const res = await client.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: contentHash(hello), nonce: randomBytes(16).toString('hex'), args: ['dev'] })), module: hello })
+    client.close()
+    expect(new TextDecoder().decode(res.stdout)).toBe('ved\n')
+    expect(await node.stop()).toBe(0)
+  })
+
+  it('refuses to start as root when the executor user cannot reach its socket folder, saying why', async () => {
+    const { dir, env } = await nodeFolder({ p2p: { enabled: false }, api: { http: { port: 0 } } })
+    dirs.push(dir)
+    await chmod(dir, 0o700)
+    const child = spawn(PLASMD, [], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+    expect(code).toBe(78)
+    expect(stderr).toContain(`the executor user phase-exec cannot run`)
+    expect(stderr).toContain(join(dir, 'run', 'executors'))
   })
 
   it('refuses a bad config before starting anything, naming the key', async () => {

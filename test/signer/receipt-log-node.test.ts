@@ -57,7 +57,7 @@ describe('the receipt log in a node', () => {
     client.close()
     client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 64 << 20 })
     await expect(client.submitJob({ manifestJson: m })).rejects.toMatchObject({ code: 'replayed_job' })
-    const executor = createGrpcClient(ExecutorService, `unix:${join(node.dir, 'run', 'executor-0.sock')}`)
+    const executor = createGrpcClient(ExecutorService, `unix:${join(node.dir, 'run', 'executors', 'executor-0.sock')}`)
     const signer = createGrpcClient(SignerService, signerSocket())
     try {
       // Refused by discovery's guard, loaded from the signer's log: the job did not run again.

@@ -3,6 +3,7 @@
  * overrides, then embedded defaults; validated once at the edge and frozen. Only process entry
  * points call `loadConfig` (they pass `process.env`); components receive the frozen result.
  */
+import { createHash } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -118,6 +119,8 @@ export interface LoadConfigOptions {
   env: Readonly<Record<string, string | undefined>>
   /** Explicit config file; otherwise PHASE_CONFIG, otherwise /etc/phase/plasmd.json if present. */
   file?: string
+  /** The user the node runs as (default: this process's); root gets a runtime folder outside its home. */
+  uid?: number
 }
 
 /** Reads, validates, merges and freezes the node configuration. Throws InvalidConfigError. */
@@ -153,7 +156,7 @@ export function loadConfig (options: LoadConfigOptions): NodeConfig {
   if (api !== undefined && (env.PHASE_API_TOKEN ?? '') !== '') delete api.token_file
   else if (api !== undefined && (env.PHASE_API_TOKEN_FILE ?? '') !== '') delete api.token
   validate(raw, 'config after environment overrides')
-  return resolveDefaults(raw, source, env)
+  return resolveDefaults(raw, source, env, options.uid ?? process.getuid?.())
 }
 
 function parseJsonObject (text: string, path: string): Record<string, unknown> {
@@ -187,10 +190,16 @@ function setPath (target: Record<string, unknown>, path: string[], value: unknow
 
 type Raw = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
-function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOptions['env']): NodeConfig {
+function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOptions['env'], uid: number | undefined): NodeConfig {
   const stateHome = env.XDG_STATE_HOME ?? join(env.HOME ?? homedir(), '.local', 'state')
   const stateDir = resolve(raw.state_dir ?? join(stateHome, 'phase'))
-  const runtimeDir = resolve(raw.runtime_dir ?? join(stateDir, 'run'))
+  // Started as root, executors run as the unprivileged executor user, who must reach their
+  // sockets' folder: root's home (0700) cannot hold it, so root's default is under /run, one
+  // folder per state folder (a checkout's node never shares sockets with the package's /run/phase).
+  const runtimeDefault = uid === 0 && raw.state_dir === undefined && env.XDG_STATE_HOME === undefined
+    ? join('/run', `phase-${createHash('sha256').update(stateDir).digest('hex').slice(0, 8)}`)
+    : join(stateDir, 'run')
+  const runtimeDir = resolve(raw.runtime_dir ?? runtimeDefault)
   const l: Raw = raw.limits ?? {}
   const limits: LimitsConfig = {
     maxModuleBytes: l.max_module_bytes ?? 64 * 1024 * 1024,
@@ -337,8 +346,17 @@ export function internalAddresses (config: Pick<NodeConfig, 'runtimeDir' | 'exec
   }
 }
 
+/**
+ * The executors' own socket folder. Executors may run as another, unprivileged user (see
+ * README, "Privilege separation"): this folder is the only place that user may write, so
+ * the signer's socket and the public API stay out of its reach.
+ */
+export function executorSocketDir (runtimeDir: string): string {
+  return join(runtimeDir, 'executors')
+}
+
 export function executorAddress (runtimeDir: string, index: number): string {
-  return `unix:${join(runtimeDir, `executor-${index}.sock`)}`
+  return `unix:${join(executorSocketDir(runtimeDir), `executor-${index}.sock`)}`
 }
 
 function deepFreeze<T> (value: T): T {

@@ -40,6 +40,8 @@ export type ErrorCode =
   | 'host_not_allowed'
   | 'overloaded'
   | 'request_timeout'
+  | 'headers_too_large'
+  | 'expectation_failed'
 
 export class InvalidJsonError extends PhaseError {
   constructor (message = 'body is not valid JSON') { super('invalid_json', message) }
@@ -122,6 +124,14 @@ export class OverloadedError extends PhaseError {
 export class RequestTimeoutError extends PhaseError {
   constructor (message: string) { super('request_timeout', message) }
 }
+/** HTTP request headers over the server's limit (Node's 16 KiB), refused before any route runs. */
+export class HeadersTooLargeError extends PhaseError {
+  constructor (message: string) { super('headers_too_large', message) }
+}
+/** An HTTP `Expect` the node cannot meet (only `100-continue` is understood). */
+export class ExpectationFailedError extends PhaseError {
+  constructor (message: string) { super('expectation_failed', message) }
+}
 
 /** gRPC status numbers (kept here so the core has no dependency on grpc-js). */
 export const GrpcStatus = {
@@ -169,7 +179,9 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, { grpc: number, http: numbe
   invalid_argument: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 400 },
   host_not_allowed: { grpc: GrpcStatus.PERMISSION_DENIED, http: 421 },
   overloaded: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 503 },
-  request_timeout: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 408 }
+  request_timeout: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 408 },
+  headers_too_large: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 431 },
+  expectation_failed: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 417 }
 })
 
 /** Reverse of the table for errors that come back over gRPC: status → our code. */

@@ -14,14 +14,14 @@
  * (frozen) move to one that answers instead of waiting out their deadline.
  *
  * The set follows the executors that exist: `watch()` looks at the runtime folder for
- * `executor-<index>.sock` files and asks each executor for its status, so executors scaled up or
+ * `executors/executor-<index>.sock` files and asks each executor for its status, so executors scaled up or
  * down under pm2 join or leave without restarting discovery, and a new process behind an index
  * counts as a restart.
  */
 import { readdir } from 'node:fs/promises'
 import { ExecutorService, type ExecuteResponse, type GetStatusResponse } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
 import { createGrpcClient, type GrpcClient } from '../../core/src/grpc/index.ts'
-import { executorAddress } from '../../core/src/config.ts'
+import { executorAddress, executorSocketDir } from '../../core/src/config.ts'
 import { ExecutorDiedError, ModuleQuarantinedError, QueueFullError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import { Quarantine } from './quarantine.ts'
@@ -163,7 +163,7 @@ export class ExecutorSet {
   async scan (init: ExecutorWatchInit): Promise<void> {
     let names: string[]
     try {
-      names = await readdir(init.runtimeDir)
+      names = await readdir(executorSocketDir(init.runtimeDir))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
       names = []

@@ -9,9 +9,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { checkToken } from './auth.ts'
 import { prepareSocket } from '../../core/src/grpc/socket.ts'
-import { ERROR_TABLE, InvalidJsonError, InvalidManifestError, NotFoundError, PhaseError, toPublicError } from '../../core/src/errors.ts'
+import { ERROR_TABLE, InvalidArgumentError, InvalidJsonError, InvalidManifestError, NotFoundError, PhaseError, toPublicError } from '../../core/src/errors.ts'
 import { Intake } from '../../core/src/intake.ts'
 import { decodeBody, hostCheck, readBody, requestPath } from './http-guard.ts'
+import { expectationFailed, refuseClient, refuseConnect } from './http-refusals.ts'
+import type { Duplex } from 'node:stream'
 import type { Logger } from '../../core/src/logger.ts'
 import { jobOutcomeJson } from '../../core/src/job-json.ts'
 import { canonicalize } from '../../core/src/canonical.ts'
@@ -87,9 +89,20 @@ export class HttpApi {
         // The body's own deadline (Intake) answers with a typed 408 first; this one is the backstop.
         requestTimeout: (init.requestTimeoutMs ?? 60_000) + 5_000,
         // Node checks both timeouts only this often (default 30 s: slow headers held 40 s).
-        connectionsCheckingInterval: Math.min(1000, init.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS)
+        connectionsCheckingInterval: Math.min(1000, init.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS),
+        // Node's own refusal of an HTTP/1.1 request without Host has no body: route() refuses it typed.
+        requireHostHeader: false
       }, (req, res) => { this.handle(req, res, local) })
       server.maxConnections = init.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+      // What Node would answer itself (bare 400/408/413/431/417, or nothing to CONNECT) gets the
+      // API's typed JSON error instead.
+      server.on('clientError', refuseClient)
+      server.on('connect', (_req: IncomingMessage, socket: Duplex) => { refuseConnect(socket) })
+      server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+        const err = expectationFailed(req.headers.expect)
+        res.setHeader('connection', 'close')
+        send(res, ERROR_TABLE[err.code].http, { error: { code: err.code, message: err.message } })
+      })
       return server
     }
     this.server = make(false)
@@ -153,6 +166,8 @@ export class HttpApi {
   }
 
   private async route (req: IncomingMessage, res: ServerResponse, local: boolean, signal: AbortSignal): Promise<unknown> {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused with 400, on either listener.
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) throw new InvalidArgumentError('an HTTP/1.1 request needs a Host header')
     // A unix socket cannot be reached by a rebinding page; TCP must name this machine.
     if (!local) this.checkHost(req.headers.host)
     // The raw path: `new URL('//', base)` throws (a 500 before auth); routes match exact strings.

@@ -1,13 +1,18 @@
 /**
  * Entry point of an executor process (run by pm2, or directly with Node 24). Several run side
- * by side; each serves `executor-<index>.sock`, the index coming from PHASE_EXECUTOR_INDEX or
- * pm2's NODE_APP_INSTANCE.
+ * by side; each serves `<runtime>/executors/executor-<index>.sock`, the index coming from
+ * PHASE_EXECUTOR_INDEX or pm2's NODE_APP_INSTANCE.
  */
+import { stat } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { runProcess } from '../../core/src/process.ts'
 import { executorAddress } from '../../core/src/config.ts'
 import { GrpcServer } from '../../core/src/grpc/index.ts'
 import { ExecutorService } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
 import { createV8Runtime, createExecutorService } from './index.ts'
+
+/** Sockets are created 0777 & ~umask: 0666 in a folder shared with the node's user. */
+const SHARED_SOCKET_UMASK = 0o111
 
 await runProcess('executor', async (config, logger) => {
   const raw = process.env.PHASE_EXECUTOR_INDEX ?? process.env.NODE_APP_INSTANCE ?? '0'
@@ -26,7 +31,18 @@ await runProcess('executor', async (config, logger) => {
   await runtime.start()
   const server = new GrpcServer({ logger: log }, { maxMessageBytes: limits.maxModuleBytes + limits.maxStdinBytes + 1024 * 1024 })
   server.add(ExecutorService, createExecutorService({ runtime, logger: log, index }))
-  await server.start(executorAddress(config.runtimeDir, index))
+  const address = executorAddress(config.runtimeDir, index)
+  // Privilege separation (README): run as the executor user, the socket belongs to that user
+  // while discovery, the folder's owner, must connect. The socket is then created open (mode
+  // 0666, by the umask at bind time: no window where discovery finds it closed) and its folder
+  // (node user + executor group, 0770; made by ops/prepare.ts) decides who reaches it.
+  const shared = await stat(dirname(address.slice('unix:'.length))).then((s) => s.uid !== process.getuid?.(), () => false)
+  const umask = shared ? process.umask(SHARED_SOCKET_UMASK) : undefined
+  try {
+    await server.start(address)
+  } finally {
+    if (umask !== undefined) process.umask(umask)
+  }
   return {
     stop: async () => {
       await server.stop()

@@ -10,6 +10,7 @@ import { create, fromBinary, toBinary, type DescMethod, type DescService } from 
 import { CancelledError, DeadlineExceededError, ERROR_TABLE, PhaseError, UnavailableError, fromGrpcError, toPublicError, type ErrorCode } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { CallOptions, HandlerContext } from './types.ts'
+import { Undecodable } from './undecodable.ts'
 
 /** The unary method a `<Name>Stream` bidi method multiplexes, if it follows the convention. */
 export function multiplexedUnary (service: DescService, method: DescMethod): DescMethod | undefined {
@@ -34,7 +35,9 @@ export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req
     const maybeEnd = (): void => { if (ended && inflight.size === 0) call.end() }
     const reply = (msg: object): void => { if (!call.destroyed && call.writable) call.write(create(method.output, msg as never)) }
     shutdown.addEventListener('abort', abortAll, { once: true })
-    call.on('data', (msg: StreamRequest) => {
+    call.on('data', (msg: StreamRequest | Undecodable) => {
+      // Refused by the guard (undecodable.ts), which ends the stream with its status.
+      if (msg instanceof Undecodable) return
       const id = msg.callId
       if (msg.cancel) { inflight.get(id)?.abort(new CancelledError()); return }
       if (msg.request === undefined || inflight.has(id)) {
@@ -46,8 +49,11 @@ export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req
       handler(msg.request, { signal: controller.signal, metadata, peer }).then(
         (res) => reply({ callId: id, result: { case: 'response', value: create(unary.output, res as never) } }),
         (err: unknown) => {
-          const pub = toPublicError(err)
-          if (pub !== err) log.error({ err, method: unary.name }, 'unexpected error in handler')
+          // Cancelled by the caller, the stream's end or a shutdown: ordinary, one debug line.
+          const cancelled = controller.signal.aborted && (!(err instanceof PhaseError) || err.code === 'cancelled')
+          const pub = cancelled ? new CancelledError('call cancelled') : toPublicError(err)
+          if (cancelled) log.debug({ method: unary.name, code: pub.code }, 'call cancelled')
+          else if (pub !== err) log.error({ err, method: unary.name }, 'unexpected error in handler')
           reply({ callId: id, result: { case: 'error', value: { code: pub.code, message: pub.message } } })
         }
       ).finally(() => { inflight.delete(id); maybeEnd() })

@@ -8,7 +8,7 @@ import { HealthImplementation } from 'grpc-health-check'
 import { ReflectionService } from '@grpc/reflection'
 import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf'
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt'
-import { ERROR_TABLE, toPublicError } from '../errors.ts'
+import { CancelledError, ERROR_TABLE, PhaseError, toPublicError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { toGrpcDefinition } from './definition.ts'
 import { prepareSocket } from './socket.ts'
@@ -16,6 +16,7 @@ import { multiplexedUnary, muxHandler } from './mux.ts'
 import type { HandlerContext } from './types.ts'
 import type { Intake } from '../intake.ts'
 import { intakeInterceptor } from './intake-interceptor.ts'
+import { guardService } from './undecodable.ts'
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000
@@ -75,7 +76,7 @@ export class GrpcServer {
     this.graceMs = init.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS
     this.reflection = init.reflection ?? false
     this.health = new HealthImplementation({ '': 'NOT_SERVING' })
-    this.health.addToServer(this.server)
+    this.health.addToServer(this.guarded)
   }
 
   /** Registers a service implementation; call before start(). */
@@ -93,7 +94,7 @@ export class GrpcServer {
         ? muxHandler(method, unary, handlerOf(unary), this.shutdown.signal, this.log)
         : this.unary(method, handlerOf(method))
     }
-    this.server.addService(definition, handlers)
+    this.guarded.addService(definition, handlers)
     this.services.push(service)
     return this
   }
@@ -149,7 +150,12 @@ export class GrpcServer {
     const protos = [...files.values()].map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)))
     const pkg: Record<string, { fileDescriptorProtos: Buffer[] }> = {}
     for (const s of this.services) pkg[s.typeName] = { fileDescriptorProtos: protos }
-    new ReflectionService(pkg as never).addToServer(this.server)
+    new ReflectionService(pkg as never).addToServer(this.guarded)
+  }
+
+  /** The server as services register on it: requests that do not decode get a typed refusal. */
+  private get guarded (): Pick<grpc.Server, 'addService'> {
+    return { addService: (definition, impl) => { this.server.addService(...guardService(definition, impl)) } }
   }
 
   private unary (method: DescMethod, fn: (req: unknown, ctx: HandlerContext) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> {
@@ -158,7 +164,7 @@ export class GrpcServer {
       // One controller per call, aborted by a client cancel or by shutdown (AbortSignal.any
       // costs ~2% of the node's CPU at full load, so the two sources are wired by hand).
       const controller = new AbortController()
-      const onCancel = (): void => controller.abort(new Error('call cancelled'))
+      const onCancel = (): void => controller.abort(new CancelledError('call cancelled'))
       call.on('cancelled', onCancel)
       this.shutdown.signal.addEventListener('abort', onCancel, { once: true })
       const signal = controller.signal
@@ -169,8 +175,12 @@ export class GrpcServer {
       fn(call.request, { signal, metadata, peer: call.getPeer() }).then(
         (response) => callback(null, create(method.output, response as never)),
         (err: unknown) => {
-          const pub = toPublicError(err)
-          if (pub !== err) this.log.error({ err, method: name }, 'unexpected error in handler')
+          // A client that cancels (or a shutdown) ends the handler with whatever its abort
+          // raised: an ordinary event, one debug line, not an error of the node.
+          const cancelled = signal.aborted && (!(err instanceof PhaseError) || err.code === 'cancelled')
+          const pub = cancelled ? new CancelledError('call cancelled') : toPublicError(err)
+          if (cancelled) this.log.debug({ method: name, code: pub.code }, 'call cancelled')
+          else if (pub !== err) this.log.error({ err, method: name }, 'unexpected error in handler')
           const md = new grpc.Metadata()
           md.set('phase-error-code', pub.code)
           callback({ code: ERROR_TABLE[pub.code].grpc, details: pub.message, metadata: md })

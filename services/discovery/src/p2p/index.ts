@@ -32,6 +32,11 @@ const MAX_ATTEMPTS = 3
 const MAX_REMEMBERED_PEERS = 1024
 /** Provider records are refreshed this often (kad-dht keeps them for 48 h, peers come and go). */
 const ANNOUNCE_EVERY_MS = 5 * 60 * 1000
+/**
+ * Longest a FindExecutors lookup walks the DHT: with no DHT peer, or peers that never answer, the
+ * walk would otherwise last as long as the caller's deadline. What was found by then is the answer.
+ */
+export const LOOKUP_MS = 3000
 
 export interface NetworkComponents {
   logger: Logger
@@ -56,13 +61,12 @@ export interface NetworkInit extends Omit<HostInit, 'privateKey'> {
   maxResultBytes?: number
   /** Bytes received from peers and not yet done with, all peers together. Default: 256 MiB (at least 2 × maxMessageBytes). */
   maxInflightBytes?: number
-  /** Longest DHT lookup of FindExecutors, ms; found executors are returned at the deadline. Default: 10000. */
+  /** Longest DHT lookup of FindExecutors, ms; found executors are returned at the deadline. Default: LOOKUP_MS (3000). */
   lookupTimeoutMs?: number
 }
 
 export const DEFAULT_READ_TIMEOUT_MS = 10_000
 export const DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
-export const DEFAULT_LOOKUP_TIMEOUT_MS = 10_000
 
 const base64Bytes = (n: number): number => Math.ceil(n / 3) * 4
 
@@ -204,7 +208,7 @@ export class PhaseNetwork {
     const seen = new Set<string>([this.peerId])
     const found: FoundExecutor[] = []
     // The lookup's own deadline, whatever the caller's (a gRPC call without one never aborts).
-    const lookupMs = this.init.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS
+    const lookupMs = this.init.lookupTimeoutMs ?? LOOKUP_MS
     const deadline = AbortSignal.timeout(lookupMs)
     const signal = AbortSignal.any([deadline, ...(options.signal !== undefined ? [options.signal] : [])])
     try {

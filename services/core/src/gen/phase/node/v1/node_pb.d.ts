@@ -862,7 +862,7 @@ export declare const NodeService: GenService<{
   /**
    * FindExecutors looks up nodes that run jobs through the DHT (provider records under
    * capability keys) and returns those whose verified capability record meets the requirements.
-   * The lookup has its own deadline (10 s), whatever the call's: the executors verified by then.
+   * The lookup has its own deadline (3 s), whatever the call's: the executors verified by then.
    * Errors: UNAVAILABLE when the node is not on the network (p2p disabled, no peer connected, or
    * no connected peer speaks the DHT).
    *
