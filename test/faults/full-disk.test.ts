@@ -18,6 +18,7 @@ import { verifyReceiptNode } from '../../services/core/src/crypto/verify-node.ts
 import { ROOT, startTestNode, type TestNode } from '../helpers/node-harness.ts'
 import { compileWat } from '../helpers/wat.ts'
 import { figure } from '../helpers/figures.ts'
+import { verifyReceiptLog } from '../../services/signer/src/receipt-log/verify.ts'
 
 const HELLO = await readFile(`${ROOT}/examples/hello/hello.wasm`)
 const enc = new TextEncoder()
@@ -69,6 +70,11 @@ async function job (node: TestNode, module: Uint8Array, send: boolean): Promise<
   }
 }
 
+async function receiptKey (node: TestNode): Promise<string> {
+  const client = createGrpcClient(NodeService, node.grpc, { timeoutMs: 30_000 })
+  try { return (await client.getNodeInfo({})).receiptPublicKey } finally { client.close() }
+}
+
 describe('a full disk', () => {
   it('stops the signer with a message naming the receipt key when the key cannot be written, leaving no partial file', async () => {
     const state = join(mnt, 'first')
@@ -111,29 +117,46 @@ describe('a full disk', () => {
     expect((await files(state)).find(([p]) => p === identity![0])?.[1]).toBeGreaterThan(0)
   }, 120_000)
 
-  it('keeps a running node serving when its disk fills: a new module runs uncached, cached ones keep working, nothing partial is left', async () => {
+  it('refuses jobs with a typed unavailable while its disk is full (no receipt can be logged, so none is signed), leaves nothing partial, and serves again once there is room', async () => {
     // The node the previous test started on this state folder (or a fresh one when it did not get that far).
     const node = started.at(-1) ?? await startOn(join(mnt, 'second'))
     const state = join(mnt, 'second')
+    const key = await receiptKey(node)
     const other = await compileWat('(module (memory (export "memory") 1) (func (export "_start")))')
     const free = await fill()
     try {
-      // A module the node has never seen: it runs (its bytes came with the job) but cannot be kept.
-      expect((await job(node, other, true)).status).toBe('ok')
-      expect((await job(node, HELLO, false)).stdout).toBe('ksid\n')
-      const modules = (await files(state)).filter(([p]) => p.endsWith('.wasm') || p.endsWith('.tmp'))
-      expect(modules.filter(([p]) => p.includes(contentHash(other).slice(7)))).toEqual([])
-      expect(modules.filter(([p]) => p.endsWith('.tmp'))).toEqual([])
-      figure('faults', 'full disk while running: new module', 'job ok, module not kept on disk', 'no partial file')
-      figure('faults', 'full disk while running: cached module', 'job ok (verified)', 'pass')
+      // Every receipt is in the receipt log before it is returned: with no room for the entry,
+      // there is no receipt — the job ends with a typed error, never with an unlogged receipt.
+      // The log's last page may still hold an entry or two: until it is full, a job ends with a
+      // receipt that verifies (checked in job()); from then on, with a typed unavailable.
+      let served = 0
+      let refused = 0
+      for (let i = 0; i < 100 && refused < 2; i++) {
+        try {
+          await job(node, i % 2 === 0 ? other : HELLO, i % 2 === 0)
+          served++
+        } catch (err) {
+          expect(err).toMatchObject({ code: 'unavailable' })
+          refused++
+        }
+      }
+      expect(refused).toBe(2)
+      const left = await files(state)
+      expect(left.filter(([p]) => p.includes(contentHash(other).slice(7)))).toEqual([])
+      expect(left.filter(([p]) => p.endsWith('.tmp'))).toEqual([])
+      figure('faults', 'full disk while running: jobs', `${served} served while the log's last page had room, then typed unavailable`, 'no unlogged receipt, no partial file')
     } finally {
       await free()
     }
-    // Room again: the next new module is kept.
+    // Room again: jobs are served, the new module is kept, and the receipt log still verifies.
     const third = await compileWat('(module (memory (export "memory") 1) (func (export "_start") nop))')
     expect((await job(node, third, true)).status).toBe('ok')
+    expect((await job(node, HELLO, false)).stdout).toBe('ksid\n')
     expect((await files(state)).map(([p]) => p)).toContainEqual(expect.stringContaining(contentHash(third).slice(7)))
+    const report = verifyReceiptLog(join(state, 'receipts'), { publicKey: key })
+    expect(report.findings).toEqual([])
+    figure('faults', 'full disk while running: after space is freed', 'jobs ok, receipt log verifies', 'pass')
     // Logs go to stdout (journald), never into the state folder.
-    expect((await files(state)).filter(([p]) => /log/i.test(p))).toEqual([])
+    expect((await files(state)).filter(([p]) => /\.log$/i.test(p))).toEqual([])
   }, 120_000)
 })

@@ -136,7 +136,7 @@ describe('executor faults', () => {
 
     /** Plays the poison: sends `signal` to any executor the moment it reports a running job. */
     async function watch (): Promise<void> {
-      const execs = [0, 1, 2].map((i) => ({ i, c: createGrpcClient(ExecutorService, `unix:${join(node.dir, 'run', `executor-${i}.sock`)}`) }))
+      const execs = [0, 1, 2].map((i) => ({ i, c: createGrpcClient(ExecutorService, `unix:${join(node.dir, 'run', 'executors', `executor-${i}.sock`)}`) }))
       try {
         while (watching) {
           await Promise.all(execs.map(async ({ i, c }) => {

@@ -33,7 +33,14 @@ beforeAll(async () => {
   admin = createGrpcClient(NodeService, node.grpc, { timeoutMs: 5000 })
   key = (await admin.getNodeInfo({})).receiptPublicKey
   pids.set('pm2', node.child.pid!)
-  for (const p of (await admin.getNodeStatus({})).processes) pids.set(p.name === 'executor' ? `executor ${p.index}` : p.name, p.process!.pid)
+  // Every process answers with its pid once it is up (executors report 'starting' until then).
+  const deadline = Date.now() + 60_000
+  let processes = (await admin.getNodeStatus({})).processes
+  while (processes.some((p) => p.process === undefined) && Date.now() < deadline) {
+    await sleep(200)
+    processes = (await admin.getNodeStatus({})).processes
+  }
+  for (const p of processes) pids.set(p.name === 'executor' ? `executor ${p.index}` : p.name, p.process!.pid)
 }, 90_000)
 afterAll(async () => {
   admin?.close()
