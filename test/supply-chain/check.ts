@@ -10,7 +10,7 @@
  *  - `npm audit`: the registry reachable here answers 405 to the advisories endpoint, so the
  *    refusal is recorded as such (any other failure, or an advisory of high severity, fails).
  */
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { promisify } from 'node:util'
@@ -52,20 +52,26 @@ export function packageName (path: string): string {
   return path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length)
 }
 
-export function checkIntegrity (packages: Array<[string, LockPackage]>): Finding[] {
+/** The registry npm is configured with here (the only place packages may come from). */
+export function configuredRegistry (): string {
+  const url = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim()
+  return url.endsWith('/') ? url : `${url}/`
+}
+
+export function checkIntegrity (packages: Array<[string, LockPackage]>, registry = configuredRegistry()): Finding[] {
   const bad: string[] = []
   const notRegistry: string[] = []
   for (const [path, p] of packages) {
     if (p.link === true) continue
     if (typeof p.version !== 'string' || p.version === '') bad.push(`${path}: no version`)
     else if (typeof p.integrity !== 'string' || !/^sha512-[A-Za-z0-9+/]{86}==$/.test(p.integrity)) bad.push(`${path}: integrity ${p.integrity ?? 'missing'} (want sha512)`)
-    // npm omits `resolved` for the default registry; anything else must be that registry over https.
-    if (p.resolved !== undefined && !p.resolved.startsWith('https://registry.npmjs.org/')) notRegistry.push(`${path}: resolved ${p.resolved}`)
+    // npm omits `resolved` for the default registry; anything else must be the configured one.
+    if (p.resolved !== undefined && !p.resolved.startsWith(registry)) notRegistry.push(`${path}: resolved ${p.resolved}`)
   }
   return [
     { ok: true, row: 'locked packages', value: packages.length, unit: 'packages' },
     { ok: bad.length === 0, row: 'locked packages without version or sha512 integrity', value: bad.length, unit: bad.length === 0 ? 'pass' : 'FAIL', detail: bad.slice(0, 10).join('\n') },
-    { ok: notRegistry.length === 0, row: 'locked packages resolved elsewhere than https://registry.npmjs.org', value: notRegistry.length, unit: notRegistry.length === 0 ? 'pass' : 'FAIL', detail: notRegistry.slice(0, 10).join('\n') }
+    { ok: notRegistry.length === 0, row: 'locked packages resolved elsewhere than the configured npm registry', value: notRegistry.length, unit: notRegistry.length === 0 ? 'pass' : 'FAIL', detail: notRegistry.slice(0, 10).join('\n') }
   ]
 }
 
