@@ -1,0 +1,104 @@
+/**
+ * Start-up (issue 11, target ≤ 2 s): from launching the node the way `npm start` does (bin/plasmd:
+ * config check, pm2-runtime, signer + executors + discovery; temp state and runtime folders, p2p
+ * disabled) to the first job served — hello.wasm over the public gRPC API, its receipt verified
+ * against the node's receipt key. Cold: a new state folder (keys created); restart: the same one.
+ * Anchors measured in the same run: a bare `node -e 0` of the project's Node, and one bare Node
+ * process importing the packages discovery imports (the largest process's load cost).
+ *
+ *   node --no-liftoff bench/startup.ts [--quick]
+ */
+import { spawnSync } from 'node:child_process'
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { pathToFileURL } from 'node:url'
+import { NodeService } from '../services/core/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient } from '../services/core/src/grpc/index.ts'
+import { contentHash } from '../services/core/src/hash-node.ts'
+import { verifyReceiptNode } from '../services/core/src/crypto/verify-node.ts'
+import { ROOT, NODE } from '../test/helpers/node-harness.ts'
+import { nodeFolder } from '../test/helpers/pm2-node.ts'
+import { launchPlasmd } from './plasmd-launch.ts'
+import { median, printTable, fmtMs, type Row } from './stats.ts'
+
+/** The packages discovery (and the core it uses) import, loaded in one bare process. */
+const DISCOVERY_DEPS = [
+  '@bufbuild/protobuf', '@chainsafe/libp2p-noise', '@chainsafe/libp2p-quic', '@chainsafe/libp2p-yamux', '@grpc/grpc-js',
+  '@grpc/reflection', '@libp2p/autonat', '@libp2p/bootstrap', '@libp2p/circuit-relay-v2', '@libp2p/crypto/keys', '@libp2p/dcutr',
+  '@libp2p/identify', '@libp2p/kad-dht', '@libp2p/mdns', '@libp2p/peer-id', '@libp2p/ping', '@libp2p/tcp', '@libp2p/upnp-nat',
+  '@multiformats/multiaddr', '@noble/ed25519', 'ajv/dist/2020.js', 'canonicalize', 'datastore-core', 'grpc-health-check',
+  'interface-datastore', 'libp2p', 'pino', 'prom-client'
+]
+
+function timeProcess (args: string[]): number {
+  const t = performance.now()
+  const r = spawnSync(NODE, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+  const ms = performance.now() - t
+  if (r.status !== 0) throw new Error(`node ${args.join(' ')} failed: ${r.stderr.toString()}`)
+  return ms
+}
+
+/** One start: launch → discovery ready → hello served and its receipt verified; then stop all. */
+async function startToFirstJob (env: Record<string, string>, hello: Uint8Array): Promise<number> {
+  const t0 = performance.now()
+  const node = launchPlasmd(env)
+  try {
+    const { grpc } = await node.discovery
+    const client = createGrpcClient(NodeService, grpc, { maxMessageBytes: 256 << 20 })
+    try {
+      const manifestJson = new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: contentHash(hello), nonce: randomBytes(16).toString('hex'), args: ['Hello, World'] }))
+      // Discovery is ready before its executors listen: a job sent then fails (unavailable), so,
+      // as a client would, send it again every 10 ms until it is served.
+      // (GetNodeInfo asks an executor for its runtime, so it waits the same way.)
+      const retry = async <T>(call: () => Promise<T>): Promise<T> => {
+        for (let tries = 0; ; tries++) {
+          try { return await call() } catch (err) {
+            if (tries > 3000) throw err
+            await new Promise((resolve) => setTimeout(resolve, 10))
+          }
+        }
+      }
+      const [info, res] = await Promise.all([retry(async () => await client.getNodeInfo({})), retry(async () => await client.submitJob({ manifestJson, module: hello }))])
+      const { receipt } = await verifyReceiptNode(res.receiptJson, { publicKey: info.receiptPublicKey })
+      const ms = performance.now() - t0
+      if (receipt.status !== 'ok' || new TextDecoder().decode(res.stdout) !== 'dlroW ,olleH\n') throw new Error(`unexpected job result: ${receipt.status}`)
+      return ms
+    } finally {
+      client.close()
+    }
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${node.lines.slice(-20).join('\n')}`)
+  } finally {
+    await node.stop()
+  }
+}
+
+export async function startupRows (quick: boolean): Promise<Row[]> {
+  const runs = quick ? 3 : 7
+  const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
+  const bare = median(Array.from({ length: runs * 3 }, () => timeProcess(['-e', '0'])))
+  const imports = median(Array.from({ length: runs }, () => timeProcess(['--input-type=module', '-e', DISCOVERY_DEPS.map((d) => `import '${d}'`).join(';')])))
+  const cold: number[] = []
+  const restart: number[] = []
+  for (let i = 0; i < runs; i++) {
+    const { dir, env } = await nodeFolder({ api: { http: { host: '127.0.0.1', port: 0 } }, p2p: { enabled: false } })
+    try {
+      cold.push(await startToFirstJob(env, hello))
+      restart.push(await startToFirstJob(env, hello))
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+  const anchor = `node -e 0 ${fmtMs(bare)}; discovery deps ${fmtMs(imports)}`
+  const ratio = (v: number): string => `${(v / bare).toFixed(0)}× / ${(v / imports).toFixed(1)}×`
+  return [
+    { metric: `start-up to first verified job, cold (new state, keys made; median of ${runs})`, value: fmtMs(median(cold)), floor: anchor, ratio: ratio(median(cold)), target: '≤ 2 s' },
+    { metric: `start-up to first verified job, restart (same state; median of ${runs})`, value: fmtMs(median(restart)), floor: anchor, ratio: ratio(median(restart)), target: '≤ 2 s' },
+    { metric: '  range cold / restart', value: `${fmtMs(Math.min(...cold))}–${fmtMs(Math.max(...cold))}`, floor: `${fmtMs(Math.min(...restart))}–${fmtMs(Math.max(...restart))}`, ratio: '', target: '' }
+  ]
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  printTable(await startupRows(process.argv.includes('--quick')))
+}
