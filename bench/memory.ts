@@ -1,0 +1,90 @@
+/**
+ * Memory (issue 11; targets: idle ≤ 300 MiB in all, ≤ 40 MiB per extra executor): PSS per process
+ * (/proc/PID/smaps_rollup: shared pages split between the processes mapping them, FACTS) of a node
+ * as `npm start` runs it — bin/plasmd, pm2-runtime, signer, 2 executors, discovery — with p2p on
+ * but listening on loopback only and no mDNS. Idle (after one job), the peak while 16 clients send
+ * 2,000 hello jobs (sampled every 50 ms), and after; then `phase node scale 3` and the third
+ * executor's PSS (its own, and what the node's total grew by).
+ *
+ *   node --no-liftoff bench/memory.ts [--quick]
+ */
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { pathToFileURL } from 'node:url'
+import { NodeService } from '../services/core/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient } from '../services/core/src/grpc/index.ts'
+import { contentHash } from '../services/core/src/hash-node.ts'
+import { ROOT } from '../test/helpers/node-harness.ts'
+import { nodeFolder, phaseCli } from '../test/helpers/pm2-node.ts'
+import { memoryOf, sampler, mib } from '../test/helpers/proc-memory.ts'
+import { launchPlasmd } from './plasmd-launch.ts'
+import { printTable, type Row } from './stats.ts'
+
+const P2P = { enabled: true, listen: ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0'], mdns: false, private_addresses: true }
+const NAMES = ['pm2', 'signer', 'discovery', 'executor 0', 'executor 1', 'executor 2']
+const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
+export async function memoryRows (quick: boolean): Promise<Row[]> {
+  const jobs = quick ? 500 : 2000
+  const clients = 16
+  const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
+  const helloHash = contentHash(hello)
+  const manifestJson = (): Uint8Array => new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: helloHash, nonce: randomBytes(16).toString('hex'), args: ['Hello, World'] }))
+  const { dir, env } = await nodeFolder({ api: { http: { host: '127.0.0.1', port: 0 } }, executors: 2, p2p: P2P })
+  const node = launchPlasmd(env)
+  try {
+    const { grpc } = await node.discovery
+    await node.executors(2)
+    const conns = Array.from({ length: clients }, () => createGrpcClient(NodeService, grpc, { maxMessageBytes: 256 << 20 }))
+    try {
+      await conns[0]!.submitJob({ manifestJson: manifestJson(), module: hello })
+      const pids = (): Array<[string, number]> => NAMES.flatMap((n) => node.byName.has(n) ? [[n, node.byName.get(n)!] as [string, number]] : [])
+      const snapshot = (): Map<string, number> => new Map(pids().map(([n, pid]) => [n, memoryOf(pid)?.pss ?? NaN]))
+      await sleep(3000)
+      const idle = snapshot()
+
+      const watch = sampler(() => pids().map(([, pid]) => pid), 50)
+      let sent = 0
+      await Promise.all(conns.map(async (c) => { while (sent++ < jobs) await c.submitJob({ manifestJson: manifestJson() }) }))
+      watch.stop()
+      const peak = new Map(pids().map(([n, pid]) => [n, watch.peak.get(pid)?.pss ?? NaN]))
+      await sleep(5000)
+      const after = snapshot()
+
+      const scaled = await phaseCli(['node', 'scale', '3'], env)
+      if (scaled.code !== 0) throw new Error(`phase node scale 3: exit ${scaled.code}\n${scaled.stdout}${scaled.stderr}`)
+      await node.executors(3)
+      // The new executor serves jobs before it is measured: its compiled module and worker count.
+      sent = 0
+      await Promise.all(conns.map(async (c) => { while (sent++ < 300) await c.submitJob({ manifestJson: manifestJson() }) }))
+      await sleep(5000)
+      const three = snapshot()
+
+      const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0)
+      const rows: Row[] = NAMES.slice(0, 5).map((n) => ({
+        metric: `  PSS ${n} (idle / peak / after)`, value: `${mib(idle.get(n)!)} / ${mib(peak.get(n)!)} / ${mib(after.get(n)!)} MiB`, floor: '', ratio: '', target: ''
+      }))
+      const extra = three.get('executor 2')!
+      const grew = total(three) - total(after)
+      return [
+        { metric: 'memory idle, PSS all processes (pm2, signer, discovery, 2 executors; p2p on loopback)', value: `${mib(total(idle))} MiB`, floor: '', ratio: '', target: '≤ 300 MiB' },
+        { metric: `memory peak under load (${jobs} jobs, ${clients} clients), sum of per-process peaks`, value: `${mib(total(peak))} MiB`, floor: '', ratio: '', target: '' },
+        { metric: 'memory after load (5 s), PSS all processes', value: `${mib(total(after))} MiB`, floor: '', ratio: '', target: '' },
+        ...rows,
+        { metric: 'third executor (phase node scale 3, after 300 jobs): its PSS / node total grew by', value: `${mib(extra)} / ${mib(grew)} MiB`, floor: '', ratio: '', target: '≤ 40 MiB' }
+      ]
+    } finally {
+      for (const c of conns) c.close()
+    }
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${node.lines.slice(-20).join('\n')}`)
+  } finally {
+    await node.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  printTable(await memoryRows(process.argv.includes('--quick')))
+}
