@@ -18,6 +18,9 @@ import { kernelRows } from './kernels.ts'
 import { networkRows } from './network.ts'
 import { failoverRows } from './failover.ts'
 import { verifyRows } from './verify.ts'
+import { startupRows } from './startup.ts'
+import { phpRows } from './php.ts'
+import { memoryRows } from './memory.ts'
 import { compileWat } from '../test/helpers/wat.ts'
 
 const quick = process.argv.includes('--quick')
@@ -129,6 +132,12 @@ for (const r of await verifyRows(quick)) rows.push(r)
 for (const r of await kernelRows(quick)) rows.push(r)
 for (const r of await networkRows(quick)) rows.push(r)
 for (const r of await failoverRows(quick)) rows.push(r)
+process.stderr.write('start-up…\n')
+for (const r of await startupRows(quick)) rows.push(r)
+process.stderr.write('php…\n')
+for (const r of await phpRows(quick)) rows.push(r)
+process.stderr.write('memory…\n')
+for (const r of await memoryRows(quick)) rows.push(r)
 
 process.stdout.write(`\nPhase bench — node ${process.version}, ${N} samples per latency figure\n\n`)
 printTable(rows)
