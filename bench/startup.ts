@@ -40,11 +40,18 @@ function timeProcess (args: string[]): number {
 }
 
 /** One start: launch → discovery ready → hello served and its receipt verified; then stop all. */
-async function startToFirstJob (env: Record<string, string>, hello: Uint8Array): Promise<number> {
+interface Start { total: number, pm2: number, discovery: number }
+
+async function startToFirstJob (env: Record<string, string>, hello: Uint8Array): Promise<Start> {
   const t0 = performance.now()
   const node = launchPlasmd(env)
   try {
+    // Where the time goes: bin/plasmd's checks until pm2's first line, then until discovery is ready.
+    let pm2 = NaN
+    const first = setInterval(() => { if (Number.isNaN(pm2) && node.byName.has('pm2')) pm2 = performance.now() - t0 }, 5)
     const { grpc } = await node.discovery
+    clearInterval(first)
+    const discovery = performance.now() - t0
     const client = createGrpcClient(NodeService, grpc, { maxMessageBytes: 256 << 20 })
     try {
       const manifestJson = new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: contentHash(hello), nonce: randomBytes(16).toString('hex'), args: ['Hello, World'] }))
@@ -63,7 +70,7 @@ async function startToFirstJob (env: Record<string, string>, hello: Uint8Array):
       const { receipt } = await verifyReceiptNode(res.receiptJson, { publicKey: info.receiptPublicKey })
       const ms = performance.now() - t0
       if (receipt.status !== 'ok' || new TextDecoder().decode(res.stdout) !== 'dlroW ,olleH\n') throw new Error(`unexpected job result: ${receipt.status}`)
-      return ms
+      return { total: ms, pm2, discovery }
     } finally {
       client.close()
     }
@@ -79,8 +86,8 @@ export async function startupRows (quick: boolean): Promise<Row[]> {
   const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
   const bare = median(Array.from({ length: runs * 3 }, () => timeProcess(['-e', '0'])))
   const imports = median(Array.from({ length: runs }, () => timeProcess(['--input-type=module', '-e', DISCOVERY_DEPS.map((d) => `import '${d}'`).join(';')])))
-  const cold: number[] = []
-  const restart: number[] = []
+  const cold: Start[] = []
+  const restart: Start[] = []
   for (let i = 0; i < runs; i++) {
     const { dir, env } = await nodeFolder({ api: { http: { host: '127.0.0.1', port: 0 } }, p2p: { enabled: false } })
     try {
@@ -92,10 +99,14 @@ export async function startupRows (quick: boolean): Promise<Row[]> {
   }
   const anchor = `node -e 0 ${fmtMs(bare)}; discovery deps ${fmtMs(imports)}`
   const ratio = (v: number): string => `${(v / bare).toFixed(0)}× / ${(v / imports).toFixed(1)}×`
+  const m = (s: Start[], k: keyof Start): number => median(s.map((x) => x[k]))
+  const range = (s: Start[]): string => `${fmtMs(Math.min(...s.map((x) => x.total)))}–${fmtMs(Math.max(...s.map((x) => x.total)))}`
   return [
-    { metric: `start-up to first verified job, cold (new state, keys made; median of ${runs})`, value: fmtMs(median(cold)), floor: anchor, ratio: ratio(median(cold)), target: '≤ 2 s' },
-    { metric: `start-up to first verified job, restart (same state; median of ${runs})`, value: fmtMs(median(restart)), floor: anchor, ratio: ratio(median(restart)), target: '≤ 2 s' },
-    { metric: '  range cold / restart', value: `${fmtMs(Math.min(...cold))}–${fmtMs(Math.max(...cold))}`, floor: `${fmtMs(Math.min(...restart))}–${fmtMs(Math.max(...restart))}`, ratio: '', target: '' }
+    { metric: `start-up to first verified job, cold (new state, keys made; median of ${runs})`, value: fmtMs(m(cold, 'total')), floor: anchor, ratio: ratio(m(cold, 'total')), target: '≤ 2 s' },
+    { metric: `start-up to first verified job, restart (same state; median of ${runs})`, value: fmtMs(m(restart, 'total')), floor: anchor, ratio: ratio(m(restart, 'total')), target: '≤ 2 s' },
+    { metric: '  range cold / restart', value: range(cold), floor: range(restart), ratio: '', target: '' },
+    { metric: '  cold: to pm2\'s first line (bin/plasmd checks) / to discovery ready', value: `${fmtMs(m(cold, 'pm2'))} / ${fmtMs(m(cold, 'discovery'))}`, floor: '', ratio: '', target: '' },
+    { metric: '  restart: to pm2\'s first line / to discovery ready', value: `${fmtMs(m(restart, 'pm2'))} / ${fmtMs(m(restart, 'discovery'))}`, floor: '', ratio: '', target: '' }
   ]
 }
 
