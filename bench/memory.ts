@@ -4,10 +4,12 @@
  * as `npm start` runs it — bin/plasmd, pm2-runtime, signer, 2 executors, discovery — with p2p on
  * but listening on loopback only and no mDNS. Idle (after one job), the peak while 16 clients send
  * 2,000 hello jobs (sampled every 50 ms), and after; then `phase node scale 3` and the third
- * executor's PSS (its own, and what the node's total grew by).
+ * executor's PSS (its own, and what the node's total grew by). Floor: the PSS of one idle bare
+ * `node -e 'setInterval(…)'` of the project's Node, alone, measured first in the same run.
  *
  *   node --no-liftoff bench/memory.ts [--quick]
  */
+import { spawn } from 'node:child_process'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -15,7 +17,7 @@ import { pathToFileURL } from 'node:url'
 import { NodeService } from '../services/core/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient } from '../services/core/src/grpc/index.ts'
 import { contentHash } from '../services/core/src/hash-node.ts'
-import { ROOT } from '../test/helpers/node-harness.ts'
+import { ROOT, NODE } from '../test/helpers/node-harness.ts'
 import { nodeFolder, phaseCli } from '../test/helpers/pm2-node.ts'
 import { memoryOf, sampler, mib } from '../test/helpers/proc-memory.ts'
 import { launchPlasmd } from './plasmd-launch.ts'
@@ -25,7 +27,21 @@ const P2P = { enabled: true, listen: ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.
 const NAMES = ['pm2', 'signer', 'discovery', 'executor 0', 'executor 1', 'executor 2']
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
+/** The floor: PSS of one idle bare Node process of the project's Node, alone (before the node starts). */
+async function bareNodePss (): Promise<number> {
+  const child = spawn(NODE, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' })
+  try {
+    await sleep(1500)
+    return memoryOf(child.pid!)?.pss ?? NaN
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGTERM')
+    await exited
+  }
+}
+
 export async function memoryRows (quick: boolean): Promise<Row[]> {
+  const bare = await bareNodePss()
   const jobs = quick ? 500 : 2000
   const clients = 16
   const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
@@ -68,11 +84,11 @@ export async function memoryRows (quick: boolean): Promise<Row[]> {
       const extra = three.get('executor 2')!
       const grew = total(three) - total(after)
       return [
-        { metric: 'memory idle, PSS all processes (pm2, signer, discovery, 2 executors; p2p on loopback)', value: `${mib(total(idle))} MiB`, floor: '', ratio: '', target: '≤ 300 MiB' },
+        { metric: 'memory idle, PSS all processes (pm2, signer, discovery, 2 executors; p2p on loopback)', value: `${mib(total(idle))} MiB`, floor: `5 × bare node ${mib(5 * bare)} MiB`, ratio: `${(total(idle) / (5 * bare)).toFixed(1)}×`, target: '≤ 300 MiB' },
         { metric: `memory peak under load (${jobs} jobs, ${clients} clients), sum of per-process peaks`, value: `${mib(total(peak))} MiB`, floor: '', ratio: '', target: '' },
         { metric: 'memory after load (5 s), PSS all processes', value: `${mib(total(after))} MiB`, floor: '', ratio: '', target: '' },
         ...rows,
-        { metric: 'third executor (phase node scale 3, after 300 jobs): its PSS / node total grew by', value: `${mib(extra)} / ${mib(grew)} MiB`, floor: '', ratio: '', target: '≤ 40 MiB' }
+        { metric: 'third executor (phase node scale 3, after 300 jobs): its PSS / node total grew by', value: `${mib(extra)} / ${mib(grew)} MiB`, floor: `bare node ${mib(bare)} MiB`, ratio: `${(extra / bare).toFixed(1)}×`, target: '≤ 40 MiB' }
       ]
     } finally {
       for (const c of conns) c.close()
