@@ -4,6 +4,7 @@
  * missing, none extra — checked last, after stdout and stderr, in every TS verifier.
  */
 import { describe, it, expect } from '@jest/globals'
+import { runInNewContext } from 'node:vm'
 import { contentHash } from '../../services/core/src/hash.ts'
 import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
 import { CHECK_ORDER, verifyOutputs, verifyReceipt, verifyReceiptSync } from '../../services/core/src/crypto/index.ts'
@@ -47,6 +48,15 @@ describe('verifyOutputs', () => {
     const err = outputsFailure(() => verifyOutputs(receipt, files))
     expect(err).toMatchObject({ code: 'verification_failed', check: 'outputs' })
     expect(err.message).toBe(message)
+  })
+
+  it('takes a map from another realm as a map, and refuses file data that is not bytes', () => {
+    const foreign = runInNewContext('new Map()') as Map<string, Uint8Array>
+    for (const [path, data] of FILES) foreign.set(path, data)
+    expect(foreign instanceof Map).toBe(false)
+    expect(verifyOutputs(receipt, foreign)).toBe('outputs (3 files, 8 bytes)')
+    const asText = [...list(FILES).filter(f => f.path !== '/out/a.txt'), { path: '/out/a.txt', data: 'alpha' as unknown as Uint8Array }]
+    expect(outputsFailure(() => verifyOutputs(receipt, asText))).toMatchObject({ check: 'outputs', message: 'the bytes of "/out/a.txt" must be given as a Uint8Array' })
   })
 
   it('fails at outputs for a file received twice, or a file the receipt of a job without outputs does not list', () => {
