@@ -7,7 +7,8 @@ import { describe, it, expect } from '@jest/globals'
 import { runInNewContext } from 'node:vm'
 import { contentHash } from '../../services/core/src/hash.ts'
 import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
-import { CHECK_ORDER, verifyOutputs, verifyReceipt, verifyReceiptSync } from '../../services/core/src/crypto/index.ts'
+import { CHECK_ORDER, outputDigests, verifyOutputs, verifyReceipt, verifyReceiptSync } from '../../services/core/src/crypto/index.ts'
+import { contentHash as nodeContentHash } from '../../services/core/src/hash-node.ts'
 import { verifyReceiptNode } from '../../services/core/src/crypto/verify-node.ts'
 import { verify as sdkVerify, verifyOutputs as sdkVerifyOutputs } from '../../sdk/ts/src/index.ts'
 import { unsignedReceipt } from './receipt-fixture.ts'
@@ -48,6 +49,14 @@ describe('verifyOutputs', () => {
     const err = outputsFailure(() => verifyOutputs(receipt, files))
     expect(err).toMatchObject({ code: 'verification_failed', check: 'outputs' })
     expect(err.message).toBe(message)
+  })
+
+  it('gives the same verdicts on digests made by outputDigests with node:crypto', () => {
+    const digests = outputDigests(FILES, nodeContentHash)
+    expect(digests).toEqual([...FILES].map(([path, data]) => ({ path, bytes: data.byteLength, hash: contentHash(data) })))
+    expect(verifyOutputs(receipt, digests)).toBe('outputs (3 files, 8 bytes)')
+    const changed = outputDigests(new Map([...FILES, ['/out/a.txt', utf8('alphA')]]), nodeContentHash)
+    expect(outputsFailure(() => verifyOutputs(receipt, changed)).message).toBe('the bytes received for "/out/a.txt" do not match the receipt\'s hash')
   })
 
   it('takes a map from another realm as a map, and refuses file data that is not bytes', () => {

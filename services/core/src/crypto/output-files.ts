@@ -52,6 +52,19 @@ export function verifyOutputs (receipt: Receipt, files: OutputFiles): string {
   return `outputs (${listed.length} file${listed.length === 1 ? '' : 's'}, ${total} bytes)`
 }
 
+/**
+ * The files as digests (path, size, hash), hashed with `hash` — the node's callers pass
+ * node:crypto's (hash-node.ts, several times faster than the portable one on large files) and
+ * then give the digests to the verifier. Refuses data that is not bytes, as verifyOutputs does.
+ */
+export function outputDigests (files: OutputFiles, hash: (bytes: Uint8Array) => string): OutputFileEvidence[] {
+  return [...entries(files)].map(file => {
+    if (typeof file !== 'object' || file === null || !('data' in file)) return file
+    if (Object.prototype.toString.call(file.data) !== '[object Uint8Array]') return file
+    return { path: file.path, bytes: file.data.byteLength, hash: hash(file.data) }
+  })
+}
+
 function checkOne (expected: ReceiptOutput, file: OutputFileEvidence): void {
   // Tag check, not instanceof: a Uint8Array (or Buffer) from another realm counts.
   if ('data' in file && Object.prototype.toString.call(file.data) !== '[object Uint8Array]') {
