@@ -6,8 +6,7 @@
  * when the receipt lists them at that size, so a large stray file costs a stat, not a read.
  * Symbolic links and other non-files are refused, never followed (they could point anywhere).
  */
-import { createReadStream } from 'node:fs'
-import { lstat, readdir } from 'node:fs/promises'
+import { lstat, open, readdir } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import type { Receipt } from '../../services/core/src/documents/receipt.ts'
@@ -73,10 +72,22 @@ async function walk (dir: string): Promise<Found[]> {
   return out
 }
 
+/** One buffer, reused for every read: hashing a large file costs no more memory than a small one. */
+const chunk = new Uint8Array(1 << 20)
+
 async function hashFile (file: string): Promise<string> {
   const hash = createHash('sha256')
   try {
-    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
+    const handle = await open(file, 'r')
+    try {
+      for (;;) {
+        const { bytesRead } = await handle.read(chunk, 0, chunk.byteLength)
+        if (bytesRead === 0) break
+        hash.update(chunk.subarray(0, bytesRead))
+      }
+    } finally {
+      await handle.close()
+    }
   } catch (err) {
     throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.NO_INPUT)
   }
