@@ -76,6 +76,8 @@ interface Compiled {
 interface Pending {
   job: WasmJob
   compiled: Compiled
+  /** µs this job spent admitting and compiling its module (absent on a cache hit). */
+  compileTimeUs?: number
   limits: WasmJob['limits']
   resolve: (r: WasmResult) => void
   reject: (e: unknown) => void
@@ -170,12 +172,15 @@ export class V8Runtime implements WasmRuntime {
       timeoutMs: Math.min(job.limits.timeoutMs, this.init.maxTimeoutMs),
       outputBytes: Math.min(job.limits.outputBytes, this.init.maxOutputBytes)
     }
+    const t0 = performance.now()
+    const cached = this.cache.get(job.moduleHash)?.memoryBytes === limits.memoryBytes
     const compiled = await this.compiled(job, limits.memoryBytes)
+    const compileTimeUs = cached ? undefined : Math.round((performance.now() - t0) * 1000)
     // Compiling takes a while: the caller may have given up meanwhile.
     if (isAborted(options.signal)) throw new CancelledError()
     if (this.queue.length >= this.init.queueCapacity) throw new QueueFullError('executor queue is full, retry later')
     return await new Promise<WasmResult>((resolve, reject) => {
-      const pending: Pending = { job, compiled, limits, resolve, reject, signal: options.signal }
+      const pending: Pending = { job, compiled, compileTimeUs, limits, resolve, reject, signal: options.signal }
       if (options.signal !== undefined) {
         pending.onAbort = () => this.abort(pending)
         options.signal.addEventListener('abort', pending.onAbort, { once: true })
@@ -235,6 +240,7 @@ export class V8Runtime implements WasmRuntime {
         args: p.job.args,
         env: p.job.env,
         stdin: p.job.stdin,
+        inputs: p.job.inputs ?? [],
         outputBytes: p.limits.outputBytes,
         memoryBytes: p.compiled.memoryBytes,
         linearMaxBytes: p.compiled.linearMaxBytes
@@ -255,7 +261,7 @@ export class V8Runtime implements WasmRuntime {
       if (msg.kind === 'ready') { slot.ready = true; slot.threadCpuUs = msg.threadCpuUs; this.dispatch(); return }
       const job = slot.job
       if (job === undefined || job.id !== msg.id) return
-      if (msg.kind === 'result') this.settle(job, resultOf(msg))
+      if (msg.kind === 'result') this.settle(job, resultOf(msg, job.compileTimeUs))
       slot.threadCpuUs = msg.threadCpuUs
       if (msg.kind === 'idle' || msg.idle) {
         this.release(slot)
@@ -357,6 +363,9 @@ export class V8Runtime implements WasmRuntime {
         exitCode: -1,
         stdout: new Uint8Array(),
         stderr: new Uint8Array(),
+        outputs: [],
+        ...(status === 'trap' ? { trap: 'other' } : {}),
+        ...(job.compileTimeUs !== undefined ? { compileTimeUs: job.compileTimeUs } : {}),
         wallTimeUs,
         cpuTimeUs: Math.max(0, cpu - slot.threadCpuUs),
         startedAt: new Date(job.startedAt).toISOString(),
@@ -395,12 +404,15 @@ async function threadCpu (worker: Worker, fallback: number): Promise<number> {
   }
 }
 
-function resultOf (msg: ResultMessage): WasmResult {
+function resultOf (msg: ResultMessage, compileTimeUs: number | undefined): WasmResult {
   return {
     status: msg.status,
     exitCode: msg.exitCode,
     stdout: msg.stdout,
     stderr: msg.stderr,
+    outputs: msg.outputs,
+    ...(msg.trap !== undefined ? { trap: msg.trap } : {}),
+    ...(compileTimeUs !== undefined ? { compileTimeUs } : {}),
     wallTimeUs: msg.wallTimeUs,
     cpuTimeUs: msg.cpuTimeUs,
     startedAt: new Date(msg.startedAt).toISOString(),
