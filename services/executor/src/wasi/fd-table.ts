@@ -50,13 +50,14 @@ export class FdTable {
     return e
   }
 
-  open (entry: FdEntry): number | Errno {
+  /** The new fd's number (lowest free), or EMFILE. */
+  open (entry: FdEntry): { fd: number } | Errno {
     if (this.fds.size >= MAX_FDS) return EMFILE
     let fd = 0
     while (this.fds.has(fd)) fd++
     if (entry.target.kind === 'file') entry.target.node.opens++
     this.fds.set(fd, entry)
-    return fd
+    return { fd }
   }
 
   close (fd: number): Errno | undefined {

@@ -361,7 +361,7 @@ export function createFsCalls (mem: GuestMemory, fs: MemFs, fds: FdTable, stdio:
         pos: 0
       })
       if (isErrno(opened)) return opened
-      mem.view().setUint32(fdPtr, opened, true)
+      mem.view().setUint32(fdPtr, opened.fd, true)
       return ESUCCESS
     },
     path_filestat_get (fd: number, _flags: number, pathPtr: number, pathLen: number, buf: number): number {
