@@ -27,6 +27,7 @@ import { setFlagsFromString } from 'node:v8'
 import { CancelledError, InvalidModuleError, ModuleNotCachedError, QueueFullError, UnavailableError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import { admit, WASI_MODULE } from './admission.ts'
+import { checkInputFiles } from './wasi/inputs.ts'
 import type { RunMessage, ResultMessage, WorkerMessage } from './worker.ts'
 import type { RuntimeStatus, WasmJob, WasmResult, WasmRuntime, WasmStatus } from './runtime.ts'
 
@@ -173,6 +174,7 @@ export class V8Runtime implements WasmRuntime {
   async run (job: WasmJob, options: { signal?: AbortSignal } = {}): Promise<WasmResult> {
     if (!this.running) throw new UnavailableError('executor is not running')
     if (options.signal?.aborted === true) throw new CancelledError()
+    checkInputFiles(job.inputs ?? [])
     // Server-side caps always win over what the job asks.
     const limits = {
       memoryBytes: Math.min(job.limits.memoryBytes, this.init.maxMemoryBytes),
