@@ -117,6 +117,14 @@ describe('WASI path_open', () => {
     expect(g.call.path_open!(OUT, 0, P, 2, O.CREAT, -1n, -1n, 0, P + 64)).toBe(E.ILSEQ)
     expect(g.open(OUT, 'a\0b', O.CREAT)[0]).toBe(E.INVAL)
   })
+
+  it('refuses to create a name with a control character (names go into the receipt and onto disks)', async () => {
+    const g = await guest()
+    expect(g.open(OUT, 'a\nb', O.CREAT)[0]).toBe(E.ILSEQ)
+    expect(g.call.path_create_directory!(OUT, ...g.str(P, 'esc\u001b[31m'))).toBe(E.ILSEQ)
+    expect(g.open(OUT, 'été ✓', O.CREAT)[0]).toBe(E.SUCCESS)
+    expect(g.host.outputs().map((o) => o.path)).toEqual(['/out/été ✓'])
+  })
 })
 
 describe('WASI fd_read / fd_write / fd_pread / fd_pwrite / fd_seek / fd_tell', () => {
