@@ -27,6 +27,7 @@ const INPUT = new TextEncoder().encode('the quick brown fox\njumps over\nthe laz
 /** Each program, its committed .wasm, and the exact command that builds it (run in its folder). */
 const PROGRAMS = {
   c: { wasm: 'c/files.wasm', build: ['clang', ['--target=wasm32-wasi', '-O2', 'files.c', '-o']] },
+  fsops: { wasm: 'c/fsops.wasm', build: ['clang', ['--target=wasm32-wasi', '-O2', 'fsops.c', '-o']] },
   printf: { wasm: 'c/printf.wasm', build: ['clang', ['--target=wasm32-wasi', '-O2', 'printf.c', '-o']] },
   rust: { wasm: 'rust/files.wasm', build: ['/usr/bin/rustc', ['--target', 'wasm32-wasi', '-C', 'opt-level=2', '-C', 'strip=symbols', 'files.rs', '-o']] }
 } as const
@@ -60,6 +61,14 @@ describe('ordinary WASI programs', () => {
     expect(text(r.stderr)).toBe('stdin is not a tty, stdout is not a tty\nwrite /in/data.txt: Capabilities insufficient\n')
     expect(r.outputs.map((o) => [o.path, text(o.data)])).toEqual([['/out/sub/report.txt',
       'lines 3 words 9 bytes 44 stdin "from stdin"\nthe lazy dog\njumps over\nthe quick brown fox\n']])
+  })
+
+  it('gives a C program the POSIX results it expects from open, lseek, stat, mkdir, rename, readdir, chdir, poll ...', async () => {
+    const module = new Uint8Array(await readFile(join(DIR, PROGRAMS.fsops.wasm)))
+    const r = await runtime.run(job(module, []))
+    expect(r.status).toBe('ok')
+    expect(text(r.stdout)).toBe(FSOPS_TRANSCRIPT)
+    expect(r.outputs.map((o) => [o.path, text(o.data)])).toEqual([['/out/keep.txt', 'kept\n']])
   })
 
   it('runs a Rust program (std, wasm32-wasi) that reads /in/data.txt and writes /out/rust/report.txt', async () => {
@@ -128,3 +137,53 @@ describe('ordinary WASI programs', () => {
 function onPath (cmd: string): boolean {
   try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'pipe' }); return true } catch { return false }
 }
+
+/** What test/programs/c/fsops.c prints with /in/data.txt = INPUT (44 bytes); each line is `call = result errno`. */
+const FSOPS_TRANSCRIPT = `isatty(1) = 0 ok
+lseek(1) = -1 ESPIPE
+open /in/data.txt O_RDONLY = 5 ok
+read = 5 ok
+lseek end = 44 ok
+pread 2@1 = 2 ok
+  bytes he
+write to read-only fd = -1 EBADF
+open /in/new O_CREAT = -1 ENOTCAPABLE
+open /in/data.txt O_RDWR = 6 ok
+unlink /in/data.txt = -1 ENOTCAPABLE
+mkdir /in/d = -1 ENOTCAPABLE
+open /etc/passwd = -1 ENOTCAPABLE
+open /out/../in/data.txt = -1 ENOTCAPABLE
+mkdir /out/d = 0 ok
+mkdir /out/d again = -1 EEXIST
+open /out/d/f.txt O_CREAT|O_EXCL = 7 ok
+open it again O_EXCL = -1 EEXIST
+write 11 = 11 ok
+pwrite 1@0 = 1 ok
+ftruncate 5 = 0 ok
+fstat size = 5 ok
+S_ISREG = 1 ok
+stat /out/d S_ISDIR = 1 ok
+stat /out/nope = -1 ENOENT
+access /out/d/f.txt = 0 ok
+rmdir /out/d (not empty) = -1 ENOTEMPTY
+unlink /out/d (a folder) = -1 EISDIR
+rename f.txt -> g.txt = 0 ok
+symlink = -1 EPERM
+link = -1 EPERM
+readlink = -1 EINVAL
+chdir /out/d = 0 ok
+open g.txt relative = 8 ok
+getcwd = 6 ok
+  cwd /out/d
+fd_renumber onto fd (no dup2 in wasi-libc) = 0 ok
+write via renumber target = 5 ok
+close renumbered-away fd = -1 EBADF
+opendir /in = 1 ok
+  entry . type 3
+  entry .. type 3
+  entry data.txt type 4
+unlink /out/d/g.txt = 0 ok
+rmdir /out/d = 0 ok
+poll stdin+stdout = 2 ok
+  revents 1 2
+`
