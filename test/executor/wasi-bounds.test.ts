@@ -133,3 +133,35 @@ describe('WASI host bounds', () => {
     }
   })
 })
+
+describe('WASI host with hostile pointers', () => {
+  it('answers EFAULT for every pointer or buffer past the end of memory, with no side effect', async () => {
+    const g = await guest({ inputs: [{ path: '/in/a', data: new Uint8Array(10) }] })
+    const end = g.bytes().byteLength
+    const [p, l] = g.str(P, 'a')
+    const [, fd] = g.open(3, 'a')
+    const calls: Array<[string, () => number]> = [
+      ['path_open path', () => g.call.path_open!(4, 0, end - 1, 5, O.CREAT, -1n, -1n, 0, P + 64)],
+      ['path_open fd out', () => g.call.path_open!(4, 0, ...g.str(P + 512, 'new'), O.CREAT, -1n, -1n, 0, end - 2)],
+      ['path_filestat_get buf', () => g.call.path_filestat_get!(3, 0, p, l, end - 8)],
+      ['fd_filestat_get buf', () => g.call.fd_filestat_get!(fd, end - 63)],
+      ['fd_fdstat_get buf', () => g.call.fd_fdstat_get!(fd, end - 1)],
+      ['fd_read iovec', () => { g.iovs(P + 32, [[end - 4, 8]]); return g.call.fd_read!(fd, P + 32, 1, P + 64) }],
+      ['fd_pread iovec', () => g.call.fd_pread!(fd, P + 32, 1, 0n, P + 64)],
+      ['fd_read iovec list', () => g.call.fd_read!(fd, end - 4, 1, P + 64)],
+      ['fd_seek out', () => g.call.fd_seek!(fd, 3n, 0, end - 4)],
+      ['fd_tell out', () => g.call.fd_tell!(fd, end)],
+      ['fd_readdir buf', () => g.call.fd_readdir!(3, end - 10, 100, 0n, P)],
+      ['fd_prestat_dir_name buf', () => g.call.fd_prestat_dir_name!(3, end - 1, 3)],
+      ['path_create_directory path', () => g.call.path_create_directory!(4, end, 1)],
+      ['path_rename path', () => g.call.path_rename!(4, end - 1, 4, 4, p, l)],
+      ['poll_oneoff events', () => g.call.poll_oneoff!(P, end - 16, 1, P + 64)]
+    ]
+    const got = calls.map(([name, call]) => [name, call()])
+    expect(got).toEqual(calls.map(([name]) => [name, E.FAULT]))
+    // Nothing was created, and the failed seek left the offset alone.
+    expect(g.host.outputs()).toEqual([])
+    expect(g.call.fd_tell!(fd, P)).toBe(E.SUCCESS)
+    expect(g.u64(P)).toBe(0n)
+  })
+})

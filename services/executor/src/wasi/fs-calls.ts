@@ -180,8 +180,8 @@ export function createFsCalls (mem: GuestMemory, fs: MemFs, fds: FdTable, stdio:
       const next = base + signed
       if (next < 0n) return EINVAL
       if (next > MAX_OFFSET) return EOVERFLOW
-      e.pos = Number(next)
       mem.view().setBigUint64(newOffsetPtr, next, true)
+      e.pos = Number(next)
       return ESUCCESS
     },
     fd_tell (fd: number, ptr: number): number {
@@ -330,6 +330,8 @@ export function createFsCalls (mem: GuestMemory, fs: MemFs, fds: FdTable, stdio:
     path_open (fd: number, _lookupFlags: number, pathPtr: number, pathLen: number, oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number, fdPtr: number): number {
       const d = dirAndPath(fd, RIGHT.PATH_OPEN, pathPtr, pathLen)
       if (isErrno(d)) return d
+      // Checked first: a file must not be created (or truncated) for an fd the guest cannot get.
+      if (fdPtr + 4 > mem.view().byteLength) return EFAULT
       const w = fs.walk(d.dir, d.path)
       if (isErrno(w)) return w
       let node = fs.step(w.dir, w.last)
