@@ -182,6 +182,50 @@ describe('V8 runtime against hostile wasm', () => {
     expect(result?.stdout.byteLength).toBe(100_000)
   })
 
+  /** Imports for the file floods below, and `$name`: a 5-letter name at 100 from a counter. */
+  const FS = `
+      (import ${W} "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import ${W} "path_create_directory" (func $mkdir (param i32 i32 i32) (result i32)))
+      (import ${W} "fd_close" (func $close (param i32) (result i32)))
+      (import ${W} "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 300) "a") (data (i32.const 310) ".")
+      (func $name (param $i i32) (local $k i32)
+        (loop $l
+          (i32.store8 (i32.add (i32.const 100) (local.get $k))
+            (i32.add (i32.const 97) (i32.and (i32.shr_u (local.get $i) (i32.mul (local.get $k) (i32.const 4))) (i32.const 15))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $k) (i32.const 5)))))`
+
+  it.each([
+    ['file flood (create files in /out forever)', `(func (export "_start") (local $i i32)
+        (loop $l (call $name (local.get $i))
+          (drop (call $open (i32.const 4) (i32.const 0) (i32.const 100) (i32.const 5) (i32.const 1) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 200)))
+          (drop (call $close (i32.load (i32.const 200))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))`, { status: 'output_limit' }],
+    ['folder flood (mkdir in /out forever)', `(func (export "_start") (local $i i32) (local $e i32)
+        (loop $l (call $name (local.get $i))
+          (local.set $e (call $mkdir (i32.const 4) (i32.const 100) (i32.const 5)))
+          (if (local.get $e) (then (call $exit (local.get $e))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))`, { status: 'exit', exitCode: 51 }],
+    ['folder chain (mkdir a, cd a, forever)', `(func (export "_start") (local $fd i32) (local $e i32)
+        (local.set $fd (i32.const 4))
+        (loop $l
+          (local.set $e (call $mkdir (local.get $fd) (i32.const 300) (i32.const 1)))
+          (if (local.get $e) (then (call $exit (local.get $e))))
+          (drop (call $open (local.get $fd) (i32.const 0) (i32.const 300) (i32.const 1) (i32.const 2) (i64.const -65) (i64.const -1) (i32.const 0) (i32.const 200)))
+          (if (i32.ne (local.get $fd) (i32.const 4)) (then (drop (call $close (local.get $fd)))))
+          (local.set $fd (i32.load (i32.const 200))) (br $l)))`, { status: 'exit', exitCode: 37 }],
+    ['descriptor flood (open /out forever)', `(func (export "_start") (local $e i32)
+        (loop $l
+          (local.set $e (call $open (i32.const 4) (i32.const 0) (i32.const 310) (i32.const 1) (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 200)))
+          (if (local.get $e) (then (call $exit (local.get $e))))
+          (br $l)))`, { status: 'exit', exitCode: 33 }]
+  ])('stops a %s at its bound', async (row, start, outcome) => {
+    const { result } = await contained(row, job(wat(`(module ${FS} ${start})`), {}, { outputBytes: 100_000 }))
+    expect(result).toMatchObject(outcome)
+  })
+
   it('reports exit when the guest catches proc_exit with catch_all and returns', async () => {
     const caught = wat(`(module
       (import ${W} "proc_exit" (func $exit (param i32)))
@@ -252,8 +296,10 @@ describe('V8 runtime against hostile wasm', () => {
       ['(call $fd_read (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 16))', 0],
       ['(call $fd_fdstat_get (i32.const 1) (i32.const 65530))', 21],
       ['(call $fd_fdstat_get (i32.const -1) (i32.const 0))', 8],
-      ['(call $fd_prestat_get (i32.const 3) (i32.const -1))', 8],
-      ['(call $fd_prestat_dir_name (i32.const 3) (i32.const -1) (i32.const -1))', 8],
+      ['(call $fd_prestat_get (i32.const 3) (i32.const -1))', 21],
+      ['(call $fd_prestat_get (i32.const 5) (i32.const -1))', 8],
+      ['(call $fd_prestat_dir_name (i32.const 3) (i32.const -1) (i32.const -1))', 21],
+      ['(call $fd_prestat_dir_name (i32.const 4) (i32.const 0) (i32.const 3))', 37],
       ['(call $fd_close (i32.const -1))', 8],
       ['(call $fd_seek (i32.const 1) (i64.const -1) (i32.const 9) (i32.const -1))', 70],
       ['(call $clock_res_get (i32.const 1) (i32.const -4))', 21],
@@ -264,8 +310,10 @@ describe('V8 runtime against hostile wasm', () => {
       ['(call $random_get (i32.const 0) (i32.const -1))', 21],
       ['(call $random_get (i32.const 65535) (i32.const 2))', 21],
       ['(call $sched_yield)', 0],
-      ['(call $path_open (i32.const 3) (i32.const 0) (i32.const -1) (i32.const -1) (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const -1))', 76],
-      ['(call $poll_oneoff (i32.const -1) (i32.const -1) (i32.const -1) (i32.const -1))', 52]
+      ['(call $path_open (i32.const 3) (i32.const 0) (i32.const -1) (i32.const -1) (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const -1))', 37],
+      ['(call $path_open (i32.const 4) (i32.const 0) (i32.const 65530) (i32.const 100) (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const -1))', 21],
+      ['(call $poll_oneoff (i32.const -1) (i32.const -1) (i32.const -1) (i32.const -1))', 21],
+      ['(call $poll_oneoff (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))', 28]
     ]
     const sig: Record<string, string> = {
       args_sizes_get: '(param i32 i32)', args_get: '(param i32 i32)', environ_sizes_get: '(param i32 i32)', environ_get: '(param i32 i32)',
