@@ -104,6 +104,8 @@ export interface ExecuteInit {
   env: Record<string, string>
   stdin: Uint8Array
   limits: { memoryBytes: bigint, timeoutMs: number, outputBytes: bigint }
+  /** Input files (path under /in, hash, bytes), sent with every run of the job. */
+  inputs?: Array<{ path: string, hash: string, data: Uint8Array }>
 }
 
 export interface ExecuteOutcome {
