@@ -6,17 +6,21 @@ namespace Phase;
 use Phase\Exception\VerificationException;
 
 /**
- * The outcome of a job: output bytes, exit code and status, who ran it, and the signed receipt
- * (as the exact text received). Nothing here is trusted until `verify()` has passed, which also
- * checks that `jobId`, `status` and `exitCode` are the receipt's own.
+ * The outcome of a job: output bytes, output files, exit code and status, who ran it, and the
+ * signed receipt (as the exact text received). Nothing here is trusted until `verify()` has
+ * passed, which also checks that `jobId`, `status` and `exitCode` are the receipt's own and
+ * that the output files are exactly those the receipt lists.
  */
 final class Result
 {
+    private bool $verified = false;
+
     /**
      * @param string      $stdout         exact stdout bytes (decoded from stdout_base64)
      * @param string|null $capabilityJson the runner's signed capability record, as received
      * @param string|null $targetPeerId   the peer the job was sent to, when the caller named one
      * @param list<array<string, mixed>> $replicas every replica's outcome (replicas > 1)
+     * @param array<string, string> $outputs the files the job wrote under /out: guest path => bytes
      */
     public function __construct(
         public readonly string $jobId,
@@ -31,6 +35,7 @@ final class Result
         public readonly ?string $targetPeerId = null,
         public readonly ?int $agreeing = null,
         public readonly array $replicas = [],
+        public readonly array $outputs = [],
     ) {
     }
 
@@ -68,7 +73,85 @@ final class Result
             }
         }
         $checks[] = 'job id, status and exit code as reported';
+        $files = $this->verifyOutputFiles();
+        if ($files > 0) {
+            $checks[] = "output files ({$files}, hash and size each)";
+        }
+        $this->verified = true;
         return $checks;
+    }
+
+    /**
+     * Writes the output files under `$dir` (created if missing), each at its path below /out —
+     * only after `verify()` passed, so every file written is one the receipt lists. A path that
+     * would leave `$dir`, or go through a link or a file there, is refused.
+     *
+     * @return list<string> the local paths written
+     * @throws VerificationException when verify() has not passed
+     * @throws \RuntimeException when a file cannot be written
+     */
+    public function saveOutputs(string $dir): array
+    {
+        if (!$this->verified) {
+            throw new VerificationException('outputs', 'call verify() before saving output files: only verified files are written');
+        }
+        if (!is_dir($dir) && !@mkdir($dir, 0777, true) && !is_dir($dir)) {
+            throw new \RuntimeException("cannot create {$dir}");
+        }
+        $root = rtrim((string) realpath($dir), '/');
+        $written = [];
+        foreach ($this->outputs as $path => $bytes) {
+            $segments = explode('/', substr((string) $path, strlen('/out/')));
+            if (!str_starts_with((string) $path, '/out/') || array_filter($segments, static fn ($s) => $s === '' || $s === '.' || $s === '..' || preg_match('/^[A-Za-z0-9._-]+$/D', $s) !== 1) !== []) {
+                throw new \RuntimeException('output file ' . substr((string) $path, 0, 200) . ' would leave the output folder: refused');
+            }
+            $at = $root;
+            foreach (array_slice($segments, 0, -1) as $segment) {
+                $at .= '/' . $segment;
+                if (is_link($at) || (file_exists($at) && !is_dir($at))) {
+                    throw new \RuntimeException("cannot write under {$at}: it is not a folder (a link or a file): refused");
+                }
+                if (!is_dir($at) && !@mkdir($at)) {
+                    throw new \RuntimeException("cannot create {$at}");
+                }
+            }
+            $target = $at . '/' . end($segments);
+            if (is_link($target)) {
+                throw new \RuntimeException("{$target} is a link: refused");
+            }
+            if (@file_put_contents($target, $bytes) !== strlen($bytes)) {
+                throw new \RuntimeException("cannot write {$target}");
+            }
+            $written[] = $target;
+        }
+        return $written;
+    }
+
+    /**
+     * The output files received must be exactly those the verified receipt lists (path, sha256,
+     * size): none missing, none extra. Returns how many were checked.
+     */
+    private function verifyOutputFiles(): int
+    {
+        $listed = $this->receipt->toArray()['outputs'] ?? [];
+        $seen = [];
+        foreach (is_array($listed) ? $listed : [] as $entry) {
+            $path = (string) ($entry['path'] ?? '');
+            if (!array_key_exists($path, $this->outputs)) {
+                throw new VerificationException('outputs', "the receipt lists {$path}, which was not received");
+            }
+            $bytes = $this->outputs[$path];
+            if (strlen($bytes) !== ($entry['bytes'] ?? null) || 'sha256:' . hash('sha256', $bytes) !== ($entry['hash'] ?? null)) {
+                throw new VerificationException('outputs', "output file {$path} does not match the receipt's hash and size");
+            }
+            $seen[$path] = true;
+        }
+        foreach (array_keys($this->outputs) as $path) {
+            if (!isset($seen[$path])) {
+                throw new VerificationException('outputs', 'output file ' . substr((string) $path, 0, 200) . ' was received but the receipt does not list it');
+            }
+        }
+        return count($seen);
     }
 
     /**
