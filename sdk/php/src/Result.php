@@ -20,7 +20,8 @@ final class Result
      * @param string|null $capabilityJson the runner's signed capability record, as received
      * @param string|null $targetPeerId   the peer the job was sent to, when the caller named one
      * @param list<array<string, mixed>> $replicas every replica's outcome (replicas > 1)
-     * @param array<string, string> $outputs the files the job wrote under /out: guest path => bytes
+     * @param array<string, string>|null $outputs the files the job wrote under /out, guest path => bytes, as
+     *                                    received from the node (null: not received, e.g. a Result built by hand)
      */
     public function __construct(
         public readonly string $jobId,
@@ -35,7 +36,7 @@ final class Result
         public readonly ?string $targetPeerId = null,
         public readonly ?int $agreeing = null,
         public readonly array $replicas = [],
-        public readonly array $outputs = [],
+        public readonly ?array $outputs = null,
     ) {
     }
 
@@ -56,19 +57,24 @@ final class Result
      * Verifies the receipt against everything this client knows: the key (pinned with
      * `$publicKey`, or else bound to the PeerId that ran the job by its signed capability
      * record), that PeerId, the job that was sent (id, nonce, module, inputs) and the output
-     * bytes received — and, when `$files` is given, the files the job wrote (bytes by guest
-     * path, `/out/report.txt` => bytes): exactly those the receipt lists, none missing or extra.
+     * bytes received — and the files the job wrote (bytes by guest path, `/out/report.txt` =>
+     * bytes): exactly those the receipt lists, none missing or extra. By default the files are
+     * those received with the result (`$outputs`; not checked when null: none were received);
+     * after that, `saveOutputs()` may write them.
      *
      * @param string|null $publicKey receipt key to pin (64 hex), e.g. `$client->node()->receiptPublicKey`
-     * @param array<string, string>|null $files the output files received, by guest path
+     * @param array<string, string>|null $files the output files to check, by guest path. Default: `$outputs`
      * @return list<string> what was checked, in order
      * @throws VerificationException
      */
     public function verify(?string $publicKey = null, ?int $nowMs = null, ?array $files = null): array
     {
         $expect = $this->expectations($publicKey, $nowMs);
-        $checks = $this->receipt->verify($files === null ? $expect : $expect->files($files));
-        return $this->reportedAsSigned($checks);
+        $given = $files ?? $this->outputs;
+        $checks = $this->reportedAsSigned($this->receipt->verify($given === null ? $expect : $expect->files($given)));
+        // Only the files received were checked when none were given: those may now be saved.
+        $this->verified = $files === null && $this->outputs !== null;
+        return $checks;
     }
 
     /**
@@ -98,11 +104,6 @@ final class Result
             }
         }
         $checks[] = 'job id, status and exit code as reported';
-        $files = $this->verifyOutputFiles();
-        if ($files > 0) {
-            $checks[] = "output files ({$files}, hash and size each)";
-        }
-        $this->verified = true;
         return $checks;
     }
 
@@ -125,7 +126,7 @@ final class Result
         }
         $root = rtrim((string) realpath($dir), '/');
         $written = [];
-        foreach ($this->outputs as $path => $bytes) {
+        foreach ($this->outputs ?? [] as $path => $bytes) {
             $segments = explode('/', substr((string) $path, strlen('/out/')));
             if (!str_starts_with((string) $path, '/out/') || array_filter($segments, static fn ($s) => $s === '' || $s === '.' || $s === '..' || preg_match('/^[A-Za-z0-9._-]+$/D', $s) !== 1) !== []) {
                 throw new \RuntimeException('output file ' . substr((string) $path, 0, 200) . ' would leave the output folder: refused');
@@ -150,33 +151,6 @@ final class Result
             $written[] = $target;
         }
         return $written;
-    }
-
-    /**
-     * The output files received must be exactly those the verified receipt lists (path, sha256,
-     * size): none missing, none extra. Returns how many were checked.
-     */
-    private function verifyOutputFiles(): int
-    {
-        $listed = $this->receipt->toArray()['outputs'] ?? [];
-        $seen = [];
-        foreach (is_array($listed) ? $listed : [] as $entry) {
-            $path = (string) ($entry['path'] ?? '');
-            if (!array_key_exists($path, $this->outputs)) {
-                throw new VerificationException('outputs', "the receipt lists {$path}, which was not received");
-            }
-            $bytes = $this->outputs[$path];
-            if (strlen($bytes) !== ($entry['bytes'] ?? null) || 'sha256:' . hash('sha256', $bytes) !== ($entry['hash'] ?? null)) {
-                throw new VerificationException('outputs', "output file {$path} does not match the receipt's hash and size");
-            }
-            $seen[$path] = true;
-        }
-        foreach (array_keys($this->outputs) as $path) {
-            if (!isset($seen[$path])) {
-                throw new VerificationException('outputs', 'output file ' . substr((string) $path, 0, 200) . ' was received but the receipt does not list it');
-            }
-        }
-        return count($seen);
     }
 
     /**

@@ -16,7 +16,12 @@ import type { Manifest } from '../../../services/core/src/documents/manifest.ts'
 import type { Receipt } from '../../../services/core/src/documents/receipt.ts'
 import { ManifestBuilder } from './manifest.ts'
 import { verify } from './verify.ts'
-import { verifyOutputFiles, type OutputFile } from './output-files.ts'
+
+/** A file a job wrote under /out: its guest path and bytes. */
+export interface OutputFile {
+  path: string
+  data: Uint8Array
+}
 
 export interface PhaseClientInit {
   /** gRPC address of the node: `unix:/path` or `host:port`. */
@@ -129,15 +134,12 @@ export class PhaseClient {
       remote = info.peerId !== res.peerId
       if (expectedKey === undefined && !remote) expectedKey = info.receiptPublicKey
     }
-    const verification = await this.check(res.receiptJson, manifest, { stdout: res.stdout, stderr: res.stderr }, res.peerId, expectedKey, capability === undefined ? undefined : res.capabilityJson)
+    const outputs: OutputFile[] = res.outputs.map(({ path, data }) => ({ path, data }))
+    // The files received are checked with the receipt: exactly those it lists (the `outputs` check).
+    const verification = await this.check(res.receiptJson, manifest, { stdout: res.stdout, stderr: res.stderr, files: outputs }, res.peerId, expectedKey, capability === undefined ? undefined : res.capabilityJson)
     const verified = verification.verified ? verification.receipt : undefined
-    const outputs = res.outputs.map(({ path, data }) => ({ path, data }))
     // Once verified, reported values are the receipt's own; a node that says otherwise beside it is refused.
-    if (verified !== undefined) {
-      agree({ job_id: res.jobId, status: res.status, exit_code: res.exitCode }, verified)
-      verifyOutputFiles(verified, outputs)
-      if (verification.verified && outputs.length > 0) verification.checks.push('outputs')
-    }
+    if (verified !== undefined) agree({ job_id: res.jobId, status: res.status, exit_code: res.exitCode }, verified)
     return {
       jobId: verified?.job_id ?? res.jobId,
       manifest,
@@ -195,7 +197,7 @@ export class PhaseClient {
   }
 
   /** A receipt is "verified" only against a key the caller expects (pinned, or PeerId-bound). */
-  private async check (receiptJson: Uint8Array, job: Manifest, outputs: { stdout: Uint8Array, stderr: Uint8Array }, peerId: string, expectedKey: string | undefined, capability: Uint8Array | undefined): Promise<Verification> {
+  private async check (receiptJson: Uint8Array, job: Manifest, outputs: { stdout: Uint8Array, stderr: Uint8Array, files: OutputFile[] }, peerId: string, expectedKey: string | undefined, capability: Uint8Array | undefined): Promise<Verification> {
     if (expectedKey === undefined && capability === undefined) {
       return { verified: false, reason: 'no expected key: pass expectedKey (or trustNode) for a node that is not on the network' }
     }
