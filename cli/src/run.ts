@@ -40,7 +40,8 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
   const envVars = parseEnv(values.env as string[] | undefined)
   if (envVars !== undefined) builder.env(envVars)
   if (stdin.byteLength > 0) builder.stdin(stdin)
-  for (const file of await readInputFiles((values.input as string[] | undefined) ?? [])) builder.input(file.path, file.data)
+  const inputFiles = await readInputFiles((values.input as string[] | undefined) ?? [])
+  for (const file of inputFiles) builder.input(file.path, file.data)
   const limits: Record<string, number> = {}
   for (const [flag, key] of [['memory-mb', 'memory_mb'], ['timeout-ms', 'timeout_ms'], ['output-bytes', 'output_bytes']] as const) {
     const v = intOption(values[flag], flag)
@@ -56,7 +57,7 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
   try {
     // The CLI trusts the node it talks to: a local run is checked against that node's key; a
     // remote run against the key the runner's signed capability record binds to its PeerId.
-    const response = await client.submit(job, module, { target, peerId: peer, replicas, trustNode: true })
+    const response = await client.submit(job, module, { target, peerId: peer, replicas, trustNode: true, inputs: inputFiles.map((f) => f.data) })
     if (!response.verification.verified) throw new CliError(`receipt not verified: ${response.verification.reason}`, EXIT.NOT_VERIFIED)
     const remote = response.remote === true
     if (values.receipt !== undefined) await writeOut(values.receipt as string, response.receiptJson)

@@ -122,6 +122,13 @@ describe('input files', () => {
       expect((await res.json() as { status: string }).status).toBe('ok')
     })
 
+    it('names a hash whose colon is percent-encoded (PHP rawurlencode) in GET /v1/blobs and /v1/modules', async () => {
+      const encoded = MODULE_HASH.replace(':', '%3A')
+      expect(await (await fetch(url(`/v1/modules/${encoded}`))).json()).toEqual({ module_hash: MODULE_HASH, cached: true })
+      const hash = contentHash(randomBytes(32))
+      expect(await (await fetch(url(`/v1/blobs/${hash.replace(':', '%3a')}`))).json()).toEqual({ hash, cached: false })
+    })
+
     it('takes a file as base64 in the job JSON', async () => {
       const data = randomBytes(3 * KiB)
       const hash = contentHash(data)

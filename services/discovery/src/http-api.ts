@@ -186,16 +186,19 @@ export class HttpApi {
       if (req.method !== 'POST') throw new MethodNotAllowedError()
       return await this.submit(req, res, signal)
     }
-    const mod = /^\/v1\/modules\/(sha256:[0-9a-f]{64})$/.exec(url.pathname)
+    // The hash's colon may come percent-encoded (PHP's rawurlencode, curl users): both name it.
+    const mod = /^\/v1\/modules\/sha256(?::|%3[Aa])([0-9a-f]{64})$/.exec(url.pathname)
     if (mod != null) {
       if (req.method !== 'GET') throw new MethodNotAllowedError()
-      return { module_hash: mod[1], cached: this.c.modules.has(mod[1]!) }
+      const hash = `sha256:${mod[1]!}`
+      return { module_hash: hash, cached: this.c.modules.has(hash) }
     }
-    const blob = /^\/v1\/blobs\/(sha256:[0-9a-f]{64})$/.exec(url.pathname)
+    const blob = /^\/v1\/blobs\/sha256(?::|%3[Aa])([0-9a-f]{64})$/.exec(url.pathname)
     if (blob != null) {
-      if (req.method === 'GET') return { hash: blob[1], cached: this.c.inputs?.has(blob[1]!) === true }
+      const hash = `sha256:${blob[1]!}`
+      if (req.method === 'GET') return { hash, cached: this.c.inputs?.has(hash) === true }
       if (req.method !== 'PUT') throw new MethodNotAllowedError()
-      return await this.upload(req, res, blob[1]!)
+      return await this.upload(req, res, hash)
     }
     if (url.pathname === '/metrics' && this.c.metrics !== undefined) {
       if (req.method !== 'GET') throw new MethodNotAllowedError()
