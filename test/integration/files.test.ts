@@ -73,12 +73,20 @@ describe('files in and out', () => {
     const local = join(work, 'words.txt')
     await writeFile(local, 'a\nb\n')
     const out = join(work, 'out')
-    const res = await run(join(ROOT, 'bin/phase'), ['run', PROGRAM, '--input', `${local}:/in/x`, '--output-dir', out], { ...node.env, PHASE_API: node.grpc })
+    const env = { ...node.env, PHASE_API: node.grpc }
+    const res = await run(join(ROOT, 'bin/phase'), ['run', PROGRAM, '--input', `${local}:/in/x`, '--output-dir', out, '--receipt', join(work, 'r.json'), '--manifest-out', join(work, 'm.json')], env)
     expect(res.stderr).toContain('wrote 2 output files')
     expect(res.code).toBe(0)
     expect(res.stdout).toBe('copied 2 lines\n')
     expect(await readFile(join(out, 'y'), 'utf8')).toBe('A\nB\n')
     expect(await readFile(join(out, 'sub', 'count.txt'), 'utf8')).toBe('2\n')
+    // The README's verification: the folder against the receipt, with the manifest.
+    const key = (await run(join(ROOT, 'bin/phase'), ['node', 'key'], env)).stdout.trim()
+    const verified = await run(join(ROOT, 'bin/phase'), ['verify', join(work, 'r.json'), '--key', key, '--manifest', join(work, 'm.json'), '--outputs', out], env)
+    expect(verified.code).toBe(0)
+    expect(verified.stdout).toContain('outputs (2 files, 6 bytes)')
+    await writeFile(join(out, 'y'), 'tampered')
+    expect((await run(join(ROOT, 'bin/phase'), ['verify', join(work, 'r.json'), '--key', key, '--outputs', out], env)).code).toBe(1)
   })
 
   it('gives an input file its file name under /in by default (CLI --json)', async () => {
