@@ -270,7 +270,8 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
     throw new InvalidConfigError(`config: /api/headers_timeout_ms (${raw.api?.headers_timeout_ms ?? 10_000}) is above /api/request_timeout_ms (${raw.api?.request_timeout_ms ?? 60_000})`)
   }
   // The largest request the API takes (module as base64, stdin in args/manifest, room for JSON).
-  const largestRequest = Math.ceil(publicMessageBytes(limits) * 4 / 3)
+  // Input files may add to it, within api.max_buffered_bytes (big ones travel alone: PUT /v1/blobs).
+  const largestRequest = Math.ceil(limits.maxModuleBytes * 4 / 3) + limits.maxStdinBytes * 2 + 1024 * 1024
   return deepFreeze({
     source,
     stateDir,

@@ -226,6 +226,8 @@ export class DiscoveryNode {
         allowedHosts: this.config.api.http.allowedHosts,
         socket: this.config.api.http.socket,
         token: this.config.api.token,
+        // A module and input files as base64 plus the manifest, within the whole budget (bigger
+        // input files go alone, raw: PUT /v1/blobs/<hash>).
         maxBodyBytes: Math.min(this.config.api.maxBufferedBytes, Math.ceil(publicMessageBytes(this.config.limits) * 4 / 3)),
         maxInputFileBytes: this.config.limits.maxInputFileBytes,
         intake: this.intake,
