@@ -40,6 +40,9 @@ describe('validateUnsignedReceipt', () => {
       outputs: [OUT_A, OUT_B]
     })
     expect(validateUnsignedReceipt(receipt)).toBe(receipt)
+    // A metered job whose count is unknown (killed at its time limit) states its budget alone.
+    const timedOut = unsignedReceipt(KEY, { status: 'timeout', exit_code: -1, limits: { ...LIMITS, fuel: 10 }, profile: 'deterministic' })
+    expect(validateUnsignedReceipt(timedOut)).toBe(timedOut)
   })
 
   it('bounds the largest valid receipt under MAX_RECEIPT_BYTES (128 KiB)', () => {
@@ -55,9 +58,8 @@ describe('validateUnsignedReceipt', () => {
     ['a trap reason with status ok', { trap: 'unreachable' }, '/status must be equal to constant'],
     ['an unknown trap reason', { status: 'trap', exit_code: -1, trap: 'segfault' }, '/trap must be equal to one of the allowed values'],
     ['fuel used without a fuel limit', { fuel_used: 10 }, '/limits/fuel is required'],
-    ['a fuel limit without fuel used', { limits: { ...LIMITS, fuel: 10 } }, '/fuel_used is required'],
-    ['the deterministic profile unmetered', { profile: 'deterministic' }, '/fuel_used is required'],
-    ['status fuel_exhausted unmetered', { status: 'fuel_exhausted', exit_code: -1 }, '/fuel_used is required'],
+    ['the deterministic profile unmetered', { profile: 'deterministic' }, '/limits/fuel is required'],
+    ['status fuel_exhausted unmetered', { status: 'fuel_exhausted', exit_code: -1 }, '/limits/fuel is required'],
     ['the default profile spelled out', { profile: 'default' }, '/profile must be equal to constant'],
     ['an output outside /out', { outputs: [{ ...OUT_A, path: '/in/a.txt' }] }, '/outputs/0/path has the wrong format'],
     ['an output path with ..', { outputs: [{ ...OUT_A, path: '/out/../etc/passwd' }] }, '/outputs/0/path has the wrong format'],

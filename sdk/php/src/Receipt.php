@@ -31,7 +31,8 @@ final class Receipt
 
     private function __construct(private readonly string $json)
     {
-        $decoded = json_decode($json, true);
+        // Bounded before it is parsed: text longer than any valid receipt is never decoded (it fails `verify` at "format").
+        $decoded = strlen($json) > self::MAX_BYTES ? null : json_decode($json, true);
         $this->fields = is_array($decoded) ? $decoded : null;
     }
 

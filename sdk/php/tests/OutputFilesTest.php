@@ -154,6 +154,17 @@ final class OutputFilesTest extends TestCase
         $this->assertNotContains('outputs (3 files, 55 bytes)', $result->verify(self::key()));
     }
 
+    public function testNeverDecodesTextLongerThanMaxBytes(): void
+    {
+        // A JSON array of MAX_BYTES + 1 bytes: decoded, it would be a receipt-looking value.
+        $json = '[' . str_repeat('1,', intdiv(Receipt::MAX_BYTES, 2) - 1) . '1]';
+        $this->assertGreaterThan(Receipt::MAX_BYTES, strlen($json));
+        $receipt = Receipt::fromJson($json);
+        $this->assertSame([], $receipt->toArray());
+        $this->assertFailsAt('format', 'more than the 131072 a valid one can take', fn () => $receipt->verify(Expect::key(self::key())));
+        $this->assertSame(131072, Receipt::MAX_BYTES);
+    }
+
     public function testListsTheReceiptsOutputFiles(): void
     {
         $this->assertSame(['/out/data/result.csv', '/out/empty', '/out/report.txt'], array_column(self::receipt()->outputFiles(), 'path'));

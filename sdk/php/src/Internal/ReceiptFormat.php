@@ -108,8 +108,8 @@ final class ReceiptFormat
 
     /**
      * The optional members and the rules that tie them together: the schema's dependentSchemas
-     * and if/then (trap only with status trap; limits.fuel and fuel_used together; the
-     * deterministic profile and status fuel_exhausted only when metered), and what the schema
+     * and if/then (trap only with status trap; fuel_used, the deterministic profile and status
+     * fuel_exhausted only when metered, i.e. with limits.fuel), and what the schema
      * cannot say: outputs strictly increasing by path (sorted, each path once).
      *
      * @param array<string, mixed> $r
@@ -133,12 +133,9 @@ final class ReceiptFormat
                 return '/trap is only for status trap';
             }
         }
-        $metered = array_key_exists('fuel', $limits);
-        if (array_key_exists('fuel_used', $r) !== $metered) {
-            return $metered ? '/fuel_used is required with /limits/fuel' : '/limits/fuel is required with /fuel_used';
-        }
-        if (!$metered && (array_key_exists('profile', $r) || $r['status'] === 'fuel_exhausted')) {
-            return '/fuel_used is required: the deterministic profile and status fuel_exhausted are metered';
+        // Metered: limits.fuel. fuel_used may be absent (a count not known, e.g. at a time limit), never alone.
+        if (!array_key_exists('fuel', $limits) && (array_key_exists('fuel_used', $r) || array_key_exists('profile', $r) || $r['status'] === 'fuel_exhausted')) {
+            return '/limits/fuel is required: fuel_used, the deterministic profile and status fuel_exhausted are metered';
         }
         if (!array_key_exists('outputs', $r)) {
             return null;

@@ -52,7 +52,24 @@ export function verifyOutputs (receipt: Receipt, files: OutputFiles): string {
   return `outputs (${listed.length} file${listed.length === 1 ? '' : 's'}, ${total} bytes)`
 }
 
+/**
+ * The files as digests (path, size, hash), hashed with `hash` — the node's callers pass
+ * node:crypto's (hash-node.ts, several times faster than the portable one on large files) and
+ * then give the digests to the verifier. Refuses data that is not bytes, as verifyOutputs does.
+ */
+export function outputDigests (files: OutputFiles, hash: (bytes: Uint8Array) => string): OutputFileEvidence[] {
+  return [...entries(files)].map(file => {
+    if (typeof file !== 'object' || file === null || !('data' in file)) return file
+    if (Object.prototype.toString.call(file.data) !== '[object Uint8Array]') return file
+    return { path: file.path, bytes: file.data.byteLength, hash: hash(file.data) }
+  })
+}
+
 function checkOne (expected: ReceiptOutput, file: OutputFileEvidence): void {
+  // Tag check, not instanceof: a Uint8Array (or Buffer) from another realm counts.
+  if ('data' in file && Object.prototype.toString.call(file.data) !== '[object Uint8Array]') {
+    throw new VerificationError('outputs', `the bytes of ${quote(expected.path)} must be given as a Uint8Array`)
+  }
   const size = 'data' in file ? file.data.byteLength : file.bytes
   if (size !== expected.bytes) {
     throw new VerificationError('outputs', `received ${size} bytes of ${quote(expected.path)}, the receipt says ${expected.bytes}`)
@@ -64,7 +81,11 @@ function checkOne (expected: ReceiptOutput, file: OutputFileEvidence): void {
 }
 
 function entries (files: OutputFiles): Iterable<OutputFileEvidence> {
-  if (files instanceof Map) return [...files].map(([path, data]) => ({ path, data }))
+  // Duck-typed, so a Map from another realm (a worker, an iframe, a test VM) is one too.
+  const map = files as ReadonlyMap<string, Uint8Array>
+  if (typeof map.get === 'function' && typeof map.has === 'function' && typeof map.entries === 'function') {
+    return [...map.entries()].map(([path, data]) => ({ path, data }))
+  }
   return files as Iterable<OutputFileEvidence>
 }
 

@@ -10,7 +10,7 @@ import { verifyEd25519, verifyEd25519Sync } from './ed25519.ts'
 
 export type { ExpectedJob, VerifyExpectations, VerifiedReceipt, CheckName } from './checks.ts'
 export { CHECK_ORDER } from './checks.ts'
-export { verifyOutputs } from './output-files.ts'
+export { verifyOutputs, outputDigests } from './output-files.ts'
 export type { OutputFiles, OutputFileEvidence } from './output-files.ts'
 
 /**
