@@ -252,8 +252,10 @@ describe('V8 runtime against hostile wasm', () => {
       ['(call $fd_read (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 16))', 0],
       ['(call $fd_fdstat_get (i32.const 1) (i32.const 65530))', 21],
       ['(call $fd_fdstat_get (i32.const -1) (i32.const 0))', 8],
-      ['(call $fd_prestat_get (i32.const 3) (i32.const -1))', 8],
-      ['(call $fd_prestat_dir_name (i32.const 3) (i32.const -1) (i32.const -1))', 8],
+      ['(call $fd_prestat_get (i32.const 3) (i32.const -1))', 21],
+      ['(call $fd_prestat_get (i32.const 5) (i32.const -1))', 8],
+      ['(call $fd_prestat_dir_name (i32.const 3) (i32.const -1) (i32.const -1))', 21],
+      ['(call $fd_prestat_dir_name (i32.const 4) (i32.const 0) (i32.const 3))', 37],
       ['(call $fd_close (i32.const -1))', 8],
       ['(call $fd_seek (i32.const 1) (i64.const -1) (i32.const 9) (i32.const -1))', 70],
       ['(call $clock_res_get (i32.const 1) (i32.const -4))', 21],
@@ -264,8 +266,10 @@ describe('V8 runtime against hostile wasm', () => {
       ['(call $random_get (i32.const 0) (i32.const -1))', 21],
       ['(call $random_get (i32.const 65535) (i32.const 2))', 21],
       ['(call $sched_yield)', 0],
-      ['(call $path_open (i32.const 3) (i32.const 0) (i32.const -1) (i32.const -1) (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const -1))', 76],
-      ['(call $poll_oneoff (i32.const -1) (i32.const -1) (i32.const -1) (i32.const -1))', 52]
+      ['(call $path_open (i32.const 3) (i32.const 0) (i32.const -1) (i32.const -1) (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const -1))', 37],
+      ['(call $path_open (i32.const 4) (i32.const 0) (i32.const 65530) (i32.const 100) (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const -1))', 21],
+      ['(call $poll_oneoff (i32.const -1) (i32.const -1) (i32.const -1) (i32.const -1))', 21],
+      ['(call $poll_oneoff (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))', 28]
     ]
     const sig: Record<string, string> = {
       args_sizes_get: '(param i32 i32)', args_get: '(param i32 i32)', environ_sizes_get: '(param i32 i32)', environ_get: '(param i32 i32)',

@@ -121,15 +121,20 @@ describe('V8 runtime', () => {
     await stillServes()
   })
 
-  it('gives a file open attempt ENOTCAPABLE and no filesystem', async () => {
+  it('gives a file open outside the preopens /in and /out ENOTCAPABLE', async () => {
     const open = await compileWat(`(module
       (import ${WASI} "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
       (import ${WASI} "fd_prestat_get" (func $pre (param i32 i32) (result i32)))
       (import ${WASI} "proc_exit" (func $exit (param i32)))
       (memory (export "memory") 1)
       (data (i32.const 64) "/etc/passwd")
+      (data (i32.const 96) "../etc/passwd")
       (func (export "_start")
-        (if (i32.ne (call $pre (i32.const 3) (i32.const 0)) (i32.const 8)) (then (call $exit (i32.const 1))))
+        (if (i32.ne (call $pre (i32.const 3) (i32.const 0)) (i32.const 0)) (then (call $exit (i32.const 1))))
+        (if (i32.ne (call $pre (i32.const 4) (i32.const 0)) (i32.const 0)) (then (call $exit (i32.const 2))))
+        (if (i32.ne (call $pre (i32.const 5) (i32.const 0)) (i32.const 8)) (then (call $exit (i32.const 3))))
+        (if (i32.ne (call $open (i32.const 4) (i32.const 0) (i32.const 96) (i32.const 13) (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 0)) (i32.const 76))
+          (then (call $exit (i32.const 4))))
         (call $exit (call $open (i32.const 3) (i32.const 0) (i32.const 64) (i32.const 11) (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 0)))))`)
     const r = await runtime.run(job(open))
     expect(r).toMatchObject({ status: 'exit', exitCode: 76 })

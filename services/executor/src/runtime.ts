@@ -11,7 +11,7 @@ export interface WasmLimits {
   memoryBytes: number
   /** Wall-time limit in ms; the job is killed, not waited for. */
   timeoutMs: number
-  /** Cap on stdout + stderr bytes. */
+  /** Cap on stdout + stderr + the bytes of the files left in /out. */
   outputBytes: number
 }
 
@@ -24,6 +24,8 @@ export interface WasmJob {
   args: string[]
   env: Record<string, string>
   stdin: Uint8Array
+  /** Files the guest sees read-only under the preopen /in (`path` is `/in/<rel>`). Default: none. */
+  inputs?: Array<{ path: string, data: Uint8Array }>
   limits: WasmLimits
 }
 
@@ -33,6 +35,13 @@ export interface WasmResult {
   exitCode: number
   stdout: Uint8Array
   stderr: Uint8Array
+  /** Regular files the guest left under /out, sorted by path (empty when it ended by a kill). */
+  outputs: Array<{ path: string, data: Uint8Array }>
+  /** Why the guest trapped (`unreachable`, `stack_overflow`, ...); only with status `trap`. */
+  trap?: string
+  /** Time spent admitting and compiling the module, when this job did it (never part of wallTimeUs). */
+  compileTimeUs?: number
+  /** The guest's run, from instantiation to its end; excludes compiling. */
   wallTimeUs: number
   cpuTimeUs: number
   /** RFC 3339 UTC with milliseconds. */

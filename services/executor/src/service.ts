@@ -6,6 +6,8 @@ import type { ServiceImpl } from '../../core/src/grpc/types.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import type { WasmRuntime } from './runtime.ts'
 import { processInfo } from '../../core/src/process-info.ts'
+import { HashMismatchError } from '../../core/src/errors.ts'
+import { contentHash } from '../../core/src/hash-node.ts'
 
 export interface ExecutorServiceComponents {
   runtime: WasmRuntime
@@ -25,6 +27,7 @@ export function createExecutorService ({ runtime, logger, index = 0 }: ExecutorS
         args: request.args,
         env: request.env,
         stdin: request.stdin,
+        inputs: request.inputs.map((f, i) => ({ path: f.path, data: inputBytes(f, i) })),
         limits: {
           memoryBytes: Number(limits?.memoryBytes ?? 0n),
           timeoutMs: limits?.timeoutMs ?? 0,
@@ -43,7 +46,10 @@ export function createExecutorService ({ runtime, logger, index = 0 }: ExecutorS
         finishedAt: result.finishedAt,
         runtimeName: runtime.name,
         runtimeVersion: runtime.version,
-        detail: result.detail
+        detail: result.detail,
+        outputs: result.outputs,
+        trap: result.trap ?? '',
+        compileTimeUs: BigInt(result.compileTimeUs ?? 0)
       }
     },
     async getStatus () {
@@ -51,4 +57,10 @@ export function createExecutorService ({ runtime, logger, index = 0 }: ExecutorS
       return { ...s, completedJobs: BigInt(s.completedJobs), runtimeName: runtime.name, runtimeVersion: runtime.version, index, process: processInfo() }
     }
   }
+}
+
+/** An input file's bytes, checked against its hash when the request gives one. */
+function inputBytes (f: { hash: string, data: Uint8Array }, index: number): Uint8Array {
+  if (f.hash !== '' && contentHash(f.data) !== f.hash) throw new HashMismatchError(`input file ${index}: its bytes do not match its hash`)
+  return f.data
 }

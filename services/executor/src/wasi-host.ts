@@ -1,8 +1,9 @@
 /**
- * Our own small WASI preview1 host (never `node:wasi`, which lets a guest close the host's file
- * descriptors and cannot cap output). It gives a guest args, env, stdin, capped stdout/stderr,
- * clocks, randomness and exit — nothing else: no preopened folders, so every path and socket
- * call fails with ENOTCAPABLE, and unknown calls with ENOSYS.
+ * Our own WASI preview1 host (never `node:wasi`, which lets a guest close the host's file
+ * descriptors and cannot cap output). This file assembles it: args, env, stdin, capped
+ * stdout/stderr, clocks, randomness, exit, poll and sched_yield here; files and directories in
+ * `wasi/` (the preopens `/in`, read-only, and `/out`, in memory); no sockets (`sock_*` on a
+ * descriptor is ENOTSOCK, on a closed one EBADF), and any other import ENOSYS.
  *
  * The host keeps its own record of how the job ended (exit called with code N, output cap hit):
  * a guest can catch the unwinding with wasm exception handling (`catch_all`, `try_table`), so
@@ -11,20 +12,17 @@
  *
  * Clocks are coarsened to 100 µs (CLOCK_RESOLUTION_NS): jobs of different clients share a
  * process, and a nanosecond clock is the first tool of a timing side channel. (A guest can still
- * count loop iterations; coarse clocks only blunt the cheap attacks.)
+ * count loop iterations; coarse clocks only blunt the cheap attacks.) The clock, randomness and
+ * sleep can be replaced (`WasiProviders`), e.g. by a deterministic profile.
  * Spec: https://github.com/WebAssembly/WASI/blob/main/legacy/preview1/docs.md
  */
 import { getRandomValues } from 'node:crypto'
+import { EBADF, EFAULT, EINVAL, ENOSYS, ENOTSOCK, ESUCCESS } from './wasi/constants.ts'
+import { createFsCalls, type GuestMemory } from './wasi/fs-calls.ts'
+import { FdTable } from './wasi/fd-table.ts'
+import { isErrno, MemFs, OutputCapError, type InputFile } from './wasi/memfs.ts'
+import { createPoll, sleepThread } from './wasi/poll.ts'
 
-const ESUCCESS = 0
-const EBADF = 8
-const EFAULT = 21
-const EINVAL = 28
-const ENOSYS = 52
-const ESPIPE = 70
-const ENOTCAPABLE = 76
-const IOV_MAX = 1024
-const FILETYPE_CHARACTER_DEVICE = 2
 /** Resolution of every clock a guest can read (ns): 100 µs. */
 export const CLOCK_RESOLUTION_NS = 100_000n
 
@@ -34,17 +32,32 @@ export class ExitSignal {
   constructor (code: number) { this.code = code }
 }
 
-/** Thrown by fd_write when stdout + stderr pass the cap. */
+/** Thrown when stdout + stderr + /out pass the cap. */
 export class OutputLimitSignal {}
 
 /** How the job ended, as the host saw it; undefined while it runs. */
-export type HostEnd = { kind: 'exit', code: number } | { kind: 'output_limit' }
+export type HostEnd = { kind: 'exit', code: number } | { kind: 'output_limit', detail?: string }
 
 export interface WasiJob {
   args: string[]
   env: Record<string, string>
   stdin: Uint8Array
+  /** Cap on stdout + stderr + the bytes of the files in /out. */
   outputBytes: number
+  /** Files the guest sees read-only under /in (`path` is `/in/<rel>`). */
+  inputs?: readonly InputFile[]
+}
+
+/** Replaceable sources of time and chance (defaults: the host's, clocks coarsened). */
+export interface WasiProviders {
+  /** The time of clock `clockId` (0 realtime, 1 monotonic, 2 process CPU, 3 thread CPU), ns. */
+  clockNs?: (clockId: number) => bigint
+  /** What clock_res_get answers. Default: CLOCK_RESOLUTION_NS (1 ns when clockNs is given). */
+  clockResNs?: bigint
+  /** Fills `buf` with random bytes. */
+  randomFill?: (buf: Uint8Array) => void
+  /** Blocks for `ns` (poll_oneoff with only clocks). Default: the thread sleeps. */
+  sleepNs?: (ns: bigint) => void
 }
 
 export interface WasiHost {
@@ -54,19 +67,37 @@ export interface WasiHost {
   end: () => HostEnd | undefined
   stdout: () => Uint8Array
   stderr: () => Uint8Array
+  /** Regular files under /out, sorted by path. */
+  outputs: () => Array<{ path: string, data: Uint8Array }>
 }
 
 const encoder = new TextEncoder()
+
+function hostClockNs (id: number): bigint {
+  // Realtime (0) from the wall clock, the others from the monotonic clock; all cut to 100 µs.
+  const ns = id === 0 ? BigInt(Date.now()) * 1_000_000n : process.hrtime.bigint()
+  return ns - ns % CLOCK_RESOLUTION_NS
+}
+
+function hostRandomFill (buf: Uint8Array): void {
+  // getRandomValues takes at most 65,536 bytes at a time.
+  for (let o = 0; o < buf.byteLength; o += 65536) getRandomValues(buf.subarray(o, Math.min(buf.byteLength, o + 65536)))
+}
 
 /**
  * `onEnd` is called once, inside the host call that ends the job (proc_exit, output cap), before
  * the unwinding starts: the caller can report the outcome even if the guest then catches the
  * unwinding and never returns.
  */
-export function createWasiHost (job: WasiJob, importNames: readonly string[], onEnd: (end: HostEnd) => void = () => {}): WasiHost {
+export function createWasiHost (job: WasiJob, importNames: readonly string[], onEnd: (end: HostEnd) => void = () => {}, providers: WasiProviders = {}): WasiHost {
+  const clockNs = providers.clockNs ?? hostClockNs
+  const clockResNs = providers.clockResNs ?? (providers.clockNs !== undefined ? 1n : CLOCK_RESOLUTION_NS)
+  const randomFill = providers.randomFill ?? hostRandomFill
   let memory: WebAssembly.Memory | undefined
-  const view = (): DataView => new DataView(memory!.buffer)
-  const bytes = (): Uint8Array => new Uint8Array(memory!.buffer)
+  const mem: GuestMemory = {
+    view: () => new DataView(memory!.buffer),
+    bytes: () => new Uint8Array(memory!.buffer)
+  }
   const argv = ['main.wasm', ...job.args].map((a) => encoder.encode(`${a}\0`))
   const environ = Object.entries(job.env).map(([k, v]) => encoder.encode(`${k}=${v}\0`))
   const out = [new Chunks(), new Chunks()]
@@ -77,15 +108,41 @@ export function createWasiHost (job: WasiJob, importNames: readonly string[], on
     if (ended === undefined) { ended = end; onEnd(end) }
     throw ended.kind === 'exit' ? new ExitSignal(ended.code) : new OutputLimitSignal()
   }
+  const capDetail = (): string => `output passed the cap of ${job.outputBytes} bytes`
+
+  const fs = new MemFs(job.inputs ?? [], {
+    charge (bytes) {
+      if (bytes > outputLeft) endWith({ kind: 'output_limit', detail: capDetail() })
+      outputLeft -= bytes
+    },
+    refund (bytes) { outputLeft += bytes }
+  }, () => clockNs(0))
+  const fds = new FdTable(fs)
+  const fsCalls = createFsCalls(mem, fs, fds, {
+    readStdin (dst) {
+      const chunk = job.stdin.subarray(stdinPos, stdinPos + dst.byteLength)
+      dst.set(chunk)
+      stdinPos += chunk.byteLength
+      return chunk.byteLength
+    },
+    write (fd, src) {
+      // What fits goes out, then the job ends: the client sees output up to the cap.
+      const take = Math.min(src.byteLength, outputLeft)
+      out[fd - 1]!.push(take === src.byteLength ? src : src.slice(0, take))
+      outputLeft -= take
+      if (take < src.byteLength) endWith({ kind: 'output_limit', detail: capDetail() })
+      return take
+    }
+  }, () => clockNs(0))
 
   const sizes = (list: Uint8Array[]) => (countPtr: number, sizePtr: number): number => {
-    view().setUint32(countPtr, list.length, true)
-    view().setUint32(sizePtr, list.reduce((n, s) => n + s.byteLength, 0), true)
+    mem.view().setUint32(countPtr, list.length, true)
+    mem.view().setUint32(sizePtr, list.reduce((n, s) => n + s.byteLength, 0), true)
     return ESUCCESS
   }
   const fill = (list: Uint8Array[]) => (ptrs: number, buf: number): number => {
-    const v = view()
-    const b = bytes()
+    const v = mem.view()
+    const b = mem.bytes()
     for (let i = 0; i < list.length; i++) {
       v.setUint32(ptrs + i * 4, buf, true)
       b.set(list[i]!, buf)
@@ -93,107 +150,73 @@ export function createWasiHost (job: WasiJob, importNames: readonly string[], on
     }
     return ESUCCESS
   }
+  /** No sockets: a live descriptor is not one (ENOTSOCK), a closed one is EBADF. */
+  const noSocket = (fd: number): number => isErrno(fds.get(fd)) ? EBADF : ENOTSOCK
 
   const impl: Record<string, (...args: any[]) => number | undefined> = { // eslint-disable-line @typescript-eslint/no-explicit-any
+    ...fsCalls,
     args_sizes_get: sizes(argv),
     args_get: fill(argv),
     environ_sizes_get: sizes(environ),
     environ_get: fill(environ),
-    fd_write (fd: number, iovs: number, iovsLen: number, nwritten: number): number {
-      if (fd !== 1 && fd !== 2) return EBADF
-      if (iovsLen > IOV_MAX) return EINVAL
-      const v = view()
-      const b = bytes()
-      let written = 0
-      for (let i = 0; i < iovsLen; i++) {
-        const ptr = v.getUint32(iovs + i * 8, true)
-        const len = v.getUint32(iovs + i * 8 + 4, true)
-        if (ptr + len > b.byteLength) return EFAULT
-        const take = Math.min(len, outputLeft)
-        out[fd - 1]!.push(b.slice(ptr, ptr + take))
-        outputLeft -= take
-        written += take
-        if (take < len) endWith({ kind: 'output_limit' })
-      }
-      v.setUint32(nwritten, written, true)
-      return ESUCCESS
-    },
-    fd_read (fd: number, iovs: number, iovsLen: number, nread: number): number {
-      if (fd !== 0) return EBADF
-      if (iovsLen > IOV_MAX) return EINVAL
-      const v = view()
-      const b = bytes()
-      let read = 0
-      for (let i = 0; i < iovsLen && stdinPos < job.stdin.byteLength; i++) {
-        const ptr = v.getUint32(iovs + i * 8, true)
-        const len = v.getUint32(iovs + i * 8 + 4, true)
-        if (ptr + len > b.byteLength) return EFAULT
-        const chunk = job.stdin.subarray(stdinPos, stdinPos + len)
-        b.set(chunk, ptr)
-        stdinPos += chunk.byteLength
-        read += chunk.byteLength
-      }
-      v.setUint32(nread, read, true)
-      return ESUCCESS
-    },
-    fd_fdstat_get (fd: number, ptr: number): number {
-      if (fd > 2) return EBADF
-      const v = view()
-      v.setUint8(ptr, FILETYPE_CHARACTER_DEVICE)
-      v.setUint16(ptr + 2, 0, true)
-      // Rights: fd_read (bit 1) on stdin, fd_write (bit 6) on stdout/stderr.
-      v.setBigUint64(ptr + 8, fd === 0 ? 2n : 64n, true)
-      v.setBigUint64(ptr + 16, 0n, true)
-      return ESUCCESS
-    },
-    // No preopened folders: libc learns there is no filesystem at all.
-    fd_prestat_get: () => EBADF,
-    fd_prestat_dir_name: () => EBADF,
-    fd_close: (fd: number) => fd <= 2 ? ESUCCESS : EBADF,
-    fd_seek: (fd: number) => fd <= 2 ? ESPIPE : EBADF,
     clock_res_get (id: number, ptr: number): number {
       if (id > 3) return EINVAL
-      view().setBigUint64(ptr, CLOCK_RESOLUTION_NS, true)
+      mem.view().setBigUint64(ptr, clockResNs, true)
       return ESUCCESS
     },
     clock_time_get (id: number, _precision: bigint, ptr: number): number {
       if (id > 3) return EINVAL
-      // Realtime (0) from the wall clock, the others from the monotonic clock; all cut to 100 µs.
-      const ns = id === 0 ? BigInt(Date.now()) * 1_000_000n : process.hrtime.bigint()
-      view().setBigUint64(ptr, ns - ns % CLOCK_RESOLUTION_NS, true)
+      mem.view().setBigUint64(ptr, clockNs(id), true)
       return ESUCCESS
     },
     random_get (buf: number, len: number): number {
-      const b = bytes()
+      const b = mem.bytes()
       if (buf + len > b.byteLength) return EFAULT
-      for (let o = 0; o < len; o += 65536) getRandomValues(b.subarray(buf + o, buf + Math.min(len, o + 65536)))
+      randomFill(b.subarray(buf, buf + len))
       return ESUCCESS
     },
+    poll_oneoff: createPoll(mem, {
+      fds,
+      clockNs,
+      sleepNs: providers.sleepNs ?? sleepThread,
+      stdinLeft: () => job.stdin.byteLength - stdinPos,
+      outputLeft: () => outputLeft
+    }),
     proc_exit (code: number): undefined {
       // The WASI exit code is a u32: 0xFFFFFFFF is 4294967295, not -1.
       return endWith({ kind: 'exit', code })
     },
-    sched_yield: () => ESUCCESS
+    // Signals are not part of this model (wasi-libc no longer calls it).
+    proc_raise: () => ENOSYS,
+    sched_yield: () => ESUCCESS,
+    sock_accept: noSocket,
+    sock_recv: noSocket,
+    sock_send: noSocket,
+    sock_shutdown: noSocket
   }
 
   const imports: WasiHost['imports'] = {}
   for (const name of importNames) {
-    const fn = impl[name]
-    const denied = name.startsWith('path_') || name.startsWith('sock_') || name.startsWith('fd_') ? ENOTCAPABLE : ENOSYS
+    const fn = Object.hasOwn(impl, name) ? impl[name] : undefined
     imports[name] = fn === undefined
-      ? () => denied
+      ? () => ENOSYS
       : (...args: never[]) => {
           // A guest that caught the unwinding of proc_exit or of the output cap gets it again.
           if (ended !== undefined) endWith(ended)
           // wasm i32 arrive as signed JS numbers: read every pointer, length and code as the u32
-          // WASI means (a "negative" pointer must not index from the end of memory).
+          // WASI means (a "negative" pointer must not index from the end of memory); i64 as u64.
           const raw = args as unknown[]
-          for (let i = 0; i < raw.length; i++) if (typeof raw[i] === 'number') raw[i] = (raw[i] as number) >>> 0
+          for (let i = 0; i < raw.length; i++) {
+            if (typeof raw[i] === 'number') raw[i] = (raw[i] as number) >>> 0
+            else if (typeof raw[i] === 'bigint') raw[i] = BigInt.asUintN(64, raw[i] as bigint)
+          }
           try {
             return fn(...args)
           } catch (err) {
-            // Guest pointers out of bounds surface as RangeError from DataView: EFAULT, not a host crash.
-            if (err instanceof RangeError) return EFAULT
+            if (err instanceof OutputCapError) return endWith({ kind: 'output_limit', detail: err.message })
+            // Guest pointers out of bounds surface as RangeError from DataView/TypedArray:
+            // EFAULT, not a host crash. Running out of stack is the guest's trap, not EFAULT.
+            if (err instanceof RangeError && !err.message.includes('call stack')) return EFAULT
             throw err
           }
         }
@@ -203,7 +226,8 @@ export function createWasiHost (job: WasiJob, importNames: readonly string[], on
     bindMemory: (m) => { memory = m },
     end: () => ended,
     stdout: () => out[0]!.join(),
-    stderr: () => out[1]!.join()
+    stderr: () => out[1]!.join(),
+    outputs: () => fs.outputs()
   }
 }
 

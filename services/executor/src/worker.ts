@@ -10,6 +10,8 @@
  */
 import { parentPort } from 'node:worker_threads'
 import { createWasiHost, ExitSignal, OutputLimitSignal, type HostEnd, type WasiHost } from './wasi-host.ts'
+import { trapReason, type TrapReason } from './trap.ts'
+import type { InputFile } from './wasi/memfs.ts'
 
 export interface RunMessage {
   id: number
@@ -18,6 +20,8 @@ export interface RunMessage {
   args: string[]
   env: Record<string, string>
   stdin: Uint8Array
+  /** Files the guest sees read-only under /in. */
+  inputs: InputFile[]
   outputBytes: number
   /** The job's memory cap (what a memory_limit detail names). */
   memoryBytes: number
@@ -37,6 +41,10 @@ export interface ResultMessage {
   exitCode: number
   stdout: Uint8Array
   stderr: Uint8Array
+  /** Regular files the guest left under /out, sorted by path. */
+  outputs: Array<{ path: string, data: Uint8Array }>
+  /** Why the guest trapped; only with status `trap`. */
+  trap?: TrapReason
   wallTimeUs: number
   cpuTimeUs: number
   startedAt: number
@@ -50,7 +58,14 @@ export interface IdleMessage { kind: 'idle', id: number, threadCpuUs: number }
 export interface ReadyMessage { kind: 'ready', threadCpuUs: number }
 export type WorkerMessage = ResultMessage | IdleMessage | ReadyMessage
 
-const threadCpuUs = (): number => { const u = process.threadCpuUsage(); return u.user + u.system }
+/**
+ * The thread's CPU time (µs). RUSAGE_THREAD (threadCpuUsage) reports the kernel's
+ * sum_exec_runtime, which for a running thread is only brought up to date at a scheduler tick
+ * or a context switch: a job of a few ms read 0. RUSAGE_SELF (process.cpuUsage, ~1 µs) makes
+ * the kernel bring the calling thread's figure up to date first (thread_group_cputime calls
+ * task_sched_runtime on the current task), so the thread's reading after it is exact.
+ */
+const threadCpuUs = (): number => { process.cpuUsage(); const u = process.threadCpuUsage(); return u.user + u.system }
 
 function run (msg: RunMessage): void {
   const startedAt = Date.now()
@@ -58,7 +73,7 @@ function run (msg: RunMessage): void {
   const cpu0 = threadCpuUs()
   let memory: WebAssembly.Memory | undefined
   let sent = false
-  const send = (status: WorkerStatus, exitCode: number, detail: string, idle: boolean): void => {
+  const send = (status: WorkerStatus, exitCode: number, detail: string, idle: boolean, trap?: TrapReason): void => {
     sent = true
     // A guest that failed with its memory (nearly) at the cap ran out of memory, whatever it
     // reported: a refused memory.grow is invisible to the host, and allocators grow in steps.
@@ -67,6 +82,7 @@ function run (msg: RunMessage): void {
       detail = `memory reached the cap of ${msg.memoryBytes} bytes`
     }
     const cpu = threadCpuUs()
+    const outputs = host.outputs()
     const result: ResultMessage = {
       kind: 'result',
       id: msg.id,
@@ -75,6 +91,8 @@ function run (msg: RunMessage): void {
       exitCode,
       stdout: host.stdout(),
       stderr: host.stderr(),
+      outputs,
+      ...(status === 'trap' ? { trap: trap ?? 'other' } : {}),
       wallTimeUs: Math.round((performance.now() - t0) * 1000),
       cpuTimeUs: cpu - cpu0,
       startedAt,
@@ -82,11 +100,11 @@ function run (msg: RunMessage): void {
       detail,
       threadCpuUs: cpu
     }
-    parentPort!.postMessage(result, [result.stdout.buffer as ArrayBuffer, result.stderr.buffer as ArrayBuffer])
+    parentPort!.postMessage(result, [result.stdout.buffer as ArrayBuffer, result.stderr.buffer as ArrayBuffer, ...outputs.map((o) => o.data.buffer as ArrayBuffer)])
   }
   const sendEnd = (end: HostEnd, idle: boolean): void => {
     if (end.kind === 'exit') send(end.code === 0 ? 'ok' : 'exit', end.code, '', idle)
-    else send('output_limit', -1, `output passed the cap of ${msg.outputBytes} bytes`, idle)
+    else send('output_limit', -1, end.detail ?? `output passed the cap of ${msg.outputBytes} bytes`, idle)
   }
   // Reported from inside the host call: the guest may catch the unwinding and never return.
   const host: WasiHost = createWasiHost(msg, msg.imports, (end) => sendEnd(end, false))
@@ -112,8 +130,8 @@ function run (msg: RunMessage): void {
   const end = host.end()
   if (end !== undefined) sendEnd(end, true)
   else if (!failed) send('ok', 0, '', true)
-  else if (failure instanceof ExitSignal || failure instanceof OutputLimitSignal) send('trap', -1, 'host signal without a record', true)
-  else send('trap', -1, String((failure as Error)?.message ?? failure).slice(0, 200), true)
+  else if (failure instanceof ExitSignal || failure instanceof OutputLimitSignal) send('trap', -1, 'host signal without a record', true, 'other')
+  else send('trap', -1, String((failure as Error)?.message ?? failure).slice(0, 200), true, trapReason(failure))
 }
 
 parentPort!.on('message', (msg: RunMessage) => run(msg))
