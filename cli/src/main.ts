@@ -24,6 +24,9 @@ Usage:
       --manifest-out PATH   write the manifest the job ran under (for 'phase verify --manifest')
       --json                print one JSON object (status, exit code, output, receipt) instead of raw output
       --env KEY=VALUE       environment variable for the module (repeatable)
+      --input LOCAL[:GUEST] an input file the module reads at GUEST (default /in/<file name>; repeatable);
+                            sent only when the node does not cache it
+      --output-dir DIR      write the files the module wrote under /out to DIR (each verified first)
       --memory-mb N, --timeout-ms N, --output-bytes N    resource limits (the node's caps win)
       --remote              run on another node found on the network
       --peer PEERID         run on that peer

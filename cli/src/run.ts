@@ -1,7 +1,8 @@
 /**
  * `phase run FILE [-- ARGS...]`: a thin face on the TypeScript SDK — builds the manifest (fresh
- * nonce), submits it (module bytes only when the node lacks them), refuses an unverified receipt,
- * prints the module's output and exits with the module's exit code.
+ * nonce), submits it (module and input file bytes only when the node lacks them), refuses an
+ * unverified receipt, writes the job's output files (each checked against the receipt) under
+ * --output-dir, prints the module's output and exits with the module's exit code.
  */
 import { writeFile } from 'node:fs/promises'
 import { canonicalBytes } from '../../services/core/src/canonical.ts'
@@ -10,6 +11,7 @@ import { jobOutcomeJson } from '../../services/core/src/job-json.ts'
 import { connect } from './connect.ts'
 import { EXIT } from './exit.ts'
 import { CliError, UsageError, intOption, parse, readInput } from './usage.ts'
+import { readInputFiles, writeOutputFiles } from './files.ts'
 
 const OPTIONS = {
   receipt: { type: 'string' },
@@ -23,7 +25,9 @@ const OPTIONS = {
   replicas: { type: 'string' },
   peer: { type: 'string' },
   api: { type: 'string' },
-  token: { type: 'string' }, 'token-file': { type: 'string' }
+  token: { type: 'string' }, 'token-file': { type: 'string' },
+  input: { type: 'string', multiple: true },
+  'output-dir': { type: 'string' }
 } as const
 
 export async function runCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
@@ -36,6 +40,8 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
   const envVars = parseEnv(values.env as string[] | undefined)
   if (envVars !== undefined) builder.env(envVars)
   if (stdin.byteLength > 0) builder.stdin(stdin)
+  const inputFiles = await readInputFiles((values.input as string[] | undefined) ?? [])
+  for (const file of inputFiles) builder.input(file.path, file.data)
   const limits: Record<string, number> = {}
   for (const [flag, key] of [['memory-mb', 'memory_mb'], ['timeout-ms', 'timeout_ms'], ['output-bytes', 'output_bytes']] as const) {
     const v = intOption(values[flag], flag)
@@ -51,11 +57,14 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
   try {
     // The CLI trusts the node it talks to: a local run is checked against that node's key; a
     // remote run against the key the runner's signed capability record binds to its PeerId.
-    const response = await client.submit(job, module, { target, peerId: peer, replicas, trustNode: true })
+    const response = await client.submit(job, module, { target, peerId: peer, replicas, trustNode: true, inputs: inputFiles.map((f) => f.data) })
     if (!response.verification.verified) throw new CliError(`receipt not verified: ${response.verification.reason}`, EXIT.NOT_VERIFIED)
     const remote = response.remote === true
     if (values.receipt !== undefined) await writeOut(values.receipt as string, response.receiptJson)
     if (values['manifest-out'] !== undefined) await writeOut(values['manifest-out'] as string, canonicalBytes(job))
+    // The SDK checked every file against the verified receipt (none missing, none extra).
+    const outputDir = values['output-dir'] as string | undefined
+    const written = outputDir === undefined ? [] : await writeOutputFiles(outputDir, response.outputs)
     if (values.json === true) {
       process.stdout.write(JSON.stringify({
         ...jobOutcomeJson(response),
@@ -78,6 +87,10 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
     } else {
       process.stdout.write(response.stdout)
       process.stderr.write(response.stderr)
+      if (written.length > 0) process.stderr.write(`phase: wrote ${written.length} output file${written.length > 1 ? 's' : ''} (verified against the receipt) under ${outputDir ?? ''}\n`)
+      if (outputDir === undefined && response.outputs.length > 0) {
+        process.stderr.write(`phase: the job wrote ${response.outputs.length} file${response.outputs.length > 1 ? 's' : ''} under /out; pass --output-dir DIR to save ${response.outputs.length > 1 ? 'them' : 'it'}\n`)
+      }
       if (response.replicas.length > 0) {
         process.stderr.write(`phase: ${response.agreeing} of ${response.replicas.length} replicas agree on this output\n`)
       }

@@ -70,6 +70,7 @@ describe('PhaseClient against a node that lies beside its receipt', () => {
         return { jobId: `sha256:${'0'.repeat(64)}`, manifestJson: req.manifestJson, status: 'ok', exitCode: 0, stdout, stderr: new Uint8Array(), receiptJson: canonical, peerId: 'x', replicas: [], agreeing: 0 }
       },
       async hasModule () { return { cached: true } },
+      async hasInputs () { return { missing: [] } },
       getNodeInfo: refuse, getNodeStatus: refuse, listPeers: refuse, findExecutors: refuse
     })
     const address = await server.start(`unix:${join(dir, 'node.sock')}`)

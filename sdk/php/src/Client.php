@@ -27,6 +27,8 @@ final class Client
     public const DEFAULT_ADDRESS = 'http://127.0.0.1:7780';
     /** Modules up to this size go with the job; larger ones only when the node lacks them. */
     public const INLINE_MODULE_BYTES = 256 * 1024;
+    /** Input files up to this size go with the job as base64; larger ones are uploaded raw (PUT /v1/blobs) only when the node lacks them. */
+    public const INLINE_INPUT_BYTES = 256 * 1024;
     private const MAX_BACKOFF = 5.0;
     /** curl errors that mean nothing was sent: could not resolve, could not connect. */
     private const NOT_SENT = [6, 7];
@@ -85,14 +87,29 @@ final class Client
     {
         $module = $job->module();
         $inline = $module !== null && strlen($module) <= self::INLINE_MODULE_BYTES;
+        $small = [];
+        foreach ($job->inputFiles() as $hash => $bytes) {
+            if (strlen($bytes) <= self::INLINE_INPUT_BYTES) {
+                $small[] = $hash;
+            } else {
+                $this->uploadInput($hash, $bytes, false);
+            }
+        }
         try {
-            $doc = $this->call('POST', '/v1/jobs', $job->requestBody($inline), $this->jobTimeout($job));
+            $doc = $this->call('POST', '/v1/jobs', $job->requestBody($inline, $small), $this->jobTimeout($job));
         } catch (NodeException $e) {
-            // A large module goes only when the node does not cache it yet.
-            if ($inline || $module === null || $e->errorCode !== 'module_not_cached') {
+            // A large module goes only when the node does not cache it yet; a large input file
+            // the node dropped since it was checked is uploaded again.
+            if ($e->errorCode === 'input_not_cached') {
+                foreach ($job->inputFiles() as $hash => $bytes) {
+                    if (strlen($bytes) > self::INLINE_INPUT_BYTES) {
+                        $this->uploadInput($hash, $bytes, true);
+                    }
+                }
+            } elseif ($inline || $module === null || $e->errorCode !== 'module_not_cached') {
                 throw $e;
             }
-            $doc = $this->call('POST', '/v1/jobs', $job->requestBody(true), $this->jobTimeout($job));
+            $doc = $this->call('POST', '/v1/jobs', $job->requestBody(true, $small), $this->jobTimeout($job));
         }
         return $this->result($job, $doc);
     }
@@ -120,6 +137,24 @@ final class Client
         return ($this->call('GET', '/v1/modules/' . rawurlencode($moduleHash), null, $this->timeout)['cached'] ?? false) === true;
     }
 
+    /** True when the node caches the input file with this hash ("sha256:<hex>"). */
+    public function hasInput(string $hash): bool
+    {
+        return ($this->call('GET', '/v1/blobs/' . rawurlencode($hash), null, $this->timeout)['cached'] ?? false) === true;
+    }
+
+    /**
+     * Uploads one input file's raw bytes (PUT /v1/blobs/<hash>), unless the node has it already
+     * (and `$force` is false). The node checks the hash and its per-file cap (input_too_large).
+     */
+    public function uploadInput(string $hash, string $bytes, bool $force = false): void
+    {
+        if (!$force && $this->hasInput($hash)) {
+            return;
+        }
+        $this->call('PUT', '/v1/blobs/' . rawurlencode($hash), $bytes, max($this->timeout, strlen($bytes) / (1024 * 1024)), 'application/octet-stream');
+    }
+
     /** True when the node answers its health check. */
     public function healthy(): bool
     {
@@ -131,11 +166,11 @@ final class Client
     }
 
     /** @return array<string, mixed> the decoded 200 body */
-    private function call(string $method, string $path, ?string $body, float $timeout): array
+    private function call(string $method, string $path, ?string $body, float $timeout, string $contentType = 'application/json'): array
     {
         $headers = ['Accept' => 'application/json'];
         if ($body !== null) {
-            $headers['Content-Type'] = 'application/json';
+            $headers['Content-Type'] = $contentType;
         }
         if ($this->token !== null) {
             $headers['Authorization'] = "Bearer {$this->token}";
@@ -198,6 +233,14 @@ final class Client
         if ($stdout === false || $stderr === false) {
             throw new TransportException('POST /v1/jobs answered with output that is not base64');
         }
+        $outputs = [];
+        foreach (is_array($d['outputs'] ?? null) ? $d['outputs'] : [] as $f) {
+            $data = is_string($f['data_base64'] ?? null) ? base64_decode($f['data_base64'], true) : false;
+            if (!is_string($f['path'] ?? null) || $data === false || array_key_exists($f['path'], $outputs)) {
+                throw new TransportException('POST /v1/jobs answered with an output file without a path, with data that is not base64, or twice');
+            }
+            $outputs[$f['path']] = $data;
+        }
         return new Result(
             jobId: $d['job_id'],
             status: $d['status'],
@@ -211,6 +254,7 @@ final class Client
             targetPeerId: $job->peerId(),
             agreeing: is_int($d['agreeing'] ?? null) ? $d['agreeing'] : null,
             replicas: is_array($d['replicas'] ?? null) ? array_values($d['replicas']) : [],
+            outputs: $outputs,
         );
     }
 

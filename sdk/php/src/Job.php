@@ -17,6 +17,8 @@ final class Job
     private ?string $target = null;
     private ?string $peerId = null;
     private ?int $replicas = null;
+    /** @var array<string, string> input file bytes by hash */
+    private array $files = [];
 
     private function __construct(private readonly Manifest $manifest, private readonly ?string $module)
     {
@@ -56,6 +58,31 @@ final class Job
     public function args(string ...$args): self { $this->manifest->args(...$args); return $this; }
     public function env(string $name, string $value): self { $this->manifest->env($name, $value); return $this; }
     public function stdin(string $bytes): self { $this->manifest->stdin($bytes); return $this; }
+    /**
+     * An input file: the guest reads `$bytes` at `$path` (under /in). The manifest names it by
+     * hash; the client sends the bytes only when the node lacks them.
+     */
+    public function input(string $path, string $bytes): self
+    {
+        $hash = 'sha256:' . hash('sha256', $bytes);
+        $this->manifest->input($path, $hash);
+        $this->files[$hash] = $bytes;
+        return $this;
+    }
+
+    /** A local file as an input, seen by the guest at `$guestPath` (default: /in/<its file name>). */
+    public function inputFile(string $localPath, ?string $guestPath = null): self
+    {
+        $bytes = @file_get_contents($localPath);
+        if ($bytes === false) {
+            throw new ManifestException("cannot read input file {$localPath}");
+        }
+        return $this->input($guestPath ?? '/in/' . basename($localPath), $bytes);
+    }
+
+    /** @return array<string, string> the input files' bytes by hash */
+    public function inputFiles(): array { return $this->files; }
+
     public function memoryMb(int $mb): self { $this->manifest->memoryMb($mb); return $this; }
     public function timeoutMs(int $ms): self { $this->manifest->timeoutMs($ms); return $this; }
     public function outputBytes(int $bytes): self { $this->manifest->outputBytes($bytes); return $this; }
@@ -92,13 +119,23 @@ final class Job
     public function replicaCount(): ?int { return $this->replicas; }
 
     /**
-     * The POST /v1/jobs body. The manifest goes in as its canonical text, the same bytes the
+     * The POST /v1/jobs body, with the bytes of the input files named in `$inlineInputs` (hashes)
+     * as base64. The manifest goes in as its canonical text, the same bytes the
      * job id hashes (PHP's json_encode would turn an empty env into [], for one).
+     *
+     * @param list<string> $inlineInputs
      */
-    public function requestBody(bool $withModule): string
+    public function requestBody(bool $withModule, array $inlineInputs = []): string
     {
+        $blobs = [];
+        foreach ($inlineInputs as $hash) {
+            if (isset($this->files[$hash])) {
+                $blobs[] = ['hash' => $hash, 'data' => base64_encode($this->files[$hash])];
+            }
+        }
         $extra = array_filter([
             'module' => $withModule && $this->module !== null ? base64_encode($this->module) : null,
+            'inputs' => $blobs === [] ? null : $blobs,
             'target' => $this->target,
             'peer_id' => $this->peerId,
             'replicas' => $this->replicas,

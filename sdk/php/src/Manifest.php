@@ -26,6 +26,8 @@ final class Manifest
     private array $limits = [];
     /** @var array<string, string|int> */
     private array $requirements = [];
+    /** @var array<string, string> input files: guest path => "sha256:<hex>", in the order given */
+    private array $inputs = [];
 
     public function __construct(private readonly string $moduleHash, ?string $nonce = null)
     {
@@ -92,6 +94,36 @@ final class Manifest
         return $this;
     }
 
+    /**
+     * Names an input file by hash: the guest reads it at `$path` (under /in, e.g. "/in/data.csv";
+     * segments of letters, digits, ".", "_", "-", no "." or ".." segment, at most 255 characters).
+     */
+    public function input(string $path, string $hash): self
+    {
+        if (strlen($path) > 255 || preg_match('#^/in(/(?!\.\.?(/|$))[A-Za-z0-9._-]+)+$#D', $path) !== 1) {
+            throw new ManifestException("input path must be an absolute path under /in (segments [A-Za-z0-9._-]+, no . or ..), got '" . substr($path, 0, 80) . "'");
+        }
+        if (preg_match('/^sha256:[0-9a-f]{64}$/D', $hash) !== 1) {
+            throw new ManifestException('input hash must be sha256:<64 lowercase hex>');
+        }
+        if (!array_key_exists($path, $this->inputs) && count($this->inputs) >= 256) {
+            throw new ManifestException('at most 256 input files');
+        }
+        foreach (array_keys($this->inputs) as $other) {
+            if (str_starts_with($other, $path . '/') || str_starts_with($path, $other . '/')) {
+                throw new ManifestException("input {$path} and {$other}: a file cannot be another's folder");
+            }
+        }
+        $this->inputs[$path] = $hash;
+        return $this;
+    }
+
+    /** @return array<string, string> the input files named: guest path => hash */
+    public function inputs(): array
+    {
+        return $this->inputs;
+    }
+
     /** Requested memory cap in MiB (1–65536); the node's caps win. */
     public function memoryMb(int $mb): self
     {
@@ -151,6 +183,7 @@ final class Manifest
             'env' => $this->env === [] ? null : $this->env,
             'stdin' => $this->stdin,
             'limits' => $this->limits === [] ? null : $this->limits,
+            'inputs' => $this->inputs === [] ? null : self::inputList($this->inputs, false),
             'requirements' => $this->requirements === [] ? null : $this->requirements,
         ], static fn ($v) => $v !== null);
     }
@@ -167,11 +200,33 @@ final class Manifest
         return 'sha256:' . hash('sha256', $this->toJson());
     }
 
-    /** sha256 of JCS({args, env, stdin}) with defaults [], {}, "" — what the receipt's inputs_hash covers. */
+    /**
+     * sha256 of JCS({args, env, stdin}) with defaults [], {}, "", plus the input files sorted by
+     * path as a fourth member when there are any — what the receipt's inputs_hash covers.
+     */
     public function inputsHash(): string
     {
         $inputs = ['args' => $this->args ?? [], 'env' => $this->env === [] ? new \stdClass() : $this->env, 'stdin' => $this->stdin ?? ''];
+        if ($this->inputs !== []) {
+            $inputs['inputs'] = self::inputList($this->inputs, true);
+        }
         return 'sha256:' . hash('sha256', Jcs::encode($inputs));
+    }
+
+    /**
+     * @param array<string, string> $inputs
+     * @return list<array{path: string, hash: string}> sorted by path when asked (paths are ASCII: byte order is UTF-16 order)
+     */
+    private static function inputList(array $inputs, bool $sorted): array
+    {
+        if ($sorted) {
+            ksort($inputs, SORT_STRING);
+        }
+        $list = [];
+        foreach ($inputs as $path => $hash) {
+            $list[] = ['path' => (string) $path, 'hash' => $hash];
+        }
+        return $list;
     }
 
     private function limit(string $key, int $value, int $min, int $max): self

@@ -6,17 +6,22 @@ namespace Phase;
 use Phase\Exception\VerificationException;
 
 /**
- * The outcome of a job: output bytes, exit code and status, who ran it, and the signed receipt
- * (as the exact text received). Nothing here is trusted until `verify()` has passed, which also
- * checks that `jobId`, `status` and `exitCode` are the receipt's own.
+ * The outcome of a job: output bytes, output files, exit code and status, who ran it, and the
+ * signed receipt (as the exact text received). Nothing here is trusted until `verify()` has
+ * passed, which also checks that `jobId`, `status` and `exitCode` are the receipt's own and
+ * that the output files are exactly those the receipt lists.
  */
 final class Result
 {
+    private bool $verified = false;
+
     /**
      * @param string      $stdout         exact stdout bytes (decoded from stdout_base64)
      * @param string|null $capabilityJson the runner's signed capability record, as received
      * @param string|null $targetPeerId   the peer the job was sent to, when the caller named one
      * @param list<array<string, mixed>> $replicas every replica's outcome (replicas > 1)
+     * @param array<string, string>|null $outputs the files the job wrote under /out, guest path => bytes, as
+     *                                    received from the node (null: not received, e.g. a Result built by hand)
      */
     public function __construct(
         public readonly string $jobId,
@@ -31,6 +36,7 @@ final class Result
         public readonly ?string $targetPeerId = null,
         public readonly ?int $agreeing = null,
         public readonly array $replicas = [],
+        public readonly ?array $outputs = null,
     ) {
     }
 
@@ -51,19 +57,24 @@ final class Result
      * Verifies the receipt against everything this client knows: the key (pinned with
      * `$publicKey`, or else bound to the PeerId that ran the job by its signed capability
      * record), that PeerId, the job that was sent (id, nonce, module, inputs) and the output
-     * bytes received — and, when `$files` is given, the files the job wrote (bytes by guest
-     * path, `/out/report.txt` => bytes): exactly those the receipt lists, none missing or extra.
+     * bytes received — and the files the job wrote (bytes by guest path, `/out/report.txt` =>
+     * bytes): exactly those the receipt lists, none missing or extra. By default the files are
+     * those received with the result (`$outputs`; not checked when null: none were received);
+     * after that, `saveOutputs()` may write them.
      *
      * @param string|null $publicKey receipt key to pin (64 hex), e.g. `$client->node()->receiptPublicKey`
-     * @param array<string, string>|null $files the output files received, by guest path
+     * @param array<string, string>|null $files the output files to check, by guest path. Default: `$outputs`
      * @return list<string> what was checked, in order
      * @throws VerificationException
      */
     public function verify(?string $publicKey = null, ?int $nowMs = null, ?array $files = null): array
     {
         $expect = $this->expectations($publicKey, $nowMs);
-        $checks = $this->receipt->verify($files === null ? $expect : $expect->files($files));
-        return $this->reportedAsSigned($checks);
+        $given = $files ?? $this->outputs;
+        $checks = $this->reportedAsSigned($this->receipt->verify($given === null ? $expect : $expect->files($given)));
+        // Only the files received were checked when none were given: those may now be saved.
+        $this->verified = $files === null && $this->outputs !== null;
+        return $checks;
     }
 
     /**
@@ -94,6 +105,52 @@ final class Result
         }
         $checks[] = 'job id, status and exit code as reported';
         return $checks;
+    }
+
+    /**
+     * Writes the output files under `$dir` (created if missing), each at its path below /out —
+     * only after `verify()` passed, so every file written is one the receipt lists. A path that
+     * would leave `$dir`, or go through a link or a file there, is refused.
+     *
+     * @return list<string> the local paths written
+     * @throws VerificationException when verify() has not passed
+     * @throws \RuntimeException when a file cannot be written
+     */
+    public function saveOutputs(string $dir): array
+    {
+        if (!$this->verified) {
+            throw new VerificationException('outputs', 'call verify() before saving output files: only verified files are written');
+        }
+        if (!is_dir($dir) && !@mkdir($dir, 0777, true) && !is_dir($dir)) {
+            throw new \RuntimeException("cannot create {$dir}");
+        }
+        $root = rtrim((string) realpath($dir), '/');
+        $written = [];
+        foreach ($this->outputs ?? [] as $path => $bytes) {
+            $segments = explode('/', substr((string) $path, strlen('/out/')));
+            if (!str_starts_with((string) $path, '/out/') || array_filter($segments, static fn ($s) => $s === '' || $s === '.' || $s === '..' || preg_match('/^[A-Za-z0-9._-]+$/D', $s) !== 1) !== []) {
+                throw new \RuntimeException('output file ' . substr((string) $path, 0, 200) . ' would leave the output folder: refused');
+            }
+            $at = $root;
+            foreach (array_slice($segments, 0, -1) as $segment) {
+                $at .= '/' . $segment;
+                if (is_link($at) || (file_exists($at) && !is_dir($at))) {
+                    throw new \RuntimeException("cannot write under {$at}: it is not a folder (a link or a file): refused");
+                }
+                if (!is_dir($at) && !@mkdir($at)) {
+                    throw new \RuntimeException("cannot create {$at}");
+                }
+            }
+            $target = $at . '/' . end($segments);
+            if (is_link($target)) {
+                throw new \RuntimeException("{$target} is a link: refused");
+            }
+            if (@file_put_contents($target, $bytes) !== strlen($bytes)) {
+                throw new \RuntimeException("cannot write {$target}");
+            }
+            $written[] = $target;
+        }
+        return $written;
     }
 
     /**

@@ -60,7 +60,7 @@ final class ClientTest extends TestCase
         $this->assertSame(base64_encode('phase test vector module v1'), json_decode($t->requests[0]['body'], true)['module']);
         $file = json_decode((string) file_get_contents(PHASE_VECTORS), true);
         $checks = $result->verify($file['public_key']);
-        $this->assertSame(['job id', 'nonce', 'module hash', 'inputs hash', 'stdout hash (13 bytes)', 'stderr hash (0 bytes)', 'job id, status and exit code as reported'], array_slice($checks, 5));
+        $this->assertSame(['job id', 'nonce', 'module hash', 'inputs hash', 'stdout hash (13 bytes)', 'stderr hash (0 bytes)', 'outputs (0 files, 0 bytes)', 'job id, status and exit code as reported'], array_slice($checks, 5));
     }
 
     public function testRefusesToCallAResultVerifiedWithoutAnExpectedKey(): void

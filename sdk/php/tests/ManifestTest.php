@@ -47,6 +47,40 @@ final class ManifestTest extends TestCase
         $this->assertSame('sha256:ef9211e2bd56b20f226b9330ff2116e8aef0dcf8c98bc1be8f70372bcba154c8', $bare->inputsHash());
     }
 
+    public function testInputFilesEnterTheJobIdAndTheInputsHashAsInTheTsCore(): void
+    {
+        // Literals from the TS core (inputsHashOf, jobIdOf) for the same manifest: the files in
+        // the order given in the manifest, sorted by path in the inputs hash.
+        $m = (new Manifest(self::HASH, '000102030405060708090a0b0c0d0e0f'))->args('a')
+            ->input('/in/z.csv', 'sha256:' . str_repeat('11', 32))->input('/in/a/b', 'sha256:' . str_repeat('22', 32));
+        $this->assertSame('sha256:9f2bcdf19f1283eac7285d7c2c634a7307c3abcc7a3048e7f12635bcf14e6737', $m->inputsHash());
+        $this->assertSame('sha256:e00e92f0c3cc9e54b46ea6cd42092f28574d4748e941231cd81fa932b6af277a', $m->jobId());
+    }
+
+    public function testRefusesInputPathsTheSchemaRefuses(): void
+    {
+        foreach (['/in', '/in/', '/out/x', '/in/../x', '/in/./x', '/in/a b', 'in/x', '/in/' . str_repeat('a', 252)] as $path) {
+            try {
+                (new Manifest(self::HASH))->input($path, self::HASH);
+                $this->fail("accepted {$path}");
+            } catch (ManifestException) {
+                $this->addToAssertionCount(1);
+            }
+        }
+        $this->expectException(ManifestException::class);
+        (new Manifest(self::HASH))->input('/in/a', self::HASH)->input('/in/a/b', self::HASH);
+    }
+
+    public function testJobSendsSmallInputFilesWithTheJob(): void
+    {
+        $job = Job::fromBytes('wasm')->input('/in/x', 'hello');
+        $hash = 'sha256:' . hash('sha256', 'hello');
+        $this->assertSame([['path' => '/in/x', 'hash' => $hash]], $job->manifest()->toArray()['inputs']);
+        $body = json_decode($job->requestBody(false, [$hash]), true);
+        $this->assertSame([['hash' => $hash, 'data' => base64_encode('hello')]], $body['inputs']);
+        $this->assertArrayNotHasKey('inputs', json_decode($job->requestBody(false), true));
+    }
+
     public function testSortsMemberNamesByUtf16CodeUnits(): void
     {
         // U+1F600 is D83D DE00 in UTF-16, so it sorts before U+E000 (unlike in UTF-8).

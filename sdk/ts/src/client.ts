@@ -5,6 +5,8 @@
  * the PeerId that ran it. Every call takes `{ signal, timeoutMs }`.
  */
 import { readFile } from 'node:fs/promises'
+import { basename } from 'node:path'
+import { contentHash as fastHash } from '../../../services/core/src/hash-node.ts'
 import { NodeService } from '../../../services/core/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient, type GrpcClient } from '../../../services/core/src/grpc/index.ts'
 import { canonicalBytes } from '../../../services/core/src/canonical.ts'
@@ -14,6 +16,12 @@ import type { Manifest } from '../../../services/core/src/documents/manifest.ts'
 import type { Receipt } from '../../../services/core/src/documents/receipt.ts'
 import { ManifestBuilder } from './manifest.ts'
 import { verify } from './verify.ts'
+
+/** A file a job wrote under /out: its guest path and bytes. */
+export interface OutputFile {
+  path: string
+  data: Uint8Array
+}
 
 export interface PhaseClientInit {
   /** gRPC address of the node: `unix:/path` or `host:port`. */
@@ -35,6 +43,11 @@ export interface SubmitOptions {
   expectedKey?: string
   /** Trust the node you talk to: take its key from GetNodeInfo for local runs. */
   trustNode?: boolean
+  /**
+   * Bytes of the manifest's input files (any order; each must be one the manifest names). Only
+   * those the node lacks are sent. Default: the files given to the builder with `input()`.
+   */
+  inputs?: readonly Uint8Array[]
   signal?: AbortSignal
   timeoutMs?: number
 }
@@ -49,6 +62,11 @@ export interface SubmitResult {
   exitCode: number
   stdout: Uint8Array
   stderr: Uint8Array
+  /**
+   * The files the job wrote under /out, sorted by path. When `verification.verified`, each was
+   * checked against the receipt's `outputs` (hash and size; none missing, none extra).
+   */
+  outputs: OutputFile[]
   /** The verified receipt when `verification.verified`; otherwise the receipt as received, unverified. */
   receipt: Receipt
   /** The signed receipt exactly as received (canonical JSON). */
@@ -98,9 +116,11 @@ export class PhaseClient {
     const call = { metadata: this.metadata, signal: options.signal, timeoutMs: options.timeoutMs ?? this.timeoutMs }
     if (module !== undefined && contentHash(module) !== manifest.module_hash) throw new PhaseError('hash_mismatch', 'module bytes do not match the manifest module_hash')
     const cached = module === undefined ? true : (await this.client.hasModule({ moduleHash: manifest.module_hash }, call)).cached
+    const inputs = await this.inputsToSend(manifest, options.inputs ?? (job instanceof ManifestBuilder ? job.inputFiles().map((f) => f.data) : []), call)
     const res = await this.client.submitJob({
       manifestJson: canonicalBytes(manifest),
       module: cached ? undefined : module,
+      inputs,
       target: options.target ?? (options.peerId !== undefined ? 'remote' : ''),
       peerId: options.peerId,
       replicas: options.replicas
@@ -114,7 +134,9 @@ export class PhaseClient {
       remote = info.peerId !== res.peerId
       if (expectedKey === undefined && !remote) expectedKey = info.receiptPublicKey
     }
-    const verification = await this.check(res.receiptJson, manifest, { stdout: res.stdout, stderr: res.stderr }, res.peerId, expectedKey, capability === undefined ? undefined : res.capabilityJson)
+    const outputs: OutputFile[] = res.outputs.map(({ path, data }) => ({ path, data }))
+    // The files received are checked with the receipt: exactly those it lists (the `outputs` check).
+    const verification = await this.check(res.receiptJson, manifest, { stdout: res.stdout, stderr: res.stderr, files: outputs }, res.peerId, expectedKey, capability === undefined ? undefined : res.capabilityJson)
     const verified = verification.verified ? verification.receipt : undefined
     // Once verified, reported values are the receipt's own; a node that says otherwise beside it is refused.
     if (verified !== undefined) agree({ job_id: res.jobId, status: res.status, exit_code: res.exitCode }, verified)
@@ -125,6 +147,7 @@ export class PhaseClient {
       exitCode: verified?.exit_code ?? Number(res.exitCode),
       stdout: res.stdout,
       stderr: res.stderr,
+      outputs,
       receipt: verified ?? JSON.parse(receiptText) as Receipt,
       receiptJson: res.receiptJson,
       peerId: res.peerId,
@@ -136,12 +159,33 @@ export class PhaseClient {
     }
   }
 
-  /** Reads a module file and submits it with `args` (a manifest is built with a fresh nonce). */
-  async run (path: string, args: string[] = [], options: SubmitOptions & { stdin?: Uint8Array } = {}): Promise<SubmitResult> {
+  /**
+   * Reads a module file and submits it with `args` (a manifest is built with a fresh nonce).
+   * `files`: local files the guest reads under /in (see `readInputFile`).
+   */
+  async run (path: string, args: string[] = [], options: SubmitOptions & { stdin?: Uint8Array, files?: ReadonlyArray<{ path: string, data: Uint8Array }> } = {}): Promise<SubmitResult> {
     const module = new Uint8Array(await readFile(path))
     const builder = new ManifestBuilder(contentHash(module)).args(...args)
     if (options.stdin !== undefined) builder.stdin(options.stdin)
+    for (const f of options.files ?? []) builder.input(f.path, f.data)
     return await this.submit(builder, module, options)
+  }
+
+  /**
+   * The input files the node lacks, with their bytes: each given file must be one the manifest
+   * names (by hash); the node is asked which of them it caches (HasInputs).
+   */
+  private async inputsToSend (manifest: Manifest, files: readonly Uint8Array[], call: { metadata: Record<string, string>, signal?: AbortSignal, timeoutMs?: number }): Promise<Array<{ hash: string, data: Uint8Array }>> {
+    if (files.length === 0) return []
+    const named = new Set((manifest.inputs ?? []).map((i) => i.hash))
+    const byHash = new Map<string, Uint8Array>()
+    for (const data of files) {
+      const hash = fastHash(data)
+      if (!named.has(hash)) throw new PhaseError('invalid_argument', `an input file given (${hash}) is not named by the manifest's inputs`)
+      byHash.set(hash, data)
+    }
+    const { missing } = await this.client.hasInputs({ hashes: [...byHash.keys()] }, call)
+    return missing.map((hash) => ({ hash, data: byHash.get(hash)! }))
   }
 
   async nodeInfo (options: { signal?: AbortSignal } = {}): Promise<{ peerId: string, receiptPublicKey: string, version: string }> {
@@ -153,7 +197,7 @@ export class PhaseClient {
   }
 
   /** A receipt is "verified" only against a key the caller expects (pinned, or PeerId-bound). */
-  private async check (receiptJson: Uint8Array, job: Manifest, outputs: { stdout: Uint8Array, stderr: Uint8Array }, peerId: string, expectedKey: string | undefined, capability: Uint8Array | undefined): Promise<Verification> {
+  private async check (receiptJson: Uint8Array, job: Manifest, outputs: { stdout: Uint8Array, stderr: Uint8Array, files: OutputFile[] }, peerId: string, expectedKey: string | undefined, capability: Uint8Array | undefined): Promise<Verification> {
     if (expectedKey === undefined && capability === undefined) {
       return { verified: false, reason: 'no expected key: pass expectedKey (or trustNode) for a node that is not on the network' }
     }
@@ -192,4 +236,13 @@ async function replicaResult (r: { peerId: string, status: string, exitCode: num
     if (!(err instanceof PhaseError)) throw err
     return { ...base, status: r.status, exitCode: r.exitCode, capability, verification: { verified: false, reason: err.message } }
   }
+}
+
+/**
+ * Reads a local file as a job input: the guest sees it at `guest`, by default `/in/<its file
+ * name>` (a name the manifest accepts: letters, digits, `.`, `_`, `-`).
+ */
+export async function readInputFile (local: string, guest?: string): Promise<{ path: string, data: Uint8Array }> {
+  const data = new Uint8Array(await readFile(local))
+  return { path: guest ?? `/in/${basename(local)}`, data }
 }

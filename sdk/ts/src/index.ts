@@ -7,7 +7,8 @@
  *
  * `verify` and `manifest` are portable (browser-safe); `PhaseClient` needs Node.js (gRPC).
  */
-export { PhaseClient } from './client.ts'
+export { PhaseClient, readInputFile } from './client.ts'
+export type { OutputFile } from './client.ts'
 export type { PhaseClientInit, SubmitOptions, SubmitResult, ReplicaResult, Verification } from './client.ts'
 export { manifest, ManifestBuilder } from './manifest.ts'
 export { verify } from './verify.ts'

@@ -1,5 +1,5 @@
 /**
- * A fluent manifest builder: `manifest(module).args(...).env(...).stdin(...).limits(...)`.
+ * A fluent manifest builder: `manifest(module).args(...).env(...).stdin(...).input(...).limits(...)`.
  * Every manifest gets a fresh random nonce, so every job id is unique (replay protection).
  */
 import { contentHash } from '../../../services/core/src/hash.ts'
@@ -7,6 +7,7 @@ import { parseManifest, randomNonce, type Manifest, type ManifestLimits, type Ma
 
 export class ManifestBuilder {
   private readonly doc: Record<string, unknown>
+  private readonly files: Array<{ path: string, hash: string, data: Uint8Array }> = []
 
   constructor (moduleHash: string) {
     this.doc = { version: 1, module_hash: moduleHash, nonce: randomNonce() }
@@ -20,6 +21,23 @@ export class ManifestBuilder {
     for (const b of data) bin += String.fromCharCode(b)
     if (data.byteLength > 0) this.doc.stdin = btoa(bin)
     return this
+  }
+
+  /**
+   * An input file: the guest reads `data` at `path` (under /in, e.g. `/in/data.csv`). The
+   * manifest names it by hash; the client sends its bytes only when the node lacks them.
+   */
+  input (path: string, data: Uint8Array | string): this {
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data
+    const entry = { path, hash: contentHash(bytes), data: bytes }
+    this.files.push(entry)
+    this.doc.inputs = this.files.map(({ path, hash }) => ({ path, hash }))
+    return this
+  }
+
+  /** The input files given with `input()`, with their bytes. */
+  inputFiles (): ReadonlyArray<{ path: string, hash: string, data: Uint8Array }> {
+    return this.files
   }
 
   limits (limits: ManifestLimits): this { this.doc.limits = { ...limits }; return this }

@@ -23,7 +23,14 @@ export interface LimitsConfig {
   readonly defaultOutputBytes: number
   readonly maxStdinBytes: number
   readonly maxArgsBytes: number
+  /** Largest input file a job may name. Default: DEFAULT_MAX_INPUT_FILE_BYTES (64 MiB). */
+  readonly maxInputFileBytes?: number
+  /** Total bytes of one job's input files. Default: DEFAULT_MAX_INPUT_BYTES (128 MiB). */
+  readonly maxInputBytes?: number
 }
+
+export const DEFAULT_MAX_INPUT_FILE_BYTES = 64 * 1024 * 1024
+export const DEFAULT_MAX_INPUT_BYTES = 128 * 1024 * 1024
 
 export interface NodeConfig {
   /** The file the config came from, or null for embedded defaults. */
@@ -51,6 +58,8 @@ export interface NodeConfig {
   readonly p2p: P2pConfig
   readonly remote: RemoteConfig
   readonly moduleCache: { readonly memoryBytes: number, readonly diskBytes: number }
+  /** Input files cached by hash: a budget of its own beside the module cache. */
+  readonly inputCache: { readonly memoryBytes: number, readonly diskBytes: number }
   readonly poisonQuarantineMs: number
   readonly receiptLog: ReceiptLogConfig
 }
@@ -210,7 +219,9 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
     maxOutputBytes: l.max_output_bytes ?? 4 * 1024 * 1024,
     defaultOutputBytes: l.default_output_bytes ?? 1024 * 1024,
     maxStdinBytes: l.max_stdin_bytes ?? 4 * 1024 * 1024,
-    maxArgsBytes: l.max_args_bytes ?? 64 * 1024
+    maxArgsBytes: l.max_args_bytes ?? 64 * 1024,
+    maxInputFileBytes: l.max_input_file_bytes ?? DEFAULT_MAX_INPUT_FILE_BYTES,
+    maxInputBytes: l.max_input_bytes ?? DEFAULT_MAX_INPUT_BYTES
   }
   for (const [def, max, key] of [
     [limits.defaultMemoryMb, limits.maxMemoryMb, 'default_memory_mb'],
@@ -259,6 +270,7 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
     throw new InvalidConfigError(`config: /api/headers_timeout_ms (${raw.api?.headers_timeout_ms ?? 10_000}) is above /api/request_timeout_ms (${raw.api?.request_timeout_ms ?? 60_000})`)
   }
   // The largest request the API takes (module as base64, stdin in args/manifest, room for JSON).
+  // Input files may add to it, within api.max_buffered_bytes (big ones travel alone: PUT /v1/blobs).
   const largestRequest = Math.ceil(limits.maxModuleBytes * 4 / 3) + limits.maxStdinBytes * 2 + 1024 * 1024
   return deepFreeze({
     source,
@@ -307,6 +319,10 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
       memoryBytes: raw.module_cache?.memory_bytes ?? 64 * 1024 * 1024,
       diskBytes: raw.module_cache?.disk_bytes ?? 1024 * 1024 * 1024
     },
+    inputCache: {
+      memoryBytes: raw.input_cache?.memory_bytes ?? 64 * 1024 * 1024,
+      diskBytes: raw.input_cache?.disk_bytes ?? 1024 * 1024 * 1024
+    },
     poisonQuarantineMs: raw.poison_quarantine_ms ?? 10 * 60_000,
     receiptLog
   })
@@ -331,6 +347,19 @@ function readTokenFile (path: string): string {
   const token = text.split('\n', 1)[0]!.trim()
   if (token.length < 16) throw new InvalidConfigError(`config: /api/token_file: ${path} must hold a token of at least 16 characters on its first line`)
   return token
+}
+
+/**
+ * The largest job request on the public API, in bytes: module, input files, stdin (twice: base64
+ * in the manifest) and room for the rest. gRPC takes it as is, HTTP as base64 (4/3 of it).
+ */
+export function publicMessageBytes (limits: LimitsConfig): number {
+  return limits.maxModuleBytes + (limits.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES) + limits.maxStdinBytes * 2 + 1024 * 1024
+}
+
+/** The largest ExecuteRequest discovery sends an executor: module, input files, stdin, room. */
+export function executorMessageBytes (limits: LimitsConfig): number {
+  return limits.maxModuleBytes + (limits.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES) + limits.maxStdinBytes + 1024 * 1024
 }
 
 /** True for addresses that only this machine can reach. */

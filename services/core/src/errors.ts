@@ -42,6 +42,8 @@ export type ErrorCode =
   | 'request_timeout'
   | 'headers_too_large'
   | 'expectation_failed'
+  | 'input_not_cached'
+  | 'input_too_large'
 
 export class InvalidJsonError extends PhaseError {
   constructor (message = 'body is not valid JSON') { super('invalid_json', message) }
@@ -133,6 +135,20 @@ export class ExpectationFailedError extends PhaseError {
   constructor (message: string) { super('expectation_failed', message) }
 }
 
+/** An input file the manifest names is neither sent nor cached on this node: send its bytes. */
+export class InputNotCachedError extends PhaseError {
+  /** The hashes of the missing files. */
+  readonly missing: readonly string[]
+  constructor (message: string, missing: readonly string[] = []) {
+    super('input_not_cached', message)
+    this.missing = missing
+  }
+}
+/** An input file, or one job's input files together, over the node's cap. */
+export class InputTooLargeError extends PhaseError {
+  constructor (message: string) { super('input_too_large', message) }
+}
+
 /** gRPC status numbers (kept here so the core has no dependency on grpc-js). */
 export const GrpcStatus = {
   OK: 0,
@@ -181,7 +197,9 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, { grpc: number, http: numbe
   overloaded: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 503 },
   request_timeout: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 408 },
   headers_too_large: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 431 },
-  expectation_failed: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 417 }
+  expectation_failed: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 417 },
+  input_not_cached: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409 },
+  input_too_large: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 413 }
 })
 
 /** Reverse of the table for errors that come back over gRPC: status → our code. */

@@ -1,6 +1,7 @@
 /**
  * The JSON face of a finished job, shared by the HTTP API and `phase run --json`: output as
- * text for reading and as base64 for the exact bytes the receipt hashes.
+ * text for reading and as base64 for the exact bytes the receipt hashes; output files (written
+ * under /out) as path + base64 of their bytes, sorted by path as the receipt lists them.
  */
 export interface JobOutcome {
   jobId: string
@@ -8,6 +9,7 @@ export interface JobOutcome {
   exitCode: number
   stdout: Uint8Array
   stderr: Uint8Array
+  outputs?: ReadonlyArray<{ path: string, data: Uint8Array }>
 }
 
 export function jobOutcomeJson (o: JobOutcome): Record<string, unknown> {
@@ -20,6 +22,7 @@ export function jobOutcomeJson (o: JobOutcome): Record<string, unknown> {
     stdout: stdout.toString('utf8'),
     stderr: stderr.toString('utf8'),
     stdout_base64: stdout.toString('base64'),
-    stderr_base64: stderr.toString('base64')
+    stderr_base64: stderr.toString('base64'),
+    outputs: (o.outputs ?? []).map(({ path, data }) => ({ path, data_base64: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') }))
   }
 }

@@ -39,6 +39,13 @@ const STALLED_AFTER_MISSES = 2
  * executor); forgetting one costs only sending its bytes again.
  */
 const MAX_KNOWN_MODULES = 4096
+/**
+ * Input file bytes an executor takes in per second at the least (decode, check each file's hash,
+ * hand it to a worker: its main thread's work). While a job's files are that busy, a missed
+ * status poll is not a freeze: a client sending big files must not get its job abandoned (and
+ * its module struck) because the executor was reading them.
+ */
+export const BULK_BYTES_PER_SECOND = 4 * 1024 * 1024
 /** A configured executor whose socket never appears is dropped after this long. */
 const NEVER_SEEN_GRACE_MS = 30_000
 
@@ -54,6 +61,8 @@ interface Slot {
   stalled: AbortController
   /** Status polls missed in a row. */
   misses: number
+  /** Until then (ms since epoch) the executor is busy taking in input files: no freeze is called. */
+  bulkUntil: number
   /** Bumped at each death seen, so the jobs that were on it strike their modules once per death. */
   generation: number
   jobs: number
@@ -104,6 +113,8 @@ export interface ExecuteInit {
   env: Record<string, string>
   stdin: Uint8Array
   limits: { memoryBytes: bigint, timeoutMs: number, outputBytes: bigint }
+  /** Input files (path under /in, hash, bytes), sent with every run of the job. */
+  inputs?: Array<{ path: string, hash: string, data: Uint8Array }>
 }
 
 export interface ExecuteOutcome {
@@ -217,6 +228,12 @@ export class ExecutorSet {
       if (!slot.down) this.log.warn({ executor: slot.index }, 'executor missed a status poll, marked down')
       slot.down = true
       if (slot.misses !== STALLED_AFTER_MISSES) return
+      if (Date.now() < slot.bulkUntil) {
+        // Busy with a job's input files: down for new jobs, but its jobs stay (see BULK_BYTES_PER_SECOND).
+        slot.misses--
+        this.log.warn({ executor: slot.index, inFlight: slot.inFlight }, 'executor missed status polls while taking in input files: its jobs stay for now')
+        return
+      }
       // Frozen or dead, it holds its jobs: they go elsewhere (a late answer is never used). One
       // miss alone may be a busy event loop; the second means the jobs would wait their deadline.
       this.log.warn({ executor: slot.index, inFlight: slot.inFlight }, 'executor stopped answering, its jobs move')
@@ -235,6 +252,7 @@ export class ExecutorSet {
       down: false,
       stalled: new AbortController(),
       misses: 0,
+      bulkUntil: 0,
       generation: 0,
       jobs: 0,
       seen: false,
@@ -339,6 +357,8 @@ export class ExecutorSet {
   private async call (slot: Slot, request: ExecuteInit, loadModule: () => Promise<Uint8Array>, options: { signal?: AbortSignal, timeoutMs: number }): Promise<ExecuteResponse> {
     const send = async (withModule: boolean): Promise<ExecuteResponse> => {
       const module = withModule ? await loadModule() : undefined
+      const bulk = (request.inputs ?? []).reduce((n, f) => n + f.data.byteLength, 0)
+      if (bulk > 0) slot.bulkUntil = Math.max(slot.bulkUntil, Date.now() + Math.ceil(bulk / BULK_BYTES_PER_SECOND * 1000))
       return await slot.client.execute({ ...request, module }, { signal: options.signal, timeoutMs: options.timeoutMs })
     }
     const known = slot.modules.has(request.moduleHash)

@@ -9,7 +9,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { checkToken } from './auth.ts'
 import { prepareSocket } from '../../core/src/grpc/socket.ts'
-import { ERROR_TABLE, InvalidArgumentError, InvalidJsonError, InvalidManifestError, NotFoundError, PhaseError, toPublicError } from '../../core/src/errors.ts'
+import { ERROR_TABLE, HashMismatchError, InputTooLargeError, InvalidArgumentError, InvalidJsonError, InvalidManifestError, NotFoundError, PhaseError, toPublicError } from '../../core/src/errors.ts'
+import { DEFAULT_MAX_INPUT_FILE_BYTES } from '../../core/src/config.ts'
+import { contentHash } from '../../core/src/hash-node.ts'
+import type { InputStore } from './module-store.ts'
+import type { InputBlob } from './input-files.ts'
 import { Intake } from '../../core/src/intake.ts'
 import { decodeBody, hostCheck, readBody, requestPath } from './http-guard.ts'
 import { expectationFailed, refuseClient, refuseConnect } from './http-refusals.ts'
@@ -23,6 +27,8 @@ import type { NodeInfo } from './index.ts'
 export interface HttpApiComponents {
   jobs: Pick<JobRouter, 'run'>
   modules: { has: (hash: string) => boolean }
+  /** Input files by hash (GET and PUT /v1/blobs/<hash>). Default: none, and uploads are refused. */
+  inputs?: Pick<InputStore, 'has' | 'put'>
   info: () => Promise<NodeInfo>
   /** GET /v1/status: what `phase node status` shows, as JSON. */
   status?: () => Promise<unknown>
@@ -61,6 +67,8 @@ export interface HttpApiInit {
   requestTimeoutMs?: number
   /** Most open connections per listener. Default: 1024. */
   maxConnections?: number
+  /** Largest input file PUT /v1/blobs/<hash> takes. Default: 64 MiB (limits.max_input_file_bytes). */
+  maxInputFileBytes?: number
 }
 
 class MethodNotAllowedError extends PhaseError {
@@ -178,10 +186,19 @@ export class HttpApi {
       if (req.method !== 'POST') throw new MethodNotAllowedError()
       return await this.submit(req, res, signal)
     }
-    const mod = /^\/v1\/modules\/(sha256:[0-9a-f]{64})$/.exec(url.pathname)
+    // The hash's colon may come percent-encoded (PHP's rawurlencode, curl users): both name it.
+    const mod = /^\/v1\/modules\/sha256(?::|%3[Aa])([0-9a-f]{64})$/.exec(url.pathname)
     if (mod != null) {
       if (req.method !== 'GET') throw new MethodNotAllowedError()
-      return { module_hash: mod[1], cached: this.c.modules.has(mod[1]!) }
+      const hash = `sha256:${mod[1]!}`
+      return { module_hash: hash, cached: this.c.modules.has(hash) }
+    }
+    const blob = /^\/v1\/blobs\/sha256(?::|%3[Aa])([0-9a-f]{64})$/.exec(url.pathname)
+    if (blob != null) {
+      const hash = `sha256:${blob[1]!}`
+      if (req.method === 'GET') return { hash, cached: this.c.inputs?.has(hash) === true }
+      if (req.method !== 'PUT') throw new MethodNotAllowedError()
+      return await this.upload(req, res, hash)
     }
     if (url.pathname === '/metrics' && this.c.metrics !== undefined) {
       if (req.method !== 'GET') throw new MethodNotAllowedError()
@@ -198,6 +215,30 @@ export class HttpApi {
       return { peer_id: info.peerId, receipt_public_key: info.receiptPublicKey, version: info.version, executors: info.executors, runtime: { name: info.runtimeName, version: info.runtimeVersion }, network: info.network ?? null }
     }
     throw new NotFoundError(`no such endpoint: ${req.method ?? ''} ${url.pathname.slice(0, 100)}`)
+  }
+
+  /**
+   * PUT /v1/blobs/<hash>: one input file's raw bytes (any content type), for files too big to
+   * travel well as base64 in a job's JSON. Capped at the per-file cap before it is buffered,
+   * counted against the Intake, hashed, and cached only when it hashes to the path's hash.
+   */
+  private async upload (req: IncomingMessage, res: ServerResponse, hash: string): Promise<unknown> {
+    const store = this.c.inputs
+    if (store === undefined) throw new NotFoundError('this node does not cache input files')
+    const max = this.init.maxInputFileBytes ?? DEFAULT_MAX_INPUT_FILE_BYTES
+    const { body, release } = await readBody(req, res, {
+      max,
+      intake: this.intake,
+      tooLarge: (message) => new InputTooLargeError(`input file: ${message} (limits.max_input_file_bytes)`)
+    })
+    try {
+      const actual = contentHash(body)
+      if (actual !== hash) throw new HashMismatchError(`the bytes sent hash to ${actual}, not ${hash}`)
+      await store.put(hash, body)
+      return { hash, bytes: body.byteLength, cached: store.has(hash) }
+    } finally {
+      release()
+    }
   }
 
   private authorize (req: IncomingMessage): void {
@@ -247,16 +288,32 @@ function parseJobBody (body: Buffer): RoutedRequest {
   let doc: unknown
   try { doc = JSON.parse(decodeBody(body)) } catch (err) { throw err instanceof PhaseError ? err : new InvalidJsonError() }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new InvalidJsonError('body must be a JSON object')
-  const { manifest, module, target, peer_id: peerId, replicas, ...rest } = doc as Record<string, unknown>
+  const { manifest, module, target, peer_id: peerId, replicas, inputs, ...rest } = doc as Record<string, unknown>
   const unknown = Object.keys(rest)
-  if (unknown.length > 0) throw new InvalidManifestError(`unknown field in request: '${unknown[0]!.slice(0, 60)}' (expected manifest, module, target, peer_id, replicas)`)
+  if (unknown.length > 0) throw new InvalidManifestError(`unknown field in request: '${unknown[0]!.slice(0, 60)}' (expected manifest, module, inputs, target, peer_id, replicas)`)
   if ((target !== undefined && typeof target !== 'string') || (peerId !== undefined && typeof peerId !== 'string')) throw new InvalidManifestError('target and peer_id must be strings')
   if (replicas !== undefined && (!Number.isInteger(replicas) || (replicas as number) < 0)) throw new InvalidManifestError('replicas must be a non-negative integer')
   if (manifest === undefined) throw new InvalidManifestError('request needs a manifest')
   if (module !== undefined && (typeof module !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(module))) {
     throw new InvalidManifestError('module must be standard base64')
   }
-  return { manifest, module: module === undefined ? undefined : Buffer.from(module, 'base64'), target, peerId, replicas: replicas as number | undefined }
+  return { manifest, module: module === undefined ? undefined : Buffer.from(module, 'base64'), inputs: parseInputBlobs(inputs), target, peerId, replicas: replicas as number | undefined }
+}
+
+/** Most input blobs one request may carry: a manifest's most input files. */
+const MAX_INPUT_BLOBS = 256
+
+/** `inputs: [{ "hash": "sha256:<hex>", "data": "<base64>" }]` of a job request → the bytes. */
+function parseInputBlobs (inputs: unknown): InputBlob[] | undefined {
+  if (inputs === undefined) return undefined
+  if (!Array.isArray(inputs) || inputs.length > MAX_INPUT_BLOBS) throw new InvalidArgumentError(`inputs must be an array of at most ${MAX_INPUT_BLOBS} { hash, data } objects`)
+  return inputs.map((blob: unknown, i) => {
+    const { hash, data, ...extra } = (typeof blob === 'object' && blob !== null ? blob : {}) as Record<string, unknown>
+    if (typeof hash !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(hash)) throw new InvalidArgumentError(`inputs[${i}].hash must be sha256:<64 hex>`)
+    if (typeof data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(data)) throw new InvalidArgumentError(`inputs[${i}].data must be standard base64`)
+    if (Object.keys(extra).length > 0) throw new InvalidArgumentError(`inputs[${i}] has an unknown field '${Object.keys(extra)[0]!.slice(0, 60)}' (expected hash, data)`)
+    return { hash, data: Buffer.from(data, 'base64') }
+  })
 }
 
 async function listen (server: Server, start: (cb: () => void) => void): Promise<void> {

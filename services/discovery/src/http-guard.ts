@@ -75,6 +75,8 @@ export interface ReadBodyInit {
   /** Largest body accepted. */
   max: number
   intake: Pick<Intake, 'begin'>
+  /** The error for a body over `max`. Default: ModuleTooLargeError. */
+  tooLarge?: (message: string) => PhaseError
 }
 
 /**
@@ -87,6 +89,7 @@ export interface ReadBodyInit {
  */
 export async function readBody (req: IncomingMessage, res: ServerResponse, init: ReadBodyInit): Promise<{ body: Buffer, release: () => void }> {
   const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length'])
+  const tooLarge = init.tooLarge ?? ((message: string) => new ModuleTooLargeError(message))
   return await new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -113,12 +116,12 @@ export async function readBody (req: IncomingMessage, res: ServerResponse, init:
     const onData = (chunk: Buffer): void => {
       size += chunk.length
       upload.arrived(chunk.length)
-      if (size > init.max) { finish(new ModuleTooLargeError(`request body is over ${init.max} bytes`)); return }
+      if (size > init.max) { finish(tooLarge(`request body is over ${init.max} bytes`)); return }
       if (declared === undefined && !upload.reserve(chunk.length)) return
       chunks.push(chunk)
     }
     if (declared !== undefined) {
-      if (declared > init.max) { finish(new ModuleTooLargeError(`request body is ${declared} bytes, this node accepts at most ${init.max}`)); return }
+      if (declared > init.max) { finish(tooLarge(`request body is ${declared} bytes, this node accepts at most ${init.max}`)); return }
       if (!upload.reserve(declared)) return
     }
     req.on('data', onData)

@@ -9,10 +9,10 @@ import { NodeService } from '../../core/src/gen/phase/node/v1/node_pb.js'
 import { ExecutorService } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
 import { GrpcServer, createGrpcClient } from '../../core/src/grpc/index.ts'
 import type { NodeConfig } from '../../core/src/config.ts'
-import { internalAddresses } from '../../core/src/config.ts'
+import { executorMessageBytes, internalAddresses, publicMessageBytes } from '../../core/src/config.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import { loadOrCreateIdentity } from './identity.ts'
-import { ModuleStore } from './module-store.ts'
+import { InputStore, ModuleStore } from './module-store.ts'
 import { ExecutorSet } from './executors.ts'
 import { SignerClient } from './signer-client.ts'
 import { JobRunner } from './jobs.ts'
@@ -30,7 +30,7 @@ import { nodeStatusJson, type NodeStatus, type NodeProcessStatus } from './statu
 
 export { JobRunner } from './jobs.ts'
 export { ExecutorSet } from './executors.ts'
-export { ModuleStore } from './module-store.ts'
+export { InputStore, ModuleStore } from './module-store.ts'
 
 export { VERSION }
 export { nodeStatusJson, type NodeStatus, type NodeProcessStatus } from './status.ts'
@@ -69,6 +69,7 @@ export class DiscoveryNode {
   private readonly log: Logger
   private readonly server: GrpcServer
   private readonly modules: ModuleStore
+  private readonly inputs: InputStore
   private executors: ExecutorSet | undefined
   private signer: SignerClient | undefined
   private http: HttpApi | undefined
@@ -84,10 +85,10 @@ export class DiscoveryNode {
     this.log = components.logger
     const api = config.api
     this.intake = new Intake({ maxBufferedBytes: api.maxBufferedBytes, minBytesPerSecond: api.minBytesPerSecond, graceMs: api.bodyGraceMs, timeoutMs: api.requestTimeoutMs })
-    // The public API takes a module plus manifest; allow the module cap plus room for the rest
-    // (never more than the whole budget: such a message could never be taken).
+    // The public API takes a module, input files and a manifest; allow their caps plus room for
+    // the rest (never more than the whole budget: such a message could never be taken).
     this.server = new GrpcServer({ logger: this.log.child({ component: 'grpc' }) }, {
-      maxMessageBytes: Math.min(api.maxBufferedBytes, config.limits.maxModuleBytes + config.limits.maxStdinBytes * 2 + 1024 * 1024),
+      maxMessageBytes: Math.min(api.maxBufferedBytes, publicMessageBytes(config.limits)),
       reflection: true,
       intake: this.intake,
       // Connections with no call are closed after two minutes; dead peers are found by pings.
@@ -96,6 +97,7 @@ export class DiscoveryNode {
       maxConcurrentStreams: 256
     })
     this.modules = new ModuleStore({ logger: this.log }, { dir: join(config.stateDir, 'modules'), memoryBytes: config.moduleCache.memoryBytes, diskBytes: config.moduleCache.diskBytes })
+    this.inputs = new InputStore({ logger: this.log }, { dir: join(config.stateDir, 'inputs'), memoryBytes: config.inputCache.memoryBytes, diskBytes: config.inputCache.diskBytes })
   }
 
   async start (): Promise<DiscoveryAddresses> {
@@ -107,8 +109,9 @@ export class DiscoveryNode {
     const identity = await loadOrCreateIdentity(join(this.config.stateDir, IDENTITY_FILE), { logger: this.log })
     const peerId = identity.peerId.toString()
     await this.modules.start()
+    await this.inputs.start()
     const addresses = internalAddresses(this.config)
-    const messageBytes = this.config.limits.maxModuleBytes + this.config.limits.maxStdinBytes * 2 + 1024 * 1024
+    const messageBytes = executorMessageBytes(this.config.limits)
     this.executors = new ExecutorSet({ logger: this.log.child({ component: 'executors' }) }, { addresses: addresses.executors, maxMessageBytes: messageBytes, quarantineMs: this.config.poisonQuarantineMs })
     const executors = this.executors
     executors.watch({ runtimeDir: this.config.runtimeDir, onRestart: (index) => this.metrics.executorRestarted(index) })
@@ -116,7 +119,7 @@ export class DiscoveryNode {
     const replays = new ReplayGuard(REPLAY_WINDOW)
     await this.restoreReplays(replays, this.signer)
     const perExecutor = this.config.workersPerExecutor + this.config.queueCapacity
-    const jobs = new JobRunner({ executors, modules: this.modules, signer: this.signer, replays, logger: this.log.child({ component: 'jobs' }), metrics: this.metrics }, {
+    const jobs = new JobRunner({ executors, modules: this.modules, inputs: this.inputs, signer: this.signer, replays, logger: this.log.child({ component: 'jobs' }), metrics: this.metrics }, {
       limits: this.config.limits,
       peerId,
       maxInFlight: () => Math.max(1, executors.size) * perExecutor,
@@ -209,21 +212,24 @@ export class DiscoveryNode {
         jobsByStatus: Object.fromEntries(Object.entries(byStatus).map(([k, v]) => [k, BigInt(v)]))
       }
     }
-    this.server.add(NodeService, createNodeService({ jobs: router, modules: this.modules, info, peers, findExecutors, status }, { token: this.config.api.token }))
+    this.server.add(NodeService, createNodeService({ jobs: router, modules: this.modules, inputs: this.inputs, info, peers, findExecutors, status }, { token: this.config.api.token }))
     const grpc = await this.server.start(this.config.api.grpc)
     // The public API socket is for the node's group (the package's 'phase' group); the internal
     // sockets stay owner-only under the service's umask, since the signer signs what it is given.
     if (grpc.startsWith('unix:')) await chmod(grpc.slice('unix:'.length), PUBLIC_SOCKET_MODE)
     let http: string | null = null
     if (this.config.api.http.enabled) {
-      this.http = new HttpApi({ jobs: router, modules: this.modules, info, status: async () => nodeStatusJson(await status()), metrics: async () => await this.metrics.text(), logger: this.log.child({ component: 'http' }) }, {
+      this.http = new HttpApi({ jobs: router, modules: this.modules, inputs: this.inputs, info, status: async () => nodeStatusJson(await status()), metrics: async () => await this.metrics.text(), logger: this.log.child({ component: 'http' }) }, {
         host: this.config.api.http.host,
         port: this.config.api.http.port,
         tcp: this.config.api.http.tcp,
         allowedHosts: this.config.api.http.allowedHosts,
         socket: this.config.api.http.socket,
         token: this.config.api.token,
-        maxBodyBytes: Math.min(this.config.api.maxBufferedBytes, Math.ceil(this.config.limits.maxModuleBytes * 4 / 3) + this.config.limits.maxStdinBytes * 2 + 1024 * 1024),
+        // A module and input files as base64 plus the manifest, within the whole budget (bigger
+        // input files go alone, raw: PUT /v1/blobs/<hash>).
+        maxBodyBytes: Math.min(this.config.api.maxBufferedBytes, Math.ceil(publicMessageBytes(this.config.limits) * 4 / 3)),
+        maxInputFileBytes: this.config.limits.maxInputFileBytes,
         intake: this.intake,
         headersTimeoutMs: this.config.api.headersTimeoutMs,
         requestTimeoutMs: this.config.api.requestTimeoutMs,

@@ -4,14 +4,15 @@
  * output + receipt. The only path from a request to a signature.
  */
 import { parseManifest, inputsHashOf, manifestStdin, type Manifest } from '../../core/src/documents/manifest.ts'
-import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
+import type { ReceiptOutput, TrapReason, UnsignedReceipt } from '../../core/src/documents/receipt.ts'
 import { contentHash } from '../../core/src/hash-node.ts'
 import { canonicalBytes } from '../../core/src/canonical.ts'
 import { HashMismatchError, LimitExceededError, ModuleNotCachedError, ModuleTooLargeError, ReplayedJobError, QueueFullError, isPhaseError, PhaseError } from '../../core/src/errors.ts'
 import type { LimitsConfig } from '../../core/src/config.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import type { ExecutorSet } from './executors.ts'
-import type { ModuleStore } from './module-store.ts'
+import type { InputStore, ModuleStore } from './module-store.ts'
+import { admitInputs, type InputBlob } from './input-files.ts'
 import type { SignerClient } from './signer-client.ts'
 import { ReplayGuard } from './replay-guard.ts'
 import type { NodeMetrics } from './metrics.ts'
@@ -24,6 +25,14 @@ export interface JobRequest {
   manifest: Uint8Array | unknown
   /** Module bytes, when the client sends them. */
   module?: Uint8Array
+  /** Bytes of the manifest's input files the client sends (cached ones may be left out). */
+  inputs?: readonly InputBlob[]
+}
+
+/** A file the job wrote under /out (the receipt's `outputs` lists its hash and size). */
+export interface OutputFile {
+  path: string
+  data: Uint8Array
 }
 
 export interface JobResult {
@@ -39,6 +48,8 @@ export interface JobResult {
   executor: number
   /** The module's own wall time in the executor (local runs). */
   wallTimeUs?: number
+  /** The files the job wrote under /out, sorted by path (none: empty or absent). */
+  outputs?: OutputFile[]
 }
 
 /** Where a job comes from: this node's clients, or another node over `/phase/job/1.0.0`. */
@@ -61,6 +72,8 @@ export interface RemoteJobCaps {
 export interface JobRunnerComponents {
   executors: Pick<ExecutorSet, 'execute'>
   modules: Pick<ModuleStore, 'has' | 'get' | 'put'>
+  /** Input files by hash. Default: none cached (every input file must be sent with its job). */
+  inputs?: Pick<InputStore, 'has' | 'get' | 'put' | 'sizeOf'>
   signer: Pick<SignerClient, 'publicKey' | 'sign'>
   logger: Logger
   metrics?: Pick<NodeMetrics, 'jobDone' | 'jobFailed'>
@@ -116,6 +129,7 @@ export class JobRunner {
     this.checkInputs(manifest, stdin)
     const moduleHash = manifest.module_hash
     await this.admitModule(moduleHash, request.module)
+    const inputs = await admitInputs(this.c.inputs ?? NO_INPUT_STORE, manifest, request.inputs, this.init.limits)
     // jobIdOf(manifest), computed here so the canonical bytes serve the response as well.
     const manifestJson = canonicalBytes(manifest)
     const jobId = contentHash(manifestJson)
@@ -128,14 +142,17 @@ export class JobRunner {
     // The id stays used once a receipt exists for it (issued here, or already in the signer's log).
     let receiptExists = false
     try {
+      const inputFiles = await inputs.load()
       const { response, executor } = await this.c.executors.execute({
         jobId,
         moduleHash,
         args: [...(manifest.args ?? [])],
         env: { ...(manifest.env ?? {}) },
         stdin,
-        limits: { memoryBytes: BigInt(limits.memory_bytes), timeoutMs: limits.timeout_ms, outputBytes: BigInt(limits.output_bytes) }
+        limits: { memoryBytes: BigInt(limits.memory_bytes), timeoutMs: limits.timeout_ms, outputBytes: BigInt(limits.output_bytes) },
+        inputs: inputFiles
       }, async () => await this.moduleBytes(moduleHash), { signal: options.signal, timeoutMs: limits.timeout_ms + EXECUTOR_DEADLINE_SLACK_MS })
+      const outputs = sortedOutputs(response.outputs)
       const unsigned: UnsignedReceipt = {
         version: 1,
         job_id: jobId,
@@ -154,7 +171,8 @@ export class JobRunner {
         started_at: response.startedAt,
         finished_at: response.finishedAt,
         node: { peer_id: this.init.peerId, public_key: await this.c.signer.publicKey(options) },
-        runtime: { name: response.runtimeName, version: response.runtimeVersion }
+        runtime: { name: response.runtimeName, version: response.runtimeVersion },
+        ...receiptExtras(response, outputs)
       }
       const signed = await this.c.signer.sign(unsigned, options).catch((err: unknown) => {
         receiptExists = isPhaseError(err, 'replayed_job')
@@ -176,7 +194,8 @@ export class JobRunner {
         stderr: response.stderr,
         receiptJson: signed.receiptJson,
         executor,
-        wallTimeUs: unsigned.wall_time_us
+        wallTimeUs: unsigned.wall_time_us,
+        outputs
       }
     } finally {
       this.inFlight--
@@ -239,4 +258,31 @@ export class JobRunner {
     if (bytes === undefined) throw new ModuleNotCachedError(`module ${hash} is no longer cached; send its bytes`)
     return bytes
   }
+}
+
+/** With no input store, nothing is cached: every input file must come with its job. */
+const NO_INPUT_STORE: Pick<InputStore, 'has' | 'get' | 'put' | 'sizeOf'> = {
+  has: () => false,
+  get: async () => undefined,
+  put: async () => {},
+  sizeOf: () => undefined
+}
+
+/** Output files in the receipt's order: by path, in UTF-16 code units (as RFC 8785 sorts keys). */
+function sortedOutputs (files: ReadonlyArray<{ path: string, data: Uint8Array }>): OutputFile[] {
+  return files.map(({ path, data }) => ({ path, data })).sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+}
+
+/**
+ * The receipt's optional members taken from the executor's answer, each present only when it
+ * applies (so receipts of jobs without them keep their old shape): the output files (hash and
+ * size), the trap reason (only with status trap) and the compile time of a cold module.
+ */
+function receiptExtras (response: { status: string, trap: string, compileTimeUs: bigint }, files: readonly OutputFile[]): Partial<UnsignedReceipt> {
+  const extras: Partial<UnsignedReceipt> = {}
+  const outputs: ReceiptOutput[] = files.map(({ path, data }) => ({ path, hash: contentHash(data), bytes: data.byteLength }))
+  if (outputs.length > 0) extras.outputs = outputs
+  if (response.status === 'trap' && response.trap !== '') extras.trap = response.trap as TrapReason
+  if (response.compileTimeUs > 0n) extras.compile_time_us = Number(response.compileTimeUs)
+  return extras
 }

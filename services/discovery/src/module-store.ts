@@ -1,9 +1,11 @@
 /**
- * Modules by content hash: a bounded in-memory LRU in front of a bounded folder on disk, so a
- * client sends a module once and afterwards only its hash, also across restarts. Bytes are
- * stored only after their hash was checked (by the caller) and they validated as WebAssembly
- * (here), so neither a client nor a peer can fill the cache with junk. Both levels are bounded
- * by bytes; the least recently used module goes first.
+ * Content by hash: a bounded in-memory LRU in front of a bounded folder on disk, so a client
+ * sends a module (or an input file) once and afterwards only its hash, also across restarts.
+ * Bytes are stored only after their hash was checked (by the caller) and, for modules, they
+ * validated as WebAssembly (here), so neither a client nor a peer can fill the cache with junk.
+ * Both levels are bounded by bytes; the least recently used entry goes first. `ModuleStore`
+ * holds modules; `InputStore` holds job input files under a budget of its own (a stream of big
+ * input files must not push every module out, nor the other way round).
  */
 import { mkdir, readdir, readFile, rename, stat, writeFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -17,7 +19,7 @@ export const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024
 export const DEFAULT_DISK_BYTES = 1024 * 1024 * 1024
 
 export interface ModuleStoreInit {
-  /** Folder for module files; none keeps modules in memory only. */
+  /** Folder for the files; none keeps them in memory only. */
   dir?: string
   /** Bytes kept in memory. Default: 64 MiB. */
   memoryBytes?: number
@@ -27,7 +29,27 @@ export interface ModuleStoreInit {
 
 const HASH = /^sha256:([0-9a-f]{64})$/
 
-export class ModuleStore {
+/** What differs between the stores: the file suffix, and the check bytes pass before they are kept. */
+interface ContentKind {
+  /** File name suffix on disk, e.g. `.wasm`. */
+  suffix: string
+  /** Throws (a PhaseError) when `bytes` may not be stored. */
+  check: (bytes: Uint8Array) => void
+  /** Name used in log lines. */
+  what: string
+}
+
+const MODULE_KIND: ContentKind = {
+  suffix: '.wasm',
+  what: 'module',
+  check: (bytes) => {
+    if (!WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) throw new InvalidModuleError('module is not valid WebAssembly')
+  }
+}
+
+const INPUT_KIND: ContentKind = { suffix: '.bin', what: 'input file', check: () => {} }
+
+class ContentStore {
   private readonly memory = new Map<string, Uint8Array>()
   /** Files on disk and their sizes, least recently used first. */
   private readonly onDisk = new Map<string, number>()
@@ -37,8 +59,12 @@ export class ModuleStore {
   private bytes = 0
   private diskBytesUsed = 0
   private readonly log: Logger
+  private readonly kind: ContentKind
+  private readonly fileName: RegExp
 
-  constructor (components: { logger: Logger }, init: ModuleStoreInit = {}) {
+  constructor (components: { logger: Logger }, init: ModuleStoreInit, kind: ContentKind) {
+    this.kind = kind
+    this.fileName = new RegExp(`^([0-9a-f]{64})${kind.suffix.replace('.', '\\.')}$`)
     this.dir = init.dir
     this.maxBytes = init.memoryBytes ?? DEFAULT_MEMORY_BYTES
     this.maxDiskBytes = init.diskBytes ?? DEFAULT_DISK_BYTES
@@ -54,7 +80,7 @@ export class ModuleStore {
       const path = join(this.dir, name)
       // A write cut short by a crash leaves its temporary file: it counts against no bound, so go.
       if (name.endsWith('.tmp')) { await unlink(path).catch(() => {}); continue }
-      const m = /^([0-9a-f]{64})\.wasm$/.exec(name)
+      const m = this.fileName.exec(name)
       if (m == null) continue
       const s = await stat(path).catch(() => undefined)
       if (s !== undefined) found.push({ hash: `sha256:${m[1]}`, size: s.size, mtime: s.mtimeMs })
@@ -68,7 +94,12 @@ export class ModuleStore {
     return this.memory.has(hash) || this.onDisk.has(hash)
   }
 
-  /** The module's bytes, or undefined when unknown. */
+  /** Size in bytes of a stored entry (without reading it), or undefined when unknown. */
+  sizeOf (hash: string): number | undefined {
+    return this.memory.get(hash)?.byteLength ?? this.onDisk.get(hash)
+  }
+
+  /** The entry's bytes, or undefined when unknown. */
   async get (hash: string): Promise<Uint8Array | undefined> {
     const size = this.onDisk.get(hash)
     if (size !== undefined) this.indexFile(hash, size) // refresh its LRU position on disk
@@ -82,27 +113,27 @@ export class ModuleStore {
     const m = HASH.exec(hash)
     if (m == null) return undefined
     try {
-      const bytes = new Uint8Array(await readFile(join(this.dir, `${m[1]}.wasm`)))
+      const bytes = new Uint8Array(await readFile(join(this.dir, `${m[1]}${this.kind.suffix}`)))
       this.remember(hash, bytes)
       return bytes
     } catch (err) {
       this.forgetFile(hash)
-      this.log.warn({ hash, err: (err as Error).message }, 'module file unreadable, forgotten')
+      this.log.warn({ hash, err: (err as Error).message }, `${this.kind.what} file unreadable, forgotten`)
       return undefined
     }
   }
 
   /**
-   * Stores bytes whose hash the caller has verified. Throws InvalidModuleError (and stores
-   * nothing) when they are not valid WebAssembly.
+   * Stores bytes whose hash the caller has verified. Throws (and stores nothing) when they fail
+   * the store's check: InvalidModuleError for a module that is not valid WebAssembly.
    */
   async put (hash: string, bytes: Uint8Array): Promise<void> {
     if (this.has(hash)) return
-    if (!WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) throw new InvalidModuleError('module is not valid WebAssembly')
+    this.kind.check(bytes)
     bytes = this.remember(hash, bytes)
     const m = HASH.exec(hash)
     if (this.dir === undefined || m == null || bytes.byteLength > this.maxDiskBytes) return
-    const path = join(this.dir, `${m[1]}.wasm`)
+    const path = join(this.dir, `${m[1]}${this.kind.suffix}`)
     const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`
     try {
       await writeFile(tmp, bytes, { mode: 0o640 })
@@ -112,11 +143,11 @@ export class ModuleStore {
     } catch (err) {
       await unlink(tmp).catch(() => {})
       // A full disk costs the cache, not the job.
-      this.log.warn({ hash, err: (err as Error).message }, 'could not persist module')
+      this.log.warn({ hash, err: (err as Error).message }, `could not persist ${this.kind.what}`)
     }
   }
 
-  /** Modules in memory. */
+  /** Entries in memory. */
   get size (): number { return this.memory.size }
 
   /** Bytes held in memory and on disk. */
@@ -160,7 +191,21 @@ export class ModuleStore {
       if (this.diskBytesUsed <= this.maxDiskBytes) break
       this.forgetFile(oldest)
       const m = HASH.exec(oldest)
-      if (m != null) await unlink(join(this.dir, `${m[1]}.wasm`)).catch(() => {})
+      if (m != null) await unlink(join(this.dir, `${m[1]}${this.kind.suffix}`)).catch(() => {})
     }
+  }
+}
+
+/** WebAssembly modules by hash (validated before they are stored). */
+export class ModuleStore extends ContentStore {
+  constructor (components: { logger: Logger }, init: ModuleStoreInit = {}) {
+    super(components, init, MODULE_KIND)
+  }
+}
+
+/** Job input files by hash: any bytes, kept once their hash was checked by the caller. */
+export class InputStore extends ContentStore {
+  constructor (components: { logger: Logger }, init: ModuleStoreInit = {}) {
+    super(components, init, INPUT_KIND)
   }
 }

@@ -9,12 +9,19 @@ import type { JobRouter } from './router.ts'
 import type { PeerSummary, FoundExecutor } from './p2p/index.ts'
 import type { Requirements } from './p2p/providers.ts'
 import type { NodeInfo, NodeStatus } from './index.ts'
+import { InvalidArgumentError } from '../../core/src/errors.ts'
+
+/** Most hashes one HasInputs call may name: a manifest's most input files. */
+export const MAX_HAS_INPUTS = 256
+const HASH = /^sha256:[0-9a-f]{64}$/
 
 export interface NodeServiceComponents {
   jobs: Pick<JobRouter, 'run'>
   peers: () => Promise<PeerSummary[]>
   findExecutors: (req: Requirements, options: { limit: number, signal: AbortSignal }) => Promise<FoundExecutor[]>
   modules: { has: (hash: string) => boolean }
+  /** Input files cached by hash. Default: none. */
+  inputs?: { has: (hash: string) => boolean }
   info: () => Promise<NodeInfo>
   status: () => Promise<NodeStatus>
 }
@@ -29,7 +36,7 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
   return {
     async submitJob (request, ctx) {
       authorize(ctx.metadata)
-      const result = await c.jobs.run({ manifest: request.manifestJson, module: request.module, target: request.target, peerId: request.peerId, replicas: request.replicas }, { signal: ctx.signal })
+      const result = await c.jobs.run({ manifest: request.manifestJson, module: request.module, inputs: request.inputs, target: request.target, peerId: request.peerId, replicas: request.replicas }, { signal: ctx.signal })
       return {
         jobId: result.jobId,
         manifestJson: result.manifestJson,
@@ -41,8 +48,15 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
         peerId: result.peerId,
         replicas: (result.replicas ?? []).map(({ capability, ...r }) => ({ ...r, exitCode: BigInt(r.exitCode), capabilityJson: capability === undefined ? undefined : canonicalBytes(capability) })),
         agreeing: result.agreeing ?? 0,
-        capabilityJson: result.capability === undefined ? undefined : canonicalBytes(result.capability)
+        capabilityJson: result.capability === undefined ? undefined : canonicalBytes(result.capability),
+        outputs: result.outputs ?? []
       }
+    },
+    async hasInputs (request, ctx) {
+      authorize(ctx.metadata)
+      if (request.hashes.length > MAX_HAS_INPUTS) throw new InvalidArgumentError(`HasInputs takes at most ${MAX_HAS_INPUTS} hashes`)
+      for (const h of request.hashes) if (!HASH.test(h)) throw new InvalidArgumentError(`not a sha256:<hex> hash: '${h.slice(0, 80)}'`)
+      return { missing: request.hashes.filter((h) => c.inputs?.has(h) !== true) }
     },
     async hasModule (request, ctx) {
       authorize(ctx.metadata)

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { runProcess } from '../../core/src/process.ts'
-import { executorAddress } from '../../core/src/config.ts'
+import { executorAddress, executorMessageBytes } from '../../core/src/config.ts'
 import { GrpcServer } from '../../core/src/grpc/index.ts'
 import { ExecutorService } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
 import { createV8Runtime, createExecutorService } from './index.ts'
@@ -29,7 +29,7 @@ await runProcess('executor', async (config, logger) => {
     maxOutputBytes: limits.maxOutputBytes
   }, { logger: log })
   await runtime.start()
-  const server = new GrpcServer({ logger: log }, { maxMessageBytes: limits.maxModuleBytes + limits.maxStdinBytes + 1024 * 1024 })
+  const server = new GrpcServer({ logger: log }, { maxMessageBytes: executorMessageBytes(limits) })
   server.add(ExecutorService, createExecutorService({ runtime, logger: log, index }))
   const address = executorAddress(config.runtimeDir, index)
   // Privilege separation (README): run as the executor user, the socket belongs to that user

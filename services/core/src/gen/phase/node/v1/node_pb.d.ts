@@ -144,7 +144,7 @@ export declare type SubmitJobResponse = Message<"phase.node.v1.SubmitJobResponse
   manifestJson: Uint8Array;
 
   /**
-   * One of: ok, exit, trap, timeout, memory_limit, output_limit.
+   * One of: ok, exit, trap, timeout, memory_limit, output_limit, fuel_exhausted.
    *
    * @generated from field: string status = 3;
    */
@@ -866,6 +866,46 @@ export declare type FindExecutorsResponse = Message<"phase.node.v1.FindExecutors
 export declare const FindExecutorsResponseSchema: GenMessage<FindExecutorsResponse>;
 
 /**
+ * HasInputsRequest names input files by hash.
+ *
+ * @generated from message phase.node.v1.HasInputsRequest
+ */
+export declare type HasInputsRequest = Message<"phase.node.v1.HasInputsRequest"> & {
+  /**
+   * "sha256:<hex>" each; at most 256 (a manifest's most input files).
+   *
+   * @generated from field: repeated string hashes = 1;
+   */
+  hashes: string[];
+};
+
+/**
+ * Describes the message phase.node.v1.HasInputsRequest.
+ * Use `create(HasInputsRequestSchema)` to create a new message.
+ */
+export declare const HasInputsRequestSchema: GenMessage<HasInputsRequest>;
+
+/**
+ * HasInputsResponse lists the input files the node does not cache.
+ *
+ * @generated from message phase.node.v1.HasInputsResponse
+ */
+export declare type HasInputsResponse = Message<"phase.node.v1.HasInputsResponse"> & {
+  /**
+   * The hashes of the request the node lacks, in request order: send their bytes with the job.
+   *
+   * @generated from field: repeated string missing = 1;
+   */
+  missing: string[];
+};
+
+/**
+ * Describes the message phase.node.v1.HasInputsResponse.
+ * Use `create(HasInputsResponseSchema)` to create a new message.
+ */
+export declare const HasInputsResponseSchema: GenMessage<HasInputsResponse>;
+
+/**
  * NodeService is the node's public local API: clients submit jobs here and learn who the node is.
  * It listens on a local unix socket (and, for curl and the PHP SDK, JSON over HTTP on localhost).
  *
@@ -941,6 +981,17 @@ export declare const NodeService: GenService<{
     methodKind: "unary";
     input: typeof FindExecutorsRequestSchema;
     output: typeof FindExecutorsResponseSchema;
+  },
+  /**
+   * HasInputs tells which input files (by hash) the node lacks, so a client sends only those
+   * with its job. Errors: INVALID_ARGUMENT for more than 256 hashes or one not "sha256:<hex>".
+   *
+   * @generated from rpc phase.node.v1.NodeService.HasInputs
+   */
+  hasInputs: {
+    methodKind: "unary";
+    input: typeof HasInputsRequestSchema;
+    output: typeof HasInputsResponseSchema;
   },
 }>;
 

@@ -1,0 +1,57 @@
+/**
+ * An executor that misses its status polls while it takes in a job's big input files is not
+ * called frozen at once: the job stays and finishes (without this, discovery moved it after two
+ * missed polls, and with one executor the client got executor_died and the module a strike).
+ * The executor is made to miss its polls with SIGSTOP while the job is in flight.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient, type GrpcClient } from '../../services/core/src/grpc/index.ts'
+import { contentHash } from '../../services/core/src/hash-node.ts'
+import { ROOT, startTestNode, type TestNode } from '../helpers/node-harness.ts'
+
+const enc = new TextEncoder()
+const MiB = 1024 * 1024
+
+async function until (check: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!await check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+describe('an executor busy with big input files', () => {
+  let node: TestNode
+  let client: GrpcClient<typeof NodeService>
+  beforeAll(async () => {
+    node = await startTestNode({ executors: 1, config: { limits: { max_timeout_ms: 120_000 } } })
+    client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 * MiB })
+  }, 120_000)
+  afterAll(async () => {
+    client?.close()
+    await node?.stop()
+  })
+
+  it('keeps its job when it misses status polls meanwhile', async () => {
+    const module = new Uint8Array(await readFile(join(ROOT, 'test/programs/c/wc.wasm')))
+    const data = randomBytes(64 * MiB - 1)
+    const hash = contentHash(data)
+    const manifest = { version: 1, module_hash: contentHash(module), nonce: randomBytes(16).toString('hex'), inputs: [{ path: '/in/x', hash }], limits: { timeout_ms: 120_000 } }
+    const pending = client.submitJob({ manifestJson: enc.encode(JSON.stringify(manifest)), module, inputs: [{ hash, data }] }, { timeoutMs: 180_000 })
+      .then((r) => r.status, (err: { code: string }) => `error:${err.code}`)
+    const pid = node.procs.get('executor-0')!.child.pid!
+    await until(async () => (await client.getNodeStatus({})).jobsInFlight > 0, 'the job in flight')
+    process.kill(pid, 'SIGSTOP')
+    try {
+      await until(() => /taking in input files/.test(node.log('discovery')) || /its jobs move/.test(node.log('discovery')), 'two missed status polls')
+    } finally {
+      process.kill(pid, 'SIGCONT')
+    }
+    expect(node.log('discovery')).not.toMatch(/its jobs move/)
+    expect(await pending).toBe('ok')
+  }, 180_000)
+})
