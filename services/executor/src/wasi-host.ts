@@ -47,6 +47,17 @@ export interface WasiJob {
   outputBytes: number
 }
 
+/**
+ * Where clocks and randomness come from, when not the real ones (the deterministic profile: a
+ * virtual clock and a seeded stream). A clock given here is not coarsened and has resolution 1 ns.
+ */
+export interface WasiProviders {
+  /** The time of clock `clockId` (0 realtime, 1 monotonic, 2 process, 3 thread) in ns. */
+  clockNs?: (clockId: number) => bigint
+  /** Fills `buf` with random bytes. */
+  randomFill?: (buf: Uint8Array) => void
+}
+
 export interface WasiHost {
   imports: Record<string, (...args: never[]) => number | undefined>
   bindMemory: (memory: WebAssembly.Memory) => void
@@ -63,7 +74,7 @@ const encoder = new TextEncoder()
  * the unwinding starts: the caller can report the outcome even if the guest then catches the
  * unwinding and never returns.
  */
-export function createWasiHost (job: WasiJob, importNames: readonly string[], onEnd: (end: HostEnd) => void = () => {}): WasiHost {
+export function createWasiHost (job: WasiJob, importNames: readonly string[], onEnd: (end: HostEnd) => void = () => {}, providers: WasiProviders = {}): WasiHost {
   let memory: WebAssembly.Memory | undefined
   const view = (): DataView => new DataView(memory!.buffer)
   const bytes = (): Uint8Array => new Uint8Array(memory!.buffer)
@@ -153,11 +164,12 @@ export function createWasiHost (job: WasiJob, importNames: readonly string[], on
     fd_seek: (fd: number) => fd <= 2 ? ESPIPE : EBADF,
     clock_res_get (id: number, ptr: number): number {
       if (id > 3) return EINVAL
-      view().setBigUint64(ptr, CLOCK_RESOLUTION_NS, true)
+      view().setBigUint64(ptr, providers.clockNs !== undefined ? 1n : CLOCK_RESOLUTION_NS, true)
       return ESUCCESS
     },
     clock_time_get (id: number, _precision: bigint, ptr: number): number {
       if (id > 3) return EINVAL
+      if (providers.clockNs !== undefined) { view().setBigUint64(ptr, providers.clockNs(id), true); return ESUCCESS }
       // Realtime (0) from the wall clock, the others from the monotonic clock; all cut to 100 µs.
       const ns = id === 0 ? BigInt(Date.now()) * 1_000_000n : process.hrtime.bigint()
       view().setBigUint64(ptr, ns - ns % CLOCK_RESOLUTION_NS, true)
@@ -166,6 +178,7 @@ export function createWasiHost (job: WasiJob, importNames: readonly string[], on
     random_get (buf: number, len: number): number {
       const b = bytes()
       if (buf + len > b.byteLength) return EFAULT
+      if (providers.randomFill !== undefined) { providers.randomFill(b.subarray(buf, buf + len)); return ESUCCESS }
       for (let o = 0; o < len; o += 65536) getRandomValues(b.subarray(buf + o, buf + Math.min(len, o + 65536)))
       return ESUCCESS
     },
