@@ -38,6 +38,8 @@ export interface RewriteOptions {
   metered: boolean
   /** The module's own memory maximum in pages (its declared maximum, or 65536): grows past it are not the cap's doing. */
   ownMaxPages: number
+  /** The memory maximum the node's cap allows it (pages): only grows past it are the cap's doing. */
+  capPages: number
 }
 
 export interface Rewritten {
@@ -165,7 +167,7 @@ function rewriteSection (id: number, r: Reader, st: State): Uint8Array {
       r.pos = end
     }
     if (st.hasMemory) {
-      const body = growBody(st.globals + 1, st.opts.ownMaxPages)
+      const body = growBody(st.globals + 1, st.opts.capPages, st.opts.ownMaxPages)
       w.u32(body.length)
       w.bytes(body)
     }
@@ -173,14 +175,19 @@ function rewriteSection (id: number, r: Reader, st: State): Uint8Array {
   return w.result()
 }
 
-/** The injected `$grow`: memory.grow, recording a failure that fits the module's own maximum. */
-function growBody (refused: number, ownMaxPages: number): number[] {
+/**
+ * The injected `$grow`: memory.grow, recording a failure when the size asked is past the cap's
+ * maximum but within the module's own (so a bigger cap would have granted it). A grow no cap
+ * could grant, or one the system failed below the cap, is not recorded.
+ */
+function growBody (refused: number, capPages: number, ownMaxPages: number): number[] {
   return [
-    0x01, 0x01, 0x7f, // one i32 local: the result
+    0x02, 0x01, 0x7f, 0x01, 0x7e, // locals: 1 (i32) the result, 2 (i64) the size asked
     0x20, 0x00, 0x40, 0x00, 0x22, 0x01, // local.get 0; memory.grow; local.tee 1
     0x41, 0x7f, 0x46, 0x04, 0x40, // i32.const -1; i32.eq; if
-    0x3f, 0x00, 0xad, 0x20, 0x00, 0xad, 0x7c, // memory.size (u64) + pages asked (u64)
+    0x3f, 0x00, 0xad, 0x20, 0x00, 0xad, 0x7c, 0x22, 0x02, // local 2 (i64) := memory.size + pages asked
     0x42, ...sleb(BigInt(Math.min(ownMaxPages, MAX_PAGES))), 0x58, // <= own maximum (i64.le_u)
+    0x20, 0x02, 0x42, ...sleb(BigInt(capPages)), 0x56, 0x71, // and > the cap's maximum (i64.gt_u); i32.and
     0x04, 0x40, 0x20, 0x00, 0x24, ...uleb(refused), 0x0b, // if: refused := pages asked
     0x0b,
     0x20, 0x01, 0x0b // local.get 1; end
