@@ -23,7 +23,15 @@ export interface LimitsConfig {
   readonly defaultOutputBytes: number
   readonly maxStdinBytes: number
   readonly maxArgsBytes: number
+  /** Fuel cap per job, and a deterministic job's fuel when its manifest names none (absent: DEFAULT_MAX_FUEL). */
+  readonly maxFuel?: number
 }
+
+/**
+ * Default fuel cap: 10^12 units (≈ wasm instructions). A SHA-256 kernel runs ~6·10^9 a second
+ * here, so this is past the default 60 s wall-time cap: fuel, not the clock, ends a deterministic job.
+ */
+export const DEFAULT_MAX_FUEL = 1_000_000_000_000
 
 export interface NodeConfig {
   /** The file the config came from, or null for embedded defaults. */
@@ -210,7 +218,8 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
     maxOutputBytes: l.max_output_bytes ?? 4 * 1024 * 1024,
     defaultOutputBytes: l.default_output_bytes ?? 1024 * 1024,
     maxStdinBytes: l.max_stdin_bytes ?? 4 * 1024 * 1024,
-    maxArgsBytes: l.max_args_bytes ?? 64 * 1024
+    maxArgsBytes: l.max_args_bytes ?? 64 * 1024,
+    maxFuel: l.max_fuel ?? DEFAULT_MAX_FUEL
   }
   for (const [def, max, key] of [
     [limits.defaultMemoryMb, limits.maxMemoryMb, 'default_memory_mb'],

@@ -103,7 +103,9 @@ export interface ExecuteInit {
   args: string[]
   env: Record<string, string>
   stdin: Uint8Array
-  limits: { memoryBytes: bigint, timeoutMs: number, outputBytes: bigint }
+  limits: { memoryBytes: bigint, timeoutMs: number, outputBytes: bigint, fuel?: bigint }
+  /** '' or 'default', or 'deterministic'. */
+  profile?: string
 }
 
 export interface ExecuteOutcome {

@@ -20,6 +20,7 @@ import { Worker } from 'node:worker_threads'
 import { setFlagsFromString } from 'node:v8'
 import { CancelledError, InvalidArgumentError, InvalidModuleError, ModuleNotCachedError, QueueFullError, UnavailableError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
+import { DEFAULT_MAX_FUEL as CONFIG_DEFAULT_MAX_FUEL } from '../../core/src/config.ts'
 import { admit, PAGE_BYTES, WASI_MODULE } from './admission.ts'
 import { rewriteModule, REWRITE_VERSION } from './rewrite/rewrite.ts'
 import type { RunMessage, ResultMessage, WorkerMessage } from './worker.ts'
@@ -34,12 +35,8 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 export const DEFAULT_MODULE_CACHE_SIZE = 128
 /** Bytes of rewritten modules the compiled-module cache may hold (their compiled code is about as big again). */
 export const DEFAULT_MODULE_CACHE_BYTES = 512 * 1024 * 1024
-/**
- * Fuel a job may use, whatever it asks, and what a deterministic job that names none runs with:
- * 10^12 units (≈ wasm instructions; a SHA-256 kernel runs ~6·10^9 a second here, so this is
- * beyond the 60 s wall-time cap: fuel, not the clock, ends a deterministic job).
- */
-export const DEFAULT_MAX_FUEL = 1_000_000_000_000n
+/** Fuel a job may use, whatever it asks, and what a deterministic job that names none runs with (config.ts). */
+export const DEFAULT_MAX_FUEL = BigInt(CONFIG_DEFAULT_MAX_FUEL)
 /** Heap a worker needs beyond the node's memory cap: its own runtime (~5 MiB) and tables (≤ 8 MiB). */
 export const WORKER_HEAP_OVERHEAD_MB = 48
 /** Young generation of a worker's heap. */
