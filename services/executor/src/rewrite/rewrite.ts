@@ -116,6 +116,8 @@ function rewriteSection (id: number, r: Reader, st: State): Uint8Array {
   const w = new Writer(r.end - r.pos + 64)
   const count = r.u32()
   const rest = r.pos
+  // Every entry takes at least a byte: a count past the section's bytes is a lie, not an allocation.
+  if (count > r.end - r.pos) throw new InvalidModuleError(`section ${id} claims ${count} entries in ${r.end - r.pos} bytes`)
   if (id === TYPE) {
     // The count is of rec groups; the new type's index is the number of types they define.
     for (let i = 0; i < count; i++) recGroup(r, st.typeParams)
