@@ -26,6 +26,7 @@ final class Manifest
     private array $limits = [];
     /** @var array<string, string|int> */
     private array $requirements = [];
+    private ?string $profile = null;
 
     public function __construct(private readonly string $moduleHash, ?string $nonce = null)
     {
@@ -110,6 +111,22 @@ final class Manifest
         return $this->limit('output_bytes', $bytes, 0, 4294967296);
     }
 
+    /** Instruction budget (limits.fuel, 1 to 2^53 − 1): the job ends fuel_exhausted past it; the node's cap wins. */
+    public function fuel(int $units): self
+    {
+        return $this->limit('fuel', $units, 1, 9007199254740991);
+    }
+
+    /**
+     * The deterministic profile: a virtual clock derived from fuel, random seeded from the job id,
+     * always metered (the node's default fuel unless fuel() sets one); the receipt states it.
+     */
+    public function deterministic(): self
+    {
+        $this->profile = 'deterministic';
+        return $this;
+    }
+
     /** Peer selection: runtime name, architecture, minimum memory (MiB) and cores. */
     public function requires(?string $runtime = null, ?string $arch = null, ?int $minMemoryMb = null, ?int $minCores = null): self
     {
@@ -151,6 +168,7 @@ final class Manifest
             'env' => $this->env === [] ? null : $this->env,
             'stdin' => $this->stdin,
             'limits' => $this->limits === [] ? null : $this->limits,
+            'profile' => $this->profile,
             'requirements' => $this->requirements === [] ? null : $this->requirements,
         ], static fn ($v) => $v !== null);
     }
