@@ -123,6 +123,24 @@ describe('fuel', () => {
     expect(await runtime.run(job(SPIN, {}, CAP * 1000n))).toMatchObject({ status: 'fuel_exhausted', fuelUsed: CAP })
   })
 
+  it('meters a module\'s start function with the job\'s fuel (it runs after the fuel is set), and it may print', async () => {
+    // $init: the loop (1), 10 × 8, then one stretch of 14 (the loop's end, two stores, the
+    // fd_write call, drop, end); _start: nop, end = 2.
+    const module = wat(`(module
+      (import ${W} "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 16) "hi")
+      (func $init (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))
+        (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 2))
+        (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+      (start $init)
+      (func (export "_start") nop))`)
+    const r = await runtime.run(job(module, {}, 1000n))
+    expect(r).toMatchObject({ status: 'ok', fuelUsed: 1n + 80n + 14n + 2n })
+    expect(new TextDecoder().decode(r.stdout)).toBe('hi')
+  })
+
   it('refuses a fuel of 0 with a typed error', async () => {
     await expect(runtime.run(job(COUNTER, {}, 0n))).rejects.toMatchObject({ code: 'invalid_argument' })
   })

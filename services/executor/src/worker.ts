@@ -10,7 +10,7 @@
  */
 import { parentPort } from 'node:worker_threads'
 import { createWasiHost, ExitSignal, OutputLimitSignal, type HostEnd, type WasiHost, type WasiProviders } from './wasi-host.ts'
-import { FUEL_EXPORT, GROW_REFUSED_EXPORT } from './rewrite/rewrite.ts'
+import { FUEL_EXPORT, GROW_REFUSED_EXPORT, START_EXPORT } from './rewrite/rewrite.ts'
 import { seededRandom } from './seeded-random.ts'
 
 export interface RunMessage {
@@ -123,6 +123,9 @@ function run (msg: RunMessage): void {
     host.bindMemory(memory)
     const start = instance.exports._start
     if (typeof start !== 'function') throw new TypeError('module must export a "_start" function')
+    // The module's start function, run here rather than inside instantiation (see START_EXPORT).
+    const init = instance.exports[START_EXPORT]
+    if (typeof init === 'function') (init as () => void)()
     ;(start as () => void)()
   } catch (err) {
     failed = true

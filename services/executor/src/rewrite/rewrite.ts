@@ -30,6 +30,12 @@ import { decode, Kind, type DecodeContext } from './instructions.ts'
 export const REWRITE_VERSION = 1
 export const FUEL_EXPORT = 'phase:fuel'
 export const GROW_REFUSED_EXPORT = 'phase:grow_refused'
+/**
+ * The module's start function, exported under this name with its start section removed: it would
+ * run inside instantiation, before the host can set the job's fuel. The worker calls it right
+ * after instantiating, before `_start` (nothing the guest can observe happens in between).
+ */
+export const START_EXPORT = 'phase:start'
 /** wasm32's largest memory, in pages. */
 const MAX_PAGES = 65536
 
@@ -56,12 +62,15 @@ const FUNCTION = 3
 const MEMORY = 5
 const GLOBAL = 6
 const EXPORT = 7
+const START = 8
 const CODE = 10
 
 interface State {
   opts: RewriteOptions
   ctx: DecodeContext
   hasMemory: boolean
+  /** The start section's function, moved to an export. */
+  start: number | undefined
   types: number
   importedFuncs: number
   definedFuncs: number
@@ -74,7 +83,8 @@ interface State {
 }
 
 export function rewriteModule (bytes: Uint8Array, opts: RewriteOptions): Rewritten {
-  const st: State = { opts, ctx: { relaxedSimd: false, exceptions: false, label: -1 }, hasMemory: hasMemory(bytes), types: 0, importedFuncs: 0, definedFuncs: 0, globals: 0, growType: 0, typeParams: [], funcTypes: new Uint32Array(0) }
+  const pre = prescan(bytes)
+  const st: State = { opts, ctx: { relaxedSimd: false, exceptions: false, label: -1 }, hasMemory: pre.hasMemory, start: pre.start, types: 0, importedFuncs: 0, definedFuncs: 0, globals: 0, growType: 0, typeParams: [], funcTypes: new Uint32Array(0) }
   const out = new Writer(Math.ceil(bytes.byteLength * 1.25) + 256)
   out.bytes(bytes.subarray(0, 8))
   // Sections this rewrite must write even when the module has none, in binary-format order.
@@ -97,6 +107,7 @@ export function rewriteModule (bytes: Uint8Array, opts: RewriteOptions): Rewritt
     if (id !== 0) emitMissing(ORDER[id] ?? 99)
     const at = needed.indexOf(id)
     if (id === IMPORT) countImports(new Reader(bytes, body, body + size), st)
+    if (id === START) continue // exported instead (START_EXPORT)
     if (at === -1) { out.bytes(bytes.subarray(start, body + size)); continue }
     needed.splice(at, 1)
     writeSection(out, id, rewriteSection(id, new Reader(bytes, body, body + size), st))
@@ -142,15 +153,17 @@ function rewriteSection (id: number, r: Reader, st: State): Uint8Array {
   } else if (id === EXPORT) {
     for (let i = 0; i < count; i++) {
       const name = r.name()
-      if (name === FUEL_EXPORT || name === GROW_REFUSED_EXPORT) throw new InvalidModuleError(`export name "${name}" is reserved for the node`)
+      if (name === FUEL_EXPORT || name === GROW_REFUSED_EXPORT || name === START_EXPORT) throw new InvalidModuleError(`export name "${name}" is reserved for the node`)
       r.byte()
       r.u32()
     }
-    w.u32(count + 2)
+    const added: Array<[string, number, number]> = [[FUEL_EXPORT, 0x03, st.globals], [GROW_REFUSED_EXPORT, 0x03, st.globals + 1]]
+    if (st.start !== undefined) added.push([START_EXPORT, 0x00, st.start])
+    w.u32(count + added.length)
     w.bytes(r.bytes.subarray(rest, r.end))
-    for (const [name, index] of [[FUEL_EXPORT, st.globals], [GROW_REFUSED_EXPORT, st.globals + 1]] as const) {
+    for (const [name, kind, index] of added) {
       const b = new TextEncoder().encode(name)
-      w.u32(b.byteLength); w.bytes(b); w.byte(0x03); w.u32(index)
+      w.u32(b.byteLength); w.bytes(b); w.byte(kind); w.u32(index)
     }
   } else if (id === CODE) {
     if (count !== st.definedFuncs) throw new InvalidModuleError('function and code sections have different lengths')
@@ -307,16 +320,19 @@ function countImports (r: Reader, st: State): void {
   }
 }
 
-/** True when the module defines a memory (the memory section has an entry). */
-function hasMemory (bytes: Uint8Array): boolean {
+/** Whether the module defines a memory, and its start function: both needed before their sections. */
+function prescan (bytes: Uint8Array): { hasMemory: boolean, start: number | undefined } {
   const r = new Reader(bytes, 8)
+  let hasMemory = false
+  let start: number | undefined
   while (!r.done()) {
     const id = r.byte()
     const size = r.u32()
-    if (id === MEMORY && size > 0) return new Reader(bytes, r.pos, r.pos + size).u32() > 0
+    if (id === MEMORY && size > 0) hasMemory = new Reader(bytes, r.pos, r.pos + size).u32() > 0
+    if (id === START) start = new Reader(bytes, r.pos, r.pos + size).u32()
     r.skip(size)
   }
-  return false
+  return { hasMemory, start }
 }
 
 /** Reads one type section entry, adding the parameter count of each type it defines to `params`. */
