@@ -141,6 +141,21 @@ describe('fuel', () => {
     expect(new TextDecoder().decode(r.stdout)).toBe('hi')
   })
 
+  it('charges a bulk operation 1 unit per 64 bytes of its length besides its own instruction', async () => {
+    // i32.const ×3, memory.fill, end = 5, plus 65536 / 64.
+    const fill = wat('(module (memory (export "memory") 1) (func (export "_start") (memory.fill (i32.const 0) (i32.const 7) (i32.const 65536))))')
+    expect(await runtime.run(job(fill, {}, 10_000n))).toMatchObject({ status: 'ok', fuelUsed: 5n + 1024n })
+    // The same inside a try (a function with exception handling charges the global directly):
+    // try, i32.const ×3, memory.copy, end (try), end = 7, plus 32768 / 64.
+    const copy = wat('(module (memory (export "memory") 1) (func (export "_start") (try (do (memory.copy (i32.const 0) (i32.const 32768) (i32.const 32768))) (catch_all))))')
+    expect(await runtime.run(job(copy, {}, 10_000n))).toMatchObject({ status: 'ok', fuelUsed: 7n + 512n })
+    // A 4 GiB-a-time guest cannot fill memory for free: 1024 fills of 64 KiB need 1024 × 1024 units.
+    const many = wat(`(module (memory (export "memory") 1) (func (export "_start") (local $i i32)
+      (loop $l (memory.fill (i32.const 0) (i32.const 0) (i32.const 65536))
+        (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 1024))))))`)
+    expect(await runtime.run(job(many, {}, 500_000n))).toMatchObject({ status: 'fuel_exhausted', fuelUsed: 500_000n })
+  })
+
   it('refuses a fuel of 0 with a typed error', async () => {
     await expect(runtime.run(job(COUNTER, {}, 0n))).rejects.toMatchObject({ code: 'invalid_argument' })
   })

@@ -39,7 +39,9 @@ export const Kind = {
   /** call, call_indirect, call_ref: the callee may read and charge the fuel. */
   Call: 11,
   /** Leaves the function (return, return_call*, throw, rethrow, throw_ref): never falls through. */
-  Leave: 12
+  Leave: 12,
+  /** memory.fill/copy/init, table.fill/copy/init: work in proportion to the length on top of the stack. */
+  Bulk: 13
 } as const
 export type Kind = typeof Kind[keyof typeof Kind]
 
@@ -152,8 +154,9 @@ function misc (r: Reader): Kind {
   const sub = r.u32()
   if (sub <= 7) return Kind.Plain // trunc_sat
   switch (sub) {
-    case 8: case 10: case 12: case 14: r.u32(); r.u32(); return Kind.Plain // memory.init, memory.copy, table.init, table.copy
-    case 9: case 11: case 13: case 15: case 16: case 17: r.u32(); return Kind.Plain // data.drop, memory.fill, elem.drop, table.grow/size/fill
+    case 8: case 10: case 12: case 14: r.u32(); r.u32(); return Kind.Bulk // memory.init, memory.copy, table.init, table.copy
+    case 11: case 17: r.u32(); return Kind.Bulk // memory.fill, table.fill
+    case 9: case 13: case 15: case 16: r.u32(); return Kind.Plain // data.drop, elem.drop, table.grow/size
   }
   return unknown(`0xfc ${sub}`, r)
 }

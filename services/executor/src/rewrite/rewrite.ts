@@ -18,8 +18,9 @@
  * `catch`/`catch_all`/`delegate` and conditional branches; code after an unconditional branch
  * is unreachable until the next `end`/`else` and is not charged. A call is not a boundary: the
  * callee pays for itself. So the fuel used is the number of instructions of every stretch
- * entered, the same on every run and every node (bulk memory operations cost 1 whatever their
- * length; the wall-time limit bounds those).
+ * entered, the same on every run and every node. Bulk operations (memory.fill/copy/init,
+ * table.fill/copy/init) also pay 1 per BULK_BYTES_PER_UNIT of their length, charged just before
+ * them from the length on the stack.
  * Binary format: https://webassembly.github.io/spec/core/binary/modules.html
  */
 import { InvalidModuleError } from '../../../core/src/errors.ts'
@@ -36,6 +37,9 @@ export const GROW_REFUSED_EXPORT = 'phase:grow_refused'
  * after instantiating, before `_start` (nothing the guest can observe happens in between).
  */
 export const START_EXPORT = 'phase:start'
+/** A bulk operation's length (bytes or table elements) per extra unit of fuel: log2 of it. */
+const BULK_SHIFT = 6
+export const BULK_BYTES_PER_UNIT = 2 ** BULK_SHIFT
 /** wasm32's largest memory, in pages. */
 const MAX_PAGES = 65536
 
@@ -235,6 +239,7 @@ function rewriteBody (r: Reader, w: Writer, st: State, fuel: number, grow: numbe
   const grows: number[] = [] // pairs: start, end
   const flushes: number[] = [] // before these instructions
   const reloads: number[] = [] // after calls: the position of the next instruction
+  const bulks: number[] = [] // before bulk operations
   let segStart = r.pos
   let segCost = 0
   let live = true
@@ -255,6 +260,7 @@ function rewriteBody (r: Reader, w: Writer, st: State, fuel: number, grow: numbe
     if (ctx.label === open.length) flushes.push(at)
     if (kind === Kind.Plain) continue
     if (kind === Kind.Call) { flushes.push(at); reloads.push(r.pos); continue }
+    if (kind === Kind.Bulk) { bulks.push(at); continue }
     if (kind === Kind.Grow) { grows.push(at, r.pos); continue }
     if (kind === Kind.Open) { open.push(0); continue }
     if (kind === Kind.Loop || kind === Kind.If) { open.push(kind === Kind.Loop ? 1 : 0); close(r.pos, true); continue }
@@ -276,33 +282,43 @@ function rewriteBody (r: Reader, w: Writer, st: State, fuel: number, grow: numbe
   if (r.pos !== r.end) throw new InvalidModuleError('function body has bytes after its end')
   const metered = st.opts.metered
   const cached = metered && !ctx.exceptions
-  // Locals: the body's own, plus the fuel local when the fuel is cached in one.
-  w.u32(groups + (cached ? 1 : 0))
+  const lengths = metered && bulks.length > 0
+  // Locals: the body's own, plus the fuel local when the fuel is cached in one, plus an i32 for
+  // a bulk operation's length.
+  w.u32(groups + (cached ? 1 : 0) + (lengths ? 1 : 0))
   w.bytes(r.bytes.subarray(declStart, codeStart))
   const local = locals
-  if (cached) { w.bytes([0x01, 0x7e]); w.bytes([0x23, ...uleb(fuel), 0x21, ...uleb(local)]) }
+  const length = uleb(locals + (cached ? 1 : 0))
+  if (cached) w.bytes([0x01, 0x7e])
+  if (lengths) w.bytes([0x01, 0x7f])
+  if (cached) w.bytes([0x23, ...uleb(fuel), 0x21, ...uleb(local)])
   const g = uleb(fuel)
   const l = uleb(local)
   const chargeCode = (cost: number): number[] => cached
     ? [0x20, ...l, 0x42, ...sleb(BigInt(cost)), 0x7d, 0x22, ...l, 0x42, 0x00, 0x53, 0x04, 0x40, 0x20, ...l, 0x24, ...g, 0x00, 0x0b]
     : [0x23, ...g, 0x42, ...sleb(BigInt(cost)), 0x7d, 0x24, ...g, 0x23, ...g, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b]
   const flushCode = [0x20, ...l, 0x24, ...g]
+  // fuel -= length >> BULK_SHIFT (the length stays on the stack for the operation).
+  const bulkCode = cached
+    ? [0x22, ...length, 0x20, ...l, 0x20, ...length, 0xad, 0x42, BULK_SHIFT, 0x88, 0x7d, 0x22, ...l, 0x42, 0x00, 0x53, 0x04, 0x40, 0x20, ...l, 0x24, ...g, 0x00, 0x0b]
+    : [0x22, ...length, 0x23, ...g, 0x20, ...length, 0xad, 0x42, BULK_SHIFT, 0x88, 0x7d, 0x24, ...g, 0x23, ...g, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b]
   const reloadCode = [0x23, ...g, 0x21, ...l]
   const callGrow = [0x10, ...uleb(grow)]
-  // Merge the lists; at one position: reload (after the call before), charge, flush, grow.
+  // Merge the lists; at one position: reload (after the call before), charge, flush, bulk, grow.
   let copied = codeStart
-  let ir = 0; let ic = 0; let iflush = 0; let ig = 0
+  let ir = 0; let ic = 0; let iflush = 0; let ib = 0; let ig = 0
   const INF = Number.MAX_SAFE_INTEGER
   for (;;) {
     const pr = cached && ir < reloads.length ? reloads[ir]! : INF
     const pc = metered && ic < charges.length ? charges[ic]! : INF
     const pf = cached && iflush < flushes.length ? flushes[iflush]! : INF
+    const pb = lengths && ib < bulks.length ? bulks[ib]! : INF
     const pg = ig < grows.length ? grows[ig]! : INF
-    const p = Math.min(pr, pc, pf, pg)
+    const p = Math.min(pr, pc, pf, pb, pg)
     if (p === INF) break
     w.bytes(r.bytes.subarray(copied, p))
     copied = p
-    if (pr === p) { w.bytes(reloadCode); ir++ } else if (pc === p) { w.bytes(chargeCode(charges[ic + 1]!)); ic += 2 } else if (pf === p) { w.bytes(flushCode); iflush++ } else { w.bytes(callGrow); copied = grows[ig + 1]!; ig += 2 }
+    if (pr === p) { w.bytes(reloadCode); ir++ } else if (pc === p) { w.bytes(chargeCode(charges[ic + 1]!)); ic += 2 } else if (pf === p) { w.bytes(flushCode); iflush++ } else if (pb === p) { w.bytes(bulkCode); ib++ } else { w.bytes(callGrow); copied = grows[ig + 1]!; ig += 2 }
   }
   w.bytes(r.bytes.subarray(copied, r.end))
 }
