@@ -11,6 +11,12 @@
  * (`resourceLimits`, from the node's cap) makes V8 end the worker with ERR_WORKER_OUT_OF_MEMORY,
  * which also ends the job `memory_limit`; the worker is replaced, the executor process carries on.
  *
+ * Before compiling, each module is rewritten (rewrite/rewrite.ts): memory.grow through a function
+ * that records a refusal by the cap (the worker reports memory_limit exactly then), and, in the
+ * metered variant, fuel charges. A module is compiled per variant it is asked in (metered or not),
+ * each cached under its hash, variant and REWRITE_VERSION; the cache is bounded by entries and by
+ * the bytes of the rewritten modules.
+ *
  * Liftoff is turned off (`--no-liftoff`) before anything is compiled: with V8's tiering from
  * Liftoff, a wasm loop that allocates on the heap ignores termination requests (the heap limit's
  * and the wall-time kill) for tens of seconds while its heap grows far past the limit. With
