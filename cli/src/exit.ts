@@ -28,7 +28,7 @@ export const EXIT = {
   CONFIG: 78,
   /** The job hit its wall-time limit. */
   TIMEOUT: 124,
-  /** The job trapped or hit its memory or output limit. */
+  /** The job trapped, ran out of fuel or hit its memory or output limit. */
   JOB_FAILED: 125
 } as const
 

@@ -28,6 +28,9 @@ Usage:
                             sent only when the node does not cache it
       --output-dir DIR      write the files the module wrote under /out to DIR (each verified first)
       --memory-mb N, --timeout-ms N, --output-bytes N    resource limits (the node's caps win)
+      --fuel N              instruction budget: the job ends fuel_exhausted past it (the node's cap wins)
+      --deterministic       deterministic profile: virtual clock from fuel, random seeded from the job id,
+                            always metered; the same job gives the same output and fuel on every node
       --remote              run on another node found on the network
       --peer PEERID         run on that peer
       --replicas K          run on K distinct nodes and report how many agree (use with --json)
@@ -58,7 +61,7 @@ Usage:
 Global options: --api ADDRESS (unix:/path or host:port; env PHASE_API), --token-file PATH (env PHASE_API_TOKEN_FILE),
   --token TOKEN (env PHASE_API_TOKEN; shows in 'ps': prefer --token-file)
 
-Exit codes: 0 ok; run: the module's exit code (above 255: 255), 124 timeout, 125 trap or memory/output limit;
+Exit codes: 0 ok; run: the module's exit code (above 255: 255), 124 timeout, 125 trap, fuel exhausted or memory/output limit;
 verify, receipts verify-log: 1 not verified; 64 usage; 65 input refused; 66 file unreadable; 69 node unavailable;
 70 internal error; 73 cannot write; 75 node busy; 77 API token needed or not the node's user;
 78 invalid configuration.

@@ -21,6 +21,8 @@ const OPTIONS = {
   'memory-mb': { type: 'string' },
   'timeout-ms': { type: 'string' },
   'output-bytes': { type: 'string' },
+  fuel: { type: 'string' },
+  deterministic: { type: 'boolean' },
   remote: { type: 'boolean' },
   replicas: { type: 'string' },
   peer: { type: 'string' },
@@ -47,7 +49,10 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
     const v = intOption(values[flag], flag)
     if (v !== undefined) limits[key] = v
   }
+  const fuel = fuelOption(values.fuel)
+  if (fuel !== undefined) limits.fuel = fuel
   if (Object.keys(limits).length > 0) builder.limits(limits)
+  if (values.deterministic === true) builder.profile('deterministic')
   const job = builder.build()
   const peer = values.peer as string | undefined
   const replicas = intOption(values.replicas, 'replicas')
@@ -117,6 +122,14 @@ function exitFor (status: string, exitCode: number): number {
   if (status === 'exit') return Math.min(Math.max(exitCode, 1), 255)
   if (status === 'timeout') return EXIT.TIMEOUT
   return EXIT.JOB_FAILED
+}
+
+/** --fuel N: 1 up to 2^53 − 1 (a JSON number stays exact). */
+function fuelOption (value: unknown): number | undefined {
+  if (value === undefined) return undefined
+  const n = typeof value === 'string' && /^[0-9]{1,16}$/.test(value) ? Number(value) : NaN
+  if (!(n >= 1 && n <= Number.MAX_SAFE_INTEGER)) throw new UsageError(`--fuel must be an integer from 1 to ${Number.MAX_SAFE_INTEGER}`)
+  return n
 }
 
 function parseEnv (pairs: string[] | undefined): Record<string, string> | undefined {

@@ -28,6 +28,7 @@ final class Manifest
     private array $requirements = [];
     /** @var array<string, string> input files: guest path => "sha256:<hex>", in the order given */
     private array $inputs = [];
+    private ?string $profile = null;
 
     public function __construct(private readonly string $moduleHash, ?string $nonce = null)
     {
@@ -142,6 +143,22 @@ final class Manifest
         return $this->limit('output_bytes', $bytes, 0, 4294967296);
     }
 
+    /** Instruction budget (limits.fuel, 1 to 2^53 − 1): the job ends fuel_exhausted past it; the node's cap wins. */
+    public function fuel(int $units): self
+    {
+        return $this->limit('fuel', $units, 1, 9007199254740991);
+    }
+
+    /**
+     * The deterministic profile: a virtual clock derived from fuel, random seeded from the job id,
+     * always metered (the node's default fuel unless fuel() sets one); the receipt states it.
+     */
+    public function deterministic(): self
+    {
+        $this->profile = 'deterministic';
+        return $this;
+    }
+
     /** Peer selection: runtime name, architecture, minimum memory (MiB) and cores. */
     public function requires(?string $runtime = null, ?string $arch = null, ?int $minMemoryMb = null, ?int $minCores = null): self
     {
@@ -184,6 +201,7 @@ final class Manifest
             'stdin' => $this->stdin,
             'limits' => $this->limits === [] ? null : $this->limits,
             'inputs' => $this->inputs === [] ? null : self::inputList($this->inputs, false),
+            'profile' => $this->profile,
             'requirements' => $this->requirements === [] ? null : $this->requirements,
         ], static fn ($v) => $v !== null);
     }

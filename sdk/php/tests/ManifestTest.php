@@ -81,6 +81,14 @@ final class ManifestTest extends TestCase
         $this->assertArrayNotHasKey('inputs', json_decode($job->requestBody(false), true));
     }
 
+    public function testCarriesFuelAndTheDeterministicProfileAsTheTsCoreDoes(): void
+    {
+        // manifest(HASH).nonce(NONCE).fuel(5000).profile('deterministic') of sdk/ts, canonicalized and jobIdOf'd by the TS core.
+        $m = (new Manifest(self::HASH, self::NONCE))->fuel(5000)->deterministic();
+        $this->assertSame('{"limits":{"fuel":5000},"module_hash":"' . self::HASH . '","nonce":"' . self::NONCE . '","profile":"deterministic","version":1}', $m->toJson());
+        $this->assertSame('sha256:59a1b6b404b33d298010e8f42cb9764265f6c4c4fa1f1cc28e90cef5fc163122', $m->jobId());
+    }
+
     public function testSortsMemberNamesByUtf16CodeUnits(): void
     {
         // U+1F600 is D83D DE00 in UTF-16, so it sorts before U+E000 (unlike in UTF-8).
@@ -114,6 +122,8 @@ final class ManifestTest extends TestCase
         yield 'too long arg' => [fn () => Manifest::forModule('x')->args(str_repeat('a', 16385))];
         yield 'zero memory' => [fn () => Manifest::forModule('x')->memoryMb(0)];
         yield 'negative timeout' => [fn () => Manifest::forModule('x')->timeoutMs(-1)];
+        yield 'zero fuel' => [fn () => Manifest::forModule('x')->fuel(0)];
+        yield 'fuel past 2^53' => [fn () => Manifest::forModule('x')->fuel(9007199254740992)];
         yield 'negative min cores' => [fn () => Manifest::forModule('x')->requires(minCores: -1)];
         yield 'zero replicas' => [fn () => Job::fromBytes('x')->replicas(0)];
         yield 'module not matching manifest' => [fn () => Job::fromManifest(Manifest::forModule('x'), 'y')];

@@ -1,9 +1,10 @@
 /**
- * A fluent manifest builder: `manifest(module).args(...).env(...).stdin(...).input(...).limits(...)`.
+ * A fluent manifest builder: `manifest(module).args(...).env(...).stdin(...).input(...).limits(...)`,
+ * `.fuel(n)` and `.profile('deterministic')`.
  * Every manifest gets a fresh random nonce, so every job id is unique (replay protection).
  */
 import { contentHash } from '../../../services/core/src/hash.ts'
-import { parseManifest, randomNonce, type Manifest, type ManifestLimits, type ManifestRequirements } from '../../../services/core/src/documents/manifest.ts'
+import { parseManifest, randomNonce, type Manifest, type ManifestLimits, type ManifestProfile, type ManifestRequirements } from '../../../services/core/src/documents/manifest.ts'
 
 export class ManifestBuilder {
   private readonly doc: Record<string, unknown>
@@ -40,7 +41,12 @@ export class ManifestBuilder {
     return this.files
   }
 
+  /** Replaces the limits (a fuel set before is dropped unless `limits` names one). */
   limits (limits: ManifestLimits): this { this.doc.limits = { ...limits }; return this }
+  /** Instruction budget (`limits.fuel`): the job ends `fuel_exhausted` past it; the node's cap wins. */
+  fuel (units: number): this { this.doc.limits = { ...(this.doc.limits as ManifestLimits | undefined), fuel: units }; return this }
+  /** `deterministic`: virtual clock from fuel, random seeded from the job id, always metered. */
+  profile (profile: ManifestProfile): this { this.doc.profile = profile; return this }
   requirements (req: ManifestRequirements): this { this.doc.requirements = { ...req }; return this }
   nonce (hex: string): this { this.doc.nonce = hex; return this }
 

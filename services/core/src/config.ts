@@ -27,10 +27,18 @@ export interface LimitsConfig {
   readonly maxInputFileBytes?: number
   /** Total bytes of one job's input files. Default: DEFAULT_MAX_INPUT_BYTES (128 MiB). */
   readonly maxInputBytes?: number
+  /** Fuel cap per job, and a deterministic job's fuel when its manifest names none (absent: DEFAULT_MAX_FUEL). */
+  readonly maxFuel?: number
 }
 
 export const DEFAULT_MAX_INPUT_FILE_BYTES = 64 * 1024 * 1024
 export const DEFAULT_MAX_INPUT_BYTES = 128 * 1024 * 1024
+
+/**
+ * Default fuel cap: 10^12 units (≈ wasm instructions). A SHA-256 kernel runs ~6·10^9 a second
+ * here, so this is past the default 60 s wall-time cap: fuel, not the clock, ends a deterministic job.
+ */
+export const DEFAULT_MAX_FUEL = 1_000_000_000_000
 
 export interface NodeConfig {
   /** The file the config came from, or null for embedded defaults. */
@@ -221,7 +229,8 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
     maxStdinBytes: l.max_stdin_bytes ?? 4 * 1024 * 1024,
     maxArgsBytes: l.max_args_bytes ?? 64 * 1024,
     maxInputFileBytes: l.max_input_file_bytes ?? DEFAULT_MAX_INPUT_FILE_BYTES,
-    maxInputBytes: l.max_input_bytes ?? DEFAULT_MAX_INPUT_BYTES
+    maxInputBytes: l.max_input_bytes ?? DEFAULT_MAX_INPUT_BYTES,
+    maxFuel: l.max_fuel ?? DEFAULT_MAX_FUEL
   }
   for (const [def, max, key] of [
     [limits.defaultMemoryMb, limits.maxMemoryMb, 'default_memory_mb'],

@@ -112,7 +112,9 @@ export interface ExecuteInit {
   args: string[]
   env: Record<string, string>
   stdin: Uint8Array
-  limits: { memoryBytes: bigint, timeoutMs: number, outputBytes: bigint }
+  limits: { memoryBytes: bigint, timeoutMs: number, outputBytes: bigint, fuel?: bigint }
+  /** '' or 'default', or 'deterministic'. */
+  profile?: string
   /** Input files (path under /in, hash, bytes), sent with every run of the job. */
   inputs?: Array<{ path: string, hash: string, data: Uint8Array }>
 }

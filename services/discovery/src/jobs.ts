@@ -3,7 +3,8 @@
  * refuse replays, run on a local executor, have the signer sign the receipt, and hand back
  * output + receipt. The only path from a request to a signature.
  */
-import { parseManifest, inputsHashOf, manifestStdin, type Manifest } from '../../core/src/documents/manifest.ts'
+import { parseManifest, inputsHashOf, manifestProfile, manifestStdin, type Manifest } from '../../core/src/documents/manifest.ts'
+import { jobFuel, meteringMembers } from './metering.ts'
 import type { ReceiptOutput, TrapReason, UnsignedReceipt } from '../../core/src/documents/receipt.ts'
 import { contentHash } from '../../core/src/hash-node.ts'
 import { canonicalBytes } from '../../core/src/canonical.ts'
@@ -149,7 +150,8 @@ export class JobRunner {
         args: [...(manifest.args ?? [])],
         env: { ...(manifest.env ?? {}) },
         stdin,
-        limits: { memoryBytes: BigInt(limits.memory_bytes), timeoutMs: limits.timeout_ms, outputBytes: BigInt(limits.output_bytes) },
+        limits: { memoryBytes: BigInt(limits.memory_bytes), timeoutMs: limits.timeout_ms, outputBytes: BigInt(limits.output_bytes), fuel: BigInt(limits.fuel ?? 0) },
+        profile: manifestProfile(manifest),
         inputs: inputFiles
       }, async () => await this.moduleBytes(moduleHash), { signal: options.signal, timeoutMs: limits.timeout_ms + EXECUTOR_DEADLINE_SLACK_MS })
       const outputs = sortedOutputs(response.outputs)
@@ -166,6 +168,7 @@ export class JobRunner {
         status: response.status as UnsignedReceipt['status'],
         exit_code: Number(response.exitCode),
         limits,
+        ...meteringMembers(manifestProfile(manifest), limits.fuel, response.fuelUsed),
         wall_time_us: Number(response.wallTimeUs),
         cpu_time_us: Number(response.cpuTimeUs),
         started_at: response.startedAt,
@@ -226,7 +229,8 @@ export class JobRunner {
     if (memoryMb > caps.maxMemoryMb) throw new LimitExceededError(`limits.memory_mb ${memoryMb} is above ${cap} of ${caps.maxMemoryMb}`)
     if (timeoutMs > caps.maxTimeoutMs) throw new LimitExceededError(`limits.timeout_ms ${timeoutMs} is above ${cap} of ${caps.maxTimeoutMs}`)
     if (outputBytes > caps.maxOutputBytes) throw new LimitExceededError(`limits.output_bytes ${outputBytes} is above ${cap} of ${caps.maxOutputBytes}`)
-    return { memory_bytes: memoryMb * 1024 * 1024, timeout_ms: timeoutMs, output_bytes: outputBytes }
+    const fuel = jobFuel(manifest, caps.maxFuel)
+    return { memory_bytes: memoryMb * 1024 * 1024, timeout_ms: timeoutMs, output_bytes: outputBytes, ...(fuel === undefined ? {} : { fuel }) }
   }
 
   private checkInputs (manifest: Manifest, stdin: Uint8Array): void {

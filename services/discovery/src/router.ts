@@ -132,7 +132,8 @@ export class JobRouter {
     }
     await Promise.all(tasks)
     if (runs.length === 0) throw new UnavailableError(`all ${k} replicas failed`)
-    const key = (r: { status: string, exitCode: number, stdout: Uint8Array, stderr: Uint8Array }): string => `${r.status}/${r.exitCode}/${contentHash(r.stdout)}/${contentHash(r.stderr)}`
+    // Metered runs (the deterministic profile) must also agree on the fuel they used.
+    const key = (r: { status: string, exitCode: number, stdout: Uint8Array, stderr: Uint8Array, receiptJson: Uint8Array }): string => `${r.status}/${r.exitCode}/${contentHash(r.stdout)}/${contentHash(r.stderr)}/${fuelUsedOf(r.receiptJson)}`
     const votes = new Map<string, number>()
     for (const r of runs) votes.set(key(r), (votes.get(key(r)) ?? 0) + 1)
     const best = runs.reduce((a, b) => votes.get(key(b))! > votes.get(key(a))! ? b : a)
@@ -166,6 +167,16 @@ export class JobRouter {
 }
 
 /** One finished run; for a remote one, status and exit code are already those of its verified receipt. */
+/** The receipt's fuel_used, '' when it has none (an unmetered run) or cannot be read. */
+function fuelUsedOf (receiptJson: Uint8Array): string {
+  try {
+    const fuel = (JSON.parse(new TextDecoder().decode(receiptJson)) as { fuel_used?: unknown }).fuel_used
+    return typeof fuel === 'number' ? String(fuel) : ''
+  } catch {
+    return ''
+  }
+}
+
 function outcome (r: { peerId: string, status: string, exitCode: number, stdout: Uint8Array, stderr: Uint8Array, receiptJson: Uint8Array }, capability: CapabilityRecord | undefined): ReplicaOutcome {
   return { peerId: r.peerId, status: r.status, exitCode: r.exitCode, stdoutHash: contentHash(r.stdout), stderrHash: contentHash(r.stderr), receiptJson: r.receiptJson, errorCode: '', errorMessage: '', capability }
 }

@@ -42,6 +42,8 @@ export interface Admitted {
   linearMaxBytes: number
   /** The most table elements it can ever have (all tables). */
   tableElements: number
+  /** The module's own memory maximum in pages (as declared; 65536 when it declares none). */
+  declaredMaxPages: number
 }
 
 interface Table { prefix: Uint8Array, initial: number, declaredMax: number, suffix: Uint8Array }
@@ -101,7 +103,7 @@ export function admit (bytes: Uint8Array, expectedHash: string, limits: Admissio
     copied = span.end
   }
   out.push(bytes.subarray(copied))
-  return { bytes: concat(out), linearMaxBytes: memory === undefined ? 0 : linearMaxPages * PAGE_BYTES, tableElements }
+  return { bytes: concat(out), linearMaxBytes: memory === undefined ? 0 : linearMaxPages * PAGE_BYTES, tableElements, declaredMaxPages: Math.min(memory?.declaredMax ?? 65536, 65536) }
 }
 
 /**

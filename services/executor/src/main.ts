@@ -26,7 +26,8 @@ await runProcess('executor', async (config, logger) => {
     maxModuleBytes: limits.maxModuleBytes,
     maxMemoryBytes: limits.maxMemoryMb * 1024 * 1024,
     maxTimeoutMs: limits.maxTimeoutMs,
-    maxOutputBytes: limits.maxOutputBytes
+    maxOutputBytes: limits.maxOutputBytes,
+    ...(limits.maxFuel === undefined ? {} : { maxFuel: BigInt(limits.maxFuel) })
   }, { logger: log })
   await runtime.start()
   const server = new GrpcServer({ logger: log }, { maxMessageBytes: executorMessageBytes(limits) })

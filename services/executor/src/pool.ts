@@ -11,6 +11,12 @@
  * (`resourceLimits`, from the node's cap) makes V8 end the worker with ERR_WORKER_OUT_OF_MEMORY,
  * which also ends the job `memory_limit`; the worker is replaced, the executor process carries on.
  *
+ * Before compiling, each module is rewritten (rewrite/rewrite.ts): memory.grow through a function
+ * that records a refusal by the cap (the worker reports memory_limit exactly then), and, in the
+ * metered variant, fuel charges. A module is compiled per variant it is asked in (metered or not),
+ * each cached under its hash, variant and REWRITE_VERSION; the cache is bounded by entries and by
+ * the bytes of the rewritten modules.
+ *
  * Liftoff is turned off (`--no-liftoff`) before anything is compiled: with V8's tiering from
  * Liftoff, a wasm loop that allocates on the heap ignores termination requests (the heap limit's
  * and the wall-time kill) for tens of seconds while its heap grows far past the limit. With
@@ -24,10 +30,12 @@
  */
 import { Worker } from 'node:worker_threads'
 import { setFlagsFromString } from 'node:v8'
-import { CancelledError, InvalidModuleError, ModuleNotCachedError, QueueFullError, UnavailableError } from '../../core/src/errors.ts'
+import { CancelledError, InvalidArgumentError, InvalidModuleError, ModuleNotCachedError, QueueFullError, UnavailableError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
-import { admit, WASI_MODULE } from './admission.ts'
+import { DEFAULT_MAX_FUEL as CONFIG_DEFAULT_MAX_FUEL } from '../../core/src/config.ts'
+import { admit, PAGE_BYTES, WASI_MODULE } from './admission.ts'
 import { checkInputFiles } from './wasi/inputs.ts'
+import { rewriteModule, REWRITE_VERSION } from './rewrite/rewrite.ts'
 import type { RunMessage, ResultMessage, WorkerMessage } from './worker.ts'
 import type { RuntimeStatus, WasmJob, WasmResult, WasmRuntime, WasmStatus } from './runtime.ts'
 
@@ -38,6 +46,10 @@ export const DEFAULT_MAX_MEMORY_BYTES = 256 * 1024 * 1024
 export const DEFAULT_MAX_TIMEOUT_MS = 60_000
 export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 export const DEFAULT_MODULE_CACHE_SIZE = 128
+/** Bytes of rewritten modules the compiled-module cache may hold (their compiled code is about as big again). */
+export const DEFAULT_MODULE_CACHE_BYTES = 512 * 1024 * 1024
+/** Fuel a job may use, whatever it asks, and what a deterministic job that names none runs with (config.ts). */
+export const DEFAULT_MAX_FUEL = BigInt(CONFIG_DEFAULT_MAX_FUEL)
 /** Heap a worker needs beyond the node's memory cap: its own runtime (~5 MiB) and tables (≤ 8 MiB). */
 export const WORKER_HEAP_OVERHEAD_MB = 48
 /** Young generation of a worker's heap. */
@@ -64,6 +76,10 @@ export interface V8RuntimeInit {
   moduleCacheSize?: number
   /** Sampling period of a running job's heap (ms); 0 leaves only the worker's hard heap limit. Default: 20. */
   heapPollMs?: number
+  /** Bytes of rewritten modules the cache holds. Default: 512 MiB. */
+  moduleCacheBytes?: number
+  /** Fuel cap per job, and a deterministic job's fuel when it names none. Default: 10^12. */
+  maxFuel?: bigint
 }
 
 export interface V8RuntimeComponents {
@@ -73,6 +89,10 @@ export interface V8RuntimeComponents {
 
 interface Compiled {
   module: WebAssembly.Module
+  /** Size of the rewritten module (what the cache's byte bound counts). */
+  bytes: number
+  /** The module uses relaxed SIMD (refused in the deterministic profile). */
+  relaxedSimd: boolean
   imports: string[]
   /** The memory cap the module's maxima were rewritten for. */
   memoryBytes: number
@@ -110,7 +130,9 @@ export class V8Runtime implements WasmRuntime {
   readonly name = 'v8-wasm'
   readonly version = `node-${process.versions.node}/v8-${process.versions.v8}`
   private readonly init: Required<V8RuntimeInit>
+  /** Compiled modules by `cacheKey` (hash, variant, rewrite version), least recently used first. */
   private readonly cache = new Map<string, Compiled>()
+  private cacheBytes = 0
   private readonly queue: Pending[] = []
   private slots: Slot[] = []
   private nextId = 1
@@ -128,7 +150,9 @@ export class V8Runtime implements WasmRuntime {
       maxTimeoutMs: init.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS,
       maxOutputBytes: init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       moduleCacheSize: init.moduleCacheSize ?? DEFAULT_MODULE_CACHE_SIZE,
-      heapPollMs: init.heapPollMs ?? DEFAULT_HEAP_POLL_MS
+      heapPollMs: init.heapPollMs ?? DEFAULT_HEAP_POLL_MS,
+      moduleCacheBytes: init.moduleCacheBytes ?? DEFAULT_MODULE_CACHE_BYTES,
+      maxFuel: init.maxFuel ?? DEFAULT_MAX_FUEL
     }
   }
 
@@ -157,7 +181,7 @@ export class V8Runtime implements WasmRuntime {
   }
 
   hasModule (hash: string): boolean {
-    return this.cache.has(hash)
+    return this.cache.has(cacheKey(hash, false)) || this.cache.has(cacheKey(hash, true))
   }
 
   status (): RuntimeStatus {
@@ -179,12 +203,17 @@ export class V8Runtime implements WasmRuntime {
     const limits = {
       memoryBytes: Math.min(job.limits.memoryBytes, this.init.maxMemoryBytes),
       timeoutMs: Math.min(job.limits.timeoutMs, this.init.maxTimeoutMs),
-      outputBytes: Math.min(job.limits.outputBytes, this.init.maxOutputBytes)
+      outputBytes: Math.min(job.limits.outputBytes, this.init.maxOutputBytes),
+      fuel: fuelOf(job, this.init.maxFuel)
     }
+    const metered = limits.fuel !== undefined
     const t0 = performance.now()
-    const cached = this.cache.get(job.moduleHash)?.memoryBytes === limits.memoryBytes
-    const compiled = await this.compiled(job, limits.memoryBytes)
+    const cached = this.cache.get(cacheKey(job.moduleHash, metered))?.memoryBytes === limits.memoryBytes
+    const compiled = await this.compiled(job, limits.memoryBytes, metered)
     const compileTimeUs = cached ? undefined : Math.round((performance.now() - t0) * 1000)
+    if (job.profile === 'deterministic' && compiled.relaxedSimd) {
+      throw new InvalidModuleError('module uses relaxed SIMD, whose results differ between CPUs: not allowed in the deterministic profile')
+    }
     // Compiling takes a while: the caller may have given up meanwhile.
     if (isAborted(options.signal)) throw new CancelledError()
     if (this.queue.length >= this.init.queueCapacity) throw new QueueFullError('executor queue is full, retry later')
@@ -199,25 +228,31 @@ export class V8Runtime implements WasmRuntime {
     })
   }
 
-  /** The compiled module for a job: from the cache, or admitted and compiled from its bytes. */
-  private async compiled (job: WasmJob, memoryBytes: number): Promise<Compiled> {
-    const hit = this.cache.get(job.moduleHash)
-    // Keyed by hash and cap: the maxima were rewritten for that cap.
+  /**
+   * The compiled module for a job: from the cache, or admitted, rewritten (metered or not) and
+   * compiled from its bytes. A module needed in the other variant (metered or not) is compiled
+   * from its bytes again: without them the caller is asked for them (module_not_cached).
+   */
+  private async compiled (job: WasmJob, memoryBytes: number, metered: boolean): Promise<Compiled> {
+    const key = cacheKey(job.moduleHash, metered)
+    const hit = this.cache.get(key)
+    // Keyed by hash and variant, checked against the cap: the maxima were rewritten for that cap.
     if (hit !== undefined && hit.memoryBytes === memoryBytes) {
-      this.cache.delete(job.moduleHash)
-      this.cache.set(job.moduleHash, hit)
+      this.cache.delete(key)
+      this.cache.set(key, hit)
       return hit
     }
     const bytes = job.module
     if (bytes === undefined || bytes.byteLength === 0) {
-      if (hit === undefined) throw new ModuleNotCachedError(`module ${job.moduleHash} is not cached on this executor`)
+      if (hit === undefined) throw new ModuleNotCachedError(`module ${job.moduleHash} is not cached on this executor${this.hasModule(job.moduleHash) ? (metered ? ' with fuel metering' : ' without fuel metering') : ''}`)
       // Cached under another memory cap: recompile from nothing is impossible, so ask for bytes.
       throw new ModuleNotCachedError(`module ${job.moduleHash} is cached with another memory cap; send its bytes`)
     }
     const admitted = admit(bytes, job.moduleHash, { maxModuleBytes: this.init.maxModuleBytes, memoryBytes })
+    const rewritten = rewriteModule(admitted.bytes, { metered, ownMaxPages: admitted.declaredMaxPages, capPages: admitted.linearMaxBytes / PAGE_BYTES })
     let module: WebAssembly.Module
     try {
-      module = await WebAssembly.compile(admitted.bytes)
+      module = await WebAssembly.compile(rewritten.bytes)
     } catch (err) {
       throw new InvalidModuleError(`invalid WebAssembly: ${String((err as Error).message).slice(0, 200)}`)
     }
@@ -225,10 +260,19 @@ export class V8Runtime implements WasmRuntime {
     if (!exports.some((e) => e.name === '_start' && e.kind === 'function')) throw new InvalidModuleError('module must export a "_start" function (a WASI command)')
     if (!exports.some((e) => e.name === 'memory' && e.kind === 'memory')) throw new InvalidModuleError('module must export its memory as "memory"')
     const imports = WebAssembly.Module.imports(module).filter((i) => i.module === WASI_MODULE).map((i) => i.name)
-    const compiled = { module, imports, memoryBytes, linearMaxBytes: admitted.linearMaxBytes }
-    this.cache.set(job.moduleHash, compiled)
-    while (this.cache.size > this.init.moduleCacheSize) this.cache.delete(this.cache.keys().next().value!)
+    const compiled = { module, bytes: rewritten.bytes.byteLength, relaxedSimd: rewritten.relaxedSimd, imports, memoryBytes, linearMaxBytes: admitted.linearMaxBytes }
+    this.evict(key)
+    this.cache.set(key, compiled)
+    this.cacheBytes += compiled.bytes
+    while (this.cache.size > this.init.moduleCacheSize || (this.cacheBytes > this.init.moduleCacheBytes && this.cache.size > 1)) this.evict(this.cache.keys().next().value!)
     return compiled
+  }
+
+  private evict (key: string): void {
+    const old = this.cache.get(key)
+    if (old === undefined) return
+    this.cache.delete(key)
+    this.cacheBytes -= old.bytes
   }
 
   private dispatch (): void {
@@ -244,6 +288,9 @@ export class V8Runtime implements WasmRuntime {
       if (this.init.heapPollMs > 0) slot.monitor = setInterval(() => this.sample(slot, id), this.init.heapPollMs).unref()
       const msg: RunMessage = {
         id,
+        jobId: p.job.jobId,
+        profile: p.job.profile ?? 'default',
+        fuel: p.limits.fuel,
         module: p.compiled.module,
         imports: p.compiled.imports,
         args: p.job.args,
@@ -426,8 +473,20 @@ function resultOf (msg: ResultMessage, compileTimeUs: number | undefined): WasmR
     cpuTimeUs: msg.cpuTimeUs,
     startedAt: new Date(msg.startedAt).toISOString(),
     finishedAt: new Date(msg.finishedAt).toISOString(),
-    detail: msg.detail
+    detail: msg.detail,
+    ...(msg.fuelUsed === undefined ? {} : { fuelUsed: msg.fuelUsed })
   }
+}
+
+/** Cache key of a module's compiled variant: a new rewrite version never reuses an old entry. */
+const cacheKey = (hash: string, metered: boolean): string => `${hash}|${metered ? 'metered' : 'plain'}|r${REWRITE_VERSION}`
+
+/** The fuel a job runs with: what it asks, at most the cap; the cap for a deterministic job that asks none. */
+function fuelOf (job: WasmJob, cap: bigint): bigint | undefined {
+  const asked = job.limits.fuel ?? (job.profile === 'deterministic' ? cap : undefined)
+  if (asked === undefined) return undefined
+  if (asked < 1n) throw new InvalidArgumentError('limits.fuel must be at least 1')
+  return asked < cap ? asked : cap
 }
 
 export function createV8Runtime (init: V8RuntimeInit = {}, components: V8RuntimeComponents = {}): WasmRuntime {

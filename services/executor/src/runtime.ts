@@ -4,7 +4,10 @@
  * replace it behind the same interface.
  */
 
-export type WasmStatus = 'ok' | 'exit' | 'trap' | 'timeout' | 'memory_limit' | 'output_limit'
+export type WasmStatus = 'ok' | 'exit' | 'trap' | 'timeout' | 'memory_limit' | 'output_limit' | 'fuel_exhausted'
+
+/** `deterministic`: virtual clock from the fuel used, random seeded from the job id, always metered. */
+export type WasmProfile = 'default' | 'deterministic'
 
 export interface WasmLimits {
   /** Linear memory cap in bytes (rounded down to 64 KiB pages). */
@@ -13,6 +16,8 @@ export interface WasmLimits {
   timeoutMs: number
   /** Cap on stdout + stderr + the bytes of the files left in /out. */
   outputBytes: number
+  /** Fuel (≈ wasm instructions) the job may use; absent: unmetered, unless the profile is deterministic. */
+  fuel?: bigint
 }
 
 export interface WasmJob {
@@ -27,6 +32,8 @@ export interface WasmJob {
   /** Files the guest sees read-only under the preopen /in (`path` is `/in/<rel>`). Default: none. */
   inputs?: Array<{ path: string, data: Uint8Array }>
   limits: WasmLimits
+  /** Absent: `default`. */
+  profile?: WasmProfile
 }
 
 export interface WasmResult {
@@ -49,6 +56,8 @@ export interface WasmResult {
   finishedAt: string
   /** Short description of a trap or limit; '' on ok/exit. */
   detail: string
+  /** Fuel used, when metered: the same on every run (the whole fuel when exhausted). */
+  fuelUsed?: bigint
 }
 
 export interface RuntimeStatus {

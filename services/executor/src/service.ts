@@ -4,10 +4,17 @@
 import type { ExecutorService } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
 import type { ServiceImpl } from '../../core/src/grpc/types.ts'
 import type { Logger } from '../../core/src/logger.ts'
-import type { WasmRuntime } from './runtime.ts'
+import type { WasmProfile, WasmRuntime } from './runtime.ts'
 import { processInfo } from '../../core/src/process-info.ts'
-import { HashMismatchError } from '../../core/src/errors.ts'
+import { HashMismatchError, InvalidArgumentError } from '../../core/src/errors.ts'
 import { contentHash } from '../../core/src/hash-node.ts'
+
+/** `''` is the proto default: the default profile. */
+function profileOf (profile: string): WasmProfile {
+  if (profile === '' || profile === 'default') return 'default'
+  if (profile === 'deterministic') return 'deterministic'
+  throw new InvalidArgumentError(`unknown profile '${profile.slice(0, 40)}'`)
+}
 
 export interface ExecutorServiceComponents {
   runtime: WasmRuntime
@@ -31,8 +38,11 @@ export function createExecutorService ({ runtime, logger, index = 0 }: ExecutorS
         limits: {
           memoryBytes: Number(limits?.memoryBytes ?? 0n),
           timeoutMs: limits?.timeoutMs ?? 0,
-          outputBytes: Number(limits?.outputBytes ?? 0n)
-        }
+          outputBytes: Number(limits?.outputBytes ?? 0n),
+          // 0: unmetered (proto default).
+          ...((limits?.fuel ?? 0n) > 0n ? { fuel: limits!.fuel } : {})
+        },
+        profile: profileOf(request.profile)
       }, { signal: ctx.signal })
       logger.debug({ jobId: request.jobId, status: result.status, wallTimeUs: result.wallTimeUs }, 'executed')
       return {
@@ -49,7 +59,8 @@ export function createExecutorService ({ runtime, logger, index = 0 }: ExecutorS
         detail: result.detail,
         outputs: result.outputs,
         trap: result.trap ?? '',
-        compileTimeUs: BigInt(result.compileTimeUs ?? 0)
+        compileTimeUs: BigInt(result.compileTimeUs ?? 0),
+        fuelUsed: result.fuelUsed ?? 0n
       }
     },
     async getStatus () {

@@ -9,12 +9,18 @@
  * Every message carries the thread's CPU time so far, the pool's base for a job it must kill.
  */
 import { parentPort } from 'node:worker_threads'
-import { createWasiHost, ExitSignal, OutputLimitSignal, type HostEnd, type WasiHost } from './wasi-host.ts'
+import { createWasiHost, ExitSignal, OutputLimitSignal, type HostEnd, type WasiHost, type WasiProviders } from './wasi-host.ts'
 import { trapReason, type TrapReason } from './trap.ts'
 import type { InputFile } from './wasi/memfs.ts'
+import { FUEL_EXPORT, GROW_REFUSED_EXPORT, START_EXPORT } from './rewrite/rewrite.ts'
+import { seededRandom } from './seeded-random.ts'
 
 export interface RunMessage {
   id: number
+  jobId: string
+  profile: 'default' | 'deterministic'
+  /** The fuel the job runs with; absent: the module is not metered. */
+  fuel?: bigint
   module: WebAssembly.Module
   imports: string[]
   args: string[]
@@ -29,7 +35,7 @@ export interface RunMessage {
   linearMaxBytes: number
 }
 
-export type WorkerStatus = 'ok' | 'exit' | 'trap' | 'memory_limit' | 'output_limit'
+export type WorkerStatus = 'ok' | 'exit' | 'trap' | 'memory_limit' | 'output_limit' | 'fuel_exhausted'
 
 export interface ResultMessage {
   kind: 'result'
@@ -50,6 +56,8 @@ export interface ResultMessage {
   startedAt: number
   finishedAt: number
   detail: string
+  /** Fuel used, when metered (all of it when exhausted). */
+  fuelUsed?: bigint
   /** The thread's CPU time since it started, µs. */
   threadCpuUs: number
 }
@@ -71,16 +79,26 @@ function run (msg: RunMessage): void {
   const startedAt = Date.now()
   const t0 = performance.now()
   const cpu0 = threadCpuUs()
-  let memory: WebAssembly.Memory | undefined
   let sent = false
+  // The rewriter's globals (rewrite/rewrite.ts): the fuel left, the last grow the cap refused.
+  let fuel: WebAssembly.Global | undefined
+  let refused: WebAssembly.Global | undefined
+  const fuelLeft = (): bigint => fuel === undefined ? 0n : fuel.value as bigint
   const send = (status: WorkerStatus, exitCode: number, detail: string, idle: boolean, trap?: TrapReason): void => {
     sent = true
-    // A guest that failed with its memory (nearly) at the cap ran out of memory, whatever it
-    // reported: a refused memory.grow is invisible to the host, and allocators grow in steps.
-    if ((status === 'trap' || status === 'exit') && memory !== undefined && memory.buffer.byteLength > msg.linearMaxBytes * 7 / 8) {
+    const exhausted = msg.fuel !== undefined && fuelLeft() < 0n
+    const refusedPages = refused === undefined ? 0 : (refused.value as number) >>> 0
+    if (status === 'trap' && exhausted) {
+      // Only the injected charge traps with the fuel below zero (the guest cannot write it).
+      status = 'fuel_exhausted'
+      detail = `fuel limit of ${msg.fuel!} exhausted`
+    } else if ((status === 'trap' || status === 'exit') && refusedPages > 0) {
+      // memory_limit exactly when the node's cap refused a memory.grow during the job and the
+      // job then failed (a guest that recovers and exits 0 is ok).
       status = 'memory_limit'
-      detail = `memory reached the cap of ${msg.memoryBytes} bytes`
+      detail = `memory.grow of ${refusedPages} pages refused at the cap of ${msg.memoryBytes} bytes`
     }
+    const fuelUsed = msg.fuel === undefined ? undefined : exhausted ? msg.fuel : msg.fuel - fuelLeft()
     const cpu = threadCpuUs()
     const outputs = host.outputs()
     const result: ResultMessage = {
@@ -98,6 +116,7 @@ function run (msg: RunMessage): void {
       startedAt,
       finishedAt: Date.now(),
       detail,
+      fuelUsed,
       threadCpuUs: cpu
     }
     parentPort!.postMessage(result, [result.stdout.buffer as ArrayBuffer, result.stderr.buffer as ArrayBuffer, ...outputs.map((o) => o.data.buffer as ArrayBuffer)])
@@ -107,16 +126,24 @@ function run (msg: RunMessage): void {
     else send('output_limit', -1, end.detail ?? `output passed the cap of ${msg.outputBytes} bytes`, idle)
   }
   // Reported from inside the host call: the guest may catch the unwinding and never return.
-  const host: WasiHost = createWasiHost(msg, msg.imports, (end) => sendEnd(end, false))
+  const host: WasiHost = createWasiHost(msg, msg.imports, (end) => sendEnd(end, false), providers(msg, () => msg.fuel! - fuelLeft()))
   let failure: unknown
   let failed = false
   try {
     const instance = new WebAssembly.Instance(msg.module, { wasi_snapshot_preview1: host.imports })
-    memory = instance.exports.memory as WebAssembly.Memory | undefined
+    const memory = instance.exports.memory as WebAssembly.Memory | undefined
     if (!(memory instanceof WebAssembly.Memory)) throw new TypeError('module must export its memory as "memory"')
+    refused = instance.exports[GROW_REFUSED_EXPORT] as WebAssembly.Global | undefined
+    if (msg.fuel !== undefined) {
+      fuel = instance.exports[FUEL_EXPORT] as WebAssembly.Global
+      fuel.value = msg.fuel
+    }
     host.bindMemory(memory)
     const start = instance.exports._start
     if (typeof start !== 'function') throw new TypeError('module must export a "_start" function')
+    // The module's start function, run here rather than inside instantiation (see START_EXPORT).
+    const init = instance.exports[START_EXPORT]
+    if (typeof init === 'function') (init as () => void)()
     ;(start as () => void)()
   } catch (err) {
     failed = true
@@ -132,6 +159,16 @@ function run (msg: RunMessage): void {
   else if (!failed) send('ok', 0, '', true)
   else if (failure instanceof ExitSignal || failure instanceof OutputLimitSignal) send('trap', -1, 'host signal without a record', true, 'other')
   else send('trap', -1, String((failure as Error)?.message ?? failure).slice(0, 200), true, trapReason(failure))
+}
+
+/**
+ * The deterministic profile's clock and randomness: every clock reads the fuel used so far
+ * (1 ns per unit, from 0), random bytes come from the job id's seeded stream.
+ */
+function providers (msg: RunMessage, fuelUsed: () => bigint): WasiProviders {
+  if (msg.profile !== 'deterministic') return {}
+  const random = seededRandom(msg.jobId)
+  return { clockNs: () => fuelUsed(), randomFill: (buf) => random.fill(buf) }
 }
 
 parentPort!.on('message', (msg: RunMessage) => run(msg))

@@ -1,0 +1,71 @@
+/**
+ * The module rewriter on its own: real modules (C with wasi-libc, the compute kernels, GC and
+ * exception-handling modules) come out valid in both variants; what it cannot decode is a typed
+ * refusal, never a crash, whatever the bytes.
+ */
+import { describe, it, expect } from '@jest/globals'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { rewriteModule, FUEL_EXPORT, GROW_REFUSED_EXPORT } from '../../services/executor/src/rewrite/rewrite.ts'
+import { ROOT } from '../helpers/node-harness.ts'
+import { compileWat } from '../helpers/wat.ts'
+import { exnrefChain, gcStructChain, wasm, section, vec, body, exportMemoryAndStart } from './wasm-bytes.ts'
+
+const OPTS = { ownMaxPages: 65536, capPages: 1024 }
+const modules: Array<[string, Uint8Array]> = [
+  ['hello (C, wasi-libc)', new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))],
+  ['sha256 kernel', new Uint8Array(await readFile(join(ROOT, 'bench/kernels/sha256.wasm')))],
+  ['collatz kernel', new Uint8Array(await readFile(join(ROOT, 'bench/kernels/collatz.wasm')))],
+  ['GC struct chain', gcStructChain()],
+  ['exnref chain (try_table)', exnrefChain()]
+]
+
+/** A module whose only function body is `code`. */
+const withBody = (code: number[]): Uint8Array => wasm(
+  section(1, vec([[0x60, 0, 0]])),
+  section(3, vec([[0]])),
+  section(5, vec([[0, 1]])),
+  exportMemoryAndStart(0),
+  section(10, vec([body([], code)]))
+)
+
+describe('module rewriter', () => {
+  it.each(modules)('keeps %s valid, with its exports and the two node globals, metered or not', (_name, bytes) => {
+    const before = WebAssembly.Module.exports(new WebAssembly.Module(Uint8Array.from(bytes))).map((e) => e.name)
+    for (const metered of [false, true]) {
+      const out = rewriteModule(bytes, { ...OPTS, metered }).bytes
+      expect(WebAssembly.validate(out)).toBe(true)
+      expect(WebAssembly.Module.exports(new WebAssembly.Module(out)).map((e) => e.name)).toEqual([...before, FUEL_EXPORT, GROW_REFUSED_EXPORT])
+    }
+  })
+
+  it('refuses an opcode it cannot decode with invalid_module', () => {
+    expect(() => rewriteModule(withBody([0x17]), { ...OPTS, metered: true })).toThrow(expect.objectContaining({ code: 'invalid_module', message: expect.stringContaining('unsupported instruction 0x17') }))
+    expect(() => rewriteModule(withBody([0xfd, 0xff, 0x0f]), { ...OPTS, metered: false })).toThrow(expect.objectContaining({ code: 'invalid_module' }))
+  })
+
+  it('refuses a section count past the section\'s bytes before allocating for it', () => {
+    const lying = wasm(section(1, vec([[0x60, 0, 0]])), [3, 5, 0xff, 0xff, 0xff, 0xff, 0x0f])
+    expect(() => rewriteModule(lying, { ...OPTS, metered: true })).toThrow(expect.objectContaining({ code: 'invalid_module', message: expect.stringContaining('claims 4294967295 entries') }))
+  })
+
+  it('refuses a module that exports a name the node reserves', async () => {
+    const bytes = await compileWat(`(module (memory (export "memory") 1) (global (export "${FUEL_EXPORT}") i32 (i32.const 0)) (func (export "_start")))`)
+    expect(() => rewriteModule(bytes, { ...OPTS, metered: true })).toThrow(expect.objectContaining({ code: 'invalid_module', message: expect.stringContaining('reserved') }))
+  })
+
+  it('answers any corruption of a real module with invalid_module at worst, never another error', () => {
+    const hello = modules[0]![1]
+    for (let i = 0; i < 300; i++) {
+      const bytes = Uint8Array.from(hello)
+      const flips = 1 + (i % 4)
+      for (let k = 0; k < flips; k++) bytes[8 + randomBytes(4).readUInt32LE() % (bytes.byteLength - 8)] = randomBytes(1)[0]!
+      try {
+        rewriteModule(bytes, { ...OPTS, metered: true })
+      } catch (err) {
+        expect((err as { code?: string }).code).toBe('invalid_module')
+      }
+    }
+  })
+})
