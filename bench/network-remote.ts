@@ -5,6 +5,8 @@
  * module after the first job) + A's full local job + B's receipt check.
  */
 import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { NodeService } from '../services/core/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient, type GrpcClient } from '../services/core/src/grpc/index.ts'
 import { contentHash } from '../services/core/src/hash-node.ts'
@@ -13,9 +15,9 @@ import { parseManifest } from '../services/core/src/documents/manifest.ts'
 import { JOB_PROTOCOL } from '../services/discovery/src/p2p/index.ts'
 import { offerJob } from '../services/discovery/src/p2p/job-protocol.ts'
 import { multiaddr } from '@multiformats/multiaddr'
-import { startTestNode, type TestNode } from '../test/helpers/node-harness.ts'
-import { LISTEN, bareHost, type Transport } from './network-floor.ts'
-import { timeSeq } from './stats.ts'
+import { ROOT, startTestNode, type TestNode } from '../test/helpers/node-harness.ts'
+import { LISTEN, bareHost, bareLibp2pRoundTrips, type Transport } from './network-floor.ts'
+import { timeSeq, median, percentile, fmtMs, printTable, type Row } from './stats.ts'
 
 export interface RemoteFigures {
   /** ms per remote warm job, submitted to B for A. */
@@ -89,3 +91,36 @@ async function directJobs (address: string, manifest: () => Uint8Array, n: numbe
     await host.stop()
   }
 }
+
+/** DESIGN's budget for a remote warm job above a bare libp2p round trip. */
+const REMOTE_BUDGET_MS = 1.5
+
+/** The remote rows, QUIC then TCP; `rt` gets each transport's bare round trip (the DHT rows' floor). */
+export async function remoteRows (quick: boolean, rt: Partial<Record<Transport, number>> = {}): Promise<Row[]> {
+  const rows: Row[] = []
+  const row = (metric: string, value: string, floor = '', ratio = '', target = ''): void => { rows.push({ metric, value, floor, ratio, target }) }
+  const x = (value: number, floor: number): string => `${(value / floor).toFixed(1)}×`
+  const n = quick ? 200 : 1000
+  const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
+  for (const transport of ['quic', 'tcp'] as const) {
+    process.stderr.write(`remote jobs over ${transport}…\n`)
+    const bare = await bareLibp2pRoundTrips(transport, n)
+    const f = await remoteJobFigures(transport, hello, ['Hello, World'], n)
+    const floor = median(bare)
+    rt[transport] = floor
+    const remote = median(f.remote)
+    const local = median(f.localOnA)
+    const T = transport.toUpperCase()
+    row(`remote warm job p50, ${T} (B's API → A by PeerId, hash only)`, fmtMs(remote), `${fmtMs(floor)} bare libp2p rt`, x(remote, floor), `≤ ${fmtMs(floor + REMOTE_BUDGET_MS)} (rt + 1.5 ms)`)
+    row(`remote warm job p99, ${T}`, fmtMs(percentile(f.remote, 99)), `${fmtMs(percentile(bare, 99))} rt p99`, '', '')
+    row(`  local warm job p50 on A (A's API)`, fmtMs(local), '', '', '')
+    row('  remote beside A\'s local job + bare rt', fmtMs(remote), fmtMs(local + floor), x(remote, local + floor), '')
+    row('  job protocol straight to A (bare host, no B)', fmtMs(median(f.direct)), fmtMs(local + floor), x(median(f.direct), local + floor), '')
+    row('  B\'s receipt check alone (@noble, all checks)', fmtMs(median(f.verify)), '', '', '')
+    if (f.seen !== transport) row(`  (B reached A over ${f.seen}, not ${transport})`, '', '', '', '')
+  }
+  return rows
+}
+
+// `node bench/network-remote.ts [--quick]`: the remote rows alone.
+if (import.meta.main) printTable(await remoteRows(process.argv.includes('--quick')))
