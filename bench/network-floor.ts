@@ -1,6 +1,7 @@
 /**
  * The floor for a remote job: a bare libp2p request/response between two plain hosts in this
- * process, on one transport, a new stream per request (as `/phase/job/1.0.0` opens one per job),
+ * process, on one transport, a new stream per request (as `/phase/job/1.0.0` opens one per job;
+ * `/phase/job/2.0.0` reuses streams, whose floor is the reused-stream round trip),
  * length-prefixed messages through `lpStream` — no node, no JSON, no job.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -31,20 +32,34 @@ export async function bareHost (listen: string[]): Promise<Libp2p> {
 
 /**
  * Milliseconds per request/response (`bytes` each way) over `transport` on loopback, each on a
- * new stream that both sides close, after one dial that is not timed.
+ * new stream that both sides close (or, with `reuse`, all on one stream), after one dial that is
+ * not timed.
  */
-export async function bareLibp2pRoundTrips (transport: Transport, n: number, bytes = 256): Promise<number[]> {
+export async function bareLibp2pRoundTrips (transport: Transport, n: number, bytes = 256, reuse = false): Promise<number[]> {
   const server = await bareHost([LISTEN[transport]])
   const client = await bareHost([])
   try {
     await server.handle(ECHO, async (stream) => {
       const lp = lpStream(stream)
-      await lp.write(await lp.read())
+      // Echoes until the client closes (a reused stream carries every request).
+      for (;;) {
+        const msg = await lp.read().catch(() => undefined)
+        if (msg === undefined) break
+        await lp.write(msg)
+        if (!reuse) break
+      }
       await stream.close()
     }, { maxInboundStreams: 64 })
     const addr = server.getMultiaddrs()[0]!
     await client.dial(addr)
     const payload = new Uint8Array(bytes).fill(7)
+    if (reuse) {
+      const lp = lpStream(await client.dialProtocol(server.peerId, ECHO))
+      return await timeSeq(n, 200, async () => {
+        await lp.write(payload)
+        await lp.read()
+      })
+    }
     return await timeSeq(n, 200, async () => {
       const stream = await client.dialProtocol(server.peerId, ECHO)
       const lp = lpStream(stream)

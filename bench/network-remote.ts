@@ -1,8 +1,8 @@
 /**
  * A remote warm job between two real nodes on loopback, forced onto one transport: both nodes
  * listen on that transport only, and B joins through A's address. Jobs go to B's public API
- * naming A, so each one is B's API hop + one `/phase/job/1.0.0` stream (hash only: A has the
- * module after the first job) + A's full local job + B's receipt check.
+ * naming A, so each one is B's API hop + one `/phase/job/2.0.0` round trip on a reused stream
+ * (hash only: A has the module after the first job) + A's full local job + B's receipt check.
  */
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
@@ -10,10 +10,9 @@ import { join } from 'node:path'
 import { NodeService } from '../services/core/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient, type GrpcClient } from '../services/core/src/grpc/index.ts'
 import { contentHash } from '../services/core/src/hash-node.ts'
-import { verifyReceipt } from '../services/core/src/crypto/verify.ts'
+import { verifyReceiptNode } from '../services/core/src/crypto/verify-node.ts'
 import { parseManifest } from '../services/core/src/documents/manifest.ts'
-import { JOB_PROTOCOL } from '../services/discovery/src/p2p/index.ts'
-import { offerJob } from '../services/discovery/src/p2p/job-protocol.ts'
+import { JOB_PROTOCOL_2, jobChannel, runJob2 } from '../services/discovery/src/p2p/job-protocol-2.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ROOT, startTestNode, type TestNode } from '../test/helpers/node-harness.ts'
 import { LISTEN, bareHost, bareLibp2pRoundTrips, type Transport } from './network-floor.ts'
@@ -26,7 +25,7 @@ export interface RemoteFigures {
   localOnA: number[]
   /** ms per job offered to A straight from a bare libp2p host here (no B, no receipt check). */
   direct: number[]
-  /** ms per receipt check as B does it (portable @noble verify, all checks). */
+  /** ms per receipt check as B does it (node:crypto, all checks). */
   verify: number[]
   /** The transport B's connection to A uses, as B reports it. */
   seen: string
@@ -66,7 +65,7 @@ export async function remoteJobFigures (transport: Transport, module: Uint8Array
     const localOnA = await timeSeq(n, warmup, async () => await ca.submitJob({ manifestJson: manifest() }))
     const last = await cb.submitJob({ manifestJson: manifest(), peerId: idA })
     const direct = await directJobs(a.p2p[0]!, manifest, n, warmup)
-    const verify = await timeSeq(n, warmup, async () => await verifyReceipt(last.receiptJson, { publicKey: keyA, peerId: idA, outputs: { stdout: last.stdout, stderr: last.stderr } }))
+    const verify = await timeSeq(n, warmup, async () => verifyReceiptNode(last.receiptJson, { publicKey: keyA, peerId: idA, outputs: { stdout: last.stdout, stderr: last.stderr } }))
     const now = (await cb.listPeers({})).peers.find((p) => p.peerId === idA)?.transport ?? 'gone'
     return { remote, localOnA, direct, verify, seen: now === seen ? seen : `${seen}→${now}` }
   } finally {
@@ -76,16 +75,16 @@ export async function remoteJobFigures (transport: Transport, module: Uint8Array
   }
 }
 
-/** `/phase/job/1.0.0` from a bare host in this process to the node at `address`, one stream per job. */
+/** `/phase/job/2.0.0` from a bare host in this process to the node at `address`, every job on one stream. */
 async function directJobs (address: string, manifest: () => Uint8Array, n: number, warmup: number): Promise<number[]> {
   const host = await bareHost([])
   try {
     const target = multiaddr(address)
     await host.dial(target)
     const noModule = async (): Promise<Uint8Array> => { throw new Error('the node should have the module') }
+    const ch = jobChannel(await host.dialProtocol(target, JOB_PROTOCOL_2), 4 << 20)
     return await timeSeq(n, warmup, async () => {
-      const stream = await host.dialProtocol(target, JOB_PROTOCOL)
-      await offerJob(stream, parseManifest(manifest()), noModule, { maxMessageBytes: 4 << 20 })
+      await runJob2(ch, parseManifest(manifest()), noModule, {})
     })
   } finally {
     await host.stop()
@@ -105,6 +104,7 @@ export async function remoteRows (quick: boolean, rt: Partial<Record<Transport, 
   for (const transport of ['quic', 'tcp'] as const) {
     process.stderr.write(`remote jobs over ${transport}…\n`)
     const bare = await bareLibp2pRoundTrips(transport, n)
+    const reused = await bareLibp2pRoundTrips(transport, n, 256, true)
     const f = await remoteJobFigures(transport, hello, ['Hello, World'], n)
     const floor = median(bare)
     rt[transport] = floor
@@ -113,10 +113,11 @@ export async function remoteRows (quick: boolean, rt: Partial<Record<Transport, 
     const T = transport.toUpperCase()
     row(`remote warm job p50, ${T} (B's API → A by PeerId, hash only)`, fmtMs(remote), `${fmtMs(floor)} bare libp2p rt`, x(remote, floor), `≤ ${fmtMs(floor + REMOTE_BUDGET_MS)} (rt + 1.5 ms)`)
     row(`remote warm job p99, ${T}`, fmtMs(percentile(f.remote, 99)), `${fmtMs(percentile(bare, 99))} rt p99`, '', '')
+    row('  bare libp2p rt on one reused stream (2.0.0\'s own floor)', fmtMs(median(reused)), '', '', '')
     row(`  local warm job p50 on A (A's API)`, fmtMs(local), '', '', '')
     row('  remote beside A\'s local job + bare rt', fmtMs(remote), fmtMs(local + floor), x(remote, local + floor), '')
     row('  job protocol straight to A (bare host, no B)', fmtMs(median(f.direct)), fmtMs(local + floor), x(median(f.direct), local + floor), '')
-    row('  B\'s receipt check alone (@noble, all checks)', fmtMs(median(f.verify)), '', '', '')
+    row('  B\'s receipt check alone (node:crypto, all checks)', fmtMs(median(f.verify)), '', '', '')
     if (f.seen !== transport) row(`  (B reached A over ${f.seen}, not ${transport})`, '', '', '', '')
   }
   return rows

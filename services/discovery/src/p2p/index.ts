@@ -20,10 +20,13 @@ import { createHost, type HostInit, type PhaseLibp2p } from './host.ts'
 import { PeerLimiter } from './peer-limits.ts'
 import { signCapability, verifyCapability, type CapabilityRecord } from '../../../core/src/crypto/capability.ts'
 import { announceKeys, capabilityKey, meets, type Requirements } from './providers.ts'
-import { JOB_PROTOCOL, CAPABILITY_PROTOCOL, jobStreamHandler, capabilityStreamHandler, offerJob, fetchCapability, type JobServer, type RemoteResult } from './job-protocol.ts'
+import { JOB_PROTOCOL, CAPABILITY_PROTOCOL, jobStreamHandler, capabilityStreamHandler, fetchCapability, type JobServer, type RemoteResult } from './job-protocol.ts'
+import { JOB_PROTOCOL_2 } from './job-protocol-2.ts'
+import { JobStreams } from './job-streams.ts'
 import { InboundBudget } from './inbound-budget.ts'
 
 export { JOB_PROTOCOL, CAPABILITY_PROTOCOL } from './job-protocol.ts'
+export { JOB_PROTOCOL_2 } from './job-protocol-2.ts'
 export type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
 
 /** Peers tried for one remote job before giving up. */
@@ -124,6 +127,8 @@ export class PhaseNetwork {
   private announcedAt = 0
   private budget: InboundBudget | undefined
   private server: JobServer | undefined
+  /** Idle job streams to peers, reused by the next job (one round trip when the peer holds the module). */
+  private streams: JobStreams | undefined
 
   constructor (components: NetworkComponents, init: NetworkInit) {
     this.c = components
@@ -148,13 +153,16 @@ export class PhaseNetwork {
     this.server = serve
     this.log.info({ maxMessageBytes: this.init.maxMessageBytes, maxResultBytes: this.init.maxResultBytes ?? this.init.maxMessageBytes, maxInflightBytes: this.budget.maxBytes, maxPeerBytes: this.budget.maxPeerBytes, readTimeoutMs, maxRemoteJobs: this.init.maxRemoteJobs }, 'job protocol limits')
     await this.node.handle(JOB_PROTOCOL, async (stream, connection) => { await serve(stream, connection.remotePeer.toString()) }, opts)
+    // 2.0.0 (streams reused, one round trip); 1.0.0 stays served for nodes that predate it.
+    await this.node.handle(JOB_PROTOCOL_2, async (stream, connection) => { await serve.v2(stream, connection.remotePeer.toString()) }, opts)
+    this.streams = new JobStreams(async (peer, protocols, signal) => await this.openStream(peer, protocols, signal), { maxMessageBytes: this.init.maxResultBytes ?? this.init.maxMessageBytes, readTimeoutMs, idleMs: Math.floor(readTimeoutMs / 2) })
     const serveCapability = capabilityStreamHandler(async () => await this.capability(), this.budget, this.log)
     await this.node.handle(CAPABILITY_PROTOCOL, async (stream, connection) => { await serveCapability(stream, connection.remotePeer.toString()) }, opts)
     // Provider records expire: announce now, whenever a peer joins while the last announce is
     // stale (a lone node has nobody to store them), and before the records run out.
     this.node.addEventListener('peer:connect', () => { if (Date.now() - this.announcedAt > ANNOUNCE_EVERY_MS) void this.announce() })
     // What is kept of a peer goes with it (a record is fetched again, and checked, if it returns).
-    this.node.addEventListener('peer:disconnect', (e) => { this.capabilities.delete(e.detail.toString()) })
+    this.node.addEventListener('peer:disconnect', (e) => { this.capabilities.delete(e.detail.toString()); this.streams?.drop(e.detail.toString()) })
     this.announcer = setInterval(() => { void this.announce() }, ANNOUNCE_EVERY_MS)
     this.announcer.unref()
     void this.announce()
@@ -163,6 +171,7 @@ export class PhaseNetwork {
 
   async stop (): Promise<void> {
     clearInterval(this.announcer)
+    this.streams?.drop()
     const node = this.node
     this.node = undefined
     await node?.stop()
@@ -250,7 +259,7 @@ export class PhaseNetwork {
       memory_mb: Math.floor(totalmem() / (1024 * 1024)),
       limits: { max_memory_mb: l.maxMemoryMb, max_timeout_ms: l.maxTimeoutMs, max_output_bytes: l.maxOutputBytes, max_module_bytes: l.maxModuleBytes },
       queue_depth: this.c.jobs.running,
-      protocols: [JOB_PROTOCOL]
+      protocols: [JOB_PROTOCOL_2, JOB_PROTOCOL]
     })
     return this.own
   }
@@ -276,7 +285,7 @@ export class PhaseNetwork {
         addresses: peer?.addresses.map((a) => a.multiaddr.toString()) ?? [conn.remoteAddr.toString()],
         transport: conn.remoteAddr.toString().includes('/p2p-circuit') ? 'relay' : conn.remoteAddr.toString().includes('/quic') ? 'quic' : 'tcp',
         latencyMs: h?.latencyMs ?? null,
-        jobProtocol: peer?.protocols.includes(JOB_PROTOCOL) ?? false,
+        jobProtocol: peer?.protocols.some((p) => p === JOB_PROTOCOL_2 || p === JOB_PROTOCOL) ?? false,
         receiptPublicKey: cap?.receipt_public_key ?? null,
         runtimes: cap?.runtimes.map((r) => `${r.name}@${r.version}`) ?? [],
         successes: h?.successes ?? 0,
@@ -315,8 +324,8 @@ export class PhaseNetwork {
     const id = peerIdFromString(peer)
     const cap = await this.verifiedCapability(peer, signal)
     const started = performance.now()
-    const stream = await this.openStream(id, JOB_PROTOCOL, signal)
-    const result = await offerJob(stream, manifest, loadModule, { signal, maxMessageBytes: this.init.maxResultBytes ?? this.init.maxMessageBytes, readTimeoutMs: this.init.readTimeoutMs })
+    if (this.streams === undefined) throw new PhaseError('unavailable', 'the p2p host is not running')
+    const result = await this.streams.run(id, manifest, loadModule, { signal })
     // The checks of DESIGN §3 "Trust", against the key bound to the PeerId we dialed.
     const { receipt } = verifyReceiptNode(result.receiptJson, {
       publicKey: cap.receipt_public_key,
@@ -336,7 +345,7 @@ export class PhaseNetwork {
    * reuses a limited (relayed) connection: it dials again, which for a peer behind a NAT means a
    * new relayed connection for every stream (and the direct addresses tried first each time).
    */
-  private async openStream (peer: PeerId, protocol: string, signal: AbortSignal): Promise<Stream> {
+  private async openStream (peer: PeerId, protocol: string | string[], signal: AbortSignal): Promise<Stream> {
     const node = this.host()
     const open = node.getConnections(peer).filter((c) => c.status === 'open')
     const conn = open.find((c) => c.limits == null) ?? open[0] ?? await node.dial(peer, { signal })
