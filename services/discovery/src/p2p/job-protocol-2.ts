@@ -37,7 +37,7 @@ export interface SharedSlots {
 }
 
 export interface JobServer2Init extends JobServerInit {
-  /** Job streams one peer may hold open here at once (idle or busy); more are refused with queue_full. */
+  /** Job streams one peer may hold open here at once (idle or busy); more are refused with queue_full. Default (jobStreamHandler): its concurrency + 4. */
   maxStreamsPerPeer: number
 }
 

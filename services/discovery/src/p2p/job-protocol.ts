@@ -17,6 +17,7 @@ import { canonicalBytes } from '../../../core/src/canonical.ts'
 import type { PeerLimiter } from './peer-limits.ts'
 import type { InboundBudget } from './inbound-budget.ts'
 import { jobStreamHandler2, type JobServer2Init } from './job-protocol-2.ts'
+import { IDLE_STREAMS_PER_PEER } from './job-streams.ts'
 
 export const JOB_PROTOCOL = '/phase/job/1.0.0'
 export const CAPABILITY_PROTOCOL = '/phase/capability/1.0.0'
@@ -272,7 +273,7 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & 
       giveBack()
     }
   }
-  const v2 = jobStreamHandler2(c, { ...init, maxStreamsPerPeer: init.maxStreamsPerPeer ?? init.limiter.concurrency }, {
+  const v2 = jobStreamHandler2(c, { ...init, maxStreamsPerPeer: init.maxStreamsPerPeer ?? init.limiter.concurrency + IDLE_STREAMS_PER_PEER }, {
     take: () => { if (inFlight >= init.maxInFlight) return false; inFlight++; return true },
     give: () => { inFlight-- },
     enter: () => { streams++ },

@@ -18,7 +18,7 @@ export interface JobStreamsInit {
   maxMessageBytes: number
   /** Longest wait for a 1.0.0 peer's accept, ms. */
   readTimeoutMs?: number
-  /** Idle streams kept per peer. Default: 4. */
+  /** Idle streams kept per peer. Default: IDLE_STREAMS_PER_PEER (4). */
   maxIdlePerPeer?: number
   /** Idle streams kept in all. Default: 256. */
   maxIdle?: number
@@ -32,6 +32,12 @@ interface Idle { ch: JobChannel, at: number }
 export type OpenStream = (peer: PeerId, protocols: string[], signal: AbortSignal) => Promise<Stream>
 
 const CLOSE_GRACE_MS = 5000
+/**
+ * Idle streams a client keeps per peer (the default of maxIdlePerPeer). A server lets a peer hold
+ * its job concurrency plus this many job streams, so a client at full concurrency that also
+ * keeps its idle streams is refused per job (the stream goes on), not per stream.
+ */
+export const IDLE_STREAMS_PER_PEER = 4
 
 export class JobStreams {
   private readonly idle = new Map<string, Idle[]>()
@@ -41,7 +47,7 @@ export class JobStreams {
 
   constructor (open: OpenStream, init: JobStreamsInit) {
     this.open = open
-    this.init = { readTimeoutMs: 10_000, maxIdlePerPeer: 4, maxIdle: 256, idleMs: 5000, ...init }
+    this.init = { readTimeoutMs: 10_000, maxIdlePerPeer: IDLE_STREAMS_PER_PEER, maxIdle: 256, idleMs: 5000, ...init }
   }
 
   /** Idle streams held now (all peers). */
