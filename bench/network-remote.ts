@@ -15,10 +15,18 @@ import { parseManifest } from '../services/core/src/documents/manifest.ts'
 import { JOB_PROTOCOL_2, jobChannel, runJob2 } from '../services/discovery/src/p2p/job-protocol-2.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ROOT, startTestNode, type TestNode } from '../test/helpers/node-harness.ts'
-import { LISTEN, bareHost, bareLibp2pRoundTrips, type Transport } from './network-floor.ts'
+import { LISTEN, bareHost, bareEcho, type Transport } from './network-floor.ts'
 import { timeSeq, median, percentile, fmtMs, printTable, type Row } from './stats.ts'
 
+/**
+ * Every figure is taken in the same loop, one sample of each per round (remote job, bare round
+ * trips, local job, direct job), so a loaded machine weighs on the job and its floor alike.
+ */
 export interface RemoteFigures {
+  /** ms per bare libp2p request/response on a new stream (the issue's floor). */
+  bare: number[]
+  /** ms per bare libp2p request/response on one reused stream (2.0.0's own floor). */
+  reused: number[]
   /** ms per remote warm job, submitted to B for A. */
   remote: number[]
   /** ms per local warm job on A, through A's own API. */
@@ -60,14 +68,33 @@ export async function remoteJobFigures (transport: Transport, module: Uint8Array
     }
     const first = await cb.submitJob({ manifestJson: manifest(), module, peerId: idA })
     if (first.peerId !== idA) throw new Error(`the job ran on ${first.peerId}, not on A`)
-    const warmup = Math.min(100, n)
-    const remote = await timeSeq(n, warmup, async () => await cb.submitJob({ manifestJson: manifest(), peerId: idA }))
-    const localOnA = await timeSeq(n, warmup, async () => await ca.submitJob({ manifestJson: manifest() }))
-    const last = await cb.submitJob({ manifestJson: manifest(), peerId: idA })
-    const direct = await directJobs(a.p2p[0]!, manifest, n, warmup)
-    const verify = await timeSeq(n, warmup, async () => verifyReceiptNode(last.receiptJson, { publicKey: keyA, peerId: idA, outputs: { stdout: last.stdout, stderr: last.stderr } }))
-    const now = (await cb.listPeers({})).peers.find((p) => p.peerId === idA)?.transport ?? 'gone'
-    return { remote, localOnA, direct, verify, seen: now === seen ? seen : `${seen}→${now}` }
+    const echo = await bareEcho(transport)
+    const direct = await directJobs(a.p2p[0]!, manifest)
+    try {
+      const steps = {
+        remote: async () => await cb.submitJob({ manifestJson: manifest(), peerId: idA }),
+        bare: echo.newStream,
+        reused: echo.reused,
+        localOnA: async () => await ca.submitJob({ manifestJson: manifest() }),
+        direct: direct.run
+      }
+      const out: Record<keyof typeof steps, number[]> = { remote: [], bare: [], reused: [], localOnA: [], direct: [] }
+      const warmup = Math.min(100, n)
+      for (let i = 0; i < warmup + n; i++) {
+        for (const [name, step] of Object.entries(steps)) {
+          const t = performance.now()
+          await step()
+          if (i >= warmup) out[name as keyof typeof steps].push(performance.now() - t)
+        }
+      }
+      const last = await cb.submitJob({ manifestJson: manifest(), peerId: idA })
+      const verify = await timeSeq(n, warmup, async () => verifyReceiptNode(last.receiptJson, { publicKey: keyA, peerId: idA, outputs: { stdout: last.stdout, stderr: last.stderr } }))
+      const now = (await cb.listPeers({})).peers.find((p) => p.peerId === idA)?.transport ?? 'gone'
+      return { ...out, verify, seen: now === seen ? seen : `${seen}→${now}` }
+    } finally {
+      await direct.stop()
+      await echo.stop()
+    }
   } finally {
     for (const c of clients) c.close()
     // B dialed A: stop the dialer first.
@@ -76,19 +103,13 @@ export async function remoteJobFigures (transport: Transport, module: Uint8Array
 }
 
 /** `/phase/job/2.0.0` from a bare host in this process to the node at `address`, every job on one stream. */
-async function directJobs (address: string, manifest: () => Uint8Array, n: number, warmup: number): Promise<number[]> {
+async function directJobs (address: string, manifest: () => Uint8Array): Promise<{ run: () => Promise<unknown>, stop: () => Promise<void> }> {
   const host = await bareHost([])
-  try {
-    const target = multiaddr(address)
-    await host.dial(target)
-    const noModule = async (): Promise<Uint8Array> => { throw new Error('the node should have the module') }
-    const ch = jobChannel(await host.dialProtocol(target, JOB_PROTOCOL_2), 4 << 20)
-    return await timeSeq(n, warmup, async () => {
-      await runJob2(ch, parseManifest(manifest()), noModule, {})
-    })
-  } finally {
-    await host.stop()
-  }
+  const target = multiaddr(address)
+  await host.dial(target)
+  const noModule = async (): Promise<Uint8Array> => { throw new Error('the node should have the module') }
+  const ch = jobChannel(await host.dialProtocol(target, JOB_PROTOCOL_2), 4 << 20)
+  return { run: async () => await runJob2(ch, parseManifest(manifest()), noModule, {}), stop: async () => { await host.stop() } }
 }
 
 /** DESIGN's budget for a remote warm job above a bare libp2p round trip. */
@@ -103,9 +124,8 @@ export async function remoteRows (quick: boolean, rt: Partial<Record<Transport, 
   const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
   for (const transport of ['quic', 'tcp'] as const) {
     process.stderr.write(`remote jobs over ${transport}…\n`)
-    const bare = await bareLibp2pRoundTrips(transport, n)
-    const reused = await bareLibp2pRoundTrips(transport, n, 256, true)
     const f = await remoteJobFigures(transport, hello, ['Hello, World'], n)
+    const { bare, reused } = f
     const floor = median(bare)
     rt[transport] = floor
     const remote = median(f.remote)
