@@ -42,7 +42,7 @@ describe('parseManifest', () => {
     ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0x7d]), 'invalid_json', 'UTF-8'],
     ['a JSON array', '[]', 'invalid_manifest', 'JSON object'],
     ['an unknown top-level field', { ...base, cpu: 1 }, 'invalid_manifest', "(top level) has unknown field 'cpu'"],
-    ['an unknown limits field', { ...base, limits: { fuel: 1 } }, 'invalid_manifest', "/limits has unknown field 'fuel'"],
+    ['an unknown limits field', { ...base, limits: { cpu: 1 } }, 'invalid_manifest', "/limits has unknown field 'cpu'"],
     ['a missing nonce', { version: 1, module_hash: HASH }, 'invalid_manifest', '/nonce is required'],
     ['a bare-hex module hash', { ...base, module_hash: 'ab'.repeat(32) }, 'invalid_manifest', '/module_hash must be "sha256:"'],
     ['an uppercase module hash', { ...base, module_hash: HASH.toUpperCase().replace('SHA256', 'sha256') }, 'invalid_manifest', '/module_hash'],
@@ -179,5 +179,49 @@ describe('manifest stdin check', () => {
       const b64 = Buffer.alloc(n, n * 37).toString('base64')
       expect(isCanonicalBase64(b64)).toBe(true)
     }
+  })
+})
+
+describe('manifest input files and profile', () => {
+  const FILE = `sha256:${'cd'.repeat(32)}`
+  const OTHER = `sha256:${'ef'.repeat(32)}`
+
+  it('accepts input files under /in, a profile and a fuel budget', () => {
+    const doc = { ...base, inputs: [{ path: '/in/data.csv', hash: FILE }, { path: '/in/sub/x.bin', hash: OTHER }], profile: 'deterministic', limits: { fuel: 1000 } }
+    expect(parseManifest(JSON.stringify(doc))).toEqual(doc)
+  })
+
+  it.each([
+    ['/out/x', 'outside /in'], ['/in', 'the folder itself'], ['/in/', 'an empty name'], ['/in/../etc/passwd', 'a .. segment'],
+    ['/in/./a', 'a . segment'], ['/in/a//b', 'an empty segment'], ['/in/a b', 'a space'], ['in/a', 'a relative path'],
+    [`/in/${'a'.repeat(252)}`, 'more than 255 characters']
+  ])('refuses the input path %s (%s)', (path) => {
+    expect(errorOf(() => parseManifest({ ...base, inputs: [{ path, hash: FILE }] })).code).toBe('invalid_manifest')
+  })
+
+  it('refuses two inputs at one path, and a file that is another input\'s folder', () => {
+    const twice = errorOf(() => parseManifest({ ...base, inputs: [{ path: '/in/a', hash: FILE }, { path: '/in/a', hash: OTHER }] }))
+    expect(twice).toMatchObject({ code: 'invalid_manifest', message: expect.stringContaining('/in/a twice') })
+    const folder = errorOf(() => parseManifest({ ...base, inputs: [{ path: '/in/a', hash: FILE }, { path: '/in/a.txt', hash: FILE }, { path: '/in/a/b', hash: OTHER }] }))
+    expect(folder).toMatchObject({ code: 'invalid_manifest', message: expect.stringContaining('/in/a as a file and as a folder') })
+  })
+
+  it('refuses an unknown profile, a zero fuel budget and more than 256 inputs', () => {
+    expect(errorOf(() => parseManifest({ ...base, profile: 'fast' })).code).toBe('invalid_manifest')
+    expect(errorOf(() => parseManifest({ ...base, limits: { fuel: 0 } })).code).toBe('invalid_manifest')
+    const many = Array.from({ length: 257 }, (_, i) => ({ path: `/in/f${i}`, hash: FILE }))
+    expect(errorOf(() => parseManifest({ ...base, inputs: many })).code).toBe('invalid_manifest')
+  })
+
+  it('covers the input files in the inputs hash, in path order, and leaves a job without files unchanged', () => {
+    const none: Manifest = { ...base, version: 1 }
+    expect(inputsHashOf({ ...none, inputs: [] })).toBe(inputsHashOf(none))
+    const ab: Manifest = { ...none, inputs: [{ path: '/in/a', hash: FILE }, { path: '/in/b', hash: OTHER }] }
+    const ba: Manifest = { ...none, inputs: [{ path: '/in/b', hash: OTHER }, { path: '/in/a', hash: FILE }] }
+    expect(inputsHashOf(ab)).toBe(inputsHashOf(ba))
+    expect(inputsHashOf(ab)).not.toBe(inputsHashOf(none))
+    const swapped: Manifest = { ...none, inputs: [{ path: '/in/a', hash: OTHER }, { path: '/in/b', hash: FILE }] }
+    expect(inputsHashOf(swapped)).not.toBe(inputsHashOf(ab))
+    expect(inputsHashOf(ab)).toBe(contentHashNode(Buffer.from(`{"args":[],"env":{},"inputs":[{"hash":"${FILE}","path":"/in/a"},{"hash":"${OTHER}","path":"/in/b"}],"stdin":""}`)))
   })
 })

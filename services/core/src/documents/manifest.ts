@@ -14,7 +14,18 @@ export interface ManifestLimits {
   readonly memory_mb?: number
   readonly timeout_ms?: number
   readonly output_bytes?: number
+  /** Instruction budget; absent: unmetered (unless the profile is deterministic). */
+  readonly fuel?: number
 }
+
+/** An input file named by content hash, seen by the guest read-only at `path` (under /in). */
+export interface ManifestInput {
+  readonly path: string
+  readonly hash: string
+}
+
+/** `default` (absent) or `deterministic`: virtual clock from fuel, random seeded from the job id. */
+export type ManifestProfile = 'default' | 'deterministic'
 
 export interface ManifestRequirements {
   readonly runtime?: string
@@ -33,6 +44,8 @@ export interface Manifest {
   /** Standard base64; see `manifestStdin`. */
   readonly stdin?: string
   readonly limits?: ManifestLimits
+  readonly inputs?: readonly ManifestInput[]
+  readonly profile?: ManifestProfile
   readonly requirements?: ManifestRequirements
 }
 
@@ -66,6 +79,7 @@ export function parseManifest (input: unknown, options: ParseManifestOptions = {
     throw new InvalidManifestError(sanitize(`manifest: /version ${quote(version)} is not supported (1, or "0.1" for a seed manifest)`))
   }
   check('manifest', doc, 'manifest')
+  checkInputPaths(doc as Manifest)
   return deepFreeze(doc as Manifest)
 }
 
@@ -87,9 +101,42 @@ export function jobIdOf (manifest: Manifest, hash: ContentHasher = contentHash):
   return hash(canonicalBytes(manifest))
 }
 
-/** Hash of what the job reads: canonical JSON of `{ args, env, stdin }`, defaults `[]`, `{}`, `""`. */
+/**
+ * Hash of what the job reads: canonical JSON of `{ args, env, stdin }`, defaults `[]`, `{}`, `""`,
+ * plus `inputs` (the input files sorted by path) only when there are any, so a job without input
+ * files keeps the inputs hash it always had.
+ */
 export function inputsHashOf (manifest: Manifest, hash: ContentHasher = contentHash): string {
-  return hash(canonicalBytes({ args: manifest.args ?? [], env: manifest.env ?? {}, stdin: manifest.stdin ?? '' }))
+  const read: Record<string, unknown> = { args: manifest.args ?? [], env: manifest.env ?? {}, stdin: manifest.stdin ?? '' }
+  const inputs = manifestInputs(manifest)
+  if (inputs.length > 0) read.inputs = inputs.map(i => ({ path: i.path, hash: i.hash }))
+  return hash(canonicalBytes(read))
+}
+
+/** The manifest's input files sorted by path (UTF-16 code units, as RFC 8785 sorts keys). */
+export function manifestInputs (manifest: Manifest): readonly ManifestInput[] {
+  const inputs = manifest.inputs ?? []
+  return [...inputs].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+}
+
+/** The manifest's profile, `default` when absent. */
+export function manifestProfile (manifest: Manifest): ManifestProfile {
+  return manifest.profile ?? 'default'
+}
+
+/** Two inputs at one path, or a file whose path is another's folder, cannot both be seen. */
+function checkInputPaths (manifest: Manifest): void {
+  const files = new Set<string>()
+  for (const { path } of manifest.inputs ?? []) {
+    if (files.has(path)) throw new InvalidManifestError(sanitize(`manifest: /inputs names ${path} twice`))
+    files.add(path)
+  }
+  for (const path of files) {
+    for (let i = path.indexOf('/', 4); i !== -1; i = path.indexOf('/', i + 1)) {
+      const folder = path.slice(0, i)
+      if (files.has(folder)) throw new InvalidManifestError(sanitize(`manifest: /inputs names ${folder} as a file and as a folder`))
+    }
+  }
 }
 
 /** The job's stdin bytes (decoded from base64; the schema guarantees canonical base64). */

@@ -10,6 +10,18 @@ import { describeError, sanitize, validator } from './validate.ts'
 
 export type ReceiptStatus = 'ok' | 'exit' | 'trap' | 'timeout' | 'memory_limit' | 'output_limit' | 'fuel_exhausted'
 
+/** Why a guest trapped (receipt `trap`, present only with status `trap`). */
+export type TrapReason = 'unreachable' | 'stack_overflow' | 'memory_out_of_bounds' | 'table_out_of_bounds' |
+'indirect_call_mismatch' | 'null_reference' | 'divide_by_zero' | 'integer_overflow' | 'invalid_conversion' |
+'cast_failure' | 'uncaught_exception' | 'other'
+
+/** A file the job wrote under /out: its guest path, sha256 and size. */
+export interface ReceiptOutput {
+  path: string
+  hash: string
+  bytes: number
+}
+
 export interface UnsignedReceipt {
   version: 1
   job_id: string
@@ -25,7 +37,17 @@ export interface UnsignedReceipt {
    * module did not exit (trap, timeout, limits). */
   exit_code: number
   /** The limits the node applied (after its own caps). */
-  limits: { memory_bytes: number, timeout_ms: number, output_bytes: number }
+  limits: { memory_bytes: number, timeout_ms: number, output_bytes: number, fuel?: number }
+  /** Files written under /out, sorted by path; absent when none. */
+  outputs?: ReceiptOutput[]
+  /** Fuel spent, when metered. */
+  fuel_used?: number
+  /** Present only for the deterministic profile. */
+  profile?: 'deterministic'
+  /** Present only with status `trap`. */
+  trap?: TrapReason
+  /** Compile time of a cold module, apart from wall_time_us. */
+  compile_time_us?: number
   wall_time_us: number
   cpu_time_us: number
   started_at: string

@@ -32,11 +32,18 @@ export declare type Limits = Message<"phase.executor.v1.Limits"> & {
   timeoutMs: number;
 
   /**
-   * Maximum bytes of stdout plus stderr.
+   * Maximum bytes of stdout, stderr and the files written under /out, together.
    *
    * @generated from field: uint64 output_bytes = 3;
    */
   outputBytes: bigint;
+
+  /**
+   * Instruction budget (fuel units); 0: the job is not metered.
+   *
+   * @generated from field: uint64 fuel = 4;
+   */
+  fuel: bigint;
 };
 
 /**
@@ -44,6 +51,67 @@ export declare type Limits = Message<"phase.executor.v1.Limits"> & {
  * Use `create(LimitsSchema)` to create a new message.
  */
 export declare const LimitsSchema: GenMessage<Limits>;
+
+/**
+ * InputFile is one input file of a job, seen by the guest read-only under /in.
+ *
+ * @generated from message phase.executor.v1.InputFile
+ */
+export declare type InputFile = Message<"phase.executor.v1.InputFile"> & {
+  /**
+   * Absolute guest path under /in.
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * sha256 of data: "sha256:<hex>".
+   *
+   * @generated from field: string hash = 2;
+   */
+  hash: string;
+
+  /**
+   * The file's bytes.
+   *
+   * @generated from field: bytes data = 3;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message phase.executor.v1.InputFile.
+ * Use `create(InputFileSchema)` to create a new message.
+ */
+export declare const InputFileSchema: GenMessage<InputFile>;
+
+/**
+ * OutputFile is one file the guest wrote under /out.
+ *
+ * @generated from message phase.executor.v1.OutputFile
+ */
+export declare type OutputFile = Message<"phase.executor.v1.OutputFile"> & {
+  /**
+   * Absolute guest path under /out.
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * The file's bytes.
+   *
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message phase.executor.v1.OutputFile.
+ * Use `create(OutputFileSchema)` to create a new message.
+ */
+export declare const OutputFileSchema: GenMessage<OutputFile>;
 
 /**
  * ExecuteRequest is one job for the executor.
@@ -99,6 +167,21 @@ export declare type ExecuteRequest = Message<"phase.executor.v1.ExecuteRequest">
    * @generated from field: phase.executor.v1.Limits limits = 7;
    */
   limits?: Limits | undefined;
+
+  /**
+   * Input files, each seen read-only at its path under /in.
+   *
+   * @generated from field: repeated phase.executor.v1.InputFile inputs = 8;
+   */
+  inputs: InputFile[];
+
+  /**
+   * "default" (or empty) or "deterministic": a virtual clock derived from fuel, random seeded
+   * from the job id (the job must then be metered).
+   *
+   * @generated from field: string profile = 9;
+   */
+  profile: string;
 };
 
 /**
@@ -114,7 +197,7 @@ export declare const ExecuteRequestSchema: GenMessage<ExecuteRequest>;
  */
 export declare type ExecuteResponse = Message<"phase.executor.v1.ExecuteResponse"> & {
   /**
-   * One of: ok, exit, trap, timeout, memory_limit, output_limit.
+   * One of: ok, exit, trap, timeout, memory_limit, output_limit, fuel_exhausted.
    *
    * @generated from field: string status = 1;
    */
@@ -190,6 +273,34 @@ export declare type ExecuteResponse = Message<"phase.executor.v1.ExecuteResponse
    * @generated from field: string detail = 11;
    */
   detail: string;
+
+  /**
+   * The files the guest wrote under /out, sorted by path.
+   *
+   * @generated from field: repeated phase.executor.v1.OutputFile outputs = 12;
+   */
+  outputs: OutputFile[];
+
+  /**
+   * Fuel spent, when the job was metered.
+   *
+   * @generated from field: uint64 fuel_used = 13;
+   */
+  fuelUsed: bigint;
+
+  /**
+   * Why the guest trapped (the receipt's trap values), with status trap; empty otherwise.
+   *
+   * @generated from field: string trap = 14;
+   */
+  trap: string;
+
+  /**
+   * Time this job spent compiling the module, in microseconds (0 when it was cached).
+   *
+   * @generated from field: uint64 compile_time_us = 15;
+   */
+  compileTimeUs: bigint;
 };
 
 /**

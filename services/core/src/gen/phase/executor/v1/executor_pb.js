@@ -9,7 +9,7 @@ import { file_phase_rpc_v1_rpc } from "../../rpc/v1/rpc_pb.js";
  * Describes the file phase/executor/v1/executor.proto.
  */
 export const file_phase_executor_v1_executor = /*@__PURE__*/
-  fileDesc("CiBwaGFzZS9leGVjdXRvci92MS9leGVjdXRvci5wcm90bxIRcGhhc2UuZXhlY3V0b3IudjEiSAoGTGltaXRzEhQKDG1lbW9yeV9ieXRlcxgBIAEoBBISCgp0aW1lb3V0X21zGAIgASgNEhQKDG91dHB1dF9ieXRlcxgDIAEoBCLyAQoORXhlY3V0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhMKC21vZHVsZV9oYXNoGAIgASgJEg4KBm1vZHVsZRgDIAEoDBIMCgRhcmdzGAQgAygJEjcKA2VudhgFIAMoCzIqLnBoYXNlLmV4ZWN1dG9yLnYxLkV4ZWN1dGVSZXF1ZXN0LkVudkVudHJ5Eg0KBXN0ZGluGAYgASgMEikKBmxpbWl0cxgHIAEoCzIZLnBoYXNlLmV4ZWN1dG9yLnYxLkxpbWl0cxoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIucBCg9FeGVjdXRlUmVzcG9uc2USDgoGc3RhdHVzGAEgASgJEhEKCWV4aXRfY29kZRgCIAEoEhIOCgZzdGRvdXQYAyABKAwSDgoGc3RkZXJyGAQgASgMEhQKDHdhbGxfdGltZV91cxgFIAEoBBITCgtjcHVfdGltZV91cxgGIAEoBBISCgpzdGFydGVkX2F0GAcgASgJEhMKC2ZpbmlzaGVkX2F0GAggASgJEhQKDHJ1bnRpbWVfbmFtZRgJIAEoCRIXCg9ydW50aW1lX3ZlcnNpb24YCiABKAkSDgoGZGV0YWlsGAsgASgJIhIKEEdldFN0YXR1c1JlcXVlc3Qi9wEKEUdldFN0YXR1c1Jlc3BvbnNlEg8KB3dvcmtlcnMYASABKA0SDwoHcnVubmluZxgCIAEoDRIOCgZxdWV1ZWQYAyABKA0SFgoOcXVldWVfY2FwYWNpdHkYBCABKA0SFgoOY2FjaGVkX21vZHVsZXMYBSABKA0SFAoMcnVudGltZV9uYW1lGAYgASgJEhcKD3J1bnRpbWVfdmVyc2lvbhgHIAEoCRIWCg5jb21wbGV0ZWRfam9icxgIIAEoBBINCgVpbmRleBgJIAEoDRIqCgdwcm9jZXNzGAogASgLMhkucGhhc2UucnBjLnYxLlByb2Nlc3NJbmZvImsKFEV4ZWN1dGVTdHJlYW1SZXF1ZXN0Eg8KB2NhbGxfaWQYASABKAQSMgoHcmVxdWVzdBgCIAEoCzIhLnBoYXNlLmV4ZWN1dG9yLnYxLkV4ZWN1dGVSZXF1ZXN0Eg4KBmNhbmNlbBgDIAEoCCKUAQoVRXhlY3V0ZVN0cmVhbVJlc3BvbnNlEg8KB2NhbGxfaWQYASABKAQSNgoIcmVzcG9uc2UYAiABKAsyIi5waGFzZS5leGVjdXRvci52MS5FeGVjdXRlUmVzcG9uc2VIABIoCgVlcnJvchgDIAEoCzIXLnBoYXNlLnJwYy52MS5DYWxsRXJyb3JIAEIICgZyZXN1bHQyowIKD0V4ZWN1dG9yU2VydmljZRJQCgdFeGVjdXRlEiEucGhhc2UuZXhlY3V0b3IudjEuRXhlY3V0ZVJlcXVlc3QaIi5waGFzZS5leGVjdXRvci52MS5FeGVjdXRlUmVzcG9uc2USZgoNRXhlY3V0ZVN0cmVhbRInLnBoYXNlLmV4ZWN1dG9yLnYxLkV4ZWN1dGVTdHJlYW1SZXF1ZXN0GigucGhhc2UuZXhlY3V0b3IudjEuRXhlY3V0ZVN0cmVhbVJlc3BvbnNlKAEwARJWCglHZXRTdGF0dXMSIy5waGFzZS5leGVjdXRvci52MS5HZXRTdGF0dXNSZXF1ZXN0GiQucGhhc2UuZXhlY3V0b3IudjEuR2V0U3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_phase_rpc_v1_rpc]);
+  fileDesc("CiBwaGFzZS9leGVjdXRvci92MS9leGVjdXRvci5wcm90bxIRcGhhc2UuZXhlY3V0b3IudjEiVgoGTGltaXRzEhQKDG1lbW9yeV9ieXRlcxgBIAEoBBISCgp0aW1lb3V0X21zGAIgASgNEhQKDG91dHB1dF9ieXRlcxgDIAEoBBIMCgRmdWVsGAQgASgEIjUKCUlucHV0RmlsZRIMCgRwYXRoGAEgASgJEgwKBGhhc2gYAiABKAkSDAoEZGF0YRgDIAEoDCIoCgpPdXRwdXRGaWxlEgwKBHBhdGgYASABKAkSDAoEZGF0YRgCIAEoDCKxAgoORXhlY3V0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhMKC21vZHVsZV9oYXNoGAIgASgJEg4KBm1vZHVsZRgDIAEoDBIMCgRhcmdzGAQgAygJEjcKA2VudhgFIAMoCzIqLnBoYXNlLmV4ZWN1dG9yLnYxLkV4ZWN1dGVSZXF1ZXN0LkVudkVudHJ5Eg0KBXN0ZGluGAYgASgMEikKBmxpbWl0cxgHIAEoCzIZLnBoYXNlLmV4ZWN1dG9yLnYxLkxpbWl0cxIsCgZpbnB1dHMYCCADKAsyHC5waGFzZS5leGVjdXRvci52MS5JbnB1dEZpbGUSDwoHcHJvZmlsZRgJIAEoCRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItECCg9FeGVjdXRlUmVzcG9uc2USDgoGc3RhdHVzGAEgASgJEhEKCWV4aXRfY29kZRgCIAEoEhIOCgZzdGRvdXQYAyABKAwSDgoGc3RkZXJyGAQgASgMEhQKDHdhbGxfdGltZV91cxgFIAEoBBITCgtjcHVfdGltZV91cxgGIAEoBBISCgpzdGFydGVkX2F0GAcgASgJEhMKC2ZpbmlzaGVkX2F0GAggASgJEhQKDHJ1bnRpbWVfbmFtZRgJIAEoCRIXCg9ydW50aW1lX3ZlcnNpb24YCiABKAkSDgoGZGV0YWlsGAsgASgJEi4KB291dHB1dHMYDCADKAsyHS5waGFzZS5leGVjdXRvci52MS5PdXRwdXRGaWxlEhEKCWZ1ZWxfdXNlZBgNIAEoBBIMCgR0cmFwGA4gASgJEhcKD2NvbXBpbGVfdGltZV91cxgPIAEoBCISChBHZXRTdGF0dXNSZXF1ZXN0IvcBChFHZXRTdGF0dXNSZXNwb25zZRIPCgd3b3JrZXJzGAEgASgNEg8KB3J1bm5pbmcYAiABKA0SDgoGcXVldWVkGAMgASgNEhYKDnF1ZXVlX2NhcGFjaXR5GAQgASgNEhYKDmNhY2hlZF9tb2R1bGVzGAUgASgNEhQKDHJ1bnRpbWVfbmFtZRgGIAEoCRIXCg9ydW50aW1lX3ZlcnNpb24YByABKAkSFgoOY29tcGxldGVkX2pvYnMYCCABKAQSDQoFaW5kZXgYCSABKA0SKgoHcHJvY2VzcxgKIAEoCzIZLnBoYXNlLnJwYy52MS5Qcm9jZXNzSW5mbyJrChRFeGVjdXRlU3RyZWFtUmVxdWVzdBIPCgdjYWxsX2lkGAEgASgEEjIKB3JlcXVlc3QYAiABKAsyIS5waGFzZS5leGVjdXRvci52MS5FeGVjdXRlUmVxdWVzdBIOCgZjYW5jZWwYAyABKAgilAEKFUV4ZWN1dGVTdHJlYW1SZXNwb25zZRIPCgdjYWxsX2lkGAEgASgEEjYKCHJlc3BvbnNlGAIgASgLMiIucGhhc2UuZXhlY3V0b3IudjEuRXhlY3V0ZVJlc3BvbnNlSAASKAoFZXJyb3IYAyABKAsyFy5waGFzZS5ycGMudjEuQ2FsbEVycm9ySABCCAoGcmVzdWx0MqMCCg9FeGVjdXRvclNlcnZpY2USUAoHRXhlY3V0ZRIhLnBoYXNlLmV4ZWN1dG9yLnYxLkV4ZWN1dGVSZXF1ZXN0GiIucGhhc2UuZXhlY3V0b3IudjEuRXhlY3V0ZVJlc3BvbnNlEmYKDUV4ZWN1dGVTdHJlYW0SJy5waGFzZS5leGVjdXRvci52MS5FeGVjdXRlU3RyZWFtUmVxdWVzdBooLnBoYXNlLmV4ZWN1dG9yLnYxLkV4ZWN1dGVTdHJlYW1SZXNwb25zZSgBMAESVgoJR2V0U3RhdHVzEiMucGhhc2UuZXhlY3V0b3IudjEuR2V0U3RhdHVzUmVxdWVzdBokLnBoYXNlLmV4ZWN1dG9yLnYxLkdldFN0YXR1c1Jlc3BvbnNlYgZwcm90bzM", [file_phase_rpc_v1_rpc]);
 
 /**
  * Describes the message phase.executor.v1.Limits.
@@ -19,46 +19,60 @@ export const LimitsSchema = /*@__PURE__*/
   messageDesc(file_phase_executor_v1_executor, 0);
 
 /**
+ * Describes the message phase.executor.v1.InputFile.
+ * Use `create(InputFileSchema)` to create a new message.
+ */
+export const InputFileSchema = /*@__PURE__*/
+  messageDesc(file_phase_executor_v1_executor, 1);
+
+/**
+ * Describes the message phase.executor.v1.OutputFile.
+ * Use `create(OutputFileSchema)` to create a new message.
+ */
+export const OutputFileSchema = /*@__PURE__*/
+  messageDesc(file_phase_executor_v1_executor, 2);
+
+/**
  * Describes the message phase.executor.v1.ExecuteRequest.
  * Use `create(ExecuteRequestSchema)` to create a new message.
  */
 export const ExecuteRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_executor_v1_executor, 1);
+  messageDesc(file_phase_executor_v1_executor, 3);
 
 /**
  * Describes the message phase.executor.v1.ExecuteResponse.
  * Use `create(ExecuteResponseSchema)` to create a new message.
  */
 export const ExecuteResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_executor_v1_executor, 2);
+  messageDesc(file_phase_executor_v1_executor, 4);
 
 /**
  * Describes the message phase.executor.v1.GetStatusRequest.
  * Use `create(GetStatusRequestSchema)` to create a new message.
  */
 export const GetStatusRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_executor_v1_executor, 3);
+  messageDesc(file_phase_executor_v1_executor, 5);
 
 /**
  * Describes the message phase.executor.v1.GetStatusResponse.
  * Use `create(GetStatusResponseSchema)` to create a new message.
  */
 export const GetStatusResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_executor_v1_executor, 4);
+  messageDesc(file_phase_executor_v1_executor, 6);
 
 /**
  * Describes the message phase.executor.v1.ExecuteStreamRequest.
  * Use `create(ExecuteStreamRequestSchema)` to create a new message.
  */
 export const ExecuteStreamRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_executor_v1_executor, 5);
+  messageDesc(file_phase_executor_v1_executor, 7);
 
 /**
  * Describes the message phase.executor.v1.ExecuteStreamResponse.
  * Use `create(ExecuteStreamResponseSchema)` to create a new message.
  */
 export const ExecuteStreamResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_executor_v1_executor, 6);
+  messageDesc(file_phase_executor_v1_executor, 8);
 
 /**
  * ExecutorService runs WebAssembly jobs in a sandbox. An executor holds no key and

@@ -53,6 +53,14 @@ export declare type SubmitJobRequest = Message<"phase.node.v1.SubmitJobRequest">
    * @generated from field: uint32 replicas = 5;
    */
   replicas: number;
+
+  /**
+   * Bytes of the manifest's input files; a file the node already caches may be left out
+   * (hash-only resubmission).
+   *
+   * @generated from field: repeated phase.node.v1.InputBlob inputs = 6;
+   */
+  inputs: InputBlob[];
 };
 
 /**
@@ -60,6 +68,60 @@ export declare type SubmitJobRequest = Message<"phase.node.v1.SubmitJobRequest">
  * Use `create(SubmitJobRequestSchema)` to create a new message.
  */
 export declare const SubmitJobRequestSchema: GenMessage<SubmitJobRequest>;
+
+/**
+ * InputBlob carries the bytes of one input file named by a manifest.
+ *
+ * @generated from message phase.node.v1.InputBlob
+ */
+export declare type InputBlob = Message<"phase.node.v1.InputBlob"> & {
+  /**
+   * sha256 of data: "sha256:<hex>".
+   *
+   * @generated from field: string hash = 1;
+   */
+  hash: string;
+
+  /**
+   * The file's bytes.
+   *
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message phase.node.v1.InputBlob.
+ * Use `create(InputBlobSchema)` to create a new message.
+ */
+export declare const InputBlobSchema: GenMessage<InputBlob>;
+
+/**
+ * OutputFile is one file a job wrote under /out; the receipt lists its hash and size.
+ *
+ * @generated from message phase.node.v1.OutputFile
+ */
+export declare type OutputFile = Message<"phase.node.v1.OutputFile"> & {
+  /**
+   * Absolute guest path under /out.
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * The file's bytes.
+   *
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message phase.node.v1.OutputFile.
+ * Use `create(OutputFileSchema)` to create a new message.
+ */
+export declare const OutputFileSchema: GenMessage<OutputFile>;
 
 /**
  * SubmitJobResponse carries the job's output and its signed receipt.
@@ -146,6 +208,13 @@ export declare type SubmitJobResponse = Message<"phase.node.v1.SubmitJobResponse
    * @generated from field: bytes capability_json = 11;
    */
   capabilityJson: Uint8Array;
+
+  /**
+   * The files the job wrote under /out, sorted by path (the receipt's outputs name each).
+   *
+   * @generated from field: repeated phase.node.v1.OutputFile outputs = 12;
+   */
+  outputs: OutputFile[];
 };
 
 /**

@@ -9,7 +9,7 @@ import { file_phase_rpc_v1_rpc } from "../../rpc/v1/rpc_pb.js";
  * Describes the file phase/node/v1/node.proto.
  */
 export const file_phase_node_v1_node = /*@__PURE__*/
-  fileDesc("ChhwaGFzZS9ub2RlL3YxL25vZGUucHJvdG8SDXBoYXNlLm5vZGUudjEibAoQU3VibWl0Sm9iUmVxdWVzdBIVCg1tYW5pZmVzdF9qc29uGAEgASgMEg4KBm1vZHVsZRgCIAEoDBIOCgZ0YXJnZXQYAyABKAkSDwoHcGVlcl9pZBgEIAEoCRIQCghyZXBsaWNhcxgFIAEoDSL5AQoRU3VibWl0Sm9iUmVzcG9uc2USDgoGam9iX2lkGAEgASgJEhUKDW1hbmlmZXN0X2pzb24YAiABKAwSDgoGc3RhdHVzGAMgASgJEhEKCWV4aXRfY29kZRgEIAEoEhIOCgZzdGRvdXQYBSABKAwSDgoGc3RkZXJyGAYgASgMEhQKDHJlY2VpcHRfanNvbhgHIAEoDBIPCgdwZWVyX2lkGAggASgJEigKCHJlcGxpY2FzGAkgAygLMhYucGhhc2Uubm9kZS52MS5SZXBsaWNhEhAKCGFncmVlaW5nGAogASgNEhcKD2NhcGFiaWxpdHlfanNvbhgLIAEoDCLBAQoHUmVwbGljYRIPCgdwZWVyX2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIRCglleGl0X2NvZGUYAyABKBISEwoLc3Rkb3V0X2hhc2gYBCABKAkSEwoLc3RkZXJyX2hhc2gYBSABKAkSFAoMcmVjZWlwdF9qc29uGAYgASgMEhIKCmVycm9yX2NvZGUYByABKAkSFQoNZXJyb3JfbWVzc2FnZRgIIAEoCRIXCg9jYXBhYmlsaXR5X2pzb24YCSABKAwiJwoQSGFzTW9kdWxlUmVxdWVzdBITCgttb2R1bGVfaGFzaBgBIAEoCSIjChFIYXNNb2R1bGVSZXNwb25zZRIOCgZjYWNoZWQYASABKAgiFAoSR2V0Tm9kZUluZm9SZXF1ZXN0IhYKFEdldE5vZGVTdGF0dXNSZXF1ZXN0IqsBCgtOb2RlUHJvY2VzcxIMCgRuYW1lGAEgASgJEg0KBWluZGV4GAIgASgNEg0KBXN0YXRlGAMgASgJEioKB3Byb2Nlc3MYBCABKAsyGS5waGFzZS5ycGMudjEuUHJvY2Vzc0luZm8SDwoHcnVubmluZxgFIAEoDRIOCgZxdWV1ZWQYBiABKA0SEQoJY29tcGxldGVkGAcgASgEEhAKCHJlc3RhcnRzGAggASgNIr4CChVHZXROb2RlU3RhdHVzUmVzcG9uc2USDwoHcGVlcl9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEi0KCXByb2Nlc3NlcxgDIAMoCzIaLnBoYXNlLm5vZGUudjEuTm9kZVByb2Nlc3MSFgoOam9ic19pbl9mbGlnaHQYBCABKA0SEwoLcXVldWVfZGVwdGgYBSABKA0SDQoFcGVlcnMYBiABKA0SEwoLcDJwX2VuYWJsZWQYByABKAgSTgoOam9ic19ieV9zdGF0dXMYCCADKAsyNi5waGFzZS5ub2RlLnYxLkdldE5vZGVTdGF0dXNSZXNwb25zZS5Kb2JzQnlTdGF0dXNFbnRyeRozChFKb2JzQnlTdGF0dXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAQ6AjgBIsYBChNHZXROb2RlSW5mb1Jlc3BvbnNlEg8KB3BlZXJfaWQYASABKAkSGgoScmVjZWlwdF9wdWJsaWNfa2V5GAIgASgJEg8KB3ZlcnNpb24YAyABKAkSEQoJZXhlY3V0b3JzGAQgASgNEhQKDHJ1bnRpbWVfbmFtZRgFIAEoCRIXCg9ydW50aW1lX3ZlcnNpb24YBiABKAkSLwoHbmV0d29yaxgHIAEoCzIeLnBoYXNlLm5vZGUudjEuTmV0d29ya0NvdW50ZXJzIowBCg9OZXR3b3JrQ291bnRlcnMSDQoFcGVlcnMYASABKA0SDwoHam9ic19pbhgCIAEoBBIUCgxqb2JzX3JlZnVzZWQYAyABKAQSEAoIam9ic19vdXQYBCABKAQSFwoPam9ic19vdXRfZmFpbGVkGAUgASgEEhgKEHJlY2VpcHRzX3JlZnVzZWQYBiABKAQiEgoQTGlzdFBlZXJzUmVxdWVzdCLOAQoEUGVlchIPCgdwZWVyX2lkGAEgASgJEhEKCWFkZHJlc3NlcxgCIAMoCRIRCgl0cmFuc3BvcnQYAyABKAkSEgoKbGF0ZW5jeV9tcxgEIAEoARIRCglydW5zX2pvYnMYBSABKAgSGgoScmVjZWlwdF9wdWJsaWNfa2V5GAYgASgJEhAKCHJ1bnRpbWVzGAcgAygJEhEKCXN1Y2Nlc3NlcxgIIAEoDRIQCghmYWlsdXJlcxgJIAEoDRIVCg1hZ2VudF92ZXJzaW9uGAogASgJIjcKEUxpc3RQZWVyc1Jlc3BvbnNlEiIKBXBlZXJzGAEgAygLMhMucGhhc2Uubm9kZS52MS5QZWVyIm4KFEZpbmRFeGVjdXRvcnNSZXF1ZXN0Eg8KB3J1bnRpbWUYASABKAkSDAoEYXJjaBgCIAEoCRIVCg1taW5fbWVtb3J5X21iGAMgASgNEhEKCW1pbl9jb3JlcxgEIAEoDRINCgVsaW1pdBgFIAEoDSKSAQoIRXhlY3V0b3ISDwoHcGVlcl9pZBgBIAEoCRIaChJyZWNlaXB0X3B1YmxpY19rZXkYAiABKAkSEAoIcnVudGltZXMYAyADKAkSDAoEYXJjaBgEIAEoCRINCgVjb3JlcxgFIAEoDRIVCg1tYXhfbWVtb3J5X21iGAYgASgNEhMKC3F1ZXVlX2RlcHRoGAcgASgNIlYKFUZpbmRFeGVjdXRvcnNSZXNwb25zZRIqCglleGVjdXRvcnMYASADKAsyFy5waGFzZS5ub2RlLnYxLkV4ZWN1dG9yEhEKCWxvb2t1cF9tcxgCIAEoATKLBAoLTm9kZVNlcnZpY2USTgoJU3VibWl0Sm9iEh8ucGhhc2Uubm9kZS52MS5TdWJtaXRKb2JSZXF1ZXN0GiAucGhhc2Uubm9kZS52MS5TdWJtaXRKb2JSZXNwb25zZRJOCglIYXNNb2R1bGUSHy5waGFzZS5ub2RlLnYxLkhhc01vZHVsZVJlcXVlc3QaIC5waGFzZS5ub2RlLnYxLkhhc01vZHVsZVJlc3BvbnNlElQKC0dldE5vZGVJbmZvEiEucGhhc2Uubm9kZS52MS5HZXROb2RlSW5mb1JlcXVlc3QaIi5waGFzZS5ub2RlLnYxLkdldE5vZGVJbmZvUmVzcG9uc2USWgoNR2V0Tm9kZVN0YXR1cxIjLnBoYXNlLm5vZGUudjEuR2V0Tm9kZVN0YXR1c1JlcXVlc3QaJC5waGFzZS5ub2RlLnYxLkdldE5vZGVTdGF0dXNSZXNwb25zZRJOCglMaXN0UGVlcnMSHy5waGFzZS5ub2RlLnYxLkxpc3RQZWVyc1JlcXVlc3QaIC5waGFzZS5ub2RlLnYxLkxpc3RQZWVyc1Jlc3BvbnNlEloKDUZpbmRFeGVjdXRvcnMSIy5waGFzZS5ub2RlLnYxLkZpbmRFeGVjdXRvcnNSZXF1ZXN0GiQucGhhc2Uubm9kZS52MS5GaW5kRXhlY3V0b3JzUmVzcG9uc2ViBnByb3RvMw", [file_phase_rpc_v1_rpc]);
+  fileDesc("ChhwaGFzZS9ub2RlL3YxL25vZGUucHJvdG8SDXBoYXNlLm5vZGUudjEilgEKEFN1Ym1pdEpvYlJlcXVlc3QSFQoNbWFuaWZlc3RfanNvbhgBIAEoDBIOCgZtb2R1bGUYAiABKAwSDgoGdGFyZ2V0GAMgASgJEg8KB3BlZXJfaWQYBCABKAkSEAoIcmVwbGljYXMYBSABKA0SKAoGaW5wdXRzGAYgAygLMhgucGhhc2Uubm9kZS52MS5JbnB1dEJsb2IiJwoJSW5wdXRCbG9iEgwKBGhhc2gYASABKAkSDAoEZGF0YRgCIAEoDCIoCgpPdXRwdXRGaWxlEgwKBHBhdGgYASABKAkSDAoEZGF0YRgCIAEoDCKlAgoRU3VibWl0Sm9iUmVzcG9uc2USDgoGam9iX2lkGAEgASgJEhUKDW1hbmlmZXN0X2pzb24YAiABKAwSDgoGc3RhdHVzGAMgASgJEhEKCWV4aXRfY29kZRgEIAEoEhIOCgZzdGRvdXQYBSABKAwSDgoGc3RkZXJyGAYgASgMEhQKDHJlY2VpcHRfanNvbhgHIAEoDBIPCgdwZWVyX2lkGAggASgJEigKCHJlcGxpY2FzGAkgAygLMhYucGhhc2Uubm9kZS52MS5SZXBsaWNhEhAKCGFncmVlaW5nGAogASgNEhcKD2NhcGFiaWxpdHlfanNvbhgLIAEoDBIqCgdvdXRwdXRzGAwgAygLMhkucGhhc2Uubm9kZS52MS5PdXRwdXRGaWxlIsEBCgdSZXBsaWNhEg8KB3BlZXJfaWQYASABKAkSDgoGc3RhdHVzGAIgASgJEhEKCWV4aXRfY29kZRgDIAEoEhITCgtzdGRvdXRfaGFzaBgEIAEoCRITCgtzdGRlcnJfaGFzaBgFIAEoCRIUCgxyZWNlaXB0X2pzb24YBiABKAwSEgoKZXJyb3JfY29kZRgHIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAggASgJEhcKD2NhcGFiaWxpdHlfanNvbhgJIAEoDCInChBIYXNNb2R1bGVSZXF1ZXN0EhMKC21vZHVsZV9oYXNoGAEgASgJIiMKEUhhc01vZHVsZVJlc3BvbnNlEg4KBmNhY2hlZBgBIAEoCCIUChJHZXROb2RlSW5mb1JlcXVlc3QiFgoUR2V0Tm9kZVN0YXR1c1JlcXVlc3QiqwEKC05vZGVQcm9jZXNzEgwKBG5hbWUYASABKAkSDQoFaW5kZXgYAiABKA0SDQoFc3RhdGUYAyABKAkSKgoHcHJvY2VzcxgEIAEoCzIZLnBoYXNlLnJwYy52MS5Qcm9jZXNzSW5mbxIPCgdydW5uaW5nGAUgASgNEg4KBnF1ZXVlZBgGIAEoDRIRCgljb21wbGV0ZWQYByABKAQSEAoIcmVzdGFydHMYCCABKA0ivgIKFUdldE5vZGVTdGF0dXNSZXNwb25zZRIPCgdwZWVyX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSLQoJcHJvY2Vzc2VzGAMgAygLMhoucGhhc2Uubm9kZS52MS5Ob2RlUHJvY2VzcxIWCg5qb2JzX2luX2ZsaWdodBgEIAEoDRITCgtxdWV1ZV9kZXB0aBgFIAEoDRINCgVwZWVycxgGIAEoDRITCgtwMnBfZW5hYmxlZBgHIAEoCBJOCg5qb2JzX2J5X3N0YXR1cxgIIAMoCzI2LnBoYXNlLm5vZGUudjEuR2V0Tm9kZVN0YXR1c1Jlc3BvbnNlLkpvYnNCeVN0YXR1c0VudHJ5GjMKEUpvYnNCeVN0YXR1c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBDoCOAEixgEKE0dldE5vZGVJbmZvUmVzcG9uc2USDwoHcGVlcl9pZBgBIAEoCRIaChJyZWNlaXB0X3B1YmxpY19rZXkYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIRCglleGVjdXRvcnMYBCABKA0SFAoMcnVudGltZV9uYW1lGAUgASgJEhcKD3J1bnRpbWVfdmVyc2lvbhgGIAEoCRIvCgduZXR3b3JrGAcgASgLMh4ucGhhc2Uubm9kZS52MS5OZXR3b3JrQ291bnRlcnMijAEKD05ldHdvcmtDb3VudGVycxINCgVwZWVycxgBIAEoDRIPCgdqb2JzX2luGAIgASgEEhQKDGpvYnNfcmVmdXNlZBgDIAEoBBIQCghqb2JzX291dBgEIAEoBBIXCg9qb2JzX291dF9mYWlsZWQYBSABKAQSGAoQcmVjZWlwdHNfcmVmdXNlZBgGIAEoBCISChBMaXN0UGVlcnNSZXF1ZXN0Is4BCgRQZWVyEg8KB3BlZXJfaWQYASABKAkSEQoJYWRkcmVzc2VzGAIgAygJEhEKCXRyYW5zcG9ydBgDIAEoCRISCgpsYXRlbmN5X21zGAQgASgBEhEKCXJ1bnNfam9icxgFIAEoCBIaChJyZWNlaXB0X3B1YmxpY19rZXkYBiABKAkSEAoIcnVudGltZXMYByADKAkSEQoJc3VjY2Vzc2VzGAggASgNEhAKCGZhaWx1cmVzGAkgASgNEhUKDWFnZW50X3ZlcnNpb24YCiABKAkiNwoRTGlzdFBlZXJzUmVzcG9uc2USIgoFcGVlcnMYASADKAsyEy5waGFzZS5ub2RlLnYxLlBlZXIibgoURmluZEV4ZWN1dG9yc1JlcXVlc3QSDwoHcnVudGltZRgBIAEoCRIMCgRhcmNoGAIgASgJEhUKDW1pbl9tZW1vcnlfbWIYAyABKA0SEQoJbWluX2NvcmVzGAQgASgNEg0KBWxpbWl0GAUgASgNIpIBCghFeGVjdXRvchIPCgdwZWVyX2lkGAEgASgJEhoKEnJlY2VpcHRfcHVibGljX2tleRgCIAEoCRIQCghydW50aW1lcxgDIAMoCRIMCgRhcmNoGAQgASgJEg0KBWNvcmVzGAUgASgNEhUKDW1heF9tZW1vcnlfbWIYBiABKA0SEwoLcXVldWVfZGVwdGgYByABKA0iVgoVRmluZEV4ZWN1dG9yc1Jlc3BvbnNlEioKCWV4ZWN1dG9ycxgBIAMoCzIXLnBoYXNlLm5vZGUudjEuRXhlY3V0b3ISEQoJbG9va3VwX21zGAIgASgBMosECgtOb2RlU2VydmljZRJOCglTdWJtaXRKb2ISHy5waGFzZS5ub2RlLnYxLlN1Ym1pdEpvYlJlcXVlc3QaIC5waGFzZS5ub2RlLnYxLlN1Ym1pdEpvYlJlc3BvbnNlEk4KCUhhc01vZHVsZRIfLnBoYXNlLm5vZGUudjEuSGFzTW9kdWxlUmVxdWVzdBogLnBoYXNlLm5vZGUudjEuSGFzTW9kdWxlUmVzcG9uc2USVAoLR2V0Tm9kZUluZm8SIS5waGFzZS5ub2RlLnYxLkdldE5vZGVJbmZvUmVxdWVzdBoiLnBoYXNlLm5vZGUudjEuR2V0Tm9kZUluZm9SZXNwb25zZRJaCg1HZXROb2RlU3RhdHVzEiMucGhhc2Uubm9kZS52MS5HZXROb2RlU3RhdHVzUmVxdWVzdBokLnBoYXNlLm5vZGUudjEuR2V0Tm9kZVN0YXR1c1Jlc3BvbnNlEk4KCUxpc3RQZWVycxIfLnBoYXNlLm5vZGUudjEuTGlzdFBlZXJzUmVxdWVzdBogLnBoYXNlLm5vZGUudjEuTGlzdFBlZXJzUmVzcG9uc2USWgoNRmluZEV4ZWN1dG9ycxIjLnBoYXNlLm5vZGUudjEuRmluZEV4ZWN1dG9yc1JlcXVlc3QaJC5waGFzZS5ub2RlLnYxLkZpbmRFeGVjdXRvcnNSZXNwb25zZWIGcHJvdG8z", [file_phase_rpc_v1_rpc]);
 
 /**
  * Describes the message phase.node.v1.SubmitJobRequest.
@@ -19,116 +19,130 @@ export const SubmitJobRequestSchema = /*@__PURE__*/
   messageDesc(file_phase_node_v1_node, 0);
 
 /**
+ * Describes the message phase.node.v1.InputBlob.
+ * Use `create(InputBlobSchema)` to create a new message.
+ */
+export const InputBlobSchema = /*@__PURE__*/
+  messageDesc(file_phase_node_v1_node, 1);
+
+/**
+ * Describes the message phase.node.v1.OutputFile.
+ * Use `create(OutputFileSchema)` to create a new message.
+ */
+export const OutputFileSchema = /*@__PURE__*/
+  messageDesc(file_phase_node_v1_node, 2);
+
+/**
  * Describes the message phase.node.v1.SubmitJobResponse.
  * Use `create(SubmitJobResponseSchema)` to create a new message.
  */
 export const SubmitJobResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 1);
+  messageDesc(file_phase_node_v1_node, 3);
 
 /**
  * Describes the message phase.node.v1.Replica.
  * Use `create(ReplicaSchema)` to create a new message.
  */
 export const ReplicaSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 2);
+  messageDesc(file_phase_node_v1_node, 4);
 
 /**
  * Describes the message phase.node.v1.HasModuleRequest.
  * Use `create(HasModuleRequestSchema)` to create a new message.
  */
 export const HasModuleRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 3);
+  messageDesc(file_phase_node_v1_node, 5);
 
 /**
  * Describes the message phase.node.v1.HasModuleResponse.
  * Use `create(HasModuleResponseSchema)` to create a new message.
  */
 export const HasModuleResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 4);
+  messageDesc(file_phase_node_v1_node, 6);
 
 /**
  * Describes the message phase.node.v1.GetNodeInfoRequest.
  * Use `create(GetNodeInfoRequestSchema)` to create a new message.
  */
 export const GetNodeInfoRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 5);
+  messageDesc(file_phase_node_v1_node, 7);
 
 /**
  * Describes the message phase.node.v1.GetNodeStatusRequest.
  * Use `create(GetNodeStatusRequestSchema)` to create a new message.
  */
 export const GetNodeStatusRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 6);
+  messageDesc(file_phase_node_v1_node, 8);
 
 /**
  * Describes the message phase.node.v1.NodeProcess.
  * Use `create(NodeProcessSchema)` to create a new message.
  */
 export const NodeProcessSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 7);
+  messageDesc(file_phase_node_v1_node, 9);
 
 /**
  * Describes the message phase.node.v1.GetNodeStatusResponse.
  * Use `create(GetNodeStatusResponseSchema)` to create a new message.
  */
 export const GetNodeStatusResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 8);
+  messageDesc(file_phase_node_v1_node, 10);
 
 /**
  * Describes the message phase.node.v1.GetNodeInfoResponse.
  * Use `create(GetNodeInfoResponseSchema)` to create a new message.
  */
 export const GetNodeInfoResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 9);
+  messageDesc(file_phase_node_v1_node, 11);
 
 /**
  * Describes the message phase.node.v1.NetworkCounters.
  * Use `create(NetworkCountersSchema)` to create a new message.
  */
 export const NetworkCountersSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 10);
+  messageDesc(file_phase_node_v1_node, 12);
 
 /**
  * Describes the message phase.node.v1.ListPeersRequest.
  * Use `create(ListPeersRequestSchema)` to create a new message.
  */
 export const ListPeersRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 11);
+  messageDesc(file_phase_node_v1_node, 13);
 
 /**
  * Describes the message phase.node.v1.Peer.
  * Use `create(PeerSchema)` to create a new message.
  */
 export const PeerSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 12);
+  messageDesc(file_phase_node_v1_node, 14);
 
 /**
  * Describes the message phase.node.v1.ListPeersResponse.
  * Use `create(ListPeersResponseSchema)` to create a new message.
  */
 export const ListPeersResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 13);
+  messageDesc(file_phase_node_v1_node, 15);
 
 /**
  * Describes the message phase.node.v1.FindExecutorsRequest.
  * Use `create(FindExecutorsRequestSchema)` to create a new message.
  */
 export const FindExecutorsRequestSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 14);
+  messageDesc(file_phase_node_v1_node, 16);
 
 /**
  * Describes the message phase.node.v1.Executor.
  * Use `create(ExecutorSchema)` to create a new message.
  */
 export const ExecutorSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 15);
+  messageDesc(file_phase_node_v1_node, 17);
 
 /**
  * Describes the message phase.node.v1.FindExecutorsResponse.
  * Use `create(FindExecutorsResponseSchema)` to create a new message.
  */
 export const FindExecutorsResponseSchema = /*@__PURE__*/
-  messageDesc(file_phase_node_v1_node, 16);
+  messageDesc(file_phase_node_v1_node, 18);
 
 /**
  * NodeService is the node's public local API: clients submit jobs here and learn who the node is.
