@@ -24,6 +24,7 @@ import { JOB_PROTOCOL, CAPABILITY_PROTOCOL, jobStreamHandler, capabilityStreamHa
 import { JOB_PROTOCOL_2 } from './job-protocol-2.ts'
 import { JobStreams } from './job-streams.ts'
 import { InboundBudget } from './inbound-budget.ts'
+import { checkOutputFiles } from './output-files.ts'
 
 export { JOB_PROTOCOL, CAPABILITY_PROTOCOL } from './job-protocol.ts'
 export { JOB_PROTOCOL_2 } from './job-protocol-2.ts'
@@ -113,6 +114,15 @@ export interface RemoteOutcome extends RemoteResult {
 }
 
 interface History { successes: number, failures: number, latencyMs: number | null }
+
+export interface RemoteRunOptions {
+  peerId?: string
+  exclude?: ReadonlySet<string>
+  signal?: AbortSignal
+  timeoutMs: number
+  /** The bytes of one of the manifest's input files, for a peer that lacks it. */
+  loadInput?: (hash: string) => Promise<Uint8Array>
+}
 
 export class PhaseNetwork {
   private readonly c: NetworkComponents
@@ -300,7 +310,7 @@ export class PhaseNetwork {
    * Runs a job on another node: `peerId` when given, else the best connected peers that speak
    * the job protocol (fewest failures, then lowest latency), failing over up to 3 of them.
    */
-  async runRemote (manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: { peerId?: string, exclude?: ReadonlySet<string>, signal?: AbortSignal, timeoutMs: number }): Promise<RemoteOutcome> {
+  async runRemote (manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: RemoteRunOptions): Promise<RemoteOutcome> {
     const candidates = options.peerId !== undefined ? [options.peerId] : (await this.candidatesFor(manifest)).filter((p) => options.exclude?.has(p) !== true)
     if (candidates.length === 0) throw new UnavailableError('no peer that runs jobs is connected')
     let last: unknown
@@ -319,13 +329,13 @@ export class PhaseNetwork {
     throw isPhaseError(last) ? last : new UnavailableError('remote job failed on every peer tried', { cause: last })
   }
 
-  private async runOn (peer: string, manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: { signal?: AbortSignal, timeoutMs: number }): Promise<RemoteOutcome> {
+  private async runOn (peer: string, manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: RemoteRunOptions): Promise<RemoteOutcome> {
     const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs), ...(options.signal !== undefined ? [options.signal] : [])])
     const id = peerIdFromString(peer)
     const cap = await this.verifiedCapability(peer, signal)
     const started = performance.now()
     if (this.streams === undefined) throw new PhaseError('unavailable', 'the p2p host is not running')
-    const result = await this.streams.run(id, manifest, loadModule, { signal })
+    const result = await this.streams.run(id, manifest, loadModule, { signal, loadInput: options.loadInput })
     // The checks of DESIGN §3 "Trust", against the key bound to the PeerId we dialed.
     const { receipt } = verifyReceiptNode(result.receiptJson, {
       publicKey: cap.receipt_public_key,
@@ -333,7 +343,9 @@ export class PhaseNetwork {
       job: { jobId: jobIdOf(manifest, contentHash), nonce: manifest.nonce, moduleHash: manifest.module_hash, inputsHash: inputsHashOf(manifest, contentHash) },
       outputs: { stdout: result.stdout, stderr: result.stderr }
     })
-    const verified = fromReceipt(result, receipt)
+    // Every output file as its receipt lists it (path, sha256, size), like stdout.
+    const outputs = checkOutputFiles(receipt.outputs, result.outputs)
+    const verified = { ...fromReceipt(result, receipt), ...(outputs.length > 0 ? { outputs } : {}) }
     this.note(peer, true, performance.now() - started)
     this.counts.jobsOut++
     this.log.info({ event: 'job_out', peer, status: verified.status }, 'remote job done')

@@ -17,10 +17,12 @@
  * streams open here.
  */
 import type { Stream } from '@libp2p/interface'
-import { parseManifest, type Manifest } from '../../../core/src/documents/manifest.ts'
-import { PhaseError, QueueFullError, isPhaseError, toPublicError } from '../../../core/src/errors.ts'
-import type { JobServerComponents, JobServerInit, Lp, RemoteResult } from './job-protocol.ts'
-import { finish, messageStream, readMessage, readJson, resultOf, varintBytes, writeJson } from './job-protocol.ts'
+import { manifestInputs, parseManifest, type Manifest } from '../../../core/src/documents/manifest.ts'
+import { HashMismatchError, LimitExceededError, PhaseError, QueueFullError, UnavailableError, isPhaseError, toPublicError } from '../../../core/src/errors.ts'
+import { contentHash } from '../../../core/src/hash-node.ts'
+import type { JobRequest, JobResult } from '../jobs.ts'
+import type { JobServerComponents, JobServerInit, Lp, OutputFile, RemoteResult } from './job-protocol.ts'
+import { finish, messageStream, readMessage, readJson, resultOf, varintBytes, writeJson, writeMessage } from './job-protocol.ts'
 
 export const JOB_PROTOCOL_2 = '/phase/job/2.0.0'
 
@@ -39,6 +41,19 @@ export interface SharedSlots {
 export interface JobServer2Init extends JobServerInit {
   /** Job streams one peer may hold open here at once (idle or busy); more are refused with queue_full. Default (jobStreamHandler): its concurrency + 4. */
   maxStreamsPerPeer: number
+  /** Bytes of input files one remote job may send. Default: DEFAULT_MAX_INPUT_BYTES. */
+  maxInputBytes?: number
+}
+
+/** Input bytes one remote job may send by default (a 50 MB data file fits). */
+export const DEFAULT_MAX_INPUT_BYTES = 64 * 1024 * 1024
+/** Frame size of input file bytes on the wire (well under any message cap). */
+export const INPUT_CHUNK_BYTES = 256 * 1024
+
+/** An input file's bytes, named by its hash (a JobRequest carries these). */
+export interface InputBlob {
+  hash: string
+  data: Uint8Array
 }
 
 /** An error of the stream itself (framing, deadline, reset): the stream ends with it. */
@@ -73,6 +88,26 @@ export function jobStreamHandler2 (c: JobServerComponents, init: JobServer2Init,
       return doc as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
     }
     const send = async (doc: unknown, what: string): Promise<void> => { await io(writeJson(lp, doc, what, undefined, init.readTimeoutMs)) }
+    /**
+     * One input file: a header {type: input, hash, bytes}, then its bytes in frames. Its size is
+     * checked against what is left of the job's input cap before anything is allocated; a file
+     * that does not fit ends the stream (the peer is sending it already).
+     */
+    const readInput = async (hash: string, left: number): Promise<Uint8Array> => {
+      const head = await read('input file header', init.readTimeoutMs)
+      if (head.type !== 'input' || head.hash !== hash || !Number.isSafeInteger(head.bytes) || head.bytes < 0) throw new StreamBroken(new PhaseError('invalid_json', `expected input file ${hash}`))
+      if (head.bytes > left) throw new StreamBroken(new LimitExceededError(`input files are larger than this node accepts for one remote job (${init.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES} bytes)`))
+      const data = Buffer.allocUnsafe(head.bytes)
+      let at = 0
+      while (at < data.byteLength) {
+        const chunk = await io(readMessage(lp, 'input file bytes', 'server', undefined, init.readTimeoutMs))
+        consumed += chunk.byteLength + varintBytes(chunk.byteLength)
+        if (chunk.byteLength === 0 || at + chunk.byteLength > data.byteLength) throw new StreamBroken(new PhaseError('invalid_json', `input file ${hash} is longer than its header says`))
+        data.set(chunk, at)
+        at += chunk.byteLength
+      }
+      return data
+    }
 
     /** One job, from its first message to its answer. Typed refusals are answered; the stream goes on. */
     const serveOne = async (msg: Record<string, any>): Promise<void> => { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -87,14 +122,33 @@ export function jobStreamHandler2 (c: JobServerComponents, init: JobServer2Init,
         slot = true
         let module: Uint8Array | undefined
         if (typeof msg.module_base64 === 'string') module = Buffer.from(msg.module_base64, 'base64')
-        else if (!c.modules.has(manifest.module_hash)) {
-          await send({ type: 'need', module: true }, 'the request for the module')
-          const blobs = await read('module', init.readTimeoutMs)
-          if (blobs.type !== 'blobs' || typeof blobs.module_base64 !== 'string') throw new StreamBroken(new PhaseError('invalid_json', 'expected the module'))
-          module = Buffer.from(blobs.module_base64, 'base64')
+        const needModule = module === undefined && !c.modules.has(manifest.module_hash)
+        // Input files this node lacks, each asked for once (hash-only resubmission otherwise).
+        const lacking = [...new Set(manifestInputs(manifest).map((i) => i.hash))].filter((h) => !c.modules.has(h))
+        const inputs: InputBlob[] = []
+        if (needModule || lacking.length > 0) {
+          await send({ type: 'need', module: needModule, inputs: lacking }, 'the request for the module and input files')
+          if (needModule) {
+            const blobs = await read('module', init.readTimeoutMs)
+            if (blobs.type !== 'blobs' || typeof blobs.module_base64 !== 'string') throw new StreamBroken(new PhaseError('invalid_json', 'expected the module'))
+            module = Buffer.from(blobs.module_base64, 'base64')
+          }
+          let budget = init.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES
+          for (const hash of lacking) {
+            const data = await readInput(hash, budget)
+            budget -= data.byteLength
+            inputs.push({ hash, data })
+          }
+          // Every byte was read, so the stream is still in step: a file that is not what its hash
+          // says refuses only this job.
+          for (const { hash, data } of inputs) {
+            const actual = contentHash(data)
+            if (actual !== hash) throw new HashMismatchError(`input file bytes hash to ${actual}, the manifest says ${hash}`)
+          }
         }
         log.debug({ event: 'job_in', moduleHash: manifest.module_hash }, 'remote job in')
-        const r = await c.jobs.run({ manifest, module }, { origin: 'remote' })
+        // JobRunner stores the input files it is given, like a module (hash-only next time).
+        const r = await c.jobs.run({ manifest, module, ...(inputs.length > 0 ? { inputs } : {}) } as JobRequest, { origin: 'remote' }) as JobResult & { outputs?: OutputFile[] }
         await send({
           type: 'result',
           job_id: r.jobId,
@@ -102,7 +156,8 @@ export function jobStreamHandler2 (c: JobServerComponents, init: JobServer2Init,
           exit_code: r.exitCode,
           stdout_base64: Buffer.from(r.stdout).toString('base64'),
           stderr_base64: Buffer.from(r.stderr).toString('base64'),
-          receipt_json: Buffer.from(r.receiptJson).toString('utf8')
+          receipt_json: Buffer.from(r.receiptJson).toString('utf8'),
+          ...(r.outputs !== undefined && r.outputs.length > 0 ? { outputs: r.outputs.map((f) => ({ path: f.path, data_base64: Buffer.from(f.data).toString('base64') })) } : {})
         }, 'the result')
         c.count?.('in')
       } catch (err) {
@@ -177,7 +232,7 @@ export interface JobState { answered: boolean, reusable: boolean }
  * failed before that never reached the peer's runner, and may be sent again on another stream).
  * On a broken exchange the stream is aborted, never reused.
  */
-export async function runJob2 (ch: JobChannel, manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: { signal?: AbortSignal, state?: JobState }): Promise<RemoteResult> {
+export async function runJob2 (ch: JobChannel, manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: { signal?: AbortSignal, state?: JobState, loadInput?: (hash: string) => Promise<Uint8Array> }): Promise<RemoteResult> {
   const { lp, stream } = ch
   const signal = options.signal
   const state = options.state ?? { answered: false, reusable: false }
@@ -187,8 +242,17 @@ export async function runJob2 (ch: JobChannel, manifest: Manifest, loadModule: (
     answer = await readJson(lp, 'answer', 'client', signal)
     state.answered = true
     if (answer.type === 'need') {
-      if (answer.module !== true) throw new PhaseError('unavailable', 'peer asked for something this node did not offer')
-      await writeJson(lp, { type: 'blobs', module_base64: Buffer.from(await loadModule()).toString('base64') }, 'the module', signal)
+      // Only what this job names: a peer cannot make this node send anything else.
+      const named = new Set(manifestInputs(manifest).map((i) => i.hash))
+      const wanted: unknown[] = Array.isArray(answer.inputs) ? answer.inputs : []
+      if (typeof answer.module !== 'boolean' || !wanted.every((h) => typeof h === 'string' && named.has(h)) || new Set(wanted).size !== wanted.length) throw new UnavailableError('peer asked for something this job does not name')
+      if (answer.module) await writeJson(lp, { type: 'blobs', module_base64: Buffer.from(await loadModule()).toString('base64') }, 'the module', signal)
+      for (const hash of wanted as string[]) {
+        if (options.loadInput === undefined) throw new UnavailableError('no input files to send')
+        const data = await options.loadInput(hash)
+        await writeJson(lp, { type: 'input', hash, bytes: data.byteLength }, 'an input file header', signal)
+        for (let at = 0; at < data.byteLength; at += INPUT_CHUNK_BYTES) await writeMessage(lp, data.subarray(at, at + INPUT_CHUNK_BYTES), 'input file bytes', signal)
+      }
       answer = await readJson(lp, 'result', 'client', signal)
     }
   } catch (err) {

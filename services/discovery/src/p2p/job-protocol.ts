@@ -144,7 +144,11 @@ const MIN_PEER_READ_BYTES_PER_S = 64 * 1024
  * peer may read) bounds the wait for the peer to take it; every failure is typed.
  */
 export async function writeJson (lp: Lp, doc: unknown, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<void> {
-  const bytes = enc.encode(JSON.stringify(doc))
+  await writeMessage(lp, enc.encode(JSON.stringify(doc)), what, signal, timeoutMs)
+}
+
+/** Writes one message of raw bytes (see writeJson). */
+export async function writeMessage (lp: Lp, bytes: Uint8Array, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<void> {
   const ms = timeoutMs === undefined ? undefined : timeoutMs + Math.ceil(bytes.byteLength / MIN_PEER_READ_BYTES_PER_S * 1000)
   const deadline = ms === undefined ? undefined : AbortSignal.timeout(ms)
   const signals = [signal, deadline].filter((s) => s !== undefined)
@@ -324,6 +328,14 @@ export interface RemoteResult {
   stdout: Uint8Array
   stderr: Uint8Array
   receiptJson: Uint8Array
+  /** Files the job wrote under /out (2.0.0; unverified until checked against the receipt's outputs). */
+  outputs?: OutputFile[]
+}
+
+/** A file a job wrote, as a peer sent it. */
+export interface OutputFile {
+  path: string
+  data: Uint8Array
 }
 
 /** Client side of `/phase/job/1.0.0` on an open stream. */
@@ -351,7 +363,7 @@ export async function offerJob (stream: Stream, manifest: Manifest, loadModule: 
 export function resultOf (r: Record<string, any>): RemoteResult { // eslint-disable-line @typescript-eslint/no-explicit-any
   if (r.type !== 'result') throw remoteError(r)
   if (typeof r.receipt_json !== 'string' || typeof r.stdout_base64 !== 'string' || typeof r.stderr_base64 !== 'string') throw new PhaseError('verification_failed', 'peer sent a malformed result')
-  return {
+  const result: RemoteResult = {
     jobId: String(r.job_id),
     status: String(r.status),
     exitCode: Number(r.exit_code),
@@ -359,6 +371,11 @@ export function resultOf (r: Record<string, any>): RemoteResult { // eslint-disa
     stderr: Buffer.from(r.stderr_base64, 'base64'),
     receiptJson: enc.encode(r.receipt_json)
   }
+  if (r.outputs !== undefined) {
+    if (!Array.isArray(r.outputs) || !r.outputs.every((f: any) => typeof f?.path === 'string' && typeof f?.data_base64 === 'string')) throw new PhaseError('verification_failed', 'peer sent malformed output files') // eslint-disable-line @typescript-eslint/no-explicit-any
+    result.outputs = r.outputs.map((f: { path: string, data_base64: string }) => ({ path: f.path, data: Buffer.from(f.data_base64, 'base64') }))
+  }
+  return result
 }
 
 /** Reads a peer's capability record as the exact bytes received (unverified: the caller verifies them). */

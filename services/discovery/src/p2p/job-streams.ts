@@ -10,6 +10,7 @@
  */
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { Manifest } from '../../../core/src/documents/manifest.ts'
+import { UnavailableError } from '../../../core/src/errors.ts'
 import { JOB_PROTOCOL, offerJob, type RemoteResult } from './job-protocol.ts'
 import { JOB_PROTOCOL_2, jobChannel, runJob2, type JobChannel, type JobState } from './job-protocol-2.ts'
 
@@ -58,26 +59,32 @@ export class JobStreams {
    * fails on a reused stream before the peer answered anything (the peer closed it while idle)
    * is sent once more on a new stream.
    */
-  async run (peer: PeerId, manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: { signal: AbortSignal }): Promise<RemoteResult> {
+  async run (peer: PeerId, manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: { signal: AbortSignal, loadInput?: (hash: string) => Promise<Uint8Array> }): Promise<RemoteResult> {
     const key = peer.toString()
     const reused = this.take(key)
     if (reused !== undefined) {
       const state: JobState = { answered: false, reusable: false }
       try {
-        return await this.runOn(key, reused, manifest, loadModule, options.signal, state)
+        return await this.runOn(key, reused, manifest, loadModule, options, state)
       } catch (err) {
         if (state.answered || options.signal.aborted) throw err
       }
     }
     const stream = await this.open(peer, [JOB_PROTOCOL_2, JOB_PROTOCOL], options.signal)
-    // An older node: one stream per job (offerJob closes it).
-    if (stream.protocol === JOB_PROTOCOL) return await offerJob(stream, manifest, loadModule, { signal: options.signal, maxMessageBytes: this.init.maxMessageBytes, readTimeoutMs: this.init.readTimeoutMs })
-    return await this.runOn(key, jobChannel(stream, this.init.maxMessageBytes), manifest, loadModule, options.signal, { answered: false, reusable: false })
+    // An older node: one stream per job (offerJob closes it); 1.0.0 carries no files.
+    if (stream.protocol === JOB_PROTOCOL) {
+      if ((manifest.inputs?.length ?? 0) > 0) {
+        stream.abort(new Error('1.0.0 carries no input files'))
+        throw new UnavailableError(`the peer speaks only ${JOB_PROTOCOL}, which carries no input files`)
+      }
+      return await offerJob(stream, manifest, loadModule, { signal: options.signal, maxMessageBytes: this.init.maxMessageBytes, readTimeoutMs: this.init.readTimeoutMs })
+    }
+    return await this.runOn(key, jobChannel(stream, this.init.maxMessageBytes), manifest, loadModule, options, { answered: false, reusable: false })
   }
 
-  private async runOn (key: string, ch: JobChannel, manifest: Manifest, loadModule: () => Promise<Uint8Array>, signal: AbortSignal, state: JobState): Promise<RemoteResult> {
+  private async runOn (key: string, ch: JobChannel, manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: { signal: AbortSignal, loadInput?: (hash: string) => Promise<Uint8Array> }, state: JobState): Promise<RemoteResult> {
     try {
-      return await runJob2(ch, manifest, loadModule, { signal, state })
+      return await runJob2(ch, manifest, loadModule, { signal: options.signal, loadInput: options.loadInput, state })
     } finally {
       if (state.reusable) this.give(key, ch)
     }
