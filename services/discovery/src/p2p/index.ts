@@ -67,6 +67,8 @@ export interface NetworkInit extends Omit<HostInit, 'privateKey'> {
   maxInflightBytes?: number
   /** Longest DHT lookup of FindExecutors, ms; found executors are returned at the deadline. Default: LOOKUP_MS (3000). */
   lookupTimeoutMs?: number
+  /** Bytes of input files one remote job may send here. Default: DEFAULT_MAX_INPUT_BYTES (64 MiB). */
+  maxInputBytes?: number
 }
 
 export const DEFAULT_READ_TIMEOUT_MS = 10_000
@@ -159,7 +161,7 @@ export class PhaseNetwork {
     // Room for at least two of the largest messages, so one peer's large job always fits.
     this.budget = new InboundBudget({ maxBytes: Math.max(this.init.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES, 2 * this.init.maxMessageBytes) })
     const readTimeoutMs = this.init.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS
-    const serve = jobStreamHandler({ ...this.c, count }, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs, limiter, budget: this.budget, readTimeoutMs })
+    const serve = jobStreamHandler({ ...this.c, count }, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs, limiter, budget: this.budget, readTimeoutMs, maxInputBytes: this.init.maxInputBytes })
     this.server = serve
     this.log.info({ maxMessageBytes: this.init.maxMessageBytes, maxResultBytes: this.init.maxResultBytes ?? this.init.maxMessageBytes, maxInflightBytes: this.budget.maxBytes, maxPeerBytes: this.budget.maxPeerBytes, readTimeoutMs, maxRemoteJobs: this.init.maxRemoteJobs }, 'job protocol limits')
     await this.node.handle(JOB_PROTOCOL, async (stream, connection) => { await serve(stream, connection.remotePeer.toString()) }, opts)

@@ -214,7 +214,7 @@ export interface JobServer {
 }
 
 /** Serves `/phase/job/1.0.0` streams (and 2.0.0 ones through `.v2`). */
-export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & Partial<Pick<JobServer2Init, 'maxStreamsPerPeer'>>): JobServer {
+export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & Partial<Pick<JobServer2Init, 'maxStreamsPerPeer' | 'maxInputBytes'>>): JobServer {
   let inFlight = 0
   let streams = 0
   const serve = async (stream: Stream, peer: string): Promise<void> => {
