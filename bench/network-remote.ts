@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { NodeService } from '../services/core/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient, type GrpcClient } from '../services/core/src/grpc/index.ts'
@@ -13,6 +14,7 @@ import { contentHash } from '../services/core/src/hash-node.ts'
 import { verifyReceiptNode } from '../services/core/src/crypto/verify-node.ts'
 import { parseManifest } from '../services/core/src/documents/manifest.ts'
 import { JOB_PROTOCOL_2, jobChannel, runJob2 } from '../services/discovery/src/p2p/job-protocol-2.ts'
+import { JOB_PROTOCOL, offerJob } from '../services/discovery/src/p2p/job-protocol.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ROOT, startTestNode, type TestNode } from '../test/helpers/node-harness.ts'
 import { LISTEN, bareHost, bareEcho, type Transport } from './network-floor.ts'
@@ -31,15 +33,30 @@ export interface RemoteFigures {
   remote: number[]
   /** ms per local warm job on A, through A's own API. */
   localOnA: number[]
-  /** ms per job offered to A straight from a bare libp2p host here (no B, no receipt check). */
+  /** ms per job offered to A straight from a bare libp2p host here (no B, no receipt check), 2.0.0 on one stream. */
   direct: number[]
+  /** The same over 1.0.0 (a new stream per job: offer → accept → result), as before 2.0.0. */
+  direct1: number[]
   /** ms per receipt check as B does it (node:crypto, all checks). */
   verify: number[]
+  /** CPU ms per job (user + system, from /proc) of B's and A's discovery: remote jobs alone, then 2.0.0 and 1.0.0 jobs straight to A. */
+  cpu: { remoteB: number, remoteA: number, direct2A: number, direct1A: number }
   /** The transport B's connection to A uses, as B reports it. */
   seen: string
 }
 
 const enc = new TextEncoder()
+/** Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux). */
+const USER_HZ = 100
+
+/** CPU time (user + system) of `pid` so far, ms. */
+function cpuMs (pid: number): number {
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 1000 / USER_HZ
+}
+
 type Client = GrpcClient<typeof NodeService>
 
 export async function remoteJobFigures (transport: Transport, module: Uint8Array, args: string[], n: number): Promise<RemoteFigures> {
@@ -76,9 +93,10 @@ export async function remoteJobFigures (transport: Transport, module: Uint8Array
         bare: echo.newStream,
         reused: echo.reused,
         localOnA: async () => await ca.submitJob({ manifestJson: manifest() }),
-        direct: direct.run
+        direct: direct.run,
+        direct1: direct.run1
       }
-      const out: Record<keyof typeof steps, number[]> = { remote: [], bare: [], reused: [], localOnA: [], direct: [] }
+      const out: Record<keyof typeof steps, number[]> = { remote: [], bare: [], reused: [], localOnA: [], direct: [], direct1: [] }
       const warmup = Math.min(100, n)
       for (let i = 0; i < warmup + n; i++) {
         for (const [name, step] of Object.entries(steps)) {
@@ -87,10 +105,23 @@ export async function remoteJobFigures (transport: Transport, module: Uint8Array
           if (i >= warmup) out[name as keyof typeof steps].push(performance.now() - t)
         }
       }
+      // CPU per job: load stretches wall time, not the CPU a job costs each process.
+      const pidA = a.procs.get('discovery')!.child.pid!
+      const pidB = b.procs.get('discovery')!.child.pid!
+      const cpuOf = async (fn: () => Promise<unknown>): Promise<[number, number]> => {
+        const a0 = cpuMs(pidA)
+        const b0 = cpuMs(pidB)
+        for (let i = 0; i < n; i++) await fn()
+        return [(cpuMs(pidA) - a0) / n, (cpuMs(pidB) - b0) / n]
+      }
+      const [remoteA, remoteB] = await cpuOf(steps.remote)
+      const [direct2A] = await cpuOf(steps.direct)
+      const [direct1A] = await cpuOf(steps.direct1)
+      const cpu = { remoteA, remoteB, direct2A, direct1A }
       const last = await cb.submitJob({ manifestJson: manifest(), peerId: idA })
       const verify = await timeSeq(n, warmup, async () => verifyReceiptNode(last.receiptJson, { publicKey: keyA, peerId: idA, outputs: { stdout: last.stdout, stderr: last.stderr } }))
       const now = (await cb.listPeers({})).peers.find((p) => p.peerId === idA)?.transport ?? 'gone'
-      return { ...out, verify, seen: now === seen ? seen : `${seen}→${now}` }
+      return { ...out, verify, cpu, seen: now === seen ? seen : `${seen}→${now}` }
     } finally {
       await direct.stop()
       await echo.stop()
@@ -103,13 +134,17 @@ export async function remoteJobFigures (transport: Transport, module: Uint8Array
 }
 
 /** `/phase/job/2.0.0` from a bare host in this process to the node at `address`, every job on one stream. */
-async function directJobs (address: string, manifest: () => Uint8Array): Promise<{ run: () => Promise<unknown>, stop: () => Promise<void> }> {
+async function directJobs (address: string, manifest: () => Uint8Array): Promise<{ run: () => Promise<unknown>, run1: () => Promise<unknown>, stop: () => Promise<void> }> {
   const host = await bareHost([])
   const target = multiaddr(address)
   await host.dial(target)
   const noModule = async (): Promise<Uint8Array> => { throw new Error('the node should have the module') }
   const ch = jobChannel(await host.dialProtocol(target, JOB_PROTOCOL_2), 4 << 20)
-  return { run: async () => await runJob2(ch, parseManifest(manifest()), noModule, {}), stop: async () => { await host.stop() } }
+  return {
+    run: async () => await runJob2(ch, parseManifest(manifest()), noModule, {}),
+    run1: async () => await offerJob(await host.dialProtocol(target, JOB_PROTOCOL), parseManifest(manifest()), noModule, { maxMessageBytes: 4 << 20 }),
+    stop: async () => { await host.stop() }
+  }
 }
 
 /** DESIGN's budget for a remote warm job above a bare libp2p round trip. */
@@ -136,8 +171,11 @@ export async function remoteRows (quick: boolean, rt: Partial<Record<Transport, 
     row('  bare libp2p rt on one reused stream (2.0.0\'s own floor)', fmtMs(median(reused)), '', '', '')
     row(`  local warm job p50 on A (A's API)`, fmtMs(local), '', '', '')
     row('  remote beside A\'s local job + bare rt', fmtMs(remote), fmtMs(local + floor), x(remote, local + floor), '')
-    row('  job protocol straight to A (bare host, no B)', fmtMs(median(f.direct)), fmtMs(local + floor), x(median(f.direct), local + floor), '')
+    row('  job protocol straight to A (bare host, no B), 2.0.0', fmtMs(median(f.direct)), fmtMs(local + floor), x(median(f.direct), local + floor), '')
+    row('  the same over 1.0.0 (new stream, offer → accept → result)', fmtMs(median(f.direct1)), fmtMs(local + floor), x(median(f.direct1), local + floor), '')
     row('  B\'s receipt check alone (node:crypto, all checks)', fmtMs(median(f.verify)), '', '', '')
+    row('  CPU per remote job: B\'s discovery / A\'s discovery', `${fmtMs(f.cpu.remoteB)} / ${fmtMs(f.cpu.remoteA)}`, '', '', '')
+    row('  CPU per job straight to A, A\'s discovery: 2.0.0 / 1.0.0', `${fmtMs(f.cpu.direct2A)} / ${fmtMs(f.cpu.direct1A)}`, '', '', '')
     if (f.seen !== transport) row(`  (B reached A over ${f.seen}, not ${transport})`, '', '', '', '')
   }
   return rows
