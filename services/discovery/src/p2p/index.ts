@@ -350,7 +350,9 @@ export class PhaseNetwork {
     const verified = { ...fromReceipt(result, receipt), ...(outputs.length > 0 ? { outputs } : {}) }
     this.note(peer, true, performance.now() - started)
     this.counts.jobsOut++
-    this.log.info({ event: 'job_out', peer, status: verified.status }, 'remote job done')
+    // Per job at debug, as local jobs are not logged at all: a synchronous info line cost ~0.2 ms
+    // of CPU per remote job (bench profile); failures stay at warn.
+    this.log.debug({ event: 'job_out', peer, status: verified.status }, 'remote job done')
     return { ...verified, peerId: peer, capability: cap }
   }
 

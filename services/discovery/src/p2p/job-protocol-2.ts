@@ -2,11 +2,17 @@
  * `/phase/job/2.0.0`: jobs one after another on a stream that stays open, one round trip per job
  * when the peer holds the module. Length-prefixed JSON messages, every one capped:
  *   client → job {version: 2, manifest, module_base64?}
- *   server → result {...receipt_json}
- *          | need {module: true}        (it lacks the module; the job holds its slot)
- *              client → blobs {module_base64}      server → result | error
+ *   server → result {...receipt_json, outputs?: [{path, data_base64}]}
+ *          | need {module: bool, inputs: [hash]}   (what it lacks; the job holds its slot)
+ *              client → blobs {module_base64}                       (when module)
+ *              client → input {hash, bytes}, then the bytes in frames of ≤ 256 KiB, per hash
+ *              server → result | error
  *          | reject {code: queue_full}  (capacity: this peer's concurrency or rate, or the node's)
  *          | error {code, message}      (the job's own typed refusal)
+ * Input files the node holds travel as their hash only (the manifest names them); those it asks
+ * for are capped per job (`maxInputBytes`, checked from each header before anything is
+ * allocated) and checked against their hashes. The client sends only hashes the job names. The
+ * client checks output files against the receipt's `outputs` (output-files.ts).
  * After a result, reject or error the stream carries the next job. The server ends a stream that
  * stays idle for `p2p.read_timeout_ms`, and at once one that breaks the framing; the client keeps
  * a bounded pool of idle streams per peer (job-streams.ts) and ends them sooner than that.
