@@ -286,6 +286,33 @@ describe('job streams (client pool)', () => {
     streams.drop()
   }, 60_000)
 
+  it('aborts a pooled stream, and drops it from the pool, when the peer sends bytes on it while idle', async () => {
+    const chatty = await rawPeer(['/ip4/127.0.0.1/tcp/0'])
+    let junk = (): void => {}
+    await chatty.handle(JOB_PROTOCOL_2, async (stream: Stream) => {
+      const lp = lpStream(stream)
+      await lp.read()
+      await lp.write(enc.encode(JSON.stringify({ type: 'result', job_id: 'j', status: 'ok', exit_code: 0, stdout_base64: '', stderr_base64: '', receipt_json: '{}' })))
+      // Then, unasked, 64 KiB at a time: a pooled reader would keep them all.
+      junk = () => { for (let i = 0; i < 16; i++) stream.send(new Uint8Array(64 * 1024)) }
+    })
+    try {
+      opened = []
+      const streams = pool()
+      const id = await dialed(chatty.getMultiaddrs()[0]!)
+      await streams.run(id, manifest(), noModule, { signal: AbortSignal.timeout(30_000) })
+      expect(streams.size).toBe(1)
+      junk()
+      await until(() => streams.size === 0)
+      // The next job opens a new stream.
+      await streams.run(id, manifest(), noModule, { signal: AbortSignal.timeout(30_000) })
+      expect(opened).toEqual([JOB_PROTOCOL_2, JOB_PROTOCOL_2])
+      streams.drop()
+    } finally {
+      await chatty.stop()
+    }
+  }, 60_000)
+
   it('speaks 1.0.0, one stream per job, to a peer that only speaks that', async () => {
     opened = []
     const streams = pool()

@@ -27,7 +27,7 @@ export interface JobStreamsInit {
   idleMs?: number
 }
 
-interface Idle { ch: JobChannel, at: number }
+interface Idle { ch: JobChannel, at: number, off: () => void }
 
 /** Opens a stream to a peer, negotiating one of `protocols` (the first the peer speaks). */
 export type OpenStream = (peer: PeerId, protocols: string[], signal: AbortSignal) => Promise<Stream>
@@ -97,7 +97,8 @@ export class JobStreams {
     const now = Date.now()
     let found: JobChannel | undefined
     while (found === undefined && list.length > 0) {
-      const { ch, at } = list.pop()!
+      const { ch, at, off } = list.pop()!
+      off()
       this.idleCount--
       if (now - at <= this.init.idleMs && usable(ch.stream)) found = ch
       else close(ch.stream)
@@ -110,10 +111,32 @@ export class JobStreams {
     if (!usable(ch.stream)) { close(ch.stream); return }
     const list = this.idle.get(key) ?? []
     if (list.length >= this.init.maxIdlePerPeer) { close(ch.stream); return }
-    list.push({ ch, at: Date.now() })
+    list.push({ ch, at: Date.now(), off: this.watch(key, ch) })
     this.idle.set(key, list)
     this.idleCount++
     if (this.idleCount > this.init.maxIdle) this.evictOldest()
+  }
+
+  /**
+   * A peer says nothing on an idle stream: bytes that arrive there answer no job, and the reader
+   * would keep them (up to the result cap, on every pooled stream). The stream is aborted and
+   * leaves the pool at the first of them.
+   */
+  private watch (key: string, ch: JobChannel): () => void {
+    const onMessage = (): void => {
+      off()
+      const list = this.idle.get(key)
+      const i = list?.findIndex((e) => e.ch === ch) ?? -1
+      if (i >= 0) {
+        list!.splice(i, 1)
+        this.idleCount--
+        if (list!.length === 0) this.idle.delete(key)
+      }
+      ch.stream.abort(new Error('the peer sent bytes on an idle job stream'))
+    }
+    const off = (): void => { ch.stream.removeEventListener('message', onMessage) }
+    ch.stream.addEventListener('message', onMessage)
+    return off
   }
 
   private evictOldest (): void {
@@ -123,7 +146,9 @@ export class JobStreams {
     }
     if (oldest === undefined) return
     const list = this.idle.get(oldest.key)!
-    close(list.shift()!.ch.stream)
+    const { ch, off } = list.shift()!
+    off()
+    close(ch.stream)
     this.idleCount--
     if (list.length === 0) this.idle.delete(oldest.key)
   }
@@ -132,7 +157,7 @@ export class JobStreams {
   drop (peer?: string): void {
     for (const [key, list] of this.idle) {
       if (peer !== undefined && key !== peer) continue
-      for (const { ch } of list) close(ch.stream)
+      for (const { ch, off } of list) { off(); close(ch.stream) }
       this.idleCount -= list.length
       this.idle.delete(key)
     }
