@@ -139,9 +139,14 @@ async function directJobs (address: string, manifest: () => Uint8Array): Promise
   const target = multiaddr(address)
   await host.dial(target)
   const noModule = async (): Promise<Uint8Array> => { throw new Error('the node should have the module') }
-  const ch = jobChannel(await host.dialProtocol(target, JOB_PROTOCOL_2), 4 << 20)
+  const open = async (): Promise<ReturnType<typeof jobChannel>> => jobChannel(await host.dialProtocol(target, JOB_PROTOCOL_2), 4 << 20)
+  let ch = await open()
   return {
-    run: async () => await runJob2(ch, parseManifest(manifest()), noModule, {}),
+    run: async () => {
+      // A ends a stream left idle past its read deadline (while other steps ran): open another.
+      if (ch.stream.status !== 'open' || ch.stream.remoteWriteStatus !== 'writable') ch = await open()
+      return await runJob2(ch, parseManifest(manifest()), noModule, {})
+    },
     run1: async () => await offerJob(await host.dialProtocol(target, JOB_PROTOCOL), parseManifest(manifest()), noModule, { maxMessageBytes: 4 << 20 }),
     stop: async () => { await host.stop() }
   }
