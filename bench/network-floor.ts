@@ -1,6 +1,7 @@
 /**
  * The floor for a remote job: a bare libp2p request/response between two plain hosts in this
- * process, on one transport, a new stream per request (as `/phase/job/1.0.0` opens one per job),
+ * process, on one transport, a new stream per request (as `/phase/job/1.0.0` opens one per job;
+ * `/phase/job/2.0.0` reuses streams, whose floor is the reused-stream round trip),
  * length-prefixed messages through `lpStream` — no node, no JSON, no job.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -29,32 +30,61 @@ export async function bareHost (listen: string[]): Promise<Libp2p> {
   })
 }
 
-/**
- * Milliseconds per request/response (`bytes` each way) over `transport` on loopback, each on a
- * new stream that both sides close, after one dial that is not timed.
- */
-export async function bareLibp2pRoundTrips (transport: Transport, n: number, bytes = 256): Promise<number[]> {
+/** A bare echo server and a client dialed to it, on `transport`: one request/response per call. */
+export interface BareEcho {
+  /** On a new stream that both sides close (as `/phase/job/1.0.0` does per job). */
+  newStream: () => Promise<void>
+  /** On one stream kept open (as `/phase/job/2.0.0` does). */
+  reused: () => Promise<void>
+  stop: () => Promise<void>
+}
+
+export async function bareEcho (transport: Transport, bytes = 256): Promise<BareEcho> {
   const server = await bareHost([LISTEN[transport]])
   const client = await bareHost([])
-  try {
-    await server.handle(ECHO, async (stream) => {
-      const lp = lpStream(stream)
-      await lp.write(await lp.read())
-      await stream.close()
-    }, { maxInboundStreams: 64 })
-    const addr = server.getMultiaddrs()[0]!
-    await client.dial(addr)
-    const payload = new Uint8Array(bytes).fill(7)
-    return await timeSeq(n, 200, async () => {
+  await server.handle(ECHO, async (stream) => {
+    const lp = lpStream(stream)
+    // Echoes until the client closes (a reused stream carries every request).
+    for (;;) {
+      const msg = await lp.read().catch(() => undefined)
+      if (msg === undefined) break
+      await lp.write(msg)
+    }
+    await stream.close().catch(() => {})
+  }, { maxInboundStreams: 64 })
+  await client.dial(server.getMultiaddrs()[0]!)
+  const payload = new Uint8Array(bytes).fill(7)
+  const kept = lpStream(await client.dialProtocol(server.peerId, ECHO))
+  return {
+    newStream: async () => {
       const stream = await client.dialProtocol(server.peerId, ECHO)
       const lp = lpStream(stream)
       await lp.write(payload)
       await lp.read()
       await stream.close()
-    })
+    },
+    reused: async () => {
+      await kept.write(payload)
+      await kept.read()
+    },
+    stop: async () => {
+      // Dialer first: a TCP listener stopped first waits for its connections (FACTS).
+      await client.stop()
+      await server.stop()
+    }
+  }
+}
+
+/**
+ * Milliseconds per request/response (`bytes` each way) over `transport` on loopback, each on a
+ * new stream that both sides close (or, with `reuse`, all on one stream), after one dial that is
+ * not timed.
+ */
+export async function bareLibp2pRoundTrips (transport: Transport, n: number, bytes = 256, reuse = false): Promise<number[]> {
+  const echo = await bareEcho(transport, bytes)
+  try {
+    return await timeSeq(n, 200, reuse ? echo.reused : echo.newStream)
   } finally {
-    // Dialer first: a TCP listener stopped first waits for its connections (FACTS).
-    await client.stop()
-    await server.stop()
+    await echo.stop()
   }
 }

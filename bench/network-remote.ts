@@ -1,36 +1,62 @@
 /**
  * A remote warm job between two real nodes on loopback, forced onto one transport: both nodes
  * listen on that transport only, and B joins through A's address. Jobs go to B's public API
- * naming A, so each one is B's API hop + one `/phase/job/1.0.0` stream (hash only: A has the
- * module after the first job) + A's full local job + B's receipt check.
+ * naming A, so each one is B's API hop + one `/phase/job/2.0.0` round trip on a reused stream
+ * (hash only: A has the module after the first job) + A's full local job + B's receipt check.
  */
 import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { NodeService } from '../services/core/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient, type GrpcClient } from '../services/core/src/grpc/index.ts'
 import { contentHash } from '../services/core/src/hash-node.ts'
-import { verifyReceipt } from '../services/core/src/crypto/verify.ts'
+import { verifyReceiptNode } from '../services/core/src/crypto/verify-node.ts'
 import { parseManifest } from '../services/core/src/documents/manifest.ts'
-import { JOB_PROTOCOL } from '../services/discovery/src/p2p/index.ts'
-import { offerJob } from '../services/discovery/src/p2p/job-protocol.ts'
+import { JOB_PROTOCOL_2, jobChannel, runJob2 } from '../services/discovery/src/p2p/job-protocol-2.ts'
+import { JOB_PROTOCOL, offerJob } from '../services/discovery/src/p2p/job-protocol.ts'
 import { multiaddr } from '@multiformats/multiaddr'
-import { startTestNode, type TestNode } from '../test/helpers/node-harness.ts'
-import { LISTEN, bareHost, type Transport } from './network-floor.ts'
-import { timeSeq } from './stats.ts'
+import { ROOT, startTestNode, type TestNode } from '../test/helpers/node-harness.ts'
+import { LISTEN, bareHost, bareEcho, type Transport } from './network-floor.ts'
+import { timeSeq, median, percentile, fmtMs, printTable, type Row } from './stats.ts'
 
+/**
+ * Every figure is taken in the same loop, one sample of each per round (remote job, bare round
+ * trips, local job, direct job), so a loaded machine weighs on the job and its floor alike.
+ */
 export interface RemoteFigures {
+  /** ms per bare libp2p request/response on a new stream (the issue's floor). */
+  bare: number[]
+  /** ms per bare libp2p request/response on one reused stream (2.0.0's own floor). */
+  reused: number[]
   /** ms per remote warm job, submitted to B for A. */
   remote: number[]
   /** ms per local warm job on A, through A's own API. */
   localOnA: number[]
-  /** ms per job offered to A straight from a bare libp2p host here (no B, no receipt check). */
+  /** ms per job offered to A straight from a bare libp2p host here (no B, no receipt check), 2.0.0 on one stream. */
   direct: number[]
-  /** ms per receipt check as B does it (portable @noble verify, all checks). */
+  /** The same over 1.0.0 (a new stream per job: offer → accept → result), as before 2.0.0. */
+  direct1: number[]
+  /** ms per receipt check as B does it (node:crypto, all checks). */
   verify: number[]
+  /** CPU ms per job (user + system, from /proc) of B's and A's discovery: remote jobs alone, then 2.0.0 and 1.0.0 jobs straight to A. */
+  cpu: { remoteB: number, remoteA: number, direct2A: number, direct1A: number }
   /** The transport B's connection to A uses, as B reports it. */
   seen: string
 }
 
 const enc = new TextEncoder()
+/** Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux). */
+const USER_HZ = 100
+
+/** CPU time (user + system) of `pid` so far, ms. */
+function cpuMs (pid: number): number {
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 1000 / USER_HZ
+}
+
 type Client = GrpcClient<typeof NodeService>
 
 export async function remoteJobFigures (transport: Transport, module: Uint8Array, args: string[], n: number): Promise<RemoteFigures> {
@@ -59,14 +85,47 @@ export async function remoteJobFigures (transport: Transport, module: Uint8Array
     }
     const first = await cb.submitJob({ manifestJson: manifest(), module, peerId: idA })
     if (first.peerId !== idA) throw new Error(`the job ran on ${first.peerId}, not on A`)
-    const warmup = Math.min(100, n)
-    const remote = await timeSeq(n, warmup, async () => await cb.submitJob({ manifestJson: manifest(), peerId: idA }))
-    const localOnA = await timeSeq(n, warmup, async () => await ca.submitJob({ manifestJson: manifest() }))
-    const last = await cb.submitJob({ manifestJson: manifest(), peerId: idA })
-    const direct = await directJobs(a.p2p[0]!, manifest, n, warmup)
-    const verify = await timeSeq(n, warmup, async () => await verifyReceipt(last.receiptJson, { publicKey: keyA, peerId: idA, outputs: { stdout: last.stdout, stderr: last.stderr } }))
-    const now = (await cb.listPeers({})).peers.find((p) => p.peerId === idA)?.transport ?? 'gone'
-    return { remote, localOnA, direct, verify, seen: now === seen ? seen : `${seen}→${now}` }
+    const echo = await bareEcho(transport)
+    const direct = await directJobs(a.p2p[0]!, manifest)
+    try {
+      const steps = {
+        remote: async () => await cb.submitJob({ manifestJson: manifest(), peerId: idA }),
+        bare: echo.newStream,
+        reused: echo.reused,
+        localOnA: async () => await ca.submitJob({ manifestJson: manifest() }),
+        direct: direct.run,
+        direct1: direct.run1
+      }
+      const out: Record<keyof typeof steps, number[]> = { remote: [], bare: [], reused: [], localOnA: [], direct: [], direct1: [] }
+      const warmup = Math.min(100, n)
+      for (let i = 0; i < warmup + n; i++) {
+        for (const [name, step] of Object.entries(steps)) {
+          const t = performance.now()
+          await step()
+          if (i >= warmup) out[name as keyof typeof steps].push(performance.now() - t)
+        }
+      }
+      // CPU per job: load stretches wall time, not the CPU a job costs each process.
+      const pidA = a.procs.get('discovery')!.child.pid!
+      const pidB = b.procs.get('discovery')!.child.pid!
+      const cpuOf = async (fn: () => Promise<unknown>): Promise<[number, number]> => {
+        const a0 = cpuMs(pidA)
+        const b0 = cpuMs(pidB)
+        for (let i = 0; i < n; i++) await fn()
+        return [(cpuMs(pidA) - a0) / n, (cpuMs(pidB) - b0) / n]
+      }
+      const [remoteA, remoteB] = await cpuOf(steps.remote)
+      const [direct2A] = await cpuOf(steps.direct)
+      const [direct1A] = await cpuOf(steps.direct1)
+      const cpu = { remoteA, remoteB, direct2A, direct1A }
+      const last = await cb.submitJob({ manifestJson: manifest(), peerId: idA })
+      const verify = await timeSeq(n, warmup, async () => verifyReceiptNode(last.receiptJson, { publicKey: keyA, peerId: idA, outputs: { stdout: last.stdout, stderr: last.stderr } }))
+      const now = (await cb.listPeers({})).peers.find((p) => p.peerId === idA)?.transport ?? 'gone'
+      return { ...out, verify, cpu, seen: now === seen ? seen : `${seen}→${now}` }
+    } finally {
+      await direct.stop()
+      await echo.stop()
+    }
   } finally {
     for (const c of clients) c.close()
     // B dialed A: stop the dialer first.
@@ -74,18 +133,58 @@ export async function remoteJobFigures (transport: Transport, module: Uint8Array
   }
 }
 
-/** `/phase/job/1.0.0` from a bare host in this process to the node at `address`, one stream per job. */
-async function directJobs (address: string, manifest: () => Uint8Array, n: number, warmup: number): Promise<number[]> {
+/** `/phase/job/2.0.0` from a bare host in this process to the node at `address`, every job on one stream. */
+async function directJobs (address: string, manifest: () => Uint8Array): Promise<{ run: () => Promise<unknown>, run1: () => Promise<unknown>, stop: () => Promise<void> }> {
   const host = await bareHost([])
-  try {
-    const target = multiaddr(address)
-    await host.dial(target)
-    const noModule = async (): Promise<Uint8Array> => { throw new Error('the node should have the module') }
-    return await timeSeq(n, warmup, async () => {
-      const stream = await host.dialProtocol(target, JOB_PROTOCOL)
-      await offerJob(stream, parseManifest(manifest()), noModule, { maxMessageBytes: 4 << 20 })
-    })
-  } finally {
-    await host.stop()
+  const target = multiaddr(address)
+  await host.dial(target)
+  const noModule = async (): Promise<Uint8Array> => { throw new Error('the node should have the module') }
+  const open = async (): Promise<ReturnType<typeof jobChannel>> => jobChannel(await host.dialProtocol(target, JOB_PROTOCOL_2), 4 << 20)
+  let ch = await open()
+  return {
+    run: async () => {
+      // A ends a stream left idle past its read deadline (while other steps ran): open another.
+      if (ch.stream.status !== 'open' || ch.stream.remoteWriteStatus !== 'writable') ch = await open()
+      return await runJob2(ch, parseManifest(manifest()), noModule, {})
+    },
+    run1: async () => await offerJob(await host.dialProtocol(target, JOB_PROTOCOL), parseManifest(manifest()), noModule, { maxMessageBytes: 4 << 20 }),
+    stop: async () => { await host.stop() }
   }
 }
+
+/** DESIGN's budget for a remote warm job above a bare libp2p round trip. */
+const REMOTE_BUDGET_MS = 1.5
+
+/** The remote rows, QUIC then TCP; `rt` gets each transport's bare round trip (the DHT rows' floor). */
+export async function remoteRows (quick: boolean, rt: Partial<Record<Transport, number>> = {}): Promise<Row[]> {
+  const rows: Row[] = []
+  const row = (metric: string, value: string, floor = '', ratio = '', target = ''): void => { rows.push({ metric, value, floor, ratio, target }) }
+  const x = (value: number, floor: number): string => `${(value / floor).toFixed(1)}×`
+  const n = quick ? 200 : 1000
+  const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
+  for (const transport of ['quic', 'tcp'] as const) {
+    process.stderr.write(`remote jobs over ${transport}…\n`)
+    const f = await remoteJobFigures(transport, hello, ['Hello, World'], n)
+    const { bare, reused } = f
+    const floor = median(bare)
+    rt[transport] = floor
+    const remote = median(f.remote)
+    const local = median(f.localOnA)
+    const T = transport.toUpperCase()
+    row(`remote warm job p50, ${T} (B's API → A by PeerId, hash only)`, fmtMs(remote), `${fmtMs(floor)} bare libp2p rt`, x(remote, floor), `≤ ${fmtMs(floor + REMOTE_BUDGET_MS)} (rt + 1.5 ms)`)
+    row(`remote warm job p99, ${T}`, fmtMs(percentile(f.remote, 99)), `${fmtMs(percentile(bare, 99))} rt p99`, '', '')
+    row('  bare libp2p rt on one reused stream (2.0.0\'s own floor)', fmtMs(median(reused)), '', '', '')
+    row(`  local warm job p50 on A (A's API)`, fmtMs(local), '', '', '')
+    row('  remote beside A\'s local job + bare rt', fmtMs(remote), fmtMs(local + floor), x(remote, local + floor), '')
+    row('  job protocol straight to A (bare host, no B), 2.0.0', fmtMs(median(f.direct)), fmtMs(local + floor), x(median(f.direct), local + floor), '')
+    row('  the same over 1.0.0 (new stream, offer → accept → result)', fmtMs(median(f.direct1)), fmtMs(local + floor), x(median(f.direct1), local + floor), '')
+    row('  B\'s receipt check alone (node:crypto, all checks)', fmtMs(median(f.verify)), '', '', '')
+    row('  CPU per remote job: B\'s discovery / A\'s discovery', `${fmtMs(f.cpu.remoteB)} / ${fmtMs(f.cpu.remoteA)}`, '', '', '')
+    row('  CPU per job straight to A, A\'s discovery: 2.0.0 / 1.0.0', `${fmtMs(f.cpu.direct2A)} / ${fmtMs(f.cpu.direct1A)}`, '', '', '')
+    if (f.seen !== transport) row(`  (B reached A over ${f.seen}, not ${transport})`, '', '', '', '')
+  }
+  return rows
+}
+
+// `node bench/network-remote.ts [--quick]`: the remote rows alone.
+if (import.meta.main) printTable(await remoteRows(process.argv.includes('--quick')))

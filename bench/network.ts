@@ -3,43 +3,20 @@
  * beside a bare libp2p request/response on the same transport, and the time to find a provider
  * in a 20- and a 50-node private DHT (quick: 20 only) beside a bare round trip.
  */
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { ROOT } from '../test/helpers/node-harness.ts'
-import { bareLibp2pRoundTrips, type Transport } from './network-floor.ts'
-import { remoteJobFigures } from './network-remote.ts'
+import type { Transport } from './network-floor.ts'
+import { remoteRows } from './network-remote.ts'
 import { dhtFigures } from './network-dht.ts'
 import { median, percentile, fmtMs, type Row } from './stats.ts'
 
-/** DESIGN's budget for a remote warm job above a bare libp2p round trip. */
-const REMOTE_BUDGET_MS = 1.5
 const DHT_TARGET_MS = 150
 
 export async function networkRows (quick: boolean): Promise<Row[]> {
   const rows: Row[] = []
   const row = (metric: string, value: string, floor = '', ratio = '', target = ''): void => { rows.push({ metric, value, floor, ratio, target }) }
   const x = (value: number, floor: number): string => `${(value / floor).toFixed(1)}×`
-  const n = quick ? 200 : 1000
-  const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
   const rt: Partial<Record<Transport, number>> = {}
 
-  for (const transport of ['quic', 'tcp'] as const) {
-    process.stderr.write(`remote jobs over ${transport}…\n`)
-    const bare = await bareLibp2pRoundTrips(transport, n)
-    const f = await remoteJobFigures(transport, hello, ['Hello, World'], n)
-    const floor = median(bare)
-    rt[transport] = floor
-    const remote = median(f.remote)
-    const local = median(f.localOnA)
-    const T = transport.toUpperCase()
-    row(`remote warm job p50, ${T} (B's API → A by PeerId, hash only)`, fmtMs(remote), `${fmtMs(floor)} bare libp2p rt`, x(remote, floor), `≤ ${fmtMs(floor + REMOTE_BUDGET_MS)} (rt + 1.5 ms)`)
-    row(`remote warm job p99, ${T}`, fmtMs(percentile(f.remote, 99)), `${fmtMs(percentile(bare, 99))} rt p99`, '', '')
-    row(`  local warm job p50 on A (A's API)`, fmtMs(local), '', '', '')
-    row('  remote beside A\'s local job + bare rt', fmtMs(remote), fmtMs(local + floor), x(remote, local + floor), '')
-    row('  job protocol straight to A (bare host, no B)', fmtMs(median(f.direct)), fmtMs(local + floor), x(median(f.direct), local + floor), '')
-    row('  B\'s receipt check alone (@noble, all checks)', fmtMs(median(f.verify)), '', '', '')
-    if (f.seen !== transport) row(`  (B reached A over ${f.seen}, not ${transport})`, '', '', '', '')
-  }
+  for (const r of await remoteRows(quick, rt)) rows.push(r)
 
   for (const size of quick ? [20] : [20, 50]) {
     process.stderr.write(`DHT of ${size} nodes…\n`)

@@ -3,7 +3,8 @@
  * `auto` (local, else remote when the local executors are full or down), or one named peer.
  * A remote result comes back only after its receipt passed every check (see p2p/index.ts).
  */
-import { parseManifest, type Manifest } from '../../core/src/documents/manifest.ts'
+import { manifestInputs, parseManifest, type Manifest } from '../../core/src/documents/manifest.ts'
+import { sanitize } from '../../core/src/logger.ts'
 import { canonicalBytes } from '../../core/src/canonical.ts'
 import { contentHash } from '../../core/src/hash-node.ts'
 import { HashMismatchError, InvalidManifestError, ModuleNotCachedError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
@@ -21,6 +22,8 @@ const TARGETS = new Set(['', 'local', 'remote', 'auto'])
 export const MAX_REPLICAS = 16
 
 export interface RoutedRequest extends JobRequest {
+  /** Bytes of the manifest's input files sent with the request (files this node holds may be left out). */
+  inputs?: ReadonlyArray<{ hash: string, data: Uint8Array }>
   target?: string
   peerId?: string
   /** Run on this many distinct nodes and report agreement (0 or 1: one run). */
@@ -86,8 +89,8 @@ export class JobRouter {
   private async remote (request: RoutedRequest, peerId: string | undefined, options: { signal?: AbortSignal }): Promise<RoutedResult> {
     const network = this.network()
     if (peerId === this.init.peerId) throw new InvalidManifestError('peer_id names this node; use target local')
-    const { manifest, loadModule, timeoutMs } = await this.prepare(request)
-    const r = await network.runRemote(manifest, loadModule, { peerId, signal: options.signal, timeoutMs })
+    const { manifest, loadModule, loadInput, timeoutMs } = await this.prepare(request)
+    const r = await network.runRemote(manifest, loadModule, { peerId, signal: options.signal, timeoutMs, loadInput })
     return { ...r, manifest, manifestJson: canonicalBytes(manifest), executor: -1 }
   }
 
@@ -100,7 +103,7 @@ export class JobRouter {
     if (k > MAX_REPLICAS) throw new InvalidManifestError(`replicas must be at most ${MAX_REPLICAS}`)
     if (request.peerId !== undefined && request.peerId !== '') throw new InvalidManifestError('replicas and peer_id exclude each other')
     const network = this.network()
-    const { manifest, loadModule, timeoutMs } = await this.prepare(request)
+    const { manifest, loadModule, loadInput, timeoutMs } = await this.prepare(request)
     const local = remoteOnly ? 0 : 1
     const peers = await network.pickPeers(k - local + MAX_REPLICAS, new Set([this.init.peerId]))
     if (peers.length + local < k) throw new UnavailableError(`only ${peers.length + local} nodes are available for ${k} replicas`)
@@ -109,7 +112,7 @@ export class JobRouter {
     const outcomes: ReplicaOutcome[] = []
     const runRemote = async (peer: string): Promise<void> => {
       try {
-        const r = await network.runRemote(manifest, loadModule, { peerId: peer, signal: options.signal, timeoutMs })
+        const r = await network.runRemote(manifest, loadModule, { peerId: peer, signal: options.signal, timeoutMs, loadInput })
         runs.push({ ...r, manifest, manifestJson: canonicalBytes(manifest), executor: -1 })
         outcomes.push(outcome(r, r.capability))
       } catch (err) {
@@ -122,7 +125,7 @@ export class JobRouter {
     if (local === 1) {
       tasks.push((async () => {
         try {
-          const r = { ...await this.c.jobs.run({ manifest }, options), peerId: this.init.peerId, capability: await network.capability() }
+          const r = { ...await this.c.jobs.run({ manifest, ...(request.inputs !== undefined ? { inputs: request.inputs } : {}) } as JobRequest, options), peerId: this.init.peerId, capability: await network.capability() }
           runs.unshift(r)
           outcomes.push(outcome(r, r.capability))
         } catch (err) {
@@ -132,16 +135,16 @@ export class JobRouter {
     }
     await Promise.all(tasks)
     if (runs.length === 0) throw new UnavailableError(`all ${k} replicas failed`)
-    // Metered runs (the deterministic profile) must also agree on the fuel they used.
-    const key = (r: { status: string, exitCode: number, stdout: Uint8Array, stderr: Uint8Array, receiptJson: Uint8Array }): string => `${r.status}/${r.exitCode}/${contentHash(r.stdout)}/${contentHash(r.stderr)}/${fuelUsedOf(r.receiptJson)}`
+    const keys = new Map(runs.map((r) => [r, agreementKey(r)]))
+    const key = (r: RoutedResult): string => keys.get(r)!
     const votes = new Map<string, number>()
     for (const r of runs) votes.set(key(r), (votes.get(key(r)) ?? 0) + 1)
     const best = runs.reduce((a, b) => votes.get(key(b))! > votes.get(key(a))! ? b : a)
     return { ...best, replicas: outcomes, agreeing: votes.get(key(best))! }
   }
 
-  /** Validates the manifest, checks and stores sent module bytes, and gives a loader for them. */
-  private async prepare (request: RoutedRequest): Promise<{ manifest: Manifest, loadModule: () => Promise<Uint8Array>, timeoutMs: number }> {
+  /** Validates the manifest, checks and stores sent module bytes, and gives loaders for the module and input files. */
+  private async prepare (request: RoutedRequest): Promise<{ manifest: Manifest, loadModule: () => Promise<Uint8Array>, loadInput: (hash: string) => Promise<Uint8Array>, timeoutMs: number }> {
     const manifest = parseManifest(request.manifest)
     const hash = manifest.module_hash
     if (request.module !== undefined && request.module.byteLength > 0) {
@@ -157,7 +160,29 @@ export class JobRouter {
       if (bytes === undefined) throw new ModuleNotCachedError(`module ${hash} is no longer cached`)
       return bytes
     }
-    return { manifest, loadModule, timeoutMs: (manifest.limits?.timeout_ms ?? this.init.limits.defaultTimeoutMs) + REMOTE_SLACK_MS }
+    const loadInput = this.inputLoader(manifest, request.inputs ?? [])
+    return { manifest, loadModule, loadInput, timeoutMs: (manifest.limits?.timeout_ms ?? this.init.limits.defaultTimeoutMs) + REMOTE_SLACK_MS }
+  }
+
+  /**
+   * Input files for a peer that lacks them: the bytes sent with the request (each checked against
+   * its hash), else this node's store. A file in neither is refused before any peer is asked.
+   */
+  private inputLoader (manifest: Manifest, sent: ReadonlyArray<{ hash: string, data: Uint8Array }>): (hash: string) => Promise<Uint8Array> {
+    const given = new Map<string, Uint8Array>()
+    for (const blob of sent) {
+      const actual = contentHash(blob.data)
+      if (actual !== blob.hash) throw new HashMismatchError(`input file bytes hash to ${actual}, the request says ${sanitize(blob.hash, 80)}`)
+      given.set(blob.hash, blob.data)
+    }
+    for (const { hash, path } of manifestInputs(manifest)) {
+      if (!given.has(hash) && !this.c.modules.has(hash)) throw new ModuleNotCachedError(`input file ${sanitize(path, 300)} (${hash}) is not cached on this node; send its bytes`)
+    }
+    return async (hash) => {
+      const bytes = given.get(hash) ?? await this.c.modules.get(hash)
+      if (bytes === undefined) throw new ModuleNotCachedError(`input file ${hash} is no longer cached`)
+      return bytes
+    }
   }
 
   private network (): NonNullable<JobRouterComponents['network']> {
@@ -166,17 +191,19 @@ export class JobRouter {
   }
 }
 
-/** One finished run; for a remote one, status and exit code are already those of its verified receipt. */
-/** The receipt's fuel_used, '' when it has none (an unmetered run) or cannot be read. */
-function fuelUsedOf (receiptJson: Uint8Array): string {
-  try {
-    const fuel = (JSON.parse(new TextDecoder().decode(receiptJson)) as { fuel_used?: unknown }).fuel_used
-    return typeof fuel === 'number' ? String(fuel) : ''
-  } catch {
-    return ''
-  }
+/**
+ * What replicas must agree on: status, exit code, stdout and stderr hashes, and the receipt's own
+ * output files (path, hash, size) and fuel used. A remote run's receipt was verified, and its files
+ * checked against it, before it got here; a local run's receipt is this node's own.
+ */
+export function agreementKey (r: { status: string, exitCode: number, stdout: Uint8Array, stderr: Uint8Array, receiptJson: Uint8Array }): string {
+  let receipt: { outputs?: Array<{ path: string, hash: string, bytes: number }>, fuel_used?: number } = {}
+  try { receipt = JSON.parse(new TextDecoder().decode(r.receiptJson)) } catch { receipt = {} }
+  const files = (receipt.outputs ?? []).map((o) => `${o.path}:${o.hash}:${o.bytes}`).join(',')
+  return `${r.status}/${r.exitCode}/${contentHash(r.stdout)}/${contentHash(r.stderr)}/${files}/${receipt.fuel_used ?? ''}`
 }
 
+/** One finished run; for a remote one, status and exit code are already those of its verified receipt. */
 function outcome (r: { peerId: string, status: string, exitCode: number, stdout: Uint8Array, stderr: Uint8Array, receiptJson: Uint8Array }, capability: CapabilityRecord | undefined): ReplicaOutcome {
   return { peerId: r.peerId, status: r.status, exitCode: r.exitCode, stdoutHash: contentHash(r.stdout), stderrHash: contentHash(r.stderr), receiptJson: r.receiptJson, errorCode: '', errorMessage: '', capability }
 }

@@ -18,6 +18,9 @@ export interface InboundBudgetInit {
   maxPeerBytes?: number
 }
 
+/** Gives everything back when called; `free(n)` gives back part of it. */
+export type MeterHandle = (() => void) & { free: (n: number) => void }
+
 type Meterable = Pick<Stream, 'addEventListener' | 'removeEventListener' | 'abort'>
 
 interface Meter {
@@ -45,9 +48,11 @@ export class InboundBudget {
 
   /**
    * Charges every byte `stream` receives to `peer`, aborting the stream when they do not fit.
-   * Call the returned function when the stream is done with: it gives everything back.
+   * Call the returned function when the stream is done with: it gives everything back. Its
+   * `free(n)` gives back `n` bytes the stream is done with while it stays open (a job served on
+   * a reused stream), never more than the stream holds.
    */
-  meter (stream: Meterable, peer: string): () => void {
+  meter (stream: Meterable, peer: string): MeterHandle {
     let done = false
     const meter: Meter = {
       peer,
@@ -68,12 +73,23 @@ export class InboundBudget {
       meter.drop(new QueueFullError(`peers have more than ${this.maxBytes} bytes in flight here (one peer: ${this.maxPeerBytes})`))
     }
     stream.addEventListener('message', onMessage as never)
-    return () => {
+    const giveBack = (): void => {
       if (done) return
       done = true
       stream.removeEventListener('message', onMessage as never)
       this.release(meter)
     }
+    return Object.assign(giveBack, { free: (n: number): void => { if (!done) this.free(meter, n) } })
+  }
+
+  /** Gives back up to `n` of the bytes `meter` holds (its stream stays metered). */
+  private free (meter: Meter, n: number): void {
+    const entry = this.peers.get(meter.peer)
+    const bytes = Math.min(n, meter.held)
+    if (entry === undefined || bytes <= 0) return
+    this.used -= bytes
+    entry.held -= bytes
+    meter.held -= bytes
   }
 
   private take (meter: Meter, n: number): boolean {

@@ -16,20 +16,22 @@ import type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
 import { canonicalBytes } from '../../../core/src/canonical.ts'
 import type { PeerLimiter } from './peer-limits.ts'
 import type { InboundBudget } from './inbound-budget.ts'
+import { jobStreamHandler2, type JobServer2Init } from './job-protocol-2.ts'
+import { IDLE_STREAMS_PER_PEER } from './job-streams.ts'
 
 export const JOB_PROTOCOL = '/phase/job/1.0.0'
 export const CAPABILITY_PROTOCOL = '/phase/capability/1.0.0'
 /** Control messages (offer, accept, capability) are small; only module and result carry bulk. */
 export const MAX_CONTROL_BYTES = 1024 * 1024
 /** Time a peer gets to answer an offer or a capability request (this node as the client). */
-const DEFAULT_ANSWER_TIMEOUT_MS = 10_000
+export const DEFAULT_ANSWER_TIMEOUT_MS = 10_000
 /** Time a peer gets to close a capability stream once the record is sent. */
-const CAPABILITY_GRACE_MS = 5000
+export const CAPABILITY_GRACE_MS = 5000
 
 const enc = new TextEncoder()
 const dec = new TextDecoder('utf-8', { fatal: true })
 
-type Lp = ReturnType<typeof lpStream>
+export type Lp = ReturnType<typeof lpStream>
 
 /** Length prefix of a message: a varint of at most 10 bytes. */
 const PREFIX_BYTES = 10
@@ -43,7 +45,7 @@ class PrefixTooLongError extends Error {
 }
 
 /** Bytes of the varint of `n` (7 bits a byte). */
-const varintBytes = (n: number): number => Math.max(1, Math.ceil(Math.log2(n + 1) / 7))
+export const varintBytes = (n: number): number => Math.max(1, Math.ceil(Math.log2(n + 1) / 7))
 
 /**
  * The length prefix's decoder (an unsigned varint), which gives up once the prefix is longer
@@ -79,7 +81,7 @@ export function messageStream (stream: Stream, maxBytes: number): Lp {
  * Which end reads: the server reads a peer's request (what the peer got wrong is its bad input),
  * the client reads a peer's answer (a peer that breaks off is a peer that is not available).
  */
-type Side = 'server' | 'client'
+export type Side = 'server' | 'client'
 
 /**
  * What a failed read means, as a typed error: everything a peer can do to a read (bad or
@@ -109,7 +111,7 @@ function readError (err: unknown, what: string, side: Side, timers: { signal?: A
 }
 
 /** Reads one message's bytes; `timeoutMs` bounds the wait (a silent peer is not waited for). */
-async function readMessage (lp: Lp, what: string, side: Side, signal?: AbortSignal, timeoutMs?: number): Promise<Uint8Array> {
+export async function readMessage (lp: Lp, what: string, side: Side, signal?: AbortSignal, timeoutMs?: number): Promise<Uint8Array> {
   const deadline = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs)
   const signals = [signal, deadline].filter((s) => s !== undefined)
   let bytes
@@ -122,7 +124,7 @@ async function readMessage (lp: Lp, what: string, side: Side, signal?: AbortSign
 }
 
 /** Reads one JSON object (see readMessage). */
-async function readJson (lp: Lp, what: string, side: Side, signal?: AbortSignal, timeoutMs?: number): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function readJson (lp: Lp, what: string, side: Side, signal?: AbortSignal, timeoutMs?: number): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const bytes = await readMessage(lp, what, side, signal, timeoutMs)
   let doc: unknown
   try { doc = JSON.parse(dec.decode(bytes)) } catch { throw new PhaseError('invalid_json', `${what} is not valid JSON`) }
@@ -141,8 +143,12 @@ const MIN_PEER_READ_BYTES_PER_S = 64 * 1024
  * Writes one JSON message. `timeoutMs` (plus the time the message takes at the slowest rate a
  * peer may read) bounds the wait for the peer to take it; every failure is typed.
  */
-async function writeJson (lp: Lp, doc: unknown, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<void> {
-  const bytes = enc.encode(JSON.stringify(doc))
+export async function writeJson (lp: Lp, doc: unknown, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<void> {
+  await writeMessage(lp, enc.encode(JSON.stringify(doc)), what, signal, timeoutMs)
+}
+
+/** Writes one message of raw bytes (see writeJson). */
+export async function writeMessage (lp: Lp, bytes: Uint8Array, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<void> {
   const ms = timeoutMs === undefined ? undefined : timeoutMs + Math.ceil(bytes.byteLength / MIN_PEER_READ_BYTES_PER_S * 1000)
   const deadline = ms === undefined ? undefined : AbortSignal.timeout(ms)
   const signals = [signal, deadline].filter((s) => s !== undefined)
@@ -160,7 +166,7 @@ async function writeJson (lp: Lp, doc: unknown, what: string, signal?: AbortSign
  * Ends a stream we are done with: closes our side, then gives the peer `graceMs` to close its
  * own; a peer that keeps it open (and could keep sending into our reader) is reset.
  */
-async function finish (stream: Stream, graceMs: number, reason?: unknown): Promise<void> {
+export async function finish (stream: Stream, graceMs: number, reason?: unknown): Promise<void> {
   try {
     await stream.close({ signal: AbortSignal.timeout(graceMs) })
     if (stream.status === 'open' || stream.status === 'closing') {
@@ -203,10 +209,12 @@ export interface JobServer {
   readonly inFlight: number
   /** Streams being served now. */
   readonly streams: number
+  /** Serves `/phase/job/2.0.0` streams (job-protocol-2.ts), with the same slots. */
+  readonly v2: (stream: Stream, peer: string) => Promise<void>
 }
 
-/** Serves `/phase/job/1.0.0` streams. */
-export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): JobServer {
+/** Serves `/phase/job/1.0.0` streams (and 2.0.0 ones through `.v2`). */
+export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & Partial<Pick<JobServer2Init, 'maxStreamsPerPeer' | 'maxInputBytes'>>): JobServer {
   let inFlight = 0
   let streams = 0
   const serve = async (stream: Stream, peer: string): Promise<void> => {
@@ -269,9 +277,16 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit): 
       giveBack()
     }
   }
+  const v2 = jobStreamHandler2(c, { ...init, maxStreamsPerPeer: init.maxStreamsPerPeer ?? init.limiter.concurrency + IDLE_STREAMS_PER_PEER }, {
+    take: () => { if (inFlight >= init.maxInFlight) return false; inFlight++; return true },
+    give: () => { inFlight-- },
+    enter: () => { streams++ },
+    leave: () => { streams-- }
+  })
   return Object.defineProperties(serve, {
     inFlight: { get: () => inFlight },
-    streams: { get: () => streams }
+    streams: { get: () => streams },
+    v2: { value: v2 }
   }) as JobServer
 }
 
@@ -313,6 +328,14 @@ export interface RemoteResult {
   stdout: Uint8Array
   stderr: Uint8Array
   receiptJson: Uint8Array
+  /** Files the job wrote under /out (2.0.0; unverified until checked against the receipt's outputs). */
+  outputs?: OutputFile[]
+}
+
+/** A file a job wrote, as a peer sent it. */
+export interface OutputFile {
+  path: string
+  data: Uint8Array
 }
 
 /** Client side of `/phase/job/1.0.0` on an open stream. */
@@ -333,9 +356,14 @@ export async function offerJob (stream: Stream, manifest: Manifest, loadModule: 
     throw err
   }
   await stream.close({ signal: AbortSignal.timeout(CAPABILITY_GRACE_MS) }).catch(() => { stream.abort(new Error('job stream did not close')) })
+  return resultOf(r)
+}
+
+/** A peer's result message as a RemoteResult (unverified: the caller checks it against the receipt). */
+export function resultOf (r: Record<string, any>): RemoteResult { // eslint-disable-line @typescript-eslint/no-explicit-any
   if (r.type !== 'result') throw remoteError(r)
   if (typeof r.receipt_json !== 'string' || typeof r.stdout_base64 !== 'string' || typeof r.stderr_base64 !== 'string') throw new PhaseError('verification_failed', 'peer sent a malformed result')
-  return {
+  const result: RemoteResult = {
     jobId: String(r.job_id),
     status: String(r.status),
     exitCode: Number(r.exit_code),
@@ -343,6 +371,11 @@ export async function offerJob (stream: Stream, manifest: Manifest, loadModule: 
     stderr: Buffer.from(r.stderr_base64, 'base64'),
     receiptJson: enc.encode(r.receipt_json)
   }
+  if (r.outputs !== undefined) {
+    if (!Array.isArray(r.outputs) || !r.outputs.every((f: any) => typeof f?.path === 'string' && typeof f?.data_base64 === 'string')) throw new PhaseError('verification_failed', 'peer sent malformed output files') // eslint-disable-line @typescript-eslint/no-explicit-any
+    result.outputs = r.outputs.map((f: { path: string, data_base64: string }) => ({ path: f.path, data: Buffer.from(f.data_base64, 'base64') }))
+  }
+  return result
 }
 
 /** Reads a peer's capability record as the exact bytes received (unverified: the caller verifies them). */
@@ -364,7 +397,7 @@ export async function fetchCapability (stream: Stream, signal?: AbortSignal, tim
  * one, or the peer's own `internal`) `unavailable`: that peer could not run the job, which says
  * nothing of this node.
  */
-function remoteError (msg: Record<string, unknown>): PhaseError {
+export function remoteError (msg: Record<string, unknown>): PhaseError {
   const code = typeof msg.code === 'string' && msg.code in ERROR_TABLE && msg.code !== 'internal' ? msg.code as ErrorCode : 'unavailable'
   // The peer's words reach logs and terminals: control characters escaped, length capped.
   return new PhaseError(code, `peer refused: ${sanitize(String(msg.message ?? msg.type ?? 'no reason').slice(0, 200))}`)

@@ -44,6 +44,8 @@ export class PeerLimiter {
   }
 
   get size (): number { return this.peers.size }
+  /** Jobs of one peer allowed at once. */
+  get concurrency (): number { return this.init.concurrency }
 
   private trim (): void {
     if (this.peers.size <= this.init.maxPeers) return
