@@ -18,6 +18,7 @@ import { kernelRows } from './kernels.ts'
 import { networkRows } from './network.ts'
 import { failoverRows } from './failover.ts'
 import { verifyRows } from './verify.ts'
+import { sdkClientRows } from './sdk-clients.ts'
 import { startupRows } from './startup.ts'
 import { phpRows } from './php.ts'
 import { memoryRows } from './memory.ts'
@@ -100,6 +101,9 @@ for (const executors of [1, 2, 4]) {
   }
 }
 
+process.stderr.write('SDK clients…\n')
+for (const r of await sdkClientRows(quick)) rows.push(r)
+
 process.stderr.write('signatures…\n')
 {
   const signer = createReceiptSigner(randomBytes(32))
@@ -125,7 +129,7 @@ process.stderr.write('signatures…\n')
   for (let i = 0; i < M; i++) nodeVerify(null, bytes, publicKey, sig)
   const bareVerify = M / ((performance.now() - t) / 1000)
   row('sign receipts (schema check + JCS + ed25519)', `${signRate.toFixed(0)}/s`, '', '', '')
-  row('verify receipts (portable: WebCrypto Ed25519, full checks)', `${verifyRate.toFixed(0)}/s`, `${bareVerify.toFixed(0)}/s node:crypto bare`, '', '')
+  row('verify receipts (portable verifier, full checks)', `${verifyRate.toFixed(0)}/s`, `${bareVerify.toFixed(0)}/s node:crypto bare`, '', '')
 }
 
 for (const r of await verifyRows(quick)) rows.push(r)
