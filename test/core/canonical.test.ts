@@ -1,7 +1,7 @@
 import { describe, it, expect } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { canonicalize, canonicalBytes } from '../../services/core/src/canonical.ts'
-import { contentHash, HASH_PATTERN } from '../../services/core/src/hash.ts'
+import { contentHash, HASH_PATTERN, useNativeSha256 } from '../../services/core/src/hash.ts'
 import { contentHash as contentHashNode } from '../../services/core/src/hash-node.ts'
 
 /** A float64 from its IEEE 754 bit pattern (RFC 8785 Appendix B lists numbers this way). */
@@ -58,6 +58,8 @@ describe('contentHash', () => {
     for (const size of [0, 1, 55, 56, 63, 64, 65, 1000, 1 << 16]) {
       const bytes = randomBytes(size)
       expect(contentHashNode(bytes)).toBe(contentHash(bytes))
+      useNativeSha256(false)
+      try { expect(contentHash(bytes)).toBe(contentHashNode(bytes)) } finally { useNativeSha256(true) }
     }
   })
 })

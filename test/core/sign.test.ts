@@ -6,7 +6,8 @@ import { canonicalize } from '../../services/core/src/canonical.ts'
 import { RECEIPT_DOMAIN, signingBytes } from '../../services/core/src/crypto/domain.ts'
 import { bytesToHex, hexToBytes } from '../../services/core/src/crypto/hex.ts'
 import { generatePrivateKey, privateKeyFromSeed, publicKeyFromHex, publicKeyHex, seedOf, toPrivateKey } from '../../services/core/src/crypto/keys.ts'
-import { createReceiptSigner, signDocument } from '../../services/core/src/crypto/sign.ts'
+import { createReceiptSigner, signDocument, withMember } from '../../services/core/src/crypto/sign.ts'
+import fc from 'fast-check'
 import { unsignedReceipt } from './receipt-fixture.ts'
 
 ed.hashes.sha512 ??= sha512
@@ -86,5 +87,24 @@ describe('signingBytes', () => {
     const doc = unsignedReceipt('a'.repeat(64))
     expect(signingBytes(RECEIPT_DOMAIN, { ...doc, signature: 'x' })).toEqual(signingBytes(RECEIPT_DOMAIN, doc))
     expect(new TextDecoder().decode(signingBytes('d:', { b: 1, a: 'é' }))).toBe('d:{"a":"é","b":1}')
+  })
+})
+
+describe('withMember', () => {
+  it('gives the JCS of the object with the member added, for any JSON object and name', () => {
+    fc.assert(fc.property(fc.dictionary(fc.string(), fc.jsonValue()), fc.string(), fc.jsonValue(), (doc, name, value) => {
+      fc.pre(!(name in doc) && !Object.prototype.hasOwnProperty.call(doc, name))
+      const clean = JSON.parse(JSON.stringify(doc)) as Record<string, unknown>
+      const v = JSON.parse(JSON.stringify(value)) as unknown
+      expect(withMember(canonicalize(clean), name, canonicalize(v))).toBe(canonicalize({ ...clean, [name]: v }))
+    }), { numRuns: 2000 })
+  })
+
+  it('puts the signature where JCS of the signed receipt has it, whatever optional members the receipt holds', () => {
+    const signer = createReceiptSigner(new Uint8Array(32).fill(3))
+    for (const fields of [{}, { status: 'trap' as const, exit_code: -1 }, { stdout_bytes: 0, runtime: { name: 'x"},"signature":"', version: '\\' } }]) {
+      const { receipt, canonical } = signer.sign(unsignedReceipt(signer.publicKey, fields))
+      expect(new TextDecoder().decode(canonical)).toBe(canonicalize(receipt))
+    }
   })
 })

@@ -10,7 +10,7 @@ import { createPublicKey, verify as nodeVerify } from 'node:crypto'
 import jcs from 'canonicalize'
 import { verifyReceipt, verifyReceiptSync } from '../../services/core/src/crypto/verify.ts'
 import { verifyReceiptNode } from '../../services/core/src/crypto/verify-node.ts'
-import { useWebCrypto } from '../../services/core/src/crypto/ed25519.ts'
+import { useEd25519Path, useWebCrypto } from '../../services/core/src/crypto/ed25519.ts'
 import type { VerifyExpectations } from '../../services/core/src/crypto/checks.ts'
 import { renderVectors, VECTORS_FILE } from '../vectors/generate.ts'
 
@@ -48,7 +48,11 @@ function expectations (e: VectorCase['expect']): VerifyExpectations {
 }
 
 const VERIFIERS = {
-  'verifyReceipt (portable, async: WebCrypto)': verifyReceipt,
+  'verifyReceipt (portable, async: native node:crypto path)': verifyReceipt,
+  'verifyReceipt (portable, async: WebCrypto path)': async (input: Uint8Array | string, e: VerifyExpectations) => {
+    useEd25519Path('webcrypto')
+    try { return await verifyReceipt(input, e) } finally { useEd25519Path('native') }
+  },
   'verifyReceipt (portable, async: pure-JS fallback)': async (input: Uint8Array | string, e: VerifyExpectations) => {
     useWebCrypto(false)
     try { return await verifyReceipt(input, e) } finally { useWebCrypto(true) }

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { verifyReceipt, verifyReceiptSync } from '../../services/core/src/crypto/verify.ts'
 import { verifyReceiptNode } from '../../services/core/src/crypto/verify-node.ts'
-import { useWebCrypto } from '../../services/core/src/crypto/ed25519.ts'
+import { useEd25519Path, useWebCrypto } from '../../services/core/src/crypto/ed25519.ts'
 import type { VerifyExpectations } from '../../services/core/src/crypto/checks.ts'
 import { canonicalize } from '../../services/core/src/canonical.ts'
 import { jobIdOf, inputsHashOf, type Manifest } from '../../services/core/src/documents/manifest.ts'
@@ -153,6 +153,10 @@ async function verdictOf (run: () => Promise<unknown>): Promise<Verdict> {
 
 const TS_VERIFIERS: Record<string, (c: Case) => Promise<Verdict>> = {
   'TS core portable (async)': async c => await verdictOf(async () => await verifyReceipt(new TextEncoder().encode(c.receipt_json), expectations(c.expect))),
+  'TS core portable (async, WebCrypto path)': async c => {
+    useEd25519Path('webcrypto')
+    try { return await verdictOf(async () => await verifyReceipt(new TextEncoder().encode(c.receipt_json), expectations(c.expect))) } finally { useEd25519Path('native') }
+  },
   'TS core portable (async, pure-JS fallback)': async c => {
     useWebCrypto(false)
     try { return await verdictOf(async () => await verifyReceipt(c.receipt_json, expectations(c.expect))) } finally { useWebCrypto(true) }
@@ -341,7 +345,7 @@ describe('receipt verifiers', () => {
     }
     // Same verdict, case by case, across every verifier that ran the case (the CLI ran a sample).
     const names = [...verdicts.keys()]
-    expect(names.length).toBe(7)
+    expect(names.length).toBe(8)
     let agreeing = 0
     for (const c of cases) {
       const seen = new Set(names.map(n => verdicts.get(n)!.get(c.name)).filter(v => v !== undefined))

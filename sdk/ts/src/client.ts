@@ -11,7 +11,7 @@ import { NodeService } from '../../../services/core/src/gen/phase/node/v1/node_p
 import { createGrpcClient, type GrpcClient } from '../../../services/core/src/grpc/index.ts'
 import { canonicalBytes } from '../../../services/core/src/canonical.ts'
 import { contentHash } from '../../../services/core/src/hash.ts'
-import { PhaseError, VerificationError } from '../../../services/core/src/errors.ts'
+import { PhaseError, VerificationError, isPhaseError } from '../../../services/core/src/errors.ts'
 import type { Manifest } from '../../../services/core/src/documents/manifest.ts'
 import type { Receipt } from '../../../services/core/src/documents/receipt.ts'
 import { ManifestBuilder } from './manifest.ts'
@@ -99,10 +99,18 @@ export interface ReplicaResult {
   verification: Verification
 }
 
+/**
+ * Module hashes a client remembers as held by its node (≈ 80 bytes each, so ≤ ~20 KiB): their
+ * bytes are not offered again, and no HasModule round trip is spent on them.
+ */
+const MAX_KNOWN_MODULES = 256
+
 export class PhaseClient {
   private readonly client: GrpcClient<typeof NodeService>
   private readonly metadata: Record<string, string>
   private readonly timeoutMs: number | undefined
+  /** Modules the node held at this client's last look (oldest first). */
+  private readonly knownModules = new Set<string>()
 
   constructor (init: PhaseClientInit) {
     this.client = createGrpcClient(NodeService, init.address, { maxMessageBytes: 1024 * 1024 * 1024 })
@@ -114,17 +122,26 @@ export class PhaseClient {
   async submit (job: Manifest | ManifestBuilder, module: Uint8Array | undefined, options: SubmitOptions = {}): Promise<SubmitResult> {
     const manifest = job instanceof ManifestBuilder ? job.build() : job
     const call = { metadata: this.metadata, signal: options.signal, timeoutMs: options.timeoutMs ?? this.timeoutMs }
-    if (module !== undefined && contentHash(module) !== manifest.module_hash) throw new PhaseError('hash_mismatch', 'module bytes do not match the manifest module_hash')
-    const cached = module === undefined ? true : (await this.client.hasModule({ moduleHash: manifest.module_hash }, call)).cached
+    const hash = manifest.module_hash
+    if (module !== undefined && contentHash(module) !== hash) throw new PhaseError('hash_mismatch', 'module bytes do not match the manifest module_hash')
+    const target = options.target ?? (options.peerId !== undefined ? 'remote' : '')
+    // A local job of a module the node held a moment ago goes without bytes and without asking:
+    // the node refuses it (module_not_cached, before any work or replay claim) if it has since
+    // dropped the module, and the bytes go once then.
+    const local = (target === '' || target === 'local') && (options.replicas ?? 0) <= 1
+    const known = module !== undefined && local && this.knownModules.has(hash)
+    const cached = module === undefined || known ? true : (await this.client.hasModule({ moduleHash: hash }, call)).cached
     const inputs = await this.inputsToSend(manifest, options.inputs ?? (job instanceof ManifestBuilder ? job.inputFiles().map((f) => f.data) : []), call)
-    const res = await this.client.submitJob({
-      manifestJson: canonicalBytes(manifest),
-      module: cached ? undefined : module,
-      inputs,
-      target: options.target ?? (options.peerId !== undefined ? 'remote' : ''),
-      peerId: options.peerId,
-      replicas: options.replicas
-    }, call)
+    const request = { manifestJson: canonicalBytes(manifest), inputs, target, peerId: options.peerId, replicas: options.replicas }
+    let res
+    try {
+      res = await this.client.submitJob({ ...request, module: cached ? undefined : module }, call)
+    } catch (err) {
+      if (!known || !isPhaseError(err, 'module_not_cached')) throw err
+      this.knownModules.delete(hash)
+      res = await this.client.submitJob({ ...request, module }, call)
+    }
+    if (module !== undefined && local) this.rememberModule(hash)
     const receiptText = new TextDecoder().decode(res.receiptJson)
     const capability = res.capabilityJson.byteLength > 0 ? JSON.parse(new TextDecoder().decode(res.capabilityJson)) as unknown : undefined
     let expectedKey = options.expectedKey
@@ -194,6 +211,12 @@ export class PhaseClient {
 
   close (): void {
     this.client.close()
+  }
+
+  private rememberModule (hash: string): void {
+    this.knownModules.delete(hash)
+    this.knownModules.add(hash)
+    if (this.knownModules.size > MAX_KNOWN_MODULES) this.knownModules.delete(this.knownModules.values().next().value!)
   }
 
   /** A receipt is "verified" only against a key the caller expects (pinned, or PeerId-bound). */

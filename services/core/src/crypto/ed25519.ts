@@ -7,10 +7,13 @@
  * and non-canonical keys and small-order R, so those are refused here first. @noble/ed25519's
  * own strict verify uses the cofactored equation, which accepts what libsodium refuses for a
  * key or R with a torsion component; so the pure-JS path computes the cofactorless equation
- * itself with noble's point arithmetic. Portable.
+ * itself with noble's point arithmetic. Portable: the equation runs on the platform's own
+ * synchronous verify where there is one (node:crypto, through the conditional import
+ * `#ed25519-native`), else WebCrypto's Ed25519, else pure JS — one rule whichever runs.
  */
 import { Point, etc } from '@noble/ed25519'
 import { sha512 } from '@noble/hashes/sha2.js'
+import { nativeEd25519 } from '#ed25519-native'
 import { bytesToHex } from './hex.ts'
 
 /** The order of the prime subgroup. */
@@ -30,9 +33,12 @@ const SMALL_ORDER = [
   'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'
 ].map(hex => Uint8Array.from(hex.match(/../g)!, b => parseInt(b, 16)))
 
-/** Keys vetted so far (undefined: refused). Bounded: a verifier meets few keys at once. */
+/**
+ * Keys vetted so far (undefined: refused). Bounded by entries, which bounds bytes: an entry is a
+ * 64-char hex name and one point (four field elements), about 1 KiB at most, so ≤ 1 MiB.
+ */
 const vetted = new Map<string, Point | undefined>()
-const MAX_VETTED_KEYS = 1024
+export const MAX_VETTED_KEYS = 1024
 
 /** L as 32 little-endian bytes, for a comparison of S without big integers. */
 const L_BYTES = Uint8Array.from({ length: 32 }, (_, i) => Number((L >> BigInt(8 * i)) & 0xffn))
@@ -103,13 +109,16 @@ const subtle: Subtle | undefined = (globalThis as { crypto?: { subtle?: Subtle }
 const webKeys = new Map<string, Promise<CryptoKey>>()
 let webCryptoEd25519 = subtle !== undefined
 
+let useNativeEd25519 = nativeEd25519 !== undefined
+
 /**
- * The same verification, on WebCrypto's Ed25519 where the platform has it (Node ≥ 20, current
- * browsers: ~10× the pure-JS path), after the same checks of key and signature shape; the
- * pure-JS path otherwise.
+ * The same verification, after the same checks of key and signature shape, on the platform's
+ * synchronous verify where there is one (node:crypto: no promise, no thread-pool hop), else
+ * WebCrypto's Ed25519 (Node ≥ 20, current browsers: ~10× the pure-JS path), else pure JS.
  */
 export async function verifyEd25519 (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array, hex = bytesToHex(publicKey)): Promise<boolean> {
   if (vetPublicKey(publicKey, hex) === undefined || !signatureShapeOk(signature)) return false
+  if (useNativeEd25519) return nativeEd25519!.verify(signature, message, publicKey, hex)
   if (webCryptoEd25519) {
     try {
       return await subtle!.verify('Ed25519', await webKey(publicKey, hex), signature as Uint8Array<ArrayBuffer>, message as Uint8Array<ArrayBuffer>)
@@ -133,12 +142,35 @@ async function webKey (publicKey: Uint8Array, hex: string): Promise<CryptoKey> {
   return await key
 }
 
-/** Forces the pure-JS path, or allows WebCrypto again (tests prove both paths agree). */
-export function useWebCrypto (on: boolean): void {
-  webCryptoEd25519 = on && subtle !== undefined
+/**
+ * Which path verifyEd25519 takes: 'native' (node:crypto where available), 'webcrypto', or 'js'.
+ * Tests and the bench pin each in turn to prove they agree; verifiers never need to.
+ */
+export type Ed25519Path = 'native' | 'webcrypto' | 'js'
+
+/** Pins the path (one that the platform lacks falls through to the next); returns the one in use. */
+export function useEd25519Path (path: Ed25519Path): Ed25519Path {
+  useNativeEd25519 = path === 'native' && nativeEd25519 !== undefined
+  webCryptoEd25519 = path !== 'js' && subtle !== undefined
+  return ed25519Path()
 }
 
-/** Whether verifyEd25519 currently uses WebCrypto (false once the platform proved to lack Ed25519). */
+/** The path verifyEd25519 takes now (WebCrypto drops out once the platform proved to lack Ed25519). */
+export function ed25519Path (): Ed25519Path {
+  return useNativeEd25519 ? 'native' : webCryptoEd25519 ? 'webcrypto' : 'js'
+}
+
+/** Forces the pure-JS path (false), or restores the default path (true). */
+export function useWebCrypto (on: boolean): void {
+  useEd25519Path(on ? 'native' : 'js')
+}
+
+/** Whether verifyEd25519 uses a platform verify (node:crypto or WebCrypto), not the pure-JS path. */
 export function usingWebCrypto (): boolean {
-  return webCryptoEd25519
+  return ed25519Path() !== 'js'
+}
+
+/** Keys held by the caches of the path in use (tests prove the bounds). */
+export function cachedKeyCounts (): { vetted: number, native: number, webcrypto: number } {
+  return { vetted: vetted.size, native: nativeEd25519?.cachedKeys() ?? 0, webcrypto: webKeys.size }
 }
