@@ -13,6 +13,7 @@ const path = require('node:path')
 const { loadConfig } = require('../services/core/src/config.ts')
 const { nodeLimits } = require('./limits.ts')
 const { EXECUTOR_USER } = require('./prepare.ts')
+const { compileCaches } = require('./compile-cache.ts')
 
 const root = path.resolve(__dirname, '..')
 const node = process.env.PHASE_NODE_BIN || process.execPath
@@ -21,6 +22,9 @@ const limits = nodeLimits(config)
 const asRoot = process.getuid() === 0
 const nodeUser = asRoot && process.env.PHASE_NODE_USER ? { uid: process.env.PHASE_NODE_USER, gid: process.env.PHASE_NODE_USER } : {}
 const executorUser = asRoot ? { uid: EXECUTOR_USER, gid: EXECUTOR_USER } : {}
+// Each user its own compile cache (ops/compile-cache.ts); pm2 would hand down its own otherwise.
+const caches = compileCaches(process.env, config.runtimeDir)
+const cache = (which) => ({ NODE_COMPILE_CACHE: caches[which] })
 
 const common = {
   interpreter: node,
@@ -43,18 +47,19 @@ const common = {
 
 module.exports = {
   apps: [
-    { ...common, ...nodeUser, name: 'signer', script: path.join(root, 'services/signer/src/main.ts'), max_memory_restart: `${limits.processMb.signer}M` },
+    { ...common, ...nodeUser, name: 'signer', script: path.join(root, 'services/signer/src/main.ts'), max_memory_restart: `${limits.processMb.signer}M`, env: { ...common.env, ...cache('node') } },
     {
       ...common,
       ...executorUser,
       name: 'executor',
       script: path.join(root, 'services/executor/src/main.ts'),
       instances: config.executors,
+      env: { ...common.env, ...cache('executor') },
       max_memory_restart: `${limits.processMb.executor}M`,
       // Optimizing compiler for all wasm: no on-stack replacement means a hot loop in main
       // would otherwise stay on the baseline tier (see FACTS, "WebAssembly").
       node_args: ['--no-liftoff']
     },
-    { ...common, ...nodeUser, name: 'discovery', script: path.join(root, 'services/discovery/src/main.ts'), max_memory_restart: `${limits.processMb.discovery}M` }
+    { ...common, ...nodeUser, name: 'discovery', script: path.join(root, 'services/discovery/src/main.ts'), max_memory_restart: `${limits.processMb.discovery}M`, env: { ...common.env, ...cache('node') } }
   ]
 }
