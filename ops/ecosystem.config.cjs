@@ -10,7 +10,7 @@
 // start keeps them as root). bin/plasmd (ops/prepare.ts) has made the folders this needs.
 'use strict'
 const path = require('node:path')
-const { loadConfig } = require('../services/core/src/config.ts')
+const { loadConfig, validatedConfigDigests } = require('../services/core/src/config.ts')
 const { nodeLimits } = require('./limits.ts')
 const { EXECUTOR_USER } = require('./prepare.ts')
 const { compileCaches } = require('./compile-cache.ts')
@@ -44,6 +44,10 @@ const common = {
   // explicitly so that every process resolves the same ones.
   env: { PHASE_NODE_BIN: node, PHASE_STATE_DIR: config.stateDir, PHASE_RUNTIME_DIR: config.runtimeDir }
 }
+// The apps read this configuration with these folders set: validated here, once, they skip the
+// schema's compile (PHASE_CONFIG_VALIDATED, services/core/src/config.ts).
+loadConfig({ env: { ...process.env, ...common.env } })
+common.env.PHASE_CONFIG_VALIDATED = validatedConfigDigests()
 
 module.exports = {
   apps: [

@@ -5,9 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import { HealthImplementation } from 'grpc-health-check'
-import { ReflectionService } from '@grpc/reflection'
 import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf'
-import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt'
 import { CancelledError, ERROR_TABLE, PhaseError, toPublicError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { toGrpcDefinition } from './definition.ts'
@@ -105,7 +103,7 @@ export class GrpcServer {
    */
   async start (address: string): Promise<string> {
     if (this.address !== undefined) return this.address
-    if (this.reflection) this.addReflection()
+    if (this.reflection) await this.addReflection()
     await prepareSocket(address)
     const port = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => err != null ? reject(err) : resolve(p))
@@ -137,7 +135,9 @@ export class GrpcServer {
     this.shutdown.abort()
   }
 
-  private addReflection (): void {
+  /** Loaded only by a server that serves reflection (discovery): the others never pay for it. */
+  private async addReflection (): Promise<void> {
+    const [{ ReflectionService }, { FileDescriptorProtoSchema }] = await Promise.all([import('@grpc/reflection'), import('@bufbuild/protobuf/wkt')])
     // Each service's file and, transitively, the files it imports: reflection clients resolve
     // every referenced type.
     const files = new Map<string, DescFile>()
