@@ -4,7 +4,6 @@
  * stop() = health NOT_SERVING → graceful shutdown with a timer → forced shutdown.
  */
 import * as grpc from '@grpc/grpc-js'
-import { HealthImplementation } from 'grpc-health-check'
 import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf'
 import { CancelledError, ERROR_TABLE, PhaseError, toPublicError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
@@ -15,6 +14,7 @@ import type { HandlerContext } from './types.ts'
 import type { Intake } from '../intake.ts'
 import { intakeInterceptor } from './intake-interceptor.ts'
 import { guardService } from './undecodable.ts'
+import { HealthService } from './health.ts'
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000
@@ -51,7 +51,7 @@ export interface ServiceRegistration {
 
 export class GrpcServer {
   private readonly server: grpc.Server
-  private readonly health: HealthImplementation
+  private readonly health: HealthService
   private readonly log: Logger
   private readonly graceMs: number
   private readonly reflection: boolean
@@ -73,7 +73,7 @@ export class GrpcServer {
     this.log = components.logger
     this.graceMs = init.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS
     this.reflection = init.reflection ?? false
-    this.health = new HealthImplementation({ '': 'NOT_SERVING' })
+    this.health = new HealthService({ '': 'NOT_SERVING' })
     this.health.addToServer(this.guarded)
   }
 
