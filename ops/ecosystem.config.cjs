@@ -40,6 +40,12 @@ const common = {
   min_uptime: 2000,
   max_restarts: 50,
   exp_backoff_restart_delay: 200,
+  // What pm2 would otherwise load into every app (issue 11): its metrics agent (@pm2/io, 'pmx'),
+  // source maps of every dependency (Node keeps each parsed map: libp2p alone ships hundreds), and
+  // a scan of the code folder for git metadata (vizion) at each start.
+  pmx: false,
+  disable_source_map_support: true,
+  vizion: false,
   // pm2 gives a process started as another user that user's HOME: the folders are passed
   // explicitly so that every process resolves the same ones.
   env: { PHASE_NODE_BIN: node, PHASE_STATE_DIR: config.stateDir, PHASE_RUNTIME_DIR: config.runtimeDir }
@@ -51,7 +57,7 @@ common.env.PHASE_CONFIG_VALIDATED = validatedConfigDigests()
 
 module.exports = {
   apps: [
-    { ...common, ...nodeUser, name: 'signer', script: path.join(root, 'services/signer/src/main.ts'), max_memory_restart: `${limits.processMb.signer}M`, env: { ...common.env, ...cache('node') } },
+    { ...common, ...nodeUser, name: 'signer', script: path.join(root, 'services/signer/src/main.ts'), node_args: (process.env.PHASE_BENCH_SIGNER_FLAGS ?? '').split(' ').filter(Boolean), max_memory_restart: `${limits.processMb.signer}M`, env: { ...common.env, ...cache('node') } },
     {
       ...common,
       ...executorUser,
@@ -62,8 +68,8 @@ module.exports = {
       max_memory_restart: `${limits.processMb.executor}M`,
       // Optimizing compiler for all wasm: no on-stack replacement means a hot loop in main
       // would otherwise stay on the baseline tier (see FACTS, "WebAssembly").
-      node_args: ['--no-liftoff']
+      node_args: ['--no-liftoff', ...(process.env.PHASE_BENCH_EXEC_FLAGS ?? '').split(' ').filter(Boolean)]
     },
-    { ...common, ...nodeUser, name: 'discovery', script: path.join(root, 'services/discovery/src/main.ts'), max_memory_restart: `${limits.processMb.discovery}M`, env: { ...common.env, ...cache('node') } }
+    { ...common, ...nodeUser, name: 'discovery', script: path.join(root, 'services/discovery/src/main.ts'), node_args: (process.env.PHASE_BENCH_DISC_FLAGS ?? '').split(' ').filter(Boolean), max_memory_restart: `${limits.processMb.discovery}M`, env: { ...common.env, ...cache('node') } }
   ]
 }
