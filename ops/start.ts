@@ -55,6 +55,8 @@ if ('exit' in checked) {
 } else {
   process.env.PM2_HOME ||= join(checked.config.runtimeDir, 'pm2')
   process.env.PM2_DISABLE_VERSION_CHECK = 'true'
+  // The three apps start side by side (pm2's default is two at a time).
+  process.env.PM2_CONCURRENT_ACTIONS ||= '4'
   // pm2's own messages as JSON lines (must patch console before pm2 loads), then pm2-runtime as
   // if run as `pm2-runtime start ops/ecosystem.config.cjs`.
   require('./pm2-json-console.cjs')
