@@ -29,8 +29,6 @@ import { printTable, type Row } from './stats.ts'
 
 const P2P = { enabled: true, listen: ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0'], mdns: false, private_addresses: true }
 const NAMES = ['pm2', 'signer', 'discovery', 'executor 0', 'executor 1', 'executor 2']
-/** Extra environment of the node (e.g. X_FLAGS for experiments); none by default. */
-const EXTRA_ENV: Record<string, string> = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('PHASE_BENCH_')) as Array<[string, string]>)
 
 /** hello with a custom section holding `i`: the same code under a new hash. */
 function distinct (hello: Uint8Array, i: number): Uint8Array {
@@ -63,7 +61,7 @@ export async function memoryRows (quick: boolean): Promise<Row[]> {
   const manifestJson = (): Uint8Array => new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: helloHash, nonce: randomBytes(16).toString('hex'), args: ['Hello, World'] }))
   const folder = await nodeFolder({ api: { http: { host: '127.0.0.1', port: 0 } }, executors: 2, p2p: P2P })
   const { dir } = folder
-  const env = { ...folder.env, ...EXTRA_ENV }
+  const env = folder.env
   // First start: new state, empty compile cache; measured idle after one job, then stopped.
   let first = NaN
   {
