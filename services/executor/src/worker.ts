@@ -10,6 +10,12 @@
  */
 import { parentPort } from 'node:worker_threads'
 import { createWasiHost, ExitSignal, OutputLimitSignal, type HostEnd, type WasiHost } from './wasi-host.ts'
+import { collectWhenIdle } from '../../core/src/idle-gc.ts'
+
+// Each job's module arrives as a new handle in this isolate, which keeps the compiled code alive
+// until this isolate collects; its heap hardly grows, so without this it rarely does (issue 11:
+// +19 MiB after 1,000 distinct modules). Runs between jobs only: a job holds this thread.
+collectWhenIdle()
 
 export interface RunMessage {
   id: number
