@@ -1,10 +1,14 @@
 /**
- * Memory (issue 11; targets: idle ≤ 300 MiB in all, ≤ 40 MiB per extra executor): PSS per process
+ * Memory (issue 11; targets: idle ≤ 300 MiB in all, ≤ 40 MiB per extra executor, every process
+ * back within 20% of its idle figure after load and after 1,000 distinct modules): PSS per process
  * (/proc/PID/smaps_rollup: shared pages split between the processes mapping them, FACTS) of a node
  * as `npm start` runs it — bin/plasmd, pm2-runtime, signer, 2 executors, discovery — with p2p on
- * but listening on loopback only and no mDNS. Idle (after one job), the peak while 16 clients send
- * 2,000 hello jobs (sampled every 50 ms), and after; then `phase node scale 3` and the third
- * executor's PSS (its own, and what the node's total grew by). Floor: the PSS of one idle bare
+ * but listening on loopback only and no mDNS. A first start with a new state folder and an empty
+ * compile cache (ops/compile-cache.ts) is measured idle and stopped; the node then restarts as it
+ * does every later time. Idle (after one job), the peak while 16 clients send 2,000 hello jobs
+ * (sampled every 50 ms), and after; then 1,000 distinct modules (hello with a custom section, a
+ * new hash each) from 16 clients, and after; then `phase node scale 3` and the third executor's
+ * PSS (its own, and what the node's total grew by). Floor: the PSS of one idle bare
  * `node -e 'setInterval(…)'` of the project's Node, alone, measured first in the same run.
  *
  *   node --no-liftoff bench/memory.ts [--quick]
@@ -25,6 +29,14 @@ import { printTable, type Row } from './stats.ts'
 
 const P2P = { enabled: true, listen: ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0'], mdns: false, private_addresses: true }
 const NAMES = ['pm2', 'signer', 'discovery', 'executor 0', 'executor 1', 'executor 2']
+
+/** hello with a custom section holding `i`: the same code under a new hash. */
+function distinct (hello: Uint8Array, i: number): Uint8Array {
+  const name = new TextEncoder().encode('n')
+  const payload = new TextEncoder().encode(`${i}:${randomBytes(8).toString('hex')}`)
+  const body = [name.length, ...name, ...payload]
+  return new Uint8Array([...hello, 0, body.length, ...body])
+}
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
 /** The floor: PSS of one idle bare Node process of the project's Node, alone (before the node starts). */
@@ -47,7 +59,24 @@ export async function memoryRows (quick: boolean): Promise<Row[]> {
   const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
   const helloHash = contentHash(hello)
   const manifestJson = (): Uint8Array => new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: helloHash, nonce: randomBytes(16).toString('hex'), args: ['Hello, World'] }))
-  const { dir, env } = await nodeFolder({ api: { http: { host: '127.0.0.1', port: 0 } }, executors: 2, p2p: P2P })
+  const folder = await nodeFolder({ api: { http: { host: '127.0.0.1', port: 0 } }, executors: 2, p2p: P2P })
+  const { dir } = folder
+  const env = folder.env
+  // First start: new state, empty compile cache; measured idle after one job, then stopped.
+  let first = NaN
+  {
+    const node = launchPlasmd(env)
+    try {
+      const { grpc } = await node.discovery
+      await node.executors(2)
+      const c = createGrpcClient(NodeService, grpc, { maxMessageBytes: 256 << 20 })
+      try { await c.submitJob({ manifestJson: manifestJson(), module: hello }) } finally { c.close() }
+      await sleep(3000)
+      first = [...node.byName.values()].reduce((a, pid) => a + (memoryOf(pid)?.pss ?? NaN), 0)
+    } finally {
+      await node.stop()
+    }
+  }
   const node = launchPlasmd(env)
   try {
     const { grpc } = await node.discovery
@@ -62,11 +91,29 @@ export async function memoryRows (quick: boolean): Promise<Row[]> {
 
       const watch = sampler(() => pids().map(([, pid]) => pid), 50)
       let sent = 0
+      const t0 = performance.now()
       await Promise.all(conns.map(async (c) => { while (sent++ < jobs) await c.submitJob({ manifestJson: manifestJson() }) }))
+      const rate = jobs / ((performance.now() - t0) / 1000)
       watch.stop()
       const peak = new Map(pids().map(([n, pid]) => [n, watch.peak.get(pid)?.pss ?? NaN]))
       await sleep(5000)
       const after = snapshot()
+
+      // 1,000 distinct modules: each a new hash, sent with its bytes (module store, executors' caches).
+      const modules = quick ? 300 : 1000
+      const watchModules = sampler(() => pids().map(([, pid]) => pid), 50)
+      let m = 0
+      await Promise.all(conns.map(async (c) => {
+        while (m < modules) {
+          const module = distinct(hello, m++)
+          const manifest = new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: contentHash(module), nonce: randomBytes(16).toString('hex'), args: ['Hello, World'] }))
+          await c.submitJob({ manifestJson: manifest, module })
+        }
+      }))
+      watchModules.stop()
+      const peakModules = new Map(pids().map(([n, pid]) => [n, watchModules.peak.get(pid)?.pss ?? NaN]))
+      await sleep(5000)
+      const afterModules = snapshot()
 
       const scaled = await phaseCli(['node', 'scale', '3'], env)
       if (scaled.code !== 0) throw new Error(`phase node scale 3: exit ${scaled.code}\n${scaled.stdout}${scaled.stderr}`)
@@ -78,15 +125,22 @@ export async function memoryRows (quick: boolean): Promise<Row[]> {
       const three = snapshot()
 
       const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0)
+      const worst = (m: Map<string, number>): number => Math.max(...NAMES.slice(0, 5).map((n) => m.get(n)! / idle.get(n)!))
       const rows: Row[] = NAMES.slice(0, 5).map((n) => ({
-        metric: `  PSS ${n} (idle / peak / after)`, value: `${mib(idle.get(n)!)} / ${mib(peak.get(n)!)} / ${mib(after.get(n)!)} MiB`, floor: '', ratio: '', target: ''
+        metric: `  PSS ${n} (idle / load peak / after / ${modules} modules peak / after)`,
+        value: `${mib(idle.get(n)!)} / ${mib(peak.get(n)!)} / ${mib(after.get(n)!)} / ${mib(peakModules.get(n)!)} / ${mib(afterModules.get(n)!)} MiB`,
+        floor: '',
+        ratio: `${(after.get(n)! / idle.get(n)!).toFixed(2)}× / ${(afterModules.get(n)! / idle.get(n)!).toFixed(2)}×`,
+        target: ''
       }))
       const extra = three.get('executor 2')!
       const grew = total(three) - total(after)
       return [
         { metric: 'memory idle, PSS all processes (pm2, signer, discovery, 2 executors; p2p on loopback)', value: `${mib(total(idle))} MiB`, floor: `5 × bare node ${mib(5 * bare)} MiB`, ratio: `${(total(idle) / (5 * bare)).toFixed(1)}×`, target: '≤ 300 MiB' },
-        { metric: `memory peak under load (${jobs} jobs, ${clients} clients), sum of per-process peaks`, value: `${mib(total(peak))} MiB`, floor: '', ratio: '', target: '' },
-        { metric: 'memory after load (5 s), PSS all processes', value: `${mib(total(after))} MiB`, floor: '', ratio: '', target: '' },
+        { metric: 'memory idle at the first start (new state, empty compile cache), PSS all processes', value: `${mib(first)} MiB`, floor: `5 × bare node ${mib(5 * bare)} MiB`, ratio: `${(first / (5 * bare)).toFixed(1)}×`, target: '' },
+        { metric: `memory peak under load (${jobs} jobs, ${clients} clients, ${rate.toFixed(0)} jobs/s), sum of per-process peaks`, value: `${mib(total(peak))} MiB`, floor: '', ratio: '', target: '' },
+        { metric: 'memory after load (5 s), PSS all processes; worst process after / idle', value: `${mib(total(after))} MiB`, floor: '', ratio: `${worst(after).toFixed(2)}×`, target: '≤ 1.2×' },
+        { metric: `memory after ${modules} distinct modules (5 s), PSS all processes; worst process after / idle`, value: `${mib(total(afterModules))} MiB`, floor: '', ratio: `${worst(afterModules).toFixed(2)}×`, target: '≤ 1.2×' },
         ...rows,
         { metric: 'third executor (phase node scale 3, after 300 jobs): its PSS / node total grew by', value: `${mib(extra)} / ${mib(grew)} MiB`, floor: `bare node ${mib(bare)} MiB`, ratio: `${(extra / bare).toFixed(1)}×`, target: '≤ 40 MiB' }
       ]

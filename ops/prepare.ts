@@ -13,6 +13,9 @@
  *                                                    others (the executor user) may only pass through
  *   <runtime_dir>/pm2         root:root, 0700        pm2's control sockets: no process of the node reaches them
  *   <runtime_dir>/executors   node user : phase-exec, 0770   the executors' sockets, and nothing else
+ *   PHASE_CACHE_DIR, else <runtime_dir>/cache   root, 0755   Node's compile caches (ops/compile-cache.ts), one per user:
+ *     supervisor/ root 0700, node/ node user 0700, executor/ phase-exec 0700 (no process reads a
+ *     cache a less trusted user can write: a poisoned cache is code run by its reader)
  *
  * Every step changes something only when it differs, so it also runs without CAP_CHOWN (the
  * unit's main process) once the privileged pre-start has done it. Output: JSON lines.
@@ -22,6 +25,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, 
 import { dirname, join } from 'node:path'
 import { executorSocketDir, loadConfig, type NodeConfig } from '../services/core/src/config.ts'
 import { nodeLimits, unitDropIn } from './limits.ts'
+import { compileCaches } from './compile-cache.ts'
 
 /** The user executors run as whenever the node starts as root. */
 export const EXECUTOR_USER = 'phase-exec'
@@ -44,7 +48,7 @@ function log (level: 30 | 40 | 50, msg: string, extra: Record<string, unknown> =
   process.stdout.write(JSON.stringify({ level, time: Date.now(), pid: process.pid, name: 'plasmd', msg, ...extra }) + '\n')
 }
 
-class PrepareError extends Error {}
+export class PrepareError extends Error {}
 
 /** The executor user, created as the package's postinst does when missing. */
 function executorUser (): Ids {
@@ -88,6 +92,8 @@ export interface PrepareInit {
   nodeBin: string
   /** Also write and apply the unit's limits. */
   unit: boolean
+  /** The environment naming the compile caches' folder (PHASE_CACHE_DIR; ops/compile-cache.ts). */
+  env?: NodeJS.ProcessEnv
 }
 
 export function prepare (init: PrepareInit): void {
@@ -110,6 +116,11 @@ export function prepare (init: PrepareInit): void {
   if (asExecutor(exec, 'test -r "$1" || test -x "$1"', [config.stateDir])) {
     throw new PrepareError(`the executor user ${EXECUTOR_USER} can open ${config.stateDir}: it must be the node user's alone (chmod 700)`)
   }
+  const caches = compileCaches(init.env ?? {}, config.runtimeDir)
+  folder(caches.dir, supervisor, 0, 0o755)
+  if (caches.given) folder(caches.supervisor, supervisor, 0, 0o700)
+  folder(caches.node, node.uid, node.gid, 0o700)
+  folder(caches.executor, exec.uid, exec.gid, 0o700)
   if (init.unit) unitLimits(config)
 }
 
@@ -144,7 +155,7 @@ function main (argv: string[]): number {
     const node = name === undefined || name === '' ? { name: 'root', uid: 0, gid: 0 } : lookupUser(name)
     if (node === undefined) throw new PrepareError(`PHASE_NODE_USER: no user '${name}'`)
     const root = join(dirname(new URL(import.meta.url).pathname), '..')
-    prepare({ config, node, root, nodeBin: process.env.PHASE_NODE_BIN ?? process.execPath, unit })
+    prepare({ config, node, root, nodeBin: process.env.PHASE_NODE_BIN ?? process.execPath, unit, env: process.env })
     return 0
   } catch (err) {
     const config = (err as Error).name === 'InvalidConfigError'

@@ -32,7 +32,7 @@ cp -r schemas "$lib/"
 for dir in services/*/src; do mkdir -p "$lib/$(dirname "$dir")"; cp -r "$dir" "$lib/$dir"; done
 cp -r cli/src "$lib/cli/src"
 cp -r sdk/ts/src sdk/ts/package.json "$lib/sdk/ts/"
-cp ops/ecosystem.config.cjs ops/pm2-json-console.cjs ops/limits.ts ops/prepare.ts "$lib/ops/"
+cp ops/ecosystem.config.cjs ops/pm2-json-console.cjs ops/limits.ts ops/prepare.ts ops/start.ts ops/compile-cache.ts "$lib/ops/"
 install -m 0755 bin/phase bin/plasmd "$lib/bin/"
 ln -s ../lib/phase/bin/phase "$pkg/usr/bin/phase"
 

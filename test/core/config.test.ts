@@ -6,7 +6,8 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig } from '../../services/core/src/config.ts'
+import { createHash } from 'node:crypto'
+import { loadConfig, validatedConfigDigests } from '../../services/core/src/config.ts'
 
 describe('loadConfig', () => {
   let dir: string
@@ -125,5 +126,20 @@ describe('loadConfig', () => {
     const c = loadConfig({ env: { PHASE_CONFIG: await file({ api: { http: { host: '0.0.0.0', tcp: false } } }) } })
     expect(c.api.http.tcp).toBe(false)
     expect(c.api.token).toBeNull()
+  })
+  it('skips the schema only for the exact documents its starter validated (PHASE_CONFIG_VALIDATED)', async () => {
+    const good = { executors: 3 }
+    const goodPath = await file(good)
+    loadConfig({ env: { PHASE_CONFIG: goodPath } })
+    // What ops/ecosystem.config.cjs hands to the node's processes: the digests of what it validated.
+    const digest = (doc: unknown): string => createHash('sha256').update(JSON.stringify(doc)).digest('hex')
+    expect(validatedConfigDigests().split(',')).toContain(digest(good))
+    // Another document (an edited file, a changed environment) is validated whatever the list says.
+    const bad = { executors: 3, no_such_key: 1 }
+    const badPath = await file(bad)
+    expect(() => loadConfig({ env: { PHASE_CONFIG: badPath, PHASE_CONFIG_VALIDATED: `${digest(good)},${'ab'.repeat(32)}` } })).toThrow(expect.objectContaining({ name: 'InvalidConfigError' }))
+    expect(() => loadConfig({ env: { PHASE_CONFIG: badPath, PHASE_EXECUTORS: '100', PHASE_CONFIG_VALIDATED: digest(bad) } })).toThrow(expect.objectContaining({ name: 'InvalidConfigError' }))
+    // The starter's word is taken for exactly the document it names (no schema compiled here).
+    expect(loadConfig({ env: { PHASE_CONFIG: badPath, PHASE_CONFIG_VALIDATED: digest(bad) } }).executors).toBe(3)
   })
 })

@@ -90,6 +90,29 @@ describe('grpc adapter', () => {
     expect(status.status).toBe('SERVING')
   })
 
+  it('answers grpc.health.v1 Check of an unknown service with NOT_FOUND, List with every service, Watch with the status', async () => {
+    // The client is grpc-health-check's (protobufjs, from health.proto): the wire format the server must speak.
+    const Health = grpc.makeGenericClientConstructor(healthService, 'Health')
+    const health = new Health(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & { check: Function, list: Function, watch: Function }
+    try {
+      const err = await new Promise<grpc.ServiceError>((resolve) => { health.check({ service: 'no.such.Service' }, (e: grpc.ServiceError) => resolve(e)) })
+      expect(err.code).toBe(grpc.status.NOT_FOUND)
+      const list = await new Promise<{ statuses: Record<string, { status: string }> }>((resolve, reject) => {
+        health.list({}, (e: Error | null, res: { statuses: Record<string, { status: string }> }) => e != null ? reject(e) : resolve(res))
+      })
+      expect(list.statuses).toEqual({ '': { status: 'SERVING' }, 'phase.signer.v1.SignerService': { status: 'SERVING' } })
+      for (const [service, expected] of [['phase.signer.v1.SignerService', 'SERVING'], ['no.such.Service', 'SERVICE_UNKNOWN']]) {
+        const call = health.watch({ service }) as grpc.ClientReadableStream<{ status: string }>
+        const first = await new Promise<{ status: string }>((resolve, reject) => { call.once('data', resolve); call.once('error', reject) })
+        call.cancel()
+        call.on('error', () => {})
+        expect(first.status).toBe(expected)
+      }
+    } finally {
+      health.close()
+    }
+  })
+
   it('lists the service through server reflection', async () => {
     const protoPath = join(new URL('../../node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto', import.meta.url).pathname)
     const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, { keepCase: true })) as any

@@ -126,9 +126,26 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string[], 'string' | 'integer' | 'bo
   ['PHASE_P2P_ENABLED', ['p2p', 'enabled'], 'boolean']
 ]
 
-function validate (doc: unknown, where: string): void {
+/**
+ * Documents the process that started this one validated already: PHASE_CONFIG_VALIDATED, sha256
+ * digests of their JSON, comma-separated (ops/ecosystem.config.cjs sets it for the node's
+ * processes after validating exactly what they will read). Compiling the schema costs a process
+ * ~7 MiB and 100–300 ms (issue 11); a changed file or environment gives another digest and is
+ * validated here. The environment is the starter's to set, like NODE_OPTIONS: no trust is added.
+ */
+const validatedDigests = new Set<string>()
+
+function validate (doc: unknown, where: string, env: LoadConfigOptions['env']): void {
+  const digest = createHash('sha256').update(JSON.stringify(doc)).digest('hex')
+  if (validatedDigests.has(digest) || (env.PHASE_CONFIG_VALIDATED ?? '').split(',').includes(digest)) return
   const fn = validator('config')
   if (!fn(doc)) throw new InvalidConfigError(`${where}: ${describeError(fn.errors)}`)
+  validatedDigests.add(digest)
+}
+
+/** What to pass as PHASE_CONFIG_VALIDATED: the digests of every document validated here. */
+export function validatedConfigDigests (): string {
+  return [...validatedDigests].join(',')
 }
 
 export interface LoadConfigOptions {
@@ -158,7 +175,7 @@ export function loadConfig (options: LoadConfigOptions): NodeConfig {
       throw new InvalidConfigError(`cannot read config ${path}: ${(err as Error).message}`)
     }
   }
-  validate(raw, source ?? 'config')
+  validate(raw, source ?? 'config', env)
   // A token in a file every local user can read is no secret (the package's conffile is 0644).
   if ((raw.api as Raw | undefined)?.token !== undefined && (fileMode & 0o004) !== 0) {
     throw new InvalidConfigError(`${source ?? path}: holds /api/token but other users can read it (mode ${(fileMode & 0o777).toString(8)}): 'chmod o-r' it, or move the token to the file named by /api/token_file`)
@@ -172,7 +189,7 @@ export function loadConfig (options: LoadConfigOptions): NodeConfig {
   const api = raw.api as Raw | undefined
   if (api !== undefined && (env.PHASE_API_TOKEN ?? '') !== '') delete api.token_file
   else if (api !== undefined && (env.PHASE_API_TOKEN_FILE ?? '') !== '') delete api.token
-  validate(raw, 'config after environment overrides')
+  validate(raw, 'config after environment overrides', env)
   return resolveDefaults(raw, source, env, options.uid ?? process.getuid?.())
 }
 

@@ -7,6 +7,7 @@ import { loadConfig, type NodeConfig } from './config.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { isPhaseError } from './errors.ts'
 import { setSupervisorRestarts } from './process-info.ts'
+import { collectWhenIdle } from './idle-gc.ts'
 
 export interface Stoppable {
   stop: () => Promise<void>
@@ -34,10 +35,12 @@ export async function runProcess (name: string, start: (config: NodeConfig, logg
     process.stderr.write(`${name}: ${(err as Error).message}\n`)
     process.exit(1)
   }
+  const stopGc = collectWhenIdle()
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) return
     stopping = true
+    stopGc()
     logger.info({ signal }, `${name} stopping`)
     const timer = setTimeout(() => { logger.warn(`${name} did not stop in time, exiting`); process.exit(1) }, STOP_DEADLINE_MS)
     timer.unref()

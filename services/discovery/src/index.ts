@@ -20,7 +20,7 @@ import { ReplayGuard, loadSignedJobIds } from './replay-guard.ts'
 import { createNodeService } from './node-service.ts'
 import { HttpApi } from './http-api.ts'
 import { JobRouter } from './router.ts'
-import { PhaseNetwork, jobMessageBytes, jobResultBytes, type PeerSummary, type FoundExecutor } from './p2p/index.ts'
+import type { PhaseNetwork, PeerSummary, FoundExecutor } from './p2p/index.ts'
 import type { Requirements } from './p2p/providers.ts'
 import { UnavailableError } from '../../core/src/errors.ts'
 import { VERSION, processInfo } from '../../core/src/process-info.ts'
@@ -141,6 +141,8 @@ export class DiscoveryNode {
     this.closeInfo = () => executorClient.close()
     const p2p = this.config.p2p
     if (p2p.enabled) {
+      // libp2p and its transports are most of discovery's code: loaded only by a node on the network.
+      const { PhaseNetwork, jobMessageBytes, jobResultBytes } = await import('./p2p/index.ts')
       this.network = new PhaseNetwork({
         logger: this.log.child({ component: 'p2p' }),
         privateKey: identity.privateKey,

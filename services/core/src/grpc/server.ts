@@ -4,10 +4,7 @@
  * stop() = health NOT_SERVING → graceful shutdown with a timer → forced shutdown.
  */
 import * as grpc from '@grpc/grpc-js'
-import { HealthImplementation } from 'grpc-health-check'
-import { ReflectionService } from '@grpc/reflection'
 import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf'
-import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt'
 import { CancelledError, ERROR_TABLE, PhaseError, toPublicError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { toGrpcDefinition } from './definition.ts'
@@ -17,6 +14,7 @@ import type { HandlerContext } from './types.ts'
 import type { Intake } from '../intake.ts'
 import { intakeInterceptor } from './intake-interceptor.ts'
 import { guardService } from './undecodable.ts'
+import { HealthService } from './health.ts'
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000
@@ -53,7 +51,7 @@ export interface ServiceRegistration {
 
 export class GrpcServer {
   private readonly server: grpc.Server
-  private readonly health: HealthImplementation
+  private readonly health: HealthService
   private readonly log: Logger
   private readonly graceMs: number
   private readonly reflection: boolean
@@ -75,7 +73,7 @@ export class GrpcServer {
     this.log = components.logger
     this.graceMs = init.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS
     this.reflection = init.reflection ?? false
-    this.health = new HealthImplementation({ '': 'NOT_SERVING' })
+    this.health = new HealthService({ '': 'NOT_SERVING' })
     this.health.addToServer(this.guarded)
   }
 
@@ -105,7 +103,7 @@ export class GrpcServer {
    */
   async start (address: string): Promise<string> {
     if (this.address !== undefined) return this.address
-    if (this.reflection) this.addReflection()
+    if (this.reflection) await this.addReflection()
     await prepareSocket(address)
     const port = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => err != null ? reject(err) : resolve(p))
@@ -137,7 +135,9 @@ export class GrpcServer {
     this.shutdown.abort()
   }
 
-  private addReflection (): void {
+  /** Loaded only by a server that serves reflection (discovery): the others never pay for it. */
+  private async addReflection (): Promise<void> {
+    const [{ ReflectionService }, { FileDescriptorProtoSchema }] = await Promise.all([import('@grpc/reflection'), import('@bufbuild/protobuf/wkt')])
     // Each service's file and, transitively, the files it imports: reflection clients resolve
     // every referenced type.
     const files = new Map<string, DescFile>()

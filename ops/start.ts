@@ -1,0 +1,65 @@
+/**
+ * `plasmd` (bin/plasmd, `npm start`, plasmd.service's ExecStart): the whole start of a node in
+ * one Node process — check the configuration (a bad key stops here, named, exit 78), as root make
+ * the privilege split hold (ops/prepare.ts), then become pm2-runtime, which supervises the
+ * signer, the executors and discovery (ops/ecosystem.config.cjs). It used to be three Node
+ * steps (`phase config get`, `plasmd prepare`, pm2-runtime); each paid Node's start and its
+ * imports again (issue 11: start-up ≤ 2 s). pm2 loads the same configuration modules when it
+ * reads the ecosystem, so nothing stays loaded here that pm2 would not hold anyway.
+ */
+import { createRequire } from 'node:module'
+import { userInfo } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { loadConfig, type NodeConfig } from '../services/core/src/config.ts'
+import { prepare, lookupUser, EXECUTOR_USER, PrepareError, type Ids } from './prepare.ts'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const require = createRequire(import.meta.url)
+
+function log (level: 30 | 40, msg: string): void {
+  process.stdout.write(JSON.stringify({ level, time: Date.now(), pid: process.pid, name: 'plasmd', msg }) + '\n')
+}
+
+/** Config check and, as root, the privileged preparation; the exit code when the start must stop. */
+function check (): { config: NodeConfig } | { exit: number } {
+  let config: NodeConfig
+  try {
+    config = loadConfig({ env: process.env })
+  } catch (err) {
+    process.stderr.write(`plasmd: ${(err as Error).message}\n`)
+    return { exit: 78 }
+  }
+  if (process.getuid!() !== 0) {
+    // Without root there is no second user to run the executors as (README, "Privilege separation").
+    let me = String(process.getuid!())
+    try { me = userInfo().username } catch {}
+    log(40, `not started as root: the executors run as ${me}, like the signer, and could read the node keys (development only; the package and root starts run them as ${EXECUTOR_USER})`)
+    return { config }
+  }
+  try {
+    const name = process.env.PHASE_NODE_USER
+    const node: Ids | undefined = name === undefined || name === '' ? { name: 'root', uid: 0, gid: 0 } : lookupUser(name)
+    if (node === undefined) throw new PrepareError(`PHASE_NODE_USER: no user '${name}'`)
+    prepare({ config, node, root, nodeBin: process.env.PHASE_NODE_BIN ?? process.execPath, unit: false, env: process.env })
+  } catch (err) {
+    process.stderr.write(`plasmd prepare: ${(err as Error).message}\n`)
+    return { exit: err instanceof PrepareError ? 78 : 70 }
+  }
+  return { config }
+}
+
+const checked = check()
+if ('exit' in checked) {
+  process.exitCode = checked.exit
+} else {
+  process.env.PM2_HOME ||= join(checked.config.runtimeDir, 'pm2')
+  process.env.PM2_DISABLE_VERSION_CHECK = 'true'
+  // The three apps start side by side (pm2's default is two at a time).
+  process.env.PM2_CONCURRENT_ACTIONS ||= '4'
+  // pm2's own messages as JSON lines (must patch console before pm2 loads), then pm2-runtime as
+  // if run as `pm2-runtime start ops/ecosystem.config.cjs`.
+  require('./pm2-json-console.cjs')
+  process.argv = [process.argv[0]!, join(root, 'node_modules/pm2/bin/pm2-runtime'), 'start', join(root, 'ops/ecosystem.config.cjs')]
+  require('pm2/lib/binaries/Runtime4Docker.js')
+}
