@@ -22,6 +22,8 @@ import type { AddressSorter, PrivateKey, PeerDiscovery } from '@libp2p/interface
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../../../core/src/logger.ts'
 import { BoundedDatastore, type BoundedDatastoreInit } from './bounded-datastore.ts'
+import { dedupeConnections } from './connection-dedupe.ts'
+import { fillOnJoin, type JoinTable } from './dht-join.ts'
 
 export const DHT_PROTOCOL = '/phase/kad/1.0.0'
 /** Where the DHT keeps its records in the datastore (kad-dht's default). */
@@ -62,7 +64,7 @@ export async function createHost (init: HostInit, components: { logger: Logger }
   const services: Record<string, unknown> = {
     identify: identify(),
     ping: ping(),
-    dht: kadDHT({ protocol: DHT_PROTOCOL, datastorePrefix: DHT_DATASTORE_PREFIX, clientMode: false, peerInfoMapper: init.privateAddresses ? passthroughMapper : removePrivateAddressesMapper }),
+    dht: kadDHT(dhtInit(init.privateAddresses)),
     autoNAT: autoNAT(),
     dcutr: dcutr()
   }
@@ -84,10 +86,49 @@ export async function createHost (init: HostInit, components: { logger: Logger }
   }) as unknown as PhaseLibp2p
   node.datastore = datastore
   const log = components.logger
+  const stopTuning = tuneDht(node)
+  const stop = node.stop.bind(node)
+  node.stop = async () => { stopTuning(); await stop() }
   node.addEventListener('peer:connect', (e) => log.info({ event: 'connect', peer: e.detail.toString() }, 'peer connected'))
   node.addEventListener('peer:disconnect', (e) => log.info({ event: 'disconnect', peer: e.detail.toString() }, 'peer disconnected'))
   node.addEventListener('peer:discovery', (e) => log.debug({ event: 'discovered', peer: e.detail.id.toString() }, 'peer discovered'))
   return node
+}
+
+/**
+ * The DHT's settings (shared with the bench, so it measures what a node runs). kad-dht's
+ * defaults lose peers during a join: every new contact is pinged before it enters the routing
+ * table, through a queue of at most 100 waiting pings (the rest are dropped, QueueFull), and a
+ * ping or DHT request to a peer that is gone waits 5 s before the next one may use its slot.
+ */
+export function dhtInit (privateAddresses: boolean): Parameters<typeof kadDHT>[0] {
+  return {
+    protocol: DHT_PROTOCOL,
+    datastorePrefix: DHT_DATASTORE_PREFIX,
+    clientMode: false,
+    peerInfoMapper: privateAddresses ? passthroughMapper : removePrivateAddressesMapper,
+    // Room for a whole join burst: each lookup answer names up to 20 peers.
+    pingNewContactMaxQueueSize: PING_QUEUE,
+    // A dial + ping round trip takes well under a second even across continents; a peer that
+    // has not answered in 2 s is not worth a routing table slot.
+    pingNewContactTimeout: { minTimeout: 2000, maxTimeout: 10_000 },
+    // A dead peer on a query path holds the query for this long, not 5 s.
+    networkDialTimeout: { minTimeout: 2000, maxTimeout: 10_000 }
+  }
+}
+
+/** Pings of new contacts waiting at once (each a few hundred bytes of state). */
+const PING_QUEUE = 1024
+
+/**
+ * What kad-dht does not do itself: fill the routing table as peers join (dht-join.ts) and keep
+ * one connection per pair of peers (connection-dedupe.ts). Returns a function that stops both.
+ */
+export function tuneDht (node: Libp2p<{ dht: KadDHT }>): () => void {
+  const dht = node.services.dht as KadDHT & { routingTable: JoinTable }
+  const joiner = fillOnJoin(dht, dht.routingTable, node.peerId.toMultihash().bytes)
+  const undedupe = dedupeConnections(node)
+  return () => { joiner.stop(); undedupe() }
 }
 
 /**
