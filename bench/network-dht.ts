@@ -12,7 +12,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
-import { DHT_PROTOCOL, QUIC_IDLE_TIMEOUT_MS, QUIC_KEEPALIVE_MS, dhtInit, quicFirst, tuneDht } from '../services/discovery/src/p2p/host.ts'
+import { DHT_PROTOCOL, PING_INIT, QUIC_IDLE_TIMEOUT_MS, QUIC_KEEPALIVE_MS, dhtInit, quicFirst, tuneDht } from '../services/discovery/src/p2p/host.ts'
 import { capabilityKey } from '../services/discovery/src/p2p/providers.ts'
 import { LISTEN } from './network-floor.ts'
 
@@ -56,7 +56,7 @@ async function dhtHost (tuned: boolean): Promise<DhtHost> {
     connectionManager: { inboundConnectionThreshold: 100_000, maxConnections: 300, ...(tuned ? { addressSorter: quicFirst } : {}) },
     services: {
       identify: identify(),
-      ping: ping(),
+      ping: ping(tuned ? PING_INIT : {}),
       dht: kadDHT(tuned ? dhtInit(true) : { protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper })
     }
   }) as unknown as DhtHost

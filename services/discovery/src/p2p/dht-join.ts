@@ -29,6 +29,8 @@ export interface JoinInit {
   timeoutMs?: number
   /** Least time between two fills. Default 2 s. */
   minGapMs?: number
+  /** Called after each fill (the node re-announces its provider records to its new neighbours). */
+  onFilled?: () => void
 }
 
 export interface Joiner {
@@ -67,6 +69,7 @@ export function fillOnJoin (dht: JoinDht, table: JoinTable, selfKey: Uint8Array,
     } finally {
       running = false
     }
+    if (!stopped.signal.aborted) init.onFilled?.()
     // Peers that arrived during the fill may have doubled the table already.
     onAdd()
   }
@@ -86,4 +89,24 @@ export function fillOnJoin (dht: JoinDht, table: JoinTable, selfKey: Uint8Array,
       table.removeEventListener('peer:add', onAdd)
     }
   }
+}
+
+/** The parts of kad-dht 16's routing table (`routingTable.kb`) that admitConnected replaces. */
+interface Bucket {
+  verify?: (contact: { peerId: { toString: () => string } }, options?: unknown) => Promise<boolean>
+}
+
+/**
+ * kad-dht pings every new contact before it enters the routing table, even one that has just
+ * connected to us and answered identify on that connection; during a join burst those pings
+ * queue behind each other and time out, and the peer is left out. A peer with an open
+ * connection is there: it is admitted without the ping. Others (learned from lookup answers)
+ * are still pinged. Returns false when this kad-dht has no such hook (another version).
+ */
+export function admitConnected (table: unknown, connected: (peer: string) => boolean): boolean {
+  const kb = (table as { kb?: Bucket }).kb
+  const verify = kb?.verify
+  if (kb === undefined || typeof verify !== 'function') return false
+  kb.verify = async (contact, options) => connected(contact.peerId.toString()) || await verify(contact, options)
+  return true
 }

@@ -139,7 +139,8 @@ export class PhaseNetwork {
 
   async start (): Promise<void> {
     if (this.node !== undefined) return
-    this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log })
+    // Each time the routing table has filled further, the provider records go to the peers now closest to the keys.
+    this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log, onJoined: () => { void this.announce() } })
     // Jobs are small enough for a relayed (limited) connection to a node behind a NAT.
     const opts = { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true }
     const limiter = new PeerLimiter({ concurrency: this.init.perPeerConcurrency, perSecond: this.init.perPeerPerSecond })
