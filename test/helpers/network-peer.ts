@@ -1,0 +1,65 @@
+/**
+ * Phase network nodes (PhaseNetwork: the node's own libp2p host, DHT and FindExecutors) with
+ * stub jobs, on loopback, for tests and the bench. `startPeers` runs them in this process;
+ * `network-peer-child.ts` runs them in a child process that a test or bench can SIGKILL (a
+ * killed node sends nothing: no FIN from libp2p, QUIC learns of it from its idle timeout).
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { silentLogger } from '../../services/core/src/logger.ts'
+import { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
+
+export const LOOPBACK = ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0']
+
+export async function startPeer (bootstrap: readonly string[] = [], listen: readonly string[] = LOOPBACK): Promise<PhaseNetwork> {
+  const key = await generateKeyPair('Ed25519')
+  const net = new PhaseNetwork({
+    logger: silentLogger(),
+    privateKey: key,
+    modules: { has: () => false },
+    receiptKey: async () => 'ab'.repeat(32),
+    runtime: async () => ({ name: 'v8-wasm', version: 'test' }),
+    jobs: { running: 0, run: async () => { throw new Error('no jobs here') } }
+  }, {
+    listen, bootstrap, mdns: false, relayServer: false, upnp: false,
+    privateAddresses: true, maxConnections: 300, inboundPerSecond: 100_000, maxRemoteJobs: 4, perPeerConcurrency: 4, perPeerPerSecond: 100,
+    limits: { maxModuleBytes: 1 << 20, maxMemoryMb: 64, defaultMemoryMb: 64, maxTimeoutMs: 5000, defaultTimeoutMs: 5000, maxOutputBytes: 1 << 20, defaultOutputBytes: 1 << 20, maxStdinBytes: 1 << 20, maxArgsBytes: 1 << 16 },
+    maxMessageBytes: 4 << 20
+  })
+  await net.start()
+  return net
+}
+
+/** The QUIC address of a node, to join through. */
+export const quicOf = (net: PhaseNetwork): string => net.addresses().find((a) => a.includes('/quic'))!
+
+export interface ChildPeers {
+  child: ChildProcess
+  ids: string[]
+  addresses: string[][]
+  /** SIGKILL: the nodes vanish without a word. */
+  kill: () => Promise<void>
+  /** SIGSTOP: the nodes stop answering, their TCP connections stay open (a host cut off the network). */
+  freeze: () => void
+}
+
+/** `count` nodes in a child process, each joined through `seed`; `tcpOnly`: no QUIC listener. */
+export async function startChildPeers (count: number, seed: string, tcpOnly = false): Promise<ChildPeers> {
+  const child = fork(new URL('./network-peer-child.ts', import.meta.url).pathname, [String(count), seed, tcpOnly ? 'tcp' : 'all'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const ready = await new Promise<{ ids: string[], addresses: string[][] }>((resolve, reject) => {
+    child.once('message', (m) => { resolve(m as { ids: string[], addresses: string[][] }) })
+    child.once('exit', (code) => { reject(new Error(`peer child exited with ${code}`)) })
+  })
+  child.removeAllListeners('exit')
+  return {
+    child,
+    ...ready,
+    freeze: () => { child.kill('SIGSTOP') },
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      await exited
+    }
+  }
+}
