@@ -1,5 +1,5 @@
 /** Child process of network-peer.ts: argv = count, seed address, 'tcp' | 'all'. Sends {ids, addresses} when up. */
-import { startPeer, LOOPBACK } from './network-peer.ts'
+import { startPeer, statsOf, LOOPBACK } from './network-peer.ts'
 
 const count = Number(process.argv[2])
 const seed = process.argv[3]!
@@ -9,4 +9,5 @@ await Promise.all(nets.map(async (n) => await n.dial(seed)))
 process.send!({ ids: nets.map((n) => n.peerId), addresses: nets.map((n) => n.addresses()) })
 // Lives until killed (or its parent goes).
 process.on('disconnect', () => { process.exit(0) })
+process.on('message', (m) => { if (m === 'stats') process.send!(nets.map(statsOf)) })
 setInterval(() => {}, 1 << 30)

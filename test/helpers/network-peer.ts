@@ -63,3 +63,28 @@ export async function startChildPeers (count: number, seed: string, tcpOnly = fa
     }
   }
 }
+
+/** Peers in a node's DHT routing table (the bench and tests reach inside the node). */
+export function tableSize (net: PhaseNetwork): number {
+  return (net as unknown as { dhtPeers: () => number }).dhtPeers()
+}
+
+/** Open connections of a node, by remote PeerId. */
+export function connectionsOf (net: PhaseNetwork): Map<string, number> {
+  const node = (net as unknown as { node?: { getConnections: () => Array<{ status: string, remotePeer: { toString: () => string } }> } }).node
+  const out = new Map<string, number>()
+  for (const c of node?.getConnections() ?? []) if (c.status === 'open') out.set(c.remotePeer.toString(), (out.get(c.remotePeer.toString()) ?? 0) + 1)
+  return out
+}
+
+export interface PeerStats { id: string, table: number, connections: Record<string, number> }
+
+export const statsOf = (net: PhaseNetwork): PeerStats => ({ id: net.peerId, table: tableSize(net), connections: Object.fromEntries(connectionsOf(net)) })
+
+/** Stats of every node of a child process. */
+export async function childStats (peers: ChildPeers): Promise<PeerStats[]> {
+  return await new Promise((resolve) => {
+    peers.child.once('message', (m) => { resolve(m as PeerStats[]) })
+    peers.child.send('stats')
+  })
+}

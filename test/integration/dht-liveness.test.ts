@@ -44,7 +44,7 @@ describe('FindExecutors liveness', () => {
     await victims!.kill()
     const killedAt = performance.now()
     let goneMs = -1
-    for (let i = 0; i < 300; i++) {
+    while (performance.now() - killedAt < 30_000) {
       found = (await a.findExecutors({}, { limit: 100 })).map((e) => e.peerId)
       if (!found.some((p) => dead.has(p))) { goneMs = performance.now() - killedAt; break }
       await sleep(100)
@@ -68,7 +68,7 @@ describe('FindExecutors liveness', () => {
       await sleep(100)
     }
     expect(late).toEqual(expect.arrayContaining([a.peerId, b.peerId]))
-  })
+  }, 120_000)
 
   it('drops peers that stop answering on a TCP connection that stays open', async () => {
     const a = nets[0]!
@@ -85,7 +85,7 @@ describe('FindExecutors liveness', () => {
     silent.freeze()
     const frozenAt = performance.now()
     let goneMs = -1
-    for (let i = 0; i < 300; i++) {
+    while (performance.now() - frozenAt < 30_000) {
       found = (await a.findExecutors({}, { limit: 100 })).map((e) => e.peerId)
       if (!found.some((p) => quiet.has(p))) { goneMs = performance.now() - frozenAt; break }
       await sleep(100)
@@ -93,5 +93,5 @@ describe('FindExecutors liveness', () => {
     expect(goneMs).toBeGreaterThanOrEqual(0)
     expect(goneMs).toBeLessThan(20_000)
     figure('p2p', 'silent peers (open TCP, no answer) gone from FindExecutors', Math.round(goneMs), 'ms')
-  })
+  }, 120_000)
 })
