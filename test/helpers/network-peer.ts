@@ -88,3 +88,21 @@ export async function childStats (peers: ChildPeers): Promise<PeerStats[]> {
     peers.child.send('stats')
   })
 }
+
+interface DhtLike {
+  provide: (key: unknown, options: { signal: AbortSignal }) => AsyncIterable<unknown>
+  findProviders: (key: unknown, options: { signal: AbortSignal }) => AsyncIterable<{ name: string, from: { toString: () => string }, providers?: Array<{ id: { toString: () => string } }> }>
+}
+
+/** The node's kad-dht service (bench only). */
+export function dhtOf (net: PhaseNetwork): DhtLike {
+  return (net as unknown as { node: { services: { dht: DhtLike } } }).node.services.dht
+}
+
+/** A request to a child process and its answer (one at a time per child). */
+export async function ask<T> (peers: ChildPeers, msg: unknown): Promise<T> {
+  return await new Promise((resolve) => {
+    peers.child.once('message', (m) => { resolve(m as T) })
+    peers.child.send(msg as never)
+  })
+}

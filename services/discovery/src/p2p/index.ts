@@ -41,7 +41,7 @@ const ANNOUNCE_EVERY_MS = 5 * 60 * 1000
  */
 export const LOOKUP_MS = 3000
 /** Once an executor is found, how much longer FindExecutors waits for more (DHT, dials), ms. */
-export const SETTLE_MS = 250
+export const SETTLE_MS = 100
 /** Longest check of one peer in FindExecutors (dial, capability record, ping), ms. */
 export const CHECK_MS = 1500
 
@@ -160,7 +160,10 @@ export class PhaseNetwork {
     // What is kept of a peer goes with it (a record is fetched again, and checked, if it returns).
     const node = this.node
     this.book = new PeerBook({
-      connected: (peer) => node.getConnections(peerIdFromString(peer)).some((c) => c.status === 'open'),
+      connection: (peer) => {
+        const open = node.getConnections(peerIdFromString(peer)).filter((c) => c.status === 'open')
+        return open.length === 0 ? undefined : open.some((c) => c.remoteAddr.toString().includes('/quic')) ? 'live' : 'open'
+      },
       ping: async (peer, signal) => await (node.services.ping as { ping: (p: PeerId, o: { signal: AbortSignal }) => Promise<number> }).ping(peerIdFromString(peer), { signal })
     })
     this.node.addEventListener('peer:connect', (e) => { this.book?.seen(e.detail.toString()) })

@@ -2,10 +2,11 @@
  * What this node knows of other nodes now: their verified capability records and whether they
  * are there. A record is served only for a peer that is connected and not known gone, so a
  * killed node drops out of FindExecutors as soon as its connection does (TCP at once, QUIC
- * within its idle timeout), not when its record expires 10 minutes later. A peer whose last
- * sign of life is older than `freshMs` is pinged before it is offered; one that does not
- * answer, or whose connection closed, is marked gone: left out without being dialed again for
- * `goneMs`, unless it shows up (connects, answers) first.
+ * within its idle timeout), not when its record expires 10 minutes later. A peer on a QUIC
+ * connection is alive (QUIC's keep-alive is the check); one on TCP whose last sign of life is
+ * older than `freshMs` is pinged before it is offered. One that does not answer, or whose
+ * connection closed, is marked gone: left out without being dialed again for `goneMs`, unless
+ * it shows up (connects, answers) first.
  *
  * Bounded: at most `maxPeers` entries in each map and `maxRecordBytes` of records (least
  * recently used dropped first).
@@ -13,8 +14,12 @@
 import type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
 
 export interface PeerBookHost {
-  /** True when an open connection to the peer exists. */
-  connected: (peer: string) => boolean
+  /**
+   * The peer's best open connection: 'live' when its transport notices a silent peer by itself
+   * within seconds (QUIC: keep-alive every second, idle timeout 3 s), 'open' for one that can
+   * stay open long after the peer is gone (TCP to a host cut off the network), else undefined.
+   */
+  connection: (peer: string) => 'live' | 'open' | undefined
   /** A ping round trip to the peer (dials when not connected); rejects when it does not answer. */
   ping: (peer: string, signal: AbortSignal) => Promise<unknown>
 }
@@ -91,7 +96,7 @@ export class PeerBook {
   record (peer: string, now = Date.now()): CapabilityRecord | undefined {
     const e = this.records.get(peer)
     if (e === undefined) return undefined
-    if (e.record.expires_at <= now || this.isGone(peer, now) || !this.host.connected(peer)) return undefined
+    if (e.record.expires_at <= now || this.isGone(peer, now) || this.host.connection(peer) === undefined) return undefined
     return e.record
   }
 
@@ -99,13 +104,16 @@ export class PeerBook {
   known (peer: string): CapabilityRecord | undefined { return this.records.get(peer)?.record }
 
   /**
-   * True when the peer is there now: seen within `freshMs` on an open connection, else it
-   * answered a ping within `pingTimeoutMs`. A gone peer is not dialed: false at once.
+   * True when the peer is there now: on a live (QUIC) connection, or seen within `freshMs` on
+   * an open one, else it answered a ping within `pingTimeoutMs`. A gone peer is not dialed:
+   * false at once.
    */
   async alive (peer: string, signal?: AbortSignal, now = Date.now()): Promise<boolean> {
     if (this.isGone(peer, now)) return false
+    const connection = this.host.connection(peer)
+    if (connection === 'live') return true
     const seen = this.seenAt.get(peer)
-    if (seen !== undefined && now - seen < this.init.freshMs && this.host.connected(peer)) return true
+    if (seen !== undefined && now - seen < this.init.freshMs && connection === 'open') return true
     let p = this.pings.get(peer)
     if (p === undefined) {
       p = this.probe(peer)
