@@ -12,7 +12,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
-import { DHT_PROTOCOL, QUIC_IDLE_TIMEOUT_MS, QUIC_KEEPALIVE_MS } from '../services/discovery/src/p2p/host.ts'
+import { DHT_PROTOCOL, PING_INIT, QUIC_IDLE_TIMEOUT_MS, QUIC_KEEPALIVE_MS, dhtInit, quicFirst, tuneDht } from '../services/discovery/src/p2p/host.ts'
 import { capabilityKey } from '../services/discovery/src/p2p/providers.ts'
 import { LISTEN } from './network-floor.ts'
 
@@ -34,40 +34,55 @@ export interface DhtFigures {
   failures: number
   /** Connections by transport across all hosts at the end. */
   transports: Record<string, number>
+  /** Open connections per connected pair of hosts (1 = no duplicates), at the end. */
+  perPair: number
   /** Resident memory added per host, MiB. */
   mibPerNode: number
 }
 
 const KEYS = ['runtime:v8-wasm', 'executor', 'arch:x64', 'runtime:bench-a', 'runtime:bench-b', 'runtime:bench-c']
 
-async function dhtHost (): Promise<DhtHost> {
-  return await createLibp2p({
+/**
+ * `tuned`: the node's own DHT settings and join/dedupe logic (host.ts); otherwise kad-dht's
+ * defaults as the node used them before, for comparison in the same run.
+ */
+async function dhtHost (tuned: boolean): Promise<DhtHost> {
+  const host = await createLibp2p({
     addresses: { listen: [LISTEN.quic, LISTEN.tcp] },
     transports: [quic({ maxIdleTimeout: QUIC_IDLE_TIMEOUT_MS, keepAliveInterval: QUIC_KEEPALIVE_MS }), tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     // Every host shares 127.0.0.1: the per-IP inbound limit (5/s) would refuse most of them.
-    connectionManager: { inboundConnectionThreshold: 100_000, maxConnections: 300 },
+    connectionManager: { inboundConnectionThreshold: 100_000, maxConnections: 300, ...(tuned ? { addressSorter: quicFirst } : {}) },
     services: {
       identify: identify(),
-      ping: ping(),
-      dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper })
+      ping: ping(tuned ? PING_INIT : {}),
+      dht: kadDHT(tuned ? dhtInit(true) : { protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper })
     }
   }) as unknown as DhtHost
+  if (tuned) {
+    const untune = tuneDht(host)
+    const stop = host.stop.bind(host)
+    host.stop = async () => { untune(); await stop() }
+  }
+  return host
 }
 
 const tableSize = (h: DhtHost): number => (h.services.dht as unknown as { routingTable: { size: number } }).routingTable.size
 
-export async function dhtFigures (n: number, keyCount: number, fillTimeoutMs = 60_000): Promise<DhtFigures> {
+export async function dhtFigures (n: number, keyCount: number, options: { tuned?: boolean, fillTimeoutMs?: number } = {}): Promise<DhtFigures> {
+  const tuned = options.tuned ?? true
+  const fillTimeoutMs = options.fillTimeoutMs ?? 60_000
   const rssBefore = process.memoryUsage().rss
   const hosts: DhtHost[] = []
   try {
-    for (let i = 0; i < n; i += 10) hosts.push(...await Promise.all(Array.from({ length: Math.min(10, n - i) }, dhtHost)))
+    for (let i = 0; i < n; i += 10) hosts.push(...await Promise.all(Array.from({ length: Math.min(10, n - i) }, async () => await dhtHost(tuned))))
     // Join as a node does with one bootstrap address: the seed's QUIC address.
     const seed = hosts[0]!.getMultiaddrs().find((a) => a.toString().includes('/quic'))!
     const t0 = performance.now()
     for (let i = 1; i < n; i += 10) await Promise.all(hosts.slice(i, i + 10).map(async (h) => await h.dial(seed)))
-    const want = Math.min(n - 1, 20)
+    // The target: a median table of ≥ 90% of the network; wait for every table to get there.
+    const want = Math.ceil((n - 1) * 0.9)
     // Wait until every table holds `want` peers, or until no table has grown for 5 s.
     let filled = false
     let total = -1
@@ -113,13 +128,22 @@ export async function dhtFigures (n: number, keyCount: number, fillTimeoutMs = 6
     }
     const mibPerNode = (process.memoryUsage().rss - rssBefore) / n / (1 << 20)
     const transports: Record<string, number> = {}
+    const pairs = new Set<string>()
+    let conns = 0
     for (const h of hosts) {
+      const self = h.peerId.toString()
       for (const c of h.getConnections()) {
+        if (c.status !== 'open') continue
         const kind = c.remoteAddr.toString().includes('/quic') ? 'quic' : 'tcp'
         transports[kind] = (transports[kind] ?? 0) + 1
+        const other = c.remotePeer.toString()
+        pairs.add(self < other ? `${self}|${other}` : `${other}|${self}`)
+        conns++
       }
     }
-    return { nodes: n, fillMs, filled, tableMin: sizes[0]!, tableMedian: sizes[Math.floor(n / 2)]!, provide, lookups, network, failures, transports, mibPerNode }
+    // Each connection is counted once at each end.
+    const perPair = pairs.size === 0 ? 0 : conns / 2 / pairs.size
+    return { nodes: n, fillMs, filled, tableMin: sizes[0]!, tableMedian: sizes[Math.floor(n / 2)]!, provide, lookups, network, failures, transports, perPair, mibPerNode }
   } finally {
     await Promise.all(hosts.map(async (h) => await h.stop()))
   }

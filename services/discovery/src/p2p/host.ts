@@ -22,6 +22,8 @@ import type { AddressSorter, PrivateKey, PeerDiscovery } from '@libp2p/interface
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../../../core/src/logger.ts'
 import { BoundedDatastore, type BoundedDatastoreInit } from './bounded-datastore.ts'
+import { dedupeConnections } from './connection-dedupe.ts'
+import { admitConnected, fillOnJoin, type JoinTable } from './dht-join.ts'
 
 export const DHT_PROTOCOL = '/phase/kad/1.0.0'
 /** Where the DHT keeps its records in the datastore (kad-dht's default). */
@@ -55,14 +57,14 @@ export type PhaseLibp2p = Libp2p<{ dht: KadDHT, identify: ReturnType<ReturnType<
   datastore: BoundedDatastore
 }
 
-export async function createHost (init: HostInit, components: { logger: Logger }): Promise<PhaseLibp2p> {
+export async function createHost (init: HostInit, components: { logger: Logger, onJoined?: () => void }): Promise<PhaseLibp2p> {
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
   if (init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: [...init.bootstrap] }))
   if (init.mdns) peerDiscovery.push(mdns())
   const services: Record<string, unknown> = {
     identify: identify(),
-    ping: ping(),
-    dht: kadDHT({ protocol: DHT_PROTOCOL, datastorePrefix: DHT_DATASTORE_PREFIX, clientMode: false, peerInfoMapper: init.privateAddresses ? passthroughMapper : removePrivateAddressesMapper }),
+    ping: ping(PING_INIT),
+    dht: kadDHT(dhtInit(init.privateAddresses)),
     autoNAT: autoNAT(),
     dcutr: dcutr()
   }
@@ -84,10 +86,52 @@ export async function createHost (init: HostInit, components: { logger: Logger }
   }) as unknown as PhaseLibp2p
   node.datastore = datastore
   const log = components.logger
+  const stopTuning = tuneDht(node, components.onJoined)
+  const stop = node.stop.bind(node)
+  node.stop = async () => { stopTuning(); await stop() }
   node.addEventListener('peer:connect', (e) => log.info({ event: 'connect', peer: e.detail.toString() }, 'peer connected'))
   node.addEventListener('peer:disconnect', (e) => log.info({ event: 'disconnect', peer: e.detail.toString() }, 'peer disconnected'))
   node.addEventListener('peer:discovery', (e) => log.debug({ event: 'discovered', peer: e.detail.id.toString() }, 'peer discovered'))
   return node
+}
+
+/**
+ * The DHT's settings (shared with the bench, so it measures what a node runs). kad-dht's
+ * defaults lose peers during a join: every new contact is pinged before it enters the routing
+ * table, through a queue of at most 100 waiting pings (the rest are dropped, QueueFull).
+ */
+export function dhtInit (privateAddresses: boolean): Parameters<typeof kadDHT>[0] {
+  return {
+    protocol: DHT_PROTOCOL,
+    datastorePrefix: DHT_DATASTORE_PREFIX,
+    clientMode: false,
+    peerInfoMapper: privateAddresses ? passthroughMapper : removePrivateAddressesMapper,
+    // Room for a whole join burst: each lookup answer names up to 20 peers.
+    pingNewContactMaxQueueSize: PING_QUEUE
+  }
+}
+
+/**
+ * The ping service allows one outbound ping stream per connection by default: the DHT's
+ * routing-table pings and the peer book's liveness pings to the same peer then fail each other
+ * (TooManyOutboundProtocolStreams). Peers on kad-dht's default accept 2 inbound.
+ */
+export const PING_INIT = { maxOutboundStreams: 2, maxInboundStreams: 4 }
+
+/** Pings of new contacts waiting at once (each a few hundred bytes of state). */
+const PING_QUEUE = 1024
+
+/**
+ * What kad-dht does not do itself: admit connected peers to the routing table without a ping,
+ * fill the table as peers join (dht-join.ts), and keep one connection per pair of peers
+ * (connection-dedupe.ts). Returns a function that stops the last two.
+ */
+export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void): () => void {
+  const dht = node.services.dht as KadDHT & { routingTable: JoinTable }
+  admitConnected(dht.routingTable, (peer) => node.getConnections().some((c) => c.status === 'open' && c.remotePeer.toString() === peer))
+  const joiner = fillOnJoin(dht, dht.routingTable, node.peerId.toMultihash().bytes, { onFilled: onJoined })
+  const undedupe = dedupeConnections(node)
+  return () => { joiner.stop(); undedupe() }
 }
 
 /**

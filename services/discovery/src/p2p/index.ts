@@ -11,7 +11,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { verifyReceiptNode } from '../../../core/src/crypto/verify-node.ts'
 import { jobIdOf, inputsHashOf, type Manifest } from '../../../core/src/documents/manifest.ts'
 import { contentHash } from '../../../core/src/hash-node.ts'
-import { CancelledError, DeadlineExceededError, PhaseError, UnavailableError, VerificationError, isPhaseError } from '../../../core/src/errors.ts'
+import { PhaseError, UnavailableError, VerificationError, isPhaseError } from '../../../core/src/errors.ts'
 import type { Receipt } from '../../../core/src/documents/receipt.ts'
 import type { LimitsConfig } from '../../../core/src/config.ts'
 import { sanitize, type Logger } from '../../../core/src/logger.ts'
@@ -25,10 +25,13 @@ import { JOB_PROTOCOL_2 } from './job-protocol-2.ts'
 import { JobStreams } from './job-streams.ts'
 import { InboundBudget } from './inbound-budget.ts'
 import { checkOutputFiles } from './output-files.ts'
+import { PeerBook } from './peer-book.ts'
+import { findExecutors, type FoundExecutor } from './find-executors.ts'
 
 export { JOB_PROTOCOL, CAPABILITY_PROTOCOL } from './job-protocol.ts'
 export { JOB_PROTOCOL_2 } from './job-protocol-2.ts'
 export type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
+export type { FoundExecutor } from './find-executors.ts'
 
 /** Peers tried for one remote job before giving up. */
 const MAX_ATTEMPTS = 3
@@ -41,6 +44,10 @@ const ANNOUNCE_EVERY_MS = 5 * 60 * 1000
  * walk would otherwise last as long as the caller's deadline. What was found by then is the answer.
  */
 export const LOOKUP_MS = 3000
+/** Once an executor is found, how much longer FindExecutors waits for more (DHT, dials), ms. */
+export const SETTLE_MS = 100
+/** Longest check of one peer in FindExecutors (dial, capability record, ping), ms. */
+export const CHECK_MS = 1500
 
 export interface NetworkComponents {
   logger: Logger
@@ -104,11 +111,6 @@ export interface PeerSummary {
   agentVersion: string
 }
 
-export interface FoundExecutor {
-  peerId: string
-  record: CapabilityRecord
-}
-
 export interface RemoteOutcome extends RemoteResult {
   peerId: string
   /** The verified capability record of the peer that ran the job. */
@@ -131,7 +133,8 @@ export class PhaseNetwork {
   private readonly init: NetworkInit
   private readonly log: Logger
   private node: PhaseLibp2p | undefined
-  private readonly capabilities = new Map<string, CapabilityRecord>()
+  /** Verified capability records and liveness of peers (peer-book.ts). */
+  private book: PeerBook | undefined
   private readonly history = new Map<string, History>()
   private own: CapabilityRecord | undefined
   private announcer: NodeJS.Timeout | undefined
@@ -153,7 +156,8 @@ export class PhaseNetwork {
 
   async start (): Promise<void> {
     if (this.node !== undefined) return
-    this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log })
+    // Each time the routing table has filled further, the provider records go to the peers now closest to the keys.
+    this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log, onJoined: () => { void this.announce() } })
     // Jobs are small enough for a relayed (limited) connection to a node behind a NAT.
     const opts = { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true }
     const limiter = new PeerLimiter({ concurrency: this.init.perPeerConcurrency, perSecond: this.init.perPeerPerSecond })
@@ -174,7 +178,16 @@ export class PhaseNetwork {
     // stale (a lone node has nobody to store them), and before the records run out.
     this.node.addEventListener('peer:connect', () => { if (Date.now() - this.announcedAt > ANNOUNCE_EVERY_MS) void this.announce() })
     // What is kept of a peer goes with it (a record is fetched again, and checked, if it returns).
-    this.node.addEventListener('peer:disconnect', (e) => { this.capabilities.delete(e.detail.toString()); this.streams?.drop(e.detail.toString()) })
+    const node = this.node
+    this.book = new PeerBook({
+      connection: (peer) => {
+        const open = node.getConnections(peerIdFromString(peer)).filter((c) => c.status === 'open')
+        return open.length === 0 ? undefined : open.some((c) => c.remoteAddr.toString().includes('/quic')) ? 'live' : 'open'
+      },
+      ping: async (peer, signal) => await (node.services.ping as { ping: (p: PeerId, o: { signal: AbortSignal }) => Promise<number> }).ping(peerIdFromString(peer), { signal })
+    })
+    this.node.addEventListener('peer:connect', (e) => { this.book?.seen(e.detail.toString()) })
+    this.node.addEventListener('peer:disconnect', (e) => { this.book?.gone(e.detail.toString()); this.streams?.drop(e.detail.toString()) })
     this.announcer = setInterval(() => { void this.announce() }, ANNOUNCE_EVERY_MS)
     this.announcer.unref()
     void this.announce()
@@ -192,7 +205,7 @@ export class PhaseNetwork {
   /** What peers hold here now: job streams served, remote jobs holding a slot, bytes in flight. */
   load (): { streams: number, remoteJobs: number, inflightBytes: number, capabilities: number, history: number, providerRecords: number, peerStoreEntries: number, dhtBytes: number, peerStoreBytes: number } {
     const store = this.node?.datastore.usage() ?? { dhtBytes: 0, peerStoreBytes: 0, providerRecords: 0, peerStoreEntries: 0 }
-    return { streams: this.server?.streams ?? 0, remoteJobs: this.server?.inFlight ?? 0, inflightBytes: this.budget?.inFlight ?? 0, capabilities: this.capabilities.size, history: this.history.size, ...store }
+    return { streams: this.server?.streams ?? 0, remoteJobs: this.server?.inFlight ?? 0, inflightBytes: this.budget?.inFlight ?? 0, capabilities: this.book?.size ?? 0, history: this.history.size, ...store }
   }
 
   /** Counters since start, for GetNodeInfo and metrics. */
@@ -224,32 +237,16 @@ export class PhaseNetwork {
     const node = this.host()
     // Alone, there is nobody to ask: said at once (kad-dht would wait for a first peer).
     if (node.getConnections().length === 0) throw new UnavailableError('no peer is connected: the DHT has nobody to ask (see p2p.bootstrap)')
-    const limit = options.limit ?? 20
     const key = await capabilityKey(req.runtime !== undefined && req.runtime !== '' ? `runtime:${req.runtime}` : 'executor')
-    const seen = new Set<string>([this.peerId])
-    const found: FoundExecutor[] = []
-    // The lookup's own deadline, whatever the caller's (a gRPC call without one never aborts).
-    const lookupMs = this.init.lookupTimeoutMs ?? LOOKUP_MS
-    const deadline = AbortSignal.timeout(lookupMs)
-    const signal = AbortSignal.any([deadline, ...(options.signal !== undefined ? [options.signal] : [])])
-    try {
-      for await (const provider of node.contentRouting.findProviders(key, { signal })) {
-        const id = provider.id.toString()
-        if (seen.has(id)) continue
-        seen.add(id)
-        if (provider.multiaddrs.length > 0) await node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => {})
-        const record = await this.verifiedCapability(id, signal).catch(() => undefined)
-        if (record !== undefined && meets(record, req)) found.push({ peerId: id, record })
-        if (found.length >= limit) break
-      }
-    } catch (err) {
-      if (options.signal?.aborted === true) throw options.signal.reason?.name === 'TimeoutError' ? new DeadlineExceededError('the lookup outlived the call\'s deadline') : new CancelledError('the lookup was cancelled')
-      if (!deadline.aborted) throw isPhaseError(err) ? err : new UnavailableError('the DHT lookup failed', { cause: err })
-      // Our own deadline: what was verified so far is the answer, unless nobody could be asked.
-      if (found.length === 0 && this.dhtPeers() === 0) throw new UnavailableError(`no connected peer speaks the DHT (${lookupMs} ms)`)
-      this.log.debug({ event: 'lookup_deadline', found: found.length, lookupMs }, 'executor lookup ended at its deadline')
-    }
-    return found.sort((a, b) => a.record.queue_depth - b.record.queue_depth).slice(0, limit)
+    return await findExecutors({
+      self: this.peerId,
+      connectedExecutors: () => node.getConnections().filter((c) => c.status === 'open').map((c) => c.remotePeer.toString()),
+      providers: (signal) => node.contentRouting.findProviders(key, { signal }),
+      learn: async (p) => { await node.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }) },
+      capability: async (peer, signal) => await this.verifiedCapability(peer, signal),
+      book: this.book!,
+      dhtPeers: () => this.dhtPeers()
+    }, req, { limit: options.limit ?? 20, lookupMs: this.init.lookupTimeoutMs ?? LOOKUP_MS, settleMs: SETTLE_MS, checkMs: CHECK_MS, signal: options.signal })
   }
 
   /** Peers in the DHT's routing table (connected peers that speak the Phase DHT). */
@@ -290,7 +287,7 @@ export class PhaseNetwork {
       const id = conn.remotePeer.toString()
       if (out.some((p) => p.peerId === id)) continue
       const peer = await node.peerStore.get(conn.remotePeer).catch(() => undefined)
-      const cap = this.capabilities.get(id)
+      const cap = this.book?.known(id)
       const h = this.history.get(id)
       out.push({
         peerId: id,
@@ -369,12 +366,12 @@ export class PhaseNetwork {
   }
 
   private async verifiedCapability (peer: string, signal: AbortSignal): Promise<CapabilityRecord> {
-    const cached = this.capabilities.get(peer)
-    if (cached !== undefined && cached.expires_at > Date.now()) return cached
+    const cached = this.book?.record(peer)
+    if (cached !== undefined) return cached
     const stream = await this.openStream(peerIdFromString(peer), CAPABILITY_PROTOCOL, signal)
-    const record = await verifyCapability(await fetchCapability(stream, signal, this.init.readTimeoutMs), peer)
-    this.capabilities.set(peer, record)
-    if (this.capabilities.size > MAX_REMEMBERED_PEERS) this.capabilities.delete(this.capabilities.keys().next().value!)
+    const bytes = await fetchCapability(stream, signal, this.init.readTimeoutMs)
+    const record = await verifyCapability(bytes, peer)
+    this.book?.remember(peer, record, bytes.byteLength)
     return record
   }
 

@@ -1,0 +1,145 @@
+/**
+ * The node's own DHT (PhaseNetwork: host.ts settings, join fill, connection dedupe, peer book,
+ * FindExecutors) at n nodes on loopback, spread over child processes of a few nodes each (one
+ * event loop for 50 nodes starves them all on a 2-core machine). Nodes join through one seed;
+ * figures: routing table fill, connections per pair, DHT lookups of a provider, FindExecutors,
+ * then churn: a process of `victims` nodes is SIGKILLed and FindExecutors on a node that talked
+ * to them is timed until they are gone, then again on every node, and on a node that joins after.
+ */
+import type { PhaseNetwork } from '../services/discovery/src/p2p/index.ts'
+import { startPeer, startChildPeers, quicOf, statsOf, childStats, ask, type ChildPeers, type PeerStats } from '../test/helpers/network-peer.ts'
+
+export interface ClusterFigures {
+  nodes: number
+  processes: number
+  fillMs: number
+  tableMin: number
+  tableMedian: number
+  perPair: number
+  /** ms until a DHT lookup named the provider; `network`: lookups that left the node. */
+  lookups: number[]
+  network: number[]
+  failures: number
+  provide: number[]
+  /** FindExecutors (limit 100) on every node, ms. */
+  find: number[]
+  /** ms from SIGKILL until FindExecutors on the seed (connected to them) no longer returned a victim. */
+  goneMs: number
+  /** FindExecutors on every surviving node after the churn, ms; and whether any returned a victim. */
+  findAfter: number[]
+  deadReturned: number
+  /** DHT lookups after the churn. */
+  networkAfter: number[]
+  /** FindExecutors on a node that joined after the kill, ms. */
+  lateJoiner: number
+}
+
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+export async function clusterFigures (n: number, perProcess = 5, victims = 3, keyCount = 3): Promise<ClusterFigures> {
+  const locals: PhaseNetwork[] = []
+  const children: ChildPeers[] = []
+  let dead: ChildPeers | undefined
+  try {
+    const seed = await startPeer()
+    locals.push(seed)
+    const t0 = performance.now()
+    const rest = n - 1 - victims
+    const spawned: Array<Promise<ChildPeers>> = []
+    for (let i = 0; i < rest; i += perProcess) spawned.push(startChildPeers(Math.min(perProcess, rest - i), quicOf(seed)))
+    children.push(...await Promise.all(spawned))
+    dead = await startChildPeers(victims, quicOf(seed))
+    const all = [...children, dead]
+    const stats = async (): Promise<PeerStats[]> => [...locals.map(statsOf), ...(await Promise.all(all.map(childStats))).flat()]
+    const want = Math.ceil((n - 1) * 0.9)
+    let s: PeerStats[] = []
+    let total = -1
+    let grewAt = performance.now()
+    while (performance.now() - t0 < 120_000 && performance.now() - grewAt < 10_000) {
+      s = await stats()
+      if (s.every((x) => x.table >= want)) break
+      const sum = s.reduce((a, x) => a + x.table, 0)
+      if (sum > total) { total = sum; grewAt = performance.now() }
+      await sleep(250)
+    }
+    const fillMs = performance.now() - t0
+    // Duplicates waiting for their streams to end are closed within seconds.
+    await sleep(3000)
+    s = await stats()
+    const sizes = s.map((x) => x.table).sort((a, b) => a - b)
+    const ids = new Set(s.map((x) => x.id))
+    let conns = 0
+    const pairs = new Set<string>()
+    for (const x of s) {
+      for (const [p, c] of Object.entries(x.connections)) {
+        if (!ids.has(p)) continue
+        conns += c
+        pairs.add([x.id, p].sort().join('|'))
+      }
+    }
+
+    // Lookups: a node in a child provides a key of its own; every node of every other child looks it up.
+    const lookupsOf = async (): Promise<{ lookups: number[], network: number[], failures: number, provide: number[] }> => {
+      const lookups: number[] = []
+      const network: number[] = []
+      const provide: number[] = []
+      let failures = 0
+      for (let k = 0; k < keyCount; k++) {
+        const owner = children[(k * 3 + 1) % children.length]!
+        const key = `runtime:bench-${k}-${Math.random().toString(36).slice(2, 6)}`
+        provide.push(await ask<number>(owner, { cmd: 'provide', index: 0, key }))
+        for (const c of children) {
+          if (c === owner) continue
+          for (const r of await ask<Array<{ ms: number, local: boolean }>>(c, { cmd: 'lookup', key, provider: owner.ids[0] })) {
+            if (r.ms < 0) { failures++; continue }
+            lookups.push(r.ms)
+            if (!r.local) network.push(r.ms)
+          }
+        }
+      }
+      return { lookups, network, failures, provide }
+    }
+    const before = await lookupsOf()
+    const find = (await Promise.all(children.map(async (c) => await ask<Array<{ ms: number, ids: string[] }>>(c, { cmd: 'find' })))).flat().map((r) => r.ms)
+
+    // Churn: the victims' process is killed; the seed had connections to all of them.
+    const victimIds = new Set(dead.ids)
+    await seed.findExecutors({}, { limit: 100 })
+    await dead.kill()
+    const killedAt = performance.now()
+    let goneMs = -1
+    while (performance.now() - killedAt < 60_000) {
+      const found = await seed.findExecutors({}, { limit: 100 })
+      if (!found.some((e) => victimIds.has(e.peerId))) { goneMs = performance.now() - killedAt; break }
+      await sleep(100)
+    }
+    const after = (await Promise.all(children.map(async (c) => await ask<Array<{ ms: number, ids: string[] }>>(c, { cmd: 'find' })))).flat()
+    const afterLookups = await lookupsOf()
+    const late = await startPeer()
+    locals.push(late)
+    await late.dial(quicOf(seed))
+    await sleep(1500)
+    const t = performance.now()
+    const lateFound = await late.findExecutors({}, { limit: 100 })
+    const lateJoiner = performance.now() - t
+    return {
+      nodes: n,
+      processes: all.length + 1,
+      fillMs,
+      tableMin: sizes[0]!,
+      tableMedian: sizes[Math.floor(sizes.length / 2)]!,
+      perPair: pairs.size === 0 ? 0 : conns / 2 / pairs.size,
+      ...before,
+      find,
+      goneMs,
+      findAfter: after.map((r) => r.ms),
+      deadReturned: after.filter((r) => r.ids.some((id) => victimIds.has(id))).length + (lateFound.some((e) => victimIds.has(e.peerId)) ? 1 : 0),
+      networkAfter: afterLookups.network,
+      lateJoiner
+    }
+  } finally {
+    await dead?.kill()
+    await Promise.all(children.map(async (c) => { await c.kill() }))
+    await Promise.all(locals.map(async (l) => { await l.stop() }))
+  }
+}

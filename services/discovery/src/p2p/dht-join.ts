@@ -1,0 +1,112 @@
+/**
+ * Filling the routing table when a node joins. kad-dht runs its first self-query 1 s after
+ * start and then every 5 minutes; a node whose first peer arrives later (bootstrap still
+ * dialing, a seed that came up after it) keeps a table of the few peers that happened to
+ * contact it. Here: when the table gains its first peer, and again each time it has doubled
+ * since the last fill, look up our own key and a few random keys. Every peer that answers or
+ * is named in an answer is offered to the routing table, so after a few of these lookups a
+ * node knows most of a small network and its share of a large one. Doubling bounds the number
+ * of fills to log2(network size).
+ */
+import { randomBytes } from 'node:crypto'
+
+export interface JoinTable {
+  size: number
+  addEventListener: (type: 'peer:add', listener: () => void) => void
+  removeEventListener: (type: 'peer:add', listener: () => void) => void
+}
+
+export interface JoinDht {
+  getClosestPeers: (key: Uint8Array, options: { signal: AbortSignal }) => AsyncIterable<unknown>
+}
+
+export interface JoinInit {
+  /** Random keys looked up beside our own on each fill. Default 4. */
+  randomKeys?: number
+  /** Wait after a new peer before filling, so a burst of joins makes one fill. Default 200 ms. */
+  settleMs?: number
+  /** Longest fill. Default 10 s. */
+  timeoutMs?: number
+  /** Least time between two fills. Default 2 s. */
+  minGapMs?: number
+  /** Called after each fill (the node re-announces its provider records to its new neighbours). */
+  onFilled?: () => void
+}
+
+export interface Joiner {
+  /** Fills done so far. */
+  readonly fills: number
+  stop: () => void
+}
+
+export function fillOnJoin (dht: JoinDht, table: JoinTable, selfKey: Uint8Array, init: JoinInit = {}): Joiner {
+  const randomKeys = init.randomKeys ?? 4
+  const settleMs = init.settleMs ?? 200
+  const timeoutMs = init.timeoutMs ?? 10_000
+  const minGapMs = init.minGapMs ?? 2000
+  const stopped = new AbortController()
+  let sizeAtLastFill = 0
+  let lastFillAt = -Infinity
+  let timer: NodeJS.Timeout | undefined
+  let running = false
+  let fills = 0
+
+  const lookup = async (key: Uint8Array, signal: AbortSignal): Promise<void> => {
+    try {
+      for await (const _ of dht.getClosestPeers(key, { signal })) { /* answers feed the routing table */ }
+    } catch {}
+  }
+  const fill = async (): Promise<void> => {
+    timer = undefined
+    if (stopped.signal.aborted || running) return
+    running = true
+    sizeAtLastFill = Math.max(1, table.size)
+    lastFillAt = Date.now()
+    fills++
+    const signal = AbortSignal.any([stopped.signal, AbortSignal.timeout(timeoutMs)])
+    try {
+      await Promise.all([selfKey, ...Array.from({ length: randomKeys }, () => new Uint8Array(randomBytes(32)))].map(async (k) => { await lookup(k, signal) }))
+    } finally {
+      running = false
+    }
+    if (!stopped.signal.aborted) init.onFilled?.()
+    // Peers that arrived during the fill may have doubled the table already.
+    onAdd()
+  }
+  const onAdd = (): void => {
+    if (stopped.signal.aborted || running || timer !== undefined) return
+    if (table.size < 2 * sizeAtLastFill && sizeAtLastFill > 0 && fills > 0) return
+    const wait = Math.max(settleMs, lastFillAt + minGapMs - Date.now())
+    timer = setTimeout(() => { void fill() }, wait)
+    timer.unref()
+  }
+  table.addEventListener('peer:add', onAdd)
+  return {
+    get fills () { return fills },
+    stop: () => {
+      stopped.abort()
+      clearTimeout(timer)
+      table.removeEventListener('peer:add', onAdd)
+    }
+  }
+}
+
+/** The parts of kad-dht 16's routing table (`routingTable.kb`) that admitConnected replaces. */
+interface Bucket {
+  verify?: (contact: { peerId: { toString: () => string } }, options?: unknown) => Promise<boolean>
+}
+
+/**
+ * kad-dht pings every new contact before it enters the routing table, even one that has just
+ * connected to us and answered identify on that connection; during a join burst those pings
+ * queue behind each other and time out, and the peer is left out. A peer with an open
+ * connection is there: it is admitted without the ping. Others (learned from lookup answers)
+ * are still pinged. Returns false when this kad-dht has no such hook (another version).
+ */
+export function admitConnected (table: unknown, connected: (peer: string) => boolean): boolean {
+  const kb = (table as { kb?: Bucket }).kb
+  const verify = kb?.verify
+  if (kb === undefined || typeof verify !== 'function') return false
+  kb.verify = async (contact, options) => connected(contact.peerId.toString()) || await verify(contact, options)
+  return true
+}

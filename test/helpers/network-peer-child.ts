@@ -1,0 +1,58 @@
+/**
+ * Child process of network-peer.ts: argv = count, seed address, 'tcp' | 'all'. Sends
+ * {ids, addresses} when up, then answers requests: 'stats', and for the bench `provide`,
+ * `lookup` (time until a DHT lookup names a given provider) and `find` (FindExecutors).
+ */
+import { startPeer, statsOf, dhtOf, LOOPBACK } from './network-peer.ts'
+import { capabilityKey } from '../../services/discovery/src/p2p/providers.ts'
+
+const count = Number(process.argv[2])
+const seed = process.argv[3]!
+const listen = process.argv[4] === 'tcp' ? LOOPBACK.filter((a) => a.includes('/tcp')) : LOOPBACK
+const nets = await Promise.all(Array.from({ length: count }, async () => await startPeer([], listen)))
+await Promise.all(nets.map(async (n) => await n.dial(seed)))
+process.send!({ ids: nets.map((n) => n.peerId), addresses: nets.map((n) => n.addresses()) })
+
+type Msg = 'stats' | { cmd: 'provide', index: number, key: string } | { cmd: 'lookup', key: string, provider: string } | { cmd: 'find' }
+
+async function answer (m: Msg): Promise<unknown> {
+  if (m === 'stats') return nets.map(statsOf)
+  if (m.cmd === 'provide') {
+    const t = performance.now()
+    for await (const _ of dhtOf(nets[m.index]!).provide(await capabilityKey(m.key), { signal: AbortSignal.timeout(30_000) })) { /* drain */ }
+    return performance.now() - t
+  }
+  if (m.cmd === 'lookup') {
+    const key = await capabilityKey(m.key)
+    const out: Array<{ ms: number, local: boolean }> = []
+    for (const net of nets) {
+      if (net.peerId === m.provider) continue
+      const t = performance.now()
+      let ms = -1
+      let local = false
+      try {
+        for await (const ev of dhtOf(net).findProviders(key, { signal: AbortSignal.timeout(10_000) })) {
+          if (ev.name === 'PROVIDER' && ev.providers?.some((p) => p.id.toString() === m.provider) === true) {
+            ms = performance.now() - t
+            local = ev.from.toString() === net.peerId
+            break
+          }
+        }
+      } catch {}
+      out.push({ ms, local })
+    }
+    return out
+  }
+  const out: Array<{ ms: number, ids: string[] }> = []
+  for (const net of nets) {
+    const t = performance.now()
+    const ids = await net.findExecutors({}, { limit: 100 }).then((f) => f.map((e) => e.peerId), () => [])
+    out.push({ ms: performance.now() - t, ids })
+  }
+  return out
+}
+
+// Lives until killed (or its parent goes).
+process.on('disconnect', () => { process.exit(0) })
+process.on('message', (m) => { void answer(m as Msg).then((r) => { process.send!(r as never) }) })
+setInterval(() => {}, 1 << 30)

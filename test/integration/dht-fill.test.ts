@@ -1,0 +1,70 @@
+/**
+ * The DHT of Phase nodes (PhaseNetwork, the node's own host): 20 nodes in 4 processes join
+ * through one seed; every routing table fills to ≥ 90% of the network, and each pair of peers
+ * keeps one connection even where both dialed each other at once.
+ */
+import { describe, it, expect, afterAll } from '@jest/globals'
+import type { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
+import { startPeer, startChildPeers, quicOf, statsOf, childStats, connectionsOf, type ChildPeers, type PeerStats } from '../helpers/network-peer.ts'
+import { figure } from '../helpers/figures.ts'
+
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+describe('Phase DHT', () => {
+  const nets: PhaseNetwork[] = []
+  const children: ChildPeers[] = []
+
+  afterAll(async () => {
+    await Promise.all(children.map(async (c) => { await c.kill() }))
+    await Promise.all(nets.map(async (n) => { await n.stop() }))
+  })
+
+  it('keeps one connection per pair when two nodes dial each other at once', async () => {
+    const a = await startPeer()
+    const b = await startPeer()
+    nets.push(a, b)
+    const quicA = quicOf(a)
+    const tcpB = b.addresses().find((x) => x.includes('/tcp'))!
+    // Both directions at the same moment, on both transports: up to four connections at first.
+    await Promise.all([a.dial(tcpB), b.dial(quicA), a.dial(quicOf(b)), b.dial(a.addresses().find((x) => x.includes('/tcp'))!)])
+    const started = performance.now()
+    while (performance.now() - started < 20_000 && ((connectionsOf(a).get(b.peerId) ?? 0) !== 1 || (connectionsOf(b).get(a.peerId) ?? 0) !== 1)) await sleep(50)
+    expect(connectionsOf(a).get(b.peerId)).toBe(1)
+    expect(connectionsOf(b).get(a.peerId)).toBe(1)
+    // And it stays usable: both ends kept the same one.
+    expect((await a.findExecutors({}, { limit: 10 })).map((e) => e.peerId)).toEqual([b.peerId])
+  }, 60_000)
+
+  it('fills every routing table to 90% of 20 nodes joined through one seed', async () => {
+    const seed = await startPeer()
+    nets.push(seed)
+    for (let i = 0; i < 4; i++) children.push(await startChildPeers(4, quicOf(seed)))
+    // 1 seed + 16 in children + 3 here.
+    for (let i = 0; i < 3; i++) { const n = await startPeer(); nets.push(n); await n.dial(quicOf(seed)) }
+    const members = [seed, ...nets.slice(-3)]
+    const want = Math.ceil(19 * 0.9)
+    const started = performance.now()
+    let stats: PeerStats[] = []
+    while (performance.now() - started < 60_000) {
+      stats = [...members.map(statsOf), ...(await Promise.all(children.map(childStats))).flat()]
+      if (stats.every((s) => s.table >= want)) break
+      await sleep(250)
+    }
+    const sizes = stats.map((s) => s.table).sort((x, y) => x - y)
+    figure('p2p', '20-node DHT: routing table min / median after join', `${sizes[0]} / ${sizes[10]} of 19 in ${Math.round(performance.now() - started)} ms`)
+    expect(sizes[0]).toBeGreaterThanOrEqual(want)
+    // One connection per pair, counted at both ends (a duplicate is closed once its streams end:
+    // give a pair caught in that moment a few seconds).
+    const ours = new Set(stats.map((s) => s.id))
+    const dupesOf = (all: PeerStats[]): Array<[string, number]> => all.flatMap((s) => Object.entries(s.connections).filter(([peer, n]) => ours.has(peer) && n > 1))
+    const since = performance.now()
+    while (dupesOf(stats).length > 0 && performance.now() - since < 15_000) {
+      await sleep(250)
+      stats = [...members.map(statsOf), ...(await Promise.all(children.map(childStats))).flat()]
+    }
+    expect(dupesOf(stats)).toEqual([])
+    const conns = stats.reduce((sum, s) => sum + Object.entries(s.connections).filter(([peer]) => ours.has(peer)).reduce((x, [, n]) => x + n, 0), 0)
+    const pairs = new Set(stats.flatMap((s) => Object.keys(s.connections).filter((p) => ours.has(p)).map((p) => [s.id, p].sort().join('|')))).size
+    figure('p2p', '20-node DHT: connections per connected pair', (conns / 2 / pairs).toFixed(2))
+  }, 120_000)
+})
