@@ -30,6 +30,7 @@
  */
 import { Worker } from 'node:worker_threads'
 import { setFlagsFromString } from 'node:v8'
+import { stripTypeScriptTypes } from 'node:module'
 import { CancelledError, InvalidArgumentError, InvalidModuleError, ModuleNotCachedError, QueueFullError, UnavailableError } from '../../core/src/errors.ts'
 import type { Logger } from '../../core/src/logger.ts'
 import { DEFAULT_MAX_FUEL as CONFIG_DEFAULT_MAX_FUEL } from '../../core/src/config.ts'
@@ -160,6 +161,7 @@ export class V8Runtime implements WasmRuntime {
     if (this.running) return
     this.running = true
     // See the file comment: before any module is compiled, process-wide (workers share it).
+    warmTypeStripping()
     setFlagsFromString('--no-liftoff')
     setFlagsFromString('--no-wasm-lazy-compilation')
     this.slots = Array.from({ length: this.init.workers }, () => this.spawn())
@@ -444,6 +446,23 @@ export class V8Runtime implements WasmRuntime {
     slot.job!.settled = true
     this.replace(slot, 'trap', 'cancelled')
     p.reject(new CancelledError('job cancelled'))
+  }
+}
+
+/**
+ * Workers load worker.ts through Node's type stripping, itself a wasm module (amaro). Where this
+ * process has not stripped types yet (a host that transforms TS itself, e.g. jest), it is
+ * compiled here, lazily, before lazy compilation is turned off: every worker then reuses it from
+ * V8's process-wide module cache instead of compiling all of it with TurboFan (20 s of a worker's
+ * start on a loaded machine). The API's one-time ExperimentalWarning is not news to an operator.
+ */
+function warmTypeStripping (): void {
+  const emitWarning = process.emitWarning
+  process.emitWarning = () => {}
+  try {
+    stripTypeScriptTypes('')
+  } finally {
+    process.emitWarning = emitWarning
   }
 }
 
