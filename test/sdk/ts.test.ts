@@ -21,7 +21,7 @@ import { unsignedReceipt } from '../core/receipt-fixture.ts'
 interface VectorCase {
   name: string
   receipt_json: string
-  expect: { public_key: string, peer_id?: string, job?: { job_id?: string, nonce?: string, module_hash?: string, inputs_hash?: string }, outputs?: { stdout_base64?: string, stderr_base64?: string } }
+  expect: { public_key: string, peer_id?: string, job?: { job_id?: string, nonce?: string, module_hash?: string, inputs_hash?: string }, outputs?: { stdout_base64?: string, stderr_base64?: string, files_base64?: Record<string, string> } }
   valid: boolean
   failed_check?: string
 }
@@ -36,7 +36,7 @@ describe('sdk verify', () => {
     const run = verify(c.receipt_json, {
       expectedKey: e.public_key,
       ...(e.job !== undefined && { expectJob: { jobId: e.job.job_id, nonce: e.job.nonce, moduleHash: e.job.module_hash, inputsHash: e.job.inputs_hash } }),
-      ...(e.outputs !== undefined && { outputs: { stdout: bytes(e.outputs.stdout_base64), stderr: bytes(e.outputs.stderr_base64) } }),
+      ...(e.outputs !== undefined && { outputs: { stdout: bytes(e.outputs.stdout_base64), stderr: bytes(e.outputs.stderr_base64), ...(e.outputs.files_base64 !== undefined && { files: Object.entries(e.outputs.files_base64).map(([path, b64]) => ({ path, data: bytes(b64)! })) }) } }),
       ...(e.peer_id !== undefined && { expectedPeerId: e.peer_id })
     })
     if (c.valid) await expect(run).resolves.toMatchObject({ checks: expect.any(Array) })

@@ -11,8 +11,8 @@
  */
 import { EEXIST, EILSEQ, EINVAL, ENAMETOOLONG, ENOENT, ENOSPC, ENOTCAPABLE, ENOTDIR, ENOTEMPTY, EISDIR } from './constants.ts'
 
-/** Files /out may hold (the contract's cap). */
-export const MAX_OUTPUT_FILES = 1024
+/** Files /out may hold: the receipt lists at most 256 outputs (schemas/receipt.schema.json). */
+export const MAX_OUTPUT_FILES = 256
 /** Directories /out may hold (not in the contract: a bound on the map a guest fills). */
 export const MAX_OUTPUT_DIRS = 1024
 /** Longest guest path under /out, e.g. `/out/a/b.txt` (the contract's cap). */
