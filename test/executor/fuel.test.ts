@@ -226,3 +226,23 @@ describe('deterministic profile', () => {
     await expect(runtime.run(job(relaxed, { profile: 'deterministic' }))).rejects.toMatchObject({ code: 'invalid_module', message: expect.stringContaining('relaxed SIMD') })
   })
 })
+
+describe('compiled module cache', () => {
+  it('evicts the least recently used modules past its byte bound, keeping the newest', async () => {
+    const runtime = createV8Runtime({ workers: 1, moduleCacheBytes: 1000 })
+    await runtime.start()
+    try {
+      await runtime.run(job(SPIN, {}, 10n))
+      await runtime.run(job(COUNTER))
+      expect(runtime.hasModule(contentHash(SPIN))).toBe(true)
+      // hello rewritten is over 1000 bytes alone: the other two go, it stays.
+      await runtime.run(job(HELLO))
+      expect(runtime.hasModule(contentHash(SPIN))).toBe(false)
+      expect(runtime.hasModule(contentHash(COUNTER))).toBe(false)
+      expect(runtime.hasModule(contentHash(HELLO))).toBe(true)
+      expect(runtime.status().cachedModules).toBe(1)
+    } finally {
+      await runtime.stop()
+    }
+  })
+})
