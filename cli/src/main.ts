@@ -2,7 +2,7 @@
  * phase — the command line of a Phase node.
  *
  *   phase run FILE [--receipt PATH] [--json] [options] [-- ARGS...]   run a wasm module (stdin is passed on)
- *   phase verify PATH --key HEX [--manifest F] [--stdout F] [--stderr F] [--json]
+ *   phase verify PATH --key HEX [--manifest F] [--stdout F] [--stderr F] [--outputs DIR] [--json]
  *   phase node key | info | status | scale [N]
  *   phase config check | show | get KEY
  *   phase receipts list | export | verify-log
@@ -36,6 +36,8 @@ Usage:
       --manifest PATH       check job id, nonce, module hash and inputs against this manifest
       --module PATH         check the module hash against this file
       --stdout PATH, --stderr PATH         check the output hashes against these files
+      --outputs DIR         check the job's output files: DIR mirrors /out (/out/a/b.txt is DIR/a/b.txt) and must
+                            hold exactly the files the receipt lists, each at its size and sha256
       --json                print the result as JSON
   phase node key                           print the node's receipt public key (hex)
   phase node info                          print the node's identity and runtime (JSON)

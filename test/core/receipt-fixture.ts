@@ -27,3 +27,35 @@ export function unsignedReceipt (publicKey: string, fields: Partial<UnsignedRece
     ...fields
   }
 }
+
+/**
+ * The largest receipt the schema allows: every optional member, 256 outputs whose paths are
+ * 255 characters, every count at its maximum, runtime strings of 64 characters that JCS writes
+ * as 6-byte `\u` escapes. Outputs sorted by path, as every verifier requires.
+ */
+export function largestReceipt (publicKey: string): UnsignedReceipt {
+  const MAX = Number.MAX_SAFE_INTEGER
+  const outputs = Array.from({ length: 256 }, (_, i) => {
+    const name = `${String(i).padStart(3, '0')}-`
+    return { path: `/out/${name}${'x'.repeat(255 - '/out/'.length - name.length)}`, hash: `sha256:${'f'.repeat(64)}`, bytes: MAX }
+  })
+  return unsignedReceipt(publicKey, {
+    nonce: 'f'.repeat(64),
+    stdout_bytes: MAX,
+    stderr_bytes: MAX,
+    status: 'trap',
+    trap: 'indirect_call_mismatch',
+    exit_code: 4294967295,
+    limits: { memory_bytes: MAX, timeout_ms: MAX, output_bytes: MAX, fuel: MAX },
+    outputs,
+    fuel_used: MAX,
+    profile: 'deterministic',
+    compile_time_us: MAX,
+    wall_time_us: MAX,
+    cpu_time_us: MAX,
+    started_at: '2025-12-31T23:59:59.999999999Z',
+    finished_at: '2025-12-31T23:59:59.999999999Z',
+    node: { peer_id: 'z'.repeat(100), public_key: publicKey },
+    runtime: { name: '\u0001'.repeat(64), version: '\u0001'.repeat(64) }
+  })
+}

@@ -22,7 +22,7 @@ interface VectorCase {
     public_key: string
     peer_id?: string
     job?: { job_id?: string, nonce?: string, module_hash?: string, inputs_hash?: string }
-    outputs?: { stdout_base64?: string, stderr_base64?: string }
+    outputs?: { stdout_base64?: string, stderr_base64?: string, files_base64?: Record<string, string> }
   }
   valid: boolean
   failed_check?: string
@@ -31,6 +31,11 @@ interface VectorCase {
 const text = readFileSync(VECTORS_FILE, 'utf8')
 const file = JSON.parse(text) as { domain: string, public_key: string, other_public_key: string, cases: VectorCase[] }
 
+/** The files received, as the list form of `expect.outputs.files` (undefined: not checked). */
+function filesOf (files: Record<string, string> | undefined): Array<{ path: string, data: Uint8Array }> | undefined {
+  return files === undefined ? undefined : Object.entries(files).map(([path, b64]) => ({ path, data: new Uint8Array(Buffer.from(b64, 'base64')) }))
+}
+
 /** The vector's expectations in the verifier's own shape. */
 function expectations (e: VectorCase['expect']): VerifyExpectations {
   const bytes = (b64: string | undefined) => b64 === undefined ? undefined : new Uint8Array(Buffer.from(b64, 'base64'))
@@ -38,7 +43,7 @@ function expectations (e: VectorCase['expect']): VerifyExpectations {
     publicKey: e.public_key,
     ...(e.peer_id !== undefined && { peerId: e.peer_id }),
     ...(e.job !== undefined && { job: { jobId: e.job.job_id, nonce: e.job.nonce, moduleHash: e.job.module_hash, inputsHash: e.job.inputs_hash } }),
-    ...(e.outputs !== undefined && { outputs: { stdout: bytes(e.outputs.stdout_base64), stderr: bytes(e.outputs.stderr_base64) } })
+    ...(e.outputs !== undefined && { outputs: { stdout: bytes(e.outputs.stdout_base64), stderr: bytes(e.outputs.stderr_base64), files: filesOf(e.outputs.files_base64) } })
   }
 }
 
@@ -59,7 +64,7 @@ describe('receipt vectors', () => {
 
   it('cover every check a verifier makes, and both valid and invalid receipts', () => {
     const checks = new Set(file.cases.map(c => c.failed_check))
-    for (const check of ['format', 'canonical', 'key', 'peer_id', 'signature', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stderr_hash']) {
+    for (const check of ['format', 'canonical', 'key', 'peer_id', 'signature', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stderr_hash', 'outputs']) {
       expect(checks).toContain(check)
     }
     expect(file.cases.filter(c => c.valid).length).toBeGreaterThanOrEqual(2)

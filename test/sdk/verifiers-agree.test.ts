@@ -9,15 +9,15 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { execFile, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { verifyReceipt, verifyReceiptSync } from '../../services/core/src/crypto/verify.ts'
 import { verifyReceiptNode } from '../../services/core/src/crypto/verify-node.ts'
 import { useWebCrypto } from '../../services/core/src/crypto/ed25519.ts'
 import type { VerifyExpectations } from '../../services/core/src/crypto/checks.ts'
 import { canonicalize } from '../../services/core/src/canonical.ts'
-import { jobIdOf, inputsHashOf } from '../../services/core/src/documents/manifest.ts'
+import { jobIdOf, inputsHashOf, type Manifest } from '../../services/core/src/documents/manifest.ts'
 import { verify as sdkVerify } from '../../sdk/ts/src/index.ts'
 import { MANIFEST, VECTORS_FILE } from '../vectors/generate.ts'
 import { ROOT } from '../helpers/node-harness.ts'
@@ -30,9 +30,9 @@ interface Expect {
   public_key: string
   peer_id?: string
   job?: { job_id?: string, nonce?: string, module_hash?: string, inputs_hash?: string }
-  outputs?: { stdout_base64?: string, stderr_base64?: string }
+  outputs?: { stdout_base64?: string, stderr_base64?: string, files_base64?: Record<string, string> }
 }
-interface Case { name: string, receipt_json: string, expect: Expect, valid: boolean, failed_check?: string }
+interface Case { name: string, receipt_json: string, expect: Expect, valid: boolean, failed_check?: string, manifest?: Manifest }
 /** 'verified', or the name of the failed check. */
 type Verdict = string
 
@@ -127,13 +127,16 @@ function allCases (): Array<Case & { kind: string }> {
 }
 
 const bytes = (b64?: string): Uint8Array | undefined => b64 === undefined ? undefined : new Uint8Array(Buffer.from(b64, 'base64'))
+/** The files received, as the map form of `expect.outputs.files` (the vectors test the list form). */
+const filesOf = (files?: Record<string, string>): Map<string, Uint8Array> | undefined =>
+  files === undefined ? undefined : new Map(Object.entries(files).map(([path, b64]) => [path, bytes(b64)!]))
 
 function expectations (e: Expect): VerifyExpectations {
   return {
     publicKey: e.public_key,
     ...(e.peer_id !== undefined && { peerId: e.peer_id }),
     ...(e.job !== undefined && { job: { jobId: e.job.job_id, nonce: e.job.nonce, moduleHash: e.job.module_hash, inputsHash: e.job.inputs_hash } }),
-    ...(e.outputs !== undefined && { outputs: { stdout: bytes(e.outputs.stdout_base64), stderr: bytes(e.outputs.stderr_base64) } })
+    ...(e.outputs !== undefined && { outputs: { stdout: bytes(e.outputs.stdout_base64), stderr: bytes(e.outputs.stderr_base64), files: filesOf(e.outputs.files_base64) } })
   }
 }
 
@@ -175,12 +178,24 @@ async function cliVerdict (dir: string, c: Case, i: number): Promise<Verdict> {
   const args = ['verify', file('receipt.json', c.receipt_json), '--key', e.public_key, '--json']
   if (e.peer_id !== undefined) args.push('--peer-id', e.peer_id)
   if (e.job !== undefined) {
-    // The vectors' job is always the one manifest the generator used: the CLI derives it all from the file.
-    expect(e.job).toEqual({ job_id: jobIdOf(MANIFEST), nonce: MANIFEST.nonce, module_hash: MANIFEST.module_hash, inputs_hash: inputsHashOf(MANIFEST) })
-    args.push('--manifest', file('manifest.json', canonicalize(MANIFEST)))
+    // The vectors' job is the manifest the generator used (the case's own, for input files): the CLI derives it all from the file.
+    const manifest = c.manifest ?? MANIFEST
+    expect(e.job).toEqual({ job_id: jobIdOf(manifest), nonce: manifest.nonce, module_hash: manifest.module_hash, inputs_hash: inputsHashOf(manifest) })
+    args.push('--manifest', file('manifest.json', canonicalize(manifest)))
   }
   if (e.outputs?.stdout_base64 !== undefined) args.push('--stdout', file('stdout', bytes(e.outputs.stdout_base64)!))
   if (e.outputs?.stderr_base64 !== undefined) args.push('--stderr', file('stderr', bytes(e.outputs.stderr_base64)!))
+  if (e.outputs?.files_base64 !== undefined) {
+    // The folder holds /out/<rel> at <dir>/<rel>, as `phase run --output-dir` writes it.
+    const out = join(dir, `${i}-out`)
+    mkdirSync(out)
+    for (const [path, b64] of Object.entries(e.outputs.files_base64)) {
+      const at = join(out, path.slice('/out/'.length))
+      mkdirSync(dirname(at), { recursive: true })
+      writeFileSync(at, bytes(b64)!)
+    }
+    args.push('--outputs', out)
+  }
   const { code, stdout, stderr } = await new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve) => {
     execFile(join(ROOT, 'bin/phase'), args, { timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr })

@@ -30,6 +30,7 @@ foreach ($file['cases'] as $case) {
         inputsHash: $e['job']['inputs_hash'] ?? null,
         stdout: $b64($e['outputs']['stdout_base64'] ?? null),
         stderr: $b64($e['outputs']['stderr_base64'] ?? null),
+        files: isset($e['outputs']['files_base64']) ? array_map(static fn (string $f): string => (string) base64_decode($f, true), $e['outputs']['files_base64']) : null,
     );
     try {
         Receipt::fromJson($case['receipt_json'])->verify($expect);

@@ -13,7 +13,9 @@ import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
 import { loadConfig } from '../../services/core/src/config.ts'
 import { silentLogger } from '../../services/core/src/logger.ts'
 import type { HandlerContext } from '../../services/core/src/grpc/types.ts'
-import { unsignedReceipt } from '../core/receipt-fixture.ts'
+import { largestReceipt, unsignedReceipt } from '../core/receipt-fixture.ts'
+import { MAX_RECEIPT_BYTES } from '../../services/core/src/documents/receipt.ts'
+import { verifyReceiptNode } from '../../services/core/src/crypto/verify-node.ts'
 import { testKey, jobIdOf, type TestKey } from './log-fixture.ts'
 
 const enc = new TextEncoder()
@@ -62,6 +64,27 @@ describe('signer service', () => {
     expect(log.has(jobIdOf(-2))).toBe(false)
     const ok = await service.signReceipt(request(-1, BigInt(Date.now() + 60_000)) as never, ctx())
     expect(ok.signature).toMatch(/^[0-9a-f]{128}$/)
+  })
+
+  it('signs and logs the largest receipt the schema allows (256 outputs), which every verifier reads', async () => {
+    const receipt = { ...largestReceipt(key.publicKey), job_id: jobIdOf(-3) }
+    const signed = await service.signReceipt({ receiptJson: enc.encode(JSON.stringify(receipt)), notAfterUnixMs: 0n } as never, ctx())
+    expect(signed.receiptJson!.byteLength).toBeGreaterThan(90 * 1024)
+    expect(log.has(jobIdOf(-3))).toBe(true)
+    const { receipt: verified } = verifyReceiptNode(signed.receiptJson!, { publicKey: key.publicKey })
+    expect(verified.outputs).toHaveLength(256)
+  })
+
+  it('refuses receipt_json larger than MAX_RECEIPT_BYTES before parsing it, and receipts whose outputs are unsorted or repeated', async () => {
+    const padded = enc.encode(JSON.stringify(unsignedReceipt(key.publicKey, { job_id: jobIdOf(-4) })).padEnd(MAX_RECEIPT_BYTES + 1, ' '))
+    await expect(service.signReceipt({ receiptJson: padded, notAfterUnixMs: 0n } as never, ctx()))
+      .rejects.toMatchObject({ code: 'invalid_receipt', message: expect.stringContaining(`more than a receipt may take (${MAX_RECEIPT_BYTES})`) })
+    const out = (path: string) => ({ path, hash: `sha256:${'a'.repeat(64)}`, bytes: 1 })
+    for (const outputs of [[out('/out/b'), out('/out/a')], [out('/out/a'), out('/out/a')]]) {
+      const receiptJson = enc.encode(JSON.stringify(unsignedReceipt(key.publicKey, { job_id: jobIdOf(-4), outputs })))
+      await expect(service.signReceipt({ receiptJson, notAfterUnixMs: 0n } as never, ctx())).rejects.toMatchObject({ code: 'invalid_receipt', message: expect.stringContaining('/outputs/1') })
+    }
+    expect(log.has(jobIdOf(-4))).toBe(false)
   })
 
   it.each([

@@ -55,12 +55,15 @@ interface Expect {
   peer_id?: string
   /** Same names as the receipt fields (and the failed checks). */
   job?: { job_id?: string, nonce?: string, module_hash?: string, inputs_hash?: string }
-  outputs?: { stdout_base64?: string, stderr_base64?: string }
+  /** `files_base64`: the files received from /out, base64 by guest path (`/out/<rel>`) — exactly the receipt's `outputs` to pass. */
+  outputs?: { stdout_base64?: string, stderr_base64?: string, files_base64?: Record<string, string> }
 }
 
 interface VectorCase {
   name: string
   description: string
+  /** The manifest the verifier sent, when it is not the file's `manifest` (cases about input files): `expect.job` derives from it. */
+  manifest?: Json
   /** The receipt as built (an object), or the raw text when the case is about its spelling. For readers: verifiers take `receipt_json`. */
   receipt: Json
   /**
@@ -114,6 +117,7 @@ function expectAll (overrides: Partial<Expect> = {}, stdout: Uint8Array = STDOUT
 }
 
 const asText = (receipt: Json): string => typeof receipt === 'string' ? receipt : canonicalize(receipt)
+const OVERSIZED_PADDING = 128 * 1024
 const ok = (name: string, description: string, receipt: Json, expect: Expect): VectorCase =>
   ({ name, description, receipt, receipt_json: asText(receipt), expect, valid: true })
 const bad = (name: string, description: string, receipt: Json, expect: Expect, check: string): VectorCase =>
@@ -164,7 +168,8 @@ function cases (): VectorCase[] {
       signed({ ...unsigned(), wall_time_us: 1234.5 }), expectAll(), 'format'),
     bad('not_json', 'The receipt is JSON text that does not parse.', '{"version":1,"job_id":', expectAll(), 'format'),
     ...spellings(good, signed(exitStderr) as Record<string, Json>),
-    ...forgeries()
+    ...forgeries(),
+    ...fileCases()
   ]
 }
 
@@ -230,6 +235,106 @@ function forgeries (): VectorCase[] {
   ]
 }
 
+/** Files a job wrote under /out, by guest path. */
+const FILES: Record<string, Uint8Array> = {
+  '/out/data/result.csv': utf8('word,count\nhello,1\nworld,1\n'),
+  '/out/empty': new Uint8Array(),
+  '/out/report.txt': utf8('Hello, World\nπ ≈ 3.14159\n')
+}
+const outputsOf = (files: Record<string, Uint8Array>) => Object.keys(files).sort().map(path => ({ path, hash: contentHash(files[path]!), bytes: files[path]!.byteLength }))
+const filesB64 = (files: Record<string, Uint8Array>): Record<string, string> => Object.fromEntries(Object.entries(files).map(([p, b]) => [p, b64(b)]))
+/** The honest job with input files: two files under /in, named by hash. */
+const INPUT_CSV = utf8('word\nhello\nworld\n')
+const INPUT_MANIFEST: Manifest = {
+  ...MANIFEST,
+  nonce: '101112131415161718191a1b1c1d1e1f',
+  inputs: [{ path: '/in/words.csv', hash: contentHash(INPUT_CSV) }, { path: '/in/config/opts.json', hash: contentHash(utf8('{"sep":","}')) }]
+}
+const FUEL_MANIFEST: Manifest = { ...MANIFEST, nonce: '202122232425262728292a2b2c2d2e2f', profile: 'deterministic', limits: { fuel: 5000000 } }
+const jobOf = (m: Manifest): Expect['job'] => ({ job_id: jobIdOf(m), nonce: m.nonce, module_hash: m.module_hash, inputs_hash: inputsHashOf(m) })
+const forJob = (m: Manifest, fields: Partial<UnsignedReceipt> = {}, stdout = STDOUT): UnsignedReceipt =>
+  unsigned({ job_id: jobIdOf(m), nonce: m.nonce, inputs_hash: inputsHashOf(m), ...fields }, stdout)
+
+/**
+ * Input and output files, fuel, the deterministic profile, trap reasons and compile time: the
+ * issue-12 members of a receipt, and the `outputs` check of the files a client received.
+ */
+function fileCases (): VectorCase[] {
+  const plain = signed(unsigned())
+  const withFiles = signed(unsigned({ outputs: outputsOf(FILES) }))
+  const expectFiles = (files: Record<string, Uint8Array>): Expect => expectAll({ outputs: { stdout_base64: b64(STDOUT), stderr_base64: '', files_base64: filesB64(files) } })
+  const fuelFields: Partial<UnsignedReceipt> = {
+    limits: { memory_bytes: 67108864, timeout_ms: 5000, output_bytes: 1048576, fuel: 5000000 },
+    fuel_used: 1234567,
+    profile: 'deterministic'
+  }
+  const fuelExpect: Expect = { ...expectAll(), job: jobOf(FUEL_MANIFEST), outputs: { stdout_base64: b64(STDOUT), files_base64: filesB64(FILES) } }
+  const inputExpect: Expect = { ...expectAll(), job: jobOf(INPUT_MANIFEST) }
+  const changedInput: Manifest = { ...INPUT_MANIFEST, inputs: [{ path: '/in/words.csv', hash: contentHash(utf8('word\nhello\nworld!\n')) }, INPUT_MANIFEST.inputs![1]!] }
+  const trap = (reason: UnsignedReceipt['trap']) => signed(unsigned({ status: 'trap', exit_code: -1, trap: reason }, new Uint8Array()))
+  const trapExpect = expectAll({ outputs: { stdout_base64: '', stderr_base64: '' } })
+  const many = Array.from({ length: 257 }, (_, i) => ({ path: `/out/${String(i).padStart(3, '0')}`, hash: contentHash(new Uint8Array()), bytes: 0 }))
+  const [first, second, third] = outputsOf(FILES)
+  const manifestJson = (m: Manifest): Json => m as unknown as Json
+  return [
+    ok('valid_outputs', 'Three files written under /out (one empty, one in a subfolder), listed sorted by path; every file received matches its size and hash.', withFiles, expectFiles(FILES)),
+    ok('valid_no_outputs_none_received', 'A job that wrote no file: the receipt has no "outputs" and the verifier received none (an empty set of files checks).', plain, expectFiles({})),
+    { ...ok('valid_input_files', 'A job with two input files: inputs_hash covers the manifest\'s inputs (sorted by path) as a fourth member.',
+      signed(forJob(INPUT_MANIFEST)), inputExpect), manifest: manifestJson(INPUT_MANIFEST) },
+    { ...ok('valid_fuel_deterministic', 'A metered job in the deterministic profile: limits.fuel, fuel_used and profile "deterministic", with output files.',
+      signed(forJob(FUEL_MANIFEST, { ...fuelFields, outputs: outputsOf(FILES) })), fuelExpect), manifest: manifestJson(FUEL_MANIFEST) },
+    ok('valid_fuel_exhausted', 'Status fuel_exhausted: the whole budget spent (fuel_used = limits.fuel), no exit.',
+      signed(unsigned({ status: 'fuel_exhausted', exit_code: -1, limits: { memory_bytes: 67108864, timeout_ms: 5000, output_bytes: 1048576, fuel: 1000 }, fuel_used: 1000 })), expectAll()),
+    ok('valid_metered_timeout', 'A deterministic (metered) job killed at its time limit: limits.fuel states the budget, fuel_used is absent (the count is not known).',
+      signed(unsigned({ status: 'timeout', exit_code: -1, limits: { memory_bytes: 67108864, timeout_ms: 5000, output_bytes: 1048576, fuel: 5000000 }, profile: 'deterministic' })), expectAll()),
+    ok('valid_trap_stack_overflow', 'A trap with its reason: stack_overflow.', trap('stack_overflow'), trapExpect),
+    ok('valid_trap_unreachable', 'A trap with its reason: unreachable.', trap('unreachable'), trapExpect),
+    ok('valid_trap_memory_out_of_bounds', 'A trap with its reason: memory_out_of_bounds.', trap('memory_out_of_bounds'), trapExpect),
+    ok('valid_compile_time', 'A cold executor: compile_time_us reported apart from wall_time_us.', signed(unsigned({ compile_time_us: 877000 })), expectAll()),
+    bad('output_tampered', 'One output file received with the same size but other bytes than the receipt hashed.', withFiles,
+      expectFiles({ ...FILES, '/out/report.txt': utf8('Hello, World\nπ ≈ 3.14158\n') }), 'outputs'),
+    bad('output_truncated', 'One output file received shorter than the receipt says.', withFiles,
+      expectFiles({ ...FILES, '/out/data/result.csv': FILES['/out/data/result.csv']!.subarray(0, 10) }), 'outputs'),
+    bad('output_missing', 'A file the receipt lists was not received.', withFiles,
+      expectFiles({ '/out/data/result.csv': FILES['/out/data/result.csv']!, '/out/report.txt': FILES['/out/report.txt']! }), 'outputs'),
+    bad('output_extra', 'A file received that the receipt does not list.', withFiles,
+      expectFiles({ ...FILES, '/out/extra.txt': utf8('not from the job') }), 'outputs'),
+    bad('outputs_none_received', 'The receipt lists three files; none was received.', withFiles, expectFiles({}), 'outputs'),
+    bad('output_unlisted_when_none', 'A file received for a job whose receipt lists no outputs.', plain,
+      expectFiles({ '/out/report.txt': FILES['/out/report.txt']! }), 'outputs'),
+    bad('stdout_checked_before_outputs', 'Both stdout and an output file differ from the receipt: stdout_hash comes first.', withFiles,
+      expectAll({ outputs: { stdout_base64: b64(utf8('Hello, Wörld')), files_base64: filesB64({ ...FILES, '/out/empty': utf8('x') }) } }), 'stdout_hash'),
+    bad('outputs_tampered_after_signing', 'An output\'s hash in the receipt changed after signing (to match other bytes).',
+      { ...withFiles as Record<string, Json>, outputs: [first, second, { ...third!, hash: contentHash(utf8('forged')) }] } as unknown as Json, expectFiles(FILES), 'signature'),
+    bad('outputs_unsorted', 'Outputs not sorted by path (signed as such): a receipt lists its files in one order only.',
+      signed(unsigned({ outputs: [third!, first!, second!] })), expectFiles(FILES), 'format'),
+    bad('outputs_duplicate_path', 'One path listed twice with different contents (signed as such): which one would the client trust?',
+      signed(unsigned({ outputs: [first!, { ...first!, hash: contentHash(utf8('other')), bytes: 5 }] })), expectAll(), 'format'),
+    bad('outputs_too_many', '257 outputs (signed as such): at most 256 files.', signed(unsigned({ outputs: many })), expectAll(), 'format'),
+    bad('output_path_escapes', 'An output path with ".." (signed as such): paths are plain segments under /out.',
+      signed(unsigned({ outputs: [{ ...first!, path: '/out/../etc/passwd' }] })), expectAll(), 'format'),
+    bad('output_outside_out', 'An output path under /in (signed as such): outputs live under /out.',
+      signed(unsigned({ outputs: [{ ...first!, path: '/in/words.csv' }] })), expectAll(), 'format'),
+    bad('trap_with_status_ok', 'A trap reason on a receipt whose status is ok (signed as such): trap is only for status trap.',
+      signed(unsigned({ trap: 'unreachable' })), expectAll(), 'format'),
+    bad('unknown_trap_reason', 'A trap reason outside the list (signed as such).',
+      signed(unsigned({ status: 'trap', exit_code: -1, trap: 'segfault' as never }, new Uint8Array())), { public_key: NODE_PUBLIC }, 'format'),
+    bad('fuel_used_unmetered', 'fuel_used without limits.fuel (signed as such): only a metered job counts fuel.',
+      signed(unsigned({ fuel_used: 10 })), expectAll(), 'format'),
+
+    bad('deterministic_unmetered', 'Profile deterministic without limits.fuel (signed as such): the deterministic profile is always metered.',
+      signed(unsigned({ profile: 'deterministic' })), expectAll(), 'format'),
+    bad('fuel_exhausted_unmetered', 'Status fuel_exhausted without limits.fuel (signed as such): only a metered job runs out of fuel.',
+      signed(unsigned({ status: 'fuel_exhausted', exit_code: -1 })), expectAll(), 'format'),
+    bad('default_profile_named', 'profile "default" (signed as such): the default profile is stated by leaving "profile" out.',
+      signed(unsigned({ profile: 'default' as never })), expectAll(), 'format'),
+    { ...bad('input_file_changed', 'A receipt for this job whose inputs hash names another version of one input file (a node that ran it on other bytes): the inputs hash covers each input file\'s hash.',
+      signed(forJob(INPUT_MANIFEST, { inputs_hash: inputsHashOf(changedInput) })), inputExpect, 'inputs_hash'), manifest: manifestJson(INPUT_MANIFEST) },
+    { ...bad('input_files_dropped', 'A receipt whose inputs hash leaves the input files out (a node that ran the job without them).',
+      signed(forJob(INPUT_MANIFEST, { inputs_hash: inputsHashOf(MANIFEST) })), inputExpect, 'inputs_hash'), manifest: manifestJson(INPUT_MANIFEST) }
+  ]
+}
+
 /**
  * One document, other spellings: the same signed receipt written as JSON that parses to it (or,
  * with a repeated member, to something a reader may take for it) but is not its canonical form.
@@ -268,7 +373,7 @@ function spellings (good: Record<string, Json>, failedJob: Record<string, Json>)
     bad('duplicate_nested_member', 'node.peer_id twice, the first naming another node: a first-copy reader sees another identity.',
       once(text, '"node":{', `"node":{"peer_id":"${OTHER_PEER_ID}",`), expectAll(), 'canonical'),
     bad('duplicate_signature', 'A second "signature" member (all zeros) after the real one.', `${text.slice(0, -1)},"signature":"${'0'.repeat(128)}"}`, expectAll(), 'canonical'),
-    bad('oversized', 'The canonical text after 16 KiB of spaces: more bytes than any valid receipt (16384), refused before parsing.', `${' '.repeat(16 * 1024)}${text}`, expectAll(), 'format'),
+    bad('oversized', 'The canonical text after 128 KiB of spaces: more bytes than any valid receipt (131072), refused before parsing.', `${' '.repeat(OVERSIZED_PADDING)}${text}`, expectAll(), 'format'),
     bad('lone_surrogate_escape', 'A string holding the escape of a lone surrogate ("\\ud800"): no UTF-8 form, no canonical form.', once(text, '"v8-wasm"', '"\\ud800"'), expectAll(), 'format')
   ]
 }
@@ -280,12 +385,16 @@ export function buildVectors (): object {
       'an object, or the raw text when the case is about its spelling). A receipt is valid only if its bytes are exactly JCS of the document they parse to, ' +
       'signature member included (one trailing line feed tolerated): no BOM, whitespace, reordered or repeated members, needless escapes, or other spellings of a number. ' +
       'A verifier must accept the `valid` cases and reject the others at `failed_check`, checking in the order ' +
-      'format, canonical, key, peer_id, signature, job_id, nonce, module_hash, inputs_hash, stdout_hash, stderr_hash. ' +
+      'format, canonical, key, peer_id, signature, job_id, nonce, module_hash, inputs_hash, stdout_hash, stderr_hash, outputs. ' +
+      '`format` includes what the schema cannot say: `outputs` sorted by path, each path once. `outputs`: the files received ' +
+      '(`expect.outputs.files_base64`, base64 by guest path) must be exactly those the receipt lists — same sizes and sha256, none missing, none extra. ' +
+      'A case with a `manifest` is about input files: its `expect.job` is that manifest\'s (inputs_hash covers the manifest\'s `inputs`). ' +
       'Generated by test/vectors/generate.ts (seeds: node key 32×0x01, other key 32×0x02).',
     domain: RECEIPT_DOMAIN,
     public_key: NODE_PUBLIC,
     other_public_key: OTHER_PUBLIC,
     peer_id: PEER_ID,
+    manifest: MANIFEST as unknown as Json,
     cases: cases()
   }
 }

@@ -16,6 +16,8 @@ final class Expect
      * @param string|null $peerId     the node identity the receipt must name
      * @param string|null $stdout     the stdout bytes received (checked against hash and size)
      * @param string|null $stderr     the stderr bytes received
+     * @param array<string, string>|null $files the files received from /out, bytes by guest path
+     *                                          (`/out/<rel>`): exactly the receipt's `outputs`
      */
     public function __construct(
         public readonly string $publicKey,
@@ -26,6 +28,7 @@ final class Expect
         public readonly ?string $inputsHash = null,
         public readonly ?string $stdout = null,
         public readonly ?string $stderr = null,
+        public readonly ?array $files = null,
     ) {
     }
 
@@ -60,13 +63,24 @@ final class Expect
         return $this->with(['stdout' => $stdout, 'stderr' => $stderr]);
     }
 
+    /**
+     * Also expect these output files — bytes by guest path (`/out/report.txt` => bytes) — to be
+     * exactly those the receipt lists (none missing, none extra; an empty array: no files).
+     *
+     * @param array<string, string> $files
+     */
+    public function files(array $files): self
+    {
+        return $this->with(['files' => $files]);
+    }
+
     /** Also expect this node identity. */
     public function peerId(string $peerId): self
     {
         return $this->with(['peerId' => $peerId]);
     }
 
-    /** @param array<string, ?string> $changes */
+    /** @param array<string, mixed> $changes */
     private function with(array $changes): self
     {
         return new self(...array_merge(get_object_vars($this), $changes));

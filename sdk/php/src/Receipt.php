@@ -6,6 +6,7 @@ namespace Phase;
 use Phase\Exception\VerificationException;
 use Phase\Internal\CanonicalText;
 use Phase\Internal\Jcs;
+use Phase\Internal\OutputFiles;
 use Phase\Internal\ReceiptFormat;
 use Phase\Internal\SignedText;
 
@@ -14,7 +15,7 @@ use Phase\Internal\SignedText;
  * `receipt_json`). `verify()` checks it in the same order and with the same check names as the
  * TypeScript verifier (services/core/src/crypto/checks.ts): format → canonical → key →
  * peer_id → signature → job_id → nonce → module_hash → inputs_hash → stdout_hash →
- * stderr_hash. `canonical`: the bytes received must be exactly the RFC 8785 form of the
+ * stderr_hash → outputs (the files the job wrote: `Expect::files`, or `verifyDirectory`). `canonical`: the bytes received must be exactly the RFC 8785 form of the
  * receipt they decode to (one trailing line feed tolerated) — no BOM, whitespace, reordered or
  * repeated members, needless escapes or other spellings of a number — so the receipt has one
  * reading, the one that was signed. The signature is then checked on those bytes.
@@ -22,15 +23,16 @@ use Phase\Internal\SignedText;
 final class Receipt
 {
     public const DOMAIN = 'phase-receipt:v1:';
-    /** Bytes of the largest receipt read (the largest valid one is under 3 KiB), as the TS core's MAX_RECEIPT_BYTES. */
-    public const MAX_BYTES = 16384;
+    /** Bytes of the largest receipt read (the largest valid one, 256 outputs, is under 99 KiB), as the TS core's MAX_RECEIPT_BYTES. */
+    public const MAX_BYTES = 131072;
 
     /** @var array<string, mixed>|null */
     private ?array $fields;
 
     private function __construct(private readonly string $json)
     {
-        $decoded = json_decode($json, true);
+        // Bounded before it is parsed: text longer than any valid receipt is never decoded (it fails `verify` at "format").
+        $decoded = strlen($json) > self::MAX_BYTES ? null : json_decode($json, true);
         $this->fields = is_array($decoded) ? $decoded : null;
     }
 
@@ -72,6 +74,44 @@ final class Receipt
      * @throws VerificationException naming the first check that failed
      */
     public function verify(Expect $expect): array
+    {
+        [$checks, $doc] = $this->verifyReceipt($expect);
+        if ($expect->files !== null) {
+            $checks[] = OutputFiles::check($doc->outputs ?? [], OutputFiles::ofBytes($expect->files));
+        }
+        return $checks;
+    }
+
+    /**
+     * Verifies the receipt, then the files in `$dir` — a folder mirroring the guest's /out
+     * (`/out/a/b.txt` is `$dir/a/b.txt`) — against its `outputs`: every regular file there must be
+     * one the receipt lists, with its size and sha256, and every listed file must be there.
+     * Files are hashed from disk (never read whole into memory), only when their size matches.
+     *
+     * @return list<string> what was checked, in order
+     * @throws VerificationException naming the first check that failed
+     */
+    public function verifyDirectory(string $dir, Expect $expect): array
+    {
+        [$checks, $doc] = $this->verifyReceipt($expect);
+        $listed = $doc->outputs ?? [];
+        $checks[] = OutputFiles::check($listed, OutputFiles::ofDirectory($dir, $listed)) . " in {$dir}";
+        return $checks;
+    }
+
+    /** The files the receipt lists (path, hash, bytes), sorted by path; empty when none. Unverified until `verify()`. @return list<array{path: string, hash: string, bytes: int}> */
+    public function outputFiles(): array
+    {
+        $outputs = $this->fields['outputs'] ?? [];
+        return is_array($outputs) ? array_values(array_filter($outputs, 'is_array')) : [];
+    }
+
+    /**
+     * Every check but `outputs`.
+     *
+     * @return array{0: list<string>, 1: \stdClass} what was checked, and the verified document
+     */
+    private function verifyReceipt(Expect $expect): array
     {
         if (preg_match('/^[0-9a-f]{64}$/D', $expect->publicKey) !== 1) {
             throw new VerificationException('key', 'an expected public key (64 lowercase hex) is required to verify a receipt');
@@ -137,7 +177,7 @@ final class Receipt
             }
             $checks[] = "{$stream} hash ({$size} bytes)";
         }
-        return $checks;
+        return [$checks, $doc];
     }
 
     /** libsodium's strict Ed25519 (RFC 8032, no small-order keys), as the TS verifiers are configured. */

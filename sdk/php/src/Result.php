@@ -51,15 +51,40 @@ final class Result
      * Verifies the receipt against everything this client knows: the key (pinned with
      * `$publicKey`, or else bound to the PeerId that ran the job by its signed capability
      * record), that PeerId, the job that was sent (id, nonce, module, inputs) and the output
-     * bytes received.
+     * bytes received — and, when `$files` is given, the files the job wrote (bytes by guest
+     * path, `/out/report.txt` => bytes): exactly those the receipt lists, none missing or extra.
      *
      * @param string|null $publicKey receipt key to pin (64 hex), e.g. `$client->node()->receiptPublicKey`
+     * @param array<string, string>|null $files the output files received, by guest path
      * @return list<string> what was checked, in order
      * @throws VerificationException
      */
-    public function verify(?string $publicKey = null, ?int $nowMs = null): array
+    public function verify(?string $publicKey = null, ?int $nowMs = null, ?array $files = null): array
     {
-        $checks = $this->receipt->verify($this->expectations($publicKey, $nowMs));
+        $expect = $this->expectations($publicKey, $nowMs);
+        $checks = $this->receipt->verify($files === null ? $expect : $expect->files($files));
+        return $this->reportedAsSigned($checks);
+    }
+
+    /**
+     * `verify()`, with the output files taken from a folder mirroring the guest's /out
+     * (`/out/a/b.txt` is `$dir/a/b.txt`, as written by `--output-dir`): every regular file there
+     * must be one the receipt lists, at its size and sha256, and every listed file must be there.
+     *
+     * @return list<string> what was checked, in order
+     * @throws VerificationException
+     */
+    public function verifyOutputDir(string $dir, ?string $publicKey = null, ?int $nowMs = null): array
+    {
+        return $this->reportedAsSigned($this->receipt->verifyDirectory($dir, $this->expectations($publicKey, $nowMs)));
+    }
+
+    /**
+     * @param list<string> $checks
+     * @return list<string>
+     */
+    private function reportedAsSigned(array $checks): array
+    {
         // The job id, status and exit code reported are those of the receipt just verified: a
         // node (or a peer behind it) that says otherwise is refused like a bad signature.
         foreach (['job_id' => [$this->jobId, $this->receipt->jobId()], 'status' => [$this->status, $this->receipt->status()], 'exit_code' => [$this->exitCode, $this->receipt->exitCode()]] as $field => [$said, $signed]) {

@@ -43,6 +43,7 @@ final class ReceiptVectorsTest extends TestCase
             inputsHash: $e['job']['inputs_hash'] ?? null,
             stdout: $b64($e['outputs']['stdout_base64'] ?? null),
             stderr: $b64($e['outputs']['stderr_base64'] ?? null),
+            files: isset($e['outputs']['files_base64']) ? array_map(static fn (string $f): string => (string) base64_decode($f, true), $e['outputs']['files_base64']) : null,
         );
     }
 
@@ -72,7 +73,7 @@ final class ReceiptVectorsTest extends TestCase
     public function testCoversEveryCheck(): void
     {
         $checks = array_unique(array_filter(array_column(self::file()['cases'], 'failed_check')));
-        foreach (['format', 'canonical', 'key', 'peer_id', 'signature', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stderr_hash'] as $check) {
+        foreach (['format', 'canonical', 'key', 'peer_id', 'signature', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stderr_hash', 'outputs'] as $check) {
             $this->assertContains($check, $checks);
         }
     }

@@ -12,6 +12,8 @@ export type { PhaseClientInit, SubmitOptions, SubmitResult, ReplicaResult, Verif
 export { manifest, ManifestBuilder } from './manifest.ts'
 export { verify } from './verify.ts'
 export type { VerifyOptions } from './verify.ts'
+export { verifyOutputs, outputDigests } from '../../../services/core/src/crypto/output-files.ts'
+export type { OutputFiles, OutputFileEvidence } from '../../../services/core/src/crypto/output-files.ts'
 export { PhaseError, VerificationError, isPhaseError } from '../../../services/core/src/errors.ts'
 export type { ErrorCode } from '../../../services/core/src/errors.ts'
 export type { Manifest } from '../../../services/core/src/documents/manifest.ts'

@@ -5,10 +5,11 @@
  * Receipt and record are verified on their exact bytes (or text) as received — `receiptJson`
  * and `capabilityJson` — never on a parsed object, which nothing could tie to the signed bytes.
  * A failure names its check, in the order format, canonical, key, peer_id, signature, job_id,
- * nonce, module_hash, inputs_hash, stdout_hash, stderr_hash (capability: format, canonical,
- * peer_id, signature, expired).
+ * nonce, module_hash, inputs_hash, stdout_hash, stderr_hash, outputs (capability: format,
+ * canonical, peer_id, signature, expired). `outputs` is the check of the files the job wrote
+ * under /out: pass them as `outputs.files` (or call `verifyOutputs` on the verified receipt).
  */
-import { verifyReceipt, type VerifiedReceipt, type ExpectedJob } from '../../../services/core/src/crypto/verify.ts'
+import { verifyReceipt, type VerifiedReceipt, type ExpectedJob, type OutputFiles } from '../../../services/core/src/crypto/verify.ts'
 import { verifyCapability } from '../../../services/core/src/crypto/capability.ts'
 import { jobIdOf, inputsHashOf, type Manifest } from '../../../services/core/src/documents/manifest.ts'
 import { VerificationError } from '../../../services/core/src/errors.ts'
@@ -24,8 +25,11 @@ export interface VerifyOptions {
   job?: Manifest
   /** Or the expected fields themselves (when you hold the ids, not the manifest). */
   expectJob?: ExpectedJob
-  /** The output bytes you received. */
-  outputs?: { stdout?: Uint8Array, stderr?: Uint8Array }
+  /**
+   * The output bytes you received; `files`: the files the job wrote, by guest path
+   * (`/out/<rel>`) — they must be exactly the receipt's `outputs` (none missing, none extra).
+   */
+  outputs?: { stdout?: Uint8Array, stderr?: Uint8Array, files?: OutputFiles }
 }
 
 /** Verifies a receipt given as the exact bytes (or text) received. */

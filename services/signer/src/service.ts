@@ -4,8 +4,8 @@
  * only once it is in the receipt log, which also keeps it from signing two different receipts
  * for one job id.
  */
-import { DeadlineExceededError, InvalidJsonError } from '../../core/src/errors.ts'
-import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
+import { DeadlineExceededError, InvalidJsonError, InvalidReceiptError } from '../../core/src/errors.ts'
+import { MAX_RECEIPT_BYTES, type UnsignedReceipt } from '../../core/src/documents/receipt.ts'
 import type { SignerService } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
 import type { ServiceImpl } from '../../core/src/grpc/types.ts'
 import type { Logger } from '../../core/src/logger.ts'
@@ -40,6 +40,10 @@ export function createSignerService ({ signer, receipts, logger }: SignerService
       if (ctx.signal.aborted) throw new DeadlineExceededError('the caller gave up on this request; not signed')
       if (request.notAfterUnixMs > 0n && BigInt(Date.now()) > request.notAfterUnixMs) {
         throw new DeadlineExceededError('the request arrived after its deadline; not signed')
+      }
+      // Bounded before it is parsed: no receipt the verifiers would read is larger.
+      if (request.receiptJson.byteLength > MAX_RECEIPT_BYTES) {
+        throw new InvalidReceiptError(`receipt_json is ${request.receiptJson.byteLength} bytes, more than a receipt may take (${MAX_RECEIPT_BYTES})`)
       }
       let doc: unknown
       try {

@@ -6,8 +6,8 @@ namespace Phase\Exception;
 /**
  * A receipt (or capability record) did not verify. `$check` names the check that failed, with
  * the same names as the TypeScript verifier and test/vectors/receipts.v1.json: format, key,
- * peer_id, signature, job_id, nonce, module_hash, inputs_hash, stdout_hash, stderr_hash
- * (and expired, for a capability record).
+ * peer_id, signature, job_id, nonce, module_hash, inputs_hash, stdout_hash, stderr_hash,
+ * outputs (and expired, for a capability record).
  */
 final class VerificationException extends PhaseException
 {

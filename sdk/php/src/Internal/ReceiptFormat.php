@@ -18,6 +18,13 @@ final class ReceiptFormat
     private const STATUSES = ['ok', 'exit', 'trap', 'timeout', 'memory_limit', 'output_limit', 'fuel_exhausted'];
     private const FIELDS = ['version', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stdout_bytes', 'stderr_hash', 'stderr_bytes',
         'status', 'exit_code', 'limits', 'wall_time_us', 'cpu_time_us', 'started_at', 'finished_at', 'node', 'runtime', 'signature'];
+    /** Members present only when they apply (issue 12): output files, fuel, profile, trap reason, compile time. */
+    private const OPTIONAL = ['outputs', 'fuel_used', 'profile', 'trap', 'compile_time_us'];
+    private const TRAPS = ['unreachable', 'stack_overflow', 'memory_out_of_bounds', 'table_out_of_bounds', 'indirect_call_mismatch', 'null_reference',
+        'divide_by_zero', 'integer_overflow', 'invalid_conversion', 'cast_failure', 'uncaught_exception', 'other'];
+    /** The schema's output path: /out/<segments>, no "." or ".." segment, at most 255 characters (ASCII, so bytes). */
+    private const OUTPUT_PATH = '#^/out(/(?!\.\.?(/|$))[A-Za-z0-9._-]+)+$#D';
+    private const MAX_OUTPUTS = 256;
 
     /** @param mixed $doc json_decode'd without `assoc` (objects are stdClass) */
     public static function violation(mixed $doc): ?string
@@ -26,7 +33,7 @@ final class ReceiptFormat
             return 'a receipt must be a JSON object';
         }
         $r = get_object_vars($doc);
-        if (($bad = self::members($r, self::FIELDS, '')) !== null) {
+        if (($bad = self::members($r, self::FIELDS, '', self::OPTIONAL)) !== null) {
             return $bad;
         }
         if ($r['version'] !== 1) {
@@ -60,7 +67,7 @@ final class ReceiptFormat
             return '/limits must be an object';
         }
         $limits = get_object_vars($r['limits']);
-        if (($bad = self::members($limits, ['memory_bytes', 'timeout_ms', 'output_bytes'], '/limits')) !== null) {
+        if (($bad = self::members($limits, ['memory_bytes', 'timeout_ms', 'output_bytes'], '/limits', ['fuel'])) !== null) {
             return $bad;
         }
         foreach ($limits as $f => $v) {
@@ -96,17 +103,86 @@ final class ReceiptFormat
         if (!self::matches($r['signature'], '/^[0-9a-f]{128}$/D')) {
             return '/signature must be 128 lowercase hex digits';
         }
+        return self::issue12($r, $limits);
+    }
+
+    /**
+     * The optional members and the rules that tie them together: the schema's dependentSchemas
+     * and if/then (trap only with status trap; fuel_used, the deterministic profile and status
+     * fuel_exhausted only when metered, i.e. with limits.fuel), and what the schema
+     * cannot say: outputs strictly increasing by path (sorted, each path once).
+     *
+     * @param array<string, mixed> $r
+     * @param array<string, mixed> $limits
+     */
+    private static function issue12(array $r, array $limits): ?string
+    {
+        foreach (['fuel_used', 'compile_time_us'] as $f) {
+            if (array_key_exists($f, $r) && !self::isCount($r[$f])) {
+                return "/{$f} must be a non-negative integer";
+            }
+        }
+        if (array_key_exists('profile', $r) && $r['profile'] !== 'deterministic') {
+            return '/profile must be "deterministic" (the default profile is stated by its absence)';
+        }
+        if (array_key_exists('trap', $r)) {
+            if (!in_array($r['trap'], self::TRAPS, true)) {
+                return '/trap must be one of ' . implode(', ', self::TRAPS);
+            }
+            if ($r['status'] !== 'trap') {
+                return '/trap is only for status trap';
+            }
+        }
+        // Metered: limits.fuel. fuel_used may be absent (a count not known, e.g. at a time limit), never alone.
+        if (!array_key_exists('fuel', $limits) && (array_key_exists('fuel_used', $r) || array_key_exists('profile', $r) || $r['status'] === 'fuel_exhausted')) {
+            return '/limits/fuel is required: fuel_used, the deterministic profile and status fuel_exhausted are metered';
+        }
+        if (!array_key_exists('outputs', $r)) {
+            return null;
+        }
+        $outputs = $r['outputs'];
+        if (!is_array($outputs) || !array_is_list($outputs)) {
+            return '/outputs must be an array';
+        }
+        if (count($outputs) > self::MAX_OUTPUTS) {
+            return '/outputs must not have more than ' . self::MAX_OUTPUTS . ' items';
+        }
+        $previous = null;
+        foreach ($outputs as $i => $o) {
+            if (!$o instanceof \stdClass) {
+                return "/outputs/{$i} must be an object";
+            }
+            $out = get_object_vars($o);
+            if (($bad = self::members($out, ['path', 'hash', 'bytes'], "/outputs/{$i}")) !== null) {
+                return $bad;
+            }
+            if (!self::matches($out['path'], self::OUTPUT_PATH) || strlen($out['path']) > 255) {
+                return "/outputs/{$i}/path must be /out/<name>[/<name>…] of at most 255 characters";
+            }
+            if (!self::matches($out['hash'], self::HASH)) {
+                return "/outputs/{$i}/hash must be sha256:<64 lowercase hex>";
+            }
+            if (!self::isCount($out['bytes'])) {
+                return "/outputs/{$i}/bytes must be a non-negative integer";
+            }
+            // ASCII paths: byte order is the code-unit order the TS verifier uses.
+            if ($previous !== null && strcmp($out['path'], $previous) <= 0) {
+                return $out['path'] === $previous ? "/outputs/{$i} repeats the path {$previous}" : "/outputs/{$i} comes before /outputs/" . ($i - 1) . ': outputs must be sorted by path';
+            }
+            $previous = $out['path'];
+        }
         return null;
     }
 
     /**
      * @param array<string, mixed> $members
      * @param list<string> $allowed every one required
+     * @param list<string> $optional allowed, not required
      */
-    private static function members(array $members, array $allowed, string $at): ?string
+    private static function members(array $members, array $allowed, string $at, array $optional = []): ?string
     {
         foreach (array_keys($members) as $key) {
-            if (!in_array((string) $key, $allowed, true)) {
+            if (!in_array((string) $key, $allowed, true) && !in_array((string) $key, $optional, true)) {
                 return sprintf('%s has an unknown member %s', $at === '' ? 'the receipt' : $at, json_encode(substr((string) $key, 0, 60)));
             }
         }

@@ -1,6 +1,6 @@
 /**
  * The checks of receipt verification, in their fixed order — format → canonical → key →
- * peer id → signature → job (id, nonce, module, inputs) → outputs — split around the signature
+ * peer id → signature → job (id, nonce, module, inputs) → stdout, stderr → output files — split around the signature
  * so the portable verifier (@noble/ed25519) and the node's fast one (node:crypto) share
  * everything else. "The signature is valid" is not "I trust this result" (DESIGN §3, Trust).
  *
@@ -16,9 +16,10 @@ import { VerificationError, isPhaseError } from '../errors.ts'
 import { contentHash } from '../hash.ts'
 import { RECEIPT_DOMAIN, signingBytes } from './domain.ts'
 import { hexToBytes } from './hex.ts'
+import { verifyOutputs, type OutputFiles } from './output-files.ts'
 
 /** The failed-check names, in the order the checks run. */
-export const CHECK_ORDER = ['format', 'canonical', 'key', 'peer_id', 'signature', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stderr_hash'] as const
+export const CHECK_ORDER = ['format', 'canonical', 'key', 'peer_id', 'signature', 'job_id', 'nonce', 'module_hash', 'inputs_hash', 'stdout_hash', 'stderr_hash', 'outputs'] as const
 export type CheckName = typeof CHECK_ORDER[number]
 
 export interface ExpectedJob {
@@ -35,8 +36,11 @@ export interface VerifyExpectations {
   peerId?: string
   /** When given, each field must match the job the verifier sent. */
   job?: ExpectedJob
-  /** When given, the output bytes the verifier received must match the receipt's hashes and sizes. */
-  outputs?: { stdout?: Uint8Array, stderr?: Uint8Array }
+  /**
+   * When given, the output bytes the verifier received must match the receipt's hashes and
+   * sizes; `files` (the files received from /out) must be exactly the receipt's `outputs`.
+   */
+  outputs?: { stdout?: Uint8Array, stderr?: Uint8Array, files?: OutputFiles }
 }
 
 export interface VerifiedReceipt {
@@ -139,6 +143,8 @@ export function checkAfterSignature (pending: PendingSignature, signatureValid: 
     }
     checks.push(`${stream} hash (${size} bytes)`)
   }
+  const files = expect.outputs?.files
+  if (files !== undefined) checks.push(verifyOutputs(receipt, files))
   return { receipt, checks }
 }
 

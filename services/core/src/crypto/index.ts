@@ -5,7 +5,7 @@
  * `verify-node.ts` (node:crypto verifier) — are imported by path, so a browser bundle never
  * pulls in node:crypto.
  */
-export { verifyReceipt, verifyReceiptSync, CHECK_ORDER } from './verify.ts'
-export type { VerifyExpectations, VerifiedReceipt, ExpectedJob, CheckName } from './verify.ts'
+export { verifyReceipt, verifyReceiptSync, verifyOutputs, outputDigests, CHECK_ORDER } from './verify.ts'
+export type { VerifyExpectations, VerifiedReceipt, ExpectedJob, CheckName, OutputFiles, OutputFileEvidence } from './verify.ts'
 export { RECEIPT_DOMAIN, CAPABILITY_DOMAIN, signingBytes } from './domain.ts'
 export { bytesToHex, hexToBytes } from './hex.ts'

@@ -3,13 +3,15 @@
  * CLI, the SDKs and browsers. Takes the receipt's exact bytes (or text) as received — a parsed
  * object is refused — and throws VerificationError whose `check` names the first that failed,
  * in this order (checks.ts): 'format' | 'canonical' | 'key' | 'peer_id' | 'signature' |
- * 'job_id' | 'nonce' | 'module_hash' | 'inputs_hash' | 'stdout_hash' | 'stderr_hash'.
+ * 'job_id' | 'nonce' | 'module_hash' | 'inputs_hash' | 'stdout_hash' | 'stderr_hash' | 'outputs'.
  */
 import { checkAfterSignature, checkBeforeSignature, type VerifiedReceipt, type VerifyExpectations } from './checks.ts'
 import { verifyEd25519, verifyEd25519Sync } from './ed25519.ts'
 
 export type { ExpectedJob, VerifyExpectations, VerifiedReceipt, CheckName } from './checks.ts'
 export { CHECK_ORDER } from './checks.ts'
+export { verifyOutputs, outputDigests } from './output-files.ts'
+export type { OutputFiles, OutputFileEvidence } from './output-files.ts'
 
 /**
  * Verifies a receipt (its exact bytes or text) against what the caller expects. The signature

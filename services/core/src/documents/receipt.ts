@@ -68,10 +68,11 @@ export function parseReceipt (input: unknown): Receipt {
 
 /**
  * Bytes of the largest receipt a verifier reads. The schema bounds every field: the largest
- * valid receipt, every runtime character written as a `\u` escape, is under 3 KiB; anything
- * longer is refused before it is parsed.
+ * valid receipt — 256 outputs with 255-character paths and the largest sizes, every runtime
+ * character written as a `\u` escape — is under 99 KiB (test/core/receipt.test.ts builds it);
+ * anything longer is refused before it is parsed. Mirrored by the PHP SDK (Receipt::MAX_BYTES).
  */
-export const MAX_RECEIPT_BYTES = 16 * 1024
+export const MAX_RECEIPT_BYTES = 128 * 1024
 
 /**
  * A signed receipt as received — exact bytes or text, never a parsed value — parsed once and
@@ -108,6 +109,25 @@ export function validateUnsignedReceipt (value: unknown): UnsignedReceipt {
 function check (doc: unknown, mayHoldLoneSurrogate = true): void {
   const validate = validator('receipt')
   if (!validate(doc)) throw new InvalidReceiptError(`receipt: ${describeError(validate.errors)}`)
+  const disorder = outputsDisorder((doc as UnsignedReceipt).outputs)
+  if (disorder !== undefined) throw new InvalidReceiptError(`receipt: ${disorder}`)
   const bad = mayHoldLoneSurrogate ? findIllFormedString(doc) : undefined
   if (bad !== undefined) throw new InvalidReceiptError(sanitize(`receipt: ${bad} is not well-formed Unicode (lone surrogate)`))
+}
+
+/**
+ * Why a receipt's `outputs` are not strictly increasing by path (so each file is listed once,
+ * and a receipt has one spelling of its file list); undefined when they are. The schema cannot
+ * say this. Paths are ASCII (the schema's pattern), so code-unit order is byte order in every
+ * language.
+ */
+export function outputsDisorder (outputs: readonly ReceiptOutput[] | undefined): string | undefined {
+  if (outputs === undefined) return undefined
+  for (let i = 1; i < outputs.length; i++) {
+    const previous = outputs[i - 1]!.path
+    const path = outputs[i]!.path
+    if (path === previous) return sanitize(`/outputs/${i} repeats the path ${path}`)
+    if (path < previous) return sanitize(`/outputs/${i} (${path}) comes before /outputs/${i - 1} (${previous}): outputs must be sorted by path`)
+  }
+  return undefined
 }

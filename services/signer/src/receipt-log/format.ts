@@ -23,13 +23,18 @@
 import { createHash } from 'node:crypto'
 import { canonicalBytes } from '../../../core/src/canonical.ts'
 import { RECEIPT_LOG_DOMAIN } from '../../../core/src/crypto/domain.ts'
+import { MAX_RECEIPT_BYTES } from '../../../core/src/documents/receipt.ts'
 
 /** Domain prefix of head signatures (kept with the others, so no two document kinds share one). */
 export { RECEIPT_LOG_DOMAIN }
 export const HEAD_FILE = 'head.json'
 export const GENESIS_PREV = '0'.repeat(64)
-/** Longest entry line accepted (a receipt is ~1.3 KiB; the schema bounds every field). */
-export const MAX_ENTRY_BYTES = 64 * 1024
+/**
+ * Longest entry line accepted. A receipt entry holds the receipt as a JSON string: at most
+ * MAX_RECEIPT_BYTES (128 KiB, the largest a verifier reads; a typical one is ~1.3 KiB), every
+ * byte written at most twice (`"` and `\` are escaped), plus the entry's own members.
+ */
+export const MAX_ENTRY_BYTES = 2 * MAX_RECEIPT_BYTES + 1024
 const SEGMENT_RE = /^seg-([0-9]{16})\.jsonl$/
 
 export interface EntryBase { seq: number, prev: string }
