@@ -28,8 +28,9 @@ export interface LimitsConfig {
 }
 
 /**
- * Default fuel cap: 10^12 units (≈ wasm instructions). A SHA-256 kernel runs ~6·10^9 a second
- * here, so this is past the default 60 s wall-time cap: fuel, not the clock, ends a deterministic job.
+ * Default fuel cap: 10^12 units (≈ wasm instructions). The compute kernels (bench/kernels) use
+ * 1–2·10^10 a CPU second, so this is about the default 60 s wall-time cap: it bounds the count,
+ * the wall time still bounds the run (a deterministic job should name fuel well within its time).
  */
 export const DEFAULT_MAX_FUEL = 1_000_000_000_000
 

@@ -218,7 +218,7 @@ function growBody (refused: number, capPages: number, ownMaxPages: number): numb
  * then copied with the charges inserted and each memory.grow replaced by `call $grow`.
  *
  * The fuel is kept in a local of the function (a register, not a load and store of the global
- * per stretch: ~20% on a SHA-256 kernel): loaded from the global at entry and after each call,
+ * per stretch: that cost 21% on the SHA-256 kernel, the local 1–4%): loaded from the global at entry and after each call,
  * written back before each call and before the function is left (return, tail call, throw, a
  * branch to the function's label, its end) and before the exhaustion trap. A function with
  * exception handling charges the global directly: a handler is entered from a callee's throw,
