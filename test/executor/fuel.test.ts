@@ -9,7 +9,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Worker } from 'node:worker_threads'
 import wabtInit from 'wabt'
-import { createV8Runtime, type WasmRuntime, type WasmJob } from '../../services/executor/src/index.ts'
+import { createV8Runtime, createExecutorService, type WasmRuntime, type WasmJob } from '../../services/executor/src/index.ts'
+import { silentLogger } from '../../services/core/src/logger.ts'
 import { contentHash } from '../../services/core/src/hash-node.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { wasm, section, vec, body, exportMemoryAndStart } from './wasm-bytes.ts'
@@ -241,6 +242,27 @@ describe('compiled module cache', () => {
       expect(runtime.hasModule(contentHash(COUNTER))).toBe(false)
       expect(runtime.hasModule(contentHash(HELLO))).toBe(true)
       expect(runtime.status().cachedModules).toBe(1)
+    } finally {
+      await runtime.stop()
+    }
+  })
+})
+
+describe('executor service: fuel and profile', () => {
+  it('maps Limits.fuel, profile and fuel_used, treats fuel 0 as unmetered, and refuses an unknown profile', async () => {
+    const runtime = createV8Runtime({ workers: 1 })
+    await runtime.start()
+    const service = createExecutorService({ runtime, logger: silentLogger() })
+    const ctx = { signal: new AbortController().signal } as Parameters<typeof service.execute>[1]
+    const request = (fuel: bigint, profile: string): Parameters<typeof service.execute>[0] => ({
+      jobId: 'sha256:' + '3'.repeat(64), moduleHash: contentHash(COUNTER), module: COUNTER, args: [], env: {}, stdin: new Uint8Array(), inputs: [], profile,
+      limits: { memoryBytes: BigInt(16 * MiB), timeoutMs: 10_000, outputBytes: BigInt(MiB), fuel }
+    }) as unknown as Parameters<typeof service.execute>[0]
+    try {
+      expect(await service.execute(request(1000n, ''), ctx)).toMatchObject({ status: 'ok', fuelUsed: 803n })
+      expect(await service.execute(request(0n, 'default'), ctx)).toMatchObject({ status: 'ok', fuelUsed: 0n })
+      expect(await service.execute(request(0n, 'deterministic'), ctx)).toMatchObject({ status: 'ok', fuelUsed: 803n })
+      await expect(service.execute(request(1000n, 'fast'), ctx)).rejects.toMatchObject({ code: 'invalid_argument' })
     } finally {
       await runtime.stop()
     }
