@@ -165,7 +165,7 @@ describe('fuel', () => {
     const module = wat('(module (memory (export "memory") 1) (func (export "_start") nop))')
     await runtime.run(job(module))
     const { module: _m, ...byHash } = job(module, {}, 10n)
-    await expect(runtime.run(byHash)).rejects.toMatchObject({ code: 'module_not_cached', message: expect.stringContaining('with fuel metering') })
+    await expect(runtime.run(byHash)).rejects.toMatchObject({ code: 'module_not_cached', message: expect.stringContaining('in its metered variant') })
     await runtime.run(job(module, {}, 10n))
     expect(await runtime.run(byHash)).toMatchObject({ status: 'ok', fuelUsed: 2n })
   })
@@ -211,6 +211,42 @@ describe('deterministic profile', () => {
     const c = clocks((await runtime.run(job(CLOCKS))).stdout)
     expect(c.resolution).toBe(100_000n)
     expect(c.realtime).toBeGreaterThan(1_600_000_000n * 1_000_000_000n)
+  })
+
+  it('makes every NaN whose bits the guest can see the canonical one in the deterministic profile', async () => {
+    // 0/0 as f32 and f64 seen through reinterpret (x86-64 makes the negative 0xffc00000 there,
+    // arm64 the positive 0x7fc00000), and negated NaNs seen through stores.
+    const nans = wat(`(module
+      (import ${W} "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")
+        (i32.store (i32.const 100) (i32.reinterpret_f32 (f32.div (f32.const 0) (f32.const 0))))
+        (i64.store (i32.const 104) (i64.reinterpret_f64 (f64.div (f64.const 0) (f64.const 0))))
+        (f32.store (i32.const 112) (f32.neg (f32.sqrt (f32.const -1))))
+        (f64.store (i32.const 116) (f64.neg (f64.sqrt (f64.const -1))))
+        (f32.store (i32.const 124) (f32.const 1.5))
+        (i32.store (i32.const 0) (i32.const 100)) (i32.store (i32.const 4) (i32.const 28))
+        (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`)
+    const out = Buffer.from((await runtime.run(job(nans, { profile: 'deterministic' }))).stdout)
+    expect(out.readUInt32LE(0)).toBe(0x7fc00000)
+    expect(out.readBigUInt64LE(4)).toBe(0x7ff8000000000000n)
+    expect(out.readUInt32LE(12)).toBe(0x7fc00000)
+    expect(out.readBigUInt64LE(16)).toBe(0x7ff8000000000000n)
+    expect(out.readFloatLE(24)).toBe(1.5)
+  })
+
+  it('refuses SIMD float arithmetic (NaN bits differ between CPUs) in the deterministic profile only', async () => {
+    // v128.const ×2; f32x4.add (0xfd 0xe4 0x01); drop
+    const v128 = [0xfd, 0x0c, ...new Array(16).fill(0)]
+    const simd = wasm(
+      section(1, vec([[0x60, 0, 0]])),
+      section(3, vec([[0]])),
+      section(5, vec([[0, 1]])),
+      exportMemoryAndStart(0),
+      section(10, vec([body([], [...v128, ...v128, 0xfd, 0xe4, 0x01, 0x1a])]))
+    )
+    expect(await runtime.run(job(simd))).toMatchObject({ status: 'ok' })
+    await expect(runtime.run(job(simd, { profile: 'deterministic' }))).rejects.toMatchObject({ code: 'invalid_module', message: expect.stringContaining('SIMD float') })
   })
 
   it('refuses relaxed SIMD (results differ between CPUs) in the deterministic profile only', async () => {
