@@ -13,7 +13,7 @@ import { createV8Runtime, createExecutorService, type WasmRuntime, type WasmJob 
 import { silentLogger } from '../../services/core/src/logger.ts'
 import { contentHash } from '../../services/core/src/hash-node.ts'
 import { ROOT } from '../helpers/node-harness.ts'
-import { wasm, section, vec, body, exportMemoryAndStart } from './wasm-bytes.ts'
+import { wasm, section, vec, body, name, s32, exportMemoryAndStart } from './wasm-bytes.ts'
 
 const HELLO = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
 const MiB = 1024 * 1024
@@ -247,6 +247,25 @@ describe('deterministic profile', () => {
     )
     expect(await runtime.run(job(simd))).toMatchObject({ status: 'ok' })
     await expect(runtime.run(job(simd, { profile: 'deterministic' }))).rejects.toMatchObject({ code: 'invalid_module', message: expect.stringContaining('SIMD float') })
+  })
+
+  it('canonicalizes a scalar NaN put into a v128 (splat), whose lanes the guest reads as integers', async () => {
+    // f32.div 0 0; f32x4.splat; i32x4.extract_lane 0 → stored and printed.
+    const splat = wasm(
+      section(1, vec([[0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 1, 0x7f], [0x60, 0, 0]])),
+      section(2, vec([[...name('wasi_snapshot_preview1'), ...name('fd_write'), 0x00, 0]])),
+      section(3, vec([[1]])),
+      section(5, vec([[0, 1]])),
+      section(7, vec([[...name('memory'), 2, 0], [...name('_start'), 0, 1]])),
+      section(10, vec([body([], [
+        0x41, ...s32(100), 0x43, 0, 0, 0, 0, 0x43, 0, 0, 0, 0, 0x95, 0xfd, 0x13, 0xfd, 0x1b, 0, 0x36, 2, 0, // i32.store 100 (extract_lane 0 (splat (0/0)))
+        0x41, 0, 0x41, ...s32(100), 0x36, 2, 0, 0x41, 4, 0x41, 4, 0x36, 2, 0, // iovec {100, 4} at 0
+        0x41, 1, 0x41, 0, 0x41, 1, 0x41, 8, 0x10, 0, 0x1a // fd_write(1, 0, 1, 8)
+      ])]))
+    )
+    const r = await runtime.run(job(splat, { profile: 'deterministic' }))
+    expect(r).toMatchObject({ status: 'ok', detail: '' })
+    expect(Buffer.from(r.stdout).readUInt32LE(0)).toBe(0x7fc00000)
   })
 
   it('refuses relaxed SIMD (results differ between CPUs) in the deterministic profile only', async () => {

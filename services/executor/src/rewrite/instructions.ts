@@ -42,9 +42,9 @@ export const Kind = {
   Leave: 12,
   /** memory.fill/copy/init, table.fill/copy/init: work in proportion to the length on top of the stack. */
   Bulk: 13,
-  /** f32.store, i32.reinterpret_f32: the bits of the f32 on top of the stack become visible. */
+  /** f32.store, i32.reinterpret_f32, f32x4.splat/replace_lane: the bits of the f32 on top of the stack become visible. */
   F32Bits: 14,
-  /** f64.store, i64.reinterpret_f64: the bits of the f64 on top of the stack become visible. */
+  /** f64.store, i64.reinterpret_f64, f64x2.splat/replace_lane: the bits of the f64 on top of the stack become visible. */
   F64Bits: 15
 } as const
 export type Kind = typeof Kind[keyof typeof Kind]
@@ -171,7 +171,10 @@ function simd (r: Reader, ctx: DecodeContext): Kind {
   const sub = r.u32()
   if (sub <= 11 || sub === 92 || sub === 93) { memarg(r); return Kind.Plain } // loads, store, load_zero
   if (sub === 12 || sub === 13) { r.skip(16); return Kind.Plain } // v128.const, i8x16.shuffle
-  if (sub >= 21 && sub <= 34) { r.byte(); return Kind.Plain } // extract/replace lane
+  // A scalar float put into a v128 (splat, replace_lane): its bits show through integer lanes.
+  if (sub === 19) return Kind.F32Bits // f32x4.splat
+  if (sub === 20) return Kind.F64Bits // f64x2.splat
+  if (sub >= 21 && sub <= 34) { r.byte(); return sub === 32 ? Kind.F32Bits : sub === 34 ? Kind.F64Bits : Kind.Plain } // extract/replace lane
   if (sub >= 84 && sub <= 91) { memarg(r); r.byte(); return Kind.Plain } // load/store lane
   if (NAN_MAKING_SIMD.has(sub)) ctx.floatSimd = true
   if (sub <= 255) return Kind.Plain
