@@ -9,10 +9,11 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Worker } from 'node:worker_threads'
 import wabtInit from 'wabt'
-import { createV8Runtime, type WasmRuntime, type WasmJob } from '../../services/executor/src/index.ts'
+import { createV8Runtime, createExecutorService, type WasmRuntime, type WasmJob } from '../../services/executor/src/index.ts'
+import { silentLogger } from '../../services/core/src/logger.ts'
 import { contentHash } from '../../services/core/src/hash-node.ts'
 import { ROOT } from '../helpers/node-harness.ts'
-import { wasm, section, vec, body, exportMemoryAndStart } from './wasm-bytes.ts'
+import { wasm, section, vec, body, name, s32, exportMemoryAndStart } from './wasm-bytes.ts'
 
 const HELLO = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
 const MiB = 1024 * 1024
@@ -164,7 +165,7 @@ describe('fuel', () => {
     const module = wat('(module (memory (export "memory") 1) (func (export "_start") nop))')
     await runtime.run(job(module))
     const { module: _m, ...byHash } = job(module, {}, 10n)
-    await expect(runtime.run(byHash)).rejects.toMatchObject({ code: 'module_not_cached', message: expect.stringContaining('with fuel metering') })
+    await expect(runtime.run(byHash)).rejects.toMatchObject({ code: 'module_not_cached', message: expect.stringContaining('in its metered variant') })
     await runtime.run(job(module, {}, 10n))
     expect(await runtime.run(byHash)).toMatchObject({ status: 'ok', fuelUsed: 2n })
   })
@@ -212,6 +213,61 @@ describe('deterministic profile', () => {
     expect(c.realtime).toBeGreaterThan(1_600_000_000n * 1_000_000_000n)
   })
 
+  it('makes every NaN whose bits the guest can see the canonical one in the deterministic profile', async () => {
+    // 0/0 as f32 and f64 seen through reinterpret (x86-64 makes the negative 0xffc00000 there,
+    // arm64 the positive 0x7fc00000), and negated NaNs seen through stores.
+    const nans = wat(`(module
+      (import ${W} "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")
+        (i32.store (i32.const 100) (i32.reinterpret_f32 (f32.div (f32.const 0) (f32.const 0))))
+        (i64.store (i32.const 104) (i64.reinterpret_f64 (f64.div (f64.const 0) (f64.const 0))))
+        (f32.store (i32.const 112) (f32.neg (f32.sqrt (f32.const -1))))
+        (f64.store (i32.const 116) (f64.neg (f64.sqrt (f64.const -1))))
+        (f32.store (i32.const 124) (f32.const 1.5))
+        (i32.store (i32.const 0) (i32.const 100)) (i32.store (i32.const 4) (i32.const 28))
+        (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`)
+    const out = Buffer.from((await runtime.run(job(nans, { profile: 'deterministic' }))).stdout)
+    expect(out.readUInt32LE(0)).toBe(0x7fc00000)
+    expect(out.readBigUInt64LE(4)).toBe(0x7ff8000000000000n)
+    expect(out.readUInt32LE(12)).toBe(0x7fc00000)
+    expect(out.readBigUInt64LE(16)).toBe(0x7ff8000000000000n)
+    expect(out.readFloatLE(24)).toBe(1.5)
+  })
+
+  it('refuses SIMD float arithmetic (NaN bits differ between CPUs) in the deterministic profile only', async () => {
+    // v128.const ×2; f32x4.add (0xfd 0xe4 0x01); drop
+    const v128 = [0xfd, 0x0c, ...new Array(16).fill(0)]
+    const simd = wasm(
+      section(1, vec([[0x60, 0, 0]])),
+      section(3, vec([[0]])),
+      section(5, vec([[0, 1]])),
+      exportMemoryAndStart(0),
+      section(10, vec([body([], [...v128, ...v128, 0xfd, 0xe4, 0x01, 0x1a])]))
+    )
+    expect(await runtime.run(job(simd))).toMatchObject({ status: 'ok' })
+    await expect(runtime.run(job(simd, { profile: 'deterministic' }))).rejects.toMatchObject({ code: 'invalid_module', message: expect.stringContaining('SIMD float') })
+  })
+
+  it('canonicalizes a scalar NaN put into a v128 (splat), whose lanes the guest reads as integers', async () => {
+    // f32.div 0 0; f32x4.splat; i32x4.extract_lane 0 → stored and printed.
+    const splat = wasm(
+      section(1, vec([[0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 1, 0x7f], [0x60, 0, 0]])),
+      section(2, vec([[...name('wasi_snapshot_preview1'), ...name('fd_write'), 0x00, 0]])),
+      section(3, vec([[1]])),
+      section(5, vec([[0, 1]])),
+      section(7, vec([[...name('memory'), 2, 0], [...name('_start'), 0, 1]])),
+      section(10, vec([body([], [
+        0x41, ...s32(100), 0x43, 0, 0, 0, 0, 0x43, 0, 0, 0, 0, 0x95, 0xfd, 0x13, 0xfd, 0x1b, 0, 0x36, 2, 0, // i32.store 100 (extract_lane 0 (splat (0/0)))
+        0x41, 0, 0x41, ...s32(100), 0x36, 2, 0, 0x41, 4, 0x41, 4, 0x36, 2, 0, // iovec {100, 4} at 0
+        0x41, 1, 0x41, 0, 0x41, 1, 0x41, 8, 0x10, 0, 0x1a // fd_write(1, 0, 1, 8)
+      ])]))
+    )
+    const r = await runtime.run(job(splat, { profile: 'deterministic' }))
+    expect(r).toMatchObject({ status: 'ok', detail: '' })
+    expect(Buffer.from(r.stdout).readUInt32LE(0)).toBe(0x7fc00000)
+  })
+
   it('refuses relaxed SIMD (results differ between CPUs) in the deterministic profile only', async () => {
     // v128.const ×2; i8x16.relaxed_swizzle (0xfd 0x100); drop
     const v128 = [0xfd, 0x0c, ...new Array(16).fill(0)]
@@ -224,5 +280,46 @@ describe('deterministic profile', () => {
     )
     expect(await runtime.run(job(relaxed))).toMatchObject({ status: 'ok' })
     await expect(runtime.run(job(relaxed, { profile: 'deterministic' }))).rejects.toMatchObject({ code: 'invalid_module', message: expect.stringContaining('relaxed SIMD') })
+  })
+})
+
+describe('compiled module cache', () => {
+  it('evicts the least recently used modules past its byte bound, keeping the newest', async () => {
+    const runtime = createV8Runtime({ workers: 1, moduleCacheBytes: 1000 })
+    await runtime.start()
+    try {
+      await runtime.run(job(SPIN, {}, 10n))
+      await runtime.run(job(COUNTER))
+      expect(runtime.hasModule(contentHash(SPIN))).toBe(true)
+      // hello rewritten is over 1000 bytes alone: the other two go, it stays.
+      await runtime.run(job(HELLO))
+      expect(runtime.hasModule(contentHash(SPIN))).toBe(false)
+      expect(runtime.hasModule(contentHash(COUNTER))).toBe(false)
+      expect(runtime.hasModule(contentHash(HELLO))).toBe(true)
+      expect(runtime.status().cachedModules).toBe(1)
+    } finally {
+      await runtime.stop()
+    }
+  })
+})
+
+describe('executor service: fuel and profile', () => {
+  it('maps Limits.fuel, profile and fuel_used, treats fuel 0 as unmetered, and refuses an unknown profile', async () => {
+    const runtime = createV8Runtime({ workers: 1 })
+    await runtime.start()
+    const service = createExecutorService({ runtime, logger: silentLogger() })
+    const ctx = { signal: new AbortController().signal } as Parameters<typeof service.execute>[1]
+    const request = (fuel: bigint, profile: string): Parameters<typeof service.execute>[0] => ({
+      jobId: 'sha256:' + '3'.repeat(64), moduleHash: contentHash(COUNTER), module: COUNTER, args: [], env: {}, stdin: new Uint8Array(), inputs: [], profile,
+      limits: { memoryBytes: BigInt(16 * MiB), timeoutMs: 10_000, outputBytes: BigInt(MiB), fuel }
+    }) as unknown as Parameters<typeof service.execute>[0]
+    try {
+      expect(await service.execute(request(1000n, ''), ctx)).toMatchObject({ status: 'ok', fuelUsed: 803n })
+      expect(await service.execute(request(0n, 'default'), ctx)).toMatchObject({ status: 'ok', fuelUsed: 0n })
+      expect(await service.execute(request(0n, 'deterministic'), ctx)).toMatchObject({ status: 'ok', fuelUsed: 803n })
+      await expect(service.execute(request(1000n, 'fast'), ctx)).rejects.toMatchObject({ code: 'invalid_argument' })
+    } finally {
+      await runtime.stop()
+    }
   })
 })

@@ -35,8 +35,9 @@ export const DEFAULT_MAX_INPUT_FILE_BYTES = 64 * 1024 * 1024
 export const DEFAULT_MAX_INPUT_BYTES = 128 * 1024 * 1024
 
 /**
- * Default fuel cap: 10^12 units (≈ wasm instructions). A SHA-256 kernel runs ~6·10^9 a second
- * here, so this is past the default 60 s wall-time cap: fuel, not the clock, ends a deterministic job.
+ * Default fuel cap: 10^12 units (≈ wasm instructions). The compute kernels (bench/kernels) use
+ * 1–2·10^10 a CPU second, so this is about the default 60 s wall-time cap: it bounds the count,
+ * the wall time still bounds the run (a deterministic job should name fuel well within its time).
  */
 export const DEFAULT_MAX_FUEL = 1_000_000_000_000
 

@@ -3,7 +3,7 @@
  * calls beyond WASI stdio/args/env/clock/random; memory, wall time and output capped. It holds
  * no key and no network. `createV8Runtime` is the first `WasmRuntime`.
  */
-export type { WasmRuntime, WasmJob, WasmResult, WasmLimits, WasmStatus, RuntimeStatus } from './runtime.ts'
+export type { WasmRuntime, WasmJob, WasmResult, WasmLimits, WasmStatus, WasmProfile, RuntimeStatus } from './runtime.ts'
 export { createV8Runtime, V8Runtime } from './pool.ts'
 export type { V8RuntimeInit, V8RuntimeComponents } from './pool.ts'
 export { admitModule, admit, TABLE_SLOT_BYTES, MAX_TABLE_ELEMENTS } from './admission.ts'

@@ -13,7 +13,8 @@
  *
  * Before compiling, each module is rewritten (rewrite/rewrite.ts): memory.grow through a function
  * that records a refusal by the cap (the worker reports memory_limit exactly then), and, in the
- * metered variant, fuel charges. A module is compiled per variant it is asked in (metered or not),
+ * metered variant, fuel charges; the deterministic variant also canonicalizes NaNs where their bits
+ * become visible. A module is compiled per variant it is asked in (plain, metered, deterministic),
  * each cached under its hash, variant and REWRITE_VERSION; the cache is bounded by entries and by
  * the bytes of the rewritten modules.
  *
@@ -94,6 +95,8 @@ interface Compiled {
   bytes: number
   /** The module uses relaxed SIMD (refused in the deterministic profile). */
   relaxedSimd: boolean
+  /** The module uses SIMD float operations that make NaNs (refused in the deterministic profile). */
+  floatSimd: boolean
   imports: string[]
   /** The memory cap the module's maxima were rewritten for. */
   memoryBytes: number
@@ -183,7 +186,7 @@ export class V8Runtime implements WasmRuntime {
   }
 
   hasModule (hash: string): boolean {
-    return this.cache.has(cacheKey(hash, false)) || this.cache.has(cacheKey(hash, true))
+    return VARIANTS.some((v) => this.cache.has(cacheKey(hash, v)))
   }
 
   status (): RuntimeStatus {
@@ -208,13 +211,16 @@ export class V8Runtime implements WasmRuntime {
       outputBytes: Math.min(job.limits.outputBytes, this.init.maxOutputBytes),
       fuel: fuelOf(job, this.init.maxFuel)
     }
-    const metered = limits.fuel !== undefined
+    const variant: Variant = job.profile === 'deterministic' ? 'deterministic' : limits.fuel !== undefined ? 'metered' : 'plain'
     const t0 = performance.now()
-    const cached = this.cache.get(cacheKey(job.moduleHash, metered))?.memoryBytes === limits.memoryBytes
-    const compiled = await this.compiled(job, limits.memoryBytes, metered)
+    const cached = this.cache.get(cacheKey(job.moduleHash, variant))?.memoryBytes === limits.memoryBytes
+    const compiled = await this.compiled(job, limits.memoryBytes, variant)
     const compileTimeUs = cached ? undefined : Math.round((performance.now() - t0) * 1000)
-    if (job.profile === 'deterministic' && compiled.relaxedSimd) {
+    if (variant === 'deterministic' && compiled.relaxedSimd) {
       throw new InvalidModuleError('module uses relaxed SIMD, whose results differ between CPUs: not allowed in the deterministic profile')
+    }
+    if (variant === 'deterministic' && compiled.floatSimd) {
+      throw new InvalidModuleError('module uses SIMD float arithmetic, whose NaN bits differ between CPUs: not allowed in the deterministic profile')
     }
     // Compiling takes a while: the caller may have given up meanwhile.
     if (isAborted(options.signal)) throw new CancelledError()
@@ -231,12 +237,12 @@ export class V8Runtime implements WasmRuntime {
   }
 
   /**
-   * The compiled module for a job: from the cache, or admitted, rewritten (metered or not) and
-   * compiled from its bytes. A module needed in the other variant (metered or not) is compiled
+   * The compiled module for a job: from the cache, or admitted, rewritten (in its variant) and
+   * compiled from its bytes. A module needed in another variant than the cached ones is compiled
    * from its bytes again: without them the caller is asked for them (module_not_cached).
    */
-  private async compiled (job: WasmJob, memoryBytes: number, metered: boolean): Promise<Compiled> {
-    const key = cacheKey(job.moduleHash, metered)
+  private async compiled (job: WasmJob, memoryBytes: number, variant: Variant): Promise<Compiled> {
+    const key = cacheKey(job.moduleHash, variant)
     const hit = this.cache.get(key)
     // Keyed by hash and variant, checked against the cap: the maxima were rewritten for that cap.
     if (hit !== undefined && hit.memoryBytes === memoryBytes) {
@@ -246,12 +252,12 @@ export class V8Runtime implements WasmRuntime {
     }
     const bytes = job.module
     if (bytes === undefined || bytes.byteLength === 0) {
-      if (hit === undefined) throw new ModuleNotCachedError(`module ${job.moduleHash} is not cached on this executor${this.hasModule(job.moduleHash) ? (metered ? ' with fuel metering' : ' without fuel metering') : ''}`)
+      if (hit === undefined) throw new ModuleNotCachedError(`module ${job.moduleHash} is not cached on this executor${this.hasModule(job.moduleHash) ? ` in its ${variant} variant` : ''}`)
       // Cached under another memory cap: recompile from nothing is impossible, so ask for bytes.
       throw new ModuleNotCachedError(`module ${job.moduleHash} is cached with another memory cap; send its bytes`)
     }
     const admitted = admit(bytes, job.moduleHash, { maxModuleBytes: this.init.maxModuleBytes, memoryBytes })
-    const rewritten = rewriteModule(admitted.bytes, { metered, ownMaxPages: admitted.declaredMaxPages, capPages: admitted.linearMaxBytes / PAGE_BYTES })
+    const rewritten = rewriteModule(admitted.bytes, { metered: variant !== 'plain', canonicalNaN: variant === 'deterministic', ownMaxPages: admitted.declaredMaxPages, capPages: admitted.linearMaxBytes / PAGE_BYTES })
     let module: WebAssembly.Module
     try {
       module = await WebAssembly.compile(rewritten.bytes)
@@ -262,7 +268,7 @@ export class V8Runtime implements WasmRuntime {
     if (!exports.some((e) => e.name === '_start' && e.kind === 'function')) throw new InvalidModuleError('module must export a "_start" function (a WASI command)')
     if (!exports.some((e) => e.name === 'memory' && e.kind === 'memory')) throw new InvalidModuleError('module must export its memory as "memory"')
     const imports = WebAssembly.Module.imports(module).filter((i) => i.module === WASI_MODULE).map((i) => i.name)
-    const compiled = { module, bytes: rewritten.bytes.byteLength, relaxedSimd: rewritten.relaxedSimd, imports, memoryBytes, linearMaxBytes: admitted.linearMaxBytes }
+    const compiled = { module, bytes: rewritten.bytes.byteLength, relaxedSimd: rewritten.relaxedSimd, floatSimd: rewritten.floatSimd, imports, memoryBytes, linearMaxBytes: admitted.linearMaxBytes }
     this.evict(key)
     this.cache.set(key, compiled)
     this.cacheBytes += compiled.bytes
@@ -498,7 +504,10 @@ function resultOf (msg: ResultMessage, compileTimeUs: number | undefined): WasmR
 }
 
 /** Cache key of a module's compiled variant: a new rewrite version never reuses an old entry. */
-const cacheKey = (hash: string, metered: boolean): string => `${hash}|${metered ? 'metered' : 'plain'}|r${REWRITE_VERSION}`
+/** plain: unmetered; metered: fuel; deterministic: fuel and canonical NaNs. */
+type Variant = 'plain' | 'metered' | 'deterministic'
+const VARIANTS: readonly Variant[] = ['plain', 'metered', 'deterministic']
+const cacheKey = (hash: string, variant: Variant): string => `${hash}|${variant}|r${REWRITE_VERSION}`
 
 /** The fuel a job runs with: what it asks, at most the cap; the cap for a deterministic job that asks none. */
 function fuelOf (job: WasmJob, cap: bigint): bigint | undefined {

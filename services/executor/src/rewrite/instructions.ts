@@ -41,13 +41,19 @@ export const Kind = {
   /** Leaves the function (return, return_call*, throw, rethrow, throw_ref): never falls through. */
   Leave: 12,
   /** memory.fill/copy/init, table.fill/copy/init: work in proportion to the length on top of the stack. */
-  Bulk: 13
+  Bulk: 13,
+  /** f32.store, i32.reinterpret_f32, f32x4.splat/replace_lane: the bits of the f32 on top of the stack become visible. */
+  F32Bits: 14,
+  /** f64.store, i64.reinterpret_f64, f64x2.splat/replace_lane: the bits of the f64 on top of the stack become visible. */
+  F64Bits: 15
 } as const
 export type Kind = typeof Kind[keyof typeof Kind]
 
 export interface DecodeContext {
   /** Set when a relaxed SIMD instruction is seen: its results may differ between CPUs. */
   relaxedSimd: boolean
+  /** Set when a SIMD float operation that can make a NaN is seen: its bits differ between CPUs. */
+  floatSimd: boolean
   /** Set when exception handling (try, try_table, catch…) is seen. */
   exceptions: boolean
   /** The branch's label (the largest one of a br_table); -1 for an instruction that does not branch. */
@@ -79,8 +85,8 @@ function memarg (r: Reader): void {
 /** Reads the instruction at `r.pos` (its opcode and immediates) and returns its kind. */
 export function decode (r: Reader, ctx: DecodeContext): Kind {
   const op = r.byte()
-  if (op >= 0x45 && op <= 0xc4) return Kind.Plain // numeric instructions, no immediates
-  if (op >= 0x28 && op <= 0x3e) { memarg(r); return Kind.Plain } // loads and stores
+  if (op >= 0x45 && op <= 0xc4) return op === 0xbc ? Kind.F32Bits : op === 0xbd ? Kind.F64Bits : Kind.Plain // numeric, no immediates
+  if (op >= 0x28 && op <= 0x3e) { memarg(r); return op === 0x38 ? Kind.F32Bits : op === 0x39 ? Kind.F64Bits : Kind.Plain } // loads and stores
   if (op >= 0x20 && op <= 0x26) { r.u32(); return Kind.Plain } // local.*, global.*, table.get/set
   switch (op) {
     case 0x00: return Kind.Terminal // unreachable
@@ -165,12 +171,22 @@ function simd (r: Reader, ctx: DecodeContext): Kind {
   const sub = r.u32()
   if (sub <= 11 || sub === 92 || sub === 93) { memarg(r); return Kind.Plain } // loads, store, load_zero
   if (sub === 12 || sub === 13) { r.skip(16); return Kind.Plain } // v128.const, i8x16.shuffle
-  if (sub >= 21 && sub <= 34) { r.byte(); return Kind.Plain } // extract/replace lane
+  // A scalar float put into a v128 (splat, replace_lane): its bits show through integer lanes.
+  if (sub === 19) return Kind.F32Bits // f32x4.splat
+  if (sub === 20) return Kind.F64Bits // f64x2.splat
+  if (sub >= 21 && sub <= 34) { r.byte(); return sub === 32 ? Kind.F32Bits : sub === 34 ? Kind.F64Bits : Kind.Plain } // extract/replace lane
   if (sub >= 84 && sub <= 91) { memarg(r); r.byte(); return Kind.Plain } // load/store lane
+  if (NAN_MAKING_SIMD.has(sub)) ctx.floatSimd = true
   if (sub <= 255) return Kind.Plain
   if (sub <= 0x113) { ctx.relaxedSimd = true; return Kind.Plain }
   return unknown(`0xfd ${sub}`, r)
 }
+
+/**
+ * SIMD float operations that make or pass on NaNs (arithmetic, sqrt, min/max, rounding,
+ * promote/demote): a v128's lanes are visible as integers, so their NaN bits would show.
+ */
+const NAN_MAKING_SIMD = new Set([0x5e, 0x5f, 0x67, 0x68, 0x69, 0x6a, 0x74, 0x75, 0x7a, 0x94, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xef, 0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5])
 
 function atomic (r: Reader): Kind {
   const sub = r.u32()

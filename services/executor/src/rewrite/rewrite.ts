@@ -46,6 +46,11 @@ const MAX_PAGES = 65536
 export interface RewriteOptions {
   /** Inject fuel metering. */
   metered: boolean
+  /**
+   * Canonicalize NaNs where their bits become visible (f32/f64.store, i32/i64.reinterpret):
+   * CPUs make different NaNs (x86-64's default NaN is negative, arm64's positive).
+   */
+  canonicalNaN?: boolean
   /** The module's own memory maximum in pages (its declared maximum, or 65536): grows past it are not the cap's doing. */
   ownMaxPages: number
   /** The memory maximum the node's cap allows it (pages): only grows past it are the cap's doing. */
@@ -56,6 +61,8 @@ export interface Rewritten {
   bytes: Uint8Array<ArrayBuffer>
   /** The module uses relaxed SIMD, whose results may differ between CPUs. */
   relaxedSimd: boolean
+  /** The module uses SIMD float operations that make NaNs (their bits may differ between CPUs). */
+  floatSimd: boolean
 }
 
 /** Section order of the binary format (custom sections, id 0, may appear anywhere). */
@@ -88,7 +95,7 @@ interface State {
 
 export function rewriteModule (bytes: Uint8Array, opts: RewriteOptions): Rewritten {
   const pre = prescan(bytes)
-  const st: State = { opts, ctx: { relaxedSimd: false, exceptions: false, label: -1 }, hasMemory: pre.hasMemory, start: pre.start, types: 0, importedFuncs: 0, definedFuncs: 0, globals: 0, growType: 0, typeParams: [], funcTypes: new Uint32Array(0) }
+  const st: State = { opts, ctx: { relaxedSimd: false, floatSimd: false, exceptions: false, label: -1 }, hasMemory: pre.hasMemory, start: pre.start, types: 0, importedFuncs: 0, definedFuncs: 0, globals: 0, growType: 0, typeParams: [], funcTypes: new Uint32Array(0) }
   const out = new Writer(Math.ceil(bytes.byteLength * 1.25) + 256)
   out.bytes(bytes.subarray(0, 8))
   // Sections this rewrite must write even when the module has none, in binary-format order.
@@ -117,7 +124,7 @@ export function rewriteModule (bytes: Uint8Array, opts: RewriteOptions): Rewritt
     writeSection(out, id, rewriteSection(id, new Reader(bytes, body, body + size), st))
   }
   emitMissing(99)
-  return { bytes: out.result(), relaxedSimd: st.ctx.relaxedSimd }
+  return { bytes: out.result(), relaxedSimd: st.ctx.relaxedSimd, floatSimd: st.ctx.floatSimd }
 }
 
 function writeSection (out: Writer, id: number, content: Uint8Array): void {
@@ -218,7 +225,7 @@ function growBody (refused: number, capPages: number, ownMaxPages: number): numb
  * then copied with the charges inserted and each memory.grow replaced by `call $grow`.
  *
  * The fuel is kept in a local of the function (a register, not a load and store of the global
- * per stretch: ~20% on a SHA-256 kernel): loaded from the global at entry and after each call,
+ * per stretch: that cost 21% on the SHA-256 kernel, the local 1–4%): loaded from the global at entry and after each call,
  * written back before each call and before the function is left (return, tail call, throw, a
  * branch to the function's label, its end) and before the exhaustion trap. A function with
  * exception handling charges the global directly: a handler is entered from a callee's throw,
@@ -240,6 +247,7 @@ function rewriteBody (r: Reader, w: Writer, st: State, fuel: number, grow: numbe
   const flushes: number[] = [] // before these instructions
   const reloads: number[] = [] // after calls: the position of the next instruction
   const bulks: number[] = [] // before bulk operations
+  const nans: number[] = [] // pairs: position, 32 or 64 (a float's bits about to become visible)
   let segStart = r.pos
   let segCost = 0
   let live = true
@@ -261,6 +269,7 @@ function rewriteBody (r: Reader, w: Writer, st: State, fuel: number, grow: numbe
     if (kind === Kind.Plain) continue
     if (kind === Kind.Call) { flushes.push(at); reloads.push(r.pos); continue }
     if (kind === Kind.Bulk) { bulks.push(at); continue }
+    if (kind === Kind.F32Bits || kind === Kind.F64Bits) { nans.push(at, kind === Kind.F32Bits ? 32 : 64); continue }
     if (kind === Kind.Grow) { grows.push(at, r.pos); continue }
     if (kind === Kind.Open) { open.push(0); continue }
     if (kind === Kind.Loop || kind === Kind.If) { open.push(kind === Kind.Loop ? 1 : 0); close(r.pos, true); continue }
@@ -283,14 +292,18 @@ function rewriteBody (r: Reader, w: Writer, st: State, fuel: number, grow: numbe
   const metered = st.opts.metered
   const cached = metered && !ctx.exceptions
   const lengths = metered && bulks.length > 0
-  // Locals: the body's own, plus the fuel local when the fuel is cached in one, plus an i32 for
-  // a bulk operation's length.
-  w.u32(groups + (cached ? 1 : 0) + (lengths ? 1 : 0))
+  const canonical = st.opts.canonicalNaN === true && nans.length > 0
+  // Locals: the body's own, plus the fuel local when the fuel is cached in one, an i32 for a
+  // bulk operation's length, an f32 and an f64 for NaN canonicalization.
+  w.u32(groups + (cached ? 1 : 0) + (lengths ? 1 : 0) + (canonical ? 2 : 0))
   w.bytes(r.bytes.subarray(declStart, codeStart))
   const local = locals
   const length = uleb(locals + (cached ? 1 : 0))
+  const f32 = uleb(locals + (cached ? 1 : 0) + (lengths ? 1 : 0))
+  const f64 = uleb(locals + (cached ? 1 : 0) + (lengths ? 1 : 0) + 1)
   if (cached) w.bytes([0x01, 0x7e])
   if (lengths) w.bytes([0x01, 0x7f])
+  if (canonical) w.bytes([0x01, 0x7d, 0x01, 0x7c])
   if (cached) w.bytes([0x23, ...uleb(fuel), 0x21, ...uleb(local)])
   const g = uleb(fuel)
   const l = uleb(local)
@@ -304,21 +317,26 @@ function rewriteBody (r: Reader, w: Writer, st: State, fuel: number, grow: numbe
     : [0x22, ...length, 0x23, ...g, 0x20, ...length, 0xad, 0x42, BULK_SHIFT, 0x88, 0x7d, 0x24, ...g, 0x23, ...g, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b]
   const reloadCode = [0x23, ...g, 0x21, ...l]
   const callGrow = [0x10, ...uleb(grow)]
-  // Merge the lists; at one position: reload (after the call before), charge, flush, bulk, grow.
+  // x == x ? x : the canonical NaN (positive, quiet, payload 0), the value staying on the stack.
+  const nanCode = (bits: number): number[] => bits === 32
+    ? [0x22, ...f32, 0x43, 0x00, 0x00, 0xc0, 0x7f, 0x20, ...f32, 0x20, ...f32, 0x5b, 0x1b]
+    : [0x22, ...f64, 0x44, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f, 0x20, ...f64, 0x20, ...f64, 0x61, 0x1b]
+  // Merge the lists; at one position: reload (after the call before), charge, flush, bulk, NaN, grow.
   let copied = codeStart
-  let ir = 0; let ic = 0; let iflush = 0; let ib = 0; let ig = 0
+  let ir = 0; let ic = 0; let iflush = 0; let ib = 0; let inan = 0; let ig = 0
   const INF = Number.MAX_SAFE_INTEGER
   for (;;) {
     const pr = cached && ir < reloads.length ? reloads[ir]! : INF
     const pc = metered && ic < charges.length ? charges[ic]! : INF
     const pf = cached && iflush < flushes.length ? flushes[iflush]! : INF
     const pb = lengths && ib < bulks.length ? bulks[ib]! : INF
+    const pn = canonical && inan < nans.length ? nans[inan]! : INF
     const pg = ig < grows.length ? grows[ig]! : INF
-    const p = Math.min(pr, pc, pf, pb, pg)
+    const p = Math.min(pr, pc, pf, pb, pn, pg)
     if (p === INF) break
     w.bytes(r.bytes.subarray(copied, p))
     copied = p
-    if (pr === p) { w.bytes(reloadCode); ir++ } else if (pc === p) { w.bytes(chargeCode(charges[ic + 1]!)); ic += 2 } else if (pf === p) { w.bytes(flushCode); iflush++ } else if (pb === p) { w.bytes(bulkCode); ib++ } else { w.bytes(callGrow); copied = grows[ig + 1]!; ig += 2 }
+    if (pr === p) { w.bytes(reloadCode); ir++ } else if (pc === p) { w.bytes(chargeCode(charges[ic + 1]!)); ic += 2 } else if (pf === p) { w.bytes(flushCode); iflush++ } else if (pb === p) { w.bytes(bulkCode); ib++ } else if (pn === p) { w.bytes(nanCode(nans[inan + 1]!)); inan += 2 } else { w.bytes(callGrow); copied = grows[ig + 1]!; ig += 2 }
   }
   w.bytes(r.bytes.subarray(copied, r.end))
 }
