@@ -197,6 +197,21 @@ describe('deterministic profile', () => {
     expect(c.random).toEqual(Buffer.concat([block(0), block(1)]).subarray(0, 40))
   })
 
+  it('answers a clock wait in poll_oneoff at once in the deterministic profile (no real time passes that no receipt accounts for)', async () => {
+    // One relative CLOCK_MONOTONIC subscription of 10 minutes, far past the job's 20 s wall-time
+    // limit: a real sleep would end the job `timeout`; the virtual clock fires it at once.
+    const sleeper = wat(`(module (import ${W} "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")
+        (i32.store8 (i32.const 8) (i32.const 0))
+        (i32.store (i32.const 16) (i32.const 1))
+        (i64.store (i32.const 24) (i64.const 600000000000))
+        (if (call $poll (i32.const 0) (i32.const 256) (i32.const 1) (i32.const 512)) (then unreachable))
+        (if (i32.ne (i32.load (i32.const 512)) (i32.const 1)) (then unreachable))))`)
+    const r = await runtime.run(job(sleeper, { profile: 'deterministic' }))
+    expect(r).toMatchObject({ status: 'ok', exitCode: 0 })
+  })
+
   it('gives another job id another random stream', async () => {
     const a = clocks((await runtime.run(job(CLOCKS, { profile: 'deterministic' }))).stdout)
     const b = clocks((await runtime.run(job(CLOCKS, { profile: 'deterministic', jobId: 'sha256:' + '2'.repeat(64) }))).stdout)
