@@ -26,8 +26,7 @@ import type { Stream } from '@libp2p/interface'
 import { manifestInputs, parseManifest, type Manifest } from '../../../core/src/documents/manifest.ts'
 import { HashMismatchError, LimitExceededError, PhaseError, QueueFullError, UnavailableError, isPhaseError, toPublicError } from '../../../core/src/errors.ts'
 import { contentHash } from '../../../core/src/hash-node.ts'
-import type { JobRequest, JobResult } from '../jobs.ts'
-import type { JobServerComponents, JobServerInit, Lp, OutputFile, RemoteResult } from './job-protocol.ts'
+import type { JobServerComponents, JobServerInit, Lp, RemoteResult } from './job-protocol.ts'
 import { finish, messageStream, readMessage, readJson, resultOf, varintBytes, writeJson, writeMessage } from './job-protocol.ts'
 
 export const JOB_PROTOCOL_2 = '/phase/job/2.0.0'
@@ -154,7 +153,7 @@ export function jobStreamHandler2 (c: JobServerComponents, init: JobServer2Init,
         }
         log.debug({ event: 'job_in', moduleHash: manifest.module_hash }, 'remote job in')
         // JobRunner stores the input files it is given, like a module (hash-only next time).
-        const r = await c.jobs.run({ manifest, module, ...(inputs.length > 0 ? { inputs } : {}) } as JobRequest, { origin: 'remote' }) as JobResult & { outputs?: OutputFile[] }
+        const r = await c.jobs.run({ manifest, module, ...(inputs.length > 0 ? { inputs } : {}) }, { origin: 'remote' })
         await send({
           type: 'result',
           job_id: r.jobId,
