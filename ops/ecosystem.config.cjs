@@ -28,8 +28,8 @@ const cache = (which) => ({ NODE_COMPILE_CACHE: caches[which] })
 
 // Measured (issue 11, bench/memory.ts): V8 lets the young generation of each process grow to
 // 8 MiB semi-spaces under start-up's allocations and keeps it: capped at 1 MiB, an idle node
-// takes ~45 MiB less (executor 57 → 41 MiB alone) for no measurable CPU per job (2.3 ms either
-// way, all processes). --expose-gc: one full collection when the process goes quiet after work
+// takes ~45 MiB less (executor 57 → 41 MiB alone); CPU per job, all processes, stayed within
+// the noise of a loaded machine (2.2–2.4 ms without, 2.3–2.8 ms with). --expose-gc: one full collection when the process goes quiet after work
 // (services/core/src/idle-gc.ts), so a burst of jobs leaves no garbage resident. Not
 // --optimize-for-size: it bounds growth too but costs ~35% more CPU per job.
 const V8_FLAGS = ['--max-semi-space-size=1', '--expose-gc']
