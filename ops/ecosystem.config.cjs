@@ -22,9 +22,11 @@ const limits = nodeLimits(config)
 const asRoot = process.getuid() === 0
 const nodeUser = asRoot && process.env.PHASE_NODE_USER ? { uid: process.env.PHASE_NODE_USER, gid: process.env.PHASE_NODE_USER } : {}
 const executorUser = asRoot ? { uid: EXECUTOR_USER, gid: EXECUTOR_USER } : {}
-// Each user its own compile cache (ops/compile-cache.ts); pm2 would hand down its own otherwise.
+// The node user's compile cache for the signer and discovery (ops/compile-cache.ts); none for the
+// executors (pm2 would hand down its own otherwise).
 const caches = compileCaches(process.env, config.runtimeDir)
-const cache = (which) => ({ NODE_COMPILE_CACHE: caches[which] })
+const nodeCache = { NODE_COMPILE_CACHE: caches.node }
+const noCache = { NODE_COMPILE_CACHE: '', NODE_DISABLE_COMPILE_CACHE: '1' }
 
 // Measured (issue 11, bench/memory.ts): V8 lets the young generation of each process grow to
 // 8 MiB semi-spaces under start-up's allocations and keeps it: capped at 1 MiB, an idle node
@@ -65,19 +67,19 @@ common.env.PHASE_CONFIG_VALIDATED = validatedConfigDigests()
 
 module.exports = {
   apps: [
-    { ...common, ...nodeUser, name: 'signer', script: path.join(root, 'services/signer/src/main.ts'), node_args: V8_FLAGS, max_memory_restart: `${limits.processMb.signer}M`, env: { ...common.env, ...cache('node') } },
+    { ...common, ...nodeUser, name: 'signer', script: path.join(root, 'services/signer/src/main.ts'), node_args: V8_FLAGS, max_memory_restart: `${limits.processMb.signer}M`, env: { ...common.env, ...nodeCache } },
     {
       ...common,
       ...executorUser,
       name: 'executor',
       script: path.join(root, 'services/executor/src/main.ts'),
       instances: config.executors,
-      env: { ...common.env, ...cache('executor') },
+      env: { ...common.env, ...noCache },
       max_memory_restart: `${limits.processMb.executor}M`,
       // Optimizing compiler for all wasm: no on-stack replacement means a hot loop in main
       // would otherwise stay on the baseline tier (see FACTS, "WebAssembly").
       node_args: ['--no-liftoff', ...V8_FLAGS]
     },
-    { ...common, ...nodeUser, name: 'discovery', script: path.join(root, 'services/discovery/src/main.ts'), node_args: V8_FLAGS, max_memory_restart: `${limits.processMb.discovery}M`, env: { ...common.env, ...cache('node') } }
+    { ...common, ...nodeUser, name: 'discovery', script: path.join(root, 'services/discovery/src/main.ts'), node_args: V8_FLAGS, max_memory_restart: `${limits.processMb.discovery}M`, env: { ...common.env, ...nodeCache } }
   ]
 }
