@@ -7,11 +7,13 @@
  *
  * A cache is code its reader runs, so each user gets its own, writable by it alone (made by
  * ops/prepare.ts when started as root): `supervisor/` for root (bin/plasmd's step, pm2), `node/`
- * for the signer and discovery, `executor/` for the executors, which run untrusted code and must
- * not be able to change what the others run. The folder: PHASE_CACHE_DIR (plasmd.service:
- * /var/cache/phase, kept across starts), else `<runtime_dir>/cache`, which the executor user can
- * reach. bin/plasmd's own step and pm2 use PHASE_CACHE_DIR/supervisor, else the user's own cache
- * folder (~/.cache/phase): they start before the configuration names runtime_dir.
+ * for the signer and discovery. The executors get none: they run untrusted code, and a cache they
+ * could write would let a compromised executor plant code that every later executor runs, across
+ * restarts (they may write their socket folder and nothing else). A cache for them would have to
+ * be written by a more trusted user and only read by them (left for later). The folder:
+ * PHASE_CACHE_DIR (plasmd.service: /var/cache/phase, kept across starts), else
+ * `<runtime_dir>/cache`. bin/plasmd's own step and pm2 use PHASE_CACHE_DIR/supervisor, else the
+ * user's own cache folder (~/.cache/phase): they start before the configuration names runtime_dir.
  */
 import { join } from 'node:path'
 
@@ -21,12 +23,11 @@ export interface CompileCaches {
   readonly given: boolean
   readonly supervisor: string
   readonly node: string
-  readonly executor: string
 }
 
 export function compileCaches (env: NodeJS.ProcessEnv, runtimeDir: string): CompileCaches {
   const given = env.PHASE_CACHE_DIR
   const ok = given !== undefined && given.startsWith('/')
   const dir = ok ? given : join(runtimeDir, 'cache')
-  return { dir, given: ok, supervisor: join(dir, 'supervisor'), node: join(dir, 'node'), executor: join(dir, 'executor') }
+  return { dir, given: ok, supervisor: join(dir, 'supervisor'), node: join(dir, 'node') }
 }

@@ -22,14 +22,16 @@ const limits = nodeLimits(config)
 const asRoot = process.getuid() === 0
 const nodeUser = asRoot && process.env.PHASE_NODE_USER ? { uid: process.env.PHASE_NODE_USER, gid: process.env.PHASE_NODE_USER } : {}
 const executorUser = asRoot ? { uid: EXECUTOR_USER, gid: EXECUTOR_USER } : {}
-// Each user its own compile cache (ops/compile-cache.ts); pm2 would hand down its own otherwise.
+// The node user's compile cache for the signer and discovery (ops/compile-cache.ts); none for the
+// executors (pm2 would hand down its own otherwise).
 const caches = compileCaches(process.env, config.runtimeDir)
-const cache = (which) => ({ NODE_COMPILE_CACHE: caches[which] })
+const nodeCache = { NODE_COMPILE_CACHE: caches.node }
+const noCache = { NODE_COMPILE_CACHE: '', NODE_DISABLE_COMPILE_CACHE: '1' }
 
 // Measured (issue 11, bench/memory.ts): V8 lets the young generation of each process grow to
 // 8 MiB semi-spaces under start-up's allocations and keeps it: capped at 1 MiB, an idle node
-// takes ~45 MiB less (executor 57 → 41 MiB alone) for no measurable CPU per job (2.3 ms either
-// way, all processes). --expose-gc: one full collection when the process goes quiet after work
+// takes ~45 MiB less (executor 57 → 41 MiB alone); CPU per job, all processes, stayed within
+// the noise of a loaded machine (2.2–2.4 ms without, 2.3–2.8 ms with). --expose-gc: one full collection when the process goes quiet after work
 // (services/core/src/idle-gc.ts), so a burst of jobs leaves no garbage resident. Not
 // --optimize-for-size: it bounds growth too but costs ~35% more CPU per job.
 const V8_FLAGS = ['--max-semi-space-size=1', '--expose-gc']
@@ -65,19 +67,19 @@ common.env.PHASE_CONFIG_VALIDATED = validatedConfigDigests()
 
 module.exports = {
   apps: [
-    { ...common, ...nodeUser, name: 'signer', script: path.join(root, 'services/signer/src/main.ts'), node_args: V8_FLAGS, max_memory_restart: `${limits.processMb.signer}M`, env: { ...common.env, ...cache('node') } },
+    { ...common, ...nodeUser, name: 'signer', script: path.join(root, 'services/signer/src/main.ts'), node_args: V8_FLAGS, max_memory_restart: `${limits.processMb.signer}M`, env: { ...common.env, ...nodeCache } },
     {
       ...common,
       ...executorUser,
       name: 'executor',
       script: path.join(root, 'services/executor/src/main.ts'),
       instances: config.executors,
-      env: { ...common.env, ...cache('executor') },
+      env: { ...common.env, ...noCache },
       max_memory_restart: `${limits.processMb.executor}M`,
       // Optimizing compiler for all wasm: no on-stack replacement means a hot loop in main
       // would otherwise stay on the baseline tier (see FACTS, "WebAssembly").
       node_args: ['--no-liftoff', ...V8_FLAGS]
     },
-    { ...common, ...nodeUser, name: 'discovery', script: path.join(root, 'services/discovery/src/main.ts'), node_args: V8_FLAGS, max_memory_restart: `${limits.processMb.discovery}M`, env: { ...common.env, ...cache('node') } }
+    { ...common, ...nodeUser, name: 'discovery', script: path.join(root, 'services/discovery/src/main.ts'), node_args: V8_FLAGS, max_memory_restart: `${limits.processMb.discovery}M`, env: { ...common.env, ...nodeCache } }
   ]
 }

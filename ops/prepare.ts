@@ -14,7 +14,7 @@
  *   <runtime_dir>/pm2         root:root, 0700        pm2's control sockets: no process of the node reaches them
  *   <runtime_dir>/executors   node user : phase-exec, 0770   the executors' sockets, and nothing else
  *   PHASE_CACHE_DIR, else <runtime_dir>/cache   root, 0755   Node's compile caches (ops/compile-cache.ts), one per user:
- *     supervisor/ root 0700, node/ node user 0700, executor/ phase-exec 0700 (no process reads a
+ *     supervisor/ root 0700, node/ node user 0700; none for the executors (no process reads a
  *     cache a less trusted user can write: a poisoned cache is code run by its reader)
  *
  * Every step changes something only when it differs, so it also runs without CAP_CHOWN (the
@@ -120,7 +120,6 @@ export function prepare (init: PrepareInit): void {
   folder(caches.dir, supervisor, 0, 0o755)
   if (caches.given) folder(caches.supervisor, supervisor, 0, 0o700)
   folder(caches.node, node.uid, node.gid, 0o700)
-  folder(caches.executor, exec.uid, exec.gid, 0o700)
   if (init.unit) unitLimits(config)
 }
 
