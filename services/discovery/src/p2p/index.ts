@@ -219,7 +219,7 @@ export class PhaseNetwork {
     const key = await capabilityKey(req.runtime !== undefined && req.runtime !== '' ? `runtime:${req.runtime}` : 'executor')
     return await findExecutors({
       self: this.peerId,
-      connectedExecutors: () => node.getConnections().filter((c) => c.status === 'open').map((c) => c.remotePeer.toString()),
+      connectedExecutors: async () => (await this.candidates()),
       providers: (signal) => node.contentRouting.findProviders(key, { signal }),
       learn: async (p) => { await node.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }) },
       capability: async (peer, signal) => await this.verifiedCapability(peer, signal),
