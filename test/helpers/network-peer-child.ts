@@ -30,7 +30,9 @@ async function answer (m: Msg): Promise<unknown> {
   if (m === 'stats') return nets.map(statsOf)
   if (m.cmd === 'provide') {
     const t = performance.now()
-    for await (const _ of dhtOf(nets[m.index]!).provide(await capabilityKey(m.key), { signal: AbortSignal.timeout(30_000) })) { /* drain */ }
+    try {
+      for await (const _ of dhtOf(nets[m.index]!).provide(await capabilityKey(m.key), { signal: AbortSignal.timeout(30_000) })) { /* drain */ }
+    } catch { return -1 }
     return performance.now() - t
   }
   if (m.cmd === 'lookup') {
@@ -65,5 +67,6 @@ async function answer (m: Msg): Promise<unknown> {
 
 // Lives until killed (or its parent goes).
 process.on('disconnect', () => { process.exit(0) })
-process.on('message', (m) => { void answer(m as Msg).then((r) => { process.send!(r as never) }) })
+// Every request gets an answer, or the parent would wait for ever.
+process.on('message', (m) => { void answer(m as Msg).then((r) => { process.send!(r as never) }, (err: unknown) => { process.send!({ error: String(err) }) }) })
 setInterval(() => {}, 1 << 30)
