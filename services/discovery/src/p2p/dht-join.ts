@@ -6,7 +6,7 @@
  * since the last fill, look up our own key and a few random keys. Every peer that answers or
  * is named in an answer is offered to the routing table, so after a few of these lookups a
  * node knows most of a small network and its share of a large one. Doubling bounds the number
- * of fills to log2(network size).
+ * of fills to log2(network size), each followed by at most MAX_REFILLS while they find peers.
  */
 import { randomBytes } from 'node:crypto'
 
@@ -33,6 +33,9 @@ export interface JoinInit {
   onFilled?: () => void
 }
 
+/** Fills in a row while each finds new peers (the gaps double: 4 s … 64 s with minGapMs 2 s). */
+const MAX_REFILLS = 5
+
 export interface Joiner {
   /** Fills done so far. */
   readonly fills: number
@@ -50,6 +53,7 @@ export function fillOnJoin (dht: JoinDht, table: JoinTable, selfKey: Uint8Array,
   let timer: NodeJS.Timeout | undefined
   let running = false
   let fills = 0
+  let refills = 0
 
   const lookup = async (key: Uint8Array, signal: AbortSignal): Promise<void> => {
     try {
@@ -63,13 +67,25 @@ export function fillOnJoin (dht: JoinDht, table: JoinTable, selfKey: Uint8Array,
     sizeAtLastFill = Math.max(1, table.size)
     lastFillAt = Date.now()
     fills++
+    const sizeBefore = table.size
     const signal = AbortSignal.any([stopped.signal, AbortSignal.timeout(timeoutMs)])
     try {
       await Promise.all([selfKey, ...Array.from({ length: randomKeys }, () => new Uint8Array(randomBytes(32)))].map(async (k) => { await lookup(k, signal) }))
     } finally {
       running = false
     }
-    if (!stopped.signal.aborted) init.onFilled?.()
+    if (stopped.signal.aborted) return
+    init.onFilled?.()
+    // A fill that found peers is followed by another (the new ones know others), later each
+    // time, until one finds nobody new: new contacts are pinged before they count, and on a busy
+    // network those answers come after the fill has ended.
+    if (table.size > sizeBefore && refills < MAX_REFILLS) {
+      refills++
+      timer = setTimeout(() => { void fill() }, minGapMs * 2 ** refills)
+      timer.unref()
+      return
+    }
+    refills = 0
     // Peers that arrived during the fill may have doubled the table already.
     onAdd()
   }

@@ -22,7 +22,7 @@ export interface FoundExecutor {
 export interface FindComponents {
   self: string
   /** Connected peers that said (identify) they speak the job protocol. */
-  connectedExecutors: () => string[]
+  connectedExecutors: () => Promise<string[]>
   /** DHT providers of the key for these requirements. */
   providers: (signal: AbortSignal) => AsyncIterable<{ id: PeerId, multiaddrs: Multiaddr[] }>
   /** The addresses a provider record gave, kept for the dial. */
@@ -81,7 +81,7 @@ export async function findExecutors (c: FindComponents, req: Requirements, o: Fi
     })
   }
 
-  for (const peer of c.connectedExecutors()) consider(peer)
+  for (const peer of await c.connectedExecutors().catch(() => [])) consider(peer)
   void (async () => {
     for await (const provider of c.providers(signal)) {
       const id = provider.id.toString()

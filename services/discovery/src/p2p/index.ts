@@ -37,6 +37,8 @@ export type { FoundExecutor } from './find-executors.ts'
 const MAX_ATTEMPTS = 3
 /** Peers whose capability record and job history are kept (least recently used dropped first). */
 const MAX_REMEMBERED_PEERS = 1024
+/** Least time between two announces caused by routing-table fills (each is 3 DHT queries). */
+const REANNOUNCE_GAP_MS = 10_000
 /** Provider records are refreshed this often (kad-dht keeps them for 48 h, peers come and go). */
 const ANNOUNCE_EVERY_MS = 5 * 60 * 1000
 /**
@@ -157,7 +159,7 @@ export class PhaseNetwork {
   async start (): Promise<void> {
     if (this.node !== undefined) return
     // Each time the routing table has filled further, the provider records go to the peers now closest to the keys.
-    this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log, onJoined: () => { void this.announce() } })
+    this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log, onJoined: () => { if (Date.now() - this.announcedAt > REANNOUNCE_GAP_MS) void this.announce() } })
     // Jobs are small enough for a relayed (limited) connection to a node behind a NAT.
     const opts = { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true }
     const limiter = new PeerLimiter({ concurrency: this.init.perPeerConcurrency, perSecond: this.init.perPeerPerSecond })
@@ -240,7 +242,7 @@ export class PhaseNetwork {
     const key = await capabilityKey(req.runtime !== undefined && req.runtime !== '' ? `runtime:${req.runtime}` : 'executor')
     return await findExecutors({
       self: this.peerId,
-      connectedExecutors: () => node.getConnections().filter((c) => c.status === 'open').map((c) => c.remotePeer.toString()),
+      connectedExecutors: async () => (await this.candidates()),
       providers: (signal) => node.contentRouting.findProviders(key, { signal }),
       learn: async (p) => { await node.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }) },
       capability: async (peer, signal) => await this.verifiedCapability(peer, signal),
