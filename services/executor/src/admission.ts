@@ -18,6 +18,7 @@
  */
 import { createHash } from 'node:crypto'
 import { HashMismatchError, InvalidModuleError, ModuleTooLargeError } from '../../core/src/errors.ts'
+import { Reader } from './rewrite/bytes.ts'
 
 export const PAGE_BYTES = 65536
 export const WASI_MODULE = 'wasi_snapshot_preview1'
@@ -172,7 +173,7 @@ function storageType (r: Reader): void {
 
 function valType (r: Reader): void {
   const b = r.byte()
-  if (b === 0x63 || b === 0x64) r.s33() // (ref null ht), (ref ht)
+  if (b === 0x63 || b === 0x64) r.leb() // (ref null ht), (ref ht)
 }
 
 function readTables (r: Reader): Table[] {
@@ -212,11 +213,11 @@ function constExpr (r: Reader): void {
   for (;;) {
     const op = r.byte()
     if (op === 0x0b) return
-    if (op === 0x41 || op === 0x42) r.s33() // i32/i64.const (a LEB of any width)
+    if (op === 0x41 || op === 0x42) r.leb() // i32/i64.const (a LEB of any width)
     else if (op === 0x43) r.skip(4)
     else if (op === 0x44) r.skip(8)
     else if (op === 0x23 || op === 0xd2) r.u32() // global.get, ref.func
-    else if (op === 0xd0) r.s33() // ref.null ht
+    else if (op === 0xd0) r.leb() // ref.null ht
     else if (op >= 0x6a && op <= 0x6c) continue // i32.add/sub/mul
     else if (op >= 0x7c && op <= 0x7e) continue // i64.add/sub/mul
     else if (op === 0xfb) {
@@ -263,49 +264,6 @@ function checkImports (r: Reader): void {
     if (kind !== 0) throw new InvalidModuleError(`import ${clip(module)}.${clip(field)} is not a function; only WASI functions may be imported`)
     if (module !== WASI_MODULE) throw new InvalidModuleError(`import ${clip(module)}.${clip(field)} is not available: only ${WASI_MODULE} is provided`)
     r.u32() // type index
-  }
-}
-
-class Reader {
-  readonly bytes: Uint8Array
-  pos: number
-  constructor (bytes: Uint8Array, pos: number) { this.bytes = bytes; this.pos = pos }
-  done (): boolean { return this.pos >= this.bytes.byteLength }
-  byte (): number {
-    if (this.pos >= this.bytes.byteLength) throw new InvalidModuleError('truncated module')
-    return this.bytes[this.pos++]!
-  }
-  peek (): number {
-    if (this.pos >= this.bytes.byteLength) throw new InvalidModuleError('truncated module')
-    return this.bytes[this.pos]!
-  }
-  skip (n: number): void {
-    if (this.pos + n > this.bytes.byteLength) throw new InvalidModuleError('truncated module')
-    this.pos += n
-  }
-  /** A signed LEB128 whose value is not needed (s33 heap types, i32/i64 constants): at most 10 bytes. */
-  s33 (): void {
-    for (let i = 0; i < 10; i++) if ((this.byte() & 0x80) === 0) return
-    throw new InvalidModuleError('malformed LEB128 integer')
-  }
-  u32 (): number {
-    let result = 0
-    for (let shift = 0; shift < 35; shift += 7) {
-      const b = this.byte()
-      result += (b & 0x7f) * 2 ** shift
-      if ((b & 0x80) === 0) {
-        if (result > 0xffffffff) throw new InvalidModuleError('integer out of range')
-        return result
-      }
-    }
-    throw new InvalidModuleError('malformed LEB128 integer')
-  }
-  name (): string {
-    const len = this.u32()
-    if (this.pos + len > this.bytes.byteLength) throw new InvalidModuleError('truncated name')
-    const s = new TextDecoder().decode(this.bytes.subarray(this.pos, this.pos + len))
-    this.pos += len
-    return s
   }
 }
 

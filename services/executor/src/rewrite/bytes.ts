@@ -42,7 +42,8 @@ export class Reader {
   }
   name (): string {
     const len = this.u32()
-    this.skip(len)
+    if (this.pos + len > this.end) throw new InvalidModuleError('truncated name')
+    this.pos += len
     return new TextDecoder().decode(this.bytes.subarray(this.pos - len, this.pos))
   }
 }
