@@ -166,6 +166,8 @@ export class DiscoveryNode {
         limits: { ...this.config.limits, maxTimeoutMs: this.config.remote.maxTimeoutMs, maxMemoryMb: this.config.remote.maxMemoryMb },
         readTimeoutMs: p2p.readTimeoutMs,
         maxInflightBytes: p2p.maxInflightBytes,
+        // A remote job's input files: the same per-job cap as a local one (limits.max_input_bytes).
+        maxInputBytes: this.config.limits.maxInputBytes,
         maxMessageBytes: jobMessageBytes(this.config.limits),
         maxResultBytes: jobResultBytes(this.config.limits)
       })
