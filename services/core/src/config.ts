@@ -137,11 +137,20 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string[], 'string' | 'integer' | 'bo
 const validatedDigests = new Set<string>()
 
 function validate (doc: unknown, where: string, env: LoadConfigOptions['env']): void {
-  const digest = createHash('sha256').update(JSON.stringify(doc)).digest('hex')
-  if (validatedDigests.has(digest) || (env.PHASE_CONFIG_VALIDATED ?? '').split(',').includes(digest)) return
+  const digest = digestOf(doc)
+  if (digest !== undefined && (validatedDigests.has(digest) || (env.PHASE_CONFIG_VALIDATED ?? '').split(',').includes(digest))) return
   const fn = validator('config')
   if (!fn(doc)) throw new InvalidConfigError(`${where}: ${describeError(fn.errors)}`)
-  validatedDigests.add(digest)
+  if (digest !== undefined) validatedDigests.add(digest)
+}
+
+/** sha256 of the document's JSON; undefined when it cannot be written (nested past the stack), so it is validated in full. */
+function digestOf (doc: unknown): string | undefined {
+  try {
+    return createHash('sha256').update(JSON.stringify(doc)).digest('hex')
+  } catch {
+    return undefined
+  }
 }
 
 /** What to pass as PHASE_CONFIG_VALIDATED: the digests of every document validated here. */

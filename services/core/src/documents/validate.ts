@@ -3,8 +3,8 @@
  * way their errors become a short, safe message naming the field ("/limits/timeout_ms must be
  * integer"). Messages may quote client input, so they are escaped and bounded before use.
  */
-import { createRequire } from 'node:module'
 import type { Ajv2020, ValidateFunction, ErrorObject } from 'ajv/dist/2020.js'
+import { loadAjv } from '#ajv'
 import manifestSchema from '../../../../schemas/manifest.schema.json' with { type: 'json' }
 import manifestV01Schema from '../../../../schemas/manifest-v0.1.schema.json' with { type: 'json' }
 import receiptSchema from '../../../../schemas/receipt.schema.json' with { type: 'json' }
@@ -26,11 +26,9 @@ export function validator (name: SchemaName): ValidateFunction {
   let fn = compiled.get(name)
   if (fn === undefined) {
     // allErrors stays off: the first error is all we report, and stopping early bounds the work.
-    // ajv is loaded on first use (it is CommonJS: a synchronous require): a process that never
-    // validates a document (an executor, whose configuration was validated by its starter) never
-    // loads it.
+    // In Node ajv is loaded here, on first use (#ajv: documents/ajv-node.ts).
     if (ajv === undefined) {
-      const { Ajv2020: Ajv } = createRequire(import.meta.url)('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js')
+      const Ajv = loadAjv()
       ajv = withFormats(new Ajv({ allErrors: false, strict: true }))
     }
     fn = ajv.compile(SCHEMAS[name])
