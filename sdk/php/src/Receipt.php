@@ -64,6 +64,15 @@ final class Receipt
     /** Wall time of the run in microseconds, as the node measured and signed it. */
     public function wallTimeUs(): ?int { return $this->int('wall_time_us'); }
     public function cpuTimeUs(): ?int { return $this->int('cpu_time_us'); }
+    /** Fuel spent (metered jobs only), and the budget the node applied. */
+    public function fuelUsed(): ?int { return $this->int('fuel_used'); }
+    public function fuelLimit(): ?int { return is_int($this->fields['limits']['fuel'] ?? null) ? $this->fields['limits']['fuel'] : null; }
+    /** 'deterministic', or 'default' when the receipt states no profile. */
+    public function profile(): string { return $this->str('profile') ?? 'default'; }
+    /** Why the guest trapped (status trap only), e.g. 'stack_overflow'. */
+    public function trap(): ?string { return $this->str('trap'); }
+    /** Time the node spent compiling the module for this job, apart from wallTimeUs(). */
+    public function compileTimeUs(): ?int { return $this->int('compile_time_us'); }
     public function peerId(): ?string { return is_string($this->fields['node']['peer_id'] ?? null) ? $this->fields['node']['peer_id'] : null; }
     public function publicKey(): ?string { return is_string($this->fields['node']['public_key'] ?? null) ? $this->fields['node']['public_key'] : null; }
 

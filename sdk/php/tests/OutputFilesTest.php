@@ -91,6 +91,16 @@ final class OutputFilesTest extends TestCase
         }
     }
 
+    public function testReadsTheIssue12MembersOfAVerifiedReceipt(): void
+    {
+        $fuel = Receipt::fromJson(self::vector('valid_fuel_deterministic')['receipt_json']);
+        $this->assertSame([1234567, 5000000, 'deterministic'], [$fuel->fuelUsed(), $fuel->fuelLimit(), $fuel->profile()]);
+        $trap = Receipt::fromJson(self::vector('valid_trap_stack_overflow')['receipt_json']);
+        $this->assertSame(['stack_overflow', null, null, 'default'], [$trap->trap(), $trap->fuelUsed(), $trap->fuelLimit(), $trap->profile()]);
+        $this->assertSame(877000, Receipt::fromJson(self::vector('valid_compile_time')['receipt_json'])->compileTimeUs());
+        $this->assertNull($trap->compileTimeUs());
+    }
+
     public function testVerifiesAFolderHoldingExactlyTheFilesTheReceiptLists(): void
     {
         $this->writeOut(self::files());
