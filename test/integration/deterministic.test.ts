@@ -101,6 +101,27 @@ describe('deterministic jobs on two nodes', () => {
     expect(monotonic).toBeLessThanOrEqual(BigInt(a!.fuel_used!))
   })
 
+  it('keeps a remote job\'s input file on the submitting node, so the next job names it by hash', async () => {
+    // Issue 12: input files travel like modules, also to another node: sent once to B, then by hash.
+    const client = createGrpcClient(NodeService, nodes[1]!.grpc)
+    const aId = await (async () => { const c = createGrpcClient(NodeService, nodes[0]!.grpc); try { return (await c.getNodeInfo({})).peerId } finally { c.close() } })()
+    try {
+      const data = randomBytes(4096)
+      const hash = contentHash(data)
+      const job = (nonce: string): Uint8Array => new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: contentHash(GUEST), nonce, inputs: [{ path: '/in/data.bin', hash }] }))
+      const first = await client.submitJob({ manifestJson: job(randomBytes(16).toString('hex')), module: GUEST, inputs: [{ hash, data }], peerId: aId })
+      expect(first).toMatchObject({ status: 'ok', peerId: aId })
+      const again = await client.submitJob({ manifestJson: job(randomBytes(16).toString('hex')), peerId: aId })
+      expect(again).toMatchObject({ status: 'ok', peerId: aId })
+      // A file no node holds is refused on B, before any peer is asked, naming the file.
+      const unknown = contentHash(randomBytes(32))
+      const missing = { version: 1, module_hash: contentHash(GUEST), nonce: randomBytes(16).toString('hex'), inputs: [{ path: '/in/x', hash: unknown }] }
+      await expect(client.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify(missing)), peerId: aId })).rejects.toMatchObject({ code: 'input_not_cached', message: expect.stringContaining(unknown) })
+    } finally {
+      client.close()
+    }
+  })
+
   it('counts replicas of a deterministic job as agreeing only when their fuel agrees too', async () => {
     // Same fuel on both (named, below both caps): the two runs agree.
     const same = await phase(nodes[1]!, ['run', join(dir, 'guest.wasm'), '--deterministic', '--fuel', '1000000', '--replicas', '2', '--json'])

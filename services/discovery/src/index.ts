@@ -173,7 +173,7 @@ export class DiscoveryNode {
       })
       await this.network.start()
     }
-    const router = new JobRouter({ jobs, modules: this.modules, network: this.network }, { peerId, limits: this.config.limits })
+    const router = new JobRouter({ jobs, modules: this.modules, inputs: this.inputs, network: this.network }, { peerId, limits: this.config.limits })
     const peers = async (): Promise<PeerSummary[]> => {
       if (this.network === undefined) throw new UnavailableError('this node is not on the network (p2p.enabled is false)')
       return await this.network.peers()

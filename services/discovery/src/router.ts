@@ -7,10 +7,11 @@ import { manifestInputs, parseManifest, type Manifest } from '../../core/src/doc
 import { sanitize } from '../../core/src/logger.ts'
 import { canonicalBytes } from '../../core/src/canonical.ts'
 import { contentHash } from '../../core/src/hash-node.ts'
-import { HashMismatchError, InvalidManifestError, ModuleNotCachedError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
+import { HashMismatchError, InputNotCachedError, InvalidManifestError, ModuleNotCachedError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
 import type { LimitsConfig } from '../../core/src/config.ts'
 import type { JobRequest, JobResult, JobRunner } from './jobs.ts'
-import type { ModuleStore } from './module-store.ts'
+import type { InputStore, ModuleStore } from './module-store.ts'
+import { admitInputs } from './input-files.ts'
 import type { PhaseNetwork, CapabilityRecord } from './p2p/index.ts'
 import { checkPeerIdArgument } from './peer-id-arg.ts'
 
@@ -57,8 +58,13 @@ export interface RoutedResult extends JobResult {
 export interface JobRouterComponents {
   jobs: Pick<JobRunner, 'run'>
   modules: Pick<ModuleStore, 'has' | 'get' | 'put'>
+  /** Where a remote job's input files are kept, as a local job's are (absent: none cached). */
+  inputs?: Pick<InputStore, 'has' | 'get' | 'put' | 'sizeOf'>
   network?: Pick<PhaseNetwork, 'runRemote' | 'pickPeers' | 'capability'>
 }
+
+/** No input store: every file must come with the request. */
+const NO_INPUTS: Pick<InputStore, 'has' | 'get' | 'put' | 'sizeOf'> = { has: () => false, get: async () => undefined, put: async () => {}, sizeOf: () => undefined }
 
 export class JobRouter {
   private readonly c: JobRouterComponents
@@ -160,30 +166,26 @@ export class JobRouter {
       if (bytes === undefined) throw new ModuleNotCachedError(`module ${hash} is no longer cached`)
       return bytes
     }
-    const loadInput = this.inputLoader(manifest, request.inputs ?? [])
+    const loadInput = await this.inputLoader(manifest, request.inputs)
     return { manifest, loadModule, loadInput, timeoutMs: (manifest.limits?.timeout_ms ?? this.init.limits.defaultTimeoutMs) + REMOTE_SLACK_MS }
   }
 
   /**
-   * Input files for a peer that lacks them: the bytes sent with the request (each checked against
-   * its hash), else this node's store. A file in neither is refused before any peer is asked.
+   * Input files for a peer that lacks them: admitted as a local job's are (each sent file checked
+   * against its hash and the caps, then kept in this node's input store, so the next job names it
+   * by hash), else from that store. A file in neither is refused before any peer is asked.
    */
-  private inputLoader (manifest: Manifest, sent: ReadonlyArray<{ hash: string, data: Uint8Array }>): (hash: string) => Promise<Uint8Array> {
-    const given = new Map<string, Uint8Array>()
-    for (const blob of sent) {
-      const actual = contentHash(blob.data)
-      if (actual !== blob.hash) throw new HashMismatchError(`input file bytes hash to ${actual}, the request says ${sanitize(blob.hash, 80)}`)
-      given.set(blob.hash, blob.data)
-    }
-    for (const { hash, path } of manifestInputs(manifest)) {
-      if (!given.has(hash) && !this.c.modules.has(hash)) throw new ModuleNotCachedError(`input file ${sanitize(path, 300)} (${hash}) is not cached on this node; send its bytes`)
-    }
+  private async inputLoader (manifest: Manifest, sent: JobRequest['inputs']): Promise<(hash: string) => Promise<Uint8Array>> {
+    const admitted = await admitInputs(this.c.inputs ?? NO_INPUTS, manifest, sent, this.init.limits)
+    let files: Promise<Map<string, Uint8Array>> | undefined
     return async (hash) => {
-      const bytes = given.get(hash) ?? await this.c.modules.get(hash)
-      if (bytes === undefined) throw new ModuleNotCachedError(`input file ${hash} is no longer cached`)
+      files ??= admitted.load().then((list) => new Map(list.map((f) => [f.hash, f.data])))
+      const bytes = (await files).get(hash)
+      if (bytes === undefined) throw new InputNotCachedError(`input file ${sanitize(hash, 80)} is not one of the job's`, [hash])
       return bytes
     }
   }
+
 
   private network (): NonNullable<JobRouterComponents['network']> {
     if (this.c.network === undefined) throw new UnavailableError('this node is not on the network (p2p.enabled is false)')
