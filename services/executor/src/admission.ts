@@ -18,7 +18,7 @@
  */
 import { createHash } from 'node:crypto'
 import { HashMismatchError, InvalidModuleError, ModuleTooLargeError } from '../../core/src/errors.ts'
-import { Reader } from './rewrite/bytes.ts'
+import { Reader, uleb } from './rewrite/bytes.ts'
 
 export const PAGE_BYTES = 65536
 export const WASI_MODULE = 'wasi_snapshot_preview1'
@@ -97,7 +97,7 @@ export function admit (bytes: Uint8Array, expectedHash: string, limits: Admissio
   const linearMaxPages = Math.min(memory?.declaredMax ?? Infinity, Math.floor((cap - tableElements * TABLE_SLOT_BYTES) / PAGE_BYTES))
   const out: Uint8Array[] = []
   let copied = 0
-  for (const [id, content] of [[4, tableSection(tables, tableMax)], [5, memory === undefined ? [0] : [1, 0x01, ...leb(memory.initial), ...leb(linearMaxPages)]]] as const) {
+  for (const [id, content] of [[4, tableSection(tables, tableMax)], [5, memory === undefined ? [0] : [1, 0x01, ...uleb(memory.initial), ...uleb(linearMaxPages)]]] as const) {
     const span = spans.get(id)
     if (span === undefined) continue
     out.push(bytes.subarray(copied, span.start), section(id, content))
@@ -201,10 +201,10 @@ function readTables (r: Reader): Table[] {
 }
 
 function tableSection (tables: Table[], max: number[]): number[] {
-  const content: number[] = [...leb(tables.length)]
+  const content: number[] = [...uleb(tables.length)]
   // No push(...x): an initializer expression can be long enough to overflow the call stack.
   const append = (b: ArrayLike<number>): void => { for (let i = 0; i < b.length; i++) content.push(b[i]!) }
-  tables.forEach((t, i) => { append(t.prefix); append([0x01, ...leb(t.initial), ...leb(max[i]!)]); append(t.suffix) })
+  tables.forEach((t, i) => { append(t.prefix); append([0x01, ...uleb(t.initial), ...uleb(max[i]!)]); append(t.suffix) })
   return content
 }
 
@@ -247,7 +247,7 @@ function readMemory (r: Reader): { initial: number, declaredMax: number } | unde
 }
 
 function section (id: number, content: number[]): Uint8Array {
-  const head = [id, ...leb(content.length)]
+  const head = [id, ...uleb(content.length)]
   const out = new Uint8Array(head.length + content.length)
   out.set(head)
   out.set(content, head.length)
@@ -265,17 +265,6 @@ function checkImports (r: Reader): void {
     if (module !== WASI_MODULE) throw new InvalidModuleError(`import ${clip(module)}.${clip(field)} is not available: only ${WASI_MODULE} is provided`)
     r.u32() // type index
   }
-}
-
-function leb (value: number): number[] {
-  const out: number[] = []
-  do {
-    let b = value % 128
-    value = Math.floor(value / 128)
-    if (value > 0) b |= 0x80
-    out.push(b)
-  } while (value > 0)
-  return out
 }
 
 function concat (parts: Uint8Array[]): Uint8Array<ArrayBuffer> {

@@ -68,6 +68,11 @@ export function createFsCalls (mem: GuestMemory, fs: MemFs, fds: FdTable, stdio:
     if (isErrno(path)) return path
     return { entry, dir: entry.target.node, path }
   }
+  /** The parent folder and last name of a path the guest names relative to a folder fd it holds with `rights`. */
+  const walkAt = (fd: number, rights: bigint, ptr: number, len: number): ReturnType<MemFs['walk']> => {
+    const d = dirAndPath(fd, rights, ptr, len)
+    return isErrno(d) ? d : fs.walk(d.dir, d.path)
+  }
   const writeFilestat = (ptr: number, node: FsNode | undefined): void => {
     const v = mem.view()
     if (ptr + FILESTAT_SIZE > v.byteLength) throw new RangeError('offset is out of bounds')
@@ -382,23 +387,17 @@ export function createFsCalls (mem: GuestMemory, fs: MemFs, fds: FdTable, stdio:
       return setTimes(node, atim, mtim, fstFlags)
     },
     path_create_directory (fd: number, pathPtr: number, pathLen: number): number {
-      const d = dirAndPath(fd, RIGHT.PATH_CREATE_DIRECTORY, pathPtr, pathLen)
-      if (isErrno(d)) return d
-      const w = fs.walk(d.dir, d.path)
+      const w = walkAt(fd, RIGHT.PATH_CREATE_DIRECTORY, pathPtr, pathLen)
       if (isErrno(w)) return w
       return fs.createDir(w.dir, w.last) ?? ESUCCESS
     },
     path_remove_directory (fd: number, pathPtr: number, pathLen: number): number {
-      const d = dirAndPath(fd, RIGHT.PATH_REMOVE_DIRECTORY, pathPtr, pathLen)
-      if (isErrno(d)) return d
-      const w = fs.walk(d.dir, d.path)
+      const w = walkAt(fd, RIGHT.PATH_REMOVE_DIRECTORY, pathPtr, pathLen)
       if (isErrno(w)) return w
       return fs.removeDir(w.dir, w.last) ?? ESUCCESS
     },
     path_unlink_file (fd: number, pathPtr: number, pathLen: number): number {
-      const d = dirAndPath(fd, RIGHT.PATH_UNLINK_FILE, pathPtr, pathLen)
-      if (isErrno(d)) return d
-      const w = fs.walk(d.dir, d.path)
+      const w = walkAt(fd, RIGHT.PATH_UNLINK_FILE, pathPtr, pathLen)
       if (isErrno(w)) return w
       if (w.last === '.' || w.last === '..') return EISDIR
       return fs.unlinkFile(w.dir, w.last, w.trailingSlash) ?? ESUCCESS
