@@ -27,7 +27,7 @@ import { manifestInputs, parseManifest, type Manifest } from '../../../core/src/
 import { HashMismatchError, LimitExceededError, PhaseError, QueueFullError, UnavailableError, isPhaseError, toPublicError } from '../../../core/src/errors.ts'
 import { contentHash } from '../../../core/src/hash-node.ts'
 import type { JobServerComponents, JobServerInit, Lp, RemoteResult } from './job-protocol.ts'
-import { finish, messageStream, readMessage, readJson, resultOf, varintBytes, writeJson, writeMessage } from './job-protocol.ts'
+import { finish, messageStream, readMessage, readJson, resultMessage, resultOf, varintBytes, writeJson, writeMessage } from './job-protocol.ts'
 
 export const JOB_PROTOCOL_2 = '/phase/job/2.0.0'
 
@@ -155,13 +155,7 @@ export function jobStreamHandler2 (c: JobServerComponents, init: JobServer2Init,
         // JobRunner stores the input files it is given, like a module (hash-only next time).
         const r = await c.jobs.run({ manifest, module, ...(inputs.length > 0 ? { inputs } : {}) }, { origin: 'remote' })
         await send({
-          type: 'result',
-          job_id: r.jobId,
-          status: r.status,
-          exit_code: r.exitCode,
-          stdout_base64: Buffer.from(r.stdout).toString('base64'),
-          stderr_base64: Buffer.from(r.stderr).toString('base64'),
-          receipt_json: Buffer.from(r.receiptJson).toString('utf8'),
+          ...resultMessage(r),
           ...(r.outputs !== undefined && r.outputs.length > 0 ? { outputs: r.outputs.map((f) => ({ path: f.path, data_base64: Buffer.from(f.data).toString('base64') })) } : {})
         }, 'the result')
         c.count?.('in')

@@ -11,7 +11,7 @@ import type { Stream } from '@libp2p/interface'
 import { parseManifest, type Manifest } from '../../../core/src/documents/manifest.ts'
 import { CancelledError, DeadlineExceededError, PhaseError, UnavailableError, ERROR_TABLE, isPhaseError, toPublicError, type ErrorCode } from '../../../core/src/errors.ts'
 import { sanitize, type Logger } from '../../../core/src/logger.ts'
-import type { JobRunner } from '../jobs.ts'
+import type { JobResult, JobRunner } from '../jobs.ts'
 import type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
 import { canonicalBytes } from '../../../core/src/canonical.ts'
 import type { PeerLimiter } from './peer-limits.ts'
@@ -245,15 +245,7 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & 
       }
       log.info({ event: 'job_in', moduleHash: manifest.module_hash }, 'remote job in')
       const r = await c.jobs.run({ manifest, module }, { origin: 'remote' })
-      await writeJson(lp, {
-        type: 'result',
-        job_id: r.jobId,
-        status: r.status,
-        exit_code: r.exitCode,
-        stdout_base64: Buffer.from(r.stdout).toString('base64'),
-        stderr_base64: Buffer.from(r.stderr).toString('base64'),
-        receipt_json: Buffer.from(r.receiptJson).toString('utf8')
-      }, 'the result', undefined, init.readTimeoutMs)
+      await writeJson(lp, resultMessage(r), 'the result', undefined, init.readTimeoutMs)
       c.count?.('in')
       // The job is done: its slot is free while the peer closes the stream.
       inFlight--
@@ -357,6 +349,19 @@ export async function offerJob (stream: Stream, manifest: Manifest, loadModule: 
   }
   await stream.close({ signal: AbortSignal.timeout(CAPABILITY_GRACE_MS) }).catch(() => { stream.abort(new Error('job stream did not close')) })
   return resultOf(r)
+}
+
+/** The `result` message of a job this node ran (both protocol versions; 2.0.0 adds the output files). */
+export function resultMessage (r: Pick<JobResult, 'jobId' | 'status' | 'exitCode' | 'stdout' | 'stderr' | 'receiptJson'>): Record<string, unknown> {
+  return {
+    type: 'result',
+    job_id: r.jobId,
+    status: r.status,
+    exit_code: r.exitCode,
+    stdout_base64: Buffer.from(r.stdout).toString('base64'),
+    stderr_base64: Buffer.from(r.stderr).toString('base64'),
+    receipt_json: Buffer.from(r.receiptJson).toString('utf8')
+  }
 }
 
 /** A peer's result message as a RemoteResult (unverified: the caller checks it against the receipt). */
