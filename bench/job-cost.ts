@@ -8,9 +8,9 @@ import { readFile } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { NodeService } from '../services/core/src/gen/phase/node/v1/node_pb.js'
-import { createGrpcClient } from '../services/core/src/grpc/index.ts'
-import { contentHash } from '../services/core/src/hash-node.ts'
+import { NodeService } from '../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient } from '../services/core/rpc/src/index.ts'
+import { contentHash } from '../services/core/protocol/src/hash-node.ts'
 import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 
 const JOBS = Number(process.argv[2] ?? 5000)

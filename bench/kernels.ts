@@ -10,9 +10,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { NodeService } from '../services/core/src/gen/phase/node/v1/node_pb.js'
-import { createGrpcClient } from '../services/core/src/grpc/index.ts'
-import { contentHash } from '../services/core/src/hash-node.ts'
+import { NodeService } from '../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient } from '../services/core/rpc/src/index.ts'
+import { contentHash } from '../services/core/protocol/src/hash-node.ts'
 import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 import { median, fmtMs, type Row } from './stats.ts'
 

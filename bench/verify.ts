@@ -11,12 +11,12 @@
  */
 import { createPublicKey, randomBytes, verify as nodeVerify } from 'node:crypto'
 import { pathToFileURL } from 'node:url'
-import { createReceiptSigner } from '../services/core/src/crypto/sign.ts'
-import { verifyReceipt } from '../services/core/src/crypto/verify.ts'
-import { verifyReceiptNode } from '../services/core/src/crypto/verify-node.ts'
-import { ed25519Path, useEd25519Path, type Ed25519Path } from '../services/core/src/crypto/ed25519.ts'
-import { checkBeforeSignature } from '../services/core/src/crypto/checks.ts'
-import { RECEIPT_DOMAIN, signingBytes } from '../services/core/src/crypto/domain.ts'
+import { createReceiptSigner } from '../services/core/protocol/src/crypto/sign.ts'
+import { verifyReceipt } from '../services/core/protocol/src/crypto/verify.ts'
+import { verifyReceiptNode } from '../services/core/protocol/src/crypto/verify-node.ts'
+import { ed25519Path, useEd25519Path, type Ed25519Path } from '../services/core/protocol/src/crypto/ed25519.ts'
+import { checkBeforeSignature } from '../services/core/protocol/src/crypto/checks.ts'
+import { RECEIPT_DOMAIN, signingBytes } from '../services/core/protocol/src/crypto/domain.ts'
 import { printTable, type Row } from './stats.ts'
 
 interface Rate { perCpuSecond: number, perSecond: number }

@@ -10,7 +10,7 @@
 // start keeps them as root). bin/plasmd (ops/prepare.ts) has made the folders this needs.
 'use strict'
 const path = require('node:path')
-const { loadConfig, validatedConfigDigests } = require('../services/core/src/config.ts')
+const { loadConfig, validatedConfigDigests } = require('../services/core/process/src/config.ts')
 const { nodeLimits } = require('./limits.ts')
 const { EXECUTOR_USER } = require('./prepare.ts')
 const { compileCaches } = require('./compile-cache.ts')
@@ -32,7 +32,7 @@ const noCache = { NODE_COMPILE_CACHE: '', NODE_DISABLE_COMPILE_CACHE: '1' }
 // 8 MiB semi-spaces under start-up's allocations and keeps it: capped at 1 MiB, an idle node
 // takes ~45 MiB less (executor 57 → 41 MiB alone); CPU per job, all processes, stayed within
 // the noise of a loaded machine (2.2–2.4 ms without, 2.3–2.8 ms with). --expose-gc: one full collection when the process goes quiet after work
-// (services/core/src/idle-gc.ts), so a burst of jobs leaves no garbage resident. Not
+// (services/core/process/src/idle-gc.ts), so a burst of jobs leaves no garbage resident. Not
 // --optimize-for-size: it bounds growth too but costs ~35% more CPU per job.
 const V8_FLAGS = ['--max-semi-space-size=1', '--expose-gc']
 
@@ -61,7 +61,7 @@ const common = {
   env: { PHASE_NODE_BIN: node, PHASE_STATE_DIR: config.stateDir, PHASE_RUNTIME_DIR: config.runtimeDir }
 }
 // The apps read this configuration with these folders set: validated here, once, they skip the
-// schema's compile (PHASE_CONFIG_VALIDATED, services/core/src/config.ts).
+// schema's compile (PHASE_CONFIG_VALIDATED, services/core/process/src/config.ts).
 loadConfig({ env: { ...process.env, ...common.env } })
 common.env.PHASE_CONFIG_VALIDATED = validatedConfigDigests()
 

@@ -6,7 +6,7 @@
  * ops/prepare.ts), so a runaway node cannot take the host. Changing the configuration changes
  * them: restart or reload the service.
  */
-import type { NodeConfig } from '../services/core/src/config.ts'
+import type { NodeConfig } from '../services/core/process/src/config.ts'
 
 const MIB = 1024 * 1024
 

@@ -23,7 +23,7 @@
 import { spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { executorSocketDir, loadConfig, type NodeConfig } from '../services/core/src/config.ts'
+import { executorSocketDir, loadConfig, type NodeConfig } from '../services/core/process/src/config.ts'
 import { nodeLimits, unitDropIn } from './limits.ts'
 import { compileCaches } from './compile-cache.ts'
 

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module'
 import { userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { loadConfig, type NodeConfig } from '../services/core/src/config.ts'
+import { loadConfig, type NodeConfig } from '../services/core/process/src/config.ts'
 import { prepare, lookupUser, EXECUTOR_USER, PrepareError, type Ids } from './prepare.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')

@@ -3,8 +3,8 @@
  * file in --config, PHASE_CONFIG or /etc/phase/plasmd.json, then PHASE_* overrides, then the
  * embedded defaults). A bad file exits 78 with a message naming the key; secrets never print.
  */
-import { loadConfig, type NodeConfig } from '../../services/core/src/config.ts'
-import { InvalidConfigError } from '../../services/core/src/errors.ts'
+import { loadConfig, type NodeConfig } from '@phase-network/process'
+import { InvalidConfigError } from '@phase-network/protocol'
 import { CliError, UsageError, parse } from './usage.ts'
 import { EXIT } from './exit.ts'
 

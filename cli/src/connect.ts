@@ -3,10 +3,10 @@
  * itself would use (same configuration resolution as plasmd: PHASE_CONFIG, /etc/phase/plasmd.json,
  * embedded defaults).
  */
-import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
-import { createGrpcClient, type GrpcClient } from '../../services/core/src/grpc/index.ts'
-import { loadConfig } from '../../services/core/src/config.ts'
-import { PhaseClient } from '../../sdk/ts/src/index.ts'
+import { NodeService } from '@phase-network/rpc/node/v1'
+import { createGrpcClient, type GrpcClient } from '@phase-network/rpc'
+import { loadConfig } from '@phase-network/process'
+import { PhaseClient } from '@phase-network/sdk'
 import { accessSync, constants, readFileSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { CliError, UsageError } from './usage.ts'

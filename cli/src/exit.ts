@@ -2,7 +2,7 @@
  * Exit codes of the phase CLI (sysexits-style for CLI failures, `timeout`-style for jobs).
  * Documented in the README and `phase --help`.
  */
-import type { ErrorCode } from '../../services/core/src/errors.ts'
+import type { ErrorCode } from '@phase-network/protocol'
 
 export const EXIT = {
   OK: 0,

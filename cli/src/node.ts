@@ -4,7 +4,7 @@ import { EXIT } from './exit.ts'
 import { printable } from './terminal.ts'
 import { UsageError, parse } from './usage.ts'
 import { scaleCommand } from './scale.ts'
-import { nodeStatusJson } from '../../services/discovery/src/status.ts'
+import { nodeStatusJson } from '@phase-network/discovery'
 
 const OPTIONS = { api: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' } } as const
 

@@ -9,9 +9,9 @@
 import { lstat, open, readdir } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import type { Receipt } from '../../services/core/src/documents/receipt.ts'
-import { verifyOutputs, type OutputFileEvidence } from '../../services/core/src/crypto/output-files.ts'
-import { VerificationError } from '../../services/core/src/errors.ts'
+import type { Receipt } from '@phase-network/protocol'
+import { verifyOutputs, type OutputFileEvidence } from '@phase-network/protocol'
+import { VerificationError } from '@phase-network/protocol'
 import { EXIT } from './exit.ts'
 import { CliError } from './usage.ts'
 

@@ -7,7 +7,7 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { readLog, verifyReceiptLog, RECEIPT_LOG_DIR, type LogReport } from '../../services/signer/src/index.ts'
+import { readLog, verifyReceiptLog, RECEIPT_LOG_DIR, type LogReport } from '@phase-network/signer'
 import { connectRaw } from './connect.ts'
 import { loadForCli } from './config.ts'
 import { EXIT } from './exit.ts'

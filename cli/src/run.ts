@@ -5,9 +5,9 @@
  * --output-dir, prints the module's output and exits with the module's exit code.
  */
 import { writeFile } from 'node:fs/promises'
-import { canonicalBytes } from '../../services/core/src/canonical.ts'
-import { manifest } from '../../sdk/ts/src/index.ts'
-import { jobOutcomeJson } from '../../services/core/src/job-json.ts'
+import { canonicalBytes } from '@phase-network/protocol'
+import { manifest } from '@phase-network/sdk'
+import { jobOutcomeJson } from '@phase-network/protocol/node'
 import { connect } from './connect.ts'
 import { EXIT } from './exit.ts'
 import { CliError, UsageError, intOption, parse, readInput } from './usage.ts'

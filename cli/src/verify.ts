@@ -7,12 +7,12 @@
  * verified, 1 with `receipt NOT verified: <check>: <why>` on stderr otherwise; 66 when a file
  * or DIR cannot be read.
  */
-import { contentHash } from '../../services/core/src/hash-node.ts'
-import { verifyReceipt } from '../../services/core/src/crypto/verify.ts'
-import { hexToBytes } from '../../services/core/src/crypto/hex.ts'
-import { MAX_RECEIPT_BYTES } from '../../services/core/src/documents/receipt.ts'
-import { jobIdOf, inputsHashOf, parseManifest } from '../../services/core/src/documents/manifest.ts'
-import { isPhaseError, VerificationError } from '../../services/core/src/errors.ts'
+import { contentHash } from '@phase-network/protocol/node'
+import { verifyReceipt } from '@phase-network/protocol'
+import { hexToBytes } from '@phase-network/protocol'
+import { MAX_RECEIPT_BYTES } from '@phase-network/protocol'
+import { jobIdOf, inputsHashOf, parseManifest } from '@phase-network/protocol'
+import { isPhaseError, VerificationError } from '@phase-network/protocol'
 import { EXIT } from './exit.ts'
 import { printable } from './terminal.ts'
 import { CliError, UsageError, parse, readInput } from './usage.ts'

@@ -24,14 +24,15 @@ doc="$pkg/usr/share/doc/phase"
 started=$(date +%s)
 
 echo "== staging phase $version"
-mkdir -p "$lib/bin" "$lib/ops" "$lib/sdk/ts" "$lib/cli" "$doc" "$pkg/usr/bin" "$pkg/etc/phase" \
+mkdir -p "$lib/bin" "$lib/ops" "$doc" "$pkg/usr/bin" "$pkg/etc/phase" \
   "$pkg/lib/systemd/system" "$pkg/usr/share/phase/examples" "$pkg/usr/share/lintian/overrides" "$pkg/DEBIAN"
 cp package.json package-lock.json LICENSE "$lib/"
 cp -r schemas "$lib/"
-# Only sources: services/<name>/src (generated code included); no tests live there.
-for dir in services/*/src; do mkdir -p "$lib/$(dirname "$dir")"; cp -r "$dir" "$lib/$dir"; done
-cp -r cli/src "$lib/cli/src"
-cp -r sdk/ts/src sdk/ts/package.json "$lib/sdk/ts/"
+# Only sources: each workspace package's package.json and src (generated code included; no tests
+# live there). node_modules/@phase-network/* are relative links to these folders.
+for ws in $("$node" -e 'for (const w of require("./package.json").workspaces) if (w !== "schemas") console.log(w)'); do
+  mkdir -p "$lib/$ws"; cp "$ws/package.json" "$lib/$ws/"; cp -r "$ws/src" "$lib/$ws/src"
+done
 cp ops/ecosystem.config.cjs ops/pm2-json-console.cjs ops/limits.ts ops/prepare.ts ops/start.ts ops/compile-cache.ts "$lib/ops/"
 install -m 0755 bin/phase bin/plasmd "$lib/bin/"
 ln -s ../lib/phase/bin/phase "$pkg/usr/bin/phase"

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { ROOT } from '../helpers/node-harness.ts'
 import { VECTORS_FILE } from '../vectors/generate.ts'
-import { MAX_RECEIPT_BYTES } from '../../services/core/src/documents/receipt.ts'
+import { MAX_RECEIPT_BYTES } from '../../services/core/protocol/src/documents/receipt.ts'
 
 interface Case { name: string, receipt_json: string, expect: { public_key: string, outputs?: { files_base64?: Record<string, string> } } }
 const cases = (JSON.parse(readFileSync(VECTORS_FILE, 'utf8')) as { cases: Case[] }).cases

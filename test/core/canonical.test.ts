@@ -1,8 +1,8 @@
 import { describe, it, expect } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { canonicalize, canonicalBytes } from '../../services/core/src/canonical.ts'
-import { contentHash, HASH_PATTERN, useNativeSha256 } from '../../services/core/src/hash.ts'
-import { contentHash as contentHashNode } from '../../services/core/src/hash-node.ts'
+import { canonicalize, canonicalBytes } from '../../services/core/protocol/src/canonical.ts'
+import { contentHash, HASH_PATTERN, useNativeSha256 } from '../../services/core/protocol/src/hash.ts'
+import { contentHash as contentHashNode } from '../../services/core/protocol/src/hash-node.ts'
 
 /** A float64 from its IEEE 754 bit pattern (RFC 8785 Appendix B lists numbers this way). */
 function float (hex: string): number {

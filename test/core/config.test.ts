@@ -7,7 +7,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
-import { loadConfig, validatedConfigDigests } from '../../services/core/src/config.ts'
+import { loadConfig, validatedConfigDigests } from '../../services/core/process/src/config.ts'
 
 describe('loadConfig', () => {
   let dir: string

@@ -11,10 +11,10 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { create, toBinary } from '@bufbuild/protobuf'
-import { SignerService, SignReceiptRequestSchema } from '../../services/core/src/gen/phase/signer/v1/signer_pb.js'
-import { GrpcServer, createGrpcClient, type ServiceImpl, type GrpcClient } from '../../services/core/src/grpc/index.ts'
-import { Intake } from '../../services/core/src/intake.ts'
-import { silentLogger } from '../../services/core/src/logger.ts'
+import { SignerService, SignReceiptRequestSchema } from '../../services/core/rpc/src/gen/phase/signer/v1/signer_pb.js'
+import { GrpcServer, createGrpcClient, type ServiceImpl, type GrpcClient } from '../../services/core/rpc/src/index.ts'
+import { Intake } from '../../services/core/rpc/src/intake.ts'
+import { silentLogger } from '../../services/core/process/src/logger.ts'
 
 const BIG = new Uint8Array(32 * 1024 * 1024)
 let answered = 0

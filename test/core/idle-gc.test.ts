@@ -3,7 +3,7 @@
  * it stays idle or keeps working, and nothing at all without --expose-gc.
  */
 import { describe, it, expect, afterEach } from '@jest/globals'
-import { collectWhenIdle } from '../../services/core/src/idle-gc.ts'
+import { collectWhenIdle } from '../../services/core/process/src/idle-gc.ts'
 
 const g = globalThis as { gc?: () => void }
 const original = g.gc

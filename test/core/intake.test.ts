@@ -1,7 +1,7 @@
 /** Intake: one budget of buffered request bytes, a minimum rate after a grace period, a deadline. */
 import { describe, it, expect } from '@jest/globals'
-import { Intake } from '../../services/core/src/intake.ts'
-import type { PhaseError } from '../../services/core/src/errors.ts'
+import { Intake } from '../../services/core/rpc/src/intake.ts'
+import type { PhaseError } from '../../services/core/protocol/src/errors.ts'
 
 async function failureOf (intake: Intake, feed?: (u: ReturnType<Intake['begin']>) => void): Promise<PhaseError> {
   return await new Promise((resolve) => {

@@ -1,7 +1,7 @@
 import { describe, it, expect } from '@jest/globals'
-import { parseManifest, upgradeManifest, jobIdOf, inputsHashOf, manifestStdin, randomNonce, type Manifest } from '../../services/core/src/documents/index.ts'
-import { contentHash as contentHashNode } from '../../services/core/src/hash-node.ts'
-import { isCanonicalBase64 } from '../../services/core/src/documents/validate.ts'
+import { parseManifest, upgradeManifest, jobIdOf, inputsHashOf, manifestStdin, randomNonce, type Manifest } from '../../services/core/protocol/src/documents/index.ts'
+import { contentHash as contentHashNode } from '../../services/core/protocol/src/hash-node.ts'
+import { isCanonicalBase64 } from '../../services/core/protocol/src/documents/validate.ts'
 import fc from 'fast-check'
 
 const HASH = `sha256:${'ab'.repeat(32)}`

@@ -1,5 +1,5 @@
 /** A valid unsigned receipt for tests, with every field filled in. */
-import type { UnsignedReceipt } from '../../services/core/src/documents/receipt.ts'
+import type { UnsignedReceipt } from '../../services/core/protocol/src/documents/receipt.ts'
 
 export const PEER_ID = '12D3KooWRndVhVZPCiQwHBBBdg769GyrPUW13zxwqQyf9r3ANaba'
 

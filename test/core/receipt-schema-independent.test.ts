@@ -10,7 +10,7 @@ import { describe, it, expect } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { validator } from '../../services/core/src/documents/validate.ts'
+import { validator } from '../../services/core/protocol/src/documents/validate.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { VECTORS_FILE } from '../vectors/generate.ts'
 

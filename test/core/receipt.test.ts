@@ -1,6 +1,6 @@
 import { describe, it, expect } from '@jest/globals'
-import { parseReceipt, validateUnsignedReceipt, MAX_RECEIPT_BYTES } from '../../services/core/src/documents/index.ts'
-import { canonicalize } from '../../services/core/src/canonical.ts'
+import { parseReceipt, validateUnsignedReceipt, MAX_RECEIPT_BYTES } from '../../services/core/protocol/src/documents/index.ts'
+import { canonicalize } from '../../services/core/protocol/src/canonical.ts'
 import { largestReceipt, unsignedReceipt } from './receipt-fixture.ts'
 
 const KEY = 'a'.repeat(64)

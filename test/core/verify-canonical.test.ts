@@ -6,8 +6,8 @@
  */
 import { describe, it, expect } from '@jest/globals'
 import fc from 'fast-check'
-import { canonicalize } from '../../services/core/src/canonical.ts'
-import { canonicalJson, canonicalViolation, findRepeatedMember, isCanonicalText } from '../../services/core/src/documents/received.ts'
+import { canonicalize } from '../../services/core/protocol/src/canonical.ts'
+import { canonicalJson, canonicalViolation, findRepeatedMember, isCanonicalText } from '../../services/core/protocol/src/documents/received.ts'
 
 const RUNS = 2000
 /** Any JSON value, strings of any UTF-16 code unit but lone surrogates (they have no canonical form). */

@@ -5,8 +5,8 @@
 import { describe, it, expect } from '@jest/globals'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { canonicalBytes, canonicalize } from '../../services/core/src/canonical.ts'
-import { signCapability, verifyCapability, type CapabilityRecord, type UnsignedCapability } from '../../services/core/src/crypto/capability.ts'
+import { canonicalBytes, canonicalize } from '../../services/core/protocol/src/canonical.ts'
+import { signCapability, verifyCapability, type CapabilityRecord, type UnsignedCapability } from '../../services/core/protocol/src/crypto/capability.ts'
 
 const NOW = 1_735_689_600_000
 const key = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(3))

@@ -6,8 +6,8 @@
  */
 import { describe, it, expect } from '@jest/globals'
 import { generateKeyPairSync, randomBytes, sign, verify as nodeVerify, type KeyObject } from 'node:crypto'
-import { MAX_VETTED_KEYS, cachedKeyCounts, ed25519Path, signatureShapeOk, useEd25519Path, verifyEd25519, verifyEd25519Sync, vetPublicKey } from '../../services/core/src/crypto/ed25519.ts'
-import { MAX_NATIVE_KEYS } from '../../services/core/src/crypto/ed25519-native.ts'
+import { MAX_VETTED_KEYS, cachedKeyCounts, ed25519Path, signatureShapeOk, useEd25519Path, verifyEd25519, verifyEd25519Sync, vetPublicKey } from '../../services/core/protocol/src/crypto/ed25519.ts'
+import { MAX_NATIVE_KEYS } from '../../services/core/protocol/src/crypto/ed25519-native.ts'
 
 const rawPublic = (key: KeyObject): Uint8Array => new Uint8Array(key.export({ format: 'der', type: 'spki' }).subarray(12))
 const L = 2n ** 252n + 27742317777372353535851937790883648493n

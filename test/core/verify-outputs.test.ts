@@ -5,11 +5,11 @@
  */
 import { describe, it, expect } from '@jest/globals'
 import { runInNewContext } from 'node:vm'
-import { contentHash } from '../../services/core/src/hash.ts'
-import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
-import { CHECK_ORDER, outputDigests, verifyOutputs, verifyReceipt, verifyReceiptSync } from '../../services/core/src/crypto/index.ts'
-import { contentHash as nodeContentHash } from '../../services/core/src/hash-node.ts'
-import { verifyReceiptNode } from '../../services/core/src/crypto/verify-node.ts'
+import { contentHash } from '../../services/core/protocol/src/hash.ts'
+import { createReceiptSigner } from '../../services/core/protocol/src/crypto/sign.ts'
+import { CHECK_ORDER, outputDigests, verifyOutputs, verifyReceipt, verifyReceiptSync } from '../../services/core/protocol/src/crypto/index.ts'
+import { contentHash as nodeContentHash } from '../../services/core/protocol/src/hash-node.ts'
+import { verifyReceiptNode } from '../../services/core/protocol/src/crypto/verify-node.ts'
 import { verify as sdkVerify, verifyOutputs as sdkVerifyOutputs } from '../../sdk/ts/src/index.ts'
 import { unsignedReceipt } from './receipt-fixture.ts'
 

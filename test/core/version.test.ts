@@ -2,7 +2,7 @@
 import { describe, it, expect } from '@jest/globals'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { VERSION, processInfo } from '../../services/core/src/process-info.ts'
+import { VERSION, processInfo } from '../../services/core/rpc/src/process-info.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 
 describe('version', () => {

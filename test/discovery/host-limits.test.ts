@@ -18,7 +18,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { createHost, DHT_PROTOCOL, type HostInit } from '../../services/discovery/src/p2p/host.ts'
-import { silentLogger } from '../../services/core/src/logger.ts'
+import { silentLogger } from '../../services/core/process/src/logger.ts'
 import { figure } from '../helpers/figures.ts'
 
 async function hostInit (store: HostInit['store']): Promise<HostInit> {

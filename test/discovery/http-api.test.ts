@@ -13,8 +13,8 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { HttpApi, type HttpApiInit } from '../../services/discovery/src/http-api.ts'
-import { Intake } from '../../services/core/src/intake.ts'
-import type { Logger } from '../../services/core/src/logger.ts'
+import { Intake } from '../../services/core/rpc/src/intake.ts'
+import type { Logger } from '../../services/core/process/src/logger.ts'
 
 interface Started { api: HttpApi, port: number, lines: Array<Record<string, unknown>>, runs: unknown[] }
 

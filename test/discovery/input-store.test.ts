@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { InputStore } from '../../services/discovery/src/module-store.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
-import { silentLogger } from '../../services/core/src/logger.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
+import { silentLogger } from '../../services/core/process/src/logger.ts'
 
 const logger = silentLogger()
 

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ModuleStore } from '../../services/discovery/src/module-store.ts'
 import { ReplayGuard } from '../../services/discovery/src/replay-guard.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
-import { silentLogger } from '../../services/core/src/logger.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
+import { silentLogger } from '../../services/core/process/src/logger.ts'
 
 const logger = silentLogger()
 /** A valid WebAssembly module of exactly `n` bytes (n ≥ 16): the header and one custom section. */

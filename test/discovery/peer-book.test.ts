@@ -1,6 +1,6 @@
 import { describe, it, expect } from '@jest/globals'
 import { PeerBook } from '../../services/discovery/src/p2p/peer-book.ts'
-import type { CapabilityRecord } from '../../services/core/src/crypto/capability.ts'
+import type { CapabilityRecord } from '../../services/core/protocol/src/crypto/capability.ts'
 
 const record = (peer: string, expiresAt = Date.now() + 600_000): CapabilityRecord => ({
   version: 1, peer_id: peer, receipt_public_key: 'ab', runtimes: [{ name: 'v8-wasm', version: '1' }], arch: 'x64', cores: 2, memory_mb: 1024,

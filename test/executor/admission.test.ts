@@ -4,7 +4,7 @@
  */
 import { describe, it, expect } from '@jest/globals'
 import { admit, MAX_TABLE_ELEMENTS, TABLE_SLOT_BYTES } from '../../services/executor/src/index.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { body, exportMemoryAndStart, section, u32, vec, wasm } from './wasm-bytes.ts'
 
 const MiB = 1024 * 1024

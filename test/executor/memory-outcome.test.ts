@@ -11,7 +11,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { createV8Runtime, type WasmRuntime, type WasmJob } from '../../services/executor/src/index.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { compileWat } from '../helpers/wat.ts'
 
 const MiB = 1024 * 1024

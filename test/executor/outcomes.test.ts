@@ -6,7 +6,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals'
 import { createV8Runtime, type WasmRuntime, type WasmJob } from '../../services/executor/src/index.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { compileWat } from '../helpers/wat.ts'
 import { figure } from '../helpers/figures.ts'
 import { trapReason } from '../../services/executor/src/trap.ts'

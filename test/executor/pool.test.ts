@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createV8Runtime, type WasmRuntime, type WasmJob } from '../../services/executor/src/index.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { compileWat } from '../helpers/wat.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createV8Runtime, type WasmRuntime, type WasmJob } from '../../services/executor/src/index.ts'
 import { createWasiHost, ExitSignal } from '../../services/executor/src/wasi-host.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { figure } from '../helpers/figures.ts'
 

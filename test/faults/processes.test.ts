@@ -7,8 +7,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { readFile } from 'node:fs/promises'
-import { NodeService, type GetNodeStatusResponse } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
-import { createGrpcClient, type GrpcClient } from '../../services/core/src/grpc/index.ts'
+import { NodeService, type GetNodeStatusResponse } from '../../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient, type GrpcClient } from '../../services/core/rpc/src/index.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { startPm2Node, type Pm2Node } from '../helpers/pm2-node.ts'
 import { figure } from '../helpers/figures.ts'
@@ -25,7 +25,7 @@ beforeAll(async () => {
   node = await startPm2Node({ executors: 1 }, 1)
   admin = createGrpcClient(NodeService, node.grpc, { timeoutMs: 5000 })
   key = (await admin.getNodeInfo({})).receiptPublicKey
-  await admin.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: (await import('../../services/core/src/hash-node.ts')).contentHash(HELLO), nonce: 'ab'.repeat(16) })), module: HELLO })
+  await admin.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: (await import('../../services/core/protocol/src/hash-node.ts')).contentHash(HELLO), nonce: 'ab'.repeat(16) })), module: HELLO })
   load = new SteadyLoad(node.grpc, key, HELLO, 4)
   load.start()
   await sleep(1000)

@@ -6,8 +6,8 @@
  * lost or false, which the tests require to be 0.
  */
 import { PhaseClient, manifest } from '../../sdk/ts/src/index.ts'
-import { isPhaseError } from '../../services/core/src/errors.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
+import { isPhaseError } from '../../services/core/protocol/src/errors.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 
 export interface Outcome {
   start: number

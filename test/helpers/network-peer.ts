@@ -6,7 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { silentLogger } from '../../services/core/src/logger.ts'
+import { silentLogger } from '../../services/core/process/src/logger.ts'
 import { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
 
 export const LOOPBACK = ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0']

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { PhaseClient, manifest } from '../../sdk/ts/src/index.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
-import { inputsHashOf } from '../../services/core/src/documents/manifest.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
+import { inputsHashOf } from '../../services/core/protocol/src/documents/manifest.ts'
 import { ROOT, startTestNode, type TestNode } from '../helpers/node-harness.ts'
 
 const PROGRAM = join(ROOT, 'test/programs/c/copy-upper.wasm')

@@ -8,9 +8,9 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
-import { createGrpcClient, type GrpcClient } from '../../services/core/src/grpc/index.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
+import { NodeService } from '../../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient, type GrpcClient } from '../../services/core/rpc/src/index.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { ROOT, startTestNode, type TestNode } from '../helpers/node-harness.ts'
 
 const enc = new TextEncoder()

@@ -21,9 +21,9 @@ import type { Stream } from '@libp2p/interface'
 import { PhaseNetwork, JOB_PROTOCOL, JOB_PROTOCOL_2, type NetworkComponents } from '../../services/discovery/src/p2p/index.ts'
 import { jobChannel, runJob2, type JobChannel } from '../../services/discovery/src/p2p/job-protocol-2.ts'
 import { JobStreams } from '../../services/discovery/src/p2p/job-streams.ts'
-import { isPhaseError } from '../../services/core/src/errors.ts'
-import { silentLogger } from '../../services/core/src/logger.ts'
-import type { Manifest } from '../../services/core/src/documents/manifest.ts'
+import { isPhaseError } from '../../services/core/protocol/src/errors.ts'
+import { silentLogger } from '../../services/core/process/src/logger.ts'
+import type { Manifest } from '../../services/core/protocol/src/documents/manifest.ts'
 
 const MiB = 1024 * 1024
 const LIMITS = { maxModuleBytes: 1 << 20, maxMemoryMb: 64, defaultMemoryMb: 64, maxTimeoutMs: 5000, defaultTimeoutMs: 5000, maxOutputBytes: 1 << 20, defaultOutputBytes: 1 << 20, maxStdinBytes: 1 << 20, maxArgsBytes: 1 << 16 }

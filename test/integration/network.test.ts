@@ -10,14 +10,14 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
-import { createGrpcClient, type GrpcClient } from '../../services/core/src/grpc/index.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
-import { verifyReceipt } from '../../services/core/src/crypto/verify.ts'
-import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
-import { silentLogger } from '../../services/core/src/logger.ts'
+import { NodeService } from '../../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient, type GrpcClient } from '../../services/core/rpc/src/index.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
+import { verifyReceipt } from '../../services/core/protocol/src/crypto/verify.ts'
+import { createReceiptSigner } from '../../services/core/protocol/src/crypto/sign.ts'
+import { silentLogger } from '../../services/core/process/src/logger.ts'
 import { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
-import { verifyCapability } from '../../services/core/src/crypto/capability.ts'
+import { verifyCapability } from '../../services/core/protocol/src/crypto/capability.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
 import { compileWat } from '../helpers/wat.ts'
 
@@ -237,7 +237,7 @@ describe('three nodes on loopback', () => {
     const m = enc.encode(JSON.stringify({ version: 1, module_hash: contentHash(slow), nonce: randomBytes(16).toString('hex'), limits: { timeout_ms: 10000 } }))
     const job = clients[1]!.submitJob({ manifestJson: m, module: slow, target: 'remote' })
     // Find the node running it (A or C) through its executor's status, and stop that node.
-    const { ExecutorService } = await import('../../services/core/src/gen/phase/executor/v1/executor_pb.js')
+    const { ExecutorService } = await import('../../services/core/rpc/src/gen/phase/executor/v1/executor_pb.js')
     let victim = -1
     while (victim === -1) {
       for (const i of [0, 2]) {

@@ -21,9 +21,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
 import { PhaseNetwork, JOB_PROTOCOL, CAPABILITY_PROTOCOL, type NetworkComponents } from '../../services/discovery/src/p2p/index.ts'
 import { fetchCapability, offerJob } from '../../services/discovery/src/p2p/job-protocol.ts'
-import { isPhaseError } from '../../services/core/src/errors.ts'
-import type { Manifest } from '../../services/core/src/documents/manifest.ts'
-import type { Logger } from '../../services/core/src/logger.ts'
+import { isPhaseError } from '../../services/core/protocol/src/errors.ts'
+import type { Manifest } from '../../services/core/protocol/src/documents/manifest.ts'
+import type { Logger } from '../../services/core/process/src/logger.ts'
 import { figure } from '../helpers/figures.ts'
 
 const MiB = 1024 * 1024

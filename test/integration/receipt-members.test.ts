@@ -5,9 +5,9 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
-import { createGrpcClient, type GrpcClient } from '../../services/core/src/grpc/index.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
+import { NodeService } from '../../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient, type GrpcClient } from '../../services/core/rpc/src/index.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { startTestNode, type TestNode } from '../helpers/node-harness.ts'
 import { compileWat } from '../helpers/wat.ts'
 

@@ -21,11 +21,11 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { PhaseNetwork, JOB_PROTOCOL_2, jobResultBytes } from '../../services/discovery/src/p2p/index.ts'
 import { jobChannel, runJob2, DEFAULT_MAX_INPUT_BYTES } from '../../services/discovery/src/p2p/job-protocol-2.ts'
 import { agreementKey } from '../../services/discovery/src/router.ts'
-import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
-import { contentHash } from '../../services/core/src/hash-node.ts'
-import { jobIdOf, inputsHashOf, parseManifest, type Manifest } from '../../services/core/src/documents/manifest.ts'
-import { isPhaseError, type VerificationError } from '../../services/core/src/errors.ts'
-import { silentLogger } from '../../services/core/src/logger.ts'
+import { createReceiptSigner } from '../../services/core/protocol/src/crypto/sign.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
+import { jobIdOf, inputsHashOf, parseManifest, type Manifest } from '../../services/core/protocol/src/documents/manifest.ts'
+import { isPhaseError, type VerificationError } from '../../services/core/protocol/src/errors.ts'
+import { silentLogger } from '../../services/core/process/src/logger.ts'
 
 const MiB = 1024 * 1024
 const LIMITS = { maxModuleBytes: 1 << 20, maxMemoryMb: 64, defaultMemoryMb: 64, maxTimeoutMs: 5000, defaultTimeoutMs: 5000, maxOutputBytes: 4 << 20, defaultOutputBytes: 4 << 20, maxStdinBytes: 1 << 20, maxArgsBytes: 1 << 16 }

@@ -4,7 +4,7 @@
  * lowers them gets a tighter one.
  */
 import { describe, it, expect } from '@jest/globals'
-import { loadConfig } from '../../services/core/src/config.ts'
+import { loadConfig } from '../../services/core/process/src/config.ts'
 import { nodeLimits, unitDropIn } from '../../ops/limits.ts'
 
 describe('nodeLimits', () => {

@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, chownSync
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { ROOT } from '../helpers/node-harness.ts'
-import { loadConfig } from '../../services/core/src/config.ts'
+import { loadConfig } from '../../services/core/process/src/config.ts'
 import { nodeLimits } from '../../ops/limits.ts'
 
 const CACHE = process.env.PHASE_TEST_CACHE ?? '/var/cache/phase-test'

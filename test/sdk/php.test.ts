@@ -8,8 +8,8 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { execFile, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { NodeService } from '../../services/core/src/gen/phase/node/v1/node_pb.js'
-import { createGrpcClient } from '../../services/core/src/grpc/index.ts'
+import { NodeService } from '../../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient } from '../../services/core/rpc/src/index.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
 
 const P2P = { enabled: true, listen: ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0'], mdns: false, private_addresses: true, inbound_per_second: 1000 }

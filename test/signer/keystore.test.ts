@@ -7,8 +7,8 @@ import { mkdtemp, rm, stat, writeFile, readFile, chmod, readdir, mkdir } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadOrCreateKey } from '../../services/signer/src/index.ts'
-import { createReceiptSigner } from '../../services/core/src/crypto/sign.ts'
-import { silentLogger } from '../../services/core/src/logger.ts'
+import { createReceiptSigner } from '../../services/core/protocol/src/crypto/sign.ts'
+import { silentLogger } from '../../services/core/process/src/logger.ts'
 
 describe('receipt key store', () => {
   let dir: string

@@ -1,10 +1,10 @@
 /** Shared pieces of the receipt-log tests: a key, signed receipts, and a log over a folder. */
 import { randomBytes, createHash } from 'node:crypto'
-import { createReceiptSigner, signDocument } from '../../services/core/src/crypto/sign.ts'
-import { privateKeyFromSeed } from '../../services/core/src/crypto/keys.ts'
+import { createReceiptSigner, signDocument } from '../../services/core/protocol/src/crypto/sign.ts'
+import { privateKeyFromSeed } from '../../services/core/protocol/src/crypto/keys.ts'
 import { ReceiptLog, RECEIPT_LOG_DOMAIN, type ReceiptLogInit } from '../../services/signer/src/index.ts'
-import type { Logger } from '../../services/core/src/logger.ts'
-import { silentLogger } from '../../services/core/src/logger.ts'
+import type { Logger } from '../../services/core/process/src/logger.ts'
+import { silentLogger } from '../../services/core/process/src/logger.ts'
 import { unsignedReceipt } from '../core/receipt-fixture.ts'
 
 export interface TestKey {

@@ -10,15 +10,15 @@ import { writeFileSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
-import { canonicalize } from '../../services/core/src/canonical.ts'
-import { contentHash } from '../../services/core/src/hash.ts'
-import { jobIdOf, inputsHashOf, type Manifest } from '../../services/core/src/documents/manifest.ts'
-import type { UnsignedReceipt } from '../../services/core/src/documents/receipt.ts'
-import { CAPABILITY_DOMAIN, RECEIPT_DOMAIN } from '../../services/core/src/crypto/domain.ts'
-import { hexToBytes } from '../../services/core/src/crypto/hex.ts'
-import { privateKeyFromSeed, publicKeyHex } from '../../services/core/src/crypto/keys.ts'
-import { signDocument } from '../../services/core/src/crypto/sign.ts'
-import { signingBytes } from '../../services/core/src/crypto/domain.ts'
+import { canonicalize } from '../../services/core/protocol/src/canonical.ts'
+import { contentHash } from '../../services/core/protocol/src/hash.ts'
+import { jobIdOf, inputsHashOf, type Manifest } from '../../services/core/protocol/src/documents/manifest.ts'
+import type { UnsignedReceipt } from '../../services/core/protocol/src/documents/receipt.ts'
+import { CAPABILITY_DOMAIN, RECEIPT_DOMAIN } from '../../services/core/protocol/src/crypto/domain.ts'
+import { hexToBytes } from '../../services/core/protocol/src/crypto/hex.ts'
+import { privateKeyFromSeed, publicKeyHex } from '../../services/core/protocol/src/crypto/keys.ts'
+import { signDocument } from '../../services/core/protocol/src/crypto/sign.ts'
+import { signingBytes } from '../../services/core/protocol/src/crypto/domain.ts'
 import { Point } from '@noble/ed25519'
 import { sha512 } from '@noble/hashes/sha2.js'
 
@@ -201,7 +201,7 @@ function forge (doc: object, a: bigint, publicKey: Uint8Array, r: bigint, extraR
 
 /**
  * Signatures that only a strict verifier refuses — the edge cases where Ed25519 libraries
- * differ. Phase's rule is libsodium's (services/core/src/crypto/ed25519.ts); every verifier must
+ * differ. Phase's rule is libsodium's (services/core/protocol/src/crypto/ed25519.ts); every verifier must
  * refuse each of these at the signature check.
  */
 function forgeries (): VectorCase[] {

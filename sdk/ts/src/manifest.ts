@@ -3,8 +3,8 @@
  * `.fuel(n)` and `.profile('deterministic')`.
  * Every manifest gets a fresh random nonce, so every job id is unique (replay protection).
  */
-import { contentHash } from '../../../services/core/src/hash.ts'
-import { parseManifest, randomNonce, type Manifest, type ManifestLimits, type ManifestProfile, type ManifestRequirements } from '../../../services/core/src/documents/manifest.ts'
+import { contentHash } from '@phase-network/protocol'
+import { parseManifest, randomNonce, type Manifest, type ManifestLimits, type ManifestProfile, type ManifestRequirements } from '@phase-network/protocol'
 
 export class ManifestBuilder {
   private readonly doc: Record<string, unknown>

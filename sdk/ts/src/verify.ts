@@ -9,10 +9,10 @@
  * canonical, peer_id, signature, expired). `outputs` is the check of the files the job wrote
  * under /out: pass them as `outputs.files` (or call `verifyOutputs` on the verified receipt).
  */
-import { verifyReceipt, type VerifiedReceipt, type ExpectedJob, type OutputFiles } from '../../../services/core/src/crypto/verify.ts'
-import { verifyCapability } from '../../../services/core/src/crypto/capability.ts'
-import { jobIdOf, inputsHashOf, type Manifest } from '../../../services/core/src/documents/manifest.ts'
-import { VerificationError } from '../../../services/core/src/errors.ts'
+import { verifyReceipt, type VerifiedReceipt, type ExpectedJob, type OutputFiles } from '@phase-network/protocol'
+import { verifyCapability } from '@phase-network/protocol'
+import { jobIdOf, inputsHashOf, type Manifest } from '@phase-network/protocol'
+import { VerificationError } from '@phase-network/protocol'
 
 export interface VerifyOptions {
   /** The receipt key you trust (64 hex), e.g. from `phase node key` of your own node. */

@@ -1,6 +1,6 @@
 /** The API token check shared by the gRPC and HTTP faces (constant-time comparison). */
 import { timingSafeEqual } from 'node:crypto'
-import { UnauthenticatedError } from '../../core/src/errors.ts'
+import { UnauthenticatedError } from '@phase-network/protocol'
 
 /** Throws UnauthenticatedError unless `authorization` is `Bearer <token>` (no token configured: open). */
 export function checkToken (authorization: string | undefined, token: string | null): void {

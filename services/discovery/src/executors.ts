@@ -20,11 +20,11 @@
  * counts as a restart.
  */
 import { readdir } from 'node:fs/promises'
-import { ExecutorService, type ExecuteResponse, type GetStatusResponse } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
-import { createGrpcClient, type GrpcClient } from '../../core/src/grpc/index.ts'
-import { executorAddress, executorSocketDir } from '../../core/src/config.ts'
-import { ExecutorDiedError, ModuleQuarantinedError, QueueFullError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
-import type { Logger } from '../../core/src/logger.ts'
+import { ExecutorService, type ExecuteResponse, type GetStatusResponse } from '@phase-network/rpc/executor/v1'
+import { createGrpcClient, type GrpcClient } from '@phase-network/rpc'
+import { executorAddress, executorSocketDir } from '@phase-network/process'
+import { ExecutorDiedError, ModuleQuarantinedError, QueueFullError, UnavailableError, isPhaseError } from '@phase-network/protocol'
+import type { Logger } from '@phase-network/process'
 import { Quarantine } from './quarantine.ts'
 
 /** How long an executor that failed to answer is skipped before it is tried again. */

@@ -6,8 +6,8 @@
  * the node's Intake budget, decoded as strict UTF-8, and told apart from a client that left.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { CancelledError, HostNotAllowedError, InvalidJsonError, ModuleTooLargeError, type PhaseError } from '../../core/src/errors.ts'
-import type { Intake } from '../../core/src/intake.ts'
+import { CancelledError, HostNotAllowedError, InvalidJsonError, ModuleTooLargeError, type PhaseError } from '@phase-network/protocol'
+import type { Intake } from '@phase-network/rpc'
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1'])
 const WILDCARDS = new Set(['0.0.0.0', '::', '[::]'])

@@ -6,7 +6,7 @@
  * error table, so every client sees a code it can act on, then the connection closes.
  */
 import type { Duplex } from 'node:stream'
-import { ERROR_TABLE, ExpectationFailedError, HeadersTooLargeError, InvalidArgumentError, ModuleTooLargeError, PhaseError, RequestTimeoutError } from '../../core/src/errors.ts'
+import { ERROR_TABLE, ExpectationFailedError, HeadersTooLargeError, InvalidArgumentError, ModuleTooLargeError, PhaseError, RequestTimeoutError } from '@phase-network/protocol'
 
 /**
  * How long a refused connection may stay open after its answer: the client reads it and closes

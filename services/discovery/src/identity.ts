@@ -7,9 +7,9 @@ import { readFile } from 'node:fs/promises'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey, PeerId } from '@libp2p/interface'
-import { writeSecretFile, looseMode } from '../../core/src/files.ts'
-import { PhaseError } from '../../core/src/errors.ts'
-import type { Logger } from '../../core/src/logger.ts'
+import { writeSecretFile, looseMode } from '@phase-network/process'
+import { PhaseError } from '@phase-network/protocol'
+import type { Logger } from '@phase-network/process'
 
 export interface NodeIdentity {
   privateKey: PrivateKey

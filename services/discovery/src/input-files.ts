@@ -7,10 +7,10 @@
  * Caps (config `limits`): `max_input_file_bytes` per file, `max_input_bytes` per job (every
  * path counts, the same bytes at two paths twice: the executor holds each file in memory).
  */
-import { manifestInputs, type Manifest } from '../../core/src/documents/manifest.ts'
-import { contentHash } from '../../core/src/hash-node.ts'
-import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_FILE_BYTES, type LimitsConfig } from '../../core/src/config.ts'
-import { HashMismatchError, InputNotCachedError, InputTooLargeError, InvalidArgumentError } from '../../core/src/errors.ts'
+import { manifestInputs, type Manifest } from '@phase-network/protocol'
+import { contentHash } from '@phase-network/protocol/node'
+import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_FILE_BYTES, type LimitsConfig } from '@phase-network/process'
+import { HashMismatchError, InputNotCachedError, InputTooLargeError, InvalidArgumentError } from '@phase-network/protocol'
 import type { InputStore } from './module-store.ts'
 
 /** The bytes of one input file as a client or peer sends them. */

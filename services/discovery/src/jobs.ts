@@ -3,14 +3,14 @@
  * refuse replays, run on a local executor, have the signer sign the receipt, and hand back
  * output + receipt. The only path from a request to a signature.
  */
-import { parseManifest, inputsHashOf, manifestProfile, manifestStdin, type Manifest } from '../../core/src/documents/manifest.ts'
+import { parseManifest, inputsHashOf, manifestProfile, manifestStdin, type Manifest } from '@phase-network/protocol'
 import { jobFuel, meteringMembers } from './metering.ts'
-import type { ReceiptOutput, TrapReason, UnsignedReceipt } from '../../core/src/documents/receipt.ts'
-import { contentHash } from '../../core/src/hash-node.ts'
-import { canonicalBytes } from '../../core/src/canonical.ts'
-import { HashMismatchError, LimitExceededError, ModuleNotCachedError, ModuleTooLargeError, ReplayedJobError, QueueFullError, isPhaseError, PhaseError } from '../../core/src/errors.ts'
-import type { LimitsConfig } from '../../core/src/config.ts'
-import type { Logger } from '../../core/src/logger.ts'
+import type { ReceiptOutput, TrapReason, UnsignedReceipt } from '@phase-network/protocol'
+import { contentHash } from '@phase-network/protocol/node'
+import { canonicalBytes } from '@phase-network/protocol'
+import { HashMismatchError, LimitExceededError, ModuleNotCachedError, ModuleTooLargeError, ReplayedJobError, QueueFullError, isPhaseError, PhaseError } from '@phase-network/protocol'
+import type { LimitsConfig } from '@phase-network/process'
+import type { Logger } from '@phase-network/process'
 import type { ExecutorSet } from './executors.ts'
 import type { InputStore, ModuleStore } from './module-store.ts'
 import { admitInputs, type InputBlob } from './input-files.ts'

@@ -3,9 +3,9 @@
  * lowered to the node's cap; a deterministic job is always metered (the cap when it names no
  * fuel). The receipt states the fuel applied (`limits.fuel`), the fuel used and the profile.
  */
-import { manifestProfile, type Manifest, type ManifestProfile } from '../../core/src/documents/manifest.ts'
-import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
-import { DEFAULT_MAX_FUEL } from '../../core/src/config.ts'
+import { manifestProfile, type Manifest, type ManifestProfile } from '@phase-network/protocol'
+import type { UnsignedReceipt } from '@phase-network/protocol'
+import { DEFAULT_MAX_FUEL } from '@phase-network/process'
 
 /** The fuel the job runs with, or undefined when it is not metered. */
 export function jobFuel (manifest: Manifest, maxFuel: number = DEFAULT_MAX_FUEL): number | undefined {

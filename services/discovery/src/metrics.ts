@@ -5,7 +5,7 @@
  * from discovery's start, as Prometheus expects.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { VERSION } from '../../core/src/process-info.ts'
+import { VERSION } from '@phase-network/rpc'
 
 /** What the gauges read when Prometheus scrapes. */
 export interface MetricsSources {

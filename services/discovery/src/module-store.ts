@@ -10,8 +10,8 @@
 import { mkdir, readdir, readFile, rename, stat, writeFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { InvalidModuleError } from '../../core/src/errors.ts'
-import type { Logger } from '../../core/src/logger.ts'
+import { InvalidModuleError } from '@phase-network/protocol'
+import type { Logger } from '@phase-network/process'
 
 /** Module bytes kept in memory. */
 export const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024

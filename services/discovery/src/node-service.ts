@@ -1,15 +1,15 @@
 /**
  * The public gRPC API (phase.node.v1.NodeService) as plain async functions over the job runner.
  */
-import type { NodeService } from '../../core/src/gen/phase/node/v1/node_pb.js'
-import type { ServiceImpl } from '../../core/src/grpc/types.ts'
+import type { NodeService } from '@phase-network/rpc/node/v1'
+import type { ServiceImpl } from '@phase-network/rpc'
 import { checkToken } from './auth.ts'
-import { canonicalBytes } from '../../core/src/canonical.ts'
+import { canonicalBytes } from '@phase-network/protocol'
 import type { JobRouter } from './router.ts'
 import type { PeerSummary, FoundExecutor } from './p2p/index.ts'
 import type { Requirements } from './p2p/providers.ts'
 import type { NodeInfo, NodeStatus } from './index.ts'
-import { InvalidArgumentError } from '../../core/src/errors.ts'
+import { InvalidArgumentError } from '@phase-network/protocol'
 
 /** Most hashes one HasInputs call may name: a manifest's most input files. */
 export const MAX_HAS_INPUTS = 256

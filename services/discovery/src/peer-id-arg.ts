@@ -3,8 +3,8 @@
  * a network failure. The length is bounded before decoding: base58 decoding is quadratic.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { InvalidArgumentError } from '../../core/src/errors.ts'
-import { sanitize } from '../../core/src/logger.ts'
+import { InvalidArgumentError } from '@phase-network/protocol'
+import { sanitize } from '@phase-network/process'
 
 /** Longest PeerId string accepted (an identity-hashed Ed25519 key is 52 base58 characters). */
 export const MAX_PEER_ID_CHARS = 128

@@ -3,12 +3,12 @@
  * `auto` (local, else remote when the local executors are full or down), or one named peer.
  * A remote result comes back only after its receipt passed every check (see p2p/index.ts).
  */
-import { manifestInputs, parseManifest, type Manifest } from '../../core/src/documents/manifest.ts'
-import { sanitize } from '../../core/src/logger.ts'
-import { canonicalBytes } from '../../core/src/canonical.ts'
-import { contentHash } from '../../core/src/hash-node.ts'
-import { HashMismatchError, InputNotCachedError, InvalidManifestError, ModuleNotCachedError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
-import type { LimitsConfig } from '../../core/src/config.ts'
+import { manifestInputs, parseManifest, type Manifest } from '@phase-network/protocol'
+import { sanitize } from '@phase-network/process'
+import { canonicalBytes } from '@phase-network/protocol'
+import { contentHash } from '@phase-network/protocol/node'
+import { HashMismatchError, InputNotCachedError, InvalidManifestError, ModuleNotCachedError, UnavailableError, isPhaseError } from '@phase-network/protocol'
+import type { LimitsConfig } from '@phase-network/process'
 import type { JobRequest, JobResult, JobRunner } from './jobs.ts'
 import type { InputStore, ModuleStore } from './module-store.ts'
 import { admitInputs } from './input-files.ts'

@@ -3,10 +3,10 @@
  * and signing. When the signer is down the job fails with UNAVAILABLE; nothing unsigned is
  * ever presented as signed.
  */
-import { SignerService, type GetStatusResponse } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
-import { createGrpcClient, type GrpcClient } from '../../core/src/grpc/index.ts'
-import { PhaseError, ReplayedJobError, UnavailableError, isPhaseError } from '../../core/src/errors.ts'
-import type { UnsignedReceipt } from '../../core/src/documents/receipt.ts'
+import { SignerService, type GetStatusResponse } from '@phase-network/rpc/signer/v1'
+import { createGrpcClient, type GrpcClient } from '@phase-network/rpc'
+import { PhaseError, ReplayedJobError, UnavailableError, isPhaseError } from '@phase-network/protocol'
+import type { UnsignedReceipt } from '@phase-network/protocol'
 
 /** A signer restarting under pm2 is back within this; past it the job fails UNAVAILABLE. */
 const SIGN_TIMEOUT_MS = 3000

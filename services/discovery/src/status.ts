@@ -3,7 +3,7 @@
  * pid, versions, memory and load, its queue and its peers. Kept apart from the discovery
  * process so the CLI can format it without loading the node.
  */
-import type { ProcessInfo } from '../../core/src/gen/phase/rpc/v1/rpc_pb.js'
+import type { ProcessInfo } from '@phase-network/rpc/rpc/v1'
 
 /** One process of the node, as GetNodeStatus and GET /v1/status report it. */
 export interface NodeProcessStatus {

@@ -17,7 +17,7 @@
  * Binary format: https://webassembly.github.io/spec/core/binary/modules.html
  */
 import { createHash } from 'node:crypto'
-import { HashMismatchError, InvalidModuleError, ModuleTooLargeError } from '../../core/src/errors.ts'
+import { HashMismatchError, InvalidModuleError, ModuleTooLargeError } from '@phase-network/protocol'
 import { Reader, uleb } from './rewrite/bytes.ts'
 
 export const PAGE_BYTES = 65536

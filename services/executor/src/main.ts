@@ -5,10 +5,10 @@
  */
 import { stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { runProcess } from '../../core/src/process.ts'
-import { executorAddress, executorMessageBytes } from '../../core/src/config.ts'
-import { GrpcServer } from '../../core/src/grpc/index.ts'
-import { ExecutorService } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
+import { runProcess } from '@phase-network/process'
+import { executorAddress, executorMessageBytes } from '@phase-network/process'
+import { GrpcServer } from '@phase-network/rpc'
+import { ExecutorService } from '@phase-network/rpc/executor/v1'
 import { createV8Runtime, createExecutorService } from './index.ts'
 
 /** Sockets are created 0777 & ~umask: 0666 in a folder shared with the node's user. */

@@ -1,13 +1,13 @@
 /**
  * The executor's gRPC service as plain async functions over a WasmRuntime.
  */
-import type { ExecutorService } from '../../core/src/gen/phase/executor/v1/executor_pb.js'
-import type { ServiceImpl } from '../../core/src/grpc/types.ts'
-import type { Logger } from '../../core/src/logger.ts'
+import type { ExecutorService } from '@phase-network/rpc/executor/v1'
+import type { ServiceImpl } from '@phase-network/rpc'
+import type { Logger } from '@phase-network/process'
 import type { WasmProfile, WasmRuntime } from './runtime.ts'
-import { processInfo } from '../../core/src/process-info.ts'
-import { HashMismatchError, InvalidArgumentError } from '../../core/src/errors.ts'
-import { contentHash } from '../../core/src/hash-node.ts'
+import { processInfo } from '@phase-network/rpc'
+import { HashMismatchError, InvalidArgumentError } from '@phase-network/protocol'
+import { contentHash } from '@phase-network/protocol/node'
 
 /** `''` is the proto default: the default profile. */
 function profileOf (profile: string): WasmProfile {

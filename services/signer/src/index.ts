@@ -3,12 +3,12 @@
  * and never talks to the network; it signs only schema-valid receipts naming its own key.
  */
 import { join } from 'node:path'
-import { SignerService } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
-import { GrpcServer } from '../../core/src/grpc/index.ts'
-import { createReceiptSigner, signDocument } from '../../core/src/crypto/sign.ts'
-import { privateKeyFromSeed } from '../../core/src/crypto/keys.ts'
-import { PhaseError } from '../../core/src/errors.ts'
-import type { Logger } from '../../core/src/logger.ts'
+import { SignerService } from '@phase-network/rpc/signer/v1'
+import { GrpcServer } from '@phase-network/rpc'
+import { createReceiptSigner, signDocument } from '@phase-network/protocol/node'
+import { privateKeyFromSeed } from '@phase-network/protocol/node'
+import { PhaseError } from '@phase-network/protocol'
+import type { Logger } from '@phase-network/process'
 import { loadOrCreateKey } from './keystore.ts'
 import { createSignerService } from './service.ts'
 import { ReceiptLog, RECEIPT_LOG_DIR, RECEIPT_LOG_DOMAIN, type ReceiptLogInit } from './receipt-log/index.ts'

@@ -4,10 +4,10 @@
  */
 import { readFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
-import { writeSecretFile, looseMode } from '../../core/src/files.ts'
-import { PhaseError } from '../../core/src/errors.ts'
-import type { Logger } from '../../core/src/logger.ts'
-import { createReceiptSigner } from '../../core/src/crypto/sign.ts'
+import { writeSecretFile, looseMode } from '@phase-network/process'
+import { PhaseError } from '@phase-network/protocol'
+import type { Logger } from '@phase-network/process'
+import { createReceiptSigner } from '@phase-network/protocol/node'
 
 /** File format of the receipt key (JSON, mode 0600). */
 interface KeyFile {

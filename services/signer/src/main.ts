@@ -1,6 +1,6 @@
 /** Entry point of the signer process (run by pm2, or directly with Node 24). */
-import { runProcess } from '../../core/src/process.ts'
-import { internalAddresses } from '../../core/src/config.ts'
+import { runProcess } from '@phase-network/process'
+import { internalAddresses } from '@phase-network/process'
 import { createSigner } from './index.ts'
 
 await runProcess('signer', async (config, logger) => {

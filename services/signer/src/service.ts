@@ -4,14 +4,14 @@
  * only once it is in the receipt log, which also keeps it from signing two different receipts
  * for one job id.
  */
-import { DeadlineExceededError, InvalidJsonError, InvalidReceiptError } from '../../core/src/errors.ts'
-import { MAX_RECEIPT_BYTES, type UnsignedReceipt } from '../../core/src/documents/receipt.ts'
-import type { SignerService } from '../../core/src/gen/phase/signer/v1/signer_pb.js'
-import type { ServiceImpl } from '../../core/src/grpc/types.ts'
-import type { Logger } from '../../core/src/logger.ts'
+import { DeadlineExceededError, InvalidJsonError, InvalidReceiptError } from '@phase-network/protocol'
+import { MAX_RECEIPT_BYTES, type UnsignedReceipt } from '@phase-network/protocol'
+import type { SignerService } from '@phase-network/rpc/signer/v1'
+import type { ServiceImpl } from '@phase-network/rpc'
+import type { Logger } from '@phase-network/process'
 import type { ReceiptSigner } from './index.ts'
 import type { ReceiptLog } from './receipt-log/index.ts'
-import { processInfo } from '../../core/src/process-info.ts'
+import { processInfo } from '@phase-network/rpc'
 
 /** Most job ids in one ListSignedJobs page (~300 KB, under the 1 MiB message cap). */
 export const MAX_IDS_PER_PAGE = 4096

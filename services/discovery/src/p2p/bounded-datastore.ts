@@ -11,7 +11,7 @@
  */
 import { MemoryDatastore } from 'datastore-core'
 import type { Key } from 'interface-datastore'
-import { LimitExceededError } from '../../../core/src/errors.ts'
+import { LimitExceededError } from '@phase-network/protocol'
 
 export interface BoundedDatastoreInit {
   /** Bytes (keys and values) of DHT records from all peers. Default: 16 MiB. */

@@ -9,8 +9,8 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
-import { CancelledError, DeadlineExceededError, UnavailableError, isPhaseError } from '../../../core/src/errors.ts'
+import type { CapabilityRecord } from '@phase-network/protocol'
+import { CancelledError, DeadlineExceededError, UnavailableError, isPhaseError } from '@phase-network/protocol'
 import { meets, type Requirements } from './providers.ts'
 import type { PeerBook } from './peer-book.ts'
 

@@ -9,7 +9,7 @@
  * aborted. Many flooding peers therefore cannot lock out one that sends a small job.
  */
 import type { Stream } from '@libp2p/interface'
-import { QueueFullError } from '../../../core/src/errors.ts'
+import { QueueFullError } from '@phase-network/protocol'
 
 export interface InboundBudgetInit {
   /** Bytes in flight from all peers together. */

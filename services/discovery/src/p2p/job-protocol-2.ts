@@ -23,9 +23,9 @@
  * streams open here.
  */
 import type { Stream } from '@libp2p/interface'
-import { manifestInputs, parseManifest, type Manifest } from '../../../core/src/documents/manifest.ts'
-import { HashMismatchError, LimitExceededError, PhaseError, QueueFullError, UnavailableError, isPhaseError, toPublicError } from '../../../core/src/errors.ts'
-import { contentHash } from '../../../core/src/hash-node.ts'
+import { manifestInputs, parseManifest, type Manifest } from '@phase-network/protocol'
+import { HashMismatchError, LimitExceededError, PhaseError, QueueFullError, UnavailableError, isPhaseError, toPublicError } from '@phase-network/protocol'
+import { contentHash } from '@phase-network/protocol/node'
 import type { JobServerComponents, JobServerInit, Lp, RemoteResult } from './job-protocol.ts'
 import { finish, messageStream, readMessage, readJson, resultMessage, resultOf, varintBytes, writeJson, writeMessage } from './job-protocol.ts'
 

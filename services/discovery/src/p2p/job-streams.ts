@@ -9,8 +9,8 @@
  * is closing); a stream is pooled only after a clean answer, never after an error.
  */
 import type { PeerId, Stream } from '@libp2p/interface'
-import type { Manifest } from '../../../core/src/documents/manifest.ts'
-import { UnavailableError } from '../../../core/src/errors.ts'
+import type { Manifest } from '@phase-network/protocol'
+import { UnavailableError } from '@phase-network/protocol'
 import { JOB_PROTOCOL, offerJob, type RemoteResult } from './job-protocol.ts'
 import { JOB_PROTOCOL_2, jobChannel, runJob2, type JobChannel, type JobState } from './job-protocol-2.ts'
 

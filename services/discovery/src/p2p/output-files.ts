@@ -4,10 +4,10 @@
  * file must be listed, every listed file present, each with its hash and size — as stdout is
  * checked against `stdout_hash`. Anything else is a lying (or broken) peer.
  */
-import { VerificationError } from '../../../core/src/errors.ts'
-import { contentHash } from '../../../core/src/hash-node.ts'
-import { sanitize } from '../../../core/src/logger.ts'
-import type { ReceiptOutput } from '../../../core/src/documents/receipt.ts'
+import { VerificationError } from '@phase-network/protocol'
+import { contentHash } from '@phase-network/protocol/node'
+import { sanitize } from '@phase-network/process'
+import type { ReceiptOutput } from '@phase-network/protocol'
 import type { OutputFile } from './job-protocol.ts'
 
 /** The files in the receipt's order, each checked; throws VerificationError('outputs') on any difference. */

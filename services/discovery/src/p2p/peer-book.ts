@@ -11,7 +11,7 @@
  * Bounded: at most `maxPeers` entries in each map and `maxRecordBytes` of records (least
  * recently used dropped first).
  */
-import type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
+import type { CapabilityRecord } from '@phase-network/protocol'
 
 export interface PeerBookHost {
   /**

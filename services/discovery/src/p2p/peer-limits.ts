@@ -3,7 +3,7 @@
  * a token bucket of `perSecond` jobs (burst = 2 s worth). One flooding peer is refused with
  * queue_full while others keep being served. Memory stays bounded: idle peers are forgotten.
  */
-import { QueueFullError } from '../../../core/src/errors.ts'
+import { QueueFullError } from '@phase-network/protocol'
 
 interface Entry { inFlight: number, tokens: number, at: number }
 

@@ -6,7 +6,7 @@
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import type { CapabilityRecord } from '../../../core/src/crypto/capability.ts'
+import type { CapabilityRecord } from '@phase-network/protocol'
 
 export interface Requirements {
   runtime?: string

@@ -21,9 +21,9 @@
  *           was cut off: how many bytes, in which segment. Repairs stay visible for ever.
  */
 import { createHash } from 'node:crypto'
-import { canonicalBytes } from '../../../core/src/canonical.ts'
-import { RECEIPT_LOG_DOMAIN } from '../../../core/src/crypto/domain.ts'
-import { MAX_RECEIPT_BYTES } from '../../../core/src/documents/receipt.ts'
+import { canonicalBytes } from '@phase-network/protocol'
+import { RECEIPT_LOG_DOMAIN } from '@phase-network/protocol'
+import { MAX_RECEIPT_BYTES } from '@phase-network/protocol'
 
 /** Domain prefix of head signatures (kept with the others, so no two document kinds share one). */
 export { RECEIPT_LOG_DOMAIN }

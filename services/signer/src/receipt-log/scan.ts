@@ -8,7 +8,7 @@
  */
 import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, readdirSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import { PhaseError } from '../../../core/src/errors.ts'
+import { PhaseError } from '@phase-network/protocol'
 import { GENESIS_PREV, HEAD_FILE, entryHash, parseEntry, receiptHash, segmentFirstSeq, segmentNames, splitLines, type Entry, type HeadEntry } from './format.ts'
 
 export class ReceiptLogError extends PhaseError {

@@ -25,8 +25,8 @@
  */
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ReplayedJobError, UnavailableError, InvalidReceiptError } from '../../../core/src/errors.ts'
-import type { Logger } from '../../../core/src/logger.ts'
+import { ReplayedJobError, UnavailableError, InvalidReceiptError } from '@phase-network/protocol'
+import type { Logger } from '@phase-network/process'
 import { GENESIS_PREV, HEAD_FILE, MAX_ENTRY_BYTES, encodeEntry, encodeReceiptEntry, entryHash, receiptHash, segmentName, type Entry, type ReceiptEntry } from './format.ts'
 import { scanLog, ReceiptLogError, type Segment } from './scan.ts'
 

@@ -6,7 +6,7 @@
  * one byte every few seconds (or opens a gRPC stream and never finishes it) holds its buffers
  * for minutes.
  */
-import { OverloadedError, RequestTimeoutError, type PhaseError } from './errors.ts'
+import { OverloadedError, RequestTimeoutError, type PhaseError } from '@phase-network/protocol'
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 128 * 1024 * 1024
 export const DEFAULT_MIN_BYTES_PER_SECOND = 16 * 1024

@@ -5,11 +5,11 @@
  */
 import type { Ajv2020, ValidateFunction, ErrorObject } from 'ajv/dist/2020.js'
 import { loadAjv } from '#ajv'
-import manifestSchema from '../../../../schemas/manifest.schema.json' with { type: 'json' }
-import manifestV01Schema from '../../../../schemas/manifest-v0.1.schema.json' with { type: 'json' }
-import receiptSchema from '../../../../schemas/receipt.schema.json' with { type: 'json' }
-import configSchema from '../../../../schemas/config.schema.json' with { type: 'json' }
-import capabilitySchema from '../../../../schemas/capability.schema.json' with { type: 'json' }
+import manifestSchema from '@phase-network/schemas/manifest.schema.json' with { type: 'json' }
+import manifestV01Schema from '@phase-network/schemas/manifest-v0.1.schema.json' with { type: 'json' }
+import receiptSchema from '@phase-network/schemas/receipt.schema.json' with { type: 'json' }
+import configSchema from '@phase-network/schemas/config.schema.json' with { type: 'json' }
+import capabilitySchema from '@phase-network/schemas/capability.schema.json' with { type: 'json' }
 import { escapePointer } from './json.ts'
 
 const SCHEMAS = { manifest: manifestSchema, manifestV01: manifestV01Schema, receipt: receiptSchema, config: configSchema, capability: capabilitySchema } as const

@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { InvalidConfigError } from './errors.ts'
-import { describeError, validator } from './documents/validate.ts'
+import { InvalidConfigError } from '@phase-network/protocol'
+import { describeError, validator } from '@phase-network/protocol'
 
 export const DEFAULT_CONFIG_PATH = '/etc/phase/plasmd.json'
 export const DEFAULT_HTTP_PORT = 7780

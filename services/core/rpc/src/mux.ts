@@ -7,8 +7,8 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf'
-import { CancelledError, DeadlineExceededError, ERROR_TABLE, PhaseError, UnavailableError, fromGrpcError, toPublicError, type ErrorCode } from '../errors.ts'
-import type { Logger } from '../logger.ts'
+import { CancelledError, DeadlineExceededError, ERROR_TABLE, PhaseError, UnavailableError, fromGrpcError, toPublicError, type ErrorCode } from '@phase-network/protocol'
+import type { Logger } from './logger.ts'
 import type { CallOptions, HandlerContext } from './types.ts'
 import { Undecodable } from './undecodable.ts'
 

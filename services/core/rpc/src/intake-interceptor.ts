@@ -12,8 +12,8 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import { constants, type ServerHttp2Stream } from 'node:http2'
-import { ERROR_TABLE, type PhaseError } from '../errors.ts'
-import type { Intake } from '../intake.ts'
+import { ERROR_TABLE, type PhaseError } from '@phase-network/protocol'
+import type { Intake } from './intake.ts'
 
 export function intakeInterceptor (intake: Pick<Intake, 'begin'>): grpc.ServerInterceptor {
   return (method, call) => {

@@ -6,7 +6,7 @@
  * with INVALID_ARGUMENT `invalid_argument` before any handler runs.
  */
 import * as grpc from '@grpc/grpc-js'
-import { ERROR_TABLE, InvalidArgumentError } from '../errors.ts'
+import { ERROR_TABLE, InvalidArgumentError } from '@phase-network/protocol'
 
 /** Stands in for a request message that did not decode. */
 export class Undecodable {

@@ -5,8 +5,8 @@
  */
 import { loadConfig, type NodeConfig } from './config.ts'
 import { createLogger, type Logger } from './logger.ts'
-import { isPhaseError } from './errors.ts'
-import { setSupervisorRestarts } from './process-info.ts'
+import { isPhaseError } from '@phase-network/protocol'
+import { setSupervisorRestarts } from '@phase-network/rpc'
 import { collectWhenIdle } from './idle-gc.ts'
 
 export interface Stoppable {
