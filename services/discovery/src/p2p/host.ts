@@ -24,6 +24,7 @@ import type { Logger } from '@phase-network/process'
 import { BoundedDatastore, type BoundedDatastoreInit } from './bounded-datastore.ts'
 import { dedupeConnections } from './connection-dedupe.ts'
 import { admitConnected, fillOnJoin, type JoinTable } from './dht-join.ts'
+import { LanDialer } from './lan-dialer.ts'
 
 export const DHT_PROTOCOL = '/phase/kad/1.0.0'
 /** Where the DHT keeps its records in the datastore (kad-dht's default). */
@@ -60,7 +61,9 @@ export type PhaseLibp2p = Libp2p<{ dht: KadDHT, identify: ReturnType<ReturnType<
 export async function createHost (init: HostInit, components: { logger: Logger, onJoined?: () => void }): Promise<PhaseLibp2p> {
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
   if (init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: [...init.bootstrap] }))
-  if (init.mdns) peerDiscovery.push(mdns())
+  // mDNS only reports peers; the LAN dialer connects to them (lan-dialer.ts).
+  const lan = init.mdns ? new LanDialer(components.logger.child({ component: 'lan' }), { maxConnections: Math.floor(init.maxConnections / 2) }) : undefined
+  if (lan !== undefined) peerDiscovery.push(lan.wrap(mdns()))
   const services: Record<string, unknown> = {
     identify: identify(),
     ping: ping(PING_INIT),
@@ -87,8 +90,9 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
   node.datastore = datastore
   const log = components.logger
   const stopTuning = tuneDht(node, components.onJoined)
+  lan?.attach(node)
   const stop = node.stop.bind(node)
-  node.stop = async () => { stopTuning(); await stop() }
+  node.stop = async () => { lan?.stop(); stopTuning(); await stop() }
   node.addEventListener('peer:connect', (e) => log.info({ event: 'connect', peer: e.detail.toString() }, 'peer connected'))
   node.addEventListener('peer:disconnect', (e) => log.info({ event: 'disconnect', peer: e.detail.toString() }, 'peer disconnected'))
   node.addEventListener('peer:discovery', (e) => log.debug({ event: 'discovered', peer: e.detail.id.toString() }, 'peer discovered'))
