@@ -22,7 +22,7 @@ import { NodeService } from '../../services/core/rpc/src/gen/phase/node/v1/node_
 import { createGrpcClient, type GrpcClient } from '../../services/core/rpc/src/index.ts'
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { verifyReceipt } from '../../services/core/protocol/src/crypto/verify.ts'
-import { Lab, netnsUnavailable, startNsNode, tcpProbe, until, ROOT, type NsNode } from '../helpers/netns.ts'
+import { Lab, netnsUnavailable, run, startNsNode, tcpProbe, until, ROOT, type NsNode } from '../helpers/netns.ts'
 
 const unavailable = await netnsUnavailable()
 if (unavailable !== undefined) console.warn(`SKIPPED test/netns/nat-relay.test.ts: ${unavailable}`)
@@ -163,4 +163,31 @@ maybe('hosts in network namespaces, behind NATs, joined by a relay', () => {
     console.log(`netns: first job through the relay ${Math.round(firstMs)} ms (dial included), second ${Math.round(secondMs)} ms`)
     expect(secondMs).toBeLessThan(2500)
   })
+
+  it('phase doctor on the NAT\'d node says it is behind a NAT and reachable only through the relay', async () => {
+    type Report = { status: string, network: { reachability: string, relay_reservations: string[], nat: { behind_nat: boolean | null, observed_addresses: string[] } }, checks: Array<{ name: string, status: string, message: string }> }
+    const report = async (c: GrpcClient<typeof NodeService>): Promise<Report> => JSON.parse(dec.decode((await c.diagnose({})).reportJson)) as Report
+    // Each node hears where it is seen once a peer has identified it (a connection made).
+    const observed = async (c: GrpcClient<typeof NodeService>, who: string): Promise<Report> => await until(`${who} to be told where peers see it`, 20_000, async () => {
+      const r = await report(c)
+      return r.network.nat.behind_nat === null ? undefined : r
+    })
+    const [n, s, r] = await Promise.all([observed(nattedRpc, 'the NAT\'d node'), observed(submitterRpc, 'the submitter'), observed(relayRpc, 'the relay')])
+    // Peers see the NAT'd node at its router's outside address, not the address it listens on.
+    expect(n.network.nat.behind_nat).toBe(true)
+    expect(n.network.nat.observed_addresses.some((a) => a.startsWith(`/ip4/${GW_N}/`))).toBe(true)
+    expect(n.network.reachability).toBe('relayed')
+    expect(n.network.relay_reservations.length).toBeGreaterThan(0)
+    expect(n.checks.find((c) => c.name === 'reachability')).toEqual(expect.objectContaining({ status: 'warn', message: expect.stringContaining('behind a NAT') }))
+    // The submitter is behind a NAT too, with no reservation: nobody can dial it.
+    expect(s.network.nat.behind_nat).toBe(true)
+    expect(s.network.reachability).toBe('private')
+    // The relay is seen where it listens.
+    expect(r.network.nat.behind_nat).toBe(false)
+    // The CLI prints it and exits 1 (warnings), from the host's namespace through the socket.
+    const cli = await run(join(ROOT, 'bin/phase'), ['doctor', '--api', natted.grpc])
+    console.log(`phase doctor on the NAT'd node (exit ${cli.code}):\n${cli.stdout}`)
+    expect(cli.code).toBe(1)
+    expect(cli.stdout).toMatch(/warn\s+reachability\s+relayed: behind a NAT/)
+  }, 60_000)
 })

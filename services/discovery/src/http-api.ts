@@ -32,6 +32,8 @@ export interface HttpApiComponents {
   info: () => Promise<NodeInfo>
   /** GET /v1/status: what `phase node status` shows, as JSON. */
   status?: () => Promise<unknown>
+  /** GET /v1/doctor: what `phase doctor` prints (doctor.ts), as JSON. */
+  doctor?: (options: { signal?: AbortSignal }) => Promise<unknown>
   /** GET /metrics: Prometheus text exposition. */
   metrics?: () => Promise<{ contentType: string, body: string }>
   logger: Logger
@@ -208,6 +210,13 @@ export class HttpApi {
     if (url.pathname === '/v1/status' && this.c.status !== undefined) {
       if (req.method !== 'GET') throw new MethodNotAllowedError()
       return await this.c.status()
+    }
+    if (url.pathname === '/v1/doctor' && this.c.doctor !== undefined) {
+      if (req.method !== 'GET') throw new MethodNotAllowedError()
+      // The client going away ends the lookups inside (bootstrap dials, time questions).
+      const gone = new AbortController()
+      res.once('close', () => { gone.abort() })
+      return await this.c.doctor({ signal: gone.signal })
     }
     if (url.pathname === '/v1/node') {
       if (req.method !== 'GET') throw new MethodNotAllowedError()

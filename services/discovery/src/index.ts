@@ -15,6 +15,7 @@ import { loadOrCreateIdentity } from './identity.ts'
 import { InputStore, ModuleStore } from './module-store.ts'
 import { ExecutorSet } from './executors.ts'
 import { SignerClient } from './signer-client.ts'
+import { diagnose, KEY_FILES, type DoctorReport } from './doctor.ts'
 import { JobRunner } from './jobs.ts'
 import { ReplayGuard, loadSignedJobIds } from './replay-guard.ts'
 import { createNodeService } from './node-service.ts'
@@ -34,7 +35,7 @@ export { InputStore, ModuleStore } from './module-store.ts'
 
 export { VERSION }
 export { nodeStatusJson, type NodeStatus, type NodeProcessStatus } from './status.ts'
-export const IDENTITY_FILE = 'identity.key'
+export const IDENTITY_FILE = KEY_FILES.identity
 /** Job ids remembered against replay (the newest first; the signer's log backs older ones). */
 const REPLAY_WINDOW = 100_000
 /** How long start-up waits for the signer's list of signed job ids before going on without it. */
@@ -216,14 +217,15 @@ export class DiscoveryNode {
         jobsByStatus: Object.fromEntries(Object.entries(byStatus).map(([k, v]) => [k, BigInt(v)]))
       }
     }
-    this.server.add(NodeService, createNodeService({ jobs: router, modules: this.modules, inputs: this.inputs, info, peers, findExecutors, status }, { token: this.config.api.token }))
+    const doctor = async (options: { signal?: AbortSignal }): Promise<DoctorReport> => await diagnose({ config: this.config, network: network(), info }, options)
+    this.server.add(NodeService, createNodeService({ jobs: router, modules: this.modules, inputs: this.inputs, info, peers, findExecutors, status, diagnose: doctor }, { token: this.config.api.token }))
     const grpc = await this.server.start(this.config.api.grpc)
     // The public API socket is for the node's group (the package's 'phase' group); the internal
     // sockets stay owner-only under the service's umask, since the signer signs what it is given.
     if (grpc.startsWith('unix:')) await chmod(grpc.slice('unix:'.length), PUBLIC_SOCKET_MODE)
     let http: string | null = null
     if (this.config.api.http.enabled) {
-      this.http = new HttpApi({ jobs: router, modules: this.modules, inputs: this.inputs, info, status: async () => nodeStatusJson(await status()), metrics: async () => await this.metrics.text(), logger: this.log.child({ component: 'http' }) }, {
+      this.http = new HttpApi({ jobs: router, modules: this.modules, inputs: this.inputs, info, status: async () => nodeStatusJson(await status()), doctor, metrics: async () => await this.metrics.text(), logger: this.log.child({ component: 'http' }) }, {
         host: this.config.api.http.host,
         port: this.config.api.http.port,
         tcp: this.config.api.http.tcp,

@@ -9,7 +9,8 @@ import type { JobRouter } from './router.ts'
 import type { PeerSummary, FoundExecutor } from './p2p/index.ts'
 import type { Requirements } from './p2p/providers.ts'
 import type { NodeInfo, NodeStatus } from './index.ts'
-import { InvalidArgumentError } from '@phase-network/protocol'
+import type { DoctorReport } from './doctor.ts'
+import { InvalidArgumentError, UnavailableError } from '@phase-network/protocol'
 
 /** Most hashes one HasInputs call may name: a manifest's most input files. */
 export const MAX_HAS_INPUTS = 256
@@ -24,6 +25,8 @@ export interface NodeServiceComponents {
   inputs?: { has: (hash: string) => boolean }
   info: () => Promise<NodeInfo>
   status: () => Promise<NodeStatus>
+  /** The doctor report (doctor.ts). */
+  diagnose?: (options: { signal: AbortSignal }) => Promise<DoctorReport>
 }
 
 export interface NodeServiceInit {
@@ -57,6 +60,11 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
       if (request.hashes.length > MAX_HAS_INPUTS) throw new InvalidArgumentError(`HasInputs takes at most ${MAX_HAS_INPUTS} hashes`)
       for (const h of request.hashes) if (!HASH.test(h)) throw new InvalidArgumentError(`not a sha256:<hex> hash: '${h.slice(0, 80)}'`)
       return { missing: request.hashes.filter((h) => c.inputs?.has(h) !== true) }
+    },
+    async diagnose (_request, ctx) {
+      authorize(ctx.metadata)
+      if (c.diagnose === undefined) throw new UnavailableError('this node has no doctor')
+      return { reportJson: new TextEncoder().encode(JSON.stringify(await c.diagnose({ signal: ctx.signal }))) }
     },
     async hasModule (request, ctx) {
       authorize(ctx.metadata)

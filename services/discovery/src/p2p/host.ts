@@ -25,6 +25,8 @@ import { BoundedDatastore, type BoundedDatastoreInit } from './bounded-datastore
 import { dedupeConnections } from './connection-dedupe.ts'
 import { admitConnected, fillOnJoin, type JoinTable } from './dht-join.ts'
 import { LanDialer } from './lan-dialer.ts'
+import { NetworkDoctor } from './diagnostics.ts'
+import { TIME_PROTOCOL, TIME_MAX_INBOUND_STREAMS, serveTime } from './clock.ts'
 
 export const DHT_PROTOCOL = '/phase/kad/1.0.0'
 /** Where the DHT keeps its records in the datastore (kad-dht's default). */
@@ -56,6 +58,8 @@ export interface HostInit {
 export type PhaseLibp2p = Libp2p<{ dht: KadDHT, identify: ReturnType<ReturnType<typeof identify>>, ping: unknown }> & {
   /** The host's datastore, for its usage figures. */
   datastore: BoundedDatastore
+  /** What `phase doctor` reports of the network (diagnostics.ts). */
+  doctor: NetworkDoctor
 }
 
 export async function createHost (init: HostInit, components: { logger: Logger, onJoined?: () => void }): Promise<PhaseLibp2p> {
@@ -85,9 +89,14 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
     streamMuxers: [yamux()],
     peerDiscovery,
     connectionManager: { inboundConnectionThreshold: init.inboundPerSecond, maxConnections: init.maxConnections, addressSorter: quicFirst },
-    services: services as never
+    services: services as never,
+    // Started below, once every listener is attached: the bootstrap dials and their identify
+    // exchanges (which tell the doctor where peers see this node) happen during start.
+    start: false
   }) as unknown as PhaseLibp2p
   node.datastore = datastore
+  node.doctor = new NetworkDoctor(node as never, { bootstrap: init.bootstrap })
+  await node.handle(TIME_PROTOCOL, async (stream) => { await serveTime(stream) }, { maxInboundStreams: TIME_MAX_INBOUND_STREAMS, maxOutboundStreams: 1, runOnLimitedConnection: true })
   const log = components.logger
   const stopTuning = tuneDht(node, components.onJoined)
   lan?.attach(node)
@@ -96,6 +105,7 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
   node.addEventListener('peer:connect', (e) => log.info({ event: 'connect', peer: e.detail.toString() }, 'peer connected'))
   node.addEventListener('peer:disconnect', (e) => log.info({ event: 'disconnect', peer: e.detail.toString() }, 'peer disconnected'))
   node.addEventListener('peer:discovery', (e) => log.debug({ event: 'discovered', peer: e.detail.id.toString() }, 'peer discovered'))
+  await node.start()
   return node
 }
 

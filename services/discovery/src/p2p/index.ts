@@ -3,6 +3,7 @@
  * `/phase/capability/1.0.0`, and runs jobs on other nodes with their receipts checked against
  * the key bound to the PeerId it dialed. A receipt that fails a check is an error, never a result.
  */
+import type { NetworkReport } from './diagnostics.ts'
 import { arch, availableParallelism, totalmem } from 'node:os'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
@@ -32,6 +33,7 @@ export { JOB_PROTOCOL, CAPABILITY_PROTOCOL } from './job-protocol.ts'
 export { JOB_PROTOCOL_2 } from './job-protocol-2.ts'
 export type { CapabilityRecord } from '@phase-network/protocol'
 export type { FoundExecutor } from './find-executors.ts'
+export type { NetworkReport } from './diagnostics.ts'
 
 /** Peers tried for one remote job before giving up. */
 const MAX_ATTEMPTS = 3
@@ -273,6 +275,11 @@ export class PhaseNetwork {
       protocols: [JOB_PROTOCOL_2, JOB_PROTOCOL]
     })
     return this.own
+  }
+
+  /** What `phase doctor` reports of the network: addresses, NAT, bootstrap, DHT, clock skew. */
+  async diagnose (options: { signal?: AbortSignal } = {}): Promise<NetworkReport> {
+    return await this.host().doctor.report(options)
   }
 
   /** Dials an address (used for bootstrap in tests and by operators). */

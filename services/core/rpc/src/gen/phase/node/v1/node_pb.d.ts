@@ -906,6 +906,41 @@ export declare type HasInputsResponse = Message<"phase.node.v1.HasInputsResponse
 export declare const HasInputsResponseSchema: GenMessage<HasInputsResponse>;
 
 /**
+ * DiagnoseRequest asks for the node's doctor report.
+ *
+ * @generated from message phase.node.v1.DiagnoseRequest
+ */
+export declare type DiagnoseRequest = Message<"phase.node.v1.DiagnoseRequest"> & {
+};
+
+/**
+ * Describes the message phase.node.v1.DiagnoseRequest.
+ * Use `create(DiagnoseRequestSchema)` to create a new message.
+ */
+export declare const DiagnoseRequestSchema: GenMessage<DiagnoseRequest>;
+
+/**
+ * DiagnoseResponse carries the report as JSON (UTF-8), shaped by
+ * schemas/doctor-report.schema.json, the same document `GET /v1/doctor` answers.
+ *
+ * @generated from message phase.node.v1.DiagnoseResponse
+ */
+export declare type DiagnoseResponse = Message<"phase.node.v1.DiagnoseResponse"> & {
+  /**
+   * The report.
+   *
+   * @generated from field: bytes report_json = 1;
+   */
+  reportJson: Uint8Array;
+};
+
+/**
+ * Describes the message phase.node.v1.DiagnoseResponse.
+ * Use `create(DiagnoseResponseSchema)` to create a new message.
+ */
+export declare const DiagnoseResponseSchema: GenMessage<DiagnoseResponse>;
+
+/**
  * NodeService is the node's public local API: clients submit jobs here and learn who the node is.
  * It listens on a local unix socket (and, for curl and the PHP SDK, JSON over HTTP on localhost).
  *
@@ -992,6 +1027,19 @@ export declare const NodeService: GenService<{
     methodKind: "unary";
     input: typeof HasInputsRequestSchema;
     output: typeof HasInputsResponseSchema;
+  },
+  /**
+   * Diagnose reports what `phase doctor` prints: reachability and NAT as AutoNAT and peers see
+   * it, listen and announced addresses, bootstrap peers reachable or not, the DHT routing table,
+   * clock skew against peers, key and socket permissions, config warnings, disk and memory
+   * headroom, and a status per check. The lookups inside have their own deadlines (about 3 s).
+   *
+   * @generated from rpc phase.node.v1.NodeService.Diagnose
+   */
+  diagnose: {
+    methodKind: "unary";
+    input: typeof DiagnoseRequestSchema;
+    output: typeof DiagnoseResponseSchema;
   },
 }>;
 
