@@ -58,6 +58,9 @@ Usage:
                                            names edited entry N, reordered, deleted, truncated, bad head signature)
       --dir DIR, --config F                the log's folder (default: <state_dir>/receipts of the node's config)
 
+  phase executors [--runtime R] [--arch A] [--min-memory MB] [--min-cores N] [--limit N] [--json]
+                                           nodes that run jobs, found through the DHT, their signed
+                                           records checked, least loaded first
   phase doctor [--json]                    what may be wrong with the node: reachability and NAT, addresses,
                                            bootstrap peers, DHT, clock skew, key and socket modes, config,
                                            disk and memory (exit 0 ok, 1 warnings, 2 broken)
@@ -79,6 +82,7 @@ async function main (argv: string[]): Promise<number> {
     case 'node': return await nodeCommand(rest, process.env)
     case 'peers': return await peersCommand(rest, process.env)
     case 'config': return await configCommand(rest, process.env)
+    case 'executors': return await (await import('./executors.ts')).executorsCommand(rest, process.env)
     case 'doctor': return await (await import('./doctor.ts')).doctorCommand(rest, process.env)
     // Loaded on use: it brings the signer's log reader, which no other command needs.
     case 'receipts': return await (await import('./receipts.ts')).receiptsCommand(rest, process.env)

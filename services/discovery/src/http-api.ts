@@ -23,6 +23,9 @@ import { jobOutcomeJson } from '@phase-network/protocol/node'
 import { canonicalize } from '@phase-network/protocol'
 import type { JobRouter, RoutedRequest } from './router.ts'
 import type { NodeInfo } from './index.ts'
+import type { FoundExecutor } from './p2p/index.ts'
+import type { Requirements } from './p2p/providers.ts'
+import { FIND_DEFAULT_LIMIT, FIND_MAX_LIMIT } from './node-service.ts'
 
 export interface HttpApiComponents {
   jobs: Pick<JobRouter, 'run'>
@@ -32,6 +35,8 @@ export interface HttpApiComponents {
   info: () => Promise<NodeInfo>
   /** GET /v1/status: what `phase node status` shows, as JSON. */
   status?: () => Promise<unknown>
+  /** GET /v1/executors: FindExecutors (nodes found through the DHT whose signed record meets the query). */
+  findExecutors?: (req: Requirements, options: { limit: number, signal: AbortSignal }) => Promise<FoundExecutor[]>
   /** GET /v1/doctor: what `phase doctor` prints (doctor.ts), as JSON. */
   doctor?: (options: { signal?: AbortSignal }) => Promise<unknown>
   /** GET /metrics: Prometheus text exposition. */
@@ -211,6 +216,28 @@ export class HttpApi {
       if (req.method !== 'GET') throw new MethodNotAllowedError()
       return await this.c.status()
     }
+    if (url.pathname === '/v1/executors' && this.c.findExecutors !== undefined) {
+      if (req.method !== 'GET') throw new MethodNotAllowedError()
+      const target = req.url ?? ''
+      const q = target.indexOf('?')
+      const query = executorQuery(new URLSearchParams(q === -1 ? '' : target.slice(q + 1, (target.indexOf('#', q) + 1 || target.length + 1) - 1)))
+      const gone = new AbortController()
+      res.once('close', () => { gone.abort() })
+      const started = performance.now()
+      const found = await this.c.findExecutors(query.requirements, { limit: query.limit, signal: gone.signal })
+      return {
+        executors: found.map(({ peerId, record }) => ({
+          peer_id: peerId,
+          receipt_public_key: record.receipt_public_key,
+          runtimes: record.runtimes.map((r) => `${r.name}@${r.version}`),
+          arch: record.arch,
+          cores: record.cores,
+          max_memory_mb: record.limits.max_memory_mb,
+          queue_depth: record.queue_depth
+        })),
+        lookup_ms: Math.round((performance.now() - started) * 10) / 10
+      }
+    }
     if (url.pathname === '/v1/doctor' && this.c.doctor !== undefined) {
       if (req.method !== 'GET') throw new MethodNotAllowedError()
       // The client going away ends the lookups inside (bootstrap dials, time questions).
@@ -347,4 +374,32 @@ function writeDeadline (res: ServerResponse): void {
   if (res.writableFinished) return
   const timer = setTimeout(() => res.destroy(), WRITE_TIMEOUT_MS).unref()
   res.once('close', () => clearTimeout(timer))
+}
+
+/** Query parameters of GET /v1/executors: all optional, each at most once, nothing else. */
+const EXECUTOR_QUERY = new Set(['runtime', 'arch', 'min_memory_mb', 'min_cores', 'limit'])
+
+/** Parses GET /v1/executors' query; a bad one is an InvalidArgumentError (400) naming the parameter. */
+export function executorQuery (params: URLSearchParams): { requirements: Requirements, limit: number } {
+  for (const key of params.keys()) {
+    if (!EXECUTOR_QUERY.has(key)) throw new InvalidArgumentError(`unknown query parameter '${key.slice(0, 40)}' (runtime, arch, min_memory_mb, min_cores, limit)`)
+    if (params.getAll(key).length > 1) throw new InvalidArgumentError(`query parameter '${key}' given more than once`)
+  }
+  const text = (key: string): string | undefined => {
+    const v = params.get(key) ?? undefined
+    if (v !== undefined && (v.length > 64 || !/^[A-Za-z0-9._-]*$/.test(v))) throw new InvalidArgumentError(`${key}: at most 64 of [A-Za-z0-9._-]`)
+    return v === '' ? undefined : v
+  }
+  const count = (key: string, min: number, max: number): number | undefined => {
+    const v = params.get(key)
+    if (v === null || v === '') return undefined
+    if (!/^\d{1,10}$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`${key}: an integer from ${min} to ${max}, not '${v.slice(0, 20)}'`)
+    return Number(v)
+  }
+  const requirements: Requirements = {}
+  const runtime = text('runtime'); if (runtime !== undefined) requirements.runtime = runtime
+  const arch = text('arch'); if (arch !== undefined) requirements.arch = arch
+  const mem = count('min_memory_mb', 0, 4_294_967_295); if (mem !== undefined) requirements.min_memory_mb = mem
+  const cores = count('min_cores', 0, 4_294_967_295); if (cores !== undefined) requirements.min_cores = cores
+  return { requirements, limit: count('limit', 1, FIND_MAX_LIMIT) ?? FIND_DEFAULT_LIMIT }
 }

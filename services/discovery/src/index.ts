@@ -225,7 +225,7 @@ export class DiscoveryNode {
     if (grpc.startsWith('unix:')) await chmod(grpc.slice('unix:'.length), PUBLIC_SOCKET_MODE)
     let http: string | null = null
     if (this.config.api.http.enabled) {
-      this.http = new HttpApi({ jobs: router, modules: this.modules, inputs: this.inputs, info, status: async () => nodeStatusJson(await status()), doctor, metrics: async () => await this.metrics.text(), logger: this.log.child({ component: 'http' }) }, {
+      this.http = new HttpApi({ jobs: router, modules: this.modules, inputs: this.inputs, info, status: async () => nodeStatusJson(await status()), doctor, findExecutors, metrics: async () => await this.metrics.text(), logger: this.log.child({ component: 'http' }) }, {
         host: this.config.api.http.host,
         port: this.config.api.http.port,
         tcp: this.config.api.http.tcp,

@@ -12,6 +12,10 @@ import type { NodeInfo, NodeStatus } from './index.ts'
 import type { DoctorReport } from './doctor.ts'
 import { InvalidArgumentError, UnavailableError } from '@phase-network/protocol'
 
+/** Executors FindExecutors returns when the caller names no limit, and at most. */
+export const FIND_DEFAULT_LIMIT = 20
+export const FIND_MAX_LIMIT = 200
+
 /** Most hashes one HasInputs call may name: a manifest's most input files. */
 export const MAX_HAS_INPUTS = 256
 const HASH = /^sha256:[0-9a-f]{64}$/
@@ -83,7 +87,7 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
         arch: request.arch,
         min_memory_mb: request.minMemoryMb,
         min_cores: request.minCores
-      }, { limit: request.limit === 0 ? 20 : Math.min(request.limit, 200), signal: ctx.signal })
+      }, { limit: request.limit === 0 ? FIND_DEFAULT_LIMIT : Math.min(request.limit, FIND_MAX_LIMIT), signal: ctx.signal })
       return {
         lookupMs: performance.now() - started,
         executors: found.map(({ peerId, record }) => ({
