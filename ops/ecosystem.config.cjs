@@ -13,7 +13,7 @@ const path = require('node:path')
 const { loadConfig, validatedConfigDigests } = require('../services/core/process/src/config.ts')
 const { nodeLimits } = require('./limits.ts')
 const { EXECUTOR_USER } = require('./prepare.ts')
-const { compileCaches } = require('./compile-cache.ts')
+const { compileCaches, V8_FLAGS, EXECUTOR_NODE_ARGS } = require('./compile-cache.ts')
 
 const root = path.resolve(__dirname, '..')
 const node = process.env.PHASE_NODE_BIN || process.execPath
@@ -22,19 +22,14 @@ const limits = nodeLimits(config)
 const asRoot = process.getuid() === 0
 const nodeUser = asRoot && process.env.PHASE_NODE_USER ? { uid: process.env.PHASE_NODE_USER, gid: process.env.PHASE_NODE_USER } : {}
 const executorUser = asRoot ? { uid: EXECUTOR_USER, gid: EXECUTOR_USER } : {}
-// The node user's compile cache for the signer and discovery (ops/compile-cache.ts); none for the
-// executors (pm2 would hand down its own otherwise).
+// Compile caches (ops/compile-cache.ts): the node user's for the signer and discovery; the
+// executors' own, filled by root and only read by them when started as root.
 const caches = compileCaches(process.env, config.runtimeDir)
 const nodeCache = { NODE_COMPILE_CACHE: caches.node }
-const noCache = { NODE_COMPILE_CACHE: '', NODE_DISABLE_COMPILE_CACHE: '1' }
+const executorCache = { NODE_COMPILE_CACHE: caches.executor }
 
-// Measured (issue 11, bench/memory.ts): V8 lets the young generation of each process grow to
-// 8 MiB semi-spaces under start-up's allocations and keeps it: capped at 1 MiB, an idle node
-// takes ~45 MiB less (executor 57 → 41 MiB alone); CPU per job, all processes, stayed within
-// the noise of a loaded machine (2.2–2.4 ms without, 2.3–2.8 ms with). --expose-gc: one full collection when the process goes quiet after work
-// (services/core/process/src/idle-gc.ts), so a burst of jobs leaves no garbage resident. Not
-// --optimize-for-size: it bounds growth too but costs ~35% more CPU per job.
-const V8_FLAGS = ['--max-semi-space-size=1', '--expose-gc']
+// V8 flags: ops/compile-cache.ts (V8_FLAGS, EXECUTOR_NODE_ARGS; the compile cache is keyed by them).
+
 
 const common = {
   interpreter: node,
@@ -67,19 +62,17 @@ common.env.PHASE_CONFIG_VALIDATED = validatedConfigDigests()
 
 module.exports = {
   apps: [
-    { ...common, ...nodeUser, name: 'signer', script: path.join(root, 'services/signer/src/main.ts'), node_args: V8_FLAGS, max_memory_restart: `${limits.processMb.signer}M`, env: { ...common.env, ...nodeCache } },
+    { ...common, ...nodeUser, name: 'signer', script: path.join(root, 'services/signer/src/main.ts'), node_args: [...V8_FLAGS], max_memory_restart: `${limits.processMb.signer}M`, env: { ...common.env, ...nodeCache } },
     {
       ...common,
       ...executorUser,
       name: 'executor',
       script: path.join(root, 'services/executor/src/main.ts'),
       instances: config.executors,
-      env: { ...common.env, ...noCache },
+      env: { ...common.env, ...executorCache },
       max_memory_restart: `${limits.processMb.executor}M`,
-      // Optimizing compiler for all wasm: no on-stack replacement means a hot loop in main
-      // would otherwise stay on the baseline tier (see FACTS, "WebAssembly").
-      node_args: ['--no-liftoff', ...V8_FLAGS]
+      node_args: [...EXECUTOR_NODE_ARGS]
     },
-    { ...common, ...nodeUser, name: 'discovery', script: path.join(root, 'services/discovery/src/main.ts'), node_args: V8_FLAGS, max_memory_restart: `${limits.processMb.discovery}M`, env: { ...common.env, ...nodeCache } }
+    { ...common, ...nodeUser, name: 'discovery', script: path.join(root, 'services/discovery/src/main.ts'), node_args: [...V8_FLAGS], max_memory_restart: `${limits.processMb.discovery}M`, env: { ...common.env, ...nodeCache } }
   ]
 }

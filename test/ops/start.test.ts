@@ -103,8 +103,9 @@ describe('plasmd', () => {
     const targets = {
       read: [join(state, 'receipt-key.json'), join(state, 'identity.key')],
       connect: [join(run, 'signer.sock'), join(run, 'plasmd.sock'), join(run, 'pm2', 'rpc.sock'), join(run, 'executors', 'executor-0.sock')],
-      // Compile caches (ops/compile-cache.ts): code their readers run, so none is the executors' to write.
-      write: [state, run, join(run, 'executors'), join(run, 'cache'), join(run, 'cache', 'node'), join(node.dir, '.cache', 'phase')]
+      // Compile caches (ops/compile-cache.ts): code their readers run, so none is the executors' to
+    // write; theirs is filled by root and only read by them.
+      write: [state, run, join(run, 'executors'), join(run, 'cache'), join(run, 'cache', 'node'), join(run, 'cache', 'executor'), join(node.dir, '.cache', 'phase')]
     }
     // The same probe as root reaches everything: it can fail.
     expect(Object.values(attempt({ uid: 0, gid: 0 }, targets)).every((v) => v === 'ok')).toBe(true)
@@ -120,12 +121,17 @@ describe('plasmd', () => {
       [`write ${join(run, 'executors')}`]: 'ok',
       [`write ${join(run, 'cache')}`]: 'EACCES',
       [`write ${join(run, 'cache', 'node')}`]: 'EACCES',
+      [`write ${join(run, 'cache', 'executor')}`]: 'EACCES',
       [`write ${join(node.dir, '.cache', 'phase')}`]: 'EACCES'
     })
     const cacheOf = (pid: number): string | undefined => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((v) => v.startsWith('NODE_COMPILE_CACHE='))?.slice('NODE_COMPILE_CACHE='.length)
     expect(['signer', 'discovery', 'executor 0', 'executor 1'].map((n) => [n, cacheOf(node.byName.get(n)!)])).toEqual([
-      ['signer', join(run, 'cache', 'node')], ['discovery', join(run, 'cache', 'node')], ['executor 0', ''], ['executor 1', '']
+      ['signer', join(run, 'cache', 'node')], ['discovery', join(run, 'cache', 'node')], ['executor 0', join(run, 'cache', 'executor')], ['executor 1', join(run, 'cache', 'executor')]
     ])
+    const theirs = (await readdir(join(run, 'cache', 'executor'))).filter((n) => n.endsWith(`-${exec.uid}`))
+    expect(theirs).toHaveLength(1)
+    expect((await stat(join(run, 'cache', 'executor', theirs[0]!))).uid).toBe(0)
+    expect(Object.values(attempt(exec, { read: [], connect: [], write: [join(run, 'cache', 'executor', theirs[0]!)] }))).toEqual(['EACCES'])
     expect((await stat(join(run, 'cache', 'node'))).mode & 0o777).toBe(0o700)
     expect((await readdir(join(run, 'cache', 'node'))).length).toBeGreaterThan(0)
     // And jobs run.

@@ -14,6 +14,17 @@ import { createV8Runtime, createExecutorService } from './index.ts'
 /** Sockets are created 0777 & ~umask: 0666 in a folder shared with the node's user. */
 const SHARED_SOCKET_UMASK = 0o111
 
+// ops/compile-cache.ts: started as root by plasmd's prepare step with the executors' cache
+// folder, an executor only loads what it runs (this file's imports and the pool worker's) so
+// that Node's compile cache holds all of it, then exits. The executors, which may not write a
+// cache, then read it and never load Node's TypeScript transpiler (~16 MiB each).
+if (process.env.PHASE_EXECUTOR_FILL_CACHE === '1') {
+  await import('./worker.ts')
+  const { flushCompileCache } = await import('node:module')
+  flushCompileCache()
+  process.exit(0)
+}
+
 await runProcess('executor', async (config, logger) => {
   const raw = process.env.PHASE_EXECUTOR_INDEX ?? process.env.NODE_APP_INSTANCE ?? '0'
   if (!/^[0-9]{1,3}$/.test(raw)) throw new Error(`PHASE_EXECUTOR_INDEX must be a small integer, got '${raw.slice(0, 20)}'`)

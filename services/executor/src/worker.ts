@@ -179,5 +179,8 @@ function providers (msg: RunMessage, fuelUsed: () => bigint): WasiProviders {
   return { clockNs: () => fuelUsed(), randomFill: (buf) => random.fill(buf), sleepNs: () => {} }
 }
 
-parentPort!.on('message', (msg: RunMessage) => run(msg))
-parentPort!.postMessage({ kind: 'ready', threadCpuUs: threadCpuUs() } satisfies ReadyMessage)
+// Outside a worker thread (main.ts loading it to fill the compile cache) it only loads.
+if (parentPort !== null) {
+  parentPort.on('message', (msg: RunMessage) => run(msg))
+  parentPort.postMessage({ kind: 'ready', threadCpuUs: threadCpuUs() } satisfies ReadyMessage)
+}

@@ -1,0 +1,67 @@
+/**
+ * The executors' compile cache (ops/compile-cache.ts): filled by root with everything an
+ * executor loads, read-only to the executor user, and complete — an executor that reads it
+ * never transpiles TypeScript (so never loads Node's transpiler, ~16 MiB per executor).
+ * As root (these tests run as root, CI too), with the real phase-exec user.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, rmSync, statSync, chmodSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fillExecutorCache, executorCacheReady, EXECUTOR_NODE_ARGS, V8_FLAGS } from '../../ops/compile-cache.ts'
+import { lookupUser, EXECUTOR_USER } from '../../ops/prepare.ts'
+import { ROOT } from '../helpers/node-harness.ts'
+
+const NODE = join(ROOT, 'node_modules/node/bin/node')
+const MAIN = join(ROOT, 'services/executor/src/main.ts')
+
+/** Loads everything an executor loads, as the executor user, with Node's compile-cache log on. */
+function loadAsExecutor (dir: string, args: readonly string[]): { status: number | null, log: string } {
+  const r = spawnSync('runuser', ['-u', EXECUTOR_USER, '--', 'env', `NODE_COMPILE_CACHE=${dir}`, 'NODE_DEBUG_NATIVE=COMPILE_CACHE', 'PHASE_EXECUTOR_FILL_CACHE=1', NODE, ...args, MAIN], { encoding: 'utf8', timeout: 60_000 })
+  return { status: r.status, log: r.stderr }
+}
+
+describe('the executors\' compile cache', () => {
+  const exec = lookupUser(EXECUTOR_USER)
+  let dir = ''
+
+  beforeAll(() => {
+    expect(process.getuid!()).toBe(0)
+    expect(exec).toBeDefined()
+    // The folder lives where the executor user may pass (its code is under ROOT, searchable).
+    dir = mkdtempSync(join(tmpdir(), 'phase-exec-cache-'))
+    chmodSync(dir, 0o755)
+    fillExecutorCache({ dir: join(dir, 'executor'), nodeBin: NODE, main: MAIN, executorUid: exec!.uid })
+  }, 60_000)
+
+  afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
+
+  it('gives the executor user a root-owned copy it can read but not write', () => {
+    const cache = join(dir, 'executor')
+    expect(executorCacheReady(cache, exec!.uid)).toBe(true)
+    const theirs = readdirSync(cache).find((n) => n.endsWith(`-${exec!.uid}`))!
+    const s = statSync(join(cache, theirs))
+    expect(s.uid).toBe(0)
+    expect(s.mode & 0o022).toBe(0)
+    for (const f of readdirSync(join(cache, theirs))) expect(statSync(join(cache, theirs, f)).mode & 0o777).toBe(0o644)
+    const write = spawnSync('runuser', ['-u', EXECUTOR_USER, '--', 'sh', '-c', 'touch "$1"/x', 'sh', join(cache, theirs)], { encoding: 'utf8' })
+    expect(write.status).not.toBe(0)
+  })
+
+  it('holds every TypeScript file an executor loads: none is transpiled at its start', () => {
+    const { status, log } = loadAsExecutor(join(dir, 'executor'), EXECUTOR_NODE_ARGS)
+    expect(status).toBe(0)
+    const hits = log.split('\n').filter((l) => l.includes('retrieving transpile cache for StrippedTypeScript'))
+    const misses = log.split('\n').filter((l) => l.includes('no transpile cache for StrippedTypeScript'))
+    expect(misses).toEqual([])
+    // main.ts, the pool worker and the packages they import.
+    expect(hits.length).toBeGreaterThan(40)
+    expect(hits.some((l) => l.includes('/services/executor/src/worker.ts'))).toBe(true)
+  }, 60_000)
+
+  it('is keyed by the flags: started with other flags, an executor would miss (so the fill must use the executors\')', () => {
+    const { log } = loadAsExecutor(join(dir, 'executor'), V8_FLAGS)
+    expect(log).toMatch(/Cannot create cache directory: permission denied|no transpile cache for StrippedTypeScript/)
+  }, 60_000)
+})
