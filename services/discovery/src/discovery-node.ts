@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path'
 import type { Logger } from '@phase-network/process'
+import { UnavailableError } from '@phase-network/protocol'
 import { IDENTITY_FILE, loadOrCreateIdentity } from './identity.ts'
 import { NodeMetrics } from './metrics.ts'
 import { JobRouter } from './router.ts'
@@ -40,7 +41,7 @@ export class DiscoveryNode implements Discovery {
   }
 
   async start (): Promise<DiscoveryAddresses> {
-    if (this.stopping.peek() !== undefined) throw new Error('discovery was stopped; create a new one to start again')
+    if (this.stopping.peek() !== undefined) throw new UnavailableError('discovery was stopped; create a new one to start again')
     return (await this.starting()).addresses
   }
 

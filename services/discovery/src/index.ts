@@ -35,7 +35,7 @@ export interface Discovery {
   start: () => Promise<DiscoveryAddresses>
   /**
    * Stops what start() started, in reverse order; safe to call twice, before start, and after a
-   * failed start (which has stopped what it started already). A stopped node does not start again.
+   * failed start (which has stopped what it started already). A stopped node does not start again (UNAVAILABLE).
    */
   stop: () => Promise<void>
 }
