@@ -22,7 +22,7 @@ import type { Logger } from '@phase-network/process'
 import { jobOutcomeJson } from '@phase-network/protocol/node'
 import { canonicalize } from '@phase-network/protocol'
 import type { JobRouter, RoutedRequest } from './router.ts'
-import type { NodeInfo } from './index.ts'
+import type { NodeInfo } from './compose/node-info.ts'
 
 export interface HttpApiComponents {
   jobs: Pick<JobRouter, 'run'>

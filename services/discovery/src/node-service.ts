@@ -7,7 +7,8 @@ import { checkToken } from './auth.ts'
 import { canonicalBytes } from '@phase-network/protocol'
 import type { JobRouter } from './router.ts'
 import type { PeerSummary, FoundExecutor, Requirements } from './p2p/index.ts'
-import type { NodeInfo, NodeStatus } from './index.ts'
+import type { NodeInfo } from './compose/node-info.ts'
+import type { NodeStatus } from './status.ts'
 import { InvalidArgumentError } from '@phase-network/protocol'
 
 /** Most hashes one HasInputs call may name: a manifest's most input files. */
