@@ -77,6 +77,8 @@ const RUN_TIME_WEIGHT = 1 / 4
  * flight, so such an executor is picked only when no other is left.
  */
 const DOWN_RANK = 1_000_000
+/** How grpc-js words a call that found no connection to the executor (so never reached it). */
+const NO_CONNECTION = /^No connection established/
 /** The socket files watch() follows: `executor-<index>.sock`, index 0–999 (config caps executors far below). */
 const EXECUTOR_SOCKET_NAME = /^executor-([0-9]{1,3})\.sock$/
 
@@ -493,5 +495,5 @@ function rank (slot: Slot, now: number): number {
  * refused). A call that was on a connection that then dropped may have been running.
  */
 function neverReached (err: unknown): boolean {
-  return /^No connection established/.test((err as Error).message)
+  return NO_CONNECTION.test((err as Error).message)
 }
