@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import type { NodeConfig } from '@phase-network/process'
 import { internalAddresses } from '@phase-network/process'
 import type { NetworkReport } from './p2p/index.ts'
+import { IDENTITY_FILE } from './identity.ts'
 
 export const DOCTOR_REPORT_VERSION = 1
 /** Clock skew against peers that is worth a warning (receipts carry times; records expire). */
@@ -19,7 +20,7 @@ export const SKEW_WARN_MS = 30_000
 /** Clock skew that breaks things: capability records (10 min) look expired or not yet valid. */
 export const SKEW_FAIL_MS = 5 * 60_000
 /** Identity and receipt keys in the state folder (discovery's and the signer's). */
-export const KEY_FILES = { identity: 'identity.key', receipt: 'receipt-key.json' } as const
+export const KEY_FILES = { identity: IDENTITY_FILE, receipt: 'receipt-key.json' } as const
 
 export type CheckStatus = 'ok' | 'warn' | 'fail'
 

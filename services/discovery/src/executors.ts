@@ -67,10 +67,38 @@ const PACK_WAIT_US = 4000
 const EXECUTOR_COST_US = 150
 /** Modules whose run time is remembered (~200 bytes each, so ≤ ~800 KiB); unknown ones are spread. */
 const MAX_RUN_TIMES = 4096
+/**
+ * Weight of one job's wall time in its module's moving average (a quarter: one outlier moves the
+ * average little, a real change shows within a few jobs).
+ */
+const RUN_TIME_WEIGHT = 1 / 4
+/**
+ * Rank added to an executor that is down or recently unreachable: more than any count of jobs in
+ * flight, so such an executor is picked only when no other is left.
+ */
+const DOWN_RANK = 1_000_000
+/** How grpc-js words a call that found no connection to the executor (so never reached it). */
+const NO_CONNECTION = /^No connection established/
+/** The socket files watch() follows: `executor-<index>.sock`, index 0–999 (config caps executors far below). */
+const EXECUTOR_SOCKET_NAME = /^executor-([0-9]{1,3})\.sock$/
+
+/** What the set uses of one executor's gRPC client (tests pass small fakes). */
+export type ExecutorClient = Pick<GrpcClient<typeof ExecutorService>, 'execute' | 'getStatus' | 'close'>
+
+export interface ExecutorSetComponents {
+  logger: Logger
+  /** Opens a client to the executor at `address`. Default: a multiplexed grpc-js client. */
+  connect?: (address: string, init: { maxMessageBytes?: number }) => ExecutorClient
+}
+
+/** The real client: one multiplexed channel per executor (see rpc/mux.ts). */
+function connectGrpc (address: string, init: { maxMessageBytes?: number }): ExecutorClient {
+  return createGrpcClient(ExecutorService, address, { maxMessageBytes: init.maxMessageBytes, multiplex: true })
+}
 
 interface Slot {
   index: number
-  client: GrpcClient<typeof ExecutorService>
+  client: ExecutorClient
   inFlight: number
   modules: Set<string>
   downUntil: number
@@ -146,6 +174,7 @@ export interface ExecuteOutcome {
 export class ExecutorSet {
   private slots: Slot[] = []
   private readonly log: Logger
+  private readonly connect: NonNullable<ExecutorSetComponents['connect']>
   private readonly downMs: number
   private readonly maxMessageBytes: number | undefined
   private readonly createdAt = Date.now()
@@ -155,8 +184,9 @@ export class ExecutorSet {
   /** Recent wall time (µs, moving average) of each module's jobs, oldest module first. */
   private readonly runTimes = new Map<string, number>()
 
-  constructor (components: { logger: Logger }, init: ExecutorSetInit) {
+  constructor (components: ExecutorSetComponents, init: ExecutorSetInit) {
     this.log = components.logger
+    this.connect = components.connect ?? connectGrpc
     this.downMs = init.downMs ?? DEFAULT_DOWN_MS
     this.quarantine = new Quarantine({ ms: init.quarantineMs })
     this.maxMessageBytes = init.maxMessageBytes
@@ -204,7 +234,7 @@ export class ExecutorSet {
     }
     const present = new Set<number>()
     for (const name of names) {
-      const m = /^executor-([0-9]{1,3})\.sock$/.exec(name)
+      const m = EXECUTOR_SOCKET_NAME.exec(name)
       if (m !== null) present.add(Number(m[1]))
     }
     for (const index of present) {
@@ -268,7 +298,7 @@ export class ExecutorSet {
   private add (index: number, address: string): Slot {
     const slot: Slot = {
       index,
-      client: createGrpcClient(ExecutorService, address, { maxMessageBytes: this.maxMessageBytes, multiplex: true }),
+      client: this.connect(address, { maxMessageBytes: this.maxMessageBytes }),
       inFlight: 0,
       modules: new Set<string>(),
       downUntil: 0,
@@ -427,7 +457,7 @@ export class ExecutorSet {
     return us !== undefined && us < SHORT_JOB_US ? us + EXECUTOR_COST_US : undefined
   }
 
-  /** Folds one job's wall time into its module's average (a quarter weight, so one outlier moves it little). */
+  /** Folds one job's wall time into its module's average (see RUN_TIME_WEIGHT). */
   private recordRunTime (moduleHash: string, wallTimeUs: number): void {
     if (!Number.isFinite(wallTimeUs)) return
     const previous = this.runTimes.get(moduleHash)
@@ -435,7 +465,7 @@ export class ExecutorSet {
       if (this.runTimes.size >= MAX_RUN_TIMES) this.runTimes.delete(this.runTimes.keys().next().value!)
       this.runTimes.set(moduleHash, wallTimeUs)
     } else {
-      this.runTimes.set(moduleHash, previous + (wallTimeUs - previous) / 4)
+      this.runTimes.set(moduleHash, previous + (wallTimeUs - previous) * RUN_TIME_WEIGHT)
     }
   }
 
@@ -457,7 +487,7 @@ function remember (known: Set<string>, hash: string): void {
 }
 
 function rank (slot: Slot, now: number): number {
-  return (slot.down || slot.downUntil > now ? 1_000_000 : 0) + slot.inFlight
+  return (slot.down || slot.downUntil > now ? DOWN_RANK : 0) + slot.inFlight
 }
 
 /**
@@ -465,5 +495,5 @@ function rank (slot: Slot, now: number): number {
  * refused). A call that was on a connection that then dropped may have been running.
  */
 function neverReached (err: unknown): boolean {
-  return /^No connection established/.test((err as Error).message)
+  return NO_CONNECTION.test((err as Error).message)
 }

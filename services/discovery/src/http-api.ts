@@ -22,9 +22,8 @@ import type { Logger } from '@phase-network/process'
 import { jobOutcomeJson } from '@phase-network/protocol/node'
 import { canonicalize } from '@phase-network/protocol'
 import type { JobRouter, RoutedRequest } from './router.ts'
-import type { NodeInfo } from './index.ts'
-import type { FoundExecutor } from './p2p/index.ts'
-import type { Requirements } from './p2p/providers.ts'
+import type { NodeInfo } from './compose/node-info.ts'
+import type { FoundExecutor, Requirements } from './p2p/index.ts'
 import { FIND_DEFAULT_LIMIT, FIND_MAX_LIMIT } from './node-service.ts'
 
 export interface HttpApiComponents {
@@ -38,7 +37,7 @@ export interface HttpApiComponents {
   /** GET /v1/executors: FindExecutors (nodes found through the DHT whose signed record meets the query). */
   findExecutors?: (req: Requirements, options: { limit: number, signal: AbortSignal }) => Promise<FoundExecutor[]>
   /** GET /v1/doctor: what `phase doctor` prints (doctor.ts), as JSON. */
-  doctor?: (options: { signal?: AbortSignal }) => Promise<unknown>
+  doctor?: (options: { signal: AbortSignal }) => Promise<unknown>
   /** GET /metrics: Prometheus text exposition. */
   metrics?: () => Promise<{ contentType: string, body: string }>
   logger: Logger

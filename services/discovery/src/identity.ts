@@ -11,6 +11,9 @@ import { writeSecretFile, looseMode } from '@phase-network/process'
 import { PhaseError } from '@phase-network/protocol'
 import type { Logger } from '@phase-network/process'
 
+/** The identity's file name under the state folder. */
+export const IDENTITY_FILE = 'identity.key'
+
 export interface NodeIdentity {
   privateKey: PrivateKey
   peerId: PeerId

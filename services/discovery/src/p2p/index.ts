@@ -34,6 +34,7 @@ export { JOB_PROTOCOL_2 } from './job-protocol-2.ts'
 export type { CapabilityRecord } from '@phase-network/protocol'
 export type { FoundExecutor } from './find-executors.ts'
 export type { NetworkReport } from './diagnostics.ts'
+export type { Requirements } from './providers.ts'
 
 /** Peers tried for one remote job before giving up. */
 const MAX_ATTEMPTS = 3

@@ -1,0 +1,72 @@
+/**
+ * The discovery process put together. Each part comes from its composition root in compose/,
+ * built in order from the parts before it and never changed after; stop() takes them down in
+ * reverse order. The order: identity, caches, executors, signer (and the replay guard), the job
+ * path, the network, then the public API, which opens last so no client reaches a half-built node.
+ */
+import { join } from 'node:path'
+import type { Logger } from '@phase-network/process'
+import { UnavailableError } from '@phase-network/protocol'
+import { IDENTITY_FILE, loadOrCreateIdentity } from './identity.ts'
+import { NodeMetrics } from './metrics.ts'
+import { JobRouter } from './router.ts'
+import { once, startParts, type AddPart, type Once, type Part } from './compose/parts.ts'
+import { startStores } from './compose/stores.ts'
+import { startExecutors } from './compose/executors.ts'
+import { startSigner } from './compose/signer.ts'
+import { createJobs } from './compose/jobs.ts'
+import { nodeInfo, startRuntimeInfo } from './compose/node-info.ts'
+import { startNetwork } from './compose/network.ts'
+import { diagnose as doctorReport, type DoctorReport } from './doctor.ts'
+import { bindMetricsStatus } from './compose/metrics-status.ts'
+import { startPublicApi } from './compose/public-api.ts'
+import type { Discovery, DiscoveryAddresses, DiscoveryComponents, DiscoveryInit } from './index.ts'
+
+interface Started extends Part {
+  addresses: DiscoveryAddresses
+}
+
+export class DiscoveryNode implements Discovery {
+  readonly metrics = new NodeMetrics()
+  private readonly log: Logger
+  private readonly config: DiscoveryInit
+  private readonly starting: Once<Started>
+  private readonly stopping: Once<void>
+
+  constructor (components: DiscoveryComponents, init: DiscoveryInit) {
+    this.log = components.logger
+    this.config = init
+    this.starting = once(async () => await startParts(async (add) => await this.build(add)))
+    // A failed start has already stopped what it started (startParts).
+    this.stopping = once(async () => { await (await this.starting.peek()?.catch(() => undefined))?.stop() })
+  }
+
+  async start (): Promise<DiscoveryAddresses> {
+    if (this.stopping.peek() !== undefined) throw new UnavailableError('discovery was stopped; create a new one to start again')
+    return (await this.starting()).addresses
+  }
+
+  async stop (): Promise<void> {
+    await this.stopping()
+  }
+
+  /** Starts every part in order, recording each with `add` so a failure stops those before it. */
+  private async build (add: AddPart): Promise<{ addresses: DiscoveryAddresses }> {
+    const { config, log, metrics } = this
+    const identity = await loadOrCreateIdentity(join(config.stateDir, IDENTITY_FILE), { logger: log })
+    const peerId = identity.peerId.toString()
+    const { modules, inputs } = await startStores({ logger: log }, config)
+    const { executors } = add(startExecutors({ logger: log.child({ component: 'executors' }), metrics }, config))
+    const { signer, replays } = add(await startSigner({ logger: log }, config))
+    const jobs = createJobs({ executors, modules, inputs, signer, replays, logger: log.child({ component: 'jobs' }), metrics }, config, peerId)
+    const { runtime } = add(startRuntimeInfo(config))
+    const { network, peers, findExecutors } = add(await startNetwork({ logger: log.child({ component: 'p2p' }), privateKey: identity.privateKey, jobs, modules, receiptKey: async () => await signer.publicKey(), runtime }, config))
+    const router = new JobRouter({ jobs, modules, inputs, network }, { peerId, limits: config.limits })
+    const info = nodeInfo({ signer, executors, runtime, network }, peerId)
+    const status = bindMetricsStatus({ metrics, jobs, executors, signer, network }, peerId)
+    const diagnose = async (options: { signal?: AbortSignal }): Promise<DoctorReport> => await doctorReport({ config, network, info }, options)
+    const { addresses } = add(await startPublicApi({ logger: log, jobs: router, modules, inputs, info, status, metrics, peers, findExecutors, diagnose }, config))
+    log.info({ peerId, grpc: addresses.grpc, http: addresses.http, executors: config.executors, p2p: network?.addresses() ?? [] }, 'discovery ready')
+    return { addresses }
+  }
+}
