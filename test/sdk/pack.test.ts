@@ -187,7 +187,7 @@ describe.each(NODES)('the installed SDK on Node %s', (version) => {
   beforeAll(async () => {
     const bin = await nodeBinary(version)
     const r = must(await run(bin, ['consumer.mjs', VECTORS_FILE, HELLO, node!.grpc], { cwd: app, timeoutMs: 180_000 }), `consumer.mjs on Node ${version}`)
-    figure('sdk packages', `consumer.mjs on Node ${version} (84 vectors, 1 job)`, (r.ms / 1000).toFixed(1), 's')
+    figure('sdk packages', `consumer.mjs on Node ${version} (${vectors.cases.length} vectors, 1 job)`, (r.ms / 1000).toFixed(1), 's')
     lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>)
   }, SLOW)
 
@@ -247,7 +247,7 @@ describe('the installed SDK bundled for a browser', () => {
       '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1', `--user-data-dir=${profile}`,
       '--virtual-time-budget=10000', '--dump-dom', `http://127.0.0.1:${port}/`
     ], { timeoutMs: 180_000 }), 'chromium --dump-dom')
-    figure('sdk packages', 'headless Chromium: page load, 84 vectors, 1 job id', (page.ms / 1000).toFixed(1), 's')
+    figure('sdk packages', `headless Chromium: page load, ${vectors.cases.length} vectors, 1 job id`, (page.ms / 1000).toFixed(1), 's')
     const text = /<pre id="result">([^<]*)<\/pre>/.exec(page.stdout)?.[1]
     if (text === undefined) throw new Error(`no result in the page:\n${page.stdout.slice(0, 3000)}`)
     result = JSON.parse(text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&')) as Record<string, any>
