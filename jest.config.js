@@ -9,6 +9,8 @@ export default {
     }]
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // The packages' built dist/ folders (npm run build:sdk) hold package.json files of the same names.
+  modulePathIgnorePatterns: ['<rootDir>/(?!node_modules/)([^/]+/)*dist/'],
   testTimeout: 60000,
   maxWorkers: 2
 }

@@ -13,7 +13,9 @@
  */
 declare(strict_types=1);
 
-require __DIR__ . '/../sdk/php/autoload.php';
+// In a Composer project that requires phase/sdk (examples/ beside vendor/): Composer's autoloader;
+// in this repository: the SDK's own.
+require is_file(__DIR__ . '/../vendor/autoload.php') ? __DIR__ . '/../vendor/autoload.php' : __DIR__ . '/../sdk/php/autoload.php';
 
 use Phase\Client;
 use Phase\Exception\PhaseException;

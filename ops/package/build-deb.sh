@@ -27,7 +27,8 @@ echo "== staging phase $version"
 mkdir -p "$lib/bin" "$lib/ops" "$doc" "$pkg/usr/bin" "$pkg/etc/phase" \
   "$pkg/lib/systemd/system" "$pkg/usr/share/phase/examples" "$pkg/usr/share/lintian/overrides" "$pkg/DEBIAN"
 cp package.json package-lock.json LICENSE "$lib/"
-cp -r schemas "$lib/"
+# The schemas and their package.json, not a dist/ that npm run build:sdk may have left.
+mkdir -p "$lib/schemas"; cp schemas/*.json "$lib/schemas/"
 # Only sources: each workspace package's package.json and src (generated code included; no tests
 # live there). node_modules/@phase-network/* are relative links to these folders.
 for ws in $("$node" -e 'for (const w of require("./package.json").workspaces) if (w !== "schemas") console.log(w)'); do

@@ -5,12 +5,13 @@
  *   const r = await client.run('hello.wasm', ['Hello, World'], { trustNode: true })
  *   r.verification.verified  // true: signature, key, job id, nonce, module, inputs, outputs
  *
- * `verify` and `manifest` are portable (browser-safe); `PhaseClient` needs Node.js (gRPC).
+ * `verify` and `manifest` are portable: in a browser import `@phase-network/sdk/verify` and
+ * `@phase-network/sdk/manifest` (this entry also loads `PhaseClient`, which needs Node.js: gRPC).
  */
 export { PhaseClient, readInputFile } from './client.ts'
 export type { OutputFile } from './client.ts'
 export type { PhaseClientInit, SubmitOptions, SubmitResult, ReplicaResult, Verification } from './client.ts'
-export { manifest, ManifestBuilder } from './manifest.ts'
+export { manifest, ManifestBuilder, jobIdOf } from './manifest.ts'
 export { verify } from './verify.ts'
 export type { VerifyOptions } from './verify.ts'
 export { verifyOutputs, outputDigests } from '@phase-network/protocol'

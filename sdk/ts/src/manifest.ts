@@ -2,9 +2,13 @@
  * A fluent manifest builder: `manifest(module).args(...).env(...).stdin(...).input(...).limits(...)`,
  * `.fuel(n)` and `.profile('deterministic')`.
  * Every manifest gets a fresh random nonce, so every job id is unique (replay protection).
+ * Portable (`@phase-network/sdk/manifest` in a browser): no Node-only APIs.
  */
 import { contentHash } from '@phase-network/protocol'
 import { parseManifest, randomNonce, type Manifest, type ManifestLimits, type ManifestProfile, type ManifestRequirements } from '@phase-network/protocol'
+
+/** The job id of a manifest (`sha256:` of its canonical JSON): known before the job is sent. */
+export { jobIdOf } from '@phase-network/protocol'
 
 export class ManifestBuilder {
   private readonly doc: Record<string, unknown>
