@@ -18,7 +18,8 @@
  * user's own cache folder (~/.cache/phase): they start before the configuration names runtime_dir.
  */
 import { spawnSync } from 'node:child_process'
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 
 /**
@@ -61,9 +62,13 @@ export function compileCaches (env: NodeJS.ProcessEnv, runtimeDir: string): Comp
  * (`v24.21.0-x64-<hash>-<uid>`), so root's is copied to the executor uid's name, root-owned,
  * files 0644. Cheap when nothing changed: root's own run then finds every entry.
  */
-export function fillExecutorCache (init: { dir: string, nodeBin: string, main: string, executorUid: number }): void {
+export function fillExecutorCache (init: { dir: string, nodeBin: string, main: string, executorUid: number, root: string }): 'filled' | 'current' {
   mkdirSync(init.dir, { recursive: true, mode: 0o755 })
   chmodSync(init.dir, 0o755)
+  // Every start runs this: the fill (a Node start, ~0.5 s) only when the code or Node changed.
+  const stamp = codeStamp(init)
+  const stampFile = join(init.dir, STAMP_FILE)
+  if (executorCacheReady(init.dir, init.executorUid) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return 'current'
   const r = spawnSync(init.nodeBin, [...EXECUTOR_NODE_ARGS, init.main], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_COMPILE_CACHE: init.dir, PHASE_EXECUTOR_FILL_CACHE: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -86,6 +91,38 @@ export function fillExecutorCache (init: { dir: string, nodeBin: string, main: s
     renameSync(staging, theirs)
     rmSync(old, { recursive: true, force: true })
   }
+  writeFileSync(stampFile, stamp, { mode: 0o644 })
+  return 'filled'
+}
+
+/** Where the fill records what it filled from. */
+const STAMP_FILE = '.filled-from'
+/** The code an executor loads: the executor's, the shared core's, the schemas. */
+const CODE_DIRS = ['services/executor/src', 'services/core', 'schemas']
+
+/**
+ * A digest of what the cache depends on: Node (its path and mtime), the flags, the executor
+ * user, and every source file's path, size and mtime (stat only: ~200 files, a few ms), plus
+ * the install's lockfile for the dependencies.
+ */
+function codeStamp (init: { nodeBin: string, executorUid: number, root: string }): string {
+  const hash = createHash('sha256')
+  const add = (path: string): void => {
+    try {
+      const s = statSync(path)
+      if (s.isDirectory()) {
+        if (path.endsWith('/dist') || path.endsWith('/node_modules')) return
+        for (const name of readdirSync(path).sort()) add(join(path, name))
+      } else {
+        hash.update(`${path}\0${s.size}\0${s.mtimeMs}\n`)
+      }
+    } catch { hash.update(`${path}\0missing\n`) }
+  }
+  hash.update(JSON.stringify([init.nodeBin, EXECUTOR_NODE_ARGS, init.executorUid, process.version]))
+  add(init.nodeBin)
+  for (const dir of CODE_DIRS) add(join(init.root, dir))
+  add(join(init.root, 'node_modules/.package-lock.json'))
+  return hash.digest('hex')
 }
 
 function readOnly (path: string): void {

@@ -121,7 +121,8 @@ export function prepare (init: PrepareInit): void {
   if (caches.given) folder(caches.supervisor, supervisor, 0, 0o700)
   folder(caches.node, node.uid, node.gid, 0o700)
   // The executors' cache: filled by root, read by them (ops/compile-cache.ts).
-  fillExecutorCache({ dir: caches.executor, nodeBin: init.nodeBin, main, executorUid: exec.uid })
+  const filled = fillExecutorCache({ dir: caches.executor, nodeBin: init.nodeBin, main, executorUid: exec.uid, root: init.root })
+  if (filled === 'filled') log(30, 'filled the executors\' compile cache', { dir: caches.executor })
   if (init.unit) unitLimits(config)
 }
 

@@ -6,7 +6,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync, statSync, chmodSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync, chmodSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fillExecutorCache, executorCacheReady, EXECUTOR_NODE_ARGS, V8_FLAGS } from '../../ops/compile-cache.ts'
@@ -32,7 +32,7 @@ describe('the executors\' compile cache', () => {
     // The folder lives where the executor user may pass (its code is under ROOT, searchable).
     dir = mkdtempSync(join(tmpdir(), 'phase-exec-cache-'))
     chmodSync(dir, 0o755)
-    fillExecutorCache({ dir: join(dir, 'executor'), nodeBin: NODE, main: MAIN, executorUid: exec!.uid })
+    expect(fillExecutorCache({ dir: join(dir, 'executor'), nodeBin: NODE, main: MAIN, executorUid: exec!.uid, root: ROOT })).toBe('filled')
   }, 60_000)
 
   afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
@@ -63,5 +63,18 @@ describe('the executors\' compile cache', () => {
   it('is keyed by the flags: started with other flags, an executor would miss (so the fill must use the executors\')', () => {
     const { log } = loadAsExecutor(join(dir, 'executor'), V8_FLAGS)
     expect(log).toMatch(/Cannot create cache directory: permission denied|no transpile cache for StrippedTypeScript/)
+  }, 60_000)
+
+  it('fills again only when the code changed (every start asks)', () => {
+    const init = { dir: join(dir, 'executor'), nodeBin: NODE, main: MAIN, executorUid: exec!.uid, root: ROOT }
+    expect(fillExecutorCache(init)).toBe('current')
+    // A code tree of its own, so the test can change a file of it.
+    const tree = join(dir, 'tree')
+    mkdirSync(join(tree, 'schemas'), { recursive: true })
+    writeFileSync(join(tree, 'schemas', 'x.json'), '{}')
+    expect(fillExecutorCache({ ...init, root: tree })).toBe('filled')
+    expect(fillExecutorCache({ ...init, root: tree })).toBe('current')
+    writeFileSync(join(tree, 'schemas', 'x.json'), '{"changed":true}')
+    expect(fillExecutorCache({ ...init, root: tree })).toBe('filled')
   }, 60_000)
 })
