@@ -72,6 +72,7 @@ export interface HttpApiInit {
 }
 
 class MethodNotAllowedError extends PhaseError {
+  override readonly name: string = 'MethodNotAllowedError'
   constructor () { super('not_found', 'method not allowed') }
 }
 
