@@ -9,7 +9,7 @@ import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 // node:crypto verifies ~10× faster than the portable verifier; the checks are the same code.
 import { verifyReceiptNode } from '@phase-network/protocol/node'
-import { jobIdOf, inputsHashOf, type Manifest } from '@phase-network/protocol'
+import { configDefault, jobIdOf, inputsHashOf, type Manifest } from '@phase-network/protocol'
 import { contentHash } from '@phase-network/protocol/node'
 import { PhaseError, UnavailableError, VerificationError, isPhaseError } from '@phase-network/protocol'
 import type { Receipt } from '@phase-network/protocol'
@@ -76,12 +76,12 @@ export interface NetworkInit extends Omit<HostInit, 'privateKey'> {
   maxInflightBytes?: number
   /** Longest DHT lookup of FindExecutors, ms; found executors are returned at the deadline. Default: LOOKUP_MS (3000). */
   lookupTimeoutMs?: number
-  /** Bytes of input files one remote job may send here. Default: DEFAULT_MAX_INPUT_BYTES (64 MiB). */
+  /** Bytes of input files one remote job may send here. Default: DEFAULT_MAX_INPUT_BYTES (limits.max_input_bytes). */
   maxInputBytes?: number
 }
 
-export const DEFAULT_READ_TIMEOUT_MS = 10_000
-export const DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
+export const DEFAULT_READ_TIMEOUT_MS = configDefault('p2p.read_timeout_ms')
+export const DEFAULT_MAX_INFLIGHT_BYTES = configDefault('p2p.max_inflight_bytes')
 
 const base64Bytes = (n: number): number => Math.ceil(n / 3) * 4
 
