@@ -9,7 +9,7 @@ import { NodeService } from '@phase-network/rpc/node/v1'
 import { ExecutorService } from '@phase-network/rpc/executor/v1'
 import { GrpcServer, createGrpcClient } from '@phase-network/rpc'
 import type { NodeConfig } from '@phase-network/process'
-import { executorMessageBytes, internalAddresses, publicMessageBytes } from '@phase-network/process'
+import { internalAddresses } from '@phase-network/process'
 import type { Logger } from '@phase-network/process'
 import { loadOrCreateIdentity } from './identity.ts'
 import { InputStore, ModuleStore } from './module-store.ts'
@@ -22,7 +22,7 @@ import { HttpApi } from './http-api.ts'
 import { JobRouter } from './router.ts'
 import type { PhaseNetwork, PeerSummary, FoundExecutor } from './p2p/index.ts'
 import type { Requirements } from './p2p/providers.ts'
-import { UnavailableError } from '@phase-network/protocol'
+import { UnavailableError, messageBudget } from '@phase-network/protocol'
 import { VERSION, processInfo } from '@phase-network/rpc'
 import { NodeMetrics } from './metrics.ts'
 import { Intake } from '@phase-network/rpc'
@@ -85,10 +85,9 @@ export class DiscoveryNode {
     this.log = components.logger
     const api = config.api
     this.intake = new Intake({ maxBufferedBytes: api.maxBufferedBytes, minBytesPerSecond: api.minBytesPerSecond, graceMs: api.bodyGraceMs, timeoutMs: api.requestTimeoutMs })
-    // The public API takes a module, input files and a manifest; allow their caps plus room for
-    // the rest (never more than the whole budget: such a message could never be taken).
+    // The public API takes a module, input files and a manifest (messageBudget: within the whole buffer).
     this.server = new GrpcServer({ logger: this.log.child({ component: 'grpc' }) }, {
-      maxMessageBytes: Math.min(api.maxBufferedBytes, publicMessageBytes(config.limits)),
+      maxMessageBytes: messageBudget(config.limits, api.maxBufferedBytes).grpcRequest,
       reflection: true,
       intake: this.intake,
       // Connections with no call are closed after two minutes; dead peers are found by pings.
@@ -111,7 +110,7 @@ export class DiscoveryNode {
     await this.modules.start()
     await this.inputs.start()
     const addresses = internalAddresses(this.config)
-    const messageBytes = executorMessageBytes(this.config.limits)
+    const messageBytes = messageBudget(this.config.limits).executorRequest
     this.executors = new ExecutorSet({ logger: this.log.child({ component: 'executors' }) }, { addresses: addresses.executors, maxMessageBytes: messageBytes, quarantineMs: this.config.poisonQuarantineMs })
     const executors = this.executors
     executors.watch({ runtimeDir: this.config.runtimeDir, onRestart: (index) => this.metrics.executorRestarted(index) })
@@ -142,7 +141,7 @@ export class DiscoveryNode {
     const p2p = this.config.p2p
     if (p2p.enabled) {
       // libp2p and its transports are most of discovery's code: loaded only by a node on the network.
-      const { PhaseNetwork, jobMessageBytes, jobResultBytes } = await import('./p2p/index.ts')
+      const { PhaseNetwork } = await import('./p2p/index.ts')
       this.network = new PhaseNetwork({
         logger: this.log.child({ component: 'p2p' }),
         privateKey: identity.privateKey,
@@ -168,8 +167,8 @@ export class DiscoveryNode {
         maxInflightBytes: p2p.maxInflightBytes,
         // A remote job's input files: the same per-job cap as a local one (limits.max_input_bytes).
         maxInputBytes: this.config.limits.maxInputBytes,
-        maxMessageBytes: jobMessageBytes(this.config.limits),
-        maxResultBytes: jobResultBytes(this.config.limits)
+        maxMessageBytes: messageBudget(this.config.limits).peerRequest,
+        maxResultBytes: messageBudget(this.config.limits).peerResult
       })
       await this.network.start()
     }
@@ -232,7 +231,7 @@ export class DiscoveryNode {
         token: this.config.api.token,
         // A module and input files as base64 plus the manifest, within the whole budget (bigger
         // input files go alone, raw: PUT /v1/blobs/<hash>).
-        maxBodyBytes: Math.min(this.config.api.maxBufferedBytes, Math.ceil(publicMessageBytes(this.config.limits) * 4 / 3)),
+        maxBodyBytes: messageBudget(this.config.limits, this.config.api.maxBufferedBytes).httpBody,
         maxInputFileBytes: this.config.limits.maxInputFileBytes,
         intake: this.intake,
         headersTimeoutMs: this.config.api.headersTimeoutMs,

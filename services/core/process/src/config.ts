@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { InvalidConfigError } from '@phase-network/protocol'
-import { configDefault, describeError, validator, type ConfigDefaults } from '@phase-network/protocol'
+import { configDefault, describeError, messageBudget, validator, type ConfigDefaults } from '@phase-network/protocol'
 
 export const DEFAULT_CONFIG_PATH = '/etc/phase/plasmd.json'
 /** Every default below is the schema's own (`default` in schemas/config.schema.json), read once. */
@@ -310,9 +310,8 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
   if (headersTimeoutMs > requestTimeoutMs) {
     throw new InvalidConfigError(`config: /api/headers_timeout_ms (${headersTimeoutMs}) is above /api/request_timeout_ms (${requestTimeoutMs})`)
   }
-  // The largest request the API takes (module as base64, stdin in args/manifest, room for JSON).
-  // Input files may add to it, within api.max_buffered_bytes (big ones travel alone: PUT /v1/blobs).
-  const largestRequest = Math.ceil(limits.maxModuleBytes * 4 / 3) + limits.maxStdinBytes * 2 + 1024 * 1024
+  // The budget holds at least one job without input files; bigger sets of files travel alone (PUT /v1/blobs).
+  const largestRequest = messageBudget(limits).httpJobWithoutInputs
   return deepFreeze({
     source,
     stateDir,
@@ -388,19 +387,6 @@ function readTokenFile (path: string): string {
   const token = text.split('\n', 1)[0]!.trim()
   if (token.length < 16) throw new InvalidConfigError(`config: /api/token_file: ${path} must hold a token of at least 16 characters on its first line`)
   return token
-}
-
-/**
- * The largest job request on the public API, in bytes: module, input files, stdin (twice: base64
- * in the manifest) and room for the rest. gRPC takes it as is, HTTP as base64 (4/3 of it).
- */
-export function publicMessageBytes (limits: LimitsConfig): number {
-  return limits.maxModuleBytes + (limits.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES) + limits.maxStdinBytes * 2 + 1024 * 1024
-}
-
-/** The largest ExecuteRequest discovery sends an executor: module, input files, stdin, room. */
-export function executorMessageBytes (limits: LimitsConfig): number {
-  return limits.maxModuleBytes + (limits.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES) + limits.maxStdinBytes + 1024 * 1024
 }
 
 /** True for addresses that only this machine can reach. */
