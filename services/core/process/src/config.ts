@@ -24,9 +24,9 @@ export interface LimitsConfig {
   readonly defaultOutputBytes: number
   readonly maxStdinBytes: number
   readonly maxArgsBytes: number
-  /** Largest input file a job may name. Default: DEFAULT_MAX_INPUT_FILE_BYTES (64 MiB). */
+  /** Largest input file a job may name. Default: DEFAULT_MAX_INPUT_FILE_BYTES (the schema's). */
   readonly maxInputFileBytes?: number
-  /** Total bytes of one job's input files. Default: DEFAULT_MAX_INPUT_BYTES (128 MiB). */
+  /** Total bytes of one job's input files. Default: DEFAULT_MAX_INPUT_BYTES (the schema's). */
   readonly maxInputBytes?: number
   /** Fuel cap per job, and a deterministic job's fuel when its manifest names none (absent: DEFAULT_MAX_FUEL). */
   readonly maxFuel?: number
