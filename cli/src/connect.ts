@@ -5,6 +5,7 @@
  */
 import { NodeService } from '@phase-network/rpc/node/v1'
 import { createGrpcClient, type GrpcClient } from '@phase-network/rpc'
+import { CLIENT_MAX_MESSAGE_BYTES } from '@phase-network/protocol'
 import { loadConfig } from '@phase-network/process'
 import { PhaseClient } from '@phase-network/sdk'
 import { accessSync, constants, readFileSync, statSync } from 'node:fs'
@@ -108,6 +109,6 @@ function usable<T> (address: string, make: () => T): T {
 /** A raw gRPC client of the node's API (for node info and peers). */
 export function connectRaw (options: NodeOptions, env: Readonly<Record<string, string | undefined>>): Connection {
   const { address, token } = resolveNode(options, env)
-  const client = usable(address, () => createGrpcClient(NodeService, address, { maxMessageBytes: 1024 * 1024 * 1024 }))
+  const client = usable(address, () => createGrpcClient(NodeService, address, { maxMessageBytes: CLIENT_MAX_MESSAGE_BYTES }))
   return { client, address, metadata: token !== undefined ? { authorization: `Bearer ${token}` } : {} }
 }

@@ -18,7 +18,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { PhaseNetwork, JOB_PROTOCOL_2, jobResultBytes } from '../../services/discovery/src/p2p/index.ts'
+import { PhaseNetwork, JOB_PROTOCOL_2 } from '../../services/discovery/src/p2p/index.ts'
+import { messageBudget } from '../../services/core/protocol/src/index.ts'
 import { jobChannel, runJob2, DEFAULT_MAX_INPUT_BYTES } from '../../services/discovery/src/p2p/job-protocol-2.ts'
 import { agreementKey } from '../../services/discovery/src/router.ts'
 import { createReceiptSigner } from '../../services/core/protocol/src/crypto/sign.ts'
@@ -51,7 +52,7 @@ interface NodeA {
 const netInit = (extra: { maxInputBytes?: number } = {}): ConstructorParameters<typeof PhaseNetwork>[1] => ({
   listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false, relayServer: false, upnp: false,
   privateAddresses: true, maxConnections: 50, inboundPerSecond: 1000, maxRemoteJobs: 8, perPeerConcurrency: 4, perPeerPerSecond: 10_000,
-  limits: LIMITS, maxMessageBytes: 4 * MiB, maxResultBytes: jobResultBytes(LIMITS), readTimeoutMs: 30_000, ...extra
+  limits: LIMITS, maxMessageBytes: 4 * MiB, maxResultBytes: messageBudget(LIMITS).peerResult, readTimeoutMs: 30_000, ...extra
 })
 
 /**

@@ -11,7 +11,7 @@ import { NodeService } from '@phase-network/rpc/node/v1'
 import { createGrpcClient, type GrpcClient } from '@phase-network/rpc'
 import { canonicalBytes } from '@phase-network/protocol'
 import { contentHash } from '@phase-network/protocol'
-import { PhaseError, VerificationError, isPhaseError } from '@phase-network/protocol'
+import { CLIENT_MAX_MESSAGE_BYTES, PhaseError, VerificationError, isPhaseError } from '@phase-network/protocol'
 import type { Manifest } from '@phase-network/protocol'
 import type { Receipt } from '@phase-network/protocol'
 import { ManifestBuilder } from './manifest.ts'
@@ -113,7 +113,7 @@ export class PhaseClient {
   private readonly knownModules = new Set<string>()
 
   constructor (init: PhaseClientInit) {
-    this.client = createGrpcClient(NodeService, init.address, { maxMessageBytes: 1024 * 1024 * 1024 })
+    this.client = createGrpcClient(NodeService, init.address, { maxMessageBytes: CLIENT_MAX_MESSAGE_BYTES })
     this.metadata = init.token !== undefined ? { authorization: `Bearer ${init.token}` } : {}
     this.timeoutMs = init.timeoutMs
   }

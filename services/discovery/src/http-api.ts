@@ -14,13 +14,13 @@ import { DEFAULT_MAX_INPUT_FILE_BYTES } from '@phase-network/process'
 import { contentHash } from '@phase-network/protocol/node'
 import type { InputStore } from './module-store.ts'
 import type { InputBlob } from './input-files.ts'
-import { Intake } from '@phase-network/rpc'
+import { DEFAULT_REQUEST_TIMEOUT_MS, Intake } from '@phase-network/rpc'
 import { decodeBody, hostCheck, readBody, requestPath } from './http-guard.ts'
 import { expectationFailed, refuseClient, refuseConnect } from './http-refusals.ts'
 import type { Duplex } from 'node:stream'
 import type { Logger } from '@phase-network/process'
 import { jobOutcomeJson } from '@phase-network/protocol/node'
-import { canonicalize } from '@phase-network/protocol'
+import { canonicalize, configDefault } from '@phase-network/protocol'
 import type { JobRouter, RoutedRequest } from './router.ts'
 import type { NodeInfo } from './compose/node-info.ts'
 import type { FoundExecutor, Requirements } from './p2p/index.ts'
@@ -50,8 +50,8 @@ class TextBody {
   constructor (contentType: string, body: string) { this.contentType = contentType; this.body = body }
 }
 
-export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
-export const DEFAULT_MAX_CONNECTIONS = 1024
+export const DEFAULT_HEADERS_TIMEOUT_MS = configDefault('api.headers_timeout_ms')
+export const DEFAULT_MAX_CONNECTIONS = configDefault('api.max_connections')
 
 export interface HttpApiInit {
   host: string
@@ -78,6 +78,7 @@ export interface HttpApiInit {
 }
 
 class MethodNotAllowedError extends PhaseError {
+  override readonly name: string = 'MethodNotAllowedError'
   constructor () { super('not_found', 'method not allowed') }
 }
 
@@ -101,7 +102,7 @@ export class HttpApi {
       const server = createServer({
         headersTimeout: init.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
         // The body's own deadline (Intake) answers with a typed 408 first; this one is the backstop.
-        requestTimeout: (init.requestTimeoutMs ?? 60_000) + 5_000,
+        requestTimeout: (init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS) + 5_000,
         // Node checks both timeouts only this often (default 30 s: slow headers held 40 s).
         connectionsCheckingInterval: Math.min(1000, init.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS),
         // Node's own refusal of an HTTP/1.1 request without Host has no body: route() refuses it typed.

@@ -10,13 +10,13 @@
 import { mkdir, readdir, readFile, rename, stat, writeFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { InvalidModuleError } from '@phase-network/protocol'
+import { InvalidModuleError, configDefault } from '@phase-network/protocol'
 import type { Logger } from '@phase-network/process'
 
-/** Module bytes kept in memory. */
-export const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024
-/** Module bytes kept on disk. */
-export const DEFAULT_DISK_BYTES = 1024 * 1024 * 1024
+/** Module bytes kept in memory (module_cache.memory_bytes). */
+export const DEFAULT_MEMORY_BYTES = configDefault('module_cache.memory_bytes')
+/** Module bytes kept on disk (module_cache.disk_bytes). */
+export const DEFAULT_DISK_BYTES = configDefault('module_cache.disk_bytes')
 
 export interface ModuleStoreInit {
   /** Folder for the files; none keeps them in memory only. */

@@ -9,9 +9,10 @@
  * the map holds at most maxEntries × ~300 bytes (≈ 3 MiB at the default); the oldest entry
  * goes first.
  */
+import { configDefault } from '@phase-network/protocol'
 
-/** How long a struck module is remembered, and a quarantined one refused. Default: 10 min. */
-export const DEFAULT_QUARANTINE_MS = 10 * 60_000
+/** How long a struck module is remembered, and a quarantined one refused (poison_quarantine_ms). */
+export const DEFAULT_QUARANTINE_MS = configDefault('poison_quarantine_ms')
 /** Deaths that quarantine a module. */
 export const DEFAULT_STRIKES = 2
 /** Modules tracked at once. */

@@ -6,7 +6,8 @@
 import { stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { runProcess } from '@phase-network/process'
-import { executorAddress, executorMessageBytes } from '@phase-network/process'
+import { executorAddress } from '@phase-network/process'
+import { messageBudget } from '@phase-network/protocol'
 import { GrpcServer } from '@phase-network/rpc'
 import { ExecutorService } from '@phase-network/rpc/executor/v1'
 import { createV8Runtime, createExecutorService } from './index.ts'
@@ -41,7 +42,7 @@ await runProcess('executor', async (config, logger) => {
     ...(limits.maxFuel === undefined ? {} : { maxFuel: BigInt(limits.maxFuel) })
   }, { logger: log })
   await runtime.start()
-  const server = new GrpcServer({ logger: log }, { maxMessageBytes: executorMessageBytes(limits) })
+  const server = new GrpcServer({ logger: log }, { maxMessageBytes: messageBudget(limits).executorRequest })
   server.add(ExecutorService, createExecutorService({ runtime, logger: log, index }))
   const address = executorAddress(config.runtimeDir, index)
   // Privilege separation (README): run as the executor user, the socket belongs to that user

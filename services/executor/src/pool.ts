@@ -32,7 +32,7 @@
 import { Worker } from 'node:worker_threads'
 import { setFlagsFromString } from 'node:v8'
 import { stripTypeScriptTypes } from 'node:module'
-import { CancelledError, InvalidArgumentError, InvalidModuleError, ModuleNotCachedError, QueueFullError, UnavailableError } from '@phase-network/protocol'
+import { CancelledError, InvalidArgumentError, InvalidModuleError, ModuleNotCachedError, QueueFullError, UnavailableError, configDefault } from '@phase-network/protocol'
 import type { Logger } from '@phase-network/process'
 import { DEFAULT_MAX_FUEL as CONFIG_DEFAULT_MAX_FUEL } from '@phase-network/process'
 import { admit, PAGE_BYTES, WASI_MODULE } from './admission.ts'
@@ -41,12 +41,12 @@ import { rewriteModule, REWRITE_VERSION } from './rewrite/rewrite.ts'
 import type { RunMessage, ResultMessage, WorkerMessage } from './worker.ts'
 import type { RuntimeStatus, WasmJob, WasmResult, WasmRuntime, WasmStatus } from './runtime.ts'
 
-export const DEFAULT_WORKERS = 1
-export const DEFAULT_QUEUE_CAPACITY = 256
-export const DEFAULT_MAX_MODULE_BYTES = 64 * 1024 * 1024
-export const DEFAULT_MAX_MEMORY_BYTES = 256 * 1024 * 1024
-export const DEFAULT_MAX_TIMEOUT_MS = 60_000
-export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+export const DEFAULT_WORKERS = configDefault('workers_per_executor')
+export const DEFAULT_QUEUE_CAPACITY = configDefault('queue_capacity')
+export const DEFAULT_MAX_MODULE_BYTES = configDefault('limits.max_module_bytes')
+export const DEFAULT_MAX_MEMORY_BYTES = configDefault('limits.max_memory_mb') * 1024 * 1024
+export const DEFAULT_MAX_TIMEOUT_MS = configDefault('limits.max_timeout_ms')
+export const DEFAULT_MAX_OUTPUT_BYTES = configDefault('limits.max_output_bytes')
 export const DEFAULT_MODULE_CACHE_SIZE = 128
 /** Bytes of rewritten modules the compiled-module cache may hold (their compiled code is about as big again). */
 export const DEFAULT_MODULE_CACHE_BYTES = 512 * 1024 * 1024

@@ -19,6 +19,7 @@ interface KeyFile {
 }
 
 export class KeyStoreError extends PhaseError {
+  override readonly name: string = 'KeyStoreError'
   constructor (message: string) { super('internal', message) }
 }
 

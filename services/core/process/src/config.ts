@@ -8,10 +8,11 @@ import { readFileSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { InvalidConfigError } from '@phase-network/protocol'
-import { describeError, validator } from '@phase-network/protocol'
+import { configDefault, describeError, messageBudget, validator, type ConfigDefaults } from '@phase-network/protocol'
 
 export const DEFAULT_CONFIG_PATH = '/etc/phase/plasmd.json'
-export const DEFAULT_HTTP_PORT = 7780
+/** Every default below is the schema's own (`default` in schemas/config.schema.json), read once. */
+export const DEFAULT_HTTP_PORT = configDefault('api.http.port')
 
 export interface LimitsConfig {
   readonly maxModuleBytes: number
@@ -23,23 +24,23 @@ export interface LimitsConfig {
   readonly defaultOutputBytes: number
   readonly maxStdinBytes: number
   readonly maxArgsBytes: number
-  /** Largest input file a job may name. Default: DEFAULT_MAX_INPUT_FILE_BYTES (64 MiB). */
+  /** Largest input file a job may name. Default: DEFAULT_MAX_INPUT_FILE_BYTES (the schema's). */
   readonly maxInputFileBytes?: number
-  /** Total bytes of one job's input files. Default: DEFAULT_MAX_INPUT_BYTES (128 MiB). */
+  /** Total bytes of one job's input files. Default: DEFAULT_MAX_INPUT_BYTES (the schema's). */
   readonly maxInputBytes?: number
   /** Fuel cap per job, and a deterministic job's fuel when its manifest names none (absent: DEFAULT_MAX_FUEL). */
   readonly maxFuel?: number
 }
 
-export const DEFAULT_MAX_INPUT_FILE_BYTES = 64 * 1024 * 1024
-export const DEFAULT_MAX_INPUT_BYTES = 128 * 1024 * 1024
+export const DEFAULT_MAX_INPUT_FILE_BYTES = configDefault('limits.max_input_file_bytes')
+export const DEFAULT_MAX_INPUT_BYTES = configDefault('limits.max_input_bytes')
 
 /**
- * Default fuel cap: 10^12 units (≈ wasm instructions). The compute kernels (bench/kernels) use
+ * Default fuel cap (10^12 units ≈ wasm instructions). The compute kernels (bench/kernels) use
  * 1–2·10^10 a CPU second, so this is about the default 60 s wall-time cap: it bounds the count,
  * the wall time still bounds the run (a deterministic job should name fuel well within its time).
  */
-export const DEFAULT_MAX_FUEL = 1_000_000_000_000
+export const DEFAULT_MAX_FUEL = configDefault('limits.max_fuel')
 
 export interface NodeConfig {
   /** The file the config came from, or null for embedded defaults. */
@@ -165,6 +166,8 @@ export interface LoadConfigOptions {
   file?: string
   /** The user the node runs as (default: this process's); root gets a runtime folder outside its home. */
   uid?: number
+  /** Where unset keys' defaults come from. Default: the schema's (`configDefault`); tests pass another schema's. */
+  defaults?: ConfigDefaults
 }
 
 /** Reads, validates, merges and freezes the node configuration. Throws InvalidConfigError. */
@@ -200,7 +203,7 @@ export function loadConfig (options: LoadConfigOptions): NodeConfig {
   if (api !== undefined && (env.PHASE_API_TOKEN ?? '') !== '') delete api.token_file
   else if (api !== undefined && (env.PHASE_API_TOKEN_FILE ?? '') !== '') delete api.token
   validate(raw, 'config after environment overrides', env)
-  return resolveDefaults(raw, source, env, options.uid ?? process.getuid?.())
+  return resolveDefaults(raw, source, env, options.uid ?? process.getuid?.(), options.defaults ?? configDefault)
 }
 
 function parseJsonObject (text: string, path: string): Record<string, unknown> {
@@ -234,7 +237,7 @@ function setPath (target: Record<string, unknown>, path: string[], value: unknow
 
 type Raw = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
-function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOptions['env'], uid: number | undefined): NodeConfig {
+function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOptions['env'], uid: number | undefined, d: ConfigDefaults): NodeConfig {
   const stateHome = env.XDG_STATE_HOME ?? join(env.HOME ?? homedir(), '.local', 'state')
   const stateDir = resolve(raw.state_dir ?? join(stateHome, 'phase'))
   // Started as root, executors run as the unprivileged executor user, who must reach their
@@ -246,18 +249,18 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
   const runtimeDir = resolve(raw.runtime_dir ?? runtimeDefault)
   const l: Raw = raw.limits ?? {}
   const limits: LimitsConfig = {
-    maxModuleBytes: l.max_module_bytes ?? 64 * 1024 * 1024,
-    maxMemoryMb: l.max_memory_mb ?? 256,
-    defaultMemoryMb: l.default_memory_mb ?? 64,
-    maxTimeoutMs: l.max_timeout_ms ?? 60_000,
-    defaultTimeoutMs: l.default_timeout_ms ?? 5_000,
-    maxOutputBytes: l.max_output_bytes ?? 4 * 1024 * 1024,
-    defaultOutputBytes: l.default_output_bytes ?? 1024 * 1024,
-    maxStdinBytes: l.max_stdin_bytes ?? 4 * 1024 * 1024,
-    maxArgsBytes: l.max_args_bytes ?? 64 * 1024,
-    maxInputFileBytes: l.max_input_file_bytes ?? DEFAULT_MAX_INPUT_FILE_BYTES,
-    maxInputBytes: l.max_input_bytes ?? DEFAULT_MAX_INPUT_BYTES,
-    maxFuel: l.max_fuel ?? DEFAULT_MAX_FUEL
+    maxModuleBytes: l.max_module_bytes ?? d('limits.max_module_bytes'),
+    maxMemoryMb: l.max_memory_mb ?? d('limits.max_memory_mb'),
+    defaultMemoryMb: l.default_memory_mb ?? d('limits.default_memory_mb'),
+    maxTimeoutMs: l.max_timeout_ms ?? d('limits.max_timeout_ms'),
+    defaultTimeoutMs: l.default_timeout_ms ?? d('limits.default_timeout_ms'),
+    maxOutputBytes: l.max_output_bytes ?? d('limits.max_output_bytes'),
+    defaultOutputBytes: l.default_output_bytes ?? d('limits.default_output_bytes'),
+    maxStdinBytes: l.max_stdin_bytes ?? d('limits.max_stdin_bytes'),
+    maxArgsBytes: l.max_args_bytes ?? d('limits.max_args_bytes'),
+    maxInputFileBytes: l.max_input_file_bytes ?? d('limits.max_input_file_bytes'),
+    maxInputBytes: l.max_input_bytes ?? d('limits.max_input_bytes'),
+    maxFuel: l.max_fuel ?? d('limits.max_fuel')
   }
   for (const [def, max, key] of [
     [limits.defaultMemoryMb, limits.maxMemoryMb, 'default_memory_mb'],
@@ -268,21 +271,21 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
   }
   const rl: Raw = raw.receipt_log ?? {}
   const receiptLog: ReceiptLogConfig = {
-    maxBytes: rl.max_bytes ?? 64 * 1024 * 1024,
-    segmentBytes: rl.segment_bytes ?? 4 * 1024 * 1024,
-    syncIntervalMs: rl.sync_interval_ms ?? 100,
-    headIntervalMs: rl.head_interval_ms ?? 10_000
+    maxBytes: rl.max_bytes ?? d('receipt_log.max_bytes'),
+    segmentBytes: rl.segment_bytes ?? d('receipt_log.segment_bytes'),
+    syncIntervalMs: rl.sync_interval_ms ?? d('receipt_log.sync_interval_ms'),
+    headIntervalMs: rl.head_interval_ms ?? d('receipt_log.head_interval_ms')
   }
   if (receiptLog.maxBytes < 2 * receiptLog.segmentBytes) {
     throw new InvalidConfigError(`config: /receipt_log/max_bytes (${receiptLog.maxBytes}) must be at least 2 × /receipt_log/segment_bytes (${receiptLog.segmentBytes})`)
   }
   const http = {
-    enabled: raw.api?.http?.enabled ?? true,
-    host: raw.api?.http?.host ?? '127.0.0.1',
-    port: raw.api?.http?.port ?? DEFAULT_HTTP_PORT,
+    enabled: raw.api?.http?.enabled ?? d('api.http.enabled'),
+    host: raw.api?.http?.host ?? d('api.http.host'),
+    port: raw.api?.http?.port ?? d('api.http.port'),
     socket: raw.api?.http?.socket ?? join(runtimeDir, 'plasmd-http.sock'),
-    tcp: raw.api?.http?.tcp ?? true,
-    allowedHosts: raw.api?.http?.allowed_hosts ?? []
+    tcp: raw.api?.http?.tcp ?? d('api.http.tcp'),
+    allowedHosts: raw.api?.http?.allowed_hosts ?? d('api.http.allowed_hosts')
   }
   if (raw.api?.token !== undefined && raw.api?.token_file !== undefined) {
     throw new InvalidConfigError('config: /api/token and /api/token_file exclude each other')
@@ -302,64 +305,65 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
   if (!grpcAddress.startsWith('unix:') && !isLoopback(grpcAddress.slice(0, grpcAddress.lastIndexOf(':'))) && token === null) {
     throw new InvalidConfigError(`config: /api/grpc '${grpcAddress}' is not loopback, so /api/token or /api/token_file is required`)
   }
-  if ((raw.api?.headers_timeout_ms ?? 10_000) > (raw.api?.request_timeout_ms ?? 60_000)) {
-    throw new InvalidConfigError(`config: /api/headers_timeout_ms (${raw.api?.headers_timeout_ms ?? 10_000}) is above /api/request_timeout_ms (${raw.api?.request_timeout_ms ?? 60_000})`)
+  const headersTimeoutMs: number = raw.api?.headers_timeout_ms ?? d('api.headers_timeout_ms')
+  const requestTimeoutMs: number = raw.api?.request_timeout_ms ?? d('api.request_timeout_ms')
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new InvalidConfigError(`config: /api/headers_timeout_ms (${headersTimeoutMs}) is above /api/request_timeout_ms (${requestTimeoutMs})`)
   }
-  // The largest request the API takes (module as base64, stdin in args/manifest, room for JSON).
-  // Input files may add to it, within api.max_buffered_bytes (big ones travel alone: PUT /v1/blobs).
-  const largestRequest = Math.ceil(limits.maxModuleBytes * 4 / 3) + limits.maxStdinBytes * 2 + 1024 * 1024
+  // The budget holds at least one job without input files; bigger sets of files travel alone (PUT /v1/blobs).
+  const largestRequest = messageBudget(limits).httpJobWithoutInputs
   return deepFreeze({
     source,
     stateDir,
     runtimeDir,
-    logLevel: raw.log_level ?? 'info',
-    executors: raw.executors ?? 2,
-    workersPerExecutor: raw.workers_per_executor ?? 1,
-    queueCapacity: raw.queue_capacity ?? 256,
+    logLevel: raw.log_level ?? d('log_level'),
+    executors: raw.executors ?? d('executors'),
+    workersPerExecutor: raw.workers_per_executor ?? d('workers_per_executor'),
+    queueCapacity: raw.queue_capacity ?? d('queue_capacity'),
     api: {
       grpc: grpcAddress,
       http,
       token,
       tokenFile,
-      maxBufferedBytes: raw.api?.max_buffered_bytes ?? Math.max(128 * 1024 * 1024, largestRequest),
-      requestTimeoutMs: raw.api?.request_timeout_ms ?? 60_000,
-      headersTimeoutMs: raw.api?.headers_timeout_ms ?? 10_000,
-      minBytesPerSecond: raw.api?.min_bytes_per_second ?? 16 * 1024,
-      bodyGraceMs: raw.api?.body_grace_ms ?? 10_000,
-      maxConnections: raw.api?.max_connections ?? 1024
+      maxBufferedBytes: raw.api?.max_buffered_bytes ?? Math.max(d('api.max_buffered_bytes'), largestRequest),
+      requestTimeoutMs,
+      headersTimeoutMs,
+      minBytesPerSecond: raw.api?.min_bytes_per_second ?? d('api.min_bytes_per_second'),
+      bodyGraceMs: raw.api?.body_grace_ms ?? d('api.body_grace_ms'),
+      maxConnections: raw.api?.max_connections ?? d('api.max_connections')
     },
     limits,
     p2p: {
-      enabled: raw.p2p?.enabled ?? true,
-      listen: raw.p2p?.listen ?? ['/ip4/0.0.0.0/udp/4001/quic-v1', '/ip4/0.0.0.0/tcp/4001'],
-      bootstrap: raw.p2p?.bootstrap ?? [],
-      mdns: raw.p2p?.mdns ?? true,
-      relayServer: raw.p2p?.relay_server ?? false,
-      upnp: raw.p2p?.upnp ?? false,
-      privateAddresses: raw.p2p?.private_addresses ?? false,
-      maxConnections: raw.p2p?.max_connections ?? 300,
-      inboundPerSecond: raw.p2p?.inbound_per_second ?? 5,
-      maxRemoteJobs: raw.p2p?.max_remote_jobs ?? 64,
-      perPeerConcurrency: raw.p2p?.per_peer_concurrency ?? 32,
-      perPeerPerSecond: raw.p2p?.per_peer_jobs_per_second ?? 500,
-      readTimeoutMs: raw.p2p?.read_timeout_ms ?? 10_000,
-      maxInflightBytes: raw.p2p?.max_inflight_bytes ?? 256 * 1024 * 1024
+      enabled: raw.p2p?.enabled ?? d('p2p.enabled'),
+      listen: raw.p2p?.listen ?? d('p2p.listen'),
+      bootstrap: raw.p2p?.bootstrap ?? d('p2p.bootstrap'),
+      mdns: raw.p2p?.mdns ?? d('p2p.mdns'),
+      relayServer: raw.p2p?.relay_server ?? d('p2p.relay_server'),
+      upnp: raw.p2p?.upnp ?? d('p2p.upnp'),
+      privateAddresses: raw.p2p?.private_addresses ?? d('p2p.private_addresses'),
+      maxConnections: raw.p2p?.max_connections ?? d('p2p.max_connections'),
+      inboundPerSecond: raw.p2p?.inbound_per_second ?? d('p2p.inbound_per_second'),
+      maxRemoteJobs: raw.p2p?.max_remote_jobs ?? d('p2p.max_remote_jobs'),
+      perPeerConcurrency: raw.p2p?.per_peer_concurrency ?? d('p2p.per_peer_concurrency'),
+      perPeerPerSecond: raw.p2p?.per_peer_jobs_per_second ?? d('p2p.per_peer_jobs_per_second'),
+      readTimeoutMs: raw.p2p?.read_timeout_ms ?? d('p2p.read_timeout_ms'),
+      maxInflightBytes: raw.p2p?.max_inflight_bytes ?? d('p2p.max_inflight_bytes')
     },
     remote: {
-      maxJobs: raw.remote?.max_jobs ?? 16,
-      executorShare: raw.remote?.executor_share ?? 0.5,
-      maxTimeoutMs: Math.min(raw.remote?.max_timeout_ms ?? 10_000, limits.maxTimeoutMs),
-      maxMemoryMb: Math.min(raw.remote?.max_memory_mb ?? 128, limits.maxMemoryMb)
+      maxJobs: raw.remote?.max_jobs ?? d('remote.max_jobs'),
+      executorShare: raw.remote?.executor_share ?? d('remote.executor_share'),
+      maxTimeoutMs: Math.min(raw.remote?.max_timeout_ms ?? d('remote.max_timeout_ms'), limits.maxTimeoutMs),
+      maxMemoryMb: Math.min(raw.remote?.max_memory_mb ?? d('remote.max_memory_mb'), limits.maxMemoryMb)
     },
     moduleCache: {
-      memoryBytes: raw.module_cache?.memory_bytes ?? 64 * 1024 * 1024,
-      diskBytes: raw.module_cache?.disk_bytes ?? 1024 * 1024 * 1024
+      memoryBytes: raw.module_cache?.memory_bytes ?? d('module_cache.memory_bytes'),
+      diskBytes: raw.module_cache?.disk_bytes ?? d('module_cache.disk_bytes')
     },
     inputCache: {
-      memoryBytes: raw.input_cache?.memory_bytes ?? 64 * 1024 * 1024,
-      diskBytes: raw.input_cache?.disk_bytes ?? 1024 * 1024 * 1024
+      memoryBytes: raw.input_cache?.memory_bytes ?? d('input_cache.memory_bytes'),
+      diskBytes: raw.input_cache?.disk_bytes ?? d('input_cache.disk_bytes')
     },
-    poisonQuarantineMs: raw.poison_quarantine_ms ?? 10 * 60_000,
+    poisonQuarantineMs: raw.poison_quarantine_ms ?? d('poison_quarantine_ms'),
     receiptLog
   })
 }
@@ -383,19 +387,6 @@ function readTokenFile (path: string): string {
   const token = text.split('\n', 1)[0]!.trim()
   if (token.length < 16) throw new InvalidConfigError(`config: /api/token_file: ${path} must hold a token of at least 16 characters on its first line`)
   return token
-}
-
-/**
- * The largest job request on the public API, in bytes: module, input files, stdin (twice: base64
- * in the manifest) and room for the rest. gRPC takes it as is, HTTP as base64 (4/3 of it).
- */
-export function publicMessageBytes (limits: LimitsConfig): number {
-  return limits.maxModuleBytes + (limits.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES) + limits.maxStdinBytes * 2 + 1024 * 1024
-}
-
-/** The largest ExecuteRequest discovery sends an executor: module, input files, stdin, room. */
-export function executorMessageBytes (limits: LimitsConfig): number {
-  return limits.maxModuleBytes + (limits.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES) + limits.maxStdinBytes + 1024 * 1024
 }
 
 /** True for addresses that only this machine can reach. */

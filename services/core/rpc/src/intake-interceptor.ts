@@ -14,6 +14,7 @@ import * as grpc from '@grpc/grpc-js'
 import { constants, type ServerHttp2Stream } from 'node:http2'
 import { ERROR_TABLE, type PhaseError } from '@phase-network/protocol'
 import type { Intake } from './intake.ts'
+import { errorStatus } from './error-code.ts'
 
 export function intakeInterceptor (intake: Pick<Intake, 'begin'>): grpc.ServerInterceptor {
   return (method, call) => {
@@ -24,9 +25,7 @@ export function intakeInterceptor (intake: Pick<Intake, 'begin'>): grpc.ServerIn
     const stream = (call as unknown as { stream?: ServerHttp2Stream }).stream
     const upload = intake.begin((err: PhaseError) => {
       if (ended) return
-      const md = new grpc.Metadata()
-      md.set('phase-error-code', err.code)
-      self?.sendStatus({ code: ERROR_TABLE[err.code].grpc, details: err.message, metadata: md })
+      self?.sendStatus(errorStatus(err, ERROR_TABLE[err.code].grpc))
       // The answer went out before the request ended: ask the client to stop sending (RFC 9113
       // §8.1: RST_STREAM NO_ERROR after a complete response). Otherwise grpc-js keeps decoding
       // the rest into its buffer and HTTP/2 resets the stream with ENHANCE_YOUR_CALM, losing

@@ -6,12 +6,13 @@
  * one byte every few seconds (or opens a gRPC stream and never finishes it) holds its buffers
  * for minutes.
  */
-import { OverloadedError, RequestTimeoutError, type PhaseError } from '@phase-network/protocol'
+import { OverloadedError, RequestTimeoutError, configDefault, type PhaseError } from '@phase-network/protocol'
 
-export const DEFAULT_MAX_BUFFERED_BYTES = 128 * 1024 * 1024
-export const DEFAULT_MIN_BYTES_PER_SECOND = 16 * 1024
-export const DEFAULT_BODY_GRACE_MS = 10_000
-export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
+/** The config's defaults (api.*, schemas/config.schema.json). */
+export const DEFAULT_MAX_BUFFERED_BYTES = configDefault('api.max_buffered_bytes')
+export const DEFAULT_MIN_BYTES_PER_SECOND = configDefault('api.min_bytes_per_second')
+export const DEFAULT_BODY_GRACE_MS = configDefault('api.body_grace_ms')
+export const DEFAULT_REQUEST_TIMEOUT_MS = configDefault('api.request_timeout_ms')
 
 export interface IntakeInit {
   /** Request bytes all clients together may have buffered. Default: 128 MiB. */

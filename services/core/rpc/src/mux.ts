@@ -7,7 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf'
-import { CancelledError, DeadlineExceededError, ERROR_TABLE, PhaseError, UnavailableError, fromGrpcError, toPublicError, type ErrorCode } from '@phase-network/protocol'
+import { CancelledError, DeadlineExceededError, PhaseError, UnavailableError, fromGrpcError, phaseError, toPublicError } from '@phase-network/protocol'
 import type { Logger } from './logger.ts'
 import type { CallOptions, HandlerContext } from './types.ts'
 import { Undecodable } from './undecodable.ts'
@@ -127,10 +127,8 @@ export class MuxClient {
       const p = this.pending.get(msg.callId)
       if (p === undefined || !this.settle(msg.callId)) return
       if (msg.result.case === 'response') p.resolve(msg.result.value)
-      else if (msg.result.case === 'error') {
-        const code = (msg.result.value.code in ERROR_TABLE ? msg.result.value.code : 'internal') as ErrorCode
-        p.reject(new PhaseError(code, msg.result.value.message))
-      } else p.reject(new PhaseError('internal', 'empty answer on stream'))
+      else if (msg.result.case === 'error') p.reject(phaseError(msg.result.value.code, msg.result.value.message))
+      else p.reject(new PhaseError('internal', 'empty answer on stream'))
     })
     const broken = (err?: Error): void => {
       if (this.stream !== stream) return

@@ -14,6 +14,7 @@ import type { HandlerContext } from './types.ts'
 import type { Intake } from './intake.ts'
 import { intakeInterceptor } from './intake-interceptor.ts'
 import { guardService } from './undecodable.ts'
+import { errorCodeInterceptor, errorStatus } from './error-code.ts'
 import { HealthService } from './health.ts'
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -68,7 +69,8 @@ export class GrpcServer {
       ...(init.idleConnectionMs !== undefined ? { 'grpc.max_connection_idle_ms': init.idleConnectionMs } : {}),
       ...(init.keepaliveMs !== undefined ? { 'grpc.keepalive_time_ms': init.keepaliveMs, 'grpc.keepalive_timeout_ms': Math.min(20_000, init.keepaliveMs) } : {}),
       ...(init.maxConcurrentStreams !== undefined ? { 'grpc.max_concurrent_streams': init.maxConcurrentStreams } : {}),
-      interceptors: init.intake !== undefined ? [intakeInterceptor(init.intake)] : []
+      // errorCodeInterceptor first: it must wrap grpc-js's base call itself (see error-code.ts).
+      interceptors: [errorCodeInterceptor(), ...(init.intake !== undefined ? [intakeInterceptor(init.intake)] : [])]
     })
     this.log = components.logger
     this.graceMs = init.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS
@@ -181,9 +183,7 @@ export class GrpcServer {
           const pub = cancelled ? new CancelledError('call cancelled') : toPublicError(err)
           if (cancelled) this.log.debug({ method: name, code: pub.code }, 'call cancelled')
           else if (pub !== err) this.log.error({ err, method: name }, 'unexpected error in handler')
-          const md = new grpc.Metadata()
-          md.set('phase-error-code', pub.code)
-          callback({ code: ERROR_TABLE[pub.code].grpc, details: pub.message, metadata: md })
+          callback(errorStatus(pub, ERROR_TABLE[pub.code].grpc))
         }
       ).finally(() => {
         call.off('cancelled', onCancel)

@@ -7,6 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import { ERROR_TABLE, InvalidArgumentError } from '@phase-network/protocol'
+import { errorStatus } from './error-code.ts'
 
 /** Stands in for a request message that did not decode. */
 export class Undecodable {
@@ -29,9 +30,7 @@ export function tolerantDeserializer<T> (path: string, deserialize: (bytes: Buff
 
 /** The typed status of an undecodable request. */
 export function undecodableStatus (u: Undecodable): grpc.StatusObject {
-  const metadata = new grpc.Metadata()
-  metadata.set('phase-error-code', u.error.code)
-  return { code: ERROR_TABLE[u.error.code].grpc, details: u.error.message, metadata }
+  return errorStatus(u.error, ERROR_TABLE[u.error.code].grpc)
 }
 
 type AnyHandler = (call: never, callback?: never) => void

@@ -10,7 +10,7 @@ import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 // node:crypto verifies ~10× faster than the portable verifier; the checks are the same code.
 import { verifyReceiptNode } from '@phase-network/protocol/node'
-import { jobIdOf, inputsHashOf, type Manifest } from '@phase-network/protocol'
+import { configDefault, jobIdOf, inputsHashOf, type Manifest } from '@phase-network/protocol'
 import { contentHash } from '@phase-network/protocol/node'
 import { PhaseError, UnavailableError, VerificationError, isPhaseError } from '@phase-network/protocol'
 import type { Receipt } from '@phase-network/protocol'
@@ -65,6 +65,7 @@ export interface NetworkComponents {
 
 export interface NetworkInit extends Omit<HostInit, 'privateKey'> {
   limits: LimitsConfig
+  /** Largest message a peer may send on a job stream (messageBudget(limits).peerRequest); longer ones are refused from their length prefix. */
   maxMessageBytes: number
   maxRemoteJobs: number
   /** Jobs of one peer running here at once. */
@@ -73,34 +74,18 @@ export interface NetworkInit extends Omit<HostInit, 'privateKey'> {
   perPeerPerSecond: number
   /** Longest wait for each message of a peer on a job stream, ms. Default: 10000. */
   readTimeoutMs?: number
-  /** Largest result read from a peer. Default: maxMessageBytes. */
+  /** Largest result read from a peer (messageBudget(limits).peerResult). Default: maxMessageBytes. */
   maxResultBytes?: number
   /** Bytes received from peers and not yet done with, all peers together. Default: 256 MiB (at least 2 × maxMessageBytes). */
   maxInflightBytes?: number
   /** Longest DHT lookup of FindExecutors, ms; found executors are returned at the deadline. Default: LOOKUP_MS (3000). */
   lookupTimeoutMs?: number
-  /** Bytes of input files one remote job may send here. Default: DEFAULT_MAX_INPUT_BYTES (64 MiB). */
+  /** Bytes of input files one remote job may send here. Default: DEFAULT_MAX_INPUT_BYTES (limits.max_input_bytes). */
   maxInputBytes?: number
 }
 
-export const DEFAULT_READ_TIMEOUT_MS = 10_000
-export const DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
-
-const base64Bytes = (n: number): number => Math.ceil(n / 3) * 4
-
-/**
- * The largest message a peer may send this node on a job stream, from the node's own limits:
- * the module (base64 in JSON) or the offer (manifest with stdin and args), plus 1 MiB for the
- * JSON around them. Longer ones are refused from their length prefix.
- */
-export function jobMessageBytes (limits: Pick<LimitsConfig, 'maxModuleBytes' | 'maxStdinBytes' | 'maxArgsBytes'>): number {
-  return Math.max(base64Bytes(limits.maxModuleBytes), base64Bytes(limits.maxStdinBytes) + limits.maxArgsBytes * 2) + 1024 * 1024
-}
-
-/** The largest result this node reads from a peer: stdout and stderr (base64) at its own output cap, the receipt, 1 MiB of JSON. */
-export function jobResultBytes (limits: Pick<LimitsConfig, 'maxOutputBytes'>): number {
-  return base64Bytes(limits.maxOutputBytes) * 2 + 1024 * 1024
-}
+export const DEFAULT_READ_TIMEOUT_MS = configDefault('p2p.read_timeout_ms')
+export const DEFAULT_MAX_INFLIGHT_BYTES = configDefault('p2p.max_inflight_bytes')
 
 export interface PeerSummary {
   peerId: string

@@ -23,7 +23,7 @@
  * streams open here.
  */
 import type { Stream } from '@libp2p/interface'
-import { manifestInputs, parseManifest, type Manifest } from '@phase-network/protocol'
+import { configDefault, manifestInputs, parseManifest, type Manifest } from '@phase-network/protocol'
 import { HashMismatchError, LimitExceededError, PhaseError, QueueFullError, UnavailableError, isPhaseError, toPublicError } from '@phase-network/protocol'
 import { contentHash } from '@phase-network/protocol/node'
 import type { JobServerComponents, JobServerInit, Lp, RemoteResult } from './job-protocol.ts'
@@ -50,8 +50,8 @@ export interface JobServer2Init extends JobServerInit {
   maxInputBytes?: number
 }
 
-/** Input bytes one remote job may send by default (a 50 MB data file fits). */
-export const DEFAULT_MAX_INPUT_BYTES = 64 * 1024 * 1024
+/** Input bytes one remote job may send by default: a local job's cap (limits.max_input_bytes). */
+export const DEFAULT_MAX_INPUT_BYTES = configDefault('limits.max_input_bytes')
 /** Frame size of input file bytes on the wire (well under any message cap). */
 export const INPUT_CHUNK_BYTES = 256 * 1024
 

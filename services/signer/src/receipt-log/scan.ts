@@ -12,6 +12,7 @@ import { PhaseError } from '@phase-network/protocol'
 import { GENESIS_PREV, HEAD_FILE, entryHash, parseEntry, receiptHash, segmentFirstSeq, segmentNames, splitLines, type Entry, type HeadEntry } from './format.ts'
 
 export class ReceiptLogError extends PhaseError {
+  override readonly name: string = 'ReceiptLogError'
   constructor (message: string) { super('internal', message) }
 }
 

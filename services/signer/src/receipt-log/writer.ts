@@ -25,17 +25,18 @@
  */
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ReplayedJobError, UnavailableError, InvalidReceiptError } from '@phase-network/protocol'
+import { ReplayedJobError, UnavailableError, InvalidReceiptError, configDefault } from '@phase-network/protocol'
 import type { Logger } from '@phase-network/process'
 import { GENESIS_PREV, HEAD_FILE, MAX_ENTRY_BYTES, encodeEntry, encodeReceiptEntry, entryHash, receiptHash, segmentName, type Entry, type ReceiptEntry } from './format.ts'
 import { scanLog, ReceiptLogError, type Segment } from './scan.ts'
 
 export { ReceiptLogError } from './scan.ts'
 
-export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-export const DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024
-export const DEFAULT_SYNC_INTERVAL_MS = 100
-export const DEFAULT_HEAD_INTERVAL_MS = 10_000
+/** The config's defaults (receipt_log.*, schemas/config.schema.json). */
+export const DEFAULT_MAX_BYTES = configDefault('receipt_log.max_bytes')
+export const DEFAULT_SEGMENT_BYTES = configDefault('receipt_log.segment_bytes')
+export const DEFAULT_SYNC_INTERVAL_MS = configDefault('receipt_log.sync_interval_ms')
+export const DEFAULT_HEAD_INTERVAL_MS = configDefault('receipt_log.head_interval_ms')
 /** Room kept in a segment for the head entry written when it is closed. */
 const HEAD_RESERVE_BYTES = 1024
 
