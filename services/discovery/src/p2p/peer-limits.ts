@@ -5,12 +5,17 @@
  */
 import { QueueFullError } from '@phase-network/protocol'
 
+/** Peers tracked at once by default (idle ones dropped first). */
+export const DEFAULT_MAX_LIMITED_PEERS = 10_000
+/** A peer's token bucket holds this many seconds' worth of jobs (its burst). */
+export const BURST_SECONDS = 2
+
 interface Entry { inFlight: number, tokens: number, at: number }
 
 export interface PeerLimiterInit {
   concurrency: number
   perSecond: number
-  /** Peers tracked at once; idle ones are dropped first. Default: 10000. */
+  /** Peers tracked at once; idle ones are dropped first. Default: DEFAULT_MAX_LIMITED_PEERS (10000). */
   maxPeers?: number
 }
 
@@ -19,12 +24,12 @@ export class PeerLimiter {
   private readonly init: Required<PeerLimiterInit>
 
   constructor (init: PeerLimiterInit) {
-    this.init = { maxPeers: 10_000, ...init }
+    this.init = { maxPeers: DEFAULT_MAX_LIMITED_PEERS, ...init }
   }
 
   /** Takes a slot for `peer` or throws QueueFullError; call the returned function when done. */
   acquire (peer: string, now = Date.now()): () => void {
-    const burst = this.init.perSecond * 2
+    const burst = this.init.perSecond * BURST_SECONDS
     const e = this.peers.get(peer) ?? { inFlight: 0, tokens: burst, at: now }
     e.tokens = Math.min(burst, e.tokens + (now - e.at) * this.init.perSecond / 1000)
     e.at = now
