@@ -169,7 +169,9 @@ export class DiscoveryNode {
         // A remote job's input files: the same per-job cap as a local one (limits.max_input_bytes).
         maxInputBytes: this.config.limits.maxInputBytes,
         maxMessageBytes: jobMessageBytes(this.config.limits),
-        maxResultBytes: jobResultBytes(this.config.limits)
+        maxResultBytes: jobResultBytes(this.config.limits),
+        // Peer reputation survives restarts (<state>/reputation.json).
+        stateDir: this.config.stateDir
       })
       await this.network.start()
     }

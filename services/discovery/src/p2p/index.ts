@@ -6,7 +6,7 @@
  *
  * The door of the p2p folder: code outside it imports only from here. Behind it: network.ts
  * (host lifecycle), remote-jobs.ts (peer choice, fail-over, receipt checks), peer-book.ts
- * (liveness), peer-scores.ts (job history), capability-cache.ts, own-capability.ts,
+ * (liveness), reputation.ts (scores from what this node verified), capability-cache.ts, own-capability.ts,
  * announcer.ts (provider records), the job protocols and their inbound bounds.
  */
 import type { PrivateKey } from '@libp2p/interface'
@@ -17,6 +17,7 @@ import type { HostInit } from './host.ts'
 import type { Requirements } from './providers.ts'
 import type { FoundExecutor } from './find-executors.ts'
 import type { RemoteOutcome, RemoteRunOptions } from './remote-jobs.ts'
+import type { PeerReputation } from './reputation.ts'
 import { PhaseNetwork } from './network.ts'
 
 export { PhaseNetwork, LOOKUP_MS, SETTLE_MS, CHECK_MS } from './network.ts'
@@ -27,6 +28,7 @@ export { fromReceipt, type RemoteOutcome, type RemoteRunOptions } from './remote
 export type { CapabilityRecord } from '@phase-network/protocol'
 export type { FoundExecutor } from './find-executors.ts'
 export type { Requirements } from './providers.ts'
+export type { PeerReputation } from './reputation.ts'
 
 export interface NetworkComponents {
   logger: Logger
@@ -36,6 +38,10 @@ export interface NetworkComponents {
   modules: { has: (hash: string) => boolean }
   receiptKey: () => Promise<string>
   runtime: () => Promise<{ name: string, version: string }>
+  /** The clock of reputation decay, ms since the epoch (tests). Default: Date.now. */
+  now?: () => number
+  /** Uniform in [0, 1), for reputation's exploration share (tests). Default: Math.random. */
+  random?: () => number
 }
 
 export interface NetworkInit extends Omit<HostInit, 'privateKey'> {
@@ -59,6 +65,8 @@ export interface NetworkInit extends Omit<HostInit, 'privateKey'> {
   lookupTimeoutMs?: number
   /** Bytes of input files one remote job may send here. Default: DEFAULT_MAX_INPUT_BYTES (64 MiB). */
   maxInputBytes?: number
+  /** The node's state dir: peer reputation is kept there (reputation.json) across restarts. Default: none (kept in memory). */
+  stateDir?: string
 }
 
 /** One connected peer as `phase peers` shows it. */
@@ -70,8 +78,11 @@ export interface PeerSummary {
   jobProtocol: boolean
   receiptPublicKey: string | null
   runtimes: string[]
+  /** Remote jobs that came back verified from this peer, and that did not (all time). */
   successes: number
   failures: number
+  /** Its standing from what this node verified (reputation.ts). */
+  reputation: PeerReputation
   /** What the peer announced through identify: its text, untrusted (capped here, escaped on output). */
   agentVersion: string
 }
@@ -92,6 +103,8 @@ export interface Network {
   peers: () => Promise<PeerSummary[]>
   runRemote: (manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: RemoteRunOptions) => Promise<RemoteOutcome>
   pickPeers: (count: number, exclude?: ReadonlySet<string>) => Promise<string[]>
+  /** Peers in the minority of a replicated job (their reputation pays for it). */
+  reportReplicas: (disagreeing: readonly string[]) => void
 }
 
 /** The node's network part, not started yet. */

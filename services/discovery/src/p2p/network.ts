@@ -5,6 +5,7 @@
  * cache, the announcer (provider records), the client's job streams and remote jobs (peer
  * choice, fail-over, receipt checks). `stop()` ends them in reverse. Both are safe to call twice.
  */
+import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -22,7 +23,8 @@ import { PeerBook } from './peer-book.ts'
 import { CapabilityCache } from './capability-cache.ts'
 import { OwnCapability } from './own-capability.ts'
 import { Announcer } from './announcer.ts'
-import { PeerScores } from './peer-scores.ts'
+import { Reputation } from './reputation.ts'
+import { ReputationFile, REPUTATION_FILE } from './reputation-file.ts'
 import { RemoteJobs, type RemoteOutcome, type RemoteRunOptions } from './remote-jobs.ts'
 import { findExecutors, type FoundExecutor } from './find-executors.ts'
 import { DEFAULT_MAX_INFLIGHT_BYTES, DEFAULT_READ_TIMEOUT_MS } from './message-caps.ts'
@@ -38,6 +40,8 @@ export const CHECK_MS = 1500
 export const DEFAULT_FIND_LIMIT = 20
 /** Streams of each Phase protocol one connection may carry at once, each way. */
 export const MAX_STREAMS_PER_PROTOCOL = 64
+/** Reputation changed since the last write goes to disk this often, ms (and at stop). */
+export const SAVE_REPUTATION_EVERY_MS = 60_000
 /** A 2.0.0 client stream idle for this share of the server's read deadline is closed before reuse (the server would end it soon). */
 const IDLE_SHARE_OF_READ_TIMEOUT = 0.5
 
@@ -48,7 +52,11 @@ export class PhaseNetwork {
   private node: PhaseLibp2p | undefined
   private readonly counts = { jobsIn: 0, jobsRefused: 0 }
   private readonly own: OwnCapability
-  private readonly scores = new PeerScores()
+  /** What this node verified of each peer (reputation.ts); on disk under the state dir when there is one. */
+  private readonly reputation: Reputation
+  private readonly reputationFile: ReputationFile | undefined
+  private saver: NodeJS.Timeout | undefined
+  private saving: Promise<void> = Promise.resolve()
   private parts: { book: PeerBook, cache: CapabilityCache, announcer: Announcer, budget: InboundBudget, server: JobServer, streams: JobStreams, remote: RemoteJobs } | undefined
 
   constructor (components: NetworkComponents, init: NetworkInit) {
@@ -56,6 +64,8 @@ export class PhaseNetwork {
     this.init = init
     this.log = components.logger
     this.own = new OwnCapability(components, init)
+    this.reputation = new Reputation({ now: components.now, random: components.random })
+    this.reputationFile = init.stateDir === undefined ? undefined : new ReputationFile({ logger: this.log }, { path: join(init.stateDir, REPUTATION_FILE) })
   }
 
   get peerId (): string { return this.node?.peerId.toString() ?? '' }
@@ -63,6 +73,7 @@ export class PhaseNetwork {
 
   async start (): Promise<void> {
     if (this.node !== undefined) return
+    if (this.reputationFile !== undefined && this.reputation.size === 0) this.reputation.restore(await this.reputationFile.load())
     let announcer: Announcer | undefined
     const node = this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log, onJoined: () => { announcer?.onJoined() } })
     announcer = new Announcer({ logger: this.log, connected: () => node.getConnections().length > 0, runtime: this.c.runtime, provide: async (key) => { await node.contentRouting.provide(key) } })
@@ -96,7 +107,7 @@ export class PhaseNetwork {
       capability: async (peer, signal) => await cache.verified(peer, signal),
       jobPeers: async () => (await this.peers()).filter((p) => p.jobProtocol).map((p) => p.peerId),
       findExecutors: async (req) => await this.findExecutors(req),
-      scores: this.scores
+      reputation: this.reputation
     })
     this.parts = { book, cache, announcer, budget, server, streams, remote }
     this.log.info({ maxMessageBytes: this.init.maxMessageBytes, maxResultBytes, maxInflightBytes: budget.maxBytes, maxPeerBytes: budget.maxPeerBytes, readTimeoutMs, maxRemoteJobs: this.init.maxRemoteJobs }, 'job protocol limits')
@@ -110,22 +121,48 @@ export class PhaseNetwork {
     node.addEventListener('peer:connect', (e) => { book.seen(e.detail.toString()); announcer.onConnect() })
     node.addEventListener('peer:disconnect', (e) => { book.gone(e.detail.toString()); streams.drop(e.detail.toString()) })
     announcer.start()
+    this.saver = setInterval(() => { void this.saveReputation() }, SAVE_REPUTATION_EVERY_MS)
+    this.saver.unref()
     this.log.info({ peerId: this.peerId, addresses: this.addresses() }, 'p2p host listening')
   }
 
   async stop (): Promise<void> {
     this.parts?.announcer.stop()
     this.parts?.streams.drop()
+    clearInterval(this.saver)
     const node = this.node
     this.node = undefined
     await node?.stop()
+    await this.saveReputation()
+  }
+
+  /** Writes the reputation when it changed (one write at a time; a failed one is logged and tried again later). */
+  private async saveReputation (): Promise<void> {
+    const file = this.reputationFile
+    if (file === undefined) return
+    this.saving = this.saving.then(async () => {
+      if (!this.reputation.dirty) return
+      await file.save(this.reputation.snapshot()).catch((err: unknown) => {
+        this.reputation.dirty = true
+        this.log.warn({ err: (err as Error).message }, 'could not write the reputation file')
+      })
+    })
+    await this.saving
+  }
+
+  /**
+   * The outcome of a replicated job: `disagreeing` peers were in the minority (validly signed,
+   * but not what the others computed). Their reputation pays for it.
+   */
+  reportReplicas (disagreeing: readonly string[]): void {
+    for (const peer of disagreeing) this.reputation.record(peer, 'disagreement')
   }
 
   /** What peers hold here now: job streams served, remote jobs holding a slot, bytes in flight, what is kept of peers. */
   load (): { streams: number, remoteJobs: number, inflightBytes: number, capabilities: number, history: number, providerRecords: number, peerStoreEntries: number, dhtBytes: number, peerStoreBytes: number } {
     const store = this.node?.datastore.usage() ?? { dhtBytes: 0, peerStoreBytes: 0, providerRecords: 0, peerStoreEntries: 0 }
     const p = this.parts
-    return { streams: p?.server.streams ?? 0, remoteJobs: p?.server.inFlight ?? 0, inflightBytes: p?.budget.inFlight ?? 0, capabilities: p?.cache.size ?? 0, history: this.scores.size, ...store }
+    return { streams: p?.server.streams ?? 0, remoteJobs: p?.server.inFlight ?? 0, inflightBytes: p?.budget.inFlight ?? 0, capabilities: p?.cache.size ?? 0, history: this.reputation.size, ...store }
   }
 
   /** Counters since start, for GetNodeInfo and metrics. */
@@ -180,17 +217,18 @@ export class PhaseNetwork {
       if (out.has(id)) continue
       const peer = await node.peerStore.get(conn.remotePeer).catch(() => undefined)
       const cap = this.parts?.cache.known(id)
-      const h = this.scores.get(id)
+      const r = this.reputation.get(id)
       out.set(id, {
         peerId: id,
         addresses: peer?.addresses.map((a) => a.multiaddr.toString()) ?? [conn.remoteAddr.toString()],
         transport: transportOf(conn.remoteAddr.toString()),
-        latencyMs: h?.latencyMs ?? null,
+        latencyMs: r.latencyMs,
         jobProtocol: peer?.protocols.some((p) => p === JOB_PROTOCOL_2 || p === JOB_PROTOCOL) ?? false,
         receiptPublicKey: cap?.receipt_public_key ?? null,
         runtimes: cap?.runtimes.map((r) => `${r.name}@${r.version}`) ?? [],
-        successes: h?.successes ?? 0,
-        failures: h?.failures ?? 0,
+        successes: r.successes,
+        failures: r.failed,
+        reputation: r,
         agentVersion: agentVersionOf(peer?.metadata.get('AgentVersion'))
       })
     }

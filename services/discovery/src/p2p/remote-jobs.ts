@@ -17,7 +17,7 @@ import type { JobStreams } from './job-streams.ts'
 import { checkOutputFiles } from './output-files.ts'
 import { meets, type Requirements } from './providers.ts'
 import type { FoundExecutor } from './find-executors.ts'
-import type { PeerScores } from './peer-scores.ts'
+import type { Evidence, Reputation } from './reputation.ts'
 
 /** Peers tried for one remote job before giving up. */
 export const MAX_ATTEMPTS = 3
@@ -50,7 +50,8 @@ export interface RemoteJobsComponents {
   jobPeers: () => Promise<string[]>
   /** Executors found through the DHT that meet `req`. */
   findExecutors: (req: Requirements) => Promise<FoundExecutor[]>
-  scores: Pick<PeerScores, 'note' | 'rank'>
+  /** Where what a job taught of its peer goes, and what orders the candidates. */
+  reputation: Pick<Reputation, 'record' | 'rank'>
 }
 
 /** What remote jobs did since start, for GetNodeInfo and metrics. */
@@ -73,11 +74,14 @@ export class RemoteJobs {
     if (candidates.length === 0) throw new UnavailableError('no peer that runs jobs is connected')
     let last: unknown
     for (const peer of candidates.slice(0, MAX_ATTEMPTS)) {
+      const started = performance.now()
       try {
         return await this.runOn(peer, manifest, loadModule, options)
       } catch (err) {
         last = err
-        this.c.scores.note(peer, false)
+        const evidence = evidenceOfError(err, options.signal?.aborted === true)
+        // A peer that missed the deadline was as slow as the wait: its round trip says so.
+        if (evidence !== undefined) this.c.reputation.record(peer, evidence, isPhaseError(err, 'deadline_exceeded') ? performance.now() - started : undefined)
         this.counts.jobsOutFailed++
         if (isPhaseError(err, 'verification_failed')) this.counts.receiptsRefused++
         this.c.logger.warn({ event: 'job_out_failed', peer, code: isPhaseError(err) ? err.code : 'internal', err: (err as Error).message }, 'remote job failed')
@@ -99,7 +103,7 @@ export class RemoteJobs {
     const started = performance.now()
     const result = await this.c.streams.run(id, manifest, loadModule, { signal, loadInput: options.loadInput })
     const verified = checkResult(peer, cap, manifest, result)
-    this.c.scores.note(peer, true, performance.now() - started)
+    this.c.reputation.record(peer, 'verified', performance.now() - started)
     this.counts.jobsOut++
     // Per job at debug, as local jobs are not logged at all: a synchronous info line cost ~0.2 ms
     // of CPU per remote job (bench profile); failures stay at warn.
@@ -122,8 +126,20 @@ export class RemoteJobs {
   }
 
   private async ranked (): Promise<string[]> {
-    return this.c.scores.rank(await this.c.jobPeers())
+    return this.c.reputation.rank(await this.c.jobPeers())
   }
+}
+
+/**
+ * What a failed job says of its peer: nothing when the caller gave up or the fault is this
+ * node's (a module or input file it no longer holds); else a refused receipt, a failure
+ * (unavailable, deadline, broken stream) or a typed refusal.
+ */
+export function evidenceOfError (err: unknown, callerGaveUp: boolean): Evidence | undefined {
+  if (callerGaveUp || isPhaseError(err, 'cancelled') || isPhaseError(err, 'module_not_cached') || isPhaseError(err, 'input_not_cached')) return undefined
+  if (isPhaseError(err, 'verification_failed')) return 'receipt_refused'
+  if (!isPhaseError(err) || isPhaseError(err, 'unavailable') || isPhaseError(err, 'deadline_exceeded') || isPhaseError(err, 'internal')) return 'failure'
+  return 'refusal'
 }
 
 /**
