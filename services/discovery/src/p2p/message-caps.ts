@@ -12,7 +12,13 @@ export const DEFAULT_READ_TIMEOUT_MS = 10_000
 export const DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
 
 /** Length of `n` bytes as base64 (4 characters per 3 bytes, padded). */
-export const base64Bytes = (n: number): number => Math.ceil(n / 3) * 4
+export const base64Bytes = (n: number): number => Math.ceil(n / BASE64_IN) * BASE64_OUT
+const BASE64_IN = 3
+const BASE64_OUT = 4
+/** A byte of an argument may take two in the JSON of the offer (escaped). */
+const JSON_ESCAPE_FACTOR = 2
+/** stdout and stderr each up to the output cap. */
+const OUTPUT_STREAMS = 2
 
 /**
  * The largest message a peer may send this node on a job stream, from the node's own limits:
@@ -20,11 +26,10 @@ export const base64Bytes = (n: number): number => Math.ceil(n / 3) * 4
  * them. Longer ones are refused from their length prefix.
  */
 export function jobMessageBytes (limits: Pick<LimitsConfig, 'maxModuleBytes' | 'maxStdinBytes' | 'maxArgsBytes'>): number {
-  // Args are JSON strings: an escaped character takes up to two bytes per byte of the argument.
-  return Math.max(base64Bytes(limits.maxModuleBytes), base64Bytes(limits.maxStdinBytes) + limits.maxArgsBytes * 2) + JSON_SLACK_BYTES
+  return Math.max(base64Bytes(limits.maxModuleBytes), base64Bytes(limits.maxStdinBytes) + limits.maxArgsBytes * JSON_ESCAPE_FACTOR) + JSON_SLACK_BYTES
 }
 
 /** The largest result this node reads from a peer: stdout and stderr (base64) at its own output cap, the receipt and JSON around them. */
 export function jobResultBytes (limits: Pick<LimitsConfig, 'maxOutputBytes'>): number {
-  return base64Bytes(limits.maxOutputBytes) * 2 + JSON_SLACK_BYTES
+  return base64Bytes(limits.maxOutputBytes) * OUTPUT_STREAMS + JSON_SLACK_BYTES
 }

@@ -40,6 +40,8 @@ export const CHECK_MS = 1500
 export const DEFAULT_FIND_LIMIT = 20
 /** Streams of each Phase protocol one connection may carry at once, each way. */
 export const MAX_STREAMS_PER_PROTOCOL = 64
+/** The inbound budget holds at least this many of the largest messages (one peer may hold half of it). */
+const MESSAGES_IN_BUDGET = 2
 /** Reputation changed since the last write goes to disk this often, ms (and at stop). */
 export const SAVE_REPUTATION_EVERY_MS = 60_000
 /** A 2.0.0 client stream idle for this share of the server's read deadline is closed before reuse (the server would end it soon). */
@@ -94,8 +96,8 @@ export class PhaseNetwork {
       usable: (peer) => book.usable(peer),
       seen: (peer) => { book.seen(peer) }
     })
-    // Room for at least two of the largest messages, so one peer's large job always fits.
-    const budget = new InboundBudget({ maxBytes: Math.max(this.init.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES, 2 * this.init.maxMessageBytes) })
+    // Room for at least MESSAGES_IN_BUDGET of the largest messages, so one peer's large job always fits.
+    const budget = new InboundBudget({ maxBytes: Math.max(this.init.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES, MESSAGES_IN_BUDGET * this.init.maxMessageBytes) })
     const limiter = new PeerLimiter({ concurrency: this.init.perPeerConcurrency, perSecond: this.init.perPeerPerSecond })
     const count = (outcome: 'in' | 'refused'): void => { if (outcome === 'in') this.counts.jobsIn++; else this.counts.jobsRefused++ }
     const server = jobStreamHandler({ ...this.c, count }, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs, limiter, budget, readTimeoutMs, maxInputBytes: this.init.maxInputBytes })

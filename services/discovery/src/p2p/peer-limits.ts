@@ -9,6 +9,7 @@ import { QueueFullError } from '@phase-network/protocol'
 export const DEFAULT_MAX_LIMITED_PEERS = 10_000
 /** A peer's token bucket holds this many seconds' worth of jobs (its burst). */
 export const BURST_SECONDS = 2
+const MS_PER_S = 1000
 
 interface Entry { inFlight: number, tokens: number, at: number }
 
@@ -31,7 +32,7 @@ export class PeerLimiter {
   acquire (peer: string, now = Date.now()): () => void {
     const burst = this.init.perSecond * BURST_SECONDS
     const e = this.peers.get(peer) ?? { inFlight: 0, tokens: burst, at: now }
-    e.tokens = Math.min(burst, e.tokens + (now - e.at) * this.init.perSecond / 1000)
+    e.tokens = Math.min(burst, e.tokens + (now - e.at) * this.init.perSecond / MS_PER_S)
     e.at = now
     if (e.inFlight >= this.init.concurrency) throw new QueueFullError(`peer has ${e.inFlight} jobs running here, the limit is ${this.init.concurrency}`)
     if (e.tokens < 1) throw new QueueFullError(`peer sends more than ${this.init.perSecond} jobs/s`)

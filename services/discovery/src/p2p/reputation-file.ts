@@ -16,6 +16,8 @@ export const MAX_REPUTATION_FILE_BYTES = 512 * 1024
 /** The file's name under the state dir. */
 export const REPUTATION_FILE = 'reputation.json'
 const FORMAT_VERSION = 1
+/** Random bytes in a temp file's name (no two writers pick the same). */
+const TMP_NAME_BYTES = 6
 /** Longest PeerId text accepted (an Ed25519 PeerId is 52 characters, RSA ones are longer). */
 const MAX_PEER_ID_CHARS = 128
 const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]+$/
@@ -86,7 +88,7 @@ function validEntry (e: unknown): e is ReputationEntry {
 async function writeAtomic (path: string, data: Uint8Array): Promise<void> {
   const dir = dirname(path)
   await mkdir(dir, { recursive: true, mode: 0o700 })
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(TMP_NAME_BYTES).toString('hex')}.tmp`)
   const file = await open(tmp, 'wx', 0o600)
   try {
     await file.writeFile(data)
