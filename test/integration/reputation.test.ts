@@ -22,6 +22,7 @@ import { silentLogger } from '../../services/core/process/src/logger.ts'
 import { PhaseNetwork, type NetworkComponents } from '../../services/discovery/src/p2p/index.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
 import { figure } from '../helpers/figures.ts'
+import { compileWat } from '../helpers/wat.ts'
 
 jest.setTimeout(180_000)
 const HELLO = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
@@ -29,14 +30,24 @@ const enc = new TextEncoder()
 const dec = new TextDecoder()
 const P2P = { enabled: true, listen: ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0'], mdns: false, private_addresses: true, inbound_per_second: 1000 }
 const LIMITS = { maxModuleBytes: 1 << 20, maxMemoryMb: 64, defaultMemoryMb: 64, maxTimeoutMs: 5000, defaultTimeoutMs: 5000, maxOutputBytes: 1 << 20, defaultOutputBytes: 1 << 20, maxStdinBytes: 1 << 20, maxArgsBytes: 1 << 16 }
+/**
+ * Counts to 150 million, then prints "done": a few hundred ms of work on a real node, while the
+ * liar answers at once — so by round trip alone the liar looks the better peer.
+ */
+const WORK = await compileWat(`(module (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1) (data (i32.const 16) "done")
+  (func (export "_start") (local $i i32)
+    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 150000000))))
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 4))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`)
 /** What the slow peer takes per job, ms. */
 const SLOW_MS = 1500
 
 const tcpOf = (n: TestNode): string => n.p2p.find((x) => x.includes('/tcp'))!
 const quicOf = (n: TestNode): string => n.p2p.find((x) => x.includes('/quic'))!
 
-function manifest (args: string[], extra: Record<string, unknown> = {}): Uint8Array {
-  return enc.encode(JSON.stringify({ version: 1, module_hash: contentHash(HELLO), nonce: randomBytes(16).toString('hex'), args, ...extra }))
+function manifest (args: string[], extra: Record<string, unknown> = {}, module: Uint8Array = HELLO): Uint8Array {
+  return enc.encode(JSON.stringify({ version: 1, module_hash: contentHash(module), nonce: randomBytes(16).toString('hex'), args, ...extra }))
 }
 
 /** A receipt for `job` with `out` as its stdout, validly signed by `signer` for `peerId`. */
@@ -127,7 +138,8 @@ describe('peer reputation on a real network', () => {
     liar = await peer(tcpOf(nodes[1]!), (args) => `${hello(args).trim()}!\n`)
     await waitFor(liar.peerId)
     // B itself, A and the liar: the only two peers there are.
-    const res = await b.submitJob({ manifestJson: manifest(['det'], { profile: 'deterministic' }), module: HELLO, replicas: 3 })
+    const res = await b.submitJob({ manifestJson: manifest([], { profile: 'deterministic' }, WORK), module: WORK, replicas: 3 })
+    expect(dec.decode(res.stdout)).toBe('done')
     expect(res.replicas.map((r) => r.peerId).sort()).toEqual([aId, liar.peerId, (await b.getNodeInfo({})).peerId].sort())
     expect(res.agreeing).toBe(2)
     expect(res.replicas.every((r) => r.errorCode === '')).toBe(true)
@@ -135,11 +147,14 @@ describe('peer reputation on a real network', () => {
     expect(caught.replicaDisagreements).toBeCloseTo(1)
     expect(caught.receiptsRefused).toBe(0)
     expect(caught.score).toBeLessThan((await reputationOf(aId)).score)
-    // The liar answers in a few ms, A in tens: chosen by failures and latency, it would get these.
+    // The liar answered at once, A after its work: chosen by failures and round trip, the liar would get these.
+    const latency = Object.fromEntries((await peersOfB()).map((p) => [p.peerId, p.latencyMs]))
+    expect(latency[liar.peerId]).toBeLessThan(latency[aId]!)
     const ran: string[] = []
-    for (let i = 0; i < 5; i++) ran.push((await b.submitJob({ manifestJson: manifest([`next ${i}`]), target: 'remote' })).peerId)
+    for (let i = 0; i < 5; i++) ran.push((await b.submitJob({ manifestJson: manifest([`next ${i}`]), module: HELLO, target: 'remote' })).peerId)
     expect(ran).toEqual(Array(5).fill(aId))
     figure('reputation', 'liar (minority of a deterministic replica job): score after / A\'s', `${caught.score.toFixed(2)}/${(await reputationOf(aId)).score.toFixed(2)}`)
+    figure('reputation', 'replica job round trip: liar / A', `${latency[liar.peerId]!.toFixed(0)}/${latency[aId]!.toFixed(0)}`, 'ms')
     figure('reputation', 'remote jobs that went to the liar after it was caught', `${ran.filter((p) => p === liar!.peerId).length}/5`, 'jobs')
   })
 
