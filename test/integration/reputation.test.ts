@@ -16,7 +16,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { NodeService } from '../../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient, type GrpcClient } from '../../services/core/rpc/src/index.ts'
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
-import { jobIdOf, inputsHashOf, type Manifest } from '../../services/core/protocol/src/documents/manifest.ts'
+import { jobIdOf, inputsHashOf, parseManifest, type Manifest } from '../../services/core/protocol/src/documents/manifest.ts'
 import { createReceiptSigner, type ReceiptSigner } from '../../services/core/protocol/src/crypto/sign.ts'
 import { silentLogger } from '../../services/core/process/src/logger.ts'
 import { PhaseNetwork, type NetworkComponents } from '../../services/discovery/src/p2p/index.ts'
@@ -90,6 +90,8 @@ async function peer (bootstrap: string, output: (args: string[]) => string, dela
   })
   await net.start()
   self = net.peerId
+  // Warm: the manifest and receipt validators compile on first use (~1 s here), which would count as this peer's round trip.
+  await jobs.run({ manifest: parseManifest(JSON.parse(dec.decode(manifest(['warm'])))) }, { origin: 'remote' })
   return net
 }
 
@@ -204,11 +206,15 @@ describe('peer reputation on a real network', () => {
     await waitFor(slow!.peerId)
     await waitFor(aId)
     const after = { liar: await reputationOf(liar!.peerId), slow: await reputationOf(slow!.peerId), a: await reputationOf(aId) }
-    // Decayed by the seconds in between (half-life a day): the same to 3 places.
-    expect(after.liar.replicaDisagreements).toBeCloseTo(before.liar.replicaDisagreements, 3)
-    expect(after.slow.receiptsVerified).toBeCloseTo(before.slow.receiptsVerified, 3)
-    expect(after.a.receiptsVerified).toBeCloseTo(before.a.receiptsVerified, 3)
-    expect(after.liar.score).toBeCloseTo(before.liar.score, 3)
+    // Decayed only by the seconds in between (half-life a day; 1% would take 21 minutes), not started over.
+    const kept = (after: number, before: number): void => {
+      expect(after).toBeLessThanOrEqual(before)
+      expect(after).toBeGreaterThan(before * 0.99)
+    }
+    kept(after.liar.replicaDisagreements, before.liar.replicaDisagreements)
+    kept(after.slow.receiptsVerified, before.slow.receiptsVerified)
+    kept(after.a.receiptsVerified, before.a.receiptsVerified)
+    expect(after.liar.score).toBeLessThan(0.5 * after.a.score)
     // And the choice with it: the liar is not tried first after the restart.
     expect((await b.submitJob({ manifestJson: manifest(['restarted']), module: HELLO, target: 'remote' })).peerId).toBe(aId)
   })
