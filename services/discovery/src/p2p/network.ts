@@ -157,7 +157,10 @@ export class PhaseNetwork {
    * but not what the others computed). Their reputation pays for it.
    */
   reportReplicas (disagreeing: readonly string[]): void {
-    for (const peer of disagreeing) this.reputation.record(peer, 'disagreement')
+    for (const peer of disagreeing) {
+      this.reputation.record(peer, 'disagreement')
+      this.log.warn({ event: 'replica_minority', peer, score: this.reputation.get(peer).score }, 'peer outvoted in a replicated job')
+    }
   }
 
   /** What peers hold here now: job streams served, remote jobs holding a slot, bytes in flight, what is kept of peers. */
