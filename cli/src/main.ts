@@ -48,7 +48,7 @@ Usage:
   phase node scale [N] [--no-wait]         run N executor processes (default: 'executors' from the config)
                                            without restarting the signer or discovery; as the node's user
                                            (packaged node: edit /etc/phase/plasmd.json, 'systemctl reload plasmd')
-  phase peers [--json]                     connected peers: transport, latency, capabilities
+  phase peers [--json]                     connected peers: transport, latency, capabilities, reputation
   phase config check [--config F] [-q]     validate the node's configuration (exit 78 naming the bad key)
   phase config show [--config F]           the effective configuration (file + PHASE_* env + defaults), JSON
   phase config get KEY [--config F]        one effective value, e.g. runtime_dir or api.http.port

@@ -37,7 +37,14 @@ export async function nodeCommand (argv: string[], env: Readonly<Record<string, 
   }
 }
 
-/** `phase peers`: the connected peers, their capabilities, latency and transport. */
+/** A peer's reputation as `phase peers --json` shows it (decayed evidence, rounded to 3 places). */
+function reputationJson (r: { score: number, receiptsVerified: number, receiptsRefused: number, replicaDisagreements: number, failures: number, refusals: number } | undefined): Record<string, number> | null {
+  if (r === undefined) return null
+  const round = (n: number): number => Math.round(n * 1000) / 1000
+  return { score: round(r.score), receipts_verified: round(r.receiptsVerified), receipts_refused: round(r.receiptsRefused), replica_disagreements: round(r.replicaDisagreements), failures: round(r.failures), refusals: round(r.refusals) }
+}
+
+/** `phase peers`: the connected peers, their capabilities, latency, transport and reputation. */
 export async function peersCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const { values, positionals } = parse(argv, { ...OPTIONS, json: { type: 'boolean' } })
   if (positionals.length !== 0) throw new UsageError('peers takes no arguments')
@@ -48,15 +55,17 @@ export async function peersCommand (argv: string[], env: Readonly<Record<string,
       process.stdout.write(JSON.stringify(peers.map((p) => ({
         peer_id: p.peerId, transport: p.transport, latency_ms: p.latencyMs || null, runs_jobs: p.runsJobs,
         receipt_public_key: p.receiptPublicKey || null, runtimes: p.runtimes, successes: p.successes, failures: p.failures, addresses: p.addresses,
-        agent_version: p.agentVersion || null
+        agent_version: p.agentVersion || null,
+        reputation: reputationJson(p.reputation)
       })), null, 2) + '\n')
     } else if (peers.length === 0) {
       process.stdout.write('no peers connected\n')
     } else {
       for (const p of peers) {
         const latency = p.latencyMs > 0 ? `${p.latencyMs.toFixed(1)} ms` : '-'
+        const score = p.reputation === undefined ? '-' : p.reputation.score.toFixed(2)
         // Everything here but the numbers came from the peer: escaped, so it cannot drive the terminal.
-        process.stdout.write(`${printable(p.peerId)}  ${printable(p.transport)}  ${latency}  ${p.runsJobs ? 'runs jobs' : 'no jobs'}  ${printable(p.runtimes.join(',') || '-')}  ok ${p.successes} / failed ${p.failures}  ${printable(p.agentVersion || '-')}\n`)
+        process.stdout.write(`${printable(p.peerId)}  ${printable(p.transport)}  ${latency}  ${p.runsJobs ? 'runs jobs' : 'no jobs'}  ${printable(p.runtimes.join(',') || '-')}  ok ${p.successes} / failed ${p.failures}  score ${score}  ${printable(p.agentVersion || '-')}\n`)
       }
     }
     return EXIT.OK

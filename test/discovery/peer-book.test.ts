@@ -1,37 +1,21 @@
 import { describe, it, expect } from '@jest/globals'
 import { PeerBook } from '../../services/discovery/src/p2p/peer-book.ts'
-import type { CapabilityRecord } from '../../services/core/protocol/src/crypto/capability.ts'
-
-const record = (peer: string, expiresAt = Date.now() + 600_000): CapabilityRecord => ({
-  version: 1, peer_id: peer, receipt_public_key: 'ab', runtimes: [{ name: 'v8-wasm', version: '1' }], arch: 'x64', cores: 2, memory_mb: 1024,
-  limits: { max_memory_mb: 64, max_timeout_ms: 1000, max_output_bytes: 1024, max_module_bytes: 1024 }, queue_depth: 0, protocols: [], issued_at: 0, expires_at: expiresAt, signature: ''
-})
 
 describe('PeerBook', () => {
-  it('keeps at most maxPeers records and maxRecordBytes bytes when many peers answer', () => {
-    const book = new PeerBook({ connection: () => 'live', ping: async () => {} }, { maxPeers: 100, maxRecordBytes: 50_000 })
-    for (let i = 0; i < 1000; i++) book.remember(`p${i}`, record(`p${i}`), 600)
-    expect(book.size).toBeLessThanOrEqual(100)
-    expect(book.bytes).toBeLessThanOrEqual(50_000)
-    // The most recent are kept.
-    expect(book.record('p999')).toBeDefined()
-    expect(book.record('p0')).toBeUndefined()
-    // A record larger than the whole budget is not kept.
-    book.remember('huge', record('huge'), 60_000)
-    expect(book.known('huge')).toBeUndefined()
-  })
-
-  it('serves a record only while the peer is connected and not gone', () => {
+  it('is usable only while the peer is connected and not gone, and forgets what was kept of it when it goes', () => {
     let connection: 'live' | 'open' | undefined = 'live'
-    const book = new PeerBook({ connection: () => connection, ping: async () => {} })
-    book.remember('p', record('p'), 600)
-    expect(book.record('p')).toBeDefined()
+    const forgotten: string[] = []
+    const book = new PeerBook({ connection: () => connection, ping: async () => {}, forget: (p) => { forgotten.push(p) } })
+    expect(book.usable('p')).toBe(true)
     connection = undefined
-    expect(book.record('p')).toBeUndefined()
+    expect(book.usable('p')).toBe(false)
     connection = 'live'
     book.gone('p')
-    expect(book.record('p')).toBeUndefined()
+    expect(book.usable('p')).toBe(false)
     expect(book.isGone('p')).toBe(true)
+    expect(forgotten).toEqual(['p'])
+    book.seen('p')
+    expect(book.usable('p')).toBe(true)
   })
 
   it('pings a peer on an open TCP connection that has been quiet, and marks it gone when the ping fails', async () => {

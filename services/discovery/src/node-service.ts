@@ -77,7 +77,15 @@ export function createNodeService (c: NodeServiceComponents, init: NodeServiceIn
     async listPeers (_request, ctx) {
       authorize(ctx.metadata)
       const peers = await c.peers()
-      return { peers: peers.map((p) => ({ ...p, latencyMs: p.latencyMs ?? 0, runsJobs: p.jobProtocol, receiptPublicKey: p.receiptPublicKey ?? '' })) }
+      return {
+        peers: peers.map(({ reputation: r, ...p }) => ({
+          ...p,
+          latencyMs: p.latencyMs ?? 0,
+          runsJobs: p.jobProtocol,
+          receiptPublicKey: p.receiptPublicKey ?? '',
+          reputation: { score: r.score, receiptsVerified: r.receiptsVerified, receiptsRefused: r.receiptsRefused, replicaDisagreements: r.disagreements, failures: r.failures, refusals: r.refusals }
+        }))
+      }
     },
     async findExecutors (request, ctx) {
       authorize(ctx.metadata)

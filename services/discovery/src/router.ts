@@ -60,7 +60,7 @@ export interface JobRouterComponents {
   modules: Pick<ModuleStore, 'has' | 'get' | 'put'>
   /** Where a remote job's input files are kept, as a local job's are (absent: none cached). */
   inputs?: Pick<InputStore, 'has' | 'get' | 'put' | 'sizeOf'>
-  network?: Pick<PhaseNetwork, 'runRemote' | 'pickPeers' | 'capability'>
+  network?: Pick<PhaseNetwork, 'runRemote' | 'pickPeers' | 'capability' | 'reportReplicas'>
 }
 
 /** No input store: every file must come with the request. */
@@ -146,6 +146,8 @@ export class JobRouter {
     const votes = new Map<string, number>()
     for (const r of runs) votes.set(key(r), (votes.get(key(r)) ?? 0) + 1)
     const best = runs.reduce((a, b) => votes.get(key(b))! > votes.get(key(a))! ? b : a)
+    // The peers that computed something else than a clear majority (or this node itself) pay for it in reputation.
+    network.reportReplicas(minority(runs.map((r) => ({ peerId: r.peerId, key: key(r) })), this.init.peerId))
     return { ...best, replicas: outcomes, agreeing: votes.get(key(best))! }
   }
 
@@ -203,6 +205,22 @@ export function agreementKey (r: { status: string, exitCode: number, stdout: Uin
   try { receipt = JSON.parse(new TextDecoder().decode(r.receiptJson)) } catch { receipt = {} }
   const files = (receipt.outputs ?? []).map((o) => `${o.path}:${o.hash}:${o.bytes}`).join(',')
   return `${r.status}/${r.exitCode}/${contentHash(r.stdout)}/${contentHash(r.stderr)}/${files}/${receipt.fuel_used ?? ''}`
+}
+
+/**
+ * The remote runs outvoted by the others: those whose key differs from the one a strict majority
+ * of runs agree on, or, without a majority, from this node's own run when it has the most votes
+ * (its own executors are the one result it need not trust). A tie among peers names nobody.
+ */
+export function minority (runs: ReadonlyArray<{ peerId: string, key: string }>, self: string): string[] {
+  const votes = new Map<string, number>()
+  for (const r of runs) votes.set(r.key, (votes.get(r.key) ?? 0) + 1)
+  const most = Math.max(...votes.values())
+  const top = [...votes].filter(([, n]) => n === most).map(([k]) => k)
+  const own = runs.find((r) => r.peerId === self)?.key
+  const winner = most * 2 > runs.length ? top[0] : own !== undefined && top.includes(own) ? own : undefined
+  if (winner === undefined) return []
+  return runs.filter((r) => r.key !== winner && r.peerId !== self).map((r) => r.peerId)
 }
 
 /** One finished run; for a remote one, status and exit code are already those of its verified receipt. */

@@ -4,7 +4,8 @@
  * counted in the metrics.
  */
 import type { NodeConfig, Logger } from '@phase-network/process'
-import { executorMessageBytes, internalAddresses } from '@phase-network/process'
+import { internalAddresses } from '@phase-network/process'
+import { messageBudget } from '@phase-network/protocol'
 import { ExecutorSet } from '../executors.ts'
 import type { NodeMetrics } from '../metrics.ts'
 import { partOf, type Part } from './parts.ts'
@@ -22,7 +23,7 @@ export interface ExecutorsPart extends Part {
 
 /** Opens a client per configured executor and starts watching the runtime folder. */
 export function startExecutors (components: ExecutorsComponents, config: ExecutorsConfig): ExecutorsPart {
-  const messageBytes = executorMessageBytes(config.limits)
+  const messageBytes = messageBudget(config.limits).executorRequest
   const executors = new ExecutorSet({ logger: components.logger }, { addresses: internalAddresses(config).executors, maxMessageBytes: messageBytes, quarantineMs: config.poisonQuarantineMs })
   executors.watch({ runtimeDir: config.runtimeDir, onRestart: (index) => components.metrics.executorRestarted(index) })
   return { executors, ...partOf(() => executors.close()) }

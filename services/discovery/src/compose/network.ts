@@ -3,6 +3,7 @@
  * protocols, with the caps peers are told and held to. libp2p and its transports are most of
  * discovery's code: they are loaded only by a node that goes on the network.
  */
+import { messageBudget } from '@phase-network/protocol'
 import type { PrivateKey } from '@libp2p/interface'
 import type { NodeConfig, Logger } from '@phase-network/process'
 import { UnavailableError } from '@phase-network/protocol'
@@ -19,7 +20,7 @@ export interface NetworkPartComponents {
   runtime: () => Promise<{ name: string, version: string }>
 }
 
-export type NetworkConfig = Pick<NodeConfig, 'p2p' | 'limits' | 'remote'>
+export type NetworkConfig = Pick<NodeConfig, 'p2p' | 'limits' | 'remote' | 'stateDir'>
 
 export interface NetworkPart extends Part {
   /** The host, or undefined when p2p is off. */
@@ -48,7 +49,7 @@ export async function startNetwork (components: NetworkPartComponents, config: N
 }
 
 async function createNetwork (components: NetworkPartComponents, config: NetworkConfig): Promise<PhaseNetwork> {
-  const { PhaseNetwork, jobMessageBytes, jobResultBytes } = await import('../p2p/index.ts')
+  const { PhaseNetwork } = await import('../p2p/index.ts')
   const p2p = config.p2p
   return new PhaseNetwork({
     logger: components.logger,
@@ -75,7 +76,9 @@ async function createNetwork (components: NetworkPartComponents, config: Network
     maxInflightBytes: p2p.maxInflightBytes,
     // A remote job's input files: the same per-job cap as a local one (limits.max_input_bytes).
     maxInputBytes: config.limits.maxInputBytes,
-    maxMessageBytes: jobMessageBytes(config.limits),
-    maxResultBytes: jobResultBytes(config.limits)
+    maxMessageBytes: messageBudget(config.limits).peerRequest,
+    maxResultBytes: messageBudget(config.limits).peerResult,
+    // Peer reputation survives restarts (<state>/reputation.json).
+    stateDir: config.stateDir
   })
 }

@@ -7,7 +7,7 @@ import { chmod } from 'node:fs/promises'
 import { NodeService } from '@phase-network/rpc/node/v1'
 import { GrpcServer, Intake } from '@phase-network/rpc'
 import type { NodeConfig, Logger } from '@phase-network/process'
-import { publicMessageBytes } from '@phase-network/process'
+import { messageBudget } from '@phase-network/protocol'
 import { createNodeService, type NodeServiceComponents } from '../node-service.ts'
 import { HttpApi } from '../http-api.ts'
 import { nodeStatusJson } from '../status.ts'
@@ -74,10 +74,9 @@ export async function startPublicApi (components: PublicApiComponents, config: P
 /** The gRPC server with NodeService (health and reflection come with GrpcServer). */
 function createGrpc (c: PublicApiComponents, config: PublicApiConfig, intake: Intake): GrpcServer {
   const api = config.api
-  // The public API takes a module, input files and a manifest; allow their caps plus room for
-  // the rest (never more than the whole budget: such a message could never be taken).
+  // The public API takes a module, input files and a manifest (messageBudget: within the whole buffer).
   const server = new GrpcServer({ logger: c.logger.child({ component: 'grpc' }) }, {
-    maxMessageBytes: Math.min(api.maxBufferedBytes, publicMessageBytes(config.limits)),
+    maxMessageBytes: messageBudget(config.limits, api.maxBufferedBytes).grpcRequest,
     reflection: true,
     intake,
     idleConnectionMs: IDLE_CONNECTION_MS,
@@ -109,7 +108,7 @@ function createHttp (c: PublicApiComponents, config: PublicApiConfig, intake: In
     token: api.token,
     // A module and input files as base64 plus the manifest, within the whole budget (bigger
     // input files go alone, raw: PUT /v1/blobs/<hash>).
-    maxBodyBytes: Math.min(api.maxBufferedBytes, Math.ceil(publicMessageBytes(config.limits) * 4 / 3)),
+    maxBodyBytes: messageBudget(config.limits, api.maxBufferedBytes).httpBody,
     maxInputFileBytes: config.limits.maxInputFileBytes,
     intake,
     headersTimeoutMs: api.headersTimeoutMs,

@@ -24,6 +24,8 @@ export interface BoundedDatastoreInit {
   dhtPrefix?: string
 }
 
+/** Longest PeerId text quoted in an error message. */
+const MAX_QUOTED_PEER = 64
 export const DEFAULT_MAX_DHT_BYTES = 16 * 1024 * 1024
 export const DEFAULT_MAX_PROVIDER_RECORDS_PER_PEER = 256
 export const DEFAULT_MAX_PEER_STORE_BYTES = 32 * 1024 * 1024
@@ -68,7 +70,7 @@ export class BoundedDatastore extends MemoryDatastore {
     if (zone === 'dht') {
       const provider = this.providerOf(k)
       if (old === undefined && provider !== undefined && (this.providersByPeer.get(provider) ?? 0) >= this.limits.maxProviderRecordsPerPeer) {
-        throw new LimitExceededError(`peer ${provider.slice(0, 64)} has ${this.limits.maxProviderRecordsPerPeer} provider records here already`)
+        throw new LimitExceededError(`peer ${provider.slice(0, MAX_QUOTED_PEER)} has ${this.limits.maxProviderRecordsPerPeer} provider records here already`)
       }
       if (this.dhtBytes - (old ?? 0) + size > this.limits.maxDhtBytes) {
         throw new LimitExceededError(`DHT records here are at their limit of ${this.limits.maxDhtBytes} bytes`)

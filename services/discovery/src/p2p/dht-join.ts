@@ -33,6 +33,17 @@ export interface JoinInit {
   onFilled?: () => void
 }
 
+/** Random keys looked up beside our own on each fill (default of randomKeys). */
+export const DEFAULT_RANDOM_KEYS = 4
+/** Wait after a new peer before filling, ms (default of settleMs). */
+export const DEFAULT_FILL_SETTLE_MS = 200
+/** Longest fill, ms (default of timeoutMs). */
+export const DEFAULT_FILL_TIMEOUT_MS = 10_000
+/** Least time between two fills, ms (default of minGapMs). */
+export const DEFAULT_FILL_GAP_MS = 2000
+/** Bytes of a random DHT key (the size of a sha256 multihash digest, like a PeerId's). */
+const RANDOM_KEY_BYTES = 32
+
 /** Fills in a row while each finds new peers (the gaps double: 4 s … 64 s with minGapMs 2 s). */
 const MAX_REFILLS = 5
 
@@ -43,10 +54,10 @@ export interface Joiner {
 }
 
 export function fillOnJoin (dht: JoinDht, table: JoinTable, selfKey: Uint8Array, init: JoinInit = {}): Joiner {
-  const randomKeys = init.randomKeys ?? 4
-  const settleMs = init.settleMs ?? 200
-  const timeoutMs = init.timeoutMs ?? 10_000
-  const minGapMs = init.minGapMs ?? 2000
+  const randomKeys = init.randomKeys ?? DEFAULT_RANDOM_KEYS
+  const settleMs = init.settleMs ?? DEFAULT_FILL_SETTLE_MS
+  const timeoutMs = init.timeoutMs ?? DEFAULT_FILL_TIMEOUT_MS
+  const minGapMs = init.minGapMs ?? DEFAULT_FILL_GAP_MS
   const stopped = new AbortController()
   let sizeAtLastFill = 0
   let lastFillAt = -Infinity
@@ -70,7 +81,7 @@ export function fillOnJoin (dht: JoinDht, table: JoinTable, selfKey: Uint8Array,
     const sizeBefore = table.size
     const signal = AbortSignal.any([stopped.signal, AbortSignal.timeout(timeoutMs)])
     try {
-      await Promise.all([selfKey, ...Array.from({ length: randomKeys }, () => new Uint8Array(randomBytes(32)))].map(async (k) => { await lookup(k, signal) }))
+      await Promise.all([selfKey, ...Array.from({ length: randomKeys }, () => new Uint8Array(randomBytes(RANDOM_KEY_BYTES)))].map(async (k) => { await lookup(k, signal) }))
     } finally {
       running = false
     }

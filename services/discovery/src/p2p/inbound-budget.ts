@@ -11,6 +11,9 @@
 import type { Stream } from '@libp2p/interface'
 import { QueueFullError } from '@phase-network/protocol'
 
+/** Share of the budget one peer may hold by default: a single peer can never take it all. */
+export const DEFAULT_PEER_SHARE = 0.5
+
 export interface InboundBudgetInit {
   /** Bytes in flight from all peers together. */
   maxBytes: number
@@ -38,7 +41,7 @@ export class InboundBudget {
 
   constructor (init: InboundBudgetInit) {
     this.maxBytes = init.maxBytes
-    this.maxPeerBytes = init.maxPeerBytes ?? Math.floor(init.maxBytes / 2)
+    this.maxPeerBytes = init.maxPeerBytes ?? Math.floor(init.maxBytes * DEFAULT_PEER_SHARE)
   }
 
   /** Bytes held now, all peers together. */

@@ -27,7 +27,7 @@ import { configDefault, manifestInputs, parseManifest, type Manifest } from '@ph
 import { HashMismatchError, LimitExceededError, PhaseError, QueueFullError, UnavailableError, isPhaseError, toPublicError } from '@phase-network/protocol'
 import { contentHash } from '@phase-network/protocol/node'
 import type { JobServerComponents, JobServerInit, Lp, RemoteResult } from './job-protocol.ts'
-import { finish, messageStream, readMessage, readJson, resultMessage, resultOf, varintBytes, writeJson, writeMessage } from './job-protocol.ts'
+import { REFUSAL_GRACE_MS, finish, messageStream, readMessage, readJson, resultMessage, resultOf, varintBytes, writeJson, writeMessage } from './job-protocol.ts'
 
 export const JOB_PROTOCOL_2 = '/phase/job/2.0.0'
 
@@ -184,7 +184,7 @@ export function jobStreamHandler2 (c: JobServerComponents, init: JobServer2Init,
           const e = (err as StreamBroken).error
           const ended = stream.remoteWriteStatus !== 'writable' || stream.status !== 'open'
           if (jobs > 0 && (isPhaseError(e, 'deadline_exceeded') || ended)) {
-            await finish(stream, Math.min(init.readTimeoutMs, 1000))
+            await finish(stream, Math.min(init.readTimeoutMs, REFUSAL_GRACE_MS))
             return
           }
           throw err
@@ -201,7 +201,7 @@ export function jobStreamHandler2 (c: JobServerComponents, init: JobServer2Init,
       log.info({ event: 'rejected', code: pub.code, reason: pub.message }, 'remote job refused')
       c.count?.('refused')
       if (stream.status === 'open' && stream.writeStatus === 'writable') await writeJson(lp, { type: pub.code === 'queue_full' ? 'reject' : 'error', code: pub.code, message: pub.message }, 'the refusal', undefined, init.readTimeoutMs).catch(() => {})
-      await finish(stream, Math.min(init.readTimeoutMs, 1000), cause)
+      await finish(stream, Math.min(init.readTimeoutMs, REFUSAL_GRACE_MS), cause)
     } finally {
       const n = (open.get(peer) ?? 1) - 1
       if (n === 0) open.delete(peer)

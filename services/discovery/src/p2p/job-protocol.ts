@@ -27,6 +27,13 @@ export const MAX_CONTROL_BYTES = 1024 * 1024
 export const DEFAULT_ANSWER_TIMEOUT_MS = 10_000
 /** Time a peer gets to close a capability stream once the record is sent. */
 export const CAPABILITY_GRACE_MS = 5000
+/** Time a peer gets to close a job stream after a refusal or its last job: short, nothing more is owed, ms. */
+export const REFUSAL_GRACE_MS = 1000
+/** Longest error name of a stream failure quoted in an error message. */
+const MAX_QUOTED_NAME = 40
+/** Longest text of a peer's refusal quoted in an error message. */
+const MAX_QUOTED_REFUSAL = 200
+const MS_PER_S = 1000
 
 const enc = new TextEncoder()
 const dec = new TextDecoder('utf-8', { fatal: true })
@@ -107,7 +114,7 @@ function readError (err: unknown, what: string, side: Side, timers: { signal?: A
       : new UnavailableError(`the peer closed the stream before a complete ${what}`, cause)
   }
   // Reset, aborted or closed under us: the peer (or the connection to it) is gone.
-  return new UnavailableError(`the stream ended while reading ${what} (${sanitize(String(name), 40)})`, cause)
+  return new UnavailableError(`the stream ended while reading ${what} (${sanitize(String(name), MAX_QUOTED_NAME)})`, cause)
 }
 
 /** Reads one message's bytes; `timeoutMs` bounds the wait (a silent peer is not waited for). */
@@ -149,7 +156,7 @@ export async function writeJson (lp: Lp, doc: unknown, what: string, signal?: Ab
 
 /** Writes one message of raw bytes (see writeJson). */
 export async function writeMessage (lp: Lp, bytes: Uint8Array, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<void> {
-  const ms = timeoutMs === undefined ? undefined : timeoutMs + Math.ceil(bytes.byteLength / MIN_PEER_READ_BYTES_PER_S * 1000)
+  const ms = timeoutMs === undefined ? undefined : timeoutMs + Math.ceil(bytes.byteLength / MIN_PEER_READ_BYTES_PER_S * MS_PER_S)
   const deadline = ms === undefined ? undefined : AbortSignal.timeout(ms)
   const signals = [signal, deadline].filter((s) => s !== undefined)
   try {
@@ -158,7 +165,7 @@ export async function writeMessage (lp: Lp, bytes: Uint8Array, what: string, sig
     if (err instanceof PhaseError) throw err
     if (signal?.aborted === true) throw signal.reason?.name === 'TimeoutError' ? new DeadlineExceededError(`the peer did not take ${what} before the deadline`) : new CancelledError(`cancelled while sending ${what}`)
     if (deadline?.aborted === true) throw new DeadlineExceededError(`the peer did not take ${what} within ${ms} ms`)
-    throw new UnavailableError(`the stream ended while sending ${what} (${sanitize(String((err as Error)?.name), 40)})`, { cause: err })
+    throw new UnavailableError(`the stream ended while sending ${what} (${sanitize(String((err as Error)?.name), MAX_QUOTED_NAME)})`, { cause: err })
   }
 }
 
@@ -261,7 +268,7 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & 
       c.count?.('refused')
       // Answered while our side can still carry it (the peer may have closed only its own).
       if (stream.status === 'open' && stream.writeStatus === 'writable') await writeJson(lp, { type: pub.code === 'queue_full' ? 'reject' : 'error', code: pub.code, message: pub.message }, 'the refusal', undefined, init.readTimeoutMs).catch(() => {})
-      await finish(stream, Math.min(init.readTimeoutMs, 1000), err)
+      await finish(stream, Math.min(init.readTimeoutMs, REFUSAL_GRACE_MS), err)
     } finally {
       if (slot) inFlight--
       streams--
@@ -405,5 +412,5 @@ export async function fetchCapability (stream: Stream, signal?: AbortSignal, tim
 export function remoteError (msg: Record<string, unknown>): PhaseError {
   const code = typeof msg.code === 'string' && msg.code in ERROR_TABLE && msg.code !== 'internal' ? msg.code as ErrorCode : 'unavailable'
   // The peer's words reach logs and terminals: control characters escaped, length capped.
-  return new PhaseError(code, `peer refused: ${sanitize(String(msg.message ?? msg.type ?? 'no reason').slice(0, 200))}`)
+  return new PhaseError(code, `peer refused: ${sanitize(String(msg.message ?? msg.type ?? 'no reason').slice(0, MAX_QUOTED_REFUSAL))}`)
 }

@@ -32,7 +32,14 @@ interface Idle { ch: JobChannel, at: number, off: () => void }
 /** Opens a stream to a peer, negotiating one of `protocols` (the first the peer speaks). */
 export type OpenStream = (peer: PeerId, protocols: string[], signal: AbortSignal) => Promise<Stream>
 
+/** Time a peer gets to close its side of a stream we closed, ms. */
 const CLOSE_GRACE_MS = 5000
+/** Idle streams kept in all peers together by default. */
+export const DEFAULT_MAX_IDLE_STREAMS = 256
+/** An idle stream older than this is closed instead of reused by default, ms (half the server's default read deadline). */
+export const DEFAULT_IDLE_MS = 5000
+/** Longest wait for a 1.0.0 peer's accept by default, ms. */
+export const DEFAULT_ACCEPT_TIMEOUT_MS = 10_000
 /**
  * Idle streams a client keeps per peer (the default of maxIdlePerPeer). A server lets a peer hold
  * its job concurrency plus this many job streams, so a client at full concurrency that also
@@ -48,7 +55,7 @@ export class JobStreams {
 
   constructor (open: OpenStream, init: JobStreamsInit) {
     this.open = open
-    this.init = { readTimeoutMs: 10_000, maxIdlePerPeer: IDLE_STREAMS_PER_PEER, maxIdle: 256, idleMs: 5000, ...init }
+    this.init = { readTimeoutMs: DEFAULT_ACCEPT_TIMEOUT_MS, maxIdlePerPeer: IDLE_STREAMS_PER_PEER, maxIdle: DEFAULT_MAX_IDLE_STREAMS, idleMs: DEFAULT_IDLE_MS, ...init }
   }
 
   /** Idle streams held now (all peers). */

@@ -10,25 +10,29 @@ import { sanitize } from '@phase-network/process'
 import type { ReceiptOutput } from '@phase-network/protocol'
 import type { OutputFile } from './job-protocol.ts'
 
+/** Longest path or hash of a peer's file quoted in an error message. */
+const MAX_QUOTED_PATH = 300
+const MAX_QUOTED_HASH = 80
+
 /** The files in the receipt's order, each checked; throws VerificationError('outputs') on any difference. */
 export function checkOutputFiles (listed: readonly ReceiptOutput[] | undefined, files: readonly OutputFile[] | undefined): OutputFile[] {
   const want = listed ?? []
   const got = new Map<string, OutputFile>()
   for (const f of files ?? []) {
-    if (got.has(f.path)) throw new VerificationError('outputs', `the peer sent ${sanitize(f.path, 300)} twice`)
+    if (got.has(f.path)) throw new VerificationError('outputs', `the peer sent ${sanitize(f.path, MAX_QUOTED_PATH)} twice`)
     got.set(f.path, f)
   }
   const out: OutputFile[] = []
   for (const entry of want) {
     const f = got.get(entry.path)
-    if (f === undefined) throw new VerificationError('outputs', `the receipt lists ${sanitize(entry.path, 300)}, the peer did not send it`)
-    if (f.data.byteLength !== entry.bytes) throw new VerificationError('outputs', `${sanitize(entry.path, 300)} is ${f.data.byteLength} bytes, its receipt says ${entry.bytes}`)
+    if (f === undefined) throw new VerificationError('outputs', `the receipt lists ${sanitize(entry.path, MAX_QUOTED_PATH)}, the peer did not send it`)
+    if (f.data.byteLength !== entry.bytes) throw new VerificationError('outputs', `${sanitize(entry.path, MAX_QUOTED_PATH)} is ${f.data.byteLength} bytes, its receipt says ${entry.bytes}`)
     const actual = contentHash(f.data)
-    if (actual !== entry.hash) throw new VerificationError('outputs', `${sanitize(entry.path, 300)} hashes to ${actual}, its receipt says ${sanitize(entry.hash, 80)}`)
+    if (actual !== entry.hash) throw new VerificationError('outputs', `${sanitize(entry.path, MAX_QUOTED_PATH)} hashes to ${actual}, its receipt says ${sanitize(entry.hash, MAX_QUOTED_HASH)}`)
     got.delete(entry.path)
     out.push(f)
   }
   const extra = got.keys().next()
-  if (extra.done !== true) throw new VerificationError('outputs', `the peer sent ${sanitize(extra.value, 300)}, which its receipt does not list`)
+  if (extra.done !== true) throw new VerificationError('outputs', `the peer sent ${sanitize(extra.value, MAX_QUOTED_PATH)}, which its receipt does not list`)
   return out
 }

@@ -1,17 +1,24 @@
 /**
- * What this node knows of other nodes now: their verified capability records and whether they
- * are there. A record is served only for a peer that is connected and not known gone, so a
- * killed node drops out of FindExecutors as soon as its connection does (TCP at once, QUIC
- * within its idle timeout), not when its record expires 10 minutes later. A peer on a QUIC
+ * Whether other nodes are there now. The capability cache serves a record only for a peer that
+ * is connected and not known gone here, so a killed node drops out of FindExecutors as soon as
+ * its connection does (TCP at once, QUIC within its idle timeout), not when its record expires
+ * 10 minutes later. A peer on a QUIC
  * connection is alive (QUIC's keep-alive is the check); one on TCP whose last sign of life is
  * older than `freshMs` is pinged before it is offered. One that does not answer, or whose
  * connection closed, is marked gone: left out without being dialed again for `goneMs`, unless
  * it shows up (connects, answers) first.
  *
- * Bounded: at most `maxPeers` entries in each map and `maxRecordBytes` of records (least
- * recently used dropped first).
+ * Bounded: at most `maxPeers` entries in each map (least recently used dropped first).
  */
-import type { CapabilityRecord } from '@phase-network/protocol'
+
+/** A sign of life this recent makes a ping unnecessary, ms. */
+export const DEFAULT_FRESH_MS = 5000
+/** Longest wait for a ping, ms. */
+export const DEFAULT_PING_TIMEOUT_MS = 1000
+/** A gone peer is left out, not dialed, this long unless it shows up, ms. */
+export const DEFAULT_GONE_MS = 30_000
+/** Peers tracked (seen and gone, each). */
+export const DEFAULT_MAX_PEERS = 1024
 
 export interface PeerBookHost {
   /**
@@ -22,39 +29,37 @@ export interface PeerBookHost {
   connection: (peer: string) => 'live' | 'open' | undefined
   /** A ping round trip to the peer (dials when not connected); rejects when it does not answer. */
   ping: (peer: string, signal: AbortSignal) => Promise<unknown>
+  /** Called when a peer is marked gone: what was kept of it goes (its capability record). */
+  forget?: (peer: string) => void
 }
 
 export interface PeerBookInit {
-  /** A sign of life this recent makes a ping unnecessary, ms. Default 5000. */
+  /** A sign of life this recent makes a ping unnecessary, ms. Default: DEFAULT_FRESH_MS (5000). */
   freshMs?: number
-  /** Longest wait for a ping, ms. Default 1000. */
+  /** Longest wait for a ping, ms. Default: DEFAULT_PING_TIMEOUT_MS (1000). */
   pingTimeoutMs?: number
-  /** A gone peer is left out, not dialed, this long unless it shows up, ms. Default 30000. */
+  /** A gone peer is left out, not dialed, this long unless it shows up, ms. Default: DEFAULT_GONE_MS (30000). */
   goneMs?: number
-  /** Peers tracked. Default 1024. */
+  /** Peers tracked. Default: DEFAULT_MAX_PEERS (1024). */
   maxPeers?: number
-  /** Bytes of capability records kept. Default 4 MiB. */
-  maxRecordBytes?: number
 }
-
-interface Entry { record: CapabilityRecord, bytes: number }
 
 export class PeerBook {
   private readonly host: PeerBookHost
   private readonly init: Required<PeerBookInit>
-  private readonly records = new Map<string, Entry>()
   private readonly seenAt = new Map<string, number>()
   private readonly goneAt = new Map<string, number>()
   private readonly pings = new Map<string, Promise<boolean>>()
-  private recordBytes = 0
 
   constructor (host: PeerBookHost, init: PeerBookInit = {}) {
     this.host = host
-    this.init = { freshMs: 5000, pingTimeoutMs: 1000, goneMs: 30_000, maxPeers: 1024, maxRecordBytes: 4 << 20, ...init }
+    this.init = { freshMs: DEFAULT_FRESH_MS, pingTimeoutMs: DEFAULT_PING_TIMEOUT_MS, goneMs: DEFAULT_GONE_MS, maxPeers: DEFAULT_MAX_PEERS, ...init }
   }
 
-  get size (): number { return this.records.size }
-  get bytes (): number { return this.recordBytes }
+  /** True when the peer is connected and not known gone (its capability record may be served). */
+  usable (peer: string, now = Date.now()): boolean {
+    return !this.isGone(peer, now) && this.host.connection(peer) !== undefined
+  }
 
   /** A sign of life: a connection opened, a stream answered, a ping came back. */
   seen (peer: string, now = Date.now()): void {
@@ -64,7 +69,7 @@ export class PeerBook {
 
   /** The peer's connection closed or it failed to answer: its record goes, and it is left out for a while. */
   gone (peer: string, now = Date.now()): void {
-    this.forget(peer)
+    this.host.forget?.(peer)
     this.seenAt.delete(peer)
     touch(this.goneAt, peer, now, this.init.maxPeers)
   }
@@ -77,31 +82,6 @@ export class PeerBook {
     this.goneAt.delete(peer)
     return false
   }
-
-  /** Keeps a verified record; `bytes` is its size as received. */
-  remember (peer: string, record: CapabilityRecord, bytes: number, now = Date.now()): void {
-    if (bytes > this.init.maxRecordBytes) return
-    this.forget(peer)
-    this.records.set(peer, { record, bytes })
-    this.recordBytes += bytes
-    this.seen(peer, now)
-    for (const [p, e] of this.records) {
-      if (this.records.size <= this.init.maxPeers && this.recordBytes <= this.init.maxRecordBytes) break
-      this.records.delete(p)
-      this.recordBytes -= e.bytes
-    }
-  }
-
-  /** The peer's cached record when it is connected, not gone, and the record not expired. */
-  record (peer: string, now = Date.now()): CapabilityRecord | undefined {
-    const e = this.records.get(peer)
-    if (e === undefined) return undefined
-    if (e.record.expires_at <= now || this.isGone(peer, now) || this.host.connection(peer) === undefined) return undefined
-    return e.record
-  }
-
-  /** The cached record whatever the peer's state (for display). */
-  known (peer: string): CapabilityRecord | undefined { return this.records.get(peer)?.record }
 
   /**
    * True when the peer is there now: on a live (QUIC) connection, or seen within `freshMs` on
@@ -136,13 +116,6 @@ export class PeerBook {
       this.gone(peer)
       return false
     }
-  }
-
-  private forget (peer: string): void {
-    const e = this.records.get(peer)
-    if (e === undefined) return
-    this.records.delete(peer)
-    this.recordBytes -= e.bytes
   }
 }
 

@@ -5,12 +5,18 @@
  */
 import { QueueFullError } from '@phase-network/protocol'
 
+/** Peers tracked at once by default (idle ones dropped first). */
+export const DEFAULT_MAX_LIMITED_PEERS = 10_000
+/** A peer's token bucket holds this many seconds' worth of jobs (its burst). */
+export const BURST_SECONDS = 2
+const MS_PER_S = 1000
+
 interface Entry { inFlight: number, tokens: number, at: number }
 
 export interface PeerLimiterInit {
   concurrency: number
   perSecond: number
-  /** Peers tracked at once; idle ones are dropped first. Default: 10000. */
+  /** Peers tracked at once; idle ones are dropped first. Default: DEFAULT_MAX_LIMITED_PEERS (10000). */
   maxPeers?: number
 }
 
@@ -19,14 +25,14 @@ export class PeerLimiter {
   private readonly init: Required<PeerLimiterInit>
 
   constructor (init: PeerLimiterInit) {
-    this.init = { maxPeers: 10_000, ...init }
+    this.init = { maxPeers: DEFAULT_MAX_LIMITED_PEERS, ...init }
   }
 
   /** Takes a slot for `peer` or throws QueueFullError; call the returned function when done. */
   acquire (peer: string, now = Date.now()): () => void {
-    const burst = this.init.perSecond * 2
+    const burst = this.init.perSecond * BURST_SECONDS
     const e = this.peers.get(peer) ?? { inFlight: 0, tokens: burst, at: now }
-    e.tokens = Math.min(burst, e.tokens + (now - e.at) * this.init.perSecond / 1000)
+    e.tokens = Math.min(burst, e.tokens + (now - e.at) * this.init.perSecond / MS_PER_S)
     e.at = now
     if (e.inFlight >= this.init.concurrency) throw new QueueFullError(`peer has ${e.inFlight} jobs running here, the limit is ${this.init.concurrency}`)
     if (e.tokens < 1) throw new QueueFullError(`peer sends more than ${this.init.perSecond} jobs/s`)

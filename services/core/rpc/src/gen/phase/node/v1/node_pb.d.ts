@@ -700,6 +700,13 @@ export declare type Peer = Message<"phase.node.v1.Peer"> & {
    * @generated from field: string agent_version = 10;
    */
   agentVersion: string;
+
+  /**
+   * Its standing from what this node verified itself (persisted, decaying with a half-life).
+   *
+   * @generated from field: phase.node.v1.PeerReputation reputation = 11;
+   */
+  reputation?: PeerReputation | undefined;
 };
 
 /**
@@ -939,6 +946,62 @@ export declare type DiagnoseResponse = Message<"phase.node.v1.DiagnoseResponse">
  * Use `create(DiagnoseResponseSchema)` to create a new message.
  */
 export declare const DiagnoseResponseSchema: GenMessage<DiagnoseResponse>;
+
+/**
+ * PeerReputation is what this node verified of one peer: evidence counts decayed to now
+ * (half-life 24 h), and the score peer choice orders remote jobs by.
+ *
+ * @generated from message phase.node.v1.PeerReputation
+ */
+export declare type PeerReputation = Message<"phase.node.v1.PeerReputation"> & {
+  /**
+   * reliability × speed, in [0, 1]; a peer never tried has the optimistic prior's 2/3.
+   *
+   * @generated from field: double score = 1;
+   */
+  score: number;
+
+  /**
+   * Receipts of this peer that passed every check.
+   *
+   * @generated from field: double receipts_verified = 2;
+   */
+  receiptsVerified: number;
+
+  /**
+   * Receipts (or results) of this peer that failed a check.
+   *
+   * @generated from field: double receipts_refused = 3;
+   */
+  receiptsRefused: number;
+
+  /**
+   * Replicated jobs where this peer was in the minority.
+   *
+   * @generated from field: double replica_disagreements = 4;
+   */
+  replicaDisagreements: number;
+
+  /**
+   * Jobs the peer failed: unavailable, broke off, or missed the deadline.
+   *
+   * @generated from field: double failures = 5;
+   */
+  failures: number;
+
+  /**
+   * Jobs the peer refused with a typed error (queue full, over its caps).
+   *
+   * @generated from field: double refusals = 6;
+   */
+  refusals: number;
+};
+
+/**
+ * Describes the message phase.node.v1.PeerReputation.
+ * Use `create(PeerReputationSchema)` to create a new message.
+ */
+export declare const PeerReputationSchema: GenMessage<PeerReputation>;
 
 /**
  * NodeService is the node's public local API: clients submit jobs here and learn who the node is.
