@@ -140,7 +140,7 @@ describe('slot state machine', () => {
       const { slots, hosts } = harness()
       const start = slots.start().catch((e: unknown) => e)
       expect(hosts[0]!.events.died({ detail: 'worker exited', exitCode: 3 })).toBe(true)
-      expect(await start).toMatchObject({ name: 'WorkerBootError', code: 'unavailable', reason: 'died', message: expect.stringContaining('worker exited') })
+      expect(await start).toMatchObject({ name: 'WorkerBootError', code: 'unavailable', reason: 'died', message: 'executor worker 0 failed to boot: worker exited with code 3' })
       expect(slots.state(0)).toBe('stopped')
     })
 

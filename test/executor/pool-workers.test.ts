@@ -49,8 +49,8 @@ function recorder () {
 describe('V8 runtime with failing workers', () => {
   // A worker boots in well under a second; the machine is shared, so the deadlines are generous.
   it.each([
-    ['throws at load', 'throws-at-load', 30_000, 'died', /worker crashed/],
-    ['exits at load', 'exits-at-load', 30_000, 'died', /worker exited/],
+    ['throws at load', 'throws-at-load', 30_000, 'died', /worker crashed: broken worker script/],
+    ['exits at load', 'exits-at-load', 30_000, 'died', /worker exited with code 3/],
     ['never says ready', 'never-ready', 3000, 'timeout', /not ready within 3000 ms/]
   ])('fails start() with WorkerBootError when its worker %s, and is stopped', async (_name, file, bootTimeoutMs, reason, message) => {
     const runtime = createV8Runtime({ workers: 2, bootTimeoutMs }, { workerScript: script(file) })

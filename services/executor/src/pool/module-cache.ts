@@ -38,6 +38,9 @@ export interface ModuleCacheInit {
   moduleCacheBytes: number
 }
 
+/** Characters of the engine's compile error quoted to the client (its text comes from the guest's bytes). */
+const COMPILE_ERROR_CHARS = 200
+
 /** Cache key of a module's compiled variant: a new rewrite version never reuses an old entry. */
 const cacheKey = (hash: string, variant: Variant): string => `${hash}|${variant}|r${REWRITE_VERSION}`
 
@@ -90,7 +93,7 @@ export class ModuleCache {
     try {
       module = await WebAssembly.compile(rewritten.bytes)
     } catch (err) {
-      throw new InvalidModuleError(`invalid WebAssembly: ${String((err as Error).message).slice(0, 200)}`)
+      throw new InvalidModuleError(`invalid WebAssembly: ${String((err as Error).message).slice(0, COMPILE_ERROR_CHARS)}`)
     }
     const exports = WebAssembly.Module.exports(module)
     if (!exports.some((e) => e.name === '_start' && e.kind === 'function')) throw new InvalidModuleError('module must export a "_start" function (a WASI command)')

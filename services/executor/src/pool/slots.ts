@@ -64,6 +64,9 @@ export const DEFAULT_HEALTHY_AFTER_MS = 30_000
 /** How long a host being replaced may take to go before the slot gives up on it (counted as a failure). */
 export const DEFAULT_TERMINATE_TIMEOUT_MS = 5_000
 
+/** The generation no host has (hosts count from 1): a reference to an unknown slot matches nothing. */
+const NO_HOST = -1
+
 export type SlotState = 'booting' | 'idle' | 'busy' | 'draining' | 'replacing' | 'backing-off' | 'stopped'
 
 /** What the slots need of a host: a way to end it (resolves once it is gone; safe to call twice). */
@@ -269,7 +272,7 @@ export class Slots<H extends Host, J extends { readonly id: number }, R> {
 
   /** The generation of a slot's current host. */
   ref (slot: number): HostRef {
-    return { slot, host: this.slots[slot]?.generation ?? -1 }
+    return { slot, host: this.slots[slot]?.generation ?? NO_HOST }
   }
 
   /** The job the referenced host is running (busy or draining), if that host is still its slot's. */
@@ -371,14 +374,14 @@ export class Slots<H extends Host, J extends { readonly id: number }, R> {
   private died (s: Slot<H, J>, death: HostDeath): boolean {
     switch (s.state) {
       case 'booting':
-        this.bootFailed(s, 'died', death.detail, death.error)
+        this.bootFailed(s, 'died', deathText(death), death.error)
         return true
       case 'idle':
-        this.retire(s, undefined, true, death.detail)
+        this.retire(s, undefined, true, deathText(death))
         return true
       case 'busy':
       case 'draining':
-        this.retire(s, { kind: 'died', death }, death.guest !== true, death.detail)
+        this.retire(s, { kind: 'died', death }, death.guest !== true, deathText(death))
         return true
       default:
         // replacing: it was asked to go; backing-off, stopped: it has no host.
@@ -460,4 +463,14 @@ export class Slots<H extends Host, J extends { readonly id: number }, R> {
     if (s.timer !== undefined) this.clock.clearTimeout(s.timer)
     s.timer = undefined
   }
+}
+
+/** Characters of a host's error message kept in the log line and the boot error. */
+const DEATH_ERROR_CHARS = 200
+
+/** A death in words for the log and a boot failure: the error's own message is the operator's clue (never a job's detail). */
+function deathText (death: HostDeath): string {
+  const code = death.exitCode === undefined ? '' : ` with code ${death.exitCode}`
+  const error = death.error === undefined ? '' : `: ${String((death.error as Error)?.message ?? death.error).slice(0, DEATH_ERROR_CHARS)}`
+  return `${death.detail}${code}${error}`
 }

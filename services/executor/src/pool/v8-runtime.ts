@@ -44,6 +44,9 @@ import { DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_MAX_RESPAWN_DELAY_MS, DEFAULT_RESPAWN_
 import { spawnThread, threadCpu, WORKER_SCRIPT, type ThreadHost } from './thread-host.ts'
 
 const MiB = 1024 * 1024
+const US_PER_MS = 1000
+/** The exit code of a job that did not exit (WasmResult.exitCode): it was killed. */
+const NOT_EXITED = -1
 
 /** Why the runtime itself kills a job's worker: a limit it enforces (an outcome), or the caller's cancel. */
 type Kill = { status: WasmStatus, detail: string } | { status: 'cancelled' }
@@ -176,7 +179,7 @@ export class V8Runtime implements WasmRuntime {
     const t0 = performance.now()
     const cached = this.modules.hit(job.moduleHash, variant, limits.memoryBytes)
     const compiled = await this.modules.compiled(job, limits.memoryBytes, variant)
-    const compileTimeUs = cached ? undefined : Math.round((performance.now() - t0) * 1000)
+    const compileTimeUs = cached ? undefined : Math.round((performance.now() - t0) * US_PER_MS)
     if (variant === 'deterministic' && compiled.relaxedSimd) {
       throw new InvalidModuleError('module uses relaxed SIMD, whose results differ between CPUs: not allowed in the deterministic profile')
     }
@@ -285,12 +288,12 @@ export class V8Runtime implements WasmRuntime {
     if (how.kind === 'replaced' && how.reason.status === 'cancelled') { this.fail(job, new CancelledError('job cancelled')); return }
     clearInterval(job.monitor)
     const finishedAt = Date.now()
-    const wallTimeUs = Math.round((performance.now() - job.t0) * 1000)
+    const wallTimeUs = Math.round((performance.now() - job.t0) * US_PER_MS)
     const { status, detail } = this.outcome(job, how)
     const cpu = await threadCpu(host.worker, job.cpuSeenUs)
     this.settle(job, {
       status,
-      exitCode: -1,
+      exitCode: NOT_EXITED,
       stdout: new Uint8Array(),
       stderr: new Uint8Array(),
       outputs: [],
