@@ -3,7 +3,8 @@
  * and a manual clock, one test per transition of the diagram in its doc comment.
  */
 import { describe, it, expect } from '@jest/globals'
-import { Slots, respawnDelay, type Clock, type Host, type HostEvents, type HostRef, type JobEnd, type SlotsInit } from '../../services/executor/src/pool/slots.ts'
+import { Slots, respawnDelay, type SlotsInit } from '../../services/executor/src/pool/slots.ts'
+import type { Clock, Host, HostEvents, HostRef, JobEnd } from '../../services/executor/src/pool/host.ts'
 
 /** A clock that moves only when told; `early` fires timers that many ms before their time (as libuv may). */
 class ManualClock implements Clock {

@@ -30,7 +30,8 @@
  * * `replacing`: the host is going. A job still without an outcome gets one first (the owner's
  *   `end`, which may still read from the host, e.g. its CPU time), then the host is terminated
  *   (waited for at most `terminateTimeoutMs`). A slot never has two hosts: a guest that gets its
- *   host killed again and again never holds more than one thread's memory per slot.
+ *   host killed again and again never holds more than one thread's memory per slot (a host that
+ *   will not go in time is given up on and counted as a failure, so even then it is bounded by the back-off).
  * * `backing-off`: the host failed (died unasked, never booted, would not terminate); the slot
  *   waits `respawnDelay(failures)` before it spawns again, so a host that keeps dying costs a
  *   spawn per `maxRespawnDelayMs` at most instead of a spinning core. A host killed because it
@@ -52,6 +53,7 @@
  */
 import { UnavailableError } from '@phase-network/protocol'
 import type { Logger } from '@phase-network/process'
+import { systemClock, WorkerBootError, type Clock, type Host, type HostDeath, type HostEvents, type HostRef, type JobEnd } from './host.ts'
 
 /** How long a host has to say ready. Generous: a worker's boot took 20 s on a loaded machine before its type stripping was warmed (v8-runtime.ts). */
 export const DEFAULT_BOOT_TIMEOUT_MS = 30_000
@@ -68,64 +70,6 @@ export const DEFAULT_TERMINATE_TIMEOUT_MS = 5_000
 const NO_HOST = -1
 
 export type SlotState = 'booting' | 'idle' | 'busy' | 'draining' | 'replacing' | 'backing-off' | 'stopped'
-
-/** What the slots need of a host: a way to end it (resolves once it is gone; safe to call twice). */
-export interface Host {
-  terminate: () => Promise<unknown>
-}
-
-/** A slot and the generation of the host it had when the reference was taken. */
-export interface HostRef {
-  readonly slot: number
-  readonly host: number
-}
-
-/** Why a host went without being asked to. */
-export interface HostDeath {
-  /** Short description for the log and for the detail of the job it ran (`worker exited`). */
-  detail: string
-  error?: unknown
-  exitCode?: number
-  /** The guest ended it by design (e.g. the worker's heap cap): the host was sound, no back-off. */
-  guest?: boolean
-}
-
-/** A host's events, bound to its `HostRef`: events of a host no longer in its slot are ignored. */
-export interface HostEvents {
-  ready: () => void
-  /** Returns false when the event was ignored (a host already being replaced, or replaced). */
-  died: (death: HostDeath) => boolean
-}
-
-/** How a job left its slot without finishing there by itself. */
-export type JobEnd<R> =
-  | { kind: 'deadline' }
-  | { kind: 'replaced', reason: R }
-  | { kind: 'died', death: HostDeath }
-  | { kind: 'stopped' }
-
-export interface Clock {
-  now: () => number
-  setTimeout: (fn: () => void, ms: number) => unknown
-  clearTimeout: (handle: unknown) => void
-}
-
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout)
-}
-
-/** `start()` failed: a host did not boot (died, or did not say ready in time). */
-export class WorkerBootError extends UnavailableError {
-  readonly slot: number
-  readonly reason: 'died' | 'timeout'
-  constructor (slot: number, reason: 'died' | 'timeout', detail: string, options?: { cause?: unknown }) {
-    super(`executor worker ${slot} failed to boot: ${detail}`, options)
-    this.slot = slot
-    this.reason = reason
-  }
-}
 
 export interface SlotsInit {
   /** Number of slots. */

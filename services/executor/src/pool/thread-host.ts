@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads'
 import type { WorkerMessage, ResultMessage, IdleMessage } from '../worker.ts'
 import { WORKER_HEAP_OVERHEAD_MB, WORKER_YOUNG_GENERATION_MB } from '../pool.ts'
-import type { Host, HostDeath } from './slots.ts'
+import type { Host, HostDeath } from './host.ts'
 
 /** How long to wait for a killed worker's CPU time before reporting the last one known. */
 export const CPU_QUERY_MS = 50

@@ -40,7 +40,8 @@ import {
   WORKER_YOUNG_GENERATION_MB, type V8RuntimeComponents, type V8RuntimeInit
 } from '../pool.ts'
 import { ModuleCache, type Compiled, type Variant } from './module-cache.ts'
-import { DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_MAX_RESPAWN_DELAY_MS, DEFAULT_RESPAWN_DELAY_MS, Slots, type HostEvents, type HostRef, type JobEnd } from './slots.ts'
+import { DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_MAX_RESPAWN_DELAY_MS, DEFAULT_RESPAWN_DELAY_MS, Slots } from './slots.ts'
+import type { HostEvents, HostRef, JobEnd } from './host.ts'
 import { spawnThread, threadCpu, WORKER_SCRIPT, type ThreadHost } from './thread-host.ts'
 
 const MiB = 1024 * 1024
