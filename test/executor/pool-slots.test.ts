@@ -162,6 +162,31 @@ describe('slot state machine', () => {
       expect(warns.map((w) => w.retryInMs)).toEqual([100, 200])
       await slots.stop()
     })
+    it('goes booting → replacing → backing-off when a respawned host dies or cannot be spawned', async () => {
+      let fail = false
+      const { slots, hosts, clock, started, warns } = harness({}, {
+        spawn: (ref, events) => {
+          if (fail) throw new Error('no such script')
+          return new FakeHost(ref, events)
+        }
+      })
+      await started()
+      hosts[0]!.events.died({ detail: 'worker exited' })
+      await clock.advance(100)
+      expect(slots.state(0)).toBe('booting')
+      hosts[1]!.events.died({ detail: 'worker exited', exitCode: 1 })
+      await flush()
+      expect(slots.state(0)).toBe('backing-off')
+      fail = true
+      await clock.advance(200)
+      expect(slots.state(0)).toBe('backing-off')
+      expect(warns.map((w) => [w.failures, w.retryInMs, w.detail])).toEqual([
+        [1, 100, 'worker exited'],
+        [2, 200, 'boot failed: worker exited with code 1'],
+        [3, 400, 'boot failed: spawn failed: no such script']
+      ])
+      await slots.stop()
+    })
   })
 
   describe('idle', () => {
@@ -332,6 +357,18 @@ describe('slot state machine', () => {
       await flush()
       expect(ends).toHaveLength(0)
       expect(slots.state(0)).toBe('backing-off')
+      await slots.stop()
+    })
+    it('goes draining → replacing on replace without ending the job again', async () => {
+      const { slots, started, hosts, ends } = harness()
+      await started()
+      slots.assign(0, { id: 1 }, 5000)
+      slots.settled(0, 1)
+      expect(slots.replace(0, 1, 'memory')).toBe(true)
+      await flush()
+      expect(ends).toHaveLength(0)
+      expect(hosts[0]!.terminated).toBe(1)
+      expect(slots.state(0)).toBe('booting')
       await slots.stop()
     })
   })
