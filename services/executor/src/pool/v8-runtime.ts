@@ -35,12 +35,13 @@ import { checkInputFiles } from '../wasi/inputs.ts'
 import type { RunMessage, ResultMessage, IdleMessage } from '../worker.ts'
 import type { RuntimeStatus, WasmJob, WasmResult, WasmRuntime, WasmStatus } from '../runtime.ts'
 import {
-  DEFAULT_HEAP_POLL_MS, DEFAULT_MAX_FUEL, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_MAX_MODULE_BYTES, DEFAULT_MAX_OUTPUT_BYTES,
-  DEFAULT_MAX_TIMEOUT_MS, DEFAULT_MODULE_CACHE_BYTES, DEFAULT_MODULE_CACHE_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_WORKERS,
-  WORKER_YOUNG_GENERATION_MB, type V8RuntimeComponents, type V8RuntimeInit
+  DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_HEAP_POLL_MS, DEFAULT_MAX_FUEL, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_MAX_MODULE_BYTES,
+  DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_RESPAWN_DELAY_MS, DEFAULT_MAX_TIMEOUT_MS, DEFAULT_MODULE_CACHE_BYTES,
+  DEFAULT_MODULE_CACHE_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_RESPAWN_DELAY_MS, DEFAULT_WORKERS, WORKER_YOUNG_GENERATION_MB,
+  type V8RuntimeComponents, type V8RuntimeInit
 } from '../pool.ts'
 import { ModuleCache, type Compiled, type Variant } from './module-cache.ts'
-import { DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_MAX_RESPAWN_DELAY_MS, DEFAULT_RESPAWN_DELAY_MS, Slots } from './slots.ts'
+import { Slots } from './slots.ts'
 import type { HostEvents, HostRef, JobEnd } from './host.ts'
 import { spawnThread, threadCpu, WORKER_SCRIPT, type ThreadHost } from './thread-host.ts'
 
