@@ -87,7 +87,7 @@ function clocks (stdout: Uint8Array): { realtime: bigint, monotonic: bigint, res
 
 describe('fuel', () => {
   let runtime: WasmRuntime
-  const workerOf = (): Worker => (runtime as unknown as { slots: Array<{ worker: Worker }> }).slots[0]!.worker
+  const workerOf = (): Worker => (runtime as unknown as { slots: { host: (slot: number) => { worker: Worker } | undefined } }).slots.host(0)!.worker
 
   beforeAll(async () => { runtime = createV8Runtime({ workers: 1, maxFuel: CAP }); await runtime.start() })
   afterAll(async () => { await runtime.stop() })

@@ -4,7 +4,7 @@
  * no key and no network. `createV8Runtime` is the first `WasmRuntime`.
  */
 export type { WasmRuntime, WasmJob, WasmResult, WasmLimits, WasmStatus, WasmProfile, RuntimeStatus } from './runtime.ts'
-export { createV8Runtime, V8Runtime } from './pool.ts'
+export { createV8Runtime, V8Runtime } from './pool/v8-runtime.ts'
 export type { V8RuntimeInit, V8RuntimeComponents } from './pool.ts'
 export { admitModule, admit, TABLE_SLOT_BYTES, MAX_TABLE_ELEMENTS } from './admission.ts'
 export { createExecutorService } from './service.ts'

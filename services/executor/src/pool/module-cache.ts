@@ -1,0 +1,116 @@
+/**
+ * Compiled modules by hash and variant, least recently used first, bounded by entries and by the
+ * bytes of the rewritten modules. Before compiling, each module is admitted and rewritten
+ * (rewrite/rewrite.ts): memory.grow through a function that records a refusal by the cap, and, in
+ * the metered variant, fuel charges; the deterministic variant also canonicalizes NaNs where their
+ * bits become visible. A module is compiled per variant it is asked in, each cached under its
+ * hash, variant and REWRITE_VERSION.
+ */
+import { InvalidModuleError, ModuleNotCachedError } from '@phase-network/protocol'
+import { admit, PAGE_BYTES, WASI_MODULE } from '../admission.ts'
+import { rewriteModule, REWRITE_VERSION } from '../rewrite/rewrite.ts'
+import type { WasmJob } from '../runtime.ts'
+
+/** plain: unmetered; metered: fuel; deterministic: fuel and canonical NaNs. */
+export type Variant = 'plain' | 'metered' | 'deterministic'
+export const VARIANTS: readonly Variant[] = ['plain', 'metered', 'deterministic']
+
+export interface Compiled {
+  module: WebAssembly.Module
+  /** Size of the rewritten module (what the cache's byte bound counts). */
+  bytes: number
+  /** The module uses relaxed SIMD (refused in the deterministic profile). */
+  relaxedSimd: boolean
+  /** The module uses SIMD float operations that make NaNs (refused in the deterministic profile). */
+  floatSimd: boolean
+  imports: string[]
+  /** The memory cap the module's maxima were rewritten for. */
+  memoryBytes: number
+  /** The most linear memory it can have (the cap less its tables). */
+  linearMaxBytes: number
+}
+
+export interface ModuleCacheInit {
+  maxModuleBytes: number
+  /** Entries kept. */
+  moduleCacheSize: number
+  /** Bytes of rewritten modules kept. */
+  moduleCacheBytes: number
+}
+
+/** Characters of the engine's compile error quoted to the client (its text comes from the guest's bytes). */
+const COMPILE_ERROR_CHARS = 200
+
+/** Cache key of a module's compiled variant: a new rewrite version never reuses an old entry. */
+const cacheKey = (hash: string, variant: Variant): string => `${hash}|${variant}|r${REWRITE_VERSION}`
+
+export class ModuleCache {
+  private readonly init: ModuleCacheInit
+  /** Compiled modules by `cacheKey`, least recently used first. */
+  private readonly cache = new Map<string, Compiled>()
+  private bytes = 0
+
+  constructor (init: ModuleCacheInit) {
+    this.init = init
+  }
+
+  get size (): number {
+    return this.cache.size
+  }
+
+  has (hash: string): boolean {
+    return VARIANTS.some((v) => this.cache.has(cacheKey(hash, v)))
+  }
+
+  /** The module is cached in this variant for this memory cap (no compiling needed). */
+  hit (hash: string, variant: Variant, memoryBytes: number): boolean {
+    return this.cache.get(cacheKey(hash, variant))?.memoryBytes === memoryBytes
+  }
+
+  /**
+   * The compiled module for a job: from the cache, or admitted, rewritten (in its variant) and
+   * compiled from its bytes. A module needed in another variant than the cached ones is compiled
+   * from its bytes again: without them the caller is asked for them (module_not_cached).
+   */
+  async compiled (job: WasmJob, memoryBytes: number, variant: Variant): Promise<Compiled> {
+    const key = cacheKey(job.moduleHash, variant)
+    const hit = this.cache.get(key)
+    // Keyed by hash and variant, checked against the cap: the maxima were rewritten for that cap.
+    if (hit !== undefined && hit.memoryBytes === memoryBytes) {
+      this.cache.delete(key)
+      this.cache.set(key, hit)
+      return hit
+    }
+    const bytes = job.module
+    if (bytes === undefined || bytes.byteLength === 0) {
+      if (hit === undefined) throw new ModuleNotCachedError(`module ${job.moduleHash} is not cached on this executor${this.has(job.moduleHash) ? ` in its ${variant} variant` : ''}`)
+      // Cached under another memory cap: recompile from nothing is impossible, so ask for bytes.
+      throw new ModuleNotCachedError(`module ${job.moduleHash} is cached with another memory cap; send its bytes`)
+    }
+    const admitted = admit(bytes, job.moduleHash, { maxModuleBytes: this.init.maxModuleBytes, memoryBytes })
+    const rewritten = rewriteModule(admitted.bytes, { metered: variant !== 'plain', canonicalNaN: variant === 'deterministic', ownMaxPages: admitted.declaredMaxPages, capPages: admitted.linearMaxBytes / PAGE_BYTES })
+    let module: WebAssembly.Module
+    try {
+      module = await WebAssembly.compile(rewritten.bytes)
+    } catch (err) {
+      throw new InvalidModuleError(`invalid WebAssembly: ${String((err as Error).message).slice(0, COMPILE_ERROR_CHARS)}`)
+    }
+    const exports = WebAssembly.Module.exports(module)
+    if (!exports.some((e) => e.name === '_start' && e.kind === 'function')) throw new InvalidModuleError('module must export a "_start" function (a WASI command)')
+    if (!exports.some((e) => e.name === 'memory' && e.kind === 'memory')) throw new InvalidModuleError('module must export its memory as "memory"')
+    const imports = WebAssembly.Module.imports(module).filter((i) => i.module === WASI_MODULE).map((i) => i.name)
+    const compiled = { module, bytes: rewritten.bytes.byteLength, relaxedSimd: rewritten.relaxedSimd, floatSimd: rewritten.floatSimd, imports, memoryBytes, linearMaxBytes: admitted.linearMaxBytes }
+    this.evict(key)
+    this.cache.set(key, compiled)
+    this.bytes += compiled.bytes
+    while (this.cache.size > this.init.moduleCacheSize || (this.bytes > this.init.moduleCacheBytes && this.cache.size > 1)) this.evict(this.cache.keys().next().value!)
+    return compiled
+  }
+
+  private evict (key: string): void {
+    const old = this.cache.get(key)
+    if (old === undefined) return
+    this.cache.delete(key)
+    this.bytes -= old.bytes
+  }
+}
