@@ -2,7 +2,7 @@
  * Exit codes of the phase CLI (sysexits-style for CLI failures, `timeout`-style for jobs).
  * Documented in the README and `phase --help`.
  */
-import type { ErrorCode } from '@phase-network/protocol'
+import type { ErrorCode } from '@phase-network/sdk'
 
 export const EXIT = {
   OK: 0,

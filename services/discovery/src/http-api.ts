@@ -8,7 +8,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { checkToken } from './auth.ts'
-import { prepareSocket } from '@phase-network/rpc'
+import { nodeInfoJson, prepareSocket } from '@phase-network/rpc'
 import { ERROR_TABLE, HashMismatchError, InputTooLargeError, InvalidArgumentError, InvalidJsonError, InvalidManifestError, NotFoundError, PhaseError, toPublicError } from '@phase-network/protocol'
 import { DEFAULT_MAX_INPUT_FILE_BYTES } from '@phase-network/process'
 import { contentHash } from '@phase-network/protocol/node'
@@ -211,8 +211,8 @@ export class HttpApi {
     }
     if (url.pathname === '/v1/node') {
       if (req.method !== 'GET') throw new MethodNotAllowedError()
-      const info = await this.c.info()
-      return { peer_id: info.peerId, receipt_public_key: info.receiptPublicKey, version: info.version, executors: info.executors, runtime: { name: info.runtimeName, version: info.runtimeVersion }, network: info.network ?? null }
+      // The same JSON as `phase node info`: snake_case counters (they were camelCase here).
+      return nodeInfoJson(await this.c.info())
     }
     throw new NotFoundError(`no such endpoint: ${req.method ?? ''} ${url.pathname.slice(0, 100)}`)
   }
