@@ -32,6 +32,7 @@ export function startProgress (stream: Pick<NodeJS.WriteStream, 'write'> & { isT
   let asking = false
   let lastAsked = 0
   let shown = false
+  let stopped = false
   const draw = (): void => {
     if (stage === undefined) return
     const elapsed = `${((Date.now() - started) / 1000).toFixed(1)} s`
@@ -40,7 +41,7 @@ export function startProgress (stream: Pick<NodeJS.WriteStream, 'write'> & { isT
     else if (stage.stage === 'verifying') text = 'verifying the receipt'
     else {
       const sent = stage.bytes !== undefined && stage.bytes > 0 ? `sent ${size(stage.bytes)}; ` : ''
-      text = `${sent}waiting for the node` + (queue === undefined ? '' : ` (${queue.running} running, ${queue.queued} queued)`)
+      text = `${sent}waiting for the node` + (queue === undefined ? '' : ` (it runs ${queue.running} jobs, ${queue.queued} queued)`)
     }
     stream.write(`${ERASE}phase: ${text}, ${elapsed}`)
     shown = true
@@ -50,15 +51,17 @@ export function startProgress (stream: Pick<NodeJS.WriteStream, 'write'> & { isT
     asking = true
     lastAsked = Date.now()
     components.client.nodeStatus({ timeoutMs: STATUS_EVERY_MS }).then(
-      (s) => { queue = { running: s.jobsInFlight, queued: s.queueDepth } },
+      (s) => { queue = { running: s.jobsInFlight, queued: s.queueDepth }; if (!stopped) draw() },
       () => {} // a node too busy to answer: the line just lacks the counts
     ).finally(() => { asking = false })
   }
   const timer = setInterval(() => { ask(); draw() }, REDRAW_MS)
   timer.unref()
   return {
-    update: (event) => { stage = event; draw() },
+    // The node's queue is asked for as soon as the job is away, then once a second.
+    update: (event) => { stage = event; ask(); draw() },
     stop: () => {
+      stopped = true
       clearInterval(timer)
       if (shown) stream.write(ERASE)
     }
