@@ -13,6 +13,7 @@ import { request } from 'node:http'
 import { ROOT, startTestNode, type TestNode } from '../helpers/node-harness.ts'
 import { compileWat } from '../helpers/wat.ts'
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
+import { openApiValidator } from '../helpers/openapi.ts'
 
 const PHASE = join(ROOT, 'bin/phase')
 const PLASMD = join(ROOT, 'bin/plasmd')
@@ -53,7 +54,8 @@ describe('phase and the HTTP API against a real node', () => {
   /** The environment of a client that does not know where the node is (no PHASE_API, no config). */
   let bare: Record<string, string>
   let key: string
-  const http: Array<{ what: string, status: number, body: unknown }> = []
+  /** Every HTTP answer of the snake_case test, for the OpenAPI test after it. */
+  const http: Array<{ what: string, method: string, path: string, status: number, body: unknown }> = []
 
   async function fetchJson (method: string, path: string, body?: Buffer | string, type = 'application/json'): Promise<{ status: number, body: unknown }> {
     const [host, port] = [node.http.slice(0, node.http.lastIndexOf(':')), Number(node.http.slice(node.http.lastIndexOf(':') + 1))]
@@ -69,7 +71,7 @@ describe('phase and the HTTP API against a real node', () => {
     })
     expect(res.type).toBe('application/json')
     const parsed = { status: res.status, body: JSON.parse(res.text) as unknown }
-    http.push({ what: `${method} ${path.slice(0, 60)} → ${res.status}`, ...parsed })
+    http.push({ what: `${method} ${path.slice(0, 60)} → ${res.status}`, method, path, ...parsed })
     return parsed
   }
 
@@ -86,6 +88,38 @@ describe('phase and the HTTP API against a real node', () => {
   })
 
   afterAll(async () => { await peer?.stop(); await node?.stop() })
+
+  /** Asks the node every kind of HTTP question once (successes and errors); both HTTP tests read the answers. */
+  let asked: Promise<void> | undefined
+  async function askHttp (): Promise<void> {
+    asked ??= (async () => {
+      const hash = contentHash(HELLO)
+      const manifest = (extra = {}): Record<string, unknown> => ({ version: 1, module_hash: hash, nonce: randomBytes(16).toString('hex'), args: ['x'], ...extra })
+      const input = Buffer.from('input bytes')
+      const inputHash = contentHash(input)
+      await fetchJson('GET', '/healthz')
+      await fetchJson('GET', '/v1/node')
+      await fetchJson('GET', '/v1/status')
+      await fetchJson('GET', `/v1/modules/${hash}`)
+      await fetchJson('GET', `/v1/blobs/${inputHash}`)
+      await fetchJson('PUT', `/v1/blobs/${inputHash}`, input, 'application/octet-stream')
+      await fetchJson('PUT', `/v1/blobs/${'sha256:' + '0'.repeat(64)}`, input, 'application/octet-stream')
+      const ok = await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest({ inputs: [{ path: '/in/a', hash: inputHash }] }), module: HELLO.toString('base64') }))
+      expect(ok.status).toBe(200)
+      expect((await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest(), replicas: 2 }))).status).toBe(200)
+      expect((await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest(), target: 'remote' }))).status).toBe(200)
+      expect((await fetchJson('GET', '/v1/node')).body).toMatchObject({ network: { peers: 1 } })
+      await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: { version: 1 } }))
+      await fetchJson('POST', '/v1/jobs', 'not json')
+      await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest(), target: 'elsewhere' }))
+      await fetchJson('GET', '/v1/jobs')
+      await fetchJson('DELETE', `/v1/blobs/${inputHash}`)
+      await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest(), module: '***' }))
+      await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest(), extra: 1 }))
+      await fetchJson('GET', '/v1/nope')
+    })()
+    await asked
+  }
 
   describe('global options', () => {
     it('are taken before, between and after the command and its subcommand', async () => {
@@ -160,31 +194,21 @@ describe('phase and the HTTP API against a real node', () => {
 
   describe('snake_case', () => {
     it('is every JSON name of the HTTP API, success and error bodies', async () => {
-      const hash = contentHash(HELLO)
-      const manifest = (extra = {}): Record<string, unknown> => ({ version: 1, module_hash: hash, nonce: randomBytes(16).toString('hex'), args: ['x'], ...extra })
-      const input = Buffer.from('input bytes')
-      const inputHash = contentHash(input)
-      await fetchJson('GET', '/healthz')
-      await fetchJson('GET', '/v1/node')
-      await fetchJson('GET', '/v1/status')
-      await fetchJson('GET', `/v1/modules/${hash}`)
-      await fetchJson('GET', `/v1/blobs/${inputHash}`)
-      await fetchJson('PUT', `/v1/blobs/${inputHash}`, input, 'application/octet-stream')
-      await fetchJson('PUT', `/v1/blobs/${'sha256:' + '0'.repeat(64)}`, input, 'application/octet-stream')
-      const ok = await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest({ inputs: [{ path: '/in/a', hash: inputHash }] }), module: HELLO.toString('base64') }))
-      expect(ok.status).toBe(200)
-      expect((await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest(), replicas: 2 }))).status).toBe(200)
-      expect((await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest(), target: 'remote' }))).status).toBe(200)
-      expect((await fetchJson('GET', '/v1/node')).body).toMatchObject({ network: { peers: 1 } })
-      await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: { version: 1 } }))
-      await fetchJson('POST', '/v1/jobs', 'not json')
-      await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest(), target: 'elsewhere' }))
-      await fetchJson('GET', '/v1/jobs')
-      await fetchJson('GET', '/v1/nope')
+      await askHttp()
       const statuses = new Set(http.map((h) => h.status))
       expect([...statuses].sort()).toEqual(expect.arrayContaining([200, 404, 405]))
       expect(http.filter((h) => h.status >= 400).length).toBeGreaterThanOrEqual(5)
       expect(http.flatMap((h) => camelKeys(h.body).map((k) => `${h.what}: ${k}`))).toEqual([])
+    })
+
+    it('validates every HTTP answer, success and error, against the node\'s own OpenAPI document', async () => {
+      // Its names are OpenAPI's own (operationId, additionalProperties): not walked for snake_case.
+      await askHttp()
+      const doc = (await fetchJson('GET', '/v1/openapi.json')).body as Parameters<typeof openApiValidator>[0]
+      http.pop()
+      const validate = openApiValidator(doc)
+      expect(http.length).toBeGreaterThanOrEqual(15)
+      expect(http.flatMap((h) => validate(h.method, h.path, h.status, h.body))).toEqual([])
     })
 
     it('is every name of the CLI\'s --json answers', async () => {

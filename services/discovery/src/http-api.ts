@@ -17,6 +17,7 @@ import type { InputBlob } from './input-files.ts'
 import { Intake } from '@phase-network/rpc'
 import { decodeBody, hostCheck, readBody, requestPath } from './http-guard.ts'
 import { expectationFailed, refuseClient, refuseConnect } from './http-refusals.ts'
+import { openApiDocument } from './openapi.ts'
 import type { Duplex } from 'node:stream'
 import type { Logger } from '@phase-network/process'
 import { jobOutcomeJson } from '@phase-network/protocol/node'
@@ -71,9 +72,42 @@ export interface HttpApiInit {
   maxInputFileBytes?: number
 }
 
+/** 405: the path is a route, the method is not one of its `allow`. */
 class MethodNotAllowedError extends PhaseError {
-  constructor () { super('not_found', 'method not allowed') }
+  readonly allow: readonly string[]
+  constructor (allow: readonly string[]) { super('not_found', 'method not allowed'); this.allow = allow }
 }
+
+/** One route of the API: its OpenAPI path template, how a request path matches it, its methods. */
+export interface HttpRoute {
+  /** OpenAPI path template (`/v1/modules/{hash}`). */
+  path: string
+  /** Matches the raw request path; group 1 is the `{hash}` parameter's 64 hex digits. */
+  match: RegExp
+  methods: readonly string[]
+  /** Answered without the API token. */
+  open?: true
+  /** Served only when the node has this component. */
+  needs?: 'status' | 'metrics'
+}
+
+// The hash's colon may come percent-encoded (PHP's rawurlencode, curl users): both name it.
+const HASH = '(?:sha256(?::|%3[Aa])([0-9a-f]{64}))'
+
+/**
+ * Every route the API answers, in one table: route() dispatches on it and openapi.ts describes
+ * exactly these (test/discovery/openapi.test.ts holds the two equal). Paths match exactly.
+ */
+export const HTTP_ROUTES: readonly HttpRoute[] = Object.freeze([
+  { path: '/healthz', match: /^\/healthz$/, methods: ['GET'], open: true },
+  { path: '/v1/openapi.json', match: /^\/v1\/openapi\.json$/, methods: ['GET'], open: true },
+  { path: '/v1/jobs', match: /^\/v1\/jobs$/, methods: ['POST'] },
+  { path: '/v1/modules/{hash}', match: new RegExp(`^/v1/modules/${HASH}$`), methods: ['GET'] },
+  { path: '/v1/blobs/{hash}', match: new RegExp(`^/v1/blobs/${HASH}$`), methods: ['GET', 'PUT'] },
+  { path: '/v1/node', match: /^\/v1\/node$/, methods: ['GET'] },
+  { path: '/v1/status', match: /^\/v1\/status$/, methods: ['GET'], needs: 'status' },
+  { path: '/metrics', match: /^\/metrics$/, methods: ['GET'], needs: 'metrics' }
+])
 
 export class HttpApi {
   private readonly server: Server
@@ -168,6 +202,8 @@ export class HttpApi {
         // A client that leaves or stalls is an ordinary event: one line, no stack.
         else if (pub.code === 'cancelled' || pub.code === 'request_timeout') this.c.logger.debug({ code: pub.code, method: req.method }, pub.message)
         const status = err instanceof MethodNotAllowedError ? 405 : ERROR_TABLE[pub.code].http
+        // RFC 9110 §15.5.6: a 405 names the methods the route takes.
+        if (err instanceof MethodNotAllowedError && !res.headersSent) res.setHeader('allow', err.allow.join(', '))
         send(res, status, { error: { code: pub.code, message: pub.message } })
       }
     )
@@ -179,42 +215,43 @@ export class HttpApi {
     // A unix socket cannot be reached by a rebinding page; TCP must name this machine.
     if (!local) this.checkHost(req.headers.host)
     // The raw path: `new URL('//', base)` throws (a 500 before auth); routes match exact strings.
-    const url = { pathname: requestPath(req.url) }
-    if (url.pathname === '/healthz') return { status: 'ok' }
-    this.authorize(req)
-    if (url.pathname === '/v1/jobs') {
-      if (req.method !== 'POST') throw new MethodNotAllowedError()
-      return await this.submit(req, res, signal)
+    const pathname = requestPath(req.url)
+    let param: string | undefined
+    const found = HTTP_ROUTES.find((r) => {
+      if (r.needs !== undefined && this.c[r.needs] === undefined) return false
+      const m = r.match.exec(pathname)
+      param = m?.[1]
+      return m !== null
+    })
+    if (found === undefined) {
+      this.authorize(req)
+      throw new NotFoundError(`no such endpoint: ${req.method ?? ''} ${pathname.slice(0, 100)}`)
     }
-    // The hash's colon may come percent-encoded (PHP's rawurlencode, curl users): both name it.
-    const mod = /^\/v1\/modules\/sha256(?::|%3[Aa])([0-9a-f]{64})$/.exec(url.pathname)
-    if (mod != null) {
-      if (req.method !== 'GET') throw new MethodNotAllowedError()
-      const hash = `sha256:${mod[1]!}`
-      return { module_hash: hash, cached: this.c.modules.has(hash) }
-    }
-    const blob = /^\/v1\/blobs\/sha256(?::|%3[Aa])([0-9a-f]{64})$/.exec(url.pathname)
-    if (blob != null) {
-      const hash = `sha256:${blob[1]!}`
-      if (req.method === 'GET') return { hash, cached: this.c.inputs?.has(hash) === true }
-      if (req.method !== 'PUT') throw new MethodNotAllowedError()
-      return await this.upload(req, res, hash)
-    }
-    if (url.pathname === '/metrics' && this.c.metrics !== undefined) {
-      if (req.method !== 'GET') throw new MethodNotAllowedError()
-      const { contentType, body } = await this.c.metrics()
-      return new TextBody(contentType, body)
-    }
-    if (url.pathname === '/v1/status' && this.c.status !== undefined) {
-      if (req.method !== 'GET') throw new MethodNotAllowedError()
-      return await this.c.status()
-    }
-    if (url.pathname === '/v1/node') {
-      if (req.method !== 'GET') throw new MethodNotAllowedError()
+    if (found.open !== true) this.authorize(req)
+    const method = req.method ?? ''
+    if (!found.methods.includes(method)) throw new MethodNotAllowedError(found.methods)
+    switch (`${method} ${found.path}`) {
+      case 'GET /healthz': return { status: 'ok' }
+      case 'GET /v1/openapi.json': return openApiDocument()
+      case 'POST /v1/jobs': return await this.submit(req, res, signal)
+      case 'GET /v1/modules/{hash}': {
+        const hash = `sha256:${param!}`
+        return { module_hash: hash, cached: this.c.modules.has(hash) }
+      }
+      case 'GET /v1/blobs/{hash}': {
+        const hash = `sha256:${param!}`
+        return { hash, cached: this.c.inputs?.has(hash) === true }
+      }
+      case 'PUT /v1/blobs/{hash}': return await this.upload(req, res, `sha256:${param!}`)
+      case 'GET /v1/status': return await this.c.status!()
+      case 'GET /metrics': {
+        const { contentType, body } = await this.c.metrics!()
+        return new TextBody(contentType, body)
+      }
       // The same JSON as `phase node info`: snake_case counters (they were camelCase here).
-      return nodeInfoJson(await this.c.info())
+      case 'GET /v1/node': return nodeInfoJson(await this.c.info())
     }
-    throw new NotFoundError(`no such endpoint: ${req.method ?? ''} ${url.pathname.slice(0, 100)}`)
+    throw new NotFoundError(`no such endpoint: ${method} ${pathname.slice(0, 100)}`)
   }
 
   /**
