@@ -41,6 +41,8 @@ export function exitCodeFor (code: ErrorCode): number {
     case 'unauthenticated': return EXIT.NO_PERM
     case 'verification_failed': return EXIT.NOT_VERIFIED
     case 'internal': return EXIT.SOFTWARE
+    // The node's config file, read to find the node (`localNode`), is unreadable.
+    case 'invalid_config': return EXIT.CONFIG
     default: return EXIT.DATA
   }
 }
