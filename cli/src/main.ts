@@ -10,11 +10,7 @@
  * A client of the node through the SDK alone: the node's own configuration and executors are
  * `plasmd config` and `plasmd scale`.
  */
-import { runCommand } from './run.ts'
-import { verifyCommand } from './verify.ts'
-import { nodeCommand, peersCommand } from './node.ts'
 import { EXIT, exitCodeFor } from './exit.ts'
-import { isPhaseError } from '@phase-network/sdk'
 import { UsageError } from './usage.ts'
 import { printable } from './terminal.ts'
 import { takeGlobals } from './globals.ts'
@@ -30,12 +26,12 @@ async function main (argv: string[]): Promise<number> {
     return EXIT.OK
   }
   const node = { api: globals.api, token: globals.token, tokenFile: globals.tokenFile }
+  // Each command is loaded on use: --help and usage errors load no gRPC.
   switch (command) {
-    case 'run': return await runCommand(rest, process.env, node)
-    case 'verify': return await verifyCommand(rest)
-    case 'node': return await nodeCommand(rest, process.env, node)
-    case 'peers': return await peersCommand(rest, process.env, node)
-    // Loaded on use: it brings the receipt log reader, which no other command needs.
+    case 'run': return await (await import('./run.ts')).runCommand(rest, process.env, node)
+    case 'verify': return await (await import('./verify.ts')).verifyCommand(rest)
+    case 'node': return await (await import('./node.ts')).nodeCommand(rest, process.env, node)
+    case 'peers': return await (await import('./node.ts')).peersCommand(rest, process.env, node)
     case 'receipts': return await (await import('./receipts.ts')).receiptsCommand(rest, process.env, node)
     case 'config': throw new UsageError(`'phase config' is now 'plasmd config' (check, show, get KEY): the node's own configuration loader`)
     case undefined:
@@ -55,7 +51,7 @@ try {
   if (err instanceof UsageError) {
     process.stderr.write(`phase: ${printable(err.message)}\nTry 'phase --help'.\n`)
     process.exitCode = EXIT.USAGE
-  } else if (isPhaseError(err)) {
+  } else if (typeof err === 'object' && err !== null && 'code' in err && (await import('@phase-network/sdk')).isPhaseError(err)) {
     process.stderr.write(`phase: ${printable(err.message)} (${err.code})\n`)
     process.exitCode = exitCodeFor(err.code)
   } else if (typeof err === 'object' && err !== null && 'exitCode' in err) {

@@ -85,7 +85,8 @@ describe('phase and the HTTP API against a real node', () => {
     key = (await run(PHASE, ['node', 'key'], { ...node.env, PHASE_API: node.grpc })).stdout.trim()
     await writeFile(join(node.dir, 'hello.wasm'), HELLO)
     await writeFile(join(node.dir, 'spin.wasm'), SPIN)
-  })
+    // Two nodes and their first connection: generous on a loaded machine.
+  }, 180_000)
 
   afterAll(async () => { await peer?.stop(); await node?.stop() })
 
@@ -134,6 +135,13 @@ describe('phase and the HTTP API against a real node', () => {
       expect(ran.stdout).toBe('x ipa--\n')
     })
 
+    it('are looked up in the node\'s config file without them, which exits 78 when it cannot be read', async () => {
+      const res = await run(PHASE, ['node', 'key'], { ...bare, PHASE_CONFIG: join(node.dir, 'missing.json') })
+      expect(res.code).toBe(78)
+      expect(res.stderr).toContain('cannot read config')
+      expect((await run(PHASE, ['node', 'key'], node.env)).stdout).toBe(`${key}\n`)
+    })
+
     it('are a usage error when one lacks its value or is given twice', async () => {
       expect((await run(PHASE, ['node', 'key', '--api'], bare)).code).toBe(64)
       expect((await run(PHASE, ['--api', node.grpc, 'node', 'key', '--api', node.grpc], bare)).code).toBe(64)
@@ -143,13 +151,15 @@ describe('phase and the HTTP API against a real node', () => {
   describe('--help', () => {
     const COMMANDS = [['run'], ['verify'], ['node'], ['node', 'key'], ['node', 'info'], ['node', 'status'], ['peers'], ['receipts'], ['receipts', 'verify-log'], ['receipts', 'list']]
     it('prints the usage of every command and subcommand on stdout and exits 0', async () => {
-      for (const cmd of COMMANDS) {
-        for (const flag of ['--help', '-h']) {
+      // Four Node processes at a time: each run is one.
+      const runs = COMMANDS.flatMap((cmd) => ['--help', '-h'].map((flag) => ({ cmd, flag })))
+      for (let i = 0; i < runs.length; i += 4) {
+        await Promise.all(runs.slice(i, i + 4).map(async ({ cmd, flag }) => {
           const res = await run(PHASE, [...cmd, flag], bare)
           expect({ cmd, flag, code: res.code, stderr: res.stderr }).toEqual({ cmd, flag, code: 0, stderr: '' })
           expect(res.stdout).toContain(`phase ${cmd[0]!}`)
           expect(res.stdout).toContain('Global options')
-        }
+        }))
       }
       const all = await run(PHASE, ['--help'], bare)
       expect(all.code).toBe(0)
