@@ -74,6 +74,7 @@ install -m 0644 debian/phase.lintian-overrides "$pkg/usr/share/lintian/overrides
 gzip -9nc debian/changelog > "$doc/changelog.gz"
 gzip -9nc README.md > "$doc/README.md.gz"
 mkdir -p "$pkg/usr/share/man/man1" && gzip -9nc debian/phase.1 > "$pkg/usr/share/man/man1/phase.1.gz"
+mkdir -p "$pkg/usr/share/man/man8" && gzip -9nc debian/plasmd.8 > "$pkg/usr/share/man/man8/plasmd.8.gz"
 # Node.js's own licence: shipped in the platform package npm installs beside the binary; a later
 # `npm install` may prune that package, so fall back to a cached copy, then to the registry.
 node_version=$("$node" -p process.versions.node)
