@@ -174,6 +174,10 @@ describe('phase and the HTTP API against a real node', () => {
         expect(res.stdout).toContain('plasmd config check')
         expect(res.stdout).toContain('plasmd scale')
       }
+      // An unknown word is refused, never taken for a start of the node.
+      const unknown = await run(PLASMD, ['frob'], bare)
+      expect(unknown.code).toBe(64)
+      expect(unknown.stderr).toContain("unknown command 'frob'")
     })
 
     it('says where a moved command went', async () => {
