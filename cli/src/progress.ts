@@ -24,7 +24,7 @@ const STATUS_EVERY_MS = 1000
 /** Erase the line: carriage return + EL2 (the whole line). */
 const ERASE = '\r\x1b[2K'
 
-export function startProgress (stream: Pick<NodeJS.WriteStream, 'write'> & { isTTY?: boolean }, components: ProgressComponents): Progress {
+export function startProgress (stream: Pick<NodeJS.WriteStream, 'write'> & { isTTY?: boolean, columns?: number }, components: ProgressComponents): Progress {
   if (stream.isTTY !== true) return { update: () => {}, stop: () => {} }
   const started = Date.now()
   let stage: SubmitProgress | undefined
@@ -43,7 +43,11 @@ export function startProgress (stream: Pick<NodeJS.WriteStream, 'write'> & { isT
       const sent = stage.bytes !== undefined && stage.bytes > 0 ? `sent ${size(stage.bytes)}; ` : ''
       text = `${sent}waiting for the node` + (queue === undefined ? '' : ` (it runs ${queue.running} jobs, ${queue.queued} queued)`)
     }
-    stream.write(`${ERASE}phase: ${text}, ${elapsed}`)
+    const line = `phase: ${text}, ${elapsed}`
+    // One terminal row at most: a wrapped line would not be erased by ERASE.
+    // (A terminal that reports no size, as a bare pseudo-terminal, counts as 80 columns.)
+    const width = (stream.columns !== undefined && stream.columns > 0 ? stream.columns : 80) - 1
+    stream.write(ERASE + (line.length > width ? line.slice(0, Math.max(0, width - 1)) + '…' : line))
     shown = true
   }
   const ask = (): void => {

@@ -35,9 +35,10 @@ async function run (file: string, args: string[], env: Record<string, string>, i
 }
 
 /** Runs `phase ARGS` with a pseudo-terminal as its stdin, stdout and stderr (`script -qec`); returns what the terminal got. */
-async function inTerminal (args: string[], env: Record<string, string>): Promise<Ran> {
+async function inTerminal (args: string[], env: Record<string, string>, columns?: number): Promise<Ran> {
   const quote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`
-  return await run('script', ['-qec', [PHASE, ...args].map(quote).join(' '), '/dev/null'], env)
+  const size = columns === undefined ? '' : `stty cols ${columns}; `
+  return await run('script', ['-qec', size + [PHASE, ...args].map(quote).join(' '), '/dev/null'], env)
 }
 
 /** Every object key in a JSON document that is not snake_case, with its path. */
@@ -196,6 +197,14 @@ describe('phase and the HTTP API against a real node', () => {
       expect(res.stdout).toMatch(/phase: verifying the receipt, \d+\.\d s/)
       // The line is erased before anything else is written.
       expect(res.stdout).toMatch(/\r\x1b\[2Kphase: job ended with status timeout/)
+    })
+
+    it('keeps its line within a narrow terminal, so erasing it leaves nothing behind', async () => {
+      const res = await inTerminal(['--api', node.grpc, 'run', '--timeout-ms', '2000', join(node.dir, 'spin.wasm')], bare, 40)
+      expect(res.code).toBe(124)
+      const drawn = res.stdout.split('\r\x1b[2K').filter((l) => l.startsWith('phase: ') && !l.includes('job ended'))
+      expect(drawn.length).toBeGreaterThan(1)
+      expect(drawn.filter((l) => l.length > 39)).toEqual([])
     })
 
     it('never shows in a pipe', async () => {
