@@ -7,7 +7,7 @@
  * compile cache (ops/compile-cache.ts) is measured idle and stopped; the node then restarts as it
  * does every later time. Idle (after one job), the peak while 16 clients send 2,000 hello jobs
  * (sampled every 50 ms), and after; then 1,000 distinct modules (hello with a custom section, a
- * new hash each) from 16 clients, and after; then `phase node scale 3` and the third executor's
+ * new hash each) from 16 clients, and after; then `plasmd scale 3` and the third executor's
  * PSS (its own, and what the node's total grew by). Floor: the PSS of one idle bare
  * `node -e 'setInterval(…)'` of the project's Node, alone, measured first in the same run.
  *
@@ -22,7 +22,7 @@ import { NodeService } from '../services/core/rpc/src/gen/phase/node/v1/node_pb.
 import { createGrpcClient } from '../services/core/rpc/src/index.ts'
 import { contentHash } from '../services/core/protocol/src/hash-node.ts'
 import { ROOT, NODE } from '../test/helpers/node-harness.ts'
-import { nodeFolder, phaseCli } from '../test/helpers/pm2-node.ts'
+import { nodeFolder, plasmdCli } from '../test/helpers/pm2-node.ts'
 import { memoryOf, sampler, mib } from '../test/helpers/proc-memory.ts'
 import { launchPlasmd } from './plasmd-launch.ts'
 import { printTable, type Row } from './stats.ts'
@@ -115,8 +115,8 @@ export async function memoryRows (quick: boolean): Promise<Row[]> {
       await sleep(5000)
       const afterModules = snapshot()
 
-      const scaled = await phaseCli(['node', 'scale', '3'], env)
-      if (scaled.code !== 0) throw new Error(`phase node scale 3: exit ${scaled.code}\n${scaled.stdout}${scaled.stderr}`)
+      const scaled = await plasmdCli(['scale', '3'], env)
+      if (scaled.code !== 0) throw new Error(`plasmd scale 3: exit ${scaled.code}\n${scaled.stdout}${scaled.stderr}`)
       await node.executors(3)
       // The new executor serves jobs before it is measured: its compiled module and worker count.
       sent = 0
@@ -142,7 +142,7 @@ export async function memoryRows (quick: boolean): Promise<Row[]> {
         { metric: 'memory after load (5 s), PSS all processes; worst process after / idle', value: `${mib(total(after))} MiB`, floor: '', ratio: `${worst(after).toFixed(2)}×`, target: '≤ 1.2×' },
         { metric: `memory after ${modules} distinct modules (5 s), PSS all processes; worst process after / idle`, value: `${mib(total(afterModules))} MiB`, floor: '', ratio: `${worst(afterModules).toFixed(2)}×`, target: '≤ 1.2×' },
         ...rows,
-        { metric: 'third executor (phase node scale 3, after 300 jobs): its PSS / node total grew by', value: `${mib(extra)} / ${mib(grew)} MiB`, floor: `bare node ${mib(bare)} MiB`, ratio: `${(extra / bare).toFixed(1)}×`, target: '≤ 40 MiB' }
+        { metric: 'third executor (plasmd scale 3, after 300 jobs): its PSS / node total grew by', value: `${mib(extra)} / ${mib(grew)} MiB`, floor: `bare node ${mib(bare)} MiB`, ratio: `${(extra / bare).toFixed(1)}×`, target: '≤ 40 MiB' }
       ]
     } finally {
       for (const c of conns) c.close()

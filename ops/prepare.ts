@@ -45,7 +45,7 @@ export function lookupUser (name: string, passwd = '/etc/passwd'): Ids | undefin
 }
 
 function log (level: 30 | 40 | 50, msg: string, extra: Record<string, unknown> = {}): void {
-  process.stdout.write(JSON.stringify({ level, time: Date.now(), pid: process.pid, name: 'plasmd', msg, ...extra }) + '\n')
+  process.stdout.write(JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, name: 'plasmd', msg, ...extra }) + '\n')
 }
 
 export class PrepareError extends Error {}

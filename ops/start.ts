@@ -12,13 +12,14 @@ import { userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadConfig, type NodeConfig } from '../services/core/process/src/config.ts'
+import { logFormat, readableWriter } from '../services/core/process/src/log-lines.ts'
 import { prepare, lookupUser, EXECUTOR_USER, PrepareError, type Ids } from './prepare.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
 
 function log (level: 30 | 40, msg: string): void {
-  process.stdout.write(JSON.stringify({ level, time: Date.now(), pid: process.pid, name: 'plasmd', msg }) + '\n')
+  process.stdout.write(JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, name: 'plasmd', msg }) + '\n')
 }
 
 /** Config check and, as root, the privileged preparation; the exit code when the start must stop. */
@@ -47,6 +48,15 @@ function check (): { config: NodeConfig } | { exit: number } {
     return { exit: err instanceof PrepareError ? 78 : 70 }
   }
   return { config }
+}
+
+// On a terminal (`npm start`), every line this process writes — its own, pm2's and the ones
+// pm2-runtime forwards from the apps (JSON: their stdout is pm2's pipe) — is shown readable.
+// Piped or under systemd (journald), the JSON lines pass as they are.
+if (logFormat(process.stdout, process.env) === 'readable') {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.write = readableWriter(stream.write.bind(stream)) as typeof stream.write
+  }
 }
 
 const checked = check()

@@ -1,24 +1,14 @@
 /**
  * Finding and calling the local node: `--api`, else PHASE_API, else the address the node
- * itself would use (same configuration resolution as plasmd: PHASE_CONFIG, /etc/phase/plasmd.json,
- * embedded defaults).
+ * itself would use (the SDK's `localNode`: PHASE_CONFIG, /etc/phase/plasmd.json, defaults).
  */
-import { NodeService } from '@phase-network/rpc/node/v1'
-import { createGrpcClient, type GrpcClient } from '@phase-network/rpc'
-import { CLIENT_MAX_MESSAGE_BYTES } from '@phase-network/protocol'
-import { loadConfig } from '@phase-network/process'
-import { PhaseClient } from '@phase-network/sdk'
+import { PhaseClient, localNode, type PhaseClientInit } from '@phase-network/sdk'
 import { accessSync, constants, readFileSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { CliError, UsageError } from './usage.ts'
 import { EXIT } from './exit.ts'
 
-export interface Connection {
-  client: GrpcClient<typeof NodeService>
-  address: string
-  metadata: Record<string, string>
-}
-
+/** The global options that say where the node is. */
 export interface NodeOptions {
   api?: string
   token?: string
@@ -46,9 +36,9 @@ export function resolveNode (options: NodeOptions, env: Readonly<Record<string, 
   let token = options.token ?? (options.tokenFile !== undefined ? readTokenFile(options.tokenFile) : undefined) ??
     env.PHASE_API_TOKEN ?? (tokenFile !== undefined && tokenFile !== '' ? readTokenFile(tokenFile) : undefined)
   if (address === undefined) {
-    const config = loadConfig({ env })
-    address = config.api.grpc
-    token ??= config.api.token ?? undefined
+    const node = localNode({ env })
+    address = node.address
+    token ??= node.token
   }
   if (address.startsWith('unix:')) checkSocket(address.slice('unix:'.length))
   return { address, token }
@@ -89,9 +79,9 @@ function noPermission (path: string, gid: number | undefined): CliError {
 }
 
 /** The SDK client for the node. */
-export function connect (options: NodeOptions, env: Readonly<Record<string, string | undefined>>): PhaseClient {
+export function connect (options: NodeOptions, env: Readonly<Record<string, string | undefined>>, init: Omit<PhaseClientInit, 'address' | 'token'> = {}): PhaseClient {
   const node = resolveNode(options, env)
-  return usable(node.address, () => new PhaseClient(node))
+  return usable(node.address, () => new PhaseClient({ ...node, ...init }))
 }
 
 /**
@@ -104,11 +94,4 @@ function usable<T> (address: string, make: () => T): T {
   } catch (err) {
     throw new UsageError(`cannot use '${address.slice(0, 60)}${address.length > 60 ? '…' : ''}' as the node address (${(err as Error).message.slice(0, 80)}); use unix:/path or host:port`)
   }
-}
-
-/** A raw gRPC client of the node's API (for node info and peers). */
-export function connectRaw (options: NodeOptions, env: Readonly<Record<string, string | undefined>>): Connection {
-  const { address, token } = resolveNode(options, env)
-  const client = usable(address, () => createGrpcClient(NodeService, address, { maxMessageBytes: CLIENT_MAX_MESSAGE_BYTES }))
-  return { client, address, metadata: token !== undefined ? { authorization: `Bearer ${token}` } : {} }
 }

@@ -4,43 +4,22 @@
  * permissions, config warnings, disk and memory headroom. One text an operator can paste into a
  * bug report. Exit 0: nothing wrong; 1: warnings; 2: something is broken; 69: no node answered.
  */
-import { connectRaw as connect } from './connect.ts'
+import type { DoctorReport } from '@phase-network/sdk'
+import { connect, type NodeOptions } from './connect.ts'
 import { printable } from './terminal.ts'
 import { UsageError, parse } from './usage.ts'
 
-const OPTIONS = { api: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, json: { type: 'boolean' } } as const
-
 /** Exit codes of `phase doctor` by the report's status. */
 export const DOCTOR_EXIT = { ok: 0, warn: 1, fail: 2 } as const
+/** The node's lookups inside (bootstrap dials, time questions) have deadlines of a few seconds. */
+const CALL_MS = 20_000
 
-interface Report {
-  status: keyof typeof DOCTOR_EXIT
-  generated_at: string
-  node: { peer_id: string, version: string, pid: number, uptime_s: number }
-  network: null | {
-    reachability: string
-    listen_addresses: string[]
-    announced_addresses: string[]
-    relay_reservations: string[]
-    nat: { autonat: string, behind_nat: boolean | null, observed_addresses: string[] }
-    bootstrap: Array<{ address: string, reachable: boolean, connected: boolean, error: string | null }>
-    peers_connected: number
-    dht_routing_table_size: number
-    clock: { peers_asked: number, peers_answered: number, median_skew_ms: number | null, max_abs_skew_ms: number | null }
-  }
-  resources: { disk: null | { path: string, free_bytes: number, needed_bytes: number }, memory: null | { available_bytes: number, needed_bytes: number } }
-  checks: Array<{ name: string, status: string, message: string }>
-}
-
-export async function doctorCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  const { values, positionals } = parse(argv, OPTIONS)
+export async function doctorCommand (argv: string[], env: Readonly<Record<string, string | undefined>>, node: NodeOptions): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } })
   if (positionals.length !== 0) throw new UsageError('doctor takes no arguments')
-  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
+  const client = connect(node, env, { timeoutMs: CALL_MS })
   try {
-    // The node's lookups (bootstrap dials, time questions) have deadlines of a few seconds.
-    const res = await client.diagnose({}, { metadata, timeoutMs: 20_000 })
-    const text = new TextDecoder().decode(res.reportJson)
-    const report = JSON.parse(text) as Report
+    const report = await client.diagnose()
     if (values.json === true) process.stdout.write(JSON.stringify(report, null, 2) + '\n')
     else process.stdout.write(render(report))
     return DOCTOR_EXIT[report.status] ?? DOCTOR_EXIT.fail
@@ -52,7 +31,7 @@ export async function doctorCommand (argv: string[], env: Readonly<Record<string
 const mib = (b: number): string => `${Math.round(b / (1024 * 1024))} MiB`
 
 /** The report as text: the checks first (what to act on), then the facts behind them. */
-export function render (r: Report): string {
+export function render (r: DoctorReport): string {
   const lines: string[] = []
   lines.push(`phase doctor: ${r.status.toUpperCase()}  (node ${r.node.peer_id || '-'}, version ${r.node.version}, up ${r.node.uptime_s} s, ${r.generated_at})`)
   lines.push('')

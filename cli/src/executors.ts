@@ -2,13 +2,13 @@
  * `phase executors`: nodes that run jobs, found through the DHT (FindExecutors), each checked
  * through its signed capability record, least loaded first. What a `--remote` job could use.
  */
-import { connectRaw as connect } from './connect.ts'
+import { connect, type NodeOptions } from './connect.ts'
 import { EXIT } from './exit.ts'
 import { printable } from './terminal.ts'
 import { UsageError, parse } from './usage.ts'
 
 const OPTIONS = {
-  api: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, json: { type: 'boolean' },
+  json: { type: 'boolean' },
   runtime: { type: 'string' }, arch: { type: 'string' }, 'min-memory': { type: 'string' }, 'min-cores': { type: 'string' }, limit: { type: 'string' }
 } as const
 
@@ -21,7 +21,7 @@ function count (name: string, value: unknown, min: number, max: number): number 
   return Number(value)
 }
 
-export async function executorsCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+export async function executorsCommand (argv: string[], env: Readonly<Record<string, string | undefined>>, node: NodeOptions): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS)
   if (positionals.length !== 0) throw new UsageError('executors takes no arguments (filters are options: --runtime, --arch, --min-memory, --min-cores)')
   const request = {
@@ -31,9 +31,10 @@ export async function executorsCommand (argv: string[], env: Readonly<Record<str
     minCores: count('min-cores', values['min-cores'], 0, 4_294_967_295),
     limit: count('limit', values.limit, 1, MAX_LIMIT)
   }
-  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
+  // The node's lookup has its own deadline (3 s) and then checks what it found.
+  const client = connect(node, env, { timeoutMs: 20_000 })
   try {
-    const res = await client.findExecutors(request, { metadata, timeoutMs: 20_000 })
+    const res = await client.findExecutors(request)
     if (values.json === true) {
       process.stdout.write(JSON.stringify({
         executors: res.executors.map((e) => ({ peer_id: e.peerId, receipt_public_key: e.receiptPublicKey, runtimes: e.runtimes, arch: e.arch, cores: e.cores, max_memory_mb: e.maxMemoryMb, queue_depth: e.queueDepth })),

@@ -2,7 +2,7 @@
  * Exit codes of the phase CLI (sysexits-style for CLI failures, `timeout`-style for jobs).
  * Documented in the README and `phase --help`.
  */
-import type { ErrorCode } from '@phase-network/protocol'
+import type { ErrorCode } from '@phase-network/sdk'
 
 export const EXIT = {
   OK: 0,
@@ -41,6 +41,8 @@ export function exitCodeFor (code: ErrorCode): number {
     case 'unauthenticated': return EXIT.NO_PERM
     case 'verification_failed': return EXIT.NOT_VERIFIED
     case 'internal': return EXIT.SOFTWARE
+    // The node's config file, read to find the node (`localNode`), is unreadable.
+    case 'invalid_config': return EXIT.CONFIG
     default: return EXIT.DATA
   }
 }

@@ -1,35 +1,27 @@
-/** `phase node key | info | status | scale` and `phase peers`: who the local node is, how it runs, whom it knows. */
-import { connectRaw as connect } from './connect.ts'
+/** `phase node key | info | status` and `phase peers`: who the local node is, how it runs, whom it knows. */
+import { nodeInfoJson, nodeStatusJson } from '@phase-network/sdk'
+import { connect, type NodeOptions } from './connect.ts'
 import { EXIT } from './exit.ts'
 import { printable } from './terminal.ts'
 import { UsageError, parse } from './usage.ts'
-import { scaleCommand } from './scale.ts'
-import { nodeStatusJson } from '@phase-network/discovery'
 
-const OPTIONS = { api: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' } } as const
+/** Deadline of one call to the node. */
+const CALL_MS = 10_000
 
-export async function nodeCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  if (argv[0] === 'scale') return await scaleCommand(argv.slice(1), env)
-  if (argv[0] === 'status') return await statusCommand(argv.slice(1), env)
-  const { values, positionals } = parse(argv, OPTIONS)
+export async function nodeCommand (argv: string[], env: Readonly<Record<string, string | undefined>>, node: NodeOptions): Promise<number> {
+  if (argv[0] === 'scale') throw new UsageError("'phase node scale' is now 'plasmd scale' (it drives the node's own pm2, as the node's user)")
+  if (argv[0] === 'status') return await statusCommand(argv.slice(1), env, node)
+  const { positionals } = parse(argv, {})
   const sub = positionals[0]
-  if (positionals.length !== 1 || (sub !== 'key' && sub !== 'info')) throw new UsageError("node wants 'key', 'info', 'status' or 'scale'")
-  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
+  if (positionals.length !== 1 || (sub !== 'key' && sub !== 'info')) throw new UsageError("node wants 'key', 'info' or 'status'")
+  const client = connect(node, env, { timeoutMs: CALL_MS })
   try {
-    const info = await client.getNodeInfo({}, { metadata, timeoutMs: 10_000 })
+    const info = await client.nodeInfo()
     if (sub === 'key') {
       process.stdout.write(`${info.receiptPublicKey}\n`)
     } else {
-      process.stdout.write(JSON.stringify({
-        peer_id: info.peerId,
-        receipt_public_key: info.receiptPublicKey,
-        version: info.version,
-        executors: info.executors,
-        runtime: { name: info.runtimeName, version: info.runtimeVersion },
-        network: info.network === undefined
-          ? null
-          : { peers: info.network.peers, jobs_in: Number(info.network.jobsIn), jobs_refused: Number(info.network.jobsRefused), jobs_out: Number(info.network.jobsOut), jobs_out_failed: Number(info.network.jobsOutFailed), receipts_refused: Number(info.network.receiptsRefused) }
-      }, null, 2) + '\n')
+      // The same JSON as GET /v1/node.
+      process.stdout.write(JSON.stringify(nodeInfoJson(info), null, 2) + '\n')
     }
     return EXIT.OK
   } finally {
@@ -45,12 +37,12 @@ function reputationJson (r: { score: number, receiptsVerified: number, receiptsR
 }
 
 /** `phase peers`: the connected peers, their capabilities, latency, transport and reputation. */
-export async function peersCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  const { values, positionals } = parse(argv, { ...OPTIONS, json: { type: 'boolean' } })
+export async function peersCommand (argv: string[], env: Readonly<Record<string, string | undefined>>, node: NodeOptions): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } })
   if (positionals.length !== 0) throw new UsageError('peers takes no arguments')
-  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
+  const client = connect(node, env, { timeoutMs: CALL_MS })
   try {
-    const { peers } = await client.listPeers({}, { metadata, timeoutMs: 10_000 })
+    const peers = await client.peers()
     if (values.json === true) {
       process.stdout.write(JSON.stringify(peers.map((p) => ({
         peer_id: p.peerId, transport: p.transport, latency_ms: p.latencyMs || null, runs_jobs: p.runsJobs,
@@ -63,8 +55,8 @@ export async function peersCommand (argv: string[], env: Readonly<Record<string,
     } else {
       for (const p of peers) {
         const latency = p.latencyMs > 0 ? `${p.latencyMs.toFixed(1)} ms` : '-'
-        const score = p.reputation === undefined ? '-' : p.reputation.score.toFixed(2)
         // Everything here but the numbers came from the peer: escaped, so it cannot drive the terminal.
+        const score = p.reputation === undefined ? '-' : p.reputation.score.toFixed(2)
         process.stdout.write(`${printable(p.peerId)}  ${printable(p.transport)}  ${latency}  ${p.runsJobs ? 'runs jobs' : 'no jobs'}  ${printable(p.runtimes.join(',') || '-')}  ok ${p.successes} / failed ${p.failures}  score ${score}  ${printable(p.agentVersion || '-')}\n`)
       }
     }
@@ -75,12 +67,13 @@ export async function peersCommand (argv: string[], env: Readonly<Record<string,
 }
 
 /** `phase node status [--json]`: processes (pid, state, uptime, memory, load, restarts), versions, peers, queue. */
-async function statusCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  const { values, positionals } = parse(argv, { ...OPTIONS, json: { type: 'boolean' } })
+async function statusCommand (argv: string[], env: Readonly<Record<string, string | undefined>>, node: NodeOptions): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } })
   if (positionals.length !== 0) throw new UsageError('node status takes no arguments')
-  const { client, metadata } = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
+  const client = connect(node, env, { timeoutMs: CALL_MS })
   try {
-    const status = nodeStatusJson(await client.getNodeStatus({}, { metadata, timeoutMs: 10_000 }))
+    // The same JSON as GET /v1/status.
+    const status = nodeStatusJson(await client.nodeStatus())
     if (values.json === true) {
       process.stdout.write(JSON.stringify(status, null, 2) + '\n')
       return EXIT.OK

@@ -9,9 +9,7 @@
 import { lstat, open, readdir } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import type { Receipt } from '@phase-network/protocol'
-import { verifyOutputs, type OutputFileEvidence } from '@phase-network/protocol'
-import { VerificationError } from '@phase-network/protocol'
+import { verifyOutputs, VerificationError, type OutputFileEvidence, type Receipt } from '@phase-network/sdk'
 import { EXIT } from './exit.ts'
 import { CliError } from './usage.ts'
 

@@ -1,15 +1,16 @@
 /**
  * `phase receipts list | export | verify-log`: the node's receipt log, read from its files in
- * `<state_dir>/receipts` (as the node's user; the node need not be running). `verify-log` checks
+ * `<state_dir>/receipts` (as the node's user; the node need not be running), or from a copy
+ * (--dir). `verify-log` checks
  * the hash chain, every receipt and every signed head against the node's receipt key, and names
  * what it found (edited entry N, reordered, deleted, truncated, bad head signature); exit 1 when
  * the log does not verify.
  */
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { readLog, verifyReceiptLog, RECEIPT_LOG_DIR, type LogReport } from '@phase-network/signer'
-import { connectRaw } from './connect.ts'
-import { loadForCli } from './config.ts'
+import { readLog, verifyReceiptLog, RECEIPT_LOG_DIR, type LogReport } from '@phase-network/sdk/receipt-log'
+import { localNode, isPhaseError } from '@phase-network/sdk'
+import { connect, type NodeOptions } from './connect.ts'
 import { EXIT } from './exit.ts'
 import { CliError, UsageError, intOption, parse } from './usage.ts'
 
@@ -20,9 +21,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   out: { type: 'string' },
   key: { type: 'string' },
-  json: { type: 'boolean' },
-  api: { type: 'string' },
-  token: { type: 'string' }
+  json: { type: 'boolean' }
 } as const
 
 type Values = Record<string, string | boolean | string[] | undefined>
@@ -30,16 +29,27 @@ type Values = Record<string, string | boolean | string[] | undefined>
 /** Wait before verify-log reads a failing log a second time (a live signer's append or rotation). */
 const LIVE_RETRY_MS = 300
 
-export async function receiptsCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+export async function receiptsCommand (argv: string[], env: Readonly<Record<string, string | undefined>>, node: NodeOptions): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS)
   const [sub, ...extra] = positionals
   if (extra.length > 0) throw new UsageError(`receipts ${sub ?? ''} takes no arguments`)
-  const dir = (values.dir as string | undefined) ?? join(loadForCli(values.config as string | undefined, env).stateDir, RECEIPT_LOG_DIR)
+  if (sub !== 'list' && sub !== 'export' && sub !== 'verify-log') throw new UsageError("receipts wants 'list', 'export' or 'verify-log'")
+  const dir = (values.dir as string | undefined) ?? join(stateDir(values.config as string | undefined, env), RECEIPT_LOG_DIR)
   switch (sub) {
     case 'list': return list(dir, values)
     case 'export': return await exportReceipts(dir, values)
-    case 'verify-log': return await verifyLog(dir, values, env)
+    case 'verify-log': return await verifyLog(dir, values, env, node)
     default: throw new UsageError("receipts wants 'list', 'export' or 'verify-log'")
+  }
+}
+
+/** The node's state folder, from its configuration (as the node resolves it). */
+function stateDir (file: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
+  try {
+    return localNode({ env, file }).stateDir
+  } catch (err) {
+    if (isPhaseError(err, 'invalid_config')) throw new CliError(`${err.message}; pass --dir`, EXIT.CONFIG)
+    throw err
   }
 }
 
@@ -93,8 +103,8 @@ async function exportReceipts (dir: string, values: Values): Promise<number> {
   return EXIT.OK
 }
 
-async function verifyLog (dir: string, values: Values, env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  const key = (values.key as string | undefined) ?? await nodeKey(values, env)
+async function verifyLog (dir: string, values: Values, env: Readonly<Record<string, string | undefined>>, node: NodeOptions): Promise<number> {
+  const key = (values.key as string | undefined) ?? await nodeKey(node, env)
   if (!/^[0-9a-f]{64}$/.test(key)) throw new UsageError('--key must be the receipt public key: 64 lowercase hex characters (see `phase node key`)')
   receipts(dir, { limit: '0' }) // the same typed errors for a missing or unreadable folder
   let report = verifyReceiptLog(dir, { publicKey: key })
@@ -105,7 +115,7 @@ async function verifyLog (dir: string, values: Values, env: Readonly<Record<stri
     const again = verifyReceiptLog(dir, { publicKey: key })
     if (again.ok) report = again
   }
-  if (values.json === true) process.stdout.write(JSON.stringify(report, null, 2) + '\n')
+  if (values.json === true) process.stdout.write(JSON.stringify(reportJson(report), null, 2) + '\n')
   else printReport(dir, report)
   // As `phase verify`: the verdict goes to stderr with or without --json.
   if (!report.ok) {
@@ -124,19 +134,37 @@ function printReport (dir: string, r: LogReport): void {
   for (const p of r.repairs) w(`  repaired at start-up (entry ${p.seq}, ${p.time}): cut a torn tail of ${p.truncatedBytes} bytes from ${p.segment}`)
 }
 
+/** The report as JSON with snake_case names, as every public JSON of Phase. */
+export function reportJson (r: LogReport): Record<string, unknown> {
+  return {
+    ok: r.ok,
+    findings: r.findings,
+    segments: r.segments,
+    entries: r.entries,
+    receipts: r.receipts,
+    heads: r.heads,
+    first_seq: r.firstSeq,
+    last_seq: r.lastSeq,
+    pruned_through: r.prunedThrough,
+    repairs: r.repairs.map((p) => ({ seq: p.seq, segment: p.segment, truncated_bytes: p.truncatedBytes, time: p.time })),
+    last_head: r.lastHead,
+    unsigned_tail: r.unsignedTail
+  }
+}
+
 /** The node's receipt key, asked of the running node (as `phase node key`). */
-async function nodeKey (values: Values, env: Readonly<Record<string, string | undefined>>): Promise<string> {
-  let conn: ReturnType<typeof connectRaw>
+async function nodeKey (node: NodeOptions, env: Readonly<Record<string, string | undefined>>): Promise<string> {
+  let client: ReturnType<typeof connect>
   try {
-    conn = connectRaw({ api: values.api as string | undefined, token: values.token as string | undefined }, env)
+    client = connect(node, env, { timeoutMs: 10_000 })
   } catch (err) {
     throw new CliError(`${(err as Error).message}; or pass --key HEX (the node's receipt key)`, (err as { exitCode?: number }).exitCode ?? EXIT.UNAVAILABLE)
   }
   try {
-    return (await conn.client.getNodeInfo({}, { metadata: conn.metadata, timeoutMs: 10_000 })).receiptPublicKey
+    return (await client.nodeInfo()).receiptPublicKey
   } catch (err) {
     throw new CliError(`cannot ask the node for its receipt key (${(err as Error).message}); pass --key HEX`, EXIT.UNAVAILABLE)
   } finally {
-    conn.client.close()
+    client.close()
   }
 }

@@ -5,10 +5,9 @@
  * --output-dir, prints the module's output and exits with the module's exit code.
  */
 import { writeFile } from 'node:fs/promises'
-import { canonicalBytes } from '@phase-network/protocol'
-import { manifest } from '@phase-network/sdk'
-import { jobOutcomeJson } from '@phase-network/protocol/node'
-import { connect } from './connect.ts'
+import { canonicalBytes, jobOutcomeJson, manifest } from '@phase-network/sdk'
+import { connect, type NodeOptions } from './connect.ts'
+import { startProgress } from './progress.ts'
 import { EXIT } from './exit.ts'
 import { CliError, UsageError, intOption, parse, readInput } from './usage.ts'
 import { readInputFiles, writeOutputFiles } from './files.ts'
@@ -26,13 +25,11 @@ const OPTIONS = {
   remote: { type: 'boolean' },
   replicas: { type: 'string' },
   peer: { type: 'string' },
-  api: { type: 'string' },
-  token: { type: 'string' }, 'token-file': { type: 'string' },
   input: { type: 'string', multiple: true },
   'output-dir': { type: 'string' }
 } as const
 
-export async function runCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+export async function runCommand (argv: string[], env: Readonly<Record<string, string | undefined>>, node: NodeOptions): Promise<number> {
   const { values, positionals, rest } = parse(argv, OPTIONS)
   if (positionals.length !== 1) throw new UsageError('run needs exactly one module file (put module arguments after --)')
   const module = await readInput(positionals[0]!, 'module')
@@ -58,11 +55,18 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
   const replicas = intOption(values.replicas, 'replicas')
   const target = values.remote === true || peer !== undefined ? 'remote' : replicas !== undefined ? 'auto' : 'local'
 
-  const client = connect({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
+  const client = connect(node, env)
+  // Progress on stderr only when it is a terminal: never in a pipe or a log file.
+  const progress = startProgress(process.stderr, { client })
   try {
     // The CLI trusts the node it talks to: a local run is checked against that node's key; a
     // remote run against the key the runner's signed capability record binds to its PeerId.
-    const response = await client.submit(job, module, { target, peerId: peer, replicas, trustNode: true, inputs: inputFiles.map((f) => f.data) })
+    let response
+    try {
+      response = await client.submit(job, module, { target, peerId: peer, replicas, trustNode: true, inputs: inputFiles.map((f) => f.data), onProgress: progress.update })
+    } finally {
+      progress.stop()
+    }
     if (!response.verification.verified) throw new CliError(`receipt not verified: ${response.verification.reason}`, EXIT.NOT_VERIFIED)
     const remote = response.remote === true
     if (values.receipt !== undefined) await writeOut(values.receipt as string, response.receiptJson)

@@ -7,12 +7,7 @@
  * verified, 1 with `receipt NOT verified: <check>: <why>` on stderr otherwise; 66 when a file
  * or DIR cannot be read.
  */
-import { contentHash } from '@phase-network/protocol/node'
-import { verifyReceipt } from '@phase-network/protocol'
-import { hexToBytes } from '@phase-network/protocol'
-import { MAX_RECEIPT_BYTES } from '@phase-network/protocol'
-import { jobIdOf, inputsHashOf, parseManifest } from '@phase-network/protocol'
-import { isPhaseError, VerificationError } from '@phase-network/protocol'
+import { contentHash, hexToBytes, inputsHashOf, isPhaseError, jobIdOf, MAX_RECEIPT_BYTES, parseManifest, verify, VerificationError } from '@phase-network/sdk'
 import { EXIT } from './exit.ts'
 import { printable } from './terminal.ts'
 import { CliError, UsageError, parse, readInput } from './usage.ts'
@@ -63,7 +58,7 @@ export async function verifyCommand (argv: string[]): Promise<number> {
   else notChecked.push('stdout bytes (pass --stdout)')
   if (values.stderr !== undefined) outputs.stderr = await readInput(values.stderr as string, 'stderr file')
   try {
-    const result = await verifyReceipt(receiptBytes, { publicKey: key, peerId: values['peer-id'] as string | undefined, job, outputs })
+    const result = await verify(receiptBytes, { expectedKey: key, expectedPeerId: values['peer-id'] as string | undefined, expectJob: job, outputs })
     // Last in the check order: the files the job wrote, found in DIR.
     if (values.outputs !== undefined) result.checks.push(await verifyOutputDir(result.receipt, values.outputs as string))
     else if (result.receipt.outputs !== undefined) notChecked.push(`${result.receipt.outputs.length} output file(s) (pass --outputs DIR)`)

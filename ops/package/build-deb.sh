@@ -35,8 +35,12 @@ for ws in $("$node" -e 'for (const w of require("./package.json").workspaces) if
   mkdir -p "$lib/$ws"; cp "$ws/package.json" "$lib/$ws/"; cp -r "$ws/src" "$lib/$ws/src"
 done
 cp ops/ecosystem.config.cjs ops/pm2-json-console.cjs ops/limits.ts ops/prepare.ts ops/start.ts ops/compile-cache.ts "$lib/ops/"
+cp -r ops/admin "$lib/ops/"
 install -m 0755 bin/phase bin/plasmd "$lib/bin/"
 ln -s ../lib/phase/bin/phase "$pkg/usr/bin/phase"
+# The daemon's own commands ('plasmd config check', 'plasmd scale') for the operator's PATH.
+mkdir -p "$pkg/usr/sbin"
+ln -s ../lib/phase/bin/plasmd "$pkg/usr/sbin/plasmd"
 
 echo "== production node_modules"
 cp -a node_modules "$lib/node_modules"
@@ -64,13 +68,14 @@ find "$lib/node_modules" -xtype l -delete
 
 echo "== configuration, unit, docs"
 install -m 0644 debian/plasmd.json "$pkg/etc/phase/plasmd.json"
-PHASE_CONFIG=/dev/null "$node" cli/src/main.ts config check --quiet --config "$pkg/etc/phase/plasmd.json"
+PHASE_CONFIG=/dev/null "$node" ops/admin/main.ts config check --quiet --config "$pkg/etc/phase/plasmd.json"
 install -m 0644 debian/plasmd.service "$pkg/lib/systemd/system/plasmd.service"
 install -m 0644 examples/hello/hello.wasm "$pkg/usr/share/phase/examples/hello.wasm"
 install -m 0644 debian/phase.lintian-overrides "$pkg/usr/share/lintian/overrides/phase"
 gzip -9nc debian/changelog > "$doc/changelog.gz"
 gzip -9nc README.md > "$doc/README.md.gz"
 mkdir -p "$pkg/usr/share/man/man1" && gzip -9nc debian/phase.1 > "$pkg/usr/share/man/man1/phase.1.gz"
+mkdir -p "$pkg/usr/share/man/man8" && gzip -9nc debian/plasmd.8 > "$pkg/usr/share/man/man8/plasmd.8.gz"
 # Node.js's own licence: shipped in the platform package npm installs beside the binary; a later
 # `npm install` may prune that package, so fall back to a cached copy, then to the registry.
 node_version=$("$node" -p process.versions.node)

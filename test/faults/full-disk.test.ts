@@ -18,7 +18,7 @@ import { verifyReceiptNode } from '../../services/core/protocol/src/crypto/verif
 import { ROOT, startTestNode, type TestNode } from '../helpers/node-harness.ts'
 import { compileWat } from '../helpers/wat.ts'
 import { figure } from '../helpers/figures.ts'
-import { verifyReceiptLog } from '../../services/signer/src/receipt-log/verify.ts'
+import { verifyReceiptLog } from '../../services/core/protocol/src/receipt-log/verify.ts'
 
 const HELLO = await readFile(`${ROOT}/examples/hello/hello.wasm`)
 const enc = new TextEncoder()

@@ -108,8 +108,13 @@ export function alive (pid: number): boolean {
 }
 
 /** Runs the phase CLI with the node's env; resolves with exit code and output. */
-export async function phaseCli (args: string[], env: Record<string, string>): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(PHASE, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+/** `plasmd config ...` / `plasmd scale ...`: the node's own commands. */
+export async function plasmdCli (args: string[], env: Record<string, string>): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  return await phaseCli(args, env, PLASMD)
+}
+
+export async function phaseCli (args: string[], env: Record<string, string>, program: string = PHASE): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn(program, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })

@@ -2,7 +2,7 @@
  * Operating a running node: executors scaled 2 → 4 → 2 (and back to the config's count, as
  * `systemctl reload plasmd` does) while the signer and discovery keep their pids, jobs spread
  * over the new executors, a killed executor is restarted and counted, and the Prometheus
- * endpoint and `phase node status` report all of it.
+ * endpoint and `phase node status` report all of it (`plasmd scale`).
  */
 import { describe, it, expect, afterAll, beforeAll } from '@jest/globals'
 import { writeFile } from 'node:fs/promises'
@@ -12,7 +12,7 @@ import { NodeService, type GetNodeStatusResponse } from '../../services/core/rpc
 import { createGrpcClient, type GrpcClient } from '../../services/core/rpc/src/index.ts'
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { compileWat } from '../helpers/wat.ts'
-import { phaseCli, startPm2Node, type Pm2Node } from '../helpers/pm2-node.ts'
+import { phaseCli, plasmdCli, startPm2Node, type Pm2Node } from '../helpers/pm2-node.ts'
 
 // A few milliseconds of work, so that concurrent jobs overlap and spread over the executors.
 const BUSY = `(module (memory (export "memory") 1)
@@ -78,7 +78,7 @@ describe('a running node, operated', () => {
     expect(discoveryPid).toBeGreaterThan(0)
     const firstPids = executors(before).map((e) => e.process?.pid)
 
-    const scaled = await phaseCli(['node', 'scale', '4'], node.env)
+    const scaled = await plasmdCli(['scale', '4'], node.env)
     expect(scaled.stderr).toBe('')
     expect(scaled.code).toBe(0)
     expect(scaled.stdout).toContain('executors: 2 -> 4')
@@ -125,7 +125,7 @@ describe('a running node, operated', () => {
 
   it('scales down to 2, then back to the config\'s count the way `systemctl reload plasmd` does', async () => {
     const before = await status()
-    const down = await phaseCli(['node', 'scale', '2'], node.env)
+    const down = await plasmdCli(['scale', '2'], node.env)
     expect(down.code).toBe(0)
     expect(down.stdout).toContain('executors: 4 -> 2')
     const after = await until((s) => executors(s).length === 2, '2 executors')
@@ -137,18 +137,18 @@ describe('a running node, operated', () => {
 
     // The operator edits the config; reload applies it (no N: the config's value).
     await writeFile(join(node.dir, 'plasmd.json'), JSON.stringify({ executors: 3, api: { http: { port: 0 } }, p2p: { enabled: false } }))
-    const reload = await phaseCli(['node', 'scale'], node.env)
+    const reload = await plasmdCli(['scale'], node.env)
     expect(reload.code).toBe(0)
     expect(reload.stdout).toContain('executors: 2 -> 3')
     expect(executors(await status()).length).toBe(3)
     expect(metric(await metrics(), 'phase_executors{state="up"}')).toBe(3)
     // A bad edit is refused before anything changes.
     await writeFile(join(node.dir, 'plasmd.json'), JSON.stringify({ executors: 0 }))
-    const bad = await phaseCli(['node', 'scale'], node.env)
+    const bad = await plasmdCli(['scale'], node.env)
     expect(bad.code).toBe(78)
     expect(bad.stderr).toContain('/executors must be >= 1')
     expect(executors(await status()).length).toBe(3)
-    const usage = await phaseCli(['node', 'scale', '0'], node.env)
+    const usage = await plasmdCli(['scale', '0'], node.env)
     expect(usage.code).toBe(64)
   })
 })

@@ -15,7 +15,7 @@ import { NodeService } from '../../services/core/rpc/src/gen/phase/node/v1/node_
 import { createGrpcClient } from '../../services/core/rpc/src/index.ts'
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { ROOT } from '../helpers/node-harness.ts'
-import { PLASMD, alive, nodeFolder, phaseCli, startPm2Node, type Pm2Node } from '../helpers/pm2-node.ts'
+import { PLASMD, alive, nodeFolder, phaseCli, plasmdCli, startPm2Node, type Pm2Node } from '../helpers/pm2-node.ts'
 
 const nodes: Pm2Node[] = []
 
@@ -183,28 +183,28 @@ describe('plasmd', () => {
     expect(stderr).toContain('/executors must be integer')
   })
 
-  it('phase config check / show / get read the same configuration as the node', async () => {
+  it('plasmd config check / show / get read the same configuration as the node', async () => {
     const { dir, env } = await nodeFolder({ executors: 5, api: { http: { port: 7999 } }, p2p: { enabled: false } })
     dirs.push(dir)
-    const ok = await phaseCli(['config', 'check'], env)
+    const ok = await plasmdCli(['config', 'check'], env)
     expect(ok.code).toBe(0)
     expect(ok.stdout).toContain('5 executors')
-    expect((await phaseCli(['config', 'get', 'api.http.port'], env)).stdout).toBe('7999\n')
-    expect((await phaseCli(['config', 'get', 'runtime_dir'], env)).stdout).toBe(`${join(dir, 'run')}\n`)
-    const overridden = await phaseCli(['config', 'get', 'executors'], { ...env, PHASE_EXECUTORS: '7' })
+    expect((await plasmdCli(['config', 'get', 'api.http.port'], env)).stdout).toBe('7999\n')
+    expect((await plasmdCli(['config', 'get', 'runtime_dir'], env)).stdout).toBe(`${join(dir, 'run')}\n`)
+    const overridden = await plasmdCli(['config', 'get', 'executors'], { ...env, PHASE_EXECUTORS: '7' })
     expect(overridden.stdout).toBe('7\n')
-    const shown = JSON.parse((await phaseCli(['config', 'show'], { ...env, PHASE_API_TOKEN: 'sekrit-token-value' })).stdout)
+    const shown = JSON.parse((await plasmdCli(['config', 'show'], { ...env, PHASE_API_TOKEN: 'sekrit-token-value' })).stdout)
     expect(shown.api.token).toBe('(set)')
     expect(shown.limits.max_memory_mb).toBe(256)
-    const unknownKey = await phaseCli(['config', 'get', 'nope'], env)
+    const unknownKey = await plasmdCli(['config', 'get', 'nope'], env)
     expect(unknownKey.code).toBe(64)
-    const bad = await phaseCli(['config', 'check'], { ...env, PHASE_EXECUTORS: '99' })
+    const bad = await plasmdCli(['config', 'check'], { ...env, PHASE_EXECUTORS: '99' })
     expect(bad.code).toBe(78)
     expect(bad.stderr).toContain('/executors must be <= 64')
     const noNode = await phaseCli(['node', 'info'], env)
     expect(noNode.code).toBe(69)
     expect(noNode.stderr).toContain(`no node is listening on ${join(dir, 'run', 'plasmd.sock')}`)
-    const missing = await phaseCli(['config', 'check', '--config', join(dir, 'absent.json')], env)
+    const missing = await plasmdCli(['config', 'check', '--config', join(dir, 'absent.json')], env)
     expect(missing.code).toBe(78)
     expect(missing.stderr).toContain('cannot read config')
   })

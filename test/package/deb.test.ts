@@ -219,7 +219,7 @@ describe('the .deb', () => {
     expect(must(inRoot("dpkg-query -W -f='${Conffiles}' phase"), 'dpkg-query').stdout).toContain('/etc/phase/plasmd.json')
     // The root has no Node.js of its own; the CLI runs on the bundled one.
     expect(inRoot('command -v node nodejs').stdout).toBe('')
-    expect(must(inRoot('phase config check'), 'phase config check').stdout).toContain('/etc/phase/plasmd.json: ok; 2 executors')
+    expect(must(inRoot('plasmd config check'), 'plasmd config check').stdout).toContain('/etc/phase/plasmd.json: ok; 2 executors')
 
     // Start it as plasmd.service would: the unit's group, capabilities, environment, umask,
     // folders and /proc; its '+' pre-start as full root; pm2 as root with the bounding set only.

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { contentHash as fastHash } from '@phase-network/protocol/node'
-import { NodeService } from '@phase-network/rpc/node/v1'
+import { NodeService, type Executor, type FindExecutorsRequest, type GetNodeInfoResponse, type GetNodeStatusResponse, type Peer } from '@phase-network/rpc/node/v1'
 import { createGrpcClient, type GrpcClient } from '@phase-network/rpc'
 import { canonicalBytes } from '@phase-network/protocol'
 import { contentHash } from '@phase-network/protocol'
@@ -21,6 +21,29 @@ import { verify } from './verify.ts'
 export interface OutputFile {
   path: string
   data: Uint8Array
+}
+
+/** The doctor report's outline (schemas/doctor-report.schema.json has all of it). */
+export interface DoctorReport {
+  version: number
+  generated_at: string
+  status: 'ok' | 'warn' | 'fail'
+  node: { peer_id: string, version: string, pid: number, uptime_s: number }
+  network: null | {
+    reachability: 'public' | 'relayed' | 'private' | 'offline'
+    listen_addresses: string[]
+    announced_addresses: string[]
+    relay_reservations: string[]
+    nat: { autonat: string, behind_nat: boolean | null, observed_addresses: string[] }
+    bootstrap: Array<{ address: string, peer_id: string | null, reachable: boolean, connected: boolean, error: string | null }>
+    peers_connected: number
+    dht_routing_table_size: number
+    clock: { peers_asked: number, peers_answered: number, median_skew_ms: number | null, max_abs_skew_ms: number | null, samples: Array<{ peer_id: string, skew_ms: number, rtt_ms: number }> }
+  }
+  files: Array<{ what: string, path: string, exists: boolean, mode: string | null, uid: number | null }>
+  config: { source: string | null, warnings: string[] }
+  resources: { disk: null | { path: string, free_bytes: number, total_bytes: number, needed_bytes: number }, memory: null | { available_bytes: number, total_bytes: number, needed_bytes: number } }
+  checks: Array<{ name: string, status: 'ok' | 'warn' | 'fail', message: string }>
 }
 
 export interface PhaseClientInit {
@@ -48,8 +71,21 @@ export interface SubmitOptions {
    * those the node lacks are sent. Default: the files given to the builder with `input()`.
    */
   inputs?: readonly Uint8Array[]
+  /** Told each step of the submission (for a progress line); must not throw. */
+  onProgress?: (event: SubmitProgress) => void
   signal?: AbortSignal
   timeoutMs?: number
+}
+
+/**
+ * A step of `submit`: `checking` (asking which bytes the node lacks), `sending` (the request is
+ * on its way with `bytes` of module and input files; the node queues and runs the job before it
+ * answers), `verifying` (the answer is in; the receipt is being checked).
+ */
+export interface SubmitProgress {
+  stage: 'checking' | 'sending' | 'verifying'
+  /** Module and input bytes in the request (sending). */
+  bytes?: number
 }
 
 /** When verified, `receipt` is the receipt parsed from the verified bytes: the only source of values to report as verified. */
@@ -130,17 +166,23 @@ export class PhaseClient {
     // dropped the module, and the bytes go once then.
     const local = (target === '' || target === 'local') && (options.replicas ?? 0) <= 1
     const known = module !== undefined && local && this.knownModules.has(hash)
+    const progress = options.onProgress ?? (() => {})
+    progress({ stage: 'checking' })
     const cached = module === undefined || known ? true : (await this.client.hasModule({ moduleHash: hash }, call)).cached
     const inputs = await this.inputsToSend(manifest, options.inputs ?? (job instanceof ManifestBuilder ? job.inputFiles().map((f) => f.data) : []), call)
     const request = { manifestJson: canonicalBytes(manifest), inputs, target, peerId: options.peerId, replicas: options.replicas }
+    const inputBytes = inputs.reduce((n, i) => n + i.data.byteLength, 0)
     let res
     try {
+      progress({ stage: 'sending', bytes: (cached ? 0 : module?.byteLength ?? 0) + inputBytes })
       res = await this.client.submitJob({ ...request, module: cached ? undefined : module }, call)
     } catch (err) {
       if (!known || !isPhaseError(err, 'module_not_cached')) throw err
       this.knownModules.delete(hash)
+      progress({ stage: 'sending', bytes: (module?.byteLength ?? 0) + inputBytes })
       res = await this.client.submitJob({ ...request, module }, call)
     }
+    progress({ stage: 'verifying' })
     if (module !== undefined && local) this.rememberModule(hash)
     const receiptText = new TextDecoder().decode(res.receiptJson)
     const capability = res.capabilityJson.byteLength > 0 ? JSON.parse(new TextDecoder().decode(res.capabilityJson)) as unknown : undefined
@@ -205,8 +247,38 @@ export class PhaseClient {
     return missing.map((hash) => ({ hash, data: byHash.get(hash)! }))
   }
 
-  async nodeInfo (options: { signal?: AbortSignal } = {}): Promise<{ peerId: string, receiptPublicKey: string, version: string }> {
-    return await this.client.getNodeInfo({}, { metadata: this.metadata, signal: options.signal, timeoutMs: this.timeoutMs })
+  /** The node's identity, version, runtime and network counters (GetNodeInfo; as JSON: `nodeInfoJson`). */
+  async nodeInfo (options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<GetNodeInfoResponse> {
+    return await this.client.getNodeInfo({}, { metadata: this.metadata, signal: options.signal, timeoutMs: options.timeoutMs ?? this.timeoutMs })
+  }
+
+  /** The node's processes, queue and peers (GetNodeStatus; as JSON: `nodeStatusJson`). */
+  async nodeStatus (options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<GetNodeStatusResponse> {
+    return await this.client.getNodeStatus({}, { metadata: this.metadata, signal: options.signal, timeoutMs: options.timeoutMs ?? this.timeoutMs })
+  }
+
+  /** The peers the node is connected to (ListPeers). */
+  async peers (options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<Peer[]> {
+    return (await this.client.listPeers({}, { metadata: this.metadata, signal: options.signal, timeoutMs: options.timeoutMs ?? this.timeoutMs })).peers
+  }
+
+  /**
+   * Nodes that run jobs, found through the DHT (FindExecutors), each checked through its signed
+   * capability record, least loaded first. Empty fields of `request` match anything.
+   */
+  async findExecutors (request: Partial<Pick<FindExecutorsRequest, 'runtime' | 'arch' | 'minMemoryMb' | 'minCores' | 'limit'>> = {}, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<{ executors: Executor[], lookupMs: number }> {
+    const res = await this.client.findExecutors(request, { metadata: this.metadata, signal: options.signal, timeoutMs: options.timeoutMs ?? this.timeoutMs })
+    return { executors: res.executors, lookupMs: res.lookupMs }
+  }
+
+  /**
+   * The node's doctor report (Diagnose; `GET /v1/doctor`): reachability and NAT, addresses,
+   * bootstrap peers, DHT, clock skew, key and socket modes, config warnings, disk and memory,
+   * and a status per check — as the JSON document of schemas/doctor-report.schema.json.
+   */
+  async diagnose (options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<DoctorReport> {
+    const res = await this.client.diagnose({}, { metadata: this.metadata, signal: options.signal, timeoutMs: options.timeoutMs ?? this.timeoutMs })
+    return JSON.parse(new TextDecoder().decode(res.reportJson)) as DoctorReport
   }
 
   close (): void {

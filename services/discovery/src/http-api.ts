@@ -8,19 +8,20 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { checkToken } from './auth.ts'
-import { prepareSocket } from '@phase-network/rpc'
+import { nodeInfoJson, prepareSocket } from '@phase-network/rpc'
 import { ERROR_TABLE, HashMismatchError, InputTooLargeError, InvalidArgumentError, InvalidJsonError, InvalidManifestError, NotFoundError, PhaseError, toPublicError } from '@phase-network/protocol'
 import { DEFAULT_MAX_INPUT_FILE_BYTES } from '@phase-network/process'
 import { contentHash } from '@phase-network/protocol/node'
 import type { InputStore } from './module-store.ts'
 import type { InputBlob } from './input-files.ts'
-import { DEFAULT_REQUEST_TIMEOUT_MS, Intake } from '@phase-network/rpc'
+import { Intake } from '@phase-network/rpc'
 import { decodeBody, hostCheck, readBody, requestPath } from './http-guard.ts'
 import { expectationFailed, refuseClient, refuseConnect } from './http-refusals.ts'
+import { openApiDocument } from './openapi.ts'
 import type { Duplex } from 'node:stream'
 import type { Logger } from '@phase-network/process'
 import { jobOutcomeJson } from '@phase-network/protocol/node'
-import { canonicalize, configDefault } from '@phase-network/protocol'
+import { canonicalize } from '@phase-network/protocol'
 import type { JobRouter, RoutedRequest } from './router.ts'
 import type { NodeInfo } from './compose/node-info.ts'
 import type { FoundExecutor, Requirements } from './p2p/index.ts'
@@ -34,12 +35,12 @@ export interface HttpApiComponents {
   info: () => Promise<NodeInfo>
   /** GET /v1/status: what `phase node status` shows, as JSON. */
   status?: () => Promise<unknown>
+  /** GET /metrics: Prometheus text exposition. */
+  metrics?: () => Promise<{ contentType: string, body: string }>
   /** GET /v1/executors: FindExecutors (nodes found through the DHT whose signed record meets the query). */
   findExecutors?: (req: Requirements, options: { limit: number, signal: AbortSignal }) => Promise<FoundExecutor[]>
   /** GET /v1/doctor: what `phase doctor` prints (doctor.ts), as JSON. */
   doctor?: (options: { signal: AbortSignal }) => Promise<unknown>
-  /** GET /metrics: Prometheus text exposition. */
-  metrics?: () => Promise<{ contentType: string, body: string }>
   logger: Logger
 }
 
@@ -50,8 +51,8 @@ class TextBody {
   constructor (contentType: string, body: string) { this.contentType = contentType; this.body = body }
 }
 
-export const DEFAULT_HEADERS_TIMEOUT_MS = configDefault('api.headers_timeout_ms')
-export const DEFAULT_MAX_CONNECTIONS = configDefault('api.max_connections')
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
+export const DEFAULT_MAX_CONNECTIONS = 1024
 
 export interface HttpApiInit {
   host: string
@@ -77,10 +78,45 @@ export interface HttpApiInit {
   maxInputFileBytes?: number
 }
 
+/** 405: the path is a route, the method is not one of its `allow`. */
 class MethodNotAllowedError extends PhaseError {
   override readonly name: string = 'MethodNotAllowedError'
-  constructor () { super('not_found', 'method not allowed') }
+  readonly allow: readonly string[]
+  constructor (allow: readonly string[]) { super('not_found', 'method not allowed'); this.allow = allow }
 }
+
+/** One route of the API: its OpenAPI path template, how a request path matches it, its methods. */
+export interface HttpRoute {
+  /** OpenAPI path template (`/v1/modules/{hash}`). */
+  path: string
+  /** Matches the raw request path; group 1 is the `{hash}` parameter's 64 hex digits. */
+  match: RegExp
+  methods: readonly string[]
+  /** Answered without the API token. */
+  open?: true
+  /** Served only when the node has this component. */
+  needs?: 'status' | 'metrics' | 'findExecutors' | 'doctor'
+}
+
+// The hash's colon may come percent-encoded (PHP's rawurlencode, curl users): both name it.
+const HASH = '(?:sha256(?::|%3[Aa])([0-9a-f]{64}))'
+
+/**
+ * Every route the API answers, in one table: route() dispatches on it and openapi.ts describes
+ * exactly these (test/discovery/openapi.test.ts holds the two equal). Paths match exactly.
+ */
+export const HTTP_ROUTES: readonly HttpRoute[] = Object.freeze([
+  { path: '/healthz', match: /^\/healthz$/, methods: ['GET'], open: true },
+  { path: '/v1/openapi.json', match: /^\/v1\/openapi\.json$/, methods: ['GET'], open: true },
+  { path: '/v1/jobs', match: /^\/v1\/jobs$/, methods: ['POST'] },
+  { path: '/v1/modules/{hash}', match: new RegExp(`^/v1/modules/${HASH}$`), methods: ['GET'] },
+  { path: '/v1/blobs/{hash}', match: new RegExp(`^/v1/blobs/${HASH}$`), methods: ['GET', 'PUT'] },
+  { path: '/v1/node', match: /^\/v1\/node$/, methods: ['GET'] },
+  { path: '/v1/status', match: /^\/v1\/status$/, methods: ['GET'], needs: 'status' },
+  { path: '/v1/executors', match: /^\/v1\/executors$/, methods: ['GET'], needs: 'findExecutors' },
+  { path: '/v1/doctor', match: /^\/v1\/doctor$/, methods: ['GET'], needs: 'doctor' },
+  { path: '/metrics', match: /^\/metrics$/, methods: ['GET'], needs: 'metrics' }
+])
 
 export class HttpApi {
   private readonly server: Server
@@ -102,7 +138,7 @@ export class HttpApi {
       const server = createServer({
         headersTimeout: init.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
         // The body's own deadline (Intake) answers with a typed 408 first; this one is the backstop.
-        requestTimeout: (init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS) + 5_000,
+        requestTimeout: (init.requestTimeoutMs ?? 60_000) + 5_000,
         // Node checks both timeouts only this often (default 30 s: slow headers held 40 s).
         connectionsCheckingInterval: Math.min(1000, init.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS),
         // Node's own refusal of an HTTP/1.1 request without Host has no body: route() refuses it typed.
@@ -175,6 +211,8 @@ export class HttpApi {
         // A client that leaves or stalls is an ordinary event: one line, no stack.
         else if (pub.code === 'cancelled' || pub.code === 'request_timeout') this.c.logger.debug({ code: pub.code, method: req.method }, pub.message)
         const status = err instanceof MethodNotAllowedError ? 405 : ERROR_TABLE[pub.code].http
+        // RFC 9110 §15.5.6: a 405 names the methods the route takes.
+        if (err instanceof MethodNotAllowedError && !res.headersSent) res.setHeader('allow', err.allow.join(', '))
         send(res, status, { error: { code: pub.code, message: pub.message } })
       }
     )
@@ -186,71 +224,46 @@ export class HttpApi {
     // A unix socket cannot be reached by a rebinding page; TCP must name this machine.
     if (!local) this.checkHost(req.headers.host)
     // The raw path: `new URL('//', base)` throws (a 500 before auth); routes match exact strings.
-    const url = { pathname: requestPath(req.url) }
-    if (url.pathname === '/healthz') return { status: 'ok' }
-    this.authorize(req)
-    if (url.pathname === '/v1/jobs') {
-      if (req.method !== 'POST') throw new MethodNotAllowedError()
-      return await this.submit(req, res, signal)
+    const pathname = requestPath(req.url)
+    let param: string | undefined
+    const found = HTTP_ROUTES.find((r) => {
+      if (r.needs !== undefined && this.c[r.needs] === undefined) return false
+      const m = r.match.exec(pathname)
+      param = m?.[1]
+      return m !== null
+    })
+    if (found === undefined) {
+      this.authorize(req)
+      throw new NotFoundError(`no such endpoint: ${req.method ?? ''} ${pathname.slice(0, 100)}`)
     }
-    // The hash's colon may come percent-encoded (PHP's rawurlencode, curl users): both name it.
-    const mod = /^\/v1\/modules\/sha256(?::|%3[Aa])([0-9a-f]{64})$/.exec(url.pathname)
-    if (mod != null) {
-      if (req.method !== 'GET') throw new MethodNotAllowedError()
-      const hash = `sha256:${mod[1]!}`
-      return { module_hash: hash, cached: this.c.modules.has(hash) }
-    }
-    const blob = /^\/v1\/blobs\/sha256(?::|%3[Aa])([0-9a-f]{64})$/.exec(url.pathname)
-    if (blob != null) {
-      const hash = `sha256:${blob[1]!}`
-      if (req.method === 'GET') return { hash, cached: this.c.inputs?.has(hash) === true }
-      if (req.method !== 'PUT') throw new MethodNotAllowedError()
-      return await this.upload(req, res, hash)
-    }
-    if (url.pathname === '/metrics' && this.c.metrics !== undefined) {
-      if (req.method !== 'GET') throw new MethodNotAllowedError()
-      const { contentType, body } = await this.c.metrics()
-      return new TextBody(contentType, body)
-    }
-    if (url.pathname === '/v1/status' && this.c.status !== undefined) {
-      if (req.method !== 'GET') throw new MethodNotAllowedError()
-      return await this.c.status()
-    }
-    if (url.pathname === '/v1/executors' && this.c.findExecutors !== undefined) {
-      if (req.method !== 'GET') throw new MethodNotAllowedError()
-      const target = req.url ?? ''
-      const q = target.indexOf('?')
-      const query = executorQuery(new URLSearchParams(q === -1 ? '' : target.slice(q + 1, (target.indexOf('#', q) + 1 || target.length + 1) - 1)))
-      const gone = new AbortController()
-      res.once('close', () => { gone.abort() })
-      const started = performance.now()
-      const found = await this.c.findExecutors(query.requirements, { limit: query.limit, signal: gone.signal })
-      return {
-        executors: found.map(({ peerId, record }) => ({
-          peer_id: peerId,
-          receipt_public_key: record.receipt_public_key,
-          runtimes: record.runtimes.map((r) => `${r.name}@${r.version}`),
-          arch: record.arch,
-          cores: record.cores,
-          max_memory_mb: record.limits.max_memory_mb,
-          queue_depth: record.queue_depth
-        })),
-        lookup_ms: Math.round((performance.now() - started) * 10) / 10
+    if (found.open !== true) this.authorize(req)
+    const method = req.method ?? ''
+    if (!found.methods.includes(method)) throw new MethodNotAllowedError(found.methods)
+    switch (`${method} ${found.path}`) {
+      case 'GET /healthz': return { status: 'ok' }
+      case 'GET /v1/openapi.json': return openApiDocument()
+      case 'POST /v1/jobs': return await this.submit(req, res, signal)
+      case 'GET /v1/modules/{hash}': {
+        const hash = `sha256:${param!}`
+        return { module_hash: hash, cached: this.c.modules.has(hash) }
       }
-    }
-    if (url.pathname === '/v1/doctor' && this.c.doctor !== undefined) {
-      if (req.method !== 'GET') throw new MethodNotAllowedError()
+      case 'GET /v1/blobs/{hash}': {
+        const hash = `sha256:${param!}`
+        return { hash, cached: this.c.inputs?.has(hash) === true }
+      }
+      case 'PUT /v1/blobs/{hash}': return await this.upload(req, res, `sha256:${param!}`)
+      case 'GET /v1/status': return await this.c.status!()
+      case 'GET /v1/executors': return await this.executors(req, signal)
       // The client going away ends the lookups inside (bootstrap dials, time questions).
-      const gone = new AbortController()
-      res.once('close', () => { gone.abort() })
-      return await this.c.doctor({ signal: gone.signal })
+      case 'GET /v1/doctor': return await this.c.doctor!({ signal })
+      case 'GET /metrics': {
+        const { contentType, body } = await this.c.metrics!()
+        return new TextBody(contentType, body)
+      }
+      // The same JSON as `phase node info`: snake_case counters (they were camelCase here).
+      case 'GET /v1/node': return nodeInfoJson(await this.c.info())
     }
-    if (url.pathname === '/v1/node') {
-      if (req.method !== 'GET') throw new MethodNotAllowedError()
-      const info = await this.c.info()
-      return { peer_id: info.peerId, receipt_public_key: info.receiptPublicKey, version: info.version, executors: info.executors, runtime: { name: info.runtimeName, version: info.runtimeVersion }, network: info.network ?? null }
-    }
-    throw new NotFoundError(`no such endpoint: ${req.method ?? ''} ${url.pathname.slice(0, 100)}`)
+    throw new NotFoundError(`no such endpoint: ${method} ${pathname.slice(0, 100)}`)
   }
 
   /**
@@ -274,6 +287,28 @@ export class HttpApi {
       return { hash, bytes: body.byteLength, cached: store.has(hash) }
     } finally {
       release()
+    }
+  }
+
+  /** GET /v1/executors?runtime=&arch=&min_memory_mb=&min_cores=&limit= — the same fields as gRPC FindExecutors, snake_case. */
+  private async executors (req: IncomingMessage, signal: AbortSignal): Promise<unknown> {
+    const target = req.url ?? ''
+    const q = target.indexOf('?')
+    const end = target.indexOf('#', q)
+    const query = executorQuery(new URLSearchParams(q === -1 ? '' : target.slice(q + 1, end === -1 ? undefined : end)))
+    const started = performance.now()
+    const found = await this.c.findExecutors!(query.requirements, { limit: query.limit, signal })
+    return {
+      executors: found.map(({ peerId, record }) => ({
+        peer_id: peerId,
+        receipt_public_key: record.receipt_public_key,
+        runtimes: record.runtimes.map((r) => `${r.name}@${r.version}`),
+        arch: record.arch,
+        cores: record.cores,
+        max_memory_mb: record.limits.max_memory_mb,
+        queue_depth: record.queue_depth
+      })),
+      lookup_ms: Math.round((performance.now() - started) * 10) / 10
     }
   }
 
@@ -375,7 +410,6 @@ function writeDeadline (res: ServerResponse): void {
   const timer = setTimeout(() => res.destroy(), WRITE_TIMEOUT_MS).unref()
   res.once('close', () => clearTimeout(timer))
 }
-
 /** Query parameters of GET /v1/executors: all optional, each at most once, nothing else. */
 const EXECUTOR_QUERY = new Set(['runtime', 'arch', 'min_memory_mb', 'min_cores', 'limit'])
 

@@ -5,6 +5,7 @@
  */
 export * from './config.ts'
 export * from './logger.ts'
+export * from './log-lines.ts'
 export * from './process.ts'
 export * from './idle-gc.ts'
 export * from './files.ts'

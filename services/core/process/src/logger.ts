@@ -1,8 +1,10 @@
 /**
  * Structured JSON logging. One pino logger is made at each process entry point; components
- * get children. Logs go to stdout only: the supervisor (pm2, journald) owns files.
+ * get children. Logs go to stdout only: the supervisor (pm2, journald) owns files. On a
+ * terminal the entry point asks for `format: 'readable'` (log-lines.ts).
  */
 import { pino, type Logger as PinoLogger, type LevelWithSilent } from 'pino'
+import { readableWriter, type LogFormat } from './log-lines.ts'
 
 /** The narrow logger interface components depend on. */
 export type Logger = Pick<PinoLogger, 'info' | 'warn' | 'error' | 'debug' | 'trace' | 'fatal' | 'child' | 'level'>
@@ -12,19 +14,24 @@ export interface LoggerInit {
   name: string
   /** Minimum level. Default: 'info'. */
   level?: LevelWithSilent
+  /** `json` lines (default), or `readable` lines for a terminal (same content). */
+  format?: LogFormat
 }
 
 /** Keys whose values must never reach a log line. */
 const REDACTED_PATHS = ['privateKey', 'private_key', 'token', 'apiToken', '*.privateKey', '*.private_key', '*.token', 'req.headers.authorization']
 
 export function createLogger (init: LoggerInit): Logger {
-  return pino({
+  const options = {
     name: init.name,
     level: init.level ?? 'info',
     base: { pid: process.pid },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime
-  })
+  }
+  if (init.format !== 'readable') return pino(options)
+  const write = readableWriter((chunk) => process.stdout.write(chunk))
+  return pino(options, { write })
 }
 
 /** A logger that drops everything, for tests and embedded use. */

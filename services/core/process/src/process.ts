@@ -5,6 +5,7 @@
  */
 import { loadConfig, type NodeConfig } from './config.ts'
 import { createLogger, type Logger } from './logger.ts'
+import { logFormat } from './log-lines.ts'
 import { isPhaseError } from '@phase-network/protocol'
 import { setSupervisorRestarts } from '@phase-network/rpc'
 import { collectWhenIdle } from './idle-gc.ts'
@@ -24,7 +25,7 @@ export async function runProcess (name: string, start: (config: NodeConfig, logg
     process.stderr.write(`${name}: ${(err as Error).message}\n`)
     process.exit(78) // EX_CONFIG
   }
-  const logger = createLogger({ name, level: config.logLevel })
+  const logger = createLogger({ name, level: config.logLevel, format: logFormat(process.stdout, process.env) })
   // pm2 puts its restart count of this process into the environment it starts it with.
   setSupervisorRestarts(/^[0-9]{1,10}$/.test(process.env.restart_time ?? '') ? Number(process.env.restart_time) : 0)
   let component: Stoppable

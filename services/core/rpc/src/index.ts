@@ -13,3 +13,5 @@ export { Intake, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MIN_BYTES_PER_SECOND, DEFAU
 export type { IntakeInit, Upload } from './intake.ts'
 export { VERSION, processInfo, setSupervisorRestarts } from './process-info.ts'
 export type { Logger } from './logger.ts'
+export { nodeInfoJson, nodeStatusJson } from './node-status.ts'
+export type { NodeInfoLike, NodeStatus, NodeProcessStatus, NetworkCountersLike } from './node-status.ts'

@@ -9,7 +9,7 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, readdirSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { PhaseError } from '@phase-network/protocol'
-import { GENESIS_PREV, HEAD_FILE, entryHash, parseEntry, receiptHash, segmentFirstSeq, segmentNames, splitLines, type Entry, type HeadEntry } from './format.ts'
+import { GENESIS_PREV, HEAD_FILE, entryHash, parseEntry, receiptHash, segmentFirstSeq, segmentNames, splitLines, type Entry, type HeadEntry } from '@phase-network/protocol/receipt-log'
 
 export class ReceiptLogError extends PhaseError {
   override readonly name: string = 'ReceiptLogError'

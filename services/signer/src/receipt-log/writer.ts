@@ -27,7 +27,7 @@ import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSyn
 import { join } from 'node:path'
 import { ReplayedJobError, UnavailableError, InvalidReceiptError, configDefault } from '@phase-network/protocol'
 import type { Logger } from '@phase-network/process'
-import { GENESIS_PREV, HEAD_FILE, MAX_ENTRY_BYTES, encodeEntry, encodeReceiptEntry, entryHash, receiptHash, segmentName, type Entry, type ReceiptEntry } from './format.ts'
+import { GENESIS_PREV, HEAD_FILE, MAX_ENTRY_BYTES, encodeEntry, encodeReceiptEntry, entryHash, receiptHash, segmentName, type Entry, type ReceiptEntry } from '@phase-network/protocol/receipt-log'
 import { scanLog, ReceiptLogError, type Segment } from './scan.ts'
 
 export { ReceiptLogError } from './scan.ts'

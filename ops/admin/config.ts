@@ -1,12 +1,12 @@
 /**
- * `phase config check | show | get KEY`: the node's configuration as plasmd resolves it (the
+ * `plasmd config check | show | get KEY`: the node's configuration as plasmd resolves it (the
  * file in --config, PHASE_CONFIG or /etc/phase/plasmd.json, then PHASE_* overrides, then the
  * embedded defaults). A bad file exits 78 with a message naming the key; secrets never print.
  */
-import { loadConfig, type NodeConfig } from '@phase-network/process'
-import { InvalidConfigError } from '@phase-network/protocol'
-import { CliError, UsageError, parse } from './usage.ts'
-import { EXIT } from './exit.ts'
+import { loadConfig, type NodeConfig } from '../../services/core/process/src/config.ts'
+import { InvalidConfigError } from '../../services/core/protocol/src/errors.ts'
+import { CliError, UsageError, parse } from '../../cli/src/usage.ts'
+import { EXIT } from '../../cli/src/exit.ts'
 
 const OPTIONS = { config: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, json: { type: 'boolean' } } as const
 
@@ -59,7 +59,7 @@ export async function configCommand (argv: string[], env: Readonly<Record<string
       let value: unknown = effectiveConfig(loadForCli(file, env))
       for (const part of key.split('.')) {
         if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, part)) {
-          throw new CliError(`no config key '${key.slice(0, 80)}' (see 'phase config show')`, EXIT.USAGE)
+          throw new CliError(`no config key '${key.slice(0, 80)}' (see 'plasmd config show')`, EXIT.USAGE)
         }
         value = (value as Record<string, unknown>)[part]
       }

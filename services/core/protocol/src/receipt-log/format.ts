@@ -1,6 +1,6 @@
 /**
  * The receipt log's on-disk format, shared by the writer (the signer) and the read-only
- * verifier (`phase receipts verify-log`).
+ * verifier (`phase receipts verify-log`, through @phase-network/protocol/receipt-log).
  *
  * A log is a folder of segment files `seg-<first seq, 16 digits>.jsonl` plus `head.json`.
  * Each line of a segment is one entry: the RFC 8785 canonical JSON of an object with
@@ -21,9 +21,9 @@
  *           was cut off: how many bytes, in which segment. Repairs stay visible for ever.
  */
 import { createHash } from 'node:crypto'
-import { canonicalBytes } from '@phase-network/protocol'
-import { RECEIPT_LOG_DOMAIN } from '@phase-network/protocol'
-import { MAX_RECEIPT_BYTES } from '@phase-network/protocol'
+import { canonicalBytes } from '../canonical.ts'
+import { RECEIPT_LOG_DOMAIN } from '../crypto/domain.ts'
+import { MAX_RECEIPT_BYTES } from '../documents/index.ts'
 
 /** Domain prefix of head signatures (kept with the others, so no two document kinds share one). */
 export { RECEIPT_LOG_DOMAIN }

@@ -1,5 +1,5 @@
 /**
- * `phase node scale [N]`: sets the number of executor processes of the running node through
+ * `plasmd scale [N]`: sets the number of executor processes of the running node through
  * its pm2 (at PM2_HOME, default <runtime_dir>/pm2), without touching the signer or discovery.
  * Without N it applies `executors` from the configuration: plasmd.service runs it as
  * `systemctl reload plasmd`. Discovery notices the executors that come and go by itself; the
@@ -9,10 +9,10 @@ import { connect as netConnect } from 'node:net'
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
-import { CliError, UsageError, parse } from './usage.ts'
-import { EXIT } from './exit.ts'
+import { PhaseClient } from '@phase-network/sdk'
+import { CliError, UsageError, parse } from '../../cli/src/usage.ts'
+import { EXIT } from '../../cli/src/exit.ts'
 import { loadForCli } from './config.ts'
-import { connectRaw } from './connect.ts'
 
 const APP = 'executor'
 /** How long to wait for discovery to see the new executors. */
@@ -40,8 +40,8 @@ function call<T> (fn: (cb: (err: Error | null, value?: T) => void) => void): Pro
 }
 
 export async function scaleCommand (argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  const { values, positionals } = parse(argv, { config: { type: 'string' }, api: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, 'no-wait': { type: 'boolean' } })
-  if (positionals.length > 1) throw new UsageError('node scale takes at most one number')
+  const { values, positionals } = parse(argv, { config: { type: 'string' }, 'no-wait': { type: 'boolean' } })
+  if (positionals.length > 1) throw new UsageError('scale takes at most one number')
   const asked = positionals[0]
   if (asked !== undefined && (!/^[0-9]{1,2}$/.test(asked) || Number(asked) < 1 || Number(asked) > 64)) throw new UsageError('the executor count must be 1 to 64')
   const config = loadForCli(values.config as string | undefined, env)
@@ -82,15 +82,15 @@ export async function scaleCommand (argv: string[], env: Readonly<Record<string,
   }
   process.stdout.write(before === target ? `executors: already ${target}\n` : `executors: ${before} -> ${target}\n`)
   if (values['no-wait'] === true || before === target) return EXIT.OK
-  // Wait for discovery to route to exactly the new set.
-  const { client, metadata } = connectRaw({ api: values.api as string | undefined, token: values.token as string | undefined, tokenFile: values['token-file'] as string | undefined }, env)
+  // Wait for discovery (at the node's own address) to route to exactly the new set.
+  const client = new PhaseClient({ address: config.api.grpc, token: config.api.token ?? undefined })
   try {
     const deadline = Date.now() + SETTLE_MS
     let up = -1
     let total = -1
     while (Date.now() < deadline) {
       try {
-        const s = await client.getNodeStatus({}, { metadata, timeoutMs: 2000 })
+        const s = await client.nodeStatus({ timeoutMs: 2000 })
         const executors = s.processes.filter((p) => p.name === 'executor')
         total = executors.length
         up = executors.filter((p) => p.state === 'up').length
