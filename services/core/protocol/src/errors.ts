@@ -44,6 +44,7 @@ export type ErrorCode =
   | 'expectation_failed'
   | 'input_not_cached'
   | 'input_too_large'
+  | 'runtime_unavailable'
 
 export class InvalidJsonError extends PhaseError {
   constructor (message = 'body is not valid JSON') { super('invalid_json', message) }
@@ -148,6 +149,13 @@ export class InputNotCachedError extends PhaseError {
 export class InputTooLargeError extends PhaseError {
   constructor (message: string) { super('input_too_large', message) }
 }
+/**
+ * The job needs a runtime this node does not run (`requirements.runtime`), or a feature its
+ * runtime does not support (e.g. input files or fuel on `wasmer`): another node may run it.
+ */
+export class RuntimeUnavailableError extends PhaseError {
+  constructor (message: string) { super('runtime_unavailable', message) }
+}
 
 /** gRPC status numbers (kept here so the core has no dependency on grpc-js). */
 export const GrpcStatus = {
@@ -199,7 +207,8 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, { grpc: number, http: numbe
   headers_too_large: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 431 },
   expectation_failed: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 417 },
   input_not_cached: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409 },
-  input_too_large: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 413 }
+  input_too_large: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 413 },
+  runtime_unavailable: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 422 }
 })
 
 /** Reverse of the table for errors that come back over gRPC: status → our code. */

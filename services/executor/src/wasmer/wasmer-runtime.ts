@@ -1,0 +1,442 @@
+/**
+ * The wasmer runtime: `@wasmer/sdk` behind the `WasmRuntime` interface, contained in a pool of
+ * runner processes (runner.ts), one job at a time each. The SDK cannot stop a runaway guest nor
+ * bound its memory (FACTS.md), so the process is the unit of control:
+ *
+ * * wall time: at a job's deadline its runner is killed (SIGKILL) and a fresh one started;
+ * * memory: modules are admitted as on V8 (admission.ts: one defined memory, its maximum rewritten
+ *   to the job's cap, `initial` above the cap refused), so the guest's `memory.grow` fails at the
+ *   cap. Behind that, each runner's RSS is sampled while it runs a job: past its idle RSS plus the
+ *   job's cap plus `runnerSlackBytes` the runner is killed and the job ends `memory_limit`; its JS
+ *   heap is capped with `--max-old-space-size`;
+ * * output: stdout + stderr capped together at the job's output cap (`output_limit`).
+ *
+ * What it does not do, refused with `runtime_unavailable` so another node can run the job: input
+ * and output files (`/in`, `/out`), fuel and the deterministic profile (no metering). A guest that
+ * runs out of memory at the cap fails on its own (trap or exit) rather than `memory_limit`: the
+ * SDK gives no way to read the rewriter's record of a refused grow. Exit codes are what the SDK
+ * reports: 16 bits (a WASI exit code of 65536 or more arrives modulo 65536).
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { CancelledError, InvalidModuleError, ModuleNotCachedError, QueueFullError, RuntimeUnavailableError, UnavailableError } from '@phase-network/protocol'
+import type { Logger } from '@phase-network/process'
+import { admit } from '../admission.ts'
+import { checkInputFiles } from '../wasi/inputs.ts'
+import type { RuntimeStatus, WasmJob, WasmResult, WasmRuntime, WasmStatus } from '../runtime.ts'
+import type { RunnerJob, RunnerMessage, RunnerResult } from './messages.ts'
+
+export const WASMER_RUNTIME_NAME = 'wasmer'
+export const DEFAULT_RUNNERS = 1
+export const DEFAULT_QUEUE_CAPACITY = 256
+export const DEFAULT_MAX_MODULE_BYTES = 64 * 1024 * 1024
+export const DEFAULT_MAX_MEMORY_BYTES = 256 * 1024 * 1024
+export const DEFAULT_MAX_TIMEOUT_MS = 60_000
+export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+/** Admitted module bytes kept by the runtime (and by each runner, as packages). */
+export const DEFAULT_MODULE_CACHE_BYTES = 256 * 1024 * 1024
+/** How often a running job's runner RSS is sampled (ms). */
+export const DEFAULT_MEMORY_POLL_MS = 20
+/** RSS a runner may gain during a job beyond the job's memory cap: the SDK's own workers and buffers. */
+export const DEFAULT_RUNNER_SLACK_BYTES = 192 * 1024 * 1024
+/** JS heap of a runner (`--max-old-space-size`), MiB: the SDK, its packages and one job's output. */
+export const RUNNER_HEAP_MB = 256
+/** How long a runner may take to boot the SDK before it counts as failed. */
+const BOOT_MS = 60_000
+const PAGE_SIZE = 4096
+/** USER_HZ of /proc/<pid>/stat on Linux. */
+const CLOCK_TICKS = 100
+
+export interface WasmerRuntimeInit {
+  /** Runner processes. Default: 1. */
+  runners?: number
+  /** Jobs waiting for a runner before QueueFullError. Default: 256. */
+  queueCapacity?: number
+  /** Largest module accepted. Default: 64 MiB. */
+  maxModuleBytes?: number
+  /** Hard memory cap per job. Default: 256 MiB. */
+  maxMemoryBytes?: number
+  /** Hard wall-time cap per job. Default: 60 s. */
+  maxTimeoutMs?: number
+  /** Hard output cap per job. Default: 4 MiB. */
+  maxOutputBytes?: number
+  /** Admitted module bytes kept. Default: 256 MiB. */
+  moduleCacheBytes?: number
+  /** RSS sampling period while a job runs (ms). Default: 20. */
+  memoryPollMs?: number
+  /** RSS growth a job may cause beyond its memory cap. Default: 192 MiB. */
+  runnerSlackBytes?: number
+}
+
+export interface WasmerRuntimeComponents {
+  /** Runner crashes and their stderr are logged here. Default: none. */
+  logger?: Pick<Logger, 'error' | 'warn'>
+}
+
+interface Pending {
+  job: WasmJob
+  key: string
+  module: Uint8Array<ArrayBuffer>
+  limits: { memoryBytes: number, timeoutMs: number, outputBytes: number }
+  /** µs spent admitting the module, when this job did it. */
+  admitUs?: number
+  resolve: (r: WasmResult) => void
+  reject: (e: unknown) => void
+  signal?: AbortSignal
+  onAbort?: () => void
+}
+
+interface Runner {
+  child: ChildProcess
+  ready: boolean
+  /** Keys of the modules the parent believes this runner holds. */
+  known: Set<string>
+  /** RSS when idle (bytes), read once booted. */
+  idleRss: number
+  job?: Pending & { id: number, timer: NodeJS.Timeout, monitor?: NodeJS.Timeout, startedAt: number, t0: number, cpuTicks: number }
+}
+
+export class WasmerRuntime implements WasmRuntime {
+  readonly name = WASMER_RUNTIME_NAME
+  readonly version = `wasmer-sdk-${sdkVersion()}/node-${process.versions.node}`
+  private readonly init: Required<WasmerRuntimeInit>
+  private readonly log?: WasmerRuntimeComponents['logger']
+  /** Admitted modules by key (hash and memory cap), least recently used first. */
+  private readonly modules = new Map<string, Uint8Array<ArrayBuffer>>()
+  private moduleBytes = 0
+  private readonly queue: Pending[] = []
+  private runners: Runner[] = []
+  private nextId = 1
+  private running = false
+  private completed = 0
+
+  constructor (init: WasmerRuntimeInit = {}, components: WasmerRuntimeComponents = {}) {
+    this.log = components.logger
+    this.init = {
+      runners: init.runners ?? DEFAULT_RUNNERS,
+      queueCapacity: init.queueCapacity ?? DEFAULT_QUEUE_CAPACITY,
+      maxModuleBytes: init.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES,
+      maxMemoryBytes: init.maxMemoryBytes ?? DEFAULT_MAX_MEMORY_BYTES,
+      maxTimeoutMs: init.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS,
+      maxOutputBytes: init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+      moduleCacheBytes: init.moduleCacheBytes ?? DEFAULT_MODULE_CACHE_BYTES,
+      memoryPollMs: init.memoryPollMs ?? DEFAULT_MEMORY_POLL_MS,
+      runnerSlackBytes: init.runnerSlackBytes ?? DEFAULT_RUNNER_SLACK_BYTES
+    }
+  }
+
+  async start (): Promise<void> {
+    if (this.running) return
+    this.running = true
+    this.runners = Array.from({ length: this.init.runners }, () => this.spawn())
+    await Promise.all(this.runners.map(async (r) => await this.booted(r)))
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    for (const p of this.queue.splice(0)) p.reject(new UnavailableError('executor is stopping'))
+    await Promise.all(this.runners.map(async (r) => {
+      if (r.job !== undefined) { this.release(r); r.job?.reject(new UnavailableError('executor is stopping')) }
+      await kill(r.child)
+    }))
+    this.runners = []
+  }
+
+  hasModule (hash: string): boolean {
+    for (const key of this.modules.keys()) if (key.startsWith(`${hash}|`)) return true
+    return false
+  }
+
+  status (): RuntimeStatus {
+    return {
+      workers: this.runners.filter((r) => r.ready).length,
+      running: this.runners.filter((r) => r.job !== undefined).length,
+      queued: this.queue.length,
+      queueCapacity: this.init.queueCapacity,
+      cachedModules: this.modules.size,
+      completedJobs: this.completed
+    }
+  }
+
+  async run (job: WasmJob, options: { signal?: AbortSignal } = {}): Promise<WasmResult> {
+    if (!this.running) throw new UnavailableError('executor is not running')
+    if (options.signal?.aborted === true) throw new CancelledError()
+    refuseUnsupported(job)
+    checkInputFiles(job.inputs ?? [])
+    const limits = {
+      memoryBytes: Math.min(job.limits.memoryBytes, this.init.maxMemoryBytes),
+      timeoutMs: Math.min(job.limits.timeoutMs, this.init.maxTimeoutMs),
+      outputBytes: Math.min(job.limits.outputBytes, this.init.maxOutputBytes)
+    }
+    const key = `${job.moduleHash}|${limits.memoryBytes}`
+    const t0 = performance.now()
+    const { module, admitted } = this.admitted(job, key, limits.memoryBytes)
+    const admitUs = admitted ? Math.round((performance.now() - t0) * 1000) : undefined
+    if (this.queue.length >= this.init.queueCapacity) throw new QueueFullError('executor queue is full, retry later')
+    return await new Promise<WasmResult>((resolve, reject) => {
+      const pending: Pending = { job, key, module, limits, admitUs, resolve, reject, signal: options.signal }
+      if (options.signal !== undefined) {
+        pending.onAbort = () => this.abort(pending)
+        options.signal.addEventListener('abort', pending.onAbort, { once: true })
+      }
+      this.queue.push(pending)
+      this.dispatch()
+    })
+  }
+
+  /** The module admitted for this memory cap: cached, or admitted now from the job's bytes. */
+  private admitted (job: WasmJob, key: string, memoryBytes: number): { module: Uint8Array<ArrayBuffer>, admitted: boolean } {
+    const hit = this.modules.get(key)
+    if (hit !== undefined) {
+      this.modules.delete(key)
+      this.modules.set(key, hit)
+      return { module: hit, admitted: false }
+    }
+    if (job.module === undefined || job.module.byteLength === 0) {
+      throw new ModuleNotCachedError(this.hasModule(job.moduleHash)
+        ? `module ${job.moduleHash} is cached with another memory cap; send its bytes`
+        : `module ${job.moduleHash} is not cached on this executor`)
+    }
+    const module = admit(job.module, job.moduleHash, { maxModuleBytes: this.init.maxModuleBytes, memoryBytes }).bytes
+    this.modules.set(key, module)
+    this.moduleBytes += module.byteLength
+    for (const [k, m] of this.modules) {
+      if (this.moduleBytes <= this.init.moduleCacheBytes || this.modules.size === 1) break
+      this.modules.delete(k)
+      this.moduleBytes -= m.byteLength
+    }
+    return { module, admitted: true }
+  }
+
+  private dispatch (): void {
+    for (const runner of this.runners) {
+      if (this.queue.length === 0) return
+      if (!runner.ready || runner.job !== undefined) continue
+      const p = this.queue.shift()!
+      const id = this.nextId++
+      runner.job = { ...p, id, timer: setTimeout(() => this.replace(runner, 'timeout', `wall-time limit of ${p.limits.timeoutMs} ms reached`), p.limits.timeoutMs), startedAt: Date.now(), t0: performance.now(), cpuTicks: cpuTicks(runner.child.pid) }
+      if (this.init.memoryPollMs > 0) runner.job.monitor = setInterval(() => this.sample(runner, id), this.init.memoryPollMs).unref()
+      this.send(runner, false)
+    }
+  }
+
+  /** Sends the runner its job, with the module when it may not hold it (or when it said so). */
+  private send (runner: Runner, withModule: boolean): void {
+    const p = runner.job!
+    const msg: RunnerJob = {
+      kind: 'run',
+      id: p.id,
+      key: p.key,
+      ...(withModule || !runner.known.has(p.key) ? { module: p.module } : {}),
+      args: p.job.args,
+      env: p.job.env,
+      stdin: p.job.stdin,
+      outputBytes: p.limits.outputBytes
+    }
+    runner.known.add(p.key)
+    runner.child.send(msg)
+  }
+
+  private spawn (): Runner {
+    const child = fork(new URL('./runner.ts', import.meta.url), [], {
+      execArgv: [`--max-old-space-size=${RUNNER_HEAP_MB}`, '--disable-warning=ExperimentalWarning'],
+      env: { ...process.env, PHASE_WASMER_CACHE_BYTES: String(this.init.moduleCacheBytes) },
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc']
+    })
+    const runner: Runner = { child, ready: false, known: new Set(), idleRss: 0 }
+    // The runner's stderr is the SDK's complaints: kept short in the log, never sent to a client.
+    child.stderr?.on('data', (chunk: Buffer) => this.log?.warn({ pid: child.pid, stderr: chunk.toString('utf8', 0, Math.min(chunk.byteLength, 500)) }, 'wasmer runner stderr'))
+    child.on('message', (msg: RunnerMessage) => this.onMessage(runner, msg))
+    child.on('exit', (code, signal) => {
+      if (!this.running || !this.runners.includes(runner)) return
+      this.log?.error({ exitCode: code, signal, job: runner.job?.job.jobId }, 'wasmer runner exited unexpectedly')
+      this.replace(runner, 'trap', 'runtime process exited')
+    })
+    child.on('error', (err) => this.log?.error({ err }, 'wasmer runner failed'))
+    return runner
+  }
+
+  private async booted (runner: Runner): Promise<void> {
+    if (runner.ready) return
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new UnavailableError('wasmer runner did not start in time')), BOOT_MS)
+      const done = (): void => { clearTimeout(timer); runner.child.off('message', onMessage); runner.child.off('exit', onExit); resolve() }
+      const onMessage = (m: RunnerMessage): void => { if (m.kind === 'ready') done() }
+      const onExit = (): void => { clearTimeout(timer); reject(new UnavailableError('wasmer runner exited while starting')) }
+      runner.child.on('message', onMessage)
+      runner.child.once('exit', onExit)
+    })
+  }
+
+  private onMessage (runner: Runner, msg: RunnerMessage): void {
+    if (msg.kind === 'ready') {
+      runner.ready = true
+      runner.idleRss = rss(runner.child.pid)
+      this.dispatch()
+      return
+    }
+    const job = runner.job
+    if (job === undefined || job.id !== msg.id) return
+    if (msg.kind === 'missing') { this.send(runner, true); return }
+    this.release(runner)
+    if (msg.kind === 'refused') {
+      runner.known.delete(job.key)
+      this.evict(job.key)
+      this.finish(job, undefined, new InvalidModuleError(msg.message))
+    } else {
+      this.finish(job, resultOf(msg, job.admitUs))
+      if (!msg.clean) { this.retire(runner); return }
+    }
+    this.dispatch()
+  }
+
+  /** Kills the runner if its RSS passed the job's bound: idle RSS + the job's memory cap + slack. */
+  private sample (runner: Runner, id: number): void {
+    const job = runner.job
+    if (job === undefined || job.id !== id) return
+    const bound = runner.idleRss + job.limits.memoryBytes + this.init.runnerSlackBytes
+    if (rss(runner.child.pid) > bound) this.replace(runner, 'memory_limit', `the runtime process passed its memory bound of ${bound} bytes (job cap ${job.limits.memoryBytes})`)
+  }
+
+  private release (runner: Runner): void {
+    if (runner.job === undefined) return
+    clearTimeout(runner.job.timer)
+    clearInterval(runner.job.monitor)
+    runner.job = undefined
+  }
+
+  private evict (key: string): void {
+    const m = this.modules.get(key)
+    if (m === undefined) return
+    this.modules.delete(key)
+    this.moduleBytes -= m.byteLength
+  }
+
+  /** Ends the runner's job with `status` (its CPU time read before the kill), kills it, starts another. */
+  private replace (runner: Runner, status: WasmStatus, detail: string): void {
+    const job = runner.job
+    const cpu = job === undefined ? 0 : Math.max(0, cpuTicks(runner.child.pid) - job.cpuTicks) * (1_000_000 / CLOCK_TICKS)
+    const wallTimeUs = job === undefined ? 0 : Math.round((performance.now() - job.t0) * 1000)
+    this.release(runner)
+    if (!this.retire(runner)) return
+    if (job === undefined) return
+    this.finish(job, {
+      status,
+      exitCode: -1,
+      stdout: new Uint8Array(),
+      stderr: new Uint8Array(),
+      outputs: [],
+      ...(status === 'trap' ? { trap: 'other' } : {}),
+      ...(job.admitUs !== undefined ? { compileTimeUs: job.admitUs } : {}),
+      wallTimeUs,
+      cpuTimeUs: cpu,
+      startedAt: new Date(job.startedAt).toISOString(),
+      finishedAt: new Date().toISOString(),
+      detail
+    })
+  }
+
+  /** Kills a runner and puts a fresh one in its place; false when it was no longer in the pool. */
+  private retire (runner: Runner): boolean {
+    const index = this.runners.indexOf(runner)
+    if (index === -1) return false
+    runner.child.removeAllListeners('exit')
+    runner.child.removeAllListeners('message')
+    void kill(runner.child)
+    if (!this.running) { this.runners.splice(index, 1); return true }
+    const fresh = this.spawn()
+    this.runners[index] = fresh
+    this.booted(fresh).catch((err: unknown) => this.log?.error({ err }, 'wasmer runner did not start'))
+    return true
+  }
+
+  private finish (job: Pending, result: WasmResult | undefined, error?: unknown): void {
+    if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort)
+    if (result !== undefined) { this.completed++; job.resolve(result) } else job.reject(error)
+  }
+
+  private abort (p: Pending): void {
+    const i = this.queue.indexOf(p)
+    if (i !== -1) {
+      this.queue.splice(i, 1)
+      p.reject(new CancelledError('job cancelled'))
+      return
+    }
+    const runner = this.runners.find((r) => r.job?.resolve === p.resolve)
+    if (runner === undefined) return
+    this.release(runner)
+    this.retire(runner)
+    p.reject(new CancelledError('job cancelled'))
+    this.dispatch()
+  }
+}
+
+/** Features of the V8 runtime this one does not have: refused, never silently ignored. */
+function refuseUnsupported (job: WasmJob): void {
+  if ((job.inputs?.length ?? 0) > 0) throw new RuntimeUnavailableError('the wasmer runtime does not support input files (/in); run the job on a v8-wasm node')
+  if (job.profile === 'deterministic') throw new RuntimeUnavailableError('the wasmer runtime does not support the deterministic profile; run the job on a v8-wasm node')
+  if (job.limits.fuel !== undefined) throw new RuntimeUnavailableError('the wasmer runtime does not meter fuel; run the job on a v8-wasm node')
+}
+
+function resultOf (msg: RunnerResult, admitUs: number | undefined): WasmResult {
+  const compile = (admitUs ?? 0) + (msg.compileTimeUs ?? 0)
+  return {
+    status: msg.status,
+    exitCode: msg.exitCode,
+    stdout: msg.stdout,
+    stderr: msg.stderr,
+    outputs: [],
+    ...(msg.trap !== undefined ? { trap: msg.trap } : {}),
+    ...(admitUs !== undefined || msg.compileTimeUs !== undefined ? { compileTimeUs: compile } : {}),
+    wallTimeUs: msg.wallTimeUs,
+    cpuTimeUs: msg.cpuTimeUs,
+    startedAt: new Date(msg.startedAt).toISOString(),
+    finishedAt: new Date(msg.finishedAt).toISOString(),
+    detail: msg.detail
+  }
+}
+
+/** SIGKILL, then wait for the exit (a killed runner cannot hang). */
+async function kill (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve())
+    child.kill('SIGKILL')
+  })
+}
+
+/** Resident bytes of a process (0 when it is gone). */
+function rss (pid: number | undefined): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE_SIZE
+  } catch {
+    return 0
+  }
+}
+
+/** utime + stime of a process in clock ticks (0 when it is gone). */
+function cpuTicks (pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces) in parentheses: utime is the 14th field.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(fields[11]) + Number(fields[12])
+  } catch {
+    return 0
+  }
+}
+
+function sdkVersion (): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.resolve('@wasmer/sdk/node')), 'utf8')) as { version?: string }
+    return pkg.version ?? 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
+
+export function createWasmerRuntime (init: WasmerRuntimeInit = {}, components: WasmerRuntimeComponents = {}): WasmRuntime {
+  return new WasmerRuntime(init, components)
+}
