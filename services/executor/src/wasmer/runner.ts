@@ -87,6 +87,8 @@ async function run (job: RunnerJob): Promise<void> {
       result = { status: end.exitCode === 0 && end.reason === 'exited' ? 'ok' : 'exit', exitCode: end.exitCode, ...output.bytes(), detail: end.reason === 'exited' ? '' : end.reason }
     }
   } catch (err) {
+    // Anything but a guest trap (EXECUTION_ERROR) may have left the SDK's workers broken.
+    if ((err as { code?: string }).code !== 'EXECUTION_ERROR') clean = false
     const message = String((err as Error).message)
     // The SDK reports a trap as text: "command execution failed: RuntimeError: js: <V8's trap message>".
     const v8 = /js: ([^\n]*)/.exec(message)?.[1] ?? message
@@ -95,8 +97,8 @@ async function run (job: RunnerJob): Promise<void> {
   const wallTimeUs = Math.round((performance.now() - t0) * 1000)
   const cpu = process.cpuUsage(cpu0)
   const finishedAt = Date.now()
-  if (!clean) { send({ kind: 'result', id: job.id, ...result, wallTimeUs, cpuTimeUs: cpu.user + cpu.system, startedAt, finishedAt, clean }); return }
-  clean = await closed(sandbox.close())
+  // An unclean runner is killed once its result is out: no point waiting for its sandbox.
+  if (clean) clean = await closed(sandbox.close())
   send({ kind: 'result', id: job.id, ...result, ...(loaded.compileTimeUs !== undefined ? { compileTimeUs: loaded.compileTimeUs } : {}), wallTimeUs, cpuTimeUs: cpu.user + cpu.system, startedAt, finishedAt, clean })
 }
 

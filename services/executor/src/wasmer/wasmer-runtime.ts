@@ -12,7 +12,8 @@
  * * output: stdout + stderr capped together at the job's output cap (`output_limit`).
  *
  * What it does not do, refused with `runtime_unavailable` so another node can run the job: input
- * and output files (`/in`, `/out`), fuel and the deterministic profile (no metering). A guest that
+ * and output files (`/in`, `/out`), fuel and the deterministic profile (no metering), wasm GC
+ * types (features.ts). A guest that
  * runs out of memory at the cap fails on its own (trap or exit) rather than `memory_limit`: the
  * SDK gives no way to read the rewriter's record of a refused grow. Exit codes are what the SDK
  * reports: 16 bits (a WASI exit code of 65536 or more arrives modulo 65536).
@@ -23,6 +24,7 @@ import { CancelledError, InvalidModuleError, ModuleNotCachedError, QueueFullErro
 import type { Logger } from '@phase-network/process'
 import { admit } from '../admission.ts'
 import { checkInputFiles } from '../wasi/inputs.ts'
+import { refuseGcTypes } from './features.ts'
 import type { RuntimeStatus, WasmJob, WasmResult, WasmRuntime, WasmStatus } from '../runtime.ts'
 import type { RunnerJob, RunnerMessage, RunnerResult } from './messages.ts'
 
@@ -41,6 +43,10 @@ export const DEFAULT_MEMORY_POLL_MS = 20
 export const DEFAULT_RUNNER_SLACK_BYTES = 192 * 1024 * 1024
 /** JS heap of a runner (`--max-old-space-size`), MiB: the SDK, its packages and one job's output. */
 export const RUNNER_HEAP_MB = 256
+/** Characters of a runner's stderr kept to tell why it died. */
+const STDERR_TAIL = 4096
+/** What V8 and Node write when a heap (the process's or a worker's) reached its limit. */
+const OUT_OF_HEAP = /heap limit|out of memory|ERR_WORKER_OUT_OF_MEMORY/i
 /** How long a runner may take to boot the SDK before it counts as failed. */
 const BOOT_MS = 60_000
 const PAGE_SIZE = 4096
@@ -62,7 +68,7 @@ export interface WasmerRuntimeInit {
   maxOutputBytes?: number
   /** Admitted module bytes kept. Default: 256 MiB. */
   moduleCacheBytes?: number
-  /** RSS sampling period while a job runs (ms). Default: 20. */
+  /** RSS sampling period while a job runs (ms, at least 1: it is the runner's hard memory limit). Default: 20. */
   memoryPollMs?: number
   /** RSS growth a job may cause beyond its memory cap. Default: 192 MiB. */
   runnerSlackBytes?: number
@@ -93,6 +99,8 @@ interface Runner {
   known: Set<string>
   /** RSS when idle (bytes), read once booted. */
   idleRss: number
+  /** The last STDERR_TAIL characters the runner wrote to stderr. */
+  stderrTail: string
   job?: Pending & { id: number, timer: NodeJS.Timeout, monitor?: NodeJS.Timeout, startedAt: number, t0: number, cpuTicks: number }
 }
 
@@ -120,7 +128,7 @@ export class WasmerRuntime implements WasmRuntime {
       maxTimeoutMs: init.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS,
       maxOutputBytes: init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       moduleCacheBytes: init.moduleCacheBytes ?? DEFAULT_MODULE_CACHE_BYTES,
-      memoryPollMs: init.memoryPollMs ?? DEFAULT_MEMORY_POLL_MS,
+      memoryPollMs: Math.max(1, init.memoryPollMs ?? DEFAULT_MEMORY_POLL_MS),
       runnerSlackBytes: init.runnerSlackBytes ?? DEFAULT_RUNNER_SLACK_BYTES
     }
   }
@@ -199,6 +207,7 @@ export class WasmerRuntime implements WasmRuntime {
         : `module ${job.moduleHash} is not cached on this executor`)
     }
     const module = admit(job.module, job.moduleHash, { maxModuleBytes: this.init.maxModuleBytes, memoryBytes }).bytes
+    refuseGcTypes(module)
     this.modules.set(key, module)
     this.moduleBytes += module.byteLength
     for (const [k, m] of this.modules) {
@@ -216,7 +225,7 @@ export class WasmerRuntime implements WasmRuntime {
       const p = this.queue.shift()!
       const id = this.nextId++
       runner.job = { ...p, id, timer: setTimeout(() => this.replace(runner, 'timeout', `wall-time limit of ${p.limits.timeoutMs} ms reached`), p.limits.timeoutMs), startedAt: Date.now(), t0: performance.now(), cpuTicks: cpuTicks(runner.child.pid) }
-      if (this.init.memoryPollMs > 0) runner.job.monitor = setInterval(() => this.sample(runner, id), this.init.memoryPollMs).unref()
+      runner.job.monitor = setInterval(() => this.sample(runner, id), this.init.memoryPollMs).unref()
       this.send(runner, false)
     }
   }
@@ -245,14 +254,21 @@ export class WasmerRuntime implements WasmRuntime {
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'pipe', 'ipc']
     })
-    const runner: Runner = { child, ready: false, known: new Set(), idleRss: 0 }
-    // The runner's stderr is the SDK's complaints: kept short in the log, never sent to a client.
-    child.stderr?.on('data', (chunk: Buffer) => this.log?.warn({ pid: child.pid, stderr: chunk.toString('utf8', 0, Math.min(chunk.byteLength, 500)) }, 'wasmer runner stderr'))
+    const runner: Runner = { child, ready: false, known: new Set(), idleRss: 0, stderrTail: '' }
+    // The runner's stderr is the SDK's complaints: kept short in the log, never sent to a client;
+    // its tail says why a runner died.
+    child.stderr?.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('utf8', 0, Math.min(chunk.byteLength, STDERR_TAIL))
+      runner.stderrTail = (runner.stderrTail + text).slice(-STDERR_TAIL)
+      this.log?.warn({ pid: child.pid, stderr: text.slice(0, 500) }, 'wasmer runner stderr')
+    })
     child.on('message', (msg: RunnerMessage) => this.onMessage(runner, msg))
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': the stderr read to its end tells a runner that ran out of heap.
+    child.on('close', (code, signal) => {
       if (!this.running || !this.runners.includes(runner)) return
       this.log?.error({ exitCode: code, signal, job: runner.job?.job.jobId }, 'wasmer runner exited unexpectedly')
-      this.replace(runner, 'trap', 'runtime process exited')
+      if (OUT_OF_HEAP.test(runner.stderrTail)) this.replace(runner, 'memory_limit', `the runtime process reached its heap limit of ${RUNNER_HEAP_MB} MiB`)
+      else this.replace(runner, 'trap', 'runtime process exited')
     })
     child.on('error', (err) => this.log?.error({ err }, 'wasmer runner failed'))
     return runner
@@ -342,7 +358,7 @@ export class WasmerRuntime implements WasmRuntime {
   private retire (runner: Runner): boolean {
     const index = this.runners.indexOf(runner)
     if (index === -1) return false
-    runner.child.removeAllListeners('exit')
+    runner.child.removeAllListeners('close')
     runner.child.removeAllListeners('message')
     void kill(runner.child)
     if (!this.running) { this.runners.splice(index, 1); return true }
