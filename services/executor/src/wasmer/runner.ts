@@ -92,7 +92,9 @@ async function run (job: RunnerJob): Promise<void> {
     const message = String((err as Error).message)
     // The SDK reports a trap as text: "command execution failed: RuntimeError: js: <V8's trap message>".
     const v8 = /js: ([^\n]*)/.exec(message)?.[1] ?? message
-    result = { status: 'trap', exitCode: -1, stdout: new Uint8Array(), stderr: new Uint8Array(), trap: trapReasonOfMessage(v8), detail: v8.slice(0, 200) }
+    // A wasm exception nobody caught arrives as the exception object's string.
+    const trap = v8.includes('[object WebAssembly.Exception]') ? 'uncaught_exception' : trapReasonOfMessage(v8)
+    result = { status: 'trap', exitCode: -1, stdout: new Uint8Array(), stderr: new Uint8Array(), trap, detail: v8.slice(0, 200) }
   }
   const wallTimeUs = Math.round((performance.now() - t0) * 1000)
   const cpu = process.cpuUsage(cpu0)

@@ -16,7 +16,9 @@
  * types (features.ts). A guest that
  * runs out of memory at the cap fails on its own (trap or exit) rather than `memory_limit`: the
  * SDK gives no way to read the rewriter's record of a refused grow. Exit codes are what the SDK
- * reports: 16 bits (a WASI exit code of 65536 or more arrives modulo 65536).
+ * reports, as a POSIX process status would: the low 8 bits of a code below 2^31 (exit(256) is
+ * ok), the low 16 of a code above; a guest that catches proc_exit's unwinding decides its own
+ * outcome. Clocks are wasmer's (10 ms resolution), not this node's coarsened ones.
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
