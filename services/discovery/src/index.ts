@@ -119,7 +119,7 @@ export class DiscoveryNode {
     const replays = new ReplayGuard(REPLAY_WINDOW)
     await this.restoreReplays(replays, this.signer)
     const perExecutor = this.config.workersPerExecutor + this.config.queueCapacity
-    const jobs = new JobRunner({ executors, modules: this.modules, inputs: this.inputs, signer: this.signer, replays, logger: this.log.child({ component: 'jobs' }), metrics: this.metrics }, {
+    const jobs = new JobRunner({ executors, modules: this.modules, inputs: this.inputs, signer: this.signer, replays, logger: this.log.child({ component: 'jobs' }), metrics: this.metrics, runtime: async () => ({ name: (await info()).runtimeName }) }, {
       limits: this.config.limits,
       peerId,
       maxInFlight: () => Math.max(1, executors.size) * perExecutor,
