@@ -5,10 +5,11 @@
  *
  * * wall time: at a job's deadline its runner is killed (SIGKILL) and a fresh one started;
  * * memory: modules are admitted as on V8 (admission.ts: one defined memory, its maximum rewritten
- *   to the job's cap, `initial` above the cap refused), so the guest's `memory.grow` fails at the
- *   cap. Behind that, each runner's RSS is sampled while it runs a job: past its idle RSS plus the
- *   job's cap plus `runnerSlackBytes` the runner is killed and the job ends `memory_limit`; its JS
- *   heap is capped with `--max-old-space-size`;
+ *   cap. Behind that, each runner's RSS is sampled while it runs a job: past its RSS when the job
+ *   began plus the job's cap plus `runnerSlackBytes` the runner is killed and the job ends
+ *   `memory_limit`; its JS heap is capped with `--max-old-space-size`. The SDK keeps some memory of
+ *   every sandbox (measured: +16 MiB per 100 jobs), so a runner whose RSS passed its boot RSS
+ *   by `recycleBytes` is replaced between jobs;
  * * output: stdout + stderr capped together at the job's output cap (`output_limit`).
  *
  * What it does not do, refused with `runtime_unavailable` so another node can run the job: input
@@ -45,6 +46,8 @@ export const DEFAULT_MEMORY_POLL_MS = 20
 export const DEFAULT_RUNNER_SLACK_BYTES = 192 * 1024 * 1024
 /** JS heap of a runner (`--max-old-space-size`), MiB: the SDK, its packages and one job's output. */
 export const RUNNER_HEAP_MB = 256
+/** RSS a runner may gain over its life before it is replaced between jobs. */
+export const DEFAULT_RECYCLE_BYTES = 128 * 1024 * 1024
 /** Characters of a runner's stderr kept to tell why it died. */
 const STDERR_TAIL = 4096
 /** What V8 and Node write when a heap (the process's or a worker's) reached its limit. */
@@ -74,6 +77,8 @@ export interface WasmerRuntimeInit {
   memoryPollMs?: number
   /** RSS growth a job may cause beyond its memory cap. Default: 192 MiB. */
   runnerSlackBytes?: number
+  /** RSS a runner may gain over its life (past its boot RSS) before it is replaced between jobs. Default: 128 MiB. */
+  recycleBytes?: number
 }
 
 export interface WasmerRuntimeComponents {
@@ -99,11 +104,11 @@ interface Runner {
   ready: boolean
   /** Keys of the modules the parent believes this runner holds. */
   known: Set<string>
-  /** RSS when idle (bytes), read once booted. */
+  /** RSS once booted (bytes). */
   idleRss: number
   /** The last STDERR_TAIL characters the runner wrote to stderr. */
   stderrTail: string
-  job?: Pending & { id: number, timer: NodeJS.Timeout, monitor?: NodeJS.Timeout, startedAt: number, t0: number, cpuTicks: number }
+  job?: Pending & { id: number, timer: NodeJS.Timeout, monitor?: NodeJS.Timeout, startedAt: number, t0: number, cpuTicks: number, rssBase: number }
 }
 
 export class WasmerRuntime implements WasmRuntime {
@@ -131,7 +136,8 @@ export class WasmerRuntime implements WasmRuntime {
       maxOutputBytes: init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       moduleCacheBytes: init.moduleCacheBytes ?? DEFAULT_MODULE_CACHE_BYTES,
       memoryPollMs: Math.max(1, init.memoryPollMs ?? DEFAULT_MEMORY_POLL_MS),
-      runnerSlackBytes: init.runnerSlackBytes ?? DEFAULT_RUNNER_SLACK_BYTES
+      runnerSlackBytes: init.runnerSlackBytes ?? DEFAULT_RUNNER_SLACK_BYTES,
+      recycleBytes: init.recycleBytes ?? DEFAULT_RECYCLE_BYTES
     }
   }
 
@@ -147,7 +153,9 @@ export class WasmerRuntime implements WasmRuntime {
     this.running = false
     for (const p of this.queue.splice(0)) p.reject(new UnavailableError('executor is stopping'))
     await Promise.all(this.runners.map(async (r) => {
-      if (r.job !== undefined) { this.release(r); r.job?.reject(new UnavailableError('executor is stopping')) }
+      const job = r.job
+      this.release(r)
+      job?.reject(new UnavailableError('executor is stopping'))
       await kill(r.child)
     }))
     this.runners = []
@@ -226,7 +234,7 @@ export class WasmerRuntime implements WasmRuntime {
       if (!runner.ready || runner.job !== undefined) continue
       const p = this.queue.shift()!
       const id = this.nextId++
-      runner.job = { ...p, id, timer: setTimeout(() => this.replace(runner, 'timeout', `wall-time limit of ${p.limits.timeoutMs} ms reached`), p.limits.timeoutMs), startedAt: Date.now(), t0: performance.now(), cpuTicks: cpuTicks(runner.child.pid) }
+      runner.job = { ...p, id, timer: setTimeout(() => this.replace(runner, 'timeout', `wall-time limit of ${p.limits.timeoutMs} ms reached`), p.limits.timeoutMs), startedAt: Date.now(), t0: performance.now(), cpuTicks: cpuTicks(runner.child.pid), rssBase: rss(runner.child.pid) }
       runner.job.monitor = setInterval(() => this.sample(runner, id), this.init.memoryPollMs).unref()
       this.send(runner, false)
     }
@@ -305,16 +313,16 @@ export class WasmerRuntime implements WasmRuntime {
       this.finish(job, undefined, new InvalidModuleError(msg.message))
     } else {
       this.finish(job, resultOf(msg, job.admitUs))
-      if (!msg.clean) { this.retire(runner); return }
+      if (!msg.clean || rss(runner.child.pid) > runner.idleRss + this.init.recycleBytes) { this.retire(runner); return }
     }
     this.dispatch()
   }
 
-  /** Kills the runner if its RSS passed the job's bound: idle RSS + the job's memory cap + slack. */
+  /** Kills the runner if its RSS passed the job's bound: its RSS when the job began + the job's memory cap + slack. */
   private sample (runner: Runner, id: number): void {
     const job = runner.job
     if (job === undefined || job.id !== id) return
-    const bound = runner.idleRss + job.limits.memoryBytes + this.init.runnerSlackBytes
+    const bound = job.rssBase + job.limits.memoryBytes + this.init.runnerSlackBytes
     if (rss(runner.child.pid) > bound) this.replace(runner, 'memory_limit', `the runtime process passed its memory bound of ${bound} bytes (job cap ${job.limits.memoryBytes})`)
   }
 
