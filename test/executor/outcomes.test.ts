@@ -15,6 +15,9 @@ import { figure } from '../helpers/figures.ts'
 import { trapReason } from '../../services/executor/src/trap.ts'
 import { wasm, section, vec, body, exportMemoryAndStart, s32 } from './wasm-bytes.ts'
 import wabtInit from 'wabt'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ROOT } from '../helpers/node-harness.ts'
 
 const MiB = 1024 * 1024
 const W = '"wasi_snapshot_preview1"'
@@ -104,6 +107,15 @@ describe.each(RUNTIME_KINDS)('%s runtime outcomes', (kind) => {
     // V8 tells the cap's refusal apart (memory_limit); wasmer cannot read that record: the guest's
     // exit. The exit code is pages / 4 (64): wasmer keeps only 8 bits of a positive exit code.
     expect(r).toMatchObject({ status: per(kind, { v8: 'memory_limit', wasmer: 'exit' }), exitCode: 64 })
+  })
+
+  it('runs an ordinary C program (wasi-libc printf, no files) to the same output', async () => {
+    const printf = new Uint8Array(await readFile(join(ROOT, 'test/programs/c/printf.wasm')))
+    const r = await runtime.run(job(printf, { args: ['2000'] }))
+    expect(r).toMatchObject({ status: 'ok', exitCode: 0 })
+    const lines = new TextDecoder().decode(r.stdout).split('\n')
+    expect(lines).toHaveLength(2001)
+    expect(lines[1999]).toBe('line 1999')
   })
 
   it('names itself: the receipt says which runtime ran the job', () => {
