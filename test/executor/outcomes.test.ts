@@ -157,6 +157,19 @@ describe.each(RUNTIME_KINDS)('%s runtime outcomes', (kind) => {
     expect(await r).toMatchObject({ status: 'trap', trap: reason, exitCode: -1 })
   })
 
+  it('keeps what the guest wrote before it trapped', async () => {
+    const m = wabt.parseWat('before.wat', `(module (import ${W} "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1) (data (i32.const 64) "before the trap")
+      (func (export "_start") (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 15))
+        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))) (drop (call $w (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8))) unreachable))`)
+    const module = new Uint8Array(m.toBinary({}).buffer)
+    m.destroy()
+    const r = await runtime.run(job(module))
+    expect(r).toMatchObject({ status: 'trap', trap: 'unreachable' })
+    expect(new TextDecoder().decode(r.stdout)).toBe('before the trap')
+    expect(new TextDecoder().decode(r.stderr)).toBe('before the trap')
+  })
+
   it('classifies anything that is no wasm trap as other', () => {
     expect(trapReason(new Error('host bug'))).toBe('other')
     expect(trapReason(new WebAssembly.RuntimeError('some future trap'))).toBe('other')

@@ -68,11 +68,11 @@ async function run (job: RunnerJob): Promise<void> {
   const t0 = performance.now()
   let result: Pick<RunnerResult, 'status' | 'exitCode' | 'stdout' | 'stderr' | 'detail' | 'trap'>
   let clean = true
+  const output = new CappedOutput(job.outputBytes)
   try {
     const proc = await sandbox.command(loaded.pkg, job.args, { env: job.env }).spawn({ stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' })
     // Not awaited: a guest that never reads its stdin must not hold the job here.
     void proc.stdin!.write(job.stdin).then(async () => await proc.stdin!.close()).catch(() => {})
-    const output = new CappedOutput(job.outputBytes)
     // The SDK's own output cap only truncates: the guest runs on. Here the guest is stopped
     // when the cap is passed (and its runner replaced: a killed guest may keep running), without
     // waiting for the other stream, which a runaway guest never ends.
@@ -94,7 +94,8 @@ async function run (job: RunnerJob): Promise<void> {
     const v8 = /js: ([^\n]*)/.exec(message)?.[1] ?? message
     // A wasm exception nobody caught arrives as the exception object's string.
     const trap = v8.includes('[object WebAssembly.Exception]') ? 'uncaught_exception' : trapReasonOfMessage(v8)
-    result = { status: 'trap', exitCode: -1, stdout: new Uint8Array(), stderr: new Uint8Array(), trap, detail: v8.slice(0, 200) }
+    // What the guest wrote before it trapped is kept, as on V8.
+    result = { status: 'trap', exitCode: -1, ...output.bytes(), trap, detail: v8.slice(0, 200) }
   }
   const wallTimeUs = Math.round((performance.now() - t0) * 1000)
   const cpu = process.cpuUsage(cpu0)
