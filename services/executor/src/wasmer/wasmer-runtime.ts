@@ -52,6 +52,8 @@ export const DEFAULT_RECYCLE_BYTES = 128 * 1024 * 1024
 const STDERR_TAIL = 4096
 /** What V8 and Node write when a heap (the process's or a worker's) reached its limit. */
 const OUT_OF_HEAP = /heap limit|out of memory|ERR_WORKER_OUT_OF_MEMORY/i
+/** Pause before replacing a runner that died while booting. */
+const RESPAWN_DELAY_MS = 1000
 /** How long a runner may take to boot the SDK before it counts as failed. */
 const BOOT_MS = 60_000
 const PAGE_SIZE = 4096
@@ -278,7 +280,9 @@ export class WasmerRuntime implements WasmRuntime {
       if (!this.running || !this.runners.includes(runner)) return
       this.log?.error({ exitCode: code, signal, job: runner.job?.job.jobId }, 'wasmer runner exited unexpectedly')
       if (OUT_OF_HEAP.test(runner.stderrTail)) this.replace(runner, 'memory_limit', `the runtime process reached its heap limit of ${RUNNER_HEAP_MB} MiB`)
-      else this.replace(runner, 'trap', 'runtime process exited')
+      else if (runner.ready) this.replace(runner, 'trap', 'runtime process exited')
+      // Died while booting (the SDK cannot start here): retried after a pause, not in a loop.
+      else setTimeout(() => this.replace(runner, 'trap', 'runtime process exited'), RESPAWN_DELAY_MS).unref()
     })
     child.on('error', (err) => this.log?.error({ err }, 'wasmer runner failed'))
     return runner
