@@ -1,7 +1,8 @@
 /**
  * The two runtimes side by side, in the same run: a node with `executor_runtime: v8` and one with
- * `wasmer`, each measured on the same jobs — warm job (hello, hash only), cold first job (a new
- * module every time) and the compute kernels against `gcc -O2` — beside the same floors. wasmer
+ * `wasmer`, both up at once and measured in alternation on the same jobs — warm job (hello, hash
+ * only), cold first job (a new module every time) and the compute kernels, each run beside the
+ * same kernel built with `gcc -O2` — so a shift in the machine's load falls on both alike. wasmer
  * also gets its own floor: the bare `@wasmer/sdk` run of hello in one process (fresh sandbox per
  * run, as the runner does), so what the runner processes add shows apart from what the SDK costs.
  * Standalone: `node --no-liftoff bench/runtimes.ts [--quick]` (measures its floors itself).
@@ -13,9 +14,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { NodeService } from '../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
-import { createGrpcClient } from '../services/core/rpc/src/index.ts'
+import { createGrpcClient, type GrpcClient } from '../services/core/rpc/src/index.ts'
 import { contentHash } from '../services/core/protocol/src/hash-node.ts'
-import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
+import { startTestNode, ROOT, type TestNode } from '../test/helpers/node-harness.ts'
 import { bareColdRun, bareGrpcRoundTrips, bareInstantiateRun } from './floors.ts'
 import { median, percentile, timeSeq, printTable, fmtMs, type Row } from './stats.ts'
 
@@ -29,6 +30,7 @@ export interface RuntimeFloors {
 }
 
 const KINDS = ['v8', 'wasmer'] as const
+type Kind = typeof KINDS[number]
 const KERNELS = join(ROOT, 'bench', 'kernels')
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -42,91 +44,95 @@ export async function runtimeRows (quick: boolean, floors: RuntimeFloors): Promi
     const body = new Uint8Array([name.length, ...name, ...randomBytes(16)])
     return new Uint8Array([...hello, 0, body.length, ...body])
   }
-  const warmN = quick ? 50 : 300
-  const coldN = quick ? 5 : 20
+  const rounds = quick ? 3 : 10
+  const batch = quick ? 20 : 40
   const sdkFloor = median(await bareWasmerRuns(hello, quick ? 20 : 100))
-  const kernels = nativeKernels()
-  const rows: Row[] = []
-  const warm = new Map<string, number>()
-  const cold = new Map<string, number>()
-  const compute = new Map<string, Map<string, number>>()
-  for (const kind of KINDS) {
-    process.stderr.write(`runtime ${kind}…\n`)
-    const node = await startTestNode({ executors: 1, config: { executor_runtime: kind, limits: { max_timeout_ms: 600_000, default_timeout_ms: 600_000 } } })
-    const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
-    try {
+  const kernels = buildKernels()
+  // Both nodes run at once and every measure alternates between them (and with the native
+  // kernel), so a shift in the machine's load falls on both alike.
+  const nodes = new Map<Kind, { node: TestNode, client: GrpcClient<typeof NodeService> }>()
+  const warm = new Map<Kind, number[]>(KINDS.map((k) => [k, []]))
+  const cold = new Map<Kind, number[]>(KINDS.map((k) => [k, []]))
+  const compute = new Map<string, number[]>()
+  try {
+    for (const kind of KINDS) {
+      const node = await startTestNode({ executors: 1, config: { executor_runtime: kind, limits: { max_timeout_ms: 600_000, default_timeout_ms: 600_000 } } })
+      nodes.set(kind, { node, client: createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 }) })
+    }
+    for (const kind of KINDS) {
+      const { client } = nodes.get(kind)!
       const first = await client.submitJob({ manifestJson: manifest(hello), module: hello })
       if (first.status !== 'ok') throw new Error(`${kind}: hello ended ${first.status}`)
-      const times = await timeSeq(warmN, 20, async () => await client.submitJob({ manifestJson: manifest(hello) }))
-      warm.set(kind, median(times))
-      warm.set(`${kind}-p99`, percentile(times, 99))
-      const colds: number[] = []
-      for (let i = 0; i < coldN; i++) {
+      for (const k of kernels) await client.submitJob({ manifestJson: manifest(k.wasm, { args: [], limits: { timeout_ms: 600_000 } }), module: k.wasm })
+    }
+    process.stderr.write('runtimes: warm and cold jobs…\n')
+    for (let r = 0; r < rounds; r++) {
+      for (const kind of KINDS) {
+        const { client } = nodes.get(kind)!
+        warm.get(kind)!.push(...await timeSeq(batch, 5, async () => await client.submitJob({ manifestJson: manifest(hello) })))
         const v = variant()
         const t = performance.now()
         await client.submitJob({ manifestJson: manifest(v), module: v })
-        colds.push(performance.now() - t)
+        cold.get(kind)!.push(performance.now() - t)
       }
-      cold.set(kind, median(colds))
-      const perKernel = new Map<string, number>()
-      for (const k of kernels) {
-        const wasm = readFileSync(join(KERNELS, `${k.name}.wasm`))
-        const walls: number[] = []
-        for (let i = 0; i < (quick ? 2 : 4); i++) {
-          const res = await client.submitJob({ manifestJson: manifest(wasm, { args: [], limits: { timeout_ms: 600_000 } }), module: i === 0 ? wasm : undefined })
-          const receipt = JSON.parse(dec.decode(res.receiptJson)) as { wall_time_us: number, status: string }
-          if (receipt.status !== 'ok' || dec.decode(res.stdout).trim() !== k.output) throw new Error(`${kind} ${k.name}: ${receipt.status}, printed ${dec.decode(res.stdout).trim()}, native ${k.output}`)
-          if (i > 0) walls.push(receipt.wall_time_us / 1000) // the first run pays its compile
-        }
-        perKernel.set(k.name, median(walls))
-      }
-      compute.set(kind, perKernel)
-    } finally {
-      client.close()
-      await node.stop()
     }
+    process.stderr.write('runtimes: compute kernels…\n')
+    for (const k of kernels) {
+      for (let i = 0; i < (quick ? 1 : 3); i++) {
+        const t = performance.now()
+        const out = spawnSync(k.exe, [], { encoding: 'utf8' }).stdout.trim()
+        push(compute, `native ${k.name}`, performance.now() - t)
+        for (const kind of KINDS) {
+          const res = await nodes.get(kind)!.client.submitJob({ manifestJson: manifest(k.wasm, { args: [], limits: { timeout_ms: 600_000 } }) })
+          const receipt = JSON.parse(dec.decode(res.receiptJson)) as { wall_time_us: number, status: string }
+          if (receipt.status !== 'ok' || dec.decode(res.stdout).trim() !== out) throw new Error(`${kind} ${k.name}: ${receipt.status}, printed ${dec.decode(res.stdout).trim()}, native ${out}`)
+          push(compute, `${kind} ${k.name}`, receipt.wall_time_us / 1000)
+        }
+      }
+    }
+  } finally {
+    for (const { node, client } of nodes.values()) { client.close(); await node.stop() }
+    for (const k of kernels) rmSync(k.dir, { recursive: true, force: true })
   }
+  const rows: Row[] = []
   const floor = floors.grpc + floors.wasm
   for (const kind of KINDS) {
-    const w = warm.get(kind)!
+    const w = median(warm.get(kind)!)
     rows.push({ metric: `runtime ${kind}: warm job p50 (gRPC API, signed, hash only)`, value: fmtMs(w), floor: fmtMs(floor), ratio: `${(w / floor).toFixed(1)}×`, target: kind === 'v8' ? '≤ 1 ms' : '' })
-    rows.push({ metric: `runtime ${kind}: warm job p99`, value: fmtMs(warm.get(`${kind}-p99`)!), floor: '', ratio: '', target: '' })
+    rows.push({ metric: `runtime ${kind}: warm job p99`, value: fmtMs(percentile(warm.get(kind)!, 99)), floor: '', ratio: '', target: '' })
   }
-  rows.push({ metric: '  wasmer warm job vs the bare SDK run (one process, fresh sandbox)', value: fmtMs(warm.get('wasmer')!), floor: fmtMs(sdkFloor), ratio: `${(warm.get('wasmer')! / sdkFloor).toFixed(2)}×`, target: '' })
+  const wasmerWarm = median(warm.get('wasmer')!)
+  rows.push({ metric: '  wasmer warm job vs the bare SDK run (one process, fresh sandbox)', value: fmtMs(wasmerWarm), floor: fmtMs(sdkFloor), ratio: `${(wasmerWarm / sdkFloor).toFixed(2)}×`, target: '' })
   for (const kind of KINDS) {
-    const c = cold.get(kind)!
+    const c = median(cold.get(kind)!)
     rows.push({ metric: `runtime ${kind}: cold first job (new module)`, value: fmtMs(c), floor: fmtMs(floors.cold + floors.grpc), ratio: `${(c / (floors.cold + floors.grpc)).toFixed(1)}×`, target: '' })
   }
   for (const k of kernels) {
+    const native = median(compute.get(`native ${k.name}`)!)
     for (const kind of KINDS) {
-      const t = compute.get(kind)!.get(k.name)!
-      rows.push({ metric: `runtime ${kind}: compute kernel ${k.name} vs gcc -O2`, value: fmtMs(t), floor: fmtMs(k.ms), ratio: `${(t / k.ms).toFixed(2)}×`, target: kind === 'v8' ? '≤ 1.25×' : '' })
+      const t = median(compute.get(`${kind} ${k.name}`)!)
+      rows.push({ metric: `runtime ${kind}: compute kernel ${k.name} vs gcc -O2`, value: fmtMs(t), floor: fmtMs(native), ratio: `${(t / native).toFixed(2)}×`, target: kind === 'v8' ? '≤ 1.25×' : '' })
     }
   }
   return rows
 }
 
-/** Each kernel built with gcc -O2 and run natively: its median time and its output. */
-function nativeKernels (): Array<{ name: string, ms: number, output: string }> {
+function push (map: Map<string, number[]>, key: string, value: number): void {
+  const list = map.get(key) ?? []
+  list.push(value)
+  map.set(key, list)
+}
+
+/** Each kernel built with gcc -O2 (in its own temporary folder) beside its committed .wasm. */
+function buildKernels (): Array<{ name: string, exe: string, dir: string, wasm: Uint8Array }> {
   if (!existsSync(KERNELS)) return []
-  const tmp = mkdtempSync(join(tmpdir(), 'phase-rt-kernel-'))
-  try {
-    return readdirSync(KERNELS).filter((f) => f.endsWith('.c') && existsSync(join(KERNELS, f.replace(/\.c$/, '.wasm')))).map((f) => {
-      const name = f.slice(0, -2)
-      const exe = join(tmp, name)
-      execFileSync('gcc', ['-O2', '-o', exe, join(KERNELS, f)])
-      const times: number[] = []
-      let output = ''
-      for (let i = 0; i < 3; i++) {
-        const t = performance.now()
-        output = spawnSync(exe, [], { encoding: 'utf8' }).stdout.trim()
-        times.push(performance.now() - t)
-      }
-      return { name, ms: median(times), output }
-    })
-  } finally {
-    rmSync(tmp, { recursive: true, force: true })
-  }
+  return readdirSync(KERNELS).filter((f) => f.endsWith('.c') && existsSync(join(KERNELS, f.replace(/\.c$/, '.wasm')))).map((f) => {
+    const name = f.slice(0, -2)
+    const dir = mkdtempSync(join(tmpdir(), 'phase-rt-kernel-'))
+    const exe = join(dir, name)
+    execFileSync('gcc', ['-O2', '-o', exe, join(KERNELS, f)])
+    return { name, exe, dir, wasm: new Uint8Array(readFileSync(join(KERNELS, `${name}.wasm`))) }
+  })
 }
 
 /** The SDK alone: hello run `n` times in this process, a fresh sandbox each (ms per run). */

@@ -1,5 +1,6 @@
 /**
- * Module features the wasmer runtime cannot run, found before a runner sees the module:
+ * What the wasmer runtime cannot run, refused before a runner sees the job: features of the V8
+ * runtime it lacks (input files, fuel, the deterministic profile), and module features:
  * `@wasmer/sdk` 0.16 panics on wasm GC types ("GC is not implemented yet") and its runner
  * process dies with the job. A module whose type section holds anything but plain function
  * types (struct, array, sub types, rec groups, typed references) is refused with
@@ -8,6 +9,7 @@
  */
 import { RuntimeUnavailableError } from '@phase-network/protocol'
 import { Reader } from '../rewrite/bytes.ts'
+import type { WasmJob } from '../runtime.ts'
 
 const TYPE_SECTION = 1
 const FUNC = 0x60
@@ -42,3 +44,10 @@ export function refuseGcTypes (bytes: Uint8Array): void {
 }
 
 const gc = (): RuntimeUnavailableError => new RuntimeUnavailableError('the wasmer runtime cannot run wasm GC types (struct, array, typed references); run the job on a v8-wasm node')
+
+/** Features of the V8 runtime this one does not have: refused, never silently ignored. */
+export function refuseUnsupported (job: WasmJob): void {
+  if ((job.inputs?.length ?? 0) > 0) throw new RuntimeUnavailableError('the wasmer runtime does not support input files (/in); run the job on a v8-wasm node')
+  if (job.profile === 'deterministic') throw new RuntimeUnavailableError('the wasmer runtime does not support the deterministic profile; run the job on a v8-wasm node')
+  if (job.limits.fuel !== undefined) throw new RuntimeUnavailableError('the wasmer runtime does not meter fuel; run the job on a v8-wasm node')
+}

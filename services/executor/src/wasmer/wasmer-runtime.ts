@@ -23,11 +23,12 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { CancelledError, InvalidModuleError, ModuleNotCachedError, QueueFullError, RuntimeUnavailableError, UnavailableError } from '@phase-network/protocol'
+import { CancelledError, InvalidModuleError, ModuleNotCachedError, QueueFullError, UnavailableError } from '@phase-network/protocol'
 import type { Logger } from '@phase-network/process'
 import { admit } from '../admission.ts'
 import { checkInputFiles } from '../wasi/inputs.ts'
-import { refuseGcTypes } from './features.ts'
+import { refuseGcTypes, refuseUnsupported } from './features.ts'
+import { CLOCK_TICKS, cpuTicks, kill, rss } from './proc.ts'
 import type { RuntimeStatus, WasmJob, WasmResult, WasmRuntime, WasmStatus } from '../runtime.ts'
 import type { RunnerJob, RunnerMessage, RunnerResult } from './messages.ts'
 
@@ -56,9 +57,6 @@ const OUT_OF_HEAP = /heap limit|out of memory|ERR_WORKER_OUT_OF_MEMORY/i
 const RESPAWN_DELAY_MS = 1000
 /** How long a runner may take to boot the SDK before it counts as failed. */
 const BOOT_MS = 60_000
-const PAGE_SIZE = 4096
-/** USER_HZ of /proc/<pid>/stat on Linux. */
-const CLOCK_TICKS = 100
 
 export interface WasmerRuntimeInit {
   /** Runner processes. Default: 1. */
@@ -403,13 +401,6 @@ export class WasmerRuntime implements WasmRuntime {
   }
 }
 
-/** Features of the V8 runtime this one does not have: refused, never silently ignored. */
-function refuseUnsupported (job: WasmJob): void {
-  if ((job.inputs?.length ?? 0) > 0) throw new RuntimeUnavailableError('the wasmer runtime does not support input files (/in); run the job on a v8-wasm node')
-  if (job.profile === 'deterministic') throw new RuntimeUnavailableError('the wasmer runtime does not support the deterministic profile; run the job on a v8-wasm node')
-  if (job.limits.fuel !== undefined) throw new RuntimeUnavailableError('the wasmer runtime does not meter fuel; run the job on a v8-wasm node')
-}
-
 function resultOf (msg: RunnerResult, admitUs: number | undefined): WasmResult {
   const compile = (admitUs ?? 0) + (msg.compileTimeUs ?? 0)
   return {
@@ -425,36 +416,6 @@ function resultOf (msg: RunnerResult, admitUs: number | undefined): WasmResult {
     startedAt: new Date(msg.startedAt).toISOString(),
     finishedAt: new Date(msg.finishedAt).toISOString(),
     detail: msg.detail
-  }
-}
-
-/** SIGKILL, then wait for the exit (a killed runner cannot hang). */
-async function kill (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve())
-    child.kill('SIGKILL')
-  })
-}
-
-/** Resident bytes of a process (0 when it is gone). */
-function rss (pid: number | undefined): number {
-  try {
-    return Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE_SIZE
-  } catch {
-    return 0
-  }
-}
-
-/** utime + stime of a process in clock ticks (0 when it is gone). */
-function cpuTicks (pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Fields after the command name (which may hold spaces) in parentheses: utime is the 14th field.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return Number(fields[11]) + Number(fields[12])
-  } catch {
-    return 0
   }
 }
 
