@@ -260,7 +260,8 @@ export class WasmerRuntime implements WasmRuntime {
   private spawn (): Runner {
     const child = fork(new URL('./runner.ts', import.meta.url), [], {
       execArgv: [`--max-old-space-size=${RUNNER_HEAP_MB}`, '--disable-warning=ExperimentalWarning'],
-      env: { ...process.env, PHASE_WASMER_CACHE_BYTES: String(this.init.moduleCacheBytes) },
+      // Nothing of the executor's environment (config, tokens) reaches the process that runs guests.
+      env: { PHASE_WASMER_CACHE_BYTES: String(this.init.moduleCacheBytes) },
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'pipe', 'ipc']
     })
