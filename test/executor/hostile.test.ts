@@ -239,6 +239,24 @@ describe.each(RUNTIME_KINDS)('%s runtime against hostile wasm', (kind) => {
     expect(result).toMatchObject(per<object>(kind, { v8: outcome, wasmer: { status: expect.stringMatching(/^(timeout|memory_limit)$/) } }))
   })
 
+  it.each([3, 4, 5])('finds no host file through preopen fd %i (/etc/passwd, ../../etc/passwd)', async (fd) => {
+    // Opens each path relative to the descriptor and exits with its errno (0 would be a host file).
+    const probe = wat(`(module
+      (import ${W} "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import ${W} "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 100) "etc/passwd") (data (i32.const 200) "../../etc/passwd")
+      (func (export "_start") (local $e i32)
+        (local.set $e (call $open (i32.const ${fd}) (i32.const 0) (i32.const 100) (i32.const 10) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 300)))
+        (if (i32.eqz (local.get $e)) (then (call $exit (i32.const 0))))
+        (local.set $e (call $open (i32.const ${fd}) (i32.const 0) (i32.const 200) (i32.const 16) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 300)))
+        (call $exit (local.get $e))))`)
+    const { result } = await contained(`host file through fd ${fd}`, job(probe))
+    expect(result?.status).toBe('exit')
+    expect(result?.exitCode).toBeGreaterThan(0)
+    figure('hostile wasm', `${kind}: errno opening ../../etc/passwd from fd ${fd}`, result?.exitCode ?? -1)
+  })
+
   it('reports exit when the guest catches proc_exit with catch_all and returns (wasmer: the guest decides)', async () => {
     const caught = wat(`(module
       (import ${W} "proc_exit" (func $exit (param i32)))
