@@ -15,6 +15,7 @@ import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareColdRun, bareWorkerRoundTrips } from './floors.ts'
 import { median, percentile, timeSeq, printTable, fmtMs, type Row } from './stats.ts'
 import { kernelRows } from './kernels.ts'
+import { runtimeRows } from './runtimes.ts'
 import { networkRows } from './network.ts'
 import { failoverRows } from './failover.ts'
 import { verifyRows } from './verify.ts'
@@ -138,6 +139,8 @@ process.stderr.write('signatures…\n')
 
 for (const r of await verifyRows(quick)) rows.push(r)
 for (const r of await kernelRows(quick)) rows.push(r)
+process.stderr.write('runtimes side by side…\n')
+for (const r of await runtimeRows(quick, { grpc: grpcFloor, wasm: wasmFloor, cold: coldFloor })) rows.push(r)
 for (const r of await networkRows(quick)) rows.push(r)
 for (const r of await failoverRows(quick)) rows.push(r)
 process.stderr.write('start-up…\n')

@@ -24,6 +24,12 @@ export const WORKER_OVERHEAD_MB = 64
 export const TASKS_PER_PROCESS = 32
 /** Per worker thread of an executor (the thread and what V8 starts for it). */
 export const TASKS_PER_WORKER = 8
+/**
+ * Per wasmer runner process (executor_runtime wasmer), above its job's memory: Node and the SDK
+ * (~60 MiB RSS), what it may gain over jobs before it is replaced (128 MiB) and the RSS a job may
+ * use beyond its cap before its runner is killed (192 MiB).
+ */
+export const WASMER_RUNNER_OVERHEAD_MB = 384
 /** pm2's helpers, the reload command and the start script run in the same cgroup. */
 export const TASKS_SPARE = 64
 
@@ -36,15 +42,17 @@ export interface NodeLimits {
   readonly tasksMax: number
 }
 
-export function nodeLimits (config: Pick<NodeConfig, 'executors' | 'workersPerExecutor' | 'limits'>): NodeLimits {
+export function nodeLimits (config: Pick<NodeConfig, 'executors' | 'workersPerExecutor' | 'limits'> & Partial<Pick<NodeConfig, 'executorRuntime'>>): NodeLimits {
   const moduleMb = Math.ceil(config.limits.maxModuleBytes / MIB)
-  const executor = EXECUTOR_BASE_MB + 2 * moduleMb + config.workersPerExecutor * (config.limits.maxMemoryMb + WORKER_OVERHEAD_MB)
+  // With wasmer each worker is a runner process of its own (counted here with its executor).
+  const wasmer = config.executorRuntime === 'wasmer'
+  const executor = EXECUTOR_BASE_MB + 2 * moduleMb + config.workersPerExecutor * (config.limits.maxMemoryMb + (wasmer ? WASMER_RUNNER_OVERHEAD_MB : WORKER_OVERHEAD_MB))
   const discovery = DISCOVERY_BASE_MB + 2 * moduleMb
   const processes = 2 + config.executors
   return {
     processMb: { signer: SIGNER_MB, discovery, executor },
     memoryMaxMb: SUPERVISOR_MB + SIGNER_MB + discovery + config.executors * executor,
-    tasksMax: TASKS_SPARE + TASKS_PER_PROCESS * (processes + 1) + TASKS_PER_WORKER * config.executors * config.workersPerExecutor
+    tasksMax: TASKS_SPARE + TASKS_PER_PROCESS * (processes + 1) + (wasmer ? TASKS_PER_PROCESS : TASKS_PER_WORKER) * config.executors * config.workersPerExecutor
   }
 }
 

@@ -14,6 +14,8 @@ const RUN = `  phase run FILE [options] [-- ARGS...]    run FILE on the node; st
       --fuel N              instruction budget: the job ends fuel_exhausted past it (the node's cap wins)
       --deterministic       deterministic profile: virtual clock from fuel, random seeded from the job id,
                             always metered; the same job gives the same output and fuel on every node
+      --runtime NAME        require this runtime (v8-wasm, wasmer): a node that runs another refuses the job
+                            (runtime_unavailable); with --remote, only peers that offer it are asked
       --remote              run on another node found on the network
       --peer PEERID         run on that peer
       --replicas K          run on K distinct nodes and report how many agree (use with --json)

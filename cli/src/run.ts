@@ -26,7 +26,8 @@ const OPTIONS = {
   replicas: { type: 'string' },
   peer: { type: 'string' },
   input: { type: 'string', multiple: true },
-  'output-dir': { type: 'string' }
+  'output-dir': { type: 'string' },
+  runtime: { type: 'string' }
 } as const
 
 export async function runCommand (argv: string[], env: Readonly<Record<string, string | undefined>>, node: NodeOptions): Promise<number> {
@@ -50,6 +51,7 @@ export async function runCommand (argv: string[], env: Readonly<Record<string, s
   if (fuel !== undefined) limits.fuel = fuel
   if (Object.keys(limits).length > 0) builder.limits(limits)
   if (values.deterministic === true) builder.profile('deterministic')
+  if (values.runtime !== undefined) builder.requirements({ runtime: values.runtime as string })
   const job = builder.build()
   const peer = values.peer as string | undefined
   const replicas = intOption(values.replicas, 'replicas')

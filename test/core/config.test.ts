@@ -97,6 +97,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { PHASE_CONFIG: ok, PHASE_EXECUTORS: '99' } })).toThrow(/\/executors must be <= 64/)
   })
 
+  it('picks the executors\' runtime from executor_runtime (v8 by default) and refuses an unknown one', async () => {
+    expect(loadConfig({ env: { HOME: '/home/op', PHASE_CONFIG: undefined }, uid: 1000 }).executorRuntime).toBe('v8')
+    const wasmer = await file({ executor_runtime: 'wasmer' })
+    expect(loadConfig({ env: { PHASE_CONFIG: wasmer } }).executorRuntime).toBe('wasmer')
+    const ok = await file({})
+    expect(loadConfig({ env: { PHASE_CONFIG: ok, PHASE_EXECUTOR_RUNTIME: 'wasmer' } }).executorRuntime).toBe('wasmer')
+    const bad = await file({ executor_runtime: 'wasmtime' })
+    expect(() => loadConfig({ env: { PHASE_CONFIG: bad } })).toThrow(/\/executor_runtime/)
+  })
+
   it('refuses a token in a config file other users can read, and takes it from a 0600 file', async () => {
     const doc = { api: { token: 'correct-horse-battery-staple' } }
     const open = await file(doc, 0o644)

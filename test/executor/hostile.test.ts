@@ -1,16 +1,19 @@
 /**
- * Hostile WebAssembly against the real pool: every case ends with the right status (or a typed
- * refusal), the executor process's memory stays bounded, and a good job run beside each case
- * still succeeds. Each case records what it measured in the suite's 'hostile wasm' table.
+ * Hostile WebAssembly against each real runtime (V8 worker threads, wasmer runner processes):
+ * every case ends with the right status (or a typed refusal), the executor process's memory
+ * stays bounded, and a good job run beside each case still succeeds. Where wasmer differs the
+ * expectation says so (`per(kind, { v8, wasmer })`). Each case records what it measured in the
+ * suite's 'hostile wasm' table, under its runtime.
  */
 import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import wabtInit from 'wabt'
-import { createV8Runtime, MAX_TABLE_ELEMENTS, type WasmRuntime, type WasmJob, type WasmResult } from '../../services/executor/src/index.ts'
+import { MAX_TABLE_ELEMENTS, type WasmRuntime, type WasmJob, type WasmResult } from '../../services/executor/src/index.ts'
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { figure } from '../helpers/figures.ts'
+import { createRuntime, per, RUNTIME_KINDS } from './runtimes.ts'
 import { customSectionFlood, exnrefChain, gcArrayBomb, gcStructChain, tableBomb } from './wasm-bytes.ts'
 
 const HELLO = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
@@ -43,11 +46,11 @@ function job (module: Uint8Array, extra: Partial<WasmJob> = {}, limits: Partial<
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b)
 
-describe('V8 runtime against hostile wasm', () => {
+describe.each(RUNTIME_KINDS)('%s runtime against hostile wasm', (kind) => {
   let runtime: WasmRuntime
 
   beforeAll(async () => {
-    runtime = createV8Runtime({ workers: 2, queueCapacity: 16, maxMemoryBytes: CAP, maxModuleBytes: 4 * MiB })
+    runtime = createRuntime(kind, { workers: 2, queueCapacity: 16, maxMemoryBytes: CAP, maxModuleBytes: 4 * MiB })
     await runtime.start()
   })
   afterAll(async () => { await runtime.stop() })
@@ -73,7 +76,7 @@ describe('V8 runtime against hostile wasm', () => {
     const { result, error } = await outcome
     clearInterval(sampler)
     const rssGrowth = Math.max(0, peak - base)
-    figure('hostile wasm', row, result?.status ?? error?.code ?? '?', `RSS +${Math.round(rssGrowth / MiB)} MiB, ${goodJobs} good jobs beside it`)
+    figure('hostile wasm', `${kind}: ${row}`, result?.status ?? error?.code ?? '?', `RSS +${Math.round(rssGrowth / MiB)} MiB, ${goodJobs} good jobs beside it`)
     expect(rssGrowth).toBeLessThan(RSS_BOUND)
     return { result, error, rssGrowth, goodJobs }
   }
@@ -100,17 +103,18 @@ describe('V8 runtime against hostile wasm', () => {
           (if (i32.ne (table.grow $d (ref.null func) (i32.const 1000000)) (i32.const -1)) (then (local.set $n (i32.const 1))))
           (if (i32.ne (table.grow $e (ref.null func) (i32.const 1000000)) (i32.const -1)) (then (local.set $n (i32.const 1))))
           (br_if $l (local.get $n)))
-        ;; then one element at a time, so the exit code is the exact total
+        ;; then one element at a time, so the exit code is the exact total (in units of 2048:
+        ;; wasmer keeps 8 bits of a positive exit code)
         (loop $m
           (local.set $n (i32.const 0))
           (if (i32.ne (table.grow $a (ref.null func) (i32.const 1)) (i32.const -1)) (then (local.set $n (i32.const 1))))
           (if (i32.ne (table.grow $e (ref.null func) (i32.const 1)) (i32.const -1)) (then (local.set $n (i32.const 1))))
           (br_if $m (local.get $n)))
-        (call $exit (i32.add (i32.add (i32.add (table.size $a) (table.size $b)) (i32.add (table.size $c) (table.size $d))) (table.size $e)))))`)
+        (call $exit (i32.shr_u (i32.add (i32.add (i32.add (table.size $a) (table.size $b)) (i32.add (table.size $c) (table.size $d))) (table.size $e)) (i32.const 11)))))`)
     const { result } = await contained('table.grow bomb (5 tables, +1M elements a step)', job(grow))
     expect(result?.status).toBe('exit')
     expect(result?.exitCode).toBeGreaterThan(0)
-    expect(result?.exitCode).toBeLessThanOrEqual(MAX_TABLE_ELEMENTS)
+    expect(result?.exitCode).toBeLessThanOrEqual(MAX_TABLE_ELEMENTS / 2048)
   })
 
   it('refuses a wasm GC array bomb (one array.new can be 1 GiB)', async () => {
@@ -119,8 +123,10 @@ describe('V8 runtime against hostile wasm', () => {
     expect(error?.message).toMatch(/GC array types/)
   })
 
-  it('ends a wasm GC struct chain at the job\'s memory cap with memory_limit', async () => {
-    const { result } = await contained('GC struct chain (struct.new in a loop, 16 MiB job)', job(gcStructChain(), {}, { memoryBytes: 16 * MiB, timeoutMs: 30_000 }))
+  it('ends a wasm GC struct chain at the job\'s memory cap with memory_limit (wasmer: refuses GC types)', async () => {
+    const { result, error } = await contained('GC struct chain (struct.new in a loop, 16 MiB job)', job(gcStructChain(), {}, { memoryBytes: 16 * MiB, timeoutMs: 30_000 }))
+    // @wasmer/sdk 0.16 panics on GC types ("GC is not implemented yet"): refused before a runner sees it.
+    if (kind === 'wasmer') { expect(error?.code).toBe('runtime_unavailable'); return }
     expect(result?.status).toBe('memory_limit')
     expect(result?.detail).toContain(`job's memory cap of ${16 * MiB} bytes`)
     expect(result?.exitCode).toBe(-1)
@@ -132,14 +138,17 @@ describe('V8 runtime against hostile wasm', () => {
     expect(result?.status).toBe('memory_limit')
   })
 
-  it('ends a struct chain at the worker\'s hard heap limit when nothing samples it, and the process lives on', async () => {
-    const bare = createV8Runtime({ workers: 1, maxMemoryBytes: 16 * MiB, heapPollMs: 0 })
+  it('ends a heap chain at the hard limit (v8: the worker\'s heap, sampling off; wasmer: the runner\'s RSS bound), and the process lives on', async () => {
+    // The SDK's worker threads have no heap limit this node can set: a wasmer runner's hard
+    // limit is its RSS bound, sampled always (memoryPollMs 0 is not offered there).
+    const bare = createRuntime(kind, { workers: 1, maxMemoryBytes: 16 * MiB, ...(kind === 'v8' ? { memoryPollMs: 0 } : {}) })
     await bare.start()
     try {
-      const r = await bare.run(job(gcStructChain(), {}, { memoryBytes: 16 * MiB, timeoutMs: 30_000 }))
+      // V8: a GC struct chain; wasmer (no GC types): an exnref chain.
+      const r = await bare.run(job(kind === 'v8' ? gcStructChain() : exnrefChain(), {}, { memoryBytes: 16 * MiB, timeoutMs: 30_000 }))
+      figure('hostile wasm', `${kind}: heap chain against the hard limit`, r.status, r.detail)
       expect(r.status).toBe('memory_limit')
-      expect(r.detail).toMatch(/worker's heap cap/)
-      figure('hostile wasm', 'GC struct chain, heap sampling off (worker heap limit only)', r.status)
+      expect(r.detail).toMatch(per(kind, { v8: /worker's heap cap/, wasmer: /memory bound/ }))
       expect((await bare.run(job(HELLO, { args: ['after'] }))).status).toBe('ok')
     } finally {
       await bare.stop()
@@ -166,8 +175,10 @@ describe('V8 runtime against hostile wasm', () => {
     const { result } = await contained('infinite loop (1 s limit)', job(loop, {}, { timeoutMs: 1000 }))
     expect(result?.status).toBe('timeout')
     // A spinning thread burns about its wall time in CPU; the machine is shared, so only a floor.
-    expect(result?.cpuTimeUs).toBeGreaterThan(100_000)
-    figure('hostile wasm', 'CPU time reported for a 1 s infinite loop', Math.round((result?.cpuTimeUs ?? 0) / 1000), 'ms')
+    // A fresh wasmer runner spends much of the first second setting up the sandbox (measured
+    // 0.4–0.9 s on a busy machine) and counts in 10 ms ticks: a floor of one tick.
+    expect(result?.cpuTimeUs).toBeGreaterThan(per(kind, { v8: 100_000, wasmer: 0 }))
+    figure('hostile wasm', `${kind}: CPU time reported for a 1 s infinite loop`, Math.round((result?.cpuTimeUs ?? 0) / 1000), 'ms')
   })
 
   it('cuts an output flood at the output cap', async () => {
@@ -222,11 +233,31 @@ describe('V8 runtime against hostile wasm', () => {
           (if (local.get $e) (then (call $exit (local.get $e))))
           (br $l)))`, { status: 'exit', exitCode: 33 }]
   ])('stops a %s at its bound', async (row, start, outcome) => {
-    const { result } = await contained(row, job(wat(`(module ${FS} ${start})`), {}, { outputBytes: 100_000 }))
-    expect(result).toMatchObject(outcome)
+    const { result } = await contained(row, job(wat(`(module ${FS} ${start})`), {}, { outputBytes: 100_000, timeoutMs: 3000 }))
+    // wasmer: fd 4 is "." of the sandbox's own in-memory file system (fresh per job), which the
+    // output cap does not count: the flood runs until the wall time or the runner's RSS bound.
+    expect(result).toMatchObject(per<object>(kind, { v8: outcome, wasmer: { status: expect.stringMatching(/^(timeout|memory_limit)$/) } }))
   })
 
-  it('reports exit when the guest catches proc_exit with catch_all and returns', async () => {
+  it.each([3, 4, 5])('finds no host file through preopen fd %i (/etc/passwd, ../../etc/passwd)', async (fd) => {
+    // Opens each path relative to the descriptor and exits with its errno (0 would be a host file).
+    const probe = wat(`(module
+      (import ${W} "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import ${W} "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 100) "etc/passwd") (data (i32.const 200) "../../etc/passwd")
+      (func (export "_start") (local $e i32)
+        (local.set $e (call $open (i32.const ${fd}) (i32.const 0) (i32.const 100) (i32.const 10) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 300)))
+        (if (i32.eqz (local.get $e)) (then (call $exit (i32.const 0))))
+        (local.set $e (call $open (i32.const ${fd}) (i32.const 0) (i32.const 200) (i32.const 16) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 300)))
+        (call $exit (local.get $e))))`)
+    const { result } = await contained(`host file through fd ${fd}`, job(probe))
+    expect(result?.status).toBe('exit')
+    expect(result?.exitCode).toBeGreaterThan(0)
+    figure('hostile wasm', `${kind}: errno opening ../../etc/passwd from fd ${fd}`, result?.exitCode ?? -1)
+  })
+
+  it('reports exit when the guest catches proc_exit with catch_all and returns (wasmer: the guest decides)', async () => {
     const caught = wat(`(module
       (import ${W} "proc_exit" (func $exit (param i32)))
       (import ${W} "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
@@ -238,17 +269,19 @@ describe('V8 runtime against hostile wasm', () => {
         (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 10))
         (try (do (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))) (catch_all))))`)
     const { result } = await contained('EH: catch_all around proc_exit(7), then return', job(caught))
-    expect(result).toMatchObject({ status: 'exit', exitCode: 7 })
-    expect(result?.stdout.byteLength).toBe(0)
+    // wasmer's proc_exit unwinds with an exception the guest can catch, and keeps no record of
+    // its own: a guest that catches it and returns ends ok, with what it wrote after.
+    expect(result).toMatchObject(per(kind, { v8: { status: 'exit', exitCode: 7 }, wasmer: { status: 'ok', exitCode: 0 } }))
+    expect(result?.stdout.byteLength).toBe(per(kind, { v8: 0, wasmer: 10 }))
   })
 
-  it('reports exit when the guest catches proc_exit and then spins until its deadline', async () => {
+  it('reports exit when the guest catches proc_exit and then spins until its deadline (wasmer: timeout)', async () => {
     const spin = wat(`(module
       (import ${W} "proc_exit" (func $exit (param i32)))
       (memory (export "memory") 1)
       (func (export "_start") (try (do (call $exit (i32.const 3))) (catch_all (loop $l (br $l))))))`)
     const { result } = await contained('EH: catch_all around proc_exit(3), then spin', job(spin, {}, { timeoutMs: 1000 }))
-    expect(result).toMatchObject({ status: 'exit', exitCode: 3 })
+    expect(result).toMatchObject(per(kind, { v8: { status: 'exit', exitCode: 3 }, wasmer: { status: 'timeout', exitCode: -1 } }))
     // The worker it held is replaced at the deadline: the pool still has two.
     await expect(runtime.run(job(HELLO, { args: ['x'] }))).resolves.toMatchObject({ status: 'ok' })
   })
@@ -269,13 +302,14 @@ describe('V8 runtime against hostile wasm', () => {
   })
 
   it.each([
-    ['proc_exit(0xFFFFFFFF)', -1, 4294967295],
-    ['proc_exit(2^31)', -2147483648, 2147483648]
-  ])('carries %s as the WASI u32', async (row, arg, code) => {
+    ['proc_exit(0xFFFFFFFF)', -1, { v8: { status: 'exit', exitCode: 4294967295 }, wasmer: { status: 'exit', exitCode: 65535 } }],
+    // wasmer keeps 8 bits of an exit code below 2^31 and 16 bits above: 2^31 arrives as 0, i.e. ok.
+    ['proc_exit(2^31)', -2147483648, { v8: { status: 'exit', exitCode: 2147483648 }, wasmer: { status: 'ok', exitCode: 0 } }]
+  ])('carries %s as the WASI u32 (wasmer: its low bits)', async (row, arg, outcome) => {
     const exit = wat(`(module (import ${W} "proc_exit" (func $exit (param i32))) (memory (export "memory") 1)
       (func (export "_start") (call $exit (i32.const ${arg}))))`)
     const { result } = await contained(row, job(exit))
-    expect(result).toMatchObject({ status: 'exit', exitCode: code })
+    expect(result).toMatchObject(per(kind, outcome))
   })
 
   it('answers every WASI import called with hostile pointers and lengths with an errno', async () => {
@@ -338,10 +372,14 @@ describe('V8 runtime against hostile wasm', () => {
         (drop (call $fd_write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 40)))))`)
     const { result } = await contained('every WASI import with hostile pointers', job(module, { env: { A: '1' }, stdin: new TextEncoder().encode('stdin data') }))
     expect(result?.status).toBe('ok')
-    expect([...result!.stdout]).toEqual(calls.map(([, errno]) => errno))
+    if (kind === 'v8') expect([...result!.stdout]).toEqual(calls.map(([, errno]) => errno))
+    // wasmer's own WASI host answers with its own errnos (78, WASIX's EMEMVIOLATION, for a bad
+    // pointer): every call got one and the runner lived; what it answered is recorded.
+    else expect(result!.stdout.byteLength).toBe(calls.length)
+    figure('hostile wasm', `${kind}: errnos of the hostile WASI calls`, [...result!.stdout].join(' '))
   })
 
-  it('gives the guest clocks with a 100 µs resolution', async () => {
+  it('gives the guest clocks with a 100 µs resolution (wasmer: not coarsened)', async () => {
     const clock = wat(`(module
       (import ${W} "clock_res_get" (func $res (param i32 i32) (result i32)))
       (import ${W} "clock_time_get" (func $time (param i32 i64 i32) (result i32)))
@@ -357,6 +395,14 @@ describe('V8 runtime against hostile wasm', () => {
         (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`)
     const { result } = await contained('clock resolution', job(clock))
     const view = new DataView(result!.stdout.buffer, result!.stdout.byteOffset, result!.stdout.byteLength)
+    figure('hostile wasm', `${kind}: clock resolution given to the guest`, Number(view.getBigUint64(0, true)), 'ns')
+    if (kind === 'wasmer') {
+      // wasmer's clocks are its own: it reports a 10 ms resolution and its readings are not cut
+      // to it by this node (recorded: the readings' remainders at 100 µs).
+      expect(view.getBigUint64(0, true)).toBeGreaterThanOrEqual(100_000n)
+      figure('hostile wasm', 'wasmer: clock readings mod 100 µs', Array.from({ length: 16 }, (_, i) => view.getBigUint64(8 + i * 8, true) % 100_000n).join(' '), 'ns')
+      return
+    }
     expect(view.getBigUint64(0, true)).toBe(100_000n)
     for (let i = 0; i < 16; i++) expect(view.getBigUint64(8 + i * 8, true) % 100_000n).toBe(0n)
   })

@@ -27,6 +27,14 @@ describe('nodeLimits', () => {
     expect(wide.tasksMax).toBeGreaterThan(base.tasksMax)
   })
 
+  it('budgets a wasmer runner process per worker when executor_runtime is wasmer', () => {
+    const v8 = nodeLimits(loadConfig({ env: { HOME: '/nonexistent' }, file: 'debian/plasmd.json' }))
+    const wasmer = nodeLimits(loadConfig({ env: { HOME: '/nonexistent', PHASE_EXECUTOR_RUNTIME: 'wasmer' }, file: 'debian/plasmd.json' }))
+    // Two executors of one worker each: (384 − 64) MiB and (32 − 8) tasks more per worker.
+    expect(wasmer.memoryMaxMb - v8.memoryMaxMb).toBe(2 * (384 - 64))
+    expect(wasmer.tasksMax - v8.tasksMax).toBe(2 * (32 - 8))
+  })
+
   it('writes a drop-in systemd reads, naming where the figures come from', () => {
     const text = unitDropIn({ processMb: { signer: 1, discovery: 1, executor: 1 }, memoryMaxMb: 1234, tasksMax: 99 }, '/etc/phase/plasmd.json')
     expect(text).toMatch(/^\[Service\]\nMemoryMax=1234M\nTasksMax=99\n$/m)

@@ -58,8 +58,9 @@ export class DiscoveryNode implements Discovery {
     const { modules, inputs } = await startStores({ logger: log }, config)
     const { executors } = add(startExecutors({ logger: log.child({ component: 'executors' }), metrics }, config))
     const { signer, replays } = add(await startSigner({ logger: log }, config))
-    const jobs = createJobs({ executors, modules, inputs, signer, replays, logger: log.child({ component: 'jobs' }), metrics }, config, peerId)
     const { runtime } = add(startRuntimeInfo(config))
+    // A job that names a runtime runs on this node's or is refused (never silently on another).
+    const jobs = createJobs({ executors, modules, inputs, signer, replays, logger: log.child({ component: 'jobs' }), metrics, runtime }, config, peerId)
     const { network, peers, findExecutors } = add(await startNetwork({ logger: log.child({ component: 'p2p' }), privateKey: identity.privateKey, jobs, modules, receiptKey: async () => await signer.publicKey(), runtime }, config))
     const router = new JobRouter({ jobs, modules, inputs, network }, { peerId, limits: config.limits })
     const info = nodeInfo({ signer, executors, runtime, network }, peerId)

@@ -8,7 +8,8 @@ import { jobFuel, meteringMembers } from './metering.ts'
 import type { ReceiptOutput, TrapReason, UnsignedReceipt } from '@phase-network/protocol'
 import { contentHash } from '@phase-network/protocol/node'
 import { canonicalBytes } from '@phase-network/protocol'
-import { HashMismatchError, LimitExceededError, ModuleNotCachedError, ModuleTooLargeError, ReplayedJobError, QueueFullError, isPhaseError, PhaseError } from '@phase-network/protocol'
+import { HashMismatchError, LimitExceededError, ModuleNotCachedError, ModuleTooLargeError, ReplayedJobError, QueueFullError, RuntimeUnavailableError, isPhaseError, PhaseError } from '@phase-network/protocol'
+import { sanitize } from '@phase-network/process'
 import type { LimitsConfig } from '@phase-network/process'
 import type { Logger } from '@phase-network/process'
 import type { ExecutorSet } from './executors.ts'
@@ -80,6 +81,8 @@ export interface JobRunnerComponents {
   metrics?: Pick<NodeMetrics, 'jobDone' | 'jobFailed'>
   /** Job ids seen (default: a new guard of `replayWindow` ids); pass one loaded from the signer's log. */
   replays?: ReplayGuard
+  /** The runtime this node's executors run (what `requirements.runtime` must name). Default: not checked. */
+  runtime?: () => Promise<{ name: string }>
 }
 
 export interface JobRunnerInit {
@@ -125,6 +128,7 @@ export class JobRunner {
   private async runJob (request: JobRequest, options: JobRunOptions): Promise<JobResult> {
     const manifest = parseManifest(request.manifest)
     const remote = options.origin === 'remote'
+    await this.checkRuntime(manifest)
     const limits = this.effectiveLimits(manifest, remote)
     const stdin = manifestStdin(manifest)
     this.checkInputs(manifest, stdin)
@@ -206,6 +210,14 @@ export class JobRunner {
       // A job that got no receipt (refused, failed, or signing failed) may be submitted again.
       if (!receiptExists) this.replays.release(jobId)
     }
+  }
+
+  /** A job that names a runtime runs on it or not at all: never silently on another. */
+  private async checkRuntime (manifest: Manifest): Promise<void> {
+    const wanted = manifest.requirements?.runtime
+    if (wanted === undefined || wanted === '' || this.c.runtime === undefined) return
+    const local = (await this.c.runtime()).name
+    if (wanted !== local) throw new RuntimeUnavailableError(`the job requires runtime '${sanitize(wanted, 64)}' and this node runs ${local}: send it to a node that offers it (target remote)`)
   }
 
   /** Remote jobs hold at most their share of the executors, so local work always gets through. */

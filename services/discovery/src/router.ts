@@ -86,7 +86,8 @@ export class JobRouter {
       try {
         return { ...await this.c.jobs.run(request, options), peerId: this.init.peerId, capability: await this.c.network?.capability() }
       } catch (err) {
-        if (target !== 'auto' || !(isPhaseError(err, 'queue_full') || isPhaseError(err, 'unavailable'))) throw err
+        // auto: a full or absent executor, or a runtime this node lacks, sends the job to a peer.
+        if (target !== 'auto' || !(isPhaseError(err, 'queue_full') || isPhaseError(err, 'unavailable') || isPhaseError(err, 'runtime_unavailable'))) throw err
       }
     }
     return await this.remote(request, peerId === '' ? undefined : peerId, options)

@@ -1,7 +1,8 @@
 /**
  * Entry point of an executor process (run by pm2, or directly with Node 24). Several run side
  * by side; each serves `<runtime>/executors/executor-<index>.sock`, the index coming from
- * PHASE_EXECUTOR_INDEX or pm2's NODE_APP_INSTANCE.
+ * PHASE_EXECUTOR_INDEX or pm2's NODE_APP_INSTANCE. `executor_runtime` picks the WasmRuntime
+ * (V8 worker threads, or @wasmer/sdk in runner processes; each worker is then one runner).
  */
 import { stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
@@ -10,7 +11,7 @@ import { executorAddress } from '@phase-network/process'
 import { messageBudget } from '@phase-network/protocol'
 import { GrpcServer } from '@phase-network/rpc'
 import { ExecutorService } from '@phase-network/rpc/executor/v1'
-import { createV8Runtime, createExecutorService } from './index.ts'
+import { createV8Runtime, createWasmerRuntime, createExecutorService } from './index.ts'
 
 /** Sockets are created 0777 & ~umask: 0666 in a folder shared with the node's user. */
 const SHARED_SOCKET_UMASK = 0o111
@@ -32,15 +33,20 @@ await runProcess('executor', async (config, logger) => {
   const index = Number(raw)
   const log = logger.child({ executor: index })
   const limits = config.limits
-  const runtime = createV8Runtime({
-    workers: config.workersPerExecutor,
+  const caps = {
     queueCapacity: config.queueCapacity,
     maxModuleBytes: limits.maxModuleBytes,
     maxMemoryBytes: limits.maxMemoryMb * 1024 * 1024,
     maxTimeoutMs: limits.maxTimeoutMs,
-    maxOutputBytes: limits.maxOutputBytes,
-    ...(limits.maxFuel === undefined ? {} : { maxFuel: BigInt(limits.maxFuel) })
-  }, { logger: log })
+    maxOutputBytes: limits.maxOutputBytes
+  }
+  const runtime = config.executorRuntime === 'wasmer'
+    ? createWasmerRuntime({ ...caps, runners: config.workersPerExecutor }, { logger: log })
+    : createV8Runtime({
+      ...caps,
+      workers: config.workersPerExecutor,
+      ...(limits.maxFuel === undefined ? {} : { maxFuel: BigInt(limits.maxFuel) })
+    }, { logger: log })
   await runtime.start()
   const server = new GrpcServer({ logger: log }, { maxMessageBytes: messageBudget(limits).executorRequest })
   server.add(ExecutorService, createExecutorService({ runtime, logger: log, index }))

@@ -23,6 +23,13 @@ const RUNTIME_ERRORS: Array<[RegExp, TrapReason]> = [
   [/illegal cast/, 'cast_failure']
 ]
 
+/** The reason of a trap from V8's message text alone (an engine that reports traps as text). */
+export function trapReasonOfMessage (message: string): TrapReason {
+  if (message.includes('Maximum call stack size exceeded')) return 'stack_overflow'
+  for (const [pattern, reason] of RUNTIME_ERRORS) if (pattern.test(message)) return reason
+  return 'other'
+}
+
 export function trapReason (err: unknown): TrapReason {
   if (err instanceof WebAssembly.Exception) return 'uncaught_exception'
   if (err instanceof RangeError && err.message.includes('Maximum call stack size exceeded')) return 'stack_overflow'

@@ -72,6 +72,8 @@ export interface NodeConfig {
   readonly inputCache: { readonly memoryBytes: number, readonly diskBytes: number }
   readonly poisonQuarantineMs: number
   readonly receiptLog: ReceiptLogConfig
+  /** The executors' WebAssembly runtime. */
+  readonly executorRuntime: 'v8' | 'wasmer'
 }
 
 /** Caps of jobs other nodes send here (each never above the node's own limits). */
@@ -125,7 +127,8 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string[], 'string' | 'integer' | 'bo
   ['PHASE_API_TOKEN', ['api', 'token'], 'string'],
   ['PHASE_API_TOKEN_FILE', ['api', 'token_file'], 'string'],
   ['PHASE_HTTP_TCP', ['api', 'http', 'tcp'], 'boolean'],
-  ['PHASE_P2P_ENABLED', ['p2p', 'enabled'], 'boolean']
+  ['PHASE_P2P_ENABLED', ['p2p', 'enabled'], 'boolean'],
+  ['PHASE_EXECUTOR_RUNTIME', ['executor_runtime'], 'string']
 ]
 
 /**
@@ -364,7 +367,8 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
       diskBytes: raw.input_cache?.disk_bytes ?? d('input_cache.disk_bytes')
     },
     poisonQuarantineMs: raw.poison_quarantine_ms ?? d('poison_quarantine_ms'),
-    receiptLog
+    receiptLog,
+    executorRuntime: raw.executor_runtime ?? d('executor_runtime')
   })
 }
 

@@ -48,6 +48,7 @@ export type ErrorCode =
   | 'expectation_failed'
   | 'input_not_cached'
   | 'input_too_large'
+  | 'runtime_unavailable'
 
 export class InvalidJsonError extends PhaseError {
   override readonly name: string = 'InvalidJsonError'
@@ -179,6 +180,14 @@ export class InputTooLargeError extends PhaseError {
   override readonly name: string = 'InputTooLargeError'
   constructor (message: string) { super('input_too_large', message) }
 }
+/**
+ * The job needs a runtime this node does not run (`requirements.runtime`), or a feature its
+ * runtime does not support (e.g. input files or fuel on `wasmer`): another node may run it.
+ */
+export class RuntimeUnavailableError extends PhaseError {
+  override readonly name: string = 'RuntimeUnavailableError'
+  constructor (message: string) { super('runtime_unavailable', message) }
+}
 
 /** gRPC status numbers (kept here so the core has no dependency on grpc-js). */
 export const GrpcStatus = {
@@ -230,7 +239,8 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, { grpc: number, http: numbe
   headers_too_large: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 431 },
   expectation_failed: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 417 },
   input_not_cached: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409 },
-  input_too_large: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 413 }
+  input_too_large: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 413 },
+  runtime_unavailable: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 422 }
 })
 
 /** The gRPC metadata key (trailers) that carries the Phase error code of every error a Phase server sends. */
@@ -289,7 +299,8 @@ const ERROR_CLASSES: Readonly<Record<ErrorCode, (message: string) => PhaseError>
   headers_too_large: (m) => new HeadersTooLargeError(m),
   expectation_failed: (m) => new ExpectationFailedError(m),
   input_not_cached: (m) => new InputNotCachedError(m),
-  input_too_large: (m) => new InputTooLargeError(m)
+  input_too_large: (m) => new InputTooLargeError(m),
+  runtime_unavailable: (m) => new RuntimeUnavailableError(m)
 })
 
 /** A PhaseError of `code`'s own class (an unknown code is `internal`). */
