@@ -115,6 +115,13 @@ function finishCompiled (ws: Workspace): void {
     if (/(?:from\s*|import\s*\(\s*)['"]\.{1,2}\/[^'"]*\.ts['"]/.test(rewritten)) throw new Error(`${relative(ROOT, file)}: a relative import of a .ts file is left`)
     if (rewritten !== text) writeFileSync(file, rewritten)
   }
+  // Declarations that name a schema's type (`typeof configSchema`) import the JSON without an
+  // attribute, which a TypeScript user's NodeNext check refuses (TS1543): the twin's types instead.
+  for (const file of walk(dist).filter((f) => f.endsWith('.d.ts'))) {
+    const text = readFileSync(file, 'utf8')
+    const rewritten = text.replace(/(from\s*)(['"])(@phase-network\/schemas\/[^'"]+)\.json\2(\s*with\s*\{\s*type:\s*(['"])json\5\s*\})?/g, '$1$2$3.js$2')
+    if (rewritten !== text) writeFileSync(file, rewritten)
+  }
 }
 
 /** The published package.json: the workspace one with every src path mapped to dist, nothing workspace-only. */

@@ -17,7 +17,7 @@
  * Binary format: https://webassembly.github.io/spec/core/binary/modules.html
  */
 import { createHash } from 'node:crypto'
-import { HashMismatchError, InvalidModuleError, ModuleTooLargeError } from '@phase-network/protocol'
+import { HashMismatchError, InvalidModuleError, ModuleTooLargeError } from '@phase-network/protocol/errors'
 import { Reader, uleb } from './rewrite/bytes.ts'
 
 export const PAGE_BYTES = 65536

@@ -3,7 +3,7 @@
  * `pool/v8-runtime.ts`: a compiled-module cache (`pool/module-cache.ts`) in front of a pool of
  * worker threads (`pool/thread-host.ts`) whose slots follow one state machine (`pool/slots.ts`).
  */
-import { configDefault } from '@phase-network/protocol'
+import { configDefault } from '@phase-network/protocol/config'
 import { DEFAULT_MAX_FUEL as CONFIG_DEFAULT_MAX_FUEL } from '@phase-network/process'
 import type { Logger } from '@phase-network/process'
 import { DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_MAX_RESPAWN_DELAY_MS, DEFAULT_RESPAWN_DELAY_MS } from './pool/slots.ts'

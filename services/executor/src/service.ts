@@ -6,8 +6,8 @@ import type { ServiceImpl } from '@phase-network/rpc'
 import type { Logger } from '@phase-network/process'
 import type { WasmProfile, WasmRuntime } from './runtime.ts'
 import { processInfo } from '@phase-network/rpc'
-import { HashMismatchError, InvalidArgumentError } from '@phase-network/protocol'
-import { contentHash } from '@phase-network/protocol/node'
+import { HashMismatchError, InvalidArgumentError } from '@phase-network/protocol/errors'
+import { contentHash } from '@phase-network/protocol/hash'
 
 /** `''` is the proto default: the default profile. */
 function profileOf (profile: string): WasmProfile {

@@ -14,7 +14,7 @@ import { trapReason, type TrapReason } from './trap.ts'
 import type { InputFile } from './wasi/memfs.ts'
 import { FUEL_EXPORT, GROW_REFUSED_EXPORT, START_EXPORT } from './rewrite/rewrite.ts'
 import { seededRandom } from './seeded-random.ts'
-import { collectWhenIdle } from '@phase-network/process'
+import { collectWhenIdle } from '@phase-network/process/idle-gc'
 
 // Each job's module arrives as a new handle in this isolate, which keeps the compiled code alive
 // until this isolate collects; its heap hardly grows, so without this it rarely does (issue 11:

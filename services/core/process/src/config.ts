@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { InvalidConfigError } from '@phase-network/protocol'
-import { configDefault, describeError, messageBudget, validator, type ConfigDefaults } from '@phase-network/protocol'
+import { InvalidConfigError } from '@phase-network/protocol/errors'
+import { configDefault, describeError, messageBudget, validator, type ConfigDefaults } from '@phase-network/protocol/config'
 
 export const DEFAULT_CONFIG_PATH = '/etc/phase/plasmd.json'
 /** Every default below is the schema's own (`default` in schemas/config.schema.json), read once. */

@@ -6,7 +6,7 @@
 import { loadConfig, type NodeConfig } from './config.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { logFormat } from './log-lines.ts'
-import { isPhaseError } from '@phase-network/protocol'
+import { isPhaseError } from '@phase-network/protocol/errors'
 import { setSupervisorRestarts } from '@phase-network/rpc'
 import { collectWhenIdle } from './idle-gc.ts'
 

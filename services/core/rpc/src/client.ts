@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import { create, type DescService } from '@bufbuild/protobuf'
-import { fromGrpcError, CancelledError } from '@phase-network/protocol'
+import { fromGrpcError, CancelledError } from '@phase-network/protocol/errors'
 import { toGrpcDefinition } from './definition.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES } from './server.ts'
 import type { CallOptions, ServiceClient } from './types.ts'

@@ -8,7 +8,7 @@
  * NOT_FOUND). Only a call to a method no service has is answered before any interceptor runs.
  */
 import * as grpc from '@grpc/grpc-js'
-import { ERROR_CODE_METADATA_KEY, errorCodeOfStatus } from '@phase-network/protocol'
+import { ERROR_CODE_METADATA_KEY, errorCodeOfStatus } from '@phase-network/protocol/errors'
 
 /** A status as an interceptor sends it (grpc-js does not export its PartialStatusObject). */
 type Status = Parameters<grpc.ServerInterceptingCall['sendStatus']>[0]

@@ -12,7 +12,7 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import { constants, type ServerHttp2Stream } from 'node:http2'
-import { ERROR_TABLE, type PhaseError } from '@phase-network/protocol'
+import { ERROR_TABLE, type PhaseError } from '@phase-network/protocol/errors'
 import type { Intake } from './intake.ts'
 import { errorStatus } from './error-code.ts'
 

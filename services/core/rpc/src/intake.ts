@@ -6,7 +6,8 @@
  * one byte every few seconds (or opens a gRPC stream and never finishes it) holds its buffers
  * for minutes.
  */
-import { OverloadedError, RequestTimeoutError, configDefault, type PhaseError } from '@phase-network/protocol'
+import { OverloadedError, RequestTimeoutError, type PhaseError } from '@phase-network/protocol/errors'
+import { configDefault } from '@phase-network/protocol/config'
 
 /** The config's defaults (api.*, schemas/config.schema.json). */
 export const DEFAULT_MAX_BUFFERED_BYTES = configDefault('api.max_buffered_bytes')

@@ -7,7 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf'
-import { CancelledError, DeadlineExceededError, PhaseError, UnavailableError, fromGrpcError, phaseError, toPublicError } from '@phase-network/protocol'
+import { CancelledError, DeadlineExceededError, PhaseError, UnavailableError, fromGrpcError, phaseError, toPublicError } from '@phase-network/protocol/errors'
 import type { Logger } from './logger.ts'
 import type { CallOptions, HandlerContext } from './types.ts'
 import { Undecodable } from './undecodable.ts'

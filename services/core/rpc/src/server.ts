@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf'
-import { CancelledError, ERROR_TABLE, PhaseError, toPublicError } from '@phase-network/protocol'
+import { CancelledError, ERROR_TABLE, PhaseError, toPublicError } from '@phase-network/protocol/errors'
 import type { Logger } from './logger.ts'
 import { toGrpcDefinition } from './definition.ts'
 import { prepareSocket } from './socket.ts'

@@ -6,7 +6,7 @@
  * with INVALID_ARGUMENT `invalid_argument` before any handler runs.
  */
 import * as grpc from '@grpc/grpc-js'
-import { ERROR_TABLE, InvalidArgumentError } from '@phase-network/protocol'
+import { ERROR_TABLE, InvalidArgumentError } from '@phase-network/protocol/errors'
 import { errorStatus } from './error-code.ts'
 
 /** Stands in for a request message that did not decode. */

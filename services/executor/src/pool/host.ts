@@ -3,7 +3,7 @@
  * A worker thread is one (thread-host.ts); a child process would be another, with the same
  * events: `ready` once booted, `died` when it goes without being asked.
  */
-import { UnavailableError } from '@phase-network/protocol'
+import { UnavailableError } from '@phase-network/protocol/errors'
 
 /** What the slots need of a host: a way to end it (resolves once it is gone; safe to call twice). */
 export interface Host {

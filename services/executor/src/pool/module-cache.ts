@@ -6,7 +6,7 @@
  * bits become visible. A module is compiled per variant it is asked in, each cached under its
  * hash, variant and REWRITE_VERSION.
  */
-import { InvalidModuleError, ModuleNotCachedError } from '@phase-network/protocol'
+import { InvalidModuleError, ModuleNotCachedError } from '@phase-network/protocol/errors'
 import { admit, PAGE_BYTES, WASI_MODULE } from '../admission.ts'
 import { rewriteModule, REWRITE_VERSION } from '../rewrite/rewrite.ts'
 import type { WasmJob } from '../runtime.ts'

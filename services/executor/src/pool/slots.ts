@@ -51,7 +51,7 @@
  * Slots are named by their index, hosts by a generation number (`HostRef`): an event from a host
  * that has been replaced, or a request about a job that has left its slot, is ignored.
  */
-import { UnavailableError } from '@phase-network/protocol'
+import { UnavailableError } from '@phase-network/protocol/errors'
 import type { Logger } from '@phase-network/process'
 import { systemClock, WorkerBootError, type Clock, type Host, type HostDeath, type HostEvents, type HostRef, type JobEnd } from './host.ts'
 

@@ -30,7 +30,7 @@
  */
 import { setFlagsFromString } from 'node:v8'
 import { stripTypeScriptTypes } from 'node:module'
-import { CancelledError, InvalidArgumentError, InvalidModuleError, QueueFullError, UnavailableError } from '@phase-network/protocol'
+import { CancelledError, InvalidArgumentError, InvalidModuleError, QueueFullError, UnavailableError } from '@phase-network/protocol/errors'
 import { checkInputFiles } from '../wasi/inputs.ts'
 import type { RunMessage, ResultMessage, IdleMessage } from '../worker.ts'
 import type { RuntimeStatus, WasmJob, WasmResult, WasmRuntime, WasmStatus } from '../runtime.ts'

@@ -3,7 +3,7 @@
  * InvalidModuleError, never a RangeError) and a growable writer. LEB128 as the binary format
  * defines it: https://webassembly.github.io/spec/core/binary/values.html#integers
  */
-import { InvalidModuleError } from '@phase-network/protocol'
+import { InvalidModuleError } from '@phase-network/protocol/errors'
 
 export class Reader {
   readonly bytes: Uint8Array

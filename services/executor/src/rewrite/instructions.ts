@@ -9,7 +9,7 @@
  * Opcodes: https://webassembly.github.io/spec/core/binary/instructions.html and the proposals'
  * overviews (exception handling, GC, relaxed SIMD, threads).
  */
-import { InvalidModuleError } from '@phase-network/protocol'
+import { InvalidModuleError } from '@phase-network/protocol/errors'
 import type { Reader } from './bytes.ts'
 
 /** What an instruction does to control flow (plain numbers: type stripping has no enums). */

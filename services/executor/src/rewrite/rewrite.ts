@@ -23,7 +23,7 @@
  * them from the length on the stack.
  * Binary format: https://webassembly.github.io/spec/core/binary/modules.html
  */
-import { InvalidModuleError } from '@phase-network/protocol'
+import { InvalidModuleError } from '@phase-network/protocol/errors'
 import { Reader, Writer, uleb, sleb } from './bytes.ts'
 import { decode, Kind, type DecodeContext } from './instructions.ts'
 

@@ -4,7 +4,7 @@
  * path `/in/<rel>` with segments [A-Za-z0-9._-]+ (no `.`/`..`), at most 255 chars, no path
  * twice, no file that is another's folder. Wrong → InvalidArgumentError, never a worker crash.
  */
-import { InvalidArgumentError } from '@phase-network/protocol'
+import { InvalidArgumentError } from '@phase-network/protocol/errors'
 
 /** Input files a job may have (the manifest's cap). */
 export const MAX_INPUT_FILES = 256

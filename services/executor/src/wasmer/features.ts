@@ -7,7 +7,7 @@
  * `runtime_unavailable`, so the client can send it to a v8-wasm node.
  * Binary format: https://webassembly.github.io/spec/core/binary/types.html
  */
-import { RuntimeUnavailableError } from '@phase-network/protocol'
+import { RuntimeUnavailableError } from '@phase-network/protocol/errors'
 import { Reader } from '../rewrite/bytes.ts'
 import type { WasmJob } from '../runtime.ts'
 

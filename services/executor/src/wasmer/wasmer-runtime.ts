@@ -23,7 +23,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { CancelledError, InvalidModuleError, ModuleNotCachedError, QueueFullError, UnavailableError } from '@phase-network/protocol'
+import { CancelledError, InvalidModuleError, ModuleNotCachedError, QueueFullError, UnavailableError } from '@phase-network/protocol/errors'
 import type { Logger } from '@phase-network/process'
 import { admit } from '../admission.ts'
 import { checkInputFiles } from '../wasi/inputs.ts'
