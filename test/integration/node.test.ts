@@ -113,7 +113,7 @@ describe('a node of three processes', () => {
     expect(res.jobId).toBe(jobIdOf(parseManifest(upgraded)))
   })
 
-  it('refuses a replayed job id', async () => {
+  it('refuses a job id it already ran with replayed_job', async () => {
     const m = enc.encode(JSON.stringify(manifest({ args: ['once'] })))
     await client.submitJob({ manifestJson: m })
     await expect(client.submitJob({ manifestJson: m })).rejects.toMatchObject({ code: 'replayed_job' })
@@ -130,33 +130,33 @@ describe('a node of three processes', () => {
       await expect(client.submitJob({ manifestJson: bytes, module: HELLO })).rejects.toMatchObject({ code })
     })
 
-    it('refuses module bytes that do not match the manifest hash', async () => {
+    it('refuses module bytes that do not match the manifest hash with hash_mismatch', async () => {
       const other = new Uint8Array(HELLO)
       other[other.length - 1]! ^= 1
       const m = manifest({ module_hash: contentHash(randomBytes(8)) })
       await expect(client.submitJob({ manifestJson: enc.encode(JSON.stringify(m)), module: other })).rejects.toMatchObject({ code: 'hash_mismatch' })
     })
 
-    it('refuses bytes that are not WebAssembly', async () => {
+    it('refuses bytes that are not WebAssembly with invalid_module', async () => {
       const junk = enc.encode('this is not wasm at all')
       const m = manifest({ module_hash: contentHash(junk) })
       await expect(client.submitJob({ manifestJson: enc.encode(JSON.stringify(m)), module: junk })).rejects.toMatchObject({ code: 'invalid_module' })
     })
 
-    it('refuses an oversized module', async () => {
+    it('refuses a module over the 64 MiB cap with module_too_large', async () => {
       const big = new Uint8Array(65 * 1024 * 1024)
       const m = manifest({ module_hash: contentHash(big) })
       await expect(client.submitJob({ manifestJson: enc.encode(JSON.stringify(m)), module: big })).rejects.toMatchObject({ code: 'module_too_large' })
     })
 
-    it('asks for the bytes of a module it does not cache', async () => {
+    it('asks for the bytes with module_not_cached when only the hash of an unknown module is sent', async () => {
       const m = manifest({ module_hash: contentHash(randomBytes(16)) })
       await expect(client.submitJob({ manifestJson: enc.encode(JSON.stringify(m)) })).rejects.toMatchObject({ code: 'module_not_cached' })
     })
   })
 
   describe('the HTTP gateway', () => {
-    it('runs hello from a JSON body', async () => {
+    it('runs hello when the JSON body carries the module as base64', async () => {
       const res = await fetch(`http://${node.http}/v1/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -214,7 +214,7 @@ describe('a node of three processes', () => {
       expect(wrong.stderr).toContain('NOT verified')
     })
 
-    it('passes stdin to the module', async () => {
+    it('passes the CLI\'s stdin to the module', async () => {
       const run = await cli(node, ['run', join(ROOT, 'examples/hello/hello.wasm')], 'stressed')
       expect(run.stdout).toBe('desserts\n')
     })

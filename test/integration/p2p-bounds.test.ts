@@ -105,8 +105,16 @@ describe('job protocol framing', () => {
     expect(await answerTo(Uint8Array.from([0xff]), true)).toMatchObject({ type: 'error', code: 'invalid_json' })
   }, 60_000)
 
-  it('logs those refusals at info, never as errors', async () => {
-    const refused = lines.filter((l) => l.msg === 'remote job refused')
+  it('logs framing refusals at info, never as errors', async () => {
+    // Its own four refusals (the cases above), not theirs.
+    const from = lines.length
+    await answerTo(new Uint8Array(64 * 1024).fill(0x80), false)
+    await answerTo(Uint8Array.from([0x20, 0x7b, 0x22]), true)
+    await answerTo(new Uint8Array(0), true)
+    await answerTo(Uint8Array.from([0xff]), true)
+    const refusedSince = (): typeof lines => lines.slice(from).filter((l) => l.msg === 'remote job refused')
+    await waitFor(() => refusedSince().length >= 4, { what: 'four refusals logged' }).catch(() => {}) // the expect below gives the count
+    const refused = refusedSince()
     const errors = lines.filter((l) => l.level >= 50)
     figure('peers', 'job-stream framing refusals logged at error level', errors.length, errors.length === 0 ? 'pass' : 'FAIL')
     expect(refused.length).toBeGreaterThanOrEqual(4)
