@@ -15,6 +15,7 @@ import { SignerService, SignReceiptRequestSchema } from '../../services/core/rpc
 import { GrpcServer, createGrpcClient, type ServiceImpl, type GrpcClient } from '../../services/core/rpc/src/index.ts'
 import { Intake } from '../../services/core/rpc/src/intake.ts'
 import { silentLogger } from '../../services/core/process/src/logger.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const BIG = new Uint8Array(32 * 1024 * 1024)
 let answered = 0
@@ -94,7 +95,7 @@ describe('GrpcServer with an intake', () => {
       stream.on('error', () => {})
       stream.end(frame(Buffer.concat([Buffer.from('big'), new Uint8Array(200_000)])))
       stream.pause()
-      for (let i = 0; i < 200 && !(answered > before && intake.bufferedBytes === 0); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+      await waitFor(() => answered > before && intake.bufferedBytes === 0, { what: 'the handler to answer and the budget to be free', intervalMs: 20 }).catch(() => {})
       expect(answered).toBe(before + 1)
       expect(intake.bufferedBytes).toBe(0)
     } finally {
@@ -107,6 +108,7 @@ describe('GrpcServer with an intake', () => {
     try {
       for (let i = 0; i < 3; i++) {
         expect((await mux.signReceipt({ receiptJson: new Uint8Array(5) })).signature).toBe('cd'.repeat(64))
+        // The point of the test: the stream sits idle past the 300 ms grace between calls.
         await new Promise((resolve) => setTimeout(resolve, 250))
       }
     } finally {

@@ -15,6 +15,7 @@ import { InvalidReceiptError } from '../../services/core/protocol/src/errors.ts'
 import { silentLogger, type Logger } from '../../services/core/process/src/logger.ts'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const impl: ServiceImpl<typeof SignerService> = {
   async getPublicKey () { return { publicKey: 'ab'.repeat(32), algorithm: 'ed25519' } },
@@ -25,12 +26,16 @@ const impl: ServiceImpl<typeof SignerService> = {
     if (text === 'bad') throw new InvalidReceiptError('not a receipt')
     if (text === 'boom') throw new Error('secret internal detail')
     if (text === 'slow') {
+      slowCalls++
       await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }))
       throw new Error('aborted')
     }
     return { receiptJson: request.receiptJson, signature: 'cd'.repeat(64) }
   }
 }
+
+/** Calls that reached the slow handler (a test cancels only once its call is there). */
+let slowCalls = 0
 
 describe('grpc adapter', () => {
   let dir: string
@@ -198,11 +203,13 @@ describe('grpc adapter with bad input', () => {
   it('logs a call the client cancels at debug, not as an unexpected error', async () => {
     const client = createGrpcClient(SignerService, address)
     const controller = new AbortController()
+    const before = slowCalls
     const call = client.signReceipt({ receiptJson: new TextEncoder().encode('slow') }, { signal: controller.signal })
-    setTimeout(() => controller.abort(), 100)
+    void call.catch(() => {}) // awaited below
+    await waitFor(() => slowCalls > before, { what: 'the call to reach the handler', intervalMs: 5 })
+    controller.abort()
     await expect(call).rejects.toMatchObject({ code: 'cancelled' })
-    const deadline = Date.now() + 5000
-    while (!lines.some((l) => l.msg === 'call cancelled') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitFor(() => lines.some((l) => l.msg === 'call cancelled'), { what: 'the server to log the cancelled call', intervalMs: 20 }).catch(() => {})
     client.close()
     expect(lines.filter((l) => l.msg === 'call cancelled').map((l) => l.level)).toEqual([20])
     expect(lines.filter((l) => (l.level as number) >= 50)).toEqual([])

@@ -4,6 +4,7 @@
  */
 import { describe, it, expect, afterEach } from '@jest/globals'
 import { collectWhenIdle } from '../../services/core/process/src/idle-gc.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const g = globalThis as { gc?: () => void }
 const original = g.gc
@@ -26,12 +27,15 @@ describe('collectWhenIdle', () => {
     g.gc = () => { collections++ }
     const stop = collectWhenIdle({ everyMs: 200, busyShare: 0.3, quietShare: 0.2 })
     try {
+      // The sleeps below are the point (idleness over time; the helper reads the real clock):
+      // idle from the start, nothing to collect.
       await sleep(700)
       expect(collections).toBe(0)
       await work(700)
       // Generous: the machine is shared, a quiet window may take a few tries.
-      for (let i = 0; i < 50 && collections === 0; i++) await sleep(200)
+      await waitFor(() => collections > 0, { what: 'a collection once the process went quiet', timeoutMs: 10_000, intervalMs: 200 })
       expect(collections).toBe(1)
+      // Quiet for four more windows: still one.
       await sleep(800)
       expect(collections).toBe(1)
     } finally {
@@ -43,7 +47,7 @@ describe('collectWhenIdle', () => {
     g.gc = undefined
     const stop = collectWhenIdle({ everyMs: 50 })
     await work(200)
-    await sleep(200)
+    await sleep(200) // a quiet window passes: without gc there is nothing to call
     stop()
     expect(g.gc).toBeUndefined()
   })

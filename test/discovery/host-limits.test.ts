@@ -20,6 +20,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { createHost, DHT_PROTOCOL, type HostInit } from '../../services/discovery/src/p2p/host.ts'
 import { silentLogger } from '../../services/core/process/src/logger.ts'
 import { figure } from '../helpers/figures.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 async function hostInit (store: HostInit['store']): Promise<HostInit> {
   return {
@@ -43,20 +44,21 @@ async function stranger (): Promise<Libp2p> {
 describe('the libp2p host', () => {
   it('keeps at most its cap of provider records from a stranger that provides 200 keys', async () => {
     const host = await createHost(await hostInit({ maxProviderRecordsPerPeer: 16 }), { logger: silentLogger() })
-    const attacker = await stranger()
     const cids: CID[] = []
+    // The host is stopped even when the stranger's part fails.
     try {
-      await attacker.dial(multiaddr(host.getMultiaddrs()[0]!))
-      while (!((await attacker.peerStore.get(host.peerId).catch(() => undefined))?.protocols.includes(DHT_PROTOCOL) ?? false)) await new Promise((r) => setTimeout(r, 20))
-      for (let i = 0; i < 200; i++) {
-        const cid = CID.createV1(raw.code, await sha256.digest(randomBytes(32)))
-        cids.push(cid)
-        await attacker.contentRouting.provide(cid).catch(() => {})
+      const attacker = await stranger()
+      try {
+        await attacker.dial(multiaddr(host.getMultiaddrs()[0]!))
+        await waitFor(async () => (await attacker.peerStore.get(host.peerId).catch(() => undefined))?.protocols.includes(DHT_PROTOCOL), { what: 'the stranger to learn that the host speaks the DHT', intervalMs: 20 })
+        for (let i = 0; i < 200; i++) {
+          const cid = CID.createV1(raw.code, await sha256.digest(randomBytes(32)))
+          cids.push(cid)
+          await attacker.contentRouting.provide(cid).catch(() => {})
+        }
+      } finally {
+        await attacker.stop()
       }
-    } finally {
-      await attacker.stop()
-    }
-    try {
       // With the stranger gone, what the host still answers for each key is what it stored.
       let kept = 0
       for (const cid of cids) {
@@ -76,8 +78,11 @@ describe('the libp2p host', () => {
       for (let i = 0; i < 30; i++) {
         const peer = await stranger()
         await peer.dial(multiaddr(host.getMultiaddrs()[0]!))
-        while (!(await host.peerStore.has(peer.peerId))) await new Promise((r) => setTimeout(r, 20))
-        await peer.stop()
+        try {
+          await waitFor(async () => await host.peerStore.has(peer.peerId), { what: `the host to store stranger ${i}`, intervalMs: 20 })
+        } finally {
+          await peer.stop()
+        }
       }
       const kept = (await host.peerStore.all()).length
       figure('peers', 'peer-store entries kept after 30 strangers (cap 2 KiB)', kept, 'entries')

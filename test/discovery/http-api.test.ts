@@ -15,6 +15,7 @@ import { pino } from 'pino'
 import { HttpApi, type HttpApiInit } from '../../services/discovery/src/http-api.ts'
 import { Intake } from '../../services/core/rpc/src/intake.ts'
 import type { Logger } from '../../services/core/process/src/logger.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 interface Started { api: HttpApi, port: number, lines: Array<Record<string, unknown>>, runs: unknown[] }
 
@@ -105,15 +106,17 @@ describe('HttpApi', () => {
   })
 
   it('logs a client that leaves mid-upload at debug level without a stack, when the body stops', async () => {
-    const { port, lines } = await startApi()
-    await new Promise<void>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"manifest":`)
-        setTimeout(() => { socket.destroy(); resolve() }, 200)
-      })
-    })
+    const intake = new Intake({ graceMs: 30_000, timeoutMs: 30_000 })
+    const { port, lines } = await startApi({ intake })
+    const socket = connect(port, '127.0.0.1')
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"manifest":`)
+    // Leave once the server is reading the body (it has reserved the declared bytes).
+    await waitFor(() => intake.bufferedBytes > 0, { what: 'the server to start reading the body', intervalMs: 20 })
+    socket.destroy()
     // The server sees the reset on its next turn; wait for its line.
-    for (let i = 0; i < 100 && !lines.some((l) => l.code === 'cancelled'); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitFor(() => lines.some((l) => l.code === 'cancelled'), { what: 'the server to log the cancelled upload', intervalMs: 20 })
+    intake.close()
     expect(lines.filter((l) => (l.level as number) >= 40)).toEqual([])
     const gone = lines.find((l) => l.code === 'cancelled')
     expect(gone).toMatchObject({ level: 20 })
@@ -149,14 +152,13 @@ describe('HttpApi', () => {
     const holder = connect(port, '127.0.0.1')
     await new Promise<void>((resolve) => holder.once('connect', () => resolve()))
     holder.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"manifest":`)
-    for (let i = 0; i < 100 && intake.bufferedBytes === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitFor(() => intake.bufferedBytes > 0, { what: 'the server to reserve the first body', intervalMs: 20 })
     expect(intake.bufferedBytes).toBe(100_000)
     const second = await raw(port, post(port, Buffer.from(JSON.stringify({ manifest: { version: 1 }, pad: 'x'.repeat(60_000) }))))
     expect(second.status).toBe(503)
     expect(second.body.error.code).toBe('overloaded')
     holder.destroy()
-    for (let i = 0; i < 100 && intake.bufferedBytes > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
-    expect(intake.bufferedBytes).toBe(0)
+    await waitFor(() => intake.bufferedBytes === 0, { what: 'the server to give back the first body\'s reservation', intervalMs: 20 })
     const third = await raw(port, post(port, Buffer.from(JSON.stringify({ manifest: { version: 1 }, pad: 'x'.repeat(60_000) }))))
     expect(third.body.error.code).toBe('invalid_manifest')
     intake.close()
@@ -177,9 +179,7 @@ describe('HttpApi', () => {
     const body = Buffer.from(JSON.stringify({ manifest: { version: 1 }, module: Buffer.alloc(150_000).toString('base64') }))
     socket.write(post(port, body))
     socket.pause()
-    for (let i = 0; i < 200 && !(jobDone && intake.bufferedBytes === 0); i++) await new Promise((resolve) => setTimeout(resolve, 20))
-    expect(jobDone).toBe(true)
-    expect(intake.bufferedBytes).toBe(0)
+    await waitFor(() => jobDone && intake.bufferedBytes === 0, { what: 'the job to be done and its body\'s budget free', intervalMs: 20 })
     socket.destroy()
     intake.close()
   })

@@ -9,6 +9,7 @@ import { createV8Runtime, type WasmRuntime, type WasmJob } from '../../services/
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { compileWat } from '../helpers/wat.ts'
 import { ROOT } from '../helpers/node-harness.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const HELLO = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
 const MiB = 1024 * 1024
@@ -164,10 +165,10 @@ describe('V8 runtime', () => {
     const slow = job(loop, { limits: { memoryBytes: MiB, timeoutMs: 10_000, outputBytes: 0 } })
     // Compile once first, so the burst below is queued in order.
     await runtime.run({ ...slow, limits: { ...slow.limits, timeoutMs: 1 } })
-    while (runtime.status().workers < 2) await new Promise((r) => setImmediate(r))
+    await waitFor(() => runtime.status().workers === 2, { what: 'both workers ready', intervalMs: 5 })
     const running = Array.from({ length: 6 }, async () => await runtime.run(slow, { signal: controller.signal }).catch((e: unknown) => e))
-    await Promise.resolve()
-    await new Promise((r) => setImmediate(r))
+    // Two running and four queued: the queue is at its capacity.
+    await waitFor(() => runtime.status().running + runtime.status().queued === 6, { what: 'the six jobs running or queued', intervalMs: 5 })
     await expect(runtime.run(slow)).rejects.toMatchObject({ code: 'queue_full' })
     controller.abort()
     const results = await Promise.all(running)

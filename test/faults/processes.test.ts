@@ -12,6 +12,7 @@ import { createGrpcClient, type GrpcClient } from '../../services/core/rpc/src/i
 import { ROOT } from '../helpers/node-harness.ts'
 import { startPm2Node, type Pm2Node } from '../helpers/pm2-node.ts'
 import { figure } from '../helpers/figures.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 import { SteadyLoad, summarize, typedText } from './steady-load.ts'
 
 const HELLO = new Uint8Array(await readFile(`${ROOT}/examples/hello/hello.wasm`))
@@ -28,7 +29,7 @@ beforeAll(async () => {
   await admin.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: (await import('../../services/core/protocol/src/hash-node.ts')).contentHash(HELLO), nonce: 'ab'.repeat(16) })), module: HELLO })
   load = new SteadyLoad(node.grpc, key, HELLO, 4)
   load.start()
-  await sleep(1000)
+  await waitFor(() => load.outcomes.some((o) => o.ok), { what: 'the steady load to get a first verified result' })
 }, 90_000)
 afterAll(async () => {
   await load?.stop()
@@ -46,13 +47,21 @@ async function pidOf (name: string): Promise<number | undefined> {
 }
 
 /** Polls until `name` is up with a pid other than `old`. */
-async function restarted (name: string, old: number, timeoutMs = 30_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const pid = await pidOf(name)
-    if (pid !== undefined && pid !== old) return pid
-    if (Date.now() > deadline) throw new Error(`${name} was not restarted by pm2 within ${timeoutMs} ms:\n${node.lines.slice(-20).join('\n')}`)
-    await sleep(200)
+async function restarted (name: string, old: number): Promise<number> {
+  return await waitFor(async () => { const pid = await pidOf(name); return pid !== old && pid }, {
+    what: `pm2 to restart ${name} (pid ${old})`,
+    intervalMs: 200,
+    detail: () => node.lines.slice(-20).join('\n')
+  })
+}
+
+/** Stops a process for `ms` (the point of the test: a freeze of that length), always resumes it. */
+async function freeze (pid: number, ms: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP')
+  try {
+    await sleep(ms)
+  } finally {
+    process.kill(pid, 'SIGCONT')
   }
 }
 
@@ -81,8 +90,9 @@ describe('node processes failing under load', () => {
     const fresh = await restarted('signer', pid)
     expect(fresh).not.toBe(pid)
     const served = await load.waitServedAfter(t0)
-    await sleep(500)
-    report('signer kill -9', t0, Date.now(), served)
+    const t1 = Date.now()
+    await load.settled(t1)
+    report('signer kill -9', t0, t1, served)
     // The restarted signer loaded the same key: receipts still verify against the pinned one.
     expect((await admin.getNodeInfo({})).receiptPublicKey).toBe(key)
   }, 90_000)
@@ -90,13 +100,12 @@ describe('node processes failing under load', () => {
   it('answers typed errors or delayed results while the signer is frozen (SIGSTOP 3 s), and serves again after SIGCONT', async () => {
     const pid = (await pidOf('signer'))!
     const t0 = Date.now()
-    process.kill(pid, 'SIGSTOP')
-    await sleep(3000)
+    await freeze(pid, 3000)
     const t1 = Date.now()
-    process.kill(pid, 'SIGCONT')
     const served = await load.waitServedAfter(t1)
-    await sleep(500)
-    report('signer SIGSTOP 3 s (after SIGCONT)', t0, Date.now(), served)
+    const t2 = Date.now()
+    await load.settled(t2)
+    report('signer SIGSTOP 3 s (after SIGCONT)', t0, t2, served)
     const during = load.between(t0, t1)
     // Frozen, it signed nothing: no job started in the window came back verified before SIGCONT.
     expect(during.filter((o) => o.ok && o.end < t1 - 50)).toEqual([])
@@ -107,29 +116,32 @@ describe('node processes failing under load', () => {
     const pid = (await pidOf('discovery'))!
     const t0 = Date.now()
     process.kill(pid, 'SIGKILL')
-    const served = await load.waitServedAfter(t0)
-    await sleep(500)
-    report('discovery kill -9', t0, Date.now(), served)
+    // Waited for before any assertion, so that a failed one leaves discovery up for what follows.
     const fresh = await restarted('discovery', pid)
     expect(fresh).not.toBe(pid)
+    const served = await load.waitServedAfter(t0)
+    const t1 = Date.now()
+    await load.settled(t1)
+    report('discovery kill -9', t0, t1, served)
   }, 90_000)
 
   it('delays or refuses with typed errors while discovery is frozen (SIGSTOP 3 s), and serves again after SIGCONT', async () => {
     const pid = (await pidOf('discovery'))!
     const t0 = Date.now()
-    process.kill(pid, 'SIGSTOP')
-    await sleep(3000)
+    await freeze(pid, 3000)
     const t1 = Date.now()
-    process.kill(pid, 'SIGCONT')
     const served = await load.waitServedAfter(t1)
-    await sleep(500)
-    report('discovery SIGSTOP 3 s (after SIGCONT)', t0, Date.now(), served)
+    const t2 = Date.now()
+    await load.settled(t2)
+    report('discovery SIGSTOP 3 s (after SIGCONT)', t0, t2, served)
     expect(await pidOf('discovery')).toBe(pid)
   }, 90_000)
 
   it('lost no job silently over the whole run', async () => {
-    await load.stop()
-    const s = summarize(load.outcomes)
+    // The load keeps running (afterAll stops it): count every submission that has ended so far.
+    const t = Date.now()
+    await load.settled(t)
+    const s = summarize(load.between(0, t))
     figure('faults', 'process faults, whole run: jobs ok (verified) / typed errors / lost or false', `${s.ok} / ${[...s.typed.values()].reduce((a, b) => a + b, 0)} / ${s.untyped + s.falseResults}`, typedText(s.typed))
     expect(s.untyped).toBe(0)
     expect(s.falseResults).toBe(0)

@@ -8,6 +8,7 @@
 import { PhaseClient, manifest } from '../../sdk/ts/src/index.ts'
 import { isPhaseError } from '../../services/core/protocol/src/errors.ts'
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 export interface Outcome {
   start: number
@@ -21,6 +22,8 @@ export class SteadyLoad {
   readonly outcomes: Outcome[] = []
   private running = false
   private loops: Array<Promise<void>> = []
+  /** Start time of each loop's submission in flight (undefined between submissions). */
+  private readonly inFlight: Array<number | undefined> = []
   private readonly client: PhaseClient
   private readonly hash: string
   private readonly key: string
@@ -49,6 +52,7 @@ export class SteadyLoad {
     while (this.running) {
       const word = `w${worker}n${n++}`
       const start = Date.now()
+      this.inFlight[worker] = start
       try {
         const r = await this.client.submit(manifest(this.hash).args(word), undefined, { expectedKey: this.key })
         const out = new TextDecoder().decode(r.stdout)
@@ -59,8 +63,15 @@ export class SteadyLoad {
         this.outcomes.push({ start, end: Date.now(), ok: false, code: isPhaseError(err) ? (err.code === 'verification_failed' ? 'false result' : err.code) : 'untyped' })
         // Back off a little instead of spinning on a node that is down.
         await new Promise((resolve) => setTimeout(resolve, 25))
+      } finally {
+        this.inFlight[worker] = undefined
       }
     }
+  }
+
+  /** Waits until every submission started before `t` has an outcome (the client's timeout bounds each). */
+  async settled (t: number): Promise<void> {
+    await waitFor(() => this.inFlight.every((start) => start === undefined || start >= t), { what: `every submission started before ${new Date(t).toISOString()} to end` })
   }
 
   /** Outcomes of submissions that started in [from, to). */

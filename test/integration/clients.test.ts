@@ -19,6 +19,7 @@ import { createGrpcClient, type GrpcClient } from '../../services/core/rpc/src/i
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
 import { figure } from '../helpers/figures.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const HELLO = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
 const HELLO_HASH = contentHash(HELLO)
@@ -247,7 +248,8 @@ describe('the node with hostile clients', () => {
       await Promise.all([good(i++), good(i++), good(i++), good(i++)])
     }
     const ended = await Promise.all(streams)
-    for (let w = 0; w < 100 && closedAt.length < sockets.length; w++) await new Promise((resolve) => setTimeout(resolve, 50))
+    // The figures below are recorded either way; the expect after them names the count.
+    await waitFor(() => closedAt.length === sockets.length, { what: 'the node to close every slowloris HTTP connection' }).catch(() => {})
     for (const d of drips) clearInterval(d)
     for (const s of sockets) s.destroy()
     for (const s of sessions) s.destroy()
@@ -310,6 +312,7 @@ describe('the node under eight concurrent 60 MB requests', () => {
     const codes = await Promise.all(Array.from({ length: 8 }, send))
     clearInterval(sampler)
     peak = Math.max(peak, rssKiB(discoveryPid))
+    // Not synchronization: "after" is RSS one second after the flood (a figure, not asserted).
     await new Promise((resolve) => setTimeout(resolve, 1000))
     const after = rssKiB(discoveryPid)
     const count = (c: string): number => codes.filter((x) => x.endsWith(c)).length

@@ -14,6 +14,7 @@ import { NodeService } from '../../services/core/rpc/src/gen/phase/node/v1/node_
 import { createGrpcClient } from '../../services/core/rpc/src/index.ts'
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 import { compileWat } from '../helpers/wat.ts'
 
 jest.setTimeout(120_000)
@@ -69,7 +70,7 @@ describe('deterministic jobs on two nodes', () => {
     const aClient = createGrpcClient(NodeService, a.grpc)
     try {
       const aId = (await aClient.getNodeInfo({})).peerId
-      while (!(await client.listPeers({})).peers.some((p) => p.runsJobs && p.peerId === aId)) await new Promise((resolve) => setTimeout(resolve, 50))
+      await waitFor(async () => (await client.listPeers({})).peers.some((p) => p.runsJobs && p.peerId === aId), { what: 'B to list A as a job runner' })
     } finally {
       client.close()
       aClient.close()

@@ -7,8 +7,7 @@ import { describe, it, expect, afterAll } from '@jest/globals'
 import type { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
 import { startPeer, startChildPeers, quicOf, statsOf, childStats, connectionsOf, type ChildPeers, type PeerStats } from '../helpers/network-peer.ts'
 import { figure } from '../helpers/figures.ts'
-
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+import { waitFor } from '../helpers/wait-for.ts'
 
 describe('Phase DHT', () => {
   const nets: PhaseNetwork[] = []
@@ -27,8 +26,8 @@ describe('Phase DHT', () => {
     const tcpB = b.addresses().find((x) => x.includes('/tcp'))!
     // Both directions at the same moment, on both transports: up to four connections at first.
     await Promise.all([a.dial(tcpB), b.dial(quicA), a.dial(quicOf(b)), b.dial(a.addresses().find((x) => x.includes('/tcp'))!)])
-    const started = performance.now()
-    while (performance.now() - started < 20_000 && ((connectionsOf(a).get(b.peerId) ?? 0) !== 1 || (connectionsOf(b).get(a.peerId) ?? 0) !== 1)) await sleep(50)
+    // The expects below say which end kept more than one.
+    await waitFor(() => connectionsOf(a).get(b.peerId) === 1 && connectionsOf(b).get(a.peerId) === 1, { what: 'one connection at each end', timeoutMs: 20_000 }).catch(() => {})
     expect(connectionsOf(a).get(b.peerId)).toBe(1)
     expect(connectionsOf(b).get(a.peerId)).toBe(1)
     // And it stays usable: both ends kept the same one.
@@ -45,12 +44,13 @@ describe('Phase DHT', () => {
     const want = Math.ceil(19 * 0.9)
     const started = performance.now()
     let stats: PeerStats[] = []
-    while (performance.now() - started < 90_000) {
-      stats = [...members.map(statsOf), ...(await Promise.all(children.map(childStats))).flat()]
+    const sample = async (): Promise<PeerStats[]> => [...members.map(statsOf), ...(await Promise.all(children.map(childStats))).flat()]
+    // On timeout the figure is still recorded and the expects below give the sizes.
+    await waitFor(async () => {
+      stats = await sample()
       const now = stats.map((s) => s.table).sort((x, y) => x - y)
-      if (now[Math.floor(now.length / 2)]! >= want && now[0]! >= want / 2) break
-      await sleep(250)
-    }
+      return now[Math.floor(now.length / 2)]! >= want && now[0]! >= want / 2
+    }, { what: 'the routing tables to fill', timeoutMs: 90_000, intervalMs: 250 }).catch(() => {})
     const sizes = stats.map((s) => s.table).sort((x, y) => x - y)
     figure('p2p', '20-node DHT: routing table min / median after join', `${sizes[0]} / ${sizes[10]} of 19 in ${Math.round(performance.now() - started)} ms`)
     // The target: the median table holds ≥ 90% of the network; none is left with under half.
@@ -60,11 +60,7 @@ describe('Phase DHT', () => {
     // give a pair caught in that moment a few seconds).
     const ours = new Set(stats.map((s) => s.id))
     const dupesOf = (all: PeerStats[]): Array<[string, number]> => all.flatMap((s) => Object.entries(s.connections).filter(([peer, n]) => ours.has(peer) && n > 1))
-    const since = performance.now()
-    while (dupesOf(stats).length > 0 && performance.now() - since < 15_000) {
-      await sleep(250)
-      stats = [...members.map(statsOf), ...(await Promise.all(children.map(childStats))).flat()]
-    }
+    await waitFor(async () => { stats = await sample(); return dupesOf(stats).length === 0 }, { what: 'duplicate connections to close', timeoutMs: 15_000, intervalMs: 250 }).catch(() => {})
     const conns = stats.reduce((sum, s) => sum + Object.entries(s.connections).filter(([peer]) => ours.has(peer)).reduce((x, [, n]) => x + n, 0), 0)
     const pairs = new Set(stats.flatMap((s) => Object.keys(s.connections).filter((p) => ours.has(p)).map((p) => [s.id, p].sort().join('|')))).size
     figure('p2p', '20-node DHT: connections per connected pair', (conns / 2 / pairs).toFixed(2))

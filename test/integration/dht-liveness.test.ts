@@ -8,8 +8,16 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import type { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
 import { startPeer, startChildPeers, quicOf, type ChildPeers } from '../helpers/network-peer.ts'
 import { figure } from '../helpers/figures.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+/** Asks `net` for executors every 100 ms until `ok` holds for the peer ids it returns. */
+async function findUntil (net: PhaseNetwork, ok: (found: string[]) => boolean, what: string): Promise<string[]> {
+  let last: string[] = []
+  return await waitFor(async () => {
+    last = (await net.findExecutors({}, { limit: 100 })).map((e) => e.peerId)
+    return ok(last) && last
+  }, { what, intervalMs: 100, detail: () => `last found: ${JSON.stringify(last)}` })
+}
 
 describe('FindExecutors liveness', () => {
   const nets: PhaseNetwork[] = []
@@ -34,23 +42,13 @@ describe('FindExecutors liveness', () => {
     const [a, b] = nets as [PhaseNetwork, PhaseNetwork]
     const dead = new Set(victims!.ids)
     // A has talked to every node: all three others are found, checked and alive.
-    let found: string[] = []
-    for (let i = 0; i < 200 && !(victims!.ids.every((v) => found.includes(v)) && found.includes(b.peerId)); i++) {
-      found = (await a.findExecutors({}, { limit: 100 })).map((e) => e.peerId)
-      await sleep(100)
-    }
-    expect(found).toEqual(expect.arrayContaining([b.peerId, ...victims!.ids]))
+    await findUntil(a, (found) => [b.peerId, ...victims!.ids].every((v) => found.includes(v)), 'A to find B and both victims')
 
     await victims!.kill()
     const killedAt = performance.now()
-    let goneMs = -1
-    while (performance.now() - killedAt < 30_000) {
-      found = (await a.findExecutors({}, { limit: 100 })).map((e) => e.peerId)
-      if (!found.some((p) => dead.has(p))) { goneMs = performance.now() - killedAt; break }
-      await sleep(100)
-    }
+    const found = await findUntil(a, (found) => !found.some((p) => dead.has(p)), 'A to drop the killed peers')
+    const goneMs = performance.now() - killedAt
     // Generous for a loaded machine: the record's own lifetime is 10 minutes.
-    expect(goneMs).toBeGreaterThanOrEqual(0)
     expect(goneMs).toBeLessThan(20_000)
     expect(found).toContain(b.peerId)
     figure('p2p', 'killed peers gone from FindExecutors (node that talked to them)', Math.round(goneMs), 'ms')
@@ -59,14 +57,16 @@ describe('FindExecutors liveness', () => {
     const c = await startPeer()
     nets.push(c)
     await c.dial(quicOf(b))
-    let late: string[] = []
-    for (let i = 0; i < 100 && !late.includes(a.peerId); i++) {
+    // Every answer C gives on the way is checked: none may name the dead.
+    const answers: string[][] = []
+    const late = await waitFor(async () => {
       const t = performance.now()
-      late = (await c.findExecutors({}, { limit: 100 })).map((e) => e.peerId)
+      const ids = (await c.findExecutors({}, { limit: 100 })).map((e) => e.peerId)
       figure('p2p', 'FindExecutors on a node that joined after the kill', Math.round(performance.now() - t), 'ms')
-      expect(late.some((p) => dead.has(p))).toBe(false)
-      await sleep(100)
-    }
+      answers.push(ids)
+      return ids.includes(a.peerId) && ids
+    }, { what: 'C (joined after the kill) to find A', intervalMs: 100 })
+    expect(answers.filter((ids) => ids.some((p) => dead.has(p)))).toEqual([])
     expect(late).toEqual(expect.arrayContaining([a.peerId, b.peerId]))
   }, 120_000)
 
@@ -76,21 +76,12 @@ describe('FindExecutors liveness', () => {
     // open, so only a ping can tell (before: the cached record was served for its 10 minutes).
     silent = await startChildPeers(2, a.addresses().find((x) => x.includes('/tcp'))!, true)
     const quiet = new Set(silent.ids)
-    let found: string[] = []
-    for (let i = 0; i < 200 && !silent.ids.every((v) => found.includes(v)); i++) {
-      found = (await a.findExecutors({}, { limit: 100 })).map((e) => e.peerId)
-      await sleep(100)
-    }
-    expect(found).toEqual(expect.arrayContaining(silent.ids))
+    await findUntil(a, (found) => silent!.ids.every((v) => found.includes(v)), 'A to find both soon-silent peers')
+    // Frozen for good: afterAll kills them (SIGKILL ends a stopped process too).
     silent.freeze()
     const frozenAt = performance.now()
-    let goneMs = -1
-    while (performance.now() - frozenAt < 30_000) {
-      found = (await a.findExecutors({}, { limit: 100 })).map((e) => e.peerId)
-      if (!found.some((p) => quiet.has(p))) { goneMs = performance.now() - frozenAt; break }
-      await sleep(100)
-    }
-    expect(goneMs).toBeGreaterThanOrEqual(0)
+    await findUntil(a, (found) => !found.some((p) => quiet.has(p)), 'A to drop the silent peers')
+    const goneMs = performance.now() - frozenAt
     expect(goneMs).toBeLessThan(20_000)
     figure('p2p', 'silent peers (open TCP, no answer) gone from FindExecutors', Math.round(goneMs), 'ms')
   }, 120_000)

@@ -20,6 +20,7 @@ import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
 import { startPm2Node, type Pm2Node } from '../helpers/pm2-node.ts'
 import { compileWat } from '../helpers/wat.ts'
 import { figure } from '../helpers/figures.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const HELLO = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
 // A few milliseconds of work, so that concurrent jobs overlap on both executors.
@@ -48,14 +49,10 @@ async function outcome (client: Client, module: Uint8Array, extra: Record<string
 }
 
 async function until (client: Client, ok: (s: GetNodeStatusResponse) => boolean, what: string): Promise<GetNodeStatusResponse> {
-  const deadline = Date.now() + 30_000
-  let last = await client.getNodeStatus({})
-  while (!ok(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last.processes.map((p) => [p.name, p.index, p.state]))}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    last = await client.getNodeStatus({})
-  }
-  return last
+  let last: GetNodeStatusResponse | undefined
+  return await waitFor(async () => { last = await client.getNodeStatus({}); return ok(last) && last }, {
+    what, intervalMs: 100, detail: () => `last status: ${JSON.stringify(last?.processes.map((p) => [p.name, p.index, p.state]))}`
+  })
 }
 
 const executor = (s: GetNodeStatusResponse, index: number): GetNodeStatusResponse['processes'][number] | undefined =>
@@ -103,7 +100,12 @@ describe('executor faults', () => {
         process.kill(pid, 'SIGCONT')
         // Thawed, the executor finishes what it held; discovery gave up on it and signs nothing.
         const after = await until(client, (s) => executor(s, 0)?.state === 'up', 'executor 0 up again')
-        await new Promise((resolve) => setTimeout(resolve, 500))
+        const own = createGrpcClient(ExecutorService, `unix:${join(node.dir, 'run', 'executors', 'executor-0.sock')}`)
+        try {
+          await waitFor(async () => { const s = await own.getStatus({}); return s.running === 0 && s.queued === 0 }, { what: 'the thawed executor 0 to finish what it held' })
+        } finally {
+          own.close()
+        }
         expect(signed(await client.getNodeStatus({})) - signedBefore).toBe(BigInt(okCount))
         figure('faults', 'SIGSTOP of an executor: receipts for unfinished work', Number(signed(after) - signedBefore) - okCount, 'receipts')
       } finally {
@@ -220,14 +222,13 @@ describe('executor faults', () => {
       figure('load', 'SIGKILL of 1 of 2 executors under load (8 jobs at once, ~120 jobs): ok / typed errors / lost', `${ok} / ${results.length - ok} / 0`, 'jobs')
       figure('faults', 'SIGKILL of an executor under load: receipts for unfinished work', Number(signed(back) - signedBefore) - ok, 'receipts')
       figure('faults', 'SIGKILL of an executor under load: time until it answers again (pm2 restart)', upAfterMs, 'ms')
-      // The restarted executor takes jobs again.
-      let completed = 0n
-      for (let i = 0; i < 50 && completed === 0n; i++) {
-        expect(await outcome(client, BUSY)).toBe('ok')
-        await new Promise((resolve) => setTimeout(resolve, 200)) // discovery polls status each second
-        completed = executor(await client.getNodeStatus({}), 0)!.completed
-      }
-      expect(completed).toBeGreaterThan(0n)
+      // The restarted executor takes jobs again (its count as discovery polls it, each second).
+      const later: string[] = []
+      await waitFor(async () => {
+        later.push(await outcome(client, BUSY))
+        return executor(await client.getNodeStatus({}), 0)!.completed > 0n
+      }, { what: 'a job completed on the restarted executor 0', intervalMs: 200 })
+      expect(later.filter((r) => r !== 'ok')).toEqual([])
     }, 180_000)
   })
 })

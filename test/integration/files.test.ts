@@ -62,8 +62,10 @@ describe('files in and out', () => {
 
   it('runs again with the input file named by hash only once the node caches it', async () => {
     const data = Buffer.from(TEXT)
+    // Once with the bytes: the node caches the module and the input file.
+    expect((await client.submit(manifest(module).input('/in/x', data), module, { trustNode: true })).status).toBe('ok')
     const m = manifest(module).input('/in/x', data).build()
-    // The node has it from the test before: the SDK sends no bytes, and the job still reads them.
+    // Then by hash only: the SDK sends no bytes, and the job still reads them.
     const r = await client.submit(m, undefined, { trustNode: true, inputs: [] })
     expect(r.status).toBe('ok')
     expect(Buffer.from(r.outputs.find((f) => f.path === '/out/y')!.data).toString()).toBe(TEXT.toUpperCase())

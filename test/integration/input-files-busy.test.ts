@@ -12,16 +12,13 @@ import { NodeService } from '../../services/core/rpc/src/gen/phase/node/v1/node_
 import { createGrpcClient, type GrpcClient } from '../../services/core/rpc/src/index.ts'
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { ROOT, startTestNode, type TestNode } from '../helpers/node-harness.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const enc = new TextEncoder()
 const MiB = 1024 * 1024
 
-async function until (check: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+async function until (check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  await waitFor(check, { what, timeoutMs: 60_000 })
 }
 
 describe('an executor busy with big input files', () => {

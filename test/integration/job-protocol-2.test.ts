@@ -24,6 +24,7 @@ import { JobStreams } from '../../services/discovery/src/p2p/job-streams.ts'
 import { isPhaseError } from '../../services/core/protocol/src/errors.ts'
 import { silentLogger } from '../../services/core/process/src/logger.ts'
 import type { Manifest } from '../../services/core/protocol/src/documents/manifest.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const MiB = 1024 * 1024
 const LIMITS = { maxModuleBytes: 1 << 20, maxMemoryMb: 64, defaultMemoryMb: 64, maxTimeoutMs: 5000, defaultTimeoutMs: 5000, maxOutputBytes: 1 << 20, defaultOutputBytes: 1 << 20, maxStdinBytes: 1 << 20, maxArgsBytes: 1 << 16 }
@@ -43,7 +44,7 @@ function runnerOf (r: Runner): NetworkComponents['jobs'] {
     run: async (req) => {
       r.calls++
       if ((req as { module?: Uint8Array }).module !== undefined) r.modules++
-      if (r.hold > 0) await sleep(r.hold)
+      if (r.hold > 0) await sleep(r.hold) // a job that takes this long: the runner's work, not a wait
       return { jobId: `j${r.calls}`, status: 'ok', exitCode: 0, stdout: enc.encode('out'), stderr: new Uint8Array(0), receiptJson: enc.encode('{}') } as never
     }
   }
@@ -74,12 +75,8 @@ async function rawPeer (listen: string[] = []): Promise<Libp2p> {
 const tcpOf = (net: PhaseNetwork): ReturnType<typeof multiaddr> => multiaddr(net.addresses().find((a) => a.includes('/tcp/'))!)
 const noModule = async (): Promise<Uint8Array> => { throw new Error('the module should not be asked for') }
 const codeOf = async (call: Promise<unknown>): Promise<string> => await call.then(() => 'none', (err: unknown) => isPhaseError(err) ? err.code : `untyped ${(err as Error)?.name}`)
-async function until (cond: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await sleep(20)
-  }
+async function until (cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(cond, { what, timeoutMs, intervalMs: 20 })
 }
 
 describe('job protocol 2.0.0 server', () => {
@@ -100,6 +97,7 @@ describe('job protocol 2.0.0 server', () => {
   it('serves several jobs on one stream, and asks for the module only when it lacks it', async () => {
     const ch = await channel()
     const before = runner.calls
+    const modulesBefore = runner.modules
     for (let i = 0; i < 3; i++) expect((await runJob2(ch, manifest(), noModule, {})).status).toBe('ok')
     runner.cached = false
     let asked = 0
@@ -108,7 +106,7 @@ describe('job protocol 2.0.0 server', () => {
     expect(r.status).toBe('ok')
     expect(asked).toBe(1)
     expect(runner.calls - before).toBe(4)
-    expect(runner.modules).toBe(1)
+    expect(runner.modules - modulesBefore).toBe(1)
     expect(ch.stream.status).toBe('open')
     ch.stream.abort(new Error('done'))
   }, 60_000)
@@ -117,7 +115,7 @@ describe('job protocol 2.0.0 server', () => {
     const ch = await channel()
     for (let i = 0; i < 3; i++) await runJob2(ch, manifest(), noModule, {})
     // Without the per-job give-back the stream would hold every job's bytes until it ends.
-    await until(() => node.load().inflightBytes === 0)
+    await until(() => node.load().inflightBytes === 0, 'the node to give back every inbound byte')
     expect(node.load().streams).toBeGreaterThanOrEqual(1)
     expect(ch.stream.status).toBe('open')
     ch.stream.abort(new Error('done'))
@@ -127,10 +125,10 @@ describe('job protocol 2.0.0 server', () => {
     const ch = await channel()
     await runJob2(ch, manifest(), noModule, {})
     const started = performance.now()
-    await until(() => ch.stream.remoteWriteStatus !== 'writable' || ch.stream.status !== 'open')
+    await until(() => ch.stream.remoteWriteStatus !== 'writable' || ch.stream.status !== 'open', 'the node to end the idle stream')
     // The read deadline is 1.5 s: not before it, and (generously) not much after.
     expect(performance.now() - started).toBeGreaterThan(1000)
-    await until(() => node.load().streams === 0)
+    await until(() => node.load().streams === 0, 'the node to hold no job stream')
     ch.stream.abort(new Error('done'))
   }, 60_000)
 
@@ -143,7 +141,7 @@ describe('job protocol 2.0.0 server', () => {
       expect(answer).toMatchObject({ type: 'need', module: true })
       expect(node.load().remoteJobs).toBe(1)
       // The module never comes: at the read deadline (1.5 s) the slot is free and the stream ends.
-      await until(() => node.load().remoteJobs === 0 && node.load().streams === 0)
+      await until(() => node.load().remoteJobs === 0 && node.load().streams === 0, 'the node to free the job slot and end the stream')
       ch.stream.abort(new Error('done'))
     } finally {
       runner.cached = true
@@ -151,7 +149,7 @@ describe('job protocol 2.0.0 server', () => {
   }, 60_000)
 
   it('refuses a job over the peer\'s concurrency with a typed queue_full, and the stream carries the next job', async () => {
-    await until(() => node.load().streams === 0)
+    await until(() => node.load().streams === 0, 'the node to hold no job stream')
     runner.hold = 800
     try {
       const chans = await Promise.all([channel(), channel(), channel()])
@@ -167,23 +165,23 @@ describe('job protocol 2.0.0 server', () => {
   }, 60_000)
 
   it('refuses a peer\'s job stream beyond its cap of open job streams (its concurrency + 4) with queue_full', async () => {
-    await until(() => node.load().streams === 0)
+    await until(() => node.load().streams === 0, 'the node to hold no job stream')
     const held = await Promise.all([0, 1, 2, 3, 4, 5].map(async () => await channel()))
     for (const ch of held) await runJob2(ch, manifest(), noModule, {})
     const seventh = await channel()
     expect(await codeOf(runJob2(seventh, manifest(), noModule, {}))).toBe('queue_full')
     // The refused stream is ended by the node.
-    await until(() => seventh.stream.status !== 'open')
+    await until(() => seventh.stream.status !== 'open', 'the node to end the refused stream')
     // Closing one makes room.
     for (const ch of held) ch.stream.abort(new Error('done'))
-    await until(() => node.load().streams === 0)
+    await until(() => node.load().streams === 0, 'the node to hold no job stream')
     const fourth = await channel()
     expect((await runJob2(fourth, manifest(), noModule, {})).status).toBe('ok')
     fourth.stream.abort(new Error('done'))
   }, 60_000)
 
   it('refuses a message over the cap from its length prefix, on a stream that already served a job', async () => {
-    await until(() => node.load().streams === 0)
+    await until(() => node.load().streams === 0, 'the node to hold no job stream')
     const ch = await channel()
     await runJob2(ch, manifest(), noModule, {})
     // A length prefix announcing 8 MiB (cap 4 MiB).
@@ -196,17 +194,17 @@ describe('job protocol 2.0.0 server', () => {
   it('aborts a stream whose pipelined jobs exceed the bytes one peer may hold, and gives them all back', async () => {
     runner.hold = 3000
     try {
-      await until(() => node.load().streams === 0)
+      await until(() => node.load().streams === 0, 'the node to hold no job stream')
       const ch = await channel()
       const job = enc.encode(JSON.stringify({ type: 'job', version: 2, manifest: manifest(), pad: 'x'.repeat(3 * MiB) }))
       const lp = lpStream(ch.stream)
       // The first job runs (held 3 s) with its 3 MiB charged; the second's 3 MiB would make 6 MiB
       // for this peer (its share: 4 MiB). Each alone fits the message cap and the read buffer.
       await lp.write(job, { signal: AbortSignal.timeout(30_000) })
-      await until(() => runner.calls > 0 && node.load().remoteJobs === 1)
+      await until(() => runner.calls > 0 && node.load().remoteJobs === 1, 'the first pipelined job to run')
       await lp.write(job, { signal: AbortSignal.timeout(30_000) }).catch(() => {})
-      await until(() => ch.stream.status !== 'open', 2500)
-      await until(() => node.load().inflightBytes === 0 && node.load().streams === 0)
+      await until(() => ch.stream.status !== 'open', 'the node to abort the stream over its byte share (within 2.5 s, before the held job ends)', 2500)
+      await until(() => node.load().inflightBytes === 0 && node.load().streams === 0, 'the node to give back every byte and end the stream')
     } finally {
       runner.hold = 0
     }
@@ -280,7 +278,7 @@ describe('job streams (client pool)', () => {
     const streams = pool({ idleMs: 60_000 })
     const id = await dialed(tcpOf(shortNode))
     await streams.run(id, manifest(), noModule, { signal: AbortSignal.timeout(30_000) })
-    await sleep(1500)
+    await until(() => shortNode.load().streams === 0, 'the short node to end the idle stream (its read deadline: 500 ms)')
     expect((await streams.run(id, manifest(), noModule, { signal: AbortSignal.timeout(30_000) })).status).toBe('ok')
     expect(opened).toEqual([JOB_PROTOCOL_2, JOB_PROTOCOL_2])
     streams.drop()
@@ -303,7 +301,7 @@ describe('job streams (client pool)', () => {
       await streams.run(id, manifest(), noModule, { signal: AbortSignal.timeout(30_000) })
       expect(streams.size).toBe(1)
       junk()
-      await until(() => streams.size === 0)
+      await until(() => streams.size === 0, 'the pool to drop the stream the peer wrote junk on')
       // The next job opens a new stream.
       await streams.run(id, manifest(), noModule, { signal: AbortSignal.timeout(30_000) })
       expect(opened).toEqual([JOB_PROTOCOL_2, JOB_PROTOCOL_2])

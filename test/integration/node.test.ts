@@ -3,7 +3,7 @@
  * CLI, receipts verified with the node's key, bad inputs answered with typed errors, and faults
  * (signer down, executor killed mid-job) handled without a wrongly signed result.
  */
-import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { describe, it, expect, beforeAll, beforeEach, afterAll } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -17,6 +17,7 @@ import { verifyReceipt } from '../../services/core/protocol/src/crypto/verify.ts
 import { jobIdOf, parseManifest } from '../../services/core/protocol/src/documents/manifest.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
 import { compileWat } from '../helpers/wat.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const HELLO = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
 const HELLO_HASH = contentHash(HELLO)
@@ -55,6 +56,14 @@ describe('a node of three processes', () => {
     await node?.stop()
   })
 
+  // Many tests send only the hello module's hash: each makes sure the node holds it, rather than
+  // relying on an earlier test having uploaded it.
+  beforeEach(async () => {
+    if (!(await client.hasModule({ moduleHash: HELLO_HASH })).cached) {
+      await client.submitJob({ manifestJson: enc.encode(JSON.stringify(manifest())), module: HELLO })
+    }
+  })
+
   it('runs hello over gRPC and returns a receipt that verifies with the node key', async () => {
     const m = manifest({ args: ['Hello, World'] })
     const res = await client.submitJob({ manifestJson: enc.encode(JSON.stringify(m)), module: HELLO })
@@ -74,7 +83,7 @@ describe('a node of three processes', () => {
   })
 
   it('runs a cached module when only its hash is sent', async () => {
-    expect((await client.hasModule({ moduleHash: HELLO_HASH })).cached).toBe(true)
+    expect((await client.hasModule({ moduleHash: HELLO_HASH })).cached).toBe(true) // uploaded by beforeEach
     const res = await client.submitJob({ manifestJson: enc.encode(JSON.stringify(manifest({ args: ['abc'] }))) })
     expect(dec.decode(res.stdout)).toBe('cba\n')
   })
@@ -104,7 +113,7 @@ describe('a node of three processes', () => {
     expect(res.jobId).toBe(jobIdOf(parseManifest(upgraded)))
   })
 
-  it('refuses a replayed job id', async () => {
+  it('refuses a job id it already ran with replayed_job', async () => {
     const m = enc.encode(JSON.stringify(manifest({ args: ['once'] })))
     await client.submitJob({ manifestJson: m })
     await expect(client.submitJob({ manifestJson: m })).rejects.toMatchObject({ code: 'replayed_job' })
@@ -121,33 +130,33 @@ describe('a node of three processes', () => {
       await expect(client.submitJob({ manifestJson: bytes, module: HELLO })).rejects.toMatchObject({ code })
     })
 
-    it('refuses module bytes that do not match the manifest hash', async () => {
+    it('refuses module bytes that do not match the manifest hash with hash_mismatch', async () => {
       const other = new Uint8Array(HELLO)
       other[other.length - 1]! ^= 1
       const m = manifest({ module_hash: contentHash(randomBytes(8)) })
       await expect(client.submitJob({ manifestJson: enc.encode(JSON.stringify(m)), module: other })).rejects.toMatchObject({ code: 'hash_mismatch' })
     })
 
-    it('refuses bytes that are not WebAssembly', async () => {
+    it('refuses bytes that are not WebAssembly with invalid_module', async () => {
       const junk = enc.encode('this is not wasm at all')
       const m = manifest({ module_hash: contentHash(junk) })
       await expect(client.submitJob({ manifestJson: enc.encode(JSON.stringify(m)), module: junk })).rejects.toMatchObject({ code: 'invalid_module' })
     })
 
-    it('refuses an oversized module', async () => {
+    it('refuses a module over the 64 MiB cap with module_too_large', async () => {
       const big = new Uint8Array(65 * 1024 * 1024)
       const m = manifest({ module_hash: contentHash(big) })
       await expect(client.submitJob({ manifestJson: enc.encode(JSON.stringify(m)), module: big })).rejects.toMatchObject({ code: 'module_too_large' })
     })
 
-    it('asks for the bytes of a module it does not cache', async () => {
+    it('asks for the bytes with module_not_cached when only the hash of an unknown module is sent', async () => {
       const m = manifest({ module_hash: contentHash(randomBytes(16)) })
       await expect(client.submitJob({ manifestJson: enc.encode(JSON.stringify(m)) })).rejects.toMatchObject({ code: 'module_not_cached' })
     })
   })
 
   describe('the HTTP gateway', () => {
-    it('runs hello from a JSON body', async () => {
+    it('runs hello when the JSON body carries the module as base64', async () => {
       const res = await fetch(`http://${node.http}/v1/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -205,7 +214,7 @@ describe('a node of three processes', () => {
       expect(wrong.stderr).toContain('NOT verified')
     })
 
-    it('passes stdin to the module', async () => {
+    it('passes the CLI\'s stdin to the module', async () => {
       const run = await cli(node, ['run', join(ROOT, 'examples/hello/hello.wasm')], 'stressed')
       expect(run.stdout).toBe('desserts\n')
     })
@@ -249,17 +258,21 @@ describe('a node of three processes', () => {
       // Kill executor 1 while it is running one of the two jobs.
       const status = createGrpcClient(ExecutorService, `unix:${join(node.dir, 'run', 'executors', 'executor-1.sock')}`)
       try {
-        while ((await status.getStatus({})).running === 0) await new Promise((r) => setImmediate(r))
+        await waitFor(async () => (await status.getStatus({})).running > 0, { what: 'executor 1 running a job', intervalMs: 5 })
       } finally {
         status.close()
       }
-      await node.stopProcess('executor-1', 'SIGKILL')
-      const results = await Promise.all([first, second])
-      for (const r of results) {
-        expect(r.status).toBe('ok')
-        await verifyReceipt(r.receiptJson, { publicKey: key })
+      try {
+        await node.stopProcess('executor-1', 'SIGKILL')
+        const results = await Promise.all([first, second])
+        for (const r of results) {
+          expect(r.status).toBe('ok')
+          await verifyReceipt(r.receiptJson, { publicKey: key })
+        }
+      } finally {
+        await Promise.allSettled([first, second])
+        await node.startProcess('executor-1')
       }
-      await node.startProcess('executor-1')
     })
 
     it('answers UNAVAILABLE and signs nothing when the signer is down', async () => {

@@ -25,6 +25,7 @@ import { isPhaseError } from '../../services/core/protocol/src/errors.ts'
 import type { Manifest } from '../../services/core/protocol/src/documents/manifest.ts'
 import type { Logger } from '../../services/core/process/src/logger.ts'
 import { figure } from '../helpers/figures.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const MiB = 1024 * 1024
 const LIMITS = { maxModuleBytes: 1 << 20, maxMemoryMb: 64, defaultMemoryMb: 64, maxTimeoutMs: 5000, defaultTimeoutMs: 5000, maxOutputBytes: 1 << 20, defaultOutputBytes: 1 << 20, maxStdinBytes: 1 << 20, maxArgsBytes: 1 << 16 }
@@ -104,8 +105,16 @@ describe('job protocol framing', () => {
     expect(await answerTo(Uint8Array.from([0xff]), true)).toMatchObject({ type: 'error', code: 'invalid_json' })
   }, 60_000)
 
-  it('logs those refusals at info, never as errors', async () => {
-    const refused = lines.filter((l) => l.msg === 'remote job refused')
+  it('logs framing refusals at info, never as errors', async () => {
+    // Its own four refusals (the cases above), not theirs.
+    const from = lines.length
+    await answerTo(new Uint8Array(64 * 1024).fill(0x80), false)
+    await answerTo(Uint8Array.from([0x20, 0x7b, 0x22]), true)
+    await answerTo(new Uint8Array(0), true)
+    await answerTo(Uint8Array.from([0xff]), true)
+    const refusedSince = (): typeof lines => lines.slice(from).filter((l) => l.msg === 'remote job refused')
+    await waitFor(() => refusedSince().length >= 4, { what: 'four refusals logged' }).catch(() => {}) // the expect below gives the count
+    const refused = refusedSince()
     const errors = lines.filter((l) => l.level >= 50)
     figure('peers', 'job-stream framing refusals logged at error level', errors.length, errors.length === 0 ? 'pass' : 'FAIL')
     expect(refused.length).toBeGreaterThanOrEqual(4)
@@ -124,7 +133,7 @@ describe('PhaseNetwork.findExecutors', () => {
     peer = await rawPeer()
     await peer.dial(multiaddr(tcpOf(stranded)))
     // The dialer's side resolves first: wait until the node counts the connection too.
-    while (stranded.counters().peers === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitFor(() => stranded.counters().peers > 0, { what: 'the stranded node to count the connection', intervalMs: 20 })
   }, 60_000)
   afterAll(async () => {
     await peer?.stop()
@@ -237,10 +246,10 @@ describe('job server writes', () => {
     await lpStream(stream).write(new TextEncoder().encode(JSON.stringify(offer)))
     // The peer takes nothing more: no window updates, so the node's write never drains.
     stream.pause()
-    while (node.load().remoteJobs === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitFor(() => node.load().remoteJobs > 0, { what: 'the node to take the offered job', intervalMs: 20 })
     const started = performance.now()
     // Without a write deadline the slot (and the stream) are held for as long as the peer likes.
-    while (node.load().remoteJobs > 0 || node.load().streams > 0) await new Promise((resolve) => setTimeout(resolve, 100))
+    await waitFor(() => node.load().remoteJobs === 0 && node.load().streams === 0, { what: 'the node to free the slot and the stream of the peer that stopped reading', timeoutMs: 100_000, intervalMs: 100 })
     figure('peers', 'job slot of a peer that stops reading a 550 kB result: freed after (read deadline 1 s + 64 KiB/s)', Math.round(performance.now() - started), 'ms')
     stream.abort(new Error('done'))
   }, 120_000)

@@ -11,6 +11,7 @@ import { NodeService } from '../../services/core/rpc/src/gen/phase/node/v1/node_
 import { createGrpcClient, type GrpcClient } from '../../services/core/rpc/src/index.ts'
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 import { compileWat } from '../helpers/wat.ts'
 import { figure } from '../helpers/figures.ts'
 
@@ -47,7 +48,7 @@ describe('remote job caps', () => {
     idA = (await ca.getNodeInfo({})).peerId
     idB = (await cb.getNodeInfo({})).peerId
     for (const [c, other] of [[ca, idB], [cb, idA]] as const) {
-      while (!(await c.listPeers({})).peers.some((p) => p.runsJobs && p.peerId === other)) await new Promise((r) => setTimeout(r, 50))
+      await waitFor(async () => (await c.listPeers({})).peers.some((p) => p.runsJobs && p.peerId === other), { what: `${other} listed as a job runner` })
     }
   }, 60_000)
 
@@ -60,12 +61,12 @@ describe('remote job caps', () => {
   it('serves local jobs while remote loops hold their share of the executors', async () => {
     const loop = { limits: { timeout_ms: 15_000 } }
     const first = outcome(ca.submitJob({ manifestJson: manifest(LOOP, loop), module: LOOP, target: 'remote', peerId: idB }, { timeoutMs: 60_000 }))
-    while ((await cb.getNodeStatus({})).jobsInFlight < 1) await new Promise((r) => setTimeout(r, 50))
+    await waitFor(async () => (await cb.getNodeStatus({})).jobsInFlight >= 1, { what: 'B to hold the first remote loop' })
     // B has 2 workers and shares half: a second remote loop is refused, not queued.
     const second = outcome(ca.submitJob({ manifestJson: manifest(LOOP, loop), target: 'remote', peerId: idB }, { timeoutMs: 60_000 }))
     let settled = false
     void second.then(() => { settled = true })
-    while (!settled && (await cb.getNodeStatus({})).jobsInFlight < 2) await new Promise((r) => setTimeout(r, 50))
+    await waitFor(async () => settled || (await cb.getNodeStatus({})).jobsInFlight >= 2, { what: 'B to answer or hold the second remote loop' })
     // B's own client: answered at once by the executor left for local work.
     const local = await cb.submitJob({ manifestJson: manifest(HELLO, { args: ['local'] }), module: HELLO }, { timeoutMs: 60_000 })
     expect(local.status).toBe('ok')

@@ -27,6 +27,7 @@ import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { jobIdOf, inputsHashOf, parseManifest, type Manifest } from '../../services/core/protocol/src/documents/manifest.ts'
 import { isPhaseError, type VerificationError } from '../../services/core/protocol/src/errors.ts'
 import { silentLogger } from '../../services/core/process/src/logger.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const MiB = 1024 * 1024
 const LIMITS = { maxModuleBytes: 1 << 20, maxMemoryMb: 64, defaultMemoryMb: 64, maxTimeoutMs: 5000, defaultTimeoutMs: 5000, maxOutputBytes: 4 << 20, defaultOutputBytes: 4 << 20, maxStdinBytes: 1 << 20, maxArgsBytes: 1 << 16 }
@@ -189,7 +190,7 @@ describe('remote jobs with input and output files', () => {
   it('refuses input files over the peer\'s per-job cap with limit_exceeded, and the peer gives their bytes back', async () => {
     const err = await run(small, jobWith([{ path: '/in/big', data: randomBytes(MiB + 1) }])).then(() => undefined, (e: unknown) => e)
     expect(isPhaseError(err, 'limit_exceeded')).toBe(true)
-    while (small.net.load().inflightBytes > 0 || small.net.load().remoteJobs > 0) await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitFor(() => small.net.load().inflightBytes === 0 && small.net.load().remoteJobs === 0, { what: 'the small peer to give the refused bytes back', intervalMs: 20 })
     // Within the cap: served.
     const r = await run(small, jobWith([{ path: '/in/ok', data: randomBytes(MiB - 1) }]))
     expect(r.outputs!.length).toBe(2)

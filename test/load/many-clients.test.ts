@@ -16,6 +16,7 @@ import { ROOT } from '../helpers/node-harness.ts'
 import { startPm2Node, type Pm2Node } from '../helpers/pm2-node.ts'
 import { memoryOf, mib, sampler, type Memory } from '../helpers/proc-memory.ts'
 import { figure } from '../helpers/figures.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const JOBS = Number(process.env.LOAD_JOBS ?? 10_000)
 const CLIENTS = Number(process.env.LOAD_CLIENTS ?? 50)
@@ -34,12 +35,10 @@ beforeAll(async () => {
   key = (await admin.getNodeInfo({})).receiptPublicKey
   pids.set('pm2', node.child.pid!)
   // Every process answers with its pid once it is up (executors report 'starting' until then).
-  const deadline = Date.now() + 60_000
-  let processes = (await admin.getNodeStatus({})).processes
-  while (processes.some((p) => p.process === undefined) && Date.now() < deadline) {
-    await sleep(200)
-    processes = (await admin.getNodeStatus({})).processes
-  }
+  const processes = await waitFor(async () => {
+    const all = (await admin.getNodeStatus({})).processes
+    return all.every((p) => p.process !== undefined) && all
+  }, { what: 'every process of the node to report its pid', timeoutMs: 60_000, intervalMs: 200 })
   for (const p of processes) pids.set(p.name === 'executor' ? `executor ${p.index}` : p.name, p.process!.pid)
 }, 90_000)
 afterAll(async () => {
@@ -58,6 +57,7 @@ describe(`${JOBS} jobs from ${CLIENTS} SDK clients`, () => {
       // Warm-up: the module cached, each client's channel connected, the first JIT done.
       await clients[0]!.submit(manifest(HELLO).args('warm'), HELLO, { expectedKey: key })
       await Promise.all(clients.map(async (c, i) => await c.submit(manifest(HASH).args(`w${i}`), undefined, { expectedKey: key })))
+      // Not synchronization: "before" is memory after a second of idle, comparable across runs.
       await sleep(1000)
       const before = memory()
       const sample = sampler(() => [...pids.values()])
@@ -82,6 +82,7 @@ describe(`${JOBS} jobs from ${CLIENTS} SDK clients`, () => {
       }))
       const seconds = (performance.now() - started) / 1000
       sample.stop()
+      // Not synchronization: "after" is memory after 2 s of idle (what an idle node gives back).
       await sleep(2000)
       const after = memory()
       const rate = JOBS / seconds

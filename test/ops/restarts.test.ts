@@ -4,6 +4,7 @@
  */
 import { describe, it, expect, afterAll, beforeAll } from '@jest/globals'
 import { phaseCli, startPm2Node, alive, type Pm2Node } from '../helpers/pm2-node.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 let node: Pm2Node
 beforeAll(async () => { node = await startPm2Node({ executors: 1 }, 1) })
@@ -18,13 +19,10 @@ async function processes (): Promise<Proc[] | undefined> {
 }
 
 async function until (ok: (p: Proc[]) => boolean, what: string): Promise<Proc[]> {
-  const deadline = Date.now() + 40_000
-  for (;;) {
-    const p = await processes()
-    if (p !== undefined && ok(p)) return p
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(p)}`)
-    await new Promise((resolve) => setTimeout(resolve, 300))
-  }
+  let last: Proc[] | undefined
+  return await waitFor(async () => { last = await processes(); return last !== undefined && ok(last) && last }, {
+    what, timeoutMs: 40_000, intervalMs: 300, detail: () => `last processes: ${JSON.stringify(last)}`
+  })
 }
 
 const find = (p: Proc[], name: string): Proc => p.find((x) => x.name === name)!

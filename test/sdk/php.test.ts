@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { NodeService } from '../../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient } from '../../services/core/rpc/src/index.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 const P2P = { enabled: true, listen: ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0'], mdns: false, private_addresses: true, inbound_per_second: 1000 }
 
@@ -96,9 +97,7 @@ describe('PHP SDK', () => {
       const client = createGrpcClient(NodeService, nodes[1]!.grpc)
       try {
         const aId = (await createGrpcClientInfo(nodes[0]!)).peerId
-        while (!(await client.listPeers({})).peers.some((p) => p.runsJobs && p.peerId === aId)) {
-          await new Promise((resolve) => setTimeout(resolve, 50))
-        }
+        await waitFor(async () => (await client.listPeers({})).peers.some((p) => p.runsJobs && p.peerId === aId), { what: 'B to list A as a job runner' })
       } finally {
         client.close()
       }

@@ -107,6 +107,13 @@ describe('the receipt log in a node', () => {
   })
 
   it('verify-log checks the live log with the key the node reports', async () => {
+    // A receipt of its own, and a head: the signer signs one when it stops.
+    await client.submitJob({ manifestJson: manifest(['logged']) })
+    try {
+      await node.stopProcess('signer')
+    } finally {
+      await node.startProcess('signer')
+    }
     const res = await new Promise<{ code: number, stdout: string, stderr: string }>((resolve) => {
       execFile(join(ROOT, 'bin/phase'), ['receipts', 'verify-log'], { env: { ...node.env, PHASE_API: node.grpc } }, (err, stdout, stderr) => {
         resolve({ code: err == null ? 0 : (err as { code?: number }).code ?? -1, stdout, stderr })
@@ -115,9 +122,8 @@ describe('the receipt log in a node', () => {
     expect(res.stderr).toBe('')
     expect(res.code).toBe(0)
     expect(res.stdout).toMatch(/receipt log verified/)
-    // The signer stopped and started twice above: each stop signed a head.
     const report = verifyReceiptLog(logDir(), { publicKey: key })
-    expect(report.heads).toBeGreaterThanOrEqual(2)
-    expect(report.receipts).toBeGreaterThanOrEqual(5)
+    expect(report.heads).toBeGreaterThanOrEqual(1)
+    expect(report.receipts).toBeGreaterThanOrEqual(2) // beforeAll's warm-up and this test's
   })
 })

@@ -3,7 +3,7 @@
  * within its bound, a request past its deadline or already cancelled is neither signed nor
  * logged, and the receipt_log config keys are validated at the edge.
  */
-import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { describe, it, expect, beforeEach, afterEach } from '@jest/globals'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -29,14 +29,15 @@ describe('signer service', () => {
   const request = (n: number, notAfterUnixMs = 0n): { receiptJson: Uint8Array, notAfterUnixMs: bigint } =>
     ({ receiptJson: enc.encode(JSON.stringify(unsignedReceipt(key.publicKey, { job_id: jobIdOf(n) }))), notAfterUnixMs })
 
-  beforeAll(async () => {
+  // Each test signs into a log of its own: the paging test counts every id in it.
+  beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'phase-signer-svc-'))
     key = testKey()
     log = key.open(join(dir, 'receipts'))
     service = createSignerService({ signer: createReceiptSigner(key.seed), receipts: log, logger: silentLogger() })
   })
 
-  afterAll(async () => {
+  afterEach(async () => {
     await log?.close()
     await rm(dir, { recursive: true, force: true })
   })
