@@ -10,6 +10,7 @@ import { createWasmerRuntime, type WasmJob, type WasmRuntime } from '../../servi
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { compileWat } from '../helpers/wat.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 jest.setTimeout(120_000)
 const MiB = 1024 * 1024
@@ -51,8 +52,8 @@ describe('wasmer runtime', () => {
     await new Promise((resolve) => setTimeout(resolve, 300))
     controller.abort()
     await expect(running).rejects.toMatchObject({ code: 'cancelled' })
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    expect(alive(pid!)).toBe(false)
+    // SIGKILL is sent at once; the process is gone once its parent has reaped it.
+    await waitFor(() => !alive(pid!), { what: 'the cancelled job\'s runner to be gone' })
     expect((await runtime.run(hello())).status).toBe('ok')
   })
 
@@ -75,7 +76,7 @@ describe('wasmer runtime', () => {
     await new Promise((resolve) => setTimeout(resolve, 300))
     await runtime.stop()
     await running
-    for (const pid of before) expect(alive(pid)).toBe(false)
+    for (const pid of before) await waitFor(() => !alive(pid), { what: `runner ${pid} to be gone after stop()` })
   })
 
   it('asks for bytes it does not hold (module_not_cached), checks them (hash_mismatch), then runs by hash', async () => {
