@@ -48,7 +48,7 @@ describe('PhaseClient module memory', () => {
         return { jobId: receipt.job_id, manifestJson: req.manifestJson, status: 'ok', exitCode: 0, stdout, stderr: new Uint8Array(), receiptJson: canonical, peerId: receipt.node.peer_id, replicas: [], agreeing: 0 }
       },
       async hasModule (req: { moduleHash: string }) { seen.hasModule++; return { cached: held.has(req.moduleHash) } },
-      hasInputs: refuse, getNodeInfo: refuse, getNodeStatus: refuse, listPeers: refuse, findExecutors: refuse
+      hasInputs: refuse, getNodeInfo: refuse, getNodeStatus: refuse, listPeers: refuse, findExecutors: refuse, diagnose: refuse
     })
     const address = await server.start(`unix:${join(dir, 'node.sock')}`)
     client = new PhaseClient({ address })

@@ -71,7 +71,7 @@ describe('PhaseClient against a node that lies beside its receipt', () => {
       },
       async hasModule () { return { cached: true } },
       async hasInputs () { return { missing: [] } },
-      getNodeInfo: refuse, getNodeStatus: refuse, listPeers: refuse, findExecutors: refuse
+      getNodeInfo: refuse, getNodeStatus: refuse, listPeers: refuse, findExecutors: refuse, diagnose: refuse
     })
     const address = await server.start(`unix:${join(dir, 'node.sock')}`)
     client = new PhaseClient({ address })
