@@ -11,6 +11,7 @@ export default {
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   // The packages' built dist/ folders (npm run build:sdk) hold package.json files of the same names.
   modulePathIgnorePatterns: ['<rootDir>/(?!node_modules/)([^/]+/)*dist/'],
-  testTimeout: 60000,
+  // Hooks start whole nodes; on 2 shared cores under two test workers that can take ~20 s.
+  testTimeout: 120000,
   maxWorkers: 2
 }

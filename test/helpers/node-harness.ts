@@ -50,6 +50,12 @@ const SCRIPTS: Record<string, string> = {
   discovery: 'services/discovery/src/main.ts'
 }
 
+/**
+ * How long a process may take to say it is ready. Generous: CI shares 2 cores between two test
+ * workers that each start whole nodes (a start takes 1-3 s quiet, up to ~20 s under that load).
+ */
+const READY_DEADLINE_MS = 60_000
+
 /** Log line (JSON `msg`) each process prints when it is ready. */
 const READY: Record<string, string> = { signer: 'signer ready', executor: 'grpc server listening', discovery: 'discovery ready' }
 
@@ -88,7 +94,7 @@ export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode>
     procs.set(name, proc)
     logs.set(name, proc.lines)
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name} did not get ready:\n${proc.lines.join('\n')}`)), 20_000)
+      const timer = setTimeout(() => reject(new Error(`${name} did not get ready:\n${proc.lines.join('\n')}`)), READY_DEADLINE_MS)
       const onLine = (line: string): void => {
         proc.lines.push(line)
         let doc: Record<string, unknown>

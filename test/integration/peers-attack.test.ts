@@ -188,7 +188,7 @@ describe('a node facing hostile peers', () => {
       ids.push((await c.getNodeInfo({})).peerId)
     }
     await listed(clients[1]!, ids[0]!, 'A (on B)')
-  })
+  }, 180_000)
 
   afterAll(async () => {
     for (const c of clients) c.close()
