@@ -20,6 +20,22 @@ export interface WasmLimits {
   fuel?: bigint
 }
 
+/** A runtime's own caps: they always win over what a job asks. */
+export interface RuntimeCaps {
+  maxMemoryBytes: number
+  maxTimeoutMs: number
+  maxOutputBytes: number
+}
+
+/** The memory, time and output a job gets: what it asked, within the runtime's caps. */
+export function cappedLimits (asked: WasmLimits, caps: RuntimeCaps): { memoryBytes: number, timeoutMs: number, outputBytes: number } {
+  return {
+    memoryBytes: Math.min(asked.memoryBytes, caps.maxMemoryBytes),
+    timeoutMs: Math.min(asked.timeoutMs, caps.maxTimeoutMs),
+    outputBytes: Math.min(asked.outputBytes, caps.maxOutputBytes)
+  }
+}
+
 export interface WasmJob {
   jobId: string
   /** `sha256:<hex>` of the module bytes. */

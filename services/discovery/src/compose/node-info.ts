@@ -3,6 +3,7 @@
  * and their runtime, and its network counters. The runtime is asked of the first executor once
  * it answers, then kept (every executor of a node runs the same build).
  */
+import type { NodeInfoLike } from '@phase-network/rpc'
 import { ExecutorService } from '@phase-network/rpc/executor/v1'
 import { VERSION, createGrpcClient } from '@phase-network/rpc'
 import type { NodeConfig } from '@phase-network/process'
@@ -15,14 +16,8 @@ import { partOf, type Part } from './parts.ts'
 /** Deadline of the runtime question to the executor. */
 export const RUNTIME_TIMEOUT_MS = 2000
 
-/** What GetNodeInfo and GET /v1/node report. */
-export interface NodeInfo {
-  peerId: string
-  receiptPublicKey: string
-  version: string
-  executors: number
-  runtimeName: string
-  runtimeVersion: string
+/** What GetNodeInfo and GET /v1/node report (the shape nodeInfoJson takes), with this network's counters. */
+export interface NodeInfo extends NodeInfoLike {
   network: ReturnType<PhaseNetwork['counters']> | undefined
 }
 

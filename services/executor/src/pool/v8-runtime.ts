@@ -33,7 +33,7 @@ import { stripTypeScriptTypes } from 'node:module'
 import { CancelledError, InvalidArgumentError, InvalidModuleError, QueueFullError, UnavailableError } from '@phase-network/protocol/errors'
 import { checkInputFiles } from '../wasi/inputs.ts'
 import type { RunMessage, ResultMessage, IdleMessage } from '../worker.ts'
-import type { RuntimeStatus, WasmJob, WasmResult, WasmRuntime, WasmStatus } from '../runtime.ts'
+import { cappedLimits, type RuntimeStatus, type WasmJob, type WasmResult, type WasmRuntime, type WasmStatus } from '../runtime.ts'
 import {
   DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_HEAP_POLL_MS, DEFAULT_MAX_FUEL, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_MAX_MODULE_BYTES,
   DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_RESPAWN_DELAY_MS, DEFAULT_MAX_TIMEOUT_MS, DEFAULT_MODULE_CACHE_BYTES,
@@ -171,12 +171,7 @@ export class V8Runtime implements WasmRuntime {
     if (options.signal?.aborted === true) throw new CancelledError()
     checkInputFiles(job.inputs ?? [])
     // Server-side caps always win over what the job asks.
-    const limits = {
-      memoryBytes: Math.min(job.limits.memoryBytes, this.init.maxMemoryBytes),
-      timeoutMs: Math.min(job.limits.timeoutMs, this.init.maxTimeoutMs),
-      outputBytes: Math.min(job.limits.outputBytes, this.init.maxOutputBytes),
-      fuel: fuelOf(job, this.init.maxFuel)
-    }
+    const limits = { ...cappedLimits(job.limits, this.init), fuel: fuelOf(job, this.init.maxFuel) }
     const variant: Variant = job.profile === 'deterministic' ? 'deterministic' : limits.fuel !== undefined ? 'metered' : 'plain'
     const t0 = performance.now()
     const cached = this.modules.hit(job.moduleHash, variant, limits.memoryBytes)

@@ -29,7 +29,7 @@ import { admit } from '../admission.ts'
 import { checkInputFiles } from '../wasi/inputs.ts'
 import { refuseGcTypes, refuseUnsupported } from './features.ts'
 import { CLOCK_TICKS, cpuTicks, kill, rss } from './proc.ts'
-import type { RuntimeStatus, WasmJob, WasmResult, WasmRuntime, WasmStatus } from '../runtime.ts'
+import { cappedLimits, type RuntimeStatus, type WasmJob, type WasmResult, type WasmRuntime, type WasmStatus } from '../runtime.ts'
 import type { RunnerJob, RunnerMessage, RunnerResult } from './messages.ts'
 
 export const WASMER_RUNTIME_NAME = 'wasmer'
@@ -182,11 +182,7 @@ export class WasmerRuntime implements WasmRuntime {
     if (options.signal?.aborted === true) throw new CancelledError()
     refuseUnsupported(job)
     checkInputFiles(job.inputs ?? [])
-    const limits = {
-      memoryBytes: Math.min(job.limits.memoryBytes, this.init.maxMemoryBytes),
-      timeoutMs: Math.min(job.limits.timeoutMs, this.init.maxTimeoutMs),
-      outputBytes: Math.min(job.limits.outputBytes, this.init.maxOutputBytes)
-    }
+    const limits = cappedLimits(job.limits, this.init)
     const key = `${job.moduleHash}|${limits.memoryBytes}`
     const t0 = performance.now()
     const { module, admitted } = this.admitted(job, key, limits.memoryBytes)
