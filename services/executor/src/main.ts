@@ -19,7 +19,6 @@ const SHARED_SOCKET_UMASK = 0o111
 // that Node's compile cache holds all of it, then exits. The executors, which may not write a
 // cache, then read it and never load Node's TypeScript transpiler (~16 MiB each).
 if (process.env.PHASE_EXECUTOR_FILL_CACHE === '1') {
-  await import('./worker.ts')
   // A pool worker compiles worker.ts under the V8 flags the pool sets (pool.ts), which key a
   // cache sub-folder of their own: one worker started here fills that one too.
   const { createV8Runtime } = await import('./index.ts')
