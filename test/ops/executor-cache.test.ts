@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync, chmodSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { fillExecutorCache, executorCacheReady, EXECUTOR_NODE_ARGS, V8_FLAGS } from '../../ops/compile-cache.ts'
 import { lookupUser, EXECUTOR_USER } from '../../ops/prepare.ts'
 import { ROOT } from '../helpers/node-harness.ts'
@@ -58,6 +59,20 @@ describe('the executors\' compile cache', () => {
     // main.ts, the pool worker and the packages they import.
     expect(hits.length).toBeGreaterThan(40)
     expect(hits.some((l) => l.includes('/services/executor/src/worker.ts'))).toBe(true)
+  }, 60_000)
+
+  it('serves a started worker pool too (its workers run under flags of their own): no transpile, no transpiler loaded', () => {
+    // A real pool start as the executor user; the pool warms Node's type stripper only where a
+    // worker could miss (services/executor/src/pool.ts), and a worker that misses transpiles.
+    const script = join(dir, 'pool-start.mjs')
+    writeFileSync(script, `import { createV8Runtime } from ${JSON.stringify(pathToFileURL(join(ROOT, 'services/executor/src/index.ts')).href)}
+      const r = createV8Runtime({ workers: 1 }); await r.start(); await r.stop()
+      console.log(JSON.stringify(process.moduleLoadList.filter((m) => m.includes('amaro'))))`, { mode: 0o644 })
+    const r = spawnSync('runuser', ['-u', EXECUTOR_USER, '--', 'env', `NODE_COMPILE_CACHE=${join(dir, 'executor')}`, 'NODE_DEBUG_NATIVE=COMPILE_CACHE', NODE, ...EXECUTOR_NODE_ARGS, script], { encoding: 'utf8', timeout: 60_000 })
+    expect(r.status).toBe(0)
+    expect(r.stderr).not.toMatch(/no transpile cache for StrippedTypeScript|Cannot create cache directory/)
+    expect(r.stderr).toMatch(/retrieving transpile cache for StrippedTypeScript [^\n]*\/services\/executor\/src\/worker\.ts\.\.\.success/)
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual([])
   }, 60_000)
 
   it('is keyed by the flags: started with other flags, an executor would miss (so the fill must use the executors\')', () => {

@@ -21,7 +21,12 @@ const SHARED_SOCKET_UMASK = 0o111
 // that Node's compile cache holds all of it, then exits. The executors, which may not write a
 // cache, then read it and never load Node's TypeScript transpiler (~16 MiB each).
 if (process.env.PHASE_EXECUTOR_FILL_CACHE === '1') {
-  await import('./worker.ts')
+  // A pool worker compiles worker.ts under the V8 flags the pool sets (pool/v8-runtime.ts), which key a
+  // cache sub-folder of their own: one worker started here fills that one too.
+  const { createV8Runtime } = await import('./index.ts')
+  const pool = createV8Runtime({ workers: 1 })
+  await pool.start()
+  await pool.stop()
   const { flushCompileCache } = await import('node:module')
   flushCompileCache()
   process.exit(0)

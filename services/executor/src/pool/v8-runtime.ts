@@ -29,7 +29,8 @@
  * apart as `compileTimeUs` (to the job that compiled it), never in `wallTimeUs`.
  */
 import { setFlagsFromString } from 'node:v8'
-import { stripTypeScriptTypes } from 'node:module'
+import { getCompileCacheDir, stripTypeScriptTypes } from 'node:module'
+import { accessSync, constants as fsConstants } from 'node:fs'
 import { CancelledError, InvalidArgumentError, InvalidModuleError, QueueFullError, UnavailableError } from '@phase-network/protocol/errors'
 import { checkInputFiles } from '../wasi/inputs.ts'
 import type { RunMessage, ResultMessage, IdleMessage } from '../worker.ts'
@@ -120,7 +121,7 @@ export class V8Runtime implements WasmRuntime {
     if (this.running) return
     this.running = true
     // See the file comment: before any module is compiled, process-wide (workers share it).
-    warmTypeStripping()
+    if (!readsFilledCompileCache()) warmTypeStripping()
     setFlagsFromString('--no-liftoff')
     setFlagsFromString('--no-wasm-lazy-compilation')
     const slots = new Slots<ThreadHost, Job, Kill>({
@@ -389,6 +390,24 @@ function warmTypeStripping (): void {
     stripTypeScriptTypes('')
   } finally {
     process.emitWarning = emitWarning
+  }
+}
+
+/**
+ * True when this process reads a compile cache it may not write: the executors' cache filled by
+ * root (ops/compile-cache.ts), which holds worker.ts and all it imports, so no worker strips
+ * types and the stripper need not be warmed (issue 11: ~0.2-0.4 s of each executor's start on a
+ * loaded 2-core machine, and the transpiler's ~16 MiB). A writable cache (a development start,
+ * a first start filling it) may miss: then warm as before.
+ */
+function readsFilledCompileCache (): boolean {
+  const dir = getCompileCacheDir()
+  if (dir === undefined) return false
+  try {
+    accessSync(dir, fsConstants.W_OK)
+    return false
+  } catch {
+    return true
   }
 }
 
