@@ -81,7 +81,7 @@ describe('doctor checks', () => {
 })
 
 describe('doctor file checks', () => {
-  const file = (what: string, mode: string | null): FileReport => ({ what, path: `/x/${what}`, exists: mode !== null, mode, uid: 0 })
+  const file = (what: string, mode: string | null, dirMode = '0755'): FileReport => ({ what, path: `/x/${what}`, exists: mode !== null, mode, uid: 0, dir_mode: dirMode })
 
   it('fails a secret other users can read, and passes 0600', () => {
     expect(fileChecks([file('receipt_key', '0640')])[0]!.status).toBe('fail')
@@ -92,6 +92,13 @@ describe('doctor file checks', () => {
   it('fails an internal socket others can write to (connect), not one they can only read', () => {
     expect(fileChecks([file('signer_socket', '0777')])[0]!.status).toBe('fail')
     expect(fileChecks([file('executor_0_socket', '0755')])[0]!.status).toBe('ok')
+  })
+
+  it('judges a socket with its folder: an open executor socket in the 0770 executors folder is fine, the signer\'s open to its group is not', () => {
+    expect(fileChecks([file('executor_0_socket', '0666', '0770')])[0]!.status).toBe('ok')
+    expect(fileChecks([file('executor_0_socket', '0666', '0771')])[0]!.status).toBe('fail')
+    expect(fileChecks([file('signer_socket', '0660', '0750')])[0]!.status).toBe('fail')
+    expect(fileChecks([file('signer_socket', '0660', '0700')])[0]!.status).toBe('ok')
   })
 
   it('warns on a public socket every local user can write to', () => {

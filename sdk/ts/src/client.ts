@@ -40,7 +40,7 @@ export interface DoctorReport {
     dht_routing_table_size: number
     clock: { peers_asked: number, peers_answered: number, median_skew_ms: number | null, max_abs_skew_ms: number | null, samples: Array<{ peer_id: string, skew_ms: number, rtt_ms: number }> }
   }
-  files: Array<{ what: string, path: string, exists: boolean, mode: string | null, uid: number | null }>
+  files: Array<{ what: string, path: string, exists: boolean, mode: string | null, uid: number | null, dir_mode: string | null }>
   config: { source: string | null, warnings: string[] }
   resources: { disk: null | { path: string, free_bytes: number, total_bytes: number, needed_bytes: number }, memory: null | { available_bytes: number, total_bytes: number, needed_bytes: number } }
   checks: Array<{ name: string, status: 'ok' | 'warn' | 'fail', message: string }>

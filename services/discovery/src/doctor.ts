@@ -8,7 +8,7 @@
  * network's own view (p2p/diagnostics.ts). Paths are the operator's own configuration.
  */
 import { stat, statfs, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { NodeConfig } from '@phase-network/process'
 import { internalAddresses } from '@phase-network/process'
 import type { NetworkReport } from './p2p/index.ts'
@@ -36,6 +36,8 @@ export interface FileReport {
   exists: boolean
   mode: string | null
   uid: number | null
+  /** Mode of the folder holding it: who may reach a socket is decided by both. */
+  dir_mode: string | null
 }
 
 export interface DoctorReport {
@@ -140,12 +142,15 @@ export function networkChecks (config: NodeConfig, n: NetworkReport | null): Doc
   return out
 }
 
+const octal = (mode: number): string => (mode & 0o7777).toString(8).padStart(4, '0')
+
 async function fileReport (what: string, path: string): Promise<FileReport> {
+  const dirMode = await stat(dirname(path)).then((d) => octal(d.mode), () => null)
   try {
     const s = await stat(path)
-    return { what, path, exists: true, mode: (s.mode & 0o7777).toString(8).padStart(4, '0'), uid: s.uid }
+    return { what, path, exists: true, mode: octal(s.mode), uid: s.uid, dir_mode: dirMode }
   } catch {
-    return { what, path, exists: false, mode: null, uid: null }
+    return { what, path, exists: false, mode: null, uid: null, dir_mode: dirMode }
   }
 }
 
@@ -180,10 +185,15 @@ export function fileChecks (files: readonly FileReport[]): DoctorCheck[] {
         ? { name: `files.${f.what}`, status: 'fail', message: `${f.path} has mode ${f.mode}: other users can read a secret ('chmod 600' it)` }
         : { name: `files.${f.what}`, status: 'ok', message: `${f.path} is ${f.mode}` })
     } else if (f.what === 'signer_socket' || f.what.startsWith('executor_')) {
-      // Connecting to a unix socket takes write permission on it.
-      out.push((m & 0o022) !== 0
-        ? { name: `files.${f.what}`, status: 'fail', message: `${f.path} has mode ${f.mode}: other users can ask the ${f.what.startsWith('signer') ? 'signer to sign' : 'executor to run'} (owner only)` }
-        : { name: `files.${f.what}`, status: 'ok', message: `${f.path} is ${f.mode}` })
+      // Connecting to a unix socket takes write on it and search on its folder. The signer's is
+      // the owner's alone; the executors' sockets are open (0666) in a folder only the node user
+      // and the executor group may enter (ops/prepare.ts), so only "others" matter there.
+      const dir = parseInt(f.dir_mode ?? '0', 8)
+      const group = f.what === 'signer_socket' && (m & 0o020) !== 0 && (dir & 0o010) !== 0
+      const others = (m & 0o002) !== 0 && (dir & 0o001) !== 0
+      out.push(group || others
+        ? { name: `files.${f.what}`, status: 'fail', message: `${f.path} has mode ${f.mode} in a folder of mode ${f.dir_mode ?? '?'}: ${others ? 'any local user' : 'the group'} can ask the ${f.what.startsWith('signer') ? 'signer to sign' : 'executor to run'}` }
+        : { name: `files.${f.what}`, status: 'ok', message: `${f.path} is ${f.mode} (folder ${f.dir_mode ?? '?'})` })
     } else if (f.what.startsWith('public_')) {
       out.push((m & 0o002) !== 0
         ? { name: `files.${f.what}`, status: 'warn', message: `${f.path} has mode ${f.mode}: every local user can submit jobs` }
