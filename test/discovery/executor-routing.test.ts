@@ -59,8 +59,10 @@ describe('executor routing on a real node', () => {
     }
     const ran = (await completed()).map((n, i) => n - before[i]!)
     expect(ran[0]! + ran[1]!).toBe(40)
-    // Least in-flight alone would split 4 concurrent jobs about evenly.
-    expect(ran[0]!).toBeGreaterThanOrEqual(36)
+    // Least in-flight alone would split 4 concurrent jobs about evenly (~20 each). Packing keeps
+    // nearly all on the first; a status poll missed on a loaded CI machine (2 cores, several
+    // suites starting nodes) can send a round elsewhere, so the bound leaves room for two rounds.
+    expect(ran[0]!).toBeGreaterThanOrEqual(32)
   })
 
   it('spreads long jobs over both executors', async () => {

@@ -50,7 +50,7 @@ export const BULK_BYTES_PER_SECOND = 4 * 1024 * 1024
 /** A configured executor whose socket never appears is dropped after this long. */
 const NEVER_SEEN_GRACE_MS = 30_000
 /**
- * A module whose recent jobs ran under this (their own wall time, averaged) is short: its jobs
+ * A module whose recent jobs ran under this (their own CPU time, averaged; see runCost) is short: its jobs
  * are packed onto the first executor with room. For such jobs the executor's fixed cost per job
  * (a gRPC message, a hop to its worker thread and back) outweighs the run, and a second process
  * woken for them adds context switches and halves the batching of each, so on a small machine
@@ -68,7 +68,7 @@ const EXECUTOR_COST_US = 150
 /** Modules whose run time is remembered (~200 bytes each, so ≤ ~800 KiB); unknown ones are spread. */
 const MAX_RUN_TIMES = 4096
 /**
- * Weight of one job's wall time in its module's moving average (a quarter: one outlier moves the
+ * Weight of one job's cost (see runCost) in its module's moving average (a quarter: one outlier moves the
  * average little, a real change shows within a few jobs).
  */
 const RUN_TIME_WEIGHT = 1 / 4
@@ -181,7 +181,7 @@ export class ExecutorSet {
   private timer: NodeJS.Timeout | undefined
   private scanning: Promise<void> | undefined
   private readonly quarantine: Quarantine
-  /** Recent wall time (µs, moving average) of each module's jobs, oldest module first. */
+  /** Recent cost (µs, moving average) of each module's jobs, oldest module first. */
   private readonly runTimes = new Map<string, number>()
 
   constructor (components: ExecutorSetComponents, init: ExecutorSetInit) {
@@ -349,7 +349,7 @@ export class ExecutorSet {
         const signal = options.signal === undefined ? stalled : AbortSignal.any([options.signal, stalled])
         const response = await this.call(slot, request, loadModule, { ...options, signal })
         slot.jobs++
-        this.recordRunTime(request.moduleHash, Number(response.wallTimeUs))
+        this.recordRunTime(request.moduleHash, runCost(response))
         return { response, executor: slot.index }
       } catch (err) {
         lastError = err
@@ -457,15 +457,15 @@ export class ExecutorSet {
     return us !== undefined && us < SHORT_JOB_US ? us + EXECUTOR_COST_US : undefined
   }
 
-  /** Folds one job's wall time into its module's average (see RUN_TIME_WEIGHT). */
-  private recordRunTime (moduleHash: string, wallTimeUs: number): void {
-    if (!Number.isFinite(wallTimeUs)) return
+  /** Folds one job's cost into its module's average (see RUN_TIME_WEIGHT). */
+  private recordRunTime (moduleHash: string, costUs: number): void {
+    if (!Number.isFinite(costUs)) return
     const previous = this.runTimes.get(moduleHash)
     if (previous === undefined) {
       if (this.runTimes.size >= MAX_RUN_TIMES) this.runTimes.delete(this.runTimes.keys().next().value!)
-      this.runTimes.set(moduleHash, wallTimeUs)
+      this.runTimes.set(moduleHash, costUs)
     } else {
-      this.runTimes.set(moduleHash, previous + (wallTimeUs - previous) * RUN_TIME_WEIGHT)
+      this.runTimes.set(moduleHash, previous + (costUs - previous) * RUN_TIME_WEIGHT)
     }
   }
 
@@ -488,6 +488,15 @@ function remember (known: Set<string>, hash: string): void {
 
 function rank (slot: Slot, now: number): number {
   return (slot.down || slot.downUntil > now ? DOWN_RANK : 0) + slot.inFlight
+}
+
+/**
+ * What a finished job cost its executor, in µs: its CPU time, which a busy machine hardly moves
+ * (the wall time of a 0.2 ms job there can pass SHORT_JOB_US and mark a short module long); the
+ * wall time when no CPU time was reported.
+ */
+function runCost (response: { wallTimeUs: bigint, cpuTimeUs: bigint }): number {
+  return response.cpuTimeUs > 0n ? Number(response.cpuTimeUs) : Number(response.wallTimeUs)
 }
 
 /**
