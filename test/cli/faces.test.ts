@@ -111,6 +111,7 @@ describe('phase and the HTTP API against a real node', () => {
       expect((await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest(), replicas: 2 }))).status).toBe(200)
       expect((await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest(), target: 'remote' }))).status).toBe(200)
       expect((await fetchJson('GET', '/v1/node')).body).toMatchObject({ network: { peers: 1 } })
+      await fetchJson('GET', '/v1/peers')
       await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: { version: 1 } }))
       await fetchJson('POST', '/v1/jobs', 'not json')
       await fetchJson('POST', '/v1/jobs', JSON.stringify({ manifest: manifest(), target: 'elsewhere' }))
@@ -212,6 +213,24 @@ describe('phase and the HTTP API against a real node', () => {
       expect(res.code).toBe(124)
       expect(res.stderr).toBe(`phase: job ended with status timeout (receipt signed; job ${/job (sha256:[0-9a-f]{64})/.exec(res.stderr)?.[1] ?? '?'})\n`)
       expect(res.stderr).not.toContain('\x1b')
+    })
+  })
+
+  describe('GET /v1/peers', () => {
+    it('shows the connected peers and their reputation as `phase peers --json` does', async () => {
+      await askHttp()
+      const cli = JSON.parse((await run(PHASE, ['peers', '--json'], { ...bare, PHASE_API: node.grpc })).stdout) as Array<Record<string, unknown>>
+      const res = await fetchJson('GET', '/v1/peers')
+      expect(res.status).toBe(200)
+      const api = (res.body as { peers: Array<Record<string, unknown>> }).peers
+      expect(api).toHaveLength(1)
+      // The remote and replicated jobs above ran there: the peer runs jobs, signed receipts, and has a standing.
+      expect(api[0]).toMatchObject({ runs_jobs: true, receipt_public_key: expect.stringMatching(/^[0-9a-f]{64}$/) })
+      expect(api[0]!.successes).toBeGreaterThanOrEqual(1)
+      expect((api[0]!.reputation as { receipts_verified: number }).receipts_verified).toBeGreaterThan(0)
+      // Reputation decays with time and latency is smoothed: the rest is the same, name for name.
+      const still = (p: Record<string, unknown>): Record<string, unknown> => ({ ...p, reputation: Object.keys(p.reputation as object).sort(), latency_ms: typeof p.latency_ms })
+      expect(api.map(still)).toEqual(cli.map(still))
     })
   })
 

@@ -34,6 +34,11 @@ describe('the OpenAPI document', () => {
       status: async () => ({}),
       metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: '' }),
       findExecutors: async () => [],
+      peers: async () => [{
+        peerId: '12D3KooWpeer', addresses: ['/ip4/127.0.0.1/tcp/4001'], transport: 'tcp', latencyMs: null, jobProtocol: true, receiptPublicKey: null, runtimes: ['v8-wasm@13'],
+        successes: 0, failures: 0, agentVersion: '',
+        reputation: { score: 0.5, receiptsVerified: 0, receiptsRefused: 0, disagreements: 0, failures: 0, refusals: 0, latencyMs: null, successes: 0, failed: 0 }
+      }],
       doctor: async () => ({
         version: 1, generated_at: new Date().toISOString(), status: 'ok', node: { peer_id: 'p', version: 'v', pid: 1, uptime_s: 0 }, network: null,
         files: [], config: { source: null, warnings: [] }, resources: { disk: null, memory: null }, checks: [{ name: 'network', status: 'ok', message: 'p2p is off' }]

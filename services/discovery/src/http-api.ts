@@ -24,7 +24,8 @@ import { jobOutcomeJson } from '@phase-network/protocol/node'
 import { canonicalize } from '@phase-network/protocol'
 import type { JobRouter, RoutedRequest } from './router.ts'
 import type { NodeInfo } from './compose/node-info.ts'
-import type { FoundExecutor, Requirements } from './p2p/index.ts'
+import type { FoundExecutor, PeerSummary, Requirements } from './p2p/index.ts'
+import { peersJson } from './peers-json.ts'
 import { FIND_DEFAULT_LIMIT, FIND_MAX_LIMIT } from './node-service.ts'
 
 export interface HttpApiComponents {
@@ -39,6 +40,8 @@ export interface HttpApiComponents {
   metrics?: () => Promise<{ contentType: string, body: string }>
   /** GET /v1/executors: FindExecutors (nodes found through the DHT whose signed record meets the query). */
   findExecutors?: (req: Requirements, options: { limit: number, signal: AbortSignal }) => Promise<FoundExecutor[]>
+  /** GET /v1/peers: the connected peers with their reputation (as `phase peers --json`). */
+  peers?: () => Promise<PeerSummary[]>
   /** GET /v1/doctor: what `phase doctor` prints (doctor.ts), as JSON. */
   doctor?: (options: { signal: AbortSignal }) => Promise<unknown>
   logger: Logger
@@ -95,7 +98,7 @@ export interface HttpRoute {
   /** Answered without the API token. */
   open?: true
   /** Served only when the node has this component. */
-  needs?: 'status' | 'metrics' | 'findExecutors' | 'doctor'
+  needs?: 'status' | 'metrics' | 'findExecutors' | 'peers' | 'doctor'
 }
 
 // The hash's colon may come percent-encoded (PHP's rawurlencode, curl users): both name it.
@@ -114,6 +117,7 @@ export const HTTP_ROUTES: readonly HttpRoute[] = Object.freeze([
   { path: '/v1/node', match: /^\/v1\/node$/, methods: ['GET'] },
   { path: '/v1/status', match: /^\/v1\/status$/, methods: ['GET'], needs: 'status' },
   { path: '/v1/executors', match: /^\/v1\/executors$/, methods: ['GET'], needs: 'findExecutors' },
+  { path: '/v1/peers', match: /^\/v1\/peers$/, methods: ['GET'], needs: 'peers' },
   { path: '/v1/doctor', match: /^\/v1\/doctor$/, methods: ['GET'], needs: 'doctor' },
   { path: '/metrics', match: /^\/metrics$/, methods: ['GET'], needs: 'metrics' }
 ])
@@ -254,6 +258,7 @@ export class HttpApi {
       case 'PUT /v1/blobs/{hash}': return await this.upload(req, res, `sha256:${param!}`)
       case 'GET /v1/status': return await this.c.status!()
       case 'GET /v1/executors': return await this.executors(req, signal)
+      case 'GET /v1/peers': return peersJson(await this.c.peers!())
       // The client going away ends the lookups inside (bootstrap dials, time questions).
       case 'GET /v1/doctor': return await this.c.doctor!({ signal })
       case 'GET /metrics': {

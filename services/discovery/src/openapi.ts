@@ -104,6 +104,32 @@ const SCHEMAS = {
     },
     lookup_ms: { type: 'number', minimum: 0 }
   }),
+  Peers: object({
+    peers: {
+      type: 'array',
+      items: object({
+        peer_id: str,
+        transport: { type: 'string', description: 'Of the current connection: quic, tcp or relay.' },
+        latency_ms: { ...nullable({ type: 'number', minimum: 0 }), description: 'Smoothed job round trip; null until a job came back.' },
+        runs_jobs: { type: 'boolean', description: 'It serves the job protocol.' },
+        receipt_public_key: nullable({ type: 'string', pattern: '^[0-9a-f]{64}$' }),
+        runtimes: { type: 'array', items: { type: 'string', description: '`name@version`' } },
+        successes: int,
+        failures: int,
+        addresses: { type: 'array', items: str },
+        agent_version: { ...nullable(str), description: 'What the peer announced: untrusted text.' },
+        reputation: object({
+          score: { type: 'number', minimum: 0, maximum: 1 },
+          receipts_verified: { type: 'number', minimum: 0 },
+          receipts_refused: { type: 'number', minimum: 0 },
+          replica_disagreements: { type: 'number', minimum: 0 },
+          failures: { type: 'number', minimum: 0 },
+          refusals: { type: 'number', minimum: 0 }
+        })
+      }),
+      description: 'The connected peers; reputation is what this node verified itself, decayed by age.'
+    }
+  }),
   ModuleCached: object({ module_hash: HASH, cached: { type: 'boolean' } }),
   BlobCached: object({ hash: HASH, cached: { type: 'boolean' } }),
   BlobStored: object({ hash: HASH, bytes: int, cached: { type: 'boolean' } }),
@@ -203,6 +229,9 @@ const DOCUMENT = Object.freeze({
         ],
         responses: { 200: json(ref('Executors'), 'What the lookup found within its deadline (3 s).'), ...ERRORS }
       }
+    },
+    '/v1/peers': {
+      get: { operationId: 'peers', summary: 'The connected peers and their reputation (as gRPC ListPeers and `phase peers --json`).', responses: { 200: json(ref('Peers'), 'The peers; an empty list when the node is off the network.'), ...ERRORS } }
     },
     '/v1/doctor': {
       get: { operationId: 'doctor', summary: 'What may be wrong with the node (as `phase doctor --json`).', responses: { 200: json(ref('DoctorReport'), 'The report; its status is the worst of its checks.'), ...ERRORS } }

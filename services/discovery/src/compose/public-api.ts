@@ -96,6 +96,7 @@ function createHttp (c: PublicApiComponents, config: PublicApiConfig, intake: In
     info: c.info,
     status: async () => nodeStatusJson(await c.status()),
     findExecutors: c.findExecutors,
+    peers: c.peers,
     ...(c.diagnose === undefined ? {} : { doctor: c.diagnose }),
     metrics: async () => await c.metrics.text(),
     logger: c.logger.child({ component: 'http' })
