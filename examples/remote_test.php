@@ -44,6 +44,12 @@ if ($result->stderr !== '') {
 }
 printf("exit code  %d (%s)\n", $result->exitCode, $result->status);
 printf("wall time  %s ms\n", $result->wallTimeMs() ?? '?');
+foreach ($client->peers() as $p) {
+    if ($p->peerId === $result->peerId) {
+        // What your node verified of that peer so far (decayed by age).
+        printf("its score  %.2f (%d jobs verified, %d failed)\n", $p->score(), $p->successes, $p->failures);
+    }
+}
 
 try {
     // No key given: the receipt key must be the one the runner's PeerId signed for.

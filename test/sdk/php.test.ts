@@ -120,6 +120,8 @@ describe('PHP SDK', () => {
       expect(show(run)).toMatch(/^exit 0\n/)
       expect(run.stdout).toContain('output     iH\n')
       expect(run.stdout).toContain('Receipt verified ✓')
+      // Client::peers() (GET /v1/peers): the peer that ran both jobs, with the node's evidence.
+      expect(run.stdout).toMatch(/its score  0\.\d\d \(2 jobs verified, 0 failed\)/)
     })
   })
 })

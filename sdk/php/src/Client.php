@@ -131,6 +131,21 @@ final class Client
             is_array($d['runtime'] ?? null) ? $d['runtime'] : [], is_array($d['network'] ?? null) ? $d['network'] : null);
     }
 
+    /**
+     * The peers the node is connected to, with what it verified of each (GET /v1/peers); empty
+     * when the node is off the network.
+     *
+     * @return list<Peer>
+     */
+    public function peers(): array
+    {
+        $d = $this->call('GET', '/v1/peers', null, $this->timeout);
+        if (!is_array($d['peers'] ?? null) || !array_is_list($d['peers'])) {
+            throw new TransportException('GET /v1/peers answered without a list of peers');
+        }
+        return array_map(static fn (mixed $p): Peer => Peer::fromJson($p), $d['peers']);
+    }
+
     /** True when the node caches the module with this hash ("sha256:<hex>"). */
     public function hasModule(string $moduleHash): bool
     {

@@ -248,6 +248,34 @@ final class ClientTest extends TestCase
         $this->assertSame('/v1/modules/sha256%3A' . str_repeat('0', 64), $t->requests[1]['path']);
     }
 
+    public function testReadsThePeersAndRefusesAPeerWithoutTheDocumentedFields(): void
+    {
+        $peer = ['peer_id' => '12D3KooWY', 'transport' => 'quic', 'latency_ms' => 1.5, 'runs_jobs' => true, 'receipt_public_key' => str_repeat('b', 64),
+            'runtimes' => ['v8-wasm@13'], 'successes' => 3, 'failures' => 1, 'addresses' => ['/ip4/127.0.0.1/udp/4001/quic-v1'], 'agent_version' => null,
+            'reputation' => ['score' => 0.61, 'receipts_verified' => 3, 'receipts_refused' => 0, 'replica_disagreements' => 0, 'failures' => 1, 'refusals' => 0]];
+        $t = new FakeTransport([
+            new Response(200, json_encode(['peers' => [$peer]])),
+            new Response(200, '{"peers":[]}'),
+            new Response(200, json_encode(['peers' => [array_diff_key($peer, ['reputation' => 1])]])),
+            new Response(200, '{"peers":{"a":1}}'),
+        ]);
+        $client = $this->client($t);
+        $peers = $client->peers();
+        $this->assertCount(1, $peers);
+        $this->assertSame(['12D3KooWY', 'quic', 1.5, true, 3, 1, null, 0.61, 3.0], [$peers[0]->peerId, $peers[0]->transport, $peers[0]->latencyMs,
+            $peers[0]->runsJobs, $peers[0]->successes, $peers[0]->failures, $peers[0]->agentVersion, $peers[0]->score(), $peers[0]->reputation['receipts_verified']]);
+        $this->assertSame('/v1/peers', $t->requests[0]['path']);
+        $this->assertSame([], $client->peers());
+        foreach ([2, 3] as $_) {
+            try {
+                $client->peers();
+                $this->fail('no exception');
+            } catch (TransportException $e) {
+                $this->assertStringContainsString('/v1/peers', $e->getMessage());
+            }
+        }
+    }
+
     public function testNamesAnAnswerThatIsNotThePhaseErrorFormat(): void
     {
         try {
