@@ -6,25 +6,16 @@
  * with a 1-byte input, remote and local on A. PSS (/proc/PID/smaps_rollup) of B's discovery, A's
  * discovery and A's executor: idle after a warm-up job, peak during the big jobs, 2 s after.
  */
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { NodeService } from '../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient } from '../services/core/rpc/src/index.ts'
 import { contentHash } from '../services/core/protocol/src/hash-node.ts'
-import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
+import { startTestNode } from '../test/helpers/node-harness.ts'
 import { memoryOf, sampler } from '../test/helpers/proc-memory.ts'
-import { printTable, type Row } from './stats.ts'
+import { printTable } from './stats.ts'
+import { MB, SIZE, module, moduleHash, rows, row, ms, mib, bigFile } from './input-file-setup.ts'
 
-const MB = Number(process.argv[2] ?? 50)
-const SIZE = MB * 1000 * 1000
 const enc = new TextEncoder()
-const module = new Uint8Array(await readFile(join(ROOT, 'test/programs/c/wc.wasm')))
-const moduleHash = contentHash(module)
-const rows: Row[] = []
-const row = (metric: string, value: string, floor = '', ratio = ''): void => { rows.push({ metric, value, floor, ratio, target: '' }) }
-const ms = (t: number): string => `${t.toFixed(1)} ms`
-const mib = (n: number | undefined): string => n === undefined ? '?' : `${n.toFixed(1)} MiB`
 const P2P = { enabled: true, listen: ['/ip4/127.0.0.1/udp/0/quic-v1'], mdns: false, private_addresses: true, inbound_per_second: 1000 }
 const LIMITS = { max_timeout_ms: 120_000 }
 
@@ -51,8 +42,7 @@ try {
   const anchorRemote = await job(client, true, Buffer.from('y\n'), true)
   const anchorLocal = await job(aClient, false, Buffer.from('z\n'), true)
   const idle = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, memoryOf(pid)?.pss]))
-  const data = randomBytes(SIZE)
-  for (let i = 99; i < SIZE; i += 100) data[i] = 10
+  const data = bigFile(SIZE)
   const peak = sampler(() => Object.values(pids), 50)
   const first = await job(client, true, data, true)
   const again = await job(client, true, data, false)

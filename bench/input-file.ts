@@ -9,32 +9,16 @@
  *  * PSS of discovery and of the executor (from /proc/PID/smaps_rollup): idle after a warm-up
  *    job, peak during the big jobs, and after them.
  */
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
 import { NodeService } from '../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient } from '../services/core/rpc/src/index.ts'
 import { contentHash } from '../services/core/protocol/src/hash-node.ts'
-import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
+import { startTestNode } from '../test/helpers/node-harness.ts'
 import { memoryOf, sampler } from '../test/helpers/proc-memory.ts'
-import { printTable, type Row } from './stats.ts'
+import { printTable } from './stats.ts'
+import { MB, SIZE, module, moduleHash, rows, row, ms, mib, bigFile } from './input-file-setup.ts'
 
-const MB = Number(process.argv[2] ?? 50)
-const SIZE = MB * 1000 * 1000
 const enc = new TextEncoder()
-const module = new Uint8Array(await readFile(join(ROOT, 'test/programs/c/wc.wasm')))
-const moduleHash = contentHash(module)
-const rows: Row[] = []
-const row = (metric: string, value: string, floor = '', ratio = ''): void => { rows.push({ metric, value, floor, ratio, target: '' }) }
-const ms = (t: number): string => `${t.toFixed(1)} ms`
-const mib = (n: number | undefined): string => n === undefined ? '?' : `${n.toFixed(1)} MiB`
-
-/** A file of `size` bytes: random lines, so the guest's count is checkable. */
-function bigFile (size: number): Buffer<ArrayBuffer> {
-  const b = randomBytes(size)
-  for (let i = 99; i < size; i += 100) b[i] = 10
-  return b
-}
 
 const node = await startTestNode({ executors: 1, config: { limits: { max_timeout_ms: 120_000 } } })
 const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 1024 * 1024 * 1024 })
