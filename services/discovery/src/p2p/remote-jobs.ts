@@ -6,7 +6,6 @@
  * its capability record), the job it names, the output bytes received, and the unsigned message
  * around it. A result that fails a check is an error, never a result.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 // node:crypto verifies ~10× faster than the portable verifier; the checks are the same code.
 import { verifyReceiptNode, contentHash } from '@phase-network/protocol/node'
@@ -15,6 +14,8 @@ import { sanitize, type Logger } from '@phase-network/process'
 import type { RemoteResult } from './job-protocol.ts'
 import type { JobStreams } from './job-streams.ts'
 import { checkOutputFiles } from './output-files.ts'
+import { deadline } from './deadline.ts'
+import { peerIdOf } from './peer-ids.ts'
 import { meets, type Requirements } from './providers.ts'
 import type { FoundExecutor } from './find-executors.ts'
 import type { Evidence, Reputation } from './reputation.ts'
@@ -97,11 +98,20 @@ export class RemoteJobs {
   }
 
   private async runOn (peer: string, manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: RemoteRunOptions): Promise<RemoteOutcome> {
-    const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs), ...(options.signal !== undefined ? [options.signal] : [])])
-    const id: PeerId = peerIdFromString(peer)
-    const cap = await this.c.capability(peer, signal)
-    const started = performance.now()
-    const result = await this.c.streams.run(id, manifest, loadModule, { signal, loadInput: options.loadInput })
+    // The job's deadline, cleared when it is over (a timer left armed would fire long after).
+    const wait = deadline(options.signal, options.timeoutMs)
+    const signal = wait.signal!
+    let cap: CapabilityRecord
+    let result: RemoteResult
+    let started: number
+    try {
+      const id: PeerId = peerIdOf(peer)
+      cap = await this.c.capability(peer, signal)
+      started = performance.now()
+      result = await this.c.streams.run(id, manifest, loadModule, { signal, loadInput: options.loadInput })
+    } finally {
+      wait.clear()
+    }
     const verified = checkResult(peer, cap, manifest, result)
     this.c.reputation.record(peer, 'verified', performance.now() - started)
     this.counts.jobsOut++
