@@ -2,7 +2,8 @@
  * What a warm remote job no longer pays for on each node (bench/network-remote.ts profiles),
  * with its guarantees kept: a deadline per wait that is disarmed when the wait ends (and still
  * fires, typed, when it does not), the length decoder's "need another byte" without a new Error
- * per message, and PeerIds parsed once, in a bounded cache.
+ * per message, PeerIds parsed once, in a bounded cache, and the capability record's canonical
+ * JSON made once per record.
  */
 import { describe, it, expect } from '@jest/globals'
 import { streamPair } from '@libp2p/utils'
@@ -13,6 +14,8 @@ import { lengthDecoder, messageStream, readMessage, UNFINISHED_PREFIX, writeMess
 import { peerIdOf, cachedPeerIds, MAX_CACHED_PEER_IDS } from '../../services/discovery/src/p2p/peer-ids.ts'
 import { isPhaseError } from '../../services/core/protocol/src/errors.ts'
 import { Uint8ArrayList } from 'uint8arraylist'
+import { capabilityJson } from '../../services/discovery/src/node-service.ts'
+import { canonicalBytes } from '../../services/core/protocol/src/canonical.ts'
 
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
 
@@ -114,5 +117,15 @@ describe('peerIdOf', () => {
     expect(peerIdOf(keep)).toBe(kept)
     // others[0] was pushed out by the 1024 after it, and is parsed again.
     expect(peerIdOf(others[0]!)).not.toBe(oldest)
+  })
+})
+
+describe('capabilityJson (node service answers)', () => {
+  it('canonicalizes a capability record once, and again only for a renewed record', () => {
+    const record = { peer_id: 'x', receipt_public_key: 'ab'.repeat(32), expires_at: 1 }
+    const bytes = capabilityJson(record)
+    expect(new TextDecoder().decode(bytes)).toBe(new TextDecoder().decode(canonicalBytes(record)))
+    expect(capabilityJson(record)).toBe(bytes)
+    expect(capabilityJson({ ...record, expires_at: 2 })).not.toBe(bytes)
   })
 })
