@@ -172,6 +172,7 @@ export async function remoteRows (quick: boolean, rt: Partial<Record<Transport, 
     const local = median(f.localOnA)
     const T = transport.toUpperCase()
     row(`remote warm job p50, ${T} (B's API → A by PeerId, hash only)`, fmtMs(remote), `${fmtMs(floor)} bare libp2p rt`, x(remote, floor), `≤ ${fmtMs(floor + REMOTE_BUDGET_MS)} (rt + 1.5 ms)`)
+    row(`remote warm job p90, ${T}`, fmtMs(percentile(f.remote, 90)), `${fmtMs(percentile(bare, 90))} rt p90`, x(percentile(f.remote, 90), percentile(bare, 90)), '')
     row(`remote warm job p99, ${T}`, fmtMs(percentile(f.remote, 99)), `${fmtMs(percentile(bare, 99))} rt p99`, '', '')
     row('  bare libp2p rt on one reused stream (2.0.0\'s own floor)', fmtMs(median(reused)), '', '', '')
     row(`  local warm job p50 on A (A's API)`, fmtMs(local), '', '', '')
