@@ -177,6 +177,11 @@ export async function remoteRows (quick: boolean, rt: Partial<Record<Transport, 
     row('  bare libp2p rt on one reused stream (2.0.0\'s own floor)', fmtMs(median(reused)), '', '', '')
     row(`  local warm job p50 on A (A's API)`, fmtMs(local), '', '', '')
     row('  remote beside A\'s local job + bare rt', fmtMs(remote), fmtMs(local + floor), x(remote, local + floor), '')
+    // What the shape cannot drop: B's API hop and A's job (A's local job through A's API is
+    // both), the job and its result across one reused stream, and B's receipt check. The rest
+    // is B's own cost as a client of the job protocol (routing, framing, its stream I/O).
+    const shape = local + median(reused) + median(f.verify)
+    row('  remote beside its shape floor (A\'s local job + reused rt + B\'s receipt check)', fmtMs(remote), fmtMs(shape), x(remote, shape), `B's own: ${fmtMs(remote - shape)}`)
     row('  job protocol straight to A (bare host, no B), 2.0.0', fmtMs(median(f.direct)), fmtMs(local + floor), x(median(f.direct), local + floor), '')
     row('  the same over 1.0.0 (new stream, offer → accept → result)', fmtMs(median(f.direct1)), fmtMs(local + floor), x(median(f.direct1), local + floor), '')
     row('  B\'s receipt check alone (node:crypto, all checks)', fmtMs(median(f.verify)), '', '', '')
