@@ -29,6 +29,15 @@ describe('parseManifest', () => {
     expect(Object.isFrozen(mine)).toBe(false)
   })
 
+  it('gives back a manifest it returned as it is (deep-frozen, so still valid), not copied and checked again', () => {
+    const manifest = parseManifest(JSON.stringify({ ...base, args: ['a'] }))
+    expect(parseManifest(manifest)).toBe(manifest)
+    // An equal object it did not return is copied and checked, and a bad one refused.
+    const equal = { ...base, args: ['a'] }
+    expect(parseManifest(equal)).not.toBe(equal)
+    expect(errorOf(() => parseManifest({ ...manifest, nonce: 'x' })).code).toBe('invalid_manifest')
+  })
+
   it('accepts every optional field within its bounds', () => {
     const full = {
       ...base, args: ['x', ''], env: { PATH_2: 'y', _: '' }, stdin: 'aGk=',

@@ -5,7 +5,6 @@
  */
 import { manifestInputs, parseManifest, type Manifest } from '@phase-network/protocol'
 import { sanitize } from '@phase-network/process'
-import { canonicalBytes } from '@phase-network/protocol'
 import { contentHash } from '@phase-network/protocol/node'
 import { HashMismatchError, InputNotCachedError, InvalidManifestError, ModuleNotCachedError, UnavailableError, isPhaseError } from '@phase-network/protocol'
 import type { LimitsConfig } from '@phase-network/process'
@@ -98,7 +97,7 @@ export class JobRouter {
     if (peerId === this.init.peerId) throw new InvalidManifestError('peer_id names this node; use target local')
     const { manifest, loadModule, loadInput, timeoutMs } = await this.prepare(request)
     const r = await network.runRemote(manifest, loadModule, { peerId, signal: options.signal, timeoutMs, loadInput })
-    return { ...r, manifest, manifestJson: canonicalBytes(manifest), executor: -1 }
+    return { ...r, manifest, executor: -1 }
   }
 
   /**
@@ -120,7 +119,7 @@ export class JobRouter {
     const runRemote = async (peer: string): Promise<void> => {
       try {
         const r = await network.runRemote(manifest, loadModule, { peerId: peer, signal: options.signal, timeoutMs, loadInput })
-        runs.push({ ...r, manifest, manifestJson: canonicalBytes(manifest), executor: -1 })
+        runs.push({ ...r, manifest, executor: -1 })
         outcomes.push(outcome(r, r.capability))
       } catch (err) {
         outcomes.push(failed(peer, err))

@@ -18,6 +18,7 @@ import type { PeerLimiter } from './peer-limits.ts'
 import type { InboundBudget } from './inbound-budget.ts'
 import { jobStreamHandler2, type JobServer2Init } from './job-protocol-2.ts'
 import { IDLE_STREAMS_PER_PEER } from './job-streams.ts'
+import { deadline, type Deadline } from './deadline.ts'
 
 export const JOB_PROTOCOL = '/phase/job/1.0.0'
 export const CAPABILITY_PROTOCOL = '/phase/capability/1.0.0'
@@ -51,6 +52,9 @@ class PrefixTooLongError extends Error {
   override name = 'InvalidDataLengthLengthError'
 }
 
+/** What the length decoder throws for a prefix that needs another byte (see lengthDecoder). */
+export const UNFINISHED_PREFIX = new RangeError('unfinished length prefix')
+
 /** Bytes of the varint of `n` (7 bits a byte). */
 export const varintBytes = (n: number): number => Math.max(1, Math.ceil(Math.log2(n + 1) / 7))
 
@@ -60,7 +64,7 @@ export const varintBytes = (n: number): number => Math.max(1, Math.ceil(Math.log
  * a varint decodes, and its decoder decodes at most 8 bytes: bytes with the high bit set would
  * otherwise be read one by one, and kept, for as long as the peer sends them.
  */
-function lengthDecoder (maxBytes: number): (data: { byteLength: number, get: (index: number) => number }) => number {
+export function lengthDecoder (maxBytes: number): (data: { byteLength: number, get: (index: number) => number }) => number {
   const longest = varintBytes(maxBytes)
   return (data) => {
     let value = 0
@@ -69,8 +73,10 @@ function lengthDecoder (maxBytes: number): (data: { byteLength: number, get: (in
       value += (byte & 0x7f) * 2 ** (7 * i)
       if (byte < 0x80) return value
     }
-    // A RangeError is an unfinished varint: the reader asks for another byte.
-    if (data.byteLength < longest) throw new RangeError('unfinished length prefix')
+    // A RangeError is an unfinished varint: the reader asks for another byte. One shared
+    // instance: every message of 128 bytes or more has an unfinished first byte, and a new
+    // Error per message would capture a stack trace each time.
+    if (data.byteLength < longest) throw UNFINISHED_PREFIX
     throw new PrefixTooLongError(`length prefix longer than ${longest} bytes`)
   }
 }
@@ -95,7 +101,7 @@ export type Side = 'server' | 'client'
  * oversized length prefix, a message cut short, a reset, silence) is the peer's doing, never
  * `internal`. `deadline` is the read's own timer, `signal` the caller's.
  */
-function readError (err: unknown, what: string, side: Side, timers: { signal?: AbortSignal, deadline?: AbortSignal, timeoutMs?: number } = {}): PhaseError {
+function readError (err: unknown, what: string, side: Side, timers: { signal?: AbortSignal, deadline?: Deadline, timeoutMs?: number } = {}): PhaseError {
   if (err instanceof PhaseError) return err
   const name = (err as Error)?.name
   // The length prefix announced more than the cap: refused before any of it is buffered.
@@ -106,7 +112,7 @@ function readError (err: unknown, what: string, side: Side, timers: { signal?: A
   if (timers.signal?.aborted === true) {
     return timers.signal.reason?.name === 'TimeoutError' ? new DeadlineExceededError(`no ${what} from the peer before the deadline`) : new CancelledError(`cancelled while waiting for ${what}`)
   }
-  if (timers.deadline?.aborted === true) return new DeadlineExceededError(`the peer sent no ${what} within ${timers.timeoutMs} ms`)
+  if (timers.deadline?.expired === true) return new DeadlineExceededError(`the peer sent no ${what} within ${timers.timeoutMs} ms`)
   const cause = { cause: err }
   if (name === 'UnexpectedEOFError') {
     return side === 'server'
@@ -119,13 +125,14 @@ function readError (err: unknown, what: string, side: Side, timers: { signal?: A
 
 /** Reads one message's bytes; `timeoutMs` bounds the wait (a silent peer is not waited for). */
 export async function readMessage (lp: Lp, what: string, side: Side, signal?: AbortSignal, timeoutMs?: number): Promise<Uint8Array> {
-  const deadline = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs)
-  const signals = [signal, deadline].filter((s) => s !== undefined)
+  const wait = deadline(signal, timeoutMs)
   let bytes
   try {
-    bytes = await lp.read({ signal: signals.length === 0 ? undefined : AbortSignal.any(signals) })
+    bytes = await lp.read({ signal: wait.signal })
   } catch (err) {
-    throw readError(err, what, side, { signal, deadline, timeoutMs })
+    throw readError(err, what, side, { signal, deadline: wait, timeoutMs })
+  } finally {
+    wait.clear()
   }
   return bytes.subarray()
 }
@@ -157,15 +164,16 @@ export async function writeJson (lp: Lp, doc: unknown, what: string, signal?: Ab
 /** Writes one message of raw bytes (see writeJson). */
 export async function writeMessage (lp: Lp, bytes: Uint8Array, what: string, signal?: AbortSignal, timeoutMs?: number): Promise<void> {
   const ms = timeoutMs === undefined ? undefined : timeoutMs + Math.ceil(bytes.byteLength / MIN_PEER_READ_BYTES_PER_S * MS_PER_S)
-  const deadline = ms === undefined ? undefined : AbortSignal.timeout(ms)
-  const signals = [signal, deadline].filter((s) => s !== undefined)
+  const wait = deadline(signal, ms)
   try {
-    await lp.write(bytes, { signal: signals.length === 0 ? undefined : AbortSignal.any(signals) })
+    await lp.write(bytes, { signal: wait.signal })
   } catch (err) {
     if (err instanceof PhaseError) throw err
     if (signal?.aborted === true) throw signal.reason?.name === 'TimeoutError' ? new DeadlineExceededError(`the peer did not take ${what} before the deadline`) : new CancelledError(`cancelled while sending ${what}`)
-    if (deadline?.aborted === true) throw new DeadlineExceededError(`the peer did not take ${what} within ${ms} ms`)
+    if (wait.expired) throw new DeadlineExceededError(`the peer did not take ${what} within ${ms} ms`)
     throw new UnavailableError(`the stream ended while sending ${what} (${sanitize(String((err as Error)?.name), MAX_QUOTED_NAME)})`, { cause: err })
+  } finally {
+    wait.clear()
   }
 }
 

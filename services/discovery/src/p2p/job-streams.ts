@@ -27,7 +27,7 @@ export interface JobStreamsInit {
   idleMs?: number
 }
 
-interface Idle { ch: JobChannel, at: number, off: () => void }
+interface Idle { ch: JobChannel, at: number }
 
 /** Opens a stream to a peer, negotiating one of `protocols` (the first the peer speaks). */
 export type OpenStream = (peer: PeerId, protocols: string[], signal: AbortSignal) => Promise<Stream>
@@ -50,6 +50,10 @@ export const IDLE_STREAMS_PER_PEER = 4
 export class JobStreams {
   private readonly idle = new Map<string, Idle[]>()
   private idleCount = 0
+  /** Channels whose idle watch is installed (once per stream: adding and removing a listener per job cost ~0.05 ms). */
+  private readonly watched = new WeakSet<JobChannel>()
+  /** Channels in the pool now, with their peer (what the idle watch checks). */
+  private readonly pooled = new Map<JobChannel, string>()
   private readonly init: Required<JobStreamsInit>
   private readonly open: OpenStream
 
@@ -104,8 +108,8 @@ export class JobStreams {
     const now = Date.now()
     let found: JobChannel | undefined
     while (found === undefined && list.length > 0) {
-      const { ch, at, off } = list.pop()!
-      off()
+      const { ch, at } = list.pop()!
+      this.pooled.delete(ch)
       this.idleCount--
       if (now - at <= this.init.idleMs && usable(ch.stream)) found = ch
       else close(ch.stream)
@@ -118,7 +122,9 @@ export class JobStreams {
     if (!usable(ch.stream)) { close(ch.stream); return }
     const list = this.idle.get(key) ?? []
     if (list.length >= this.init.maxIdlePerPeer) { close(ch.stream); return }
-    list.push({ ch, at: Date.now(), off: this.watch(key, ch) })
+    this.watch(ch)
+    this.pooled.set(ch, key)
+    list.push({ ch, at: Date.now() })
     this.idle.set(key, list)
     this.idleCount++
     if (this.idleCount > this.init.maxIdle) this.evictOldest()
@@ -129,9 +135,14 @@ export class JobStreams {
    * would keep them (up to the result cap, on every pooled stream). The stream is aborted and
    * leaves the pool at the first of them.
    */
-  private watch (key: string, ch: JobChannel): () => void {
-    const onMessage = (): void => {
-      off()
+  private watch (ch: JobChannel): void {
+    if (this.watched.has(ch)) return
+    this.watched.add(ch)
+    ch.stream.addEventListener('message', () => {
+      const key = this.pooled.get(ch)
+      // Bytes of a job under way are its answer.
+      if (key === undefined) return
+      this.pooled.delete(ch)
       const list = this.idle.get(key)
       const i = list?.findIndex((e) => e.ch === ch) ?? -1
       if (i >= 0) {
@@ -140,10 +151,7 @@ export class JobStreams {
         if (list!.length === 0) this.idle.delete(key)
       }
       ch.stream.abort(new Error('the peer sent bytes on an idle job stream'))
-    }
-    const off = (): void => { ch.stream.removeEventListener('message', onMessage) }
-    ch.stream.addEventListener('message', onMessage)
-    return off
+    })
   }
 
   private evictOldest (): void {
@@ -153,8 +161,8 @@ export class JobStreams {
     }
     if (oldest === undefined) return
     const list = this.idle.get(oldest.key)!
-    const { ch, off } = list.shift()!
-    off()
+    const { ch } = list.shift()!
+    this.pooled.delete(ch)
     close(ch.stream)
     this.idleCount--
     if (list.length === 0) this.idle.delete(oldest.key)
@@ -164,7 +172,7 @@ export class JobStreams {
   drop (peer?: string): void {
     for (const [key, list] of this.idle) {
       if (peer !== undefined && key !== peer) continue
-      for (const { ch, off } of list) { off(); close(ch.stream) }
+      for (const { ch } of list) { this.pooled.delete(ch); close(ch.stream) }
       this.idleCount -= list.length
       this.idle.delete(key)
     }

@@ -7,7 +7,7 @@
  */
 import type { NetworkReport } from './diagnostics.ts'
 import { join } from 'node:path'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdOf } from './peer-ids.ts'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { PhaseError, UnavailableError, verifyCapability, type CapabilityRecord, type Manifest } from '@phase-network/protocol'
@@ -84,15 +84,15 @@ export class PhaseNetwork {
     let cache: CapabilityCache | undefined
     const book = new PeerBook({
       connection: (peer) => {
-        const open = node.getConnections(peerIdFromString(peer)).filter((c) => c.status === 'open')
+        const open = node.getConnections(peerIdOf(peer)).filter((c) => c.status === 'open')
         return open.length === 0 ? undefined : open.some((c) => c.remoteAddr.toString().includes('/quic')) ? 'live' : 'open'
       },
-      ping: async (peer, signal) => await (node.services.ping as { ping: (p: PeerId, o: { signal: AbortSignal }) => Promise<number> }).ping(peerIdFromString(peer), { signal }),
+      ping: async (peer, signal) => await (node.services.ping as { ping: (p: PeerId, o: { signal: AbortSignal }) => Promise<number> }).ping(peerIdOf(peer), { signal }),
       forget: (peer) => { cache?.forget(peer) }
     })
     const readTimeoutMs = this.init.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS
     cache = new CapabilityCache({
-      fetch: async (peer, signal) => await fetchCapability(await this.openStream(peerIdFromString(peer), CAPABILITY_PROTOCOL, signal), signal, this.init.readTimeoutMs),
+      fetch: async (peer, signal) => await fetchCapability(await this.openStream(peerIdOf(peer), CAPABILITY_PROTOCOL, signal), signal, this.init.readTimeoutMs),
       verify: verifyCapability,
       usable: (peer) => book.usable(peer),
       seen: (peer) => { book.seen(peer) }

@@ -6,15 +6,16 @@
  * its capability record), the job it names, the output bytes received, and the unsigned message
  * around it. A result that fails a check is an error, never a result.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 // node:crypto verifies ~10× faster than the portable verifier; the checks are the same code.
 import { verifyReceiptNode, contentHash } from '@phase-network/protocol/node'
-import { jobIdOf, inputsHashOf, UnavailableError, VerificationError, isPhaseError, type CapabilityRecord, type Manifest, type Receipt } from '@phase-network/protocol'
+import { canonicalBytes, jobIdOf, inputsHashOf, UnavailableError, VerificationError, isPhaseError, type CapabilityRecord, type Manifest, type Receipt } from '@phase-network/protocol'
 import { sanitize, type Logger } from '@phase-network/process'
 import type { RemoteResult } from './job-protocol.ts'
 import type { JobStreams } from './job-streams.ts'
 import { checkOutputFiles } from './output-files.ts'
+import { deadline } from './deadline.ts'
+import { peerIdOf } from './peer-ids.ts'
 import { meets, type Requirements } from './providers.ts'
 import type { FoundExecutor } from './find-executors.ts'
 import type { Evidence, Reputation } from './reputation.ts'
@@ -28,6 +29,8 @@ const MAX_QUOTED = 80
 
 export interface RemoteOutcome extends RemoteResult {
   peerId: string
+  /** The manifest's canonical JSON (what the job id the receipt names hashes). */
+  manifestJson: Uint8Array
   /** The verified capability record of the peer that ran the job. */
   capability: CapabilityRecord
 }
@@ -73,10 +76,13 @@ export class RemoteJobs {
     const candidates = options.peerId !== undefined ? [options.peerId] : (await this.candidatesFor(manifest)).filter((p) => options.exclude?.has(p) !== true)
     if (candidates.length === 0) throw new UnavailableError('no peer that runs jobs is connected')
     let last: unknown
+    // Once per job, not per attempt: the job id every receipt must name.
+    const manifestJson = canonicalBytes(manifest)
+    const jobId = contentHash(manifestJson)
     for (const peer of candidates.slice(0, MAX_ATTEMPTS)) {
       const started = performance.now()
       try {
-        return await this.runOn(peer, manifest, loadModule, options)
+        return { ...await this.runOn(peer, manifest, jobId, loadModule, options), manifestJson }
       } catch (err) {
         last = err
         const evidence = evidenceOfError(err, options.signal?.aborted === true)
@@ -96,13 +102,22 @@ export class RemoteJobs {
     return (await this.ranked()).filter((p) => !exclude.has(p)).slice(0, count)
   }
 
-  private async runOn (peer: string, manifest: Manifest, loadModule: () => Promise<Uint8Array>, options: RemoteRunOptions): Promise<RemoteOutcome> {
-    const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs), ...(options.signal !== undefined ? [options.signal] : [])])
-    const id: PeerId = peerIdFromString(peer)
-    const cap = await this.c.capability(peer, signal)
-    const started = performance.now()
-    const result = await this.c.streams.run(id, manifest, loadModule, { signal, loadInput: options.loadInput })
-    const verified = checkResult(peer, cap, manifest, result)
+  private async runOn (peer: string, manifest: Manifest, jobId: string, loadModule: () => Promise<Uint8Array>, options: RemoteRunOptions): Promise<Omit<RemoteOutcome, 'manifestJson'>> {
+    // The job's deadline, cleared when it is over (a timer left armed would fire long after).
+    const wait = deadline(options.signal, options.timeoutMs)
+    const signal = wait.signal!
+    let cap: CapabilityRecord
+    let result: RemoteResult
+    let started: number
+    try {
+      const id: PeerId = peerIdOf(peer)
+      cap = await this.c.capability(peer, signal)
+      started = performance.now()
+      result = await this.c.streams.run(id, manifest, loadModule, { signal, loadInput: options.loadInput })
+    } finally {
+      wait.clear()
+    }
+    const verified = checkResult(peer, cap, manifest, result, jobId)
     this.c.reputation.record(peer, 'verified', performance.now() - started)
     this.counts.jobsOut++
     // Per job at debug, as local jobs are not logged at all: a synchronous info line cost ~0.2 ms
@@ -148,11 +163,11 @@ export function evidenceOfError (err: unknown, callerGaveUp: boolean): Evidence 
  * and stderr as received, every output file as the receipt lists it, and the message's own
  * claims. Returns the result as its verified receipt says.
  */
-export function checkResult (peer: string, cap: Pick<CapabilityRecord, 'receipt_public_key'>, manifest: Manifest, result: RemoteResult): RemoteResult {
+export function checkResult (peer: string, cap: Pick<CapabilityRecord, 'receipt_public_key'>, manifest: Manifest, result: RemoteResult, jobId = jobIdOf(manifest, contentHash)): RemoteResult {
   const { receipt } = verifyReceiptNode(result.receiptJson, {
     publicKey: cap.receipt_public_key,
     peerId: peer,
-    job: { jobId: jobIdOf(manifest, contentHash), nonce: manifest.nonce, moduleHash: manifest.module_hash, inputsHash: inputsHashOf(manifest, contentHash) },
+    job: { jobId, nonce: manifest.nonce, moduleHash: manifest.module_hash, inputsHash: inputsHashOf(manifest, contentHash) },
     outputs: { stdout: result.stdout, stderr: result.stderr }
   })
   // Every output file as its receipt lists it (path, sha256, size), like stdout.

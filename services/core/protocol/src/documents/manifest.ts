@@ -66,8 +66,16 @@ export interface ParseManifestOptions {
 /** A function from bytes to `sha256:<hex>`: `hash.ts` (portable, the default) or `hash-node.ts` (faster). */
 export type ContentHasher = (bytes: Uint8Array) => string
 
+/**
+ * Manifests parseManifest returned. They are deep-frozen, so one given back is still the valid
+ * manifest it was: returned as it is, not copied and validated again (a remote job was parsed
+ * by the job protocol, then by the job runner).
+ */
+const parsedManifests = new WeakSet<object>()
+
 /** Parses JSON text or bytes (or copies a parsed value), validates, upgrades v0.1; returns a frozen v1 manifest. */
 export function parseManifest (input: unknown, options: ParseManifestOptions = {}): Manifest {
+  if (typeof input === 'object' && input !== null && parsedManifests.has(input)) return input as Manifest
   const doc = toDocumentValue(input, 'manifest')
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new InvalidManifestError('manifest must be a JSON object')
   const version = (doc as { version?: unknown }).version
@@ -80,7 +88,7 @@ export function parseManifest (input: unknown, options: ParseManifestOptions = {
   }
   check('manifest', doc, 'manifest')
   checkInputPaths(doc as Manifest)
-  return deepFreeze(doc as Manifest)
+  return parsed(deepFreeze(doc as Manifest))
 }
 
 /** The v1 form of a seed v0.1 manifest: its limits become `limits`, its cores a requirement. */
@@ -93,7 +101,12 @@ export function upgradeManifest (old: ManifestV01, options: { nonce: string }): 
     requirements: { min_cores: old.cpu_cores }
   }
   check('manifest', manifest, 'upgraded v0.1 manifest')
-  return deepFreeze(manifest)
+  return parsed(deepFreeze(manifest))
+}
+
+function parsed (manifest: Manifest): Manifest {
+  parsedManifests.add(manifest)
+  return manifest
 }
 
 /** Job id: `sha256:` + hex sha256 of the manifest's canonical JSON. */
