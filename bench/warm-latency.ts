@@ -1,7 +1,9 @@
 /**
  * Focused micro-bench: warm local job latency through the public gRPC API (signed receipt,
  * hash only), the figure the receipt log must not make worse. `node --no-liftoff bench/warm-latency.ts [N]`.
- * Prints p50/p99 and throughput at 64 in flight; with PHASE_BENCH_CONFIG (JSON) merged into the node config.
+ * Prints p50/p99 and throughput at 64 in flight, and beside them the 3-process shape's floor measured
+ * in the same run (as bench/run.ts: 3 bare grpc-js round trips + the worker hop + instantiate/run);
+ * with PHASE_BENCH_CONFIG (JSON) merged into the node config.
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -11,6 +13,7 @@ import { createGrpcClient } from '../services/core/rpc/src/index.ts'
 import { contentHash } from '../services/core/protocol/src/hash-node.ts'
 import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 import { median, percentile, timeSeq, fmtMs } from './stats.ts'
+import { bareGrpcRoundTrips, bareInstantiateRun, bareWorkerRoundTrips } from './floors.ts'
 
 const N = Number(process.argv[2] ?? 3000)
 const enc = new TextEncoder()
@@ -18,6 +21,10 @@ const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.was
 const helloHash = contentHash(hello)
 const manifest = (): Uint8Array => enc.encode(JSON.stringify({ version: 1, module_hash: helloHash, nonce: randomBytes(16).toString('hex'), args: ['Hello, World'] }))
 const config = process.env.PHASE_BENCH_CONFIG === undefined ? {} : JSON.parse(process.env.PHASE_BENCH_CONFIG) as Record<string, unknown>
+const grpcFloor = median(await bareGrpcRoundTrips(N))
+const workerFloor = median(await bareWorkerRoundTrips(N))
+const wasmFloor = median(await bareInstantiateRun(hello, ['Hello, World'], N))
+const shape = 3 * grpcFloor + workerFloor + wasmFloor
 const node = await startTestNode({ executors: 2, config })
 const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
 try {
@@ -31,6 +38,7 @@ try {
   }))
   const rate = done / ((performance.now() - t0) / 1000)
   process.stdout.write(`warm job p50 ${fmtMs(median(warm))}  p99 ${fmtMs(percentile(warm, 99))}  throughput(64 in flight) ${rate.toFixed(0)} jobs/s  (N=${N})\n`)
+  process.stdout.write(`shape floor ${fmtMs(shape)} (grpc round trip ${fmtMs(grpcFloor)}, worker hop ${fmtMs(workerFloor)}, instantiate+run ${fmtMs(wasmFloor)})  p50/floor ${(median(warm) / shape).toFixed(2)}×\n`)
 } finally {
   client.close()
   await node.stop()

@@ -4,6 +4,7 @@
  * and what the caller is told (typed errors) when no executor can take it.
  */
 import { describe, it, expect, afterEach } from '@jest/globals'
+import { getEventListeners } from 'node:events'
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -189,6 +190,27 @@ describe('ExecutorSet', () => {
     expect(executors[1]!.calls).toHaveLength(0)
     await set.scan({ runtimeDir })
     expect((await running).executor).toBe(1)
+  })
+
+  it('moves a frozen executor\'s job that carries the caller\'s signal, and leaves no listener on that signal', async () => {
+    const { set, executors } = fakeSet(2)
+    const runtimeDir = mkdtempSync(join(tmpdir(), 'phase-executor-set-'))
+    dirs.push(runtimeDir)
+    mkdirSync(join(runtimeDir, 'executors'))
+    for (const i of [0, 1]) writeFileSync(join(runtimeDir, 'executors', `executor-${i}.sock`), '')
+    executors[0]!.execute = async (_request, options) => await new Promise((_resolve, reject) => {
+      options.signal?.addEventListener('abort', () => reject(new CancelledError()), { once: true })
+    })
+    executors[0]!.status = async () => { throw new UnavailableError('deadline') }
+    const caller = new AbortController()
+    const running = set.execute(job(), load, { signal: caller.signal, timeoutMs: 60_000 })
+    await settle()
+    await set.scan({ runtimeDir })
+    await set.scan({ runtimeDir })
+    expect((await running).executor).toBe(1)
+    expect(executors[0]!.calls[0]!.options.signal?.aborted).toBe(true)
+    expect(caller.signal.aborted).toBe(false)
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0)
   })
 
   it('closes every client once when closed', () => {

@@ -29,6 +29,11 @@ export class NodeMetrics {
   private readonly execution: Histogram<'status'>
   private readonly restarts: Counter<'executor'>
   private sources: MetricsSources | undefined
+  /**
+   * Each status's children, looked up once: prom-client hashes a label object on every call
+   * (three per job). Statuses are the receipt's few values, so the map stays that small.
+   */
+  private readonly byStatus = new Map<string, { jobs: { inc: () => void }, duration: { observe: (v: number) => void }, execution: { observe: (v: number) => void } }>()
 
   constructor (options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry]
@@ -78,9 +83,14 @@ export class NodeMetrics {
   bind (sources: MetricsSources): void { this.sources = sources }
 
   jobDone (status: string, seconds: number, executionSeconds: number): void {
-    this.jobs.inc({ status })
-    this.duration.observe({ status }, seconds)
-    this.execution.observe({ status }, executionSeconds)
+    let s = this.byStatus.get(status)
+    if (s === undefined) {
+      s = { jobs: this.jobs.labels(status), duration: this.duration.labels(status), execution: this.execution.labels(status) }
+      this.byStatus.set(status, s)
+    }
+    s.jobs.inc()
+    s.duration.observe(seconds)
+    s.execution.observe(executionSeconds)
   }
 
   jobFailed (code: string): void { this.errors.inc({ code }) }

@@ -1,8 +1,10 @@
 /** `sha256:<hex>` content hashes with node:crypto: the server's hot path, same strings as hash.ts. */
-import { createHash } from 'node:crypto'
+import { sha256Hex } from './sha256-native.ts'
 
 export { HASH_PATTERN } from './hash.ts'
 
+const hex = sha256Hex!
+
 export function contentHash (bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+  return `sha256:${hex(bytes)}`
 }

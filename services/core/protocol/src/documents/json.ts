@@ -37,12 +37,33 @@ export function deepFreeze<T> (value: T): T {
  * cannot canonicalize it: such a document could be neither hashed nor signed.
  */
 export function findIllFormedString (value: unknown, pointer = ''): string | undefined {
+  // Every document a node signs or runs passes through here: check first without building a
+  // pointer per member (most of the cost), and build them only to name a string that fails.
+  if (allWellFormed(value)) return undefined
+  return illFormedAt(value, pointer)
+}
+
+function allWellFormed (value: unknown): boolean {
+  if (typeof value === 'string') return value.isWellFormed()
+  if (typeof value !== 'object' || value === null) return true
+  if (Array.isArray(value)) {
+    for (const child of value) if (!allWellFormed(child)) return false
+    return true
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue
+    if (!key.isWellFormed() || !allWellFormed((value as Record<string, unknown>)[key])) return false
+  }
+  return true
+}
+
+function illFormedAt (value: unknown, pointer: string): string | undefined {
   if (typeof value === 'string') return value.isWellFormed() ? undefined : pointer || '/'
   if (typeof value !== 'object' || value === null) return undefined
   for (const [key, child] of Object.entries(value)) {
     const here = `${pointer}/${escapePointer(key)}`
     if (!key.isWellFormed()) return here
-    const found = findIllFormedString(child, here)
+    const found = illFormedAt(child, here)
     if (found !== undefined) return found
   }
   return undefined

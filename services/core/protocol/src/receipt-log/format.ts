@@ -20,7 +20,7 @@
  *   repair  written at start-up after a torn tail (a partial last line, from a crash mid-append)
  *           was cut off: how many bytes, in which segment. Repairs stay visible for ever.
  */
-import { createHash } from 'node:crypto'
+import { sha256Hex } from '../sha256-native.ts'
 import { canonicalBytes } from '../canonical.ts'
 import { RECEIPT_LOG_DOMAIN } from '../crypto/domain.ts'
 import { MAX_RECEIPT_BYTES } from '../documents/index.ts'
@@ -75,12 +75,14 @@ export function encodeReceiptEntry (entry: ReceiptEntry): Uint8Array {
   return encoder.encode(`{"job_id":${JSON.stringify(entry.job_id)},"prev":${JSON.stringify(entry.prev)},"receipt":${JSON.stringify(entry.receipt)},"seq":${entry.seq},"type":"receipt"}`)
 }
 
+const hex = sha256Hex!
+
 export function entryHash (line: Uint8Array): string {
-  return createHash('sha256').update(line).digest('hex')
+  return hex(line)
 }
 
 export function receiptHash (receipt: Uint8Array): string {
-  return createHash('sha256').update(receipt).digest('hex')
+  return hex(receipt)
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
