@@ -14,6 +14,8 @@ const { loadConfig, validatedConfigDigests } = require('../services/core/process
 const { nodeLimits } = require('./limits.ts')
 const { EXECUTOR_USER } = require('./prepare.ts')
 const { compileCaches, V8_FLAGS, EXECUTOR_NODE_ARGS } = require('./compile-cache.ts')
+// glibc malloc: 2 arenas, not one per allocating thread (ops/malloc.ts).
+const { MALLOC_ENV } = require('./malloc.ts')
 
 const root = path.resolve(__dirname, '..')
 const node = process.env.PHASE_NODE_BIN || process.execPath
@@ -53,7 +55,7 @@ const common = {
   vizion: false,
   // pm2 gives a process started as another user that user's HOME: the folders are passed
   // explicitly so that every process resolves the same ones.
-  env: { PHASE_NODE_BIN: node, PHASE_STATE_DIR: config.stateDir, PHASE_RUNTIME_DIR: config.runtimeDir }
+  env: { PHASE_NODE_BIN: node, PHASE_STATE_DIR: config.stateDir, PHASE_RUNTIME_DIR: config.runtimeDir, ...MALLOC_ENV }
 }
 // The apps read this configuration with these folders set: validated here, once, they skip the
 // schema's compile (PHASE_CONFIG_VALIDATED, services/core/process/src/config.ts).

@@ -12,6 +12,7 @@ import wabtInit from 'wabt'
 import { createV8Runtime, createExecutorService, type WasmRuntime, type WasmJob } from '../../services/executor/src/index.ts'
 import { silentLogger } from '../../services/core/process/src/logger.ts'
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
+import { compiledCost } from '../../services/executor/src/pool/module-cache.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { wasm, section, vec, body, name, s32, exportMemoryAndStart } from './wasm-bytes.ts'
 
@@ -300,13 +301,14 @@ describe('deterministic profile', () => {
 
 describe('compiled module cache', () => {
   it('evicts the least recently used modules past its byte bound, keeping the newest', async () => {
-    const runtime = createV8Runtime({ workers: 1, moduleCacheBytes: 1000 })
+    // Room for two small modules (rewritten, under 600 bytes together) at their estimated cost; hello is 812 bytes before rewriting.
+    const runtime = createV8Runtime({ workers: 1, moduleCacheBytes: 2 * compiledCost(new Uint8Array(300)) })
     await runtime.start()
     try {
       await runtime.run(job(SPIN, {}, 10n))
       await runtime.run(job(COUNTER))
       expect(runtime.hasModule(contentHash(SPIN))).toBe(true)
-      // hello rewritten is over 1000 bytes alone: the other two go, it stays.
+      // hello rewritten (~1.8 KB) and either of them are over the bound: the other two go, it stays.
       await runtime.run(job(HELLO))
       expect(runtime.hasModule(contentHash(SPIN))).toBe(false)
       expect(runtime.hasModule(contentHash(COUNTER))).toBe(false)

@@ -14,9 +14,15 @@ export const DEFAULT_MAX_MODULE_BYTES = configDefault('limits.max_module_bytes')
 export const DEFAULT_MAX_MEMORY_BYTES = configDefault('limits.max_memory_mb') * 1024 * 1024
 export const DEFAULT_MAX_TIMEOUT_MS = configDefault('limits.max_timeout_ms')
 export const DEFAULT_MAX_OUTPUT_BYTES = configDefault('limits.max_output_bytes')
-export const DEFAULT_MODULE_CACHE_SIZE = 128
-/** Bytes of rewritten modules the compiled-module cache may hold (their compiled code is about as big again). */
-export const DEFAULT_MODULE_CACHE_BYTES = 512 * 1024 * 1024
+/** Entries of the compiled-module cache: a bound on its bookkeeping; its bytes bind first. */
+export const DEFAULT_MODULE_CACHE_SIZE = 1024
+/**
+ * Estimated memory (pool/module-cache.ts `compiledCost`) of the compiled modules an executor keeps:
+ * ~100 small modules or a few large ones. Issue 11: an executor (~40 MiB idle) stays within 20% of
+ * its idle memory however many distinct modules it ran; a module evicted is compiled again from
+ * the bytes discovery keeps (module_not_cached).
+ */
+export const DEFAULT_MODULE_CACHE_BYTES = 6 * 1024 * 1024
 /** Fuel a job may use, whatever it asks, and what a deterministic job that names none runs with (config.ts). */
 export const DEFAULT_MAX_FUEL = BigInt(CONFIG_DEFAULT_MAX_FUEL)
 /** Heap a worker needs beyond the node's memory cap: its own runtime (~5 MiB) and tables (≤ 8 MiB). */
@@ -39,11 +45,11 @@ export interface V8RuntimeInit {
   maxTimeoutMs?: number
   /** Hard output cap per job. Default: 4 MiB. */
   maxOutputBytes?: number
-  /** Compiled modules kept. Default: 128. */
+  /** Compiled modules kept. Default: 1024 (the byte bound binds first). */
   moduleCacheSize?: number
   /** Sampling period of a running job's heap (ms); 0 leaves only the worker's hard heap limit. Default: 20. */
   heapPollMs?: number
-  /** Bytes of rewritten modules the cache holds. Default: 512 MiB. */
+  /** Estimated memory of the compiled modules the cache holds (module-cache.ts `compiledCost`). Default: 6 MiB. */
   moduleCacheBytes?: number
   /** Fuel cap per job, and a deterministic job's fuel when it names none. Default: 10^12. */
   maxFuel?: bigint

@@ -1,0 +1,113 @@
+/**
+ * Issue 11: the executors' compiled-module cache is bounded by the memory its modules hold (V8's
+ * machine code and module metadata live outside the JS heap, ~60 KiB for an 812-byte module), and
+ * an executor that ran many distinct modules comes back near its idle memory.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { setFlagsFromString } from 'node:v8'
+import { ModuleCache, compiledCost, COMPILED_BASE_BYTES } from '../../services/executor/src/pool/module-cache.ts'
+import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
+import { NodeService } from '../../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
+import { createGrpcClient, type GrpcClient } from '../../services/core/rpc/src/index.ts'
+import { MALLOC_ENV } from '../../ops/malloc.ts'
+import { V8_FLAGS } from '../../ops/compile-cache.ts'
+import { distinctModule } from '../../bench/compiled-module-cost.ts'
+import { figure } from '../helpers/figures.ts'
+import { startTestNode, ROOT, NODE, type TestNode } from '../helpers/node-harness.ts'
+
+const MiB = 1024 * 1024
+const HELLO = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
+
+/** Anonymous PSS of a process in MiB: its own memory, not the shared Node binary whose share moves with other processes. */
+function anonPss (pid: number): number {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
+  return Number(/^Pss_Anon:\s+(\d+) kB/m.exec(text)?.[1]) / 1024
+}
+
+describe('ModuleCache', () => {
+  it('counts each compiled module at its estimated memory and holds at most its byte bound when 200 distinct modules pass', async () => {
+    setFlagsFromString('--no-liftoff')
+    setFlagsFromString('--no-wasm-lazy-compilation')
+    const bound = MiB
+    const cache = new ModuleCache({ maxModuleBytes: MiB, moduleCacheSize: 1024, moduleCacheBytes: bound })
+    const memoryBytes = 16 * MiB
+    for (let i = 0; i < 200; i++) {
+      const module = distinctModule(HELLO, i)
+      const c = await cache.compiled({ jobId: `j${i}`, moduleHash: contentHash(module), module, args: [], env: {}, stdin: new Uint8Array(), limits: { memoryBytes, timeoutMs: 1000, outputBytes: 1024 } }, memoryBytes, 'plain')
+      // Counted at the estimate, far above the rewritten module's ~1.8 KB.
+      expect(c.bytes).toBeGreaterThanOrEqual(COMPILED_BASE_BYTES)
+      expect(cache.heldBytes).toBeLessThanOrEqual(bound)
+    }
+    expect(cache.size).toBeLessThanOrEqual(Math.floor(bound / COMPILED_BASE_BYTES))
+    expect(cache.size).toBeGreaterThan(0)
+  })
+
+  it('estimates what a compiled module holds when measured in a process of its own', () => {
+    // The sha256 kernel (94 KB, with names) compiled 60 times as an executor does: PSS held per compile.
+    const r = spawnSync(NODE, ['--expose-gc', ...V8_FLAGS.filter((f) => f !== '--expose-gc'), join(ROOT, 'bench/compiled-module-cost.ts'), join(ROOT, 'bench/kernels/sha256.wasm'), '60', '--json'], { env: { ...process.env, ...MALLOC_ENV }, encoding: 'utf8', timeout: 120_000 })
+    expect(r.status).toBe(0)
+    const figures = JSON.parse(r.stdout) as { heldPerModule: number, estimatePerModule: number }
+    // The estimate is within reach of what is held (the measure is noisy: 480-920 KiB seen), and
+    // far from the module's own bytes (what the bound counted before: ~112 KB rewritten).
+    expect(figures.heldPerModule).toBeLessThanOrEqual(1.5 * figures.estimatePerModule)
+    expect(figures.estimatePerModule).toBeLessThanOrEqual(3 * figures.heldPerModule)
+  })
+})
+
+describe('ops/ecosystem.config.cjs', () => {
+  it('gives every process the malloc settings when pm2 reads it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'phase-eco-'))
+    try {
+      const config = join(dir, 'plasmd.json')
+      writeFileSync(config, JSON.stringify({ state_dir: join(dir, 'state'), runtime_dir: join(dir, 'run') }), { mode: 0o600 })
+      const r = spawnSync(NODE, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(join(ROOT, 'ops/ecosystem.config.cjs'))}).apps.map((a) => [a.name, a.env.MALLOC_ARENA_MAX])))`], { env: { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: config }, encoding: 'utf8', timeout: 60_000 })
+      expect(r.stderr).toBe('')
+      expect(JSON.parse(r.stdout)).toEqual([['signer', MALLOC_ENV.MALLOC_ARENA_MAX], ['executor', MALLOC_ENV.MALLOC_ARENA_MAX], ['discovery', MALLOC_ENV.MALLOC_ARENA_MAX]])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('executor memory after many distinct modules', () => {
+  let node: TestNode
+  let client: GrpcClient<typeof NodeService>
+  beforeAll(async () => {
+    // As pm2 runs an executor: its malloc settings and V8 flags (idle GC needs --expose-gc).
+    node = await startTestNode({ executors: 1, env: { ...MALLOC_ENV, NODE_OPTIONS: V8_FLAGS.join(' ') } })
+    client = createGrpcClient(NodeService, node.grpc)
+  }, 120_000)
+  afterAll(async () => {
+    client?.close()
+    await node?.stop()
+  })
+
+  const submit = async (module: Uint8Array): Promise<void> => {
+    const manifest = { version: 1, module_hash: contentHash(module), nonce: randomBytes(16).toString('hex'), args: ['hi'] }
+    const res = await client.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify(manifest)), module })
+    expect(res.exitCode).toBe(0n)
+  }
+  /** Waits until the executor has gone quiet and collected (idle-gc: 2 s windows). */
+  const quiet = async (): Promise<void> => await new Promise((resolve) => setTimeout(resolve, 8000))
+
+  it('stays within a bound of its idle memory when 400 distinct modules ran on it', async () => {
+    const pid = node.procs.get('executor-0')!.child.pid!
+    await submit(HELLO)
+    await quiet()
+    const idle = anonPss(pid)
+    for (let i = 0; i < 400; i++) await submit(distinctModule(HELLO, i))
+    await quiet()
+    const after = anonPss(pid)
+    figure('memory', 'executor anonymous PSS growth after 400 distinct modules (idle → after)', `${idle.toFixed(1)} → ${after.toFixed(1)}`, 'MiB')
+    // The cache holds ≤ 6 MiB (estimated; ~4.5 MiB of hello compiles in fact), plus what malloc
+    // keeps of the compiles' transient memory. Measured +6-8 MiB; before the byte bound and the
+    // arenas, +18-21 MiB.
+    expect(after - idle).toBeLessThanOrEqual(11)
+  }, 600_000)
+})
