@@ -235,7 +235,7 @@ async function memoryReport (config: NodeConfig): Promise<DoctorReport['resource
   try {
     const meminfo = await readFile('/proc/meminfo', 'utf8')
     const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(meminfo)?.[1] ?? NaN) * 1024
-    const needed = config.executors * config.workersPerExecutor * config.limits.maxMemoryMb * 1024 * 1024 + config.moduleCache.memoryBytes + config.inputCache.memoryBytes
+    const needed = config.executors * (config.workersPerExecutor * config.limits.maxMemoryMb * 1024 * 1024 + config.moduleCache.compiledBytes) + config.moduleCache.memoryBytes + config.inputCache.memoryBytes
     const available = kib('MemAvailable')
     if (!Number.isFinite(available)) return null
     return { available_bytes: available, total_bytes: kib('MemTotal'), needed_bytes: needed }

@@ -50,6 +50,7 @@ await runProcess('executor', async (config, logger) => {
     : createV8Runtime({
       ...caps,
       workers: config.workersPerExecutor,
+      moduleCacheBytes: config.moduleCache.compiledBytes,
       ...(limits.maxFuel === undefined ? {} : { maxFuel: BigInt(limits.maxFuel) })
     }, { logger: log })
   await runtime.start()

@@ -67,7 +67,7 @@ export interface NodeConfig {
   readonly limits: LimitsConfig
   readonly p2p: P2pConfig
   readonly remote: RemoteConfig
-  readonly moduleCache: { readonly memoryBytes: number, readonly diskBytes: number }
+  readonly moduleCache: { readonly memoryBytes: number, readonly diskBytes: number, readonly compiledBytes: number }
   /** Input files cached by hash: a budget of its own beside the module cache. */
   readonly inputCache: { readonly memoryBytes: number, readonly diskBytes: number }
   readonly poisonQuarantineMs: number
@@ -360,7 +360,8 @@ function resolveDefaults (raw: Raw, source: string | null, env: LoadConfigOption
     },
     moduleCache: {
       memoryBytes: raw.module_cache?.memory_bytes ?? d('module_cache.memory_bytes'),
-      diskBytes: raw.module_cache?.disk_bytes ?? d('module_cache.disk_bytes')
+      diskBytes: raw.module_cache?.disk_bytes ?? d('module_cache.disk_bytes'),
+      compiledBytes: raw.module_cache?.compiled_bytes ?? d('module_cache.compiled_bytes')
     },
     inputCache: {
       memoryBytes: raw.input_cache?.memory_bytes ?? d('input_cache.memory_bytes'),
