@@ -12,7 +12,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
-import { DHT_PROTOCOL, PING_INIT, QUIC_IDLE_TIMEOUT_MS, QUIC_KEEPALIVE_MS, dhtInit, quicFirst, tuneDht } from '../services/discovery/src/p2p/host.ts'
+import { CONNECTION_MONITOR, DHT_PROTOCOL, PING_INIT, QUIC_IDLE_TIMEOUT_MS, QUIC_KEEPALIVE_MS, dhtInit, quicFirst, tuneDht } from '../services/discovery/src/p2p/host.ts'
 import { capabilityKey } from '../services/discovery/src/p2p/providers.ts'
 import { LISTEN } from './network-floor.ts'
 
@@ -54,6 +54,7 @@ async function dhtHost (tuned: boolean): Promise<DhtHost> {
     streamMuxers: [yamux()],
     // Every host shares 127.0.0.1: the per-IP inbound limit (5/s) would refuse most of them.
     connectionManager: { inboundConnectionThreshold: 100_000, maxConnections: 300, ...(tuned ? { addressSorter: quicFirst } : {}) },
+    ...(tuned ? { connectionMonitor: CONNECTION_MONITOR } : {}),
     services: {
       identify: identify(),
       ping: ping(tuned ? PING_INIT : {}),

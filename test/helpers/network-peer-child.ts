@@ -1,7 +1,8 @@
 /**
  * Child process of network-peer.ts: argv = count, seed address, 'tcp' | 'all'. Sends
  * {ids, addresses} when up, then answers requests: 'stats', and for the bench `provide`,
- * `lookup` (time until a DHT lookup names a given provider) and `find` (FindExecutors).
+ * `lookup` (time until a DHT lookup names a given provider) and `find` (FindExecutors), and
+ * `block` (keeps the event loop busy for `ms`).
  */
 import { startPeer, statsOf, dhtOf, LOOPBACK } from './network-peer.ts'
 import { capabilityKey } from '../../services/discovery/src/p2p/providers.ts'
@@ -24,10 +25,16 @@ const join = async (n: (typeof nets)[number]): Promise<void> => {
 await Promise.all(nets.map(join))
 process.send!({ ids: nets.map((n) => n.peerId), addresses: nets.map((n) => n.addresses()) })
 
-type Msg = 'stats' | { cmd: 'provide', index: number, key: string } | { cmd: 'lookup', key: string, provider: string } | { cmd: 'find' }
+type Msg = 'stats' | { cmd: 'provide', index: number, key: string } | { cmd: 'lookup', key: string, provider: string } | { cmd: 'find' } | { cmd: 'block', ms: number }
 
 async function answer (m: Msg): Promise<unknown> {
   if (m === 'stats') return nets.map(statsOf)
+  if (m.cmd === 'block') {
+    // A busy event loop (a long synchronous task), as a loaded host has: nothing in JS runs.
+    const until = Date.now() + m.ms
+    while (Date.now() < until) { /* busy */ }
+    return m.ms
+  }
   if (m.cmd === 'provide') {
     const t = performance.now()
     try {
