@@ -25,19 +25,31 @@ describe('collectWhenIdle', () => {
   it('collects once when the process goes quiet after work, not while idle', async () => {
     let collections = 0
     g.gc = () => { collections++ }
-    const stop = collectWhenIdle({ everyMs: 200, busyShare: 0.3, quietShare: 0.2 })
+    // The CPU the helper sees is scripted (a loaded machine gives a busy loop any share of a core):
+    // each window of 20 ms adds `perWindowUs`; busy above 30% of the window, quiet below 20%.
+    let cpuUs = 0
+    let perWindowUs = 0
+    const windows = async (n: number, us: number): Promise<void> => {
+      perWindowUs = us
+      const target = seen + n
+      await waitFor(() => seen >= target, { what: `${n} windows`, timeoutMs: 10_000, intervalMs: 5 })
+    }
+    let seen = 0
+    const stop = collectWhenIdle({ everyMs: 20, busyShare: 0.3, quietShare: 0.2, cpuUsage: () => { seen++; cpuUs += perWindowUs; return cpuUs } })
     try {
-      // The sleeps below are the point (idleness over time; the helper reads the real clock):
-      // idle from the start, nothing to collect.
-      await sleep(700)
+      await windows(5, 1000) // idle (5% of a window): nothing to collect
       expect(collections).toBe(0)
-      await work(700)
-      // Generous: the machine is shared, a quiet window may take a few tries.
-      await waitFor(() => collections > 0, { what: 'a collection once the process went quiet', timeoutMs: 10_000, intervalMs: 200 })
+      await windows(5, 10_000) // busy (50%): no collection while working
+      expect(collections).toBe(0)
+      await windows(2, 1000) // quiet again: one collection
       expect(collections).toBe(1)
-      // Quiet for four more windows: still one.
-      await sleep(800)
+      await windows(5, 1000) // still quiet: still one
       expect(collections).toBe(1)
+      await windows(3, 5000) // neither busy nor quiet (25%): nothing changes
+      expect(collections).toBe(1)
+      await windows(2, 10_000)
+      await windows(2, 0) // worked again, quiet again: a second one
+      expect(collections).toBe(2)
     } finally {
       stop()
     }

@@ -15,7 +15,11 @@ export interface IdleGcInit {
   busyShare?: number
   /** A window with less CPU than this share is quiet. Default: 0.02. */
   quietShare?: number
+  /** CPU used by the process so far, µs (tests pass their own). Default: process.cpuUsage(). */
+  cpuUsage?: () => number
 }
+
+const processCpuUs = (): number => { const u = process.cpuUsage(); return u.user + u.system }
 
 /** Starts watching; returns a function that stops it. */
 export function collectWhenIdle (init: IdleGcInit = {}): () => void {
@@ -24,12 +28,13 @@ export function collectWhenIdle (init: IdleGcInit = {}): () => void {
   const everyMs = init.everyMs ?? 2000
   const busy = (init.busyShare ?? 0.05) * everyMs * 1000
   const quiet = (init.quietShare ?? 0.02) * everyMs * 1000
-  let last = process.cpuUsage()
+  const cpuUs = init.cpuUsage ?? processCpuUs
+  let last = cpuUs()
   let worked = false
   const timer = setInterval(() => {
-    const used = process.cpuUsage(last)
-    last = process.cpuUsage()
-    const us = used.user + used.system
+    const now = cpuUs()
+    const us = now - last
+    last = now
     if (us > busy) worked = true
     else if (us < quiet && worked) {
       worked = false
