@@ -67,7 +67,8 @@ module.exports = {
       ...common,
       ...executorUser,
       name: 'executor',
-      script: path.join(root, 'services/executor/src/main.ts'),
+      // Waits for the executors' compile cache while root fills it, then loads services/executor/src/main.ts.
+      script: path.join(root, 'ops/executor-start.mjs'),
       instances: config.executors,
       env: { ...common.env, ...executorCache },
       max_memory_restart: `${limits.processMb.executor}M`,
