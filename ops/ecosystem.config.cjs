@@ -14,6 +14,7 @@ const { loadConfig, validatedConfigDigests } = require('../services/core/process
 const { nodeLimits } = require('./limits.ts')
 const { EXECUTOR_USER } = require('./prepare.ts')
 const { compileCaches, V8_FLAGS, EXECUTOR_NODE_ARGS } = require('./compile-cache.ts')
+const { rememberDigests, validatorKey } = require('./config-memo.ts')
 
 const root = path.resolve(__dirname, '..')
 const node = process.env.PHASE_NODE_BIN || process.execPath
@@ -57,8 +58,11 @@ const common = {
 }
 // The apps read this configuration with these folders set: validated here, once, they skip the
 // schema's compile (PHASE_CONFIG_VALIDATED, services/core/process/src/config.ts).
+// Those bin/plasmd's step found validated on an earlier start (ops/config-memo.ts) count too, and
+// what was validated now is remembered for the next start.
 loadConfig({ env: { ...process.env, ...common.env } })
-common.env.PHASE_CONFIG_VALIDATED = validatedConfigDigests()
+common.env.PHASE_CONFIG_VALIDATED = [process.env.PHASE_CONFIG_VALIDATED, validatedConfigDigests()].filter(Boolean).join(',')
+rememberDigests(process.env.NODE_COMPILE_CACHE, validatorKey(root), common.env.PHASE_CONFIG_VALIDATED)
 
 module.exports = {
   apps: [

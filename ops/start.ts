@@ -12,10 +12,11 @@ import { createRequire } from 'node:module'
 import { userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { loadConfig, type NodeConfig } from '../services/core/process/src/config.ts'
+import type { NodeConfig } from '../services/core/process/src/config.ts'
 import { logFormat, readableWriter } from '../services/core/process/src/log-lines.ts'
 import { prepare, lookupUser, EXECUTOR_USER, PrepareError, type Ids } from './prepare.ts'
 import { fillInBackground, type FillInit } from './compile-cache.ts'
+import { loadConfigRemembered } from './config-memo.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
@@ -28,7 +29,8 @@ function log (level: 30 | 40, msg: string, extra: Record<string, unknown> = {}):
 function check (): { config: NodeConfig } | { exit: number } {
   let config: NodeConfig
   try {
-    config = loadConfig({ env: process.env })
+    // A configuration validated on an earlier start is not validated again (ops/config-memo.ts).
+    config = loadConfigRemembered(process.env, root)
   } catch (err) {
     process.stderr.write(`plasmd: ${(err as Error).message}\n`)
     return { exit: 78 }
