@@ -24,7 +24,8 @@
 import { spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { executorSocketDir, loadConfig, type NodeConfig } from '../services/core/process/src/config.ts'
+import { executorSocketDir, type NodeConfig } from '../services/core/process/src/config.ts'
+import { loadConfigRemembered } from './config-memo.ts'
 import { nodeLimits, unitDropIn } from './limits.ts'
 import { compileCaches, type FillInit } from './compile-cache.ts'
 
@@ -153,11 +154,12 @@ function main (argv: string[]): number {
   const unit = argv.includes('--unit')
   try {
     if (process.getuid?.() !== 0) throw new PrepareError('plasmd prepare runs as root (the unit runs it as ExecStartPre=+)')
-    const config = loadConfig({ env: process.env })
+    // Validated on an earlier start: not again (ops/config-memo.ts; the same folder as the daemon's step).
+    const root = join(dirname(new URL(import.meta.url).pathname), '..')
+    const config = loadConfigRemembered(process.env, root)
     const name = process.env.PHASE_NODE_USER
     const node = name === undefined || name === '' ? { name: 'root', uid: 0, gid: 0 } : lookupUser(name)
     if (node === undefined) throw new PrepareError(`PHASE_NODE_USER: no user '${name}'`)
-    const root = join(dirname(new URL(import.meta.url).pathname), '..')
     prepare({ config, node, root, nodeBin: process.env.PHASE_NODE_BIN ?? process.execPath, unit, env: process.env })
     return 0
   } catch (err) {

@@ -5,7 +5,7 @@
  */
 import { describe, it, expect, afterAll } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -83,4 +83,20 @@ describe('config memo', () => {
     expect(rememberedDigests(cache, 'k')).toBe('')
     expect(JSON.parse(readFileSync(join(cache, MEMO_FILE), 'utf8')).key).toBe('k')
   })
+
+  it('plasmd prepare (the unit\'s pre-start, as root) runs from root\'s compile cache when the unit names the folder', () => {
+    expect(process.getuid!()).toBe(0)
+    // The executor user must pass through to its socket folder (as through /run to /run/phase).
+    chmodSync(dir, 0o711)
+    const node = mkdtempSync(join(dir, 'prepare-'))
+    chmodSync(node, 0o711)
+    writeFileSync(join(node, 'plasmd.json'), JSON.stringify({ p2p: { enabled: false } }))
+    const env = { PATH: process.env.PATH, PHASE_CONFIG: join(node, 'plasmd.json'), PHASE_STATE_DIR: join(node, 'state'), PHASE_RUNTIME_DIR: join(node, 'run'), PHASE_CACHE_DIR: join(node, 'cache') }
+    for (let i = 0; i < 2; i++) {
+      const r = spawnSync(join(ROOT, 'bin/plasmd'), ['prepare'], { env, encoding: 'utf8', timeout: 60_000 })
+      expect(r.status).toBe(0)
+    }
+    // Node's per-version folder of root's cache: the pre-start's own code is kept there.
+    expect(readdirSync(join(node, 'cache', 'supervisor')).some((n) => n.startsWith(`${process.version}-`))).toBe(true)
+  }, 120_000)
 })
