@@ -46,7 +46,7 @@ async function once (root: string, env: Record<string, string>): Promise<number>
 }
 const res: Record<string, { cold: number[], restart: number[] }> = {}
 for (const r of roots) res[r] = { cold: [], restart: [] }
-const l0 = loadavg()[0]
+const l0 = loadavg()[0]!
 for (let i = 0; i < runs; i++) {
   for (const root of (i % 2 === 0 ? roots : [...roots].reverse())) {
     const { dir, env } = await nodeFolder({ api: { http: { host: '127.0.0.1', port: 0 } }, p2p: { enabled: false } })
