@@ -4,13 +4,17 @@
  * disabled) to the first job served — hello.wasm over the public gRPC API, its receipt verified
  * against the node's receipt key. Cold: a new state folder (keys created) and an empty compile
  * cache (ops/compile-cache.ts, as on the first start after an install); restart: the same folders.
- * Anchors measured in the same run: a bare `node -e 0` of the project's Node, and one bare Node
- * process importing the packages discovery imports (the largest process's load cost).
+ * Anchors measured in the same run: a bare `node -e 0` of the project's Node, one bare Node
+ * process importing the packages discovery imports (the largest process's load cost), and the
+ * supervisor's floor: pm2-runtime started as bin/plasmd starts it, with four trivial apps (as
+ * many as the node's signer, two executors and discovery), to the last app's first line.
  *
  *   node --no-liftoff bench/startup.ts [--quick]
  */
-import { spawnSync } from 'node:child_process'
-import { readFile, rm } from 'node:fs/promises'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { pathToFileURL } from 'node:url'
@@ -20,7 +24,7 @@ import { contentHash } from '../services/core/protocol/src/hash-node.ts'
 import { verifyReceiptNode } from '../services/core/protocol/src/crypto/verify-node.ts'
 import { ROOT, NODE } from '../test/helpers/node-harness.ts'
 import { nodeFolder } from '../test/helpers/pm2-node.ts'
-import { launchPlasmd } from './plasmd-launch.ts'
+import { launchPlasmd, sessionPids } from './plasmd-launch.ts'
 import { median, printTable, fmtMs, type Row } from './stats.ts'
 
 /** The packages discovery (and the core it uses) import, loaded in one bare process. */
@@ -38,6 +42,37 @@ function timeProcess (args: string[]): number {
   const ms = performance.now() - t
   if (r.status !== 0) throw new Error(`node ${args.join(' ')} failed: ${r.stderr.toString()}`)
   return ms
+}
+
+/** pm2-runtime with `apps` trivial Node apps (each prints one line, then idles): launch → every app's line. */
+async function pm2Floor (apps: number): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'phase-pm2-floor-'))
+  try {
+    await writeFile(join(dir, 'app.cjs'), "console.log('{\"msg\":\"up\"}'); setInterval(() => {}, 1 << 30)\n")
+    await writeFile(join(dir, 'floor.config.cjs'), `module.exports = { apps: Array.from({ length: ${apps} }, (_, i) => ({ name: 'a' + i, script: ${JSON.stringify(join(dir, 'app.cjs'))}, interpreter: ${JSON.stringify(NODE)}, exec_mode: 'fork', out_file: '/dev/null', error_file: '/dev/null', pmx: false, vizion: false, disable_source_map_support: true })) }\n`)
+    const t0 = performance.now()
+    // As ops/start.ts runs it: pm2-runtime in one Node process, four apps started side by side.
+    const child = spawn(NODE, ['--max-semi-space-size=1', join(ROOT, 'node_modules/pm2/bin/pm2-runtime'), 'start', join(dir, 'floor.config.cjs')], {
+      env: { PATH: process.env.PATH ?? '', HOME: dir, PM2_HOME: join(dir, 'pm2'), PM2_DISABLE_VERSION_CHECK: 'true', PM2_CONCURRENT_ACTIONS: '4' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+      detached: true
+    })
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        let up = 0
+        createInterface({ input: child.stdout! }).on('line', (l) => { if (l.includes('"msg":"up"') && ++up === apps) resolve(performance.now() - t0) })
+        void exited.then(() => reject(new Error('pm2-runtime exited before its apps were up')))
+        setTimeout(() => reject(new Error(`pm2-runtime's ${apps} apps not up after 60 s`)), 60_000).unref()
+      })
+    } finally {
+      try { process.kill(-child.pid!, 'SIGTERM') } catch {}
+      await exited
+      for (let i = 0; i < 100 && sessionPids(child.pid!).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 }
 
 /** One start: launch → discovery ready → hello served and its receipt verified; then stop all. */
@@ -87,6 +122,8 @@ export async function startupRows (quick: boolean): Promise<Row[]> {
   const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
   const bare = median(Array.from({ length: runs * 3 }, () => timeProcess(['-e', '0'])))
   const imports = median(Array.from({ length: runs }, () => timeProcess(['--input-type=module', '-e', DISCOVERY_DEPS.map((d) => `import '${d}'`).join(';')])))
+  const pm2: number[] = []
+  for (let i = 0; i < runs; i++) pm2.push(await pm2Floor(4))
   const cold: Start[] = []
   const restart: Start[] = []
   for (let i = 0; i < runs; i++) {
@@ -98,8 +135,9 @@ export async function startupRows (quick: boolean): Promise<Row[]> {
       await rm(dir, { recursive: true, force: true })
     }
   }
-  const anchor = `node -e 0 ${fmtMs(bare)}; discovery deps ${fmtMs(imports)}`
-  const ratio = (v: number): string => `${(v / bare).toFixed(0)}× / ${(v / imports).toFixed(1)}×`
+  const floor = median(pm2)
+  const anchor = `node -e 0 ${fmtMs(bare)}; discovery deps ${fmtMs(imports)}; pm2-runtime + 4 trivial apps ${fmtMs(floor)}`
+  const ratio = (v: number): string => `${(v / bare).toFixed(0)}× / ${(v / imports).toFixed(1)}× / ${(v / floor).toFixed(1)}×`
   const m = (s: Start[], k: keyof Start): number => median(s.map((x) => x[k]))
   const range = (s: Start[]): string => `${fmtMs(Math.min(...s.map((x) => x.total)))}–${fmtMs(Math.max(...s.map((x) => x.total)))}`
   return [

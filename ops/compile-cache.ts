@@ -17,7 +17,7 @@
  * `<runtime_dir>/cache`. bin/plasmd's own step and pm2 use PHASE_CACHE_DIR/supervisor, else the
  * user's own cache folder (~/.cache/phase): they start before the configuration names runtime_dir.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
@@ -56,26 +56,101 @@ export function compileCaches (env: NodeJS.ProcessEnv, runtimeDir: string): Comp
   return { dir, given: ok, supervisor: join(dir, 'supervisor'), node: join(dir, 'node'), executor: join(dir, 'executor') }
 }
 
+export interface FillInit { dir: string, nodeBin: string, main: string, executorUid: number, root: string }
+
 /**
  * Fills `dir` (root's, 0755) with everything an executor loads, as root, and hands a read-only
  * copy to the executor user: Node keeps one sub-folder per Node version, flags and uid
  * (`v24.21.0-x64-<hash>-<uid>`), so root's is copied to the executor uid's name, root-owned,
  * files 0644. Cheap when nothing changed: root's own run then finds every entry.
+ * Blocking (tests); a start fills beside pm2's start (`fillInBackground`).
  */
-export function fillExecutorCache (init: { dir: string, nodeBin: string, main: string, executorUid: number, root: string }): 'filled' | 'current' {
-  mkdirSync(init.dir, { recursive: true, mode: 0o755 })
-  chmodSync(init.dir, 0o755)
-  // Every start runs this: the fill (a Node start, ~0.5 s) only when the code or Node changed.
-  const stamp = codeStamp(init)
-  const stampFile = join(init.dir, STAMP_FILE)
-  if (executorCacheReady(init.dir, init.executorUid) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return 'current'
-  const r = spawnSync(init.nodeBin, [...EXECUTOR_NODE_ARGS, init.main], {
+export function fillExecutorCache (init: FillInit): 'filled' | 'current' {
+  const stamp = currentStamp(init)
+  if (stamp.current) return 'current'
+  const r = spawnSync(init.nodeBin, [...EXECUTOR_NODE_ARGS, init.main], { ...fillOptions(init), encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`filling the executors' compile cache failed (${r.error?.message ?? `exit ${String(r.status)}`}): ${(r.stderr ?? '').trim().slice(0, 300)}`)
+  handOver(init, stamp.value)
+  return 'filled'
+}
+
+export interface BackgroundFill {
+  /** 'current' at once when nothing changed; 'filled' once the executors' copy is in place. */
+  readonly done: Promise<'filled' | 'current'>
+  /** Ends the fill if it still runs (the node is stopping); its half-filled cache is not handed over. */
+  readonly stop: () => void
+}
+
+/**
+ * The fill beside pm2's start rather than before it (issue 11: start-up ≤ 2 s; the fill is one
+ * Node start plus one pool worker, ~2 s of CPU on a loaded 2-core machine, and held every first
+ * start). pm2, the signer and discovery start meanwhile; the executors wait for it
+ * (ops/executor-start.mjs: while FILLING_FILE exists, root's alone to make or remove), then
+ * read the cache. Not executors started uncached: each would load Node's transpiler in its
+ * main thread and in every pool worker (measured: the first job 1–2 s later than waiting).
+ */
+export function fillInBackground (init: FillInit): BackgroundFill {
+  const stamp = currentStamp(init)
+  if (stamp.current) {
+    rmSync(join(init.dir, FILLING_FILE), { force: true })
+    return { done: Promise.resolve('current'), stop: () => {} }
+  }
+  const filling = join(init.dir, FILLING_FILE)
+  writeFileSync(filling, `${process.pid}\n`, { mode: 0o644 })
+  const child = spawn(init.nodeBin, [...EXECUTOR_NODE_ARGS, init.main], fillOptions(init))
+  let stderr = ''
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 4096) stderr += d })
+  const timer = setTimeout(() => child.kill('SIGKILL'), FILL_TIMEOUT_MS)
+  timer.unref()
+  let stopped = false
+  const done = new Promise<'filled' | 'current'>((resolve, reject) => {
+    // Whatever the outcome, the executors stop waiting: without a cache they run uncached.
+    const end = (err?: Error): void => {
+      clearTimeout(timer)
+      rmSync(filling, { force: true })
+      if (err === undefined) resolve('filled'); else reject(err)
+    }
+    child.once('error', end)
+    child.once('exit', (code, signal) => {
+      if (stopped) return end(new Error('stopped before the fill ended'))
+      if (code !== 0) return end(new Error(`filling the executors' compile cache failed (${signal ?? `exit ${String(code)}`}): ${stderr.trim().slice(0, 300)}`))
+      try { handOver(init, stamp.value) } catch (err) { return end(err as Error) }
+      end()
+    })
+  })
+  done.catch(() => {})
+  return { done, stop: () => { stopped = true; child.kill('SIGKILL'); rmSync(filling, { force: true }) } }
+}
+
+/**
+ * Present while root fills the executors' cache: executors wait for it to go
+ * (ops/executor-start.mjs reads the same name). Removed when the fill ends, however it ends; one
+ * left by a node killed mid-fill is replaced by the next start's fill, and an executor never
+ * waits longer than its bound (FILL_TIMEOUT_MS).
+ */
+export const FILLING_FILE = '.filling'
+
+function fillOptions (init: FillInit): { env: NodeJS.ProcessEnv, stdio: ['ignore', 'ignore', 'pipe'], timeout: number } {
+  return {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_COMPILE_CACHE: init.dir, PHASE_EXECUTOR_FILL_CACHE: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
-    timeout: FILL_TIMEOUT_MS,
-    encoding: 'utf8'
-  })
-  if (r.status !== 0) throw new Error(`filling the executors' compile cache failed (${r.error?.message ?? `exit ${String(r.status)}`}): ${(r.stderr ?? '').trim().slice(0, 300)}`)
+    timeout: FILL_TIMEOUT_MS
+  }
+}
+
+/** Makes the folder and says whether its executors' copy was filled from this very code. */
+function currentStamp (init: FillInit): { value: string, current: boolean } {
+  mkdirSync(init.dir, { recursive: true, mode: 0o755 })
+  chmodSync(init.dir, 0o755)
+  // Every start asks (stat of ~200 files, a few ms); the fill only when the code or Node changed.
+  const value = codeStamp(init)
+  const stampFile = join(init.dir, STAMP_FILE)
+  const current = executorCacheReady(init.dir, init.executorUid) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === value
+  return { value, current }
+}
+
+/** Root's filled folders, copied to the executor uid's names, read-only; then the stamp. */
+function handOver (init: FillInit, stamp: string): void {
   const own = `-${process.getuid!()}`
   for (const name of readdirSync(init.dir)) {
     if (!name.endsWith(own) || !statSync(join(init.dir, name)).isDirectory()) continue
@@ -91,8 +166,7 @@ export function fillExecutorCache (init: { dir: string, nodeBin: string, main: s
     renameSync(staging, theirs)
     rmSync(old, { recursive: true, force: true })
   }
-  writeFileSync(stampFile, stamp, { mode: 0o644 })
-  return 'filled'
+  writeFileSync(join(init.dir, STAMP_FILE), stamp, { mode: 0o644 })
 }
 
 /** Where the fill records what it filled from. */
@@ -105,7 +179,7 @@ const CODE_DIRS = ['services/executor/src', 'services/core', 'schemas']
  * user, and every source file's path, size and mtime (stat only: ~200 files, a few ms), plus
  * the install's lockfile for the dependencies.
  */
-function codeStamp (init: { nodeBin: string, executorUid: number, root: string }): string {
+function codeStamp (init: FillInit): string {
   const hash = createHash('sha256')
   const add = (path: string): void => {
     try {

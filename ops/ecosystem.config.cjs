@@ -16,6 +16,7 @@ const { EXECUTOR_USER } = require('./prepare.ts')
 const { compileCaches, V8_FLAGS, EXECUTOR_NODE_ARGS } = require('./compile-cache.ts')
 // glibc malloc: 2 arenas, not one per allocating thread (ops/malloc.ts).
 const { MALLOC_ENV } = require('./malloc.ts')
+const { rememberDigests, validatorKey } = require('./config-memo.ts')
 
 const root = path.resolve(__dirname, '..')
 const node = process.env.PHASE_NODE_BIN || process.execPath
@@ -59,8 +60,11 @@ const common = {
 }
 // The apps read this configuration with these folders set: validated here, once, they skip the
 // schema's compile (PHASE_CONFIG_VALIDATED, services/core/process/src/config.ts).
+// Those bin/plasmd's step found validated on an earlier start (ops/config-memo.ts) count too, and
+// what was validated now is remembered for the next start.
 loadConfig({ env: { ...process.env, ...common.env } })
-common.env.PHASE_CONFIG_VALIDATED = validatedConfigDigests()
+common.env.PHASE_CONFIG_VALIDATED = [process.env.PHASE_CONFIG_VALIDATED, validatedConfigDigests()].filter(Boolean).join(',')
+rememberDigests(process.env.NODE_COMPILE_CACHE, validatorKey(root), common.env.PHASE_CONFIG_VALIDATED)
 
 module.exports = {
   apps: [
@@ -69,7 +73,8 @@ module.exports = {
       ...common,
       ...executorUser,
       name: 'executor',
-      script: path.join(root, 'services/executor/src/main.ts'),
+      // Waits for the executors' compile cache while root fills it, then loads services/executor/src/main.ts.
+      script: path.join(root, 'ops/executor-start.mjs'),
       instances: config.executors,
       env: { ...common.env, ...executorCache },
       max_memory_restart: `${limits.processMb.executor}M`,

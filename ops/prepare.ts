@@ -14,8 +14,9 @@
  *   <runtime_dir>/pm2         root:root, 0700        pm2's control sockets: no process of the node reaches them
  *   <runtime_dir>/executors   node user : phase-exec, 0770   the executors' sockets, and nothing else
  *   PHASE_CACHE_DIR, else <runtime_dir>/cache   root, 0755   Node's compile caches (ops/compile-cache.ts), one per user:
- *     supervisor/ root 0700, node/ node user 0700, executor/ root 0755 (filled by root, only
- *     read by the executor user: no process reads a cache a less trusted user can write)
+ *     supervisor/ root 0700, node/ node user 0700, executor/ root 0755 (filled by root beside
+ *     pm2's start, only read by the executor user: no process reads a cache a less trusted
+ *     user can write)
  *
  * Every step changes something only when it differs, so it also runs without CAP_CHOWN (the
  * unit's main process) once the privileged pre-start has done it. Output: JSON lines.
@@ -23,9 +24,10 @@
 import { spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { executorSocketDir, loadConfig, type NodeConfig } from '../services/core/process/src/config.ts'
+import { executorSocketDir, type NodeConfig } from '../services/core/process/src/config.ts'
+import { loadConfigRemembered } from './config-memo.ts'
 import { nodeLimits, unitDropIn } from './limits.ts'
-import { compileCaches, fillExecutorCache } from './compile-cache.ts'
+import { compileCaches, type FillInit } from './compile-cache.ts'
 
 /** The user executors run as whenever the node starts as root. */
 export const EXECUTOR_USER = 'phase-exec'
@@ -96,7 +98,7 @@ export interface PrepareInit {
   env?: NodeJS.ProcessEnv
 }
 
-export function prepare (init: PrepareInit): void {
+export function prepare (init: PrepareInit): FillInit {
   const { config, node } = init
   const exec = executorUser()
   const supervisor = process.getuid!()
@@ -120,10 +122,10 @@ export function prepare (init: PrepareInit): void {
   folder(caches.dir, supervisor, 0, 0o755)
   if (caches.given) folder(caches.supervisor, supervisor, 0, 0o700)
   folder(caches.node, node.uid, node.gid, 0o700)
-  // The executors' cache: filled by root, read by them (ops/compile-cache.ts).
-  const filled = fillExecutorCache({ dir: caches.executor, nodeBin: init.nodeBin, main, executorUid: exec.uid, root: init.root })
-  if (filled === 'filled') log(30, 'filled the executors\' compile cache', { dir: caches.executor })
   if (init.unit) unitLimits(config)
+  // The executors' cache: filled by root, read by them (ops/compile-cache.ts), by the caller:
+  // bin/plasmd's start, beside pm2's (the unit's pre-start would hold the whole start for it).
+  return { dir: caches.executor, nodeBin: init.nodeBin, main, executorUid: exec.uid, root: init.root }
 }
 
 /** Writes the unit's MemoryMax=/TasksMax= drop-in, and applies it now when systemd runs. */
@@ -152,11 +154,12 @@ function main (argv: string[]): number {
   const unit = argv.includes('--unit')
   try {
     if (process.getuid?.() !== 0) throw new PrepareError('plasmd prepare runs as root (the unit runs it as ExecStartPre=+)')
-    const config = loadConfig({ env: process.env })
+    // Validated on an earlier start: not again (ops/config-memo.ts; the same folder as the daemon's step).
+    const root = join(dirname(new URL(import.meta.url).pathname), '..')
+    const config = loadConfigRemembered(process.env, root)
     const name = process.env.PHASE_NODE_USER
     const node = name === undefined || name === '' ? { name: 'root', uid: 0, gid: 0 } : lookupUser(name)
     if (node === undefined) throw new PrepareError(`PHASE_NODE_USER: no user '${name}'`)
-    const root = join(dirname(new URL(import.meta.url).pathname), '..')
     prepare({ config, node, root, nodeBin: process.env.PHASE_NODE_BIN ?? process.execPath, unit, env: process.env })
     return 0
   } catch (err) {

@@ -1,7 +1,8 @@
 /**
  * `plasmd` (bin/plasmd, `npm start`, plasmd.service's ExecStart): the whole start of a node in
  * one Node process — check the configuration (a bad key stops here, named, exit 78), as root make
- * the privilege split hold (ops/prepare.ts), then become pm2-runtime, which supervises the
+ * the privilege split hold (ops/prepare.ts) and fill the executors' compile cache beside pm2's
+ * start, then become pm2-runtime, which supervises the
  * signer, the executors and discovery (ops/ecosystem.config.cjs). It used to be three Node
  * steps (`phase config get`, `plasmd prepare`, pm2-runtime); each paid Node's start and its
  * imports again (issue 11: start-up ≤ 2 s). pm2 loads the same configuration modules when it
@@ -11,22 +12,25 @@ import { createRequire } from 'node:module'
 import { userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { loadConfig, type NodeConfig } from '../services/core/process/src/config.ts'
+import type { NodeConfig } from '../services/core/process/src/config.ts'
 import { logFormat, readableWriter } from '../services/core/process/src/log-lines.ts'
 import { prepare, lookupUser, EXECUTOR_USER, PrepareError, type Ids } from './prepare.ts'
+import { fillInBackground, type FillInit } from './compile-cache.ts'
+import { loadConfigRemembered } from './config-memo.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
 
-function log (level: 30 | 40, msg: string): void {
-  process.stdout.write(JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, name: 'plasmd', msg }) + '\n')
+function log (level: 30 | 40, msg: string, extra: Record<string, unknown> = {}): void {
+  process.stdout.write(JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, name: 'plasmd', msg, ...extra }) + '\n')
 }
 
 /** Config check and, as root, the privileged preparation; the exit code when the start must stop. */
 function check (): { config: NodeConfig } | { exit: number } {
   let config: NodeConfig
   try {
-    config = loadConfig({ env: process.env })
+    // A configuration validated on an earlier start is not validated again (ops/config-memo.ts).
+    config = loadConfigRemembered(process.env, root)
   } catch (err) {
     process.stderr.write(`plasmd: ${(err as Error).message}\n`)
     return { exit: 78 }
@@ -42,12 +46,28 @@ function check (): { config: NodeConfig } | { exit: number } {
     const name = process.env.PHASE_NODE_USER
     const node: Ids | undefined = name === undefined || name === '' ? { name: 'root', uid: 0, gid: 0 } : lookupUser(name)
     if (node === undefined) throw new PrepareError(`PHASE_NODE_USER: no user '${name}'`)
-    prepare({ config, node, root, nodeBin: process.env.PHASE_NODE_BIN ?? process.execPath, unit: false, env: process.env })
+    fillExecutorsCache(prepare({ config, node, root, nodeBin: process.env.PHASE_NODE_BIN ?? process.execPath, unit: false, env: process.env }))
   } catch (err) {
     process.stderr.write(`plasmd prepare: ${(err as Error).message}\n`)
     return { exit: err instanceof PrepareError ? 78 : 70 }
   }
   return { config }
+}
+
+/**
+ * The executors' compile cache (ops/compile-cache.ts), filled while pm2 starts the signer and
+ * discovery rather than before (issue 11: it held every first start ~2 s); the executors wait
+ * for it (ops/executor-start.mjs). A fill still running when the node stops ends with it.
+ */
+function fillExecutorsCache (init: FillInit): void {
+  const t0 = performance.now()
+  const fill = fillInBackground(init)
+  process.once('exit', fill.stop)
+  fill.done.then((r) => {
+    if (r === 'filled') log(30, 'filled the executors\' compile cache', { dir: init.dir, ms: Math.round(performance.now() - t0) })
+  }, (err: Error) => {
+    if (!err.message.startsWith('stopped before')) log(40, `the executors start without a compile cache: ${err.message}`)
+  })
 }
 
 // On a terminal (`npm start`), every line this process writes — its own, pm2's and the ones

@@ -34,7 +34,9 @@ mkdir -p "$lib/schemas"; cp schemas/*.json "$lib/schemas/"
 for ws in $("$node" -e 'for (const w of require("./package.json").workspaces) if (w !== "schemas") console.log(w)'); do
   mkdir -p "$lib/$ws"; cp "$ws/package.json" "$lib/$ws/"; cp -r "$ws/src" "$lib/$ws/src"
 done
-cp ops/ecosystem.config.cjs ops/pm2-json-console.cjs ops/limits.ts ops/prepare.ts ops/start.ts ops/compile-cache.ts ops/malloc.ts "$lib/ops/"
+# Every file at the top of ops/ runs on the node (the start step, the ecosystem, its helpers): all
+# of them, so a new one is never left out of the package.
+find ops -maxdepth 1 -type f -exec cp {} "$lib/ops/" \;
 cp -r ops/admin "$lib/ops/"
 install -m 0755 bin/phase bin/plasmd "$lib/bin/"
 ln -s ../lib/phase/bin/phase "$pkg/usr/bin/phase"

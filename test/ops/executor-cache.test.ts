@@ -5,12 +5,12 @@
  * As root (these tests run as root, CI too), with the real phase-exec user.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
-import { spawnSync } from 'node:child_process'
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync, chmodSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, rmSync, statSync, chmodSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { fillExecutorCache, executorCacheReady, EXECUTOR_NODE_ARGS, V8_FLAGS } from '../../ops/compile-cache.ts'
+import { fillExecutorCache, fillInBackground, executorCacheReady, EXECUTOR_NODE_ARGS, FILLING_FILE, V8_FLAGS } from '../../ops/compile-cache.ts'
 import { lookupUser, EXECUTOR_USER } from '../../ops/prepare.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 
@@ -91,5 +91,57 @@ describe('the executors\' compile cache', () => {
     expect(fillExecutorCache({ ...init, root: tree })).toBe('current')
     writeFileSync(join(tree, 'schemas', 'x.json'), '{"changed":true}')
     expect(fillExecutorCache({ ...init, root: tree })).toBe('filled')
+  }, 60_000)
+
+  it('fills beside the start: marked while it runs, handed over read-only, then current with no mark', async () => {
+    const init = { dir: join(dir, 'background'), nodeBin: NODE, main: MAIN, executorUid: exec!.uid, root: ROOT }
+    const fill = fillInBackground(init)
+    // Marked from the moment it starts (the executors wait on the mark), gone once it is over.
+    expect(existsSync(join(init.dir, FILLING_FILE))).toBe(true)
+    expect(statSync(join(init.dir, FILLING_FILE)).uid).toBe(0)
+    expect(await fill.done).toBe('filled')
+    expect(existsSync(join(init.dir, FILLING_FILE))).toBe(false)
+    expect(executorCacheReady(init.dir, exec!.uid)).toBe(true)
+    const again = fillInBackground(init)
+    expect(existsSync(join(init.dir, FILLING_FILE))).toBe(false)
+    expect(await again.done).toBe('current')
+  }, 60_000)
+
+  it('hands nothing over and leaves no mark when stopped mid-fill (the node stopped)', async () => {
+    const init = { dir: join(dir, 'stopped'), nodeBin: NODE, main: MAIN, executorUid: exec!.uid, root: ROOT }
+    const fill = fillInBackground(init)
+    fill.stop()
+    await expect(fill.done).rejects.toThrow(/stopped before the fill ended/)
+    expect(existsSync(join(init.dir, FILLING_FILE))).toBe(false)
+    expect(executorCacheReady(init.dir, exec!.uid)).toBe(false)
+    // The next start fills it.
+    expect(await fillInBackground(init).done).toBe('filled')
+  }, 60_000)
+
+  it('starts an executor (ops/executor-start.mjs) only once the fill is over, and it then reads the cache: no transpile', async () => {
+    // As pm2 runs it on a first start: the executor user's copy does not exist yet (Node's own
+    // start-up turn-on of the cache fails), root's fill is marked; the fill here ends only
+    // when the test says so, so the order is certain.
+    const cache = join(dir, 'waiting')
+    mkdirSync(cache, { mode: 0o755 })
+    chmodSync(cache, 0o755)
+    writeFileSync(join(cache, FILLING_FILE), 'test\n', { mode: 0o644 })
+    const child = spawn('runuser', ['-u', EXECUTOR_USER, '--', 'env', `NODE_COMPILE_CACHE=${cache}`, 'NODE_DEBUG_NATIVE=COMPILE_CACHE', 'PHASE_EXECUTOR_FILL_CACHE=1',
+      NODE, ...EXECUTOR_NODE_ARGS, join(ROOT, 'ops/executor-start.mjs')], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let log = ''
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { log += d })
+    let exited = false
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => { exited = true; resolve(code) }))
+    expect(fillExecutorCache({ dir: cache, nodeBin: NODE, main: MAIN, executorUid: exec!.uid, root: ROOT })).toBe('filled')
+    // Filled and handed over, still marked: the executor is still waiting.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(exited).toBe(false)
+    expect(log).not.toMatch(/transpile cache for StrippedTypeScript/)
+    rmSync(join(cache, FILLING_FILE))
+    expect(await exit).toBe(0)
+    expect(log).toMatch(/Cannot create cache directory: permission denied/)
+    expect(log).not.toMatch(/no transpile cache for StrippedTypeScript/)
+    expect(log).toMatch(/retrieving transpile cache for StrippedTypeScript [^\n]*\/services\/executor\/src\/main\.ts\.\.\.success/)
+    expect(log).toMatch(/retrieving transpile cache for StrippedTypeScript [^\n]*\/services\/executor\/src\/worker\.ts\.\.\.success/)
   }, 60_000)
 })

@@ -146,6 +146,31 @@ describe('plasmd', () => {
     expect(await node.stop()).toBe(0)
   })
 
+  it('fills the executors\' compile cache beside pm2\'s start on a first start as root; the executors wait for it, then serve', async () => {
+    // issue 11 (start-up ≤ 2 s): the fill used to run before pm2 started anything.
+    const node = await startPm2Node({ executors: 2 }, 2)
+    nodes.push(node)
+    const index = (pred: (d: Record<string, unknown>) => boolean): number[] => node.lines.flatMap((l, i) => {
+      try { return pred(JSON.parse(l) as Record<string, unknown>) ? [i] : [] } catch { return [] }
+    })
+    const filled = index((d) => d.name === 'plasmd' && d.msg === 'filled the executors\' compile cache')
+    const pm2 = index((d) => d.message === 'Launching in no daemon mode' || d.msg === 'Launching in no daemon mode')
+    const listening = index((d) => d.name === 'executor' && d.msg === 'grpc server listening')
+    expect(filled).toHaveLength(1)
+    expect(pm2).toHaveLength(1)
+    expect(listening).toHaveLength(2)
+    expect(pm2[0]!).toBeLessThan(filled[0]!)
+    for (const i of listening) expect(i).toBeGreaterThan(filled[0]!)
+    const cache = join(node.dir, 'run', 'cache', 'executor')
+    expect((await readdir(cache)).filter((n) => n.startsWith('.'))).toEqual(['.filled-from'])
+    const client = createGrpcClient(NodeService, node.grpc)
+    const hello = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
+    const res = await client.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: contentHash(hello), nonce: randomBytes(16).toString('hex'), args: ['first'] })), module: hello })
+    client.close()
+    expect(new TextDecoder().decode(res.stdout)).toBe('tsrif\n')
+    expect(await node.stop()).toBe(0)
+  })
+
   it('warns once and runs every process as that user when a normal user starts it', async () => {
     const nobody = userIds('nobody')
     const node = await startPm2Node({ executors: 1 }, 1, { as: nobody })

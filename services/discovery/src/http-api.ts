@@ -6,7 +6,8 @@
  * permissions are the only access control a token-less node has); on TCP the Host header must
  * name this machine or the bind address.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createRequire } from 'node:module'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { checkToken } from './auth.ts'
 import { nodeInfoJson, prepareSocket } from '@phase-network/rpc'
 import { ERROR_TABLE, HashMismatchError, InputTooLargeError, InvalidArgumentError, InvalidJsonError, InvalidManifestError, NotFoundError, PhaseError, toPublicError } from '@phase-network/protocol'
@@ -27,6 +28,11 @@ import type { NodeInfo } from './compose/node-info.ts'
 import type { FoundExecutor, PeerSummary, Requirements } from './p2p/index.ts'
 import { peersJson } from './peers-json.ts'
 import { FIND_DEFAULT_LIMIT, FIND_MAX_LIMIT } from './node-service.ts'
+
+// Required, not imported: an ESM import of node:http builds its whole namespace, and its lazy
+// getters (WebSocket, MessageEvent, ...) load undici, ~70 internal modules and ~60 ms of CPU at
+// every discovery start (issue 11: start-up ≤ 2 s); test/ops/startup-imports.test.ts.
+const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http')
 
 export interface HttpApiComponents {
   jobs: Pick<JobRouter, 'run'>

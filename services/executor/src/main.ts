@@ -16,7 +16,7 @@ import { createV8Runtime, createWasmerRuntime, createExecutorService } from './i
 /** Sockets are created 0777 & ~umask: 0666 in a folder shared with the node's user. */
 const SHARED_SOCKET_UMASK = 0o111
 
-// ops/compile-cache.ts: started as root by plasmd's prepare step with the executors' cache
+// ops/compile-cache.ts: started as root by plasmd's start (beside pm2's) with the executors' cache
 // folder, an executor only loads what it runs (this file's imports and the pool worker's) so
 // that Node's compile cache holds all of it, then exits. The executors, which may not write a
 // cache, then read it and never load Node's TypeScript transpiler (~16 MiB each).

@@ -1,0 +1,33 @@
+/**
+ * What the node's processes load before they serve (issue 11: start-up ≤ 2 s): each module
+ * Node compiles at start is CPU every process pays on every start, on a machine the processes
+ * share. Here: what none of them needs to load to serve the first job.
+ */
+import { describe, it, expect } from '@jest/globals'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { ROOT } from '../helpers/node-harness.ts'
+
+const NODE = join(ROOT, 'node_modules/node/bin/node')
+
+/** Node's internal modules loaded by importing `file` in a fresh process. */
+function internalModulesOf (file: string): string[] {
+  const url = pathToFileURL(join(ROOT, file)).href
+  const r = spawnSync(NODE, ['--input-type=module', '-e', `await import(${JSON.stringify(url)}); console.log(JSON.stringify(process.moduleLoadList))`], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 })
+  if (r.status !== 0) throw new Error(r.stderr)
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as string[]
+}
+
+describe('start-up imports', () => {
+  it.each([
+    ['discovery', 'services/discovery/src/index.ts'],
+    ['signer', 'services/signer/src/index.ts'],
+    ['executor', 'services/executor/src/index.ts']
+  ])('%s loads no undici (fetch, WebSocket) when its code loads: an ESM import of node:http would (~45 ms CPU)', (_name, file) => {
+    const loaded = internalModulesOf(file)
+    // The list is real: the process's own modules are in it.
+    expect(loaded.some((m) => m.includes('internal/modules/esm'))).toBe(true)
+    expect(loaded.filter((m) => m.includes('undici'))).toEqual([])
+  }, 60_000)
+})
