@@ -242,7 +242,10 @@ describe('the .deb', () => {
     const byName = new Map<string, number>()
     // What bin/plasmd's own prepare step said in the main process: it must find nothing to
     // change (the pre-start did it; the unit's system call filter would refuse a chown there).
+    // The executors' compile-cache fill is the main process's own work, beside pm2's start (the
+    // pre-start would hold every process back for it): counted apart.
     const mainPrepare: string[] = []
+    const mainFills: string[] = []
     const startAsUnit = async (): Promise<Run> => {
       mkdirSync(runtimeDir, { recursive: true })
       chmodSync(runtimeDir, parseInt(unit.get('RuntimeDirectoryMode')!, 8))
@@ -267,7 +270,7 @@ describe('the .deb', () => {
               pids.add(doc.pid)
               if (doc.name !== undefined && (doc.name !== 'executor' || doc.executor !== undefined)) byName.set(doc.name === 'executor' ? `executor ${String(doc.executor)}` : doc.name, doc.pid)
             }
-            if (doc.name === 'plasmd') mainPrepare.push(line)
+            if (doc.name === 'plasmd') (doc.msg === "filled the executors' compile cache" ? mainFills : mainPrepare).push(line)
             if (doc.msg === 'discovery ready') { clearTimeout(timer); resolve() }
           } catch {}
         })
@@ -309,6 +312,8 @@ describe('the .deb', () => {
     expect(mode('executors')).toEqual({ path: 'executors', mode: '770', uid: phase.uid, gid: exec.gid })
     expect(mode('executors/executor-0.sock')).toEqual({ path: 'executors/executor-0.sock', mode: '666', uid: exec.uid, gid: exec.gid })
     expect(mainPrepare).toEqual([])
+    // The first start fills the executors' cache, in the main process, once.
+    expect(mainFills.map((l) => (JSON.parse(l) as { dir: string }).dir)).toEqual(['/var/cache/phase/executor'])
     expect(journal.some((l) => l.includes('"msg":"prepared folder"') && l.includes('"path":"/run/phase/executors"'))).toBe(true)
     // Who runs as whom, as the kernel says: pm2 root with the bounding set and nothing else
     // (no_new_privs), the signer and discovery as phase, the executors as phase-exec, none of
