@@ -172,17 +172,22 @@ describe('ExecutorSet', () => {
     expect(executors[1]!.calls).toHaveLength(0)
   })
 
-  it('moves the jobs of an executor that misses two status polls to one that answers', async () => {
-    const { set, executors } = fakeSet(2)
+  /** Two executors whose sockets exist; executor 0 takes a job and then freezes: it holds the call and answers no status poll. */
+  function withFrozenFirst (): ReturnType<typeof fakeSet> & { runtimeDir: string } {
+    const fake = fakeSet(2)
     const runtimeDir = mkdtempSync(join(tmpdir(), 'phase-executor-set-'))
     dirs.push(runtimeDir)
     mkdirSync(join(runtimeDir, 'executors'))
     for (const i of [0, 1]) writeFileSync(join(runtimeDir, 'executors', `executor-${i}.sock`), '')
-    // Executor 0 takes the job and then freezes: it holds the call and answers no status poll.
-    executors[0]!.execute = async (_request, options) => await new Promise((_resolve, reject) => {
+    fake.executors[0]!.execute = async (_request, options) => await new Promise((_resolve, reject) => {
       options.signal?.addEventListener('abort', () => reject(new CancelledError()), { once: true })
     })
-    executors[0]!.status = async () => { throw new UnavailableError('deadline') }
+    fake.executors[0]!.status = async () => { throw new UnavailableError('deadline') }
+    return { ...fake, runtimeDir }
+  }
+
+  it('moves the jobs of an executor that misses two status polls to one that answers', async () => {
+    const { set, executors, runtimeDir } = withFrozenFirst()
     const running = set.execute(job(), load, { timeoutMs: 60_000 })
     await settle()
     expect(executors[0]!.calls).toHaveLength(1)
@@ -193,15 +198,7 @@ describe('ExecutorSet', () => {
   })
 
   it('moves a frozen executor\'s job that carries the caller\'s signal, and leaves no listener on that signal', async () => {
-    const { set, executors } = fakeSet(2)
-    const runtimeDir = mkdtempSync(join(tmpdir(), 'phase-executor-set-'))
-    dirs.push(runtimeDir)
-    mkdirSync(join(runtimeDir, 'executors'))
-    for (const i of [0, 1]) writeFileSync(join(runtimeDir, 'executors', `executor-${i}.sock`), '')
-    executors[0]!.execute = async (_request, options) => await new Promise((_resolve, reject) => {
-      options.signal?.addEventListener('abort', () => reject(new CancelledError()), { once: true })
-    })
-    executors[0]!.status = async () => { throw new UnavailableError('deadline') }
+    const { set, executors, runtimeDir } = withFrozenFirst()
     const caller = new AbortController()
     const running = set.execute(job(), load, { signal: caller.signal, timeoutMs: 60_000 })
     await settle()
