@@ -26,6 +26,7 @@ import { executorAddress, executorSocketDir } from '@phase-network/process'
 import { ExecutorDiedError, ModuleQuarantinedError, QueueFullError, UnavailableError, isPhaseError } from '@phase-network/protocol'
 import type { Logger } from '@phase-network/process'
 import { Quarantine } from './quarantine.ts'
+import { either } from './deadline.ts'
 
 /** How long an executor that failed to answer is skipped before it is tried again. */
 export const DEFAULT_DOWN_MS = 500
@@ -383,7 +384,7 @@ export class ExecutorSet {
         died = err
         this.log.warn({ executor: slot.index, err: (err as Error).message }, 'executor died or froze with a job, running it once more elsewhere')
       } finally {
-        link?.release()
+        link?.clear()
         slot.inFlight--
         if (slot.removed && slot.inFlight === 0) slot.client.close()
       }
@@ -507,26 +508,4 @@ function runCost (response: { wallTimeUs: bigint, cpuTimeUs: bigint }): number {
  */
 function neverReached (err: unknown): boolean {
   return NO_CONNECTION.test((err as Error).message)
-}
-
-/**
- * A signal aborted by either of two (with the reason of the first), unlinked by `release()` once
- * the call is over. Not AbortSignal.any, as server.ts wires its two sources by hand too: a
- * composite signal that gets a listener (the mux client's) is registered in a finalization
- * registry and held by its sources through weak references, which V8 clears only in a full
- * collection; a heap profile of discovery after 3,000 warm jobs still held 0.3 MB of those
- * registrations from this one call site.
- */
-function either (a: AbortSignal, b: AbortSignal): { signal: AbortSignal, release: () => void } {
-  const controller = new AbortController()
-  if (a.aborted || b.aborted) {
-    controller.abort(a.aborted ? a.reason : b.reason)
-    return { signal: controller.signal, release: () => {} }
-  }
-  const onA = (): void => { release(); controller.abort(a.reason) }
-  const onB = (): void => { release(); controller.abort(b.reason) }
-  const release = (): void => { a.removeEventListener('abort', onA); b.removeEventListener('abort', onB) }
-  a.addEventListener('abort', onA, { once: true })
-  b.addEventListener('abort', onB, { once: true })
-  return { signal: controller.signal, release }
 }

@@ -18,7 +18,7 @@ import type { PeerLimiter } from './peer-limits.ts'
 import type { InboundBudget } from './inbound-budget.ts'
 import { jobStreamHandler2, type JobServer2Init } from './job-protocol-2.ts'
 import { IDLE_STREAMS_PER_PEER } from './job-streams.ts'
-import { deadline, type Deadline } from './deadline.ts'
+import { deadline, type Deadline } from '../deadline.ts'
 
 export const JOB_PROTOCOL = '/phase/job/1.0.0'
 export const CAPABILITY_PROTOCOL = '/phase/capability/1.0.0'
