@@ -54,6 +54,19 @@ function attempt (as: { uid: number, gid: number }, targets: { read: string[], c
   return JSON.parse(r.stdout) as Record<string, string>
 }
 const dirs: string[] = []
+
+/** hello.wasm run on the node with one argument, through its gRPC API: its stdout. */
+async function helloOn (node: Pm2Node, arg: string): Promise<string> {
+  const client = createGrpcClient(NodeService, node.grpc)
+  try {
+    const hello = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
+    const manifest = { version: 1, module_hash: contentHash(hello), nonce: randomBytes(16).toString('hex'), args: [arg] }
+    const res = await client.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify(manifest)), module: hello })
+    return new TextDecoder().decode(res.stdout)
+  } finally {
+    client.close()
+  }
+}
 afterAll(async () => {
   for (const n of nodes) await n.stop()
   for (const d of dirs) await rm(d, { recursive: true, force: true })
@@ -63,12 +76,7 @@ describe('plasmd', () => {
   it('runs discovery, signer and the configured executors under pm2, logs JSON only, and stops them all on SIGTERM', async () => {
     const node = await startPm2Node({ executors: 3 }, 3)
     nodes.push(node)
-    const client = createGrpcClient(NodeService, node.grpc)
-    const hello = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
-    const manifest = { version: 1, module_hash: contentHash(hello), nonce: randomBytes(16).toString('hex'), args: ['pm2'] }
-    const res = await client.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify(manifest)), module: hello })
-    client.close()
-    expect(new TextDecoder().decode(res.stdout)).toBe('2mp\n')
+    expect(await helloOn(node, 'pm2')).toBe('2mp\n')
     // pm2-runtime itself (bin/plasmd execs it: the pid systemd watches) plus the five processes.
     expect(node.pids.has(node.child.pid!)).toBe(true)
     expect(node.pids.size).toBe(6)
@@ -138,11 +146,7 @@ describe('plasmd', () => {
     expect((await stat(join(run, 'cache', 'node'))).mode & 0o777).toBe(0o700)
     expect((await readdir(join(run, 'cache', 'node'))).length).toBeGreaterThan(0)
     // And jobs run.
-    const client = createGrpcClient(NodeService, node.grpc)
-    const hello = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
-    const res = await client.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: contentHash(hello), nonce: randomBytes(16).toString('hex'), args: ['split'] })), module: hello })
-    client.close()
-    expect(new TextDecoder().decode(res.stdout)).toBe('tilps\n')
+    expect(await helloOn(node, 'split')).toBe('tilps\n')
     expect(await node.stop()).toBe(0)
   })
 
@@ -163,11 +167,7 @@ describe('plasmd', () => {
     for (const i of listening) expect(i).toBeGreaterThan(filled[0]!)
     const cache = join(node.dir, 'run', 'cache', 'executor')
     expect((await readdir(cache)).filter((n) => n.startsWith('.'))).toEqual(['.filled-from'])
-    const client = createGrpcClient(NodeService, node.grpc)
-    const hello = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
-    const res = await client.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: contentHash(hello), nonce: randomBytes(16).toString('hex'), args: ['first'] })), module: hello })
-    client.close()
-    expect(new TextDecoder().decode(res.stdout)).toBe('tsrif\n')
+    expect(await helloOn(node, 'first')).toBe('tsrif\n')
     expect(await node.stop()).toBe(0)
   })
 
@@ -179,11 +179,7 @@ describe('plasmd', () => {
     expect(warnings.length).toBe(1)
     expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, msg: expect.stringContaining('not started as root') })
     for (const name of ['signer', 'discovery', 'executor 0']) expect({ name, uid: credentials(node.byName.get(name)!).uid }).toEqual({ name, uid: nobody.uid })
-    const client = createGrpcClient(NodeService, node.grpc)
-    const hello = await readFile(join(ROOT, 'examples/hello/hello.wasm'))
-    const res = await client.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: contentHash(hello), nonce: randomBytes(16).toString('hex'), args: ['dev'] })), module: hello })
-    client.close()
-    expect(new TextDecoder().decode(res.stdout)).toBe('ved\n')
+    expect(await helloOn(node, 'dev')).toBe('ved\n')
     expect(await node.stop()).toBe(0)
   })
 
