@@ -93,6 +93,10 @@ export class ReceiptLog {
   private lastHeadSeq = -1
   private unsynced = false
   private syncing: Promise<void> | undefined
+  /** The descriptor the fdatasync in flight works on (closed only once that sync is done). */
+  private syncingFd = -1
+  /** A rotated-away descriptor to close when its fdatasync in flight ends. */
+  private closeAfterSync = -1
   private waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
   private flushing = false
   private headChain: Promise<void> = Promise.resolve()
@@ -303,7 +307,11 @@ export class ReceiptLog {
   private rotate (): void {
     const line = this.writeHead()
     fdatasyncSync(this.fd)
-    closeSync(this.fd)
+    // An fdatasync of this descriptor may be queued in libuv's thread pool (sync()): closing it
+    // now made that sync fail with EBADF (the log then refused every receipt), or, once the
+    // number was reused by the next segment, sync another file. It is closed when that ends.
+    if (this.syncing !== undefined && this.syncingFd === this.fd) this.closeAfterSync = this.fd
+    else closeSync(this.fd)
     this.fd = -1
     this.writeHeadFile(line, this.lastHeadSeq)
     const drop: Segment[] = []
@@ -351,8 +359,14 @@ export class ReceiptLog {
     if (!this.unsynced || this.fd === -1) return
     this.unsynced = false
     const fd = this.fd
+    this.syncingFd = fd
     this.syncing = new Promise<void>((resolve, reject) => fdatasync(fd, (err) => {
       this.syncing = undefined
+      this.syncingFd = -1
+      if (this.closeAfterSync === fd) {
+        this.closeAfterSync = -1
+        closeSync(fd)
+      }
       if (err !== null) {
         // After a failed fsync the page cache state is unknown (fsyncgate): stop appending.
         this.broken = err
