@@ -2,7 +2,8 @@
  * Focused micro-bench: warm local job latency through the public gRPC API (signed receipt,
  * hash only), the figure the receipt log must not make worse. `node --no-liftoff bench/warm-latency.ts [N]`.
  * Prints p50/p99 and throughput at 64 in flight, and beside them the 3-process shape's floor measured
- * in the same run (as bench/run.ts: 3 bare grpc-js round trips + the worker hop + instantiate/run);
+ * in the same run (as bench/run.ts: 3 bare grpc-js round trips + the worker hop + instantiate/run, and the
+ * bare shape run end to end, shape-chain.ts, whose p99 is the p99 floor);
  * with PHASE_BENCH_CONFIG (JSON) merged into the node config.
  */
 import { readFile } from 'node:fs/promises'
@@ -14,6 +15,7 @@ import { contentHash } from '../services/core/protocol/src/hash-node.ts'
 import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 import { median, percentile, timeSeq, fmtMs } from './stats.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareWorkerRoundTrips } from './floors.ts'
+import { shapeChain } from './shape-chain.ts'
 
 const N = Number(process.argv[2] ?? 3000)
 const enc = new TextEncoder()
@@ -25,6 +27,7 @@ const grpcFloor = median(await bareGrpcRoundTrips(N))
 const workerFloor = median(await bareWorkerRoundTrips(N))
 const wasmFloor = median(await bareInstantiateRun(hello, ['Hello, World'], N))
 const shape = 3 * grpcFloor + workerFloor + wasmFloor
+const chain = await shapeChain(join(ROOT, 'examples/hello/hello.wasm'), N)
 const node = await startTestNode({ executors: 2, config })
 const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
 try {
@@ -39,6 +42,7 @@ try {
   const rate = done / ((performance.now() - t0) / 1000)
   process.stdout.write(`warm job p50 ${fmtMs(median(warm))}  p99 ${fmtMs(percentile(warm, 99))}  throughput(64 in flight) ${rate.toFixed(0)} jobs/s  (N=${N})\n`)
   process.stdout.write(`shape floor ${fmtMs(shape)} (grpc round trip ${fmtMs(grpcFloor)}, worker hop ${fmtMs(workerFloor)}, instantiate+run ${fmtMs(wasmFloor)})  p50/floor ${(median(warm) / shape).toFixed(2)}×\n`)
+  process.stdout.write(`bare shape run end to end (shape-chain.ts): p50 ${fmtMs(median(chain))}  p99 ${fmtMs(percentile(chain, 99))}  p50/chain ${(median(warm) / median(chain)).toFixed(2)}×  p99/chain ${(percentile(warm, 99) / percentile(chain, 99)).toFixed(2)}×\n`)
 } finally {
   client.close()
   await node.stop()

@@ -79,8 +79,8 @@ describe('executor memory after many distinct modules', () => {
   let node: TestNode
   let client: GrpcClient<typeof NodeService>
   beforeAll(async () => {
-    // As pm2 runs an executor: its malloc settings and V8 flags (idle GC needs --expose-gc).
-    node = await startTestNode({ executors: 1, env: { ...MALLOC_ENV, NODE_OPTIONS: V8_FLAGS.join(' ') } })
+    // The harness runs an executor as pm2 does: its malloc settings and V8 flags (idle GC needs --expose-gc).
+    node = await startTestNode({ executors: 1 })
     client = createGrpcClient(NodeService, node.grpc)
   }, 120_000)
   afterAll(async () => {

@@ -8,6 +8,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { EXECUTOR_NODE_ARGS, V8_FLAGS } from '../../ops/compile-cache.ts'
+import { MALLOC_ENV } from '../../ops/malloc.ts'
 
 export const ROOT = new URL('../../', import.meta.url).pathname
 export const NODE = process.execPath
@@ -74,7 +76,7 @@ export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode>
     ...init.config
     // 0600: a config file holding /api/token must not be readable by other users.
   }), { mode: 0o600 })
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: configPath, ...init.env }
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: configPath, ...MALLOC_ENV, ...init.env }
   const wrap = init.wrap ?? []
   const logs = new Map<string, string[]>()
   const procs = new Map<string, NodeProcess>()
@@ -84,7 +86,8 @@ export async function startTestNode (init: TestNodeInit = {}): Promise<TestNode>
 
   const startProcess = async (name: string): Promise<NodeProcess> => {
     const kind = name.startsWith('executor-') ? 'executor' : name
-    const args = kind === 'executor' ? ['--no-liftoff', join(ROOT, SCRIPTS[kind]!)] : [join(ROOT, SCRIPTS[kind]!)]
+    // The flags pm2 gives each process (ops/ecosystem.config.cjs): tests and benches run the node as operators do.
+    const args = [...(kind === 'executor' ? EXECUTOR_NODE_ARGS : V8_FLAGS), join(ROOT, SCRIPTS[kind]!)]
     const extra = kind === 'executor' ? { PHASE_EXECUTOR_INDEX: name.slice('executor-'.length) } : {}
     // A wrapper such as `ip netns exec` execs node itself, so the child's pid is node's own.
     const child = wrap.length > 0

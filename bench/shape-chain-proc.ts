@@ -1,0 +1,90 @@
+/**
+ * One process of the bare 3-process shape (bench/shape-chain.ts): what discovery, an executor and
+ * the signer would be with nothing of this project's job logic in them. Roles:
+ *   front <address> <exec address> <sign address>: unary Submit; per call one message to the
+ *     executor's stream, then one to the signer's, then the answer (the node's local job path);
+ *   exec <address> <module.wasm>: a long-lived bidi stream; each message is run in a worker
+ *     thread (instantiate + run of the module, compiled once) and answered with its stdout;
+ *   sign <address>: a long-lived bidi stream; each message is answered with its Ed25519 signature.
+ * Messages on the streams carry a 4-byte call id, as the node's multiplexed streams do (rpc/mux.ts).
+ * Prints "ready" when serving; exits on SIGTERM.
+ */
+import * as grpc from '@grpc/grpc-js'
+import { generateKeyPairSync, sign } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { Worker } from 'node:worker_threads'
+
+const passthrough = (b: Buffer): Buffer => b
+const method = (path: string, stream: boolean): grpc.MethodDefinition<Buffer, Buffer> => ({ path, requestStream: stream, responseStream: stream, requestSerialize: passthrough, requestDeserialize: passthrough, responseSerialize: passthrough, responseDeserialize: passthrough })
+const SUBMIT = method('/bench.Chain/Submit', false)
+const STREAM = method('/bench.Chain/Stream', true)
+const [role, address, ...rest] = process.argv.slice(2)
+const server = new grpc.Server()
+
+/** A bidi stream server answering each id-prefixed message with `answer(payload)`. */
+function streamServer (answer: (payload: Buffer, reply: (out: Buffer) => void) => void): void {
+  server.addService({ stream: STREAM }, {
+    stream: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      call.on('data', (msg: Buffer) => {
+        const id = msg.subarray(0, 4)
+        answer(msg.subarray(4), (out) => call.write(Buffer.concat([id, out])))
+      })
+      call.on('end', () => call.end())
+    }
+  })
+}
+
+/** The client side of such a stream: one call is one message, answered by id. */
+function streamClient (target: string): (payload: Buffer) => Promise<Buffer> {
+  const client = new grpc.Client(target, grpc.credentials.createInsecure())
+  const stream = client.makeBidiStreamRequest(STREAM.path, passthrough, passthrough)
+  const pending = new Map<number, (b: Buffer) => void>()
+  let next = 0
+  // The other process going first at the end of a run is not news.
+  stream.on('error', () => {})
+  stream.on('data', (msg: Buffer) => { const id = msg.readUInt32BE(0); pending.get(id)?.(msg.subarray(4)); pending.delete(id) })
+  return async (payload) => await new Promise((resolve) => {
+    const id = next++ >>> 0
+    pending.set(id, resolve)
+    const head = Buffer.alloc(4)
+    head.writeUInt32BE(id)
+    stream.write(Buffer.concat([head, payload]))
+  })
+}
+
+if (role === 'front') {
+  const exec = streamClient(rest[0]!)
+  const signer = streamClient(rest[1]!)
+  server.addService({ submit: SUBMIT }, {
+    submit: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      void exec(call.request).then(async (out) => {
+        const signature = await signer(Buffer.concat([out, call.request]))
+        cb(null, Buffer.concat([out, signature]))
+      })
+    }
+  })
+} else if (role === 'exec') {
+  const worker = new Worker(new URL('./shape-chain-worker.ts', import.meta.url), { workerData: readFileSync(rest[0]!) })
+  const queue: Array<(out: Buffer) => void> = []
+  let busy = false
+  const waiting: Array<[Buffer, (out: Buffer) => void]> = []
+  const dispatch = (): void => {
+    if (busy || waiting.length === 0) return
+    const [payload, reply] = waiting.shift()!
+    busy = true
+    queue.push(reply)
+    worker.postMessage(payload)
+  }
+  worker.on('message', (out: Uint8Array) => { busy = false; queue.shift()!(Buffer.from(out.buffer, out.byteOffset, out.byteLength)); dispatch() })
+  streamServer((payload, reply) => { waiting.push([payload, reply]); dispatch() })
+} else if (role === 'sign') {
+  const { privateKey } = generateKeyPairSync('ed25519')
+  streamServer((payload, reply) => reply(sign(null, payload, privateKey)))
+} else {
+  throw new Error(`unknown role ${role}`)
+}
+server.bindAsync(address!, grpc.ServerCredentials.createInsecure(), (err) => {
+  if (err != null) { process.stderr.write(`${err.message}\n`); process.exit(1) }
+  process.stdout.write('ready\n')
+})
+process.on('SIGTERM', () => { server.forceShutdown(); process.exit(0) })

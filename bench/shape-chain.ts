@@ -1,0 +1,61 @@
+/**
+ * The 3-process shape with nothing of the node's own in it, measured end to end: a client's unary
+ * call to a front process, which sends one message on a long-lived stream to an executor process
+ * (a worker thread instantiates and runs the module) and one to a signer process (an Ed25519
+ * signature), then answers — the local job path's hops, transports and processes, started with
+ * the node's V8 flags and malloc settings (shape-chain-proc.ts). Its p50 and p99 are the floor
+ * of a warm local job's; the gap between them is the processes' own pauses (GC, scheduling).
+ */
+import * as grpc from '@grpc/grpc-js'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { EXECUTOR_NODE_ARGS, V8_FLAGS } from '../ops/compile-cache.ts'
+import { MALLOC_ENV } from '../ops/malloc.ts'
+import { timeSeq } from './stats.ts'
+
+
+const passthrough = (b: Buffer): Buffer => b
+
+/** ms per call, sequential (after 300 warm-up calls). */
+export async function shapeChain (modulePath: string, n: number): Promise<number[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'phase-chain-'))
+  const sock = (name: string): string => `unix:${join(dir, `${name}.sock`)}`
+  const children: ChildProcess[] = []
+  const start = async (args: readonly string[]): Promise<void> => {
+    const child = spawn(process.execPath, [...args], { env: { ...process.env, ...MALLOC_ENV }, stdio: ['ignore', 'pipe', 'inherit'] })
+    children.push(child)
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve())
+      child.once('exit', (code) => reject(new Error(`shape process exited with ${code}`)))
+    })
+  }
+  const script = new URL('./shape-chain-proc.ts', import.meta.url).pathname
+  const client = new grpc.Client(sock('front'), grpc.credentials.createInsecure())
+  try {
+    await start([...EXECUTOR_NODE_ARGS, script, 'exec', sock('exec'), modulePath])
+    await start([...V8_FLAGS, script, 'sign', sock('sign')])
+    await start([...V8_FLAGS, script, 'front', sock('front'), sock('exec'), sock('sign')])
+    const payload = Buffer.from('Hello, World')
+    const call = async (): Promise<Buffer> => await new Promise((resolve, reject) => {
+      client.makeUnaryRequest('/bench.Chain/Submit', passthrough, passthrough, payload, (e, out) => e != null ? reject(e) : resolve(out!))
+    })
+    // A floor that skipped the work would flatter the node: the answer must be the module's
+    // output followed by a 64-byte signature.
+    const first = await call()
+    const output = first.subarray(0, -64).toString()
+    if (first.length <= 64 || !output.includes('dlroW ,olleH')) throw new Error(`the bare shape answered ${JSON.stringify(output)}: not the module's output`)
+    return await timeSeq(n, 300, async () => { await call() })
+  } finally {
+    client.close()
+    for (const c of children.reverse()) { c.removeAllListeners('exit'); c.kill('SIGTERM') }
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { median, percentile, fmtMs } = await import('./stats.ts')
+  const seq = await shapeChain(join(new URL('../', import.meta.url).pathname, 'examples/hello/hello.wasm'), Number(process.argv[2] ?? 2000))
+  process.stdout.write(`bare shape run end to end: p50 ${fmtMs(median(seq))} p99 ${fmtMs(percentile(seq, 99))}\n`)
+}
