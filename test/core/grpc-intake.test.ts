@@ -2,18 +2,23 @@
  * GrpcServer with an Intake, on a real unix socket: a call that never finishes sending ends with
  * DEADLINE_EXCEEDED request_timeout, a message past the budget with RESOURCE_EXHAUSTED overloaded
  * (and a grpc-js client reads that status although it was still sending), a client that never
- * reads its answer does not keep the budget, and multiplexed streams are left alone.
+ * reads its answer does not keep the budget, and multiplexed streams are left alone. With a cap on
+ * client-stream messages (the public SubmitJobStream): a message declaring more is refused from its
+ * header, one that stalls half-sent times out, a stream runs at most its cap of calls at once, and
+ * a multiplexing client falls back to unary calls against a server without the stream.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { connect as http2Connect, type ClientHttp2Session } from 'node:http2'
+import { connect as http2Connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { create, toBinary } from '@bufbuild/protobuf'
-import { SignerService, SignReceiptRequestSchema } from '../../services/core/rpc/src/gen/phase/signer/v1/signer_pb.js'
+import * as grpc from '@grpc/grpc-js'
+import { SignerService, SignReceiptRequestSchema, SignReceiptResponseSchema, SignReceiptStreamRequestSchema } from '../../services/core/rpc/src/gen/phase/signer/v1/signer_pb.js'
 import { GrpcServer, createGrpcClient, type ServiceImpl, type GrpcClient } from '../../services/core/rpc/src/index.ts'
 import { Intake } from '../../services/core/rpc/src/intake.ts'
+import { toGrpcDefinition } from '../../services/core/rpc/src/definition.ts'
 import { silentLogger } from '../../services/core/process/src/logger.ts'
 import { waitFor } from '../helpers/wait-for.ts'
 
@@ -113,6 +118,133 @@ describe('GrpcServer with an intake', () => {
       }
     } finally {
       mux.close()
+    }
+  })
+})
+
+/** One SignReceiptStream message (call id, request) in gRPC framing, declaring `declared` bytes when given. */
+function streamFrame (callId: number, receiptJson: Uint8Array, declared?: number): Buffer {
+  const message = toBinary(SignReceiptStreamRequestSchema, create(SignReceiptStreamRequestSchema, { callId: BigInt(callId), request: { receiptJson } }))
+  const prefix = Buffer.alloc(5)
+  prefix.writeUInt32BE(declared ?? message.byteLength, 1)
+  return Buffer.concat([prefix, message])
+}
+
+/** Opens a SignReceiptStream by hand; resolves with the status headers or trailers when it ends. */
+function openStream (s: ClientHttp2Session): { stream: ClientHttp2Stream, ended: Promise<Record<string, unknown>> } {
+  const stream = s.request({ ':method': 'POST', ':path': '/phase.signer.v1.SignerService/SignReceiptStream', 'content-type': 'application/grpc', te: 'trailers' })
+  stream.on('error', () => {})
+  const ended = new Promise<Record<string, unknown>>((resolve) => {
+    stream.on('response', (h) => { if (h['grpc-status'] !== undefined) resolve(h) })
+    stream.on('trailers', (h) => resolve(h))
+  })
+  stream.resume()
+  return { stream, ended }
+}
+
+describe('GrpcServer with an intake and capped client streams', () => {
+  const CAP = 64 * 1024
+  const MAX_CALLS = 2
+  let dir: string
+  let path: string
+  let server: GrpcServer
+  let running = 0
+  let most = 0
+  const held: Array<() => void> = []
+  const intake = new Intake({ maxBufferedBytes: 1024 * 1024, graceMs: 300, minBytesPerSecond: 1000, timeoutMs: 30_000 })
+  const holding: ServiceImpl<typeof SignerService> = {
+    ...impl,
+    async signReceipt (request) {
+      running++
+      most = Math.max(most, running)
+      if (new TextDecoder().decode(request.receiptJson.subarray(0, 4)) === 'hold') await new Promise<void>((resolve) => held.push(resolve))
+      running--
+      return { receiptJson: request.receiptJson, signature: 'ef'.repeat(64) }
+    }
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'phase-grpc-stream-intake-'))
+    path = join(dir, 's.sock')
+    server = new GrpcServer({ logger: silentLogger() }, { intake, shutdownGraceMs: 200, maxStreamMessageBytes: CAP, maxStreamCalls: MAX_CALLS }).add(SignerService, holding)
+    await server.start(`unix:${path}`)
+  })
+
+  afterAll(async () => {
+    for (const release of held.splice(0)) release()
+    await server.stop()
+    intake.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('refuses a message that declares more than the cap from its 5-byte header, before any of it is buffered', async () => {
+    const s = session(path)
+    try {
+      const { stream, ended } = openStream(s)
+      // Only the header and a few bytes: the refusal cannot wait for the message.
+      stream.write(streamFrame(1, new Uint8Array(CAP + 1)).subarray(0, 64))
+      const status = await ended
+      expect([Number(status['grpc-status']), status['phase-error-code']]).toEqual([3, 'limit_exceeded'])
+      expect(decodeURIComponent(String(status['grpc-message']))).toMatch(`limited to ${CAP} bytes`)
+      expect(intake.bufferedBytes).toBe(0)
+    } finally {
+      s.destroy()
+    }
+  })
+
+  it('ends a stream whose message stalls half-sent with DEADLINE_EXCEEDED request_timeout, freeing its bytes', async () => {
+    const s = session(path)
+    try {
+      const { stream, ended } = openStream(s)
+      stream.write(streamFrame(1, new Uint8Array(10)))
+      // 2,000 bytes buy 2 s at the intake's 1,000 bytes/s.
+      stream.write(streamFrame(2, new Uint8Array(30_000)).subarray(0, 2_000))
+      await waitFor(() => intake.bufferedBytes >= 2_000, { what: 'the half-sent message to be counted', intervalMs: 10 })
+      const status = await ended
+      expect([Number(status['grpc-status']), status['phase-error-code']]).toEqual([4, 'request_timeout'])
+      expect(intake.bufferedBytes).toBe(0)
+    } finally {
+      s.destroy()
+    }
+  })
+
+  it(`runs at most ${MAX_CALLS} calls of one stream at once and reads the rest as they end, none lost`, async () => {
+    const mux = createGrpcClient(SignerService, `unix:${path}`, { multiplex: true })
+    try {
+      most = 0
+      const calls = Array.from({ length: 6 }, async (_, i) => await mux.signReceipt({ receiptJson: new TextEncoder().encode(`hold ${i}`) }))
+      await waitFor(() => held.length === MAX_CALLS, { what: `${MAX_CALLS} calls to be held`, intervalMs: 10 })
+      // The stream is not read past the cap: the others wait on the client's side of flow control.
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(held.length).toBe(MAX_CALLS)
+      while ((await Promise.race([Promise.all(calls).then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 20))])) === false) {
+        for (const release of held.splice(0)) release()
+      }
+      const answers = await Promise.all(calls)
+      expect(answers.map((a) => new TextDecoder().decode(a.receiptJson))).toEqual(Array.from({ length: 6 }, (_, i) => `hold ${i}`))
+      expect(most).toBe(MAX_CALLS)
+      expect(intake.bufferedBytes).toBe(0)
+    } finally {
+      mux.close()
+    }
+  })
+
+  it('sends calls unary to a server without the stream (an older node), after one refusal', async () => {
+    // A bare grpc-js server with only the unary method: the stream is UNIMPLEMENTED there.
+    const bare = new grpc.Server()
+    const def = toGrpcDefinition(SignerService)
+    bare.addService({ signReceipt: def.signReceipt! }, {
+      signReceipt: (call: grpc.ServerUnaryCall<{ receiptJson: Uint8Array }, unknown>, cb: grpc.sendUnaryData<unknown>) =>
+        cb(null, create(SignReceiptResponseSchema, { receiptJson: call.request.receiptJson, signature: '01'.repeat(64) }))
+    })
+    const barePath = join(dir, 'bare.sock')
+    await new Promise<void>((resolve, reject) => bare.bindAsync(`unix:${barePath}`, grpc.ServerCredentials.createInsecure(), (err) => err != null ? reject(err) : resolve()))
+    const mux = createGrpcClient(SignerService, `unix:${barePath}`, { multiplex: true })
+    try {
+      for (let i = 0; i < 3; i++) expect((await mux.signReceipt({ receiptJson: new Uint8Array([i]) })).signature).toBe('01'.repeat(64))
+    } finally {
+      mux.close()
+      await new Promise<void>((resolve) => bare.tryShutdown(() => resolve()))
     }
   })
 })

@@ -11,7 +11,7 @@ import { NodeService, type Executor, type FindExecutorsRequest, type GetNodeInfo
 import { createGrpcClient, type GrpcClient } from '@phase-network/rpc'
 import { canonicalBytes } from '@phase-network/protocol'
 import { contentHash } from '@phase-network/protocol'
-import { CLIENT_MAX_MESSAGE_BYTES, PhaseError, VerificationError, isPhaseError } from '@phase-network/protocol'
+import { CLIENT_MAX_MESSAGE_BYTES, STREAM_MESSAGE_BYTES, PhaseError, VerificationError, isPhaseError } from '@phase-network/protocol'
 import type { Manifest } from '@phase-network/protocol'
 import type { Receipt } from '@phase-network/protocol'
 import { ManifestBuilder } from './manifest.ts'
@@ -149,7 +149,9 @@ export class PhaseClient {
   private readonly knownModules = new Set<string>()
 
   constructor (init: PhaseClientInit) {
-    this.client = createGrpcClient(NodeService, init.address, { maxMessageBytes: CLIENT_MAX_MESSAGE_BYTES })
+    // Jobs go as messages on one long-lived stream (SubmitJobStream: no HTTP/2 stream set-up per
+    // job); a request too large for a stream message goes as a unary call.
+    this.client = createGrpcClient(NodeService, init.address, { maxMessageBytes: CLIENT_MAX_MESSAGE_BYTES, multiplex: (_method, request) => streamable(request) })
     this.metadata = init.token !== undefined ? { authorization: `Bearer ${init.token}` } : {}
     this.timeoutMs = init.timeoutMs
   }
@@ -304,6 +306,16 @@ export class PhaseClient {
     })
     return { verified: true, checks: result.checks, receipt: result.receipt }
   }
+}
+
+/** Room in a stream message beyond the request's byte fields (ids, strings, framing). */
+const STREAM_MESSAGE_ROOM_BYTES = 16 * 1024
+
+/** True when a SubmitJob request fits a SubmitJobStream message (STREAM_MESSAGE_BYTES). */
+function streamable (request: { manifestJson?: Uint8Array, module?: Uint8Array, inputs?: ReadonlyArray<{ data: Uint8Array }> }): boolean {
+  let bytes = (request.manifestJson?.byteLength ?? 0) + (request.module?.byteLength ?? 0) + STREAM_MESSAGE_ROOM_BYTES
+  for (const input of request.inputs ?? []) bytes += input.data.byteLength
+  return bytes <= STREAM_MESSAGE_BYTES
 }
 
 /** Throws when what the node reported differs from what the verified receipt says. */

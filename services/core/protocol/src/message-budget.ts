@@ -74,3 +74,11 @@ export function messageBudget (limits: MessageLimits, maxBufferedBytes = Infinit
  * around it; what it sends is held to the same.
  */
 export const CLIENT_MAX_MESSAGE_BYTES = configSchema.properties.limits.properties.max_output_bytes.maximum + MESSAGE_ROOM_BYTES
+
+/**
+ * Largest message a client may send on the public job stream (NodeService.SubmitJobStream):
+ * enough for a manifest with args, env, stdin of up to ~1 MiB and a small module; larger requests
+ * (a module or input files the node lacks) go as unary SubmitJob calls, under the intake's
+ * per-request budget. The node refuses a stream message that declares more before buffering it.
+ */
+export const STREAM_MESSAGE_BYTES = 1 << 20

@@ -32,6 +32,16 @@ export interface GrpcServerInit {
    * Default: none (internal servers, whose only clients are the node's own processes).
    */
   intake?: Pick<Intake, 'begin'>
+  /**
+   * Largest message on a client stream (a multiplexed `<Method>Stream`, reflection), checked by
+   * the intake before it is buffered (intake-interceptor.ts). Default: unchecked (internal servers).
+   */
+  maxStreamMessageBytes?: number
+  /**
+   * Calls one multiplexed stream may have in flight; past it the stream is not read until one
+   * ends (mux.ts). Default: unlimited (internal servers, whose callers bound their own calls).
+   */
+  maxStreamCalls?: number
   /** Close a connection with no call for this long. Default: never. */
   idleConnectionMs?: number
   /** Ping an idle connection this often and drop it when the ping is not answered. Default: grpc-js's (2 h). */
@@ -55,6 +65,7 @@ export class GrpcServer {
   private readonly health: HealthService
   private readonly log: Logger
   private readonly graceMs: number
+  private readonly maxStreamCalls: number
   private readonly reflection: boolean
   private readonly services: DescService[] = []
   private readonly shutdown = new AbortController()
@@ -70,10 +81,11 @@ export class GrpcServer {
       ...(init.keepaliveMs !== undefined ? { 'grpc.keepalive_time_ms': init.keepaliveMs, 'grpc.keepalive_timeout_ms': Math.min(20_000, init.keepaliveMs) } : {}),
       ...(init.maxConcurrentStreams !== undefined ? { 'grpc.max_concurrent_streams': init.maxConcurrentStreams } : {}),
       // errorCodeInterceptor first: it must wrap grpc-js's base call itself (see error-code.ts).
-      interceptors: [errorCodeInterceptor(), ...(init.intake !== undefined ? [intakeInterceptor(init.intake)] : [])]
+      interceptors: [errorCodeInterceptor(), ...(init.intake !== undefined ? [intakeInterceptor(init.intake, { maxStreamMessageBytes: init.maxStreamMessageBytes })] : [])]
     })
     this.log = components.logger
     this.graceMs = init.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS
+    this.maxStreamCalls = init.maxStreamCalls ?? Infinity
     this.reflection = init.reflection ?? false
     this.health = new HealthService({ '': 'NOT_SERVING' })
     this.health.addToServer(this.guarded)
@@ -91,7 +103,7 @@ export class GrpcServer {
     for (const method of service.methods) {
       const unary = multiplexedUnary(service, method)
       handlers[method.localName] = unary !== undefined
-        ? muxHandler(method, unary, handlerOf(unary), this.shutdown.signal, this.log)
+        ? muxHandler(method, unary, handlerOf(unary), this.shutdown.signal, this.log, this.maxStreamCalls)
         : this.unary(method, handlerOf(method))
     }
     this.guarded.addService(definition, handlers)

@@ -7,7 +7,7 @@ import { chmod } from 'node:fs/promises'
 import { NodeService } from '@phase-network/rpc/node/v1'
 import { GrpcServer, Intake } from '@phase-network/rpc'
 import type { NodeConfig, Logger } from '@phase-network/process'
-import { messageBudget } from '@phase-network/protocol'
+import { messageBudget, STREAM_MESSAGE_BYTES } from '@phase-network/protocol'
 import { createNodeService, type NodeServiceComponents } from '../node-service.ts'
 import { HttpApi } from '../http-api.ts'
 import { nodeStatusJson } from '../status.ts'
@@ -27,6 +27,8 @@ export const IDLE_CONNECTION_MS = 120_000
 export const KEEPALIVE_MS = 60_000
 /** gRPC calls open at once on one connection. */
 export const MAX_CONCURRENT_STREAMS = 256
+/** Jobs one SubmitJobStream may have in flight before the node stops reading it (rpc/mux.ts). */
+export const MAX_STREAM_CALLS = 64
 
 /** What both faces serve: the job path, the caches, and the node's info, status and peers. */
 export interface PublicApiComponents extends Omit<NodeServiceComponents, 'inputs'> {
@@ -81,7 +83,9 @@ function createGrpc (c: PublicApiComponents, config: PublicApiConfig, intake: In
     intake,
     idleConnectionMs: IDLE_CONNECTION_MS,
     keepaliveMs: KEEPALIVE_MS,
-    maxConcurrentStreams: MAX_CONCURRENT_STREAMS
+    maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+    maxStreamMessageBytes: STREAM_MESSAGE_BYTES,
+    maxStreamCalls: MAX_STREAM_CALLS
   })
   return server.add(NodeService, createNodeService(c, { token: api.token }))
 }

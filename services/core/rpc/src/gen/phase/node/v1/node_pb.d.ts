@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { ProcessInfo } from "../../rpc/v1/rpc_pb.js";
+import type { CallError, ProcessInfo } from "../../rpc/v1/rpc_pb.js";
 
 /**
  * Describes the file phase/node/v1/node.proto.
@@ -1004,6 +1004,86 @@ export declare type PeerReputation = Message<"phase.node.v1.PeerReputation"> & {
 export declare const PeerReputationSchema: GenMessage<PeerReputation>;
 
 /**
+ * SubmitJobStreamRequest is one message on the SubmitJobStream stream. A message is at most
+ * 1 MiB encoded: one that declares more ends the stream with INVALID_ARGUMENT limit_exceeded
+ * before the node reads it. A stream has at most 64 calls in flight; past that the node stops
+ * reading it until one ends (HTTP/2 flow control holds the client's next messages).
+ *
+ * @generated from message phase.node.v1.SubmitJobStreamRequest
+ */
+export declare type SubmitJobStreamRequest = Message<"phase.node.v1.SubmitJobStreamRequest"> & {
+  /**
+   * Correlates the answer; unique among the calls in flight on this stream.
+   *
+   * @generated from field: uint64 call_id = 1;
+   */
+  callId: bigint;
+
+  /**
+   * The call; absent when cancel is set.
+   *
+   * @generated from field: phase.node.v1.SubmitJobRequest request = 2;
+   */
+  request?: SubmitJobRequest | undefined;
+
+  /**
+   * Cancels the call with this call_id (the job is stopped, no receipt is signed after it).
+   *
+   * @generated from field: bool cancel = 3;
+   */
+  cancel: boolean;
+};
+
+/**
+ * Describes the message phase.node.v1.SubmitJobStreamRequest.
+ * Use `create(SubmitJobStreamRequestSchema)` to create a new message.
+ */
+export declare const SubmitJobStreamRequestSchema: GenMessage<SubmitJobStreamRequest>;
+
+/**
+ * SubmitJobStreamResponse answers one call on the SubmitJobStream stream.
+ *
+ * @generated from message phase.node.v1.SubmitJobStreamResponse
+ */
+export declare type SubmitJobStreamResponse = Message<"phase.node.v1.SubmitJobStreamResponse"> & {
+  /**
+   * The call_id of the request this answers.
+   *
+   * @generated from field: uint64 call_id = 1;
+   */
+  callId: bigint;
+
+  /**
+   * The outcome of the call.
+   *
+   * @generated from oneof phase.node.v1.SubmitJobStreamResponse.result
+   */
+  result: {
+    /**
+     * The job's outcome, as SubmitJob returns it.
+     *
+     * @generated from field: phase.node.v1.SubmitJobResponse response = 2;
+     */
+    value: SubmitJobResponse;
+    case: "response";
+  } | {
+    /**
+     * Why the call failed: the code SubmitJob's status would carry.
+     *
+     * @generated from field: phase.rpc.v1.CallError error = 3;
+     */
+    value: CallError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message phase.node.v1.SubmitJobStreamResponse.
+ * Use `create(SubmitJobStreamResponseSchema)` to create a new message.
+ */
+export declare const SubmitJobStreamResponseSchema: GenMessage<SubmitJobStreamResponse>;
+
+/**
  * NodeService is the node's public local API: clients submit jobs here and learn who the node is.
  * It listens on a local unix socket (and, for curl and the PHP SDK, JSON over HTTP on localhost).
  *
@@ -1023,6 +1103,19 @@ export declare const NodeService: GenService<{
     methodKind: "unary";
     input: typeof SubmitJobRequestSchema;
     output: typeof SubmitJobResponseSchema;
+  },
+  /**
+   * SubmitJobStream carries SubmitJob calls as messages on one long-lived stream, each answered by
+   * its call_id with the same response or error as SubmitJob: a client with many jobs pays the
+   * HTTP/2 stream set-up once rather than per job. Each request message is capped (see
+   * SubmitJobStreamRequest); larger requests go by SubmitJob.
+   *
+   * @generated from rpc phase.node.v1.NodeService.SubmitJobStream
+   */
+  submitJobStream: {
+    methodKind: "bidi_streaming";
+    input: typeof SubmitJobStreamRequestSchema;
+    output: typeof SubmitJobStreamResponseSchema;
   },
   /**
    * HasModule tells whether the node already caches a module, so a client can send only its hash.
