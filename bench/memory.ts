@@ -13,7 +13,7 @@
  * `node -e 'setInterval(…)'` of the project's Node, alone, measured first in the same run; the
  * executor's, the same with the executors' flags and one idle worker thread.
  *
- *   node --no-liftoff bench/memory.ts [--quick]
+ *   [PHASE_BENCH_CONFIG='{"module_cache":{"compiled_bytes":4194304}}'] node --no-liftoff bench/memory.ts [--quick]
  */
 import { spawn } from 'node:child_process'
 import { readFile, rm } from 'node:fs/promises'
@@ -90,7 +90,9 @@ export async function memoryRows (quick: boolean): Promise<Row[]> {
   const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
   const helloHash = contentHash(hello)
   const manifestJson = (): Uint8Array => new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: helloHash, nonce: randomBytes(16).toString('hex'), args: ['Hello, World'] }))
-  const folder = await nodeFolder({ api: { http: { host: '127.0.0.1', port: 0 } }, executors: 2, p2p: P2P })
+  // PHASE_BENCH_CONFIG (JSON) merged into the node config, as bench/warm-latency.ts (e.g. module_cache).
+  const extra = process.env.PHASE_BENCH_CONFIG === undefined ? {} : JSON.parse(process.env.PHASE_BENCH_CONFIG) as Record<string, unknown>
+  const folder = await nodeFolder({ api: { http: { host: '127.0.0.1', port: 0 } }, executors: 2, p2p: P2P, ...extra })
   const { dir } = folder
   const env = folder.env
   // First start: new state, empty compile cache; measured idle after one job, then stopped.
