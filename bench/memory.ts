@@ -11,7 +11,8 @@
  * new hash each) from 16 clients, and after; then `plasmd scale 3` and the third executor's
  * PSS (its own, and what the node's total grew by). Floor: the PSS of one idle bare
  * `node -e 'setInterval(…)'` of the project's Node, alone, measured first in the same run; the
- * executor's, the same with the executors' flags and one idle worker thread.
+ * executor's, the same with the executors' flags and one idle worker thread, measured beside the
+ * running node (so that both share the Node binary's pages with the same processes).
  *
  *   [PHASE_BENCH_CONFIG='{"module_cache":{"compiled_bytes":4194304}}'] node --no-liftoff bench/memory.ts [--quick]
  */
@@ -84,7 +85,6 @@ async function bareWorkerPss (): Promise<number> {
 
 export async function memoryRows (quick: boolean): Promise<Row[]> {
   const bare = await bareNodePss()
-  const bareWorker = await bareWorkerPss()
   const jobs = quick ? 500 : 2000
   const clients = 16
   const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))
@@ -160,6 +160,9 @@ export async function memoryRows (quick: boolean): Promise<Row[]> {
       await Promise.all(conns.map(async (c) => { while (sent++ < 300) await c.submitJob({ manifestJson: manifestJson() }) }))
       await sleep(5000)
       const three = snapshot()
+      // Measured beside the running node, as the executor is: both share the Node binary's pages
+      // with the same processes (alone, the floor is charged all of them: 20-40 MiB seen).
+      const bareWorker = await bareWorkerPss()
 
       const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0)
       const worst = (m: Map<string, number>): number => Math.max(...NAMES.slice(0, 5).map((n) => m.get(n)! / idle.get(n)!))
