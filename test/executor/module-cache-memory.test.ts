@@ -75,6 +75,22 @@ describe('ops/ecosystem.config.cjs', () => {
   })
 })
 
+describe('ops/ecosystem.config.cjs executors', () => {
+  it('runs the executors in V8\'s memory saver mode when pm2 reads it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'phase-eco-'))
+    try {
+      const config = join(dir, 'plasmd.json')
+      writeFileSync(config, JSON.stringify({ state_dir: join(dir, 'state'), runtime_dir: join(dir, 'run') }), { mode: 0o600 })
+      const r = spawnSync(NODE, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(join(ROOT, 'ops/ecosystem.config.cjs'))}).apps.map((a) => [a.name, a.node_args.includes('--memory-saver-mode')])))`], { env: { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: config }, encoding: 'utf8', timeout: 60_000 })
+      expect(r.stderr).toBe('')
+      // Only the executors: a GC heuristic for their gRPC path (ops/compile-cache.ts EXECUTOR_NODE_ARGS).
+      expect(JSON.parse(r.stdout)).toEqual([['signer', false], ['executor', true], ['discovery', false]])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('executor memory after many distinct modules', () => {
   let node: TestNode
   let client: GrpcClient<typeof NodeService>

@@ -12,7 +12,7 @@ import { parentPort } from 'node:worker_threads'
 import { createWasiHost, ExitSignal, OutputLimitSignal, type HostEnd, type WasiHost, type WasiProviders } from './wasi-host.ts'
 import { trapReason, type TrapReason } from './trap.ts'
 import type { InputFile } from './wasi/memfs.ts'
-import { FUEL_EXPORT, GROW_REFUSED_EXPORT, START_EXPORT } from './rewrite/rewrite.ts'
+import { FUEL_EXPORT, GROW_REFUSED_EXPORT, START_EXPORT } from './rewrite/exports.ts'
 import { seededRandom } from './seeded-random.ts'
 import { collectWhenIdle } from '@phase-network/process/idle-gc'
 

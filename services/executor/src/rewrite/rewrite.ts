@@ -26,17 +26,11 @@
 import { InvalidModuleError } from '@phase-network/protocol/errors'
 import { Reader, Writer, uleb, sleb } from './bytes.ts'
 import { decode, Kind, type DecodeContext } from './instructions.ts'
+import { FUEL_EXPORT, GROW_REFUSED_EXPORT, START_EXPORT } from './exports.ts'
 
 /** Bumped whenever the rewrite's output changes: cached rewrites of an older version are not used. */
 export const REWRITE_VERSION = 1
-export const FUEL_EXPORT = 'phase:fuel'
-export const GROW_REFUSED_EXPORT = 'phase:grow_refused'
-/**
- * The module's start function, exported under this name with its start section removed: it would
- * run inside instantiation, before the host can set the job's fuel. The worker calls it right
- * after instantiating, before `_start` (nothing the guest can observe happens in between).
- */
-export const START_EXPORT = 'phase:start'
+export { FUEL_EXPORT, GROW_REFUSED_EXPORT, START_EXPORT } from './exports.ts'
 /** A bulk operation's length (bytes or table elements) per extra unit of fuel: log2 of it. */
 const BULK_SHIFT = 6
 export const BULK_BYTES_PER_UNIT = 2 ** BULK_SHIFT
