@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path'
 import type { Logger } from '@phase-network/process'
-import { UnavailableError } from '@phase-network/protocol'
+import { UnavailableError, validator } from '@phase-network/protocol'
 import { IDENTITY_FILE, loadOrCreateIdentity } from './identity.ts'
 import { NodeMetrics } from './metrics.ts'
 import { JobRouter } from './router.ts'
@@ -59,6 +59,9 @@ export class DiscoveryNode implements Discovery {
     const peerId = identity.peerId.toString()
     const { modules, inputs } = await startStores({ logger: log }, config)
     const { executors } = add(startExecutors({ logger: log.child({ component: 'executors' }), metrics }, config))
+    // Every job's manifest is checked against its schema: compiled now, in the start (issue 11:
+    // loading ajv and compiling it was ~90 ms of the first job's latency).
+    validator('manifest')
     const { signer, replays } = add(await startSigner({ logger: log }, config))
     const { runtime } = add(startRuntimeInfo(config))
     // A job that names a runtime runs on this node's or is refused (never silently on another).
