@@ -2,8 +2,14 @@
  * Start-up (issue 11, target ≤ 2 s): from launching the node the way `npm start` does (bin/plasmd:
  * config check, pm2-runtime, signer + executors + discovery; temp state and runtime folders, p2p
  * disabled) to the first job served — hello.wasm over the public gRPC API, its receipt verified
- * against the node's receipt key. Cold: a new state folder (keys created) and an empty compile
- * cache (ops/compile-cache.ts, as on the first start after an install); restart: the same folders.
+ * against the node's receipt key. Cold: a new state folder (keys created), empty compile caches
+ * (ops/compile-cache.ts: bin/plasmd's and pm2's, the signer's and discovery's, the executors')
+ * and no remembered configuration (ops/config-memo.ts): the first start after an install or an
+ * upgrade (any changed file misses Node's compile cache). Not the first start after a boot: the
+ * caches are on disk (/var/cache/phase for the package, <state>/run/cache for a user's start),
+ * except for a checkout started as root with the default folders, whose runtime folder, and with
+ * it the signer's, discovery's and the executors' caches, is under /run (gone at a reboot).
+ * Restart: the same folders.
  * Anchors measured in the same run: a bare `node -e 0` of the project's Node, one bare Node
  * process importing the packages discovery imports (the largest process's load cost), and the
  * supervisor's floor: pm2-runtime started as bin/plasmd starts it, with four trivial apps (as
