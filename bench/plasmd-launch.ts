@@ -15,6 +15,11 @@ export interface Plasmd {
   byName: Map<string, number>
   /** Resolves with discovery's gRPC address once it logged 'discovery ready'. */
   discovery: Promise<{ grpc: string, http: string }>
+  /**
+   * Resolves with discovery's gRPC address once its public API serves local jobs: 'discovery
+   * serving local jobs (p2p starting)' with p2p on (libp2p still starting), else 'discovery ready'.
+   */
+  serving: Promise<{ grpc: string, http: string }>
   /** Resolves once `n` executors logged 'grpc server listening' (counted since start). */
   executors: (n: number) => Promise<void>
   /** SIGTERM to the group, SIGKILL after 20 s; then checks that no process it started is left. */
@@ -41,6 +46,12 @@ export function launchPlasmd (env: Record<string, string>): Plasmd {
     void exited.then((code) => reject(new Error(`plasmd exited with ${code}:\n${lines.slice(-20).join('\n')}`)))
   })
   discovery.catch(() => {})
+  let onServing: (a: { grpc: string, http: string }) => void = () => {}
+  const serving = new Promise<{ grpc: string, http: string }>((resolve, reject) => {
+    onServing = resolve
+    void exited.then((code) => reject(new Error(`plasmd exited with ${code}:\n${lines.slice(-20).join('\n')}`)))
+  })
+  serving.catch(() => {})
   createInterface({ input: child.stdout! }).on('line', (line) => {
     lines.push(line)
     let doc: Record<string, unknown>
@@ -49,6 +60,7 @@ export function launchPlasmd (env: Record<string, string>): Plasmd {
       byName.set(doc.name === 'executor' ? `executor ${String(doc.executor ?? '')}` : String(doc.name), doc.pid)
     }
     if (doc.msg === 'discovery ready') onDiscovery({ grpc: String(doc.grpc), http: String(doc.http) })
+    if (doc.msg === 'discovery ready' || doc.msg === 'discovery serving local jobs (p2p starting)') onServing({ grpc: String(doc.grpc), http: String(doc.http) })
     if (doc.name === 'executor' && doc.msg === 'grpc server listening') {
       listening++
       for (const w of waiters.filter((x) => x.n <= listening)) { waiters.splice(waiters.indexOf(w), 1); w.resolve() }
@@ -84,5 +96,5 @@ export function launchPlasmd (env: Record<string, string>): Plasmd {
     })()
     await stopped
   }
-  return { child, lines, byName, discovery, executors, stop }
+  return { child, lines, byName, discovery, serving, executors, stop }
 }

@@ -4,7 +4,10 @@
  * — cold (new folders, empty caches) then two restarts each — so that both see the same load;
  * prints each root's medians to the first job served, and the load average.
  *
- *   node bench/startup-ab.ts RUNS ROOT_A ROOT_B
+ *   node bench/startup-ab.ts RUNS ROOT_A ROOT_B [--p2p]
+ *
+ * --p2p: the network on (loopback only), as a default configuration has it. The first job is
+ * sent once discovery's API is up ('discovery serving local jobs' or 'discovery ready').
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { readFile, rm } from 'node:fs/promises'
@@ -19,7 +22,10 @@ import { nodeFolder } from '../test/helpers/pm2-node.ts'
 import { sessionPids } from './plasmd-launch.ts'
 import { median } from './stats.ts'
 
-const roots = process.argv.slice(3)
+const roots = process.argv.slice(3).filter((a) => !a.startsWith('--'))
+const p2p = process.argv.includes('--p2p')
+  ? { enabled: true, listen: ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: [] }
+  : { enabled: false }
 const runs = Number(process.argv[2])
 const hello = new Uint8Array(await readFile('examples/hello/hello.wasm'))
 async function once (root: string, env: Record<string, string>): Promise<number> {
@@ -29,7 +35,7 @@ async function once (root: string, env: Record<string, string>): Promise<number>
   const exited = new Promise((r) => child.once('exit', r))
   try {
     const grpc = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (l) => { lines.push(l); try { const d = JSON.parse(l); if (d.msg === 'discovery ready') resolve(String(d.grpc)) } catch {} })
+      createInterface({ input: child.stdout! }).on('line', (l) => { lines.push(l); try { const d = JSON.parse(l); if (d.msg === 'discovery ready' || d.msg === 'discovery serving local jobs (p2p starting)') resolve(String(d.grpc)) } catch {} })
       void exited.then(() => reject(new Error('exited ' + lines.slice(-5).join('\n'))))
     })
     const client = createGrpcClient(NodeService, grpc)
@@ -49,7 +55,7 @@ for (const r of roots) res[r] = { cold: [], restart: [] }
 const l0 = loadavg()[0]!
 for (let i = 0; i < runs; i++) {
   for (const root of (i % 2 === 0 ? roots : [...roots].reverse())) {
-    const { dir, env } = await nodeFolder({ api: { http: { host: '127.0.0.1', port: 0 } }, p2p: { enabled: false } })
+    const { dir, env } = await nodeFolder({ api: { http: { host: '127.0.0.1', port: 0 } }, p2p })
     try {
       res[root]!.cold.push(await once(root, env))
       res[root]!.restart.push(await once(root, env))

@@ -12,10 +12,10 @@ import { createRequire } from 'node:module'
 import { userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { NodeConfig } from '../services/core/process/src/config.ts'
+import { loadConfig, type NodeConfig } from '../services/core/process/src/config.ts'
 import { logFormat, readableWriter } from '../services/core/process/src/log-lines.ts'
 import { prepare, lookupUser, EXECUTOR_USER, PrepareError, type Ids } from './prepare.ts'
-import { fillInBackground, type FillInit } from './compile-cache.ts'
+import { compileCaches, fillInBackground, type BackgroundFill, type FillInit } from './compile-cache.ts'
 import { loadConfigRemembered } from './config-memo.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -25,8 +25,36 @@ function log (level: 30 | 40, msg: string, extra: Record<string, unknown> = {}):
   process.stdout.write(JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, name: 'plasmd', msg, ...extra }) + '\n')
 }
 
+interface Fill { init: FillInit, fill: BackgroundFill, t0: number }
+
+/**
+ * The executors' compile cache fill (below) started before the configuration is checked: on a
+ * first start (empty cache) the executors wait for it, and they are what the first job waits
+ * for last; checking a configuration not seen before compiles its schema (~200 ms of CPU, one
+ * core) first. Only as root, with the executor user there, and when the configuration read
+ * without its check names an absolute folder; used only if the checked configuration and the
+ * preparation lead to the very same fill, else stopped. A start that then stops (a bad key)
+ * stops it too, and hands nothing over (the folder it made for the cache stays).
+ */
+function earlyFill (): Fill | undefined {
+  if (process.getuid!() !== 0) return undefined
+  try {
+    const exec = lookupUser(EXECUTOR_USER)
+    if (exec === undefined) return undefined
+    const { runtimeDir } = loadConfig({ env: process.env, unchecked: true })
+    if (!runtimeDir.startsWith('/')) return undefined
+    const init: FillInit = { dir: compileCaches(process.env, runtimeDir).executor, nodeBin: process.env.PHASE_NODE_BIN ?? process.execPath, main: join(root, 'services/executor/src/main.ts'), executorUid: exec.uid, root }
+    const t0 = performance.now()
+    const fill = fillInBackground(init)
+    process.once('exit', fill.stop)
+    return { init, fill, t0 }
+  } catch {
+    return undefined
+  }
+}
+
 /** Config check and, as root, the privileged preparation; the exit code when the start must stop. */
-function check (): { config: NodeConfig } | { exit: number } {
+function check (early: Fill | undefined): { config: NodeConfig } | { exit: number } {
   let config: NodeConfig
   try {
     // A configuration validated on an earlier start is not validated again (ops/config-memo.ts).
@@ -46,7 +74,7 @@ function check (): { config: NodeConfig } | { exit: number } {
     const name = process.env.PHASE_NODE_USER
     const node: Ids | undefined = name === undefined || name === '' ? { name: 'root', uid: 0, gid: 0 } : lookupUser(name)
     if (node === undefined) throw new PrepareError(`PHASE_NODE_USER: no user '${name}'`)
-    fillExecutorsCache(prepare({ config, node, root, nodeBin: process.env.PHASE_NODE_BIN ?? process.execPath, unit: false, env: process.env }))
+    fillExecutorsCache(prepare({ config, node, root, nodeBin: process.env.PHASE_NODE_BIN ?? process.execPath, unit: false, env: process.env }), early)
   } catch (err) {
     process.stderr.write(`plasmd prepare: ${(err as Error).message}\n`)
     return { exit: err instanceof PrepareError ? 78 : 70 }
@@ -59,10 +87,17 @@ function check (): { config: NodeConfig } | { exit: number } {
  * discovery rather than before (issue 11: it held every first start ~2 s); the executors wait
  * for it (ops/executor-start.mjs). A fill still running when the node stops ends with it.
  */
-function fillExecutorsCache (init: FillInit): void {
-  const t0 = performance.now()
-  const fill = fillInBackground(init)
-  process.once('exit', fill.stop)
+function fillExecutorsCache (init: FillInit, early: Fill | undefined): void {
+  let started = early
+  if (started !== undefined && JSON.stringify(started.init) !== JSON.stringify(init)) {
+    started.fill.stop()
+    started = undefined
+  }
+  if (started === undefined) {
+    started = { init, fill: fillInBackground(init), t0: performance.now() }
+    process.once('exit', started.fill.stop)
+  }
+  const { fill, t0 } = started
   fill.done.then((r) => {
     if (r === 'filled') log(30, 'filled the executors\' compile cache', { dir: init.dir, ms: Math.round(performance.now() - t0) })
   }, (err: Error) => {
@@ -79,8 +114,11 @@ if (logFormat(process.stdout, process.env) === 'readable') {
   }
 }
 
-const checked = check()
+const early = earlyFill()
+const checked = check(early)
 if ('exit' in checked) {
+  // The start stops here: so does a fill begun before the check (its child would hold the exit).
+  early?.fill.stop()
   process.exitCode = checked.exit
 } else {
   process.env.PM2_HOME ||= join(checked.config.runtimeDir, 'pm2')

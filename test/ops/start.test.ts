@@ -7,7 +7,7 @@
  */
 import { describe, it, expect, afterAll } from '@jest/globals'
 import { spawn, spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { chmod, readFile, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -205,6 +205,29 @@ describe('plasmd', () => {
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
     expect(code).toBe(78)
     expect(stderr).toContain('/executors must be integer')
+  })
+
+  it('starts filling the executors\' compile cache before the configuration is checked (a first start as root), and a bad configuration then stops the fill: no mark, no process left', async () => {
+    // issue 11 (start-up ≤ 2 s): on a first start the executors wait for the fill, and the check
+    // of a configuration not seen before (the schema's compile) held its start.
+    const { dir, env } = await nodeFolder({ executors: 'many' })
+    dirs.push(dir)
+    const child = spawn(PLASMD, [], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+    expect(code).toBe(78)
+    expect(stderr).toContain('/executors must be integer')
+    // The fill had begun (its folder made under the runtime folder the environment names) ...
+    const cache = join(dir, 'run', 'cache', 'executor')
+    expect((await stat(cache)).isDirectory()).toBe(true)
+    // ... and ended with the start: its mark removed, nothing handed over, its process gone.
+    expect((await readdir(cache)).filter((n) => n.startsWith('.fill'))).toEqual([])
+    expect((await readdir(cache)).filter((n) => n.endsWith(`-${userIds('phase-exec').uid}`))).toEqual([])
+    const filling = (): number[] => readdirSync('/proc').filter((p) => /^[0-9]+$/.test(p)).filter((p) => {
+      try { return readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`NODE_COMPILE_CACHE=${cache}`) } catch { return false }
+    }).map(Number)
+    expect(filling()).toEqual([])
   })
 
   it('plasmd config check / show / get read the same configuration as the node', async () => {

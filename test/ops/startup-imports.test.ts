@@ -19,7 +19,30 @@ function internalModulesOf (file: string): string[] {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as string[]
 }
 
+/** The files (URLs) Node loads when a fresh process imports `file`. */
+function filesOf (file: string): string[] {
+  const url = pathToFileURL(join(ROOT, file)).href
+  const script = `import { registerHooks } from 'node:module'
+const urls = []
+registerHooks({ load (u, context, next) { urls.push(u); return next(u, context) } })
+await import(${JSON.stringify(url)})
+console.log(JSON.stringify(urls))`
+  const r = spawnSync(NODE, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 })
+  if (r.status !== 0) throw new Error(r.stderr)
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as string[]
+}
+
 describe('start-up imports', () => {
+  it.each([
+    ['the signer', 'services/signer/src/index.ts'],
+    ['an executor', 'services/executor/src/index.ts'],
+    ['the protocol package\'s door', 'services/core/protocol/src/index.ts']
+  ])('%s loads no libp2p module (peer ids: ~140 modules, ~60 ms CPU) when its code loads', (_name, file) => {
+    const loaded = filesOf(file)
+    expect(loaded.some((u) => u.includes('/services/core/protocol/src/'))).toBe(true)
+    expect(loaded.filter((u) => /node_modules\/(@libp2p|multiformats|protons-runtime)\//.test(u))).toEqual([])
+  }, 60_000)
+
   it.each([
     ['discovery', 'services/discovery/src/index.ts'],
     ['signer', 'services/signer/src/index.ts'],

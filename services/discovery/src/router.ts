@@ -59,7 +59,10 @@ export interface JobRouterComponents {
   modules: Pick<ModuleStore, 'has' | 'get' | 'put'>
   /** Where a remote job's input files are kept, as a local job's are (absent: none cached). */
   inputs?: Pick<InputStore, 'has' | 'get' | 'put' | 'sizeOf'>
-  network?: Pick<PhaseNetwork, 'runRemote' | 'pickPeers' | 'capability' | 'reportReplicas'>
+  network?: Pick<PhaseNetwork, 'runRemote' | 'pickPeers' | 'reportReplicas'> & {
+    /** Undefined while the host is still starting (compose/network.ts LateNetwork). */
+    capability: () => Promise<CapabilityRecord | undefined>
+  }
 }
 
 /** No input store: every file must come with the request. */

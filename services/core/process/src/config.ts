@@ -171,6 +171,8 @@ export interface LoadConfigOptions {
   uid?: number
   /** Where unset keys' defaults come from. Default: the schema's (`configDefault`); tests pass another schema's. */
   defaults?: ConfigDefaults
+  /** Not checked against the schema: only to learn the folders early, before the real load (ops/start.ts). */
+  unchecked?: boolean
 }
 
 /** Reads, validates, merges and freezes the node configuration. Throws InvalidConfigError. */
@@ -191,7 +193,7 @@ export function loadConfig (options: LoadConfigOptions): NodeConfig {
       throw new InvalidConfigError(`cannot read config ${path}: ${(err as Error).message}`)
     }
   }
-  validate(raw, source ?? 'config', env)
+  if (options.unchecked !== true) validate(raw, source ?? 'config', env)
   // A token in a file every local user can read is no secret (the package's conffile is 0644).
   if ((raw.api as Raw | undefined)?.token !== undefined && (fileMode & 0o004) !== 0) {
     throw new InvalidConfigError(`${source ?? path}: holds /api/token but other users can read it (mode ${(fileMode & 0o777).toString(8)}): 'chmod o-r' it, or move the token to the file named by /api/token_file`)
@@ -205,7 +207,7 @@ export function loadConfig (options: LoadConfigOptions): NodeConfig {
   const api = raw.api as Raw | undefined
   if (api !== undefined && (env.PHASE_API_TOKEN ?? '') !== '') delete api.token_file
   else if (api !== undefined && (env.PHASE_API_TOKEN_FILE ?? '') !== '') delete api.token
-  validate(raw, 'config after environment overrides', env)
+  if (options.unchecked !== true) validate(raw, 'config after environment overrides', env)
   return resolveDefaults(raw, source, env, options.uid ?? process.getuid?.(), options.defaults ?? configDefault)
 }
 

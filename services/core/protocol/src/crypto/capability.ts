@@ -4,7 +4,6 @@
  * public key, a verifier needs only the PeerId it dialed to check that the receipt key in the
  * record really belongs to that peer — the binding receipts are verified against.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { CAPABILITY_DOMAIN, signingBytes } from './domain.ts'
 import { bytesToHex, hexToBytes } from './hex.ts'
@@ -66,6 +65,10 @@ export async function verifyCapability (input: Uint8Array | string, expectedPeer
   const violation = canonicalViolation(text, record)
   if (violation !== undefined) throw new VerificationError('canonical', `capability record is not in canonical form (RFC 8785): ${violation}`)
   if (record.peer_id !== expectedPeerId) throw new VerificationError('peer_id', sanitize(`capability record names ${record.peer_id}, dialed ${String(expectedPeerId).slice(0, 100)}`))
+  // Loaded here, on the first check: @libp2p/peer-id brings ~140 modules (multiformats,
+  // @libp2p/crypto, protons) that a process only verifying receipts, or the signer, never uses
+  // (issue 11: start-up; each process importing this package paid ~60 ms of CPU for them).
+  const { peerIdFromString } = await import('@libp2p/peer-id')
   let publicKey
   try {
     publicKey = peerIdFromString(expectedPeerId).publicKey

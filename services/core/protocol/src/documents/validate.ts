@@ -37,6 +37,11 @@ export function validator (name: SchemaName): ValidateFunction {
   return fn
 }
 
+/** The schemas compiled so far in this process (tests: what a process prepared during its start). */
+export function compiledSchemas (): SchemaName[] {
+  return [...compiled.keys()]
+}
+
 /** The schemas' own formats (ajv refuses unknown ones in strict mode). */
 function withFormats (instance: Ajv2020): Ajv2020 {
   instance.addFormat('phase-canonical-base64', { type: 'string', validate: isCanonicalBase64 })
