@@ -39,7 +39,7 @@ async function answer (m: Msg): Promise<unknown> {
     const t = performance.now()
     try {
       for await (const _ of dhtOf(nets[m.index]!).provide(await capabilityKey(m.key), { signal: AbortSignal.timeout(30_000) })) { /* drain */ }
-    } catch { return -1 }
+    } catch (err) { process.stderr.write(`peer child: provide failed: ${String(err)}\n`); return -1 }
     return performance.now() - t
   }
   if (m.cmd === 'lookup') {
