@@ -8,7 +8,7 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import type { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
-import { DHT_ALPHA, DHT_PATHS } from '../../services/discovery/src/p2p/host.ts'
+import { DHT_ALPHA, DHT_PATHS, DHT_REQUEST_MS } from '../../services/discovery/src/p2p/host.ts'
 import { startPeer, quicOf, tableSize } from '../helpers/network-peer.ts'
 import { waitFor } from '../helpers/wait-for.ts'
 
@@ -17,6 +17,7 @@ interface Dht {
   getClosestPeers: (key: Uint8Array, options: { signal: AbortSignal }) => AsyncIterable<unknown>
   routingTable: { kb: { toIterable: () => Iterable<{ peerId: { toString: () => string } }> } }
   network: {
+    timeout: { getTimeoutSignal: () => AbortSignal & { timeout: number, clear: () => void }, next: { push: (value: number, time: number) => void } }
     sendRequest: (...args: unknown[]) => AsyncGenerator<unknown>
     addEventListener: (type: 'peer', fn: (e: CustomEvent<Named>) => void) => void
     removeEventListener: (type: 'peer', fn: (e: CustomEvent<Named>) => void) => void
@@ -73,6 +74,18 @@ describe('DHT lookup load', () => {
     // kad-dht's defaults (α 10 on 10 paths) asked all 7 known peers at once.
     expect(most).toBeLessThanOrEqual(DHT_ALPHA * DHT_PATHS)
   }, 60_000)
+
+  it('keeps a DHT request\'s deadline at DHT_REQUEST_MS when earlier requests were aborted late', async () => {
+    const timeout = dhtOf(nets[3]!).network.timeout
+    // What a join leaves behind: a minute of requests aborted after 20 s (kad-dht counts each as
+    // 40 s in the average it sets the next deadline from; its average weighs samples by time).
+    const now = Date.now()
+    for (let i = 1; i <= 6; i++) timeout.next.push(40_000, now + i * 10_000)
+    const next = timeout.getTimeoutSignal()
+    next.clear()
+    // kad-dht's own: up to 60 s.
+    expect(next.timeout).toBeLessThanOrEqual(DHT_REQUEST_MS)
+  })
 
   it('passes on no contact that is this node or already in its routing table when answers name them', async () => {
     const net = nets[2]!

@@ -124,9 +124,20 @@ export function dhtInit (privateAddresses: boolean): Parameters<typeof kadDHT>[0
     // Room for a whole join burst: each lookup answer names up to 20 peers.
     pingNewContactMaxQueueSize: PING_QUEUE,
     alpha: DHT_ALPHA,
-    disjointPaths: DHT_PATHS
+    disjointPaths: DHT_PATHS,
+    networkDialTimeout: { minTimeout: DHT_REQUEST_MS, maxTimeout: DHT_REQUEST_MS }
   }
 }
+
+/**
+ * Deadline of one DHT request (dial, stream, answer), ms. kad-dht adapts it from past requests
+ * (5–60 s): an aborted one counts twice its time, and a lookup that stops early (it found the
+ * provider) aborts the requests still in flight, so after a join the deadline had grown to tens
+ * of seconds; then one request that got no answer held a lookup or a provide that long (bench at
+ * 50 nodes: one provide in three took 30 s, its 20 ADD_PROVIDERs sent after 27 s). 5 s is
+ * kad-dht's own floor and ample for a dial and one exchange.
+ */
+export const DHT_REQUEST_MS = 5000
 
 /**
  * Requests one DHT lookup keeps in flight on each of its paths (kad-dht 16's default is 10), and
