@@ -37,9 +37,20 @@ async function answer (m: Msg): Promise<unknown> {
   }
   if (m.cmd === 'provide') {
     const t = performance.now()
-    try {
-      for await (const _ of dhtOf(nets[m.index]!).provide(await capabilityKey(m.key), { signal: AbortSignal.timeout(30_000) })) { /* drain */ }
-    } catch { return -1 }
+    {
+      // A failed or slow provide says which requests it waited on (the bench's figures alone do not).
+      const open = new Map<string, number>()
+      const log: string[] = []
+      try {
+        for await (const ev of dhtOf(nets[m.index]!).provide(await capabilityKey(m.key), { signal: AbortSignal.timeout(30_000) }) as AsyncIterable<{ name: string, to?: unknown, from?: unknown, peer?: unknown, error?: Error, messageType?: unknown }>) {
+          const who = String(ev.to ?? ev.from ?? ev.peer ?? '').slice(-6)
+          if (ev.name === 'SEND_QUERY') open.set(who, performance.now() - t)
+          if (ev.name === 'PEER_RESPONSE' || ev.name === 'QUERY_ERROR') open.delete(who)
+          log.push(`${Math.round(performance.now() - t)} ${ev.name} ${who} ${ev.error?.name ?? ''} ${ev.messageType ?? ''}`)
+        }
+      } catch (err) { process.stderr.write(`peer child: provide failed: ${String(err)} open ${JSON.stringify([...open])} log ${log.slice(-12).join(' | ')}\n`); return -1 }
+      if (performance.now() - t > 10_000) process.stderr.write(`peer child: slow provide ${Math.round(performance.now() - t)} log ${log.slice(-12).join(' | ')}\n`)
+    }
     return performance.now() - t
   }
   if (m.cmd === 'lookup') {

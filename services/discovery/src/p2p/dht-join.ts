@@ -137,3 +137,46 @@ export function admitConnected (table: unknown, connected: (peer: string) => boo
   kb.verify = async (contact, options) => connected(contact.peerId.toString()) || await verify(contact, options)
   return true
 }
+
+/** kad-dht 16's network part: it dispatches 'peer' for every peer named in an answer. */
+export interface ContactSource {
+  safeDispatchEvent: (type: string, init: { detail: { id: { toString: () => string } } }) => boolean
+}
+
+/** The routing table's membership events. */
+export interface ContactTable {
+  addEventListener: (type: 'peer:add' | 'peer:remove', listener: (e: CustomEvent<{ toString: () => string }>) => void) => void
+  removeEventListener: (type: 'peer:add' | 'peer:remove', listener: (e: CustomEvent<{ toString: () => string }>) => void) => void
+}
+
+/**
+ * kad-dht hands every peer named in a lookup answer (up to 20 an answer) to the routing table,
+ * which queues an update for it, and to libp2p's peer discovery, which merges its addresses
+ * into the peer store; it does so for peers already in the table and for this node itself,
+ * which peers name as close to keys near it (the table then pings it: 'Can not dial self',
+ * 451 of 560 failed routing-table pings at 20 nodes). In a network the table already knows,
+ * that is nearly every contact of every answer: work the event loop does during a join, for
+ * nothing. Here those are dropped before either sees them; a new peer still goes through
+ * (pinged before it enters the table). Returns a function that undoes it.
+ */
+export function skipKnownContacts (network: ContactSource, table: ContactTable, self: string): () => void {
+  const known = new Set<string>()
+  const onAdd = (e: CustomEvent<{ toString: () => string }>): void => { known.add(e.detail.toString()) }
+  const onRemove = (e: CustomEvent<{ toString: () => string }>): void => { known.delete(e.detail.toString()) }
+  table.addEventListener('peer:add', onAdd)
+  table.addEventListener('peer:remove', onRemove)
+  const dispatch = network.safeDispatchEvent
+  network.safeDispatchEvent = function (type, init) {
+    if (type === 'peer') {
+      const id = init.detail.id.toString()
+      if (id === self || known.has(id)) return true
+    }
+    return dispatch.call(this, type, init)
+  }
+  return () => {
+    network.safeDispatchEvent = dispatch
+    table.removeEventListener('peer:add', onAdd)
+    table.removeEventListener('peer:remove', onRemove)
+    known.clear()
+  }
+}

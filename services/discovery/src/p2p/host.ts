@@ -23,7 +23,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '@phase-network/process'
 import { BoundedDatastore, type BoundedDatastoreInit } from './bounded-datastore.ts'
 import { dedupeConnections } from './connection-dedupe.ts'
-import { admitConnected, fillOnJoin, type JoinTable } from './dht-join.ts'
+import { admitConnected, fillOnJoin, skipKnownContacts, type ContactSource, type ContactTable, type JoinTable } from './dht-join.ts'
 import { LanDialer } from './lan-dialer.ts'
 import { NetworkDoctor } from './diagnostics.ts'
 import { TIME_PROTOCOL, TIME_MAX_INBOUND_STREAMS, serveTime } from './clock.ts'
@@ -122,9 +122,39 @@ export function dhtInit (privateAddresses: boolean): Parameters<typeof kadDHT>[0
     clientMode: false,
     peerInfoMapper: privateAddresses ? passthroughMapper : removePrivateAddressesMapper,
     // Room for a whole join burst: each lookup answer names up to 20 peers.
-    pingNewContactMaxQueueSize: PING_QUEUE
+    pingNewContactMaxQueueSize: PING_QUEUE,
+    alpha: DHT_ALPHA,
+    disjointPaths: DHT_PATHS,
+    networkDialTimeout: { minTimeout: DHT_REQUEST_MS, maxTimeout: DHT_REQUEST_MS }
   }
 }
+
+/**
+ * Deadline of one DHT request (dial, stream, answer), ms. kad-dht adapts it from past requests
+ * (5–60 s): an aborted one counts twice its time, and a lookup that stops early (it found the
+ * provider) aborts the requests still in flight, so after a join the deadline had grown to tens
+ * of seconds; then one request that got no answer held a lookup or a provide that long (bench at
+ * 50 nodes: one provide in three took 30 s, its 20 ADD_PROVIDERs sent after 27 s). 5 s is
+ * kad-dht's own floor and ample for a dial and one exchange.
+ */
+export const DHT_REQUEST_MS = 5000
+
+/**
+ * Requests one DHT lookup keeps in flight on each of its paths (kad-dht 16's default is 10), and
+ * its paths (default: alpha, so 10). At 10 × 10 a lookup starts by asking every one of the 20
+ * peers closest to the key at once, and in a network of 50 it goes on to ask nearly all of them
+ * (each path stops only when its own 20 closest answered): ~20 requests, each answer naming 20
+ * peers, each named peer a peer-store merge and a routing-table update here and a peer-store
+ * read at the answering end. During a join every node runs several such lookups (fills,
+ * announces), the event loops fell seconds behind (p99 lag 1–5 s at 20 nodes), DHT requests
+ * on open connections timed out (p50 3–4 s), the pings that admit new contacts failed (at 50
+ * nodes: 144 admitted, 3,094 timed out), and tables stalled at a median of 28–40 of 49; later,
+ * lookups took p90 ~200 ms of queued answers. Kademlia's α = 3 on one path asks the 3 closest
+ * known peers first: with a table that knows the network (the case here) they hold the record,
+ * one round trip; a lookup that must walk goes on 3 at a time.
+ */
+export const DHT_ALPHA = 3
+export const DHT_PATHS = 1
 
 /**
  * The ping service allows one outbound ping stream per connection by default: the DHT's
@@ -152,15 +182,17 @@ const PING_QUEUE = 1024
 
 /**
  * What kad-dht does not do itself: admit connected peers to the routing table without a ping,
- * fill the table as peers join (dht-join.ts), and keep one connection per pair of peers
- * (connection-dedupe.ts). Returns a function that stops the last two.
+ * pass on only the contacts of a lookup answer that are new (dht-join.ts), fill the table as
+ * peers join (dht-join.ts), and keep one connection per pair of peers (connection-dedupe.ts).
+ * Returns a function that stops the last three.
  */
 export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void): () => void {
   const dht = node.services.dht as KadDHT & { routingTable: JoinTable }
   admitConnected(dht.routingTable, (peer) => node.getConnections().some((c) => c.status === 'open' && c.remotePeer.toString() === peer))
+  const unskip = skipKnownContacts((dht as unknown as { network: ContactSource }).network, dht.routingTable as unknown as ContactTable, node.peerId.toString())
   const joiner = fillOnJoin(dht, dht.routingTable, node.peerId.toMultihash().bytes, { onFilled: onJoined })
   const undedupe = dedupeConnections(node)
-  return () => { joiner.stop(); undedupe() }
+  return () => { joiner.stop(); undedupe(); unskip() }
 }
 
 /**
