@@ -18,6 +18,6 @@ if (process.argv.includes('--one-process')) {
   console.log(JSON.stringify({ n, tuned, fillMs: Math.round(d.fillMs), min: d.tableMin, median: d.tableMedian, perPair: d.perPair.toFixed(2), lookups: r(d.lookups), network: r(d.network), failures: d.failures, transports: d.transports, seconds: Math.round((performance.now() - t) / 1000) }))
 } else {
   const f = await clusterFigures(n, Number(args[1] ?? 5))
-  console.log(JSON.stringify({ n, processes: f.processes, fillMs: Math.round(f.fillMs), min: f.tableMin, median: f.tableMedian, perPair: f.perPair.toFixed(2), lookups: r(f.lookups), network: r(f.network), failures: f.failures, provide: r(f.provide), find: r(f.find), goneMs: Math.round(f.goneMs), findAfter: r(f.findAfter), deadReturned: f.deadReturned, networkAfter: r(f.networkAfter), lateJoinerMs: Math.round(f.lateJoiner), seconds: Math.round((performance.now() - t) / 1000) }))
+  console.log(JSON.stringify({ n, processes: f.processes, fillMs: Math.round(f.fillMs), settleMs: Math.round(f.settleMs), min: f.tableMin, median: f.tableMedian, perPair: f.perPair.toFixed(2), lookups: r(f.lookups), network: r(f.network), failures: f.failures, provide: r(f.provide), find: r(f.find), goneMs: Math.round(f.goneMs), goneAllMs: Math.round(f.goneAllMs), findAfter: r(f.findAfter), deadReturned: f.deadReturned, networkAfter: r(f.networkAfter), lateJoinerMs: Math.round(f.lateJoiner), seconds: Math.round((performance.now() - t) / 1000) }))
 }
 process.exit(0)

@@ -1,9 +1,10 @@
 /**
  * Child process of network-peer.ts: argv = count, seed address, 'tcp' | 'all'. Sends
  * {ids, addresses} when up, then answers requests: 'stats', and for the bench `provide`,
- * `lookup` (time until a DHT lookup names a given provider) and `find` (FindExecutors), and
- * `block` (keeps the event loop busy for `ms`).
+ * `lookup` (time until a DHT lookup names a given provider) and `find` (FindExecutors), `lag`
+ * (the event loop's p99 delay since the last ask, ms), and `block` (keeps the event loop busy for `ms`).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { startPeer, statsOf, dhtOf, LOOPBACK } from './network-peer.ts'
 import { capabilityKey } from '../../services/discovery/src/p2p/providers.ts'
 
@@ -25,10 +26,20 @@ const join = async (n: (typeof nets)[number]): Promise<void> => {
 await Promise.all(nets.map(join))
 process.send!({ ids: nets.map((n) => n.peerId), addresses: nets.map((n) => n.addresses()) })
 
-type Msg = 'stats' | { cmd: 'provide', index: number, key: string } | { cmd: 'lookup', key: string, provider: string } | { cmd: 'find' } | { cmd: 'block', ms: number }
+// How late this process's event loop runs: `lag` gives the p99 since the last ask (the bench waits for
+// the join's work to settle before it measures lookups).
+const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+loopDelay.enable()
+
+type Msg = 'stats' | 'lag' | { cmd: 'provide', index: number, key: string } | { cmd: 'lookup', key: string, provider: string } | { cmd: 'find' } | { cmd: 'block', ms: number }
 
 async function answer (m: Msg): Promise<unknown> {
   if (m === 'stats') return nets.map(statsOf)
+  if (m === 'lag') {
+    const p99 = loopDelay.percentile(99) / 1e6
+    loopDelay.reset()
+    return p99
+  }
   if (m.cmd === 'block') {
     // A busy event loop (a long synchronous task), as a loaded host has: nothing in JS runs.
     const until = Date.now() + m.ms
@@ -38,9 +49,13 @@ async function answer (m: Msg): Promise<unknown> {
   if (m.cmd === 'provide') {
     const t = performance.now()
     {
-      // A failed or slow provide says which requests it waited on (the bench's figures alone do not).
+      // A failed or slow provide says which requests it waited on (the bench's figures alone do not)
+      // and how late this process's event loop ran meanwhile.
       const open = new Map<string, number>()
       const log: string[] = []
+      const lag = monitorEventLoopDelay({ resolution: 10 })
+      lag.enable()
+      const lagOf = (): string => `event loop delay p50/p99/max ${Math.round(lag.percentile(50) / 1e6)}/${Math.round(lag.percentile(99) / 1e6)}/${Math.round(lag.max / 1e6)} ms`
       try {
         for await (const ev of dhtOf(nets[m.index]!).provide(await capabilityKey(m.key), { signal: AbortSignal.timeout(30_000) }) as AsyncIterable<{ name: string, to?: unknown, from?: unknown, peer?: unknown, error?: Error, messageType?: unknown }>) {
           const who = String(ev.to ?? ev.from ?? ev.peer ?? '').slice(-6)
@@ -48,8 +63,13 @@ async function answer (m: Msg): Promise<unknown> {
           if (ev.name === 'PEER_RESPONSE' || ev.name === 'QUERY_ERROR') open.delete(who)
           log.push(`${Math.round(performance.now() - t)} ${ev.name} ${who} ${ev.error?.name ?? ''} ${ev.messageType ?? ''}`)
         }
-      } catch (err) { process.stderr.write(`peer child: provide failed: ${String(err)} open ${JSON.stringify([...open])} log ${log.slice(-12).join(' | ')}\n`); return -1 }
-      if (performance.now() - t > 10_000) process.stderr.write(`peer child: slow provide ${Math.round(performance.now() - t)} log ${log.slice(-12).join(' | ')}\n`)
+      } catch (err) {
+        lag.disable()
+        process.stderr.write(`peer child: provide of ${m.key} failed: ${String(err)}; ${lagOf()}; open ${JSON.stringify([...open])} log ${log.slice(-200).join(' | ')}\n`)
+        return -1
+      }
+      lag.disable()
+      if (performance.now() - t > 10_000) process.stderr.write(`peer child: slow provide of ${m.key} ${Math.round(performance.now() - t)} ms; ${lagOf()}; log ${log.slice(-200).join(' | ')}\n`)
     }
     return performance.now() - t
   }
