@@ -3,7 +3,8 @@
  * hash only), the figure the receipt log must not make worse. `node --no-liftoff bench/warm-latency.ts [N]`.
  * Prints p50/p99 and throughput at 64 in flight, and beside them the 3-process shape's floor measured
  * in the same run (as bench/run.ts: 3 bare grpc-js round trips + the worker hop + instantiate/run, and the
- * bare shape run end to end, shape-chain.ts, whose p99 is the p99 floor);
+ * bare shape run end to end, shape-chain.ts, whose p99 is the p99 floor), and the same jobs as
+ * messages on one SubmitJobStream (as PhaseClient sends them);
  * with PHASE_BENCH_CONFIG (JSON) merged into the node config.
  */
 import { readFile } from 'node:fs/promises'
@@ -30,6 +31,7 @@ const shape = 3 * grpcFloor + workerFloor + wasmFloor
 const chain = await shapeChain(join(ROOT, 'examples/hello/hello.wasm'), N)
 const node = await startTestNode({ executors: 2, config })
 const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
+const streamed = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20, multiplex: true })
 try {
   await client.submitJob({ manifestJson: manifest(), module: hello })
   const warm = await timeSeq(N, 300, async () => await client.submitJob({ manifestJson: manifest() }))
@@ -43,7 +45,12 @@ try {
   process.stdout.write(`warm job p50 ${fmtMs(median(warm))}  p99 ${fmtMs(percentile(warm, 99))}  throughput(64 in flight) ${rate.toFixed(0)} jobs/s  (N=${N})\n`)
   process.stdout.write(`shape floor ${fmtMs(shape)} (grpc round trip ${fmtMs(grpcFloor)}, worker hop ${fmtMs(workerFloor)}, instantiate+run ${fmtMs(wasmFloor)})  p50/floor ${(median(warm) / shape).toFixed(2)}×\n`)
   process.stdout.write(`bare shape run end to end (shape-chain.ts): p50 ${fmtMs(median(chain))}  p99 ${fmtMs(percentile(chain, 99))}  p50/chain ${(median(warm) / median(chain)).toFixed(2)}×  p99/chain ${(percentile(warm, 99) / percentile(chain, 99)).toFixed(2)}×\n`)
+  // As PhaseClient sends jobs: messages on one SubmitJobStream.
+  await streamed.submitJob({ manifestJson: manifest() })
+  const onStream = await timeSeq(N, 300, async () => await streamed.submitJob({ manifestJson: manifest() }))
+  process.stdout.write(`on SubmitJobStream: p50 ${fmtMs(median(onStream))}  p99 ${fmtMs(percentile(onStream, 99))}  p50/chain ${(median(onStream) / median(chain)).toFixed(2)}×  p99/chain ${(percentile(onStream, 99) / percentile(chain, 99)).toFixed(2)}×\n`)
 } finally {
   client.close()
+  streamed.close()
   await node.stop()
 }

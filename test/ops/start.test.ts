@@ -72,6 +72,15 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true })
 })
 
+
+/** Runs bin/plasmd with `env` until it exits (a refused start): its exit code and standard error. */
+async function plasmdExit (env: NodeJS.ProcessEnv): Promise<{ code: number | null, stderr: string }> {
+  const child = spawn(PLASMD, [], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  return { code, stderr }
+}
 describe('plasmd', () => {
   it('runs discovery, signer and the configured executors under pm2, logs JSON only, and stops them all on SIGTERM', async () => {
     const node = await startPm2Node({ executors: 3 }, 3)
@@ -187,10 +196,7 @@ describe('plasmd', () => {
     const { dir, env } = await nodeFolder({ p2p: { enabled: false }, api: { http: { port: 0 } } })
     dirs.push(dir)
     await chmod(dir, 0o700)
-    const child = spawn(PLASMD, [], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+    const { code, stderr } = await plasmdExit(env)
     expect(code).toBe(78)
     expect(stderr).toContain(`the executor user phase-exec cannot run`)
     expect(stderr).toContain(join(dir, 'run', 'executors'))
@@ -199,10 +205,7 @@ describe('plasmd', () => {
   it('refuses a bad config before starting anything, naming the key', async () => {
     const { dir, env } = await nodeFolder({ executors: 'many' })
     dirs.push(dir)
-    const child = spawn(PLASMD, [], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+    const { code, stderr } = await plasmdExit(env)
     expect(code).toBe(78)
     expect(stderr).toContain('/executors must be integer')
   })
@@ -212,10 +215,7 @@ describe('plasmd', () => {
     // of a configuration not seen before (the schema's compile) held its start.
     const { dir, env } = await nodeFolder({ executors: 'many' })
     dirs.push(dir)
-    const child = spawn(PLASMD, [], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+    const { code, stderr } = await plasmdExit(env)
     expect(code).toBe(78)
     expect(stderr).toContain('/executors must be integer')
     // The fill had begun (its folder made under the runtime folder the environment names) ...
