@@ -29,7 +29,11 @@ import { join } from 'node:path'
  * 41 MiB alone); CPU per job, all processes, stayed within the noise of a loaded machine.
  * --expose-gc: one full collection when the process goes quiet after work
  * (services/core/process/src/idle-gc.ts). Not --optimize-for-size: it bounds growth too but
- * costs ~35% more CPU per job. Here because Node's compile cache is keyed by them.
+ * costs ~35% more CPU per job. Not --memory-saver-mode (the executors' below) for discovery and
+ * the signer: it brought them back nearer their idle after load (bench/memory.ts --quick:
+ * discovery 1.17-1.18× → 1.08-1.09×, signer after 300 modules 1.37× → 1.21×) but cost the job path
+ * (warm-latency A/B, 2 pairs: throughput at 64 in flight 1,245/1,316 → 1,133/1,012 jobs/s, the bare
+ * shape chain's p50 0.87-0.96 → 1.07-1.20 ms). Here because Node's compile cache is keyed by them.
  */
 export const V8_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc']
 /**
