@@ -5,7 +5,9 @@
  * reads its answer does not keep the budget, and multiplexed streams are left alone. With a cap on
  * client-stream messages (the public SubmitJobStream): a message declaring more is refused from its
  * header, one that stalls half-sent times out, a stream runs at most its cap of calls at once, and
- * a multiplexing client falls back to unary calls against a server without the stream.
+ * a multiplexing client falls back to unary calls against a server without the stream. A stream
+ * idle past `streamIdleMs` is ended with OK, and a client sends calls such an end left unanswered
+ * again on a new stream, once.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -15,7 +17,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { create, toBinary } from '@bufbuild/protobuf'
 import * as grpc from '@grpc/grpc-js'
-import { SignerService, SignReceiptRequestSchema, SignReceiptResponseSchema, SignReceiptStreamRequestSchema } from '../../services/core/rpc/src/gen/phase/signer/v1/signer_pb.js'
+import { SignerService, SignReceiptRequestSchema, SignReceiptResponseSchema, SignReceiptStreamRequestSchema, SignReceiptStreamResponseSchema } from '../../services/core/rpc/src/gen/phase/signer/v1/signer_pb.js'
 import { GrpcServer, createGrpcClient, type ServiceImpl, type GrpcClient } from '../../services/core/rpc/src/index.ts'
 import { Intake } from '../../services/core/rpc/src/intake.ts'
 import { toGrpcDefinition } from '../../services/core/rpc/src/definition.ts'
@@ -245,6 +247,102 @@ describe('GrpcServer with an intake and capped client streams', () => {
     } finally {
       mux.close()
       await new Promise<void>((resolve) => bare.tryShutdown(() => resolve()))
+    }
+  })
+})
+
+describe('multiplexed streams that go idle', () => {
+  const IDLE_MS = 300
+  let dir: string
+  let path: string
+  let server: GrpcServer
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'phase-grpc-stream-idle-'))
+    path = join(dir, 's.sock')
+    server = new GrpcServer({ logger: silentLogger() }, { shutdownGraceMs: 200, streamIdleMs: IDLE_MS }).add(SignerService, impl)
+    await server.start(`unix:${path}`)
+  })
+
+  afterAll(async () => {
+    await server.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it(`are ended by the server with OK after ${IDLE_MS} ms without a call in flight (an open stream would keep its connection from idling out)`, async () => {
+    const s = session(path)
+    try {
+      const { stream, ended } = openStream(s)
+      const answered = new Promise<void>((resolve) => stream.once('data', () => resolve()))
+      stream.write(streamFrame(1, new Uint8Array(5)))
+      await answered
+      const t = performance.now()
+      const status = await ended
+      expect(Number(status['grpc-status'])).toBe(0)
+      expect(performance.now() - t).toBeGreaterThanOrEqual(IDLE_MS - 50)
+    } finally {
+      s.destroy()
+    }
+  })
+
+  it('leave a multiplexing client working: its next calls go on a new stream', async () => {
+    const mux = createGrpcClient(SignerService, `unix:${path}`, { multiplex: true })
+    try {
+      for (let i = 0; i < 3; i++) {
+        expect((await mux.signReceipt({ receiptJson: new Uint8Array([i]) })).signature).toBe('cd'.repeat(64))
+        await new Promise((resolve) => setTimeout(resolve, IDLE_MS * 2))
+      }
+    } finally {
+      mux.close()
+    }
+  })
+})
+
+describe('a multiplexing client whose stream the server ends cleanly with calls unanswered', () => {
+  /** A bare grpc-js server whose first `unread` streams end (status OK) at their first message, unread. */
+  async function endingServer (file: string, unread: number): Promise<{ server: grpc.Server, streams: () => number }> {
+    const server = new grpc.Server()
+    const def = toGrpcDefinition(SignerService)
+    let streams = 0
+    server.addService({ signReceiptStream: def.signReceiptStream! }, {
+      signReceiptStream: (call: grpc.ServerDuplexStream<{ callId: bigint, request?: { receiptJson: Uint8Array } }, unknown>) => {
+        const n = ++streams
+        call.on('data', (msg) => {
+          if (n <= unread) { call.end(); return }
+          call.write(create(SignReceiptStreamResponseSchema, { callId: msg.callId, result: { case: 'response', value: { receiptJson: msg.request!.receiptJson, signature: '02'.repeat(64) } } }))
+        })
+        call.on('end', () => call.end())
+      }
+    })
+    await new Promise<void>((resolve, reject) => server.bindAsync(`unix:${file}`, grpc.ServerCredentials.createInsecure(), (err) => err != null ? reject(err) : resolve()))
+    return { server, streams: () => streams }
+  }
+
+  let dir: string
+  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'phase-grpc-stream-resend-')) })
+  afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  it('sends them again on a new stream (the server read none of them)', async () => {
+    const { server, streams } = await endingServer(join(dir, 'once.sock'), 1)
+    const mux = createGrpcClient(SignerService, `unix:${join(dir, 'once.sock')}`, { multiplex: true })
+    try {
+      expect((await mux.signReceipt({ receiptJson: new Uint8Array([7]) })).receiptJson).toEqual(new Uint8Array([7]))
+      expect(streams()).toBe(2)
+    } finally {
+      mux.close()
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()))
+    }
+  })
+
+  it('sends each only once: a second clean end unanswered fails the call unavailable', async () => {
+    const { server, streams } = await endingServer(join(dir, 'always.sock'), Infinity)
+    const mux = createGrpcClient(SignerService, `unix:${join(dir, 'always.sock')}`, { multiplex: true })
+    try {
+      await expect(mux.signReceipt({ receiptJson: new Uint8Array([7]) })).rejects.toMatchObject({ code: 'unavailable' })
+      expect(streams()).toBe(2)
+    } finally {
+      mux.close()
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()))
     }
   })
 })

@@ -10,6 +10,10 @@
  * `maxCalls` calls in flight, or while its answers wait for a client that does not read them
  * (the write buffer past its high-water mark), the server stops reading the stream, grpc-js stops
  * reading the HTTP/2 stream and flow control holds the client's next messages on its side.
+ * An open stream is a call, so its connection never counts as idle: with `idleMs`, the server ends
+ * a stream (status OK) that has had no call in flight for that long. It reads nothing after
+ * deciding to, so a client whose stream ends cleanly with calls still unanswered knows they were
+ * never read and sends them again on a new stream (once each).
  */
 import * as grpc from '@grpc/grpc-js'
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf'
@@ -30,9 +34,22 @@ interface StreamResponse { callId: bigint, result: { case: 'response', value: ob
 
 /** Server side: runs `handler` for every call on the stream, answering each by its id. */
 export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req: unknown, ctx: HandlerContext) => Promise<unknown>,
-  shutdown: AbortSignal, log: Logger, maxCalls = Infinity): grpc.handleBidiStreamingCall<unknown, unknown> {
+  shutdown: AbortSignal, log: Logger, maxCalls = Infinity, idleMs = Infinity): grpc.handleBidiStreamingCall<unknown, unknown> {
   return (call) => {
     const inflight = new Map<bigint, AbortController>()
+    // Set once the server decided to end an idle stream: later messages are not read (not run).
+    let closing = false
+    let idleTimer: NodeJS.Timeout | undefined
+    const idle = (): void => {
+      if (idleMs === Infinity || closing || inflight.size > 0) return
+      clearTimeout(idleTimer)
+      idleTimer = setTimeout(() => {
+        if (inflight.size > 0 || closing) return
+        closing = true
+        call.end()
+      }, idleMs)
+      idleTimer.unref()
+    }
     let paused = false
     const full = (): boolean => inflight.size >= maxCalls || call.writableNeedDrain
     const throttle = (): void => {
@@ -44,7 +61,7 @@ export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req
     for (const [key, value] of Object.entries(call.metadata.getMap())) metadata.set(key, typeof value === 'string' ? value : value.toString('utf8'))
     const peer = call.getPeer()
     let ended = false
-    const maybeEnd = (): void => { if (ended && inflight.size === 0) call.end() }
+    const maybeEnd = (): void => { if (ended && inflight.size === 0 && !closing) call.end() }
     const reply = (msg: object): void => {
       if (!call.destroyed && call.writable) call.write(create(method.output, msg as never))
       throttle()
@@ -52,7 +69,8 @@ export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req
     shutdown.addEventListener('abort', abortAll, { once: true })
     call.on('data', (msg: StreamRequest | Undecodable) => {
       // Refused by the guard (undecodable.ts), which ends the stream with its status.
-      if (msg instanceof Undecodable) return
+      if (msg instanceof Undecodable || closing) return
+      clearTimeout(idleTimer)
       const id = msg.callId
       if (msg.cancel) { inflight.get(id)?.abort(new CancelledError()); return }
       if (msg.request === undefined || inflight.has(id)) {
@@ -71,19 +89,24 @@ export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req
           else if (pub !== err) log.error({ err, method: unary.name }, 'unexpected error in handler')
           reply({ callId: id, result: { case: 'error', value: { code: pub.code, message: pub.message } } })
         }
-      ).finally(() => { inflight.delete(id); throttle(); maybeEnd() })
+      ).finally(() => { inflight.delete(id); throttle(); maybeEnd(); idle() })
       throttle()
+      idle()
     })
     call.on('end', () => { ended = true; maybeEnd() })
     call.on('error', abortAll)
     call.on('cancelled', abortAll)
-    call.on('close', () => shutdown.removeEventListener('abort', abortAll))
+    call.on('close', () => { clearTimeout(idleTimer); shutdown.removeEventListener('abort', abortAll) })
+    idle()
   }
 }
 
 const metadataKey = (metadata: Record<string, string> | undefined): string => JSON.stringify(Object.entries(metadata ?? {}).sort())
 
 interface Pending {
+  request: object
+  /** Sent again after its stream ended cleanly unanswered (at most once). */
+  resent: boolean
   resolve: (value: unknown) => void
   reject: (err: unknown) => void
   timer?: NodeJS.Timeout
@@ -125,12 +148,12 @@ export class MuxClient {
       this.streamMetadata = { ...options.metadata }
     }
     const id = this.nextId++
-    const stream = this.open()
     return await new Promise((resolve, reject) => {
-      const p: Pending = { resolve, reject, signal: options.signal }
+      const p: Pending = { request, resent: false, resolve, reject, signal: options.signal }
       const cancel = (err: PhaseError): void => {
         if (!this.settle(id)) return
-        if (!stream.destroyed && stream.writable) stream.write(create(this.method.input, { callId: id, cancel: true } as never))
+        const stream = this.stream
+        if (stream !== undefined && !stream.destroyed && stream.writable) stream.write(create(this.method.input, { callId: id, cancel: true } as never))
         reject(err)
       }
       if (options.timeoutMs !== undefined) p.timer = setTimeout(() => cancel(new DeadlineExceededError()), options.timeoutMs)
@@ -139,8 +162,12 @@ export class MuxClient {
         options.signal.addEventListener('abort', p.onAbort, { once: true })
       }
       this.pending.set(id, p)
-      stream.write(create(this.method.input, { callId: id, request: create(this.unary.input, request as never) } as never))
+      this.send(id, p)
     })
+  }
+
+  private send (id: bigint, p: Pending): void {
+    this.open().write(create(this.method.input, { callId: id, request: create(this.unary.input, p.request as never) } as never))
   }
 
   close (): void {
@@ -166,6 +193,14 @@ export class MuxClient {
     const broken = (err?: Error): void => {
       if (this.stream !== stream) return
       this.stream = undefined
+      if (err === undefined) {
+        // Ended cleanly by the server: it does that only with none of this stream's calls in
+        // flight (an idle stream, see muxHandler), so calls still pending here were never read.
+        for (const [id, p] of [...this.pending]) {
+          if (!p.resent) { p.resent = true; this.send(id, p) } else if (this.settle(id)) p.reject(new UnavailableError(`stream to ${method.parent.typeName} ended twice before answering`))
+        }
+        return
+      }
       if ((err as { code?: number } | undefined)?.code === grpc.status.UNIMPLEMENTED) this.supported = false
       const e = err !== undefined ? fromGrpcError(err as never) : new UnavailableError('stream ended')
       this.fail(e.code === 'cancelled' || e.code === 'internal' ? new UnavailableError(`stream to ${method.parent.typeName} broke: ${e.message}`) : e)

@@ -42,6 +42,11 @@ export interface GrpcServerInit {
    * ends (mux.ts). Default: unlimited (internal servers, whose callers bound their own calls).
    */
   maxStreamCalls?: number
+  /**
+   * End a multiplexed stream with no call in flight for this long (status OK; the client reopens
+   * it): an open stream keeps its connection from idling out (mux.ts). Default: never (internal servers).
+   */
+  streamIdleMs?: number
   /** Close a connection with no call for this long. Default: never. */
   idleConnectionMs?: number
   /** Ping an idle connection this often and drop it when the ping is not answered. Default: grpc-js's (2 h). */
@@ -66,6 +71,7 @@ export class GrpcServer {
   private readonly log: Logger
   private readonly graceMs: number
   private readonly maxStreamCalls: number
+  private readonly streamIdleMs: number
   private readonly reflection: boolean
   private readonly services: DescService[] = []
   private readonly shutdown = new AbortController()
@@ -86,6 +92,7 @@ export class GrpcServer {
     this.log = components.logger
     this.graceMs = init.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS
     this.maxStreamCalls = init.maxStreamCalls ?? Infinity
+    this.streamIdleMs = init.streamIdleMs ?? Infinity
     this.reflection = init.reflection ?? false
     this.health = new HealthService({ '': 'NOT_SERVING' })
     this.health.addToServer(this.guarded)
@@ -103,7 +110,7 @@ export class GrpcServer {
     for (const method of service.methods) {
       const unary = multiplexedUnary(service, method)
       handlers[method.localName] = unary !== undefined
-        ? muxHandler(method, unary, handlerOf(unary), this.shutdown.signal, this.log, this.maxStreamCalls)
+        ? muxHandler(method, unary, handlerOf(unary), this.shutdown.signal, this.log, this.maxStreamCalls, this.streamIdleMs)
         : this.unary(method, handlerOf(method))
     }
     this.guarded.addService(definition, handlers)

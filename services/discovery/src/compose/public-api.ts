@@ -85,7 +85,9 @@ function createGrpc (c: PublicApiComponents, config: PublicApiConfig, intake: In
     keepaliveMs: KEEPALIVE_MS,
     maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
     maxStreamMessageBytes: STREAM_MESSAGE_BYTES,
-    maxStreamCalls: MAX_STREAM_CALLS
+    maxStreamCalls: MAX_STREAM_CALLS,
+    // An open SubmitJobStream is a call: without this its connection would never idle out.
+    streamIdleMs: IDLE_CONNECTION_MS
   })
   return server.add(NodeService, createNodeService(c, { token: api.token }))
 }

@@ -1007,7 +1007,9 @@ export declare const PeerReputationSchema: GenMessage<PeerReputation>;
  * SubmitJobStreamRequest is one message on the SubmitJobStream stream. A message is at most
  * 1 MiB encoded: one that declares more ends the stream with INVALID_ARGUMENT limit_exceeded
  * before the node reads it. A stream has at most 64 calls in flight; past that the node stops
- * reading it until one ends (HTTP/2 flow control holds the client's next messages).
+ * reading it until one ends (HTTP/2 flow control holds the client's next messages). A stream with
+ * no call in flight for 120 s is ended with status OK; calls it left unanswered were not read:
+ * send them again on a new stream.
  *
  * @generated from message phase.node.v1.SubmitJobStreamRequest
  */
