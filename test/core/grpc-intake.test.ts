@@ -49,6 +49,19 @@ function frame (receiptJson: Uint8Array): Buffer {
   return Buffer.concat([prefix, message])
 }
 
+/** Three multiplexed calls to the server at `path`, `pauseMs` apart, each answered. */
+async function callsApart (path: string, pauseMs: number): Promise<void> {
+  const mux = createGrpcClient(SignerService, `unix:${path}`, { multiplex: true })
+  try {
+    for (let i = 0; i < 3; i++) {
+      expect((await mux.signReceipt({ receiptJson: new Uint8Array([i]) })).signature).toBe('cd'.repeat(64))
+      await new Promise((resolve) => setTimeout(resolve, pauseMs))
+    }
+  } finally {
+    mux.close()
+  }
+}
+
 describe('GrpcServer with an intake', () => {
   let dir: string
   let path: string
@@ -111,16 +124,8 @@ describe('GrpcServer with an intake', () => {
   })
 
   it('leaves multiplexed streams open past the deadlines (they carry calls for as long as their channel lives)', async () => {
-    const mux = createGrpcClient(SignerService, `unix:${path}`, { multiplex: true })
-    try {
-      for (let i = 0; i < 3; i++) {
-        expect((await mux.signReceipt({ receiptJson: new Uint8Array(5) })).signature).toBe('cd'.repeat(64))
-        // The point of the test: the stream sits idle past the 300 ms grace between calls.
-        await new Promise((resolve) => setTimeout(resolve, 250))
-      }
-    } finally {
-      mux.close()
-    }
+    // The point of the test: the stream sits idle past the 300 ms grace between calls.
+    await callsApart(path, 250)
   })
 })
 
@@ -286,15 +291,7 @@ describe('multiplexed streams that go idle', () => {
   })
 
   it('leave a multiplexing client working: its next calls go on a new stream', async () => {
-    const mux = createGrpcClient(SignerService, `unix:${path}`, { multiplex: true })
-    try {
-      for (let i = 0; i < 3; i++) {
-        expect((await mux.signReceipt({ receiptJson: new Uint8Array([i]) })).signature).toBe('cd'.repeat(64))
-        await new Promise((resolve) => setTimeout(resolve, IDLE_MS * 2))
-      }
-    } finally {
-      mux.close()
-    }
+    await callsApart(path, IDLE_MS * 2)
   })
 })
 
