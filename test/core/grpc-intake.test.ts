@@ -290,6 +290,25 @@ describe('multiplexed streams that go idle', () => {
     }
   })
 
+  it('are ended as idle all the same when they send only cancels and no call (a message is not a call)', async () => {
+    const s = session(path)
+    try {
+      const { stream, ended } = openStream(s)
+      const cancel = toBinary(SignReceiptStreamRequestSchema, create(SignReceiptStreamRequestSchema, { callId: 9n, cancel: true }))
+      const prefix = Buffer.alloc(5)
+      prefix.writeUInt32BE(cancel.byteLength, 1)
+      const every = setInterval(() => { if (stream.writable) stream.write(Buffer.concat([prefix, cancel])) }, IDLE_MS / 6)
+      try {
+        const status = await ended
+        expect(Number(status['grpc-status'])).toBe(0)
+      } finally {
+        clearInterval(every)
+      }
+    } finally {
+      s.destroy()
+    }
+  })
+
   it('leave a multiplexing client working: its next calls go on a new stream', async () => {
     await callsApart(path, IDLE_MS * 2)
   })

@@ -43,6 +43,7 @@ export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req
     const idle = (): void => {
       if (idleMs === Infinity || closing || inflight.size > 0) return
       clearTimeout(idleTimer)
+      // A call in flight when it fires keeps the stream open; its end arms the timer afresh.
       idleTimer = setTimeout(() => {
         if (inflight.size > 0 || closing) return
         closing = true
@@ -69,8 +70,9 @@ export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req
     shutdown.addEventListener('abort', abortAll, { once: true })
     call.on('data', (msg: StreamRequest | Undecodable) => {
       // Refused by the guard (undecodable.ts), which ends the stream with its status.
+      // Not a reason to stay open by itself: only a call's end re-arms the idle timer, so a
+      // stream that sends cancels or refused messages and no call still goes idle.
       if (msg instanceof Undecodable || closing) return
-      clearTimeout(idleTimer)
       const id = msg.callId
       if (msg.cancel) { inflight.get(id)?.abort(new CancelledError()); return }
       if (msg.request === undefined || inflight.has(id)) {
@@ -91,7 +93,6 @@ export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req
         }
       ).finally(() => { inflight.delete(id); throttle(); maybeEnd(); idle() })
       throttle()
-      idle()
     })
     call.on('end', () => { ended = true; maybeEnd() })
     call.on('error', abortAll)
