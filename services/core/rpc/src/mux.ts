@@ -202,8 +202,8 @@ export class MuxClient {
         }
         return
       }
-      if ((err as { code?: number } | undefined)?.code === grpc.status.UNIMPLEMENTED) this.supported = false
-      const e = err !== undefined ? fromGrpcError(err as never) : new UnavailableError('stream ended')
+      if ((err as { code?: number }).code === grpc.status.UNIMPLEMENTED) this.supported = false
+      const e = fromGrpcError(err as never)
       this.fail(e.code === 'cancelled' || e.code === 'internal' ? new UnavailableError(`stream to ${method.parent.typeName} broke: ${e.message}`) : e)
     }
     stream.on('error', broken)
