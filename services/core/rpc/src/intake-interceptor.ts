@@ -43,13 +43,7 @@ export function intakeInterceptor (intake: Pick<Intake, 'begin'>, init: IntakeIn
     let ended = false
     const stream = (call as unknown as { stream?: ServerHttp2Stream }).stream
     const upload = intake.begin((err: PhaseError) => {
-      if (ended) return
-      self?.sendStatus(errorStatus(err, ERROR_TABLE[err.code].grpc))
-      // The answer went out before the request ended: ask the client to stop sending (RFC 9113
-      // §8.1: RST_STREAM NO_ERROR after a complete response). Otherwise grpc-js keeps decoding
-      // the rest into its buffer and HTTP/2 resets the stream with ENHANCE_YOUR_CALM, losing
-      // the status.
-      closeAfterStatus(stream)
+      if (!ended) refuse(self, stream, err)
     })
     const end = (): void => { ended = true; upload.release() }
     if (stream !== undefined && typeof stream.on === 'function') {
@@ -73,6 +67,16 @@ export function intakeInterceptor (intake: Pick<Intake, 'begin'>, init: IntakeIn
     })
     return self
   }
+}
+
+/**
+ * Answers a call with `err` before its request ended, then asks the client to stop sending (RFC
+ * 9113 §8.1: RST_STREAM NO_ERROR after a complete response). Otherwise grpc-js keeps decoding the
+ * rest into its buffer and HTTP/2 resets the stream with ENHANCE_YOUR_CALM, losing the status.
+ */
+function refuse (call: grpc.ServerInterceptingCall | undefined, stream: ServerHttp2Stream | undefined, err: PhaseError): void {
+  call?.sendStatus(errorStatus(err, ERROR_TABLE[err.code].grpc))
+  closeAfterStatus(stream)
 }
 
 /** Longest a refused stream waits for its status to go out (a client that reads nothing). */
@@ -108,8 +112,7 @@ function streamIntake (intake: Pick<Intake, 'begin'>, maxMessageBytes: number, c
     if (ended) return
     ended = true
     releaseAll()
-    self?.sendStatus(errorStatus(err, ERROR_TABLE[err.code].grpc))
-    closeAfterStatus(stream)
+    refuse(self, stream, err)
   }
   /** Counts `bytes` of the message being received; false once the stream is refused. */
   const take = (bytes: number): boolean => {
