@@ -60,34 +60,28 @@ describe('ModuleCache', () => {
   })
 })
 
+/** `[name, pick(app)]` of each app pm2 reads from ops/ecosystem.config.cjs, for a fresh config; `pick` is JS source. */
+function ecosystemApps (pick: string): unknown {
+  const dir = mkdtempSync(join(tmpdir(), 'phase-eco-'))
+  try {
+    const config = join(dir, 'plasmd.json')
+    writeFileSync(config, JSON.stringify({ state_dir: join(dir, 'state'), runtime_dir: join(dir, 'run') }), { mode: 0o600 })
+    const r = spawnSync(NODE, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(join(ROOT, 'ops/ecosystem.config.cjs'))}).apps.map((a) => [a.name, ${pick}])))`], { env: { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: config }, encoding: 'utf8', timeout: 60_000 })
+    expect(r.stderr).toBe('')
+    return JSON.parse(r.stdout)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 describe('ops/ecosystem.config.cjs', () => {
   it('gives every process the malloc settings when pm2 reads it', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'phase-eco-'))
-    try {
-      const config = join(dir, 'plasmd.json')
-      writeFileSync(config, JSON.stringify({ state_dir: join(dir, 'state'), runtime_dir: join(dir, 'run') }), { mode: 0o600 })
-      const r = spawnSync(NODE, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(join(ROOT, 'ops/ecosystem.config.cjs'))}).apps.map((a) => [a.name, a.env.MALLOC_ARENA_MAX])))`], { env: { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: config }, encoding: 'utf8', timeout: 60_000 })
-      expect(r.stderr).toBe('')
-      expect(JSON.parse(r.stdout)).toEqual([['signer', MALLOC_ENV.MALLOC_ARENA_MAX], ['executor', MALLOC_ENV.MALLOC_ARENA_MAX], ['discovery', MALLOC_ENV.MALLOC_ARENA_MAX]])
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    expect(ecosystemApps('a.env.MALLOC_ARENA_MAX')).toEqual([['signer', MALLOC_ENV.MALLOC_ARENA_MAX], ['executor', MALLOC_ENV.MALLOC_ARENA_MAX], ['discovery', MALLOC_ENV.MALLOC_ARENA_MAX]])
   })
-})
 
-describe('ops/ecosystem.config.cjs executors', () => {
   it('runs the executors in V8\'s memory saver mode when pm2 reads it', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'phase-eco-'))
-    try {
-      const config = join(dir, 'plasmd.json')
-      writeFileSync(config, JSON.stringify({ state_dir: join(dir, 'state'), runtime_dir: join(dir, 'run') }), { mode: 0o600 })
-      const r = spawnSync(NODE, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(join(ROOT, 'ops/ecosystem.config.cjs'))}).apps.map((a) => [a.name, a.node_args.includes('--memory-saver-mode')])))`], { env: { PATH: process.env.PATH ?? '', HOME: dir, PHASE_CONFIG: config }, encoding: 'utf8', timeout: 60_000 })
-      expect(r.stderr).toBe('')
-      // Only the executors: a GC heuristic for their gRPC path (ops/compile-cache.ts EXECUTOR_NODE_ARGS).
-      expect(JSON.parse(r.stdout)).toEqual([['signer', false], ['executor', true], ['discovery', false]])
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    // Only the executors: a GC heuristic for their gRPC path (ops/compile-cache.ts EXECUTOR_NODE_ARGS).
+    expect(ecosystemApps("a.node_args.includes('--memory-saver-mode')")).toEqual([['signer', false], ['executor', true], ['discovery', false]])
   })
 })
 
