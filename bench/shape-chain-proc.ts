@@ -65,17 +65,21 @@ if (role === 'front') {
   })
 } else if (role === 'exec') {
   const worker = new Worker(new URL('./shape-chain-worker.ts', import.meta.url), { workerData: readFileSync(rest[0]!) })
-  const queue: Array<(out: Buffer) => void> = []
-  let busy = false
+  // One job at a time in the worker, as an executor's pool of one: the reply of the one running.
+  let running: ((out: Buffer) => void) | undefined
   const waiting: Array<[Buffer, (out: Buffer) => void]> = []
   const dispatch = (): void => {
-    if (busy || waiting.length === 0) return
+    if (running !== undefined || waiting.length === 0) return
     const [payload, reply] = waiting.shift()!
-    busy = true
-    queue.push(reply)
+    running = reply
     worker.postMessage(payload)
   }
-  worker.on('message', (out: Uint8Array) => { busy = false; queue.shift()!(Buffer.from(out.buffer, out.byteOffset, out.byteLength)); dispatch() })
+  worker.on('message', (out: Uint8Array) => {
+    const reply = running!
+    running = undefined
+    reply(Buffer.from(out.buffer, out.byteOffset, out.byteLength))
+    dispatch()
+  })
   streamServer((payload, reply) => { waiting.push([payload, reply]); dispatch() })
 } else if (role === 'sign') {
   const { privateKey } = generateKeyPairSync('ed25519')

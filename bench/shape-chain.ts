@@ -15,7 +15,6 @@ import { EXECUTOR_NODE_ARGS, V8_FLAGS } from '../ops/compile-cache.ts'
 import { MALLOC_ENV } from '../ops/malloc.ts'
 import { timeSeq } from './stats.ts'
 
-
 const passthrough = (b: Buffer): Buffer => b
 
 /** ms per call, sequential (after 300 warm-up calls). */
