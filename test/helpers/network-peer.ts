@@ -94,9 +94,9 @@ interface DhtLike {
   findProviders: (key: unknown, options: { signal: AbortSignal }) => AsyncIterable<{ name: string, from: { toString: () => string }, providers?: Array<{ id: { toString: () => string } }> }>
 }
 
-/** The node's kad-dht service (bench only). */
-export function dhtOf (net: PhaseNetwork): DhtLike {
-  return (net as unknown as { node: { services: { dht: DhtLike } } }).node.services.dht
+/** The node's kad-dht service, seen as `T` (white-box tests and the bench). */
+export function dhtOf<T = DhtLike> (net: PhaseNetwork): T {
+  return (net as unknown as { node: { services: { dht: T } } }).node.services.dht
 }
 
 /** A request to a child process and its answer (one at a time per child). */

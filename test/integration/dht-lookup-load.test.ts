@@ -9,7 +9,7 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import type { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
 import { DHT_ALPHA, DHT_PATHS, DHT_REQUEST_MS } from '../../services/discovery/src/p2p/host.ts'
-import { startPeer, quicOf, tableSize } from '../helpers/network-peer.ts'
+import { startPeer, quicOf, tableSize, dhtOf } from '../helpers/network-peer.ts'
 import { waitFor } from '../helpers/wait-for.ts'
 
 interface Named { id: { toString: () => string } }
@@ -23,7 +23,6 @@ interface Dht {
     removeEventListener: (type: 'peer', fn: (e: CustomEvent<Named>) => void) => void
   }
 }
-const dhtOf = (net: PhaseNetwork): Dht => (net as unknown as { node: { services: { dht: Dht } } }).node.services.dht
 const selfKey = (net: PhaseNetwork): Uint8Array => (net as unknown as { node: { peerId: { toMultihash: () => { bytes: Uint8Array } } } }).node.peerId.toMultihash().bytes
 
 const NODES = 8
@@ -47,7 +46,7 @@ describe('DHT lookup load', () => {
   })
 
   it('keeps at most alpha × paths requests in flight when a lookup walks a full table', async () => {
-    const dht = dhtOf(nets[1]!)
+    const dht = dhtOf<Dht>(nets[1]!)
     const send = dht.network.sendRequest
     let key = new Uint8Array(0)
     let inFlight = 0
@@ -76,7 +75,7 @@ describe('DHT lookup load', () => {
   }, 60_000)
 
   it('keeps a DHT request\'s deadline at DHT_REQUEST_MS when earlier requests were aborted late', async () => {
-    const timeout = dhtOf(nets[3]!).network.timeout
+    const timeout = dhtOf<Dht>(nets[3]!).network.timeout
     // What a join leaves behind: a minute of requests aborted after 20 s (kad-dht counts each as
     // 40 s in the average it sets the next deadline from; its average weighs samples by time).
     const now = Date.now()
@@ -89,7 +88,7 @@ describe('DHT lookup load', () => {
 
   it('passes on no contact that is this node or already in its routing table when answers name them', async () => {
     const net = nets[2]!
-    const dht = dhtOf(net)
+    const dht = dhtOf<Dht>(net)
     const inTable = new Set([...dht.routingTable.kb.toIterable()].map((p) => p.peerId.toString()))
     expect(inTable.size).toBe(NODES - 1)
     const passed: string[] = []
