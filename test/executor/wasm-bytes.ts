@@ -137,3 +137,9 @@ export function customSectionFlood (count: number): Uint8Array {
   out.set(module.subarray(8), 8 + flood.byteLength)
   return out
 }
+
+/** `module` with one more custom section, named `sectionName`, holding `payload`: a valid module of any size. */
+export function withCustomSection (module: Uint8Array, payload: Uint8Array, sectionName = 'x'): Uint8Array {
+  const head = name(sectionName)
+  return new Uint8Array(Buffer.concat([module, Uint8Array.from([0, ...u32(head.length + payload.byteLength), ...head]), payload]))
+}

@@ -34,6 +34,7 @@ import { PhaseClient } from '../../sdk/ts/src/index.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
 import { figure } from '../helpers/figures.ts'
 import { waitFor } from '../helpers/wait-for.ts'
+import { withCustomSection } from '../executor/wasm-bytes.ts'
 
 const JOB = '/phase/job/1.0.0'
 const CAPABILITY = '/phase/capability/1.0.0'
@@ -51,15 +52,7 @@ function manifest (args: string[], module: Uint8Array = HELLO): Uint8Array {
 
 /** hello.wasm with a custom section of `bytes` bytes: a valid module of any size. */
 function bigModule (bytes: number): Uint8Array {
-  const name = enc.encode('pad')
-  const payload = new Uint8Array(1 + name.length + bytes)
-  payload[0] = name.length
-  payload.set(name, 1)
-  payload.fill(7, 1 + name.length)
-  const leb: number[] = []
-  let n = payload.length
-  do { let b = n & 0x7f; n >>>= 7; if (n !== 0) b |= 0x80; leb.push(b) } while (n !== 0)
-  return Buffer.concat([HELLO, Buffer.from([0, ...leb]), payload])
+  return withCustomSection(HELLO, new Uint8Array(bytes).fill(7), 'pad')
 }
 
 /** The unsigned varint that prefixes a message of `n` bytes. */

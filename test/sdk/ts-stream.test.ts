@@ -15,6 +15,7 @@ import { SubmitJobStreamRequestSchema, SubmitJobStreamResponseSchema, type Submi
 import { canonicalBytes } from '../../services/core/protocol/src/index.ts'
 import { STREAM_MESSAGE_BYTES } from '../../services/core/protocol/src/message-budget.ts'
 import { startTestNode, ROOT, type TestNode } from '../helpers/node-harness.ts'
+import { withCustomSection } from '../executor/wasm-bytes.ts'
 
 const HELLO = new Uint8Array(readFileSync(join(ROOT, 'examples/hello/hello.wasm')))
 const TOKEN = 'a-stream-token-of-32-characters!'
@@ -22,12 +23,7 @@ const PATH = '/phase.node.v1.NodeService/SubmitJobStream'
 
 /** hello.wasm with a custom section that makes it `size` bytes or a little more: a valid module. */
 function padded (size: number): Uint8Array {
-  const payload = Math.max(0, size - HELLO.byteLength)
-  const body = Buffer.concat([Buffer.from([1, 0x78]), Buffer.alloc(payload)]) // name "x", then zeros
-  const leb: number[] = []
-  let n = body.byteLength
-  do { const b = n & 0x7f; n >>>= 7; leb.push(n !== 0 ? b | 0x80 : b) } while (n !== 0)
-  return new Uint8Array(Buffer.concat([HELLO, Buffer.from([0, ...leb]), body]))
+  return withCustomSection(HELLO, new Uint8Array(Math.max(0, size - HELLO.byteLength)))
 }
 
 interface RawStream {
