@@ -33,7 +33,9 @@ const impl: ServiceImpl<typeof SignerService> = {
   async listSignedJobs () { return { jobIds: [], lastSeq: -1n, more: false } },
   async signReceipt (request) {
     answered++
-    const big = new TextDecoder().decode(request.receiptJson.subarray(0, 3)) === 'big'
+    const prefix = new TextDecoder().decode(request.receiptJson.subarray(0, 4))
+    if (prefix === 'slow') await new Promise((resolve) => setTimeout(resolve, 500))
+    const big = prefix.startsWith('big')
     return { receiptJson: big ? BIG : request.receiptJson, signature: 'cd'.repeat(64) }
   }
 }
@@ -285,6 +287,25 @@ describe('multiplexed streams that go idle', () => {
       const status = await ended
       expect(Number(status['grpc-status'])).toBe(0)
       expect(performance.now() - t).toBeGreaterThanOrEqual(IDLE_MS - 50)
+    } finally {
+      s.destroy()
+    }
+  })
+
+  it('stay open while a call outlasts the idle time, and are ended as idle once it ended', async () => {
+    const s = session(path)
+    try {
+      const { stream, ended } = openStream(s)
+      let closedAt = 0
+      void ended.then(() => { closedAt = performance.now() })
+      const answered = new Promise<void>((resolve) => stream.once('data', () => resolve()))
+      stream.write(streamFrame(1, new TextEncoder().encode('slow'))) // 500 ms, past the 300 ms idle time
+      await answered
+      const t = performance.now()
+      expect(closedAt).toBe(0)
+      const status = await ended
+      expect(Number(status['grpc-status'])).toBe(0)
+      expect(closedAt - t).toBeGreaterThanOrEqual(IDLE_MS - 50)
     } finally {
       s.destroy()
     }

@@ -42,8 +42,9 @@ export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req
     let idleTimer: NodeJS.Timeout | undefined
     const idle = (): void => {
       if (idleMs === Infinity || closing || inflight.size > 0) return
-      clearTimeout(idleTimer)
-      // A call in flight when it fires keeps the stream open; its end arms the timer afresh.
+      // One timer per stream, re-armed at each call's end (no timer made per job). A call in
+      // flight when it fires keeps the stream open; its end arms the timer afresh.
+      if (idleTimer !== undefined) { idleTimer.refresh(); return }
       idleTimer = setTimeout(() => {
         if (inflight.size > 0 || closing) return
         closing = true
