@@ -158,17 +158,22 @@ describe('GrpcServer with an intake and capped client streams', () => {
   let path: string
   let server: GrpcServer
   let running = 0
+  let handled = 0
   let most = 0
+  const WIDE = new Uint8Array(100_000)
   const held: Array<() => void> = []
   const intake = new Intake({ maxBufferedBytes: 1024 * 1024, graceMs: 300, minBytesPerSecond: 1000, timeoutMs: 30_000 })
   const holding: ServiceImpl<typeof SignerService> = {
     ...impl,
     async signReceipt (request) {
       running++
+      handled++
       most = Math.max(most, running)
-      if (new TextDecoder().decode(request.receiptJson.subarray(0, 4)) === 'hold') await new Promise<void>((resolve) => held.push(resolve))
+      const prefix = new TextDecoder().decode(request.receiptJson.subarray(0, 4))
+      if (prefix === 'hold') await new Promise<void>((resolve) => held.push(resolve))
       running--
-      return { receiptJson: request.receiptJson, signature: 'ef'.repeat(64) }
+      // 'wide': a 100 KB answer, so that a client that reads nothing fills HTTP/2's window.
+      return { receiptJson: prefix === 'wide' ? WIDE : request.receiptJson, signature: 'ef'.repeat(64) }
     }
   }
 
@@ -235,6 +240,23 @@ describe('GrpcServer with an intake and capped client streams', () => {
       expect(intake.bufferedBytes).toBe(0)
     } finally {
       mux.close()
+    }
+  })
+
+  it('stops reading a stream whose client reads no answers: calls it runs stay bounded, not one per message sent', async () => {
+    const s = session(path)
+    try {
+      const stream = s.request({ ':method': 'POST', ':path': '/phase.signer.v1.SignerService/SignReceiptStream', 'content-type': 'application/grpc', te: 'trailers' })
+      stream.on('error', () => {})
+      stream.pause() // never reads: answers pile up in HTTP/2's window, then in the server's write buffer
+      const before = handled
+      for (let i = 1; i <= 100; i++) stream.write(streamFrame(i, new TextEncoder().encode('wide')))
+      await waitFor(() => handled - before >= 10, { what: 'some calls to run', intervalMs: 10 })
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      // Without the back-pressure every one of the 100 runs (each ends at once; only 2 at a time).
+      expect(handled - before).toBeLessThan(40)
+    } finally {
+      s.destroy()
     }
   })
 
