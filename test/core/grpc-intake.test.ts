@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import { create, toBinary } from '@bufbuild/protobuf'
 import * as grpc from '@grpc/grpc-js'
 import { SignerService, SignReceiptRequestSchema, SignReceiptResponseSchema, SignReceiptStreamRequestSchema, SignReceiptStreamResponseSchema } from '../../services/core/rpc/src/gen/phase/signer/v1/signer_pb.js'
-import { GrpcServer, createGrpcClient, type ServiceImpl, type GrpcClient } from '../../services/core/rpc/src/index.ts'
+import { GrpcServer, createGrpcClient, type ServiceImpl } from '../../services/core/rpc/src/index.ts'
 import { Intake } from '../../services/core/rpc/src/intake.ts'
 import { toGrpcDefinition } from '../../services/core/rpc/src/definition.ts'
 import { silentLogger } from '../../services/core/process/src/logger.ts'
@@ -68,7 +68,6 @@ describe('GrpcServer with an intake', () => {
   let dir: string
   let path: string
   let server: GrpcServer
-  let client: GrpcClient<typeof SignerService>
   const intake = new Intake({ maxBufferedBytes: 1024 * 1024, graceMs: 300, minBytesPerSecond: 1000, timeoutMs: 30_000 })
 
   beforeAll(async () => {
@@ -76,11 +75,9 @@ describe('GrpcServer with an intake', () => {
     path = join(dir, 's.sock')
     server = new GrpcServer({ logger: silentLogger() }, { intake, shutdownGraceMs: 200 }).add(SignerService, impl)
     await server.start(`unix:${path}`)
-    client = createGrpcClient(SignerService, `unix:${path}`)
   })
 
   afterAll(async () => {
-    client.close()
     await server.stop()
     intake.close()
     await rm(dir, { recursive: true, force: true })
@@ -104,9 +101,22 @@ describe('GrpcServer with an intake', () => {
   })
 
   it('refuses a message past the budget with RESOURCE_EXHAUSTED overloaded, read by a grpc-js client mid-send', async () => {
-    await expect(client.signReceipt({ receiptJson: new Uint8Array(4 * 1024 * 1024) })).rejects.toMatchObject({ code: 'overloaded' })
-    expect((await client.signReceipt({ receiptJson: new Uint8Array(10) })).signature).toBe('cd'.repeat(64))
-    expect(intake.bufferedBytes).toBe(0)
+    // Its own server whose rate check cannot fire first: on a loaded machine the client's 4 MiB
+    // can start arriving more than this describe's 300 ms grace after its headers.
+    const patient = new Intake({ maxBufferedBytes: 1024 * 1024, graceMs: 30_000, minBytesPerSecond: 1, timeoutMs: 60_000 })
+    const budgetPath = join(dir, 'budget.sock')
+    const budgetServer = new GrpcServer({ logger: silentLogger() }, { intake: patient, shutdownGraceMs: 200 }).add(SignerService, impl)
+    await budgetServer.start(`unix:${budgetPath}`)
+    const budgetClient = createGrpcClient(SignerService, `unix:${budgetPath}`)
+    try {
+      await expect(budgetClient.signReceipt({ receiptJson: new Uint8Array(4 * 1024 * 1024) })).rejects.toMatchObject({ code: 'overloaded' })
+      expect((await budgetClient.signReceipt({ receiptJson: new Uint8Array(10) })).signature).toBe('cd'.repeat(64))
+      expect(patient.bufferedBytes).toBe(0)
+    } finally {
+      budgetClient.close()
+      await budgetServer.stop()
+      patient.close()
+    }
   })
 
   it('frees the budget once the handler answers when the client never reads the answer', async () => {
