@@ -11,7 +11,8 @@ import { executorAddress } from '@phase-network/process'
 import { messageBudget } from '@phase-network/protocol/config'
 import { GrpcServer } from '@phase-network/rpc'
 import { ExecutorService } from '@phase-network/rpc/executor/v1'
-import { createV8Runtime, createWasmerRuntime, createExecutorService } from './index.ts'
+import { createV8Runtime } from './pool/v8-runtime.ts'
+import { createExecutorService } from './service.ts'
 
 /** Sockets are created 0777 & ~umask: 0666 in a folder shared with the node's user. */
 const SHARED_SOCKET_UMASK = 0o111
@@ -22,7 +23,8 @@ const SHARED_SOCKET_UMASK = 0o111
 // cache, then read it and never load Node's TypeScript transpiler (~16 MiB each).
 if (process.env.PHASE_EXECUTOR_FILL_CACHE === '1') {
   // A pool worker compiles worker.ts under the V8 flags the pool sets (pool/v8-runtime.ts), which key a
-  // cache sub-folder of their own: one worker started here fills that one too.
+  // cache sub-folder of their own: one worker started here fills that one too. index.ts: the
+  // wasmer runtime's code too, for executors configured to use it.
   const { createV8Runtime } = await import('./index.ts')
   const pool = createV8Runtime({ workers: 1 })
   await pool.start()
@@ -45,8 +47,9 @@ await runProcess('executor', async (config, logger) => {
     maxTimeoutMs: limits.maxTimeoutMs,
     maxOutputBytes: limits.maxOutputBytes
   }
+  // The wasmer runtime's code is loaded only by the executors configured to use it.
   const runtime = config.executorRuntime === 'wasmer'
-    ? createWasmerRuntime({ ...caps, runners: config.workersPerExecutor }, { logger: log })
+    ? (await import('./wasmer/wasmer-runtime.ts')).createWasmerRuntime({ ...caps, runners: config.workersPerExecutor }, { logger: log })
     : createV8Runtime({
       ...caps,
       workers: config.workersPerExecutor,

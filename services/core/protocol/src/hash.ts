@@ -8,7 +8,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { sha256Hex } from '#sha256-native'
 
-export const HASH_PATTERN = /^sha256:[0-9a-f]{64}$/
+export { HASH_PATTERN } from './hash-pattern.ts'
 
 let native = sha256Hex
 
