@@ -47,6 +47,20 @@ export const V8_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose
  * idle 37.5 → 35.6 MiB, after 66-69 → 53-59 MiB; a GC heuristic only, no JIT tier is changed.
  */
 export const EXECUTOR_NODE_ARGS: readonly string[] = ['--no-liftoff', '--memory-saver-mode', ...V8_FLAGS]
+/** bin/plasmd's own step's flags (ops/start.ts, which becomes pm2-runtime): keys its cache too. */
+export const SUPERVISOR_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1']
+
+/**
+ * The cache of bin/plasmd's step and pm2 when PHASE_CACHE_DIR names none: the same rule as
+ * bin/plasmd's (a shell script, which sets NODE_COMPILE_CACHE before Node starts): the user's
+ * cache folder, none without a home.
+ */
+export function supervisorCacheDir (env: NodeJS.ProcessEnv): string | undefined {
+  if (env.XDG_CACHE_HOME !== undefined && env.XDG_CACHE_HOME !== '') return join(env.XDG_CACHE_HOME, 'phase')
+  if (env.HOME !== undefined && env.HOME !== '' && env.HOME !== '/') return join(env.HOME, '.cache/phase')
+  return undefined
+}
+
 /** How long filling the executors' cache may take (one Node start loading the executor's code). */
 export const FILL_TIMEOUT_MS = 30_000
 

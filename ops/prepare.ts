@@ -27,7 +27,7 @@ import { dirname, join } from 'node:path'
 import { executorSocketDir, type NodeConfig } from '../services/core/process/src/config.ts'
 import { loadConfigRemembered } from './config-memo.ts'
 import { nodeLimits, unitDropIn } from './limits.ts'
-import { compileCaches, type FillInit } from './compile-cache.ts'
+import { compileCaches, type CompileCaches, type FillInit } from './compile-cache.ts'
 
 /** The user executors run as whenever the node starts as root. */
 export const EXECUTOR_USER = 'phase-exec'
@@ -119,13 +119,22 @@ export function prepare (init: PrepareInit): FillInit {
     throw new PrepareError(`the executor user ${EXECUTOR_USER} can open ${config.stateDir}: it must be the node user's alone (chmod 700)`)
   }
   const caches = compileCaches(init.env ?? {}, config.runtimeDir)
-  folder(caches.dir, supervisor, 0, 0o755)
-  if (caches.given) folder(caches.supervisor, supervisor, 0, 0o700)
-  folder(caches.node, node.uid, node.gid, 0o700)
+  cacheFolders(caches, node)
   if (init.unit) unitLimits(config)
   // The executors' cache: filled by root, read by them (ops/compile-cache.ts), by the caller:
   // bin/plasmd's start, beside pm2's (the unit's pre-start would hold the whole start for it).
   return { dir: caches.executor, nodeBin: init.nodeBin, main, executorUid: exec.uid, root: init.root }
+}
+
+/**
+ * The compile caches' folders (table above), as root: also run by `plasmd cache fill` (ops/admin/cache.ts),
+ * which needs them and nothing else of a start's preparation.
+ */
+export function cacheFolders (caches: CompileCaches, node: Ids): void {
+  const supervisor = process.getuid!()
+  folder(caches.dir, supervisor, 0, 0o755)
+  if (caches.given) folder(caches.supervisor, supervisor, 0, 0o700)
+  folder(caches.node, node.uid, node.gid, 0o700)
 }
 
 /** Writes the unit's MemoryMax=/TasksMax= drop-in, and applies it now when systemd runs. */

@@ -8,8 +8,9 @@
  * imports again (issue 11: start-up ≤ 2 s). pm2 loads the same configuration modules when it
  * reads the ecosystem, so nothing stays loaded here that pm2 would not hold anyway.
  */
-import { createRequire } from 'node:module'
-import { userInfo } from 'node:os'
+import { createRequire, flushCompileCache } from 'node:module'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir, userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadConfig, type NodeConfig } from '../services/core/process/src/config.ts'
@@ -112,6 +113,23 @@ if (logFormat(process.stdout, process.env) === 'readable') {
   for (const stream of [process.stdout, process.stderr]) {
     stream.write = readableWriter(stream.write.bind(stream)) as typeof stream.write
   }
+}
+
+if (process.env.PHASE_FILL_CACHE === '1') {
+  // `plasmd cache fill` (ops/compile-cache.ts fillCompileCaches): this step's code (imported
+  // above), the ecosystem file pm2 reads and pm2's own into this step's compile cache; no start.
+  // pm2 makes its home's folders when loaded: a throwaway one, not the user's ~/.pm2.
+  const home = mkdtempSync(join(tmpdir(), 'phase-fill-pm2-'))
+  process.env.PM2_HOME = home
+  try {
+    require(join(root, 'ops/ecosystem.config.cjs'))
+    // What pm2-runtime loads (Runtime4Docker, which starts it, is the one file left out).
+    for (const m of ['pm2', 'pm2/lib/API/Log', 'pm2/lib/God.js', 'pm2/lib/Daemon.js', 'pm2/lib/Watcher.js', 'pidusage']) require(m)
+    flushCompileCache()
+  } finally {
+    rmSync(home, { recursive: true, force: true })
+  }
+  process.exit(0)
 }
 
 const early = earlyFill()

@@ -1,10 +1,11 @@
 /**
- * `plasmd config check | show | get KEY` and `plasmd scale [N]`: the node's own configuration
- * and executors, beside the daemon that owns them (the `phase` CLI is a client of the node's
- * API through the SDK alone). Usage errors exit 64, a bad configuration 78.
+ * `plasmd config check | show | get KEY`, `plasmd scale [N]` and `plasmd cache fill`: the
+ * node's own configuration, executors and compile caches, beside the daemon that owns them (the
+ * `phase` CLI is a client of the node's API through the SDK alone). Usage errors exit 64, a bad configuration 78.
  */
 import { configCommand } from './config.ts'
 import { scaleCommand } from './scale.ts'
+import { cacheCommand } from './cache.ts'
 import { UsageError } from '../../cli/src/usage.ts'
 import { printable } from '../../cli/src/terminal.ts'
 import { EXIT } from '../../cli/src/exit.ts'
@@ -18,6 +19,9 @@ export const ADMIN_HELP = `Usage:
   plasmd scale [N] [--no-wait] [--config F] run N executor processes (default: 'executors' from the config)
                                            without restarting the signer or discovery; as the node's user
                                            (packaged node: edit /etc/phase/plasmd.json, 'systemctl reload plasmd')
+  plasmd cache fill [--config F]           compile every process's code into its compile cache without starting
+                                           (the package's install and 'npm install' run it: the first start is then
+                                           as fast as a restart)
 `
 
 async function main (argv: string[]): Promise<number> {
@@ -29,6 +33,7 @@ async function main (argv: string[]): Promise<number> {
   switch (command) {
     case 'config': return await configCommand(rest, process.env)
     case 'scale': return await scaleCommand(rest, process.env)
+    case 'cache': return await cacheCommand(rest, process.env)
     default: throw new UsageError(`unknown command '${String(command).slice(0, 40)}'`)
   }
 }

@@ -51,10 +51,11 @@ export async function nodeFolder (config: unknown): Promise<{ dir: string, env: 
 }
 
 /** Starts bin/plasmd and waits for discovery plus `executors` executors to be listening. */
-export async function startPm2Node (config: Record<string, unknown>, executors: number, options: { as?: { uid: number, gid: number } } = {}): Promise<Pm2Node> {
-  const { dir, env } = await nodeFolder({ api: { http: { port: 0 } }, p2p: { enabled: false }, ...config })
+export async function startPm2Node (config: Record<string, unknown>, executors: number, options: { as?: { uid: number, gid: number }, folder?: { dir: string, env: Record<string, string> }, env?: Record<string, string> } = {}): Promise<Pm2Node> {
+  // `folder`: one made (and prepared) by the caller with nodeFolder; `config` is then unused.
+  const { dir, env } = options.folder ?? await nodeFolder({ api: { http: { port: 0 } }, p2p: { enabled: false }, ...config })
   if (options.as !== undefined) await chown(dir, options.as.uid, options.as.gid)
-  const child = spawn(PLASMD, [], { env, stdio: ['ignore', 'pipe', 'pipe'], ...options.as })
+  const child = spawn(PLASMD, [], { env: { ...env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], ...options.as })
   const lines: string[] = []
   const pids = new Set<number>()
   const byName = new Map<string, number>()

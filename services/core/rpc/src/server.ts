@@ -158,7 +158,7 @@ export class GrpcServer {
 
   /** Loaded only by a server that serves reflection (discovery): the others never pay for it. */
   private async addReflection (): Promise<void> {
-    const [{ ReflectionService }, { FileDescriptorProtoSchema }] = await Promise.all([import('@grpc/reflection'), import('@bufbuild/protobuf/wkt')])
+    const [{ ReflectionService }, { FileDescriptorProtoSchema }] = await loadReflection()
     // Each service's file and, transitively, the files it imports: reflection clients resolve
     // every referenced type.
     const files = new Map<string, DescFile>()
@@ -210,4 +210,12 @@ export class GrpcServer {
       })
     }
   }
+}
+
+/**
+ * The modules a server serving reflection loads when it starts (discovery's public API); also
+ * what discovery's compile cache fill loads (fillCompileCacheIfAsked).
+ */
+export async function loadReflection (): Promise<[typeof import('@grpc/reflection'), typeof import('@bufbuild/protobuf/wkt')]> {
+  return await Promise.all([import('@grpc/reflection'), import('@bufbuild/protobuf/wkt')])
 }
