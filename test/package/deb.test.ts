@@ -217,6 +217,20 @@ describe('the .deb', () => {
     expect({ mode: state.mode & 0o777, uid: state.uid, entries: readdirSync(join(root, 'var/lib/phase')) }).toEqual({ mode: 0o700, uid: phase.uid, entries: [] })
     expect(install.stdout).not.toMatch(/private|secret/i)
     expect(must(inRoot("dpkg-query -W -f='${Conffiles}' phase"), 'dpkg-query').stdout).toContain('/etc/phase/plasmd.json')
+    // The postinst filled Node's compile caches ('plasmd cache fill'), each for the user that
+    // reads it: bin/plasmd's step and pm2 (root), the signer and discovery (phase), the
+    // executors (root's, and a read-only copy for phase-exec); Node names each folder by its uid.
+    const cache = (name: string): { owner: number, mode: string, uids: string[] } => {
+      const path = join(root, 'var/cache/phase', name)
+      const st = statSync(path)
+      return { owner: st.uid, mode: (st.mode & 0o777).toString(8), uids: [...new Set(readdirSync(path).filter((n) => n.startsWith('v')).map((n) => n.split('-').pop()!))].sort() }
+    }
+    const execUid = String(idsOf('phase-exec').uid)
+    expect({ supervisor: cache('supervisor'), node: cache('node'), executor: cache('executor') }).toEqual({
+      supervisor: { owner: 0, mode: '700', uids: ['0'] },
+      node: { owner: phase.uid, mode: '700', uids: [String(phase.uid)] },
+      executor: { owner: 0, mode: '755', uids: ['0', execUid].sort() }
+    })
     // The root has no Node.js of its own; the CLI runs on the bundled one.
     expect(inRoot('command -v node nodejs').stdout).toBe('')
     expect(must(inRoot('plasmd config check'), 'plasmd config check').stdout).toContain('/etc/phase/plasmd.json: ok; 2 executors')
@@ -312,8 +326,8 @@ describe('the .deb', () => {
     expect(mode('executors')).toEqual({ path: 'executors', mode: '770', uid: phase.uid, gid: exec.gid })
     expect(mode('executors/executor-0.sock')).toEqual({ path: 'executors/executor-0.sock', mode: '666', uid: exec.uid, gid: exec.gid })
     expect(mainPrepare).toEqual([])
-    // The first start fills the executors' cache, in the main process, once.
-    expect(mainFills.map((l) => (JSON.parse(l) as { dir: string }).dir)).toEqual(['/var/cache/phase/executor'])
+    // The postinst filled the executors' cache for this code: the first start finds it current.
+    expect(mainFills).toEqual([])
     expect(journal.some((l) => l.includes('"msg":"prepared folder"') && l.includes('"path":"/run/phase/executors"'))).toBe(true)
     // Who runs as whom, as the kernel says: pm2 root with the bounding set and nothing else
     // (no_new_privs), the signer and discovery as phase, the executors as phase-exec, none of
