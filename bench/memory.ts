@@ -9,8 +9,9 @@
  * (sampled every 50 ms), and after (5 s and SETTLE_MS; each process's ratio to its idle figure is
  * taken at SETTLE_MS); then 1,000 distinct modules (hello with a custom section, a
  * new hash each) from 16 clients, and after; then `plasmd scale 3` and the third executor's
- * PSS (its own, and what the node's total grew by). Floor: the PSS of one idle bare
- * `node -e 'setInterval(…)'` of the project's Node, alone, measured first in the same run; the
+ * PSS after 300 more jobs (its own at 5 s and SETTLE_MS, the target read at SETTLE_MS as every
+ * other process's; and what the node's total grew by over its settled figure before). Floor:
+ * the PSS of one idle bare `node -e 'setInterval(…)'` of the project's Node, alone, measured first in the same run; the
  * executor's, the same with the executors' flags and one idle worker thread, measured beside the
  * running node (so that both share the Node binary's pages with the same processes).
  *
@@ -159,6 +160,9 @@ export async function memoryRows (quick: boolean): Promise<Row[]> {
       sent = 0
       await Promise.all(conns.map(async (c) => { while (sent++ < 300) await c.submitJob({ manifestJson: manifestJson() }) }))
       await sleep(5000)
+      const threeSoon = snapshot()
+      // As every other process's figure: read again once it has gone quiet and collected.
+      await sleep(SETTLE_MS - 5000)
       const three = snapshot()
       // Measured beside the running node, as the executor is: both share the Node binary's pages
       // with the same processes (alone, the floor is charged all of them: 20-40 MiB seen).
@@ -174,7 +178,7 @@ export async function memoryRows (quick: boolean): Promise<Row[]> {
         target: '≤ 1.2× / ≤ 1.2×'
       }))
       const extra = three.get('executor 2')!
-      const grew = total(three) - total(after)
+      const grew = total(three) - total(afterModulesSettled)
       return [
         { metric: 'memory idle, PSS all processes (pm2, signer, discovery, 2 executors; p2p on loopback)', value: `${mib(total(idle))} MiB`, floor: `5 × bare node ${mib(5 * bare)} MiB`, ratio: `${(total(idle) / (5 * bare)).toFixed(1)}×`, target: '≤ 300 MiB' },
         { metric: 'memory idle at the first start (new state, empty compile cache), PSS all processes', value: `${mib(first)} MiB`, floor: `5 × bare node ${mib(5 * bare)} MiB`, ratio: `${(first / (5 * bare)).toFixed(1)}×`, target: '' },
@@ -184,7 +188,7 @@ export async function memoryRows (quick: boolean): Promise<Row[]> {
         { metric: `memory after ${modules} distinct modules (5 s), PSS all processes; worst process after / idle`, value: `${mib(total(afterModules))} MiB`, floor: '', ratio: `${worst(afterModules).toFixed(2)}×`, target: '' },
         { metric: `memory after ${modules} distinct modules (${SETTLE_MS / 1000} s), PSS all processes; worst process after / idle`, value: `${mib(total(afterModulesSettled))} MiB`, floor: '', ratio: `${worst(afterModulesSettled).toFixed(2)}×`, target: '≤ 1.2×' },
         ...rows,
-        { metric: 'third executor (plasmd scale 3, after 300 jobs): its PSS / node total grew by', value: `${mib(extra)} / ${mib(grew)} MiB`, floor: `bare node + 1 worker ${mib(bareWorker)} MiB`, ratio: `${(extra / bareWorker).toFixed(1)}×`, target: '≤ 40 MiB' }
+        { metric: `third executor (plasmd scale 3, after 300 jobs): its PSS after 5 s, ${SETTLE_MS / 1000} s / node total grew by`, value: `${mib(threeSoon.get('executor 2')!)}, ${mib(extra)} / ${mib(grew)} MiB`, floor: `bare node + 1 worker ${mib(bareWorker)} MiB`, ratio: `${(extra / bareWorker).toFixed(1)}×`, target: '≤ 40 MiB' }
       ]
     } finally {
       for (const c of conns) c.close()

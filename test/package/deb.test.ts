@@ -223,7 +223,7 @@ describe('the .deb', () => {
     const cache = (name: string): { owner: number, mode: string, uids: string[] } => {
       const path = join(root, 'var/cache/phase', name)
       const st = statSync(path)
-      return { owner: st.uid, mode: (st.mode & 0o777).toString(8), uids: [...new Set(readdirSync(path).filter((n) => n.startsWith('v')).map((n) => n.split('-').pop()!))].sort() }
+      return { owner: st.uid, mode: (st.mode & 0o777).toString(8), uids: [...new Set(readdirSync(path).filter((n) => /^v[0-9]+\.[0-9]+\.[0-9]+-/.test(n)).map((n) => n.split('-').pop()!))].sort() }
     }
     const execUid = String(idsOf('phase-exec').uid)
     expect({ supervisor: cache('supervisor'), node: cache('node'), executor: cache('executor') }).toEqual({
