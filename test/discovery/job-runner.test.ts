@@ -182,4 +182,15 @@ describe('JobRunner', () => {
     expect(await codeOf(jobs.run({ manifest: manifest({ limits: { memory_mb: LIMITS.maxMemoryMb + 1 } }), module: MODULE }))).toBe('limit_exceeded')
     expect(fakes.executions).toHaveLength(0)
   })
+
+  it('checks bytes sent for a module it already holds: other bytes under a cached hash are hash_mismatch, not run', async () => {
+    const { jobs, fakes } = runner()
+    await jobs.run({ manifest: manifest(), module: MODULE })
+    expect(fakes.executions).toHaveLength(1)
+    expect(await codeOf(jobs.run({ manifest: manifest(), module: Uint8Array.from([0, 0x61, 0x73, 0x6d, 2, 0, 0, 0]) }))).toBe('hash_mismatch')
+    // The same bytes again run (by hash), and no bytes at all too.
+    await jobs.run({ manifest: manifest(), module: MODULE })
+    await jobs.run({ manifest: manifest() })
+    expect(fakes.executions).toHaveLength(3)
+  })
 })

@@ -263,9 +263,11 @@ export class JobRunner {
     if (module.byteLength > this.init.limits.maxModuleBytes) {
       throw new ModuleTooLargeError(`module is ${module.byteLength} bytes, this node's cap is ${this.init.limits.maxModuleBytes}`)
     }
-    if (this.c.modules.has(moduleHash)) return
+    // Sent bytes are checked even when the hash is cached: a client sending other bytes under it
+    // has a fault it must hear of (hashing costs less than receiving them did).
     const actual = contentHash(module)
     if (actual !== moduleHash) throw new HashMismatchError(`module bytes hash to ${actual}, manifest says ${moduleHash}`)
+    if (this.c.modules.has(moduleHash)) return
     await this.c.modules.put(moduleHash, module)
   }
 
