@@ -116,7 +116,7 @@ if (logFormat(process.stdout, process.env) === 'readable') {
 }
 
 if (process.env.PHASE_FILL_CACHE === '1') {
-  // `plasmd cache fill` (ops/compile-cache.ts fillCompileCaches): this step's code (imported
+  // `plasmd cache fill` (ops/admin/cache.ts): this step's code (imported
   // above), the ecosystem file pm2 reads and pm2's own into this step's compile cache; no start.
   // pm2 makes its home's folders when loaded: a throwaway one, not the user's ~/.pm2.
   const home = mkdtempSync(join(tmpdir(), 'phase-fill-pm2-'))

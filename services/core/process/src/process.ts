@@ -15,7 +15,7 @@ export interface Stoppable {
 }
 
 /**
- * With `PHASE_FILL_CACHE=1` in its environment (ops/compile-cache.ts `fillCompileCaches`, run by
+ * With `PHASE_FILL_CACHE=1` in its environment (ops/admin/cache.ts `cacheCommand`, run by
  * `plasmd cache fill` when the node is installed or upgraded) a process only loads its code into
  * Node's compile cache (NODE_COMPILE_CACHE) and exits 0: what its entry point imported before
  * calling this, and `later`, the modules it imports only once running (p2p, reflection). Its
