@@ -33,6 +33,13 @@ mkdir -p "$lib/schemas"; cp schemas/*.json "$lib/schemas/"
 # live there). node_modules/@phase-network/* are relative links to these folders.
 for ws in $("$node" -e 'for (const w of require("./package.json").workspaces) if (w !== "schemas") console.log(w)'); do
   mkdir -p "$lib/$ws"; cp "$ws/package.json" "$lib/$ws/"; cp -r "$ws/src" "$lib/$ws/src"
+  # A package with a native addon (services/core/process: malloc_trim) ships its build, not its
+  # C source or node-gyp's intermediate files.
+  if [ -f "$ws/binding.gyp" ]; then
+    ls "$ws"/build/Release/*.node >/dev/null 2>&1 || { echo "build-deb: $ws's addon is not built (npm install builds it; it needs a C compiler)" >&2; exit 1; }
+    mkdir -p "$lib/$ws/build/Release"; cp "$ws"/build/Release/*.node "$lib/$ws/build/Release/"
+    strip --strip-unneeded "$lib/$ws"/build/Release/*.node
+  fi
 done
 # Every file at the top of ops/ runs on the node (the start step, the ecosystem, its helpers): all
 # of them, so a new one is never left out of the package.

@@ -101,6 +101,20 @@ describe('ModuleStore', () => {
     expect(kept.buffer.byteLength).toBe(100)
   })
 
+  it('keeps an exact copy of a Buffer view too (Buffer#slice is a view, not a copy)', async () => {
+    // What gRPC hands over: a Buffer into a larger chunk. Before, slice() kept the view, and
+    // each cached hello module pinned a 64 KiB chunk (10.9 MB held for 0.85 MB counted).
+    const store = new ModuleStore({ logger }, { memoryBytes: 1000 })
+    const chunk = Buffer.alloc(65536)
+    const m = bytes(100, 7)
+    chunk.set(m, 512)
+    await store.put(contentHash(m), chunk.subarray(512, 612))
+    const kept = (await store.get(contentHash(m)))!
+    expect(Buffer.from(kept).equals(Buffer.from(m))).toBe(true)
+    expect(kept.buffer.byteLength).toBe(100)
+    expect(kept.buffer).not.toBe(chunk.buffer)
+  })
+
   it('answers undefined for an unknown hash', async () => {
     const store = new ModuleStore({ logger }, { dir })
     await store.start()

@@ -6,6 +6,7 @@
  */
 import { describe, it, expect, afterAll, beforeAll, beforeEach } from '@jest/globals'
 import { readFile, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { NodeService, type GetNodeStatusResponse } from '../../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
@@ -110,6 +111,11 @@ describe('a running node, operated', () => {
     expect(pidOf(after, 'discovery')).toBe(discoveryPid)
     expect(executors(after).slice(0, 2).map((e) => e.process?.pid)).toEqual(firstPids)
     expect(okJobs(after) - okJobs(before)).toBe(64n)
+    // Every process loaded the malloc addon its idle trim calls (services/core/process/native):
+    // without it, what glibc holds free after a burst stays resident.
+    for (const pid of [signerPid, discoveryPid, ...executors(after).map((e) => e.process!.pid)]) {
+      expect({ pid, addon: readFileSync(`/proc/${pid}/maps`, 'utf8').includes('/phase_malloc.node') }).toEqual({ pid, addon: true })
+    }
 
     const text = await metrics()
     const grew = (name: string): number => metric(text, name)! - (metric(textBefore, name) ?? 0)

@@ -119,9 +119,17 @@ export async function checkScripts (packages: Array<[string, LockPackage]>, root
   const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> }
   const policy = manifest.allowScripts ?? {}
   const allowed = Object.keys(policy).filter((k) => policy[k] === true)
-  const withScripts = packages.filter(([path, p]) => p.hasInstallScript === true && existsSync(join(root, path)))
+  // The project's own workspace packages (lockfile paths outside node_modules) are its own code,
+  // reviewed as such: their scripts build native addons (services/core/process: malloc_trim),
+  // which must be there after the install.
+  const own = packages.filter(([path, p]) => !path.includes('node_modules/') && p.hasInstallScript === true)
+  const unbuilt = own.filter(([path]) => existsSync(join(root, path, 'binding.gyp')) && !(existsSync(join(root, path, 'build', 'Release')) && readdirSync(join(root, path, 'build', 'Release')).some((f) => f.endsWith('.node')))).map(([path]) => `${path}: binding.gyp but no build/Release/*.node (npm install builds it; it needs a C compiler)`)
+  const withScripts = packages.filter(([path, p]) => path.includes('node_modules/') && p.hasInstallScript === true && existsSync(join(root, path)))
   const names = [...new Set(withScripts.map(([path]) => packageName(path)))]
-  const findings: Finding[] = [{ ok: true, row: 'installed packages with install scripts', value: names.length, unit: names.join(', ') }]
+  const findings: Finding[] = [
+    { ok: unbuilt.length === 0, row: "the project's own install scripts (native addons built)", value: own.map(([path]) => path).join(', '), unit: unbuilt.length === 0 ? 'pass' : 'FAIL', detail: unbuilt.join('\n') },
+    { ok: true, row: 'installed packages with install scripts', value: names.length, unit: names.join(', ') }
+  ]
   // npm 11 still runs the script of a package the policy does not name (it only warns): every
   // scripted package must be reviewed, i.e. allowed (true) or denied (false).
   const unreviewed = names.filter((n) => typeof policy[n] !== 'boolean')

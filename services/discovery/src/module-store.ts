@@ -158,8 +158,9 @@ class ContentStore {
   /** Keeps `bytes` in memory (an exact copy when it is a view into a larger buffer). */
   private remember (hash: string, bytes: Uint8Array): Uint8Array {
     // A view (a gRPC message, a pooled Buffer) would keep its whole backing buffer alive,
-    // uncounted: keep exactly the module's bytes.
-    if (bytes.byteOffset !== 0 || bytes.buffer.byteLength !== bytes.byteLength) bytes = bytes.slice()
+    // uncounted: keep exactly the module's bytes. A copy by the typed-array constructor: a
+    // Buffer's slice() is a view (each cached module pinned a 64 KiB chunk of gRPC's).
+    if (bytes.byteOffset !== 0 || bytes.buffer.byteLength !== bytes.byteLength) bytes = new Uint8Array(bytes)
     if (bytes.byteLength > this.maxBytes) return bytes
     this.memory.set(hash, bytes)
     this.bytes += bytes.byteLength

@@ -9,6 +9,7 @@ import { logFormat } from './log-lines.ts'
 import { isPhaseError } from '@phase-network/protocol/errors'
 import { setSupervisorRestarts } from '@phase-network/rpc'
 import { collectWhenIdle } from './idle-gc.ts'
+import { mallocAddonError } from './malloc.ts'
 
 export interface Stoppable {
   stop: () => Promise<void>
@@ -53,6 +54,8 @@ export async function runProcess (name: string, start: (config: NodeConfig, logg
     process.exit(1)
   }
   const stopGc = collectWhenIdle()
+  const noTrim = mallocAddonError()
+  if (noTrim !== undefined) logger.warn({ err: noTrim }, `${name}: the malloc addon is missing (npm install builds it): memory freed after load stays resident`)
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) return
