@@ -43,7 +43,7 @@ export async function startFuzzNode (): Promise<FuzzNode> {
     client.close()
   }
   const pids = new Map([...node.procs].map(([name, p]) => [name, p.child.pid!]))
-  const f: FuzzNode = { node, pids, before: { rss: NaN, pss: NaN }, heapBefore: NaN, manifest: freshManifest }
+  const f: FuzzNode = { node, pids, before: { rss: NaN, pss: NaN, pssAnon: NaN, pssFile: NaN }, heapBefore: NaN, manifest: freshManifest }
   await rebase(f)
   return f
 }

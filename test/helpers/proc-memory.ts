@@ -5,14 +5,21 @@
  */
 import { readFileSync } from 'node:fs'
 
-export interface Memory { rss: number, pss: number }
+export interface Memory {
+  rss: number
+  pss: number
+  /** PSS of anonymous pages (heaps, stacks, JIT code): what the process itself holds. */
+  pssAnon: number
+  /** PSS of file pages (the Node binary's and libraries' code and data as far as touched). */
+  pssFile: number
+}
 
-/** RSS and PSS of `pid` in MiB; undefined when the process is gone. */
+/** RSS and PSS (in all, anonymous, file) of `pid` in MiB; undefined when the process is gone. */
 export function memoryOf (pid: number): Memory | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
     const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN)
-    return { rss: kib('Rss') / 1024, pss: kib('Pss') / 1024 }
+    return { rss: kib('Rss') / 1024, pss: kib('Pss') / 1024, pssAnon: kib('Pss_Anon') / 1024, pssFile: kib('Pss_File') / 1024 }
   } catch {
     return undefined
   }
@@ -32,7 +39,7 @@ export function sampler (pids: () => number[], everyMs = 100): Sampler {
       const m = memoryOf(pid)
       if (m === undefined) continue
       const p = peak.get(pid)
-      peak.set(pid, { rss: Math.max(p?.rss ?? 0, m.rss), pss: Math.max(p?.pss ?? 0, m.pss) })
+      peak.set(pid, { rss: Math.max(p?.rss ?? 0, m.rss), pss: Math.max(p?.pss ?? 0, m.pss), pssAnon: Math.max(p?.pssAnon ?? 0, m.pssAnon), pssFile: Math.max(p?.pssFile ?? 0, m.pssFile) })
     }
   }
   sample()

@@ -47,7 +47,7 @@ afterAll(async () => {
 })
 
 function memory (): Map<string, Memory> {
-  return new Map([...pids].map(([name, pid]) => [name, memoryOf(pid) ?? { rss: NaN, pss: NaN }]))
+  return new Map([...pids].map(([name, pid]) => [name, memoryOf(pid) ?? { rss: NaN, pss: NaN, pssAnon: NaN, pssFile: NaN }]))
 }
 
 describe(`${JOBS} jobs from ${CLIENTS} SDK clients`, () => {

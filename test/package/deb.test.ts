@@ -383,6 +383,10 @@ describe('the .deb', () => {
     expect({ memoryMax: unit.get('MemoryMax'), tasksMax: unit.get('TasksMax') }).toEqual(expected(join(root, 'etc/phase/plasmd.json')))
     const threads = [...new Set([node!.pid!, ...byName.values()])].reduce((n, pid) => n + Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]), 0)
     expect(threads).toBeLessThan(Number(unit.get('TasksMax')))
+    // The malloc addon (services/core/process/native) shipped, and loaded by every process under
+    // the unit's sandbox: signer and discovery as phase, executors as phase-exec.
+    const addon = (pid: number): boolean => readFileSync(`/proc/${pid}/maps`, 'utf8').includes('/usr/lib/phase/services/core/process/build/Release/phase_malloc.node')
+    expect(['signer', 'discovery', 'executor 0', 'executor 1'].map((n) => [n, byName.has(n) && addon(byName.get(n)!)])).toEqual([['signer', true], ['discovery', true], ['executor 0', true], ['executor 1', true]])
     process.stdout.write(`node threads: ${threads} (TasksMax ${unit.get('TasksMax')})\n`)
     expect(status.stdout).toMatch(/^signer +up /m)
     expect(status.stdout).toMatch(/^executor 1 +up /m)
