@@ -53,8 +53,8 @@ ln -s ../lib/phase/bin/plasmd "$pkg/usr/sbin/plasmd"
 
 echo "== production node_modules"
 cp -a node_modules "$lib/node_modules"
-(cd "$lib" && "$node" "$root/node_modules/npm/bin/npm-cli.js" prune --omit=dev --no-audit --no-fund --loglevel=error 2>/dev/null \
-  || npm prune --omit=dev --no-audit --no-fund --loglevel=error)
+(cd "$lib" && "$node" "$root/node_modules/npm/bin/npm-cli.js" prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error 2>/dev/null \
+  || npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
 # What a running node never reads: other platforms' prebuilt binaries, C headers, caches, docs
 # other than licences, TypeScript sources of dependencies, source maps, test folders.
 find "$lib/node_modules" \( -name '*.md' ! -iname 'LICEN[CS]E*' ! -iname 'COPYING*' ! -iname 'NOTICE*' \) -type f -delete

@@ -4,6 +4,7 @@
  * stop() = health NOT_SERVING → graceful shutdown with a timer → forced shutdown.
  */
 import * as grpc from '@grpc/grpc-js'
+import { createServer as createNetServer, type Server as NetServer, type ListenOptions } from 'node:net'
 import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf'
 import { CancelledError, ERROR_TABLE, PhaseError, toPublicError } from '@phase-network/protocol/errors'
 import type { Logger } from './logger.ts'
@@ -53,7 +54,16 @@ export interface GrpcServerInit {
   keepaliveMs?: number
   /** Most concurrent calls on one connection. Default: grpc-js's (unlimited). */
   maxConcurrentStreams?: number
+  /**
+   * Most open connections; one more is closed as soon as it is accepted (the client sees
+   * UNAVAILABLE), and counted in `droppedConnections`. Default: unlimited (internal servers,
+   * whose only clients are the node's own processes).
+   */
+  maxConnections?: number
 }
+
+/** How often at most a refused connection is logged (a flood must not flood the log too). */
+const DROP_LOG_EVERY_MS = 10_000
 
 export interface GrpcServerComponents {
   logger: Logger
@@ -73,6 +83,12 @@ export class GrpcServer {
   private readonly maxStreamCalls: number
   private readonly streamIdleMs: number
   private readonly reflection: boolean
+  private readonly maxConnections: number | undefined
+  /** The listener of a server with maxConnections: it accepts, grpc-js serves what it hands over. */
+  private listener: NetServer | undefined
+  private dropped = 0
+  private droppedLogged = 0
+  private lastDropLog = 0
   private readonly services: DescService[] = []
   private readonly shutdown = new AbortController()
   private address: string | undefined
@@ -94,6 +110,7 @@ export class GrpcServer {
     this.maxStreamCalls = init.maxStreamCalls ?? Infinity
     this.streamIdleMs = init.streamIdleMs ?? Infinity
     this.reflection = init.reflection ?? false
+    this.maxConnections = init.maxConnections
     this.health = new HealthService({ '': 'NOT_SERVING' })
     this.health.addToServer(this.guarded)
   }
@@ -126,14 +143,48 @@ export class GrpcServer {
     if (this.address !== undefined) return this.address
     if (this.reflection) await this.addReflection()
     await prepareSocket(address)
-    const port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => err != null ? reject(err) : resolve(p))
-    })
+    const port = this.maxConnections === undefined
+      ? await new Promise<number>((resolve, reject) => {
+        this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => err != null ? reject(err) : resolve(p))
+      })
+      : await this.listenCapped(address, this.maxConnections)
     this.address = address.startsWith('unix:') ? address : address.replace(/:0$/, `:${port}`)
     this.health.setStatus('', 'SERVING')
     for (const s of this.services) this.health.setStatus(s.typeName, 'SERVING')
     this.log.info({ address: this.address }, 'grpc server listening')
     return this.address
+  }
+
+  /** Connections closed at accept because maxConnections were open. */
+  get droppedConnections (): number {
+    return this.dropped
+  }
+
+  /**
+   * Listens itself (node:net, whose `maxConnections` closes a connection past the cap at accept)
+   * and hands each accepted socket to grpc-js (its connection injector: the same HTTP/2 server
+   * settings, interceptors and shutdown as a bound port). Returns the port (0 for a unix socket).
+   */
+  private async listenCapped (address: string, maxConnections: number): Promise<number> {
+    const injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure())
+    const listener = createNetServer((socket) => { injector.injectConnection(socket) })
+    listener.maxConnections = maxConnections
+    listener.on('drop', () => {
+      this.dropped++
+      const now = Date.now()
+      if (now - this.lastDropLog < DROP_LOG_EVERY_MS) return
+      this.log.warn({ maxConnections, dropped: this.dropped - this.droppedLogged }, 'grpc connections refused: the server holds its most open connections')
+      this.lastDropLog = now
+      this.droppedLogged = this.dropped
+    })
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject)
+      listener.listen(listenOptions(address), () => { listener.off('error', reject); resolve() })
+    })
+    listener.on('error', (err) => { this.log.error({ err }, 'grpc listener error') })
+    this.listener = listener
+    const bound = listener.address()
+    return typeof bound === 'object' && bound !== null ? bound.port : 0
   }
 
   /** Stops serving; safe to call twice. In-flight calls get `shutdownGraceMs`, then are cancelled. */
@@ -143,6 +194,8 @@ export class GrpcServer {
   }
 
   private async doStop (): Promise<void> {
+    // No new connections; those open are grpc-js's to drain, as on a bound port.
+    this.listener?.close()
     this.health.setStatus('', 'NOT_SERVING')
     for (const s of this.services) this.health.setStatus(s.typeName, 'NOT_SERVING')
     await new Promise<void>((resolve) => {
@@ -218,4 +271,12 @@ export class GrpcServer {
  */
 export async function loadReflection (): Promise<[typeof import('@grpc/reflection'), typeof import('@bufbuild/protobuf/wkt')]> {
   return await Promise.all([import('@grpc/reflection'), import('@bufbuild/protobuf/wkt')])
+}
+
+/** `unix:/path` or `host:port` (`[v6]:port`) as node:net listens on it. */
+function listenOptions (address: string): ListenOptions {
+  if (address.startsWith('unix:')) return { path: address.slice('unix:'.length) }
+  const colon = address.lastIndexOf(':')
+  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
+  return { host, port: Number(address.slice(colon + 1)) }
 }

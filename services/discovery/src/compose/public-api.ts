@@ -87,7 +87,8 @@ function createGrpc (c: PublicApiComponents, config: PublicApiConfig, intake: In
     maxStreamMessageBytes: STREAM_MESSAGE_BYTES,
     maxStreamCalls: MAX_STREAM_CALLS,
     // An open SubmitJobStream is a call: without this its connection would never idle out.
-    streamIdleMs: IDLE_CONNECTION_MS
+    streamIdleMs: IDLE_CONNECTION_MS,
+    maxConnections: api.maxConnections
   })
   return server.add(NodeService, createNodeService(c, { token: api.token }))
 }

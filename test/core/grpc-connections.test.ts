@@ -1,0 +1,115 @@
+/**
+ * GrpcServer's maxConnections (the public API's api.max_connections): past the cap a connection
+ * is closed when accepted and the client gets UNAVAILABLE, counted and logged (at most every
+ * 10 s); a slot freed serves again; open connections keep working; stop() closes the listener.
+ * Real sockets on loopback TCP and a unix socket; the connections held are bare TCP/unix
+ * sockets that never speak (what a flood of idle connections is).
+ */
+import { describe, it, expect, afterEach } from '@jest/globals'
+import { connect, type Socket } from 'node:net'
+import * as grpc from '@grpc/grpc-js'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import { SignerService } from '../../services/core/rpc/src/gen/phase/signer/v1/signer_pb.js'
+import { GrpcServer, createGrpcClient, type ServiceImpl, type GrpcClient } from '../../services/core/rpc/src/index.ts'
+import { waitFor } from '../helpers/wait-for.ts'
+
+const impl: ServiceImpl<typeof SignerService> = {
+  async getPublicKey () { return { publicKey: 'ab'.repeat(32), algorithm: 'ed25519' } },
+  async getStatus () { return { signedReceipts: 0n } },
+  async listSignedJobs () { return { jobIds: [], lastSeq: -1n, more: false } },
+  async signReceipt (request) { return { receiptJson: request.receiptJson, signature: 'cd'.repeat(64) } }
+}
+
+const cleanup: Array<() => Promise<void> | void> = []
+afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
+
+function logged (): { logger: pino.Logger, lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  const sink = new Writable({ write (chunk: Buffer, _enc, done) { for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>); done() } })
+  return { logger: pino({ level: 'info' }, sink), lines }
+}
+
+async function holdConnection (target: { port: number } | { path: string }): Promise<Socket> {
+  const socket = 'port' in target ? connect({ host: '127.0.0.1', port: target.port }) : connect(target.path)
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  cleanup.push(() => { socket.destroy() })
+  return socket
+}
+
+async function startServer (address: string, maxConnections: number): Promise<{ server: GrpcServer, address: string, lines: Array<Record<string, unknown>> }> {
+  const { logger, lines } = logged()
+  const server = new GrpcServer({ logger }, { maxConnections, shutdownGraceMs: 200 }).add(SignerService, impl)
+  const bound = await server.start(address)
+  cleanup.push(async () => { await server.stop() })
+  return { server, address: bound, lines }
+}
+
+/**
+ * A client on a connection of its own: grpc-js shares one connection between channels with the
+ * same target and options, so each gets different ones (`n`).
+ */
+function client (address: string, n: number): GrpcClient<typeof SignerService> {
+  const c = createGrpcClient(SignerService, address, { maxMessageBytes: (4 << 20) + n })
+  cleanup.push(() => { c.close() })
+  return c
+}
+
+/**
+ * One call on a channel that shares nothing (its own subchannel pool) and is closed after it:
+ * a refused client that kept retrying would take the next free slot itself.
+ */
+async function rawCall (address: string): Promise<{ code: number }> {
+  const c = new grpc.Client(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 })
+  try {
+    return await new Promise((resolve) => {
+      c.makeUnaryRequest('/phase.signer.v1.SignerService/GetPublicKey', (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), { deadline: Date.now() + 3000 },
+        (err) => { resolve({ code: err?.code ?? grpc.status.OK }) })
+    })
+  } finally {
+    c.close()
+  }
+}
+
+describe('grpc server connection cap', () => {
+  for (const kind of ['tcp', 'unix'] as const) {
+    it(`refuses a connection past maxConnections (${kind}), serves again when one closes`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'phase-grpc-cap-'))
+      cleanup.push(async () => { await rm(dir, { recursive: true, force: true }) })
+      const { server, address, lines } = await startServer(kind === 'tcp' ? '127.0.0.1:0' : `unix:${join(dir, 'api.sock')}`, 3)
+      const target = kind === 'tcp' ? { port: Number(address.slice(address.lastIndexOf(':') + 1)) } : { path: address.slice('unix:'.length) }
+
+      // A real client first: its connection is one of the 3 and keeps working throughout.
+      const first = client(address, 1)
+      expect((await first.getPublicKey({}, { timeoutMs: 5000 })).algorithm).toBe('ed25519')
+      const held = [await holdConnection(target), await holdConnection(target)]
+      // The cap is full: the next connection is closed at accept, and a client's call fails typed.
+      const fourth = await holdConnection(target)
+      await new Promise((resolve) => fourth.once('close', resolve))
+      const late = await rawCall(address)
+      expect(late.code).toBe(grpc.status.UNAVAILABLE)
+      expect(server.droppedConnections).toBeGreaterThan(0)
+      expect(lines.find((l) => l.msg === 'grpc connections refused: the server holds its most open connections')).toMatchObject({ maxConnections: 3 })
+      // The connection inside the cap was not disturbed.
+      expect((await first.getPublicKey({}, { timeoutMs: 5000 })).algorithm).toBe('ed25519')
+
+      // A slot frees: a new client is served.
+      held[0]!.destroy()
+      const again = client(address, 3)
+      await waitFor(async () => await again.getPublicKey({}, { timeoutMs: 2000 }).then(() => true, () => false), { what: 'a call once a slot is free', timeoutMs: 20_000, intervalMs: 100 })
+    }, 60_000)
+  }
+
+  it('stop() closes the listener: nothing is accepted after it', async () => {
+    const { server, address } = await startServer('127.0.0.1:0', 8)
+    const port = Number(address.slice(address.lastIndexOf(':') + 1))
+    expect((await client(address, 1).getPublicKey({}, { timeoutMs: 5000 })).algorithm).toBe('ed25519')
+    await server.stop()
+    const socket = connect({ host: '127.0.0.1', port })
+    const err = await new Promise<NodeJS.ErrnoException>((resolve) => socket.once('error', resolve))
+    expect(err.code).toBe('ECONNREFUSED')
+  })
+})
