@@ -2,6 +2,8 @@
  * GrpcServer's maxConnections (the public API's api.max_connections): past the cap a connection
  * is closed when accepted and the client gets UNAVAILABLE, counted and logged (at most every
  * 10 s); a slot freed serves again; open connections keep working; stop() closes the listener.
+ * handshakeMs and silentMs close what would hold a slot for ever: a client that never completes
+ * the HTTP/2 handshake, or stops sending (a live one answers keepalive pings, even mid-call).
  * Real sockets on loopback TCP and a unix socket; the connections held are bare TCP/unix
  * sockets that never speak (what a flood of idle connections is).
  */
@@ -14,14 +16,18 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { SignerService } from '../../services/core/rpc/src/gen/phase/signer/v1/signer_pb.js'
-import { GrpcServer, createGrpcClient, type ServiceImpl, type GrpcClient } from '../../services/core/rpc/src/index.ts'
+import { GrpcServer, createGrpcClient, type ServiceImpl, type GrpcClient, type GrpcServerInit } from '../../services/core/rpc/src/index.ts'
 import { waitFor } from '../helpers/wait-for.ts'
 
 const impl: ServiceImpl<typeof SignerService> = {
   async getPublicKey () { return { publicKey: 'ab'.repeat(32), algorithm: 'ed25519' } },
   async getStatus () { return { signedReceipts: 0n } },
   async listSignedJobs () { return { jobIds: [], lastSeq: -1n, more: false } },
-  async signReceipt (request) { return { receiptJson: request.receiptJson, signature: 'cd'.repeat(64) } }
+  async signReceipt (request) {
+    // 'slow': answered after 4 s, longer than the silence limit of the test that sends it.
+    if (new TextDecoder().decode(request.receiptJson) === 'slow') await new Promise((resolve) => setTimeout(resolve, 4000))
+    return { receiptJson: request.receiptJson, signature: 'cd'.repeat(64) }
+  }
 }
 
 const cleanup: Array<() => Promise<void> | void> = []
@@ -40,9 +46,9 @@ async function holdConnection (target: { port: number } | { path: string }): Pro
   return socket
 }
 
-async function startServer (address: string, maxConnections: number): Promise<{ server: GrpcServer, address: string, lines: Array<Record<string, unknown>> }> {
+async function startServer (address: string, maxConnections: number, init: GrpcServerInit = {}): Promise<{ server: GrpcServer, address: string, lines: Array<Record<string, unknown>> }> {
   const { logger, lines } = logged()
-  const server = new GrpcServer({ logger }, { maxConnections, shutdownGraceMs: 200 }).add(SignerService, impl)
+  const server = new GrpcServer({ logger }, { maxConnections, shutdownGraceMs: 200, ...init }).add(SignerService, impl)
   const bound = await server.start(address)
   cleanup.push(async () => { await server.stop() })
   return { server, address: bound, lines }
@@ -92,7 +98,7 @@ describe('grpc server connection cap', () => {
       const late = await rawCall(address)
       expect(late.code).toBe(grpc.status.UNAVAILABLE)
       expect(server.droppedConnections).toBeGreaterThan(0)
-      expect(lines.find((l) => l.msg === 'grpc connections refused: the server holds its most open connections')).toMatchObject({ maxConnections: 3 })
+      expect(lines.find((l) => String(l.msg).startsWith('grpc connections refused or closed'))).toMatchObject({ maxConnections: 3, dropped: 1 })
       // The connection inside the cap was not disturbed.
       expect((await first.getPublicKey({}, { timeoutMs: 5000 })).algorithm).toBe('ed25519')
 
@@ -102,6 +108,35 @@ describe('grpc server connection cap', () => {
       await waitFor(async () => await again.getPublicKey({}, { timeoutMs: 2000 }).then(() => true, () => false), { what: 'a call once a slot is free', timeoutMs: 20_000, intervalMs: 100 })
     }, 60_000)
   }
+
+  it('closes connections without a handshake in time, and connections that went silent; a live client is kept', async () => {
+    const { server, address, lines } = await startServer('127.0.0.1:0', 16, { handshakeMs: 400, silentMs: 2500, keepaliveMs: 1000, idleConnectionMs: 300 })
+    const port = Number(address.slice(address.lastIndexOf(':') + 1))
+    const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
+    const EMPTY_SETTINGS = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])
+    // A live client whose call outlasts the silence limit: the server's keepalive pings, which
+    // it answers, are what it sends meanwhile.
+    const live = client(address, 4)
+    const slow = live.signReceipt({ receiptJson: new TextEncoder().encode('slow') }, { timeoutMs: 10_000 })
+    // Clients that never read what the server sends: grpc-js's idle close (300 ms here) is a
+    // GOAWAY and a wait for the client, which never comes; each would hold its socket (and a
+    // slot of maxConnections) until the server destroys it.
+    await holdConnection({ port }) // sends nothing
+    ;(await holdConnection({ port })).write(PREFACE) // the preface, then nothing
+    ;(await holdConnection({ port })).write(Buffer.concat([PREFACE, EMPTY_SETTINGS])) // a whole handshake, then nothing
+    await waitFor(async () => await server.connectionCount() === 4, { what: 'the live client and the three others connected', timeoutMs: 5000, intervalMs: 20 })
+    await waitFor(() => server.closedConnections.handshake === 2, { what: 'two connections closed without a handshake', timeoutMs: 5000, intervalMs: 50 })
+    // The complete handshake is not closed by that rule, but by silence (2.5 s without a byte;
+    // measured without it: still open after 30 s).
+    expect(server.closedConnections).toEqual({ handshake: 2, silent: 0 })
+    await waitFor(() => server.closedConnections.silent === 1, { what: 'the silent connection closed', timeoutMs: 10_000, intervalMs: 50 })
+    expect(await server.connectionCount()).toBe(1)
+    expect(new TextDecoder().decode((await slow).receiptJson)).toBe('slow')
+    expect((await live.getPublicKey({}, { timeoutMs: 5000 })).algorithm).toBe('ed25519')
+    expect(server.closedConnections).toEqual({ handshake: 2, silent: 1 })
+    expect(await server.connectionCount()).toBe(1)
+    expect(lines.some((l) => String(l.msg).startsWith('grpc connections refused or closed'))).toBe(true)
+  }, 30_000)
 
   it('stop() closes the listener: nothing is accepted after it', async () => {
     const { server, address } = await startServer('127.0.0.1:0', 8)

@@ -4,7 +4,7 @@
  * stop() = health NOT_SERVING → graceful shutdown with a timer → forced shutdown.
  */
 import * as grpc from '@grpc/grpc-js'
-import { createServer as createNetServer, type Server as NetServer, type ListenOptions } from 'node:net'
+import { createServer as createNetServer, type Server as NetServer, type ListenOptions, type Socket } from 'node:net'
 import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf'
 import { CancelledError, ERROR_TABLE, PhaseError, toPublicError } from '@phase-network/protocol/errors'
 import type { Logger } from './logger.ts'
@@ -60,10 +60,31 @@ export interface GrpcServerInit {
    * whose only clients are the node's own processes).
    */
   maxConnections?: number
+  /**
+   * With maxConnections: a connection whose client has not sent the HTTP/2 preface and a frame
+   * header (33 bytes) this long after it was accepted is closed. Default: never.
+   */
+  handshakeMs?: number
+  /**
+   * With maxConnections: a connection its client has sent nothing on for this long is closed.
+   * Must exceed keepaliveMs: a live client answers the server's keepalive pings even while it
+   * only waits for an answer. Default: never.
+   */
+  silentMs?: number
 }
 
-/** How often at most a refused connection is logged (a flood must not flood the log too). */
-const DROP_LOG_EVERY_MS = 10_000
+/**
+ * How often at most refusals and closings are logged (a flood must not flood the log too).
+ * grpc-js's own idle close is graceful (GOAWAY, then a wait for the client): a client that never
+ * reads kept its socket open on the server after it (measured: still open after 30 s with a
+ * 500 ms idle limit), and so did one that sent only the HTTP/2 preface.
+ * handshakeMs and silentMs close such sockets from outside, by the bytes the kernel saw arrive.
+ */
+const REFUSAL_LOG_EVERY_MS = 10_000
+/** The HTTP/2 client preface (24 bytes) and the header of the SETTINGS frame that must follow (9). */
+const HANDSHAKE_BYTES = 33
+
+interface Watched { accepted: number, read: number, progress: number }
 
 export interface GrpcServerComponents {
   logger: Logger
@@ -86,9 +107,14 @@ export class GrpcServer {
   private readonly maxConnections: number | undefined
   /** The listener of a server with maxConnections: it accepts, grpc-js serves what it hands over. */
   private listener: NetServer | undefined
-  private dropped = 0
-  private droppedLogged = 0
-  private lastDropLog = 0
+  private readonly handshakeMs: number
+  private readonly silentMs: number
+  private readonly watched = new Map<Socket, Watched>()
+  private sweeper: NodeJS.Timeout | undefined
+  /** Refused at accept (past maxConnections), closed without a handshake, closed silent. */
+  private readonly counts = { dropped: 0, handshake: 0, silent: 0 }
+  private readonly logged = { dropped: 0, handshake: 0, silent: 0 }
+  private lastRefusalLog = 0
   private readonly services: DescService[] = []
   private readonly shutdown = new AbortController()
   private address: string | undefined
@@ -111,6 +137,8 @@ export class GrpcServer {
     this.streamIdleMs = init.streamIdleMs ?? Infinity
     this.reflection = init.reflection ?? false
     this.maxConnections = init.maxConnections
+    this.handshakeMs = init.handshakeMs ?? Infinity
+    this.silentMs = init.silentMs ?? Infinity
     this.health = new HealthService({ '': 'NOT_SERVING' })
     this.health.addToServer(this.guarded)
   }
@@ -157,7 +185,19 @@ export class GrpcServer {
 
   /** Connections closed at accept because maxConnections were open. */
   get droppedConnections (): number {
-    return this.dropped
+    return this.counts.dropped
+  }
+
+  /** Connections open now (with maxConnections; 0 otherwise). */
+  async connectionCount (): Promise<number> {
+    const listener = this.listener
+    if (listener === undefined) return 0
+    return await new Promise((resolve, reject) => { listener.getConnections((err, n) => err != null ? reject(err) : resolve(n)) })
+  }
+
+  /** Connections closed by handshakeMs (`handshake`) and silentMs (`silent`). */
+  get closedConnections (): { handshake: number, silent: number } {
+    return { handshake: this.counts.handshake, silent: this.counts.silent }
   }
 
   /**
@@ -167,24 +207,58 @@ export class GrpcServer {
    */
   private async listenCapped (address: string, maxConnections: number): Promise<number> {
     const injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure())
-    const listener = createNetServer((socket) => { injector.injectConnection(socket) })
-    listener.maxConnections = maxConnections
-    listener.on('drop', () => {
-      this.dropped++
-      const now = Date.now()
-      if (now - this.lastDropLog < DROP_LOG_EVERY_MS) return
-      this.log.warn({ maxConnections, dropped: this.dropped - this.droppedLogged }, 'grpc connections refused: the server holds its most open connections')
-      this.lastDropLog = now
-      this.droppedLogged = this.dropped
+    const watch = this.handshakeMs !== Infinity || this.silentMs !== Infinity
+    const listener = createNetServer((socket) => {
+      if (watch) {
+        const now = Date.now()
+        this.watched.set(socket, { accepted: now, read: 0, progress: now })
+        socket.once('close', () => { this.watched.delete(socket) })
+      }
+      injector.injectConnection(socket)
     })
+    listener.maxConnections = maxConnections
+    listener.on('drop', () => { this.refused('dropped') })
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject)
       listener.listen(listenOptions(address), () => { listener.off('error', reject); resolve() })
     })
     listener.on('error', (err) => { this.log.error({ err }, 'grpc listener error') })
     this.listener = listener
+    if (watch) {
+      // One timer for every connection (up to maxConnections sockets looked at, no timer each).
+      const every = Math.min(5000, Math.max(50, Math.min(this.handshakeMs, this.silentMs) / 4))
+      this.sweeper = setInterval(() => { this.sweep() }, every)
+      this.sweeper.unref()
+    }
     const bound = listener.address()
     return typeof bound === 'object' && bound !== null ? bound.port : 0
+  }
+
+  /** Closes connections that never sent a handshake, or have sent nothing for silentMs. */
+  private sweep (): void {
+    const now = Date.now()
+    for (const [socket, w] of this.watched) {
+      const read = socket.bytesRead
+      if (read !== w.read) { w.read = read; w.progress = now }
+      const reason = read < HANDSHAKE_BYTES && now - w.accepted >= this.handshakeMs
+        ? 'handshake'
+        : now - w.progress >= this.silentMs ? 'silent' : undefined
+      if (reason === undefined) continue
+      this.watched.delete(socket)
+      socket.destroy()
+      this.refused(reason)
+    }
+  }
+
+  private refused (reason: 'dropped' | 'handshake' | 'silent'): void {
+    this.counts[reason]++
+    const now = Date.now()
+    if (now - this.lastRefusalLog < REFUSAL_LOG_EVERY_MS) return
+    this.lastRefusalLog = now
+    const since = { dropped: this.counts.dropped - this.logged.dropped, noHandshake: this.counts.handshake - this.logged.handshake, silent: this.counts.silent - this.logged.silent }
+    Object.assign(this.logged, this.counts)
+    this.log.warn({ maxConnections: this.maxConnections, handshakeMs: this.handshakeMs, silentMs: this.silentMs, ...since },
+      'grpc connections refused or closed: past the most open connections, no HTTP/2 handshake in time, or nothing received for too long')
   }
 
   /** Stops serving; safe to call twice. In-flight calls get `shutdownGraceMs`, then are cancelled. */
@@ -196,6 +270,7 @@ export class GrpcServer {
   private async doStop (): Promise<void> {
     // No new connections; those open are grpc-js's to drain, as on a bound port.
     this.listener?.close()
+    clearInterval(this.sweeper)
     this.health.setStatus('', 'NOT_SERVING')
     for (const s of this.services) this.health.setStatus(s.typeName, 'NOT_SERVING')
     await new Promise<void>((resolve) => {

@@ -25,6 +25,8 @@ export const PUBLIC_SOCKET_MODE = 0o660
 export const IDLE_CONNECTION_MS = 120_000
 /** gRPC keepalive pings at this interval find dead peers. */
 export const KEEPALIVE_MS = 60_000
+/** A gRPC connection whose client sent nothing for this long is closed (keepalive answers count). */
+export const SILENT_CONNECTION_MS = 2 * KEEPALIVE_MS + 20_000
 /** gRPC calls open at once on one connection. */
 export const MAX_CONCURRENT_STREAMS = 256
 /** Jobs one SubmitJobStream may have in flight before the node stops reading it (rpc/mux.ts). */
@@ -88,7 +90,11 @@ function createGrpc (c: PublicApiComponents, config: PublicApiConfig, intake: In
     maxStreamCalls: MAX_STREAM_CALLS,
     // An open SubmitJobStream is a call: without this its connection would never idle out.
     streamIdleMs: IDLE_CONNECTION_MS,
-    maxConnections: api.maxConnections
+    maxConnections: api.maxConnections,
+    // As an HTTP client gets headers_timeout_ms for its headers; a live client answers keepalive
+    // pings, so one that sent nothing for two of their intervals and a timeout is gone or stuck.
+    handshakeMs: api.headersTimeoutMs,
+    silentMs: SILENT_CONNECTION_MS
   })
   return server.add(NodeService, createNodeService(c, { token: api.token }))
 }
