@@ -156,7 +156,7 @@ export const FILLING_FILE = '.filling'
 
 function fillOptions (init: FillInit): { env: NodeJS.ProcessEnv, stdio: ['ignore', 'ignore', 'pipe'], timeout: number } {
   return {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_COMPILE_CACHE: init.dir, PHASE_EXECUTOR_FILL_CACHE: '1' },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_COMPILE_CACHE: init.dir, PHASE_FILL_CACHE: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
     timeout: FILL_TIMEOUT_MS
   }

@@ -76,7 +76,7 @@ export async function cacheCommand (argv: string[], env: NodeJS.ProcessEnv): Pro
   if (!asRoot || exec !== undefined) timed('executor', caches.executor, () => {
     if (exec !== undefined) return fillExecutorCache({ dir: caches.executor, nodeBin, main, executorUid: exec.uid, root })
     mkdirSync(caches.executor, { recursive: true, mode: 0o700 })
-    fillAs('the executors', nodeBin, [...EXECUTOR_NODE_ARGS, main], caches.executor, { ...env, PHASE_EXECUTOR_FILL_CACHE: '1' })
+    fillAs('the executors', nodeBin, [...EXECUTOR_NODE_ARGS, main], caches.executor, env)
     return 'filled'
   })
   for (const p of parts) process.stdout.write(JSON.stringify({ level: 30, time: new Date().toISOString(), name: 'plasmd', msg: 'compile cache', ...p }) + '\n')

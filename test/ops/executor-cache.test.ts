@@ -19,7 +19,7 @@ const MAIN = join(ROOT, 'services/executor/src/main.ts')
 
 /** Loads everything an executor loads, as the executor user, with Node's compile-cache log on. */
 function loadAsExecutor (dir: string, args: readonly string[]): { status: number | null, log: string } {
-  const r = spawnSync('runuser', ['-u', EXECUTOR_USER, '--', 'env', `NODE_COMPILE_CACHE=${dir}`, 'NODE_DEBUG_NATIVE=COMPILE_CACHE', 'PHASE_EXECUTOR_FILL_CACHE=1', NODE, ...args, MAIN], { encoding: 'utf8', timeout: 60_000 })
+  const r = spawnSync('runuser', ['-u', EXECUTOR_USER, '--', 'env', `NODE_COMPILE_CACHE=${dir}`, 'NODE_DEBUG_NATIVE=COMPILE_CACHE', 'PHASE_FILL_CACHE=1', NODE, ...args, MAIN], { encoding: 'utf8', timeout: 60_000 })
   return { status: r.status, log: r.stderr }
 }
 
@@ -126,7 +126,7 @@ describe('the executors\' compile cache', () => {
     mkdirSync(cache, { mode: 0o755 })
     chmodSync(cache, 0o755)
     writeFileSync(join(cache, FILLING_FILE), 'test\n', { mode: 0o644 })
-    const child = spawn('runuser', ['-u', EXECUTOR_USER, '--', 'env', `NODE_COMPILE_CACHE=${cache}`, 'NODE_DEBUG_NATIVE=COMPILE_CACHE', 'PHASE_EXECUTOR_FILL_CACHE=1',
+    const child = spawn('runuser', ['-u', EXECUTOR_USER, '--', 'env', `NODE_COMPILE_CACHE=${cache}`, 'NODE_DEBUG_NATIVE=COMPILE_CACHE', 'PHASE_FILL_CACHE=1',
       NODE, ...EXECUTOR_NODE_ARGS, join(ROOT, 'ops/executor-start.mjs')], { stdio: ['ignore', 'ignore', 'pipe'] })
     let log = ''
     child.stderr.setEncoding('utf8').on('data', (d: string) => { log += d })

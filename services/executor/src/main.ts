@@ -6,7 +6,7 @@
  */
 import { stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { runProcess } from '@phase-network/process'
+import { fillCompileCacheIfAsked, runProcess } from '@phase-network/process'
 import { executorAddress } from '@phase-network/process'
 import { messageBudget } from '@phase-network/protocol/config'
 import { GrpcServer } from '@phase-network/rpc'
@@ -18,21 +18,19 @@ import { createExecutorService } from './service.ts'
 const SHARED_SOCKET_UMASK = 0o111
 
 // ops/compile-cache.ts: started as root by plasmd's start (beside pm2's) with the executors' cache
-// folder, an executor only loads what it runs (this file's imports and the pool worker's) so
-// that Node's compile cache holds all of it, then exits. The executors, which may not write a
-// cache, then read it and never load Node's TypeScript transpiler (~16 MiB each).
-if (process.env.PHASE_EXECUTOR_FILL_CACHE === '1') {
-  // A pool worker compiles worker.ts under the V8 flags the pool sets (pool/v8-runtime.ts), which key a
-  // cache sub-folder of their own: one worker started here fills that one too. index.ts: the
-  // wasmer runtime's code too, for executors configured to use it.
+// folder, or by `plasmd cache fill`, an executor only loads what it runs (this file's imports and
+// the pool worker's) so that Node's compile cache holds all of it, then exits (the fill mode every
+// process has, PHASE_FILL_CACHE=1). The executors, which may not write a cache, then read it and
+// never load Node's TypeScript transpiler (~16 MiB each). A pool worker compiles worker.ts under
+// the V8 flags the pool sets (pool/v8-runtime.ts), which key a cache sub-folder of their own: one
+// worker started here fills that one too. index.ts: the wasmer runtime's code too, for executors
+// configured to use it.
+await fillCompileCacheIfAsked(() => [(async () => {
   const { createV8Runtime } = await import('./index.ts')
   const pool = createV8Runtime({ workers: 1 })
   await pool.start()
   await pool.stop()
-  const { flushCompileCache } = await import('node:module')
-  flushCompileCache()
-  process.exit(0)
-}
+})()])
 
 await runProcess('executor', async (config, logger) => {
   const raw = process.env.PHASE_EXECUTOR_INDEX ?? process.env.NODE_APP_INSTANCE ?? '0'
