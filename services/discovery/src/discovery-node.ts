@@ -69,7 +69,7 @@ export class DiscoveryNode implements Discovery {
     // The network's part is recorded now, and started after the public API opens (below).
     const net = add(networkPart({ logger: log.child({ component: 'p2p' }), privateKey: identity.privateKey, jobs, modules, receiptKey: async () => await signer.publicKey(), runtime }, config))
     const { network, peers, findExecutors } = net
-    const router = new JobRouter({ jobs, modules, inputs, network }, { peerId, limits: config.limits })
+    const router = new JobRouter({ jobs, modules, inputs, network, logger: log.child({ component: 'router' }) }, { peerId, limits: config.limits })
     const info = nodeInfo({ signer, executors, runtime, network }, peerId)
     const status = bindMetricsStatus({ metrics, jobs, executors, signer, network }, peerId)
     const diagnose = async (options: { signal?: AbortSignal }): Promise<DoctorReport> => await doctorReport({ config, network, info }, options)

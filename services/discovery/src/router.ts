@@ -7,7 +7,7 @@ import { manifestInputs, parseManifest, type Manifest } from '@phase-network/pro
 import { sanitize } from '@phase-network/process'
 import { contentHash } from '@phase-network/protocol/node'
 import { HashMismatchError, InputNotCachedError, InvalidManifestError, ModuleNotCachedError, UnavailableError, isPhaseError } from '@phase-network/protocol'
-import type { LimitsConfig } from '@phase-network/process'
+import type { LimitsConfig, Logger } from '@phase-network/process'
 import type { JobRequest, JobResult, JobRunner } from './jobs.ts'
 import type { InputStore, ModuleStore } from './module-store.ts'
 import { admitInputs } from './input-files.ts'
@@ -56,6 +56,7 @@ export interface RoutedResult extends JobResult {
 
 export interface JobRouterComponents {
   jobs: Pick<JobRunner, 'run'>
+  logger?: Pick<Logger, 'debug'>
   modules: Pick<ModuleStore, 'has' | 'get' | 'put'>
   /** Where a remote job's input files are kept, as a local job's are (absent: none cached). */
   inputs?: Pick<InputStore, 'has' | 'get' | 'put' | 'sizeOf'>
@@ -85,14 +86,33 @@ export class JobRouter {
     const replicas = request.replicas ?? 0
     if (replicas > 1) return await this.replicated(request, replicas, target === 'remote', options)
     if (peerId === '' && target !== 'remote') {
+      let result: JobResult
       try {
-        return { ...await this.c.jobs.run(request, options), peerId: this.init.peerId, capability: await this.c.network?.capability() }
+        result = await this.c.jobs.run(request, options)
       } catch (err) {
         // auto: a full or absent executor, or a runtime this node lacks, sends the job to a peer.
         if (target !== 'auto' || !(isPhaseError(err, 'queue_full') || isPhaseError(err, 'unavailable') || isPhaseError(err, 'runtime_unavailable'))) throw err
+        return await this.remote(request, undefined, options)
       }
+      return { ...result, peerId: this.init.peerId, capability: await this.ownCapability() }
     }
     return await this.remote(request, peerId === '' ? undefined : peerId, options)
+  }
+
+  /**
+   * This node's capability record for a job it ran, or none when it cannot be had now (the host
+   * still starting, an executor not yet answering for the record's runtimes). The job ran and
+   * its receipt exists, so its id is spent: failing the answer here lost the result for good
+   * (a retry with the same manifest is refused replayed_job). Seen at start-up: a first job
+   * served by executor 1 while executor 0 was not listening yet.
+   */
+  private async ownCapability (): Promise<CapabilityRecord | undefined> {
+    try {
+      return await this.c.network?.capability()
+    } catch (err) {
+      this.c.logger?.debug({ err: (err as Error).message }, 'capability record not available for a job this node ran')
+      return undefined
+    }
   }
 
   private async remote (request: RoutedRequest, peerId: string | undefined, options: { signal?: AbortSignal }): Promise<RoutedResult> {
