@@ -63,7 +63,7 @@ export class DiscoveryNode implements Discovery {
     // loading ajv and compiling it was ~90 ms of the first job's latency).
     validator('manifest')
     const { signer, replays } = add(await startSigner({ logger: log }, config))
-    const { runtime } = add(startRuntimeInfo(config))
+    const { runtime } = add(startRuntimeInfo(config, executors))
     // A job that names a runtime runs on this node's or is refused (never silently on another).
     const jobs = createJobs({ executors, modules, inputs, signer, replays, logger: log.child({ component: 'jobs' }), metrics, runtime }, config, peerId)
     // The network's part is recorded now, and started after the public API opens (below).

@@ -1,7 +1,7 @@
 /**
  * What GetNodeInfo and GET /v1/node report: the node's identity and receipt key, its executors
- * and their runtime, and its network counters. The runtime is asked of the first executor once
- * it answers, then kept (every executor of a node runs the same build).
+ * and their runtime, and its network counters. The runtime is taken from the first executor
+ * that answers, then kept (every executor of a node runs the same build).
  */
 import type { NodeInfoLike } from '@phase-network/rpc'
 import { ExecutorService } from '@phase-network/rpc/executor/v1'
@@ -31,18 +31,39 @@ export interface RuntimePart extends Part {
   runtime: () => Promise<Runtime>
 }
 
-/** A client of executor 0 for its runtime name and version. */
-export function startRuntimeInfo (config: Pick<NodeConfig, 'runtimeDir'>): RuntimePart {
-  const client = createGrpcClient(ExecutorService, executorAddress(config.runtimeDir, 0), { timeoutMs: RUNTIME_TIMEOUT_MS })
+/**
+ * The executors' runtime name and version: from an executor's last polled status when one has
+ * answered, else asked of each executor in turn (0 first) until one answers. Not of executor 0
+ * alone: at start-up executor 1 may serve jobs while executor 0 is not listening yet, and a job's
+ * answer (its capability record), GetNodeInfo and runtime-pinned jobs need the runtime.
+ */
+export function startRuntimeInfo (config: Pick<NodeConfig, 'runtimeDir'>, executors?: Pick<ExecutorSet, 'views' | 'size'>): RuntimePart {
+  const clients = new Map<number, ReturnType<typeof createGrpcClient<typeof ExecutorService>>>()
+  const clientOf = (index: number): ReturnType<typeof createGrpcClient<typeof ExecutorService>> => {
+    let c = clients.get(index)
+    if (c === undefined) {
+      c = createGrpcClient(ExecutorService, executorAddress(config.runtimeDir, index), { timeoutMs: RUNTIME_TIMEOUT_MS })
+      clients.set(index, c)
+    }
+    return c
+  }
   let known: Runtime | undefined
   const runtime = async (): Promise<Runtime> => {
-    if (known === undefined) {
-      const s = await client.getStatus({})
-      known = { name: s.runtimeName, version: s.runtimeVersion }
+    if (known !== undefined) return known
+    const polled = executors?.views().find((v) => v.status !== undefined && v.status.runtimeName !== '')?.status
+    if (polled !== undefined) return (known = { name: polled.runtimeName, version: polled.runtimeVersion })
+    let lastError: unknown
+    for (let index = 0; index < Math.max(1, executors?.size ?? 1); index++) {
+      try {
+        const s = await clientOf(index).getStatus({})
+        return (known = { name: s.runtimeName, version: s.runtimeVersion })
+      } catch (err) {
+        lastError = err
+      }
     }
-    return known
+    throw lastError
   }
-  return { runtime, ...partOf(() => client.close()) }
+  return { runtime, ...partOf(() => { for (const c of clients.values()) c.close() }) }
 }
 
 export interface NodeInfoComponents {
