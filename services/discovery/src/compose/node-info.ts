@@ -5,7 +5,7 @@
  */
 import type { NodeInfoLike } from '@phase-network/rpc'
 import { ExecutorService } from '@phase-network/rpc/executor/v1'
-import { VERSION, createGrpcClient } from '@phase-network/rpc'
+import { VERSION, createGrpcClient, type GrpcClient } from '@phase-network/rpc'
 import type { NodeConfig } from '@phase-network/process'
 import { executorAddress } from '@phase-network/process'
 import type { PhaseNetwork } from '../p2p/index.ts'
@@ -38,8 +38,8 @@ export interface RuntimePart extends Part {
  * answer (its capability record), GetNodeInfo and runtime-pinned jobs need the runtime.
  */
 export function startRuntimeInfo (config: Pick<NodeConfig, 'runtimeDir'>, executors?: Pick<ExecutorSet, 'views' | 'size'>): RuntimePart {
-  const clients = new Map<number, ReturnType<typeof createGrpcClient<typeof ExecutorService>>>()
-  const clientOf = (index: number): ReturnType<typeof createGrpcClient<typeof ExecutorService>> => {
+  const clients = new Map<number, GrpcClient<typeof ExecutorService>>()
+  const clientOf = (index: number): GrpcClient<typeof ExecutorService> => {
     let c = clients.get(index)
     if (c === undefined) {
       c = createGrpcClient(ExecutorService, executorAddress(config.runtimeDir, index), { timeoutMs: RUNTIME_TIMEOUT_MS })
