@@ -1,9 +1,19 @@
 /**
  * Keeps this node's provider records in the DHT: one record per capability key (announceKeys),
- * put now, again before kad-dht lets them expire, and whenever the network around the node
- * changes enough that other peers should hold them (a peer connects while the last announce is
- * stale, or the routing table filled further). A lone node has nobody to store them: it waits
- * for a peer instead of failing.
+ * put now, again before kad-dht lets them expire, and as the routing table fills (the records
+ * go to the peers now closest to the keys). A lone node has nobody to store them: it waits for a
+ * peer instead of failing.
+ *
+ * An announce is three DHT walks and ~60 ADD_PROVIDER messages, and every peer answers each
+ * walk. When a whole network joins at once (a fresh cluster, a restart of many nodes) every
+ * node's table grows for minutes, and re-announcing on each growth multiplied the join's own
+ * work: at 50 nodes on loopback, 18 provides per node while the tables filled, several of one
+ * node's announces in flight at once (each took longer than the gap between them), and the
+ * event loops busy for 3.5 minutes. So: one announce at a time; one caused by table growth only
+ * once the table has doubled since the last, and each such one waits twice as long after the
+ * previous as the one before (REANNOUNCE_GAP_MS, 2×, 4×, … up to the refresh period). A node
+ * joining a settled network loses nothing by it: its first announce already walks that network
+ * to the peers closest to each key.
  */
 import { arch } from 'node:os'
 import type { CID } from 'multiformats/cid'
@@ -12,7 +22,7 @@ import { announceKeys, capabilityKey } from './providers.ts'
 
 /** Provider records are refreshed this often (kad-dht keeps them for 48 h, peers come and go), ms. */
 export const ANNOUNCE_EVERY_MS = 5 * 60 * 1000
-/** Least time between two announces caused by routing-table fills (each is 3 DHT queries), ms. */
+/** Least time from the end of one announce to a re-announce caused by table growth; doubles with each, ms. */
 export const REANNOUNCE_GAP_MS = 10_000
 
 export interface AnnouncerComponents {
@@ -22,56 +32,115 @@ export interface AnnouncerComponents {
   /** True when at least one peer is connected (someone to store the records). */
   connected: () => boolean
   runtime: () => Promise<{ name: string }>
+  /** Peers in the routing table. Default: growth is not tracked (every fill may re-announce). */
+  tableSize?: () => number
   /** The clock (tests). Default: Date.now. */
   now?: () => number
+  /** First gap of re-announces on growth, ms (tests). Default: REANNOUNCE_GAP_MS. */
+  reannounceGapMs?: number
 }
 
 export class Announcer {
   private readonly c: AnnouncerComponents
   private readonly now: () => number
-  private timer: NodeJS.Timeout | undefined
+  private readonly firstGapMs: number
+  private refresh: NodeJS.Timeout | undefined
+  /** The pending re-announce on growth, waiting out its gap. */
+  private later: NodeJS.Timeout | undefined
+  private running: Promise<void> | undefined
+  private stopped = false
+  /** When the last announce that stored the records started (0: none has). */
   private announcedAt = 0
+  /** When the last announce ended, stored or not. */
+  private endedAt = -Infinity
+  /** Routing-table size when the last announce started. */
+  private sizeAtAnnounce = 0
+  /** Table growth reported and not yet acted on. */
+  private grew = false
+  private gapMs: number
+  private count = 0
 
   constructor (components: AnnouncerComponents) {
     this.c = components
     this.now = components.now ?? Date.now
+    this.firstGapMs = components.reannounceGapMs ?? REANNOUNCE_GAP_MS
+    this.gapMs = this.firstGapMs
   }
+
+  /** Announces started so far. */
+  get announces (): number { return this.count }
 
   /** Announces now, then every ANNOUNCE_EVERY_MS. Safe to call twice. */
   start (): void {
-    if (this.timer !== undefined) return
-    this.timer = setInterval(() => { void this.announce() }, ANNOUNCE_EVERY_MS)
-    this.timer.unref()
+    if (this.refresh !== undefined) return
+    this.stopped = false
+    this.refresh = setInterval(() => { void this.announce() }, ANNOUNCE_EVERY_MS)
+    this.refresh.unref()
     void this.announce()
   }
 
   stop (): void {
-    clearInterval(this.timer)
-    this.timer = undefined
+    this.stopped = true
+    clearInterval(this.refresh)
+    clearTimeout(this.later)
+    this.refresh = undefined
+    this.later = undefined
   }
 
   /** A peer connected: announce when the records are as old as the refresh period (a lone node's never went out). */
   onConnect (): void {
-    if (this.now() - this.announcedAt > ANNOUNCE_EVERY_MS) void this.announce()
+    if (this.now() - this.announcedAt > ANNOUNCE_EVERY_MS && this.now() - this.endedAt >= this.firstGapMs) void this.announce()
   }
 
-  /** The routing table filled further: the records go to the peers now closest to the keys. */
+  /** The routing table filled further: once it has doubled, the records go to the peers now closest to the keys. */
   onJoined (): void {
-    if (this.now() - this.announcedAt > REANNOUNCE_GAP_MS) void this.announce()
+    this.grew = true
+    this.consider()
   }
 
-  /** Puts provider records for this node's capability keys into the DHT. */
+  /** Puts provider records for this node's capability keys into the DHT; one announce at a time (a call during one joins it). */
   async announce (): Promise<void> {
-    if (!this.c.connected()) return
-    this.announcedAt = this.now()
+    if (this.running !== undefined) return await this.running
+    if (this.stopped || !this.c.connected()) return
+    this.running = this.put()
+    try {
+      await this.running
+    } finally {
+      this.running = undefined
+      this.endedAt = this.now()
+      this.consider()
+    }
+  }
+
+  private async put (): Promise<void> {
+    const started = this.now()
+    this.sizeAtAnnounce = this.c.tableSize?.() ?? 0
+    this.count++
     try {
       const runtime = await this.c.runtime()
       for (const key of announceKeys(runtime.name, arch())) await this.c.provide(await capabilityKey(key))
+      this.announcedAt = started
       this.c.logger.debug({ event: 'announced' }, 'capability keys provided')
     } catch (err) {
       // Not stored this time: the next peer that connects triggers another try.
       this.announcedAt = 0
       this.c.logger.debug({ err: (err as Error).message }, 'could not provide capability keys yet')
     }
+  }
+
+  /** Re-announces on growth when the table has doubled and the gap since the last announce has passed. */
+  private consider (): void {
+    if (!this.grew || this.stopped || this.running !== undefined || this.later !== undefined) return
+    const size = this.c.tableSize?.()
+    if (size !== undefined && size < 2 * this.sizeAtAnnounce) { this.grew = false; return }
+    const wait = this.endedAt + this.gapMs - this.now()
+    if (wait > 0) {
+      this.later = setTimeout(() => { this.later = undefined; this.consider() }, wait)
+      this.later.unref()
+      return
+    }
+    this.grew = false
+    this.gapMs = Math.min(2 * this.gapMs, ANNOUNCE_EVERY_MS)
+    void this.announce()
   }
 }
