@@ -12,12 +12,9 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
-import { bootstrap } from '@libp2p/bootstrap'
-import { mdns } from '@libp2p/mdns'
 import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayTransport, circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
-import { uPnPNAT } from '@libp2p/upnp-nat'
 import type { AddressSorter, PrivateKey, PeerDiscovery } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '@phase-network/process'
@@ -62,12 +59,19 @@ export type PhaseLibp2p = Libp2p<{ dht: KadDHT, identify: ReturnType<ReturnType<
   doctor: NetworkDoctor
 }
 
+/**
+ * The host's optional parts, loaded by createHost only when configured (bootstrap peers, mDNS,
+ * UPnP); the compile-cache fill loads them all so a start that needs one finds it compiled.
+ */
+export const optionalParts = (): Array<Promise<unknown>> => [import('@libp2p/bootstrap'), import('@libp2p/mdns'), import('@libp2p/upnp-nat')]
+
 export async function createHost (init: HostInit, components: { logger: Logger, onJoined?: () => void }): Promise<PhaseLibp2p> {
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
-  if (init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: [...init.bootstrap] }))
+  // What is off is not loaded (UPnP's port mapper alone is ~60 ms of a cold start and its memory).
+  if (init.bootstrap.length > 0) peerDiscovery.push((await import('@libp2p/bootstrap')).bootstrap({ list: [...init.bootstrap] }))
   // mDNS only reports peers; the LAN dialer connects to them (lan-dialer.ts).
   const lan = init.mdns ? new LanDialer(components.logger.child({ component: 'lan' }), { maxConnections: Math.floor(init.maxConnections / 2) }) : undefined
-  if (lan !== undefined) peerDiscovery.push(lan.wrap(mdns()))
+  if (lan !== undefined) peerDiscovery.push(lan.wrap((await import('@libp2p/mdns')).mdns()))
   const services: Record<string, unknown> = {
     identify: identify(),
     ping: ping(PING_INIT),
@@ -76,7 +80,7 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
     dcutr: dcutr()
   }
   if (init.relayServer) services.relay = circuitRelayServer()
-  if (init.upnp) services.upnp = uPnPNAT()
+  if (init.upnp) services.upnp = (await import('@libp2p/upnp-nat')).uPnPNAT()
   const datastore = new BoundedDatastore({ ...init.store, dhtPrefix: DHT_DATASTORE_PREFIX })
   const node = await createLibp2p({
     privateKey: init.privateKey,

@@ -21,6 +21,7 @@ import type { PeerReputation } from './reputation.ts'
 import { PhaseNetwork } from './network.ts'
 
 export { PhaseNetwork, LOOKUP_MS, SETTLE_MS, CHECK_MS } from './network.ts'
+export { optionalParts } from './host.ts'
 export { JOB_PROTOCOL, CAPABILITY_PROTOCOL, type RemoteResult } from './job-protocol.ts'
 export { JOB_PROTOCOL_2 } from './job-protocol-2.ts'
 export { DEFAULT_READ_TIMEOUT_MS, DEFAULT_MAX_INFLIGHT_BYTES } from './message-caps.ts'
