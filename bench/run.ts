@@ -105,8 +105,8 @@ process.stderr.write('warm latency…\n')
 }
 
 process.stderr.write('throughput…\n')
-// Nodes with 1, 2 and 4 executors up side by side (an idle node costs next to nothing), measured
-// in interleaved rounds (1, 2, 4, 1, 2, 4, …), medians compared: a machine whose speed drifts
+// Nodes with 1, 2 and 4 executors up side by side (an idle node costs next to nothing), warmed,
+// then measured in interleaved rounds (1, 2, 4, 1, 2, 4, …), medians compared: a machine whose speed drifts
 // during the bench (shared hosts) moves every count alike, instead of whichever ran last.
 {
   const counts = [1, 2, 4]
@@ -115,6 +115,8 @@ process.stderr.write('throughput…\n')
   const clients = nodes.map((node) => createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 }))
   try {
     for (const client of clients) await client.submitJob({ manifestJson: manifest(), module: hello })
+    // Warm each node first (its processes' JIT): a node with more executors warms each more slowly.
+    for (const client of clients) await throughput(client, 64, quick ? 500 : 3000)
     const rates = counts.map(() => [] as number[])
     for (let r = 0; r < rounds; r++) {
       for (let i = 0; i < counts.length; i++) rates[i]!.push(await throughput(clients[i]!, 64, quick ? 400 : 1000))

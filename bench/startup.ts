@@ -39,11 +39,15 @@ import { nodeFolder } from '../test/helpers/pm2-node.ts'
 import { launchPlasmd, sessionPids } from './plasmd-launch.ts'
 import { median, printTable, fmtMs, type Row } from './stats.ts'
 
-/** The packages discovery (and the core it uses) import, loaded in one bare process. */
+/**
+ * The packages discovery (and the core it uses) import with a default configuration (mDNS on, no
+ * bootstrap list, UPnP off: bootstrap and UPnP's port mapper are loaded only when configured),
+ * loaded in one bare process.
+ */
 const DISCOVERY_DEPS = [
   '@bufbuild/protobuf', '@chainsafe/libp2p-noise', '@chainsafe/libp2p-quic', '@chainsafe/libp2p-yamux', '@grpc/grpc-js',
-  '@grpc/reflection', '@libp2p/autonat', '@libp2p/bootstrap', '@libp2p/circuit-relay-v2', '@libp2p/crypto/keys', '@libp2p/dcutr',
-  '@libp2p/identify', '@libp2p/kad-dht', '@libp2p/mdns', '@libp2p/peer-id', '@libp2p/ping', '@libp2p/tcp', '@libp2p/upnp-nat',
+  '@grpc/reflection', '@libp2p/autonat', '@libp2p/circuit-relay-v2', '@libp2p/crypto/keys', '@libp2p/dcutr',
+  '@libp2p/identify', '@libp2p/kad-dht', '@libp2p/mdns', '@libp2p/peer-id', '@libp2p/ping', '@libp2p/tcp',
   '@multiformats/multiaddr', '@noble/ed25519', 'ajv/dist/2020.js', 'canonicalize', 'datastore-core', 'grpc-health-check',
   'interface-datastore', 'libp2p', 'pino', 'prom-client'
 ]

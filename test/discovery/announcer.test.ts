@@ -1,131 +1,204 @@
-import { describe, it, expect } from '@jest/globals'
-import { Announcer, ANNOUNCE_EVERY_MS } from '../../services/discovery/src/p2p/announcer.ts'
+/**
+ * The announcer's schedule, on jest's fake clock and timers (exact edges, nothing left to a
+ * loaded machine's timing): one announce at a time; re-announces on growth only once the table
+ * has doubled, each a doubling gap after the last; a peer connecting while the records are
+ * missing or old gets them announced, at once or once the gap after the last try has passed;
+ * stop aborts the announce under way and leaves no timer behind.
+ */
+import { describe, it, expect, jest, beforeEach, afterEach } from '@jest/globals'
+import { Announcer, ANNOUNCE_EVERY_MS, REANNOUNCE_GAP_MS } from '../../services/discovery/src/p2p/announcer.ts'
 import { announceKeys } from '../../services/discovery/src/p2p/providers.ts'
 import { silentLogger } from '../../services/core/process/src/logger.ts'
 
-const GAP_MS = 40
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+const KEYS = announceKeys('v8-wasm', 'x64').length
+/** Each provide takes this long on the fake clock (ms), unless set otherwise. */
+const PROVIDE_MS = 100
 
 interface Harness {
   a: Announcer
   provided: () => number
-  clock: { now: number }
   fail: { on: boolean }
   table: { size: number }
-  /** Each provide waits this long (ms). */
   slow: { ms: number }
+  connected: { on: boolean }
+  aborted: () => number
 }
 
-function announcer (connected = true, clock?: { now: number }): Harness {
+function announcer (): Harness {
   let provided = 0
+  let aborted = 0
   const fail = { on: false }
   const table = { size: 1 }
-  const slow = { ms: 0 }
+  const slow = { ms: PROVIDE_MS }
+  const connected = { on: true }
   const a = new Announcer({
     logger: silentLogger(),
-    connected: () => connected,
+    connected: () => connected.on,
     runtime: async () => ({ name: 'v8-wasm' }),
-    provide: async () => {
-      if (slow.ms > 0) await sleep(slow.ms)
+    provide: async (_key, signal) => {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(resolve, slow.ms)
+        signal.addEventListener('abort', () => { clearTimeout(t); aborted++; reject(signal.reason) }, { once: true })
+      })
       if (fail.on) throw new Error('no peer stored it')
       provided++
     },
-    tableSize: () => table.size,
-    reannounceGapMs: GAP_MS,
-    ...(clock === undefined ? {} : { now: () => clock.now })
+    tableSize: () => table.size
   })
-  return { a, provided: () => provided, clock: clock ?? { now: 0 }, fail, table, slow }
+  return { a, provided: () => provided, fail, table, slow, connected, aborted: () => aborted }
 }
 
-const KEYS = announceKeys('v8-wasm', 'x64').length
+/** Runs the fake clock forward by `ms`, settling promises on the way. */
+const advance = async (ms: number): Promise<void> => { await jest.advanceTimersByTimeAsync(ms) }
+/** One announce's duration with every provide at PROVIDE_MS. */
+const ANNOUNCE_MS = KEYS * PROVIDE_MS
 
 describe('Announcer', () => {
+  beforeEach(() => { jest.useFakeTimers({ now: 1_000_000 }) })
+  afterEach(() => { jest.useRealTimers() })
+
   it('provides every capability key; one announce at a time (a call during one joins it)', async () => {
-    const { a, provided, slow } = announcer()
-    slow.ms = 20
-    await Promise.all([a.announce(), a.announce(), a.announce()])
+    const { a, provided } = announcer()
+    const calls = Promise.all([a.announce(), a.announce(), a.announce()])
+    await advance(ANNOUNCE_MS)
+    await calls
     expect(provided()).toBe(KEYS)
     expect(a.announces).toBe(1)
-    await a.announce()
+    const next = a.announce()
+    await advance(ANNOUNCE_MS)
+    await next
     expect(a.announces).toBe(2)
     a.stop()
   })
 
-  it('re-announces on table growth only once the table has doubled, after a gap that doubles each time', async () => {
+  it('re-announces on growth only once the table has doubled, each a doubling gap after the last', async () => {
     const { a, table } = announcer()
     table.size = 4
-    await a.announce()
+    const first = a.announce()
+    await advance(ANNOUNCE_MS)
+    await first
     expect(a.announces).toBe(1)
-    // Doubled: once the first gap since the last announce has passed.
+    // Grown, not doubled: nothing, however long.
+    table.size = 7
+    a.onJoined()
+    await advance(10 * REANNOUNCE_GAP_MS)
+    expect(a.announces).toBe(1)
+    // Doubled, long after the last announce: at once.
     table.size = 8
     a.onJoined()
-    await sleep(GAP_MS / 4)
-    expect(a.announces).toBe(1)
-    await sleep(GAP_MS)
     expect(a.announces).toBe(2)
-    // Doubled again: the gap is now twice as long; fills in between make one announce.
+    await advance(ANNOUNCE_MS)
+    // Doubled again right after: the gap is now twice REANNOUNCE_GAP_MS from that announce's end;
+    // reports in between make one announce.
     table.size = 16
     a.onJoined()
     a.onJoined()
-    await sleep(GAP_MS * 1.3)
+    await advance(2 * REANNOUNCE_GAP_MS - 1)
+    a.onJoined()
     expect(a.announces).toBe(2)
-    a.onJoined()
-    await sleep(GAP_MS * 1.5)
+    await advance(1)
     expect(a.announces).toBe(3)
-    // Grown, not doubled: nothing, now or later.
-    table.size = 31
+    await advance(ANNOUNCE_MS)
+    // And then four times.
+    table.size = 32
     a.onJoined()
-    await sleep(GAP_MS * 6)
+    await advance(4 * REANNOUNCE_GAP_MS - 1)
     expect(a.announces).toBe(3)
+    await advance(1)
+    expect(a.announces).toBe(4)
+    await advance(ANNOUNCE_MS)
     a.stop()
   })
 
-  it('a fill reported during an announce is acted on after it, and nothing is left pending after stop', async () => {
-    const { a, table, slow } = announcer()
-    slow.ms = 30
+  it('acts on growth reported during an announce once it ends', async () => {
+    const { a, table } = announcer()
     const first = a.announce()
     table.size = 10
     a.onJoined()
+    await advance(ANNOUNCE_MS)
     await first
     expect(a.announces).toBe(1)
-    await sleep(GAP_MS * 1.5)
+    await advance(REANNOUNCE_GAP_MS - 1)
+    expect(a.announces).toBe(1)
+    await advance(1)
     expect(a.announces).toBe(2)
-    await sleep(KEYS * 30 + 20)
+    await advance(ANNOUNCE_MS)
+    a.stop()
+  })
+
+  it('announces on a new peer when the records are missing or as old as the refresh period', async () => {
+    const { a, provided, connected } = announcer()
+    // Alone at start: nothing to do, and nothing tried.
+    connected.on = false
+    a.start()
+    await advance(ANNOUNCE_MS)
+    expect(a.announces).toBe(0)
+    connected.on = true
+    a.onConnect()
+    await advance(ANNOUNCE_MS)
+    expect(provided()).toBe(KEYS)
+    a.onConnect()
+    await advance(ANNOUNCE_MS)
+    expect(a.announces).toBe(1)
+    // The refresh runs every ANNOUNCE_EVERY_MS on its own.
+    await advance(ANNOUNCE_EVERY_MS)
+    expect(a.announces).toBe(2)
+    a.stop()
+  })
+
+  it('after a failed announce, a peer connecting within the gap gets the records once it has passed', async () => {
+    const { a, provided, fail } = announcer()
+    fail.on = true
+    const first = a.announce()
+    // It fails at the first key's provide.
+    await advance(PROVIDE_MS)
+    await first
+    expect(provided()).toBe(0)
+    fail.on = false
+    // Right after the failure: not yet (a join's connects would retry back to back) …
+    a.onConnect()
+    a.onConnect()
+    await advance(REANNOUNCE_GAP_MS - 1)
+    expect(a.announces).toBe(1)
+    // … but not forgotten.
+    await advance(1)
+    expect(a.announces).toBe(2)
+    await advance(ANNOUNCE_MS)
+    expect(provided()).toBe(KEYS)
+    a.stop()
+  })
+
+  it('after a failed announce, any growth re-announces (nothing was stored at the old size)', async () => {
+    const { a, table, fail } = announcer()
+    table.size = 20
+    fail.on = true
+    const first = a.announce()
+    await advance(PROVIDE_MS)
+    await first
+    fail.on = false
+    table.size = 21
+    a.onJoined()
+    await advance(REANNOUNCE_GAP_MS)
+    expect(a.announces).toBe(2)
+    await advance(ANNOUNCE_MS)
+    a.stop()
+  })
+
+  it('stop aborts the provide under way and leaves no timer behind', async () => {
+    const { a, table, slow, aborted } = announcer()
+    slow.ms = 10 * REANNOUNCE_GAP_MS
+    const first = a.announce()
     table.size = 40
     a.onJoined()
+    await advance(PROVIDE_MS)
     a.stop()
-    await sleep(GAP_MS * 3)
-    expect(a.announces).toBe(2)
-  })
-
-  it('announces on a new peer only when the records are as old as the refresh period', async () => {
-    const { a, provided, clock } = announcer(true, { now: 1_000_000 })
-    await a.announce()
+    await first
+    expect(aborted()).toBe(1)
+    expect(jest.getTimerCount()).toBe(0)
+    a.onJoined()
     a.onConnect()
-    await sleep(10)
-    expect(provided()).toBe(KEYS)
-    clock.now += ANNOUNCE_EVERY_MS + 1
-    a.onConnect()
-    await sleep(10)
-    expect(provided()).toBe(2 * KEYS)
-  })
-
-  it('does nothing alone, and tries again at a peer that connects a gap after a failed announce', async () => {
-    const lone = announcer(false)
-    await lone.a.announce()
-    expect(lone.provided()).toBe(0)
-    expect(lone.a.announces).toBe(0)
-    const { a, provided, fail, clock } = announcer(true, { now: 1_000_000 })
-    fail.on = true
-    await a.announce()
-    fail.on = false
-    // Right after the failure: not yet (a join's connects would retry back to back).
-    a.onConnect()
-    await sleep(10)
-    expect(provided()).toBe(0)
-    clock.now += GAP_MS
-    a.onConnect()
-    await sleep(10)
-    expect(provided()).toBe(KEYS)
+    expect(jest.getTimerCount()).toBe(0)
+    await advance(ANNOUNCE_EVERY_MS)
+    expect(a.announces).toBe(1)
   })
 })

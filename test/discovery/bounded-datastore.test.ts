@@ -25,6 +25,18 @@ describe('BoundedDatastore', () => {
     expect(store.usage().dhtBytes).toBe(900 + '/dht/record/a'.length)
   })
 
+  it("stores this node's own provider records however full strangers' records made the zone", () => {
+    const store = new BoundedDatastore({ maxDhtBytes: 1000, maxProviderRecordsPerPeer: 1, self: 'peerSelf' })
+    store.put(new Key('/dht/provider/cid1/peerA'), bytes(900))
+    expect(() => store.put(new Key('/dht/provider/cid2/peerB'), bytes(200))).toThrow(expect.objectContaining({ code: 'limit_exceeded' }))
+    for (const cid of ['cid1', 'cid2', 'cid3']) store.put(new Key(`/dht/provider/${cid}/peerSelf`), bytes(200))
+    expect(store.has(new Key('/dht/provider/cid3/peerSelf'))).toBe(true)
+    // Not counted, so they take no stranger's room either.
+    expect(store.usage()).toEqual(expect.objectContaining({ dhtBytes: 900 + '/dht/provider/cid1/peerA'.length, providerRecords: 1 }))
+    store.delete(new Key('/dht/provider/cid3/peerSelf'))
+    expect(store.usage().dhtBytes).toBe(900 + '/dht/provider/cid1/peerA'.length)
+  })
+
   it('drops the least recently written peer-store entries past the byte cap', async () => {
     const store = new BoundedDatastore({ maxPeerStoreBytes: 3000 })
     for (let i = 0; i < 10; i++) store.put(new Key(`/peers/p${i}`), bytes(1000))

@@ -8,6 +8,9 @@
  *    records already stored stay.
  *  - Peer-store entries (`/peers/...`): at most `maxPeerStoreBytes`; past it the least recently
  *    written entries are dropped (a peer that is still around writes its entry again).
+ * The node's own provider records (`self`: its capability keys, a handful) are outside the bound:
+ * kad-dht stores each locally before it sends it out, so strangers who filled the zone would
+ * otherwise stop the node from announcing itself at all.
  */
 import { MemoryDatastore } from 'datastore-core'
 import type { Key } from 'interface-datastore'
@@ -22,6 +25,8 @@ export interface BoundedDatastoreInit {
   maxPeerStoreBytes?: number
   /** The DHT's datastore prefix. Default: '/dht'. */
   dhtPrefix?: string
+  /** This node's PeerId: its own provider records are not counted. Default: none. */
+  self?: string
 }
 
 /** Longest PeerId text quoted in an error message. */
@@ -47,7 +52,8 @@ export class BoundedDatastore extends MemoryDatastore {
       maxDhtBytes: init.maxDhtBytes ?? DEFAULT_MAX_DHT_BYTES,
       maxProviderRecordsPerPeer: init.maxProviderRecordsPerPeer ?? DEFAULT_MAX_PROVIDER_RECORDS_PER_PEER,
       maxPeerStoreBytes: init.maxPeerStoreBytes ?? DEFAULT_MAX_PEER_STORE_BYTES,
-      dhtPrefix: init.dhtPrefix ?? '/dht'
+      dhtPrefix: init.dhtPrefix ?? '/dht',
+      self: init.self ?? ''
     }
     this.providerPrefix = `${this.limits.dhtPrefix}/provider/`
   }
@@ -69,6 +75,7 @@ export class BoundedDatastore extends MemoryDatastore {
     const old = this.sizes.get(k)?.size
     if (zone === 'dht') {
       const provider = this.providerOf(k)
+      if (provider !== undefined && provider === this.limits.self) return super.put(key, val, options) as Key
       if (old === undefined && provider !== undefined && (this.providersByPeer.get(provider) ?? 0) >= this.limits.maxProviderRecordsPerPeer) {
         throw new LimitExceededError(`peer ${provider.slice(0, MAX_QUOTED_PEER)} has ${this.limits.maxProviderRecordsPerPeer} provider records here already`)
       }

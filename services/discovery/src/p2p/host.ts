@@ -5,6 +5,7 @@
  * server opt-in), DCUtR, and UPnP only when asked for.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { quic } from '@chainsafe/libp2p-quic'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -81,7 +82,7 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
   }
   if (init.relayServer) services.relay = circuitRelayServer()
   if (init.upnp) services.upnp = (await import('@libp2p/upnp-nat')).uPnPNAT()
-  const datastore = new BoundedDatastore({ ...init.store, dhtPrefix: DHT_DATASTORE_PREFIX })
+  const datastore = new BoundedDatastore({ ...init.store, dhtPrefix: DHT_DATASTORE_PREFIX, self: peerIdFromPrivateKey(init.privateKey).toString() })
   const node = await createLibp2p({
     privateKey: init.privateKey,
     datastore,

@@ -79,7 +79,11 @@ export class PhaseNetwork {
     if (this.reputationFile !== undefined && this.reputation.size === 0) this.reputation.restore(await this.reputationFile.load())
     let announcer: Announcer | undefined
     const node = this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log, onJoined: () => { announcer?.onJoined() } })
-    announcer = new Announcer({ logger: this.log, connected: () => node.getConnections().length > 0, runtime: this.c.runtime, tableSize: () => this.dhtPeers(), provide: async (key) => { await node.contentRouting.provide(key) } })
+    announcer = new Announcer({ logger: this.log, connected: () => node.getConnections().length > 0, runtime: this.c.runtime, tableSize: () => this.dhtPeers(), provide: async (key, signal) => { await node.contentRouting.provide(key, { signal }) } })
+    // Every growth of the routing table is reported (not only the join's fills): the table may
+    // double from peers that contact this node while no fill runs.
+    const table = (node.services.dht as unknown as { routingTable: { addEventListener: (type: 'peer:add', fn: () => void) => void } }).routingTable
+    table.addEventListener('peer:add', () => { announcer?.onJoined() })
     // What is kept of a peer goes with it (a record is fetched again, and checked, if it returns).
     let cache: CapabilityCache | undefined
     const book = new PeerBook({
