@@ -52,6 +52,15 @@ function announcer (): Harness {
 const advance = async (ms: number): Promise<void> => { await jest.advanceTimersByTimeAsync(ms) }
 /** One announce's duration with every provide at PROVIDE_MS. */
 const ANNOUNCE_MS = KEYS * PROVIDE_MS
+/** The next announce starts exactly `ms` from now (not a millisecond before), then runs to its end. */
+async function nextAnnounceIn (a: Announcer, ms: number): Promise<void> {
+  const before = a.announces
+  await advance(ms - 1)
+  expect(a.announces).toBe(before)
+  await advance(1)
+  expect(a.announces).toBe(before + 1)
+  await advance(ANNOUNCE_MS)
+}
 
 describe('Announcer', () => {
   beforeEach(() => { jest.useFakeTimers({ now: 1_000_000 }) })
@@ -102,11 +111,8 @@ describe('Announcer', () => {
     // And then four times.
     table.size = 32
     a.onJoined()
-    await advance(4 * REANNOUNCE_GAP_MS - 1)
-    expect(a.announces).toBe(3)
-    await advance(1)
+    await nextAnnounceIn(a, 4 * REANNOUNCE_GAP_MS)
     expect(a.announces).toBe(4)
-    await advance(ANNOUNCE_MS)
     a.stop()
   })
 
@@ -118,11 +124,7 @@ describe('Announcer', () => {
     await advance(ANNOUNCE_MS)
     await first
     expect(a.announces).toBe(1)
-    await advance(REANNOUNCE_GAP_MS - 1)
-    expect(a.announces).toBe(1)
-    await advance(1)
-    expect(a.announces).toBe(2)
-    await advance(ANNOUNCE_MS)
+    await nextAnnounceIn(a, REANNOUNCE_GAP_MS)
     a.stop()
   })
 
@@ -158,12 +160,8 @@ describe('Announcer', () => {
     // Right after the failure: not yet (a join's connects would retry back to back) …
     a.onConnect()
     a.onConnect()
-    await advance(REANNOUNCE_GAP_MS - 1)
-    expect(a.announces).toBe(1)
     // … but not forgotten.
-    await advance(1)
-    expect(a.announces).toBe(2)
-    await advance(ANNOUNCE_MS)
+    await nextAnnounceIn(a, REANNOUNCE_GAP_MS)
     expect(provided()).toBe(KEYS)
     a.stop()
   })
