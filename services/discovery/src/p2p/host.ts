@@ -25,6 +25,7 @@ import { admitConnected, fillOnJoin, skipKnownContacts, type ContactSource, type
 import { LanDialer } from './lan-dialer.ts'
 import { NetworkDoctor } from './diagnostics.ts'
 import { TIME_PROTOCOL, TIME_MAX_INBOUND_STREAMS, serveTime } from './clock.ts'
+import { limitDhtRequests, type DhtRpc } from './peer-limits.ts'
 
 export const DHT_PROTOCOL = '/phase/kad/1.0.0'
 /** Where the DHT keeps its records in the datastore (kad-dht's default). */
@@ -193,8 +194,9 @@ const PING_QUEUE = 1024
 /**
  * What kad-dht does not do itself: admit connected peers to the routing table without a ping,
  * pass on only the contacts of a lookup answer that are new (dht-join.ts), fill the table as
- * peers join (dht-join.ts), and keep one connection per pair of peers (connection-dedupe.ts).
- * Returns a function that stops the last three.
+ * peers join (dht-join.ts), keep one connection per pair of peers (connection-dedupe.ts), and
+ * hold each peer's inbound DHT requests to a rate (peer-limits.ts). Returns a function that
+ * undoes the last four.
  */
 export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void): () => void {
   const dht = node.services.dht as KadDHT & { routingTable: JoinTable }
@@ -202,7 +204,8 @@ export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void): 
   const unskip = skipKnownContacts((dht as unknown as { network: ContactSource }).network, dht.routingTable as unknown as ContactTable, node.peerId.toString())
   const joiner = fillOnJoin(dht, dht.routingTable, node.peerId.toMultihash().bytes, { onFilled: onJoined })
   const undedupe = dedupeConnections(node)
-  return () => { joiner.stop(); undedupe(); unskip() }
+  const limit = limitDhtRequests((dht as unknown as { rpc?: DhtRpc }).rpc)
+  return () => { joiner.stop(); undedupe(); unskip(); limit.undo() }
 }
 
 /**

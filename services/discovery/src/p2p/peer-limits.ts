@@ -1,7 +1,8 @@
 /**
- * Per-peer protection of the job protocol: at most `concurrency` jobs of one peer at a time and
- * a token bucket of `perSecond` jobs (burst = 2 s worth). One flooding peer is refused with
- * queue_full while others keep being served. Memory stays bounded: idle peers are forgotten.
+ * Per-peer protection of the job protocol and of the DHT's inbound requests: at most
+ * `concurrency` of one peer's requests at a time and a token bucket of `perSecond` (burst = 2 s
+ * worth). One flooding peer is refused (queue_full) while others keep being served. Memory stays
+ * bounded: idle peers are forgotten.
  */
 import { QueueFullError } from '@phase-network/protocol'
 
@@ -18,6 +19,8 @@ export interface PeerLimiterInit {
   perSecond: number
   /** Peers tracked at once; idle ones are dropped first. Default: DEFAULT_MAX_LIMITED_PEERS (10000). */
   maxPeers?: number
+  /** What is limited, in refusals' messages. Default: 'jobs'. */
+  what?: string
 }
 
 export class PeerLimiter {
@@ -25,7 +28,7 @@ export class PeerLimiter {
   private readonly init: Required<PeerLimiterInit>
 
   constructor (init: PeerLimiterInit) {
-    this.init = { maxPeers: DEFAULT_MAX_LIMITED_PEERS, ...init }
+    this.init = { maxPeers: DEFAULT_MAX_LIMITED_PEERS, what: 'jobs', ...init }
   }
 
   /** Takes a slot for `peer` or throws QueueFullError; call the returned function when done. */
@@ -34,8 +37,8 @@ export class PeerLimiter {
     const e = this.peers.get(peer) ?? { inFlight: 0, tokens: burst, at: now }
     e.tokens = Math.min(burst, e.tokens + (now - e.at) * this.init.perSecond / MS_PER_S)
     e.at = now
-    if (e.inFlight >= this.init.concurrency) throw new QueueFullError(`peer has ${e.inFlight} jobs running here, the limit is ${this.init.concurrency}`)
-    if (e.tokens < 1) throw new QueueFullError(`peer sends more than ${this.init.perSecond} jobs/s`)
+    if (e.inFlight >= this.init.concurrency) throw new QueueFullError(`peer has ${e.inFlight} ${this.init.what} running here, the limit is ${this.init.concurrency}`)
+    if (e.tokens < 1) throw new QueueFullError(`peer sends more than ${this.init.perSecond} ${this.init.what}/s`)
     e.tokens -= 1
     e.inFlight++
     this.peers.delete(peer)
@@ -60,4 +63,49 @@ export class PeerLimiter {
       if (e.inFlight === 0) this.peers.delete(peer)
     }
   }
+}
+
+/**
+ * DHT requests one peer may have answered here per second (its burst: BURST_SECONDS' worth).
+ * Answering one (FIND_NODE, GET_PROVIDERS: the closest peers, each read from the peer store) is
+ * 0.5–2 ms of this node's event loop, and kad-dht answers every message a peer sends on any of
+ * its streams with no rate of its own: one peer could keep discovery's loop busy and delay
+ * every local job. A 50-node network joining at once sends one peer ~0.1 requests/s on average
+ * (bursts of a few dozen), far below this.
+ */
+export const DHT_REQUESTS_PER_PEER_PER_S = 100
+/** DHT requests of one peer answered at once (kad-dht's own stream cap is 32 per connection). */
+export const DHT_REQUESTS_PER_PEER_AT_ONCE = 16
+
+/** kad-dht 16's inbound RPC (`dht.rpc`): every message a peer sends goes through handleMessage. */
+export interface DhtRpc {
+  handleMessage: (peer: { toString: () => string }, message: unknown) => Promise<unknown>
+}
+
+/**
+ * Holds each peer's inbound DHT requests to `perSecond` (burst 2 s worth) and `concurrency` at
+ * once: one past either fails (kad-dht aborts that stream; the peer's query moves to another
+ * peer). Returns the count of refused requests and a function that undoes it; false-y
+ * `installed` when this kad-dht has no such hook (another version).
+ */
+export function limitDhtRequests (rpc: DhtRpc | undefined, init: PeerLimiterInit = { perSecond: DHT_REQUESTS_PER_PEER_PER_S, concurrency: DHT_REQUESTS_PER_PEER_AT_ONCE, what: 'DHT requests' }): { installed: boolean, refused: () => number, undo: () => void } {
+  const handle = rpc?.handleMessage
+  if (rpc === undefined || typeof handle !== 'function') return { installed: false, refused: () => 0, undo: () => {} }
+  const limiter = new PeerLimiter(init)
+  let refused = 0
+  rpc.handleMessage = async function (peer, message) {
+    let release: () => void
+    try {
+      release = limiter.acquire(peer.toString())
+    } catch (err) {
+      refused++
+      throw err
+    }
+    try {
+      return await handle.call(this, peer, message)
+    } finally {
+      release()
+    }
+  }
+  return { installed: true, refused: () => refused, undo: () => { rpc.handleMessage = handle } }
 }
