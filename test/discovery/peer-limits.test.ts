@@ -1,5 +1,5 @@
 /** PeerLimiter: per-peer concurrency and rate, refilled over time, with bounded memory. */
-import { describe, it, expect } from '@jest/globals'
+import { describe, it, expect, jest, beforeEach, afterEach } from '@jest/globals'
 import { PeerLimiter, limitDhtRequests } from '../../services/discovery/src/p2p/peer-limits.ts'
 
 describe('PeerLimiter', () => {
@@ -30,38 +30,61 @@ describe('PeerLimiter', () => {
 
 describe('limitDhtRequests', () => {
   const peer = (id: string): { toString: () => string } => ({ toString: () => id })
+  beforeEach(() => { jest.useFakeTimers({ now: 1_000_000 }) })
+  afterEach(() => { jest.useRealTimers() })
 
-  it("holds one peer's inbound DHT requests to its rate and concurrency; other peers are answered", async () => {
+  it("holds one peer's inbound DHT requests to its rate; other peers are answered; it refills", async () => {
     const answered: string[] = []
+    const refusals: string[] = []
     const rpc = { handleMessage: async (p: { toString: () => string }, m: unknown) => { answered.push(p.toString()); return m } }
-    const limit = limitDhtRequests(rpc, { perSecond: 10, concurrency: 4, what: 'DHT requests' })
+    const limit = limitDhtRequests(rpc, { perPeer: { perSecond: 10, concurrency: 4 }, onRefused: (p, reason) => { refusals.push(`${p}: ${reason}`) } })
     expect(limit.installed).toBe(true)
-    // Rate: the burst (2 s worth) in a row, then refused.
-    let refusedA = 0
-    for (let i = 0; i < 25; i++) {
-      await rpc.handleMessage(peer('a'), i).catch((err: Error) => { refusedA++; expect(err.message).toMatch(/more than 10 DHT requests\/s/) })
-    }
-    expect(answered.filter((p) => p === 'a').length).toBeGreaterThanOrEqual(20)
-    expect(refusedA).toBeGreaterThanOrEqual(4)
+    // The burst (2 s worth) in a row, then refused.
+    for (let i = 0; i < 20; i++) await rpc.handleMessage(peer('a'), i)
+    await expect(rpc.handleMessage(peer('a'), 20)).rejects.toMatchObject({ code: 'queue_full', message: expect.stringMatching(/more than 10 DHT requests\/s/) })
+    expect(refusals).toEqual([expect.stringMatching(/^a: peer sends more than 10 DHT requests\/s/)])
     expect(await rpc.handleMessage(peer('b'), 'x')).toBe('x')
-    expect(limit.refused()).toBe(refusedA)
+    // A tenth of a second refills one.
+    jest.advanceTimersByTime(100)
+    expect(await rpc.handleMessage(peer('a'), 'refilled')).toBe('refilled')
+    await expect(rpc.handleMessage(peer('a'), 22)).rejects.toMatchObject({ code: 'queue_full' })
+    expect(limit.refused()).toBe(2)
     limit.undo()
     expect(await rpc.handleMessage(peer('a'), 'after')).toBe('after')
   })
 
-  it('refuses past the concurrency while the slow ones run, and frees the slots as they end', async () => {
+  it('holds all peers together to their own bound (many PeerIds, each within its rate)', async () => {
+    const rpc = { handleMessage: async (_p: unknown, m: unknown) => m }
+    const limit = limitDhtRequests(rpc, { perPeer: { perSecond: 10, concurrency: 4 }, all: { perSecond: 25, concurrency: 100 } })
+    let answered = 0
+    for (let i = 0; i < 60; i++) await rpc.handleMessage(peer(`p${i}`), i).then(() => { answered++ }, () => {})
+    expect(answered).toBe(50)
+    expect(limit.refused()).toBe(10)
+  })
+
+  it('refuses past the concurrency while the slow ones run, and frees the slots as they end, also when one fails', async () => {
     let open = 0
-    const gate: Array<() => void> = []
-    const rpc = { handleMessage: async (_p: unknown, _m: unknown) => { open++; await new Promise<void>((resolve) => gate.push(resolve)); open--; return 'ok' } }
-    const limit = limitDhtRequests(rpc, { perSecond: 1000, concurrency: 2 })
+    const gate: Array<(ok: boolean) => void> = []
+    const rpc = {
+      handleMessage: async (_p: unknown, _m: unknown) => {
+        open++
+        const ok = await new Promise<boolean>((resolve) => gate.push(resolve))
+        open--
+        if (!ok) throw new Error('handler failed')
+        return 'ok'
+      }
+    }
+    const limit = limitDhtRequests(rpc, { perPeer: { perSecond: 1000, concurrency: 2 } })
     const first = [rpc.handleMessage(peer('a'), 1), rpc.handleMessage(peer('a'), 2)]
     await expect(rpc.handleMessage(peer('a'), 3)).rejects.toMatchObject({ code: 'queue_full' })
     expect(open).toBe(2)
-    for (const release of gate.splice(0)) release()
-    await Promise.all(first)
-    const again = rpc.handleMessage(peer('a'), 4)
-    for (const release of gate.splice(0)) release()
-    expect(await again).toBe('ok')
+    gate.shift()!(true)
+    gate.shift()!(false)
+    await first[0]
+    await expect(first[1]).rejects.toThrow('handler failed')
+    const again = [rpc.handleMessage(peer('a'), 4), rpc.handleMessage(peer('a'), 5)]
+    for (const release of gate.splice(0)) release(true)
+    expect(await Promise.all(again)).toEqual(['ok', 'ok'])
     expect(limit.refused()).toBe(1)
   })
 

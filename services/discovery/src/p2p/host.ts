@@ -105,7 +105,7 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
   node.doctor = new NetworkDoctor(node as never, { bootstrap: init.bootstrap })
   await node.handle(TIME_PROTOCOL, async (stream) => { await serveTime(stream) }, { maxInboundStreams: TIME_MAX_INBOUND_STREAMS, maxOutboundStreams: 1, runOnLimitedConnection: true })
   const log = components.logger
-  const stopTuning = tuneDht(node, components.onJoined)
+  const stopTuning = tuneDht(node, components.onJoined, log)
   lan?.attach(node)
   const stop = node.stop.bind(node)
   node.stop = async () => { lan?.stop(); stopTuning(); await stop() }
@@ -188,6 +188,9 @@ export const PING_INIT = { maxOutboundStreams: 2, maxInboundStreams: 4 }
  */
 export const CONNECTION_MONITOR = { enabled: false }
 
+/** Least time between two log lines about refused DHT requests, ms. */
+const REFUSAL_LOG_MS = 10_000
+
 /** Pings of new contacts waiting at once (each a few hundred bytes of state). */
 const PING_QUEUE = 1024
 
@@ -198,13 +201,25 @@ const PING_QUEUE = 1024
  * hold each peer's inbound DHT requests to a rate (peer-limits.ts). Returns a function that
  * undoes the last four.
  */
-export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void): () => void {
+export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void, log?: Logger): () => void {
   const dht = node.services.dht as KadDHT & { routingTable: JoinTable }
   admitConnected(dht.routingTable, (peer) => node.getConnections().some((c) => c.status === 'open' && c.remotePeer.toString() === peer))
   const unskip = skipKnownContacts((dht as unknown as { network: ContactSource }).network, dht.routingTable as unknown as ContactTable, node.peerId.toString())
   const joiner = fillOnJoin(dht, dht.routingTable, node.peerId.toMultihash().bytes, { onFilled: onJoined })
   const undedupe = dedupeConnections(node)
-  const limit = limitDhtRequests((dht as unknown as { rpc?: DhtRpc }).rpc)
+  // Refusals are logged at most once per REFUSAL_LOG_MS, with how many since the last line.
+  let loggedAt = -Infinity
+  let since = 0
+  const limit = limitDhtRequests((dht as unknown as { rpc?: DhtRpc }).rpc, {
+    onRefused: (peer, reason) => {
+      since++
+      if (Date.now() - loggedAt < REFUSAL_LOG_MS) return
+      log?.warn({ event: 'dht_refused', peer, refused: since, reason }, 'DHT requests refused: peers past their rate')
+      loggedAt = Date.now()
+      since = 0
+    }
+  })
+  if (!limit.installed) log?.warn({ event: 'dht_unbounded' }, "this kad-dht has no inbound request hook: peers' DHT requests are not rate-bound")
   return () => { joiner.stop(); undedupe(); unskip(); limit.undo() }
 }
 

@@ -76,35 +76,53 @@ export class PeerLimiter {
 export const DHT_REQUESTS_PER_PEER_PER_S = 100
 /** DHT requests of one peer answered at once (kad-dht's own stream cap is 32 per connection). */
 export const DHT_REQUESTS_PER_PEER_AT_ONCE = 16
+/** DHT requests of all peers together answered per second (many PeerIds each within its own rate). */
+export const DHT_REQUESTS_PER_S = 1000
+/** DHT requests of all peers together answered at once. */
+export const DHT_REQUESTS_AT_ONCE = 256
 
 /** kad-dht 16's inbound RPC (`dht.rpc`): every message a peer sends goes through handleMessage. */
 export interface DhtRpc {
   handleMessage: (peer: { toString: () => string }, message: unknown) => Promise<unknown>
 }
 
+export interface DhtLimits {
+  /** Each peer's bound. Default: DHT_REQUESTS_PER_PEER_PER_S, DHT_REQUESTS_PER_PEER_AT_ONCE. */
+  perPeer?: PeerLimiterInit
+  /** All peers' together. Default: DHT_REQUESTS_PER_S, DHT_REQUESTS_AT_ONCE. */
+  all?: PeerLimiterInit
+  /** Called for each refused request (the caller rate-limits what it logs). */
+  onRefused?: (peer: string, reason: string) => void
+}
+
 /**
- * Holds each peer's inbound DHT requests to `perSecond` (burst 2 s worth) and `concurrency` at
- * once: one past either fails (kad-dht aborts that stream; the peer's query moves to another
- * peer). Returns the count of refused requests and a function that undoes it; false-y
- * `installed` when this kad-dht has no such hook (another version).
+ * Holds inbound DHT requests to a rate and a count at once, per peer and for all peers
+ * together (burst 2 s worth): one past either fails (kad-dht aborts that stream; the peer's
+ * query moves to another peer). Returns whether the hook was found (false: another kad-dht
+ * version; nothing is bounded), the count of refused requests, and a function that undoes it.
  */
-export function limitDhtRequests (rpc: DhtRpc | undefined, init: PeerLimiterInit = { perSecond: DHT_REQUESTS_PER_PEER_PER_S, concurrency: DHT_REQUESTS_PER_PEER_AT_ONCE, what: 'DHT requests' }): { installed: boolean, refused: () => number, undo: () => void } {
+export function limitDhtRequests (rpc: DhtRpc | undefined, limits: DhtLimits = {}): { installed: boolean, refused: () => number, undo: () => void } {
   const handle = rpc?.handleMessage
   if (rpc === undefined || typeof handle !== 'function') return { installed: false, refused: () => 0, undo: () => {} }
-  const limiter = new PeerLimiter(init)
+  const perPeer = new PeerLimiter({ perSecond: DHT_REQUESTS_PER_PEER_PER_S, concurrency: DHT_REQUESTS_PER_PEER_AT_ONCE, what: 'DHT requests', ...limits.perPeer })
+  const all = new PeerLimiter({ perSecond: DHT_REQUESTS_PER_S, concurrency: DHT_REQUESTS_AT_ONCE, what: 'DHT requests from all peers', ...limits.all })
   let refused = 0
   rpc.handleMessage = async function (peer, message) {
-    let release: () => void
+    const id = peer.toString()
+    const releases: Array<() => void> = []
     try {
-      release = limiter.acquire(peer.toString())
+      releases.push(perPeer.acquire(id))
+      releases.push(all.acquire(''))
     } catch (err) {
+      for (const release of releases) release()
       refused++
+      limits.onRefused?.(id, (err as Error).message)
       throw err
     }
     try {
       return await handle.call(this, peer, message)
     } finally {
-      release()
+      for (const release of releases) release()
     }
   }
   return { installed: true, refused: () => refused, undo: () => { rpc.handleMessage = handle } }
