@@ -154,7 +154,7 @@ export class JobRouter {
     if (local === 1) {
       tasks.push((async () => {
         try {
-          const r = { ...await this.c.jobs.run({ manifest, ...(request.inputs !== undefined ? { inputs: request.inputs } : {}) }, options), peerId: this.init.peerId, capability: await network.capability() }
+          const r = { ...await this.c.jobs.run({ manifest, ...(request.inputs !== undefined ? { inputs: request.inputs } : {}) }, options), peerId: this.init.peerId, capability: await this.ownCapability() }
           runs.unshift(r)
           outcomes.push(outcome(r, r.capability))
         } catch (err) {
