@@ -8,6 +8,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import type { NodeConfig, Logger } from '@phase-network/process'
 import { UnavailableError, type CapabilityRecord } from '@phase-network/protocol'
 import type { FoundExecutor, NetworkComponents, PeerSummary, PhaseNetwork, Requirements } from '../p2p/index.ts'
+import { P2P_OPTIONAL_PACKAGES, P2P_PACKAGES, loadStepwise } from '../p2p/packages.ts'
 import { once, type Part } from './parts.ts'
 
 export interface NetworkPartComponents {
@@ -99,9 +100,22 @@ export function networkPart (components: NetworkPartComponents, config: NetworkC
   }
 }
 
+/** The packages the p2p part will load with `config`, in the order to load them (p2p/packages.ts). */
+export function p2pPackages (p2p: NetworkConfig['p2p']): string[] {
+  const optional = [
+    p2p.bootstrap.length > 0 ? P2P_OPTIONAL_PACKAGES.bootstrap : undefined,
+    p2p.mdns ? P2P_OPTIONAL_PACKAGES.mdns : undefined,
+    p2p.upnp ? P2P_OPTIONAL_PACKAGES.upnp : undefined
+  ]
+  return [...P2P_PACKAGES, ...optional.filter((name) => name !== undefined)]
+}
+
 async function createNetwork (components: NetworkPartComponents, config: NetworkConfig): Promise<PhaseNetwork> {
-  const { PhaseNetwork } = await import('../p2p/index.ts')
   const p2p = config.p2p
+  // Package by package, each in a turn of its own: the public API is open and local jobs are
+  // served between them (one import of the whole part held the event loop ~250 ms).
+  await loadStepwise(p2pPackages(p2p), async (name) => await import(name))
+  const { PhaseNetwork } = await import('../p2p/index.ts')
   return new PhaseNetwork({
     logger: components.logger,
     privateKey: components.privateKey,
