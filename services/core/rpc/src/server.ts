@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js'
 import { createServer as createNetServer, type Server as NetServer, type ListenOptions, type Socket } from 'node:net'
 import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf'
 import { CancelledError, ERROR_TABLE, PhaseError, toPublicError } from '@phase-network/protocol/errors'
+import { RateLog } from '@phase-network/protocol/rate-log'
 import type { Logger } from './logger.ts'
 import { toGrpcDefinition } from './definition.ts'
 import { prepareSocket } from './socket.ts'
@@ -111,10 +112,8 @@ export class GrpcServer {
   private readonly silentMs: number
   private readonly watched = new Map<Socket, Watched>()
   private sweeper: NodeJS.Timeout | undefined
-  /** Refused at accept (past maxConnections), closed without a handshake, closed silent. */
-  private readonly counts = { dropped: 0, handshake: 0, silent: 0 }
-  private readonly logged = { dropped: 0, handshake: 0, silent: 0 }
-  private lastRefusalLog = 0
+  /** Refused at accept (past maxConnections), closed without a handshake, closed silent: counted, logged at most every REFUSAL_LOG_EVERY_MS. */
+  private readonly refusals: RateLog
   private readonly services: DescService[] = []
   private readonly shutdown = new AbortController()
   private address: string | undefined
@@ -139,6 +138,14 @@ export class GrpcServer {
     this.maxConnections = init.maxConnections
     this.handshakeMs = init.handshakeMs ?? Infinity
     this.silentMs = init.silentMs ?? Infinity
+    this.refusals = new RateLog({
+      everyMs: REFUSAL_LOG_EVERY_MS,
+      kinds: ['dropped', 'handshake', 'silent'],
+      write: ({ dropped, handshake, silent }) => {
+        this.log.warn({ maxConnections: this.maxConnections, handshakeMs: this.handshakeMs, silentMs: this.silentMs, dropped, noHandshake: handshake, silent },
+          'grpc connections refused or closed: past the most open connections, no HTTP/2 handshake in time, or nothing received for too long')
+      }
+    })
     this.health = new HealthService({ '': 'NOT_SERVING' })
     this.health.addToServer(this.guarded)
   }
@@ -185,7 +192,7 @@ export class GrpcServer {
 
   /** Connections closed at accept because maxConnections were open. */
   get droppedConnections (): number {
-    return this.counts.dropped
+    return this.refusals.counts.dropped!
   }
 
   /** Connections open now (with maxConnections; 0 otherwise). */
@@ -197,7 +204,7 @@ export class GrpcServer {
 
   /** Connections closed by handshakeMs (`handshake`) and silentMs (`silent`). */
   get closedConnections (): { handshake: number, silent: number } {
-    return { handshake: this.counts.handshake, silent: this.counts.silent }
+    return { handshake: this.refusals.counts.handshake!, silent: this.refusals.counts.silent! }
   }
 
   /**
@@ -251,14 +258,7 @@ export class GrpcServer {
   }
 
   private refused (reason: 'dropped' | 'handshake' | 'silent'): void {
-    this.counts[reason]++
-    const now = Date.now()
-    if (now - this.lastRefusalLog < REFUSAL_LOG_EVERY_MS) return
-    this.lastRefusalLog = now
-    const since = { dropped: this.counts.dropped - this.logged.dropped, noHandshake: this.counts.handshake - this.logged.handshake, silent: this.counts.silent - this.logged.silent }
-    Object.assign(this.logged, this.counts)
-    this.log.warn({ maxConnections: this.maxConnections, handshakeMs: this.handshakeMs, silentMs: this.silentMs, ...since },
-      'grpc connections refused or closed: past the most open connections, no HTTP/2 handshake in time, or nothing received for too long')
+    this.refusals.note(reason)
   }
 
   /** Stops serving; safe to call twice. In-flight calls get `shutdownGraceMs`, then are cancelled. */
@@ -271,6 +271,8 @@ export class GrpcServer {
     // No new connections; those open are grpc-js's to drain, as on a bound port.
     this.listener?.close()
     clearInterval(this.sweeper)
+    // What was refused since the last line is logged now, not lost with the process.
+    this.refusals.close()
     this.health.setStatus('', 'NOT_SERVING')
     for (const s of this.services) this.health.setStatus(s.typeName, 'NOT_SERVING')
     await new Promise<void>((resolve) => {

@@ -26,6 +26,7 @@ import { LanDialer } from './lan-dialer.ts'
 import { NetworkDoctor } from './diagnostics.ts'
 import { TIME_PROTOCOL, TIME_MAX_INBOUND_STREAMS, serveTime } from './clock.ts'
 import { limitDhtRequests, type DhtRpc } from './peer-limits.ts'
+import { RateLog } from '@phase-network/protocol/rate-log'
 
 export const DHT_PROTOCOL = '/phase/kad/1.0.0'
 /** Where the DHT keeps its records in the datastore (kad-dht's default). */
@@ -208,19 +209,16 @@ export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void, l
   const joiner = fillOnJoin(dht, dht.routingTable, node.peerId.toMultihash().bytes, { onFilled: onJoined })
   const undedupe = dedupeConnections(node)
   // Refusals are logged at most once per REFUSAL_LOG_MS, with how many since the last line.
-  let loggedAt = -Infinity
-  let since = 0
+  const refusals = new RateLog({
+    everyMs: REFUSAL_LOG_MS,
+    kinds: ['dht'],
+    write: ({ dht }, detail) => { log?.warn({ event: 'dht_refused', ...detail, refused: dht }, 'DHT requests refused: peers past their rate') }
+  })
   const limit = limitDhtRequests((dht as unknown as { rpc?: DhtRpc }).rpc, {
-    onRefused: (peer, reason) => {
-      since++
-      if (Date.now() - loggedAt < REFUSAL_LOG_MS) return
-      log?.warn({ event: 'dht_refused', peer, refused: since, reason }, 'DHT requests refused: peers past their rate')
-      loggedAt = Date.now()
-      since = 0
-    }
+    onRefused: (peer, reason) => { refusals.note('dht', { peer, reason }) }
   })
   if (!limit.installed) log?.warn({ event: 'dht_unbounded' }, "this kad-dht has no inbound request hook: peers' DHT requests are not rate-bound")
-  return () => { joiner.stop(); undedupe(); unskip(); limit.undo() }
+  return () => { joiner.stop(); undedupe(); unskip(); limit.undo(); refusals.close() }
 }
 
 /**
