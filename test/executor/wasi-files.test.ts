@@ -4,6 +4,7 @@
  * Each test calls the host through a wasm module (`wasi-guest.ts`).
  */
 import { describe, it, expect } from '@jest/globals'
+import { readFileSync } from 'node:fs'
 import { guest, bytes, E, O, type Guest } from './wasi-guest.ts'
 import { RIGHT, RIGHTS_FILE_READ } from '../../services/executor/src/wasi/constants.ts'
 
@@ -118,12 +119,32 @@ describe('WASI path_open', () => {
     expect(g.open(OUT, 'a\0b', O.CREAT)[0]).toBe(E.INVAL)
   })
 
-  it('refuses to create a name with a control character (names go into the receipt and onto disks)', async () => {
+  it('refuses to create a name the receipt cannot list (names go into the receipt and onto disks)', async () => {
     const g = await guest()
     expect(g.open(OUT, 'a\nb', O.CREAT)[0]).toBe(E.ILSEQ)
     expect(g.call.path_create_directory!(OUT, ...g.str(P, 'esc\u001b[31m'))).toBe(E.ILSEQ)
-    expect(g.open(OUT, 'été ✓', O.CREAT)[0]).toBe(E.SUCCESS)
-    expect(g.host.outputs().map((o) => o.path)).toEqual(['/out/été ✓'])
+    // Outside the receipt's output path characters (schemas/receipt.schema.json): the signer
+    // would refuse the receipt and the job's result would be lost.
+    expect(g.open(OUT, 'été ✓', O.CREAT)[0]).toBe(E.ILSEQ)
+    expect(g.open(OUT, 'a b', O.CREAT)[0]).toBe(E.ILSEQ)
+    expect(g.call.path_create_directory!(OUT, ...g.str(P, 'dir:x'))).toBe(E.ILSEQ)
+    const [, fd] = g.open(OUT, 'ok-1_.txt', O.CREAT)
+    expect(fd).toBeGreaterThan(0)
+    expect(g.call.path_rename!(OUT, ...g.str(P, 'ok-1_.txt'), OUT, ...g.str(P + 64, 'ok 2'))).toBe(E.ILSEQ)
+    expect(g.host.outputs().map((o) => o.path)).toEqual(['/out/ok-1_.txt'])
+  })
+
+  it('makes exactly the names a receipt can list (the schema\'s own output path pattern)', async () => {
+    const schema = JSON.parse(readFileSync(new URL('../../schemas/receipt.schema.json', import.meta.url), 'utf8')) as { properties: { outputs: { items: { properties: { path: { pattern: string } } } } } }
+    const listable = new RegExp(schema.properties.outputs.items.properties.path.pattern, 'u')
+    const g = await guest()
+    // Every printable ASCII character but the separator, and some beyond, each in a name of its own.
+    const ascii = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i)).filter((c) => c !== '/')
+    const names = [...ascii.map((c, i) => `n${c}${i}`), 'n\u00e9', 'n\u2713', 'n\u{1f600}', 'n\u00a0', '...', '.hidden', '-dash', '_']
+    const disagree = names.filter((name) => (g.open(OUT, name, O.CREAT)[0] === E.SUCCESS) !== listable.test(`/out/${name}`))
+    expect(disagree).toEqual([])
+    expect(g.host.outputs().length).toBe(names.filter((name) => listable.test(`/out/${name}`)).length)
+    expect(g.host.outputs().length).toBeGreaterThan(60)
   })
 })
 

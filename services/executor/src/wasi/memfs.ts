@@ -7,7 +7,8 @@
  * budget together with stdout/stderr (a write past it ends the job `output_limit`), /out holds
  * at most MAX_OUTPUT_FILES files (one more ends the job `output_limit`, as the contract says) and
  * MAX_OUTPUT_DIRS directories (one more: ENOSPC), and no path under /out is longer than
- * MAX_OUTPUT_PATH chars (ENAMETOOLONG), so names cost at most files × 255 chars.
+ * MAX_OUTPUT_PATH chars (ENAMETOOLONG), so names cost at most files × 255 chars. A name under
+ * /out is made of the characters a receipt's output path allows (isOutputName; else EILSEQ).
  */
 import { EEXIST, EILSEQ, EINVAL, ENAMETOOLONG, ENOENT, ENOSPC, ENOTCAPABLE, ENOTDIR, ENOTEMPTY, EISDIR } from './constants.ts'
 
@@ -153,7 +154,7 @@ export class MemFs {
     if (dir.readonly) return ENOTCAPABLE
     if (dir.removed) return ENOENT
     if (dir.entries.has(name)) return EEXIST
-    if (!isWellFormed(name)) return EILSEQ
+    if (!isOutputName(name)) return EILSEQ
     if (this.pathOf(dir).length + 1 + name.length > MAX_OUTPUT_PATH) return ENAMETOOLONG
     return undefined
   }
@@ -215,7 +216,7 @@ export class MemFs {
     if (isErrno(node)) return node
     if (from.readonly || to.readonly) return ENOTCAPABLE
     if (to.removed) return ENOENT
-    if (!isWellFormed(newName)) return EILSEQ
+    if (!isOutputName(newName)) return EILSEQ
     const target = to.entries.get(newName)
     if (target === node) return undefined
     if (node.kind === 'dir') {
@@ -290,7 +291,13 @@ function deepest (node: FsNode): number {
   return most
 }
 
-/** Names are text: they go into the receipt (JSON) and onto the client's disk. */
-function isWellFormed (name: string): boolean {
-  return name.isWellFormed() && !/[\u0000-\u001f\u007f]/.test(name)
+/**
+ * A name /out may hold: the characters the receipt's output paths allow (schemas/receipt.schema.json,
+ * `outputs[].path`: letters, digits, '.', '_', '-'), which also make a file name on any system the
+ * client saves it to. Any other name is refused when the guest makes it (EILSEQ): a file the
+ * receipt could not list would be a job whose receipt the signer refuses, its result lost.
+ */
+const OUTPUT_NAME = /^[A-Za-z0-9._-]+$/
+function isOutputName (name: string): boolean {
+  return OUTPUT_NAME.test(name)
 }
