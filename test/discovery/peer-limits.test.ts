@@ -88,6 +88,37 @@ describe('limitDhtRequests', () => {
     expect(limit.refused()).toBe(1)
   })
 
+  it('says when a peer has been refused its threshold within a window, once, and not for the all-peers bound', async () => {
+    const shunned: string[] = []
+    const rpc = { handleMessage: async (_p: { toString: () => string }, m: unknown) => m }
+    limitDhtRequests(rpc, {
+      perPeer: { perSecond: 1, concurrency: 100 },
+      all: { perSecond: 1000, concurrency: 1000 },
+      shun: { refusals: 5, windowMs: 10_000 },
+      onShun: (p) => { shunned.push(p) }
+    })
+    const send = async (id: string, n: number): Promise<void> => { for (let i = 0; i < n; i++) await rpc.handleMessage(peer(id), i).catch(() => {}) }
+    // Burst 2 answered, then 4 refusals: under the threshold.
+    await send('a', 6)
+    expect(shunned).toEqual([])
+    await send('a', 1)
+    expect(shunned).toEqual(['a'])
+    // Counting starts again: four more refusals say nothing, the fifth says it again.
+    await send('a', 4)
+    expect(shunned).toEqual(['a'])
+    await send('a', 1)
+    expect(shunned).toEqual(['a', 'a'])
+    // Refusals spread over windows never add up to the threshold.
+    for (let i = 0; i < 8; i++) { jest.advanceTimersByTime(2_600); await send('b', 3) }
+    expect(shunned).toEqual(['a', 'a'])
+    // Refused by the all-peers bound only: not the peer's doing.
+    const shared: string[] = []
+    const rpc2 = { handleMessage: async (_p: { toString: () => string }, m: unknown) => m }
+    limitDhtRequests(rpc2, { all: { perSecond: 1, concurrency: 100 }, shun: { refusals: 3 }, onShun: (p) => { shared.push(p) } })
+    for (let i = 0; i < 20; i++) await rpc2.handleMessage(peer(`p${i % 2}`), i).catch(() => {})
+    expect(shared).toEqual([])
+  })
+
   it('installs nothing on a kad-dht without the hook', () => {
     expect(limitDhtRequests(undefined).installed).toBe(false)
     expect(limitDhtRequests({} as never).installed).toBe(false)

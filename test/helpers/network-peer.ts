@@ -7,11 +7,11 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { silentLogger } from '../../services/core/process/src/logger.ts'
-import { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
+import { PhaseNetwork, type NetworkInit } from '../../services/discovery/src/p2p/index.ts'
 
 export const LOOPBACK = ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0']
 
-export async function startPeer (bootstrap: readonly string[] = [], listen: readonly string[] = LOOPBACK): Promise<PhaseNetwork> {
+export async function startPeer (bootstrap: readonly string[] = [], listen: readonly string[] = LOOPBACK, init: Partial<NetworkInit> = {}): Promise<PhaseNetwork> {
   const key = await generateKeyPair('Ed25519')
   const net = new PhaseNetwork({
     logger: silentLogger(),
@@ -24,7 +24,8 @@ export async function startPeer (bootstrap: readonly string[] = [], listen: read
     listen, bootstrap, mdns: false, relayServer: false, upnp: false,
     privateAddresses: true, maxConnections: 300, inboundPerSecond: 100_000, maxRemoteJobs: 4, perPeerConcurrency: 4, perPeerPerSecond: 100,
     limits: { maxModuleBytes: 1 << 20, maxMemoryMb: 64, defaultMemoryMb: 64, maxTimeoutMs: 5000, defaultTimeoutMs: 5000, maxOutputBytes: 1 << 20, defaultOutputBytes: 1 << 20, maxStdinBytes: 1 << 20, maxArgsBytes: 1 << 16 },
-    maxMessageBytes: 4 << 20
+    maxMessageBytes: 4 << 20,
+    ...init
   })
   await net.start()
   return net

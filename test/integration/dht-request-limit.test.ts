@@ -6,13 +6,16 @@
  * each a read of the closest peers from the peer store on A's event loop): A answers its burst
  * and what refilled and refuses the rest (kad-dht aborts those streams; the connection stays),
  * C, another peer, is answered right after, and B is answered again once its bucket refilled.
+ * Then a peer that goes on past its rate is cut off (peer-shun.ts; thresholds tightened the same
+ * way on a fourth node): its connection closed, no new one accepted for the cut-off's length,
+ * other peers answered meanwhile, and let back in after it.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import type { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
 import { BURST_SECONDS, limitDhtRequests, type DhtRpc } from '../../services/discovery/src/p2p/peer-limits.ts'
-import { startPeer, quicOf, dhtOf } from '../helpers/network-peer.ts'
+import { startPeer, quicOf, dhtOf, LOOPBACK } from '../helpers/network-peer.ts'
 
 interface Network { sendRequest: (to: PeerId, msg: { type: string, key: Uint8Array }, options: { signal: AbortSignal }) => AsyncIterable<{ name: string }> }
 const networkOf = (net: PhaseNetwork): Network => dhtOf<{ network: Network }>(net).network
@@ -68,5 +71,33 @@ describe('DHT inbound request limit', () => {
     } finally {
       tight.undo()
     }
+  }, 60_000)
+
+  it('cuts off a peer that goes on past its rate, for a while', async () => {
+    const [, b, c] = nets as [PhaseNetwork, PhaseNetwork, PhaseNetwork]
+    const forMs = 4000
+    const d = await startPeer([], LOOPBACK, { dhtLimits: { perPeer: { perSecond: 5, concurrency: 16 }, shun: { refusals: 10, windowMs: 60_000, forMs } } })
+    nets.push(d)
+    await b.dial(quicOf(d))
+    await c.dial(quicOf(d))
+    const connected = async (from: PhaseNetwork, to: PhaseNetwork): Promise<boolean> => (await from.peers()).some((p) => p.peerId === to.peerId)
+    expect(await connected(d, b)).toBe(true)
+    // Burst 10 answered, then 10 refused: the tenth refusal cuts B off.
+    let answered = 0
+    for (let i = 0; i < 40 && await connected(d, b); i++) if (await findNode(b, d).catch(() => false)) answered++
+    const cutAt = performance.now()
+    expect(answered).toBeGreaterThanOrEqual(10)
+    expect(answered).toBeLessThan(20)
+    expect(await connected(d, b)).toBe(false)
+    // No connection from B meanwhile: D's gater closes it after the handshake (B may see its dial
+    // complete first), so B's requests go unanswered; C is still answered.
+    await b.dial(quicOf(d)).catch(() => {})
+    expect(await findNode(b, d).catch(() => false)).toBe(false)
+    expect(await connected(d, b)).toBe(false)
+    expect(await findNode(c, d)).toBe(true)
+    // Let back in once the cut-off has passed.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, forMs - (performance.now() - cutAt)) + 200))
+    await b.dial(quicOf(d))
+    expect(await findNode(b, d)).toBe(true)
   }, 60_000)
 })

@@ -5,7 +5,6 @@
  * server opt-in), DCUtR, and UPnP only when asked for.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { quic } from '@chainsafe/libp2p-quic'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -25,7 +24,9 @@ import { admitConnected, fillOnJoin, skipKnownContacts, type ContactSource, type
 import { LanDialer } from './lan-dialer.ts'
 import { NetworkDoctor } from './diagnostics.ts'
 import { TIME_PROTOCOL, TIME_MAX_INBOUND_STREAMS, serveTime } from './clock.ts'
-import { limitDhtRequests, type DhtRpc } from './peer-limits.ts'
+import { limitDhtRequests, type DhtLimits, type DhtRpc } from './peer-limits.ts'
+import { SHUN_MS, ShunList } from './peer-shun.ts'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { RateLog } from '@phase-network/protocol/rate-log'
 
 export const DHT_PROTOCOL = '/phase/kad/1.0.0'
@@ -53,6 +54,8 @@ export interface HostInit {
   maxConnections: number
   /** What strangers may store here (DHT records, peer-store entries): see bounded-datastore.ts. */
   store?: BoundedDatastoreInit
+  /** Bounds on peers' inbound DHT requests, and when a peer past them is cut off. Default: peer-limits.ts's and peer-shun.ts's. */
+  dhtLimits?: Pick<DhtLimits, 'perPeer' | 'all' | 'shun'>
 }
 
 export type PhaseLibp2p = Libp2p<{ dht: KadDHT, identify: ReturnType<ReturnType<typeof identify>>, ping: unknown }> & {
@@ -84,6 +87,9 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
   }
   if (init.relayServer) services.relay = circuitRelayServer()
   if (init.upnp) services.upnp = (await import('@libp2p/upnp-nat')).uPnPNAT()
+  // Peers cut off for flooding (peer-shun.ts): no connection from them or to them meanwhile.
+  const shunned = new ShunList(init.dhtLimits?.shun)
+  const isShunned = (peer: { toString: () => string }): boolean => shunned.has(peer.toString())
   const datastore = new BoundedDatastore({ ...init.store, dhtPrefix: DHT_DATASTORE_PREFIX, self: peerIdFromPrivateKey(init.privateKey).toString() })
   const node = await createLibp2p({
     privateKey: init.privateKey,
@@ -97,6 +103,7 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
     peerDiscovery,
     connectionManager: { inboundConnectionThreshold: init.inboundPerSecond, maxConnections: init.maxConnections, addressSorter: quicFirst },
     connectionMonitor: CONNECTION_MONITOR,
+    connectionGater: { denyDialPeer: isShunned, denyInboundEncryptedConnection: isShunned, denyOutboundEncryptedConnection: isShunned },
     services: services as never,
     // Started below, once every listener is attached: the bootstrap dials and their identify
     // exchanges (which tell the doctor where peers see this node) happen during start.
@@ -106,7 +113,7 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
   node.doctor = new NetworkDoctor(node as never, { bootstrap: init.bootstrap })
   await node.handle(TIME_PROTOCOL, async (stream) => { await serveTime(stream) }, { maxInboundStreams: TIME_MAX_INBOUND_STREAMS, maxOutboundStreams: 1, runOnLimitedConnection: true })
   const log = components.logger
-  const stopTuning = tuneDht(node, components.onJoined, log)
+  const stopTuning = tuneDht(node, components.onJoined, log, { limits: init.dhtLimits, shunned })
   lan?.attach(node)
   const stop = node.stop.bind(node)
   node.stop = async () => { lan?.stop(); stopTuning(); await stop() }
@@ -202,20 +209,30 @@ const PING_QUEUE = 1024
  * hold each peer's inbound DHT requests to a rate (peer-limits.ts). Returns a function that
  * undoes the last four.
  */
-export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void, log?: Logger): () => void {
+export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void, log?: Logger, bounds: { limits?: HostInit['dhtLimits'], shunned?: ShunList } = {}): () => void {
   const dht = node.services.dht as KadDHT & { routingTable: JoinTable }
   admitConnected(dht.routingTable, (peer) => node.getConnections().some((c) => c.status === 'open' && c.remotePeer.toString() === peer))
   const unskip = skipKnownContacts((dht as unknown as { network: ContactSource }).network, dht.routingTable as unknown as ContactTable, node.peerId.toString())
   const joiner = fillOnJoin(dht, dht.routingTable, node.peerId.toMultihash().bytes, { onFilled: onJoined })
   const undedupe = dedupeConnections(node)
-  // Refusals are logged at most once per REFUSAL_LOG_MS, with how many since the last line.
+  // Refusals and cut-offs are logged at most once per REFUSAL_LOG_MS, with how many since the last line.
   const refusals = new RateLog({
     everyMs: REFUSAL_LOG_MS,
-    kinds: ['dht'],
-    write: ({ dht }, detail) => { log?.warn({ event: 'dht_refused', ...detail, refused: dht }, 'DHT requests refused: peers past their rate') }
+    kinds: ['refused', 'shunned'],
+    write: ({ refused, shunned }, detail) => {
+      log?.warn({ event: 'dht_refused', ...detail, refused, shunned, shunMs: forMs }, 'DHT requests refused: peers past their rate (a peer refused again and again is disconnected and not let back for shunMs)')
+    }
   })
+  const forMs = bounds.limits?.shun?.forMs ?? SHUN_MS
   const limit = limitDhtRequests((dht as unknown as { rpc?: DhtRpc }).rpc, {
-    onRefused: (peer, reason) => { refusals.note('dht', { peer, reason }) }
+    ...bounds.limits,
+    onRefused: (peer, reason) => { refusals.note('refused', { peer, reason }) },
+    onShun: (peer) => {
+      if (bounds.shunned === undefined) return
+      bounds.shunned.add(peer, Date.now() + forMs)
+      refusals.note('shunned', { peer })
+      node.hangUp(peerIdFromString(peer)).catch((err: unknown) => { log?.debug({ peer, err: (err as Error).message }, 'could not close a shunned peer\'s connections') })
+    }
   })
   if (!limit.installed) log?.warn({ event: 'dht_unbounded' }, "this kad-dht has no inbound request hook: peers' DHT requests are not rate-bound")
   return () => { joiner.stop(); undedupe(); unskip(); limit.undo(); refusals.close() }

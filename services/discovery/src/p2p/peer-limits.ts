@@ -5,6 +5,7 @@
  * bounded: idle peers are forgotten.
  */
 import { QueueFullError } from '@phase-network/protocol'
+import { RefusalCounter, type ShunInit } from './peer-shun.ts'
 
 /** Peers tracked at once by default (idle ones dropped first). */
 export const DEFAULT_MAX_LIMITED_PEERS = 10_000
@@ -93,6 +94,10 @@ export interface DhtLimits {
   all?: PeerLimiterInit
   /** Called for each refused request (the caller rate-limits what it logs). */
   onRefused?: (peer: string, reason: string) => void
+  /** When a peer's own refusals (not the all-peers bound's) reach the threshold. Default: peer-shun.ts's. */
+  shun?: ShunInit
+  /** Called once each time a peer's refusals reach `shun`'s threshold (the caller cuts it off). */
+  onShun?: (peer: string) => void
 }
 
 /**
@@ -106,6 +111,7 @@ export function limitDhtRequests (rpc: DhtRpc | undefined, limits: DhtLimits = {
   if (rpc === undefined || typeof handle !== 'function') return { installed: false, refused: () => 0, undo: () => {} }
   const perPeer = new PeerLimiter({ perSecond: DHT_REQUESTS_PER_PEER_PER_S, concurrency: DHT_REQUESTS_PER_PEER_AT_ONCE, what: 'DHT requests', ...limits.perPeer })
   const all = new PeerLimiter({ perSecond: DHT_REQUESTS_PER_S, concurrency: DHT_REQUESTS_AT_ONCE, what: 'DHT requests from all peers', ...limits.all })
+  const refusals = new RefusalCounter(limits.shun)
   let refused = 0
   rpc.handleMessage = async function (peer, message) {
     const id = peer.toString()
@@ -114,9 +120,12 @@ export function limitDhtRequests (rpc: DhtRpc | undefined, limits: DhtLimits = {
       releases.push(perPeer.acquire(id))
       releases.push(all.acquire(''))
     } catch (err) {
+      // Past its own bound (no slot taken yet) it is this peer's doing; past all peers' it is not.
+      const own = releases.length === 0
       for (const release of releases) release()
       refused++
       limits.onRefused?.(id, (err as Error).message)
+      if (own && refusals.note(id)) limits.onShun?.(id)
       throw err
     }
     try {
