@@ -11,7 +11,7 @@ import { mkdir, readdir, readFile, rename, stat, writeFile, unlink } from 'node:
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { InvalidModuleError, configDefault } from '@phase-network/protocol'
-import type { Logger } from '@phase-network/process'
+import { EventLog, type Logger } from '@phase-network/process'
 
 /** Module bytes kept in memory (module_cache.memory_bytes). */
 export const DEFAULT_MEMORY_BYTES = configDefault('module_cache.memory_bytes')
@@ -59,6 +59,8 @@ class ContentStore {
   private bytes = 0
   private diskBytesUsed = 0
   private readonly log: Logger
+  /** Failed writes, a line per period: while the disk fails, every new module or blob would log one. */
+  private readonly persistFailures: EventLog
   private readonly kind: ContentKind
   private readonly fileName: RegExp
 
@@ -69,6 +71,7 @@ class ContentStore {
     this.maxBytes = init.memoryBytes ?? DEFAULT_MEMORY_BYTES
     this.maxDiskBytes = init.diskBytes ?? DEFAULT_DISK_BYTES
     this.log = components.logger
+    this.persistFailures = new EventLog(this.log, 'warn', `could not persist ${kind.what}`)
   }
 
   /** Indexes the folder (hash names and sizes, oldest first; bytes are read on demand). */
@@ -143,7 +146,7 @@ class ContentStore {
     } catch (err) {
       await unlink(tmp).catch(() => {})
       // A full disk costs the cache, not the job.
-      this.log.warn({ hash, err: (err as Error).message }, `could not persist ${this.kind.what}`)
+      this.persistFailures.note({ hash, err: (err as Error).message })
     }
   }
 

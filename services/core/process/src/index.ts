@@ -6,6 +6,7 @@
 export * from './config.ts'
 export * from './logger.ts'
 export * from './log-lines.ts'
+export * from './event-log.ts'
 export * from './process.ts'
 export * from './idle-gc.ts'
 export * from './malloc.ts'

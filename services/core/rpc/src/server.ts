@@ -229,7 +229,9 @@ export class GrpcServer {
       listener.once('error', reject)
       listener.listen(listenOptions(address), () => { listener.off('error', reject); resolve() })
     })
-    listener.on('error', (err) => { this.log.error({ err }, 'grpc listener error') })
+    // An accept that fails (out of descriptors) fails again at once: a line per period.
+    const errors = new RateLog({ everyMs: REFUSAL_LOG_EVERY_MS, kinds: ['errors'], write: ({ errors }, detail) => { this.log.error({ ...detail, errors }, 'grpc listener error') } })
+    listener.on('error', (err) => { errors.note('errors', { err: err.message, code: (err as NodeJS.ErrnoException).code }) })
     this.listener = listener
     if (watch) {
       // One timer for every connection (up to maxConnections sockets looked at, no timer each).

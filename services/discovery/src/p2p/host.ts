@@ -17,7 +17,7 @@ import { circuitRelayTransport, circuitRelayServer } from '@libp2p/circuit-relay
 import { dcutr } from '@libp2p/dcutr'
 import type { AddressSorter, PrivateKey, PeerDiscovery } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { Logger } from '@phase-network/process'
+import { EventLog, type Logger } from '@phase-network/process'
 import { BoundedDatastore, type BoundedDatastoreInit } from './bounded-datastore.ts'
 import { dedupeConnections } from './connection-dedupe.ts'
 import { admitConnected, fillOnJoin, skipKnownContacts, type ContactSource, type ContactTable, type JoinTable } from './dht-join.ts'
@@ -116,9 +116,11 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
   const stopTuning = tuneDht(node, components.onJoined, log, { limits: init.dhtLimits, shunned })
   lan?.attach(node)
   const stop = node.stop.bind(node)
-  node.stop = async () => { lan?.stop(); stopTuning(); await stop() }
-  node.addEventListener('peer:connect', (e) => log.info({ event: 'connect', peer: e.detail.toString() }, 'peer connected'))
-  node.addEventListener('peer:disconnect', (e) => log.info({ event: 'disconnect', peer: e.detail.toString() }, 'peer disconnected'))
+  // Peers decide how often they connect: a line per period with the counts (every one at debug).
+  const connections = new EventLog(log, 'info', 'peers connected and disconnected', { kinds: ['connected', 'disconnected'] })
+  node.stop = async () => { lan?.stop(); stopTuning(); await stop(); connections.close() }
+  node.addEventListener('peer:connect', (e) => { connections.note({ event: 'connect', peer: e.detail.toString() }, 'connected') })
+  node.addEventListener('peer:disconnect', (e) => { connections.note({ event: 'disconnect', peer: e.detail.toString() }, 'disconnected') })
   node.addEventListener('peer:discovery', (e) => log.debug({ event: 'discovered', peer: e.detail.id.toString() }, 'peer discovered'))
   await node.start()
   return node

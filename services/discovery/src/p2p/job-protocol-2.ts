@@ -26,6 +26,7 @@ import type { Stream } from '@libp2p/interface'
 import { configDefault, manifestInputs, parseManifest, type Manifest } from '@phase-network/protocol'
 import { HashMismatchError, LimitExceededError, PhaseError, QueueFullError, UnavailableError, isPhaseError, toPublicError } from '@phase-network/protocol'
 import { contentHash } from '@phase-network/protocol/node'
+import { EventLog } from '@phase-network/process'
 import type { JobServerComponents, JobServerInit, Lp, RemoteResult } from './job-protocol.ts'
 import { REFUSAL_GRACE_MS, finish, messageStream, readMessage, readJson, resultMessage, resultOf, varintBytes, writeJson, writeMessage } from './job-protocol.ts'
 
@@ -73,6 +74,8 @@ class StreamBroken extends Error {
 /** Serves `/phase/job/2.0.0` streams. */
 export function jobStreamHandler2 (c: JobServerComponents, init: JobServer2Init, slots: SharedSlots): (stream: Stream, peer: string) => Promise<void> {
   const open = new Map<string, number>()
+  // Refusals are the peer's doing: at most a line per period, counted (EventLog).
+  const refusals = new EventLog(c.logger, 'info', 'remote job refused')
   return async (stream, peer) => {
     slots.enter()
     const log = c.logger.child({ peer })
@@ -163,7 +166,7 @@ export function jobStreamHandler2 (c: JobServerComponents, init: JobServer2Init,
         if (err instanceof StreamBroken) throw err
         const pub = toPublicError(err)
         if (!isPhaseError(err)) log.error({ err }, 'remote job failed')
-        log.info({ event: 'rejected', code: pub.code, reason: pub.message }, 'remote job refused')
+        refusals.note({ event: 'rejected', peer, code: pub.code, reason: pub.message })
         c.count?.('refused')
         await send({ type: pub.code === 'queue_full' ? 'reject' : 'error', code: pub.code, message: pub.message }, 'the refusal')
       } finally {
@@ -198,7 +201,7 @@ export function jobStreamHandler2 (c: JobServerComponents, init: JobServer2Init,
       const cause = err instanceof StreamBroken ? err.error : err
       const pub = toPublicError(cause)
       if (!isPhaseError(cause)) log.error({ err: cause }, 'remote job stream failed')
-      log.info({ event: 'rejected', code: pub.code, reason: pub.message }, 'remote job refused')
+      refusals.note({ event: 'rejected', peer, code: pub.code, reason: pub.message })
       c.count?.('refused')
       if (stream.status === 'open' && stream.writeStatus === 'writable') await writeJson(lp, { type: pub.code === 'queue_full' ? 'reject' : 'error', code: pub.code, message: pub.message }, 'the refusal', undefined, init.readTimeoutMs).catch(() => {})
       await finish(stream, Math.min(init.readTimeoutMs, REFUSAL_GRACE_MS), cause)

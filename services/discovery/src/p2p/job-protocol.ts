@@ -10,7 +10,7 @@ import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { parseManifest, type Manifest } from '@phase-network/protocol'
 import { CancelledError, DeadlineExceededError, PhaseError, UnavailableError, ERROR_TABLE, isPhaseError, toPublicError, type ErrorCode } from '@phase-network/protocol'
-import { sanitize, type Logger } from '@phase-network/process'
+import { EventLog, sanitize, type Logger } from '@phase-network/process'
 import type { JobResult, JobRunner } from '../jobs.ts'
 import type { CapabilityRecord } from '@phase-network/protocol'
 import { canonicalBytes } from '@phase-network/protocol'
@@ -232,6 +232,8 @@ export interface JobServer {
 export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & Partial<Pick<JobServer2Init, 'maxStreamsPerPeer' | 'maxInputBytes'>>): JobServer {
   let inFlight = 0
   let streams = 0
+  // Refusals are the peer's doing: at most a line per period, counted (EventLog).
+  const refusals = new EventLog(c.logger, 'info', 'remote job refused')
   const serve = async (stream: Stream, peer: string): Promise<void> => {
     streams++
     const log = c.logger.child({ peer })
@@ -258,7 +260,7 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & 
         if (msg.type !== 'module' || typeof msg.module_base64 !== 'string') throw new PhaseError('invalid_json', 'expected the module')
         module = Buffer.from(msg.module_base64, 'base64')
       }
-      log.info({ event: 'job_in', moduleHash: manifest.module_hash }, 'remote job in')
+      log.debug({ event: 'job_in', moduleHash: manifest.module_hash }, 'remote job in')
       const r = await c.jobs.run({ manifest, module }, { origin: 'remote' })
       await writeJson(lp, resultMessage(r), 'the result', undefined, init.readTimeoutMs)
       c.count?.('in')
@@ -268,11 +270,10 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & 
       await finish(stream, init.readTimeoutMs)
     } catch (err) {
       const pub = toPublicError(err)
-      // Whatever a peer sends or does to the stream ends as a typed refusal (its bad input, one
-      // info line per stream, which the peer limiter rates); only this node's own failures are
-      // errors in the log.
+      // Whatever a peer sends or does to the stream ends as a typed refusal (its bad input: counted,
+      // a line per period at info); only this node's own failures are errors in the log.
       if (!isPhaseError(err)) log.error({ err }, 'remote job failed')
-      log.info({ event: 'rejected', code: pub.code, reason: pub.message }, 'remote job refused')
+      refusals.note({ event: 'rejected', peer, code: pub.code, reason: pub.message })
       c.count?.('refused')
       // Answered while our side can still carry it (the peer may have closed only its own).
       if (stream.status === 'open' && stream.writeStatus === 'writable') await writeJson(lp, { type: pub.code === 'queue_full' ? 'reject' : 'error', code: pub.code, message: pub.message }, 'the refusal', undefined, init.readTimeoutMs).catch(() => {})
@@ -299,6 +300,7 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & 
 
 /** Serves `/phase/capability/1.0.0`: the current signed record, then close. */
 export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>, budget?: InboundBudget, logger?: Logger): (stream: Stream, peer: string) => Promise<void> {
+  const unavailable = logger === undefined ? undefined : new EventLog(logger, 'error', 'capability record not available')
   return async (stream, peer) => {
     // Nothing is read here, but whatever the peer sends counts until the stream ends.
     const giveBack = budget?.meter(stream, peer)
@@ -308,8 +310,8 @@ export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>
         // Its canonical bytes, exactly: the record is verified on the bytes received.
         bytes = canonicalBytes(await record())
       } catch (err) {
-        // This node's own failure (its signer), not the peer's.
-        logger?.error({ peer, err }, 'capability record not available')
+        // This node's own failure (its signer), not the peer's; but each peer's ask would log it.
+        unavailable?.note({ peer, err: (err as Error).message })
         stream.abort(err instanceof Error ? err : new Error('capability record not available'))
         return
       }

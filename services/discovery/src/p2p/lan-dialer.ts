@@ -130,7 +130,8 @@ export class LanDialer {
       host.dial(addresses, { signal }).then(() => {
         this.counts.connected++
         this.failedAt.delete(id)
-        this.log.info({ event: 'lan-dial', peer: id }, 'connected to a peer found on the LAN')
+        // At debug: the host's connection line counts it (anyone on the LAN decides how often).
+        this.log.debug({ event: 'lan-dial', peer: id }, 'connected to a peer found on the LAN')
       }, (err: Error) => {
         this.counts.failed++
         this.remember(id)

@@ -11,7 +11,7 @@ import { peerIdOf } from './peer-ids.ts'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { PhaseError, UnavailableError, verifyCapability, type CapabilityRecord, type Manifest } from '@phase-network/protocol'
-import type { Logger } from '@phase-network/process'
+import { EventLog, type Logger } from '@phase-network/process'
 import type { NetworkComponents, NetworkInit, PeerSummary } from './index.ts'
 import { createHost, type PhaseLibp2p } from './host.ts'
 import { PeerLimiter } from './peer-limits.ts'
@@ -52,6 +52,8 @@ export class PhaseNetwork {
   private readonly c: NetworkComponents
   private readonly init: NetworkInit
   private readonly log: Logger
+  /** A line per period: a client decides how many replicated jobs it sends. */
+  private readonly outvoted: EventLog
   private node: PhaseLibp2p | undefined
   private readonly counts = { jobsIn: 0, jobsRefused: 0 }
   private readonly own: OwnCapability
@@ -66,6 +68,7 @@ export class PhaseNetwork {
     this.c = components
     this.init = init
     this.log = components.logger
+    this.outvoted = new EventLog(this.log, 'warn', 'peer outvoted in a replicated job')
     this.own = new OwnCapability(components, init)
     this.reputation = new Reputation({ now: components.now, random: components.random })
     this.reputationFile = init.stateDir === undefined ? undefined : new ReputationFile({ logger: this.log }, { path: join(init.stateDir, REPUTATION_FILE) })
@@ -164,7 +167,7 @@ export class PhaseNetwork {
   reportReplicas (disagreeing: readonly string[]): void {
     for (const peer of disagreeing) {
       this.reputation.record(peer, 'disagreement')
-      this.log.warn({ event: 'replica_minority', peer, score: this.reputation.get(peer).score }, 'peer outvoted in a replicated job')
+      this.outvoted.note({ event: 'replica_minority', peer, score: this.reputation.get(peer).score })
     }
   }
 

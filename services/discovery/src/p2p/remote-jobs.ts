@@ -10,7 +10,7 @@ import type { PeerId } from '@libp2p/interface'
 // node:crypto verifies ~10× faster than the portable verifier; the checks are the same code.
 import { verifyReceiptNode, contentHash } from '@phase-network/protocol/node'
 import { canonicalBytes, jobIdOf, inputsHashOf, UnavailableError, VerificationError, isPhaseError, type CapabilityRecord, type Manifest, type Receipt } from '@phase-network/protocol'
-import { sanitize, type Logger } from '@phase-network/process'
+import { EventLog, sanitize, type Logger } from '@phase-network/process'
 import type { RemoteResult } from './job-protocol.ts'
 import type { JobStreams } from './job-streams.ts'
 import { checkOutputFiles } from './output-files.ts'
@@ -63,9 +63,12 @@ export interface RemoteCounts { jobsOut: number, jobsOutFailed: number, receipts
 export class RemoteJobs {
   private readonly c: RemoteJobsComponents
   readonly counts: RemoteCounts = { jobsOut: 0, jobsOutFailed: 0, receiptsRefused: 0 }
+  /** A line per period (a client decides how many remote jobs it sends, a peer how they fail). */
+  private readonly failures: EventLog
 
   constructor (components: RemoteJobsComponents) {
     this.c = components
+    this.failures = new EventLog(components.logger, 'warn', 'remote job failed')
   }
 
   /**
@@ -90,7 +93,7 @@ export class RemoteJobs {
         if (evidence !== undefined) this.c.reputation.record(peer, evidence, isPhaseError(err, 'deadline_exceeded') ? performance.now() - started : undefined)
         this.counts.jobsOutFailed++
         if (isPhaseError(err, 'verification_failed')) this.counts.receiptsRefused++
-        this.c.logger.warn({ event: 'job_out_failed', peer, code: isPhaseError(err) ? err.code : 'internal', err: (err as Error).message }, 'remote job failed')
+        this.failures.note({ event: 'job_out_failed', peer, code: isPhaseError(err) ? err.code : 'internal', err: (err as Error).message })
         if (options.peerId !== undefined || options.signal?.aborted === true) break
       }
     }
