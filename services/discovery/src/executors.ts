@@ -42,10 +42,11 @@ const STALLED_AFTER_MISSES = 2
  */
 const MAX_KNOWN_MODULES = 4096
 /**
- * Input file bytes an executor takes in per second at the least (decode, check each file's hash,
- * hand it to a worker: its main thread's work). While a job's files are that busy, a missed
- * status poll is not a freeze: a client sending big files must not get its job abandoned (and
- * its module struck) because the executor was reading them.
+ * Bytes of a job's input files and module an executor takes in per second at the least (decode,
+ * check each file's hash, hand it to a worker; admit, rewrite and compile a module: its main
+ * thread's work, ~6 s for a 64 MiB module here). While a job's bytes are that busy, a missed
+ * status poll is not a freeze: a client sending big files or a big module must not get its job
+ * abandoned (and the module struck, then quarantined) because the executor was reading them.
  */
 export const BULK_BYTES_PER_SECOND = 4 * 1024 * 1024
 /** A configured executor whose socket never appears is dropped after this long. */
@@ -109,7 +110,7 @@ interface Slot {
   stalled: AbortController
   /** Status polls missed in a row. */
   misses: number
-  /** Until then (ms since epoch) the executor is busy taking in input files: no freeze is called. */
+  /** Until then (ms since epoch) the executor is busy taking in input files or a module: no freeze is called. */
   bulkUntil: number
   /** Bumped at each death seen, so the jobs that were on it strike their modules once per death. */
   generation: number
@@ -283,9 +284,9 @@ export class ExecutorSet {
       slot.down = true
       if (slot.misses !== STALLED_AFTER_MISSES) return
       if (Date.now() < slot.bulkUntil) {
-        // Busy with a job's input files: down for new jobs, but its jobs stay (see BULK_BYTES_PER_SECOND).
+        // Busy with a job's input files or module: down for new jobs, but its jobs stay (see BULK_BYTES_PER_SECOND).
         slot.misses--
-        this.log.warn({ executor: slot.index, inFlight: slot.inFlight }, 'executor missed status polls while taking in input files: its jobs stay for now')
+        this.log.warn({ executor: slot.index, inFlight: slot.inFlight }, 'executor missed status polls while taking in input files or a module: its jobs stay for now')
         return
       }
       // Frozen or dead, it holds its jobs: they go elsewhere (a late answer is never used). One
@@ -414,7 +415,7 @@ export class ExecutorSet {
   private async call (slot: Slot, request: ExecuteInit, loadModule: () => Promise<Uint8Array>, options: { signal?: AbortSignal, timeoutMs: number }): Promise<ExecuteResponse> {
     const send = async (withModule: boolean): Promise<ExecuteResponse> => {
       const module = withModule ? await loadModule() : undefined
-      const bulk = (request.inputs ?? []).reduce((n, f) => n + f.data.byteLength, 0)
+      const bulk = (request.inputs ?? []).reduce((n, f) => n + f.data.byteLength, module?.byteLength ?? 0)
       if (bulk > 0) slot.bulkUntil = Math.max(slot.bulkUntil, Date.now() + Math.ceil(bulk / BULK_BYTES_PER_SECOND * 1000))
       return await slot.client.execute({ ...request, module }, { signal: options.signal, timeoutMs: options.timeoutMs })
     }
