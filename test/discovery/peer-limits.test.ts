@@ -119,6 +119,22 @@ describe('limitDhtRequests', () => {
     expect(shared).toEqual([])
   })
 
+  it('refuses a cut-off peer before its bucket is touched, and serves it again once let back', async () => {
+    const cut = new Set(['a'])
+    const answered: string[] = []
+    const rpc = { handleMessage: async (p: { toString: () => string }, m: unknown) => { answered.push(p.toString()); return m } }
+    const limit = limitDhtRequests(rpc, { perPeer: { perSecond: 1, concurrency: 1 }, isShunned: (p) => cut.has(p) })
+    for (let i = 0; i < 5; i++) await expect(rpc.handleMessage(peer('a'), i)).rejects.toThrow(/cut off/)
+    await rpc.handleMessage(peer('b'), 0)
+    expect(answered).toEqual(['b'])
+    expect(limit.refused()).toBe(5)
+    cut.delete('a')
+    // Its bucket was never spent while it was cut off: its whole burst is there.
+    await rpc.handleMessage(peer('a'), 1)
+    await rpc.handleMessage(peer('a'), 2)
+    expect(answered).toEqual(['b', 'a', 'a'])
+  })
+
   it('installs nothing on a kad-dht without the hook', () => {
     expect(limitDhtRequests(undefined).installed).toBe(false)
     expect(limitDhtRequests({} as never).installed).toBe(false)

@@ -16,6 +16,7 @@ import type { PeerId } from '@libp2p/interface'
 import type { PhaseNetwork } from '../../services/discovery/src/p2p/index.ts'
 import { BURST_SECONDS, limitDhtRequests, type DhtRpc } from '../../services/discovery/src/p2p/peer-limits.ts'
 import { startPeer, quicOf, dhtOf, LOOPBACK } from '../helpers/network-peer.ts'
+import { waitFor } from '../helpers/wait-for.ts'
 
 interface Network { sendRequest: (to: PeerId, msg: { type: string, key: Uint8Array }, options: { signal: AbortSignal }) => AsyncIterable<{ name: string }> }
 const networkOf = (net: PhaseNetwork): Network => dhtOf<{ network: Network }>(net).network
@@ -82,13 +83,15 @@ describe('DHT inbound request limit', () => {
     await c.dial(quicOf(d))
     const connected = async (from: PhaseNetwork, to: PhaseNetwork): Promise<boolean> => (await from.peers()).some((p) => p.peerId === to.peerId)
     expect(await connected(d, b)).toBe(true)
-    // Burst 10 answered, then 10 refused: the tenth refusal cuts B off.
+    // Its burst (10) and what refills are answered, the rest refused: the tenth refusal cuts B
+    // off (B's own table fill may have spent some of its bucket at D first).
     let answered = 0
-    for (let i = 0; i < 40 && await connected(d, b); i++) if (await findNode(b, d).catch(() => false)) answered++
+    const t0 = performance.now()
+    for (let i = 0; i < 60 && await connected(d, b); i++) if (await findNode(b, d).catch(() => false)) answered++
     const cutAt = performance.now()
-    expect(answered).toBeGreaterThanOrEqual(10)
-    expect(answered).toBeLessThan(20)
-    expect(await connected(d, b)).toBe(false)
+    // hangUp closes gracefully (up to a second); what B sends meanwhile is refused at once.
+    await waitFor(async () => !await connected(d, b), { what: 'D to close its connection to B', timeoutMs: 10_000 })
+    expect(answered).toBeLessThanOrEqual(10 + Math.ceil((cutAt - t0) / 1000 * 5) + 1)
     // No connection from B meanwhile: D's gater closes it after the handshake (B may see its dial
     // complete first), so B's requests go unanswered; C is still answered.
     await b.dial(quicOf(d)).catch(() => {})

@@ -40,13 +40,13 @@ export class RateLog {
 
   /** One event of `kind` (one of `kinds`); `detail` (e.g. the peer) is shown if it is the newest when the line is written. */
   note (kind: string, detail?: Readonly<Record<string, unknown>>): void {
-    if (!(kind in this.totals)) throw new Error(`RateLog: unknown kind ${kind}`)
+    if (!Object.hasOwn(this.totals, kind)) throw new Error(`RateLog: unknown kind ${kind}`)
     this.totals[kind]!++
     if (this.closed) return
     this.pending[kind]!++
     this.pendingAny = true
     this.detail = detail
-    const wait = this.lastLine + this.everyMs - Date.now()
+    const wait = this.lastLine + this.everyMs - performance.now()
     if (wait <= 0) { this.flush(); return }
     // Due later: one timer writes what gathers until then.
     if (this.timer === undefined) {
@@ -69,13 +69,17 @@ export class RateLog {
   }
 
   private flush (): void {
+    // Written now: a timer still pending (a lagging loop ran past its time) has nothing to add.
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
     if (!this.pendingAny) return
     const counts = this.pending
     const detail = this.detail
     this.pending = this.zero()
     this.pendingAny = false
     this.detail = undefined
-    this.lastLine = Date.now()
+    // A monotonic clock: a wall clock stepped back must not hold the next line longer.
+    this.lastLine = performance.now()
     this.write(counts, detail)
   }
 

@@ -114,6 +114,8 @@ export class GrpcServer {
   private sweeper: NodeJS.Timeout | undefined
   /** Refused at accept (past maxConnections), closed without a handshake, closed silent: counted, logged at most every REFUSAL_LOG_EVERY_MS. */
   private readonly refusals: RateLog
+  /** An accept that fails (out of descriptors) fails again at once: a line per period. */
+  private readonly listenerErrors: RateLog
   private readonly services: DescService[] = []
   private readonly shutdown = new AbortController()
   private address: string | undefined
@@ -146,6 +148,7 @@ export class GrpcServer {
           'grpc connections refused or closed: past the most open connections, no HTTP/2 handshake in time, or nothing received for too long')
       }
     })
+    this.listenerErrors = new RateLog({ everyMs: REFUSAL_LOG_EVERY_MS, kinds: ['errors'], write: ({ errors }, detail) => { this.log.error({ ...detail, errors }, 'grpc listener error') } })
     this.health = new HealthService({ '': 'NOT_SERVING' })
     this.health.addToServer(this.guarded)
   }
@@ -229,9 +232,7 @@ export class GrpcServer {
       listener.once('error', reject)
       listener.listen(listenOptions(address), () => { listener.off('error', reject); resolve() })
     })
-    // An accept that fails (out of descriptors) fails again at once: a line per period.
-    const errors = new RateLog({ everyMs: REFUSAL_LOG_EVERY_MS, kinds: ['errors'], write: ({ errors }, detail) => { this.log.error({ ...detail, errors }, 'grpc listener error') } })
-    listener.on('error', (err) => { errors.note('errors', { err: err.message, code: (err as NodeJS.ErrnoException).code }) })
+    listener.on('error', (err) => { this.listenerErrors.note('errors', { err: err.message, code: (err as NodeJS.ErrnoException).code }) })
     this.listener = listener
     if (watch) {
       // One timer for every connection (up to maxConnections sockets looked at, no timer each).
@@ -275,6 +276,7 @@ export class GrpcServer {
     clearInterval(this.sweeper)
     // What was refused since the last line is logged now, not lost with the process.
     this.refusals.close()
+    this.listenerErrors.close()
     this.health.setStatus('', 'NOT_SERVING')
     for (const s of this.services) this.health.setStatus(s.typeName, 'NOT_SERVING')
     await new Promise<void>((resolve) => {

@@ -103,7 +103,14 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
     peerDiscovery,
     connectionManager: { inboundConnectionThreshold: init.inboundPerSecond, maxConnections: init.maxConnections, addressSorter: quicFirst },
     connectionMonitor: CONNECTION_MONITOR,
-    connectionGater: { denyDialPeer: isShunned, denyInboundEncryptedConnection: isShunned, denyOutboundEncryptedConnection: isShunned },
+    connectionGater: {
+      denyDialPeer: isShunned,
+      denyInboundEncryptedConnection: isShunned,
+      denyOutboundEncryptedConnection: isShunned,
+      // Also after the muxer: a connection that passed the checks above just before its peer was cut off.
+      denyInboundUpgradedConnection: isShunned,
+      denyOutboundUpgradedConnection: isShunned
+    },
     services: services as never,
     // Started below, once every listener is attached: the bootstrap dials and their identify
     // exchanges (which tell the doctor where peers see this node) happen during start.
@@ -118,7 +125,7 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
   const stop = node.stop.bind(node)
   // Peers decide how often they connect: a line per period with the counts (every one at debug).
   const connections = new EventLog(log, 'info', 'peers connected and disconnected', { kinds: ['connected', 'disconnected'] })
-  node.stop = async () => { lan?.stop(); stopTuning(); await stop(); connections.close() }
+  node.stop = async () => { lan?.stop(); stopTuning(); try { await stop() } finally { connections.close() } }
   node.addEventListener('peer:connect', (e) => { connections.note({ event: 'connect', peer: e.detail.toString() }, 'connected') })
   node.addEventListener('peer:disconnect', (e) => { connections.note({ event: 'disconnect', peer: e.detail.toString() }, 'disconnected') })
   node.addEventListener('peer:discovery', (e) => log.debug({ event: 'discovered', peer: e.detail.id.toString() }, 'peer discovered'))
@@ -229,9 +236,11 @@ export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void, l
   const limit = limitDhtRequests((dht as unknown as { rpc?: DhtRpc }).rpc, {
     ...bounds.limits,
     onRefused: (peer, reason) => { refusals.note('refused', { peer, reason }) },
+    // Its streams still open while hangUp closes its connections are refused at once.
+    isShunned: bounds.shunned === undefined ? undefined : (peer) => bounds.shunned!.has(peer),
     onShun: (peer) => {
       if (bounds.shunned === undefined) return
-      bounds.shunned.add(peer, Date.now() + forMs)
+      bounds.shunned.add(peer, performance.now() + forMs)
       refusals.note('shunned', { peer })
       node.hangUp(peerIdFromString(peer)).catch((err: unknown) => { log?.debug({ peer, err: (err as Error).message }, 'could not close a shunned peer\'s connections') })
     }

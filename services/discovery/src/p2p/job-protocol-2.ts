@@ -75,7 +75,7 @@ class StreamBroken extends Error {
 export function jobStreamHandler2 (c: JobServerComponents, init: JobServer2Init, slots: SharedSlots): (stream: Stream, peer: string) => Promise<void> {
   const open = new Map<string, number>()
   // Refusals are the peer's doing: at most a line per period, counted (EventLog).
-  const refusals = new EventLog(c.logger, 'info', 'remote job refused')
+  const refusals = init.refusals ?? new EventLog(c.logger, 'info', 'remote job refused')
   return async (stream, peer) => {
     slots.enter()
     const log = c.logger.child({ peer })

@@ -215,6 +215,8 @@ export interface JobServerInit {
   budget: InboundBudget
   /** Longest wait for each message from the peer (and for it to close the stream), ms. */
   readTimeoutMs: number
+  /** Where refusals are counted and logged (at most a line per period); both protocols share it. Default: one of its own. */
+  refusals?: EventLog
 }
 
 /** The server's view of remote jobs, for metrics and tests. */
@@ -233,7 +235,7 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & 
   let inFlight = 0
   let streams = 0
   // Refusals are the peer's doing: at most a line per period, counted (EventLog).
-  const refusals = new EventLog(c.logger, 'info', 'remote job refused')
+  const refusals = init.refusals ?? new EventLog(c.logger, 'info', 'remote job refused')
   const serve = async (stream: Stream, peer: string): Promise<void> => {
     streams++
     const log = c.logger.child({ peer })
@@ -285,7 +287,7 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & 
       giveBack()
     }
   }
-  const v2 = jobStreamHandler2(c, { ...init, maxStreamsPerPeer: init.maxStreamsPerPeer ?? init.limiter.concurrency + IDLE_STREAMS_PER_PEER }, {
+  const v2 = jobStreamHandler2(c, { ...init, refusals, maxStreamsPerPeer: init.maxStreamsPerPeer ?? init.limiter.concurrency + IDLE_STREAMS_PER_PEER }, {
     take: () => { if (inFlight >= init.maxInFlight) return false; inFlight++; return true },
     give: () => { inFlight-- },
     enter: () => { streams++ },
@@ -299,8 +301,8 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & 
 }
 
 /** Serves `/phase/capability/1.0.0`: the current signed record, then close. */
-export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>, budget?: InboundBudget, logger?: Logger): (stream: Stream, peer: string) => Promise<void> {
-  const unavailable = logger === undefined ? undefined : new EventLog(logger, 'error', 'capability record not available')
+export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>, budget?: InboundBudget, logger?: Logger, unavailableLog?: EventLog): (stream: Stream, peer: string) => Promise<void> {
+  const unavailable = unavailableLog ?? (logger === undefined ? undefined : new EventLog(logger, 'error', 'capability record not available'))
   return async (stream, peer) => {
     // Nothing is read here, but whatever the peer sends counts until the stream ends.
     const giveBack = budget?.meter(stream, peer)

@@ -98,6 +98,8 @@ export interface DhtLimits {
   shun?: ShunInit
   /** Called once each time a peer's refusals reach `shun`'s threshold (the caller cuts it off). */
   onShun?: (peer: string) => void
+  /** Peers cut off: their requests are refused before anything else (one may still be on a connection closing). */
+  isShunned?: (peer: string) => boolean
 }
 
 /**
@@ -115,6 +117,10 @@ export function limitDhtRequests (rpc: DhtRpc | undefined, limits: DhtLimits = {
   let refused = 0
   rpc.handleMessage = async function (peer, message) {
     const id = peer.toString()
+    if (limits.isShunned?.(id) === true) {
+      refused++
+      throw new QueueFullError('peer is cut off for sending past its rate')
+    }
     const releases: Array<() => void> = []
     try {
       releases.push(perPeer.acquire(id))

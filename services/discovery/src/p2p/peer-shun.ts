@@ -7,7 +7,8 @@
  * no honest peer comes near it, a 50-node join refused none) has its connections closed, and for SHUN_MS none are
  * accepted from it or dialled to it (the connection gater). A shunned peer comes back on its own.
  *
- * Both maps are bounded: a swarm of PeerIds (free to make) evicts its own oldest entries.
+ * Both maps are bounded: a swarm of PeerIds (free to make) evicts its own oldest entries. Times
+ * are performance.now()'s (monotonic): a wall clock stepped back does not lengthen a cut-off.
  */
 
 /** Refusals of one peer within one window that cut it off. */
@@ -40,7 +41,7 @@ export class RefusalCounter {
   }
 
   /** One refusal of `peer`; true when it is the one that reaches the threshold (its count starts again). */
-  note (peer: string, now = Date.now()): boolean {
+  note (peer: string, now = performance.now()): boolean {
     let e = this.counts.get(peer)
     if (e === undefined || now - e.start >= this.init.windowMs) {
       this.counts.delete(peer)
@@ -66,7 +67,7 @@ export class ShunList {
     this.maxPeers = init.maxPeers ?? MAX_SHUN_PEERS
   }
 
-  /** Cuts `peer` off until `untilMs`. */
+  /** Cuts `peer` off until `untilMs` (on performance.now()'s clock, as `has` reads it). */
   add (peer: string, untilMs: number): void {
     this.until.delete(peer)
     // Every entry lasts as long: the first in the map ends first.
@@ -75,7 +76,7 @@ export class ShunList {
   }
 
   /** Whether `peer` is cut off now (an ended entry is dropped). */
-  has (peer: string, now = Date.now()): boolean {
+  has (peer: string, now = performance.now()): boolean {
     const until = this.until.get(peer)
     if (until === undefined) return false
     if (now < until) return true

@@ -71,6 +71,9 @@ export class RemoteJobs {
     this.failures = new EventLog(components.logger, 'warn', 'remote job failed')
   }
 
+  /** Writes what its log holds back (at stop). */
+  close (): void { this.failures.close() }
+
   /**
    * Runs a job on another node: `peerId` when given, else the best candidates for the manifest,
    * failing over up to MAX_ATTEMPTS of them.
