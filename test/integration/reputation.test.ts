@@ -31,13 +31,14 @@ const dec = new TextDecoder()
 const P2P = { enabled: true, listen: ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0'], mdns: false, private_addresses: true, inbound_per_second: 1000 }
 const LIMITS = { maxModuleBytes: 1 << 20, maxMemoryMb: 64, defaultMemoryMb: 64, maxTimeoutMs: 5000, defaultTimeoutMs: 5000, maxOutputBytes: 1 << 20, defaultOutputBytes: 1 << 20, maxStdinBytes: 1 << 20, maxArgsBytes: 1 << 16 }
 /**
- * Counts to 150 million, then prints "done": a few hundred ms of work on a real node, while the
- * liar answers at once — so by round trip alone the liar looks the better peer.
+ * Counts to 600 million, then prints "done": ~0.3-1 s of work on a real node, while the liar
+ * answers at once — so by round trip alone the liar looks the better peer (with 150 million, a
+ * loaded CI host once delayed the liar in this process past A's run: 277 vs 271 ms).
  */
 const WORK = await compileWat(`(module (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1) (data (i32.const 16) "done")
   (func (export "_start") (local $i i32)
-    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 150000000))))
+    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 600000000))))
     (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 4))
     (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`)
 /** What the slow peer takes per job, ms. */
