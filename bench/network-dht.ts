@@ -64,7 +64,7 @@ async function dhtHost (tuned: boolean): Promise<DhtHost> {
   if (tuned) {
     const untune = tuneDht(host)
     const stop = host.stop.bind(host)
-    host.stop = async () => { untune(); await stop() }
+    host.stop = async () => { untune.stop(); await stop() }
   }
   return host
 }

@@ -41,6 +41,8 @@ describe('ShunList', () => {
     expect(s.has('b', 0)).toBe(false)
     expect(s.has('a', 5000)).toBe(false)
     expect(s.size).toBe(0)
+    s.add('b', 100); s.add('c', 200)
+    expect([s.active(50), s.active(150), s.active(200)]).toEqual([2, 1, 0])
   })
 
   it('holds at most maxPeers (the first added forgotten first)', () => {

@@ -93,6 +93,9 @@ describe('DHT inbound request limit', () => {
     // hangUp closes gracefully (up to a second); what B sends meanwhile is refused at once.
     await waitFor(async () => !await connected(d, b), { what: 'D to close its connection to B', timeoutMs: 10_000 })
     expect(answered).toBeLessThanOrEqual(10 + Math.ceil((cutAt - t0) / 1000 * 5) + 1)
+    // What /metrics shows: one peer cut off now, its refusals counted.
+    expect(d.load().peersCutOff).toBe(1)
+    expect(d.counters().dhtRefused).toBeGreaterThanOrEqual(10)
     // No connection from B meanwhile: D's gater closes it after the handshake (B may see its dial
     // complete first), so B's requests go unanswered; C is still answered.
     await b.dial(quicOf(d)).catch(() => {})
@@ -103,5 +106,6 @@ describe('DHT inbound request limit', () => {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, forMs - (performance.now() - cutAt)) + 200))
     await b.dial(quicOf(d))
     expect(await findNode(b, d)).toBe(true)
+    expect(d.load().peersCutOff).toBe(0)
   }, 60_000)
 })

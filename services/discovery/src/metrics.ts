@@ -13,7 +13,7 @@ export interface MetricsSources {
   queueDepth: () => number
   executors: () => ReadonlyArray<{ index: number, up: boolean }>
   peers: () => number | undefined
-  network: () => { jobsIn: number, jobsRefused: number, jobsOut: number, jobsOutFailed: number, receiptsRefused: number } | undefined
+  network: () => { jobsIn: number, jobsRefused: number, jobsOut: number, jobsOutFailed: number, receiptsRefused: number, dhtRefused?: number } | undefined
   /** What peers hold here now (job streams, remote jobs, bytes in flight, DHT and peer-store use). */
   peerLoad?: () => Record<string, number> | undefined
 }
@@ -60,13 +60,14 @@ export class NodeMetrics {
     })
     const network = (name: string, help: string, key: keyof NonNullable<ReturnType<MetricsSources['network']>>): void => {
       // Monotonic counts kept by the network layer, exposed as counters.
-      new Counter({ name, help, registers, collect () { const n = self.sources?.network(); if (n !== undefined) { this.reset(); this.inc(n[key]) } } })
+      new Counter({ name, help, registers, collect () { const n = self.sources?.network(); if (n !== undefined) { this.reset(); this.inc(n[key] ?? 0) } } })
     }
     network('phase_p2p_jobs_in_total', 'Jobs peers sent to this node and it accepted.', 'jobsIn')
     network('phase_p2p_jobs_refused_total', 'Jobs peers sent that this node refused (capacity, limits, rate).', 'jobsRefused')
     network('phase_p2p_jobs_out_total', 'Jobs this node sent to peers.', 'jobsOut')
     network('phase_p2p_jobs_out_failed_total', 'Jobs sent to peers that failed or were refused.', 'jobsOutFailed')
     network('phase_p2p_receipts_refused_total', 'Receipts from peers that failed verification.', 'receiptsRefused')
+    network('phase_p2p_dht_requests_refused_total', "Peers' DHT requests refused: past their rate, all peers' rate, or from a peer cut off.", 'dhtRefused')
     new Gauge({
       name: 'phase_p2p_load', help: 'What peers hold on this node now, by kind: streams, remote_jobs, inflight_bytes, provider_records, peer_store_entries, dht_bytes, peer_store_bytes, ...', labelNames: ['kind'], registers,
       collect () {

@@ -47,8 +47,8 @@ export interface NetworkPart extends Part {
   findExecutors: (req: Requirements, options: { limit: number, signal: AbortSignal }) => Promise<FoundExecutor[]>
 }
 
-const NO_COUNTERS: ReturnType<PhaseNetwork['counters']> = { peers: 0, jobsIn: 0, jobsRefused: 0, jobsOut: 0, jobsOutFailed: 0, receiptsRefused: 0 }
-const NO_LOAD: ReturnType<PhaseNetwork['load']> = { streams: 0, remoteJobs: 0, inflightBytes: 0, capabilities: 0, history: 0, providerRecords: 0, peerStoreEntries: 0, dhtBytes: 0, peerStoreBytes: 0 }
+const NO_COUNTERS: ReturnType<PhaseNetwork['counters']> = { peers: 0, jobsIn: 0, jobsRefused: 0, jobsOut: 0, jobsOutFailed: 0, receiptsRefused: 0, dhtRefused: 0 }
+const NO_LOAD: ReturnType<PhaseNetwork['load']> = { streams: 0, remoteJobs: 0, inflightBytes: 0, capabilities: 0, history: 0, providerRecords: 0, peerStoreEntries: 0, dhtBytes: 0, peerStoreBytes: 0, peersCutOff: 0 }
 
 /**
  * The network part, not started: `start()` loads libp2p and starts the host, and only then do

@@ -61,6 +61,8 @@ export interface HostInit {
 export type PhaseLibp2p = Libp2p<{ dht: KadDHT, identify: ReturnType<ReturnType<typeof identify>>, ping: unknown }> & {
   /** The host's datastore, for its usage figures. */
   datastore: BoundedDatastore
+  /** Inbound DHT requests refused since start, and peers cut off now (peer-limits.ts, peer-shun.ts). */
+  dhtBounds: { refused: () => number, cutOff: () => number }
   /** What `phase doctor` reports of the network (diagnostics.ts). */
   doctor: NetworkDoctor
 }
@@ -120,12 +122,13 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
   node.doctor = new NetworkDoctor(node as never, { bootstrap: init.bootstrap })
   await node.handle(TIME_PROTOCOL, async (stream) => { await serveTime(stream) }, { maxInboundStreams: TIME_MAX_INBOUND_STREAMS, maxOutboundStreams: 1, runOnLimitedConnection: true })
   const log = components.logger
-  const stopTuning = tuneDht(node, components.onJoined, log, { limits: init.dhtLimits, shunned })
+  const tuning = tuneDht(node, components.onJoined, log, { limits: init.dhtLimits, shunned })
+  node.dhtBounds = { refused: tuning.refused, cutOff: () => shunned.active() }
   lan?.attach(node)
   const stop = node.stop.bind(node)
   // Peers decide how often they connect: a line per period with the counts (every one at debug).
   const connections = new EventLog(log, 'info', 'peers connected and disconnected', { kinds: ['connected', 'disconnected'] })
-  node.stop = async () => { lan?.stop(); stopTuning(); try { await stop() } finally { connections.close() } }
+  node.stop = async () => { lan?.stop(); tuning.stop(); try { await stop() } finally { connections.close() } }
   node.addEventListener('peer:connect', (e) => { connections.note({ event: 'connect', peer: e.detail.toString() }, 'connected') })
   node.addEventListener('peer:disconnect', (e) => { connections.note({ event: 'disconnect', peer: e.detail.toString() }, 'disconnected') })
   node.addEventListener('peer:discovery', (e) => log.debug({ event: 'discovered', peer: e.detail.id.toString() }, 'peer discovered'))
@@ -215,10 +218,10 @@ const PING_QUEUE = 1024
  * What kad-dht does not do itself: admit connected peers to the routing table without a ping,
  * pass on only the contacts of a lookup answer that are new (dht-join.ts), fill the table as
  * peers join (dht-join.ts), keep one connection per pair of peers (connection-dedupe.ts), and
- * hold each peer's inbound DHT requests to a rate (peer-limits.ts). Returns a function that
- * undoes the last four.
+ * hold each peer's inbound DHT requests to a rate (peer-limits.ts). Returns what undoes the last
+ * four, and the count of requests refused.
  */
-export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void, log?: Logger, bounds: { limits?: HostInit['dhtLimits'], shunned?: ShunList } = {}): () => void {
+export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void, log?: Logger, bounds: { limits?: HostInit['dhtLimits'], shunned?: ShunList } = {}): { stop: () => void, refused: () => number } {
   const dht = node.services.dht as KadDHT & { routingTable: JoinTable }
   admitConnected(dht.routingTable, (peer) => node.getConnections().some((c) => c.status === 'open' && c.remotePeer.toString() === peer))
   const unskip = skipKnownContacts((dht as unknown as { network: ContactSource }).network, dht.routingTable as unknown as ContactTable, node.peerId.toString())
@@ -246,7 +249,7 @@ export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void, l
     }
   })
   if (!limit.installed) log?.warn({ event: 'dht_unbounded' }, "this kad-dht has no inbound request hook: peers' DHT requests are not rate-bound")
-  return () => { joiner.stop(); undedupe(); unskip(); limit.undo(); refusals.close() }
+  return { stop: () => { joiner.stop(); undedupe(); unskip(); limit.undo(); refusals.close() }, refused: limit.refused }
 }
 
 /**

@@ -181,16 +181,16 @@ export class PhaseNetwork {
   }
 
   /** What peers hold here now: job streams served, remote jobs holding a slot, bytes in flight, what is kept of peers. */
-  load (): { streams: number, remoteJobs: number, inflightBytes: number, capabilities: number, history: number, providerRecords: number, peerStoreEntries: number, dhtBytes: number, peerStoreBytes: number } {
+  load (): { streams: number, remoteJobs: number, inflightBytes: number, capabilities: number, history: number, providerRecords: number, peerStoreEntries: number, dhtBytes: number, peerStoreBytes: number, peersCutOff: number } {
     const store = this.node?.datastore.usage() ?? { dhtBytes: 0, peerStoreBytes: 0, providerRecords: 0, peerStoreEntries: 0 }
     const p = this.parts
-    return { streams: p?.server.streams ?? 0, remoteJobs: p?.server.inFlight ?? 0, inflightBytes: p?.budget.inFlight ?? 0, capabilities: p?.cache.size ?? 0, history: this.reputation.size, ...store }
+    return { streams: p?.server.streams ?? 0, remoteJobs: p?.server.inFlight ?? 0, inflightBytes: p?.budget.inFlight ?? 0, capabilities: p?.cache.size ?? 0, history: this.reputation.size, ...store, peersCutOff: this.node?.dhtBounds.cutOff() ?? 0 }
   }
 
   /** Counters since start, for GetNodeInfo and metrics. */
-  counters (): { peers: number, jobsIn: number, jobsRefused: number, jobsOut: number, jobsOutFailed: number, receiptsRefused: number } {
+  counters (): { peers: number, jobsIn: number, jobsRefused: number, jobsOut: number, jobsOutFailed: number, receiptsRefused: number, dhtRefused: number } {
     const peers = new Set(this.node?.getConnections().map((c) => c.remotePeer.toString()) ?? []).size
-    return { peers, ...this.counts, ...(this.parts?.remote.counts ?? { jobsOut: 0, jobsOutFailed: 0, receiptsRefused: 0 }) }
+    return { peers, ...this.counts, ...(this.parts?.remote.counts ?? { jobsOut: 0, jobsOutFailed: 0, receiptsRefused: 0 }), dhtRefused: this.node?.dhtBounds.refused() ?? 0 }
   }
 
   /**

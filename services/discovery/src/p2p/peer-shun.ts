@@ -85,6 +85,12 @@ export class ShunList {
   }
 
   get size (): number { return this.until.size }
+
+  /** Peers cut off now (ended entries dropped on the way). */
+  active (now = performance.now()): number {
+    for (const [peer, until] of this.until) if (now >= until) this.until.delete(peer)
+    return this.until.size
+  }
 }
 
 function stripUndefined<T extends object> (o: T): Partial<T> {
