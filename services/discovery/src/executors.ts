@@ -49,6 +49,11 @@ const MAX_KNOWN_MODULES = 4096
  * abandoned (and the module struck, then quarantined) because the executor was reading them.
  */
 export const BULK_BYTES_PER_SECOND = 4 * 1024 * 1024
+/**
+ * A job's bytes below this open no busy window: the executor's work on them is a few ms at most
+ * (a 1 MiB module is ~30 ms to admit, rewrite and compile here), far below a status poll's timeout.
+ */
+const BULK_MIN_BYTES = 1024 * 1024
 /** A configured executor whose socket never appears is dropped after this long. */
 const NEVER_SEEN_GRACE_MS = 30_000
 /**
@@ -416,7 +421,7 @@ export class ExecutorSet {
     const send = async (withModule: boolean): Promise<ExecuteResponse> => {
       const module = withModule ? await loadModule() : undefined
       const bulk = (request.inputs ?? []).reduce((n, f) => n + f.data.byteLength, module?.byteLength ?? 0)
-      if (bulk > 0) slot.bulkUntil = Math.max(slot.bulkUntil, Date.now() + Math.ceil(bulk / BULK_BYTES_PER_SECOND * 1000))
+      if (bulk >= BULK_MIN_BYTES) slot.bulkUntil = Math.max(slot.bulkUntil, Date.now() + Math.ceil(bulk / BULK_BYTES_PER_SECOND * 1000))
       return await slot.client.execute({ ...request, module }, { signal: options.signal, timeoutMs: options.timeoutMs })
     }
     const known = slot.modules.has(request.moduleHash)
