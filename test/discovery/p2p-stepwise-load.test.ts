@@ -80,6 +80,7 @@ describe('p2p part: loaded package by package', () => {
 
   it('a real network part turns the event loop between the packages as it starts', () => {
     const child = `
+      import { registerHooks } from 'node:module'
       import { writeFileSync, mkdtempSync, rmSync } from 'node:fs'
       import { tmpdir } from 'node:os'
       import { join } from 'node:path'
@@ -98,19 +99,31 @@ describe('p2p part: loaded package by package', () => {
         let turns = 0
         let ticking = true
         const tick = () => { turns++; if (ticking) setImmediate(tick) }
+        // The turn each listed package is imported in by compose/network.ts (the stepwise load).
+        const listed = new Set(${JSON.stringify(P2P_PACKAGES)})
+        const importedAt = []
+        registerHooks({ resolve (specifier, context, next) {
+          if (listed.has(specifier) && String(context.parentURL).endsWith('/compose/network.ts')) importedAt.push(turns)
+          return next(specifier, context)
+        } })
         setImmediate(tick)
         await part.start()
         ticking = false
         const running = part.network.current !== undefined && part.network.addresses().length > 0
         await part.stop()
-        console.log(JSON.stringify({ turns, running }))
+        console.log(JSON.stringify({ turns, running, importedAt }))
       } finally { rmSync(dir, { recursive: true, force: true }) }
       process.exit(0)
     `
     const r = spawnSync(NODE, ['--input-type=module', '-e', child], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 })
     if (r.status !== 0) throw new Error(`the child exited with ${String(r.status)}: ${r.stderr}`)
-    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { turns: number, running: boolean }
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { turns: number, running: boolean, importedAt: number[] }
     expect(out.running).toBe(true)
+    // Every package imported on its own, in order, the loop turning between them: each yield is
+    // at least one turn (the ticker's count may trail the load's by one within a turn).
+    expect(out.importedAt).toHaveLength(P2P_PACKAGES.length)
+    expect(out.importedAt).toEqual([...out.importedAt].sort((a, b) => a - b))
+    expect(out.importedAt.at(-1)! - out.importedAt[0]!).toBeGreaterThanOrEqual(P2P_PACKAGES.length - 2)
     expect(out.turns).toBeGreaterThanOrEqual(P2P_PACKAGES.length)
   })
 })
