@@ -62,8 +62,6 @@ export class RateLog {
   /** Writes what is pending now, if anything, and stops the timer: nothing is written after. */
   close (): void {
     if (this.closed) return
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = undefined
     this.flush()
     this.closed = true
   }

@@ -27,7 +27,6 @@ import { TIME_PROTOCOL, TIME_MAX_INBOUND_STREAMS, serveTime } from './clock.ts'
 import { limitDhtRequests, type DhtLimits, type DhtRpc } from './peer-limits.ts'
 import { SHUN_MS, ShunList } from './peer-shun.ts'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { RateLog } from '@phase-network/protocol/rate-log'
 
 export const DHT_PROTOCOL = '/phase/kad/1.0.0'
 /** Where the DHT keeps its records in the datastore (kad-dht's default). */
@@ -208,9 +207,6 @@ export const PING_INIT = { maxOutboundStreams: 2, maxInboundStreams: 4 }
  */
 export const CONNECTION_MONITOR = { enabled: false }
 
-/** Least time between two log lines about refused DHT requests, ms. */
-const REFUSAL_LOG_MS = 10_000
-
 /** Pings of new contacts waiting at once (each a few hundred bytes of state). */
 const PING_QUEUE = 1024
 
@@ -227,29 +223,23 @@ export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void, l
   const unskip = skipKnownContacts((dht as unknown as { network: ContactSource }).network, dht.routingTable as unknown as ContactTable, node.peerId.toString())
   const joiner = fillOnJoin(dht, dht.routingTable, node.peerId.toMultihash().bytes, { onFilled: onJoined })
   const undedupe = dedupeConnections(node)
-  // Refusals and cut-offs are logged at most once per REFUSAL_LOG_MS, with how many since the last line.
-  const refusals = new RateLog({
-    everyMs: REFUSAL_LOG_MS,
-    kinds: ['refused', 'shunned'],
-    write: ({ refused, shunned }, detail) => {
-      log?.warn({ event: 'dht_refused', ...detail, refused, shunned, shunMs: forMs }, 'DHT requests refused: peers past their rate (a peer refused again and again is disconnected and not let back for shunMs)')
-    }
-  })
+  // Refusals and cut-offs: a line per period with how many since the last (EventLog).
   const forMs = bounds.limits?.shun?.forMs ?? SHUN_MS
+  const refusals = log === undefined ? undefined : new EventLog(log, 'warn', 'DHT requests refused: peers past their rate (a peer refused again and again is disconnected and not let back for shunMs)', { kinds: ['refused', 'shunned'] })
   const limit = limitDhtRequests((dht as unknown as { rpc?: DhtRpc }).rpc, {
     ...bounds.limits,
-    onRefused: (peer, reason) => { refusals.note('refused', { peer, reason }) },
+    onRefused: (peer, reason) => { refusals?.note({ event: 'dht_refused', peer, reason, shunMs: forMs }, 'refused') },
     // Its streams still open while hangUp closes its connections are refused at once.
     isShunned: bounds.shunned === undefined ? undefined : (peer) => bounds.shunned!.has(peer),
     onShun: (peer) => {
       if (bounds.shunned === undefined) return
       bounds.shunned.add(peer, performance.now() + forMs)
-      refusals.note('shunned', { peer })
+      refusals?.note({ event: 'dht_refused', peer, shunMs: forMs }, 'shunned')
       node.hangUp(peerIdFromString(peer)).catch((err: unknown) => { log?.debug({ peer, err: (err as Error).message }, 'could not close a shunned peer\'s connections') })
     }
   })
   if (!limit.installed) log?.warn({ event: 'dht_unbounded' }, "this kad-dht has no inbound request hook: peers' DHT requests are not rate-bound")
-  return { stop: () => { joiner.stop(); undedupe(); unskip(); limit.undo(); refusals.close() }, refused: limit.refused }
+  return { stop: () => { joiner.stop(); undedupe(); unskip(); limit.undo(); refusals?.close() }, refused: limit.refused }
 }
 
 /**

@@ -26,7 +26,7 @@ import type { Stream } from '@libp2p/interface'
 import { configDefault, manifestInputs, parseManifest, type Manifest } from '@phase-network/protocol'
 import { HashMismatchError, LimitExceededError, PhaseError, QueueFullError, UnavailableError, isPhaseError, toPublicError } from '@phase-network/protocol'
 import { contentHash } from '@phase-network/protocol/node'
-import { EventLog } from '@phase-network/process'
+import type { EventLog } from '@phase-network/process'
 import type { JobServerComponents, JobServerInit, Lp, RemoteResult } from './job-protocol.ts'
 import { REFUSAL_GRACE_MS, finish, messageStream, readMessage, readJson, resultMessage, resultOf, varintBytes, writeJson, writeMessage } from './job-protocol.ts'
 
@@ -49,6 +49,8 @@ export interface JobServer2Init extends JobServerInit {
   maxStreamsPerPeer: number
   /** Bytes of input files one remote job may send. Default: DEFAULT_MAX_INPUT_BYTES. */
   maxInputBytes?: number
+  /** Where refusals are counted and logged, shared with 1.0.0's (jobStreamHandler's). */
+  refusals: EventLog
 }
 
 /** Input bytes one remote job may send by default: a local job's cap (limits.max_input_bytes). */
@@ -74,8 +76,7 @@ class StreamBroken extends Error {
 /** Serves `/phase/job/2.0.0` streams. */
 export function jobStreamHandler2 (c: JobServerComponents, init: JobServer2Init, slots: SharedSlots): (stream: Stream, peer: string) => Promise<void> {
   const open = new Map<string, number>()
-  // Refusals are the peer's doing: at most a line per period, counted (EventLog).
-  const refusals = init.refusals ?? new EventLog(c.logger, 'info', 'remote job refused')
+  const refusals = init.refusals
   return async (stream, peer) => {
     slots.enter()
     const log = c.logger.child({ peer })

@@ -215,8 +215,6 @@ export interface JobServerInit {
   budget: InboundBudget
   /** Longest wait for each message from the peer (and for it to close the stream), ms. */
   readTimeoutMs: number
-  /** Where refusals are counted and logged (at most a line per period); both protocols share it. Default: one of its own. */
-  refusals?: EventLog
 }
 
 /** The server's view of remote jobs, for metrics and tests. */
@@ -228,14 +226,16 @@ export interface JobServer {
   readonly streams: number
   /** Serves `/phase/job/2.0.0` streams (job-protocol-2.ts), with the same slots. */
   readonly v2: (stream: Stream, peer: string) => Promise<void>
+  /** Writes what the refusals' log holds back (at stop). */
+  readonly close: () => void
 }
 
 /** Serves `/phase/job/1.0.0` streams (and 2.0.0 ones through `.v2`). */
 export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & Partial<Pick<JobServer2Init, 'maxStreamsPerPeer' | 'maxInputBytes'>>): JobServer {
   let inFlight = 0
   let streams = 0
-  // Refusals are the peer's doing: at most a line per period, counted (EventLog).
-  const refusals = init.refusals ?? new EventLog(c.logger, 'info', 'remote job refused')
+  // Refusals are the peer's doing: at most a line per period, counted (EventLog); both protocols share it.
+  const refusals = new EventLog(c.logger, 'info', 'remote job refused')
   const serve = async (stream: Stream, peer: string): Promise<void> => {
     streams++
     const log = c.logger.child({ peer })
@@ -296,14 +296,16 @@ export function jobStreamHandler (c: JobServerComponents, init: JobServerInit & 
   return Object.defineProperties(serve, {
     inFlight: { get: () => inFlight },
     streams: { get: () => streams },
-    v2: { value: v2 }
+    v2: { value: v2 },
+    close: { value: () => { refusals.close() } }
   }) as JobServer
 }
 
 /** Serves `/phase/capability/1.0.0`: the current signed record, then close. */
-export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>, budget?: InboundBudget, logger?: Logger, unavailableLog?: EventLog): (stream: Stream, peer: string) => Promise<void> {
-  const unavailable = unavailableLog ?? (logger === undefined ? undefined : new EventLog(logger, 'error', 'capability record not available'))
-  return async (stream, peer) => {
+export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>, budget?: InboundBudget, logger?: Logger): ((stream: Stream, peer: string) => Promise<void>) & { close: () => void } {
+  // This node's own failure, but each peer's ask would log it: a line per period.
+  const unavailable = logger === undefined ? undefined : new EventLog(logger, 'error', 'capability record not available')
+  const serve = async (stream: Stream, peer: string): Promise<void> => {
     // Nothing is read here, but whatever the peer sends counts until the stream ends.
     const giveBack = budget?.meter(stream, peer)
     try {
@@ -330,6 +332,7 @@ export function capabilityStreamHandler (record: () => Promise<CapabilityRecord>
       giveBack?.()
     }
   }
+  return Object.assign(serve, { close: () => { unavailable?.close() } })
 }
 
 export interface RemoteResult {

@@ -62,7 +62,7 @@ export class PhaseNetwork {
   private readonly reputationFile: ReputationFile | undefined
   private saver: NodeJS.Timeout | undefined
   private saving: Promise<void> = Promise.resolve()
-  private parts: { book: PeerBook, cache: CapabilityCache, announcer: Announcer, budget: InboundBudget, server: JobServer, streams: JobStreams, remote: RemoteJobs, logs: EventLog[] } | undefined
+  private parts: { book: PeerBook, cache: CapabilityCache, announcer: Announcer, budget: InboundBudget, server: JobServer, streams: JobStreams, remote: RemoteJobs, serveCapability: ReturnType<typeof capabilityStreamHandler> } | undefined
 
   constructor (components: NetworkComponents, init: NetworkInit) {
     this.c = components
@@ -108,10 +108,7 @@ export class PhaseNetwork {
     const budget = new InboundBudget({ maxBytes: Math.max(this.init.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES, MESSAGES_IN_BUDGET * this.init.maxMessageBytes) })
     const limiter = new PeerLimiter({ concurrency: this.init.perPeerConcurrency, perSecond: this.init.perPeerPerSecond })
     const count = (outcome: 'in' | 'refused'): void => { if (outcome === 'in') this.counts.jobsIn++; else this.counts.jobsRefused++ }
-    // Lines about what peers decide the rate of (EventLog), written out at stop.
-    const refusals = new EventLog(this.log, 'info', 'remote job refused')
-    const unavailable = new EventLog(this.log, 'error', 'capability record not available')
-    const server = jobStreamHandler({ ...this.c, count }, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs, limiter, budget, readTimeoutMs, maxInputBytes: this.init.maxInputBytes, refusals })
+    const server = jobStreamHandler({ ...this.c, count }, { maxMessageBytes: this.init.maxMessageBytes, maxInFlight: this.init.maxRemoteJobs, limiter, budget, readTimeoutMs, maxInputBytes: this.init.maxInputBytes })
     const maxResultBytes = this.init.maxResultBytes ?? this.init.maxMessageBytes
     const streams = new JobStreams(async (peer, protocols, signal) => await this.openStream(peer, protocols, signal), { maxMessageBytes: maxResultBytes, readTimeoutMs, idleMs: Math.floor(readTimeoutMs * IDLE_SHARE_OF_READ_TIMEOUT) })
     const remote = new RemoteJobs({
@@ -122,14 +119,14 @@ export class PhaseNetwork {
       findExecutors: async (req) => await this.findExecutors(req),
       reputation: this.reputation
     })
-    this.parts = { book, cache, announcer, budget, server, streams, remote, logs: [refusals, unavailable] }
+    const serveCapability = capabilityStreamHandler(async () => await this.capability(), budget, this.log)
+    this.parts = { book, cache, announcer, budget, server, streams, remote, serveCapability }
     this.log.info({ maxMessageBytes: this.init.maxMessageBytes, maxResultBytes, maxInflightBytes: budget.maxBytes, maxPeerBytes: budget.maxPeerBytes, readTimeoutMs, maxRemoteJobs: this.init.maxRemoteJobs }, 'job protocol limits')
     // Jobs are small enough for a relayed (limited) connection to a node behind a NAT.
     const opts = { maxInboundStreams: MAX_STREAMS_PER_PROTOCOL, maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL, runOnLimitedConnection: true }
     await node.handle(JOB_PROTOCOL, async (stream, connection) => { await server(stream, connection.remotePeer.toString()) }, opts)
     // 2.0.0 (streams reused, one round trip); 1.0.0 stays served for nodes that predate it.
     await node.handle(JOB_PROTOCOL_2, async (stream, connection) => { await server.v2(stream, connection.remotePeer.toString()) }, opts)
-    const serveCapability = capabilityStreamHandler(async () => await this.capability(), budget, this.log, unavailable)
     await node.handle(CAPABILITY_PROTOCOL, async (stream, connection) => { await serveCapability(stream, connection.remotePeer.toString()) }, opts)
     node.addEventListener('peer:connect', (e) => { book.seen(e.detail.toString()); announcer.onConnect() })
     node.addEventListener('peer:disconnect', (e) => { book.gone(e.detail.toString()); streams.drop(e.detail.toString()) })
@@ -148,7 +145,8 @@ export class PhaseNetwork {
     try {
       await node?.stop()
     } finally {
-      for (const log of this.parts?.logs ?? []) log.close()
+      this.parts?.server.close()
+      this.parts?.serveCapability.close()
       this.parts?.remote.close()
       this.outvoted.close()
     }

@@ -37,7 +37,7 @@ export class RefusalCounter {
   private readonly init: Required<Pick<ShunInit, 'refusals' | 'windowMs' | 'maxPeers'>>
 
   constructor (init: ShunInit = {}) {
-    this.init = { refusals: REFUSALS_TO_SHUN, windowMs: SHUN_WINDOW_MS, maxPeers: MAX_SHUN_PEERS, ...stripUndefined(init) }
+    this.init = { refusals: init.refusals ?? REFUSALS_TO_SHUN, windowMs: init.windowMs ?? SHUN_WINDOW_MS, maxPeers: init.maxPeers ?? MAX_SHUN_PEERS }
   }
 
   /** One refusal of `peer`; true when it is the one that reaches the threshold (its count starts again). */
@@ -91,8 +91,4 @@ export class ShunList {
     for (const [peer, until] of this.until) if (now >= until) this.until.delete(peer)
     return this.until.size
   }
-}
-
-function stripUndefined<T extends object> (o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 }

@@ -8,7 +8,12 @@ import { InvalidArgumentError } from '@phase-network/protocol/errors'
 
 /** Input files a job may have (the manifest's cap). */
 export const MAX_INPUT_FILES = 256
-const INPUT_PATH = /^\/in(\/(?!\.\.?(\/|$))[A-Za-z0-9._-]+)+$/
+/**
+ * A path segment under /in or /out: the characters the manifest's input paths and the receipt's
+ * output paths allow (schemas/manifest.schema.json, schemas/receipt.schema.json).
+ */
+export const PATH_SEGMENT = '[A-Za-z0-9._-]+'
+const INPUT_PATH = new RegExp(`^/in(/(?!\\.\\.?(/|$))${PATH_SEGMENT})+$`)
 
 export function checkInputFiles (inputs: ReadonlyArray<{ path: string }>): void {
   if (inputs.length > MAX_INPUT_FILES) throw new InvalidArgumentError(`a job has at most ${MAX_INPUT_FILES} input files, got ${inputs.length}`)

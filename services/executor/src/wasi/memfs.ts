@@ -11,6 +11,7 @@
  * /out is made of the characters a receipt's output path allows (isOutputName; else EILSEQ).
  */
 import { EEXIST, EILSEQ, EINVAL, ENAMETOOLONG, ENOENT, ENOSPC, ENOTCAPABLE, ENOTDIR, ENOTEMPTY, EISDIR } from './constants.ts'
+import { PATH_SEGMENT } from './inputs.ts'
 
 /** Files /out may hold: the receipt lists at most 256 outputs (schemas/receipt.schema.json). */
 export const MAX_OUTPUT_FILES = 256
@@ -297,7 +298,7 @@ function deepest (node: FsNode): number {
  * client saves it to. Any other name is refused when the guest makes it (EILSEQ): a file the
  * receipt could not list would be a job whose receipt the signer refuses, its result lost.
  */
-const OUTPUT_NAME = /^[A-Za-z0-9._-]+$/
+const OUTPUT_NAME = new RegExp(`^${PATH_SEGMENT}$`)
 function isOutputName (name: string): boolean {
   return OUTPUT_NAME.test(name)
 }
