@@ -3,6 +3,8 @@
  */
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals'
 import { mkdtemp, rm, readdir, writeFile } from 'node:fs/promises'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ModuleStore } from '../../services/discovery/src/module-store.ts'
@@ -58,6 +60,23 @@ describe('ModuleStore', () => {
     await store.put(contentHash(a), a)
     expect(await store.get(contentHash(a))).toEqual(a)
     expect(await readdir(dir)).toEqual(['modules'])
+  })
+
+  it('logs failed writes a line per period, and what is pending when it closes', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const sink = new Writable({ write (chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); done() } })
+    const modules = join(dir, 'modules')
+    const store = new ModuleStore({ logger: pino({ level: 'info' }, sink) }, { dir: modules })
+    await store.start()
+    await rm(modules, { recursive: true })
+    await writeFile(modules, 'not a folder')
+    for (let i = 0; i < 5; i++) { const m = bytes(16 + i, i); await store.put(contentHash(m), m) }
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    // The first at once; the other four wait for the period (10 s) or the close.
+    expect(lines.map((l) => [l.msg, l.count])).toEqual([['could not persist module', 1]])
+    store.close()
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(lines.map((l) => [l.msg, l.count])).toEqual([['could not persist module', 1], ['could not persist module', 4]])
   })
 
   it('refuses bytes that are not WebAssembly and stores nothing when their hash matches', async () => {

@@ -57,7 +57,7 @@ export class DiscoveryNode implements Discovery {
     const { config, log, metrics } = this
     const identity = await loadOrCreateIdentity(join(config.stateDir, IDENTITY_FILE), { logger: log })
     const peerId = identity.peerId.toString()
-    const { modules, inputs } = await startStores({ logger: log }, config)
+    const { modules, inputs } = add(await startStores({ logger: log }, config))
     const { executors } = add(startExecutors({ logger: log.child({ component: 'executors' }), metrics }, config))
     // Every job's manifest is checked against its schema: compiled now, in the start (issue 11:
     // loading ajv and compiling it was ~90 ms of the first job's latency).

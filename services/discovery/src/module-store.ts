@@ -153,6 +153,9 @@ class ContentStore {
   /** Entries in memory. */
   get size (): number { return this.memory.size }
 
+  /** Writes the failed-write counts not yet logged (the store keeps serving what it holds). */
+  close (): void { this.persistFailures.close() }
+
   /** Bytes held in memory and on disk. */
   usage (): { memoryBytes: number, diskBytes: number, onDisk: number } {
     return { memoryBytes: this.bytes, diskBytes: this.diskBytesUsed, onDisk: this.onDisk.size }

@@ -5,19 +5,23 @@
 import { join } from 'node:path'
 import type { NodeConfig, Logger } from '@phase-network/process'
 import { InputStore, ModuleStore } from '../module-store.ts'
+import type { Part } from './parts.ts'
 
-export interface Stores {
+export interface Stores extends Part {
   modules: ModuleStore
   inputs: InputStore
 }
 
 export type StoresConfig = Pick<NodeConfig, 'stateDir' | 'moduleCache' | 'inputCache'>
 
-/** Opens and indexes both caches (nothing to stop: every write is complete on its own). */
+/**
+ * Opens and indexes both caches. Every write is complete on its own; stop writes the log lines
+ * about failed writes still pending.
+ */
 export async function startStores (components: { logger: Logger }, config: StoresConfig): Promise<Stores> {
   const modules = new ModuleStore(components, { dir: join(config.stateDir, 'modules'), memoryBytes: config.moduleCache.memoryBytes, diskBytes: config.moduleCache.diskBytes })
   const inputs = new InputStore(components, { dir: join(config.stateDir, 'inputs'), memoryBytes: config.inputCache.memoryBytes, diskBytes: config.inputCache.diskBytes })
   await modules.start()
   await inputs.start()
-  return { modules, inputs }
+  return { modules, inputs, stop: async () => { modules.close(); inputs.close() } }
 }
