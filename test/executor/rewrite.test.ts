@@ -7,7 +7,8 @@ import { describe, it, expect } from '@jest/globals'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { rewriteModule, FUEL_EXPORT, GROW_REFUSED_EXPORT } from '../../services/executor/src/rewrite/rewrite.ts'
+import { rewriteModule, rewriteModuleYielding, REWRITE_SLICE_BYTES, FUEL_EXPORT, GROW_REFUSED_EXPORT } from '../../services/executor/src/rewrite/rewrite.ts'
+import { bigModule } from '../helpers/big-module.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { compileWat } from '../helpers/wat.ts'
 import { exnrefChain, gcStructChain, wasm, section, vec, body, exportMemoryAndStart } from './wasm-bytes.ts'
@@ -67,5 +68,31 @@ describe('module rewriter', () => {
         expect((err as { code?: string }).code).toBe('invalid_module')
       }
     }
+  })
+
+  it("lets the event loop turn every slice of a big module's code, with the same bytes as in one go", async () => {
+    // ~4.5 slices of code: paused after each whole slice; a small module in one go.
+    const big = bigModule(Math.round(4.5 * REWRITE_SLICE_BYTES))
+    const hello = modules[0]![1]
+    for (const [bytes, pauses] of [[big, 4], [hello, 0]] as const) {
+      for (const metered of [false, true]) {
+        let paused = 0
+        const out = await rewriteModuleYielding(bytes, { ...OPTS, metered }, async () => { paused++ })
+        expect(paused).toBe(pauses)
+        expect(Buffer.from(out.bytes).equals(Buffer.from(rewriteModule(bytes, { ...OPTS, metered }).bytes))).toBe(true)
+      }
+    }
+    // The default pause is a turn of the event loop: a timer due meanwhile runs before the end.
+    let fired = 0
+    const timer = setInterval(() => { fired++ }, 0)
+    try {
+      await rewriteModuleYielding(big, { ...OPTS, metered: true })
+      expect(fired).toBeGreaterThanOrEqual(1)
+    } finally {
+      clearInterval(timer)
+    }
+    // An error in a later slice is still the typed refusal.
+    const cut = big.subarray(0, big.byteLength - 3)
+    await expect(rewriteModuleYielding(cut, { ...OPTS, metered: true })).rejects.toMatchObject({ code: 'invalid_module' })
   })
 })

@@ -9,7 +9,7 @@
  */
 import { InvalidModuleError, ModuleNotCachedError } from '@phase-network/protocol/errors'
 import { admit, PAGE_BYTES, WASI_MODULE } from '../admission.ts'
-import { rewriteModule, REWRITE_VERSION } from '../rewrite/rewrite.ts'
+import { rewriteModuleYielding, REWRITE_VERSION } from '../rewrite/rewrite.ts'
 import type { WasmJob } from '../runtime.ts'
 
 /** plain: unmetered; metered: fuel; deterministic: fuel and canonical NaNs. */
@@ -110,7 +110,8 @@ export class ModuleCache {
       throw new ModuleNotCachedError(`module ${job.moduleHash} is cached with another memory cap; send its bytes`)
     }
     const admitted = admit(bytes, job.moduleHash, { maxModuleBytes: this.init.maxModuleBytes, memoryBytes })
-    const rewritten = rewriteModule(admitted.bytes, { metered: variant !== 'plain', canonicalNaN: variant === 'deterministic', ownMaxPages: admitted.declaredMaxPages, capPages: admitted.linearMaxBytes / PAGE_BYTES })
+    // In slices, the event loop turning between them: other jobs and status polls go on meanwhile.
+    const rewritten = await rewriteModuleYielding(admitted.bytes, { metered: variant !== 'plain', canonicalNaN: variant === 'deterministic', ownMaxPages: admitted.declaredMaxPages, capPages: admitted.linearMaxBytes / PAGE_BYTES })
     let module: WebAssembly.Module
     try {
       module = await WebAssembly.compile(rewritten.bytes)
