@@ -29,8 +29,6 @@ export interface JoinInit {
   timeoutMs?: number
   /** Least time between two fills. Default 2 s. */
   minGapMs?: number
-  /** Called after each fill (the node re-announces its provider records to its new neighbours). */
-  onFilled?: () => void
 }
 
 /** Random keys looked up beside our own on each fill (default of randomKeys). */
@@ -86,7 +84,6 @@ export function fillOnJoin (dht: JoinDht, table: JoinTable, selfKey: Uint8Array,
       running = false
     }
     if (stopped.signal.aborted) return
-    init.onFilled?.()
     // A fill that found peers is followed by another (the new ones know others), later each
     // time, until one finds nobody new: new contacts are pinged before they count, and on a busy
     // network those answers come after the fill has ended.

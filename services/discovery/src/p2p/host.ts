@@ -72,7 +72,7 @@ export type PhaseLibp2p = Libp2p<{ dht: KadDHT, identify: ReturnType<ReturnType<
  */
 export const optionalParts = (): Array<Promise<unknown>> => [import('@libp2p/bootstrap'), import('@libp2p/mdns'), import('@libp2p/upnp-nat')]
 
-export async function createHost (init: HostInit, components: { logger: Logger, onJoined?: () => void }): Promise<PhaseLibp2p> {
+export async function createHost (init: HostInit, components: { logger: Logger }): Promise<PhaseLibp2p> {
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
   // What is off is not loaded (UPnP's port mapper alone is ~60 ms of a cold start and its memory).
   if (init.bootstrap.length > 0) peerDiscovery.push((await import('@libp2p/bootstrap')).bootstrap({ list: [...init.bootstrap] }))
@@ -121,7 +121,7 @@ export async function createHost (init: HostInit, components: { logger: Logger, 
   node.doctor = new NetworkDoctor(node as never, { bootstrap: init.bootstrap })
   await node.handle(TIME_PROTOCOL, async (stream) => { await serveTime(stream) }, { maxInboundStreams: TIME_MAX_INBOUND_STREAMS, maxOutboundStreams: 1, runOnLimitedConnection: true })
   const log = components.logger
-  const tuning = tuneDht(node, components.onJoined, log, { limits: init.dhtLimits, shunned })
+  const tuning = tuneDht(node, log, { limits: init.dhtLimits, shunned })
   node.dhtBounds = { refused: tuning.refused, cutOff: () => shunned.active() }
   lan?.attach(node)
   const stop = node.stop.bind(node)
@@ -217,11 +217,11 @@ const PING_QUEUE = 1024
  * hold each peer's inbound DHT requests to a rate (peer-limits.ts). Returns what undoes the last
  * four, and the count of requests refused.
  */
-export function tuneDht (node: Libp2p<{ dht: KadDHT }>, onJoined?: () => void, log?: Logger, bounds: { limits?: HostInit['dhtLimits'], shunned?: ShunList } = {}): { stop: () => void, refused: () => number } {
+export function tuneDht (node: Libp2p<{ dht: KadDHT }>, log?: Logger, bounds: { limits?: HostInit['dhtLimits'], shunned?: ShunList } = {}): { stop: () => void, refused: () => number } {
   const dht = node.services.dht as KadDHT & { routingTable: JoinTable }
   admitConnected(dht.routingTable, (peer) => node.getConnections().some((c) => c.status === 'open' && c.remotePeer.toString() === peer))
   const unskip = skipKnownContacts((dht as unknown as { network: ContactSource }).network, dht.routingTable as unknown as ContactTable, node.peerId.toString())
-  const joiner = fillOnJoin(dht, dht.routingTable, node.peerId.toMultihash().bytes, { onFilled: onJoined })
+  const joiner = fillOnJoin(dht, dht.routingTable, node.peerId.toMultihash().bytes)
   const undedupe = dedupeConnections(node)
   // Refusals and cut-offs: a line per period with how many since the last (EventLog).
   const forMs = bounds.limits?.shun?.forMs ?? SHUN_MS

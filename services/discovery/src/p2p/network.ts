@@ -80,13 +80,12 @@ export class PhaseNetwork {
   async start (): Promise<void> {
     if (this.node !== undefined) return
     if (this.reputationFile !== undefined && this.reputation.size === 0) this.reputation.restore(await this.reputationFile.load())
-    let announcer: Announcer | undefined
-    const node = this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log, onJoined: () => { announcer?.onJoined() } })
-    announcer = new Announcer({ logger: this.log, connected: () => node.getConnections().length > 0, runtime: this.c.runtime, tableSize: () => this.dhtPeers(), provide: async (key, signal) => { await node.contentRouting.provide(key, { signal }) } })
-    // Every growth of the routing table is reported (not only the join's fills): the table may
-    // double from peers that contact this node while no fill runs.
+    const node = this.node = await createHost({ ...this.init, privateKey: this.c.privateKey }, { logger: this.log })
+    const announcer = new Announcer({ logger: this.log, connected: () => node.getConnections().length > 0, runtime: this.c.runtime, tableSize: () => this.dhtPeers(), provide: async (key, signal) => { await node.contentRouting.provide(key, { signal }) } })
+    // Every growth of the routing table is reported, the join's fills' as any other: the table may
+    // also double from peers that contact this node while no fill runs.
     const table = (node.services.dht as unknown as { routingTable: { addEventListener: (type: 'peer:add', fn: () => void) => void } }).routingTable
-    table.addEventListener('peer:add', () => { announcer?.onJoined() })
+    table.addEventListener('peer:add', () => { announcer.onJoined() })
     // What is kept of a peer goes with it (a record is fetched again, and checked, if it returns).
     let cache: CapabilityCache | undefined
     const book = new PeerBook({
