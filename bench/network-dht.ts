@@ -3,6 +3,9 @@
  * (`/phase/kad/1.0.0`, server mode, loopback addresses kept, QUIC + TCP, identify, ping):
  * each joins through one seed, routing tables fill, a few nodes provide capability keys, and
  * every other node looks each key up until the first PROVIDER event for that provider.
+ * Not the node itself: no connection gater and no cut-off of flooding peers (peer-shun.ts), no
+ * peer book or capability records. The node's own network at 50 nodes, the bench row, is
+ * network-dht-cluster.ts; this one compares kad-dht's defaults with the node's DHT settings.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { quic } from '@chainsafe/libp2p-quic'
