@@ -8,11 +8,13 @@ import { pino } from 'pino'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ModuleStore } from '../../services/discovery/src/module-store.ts'
+import { startStores } from '../../services/discovery/src/compose/stores.ts'
 import { ReplayGuard } from '../../services/discovery/src/replay-guard.ts'
 import { contentHash } from '../../services/core/protocol/src/hash-node.ts'
 import { silentLogger } from '../../services/core/process/src/logger.ts'
 
 const logger = silentLogger()
+const MiB = 1024 * 1024
 /** A valid WebAssembly module of exactly `n` bytes (n ≥ 16): the header and one custom section. */
 const bytes = (n: number, fill: number): Uint8Array => {
   const out = new Uint8Array(n).fill(fill)
@@ -74,9 +76,26 @@ describe('ModuleStore', () => {
     await new Promise((resolve) => setTimeout(resolve, 10))
     // The first at once; the other four wait for the period (10 s) or the close.
     expect(lines.map((l) => [l.msg, l.count])).toEqual([['could not persist module', 1]])
-    store.close()
+    await store.close()
     await new Promise((resolve) => setTimeout(resolve, 10))
     expect(lines.map((l) => [l.msg, l.count])).toEqual([['could not persist module', 1], ['could not persist module', 4]])
+  })
+
+  it("is stopped with discovery's other parts: stop waits for a write under way and logs its failure", async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const sink = new Writable({ write (chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); done() } })
+    const stores = await startStores({ logger: pino({ level: 'info' }, sink) }, { stateDir: dir, moduleCache: { memoryBytes: MiB, diskBytes: MiB, compiledBytes: MiB }, inputCache: { memoryBytes: MiB, diskBytes: MiB } })
+    await rm(join(dir, 'modules'), { recursive: true })
+    await writeFile(join(dir, 'modules'), 'not a folder')
+    const first = bytes(16, 1)
+    await stores.modules.put(contentHash(first), first)
+    // Not awaited: stop comes while it is under way.
+    const second = bytes(17, 2)
+    const writing = stores.modules.put(contentHash(second), second)
+    await stores.stop()
+    await writing
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(lines.filter((l) => l.msg === 'could not persist module').map((l) => l.count)).toEqual([1, 1])
   })
 
   it('refuses bytes that are not WebAssembly and stores nothing when their hash matches', async () => {

@@ -7,11 +7,11 @@ import { describe, it, expect } from '@jest/globals'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { rewriteModule, rewriteModuleYielding, REWRITE_SLICE_BYTES, FUEL_EXPORT, GROW_REFUSED_EXPORT } from '../../services/executor/src/rewrite/rewrite.ts'
+import { rewriteModule, rewriteModuleYielding, MAX_FUNCTION_BODY_BYTES, REWRITE_SLICE_BYTES, FUEL_EXPORT, GROW_REFUSED_EXPORT } from '../../services/executor/src/rewrite/rewrite.ts'
 import { bigModule } from '../helpers/big-module.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { compileWat } from '../helpers/wat.ts'
-import { exnrefChain, gcStructChain, wasm, section, vec, body, exportMemoryAndStart } from './wasm-bytes.ts'
+import { exnrefChain, gcStructChain, wasm, section, vec, body, exportMemoryAndStart, u32 } from './wasm-bytes.ts'
 
 const OPTS = { ownMaxPages: 65536, capPages: 1024 }
 const modules: Array<[string, Uint8Array]> = [
@@ -91,8 +91,36 @@ describe('module rewriter', () => {
     } finally {
       clearInterval(timer)
     }
-    // An error in a later slice is still the typed refusal.
-    const cut = big.subarray(0, big.byteLength - 3)
-    await expect(rewriteModuleYielding(cut, { ...OPTS, metered: true })).rejects.toMatchObject({ code: 'invalid_module' })
+    // An error in a later slice (the last body's end made an unknown opcode) is still the typed refusal.
+    const bad = Uint8Array.from(big)
+    bad[bad.byteLength - 1] = 0xff
+    let before = 0
+    await expect(rewriteModuleYielding(bad, { ...OPTS, metered: true }, async () => { before++ })).rejects.toMatchObject({ code: 'invalid_module' })
+    expect(before).toBe(4)
+    // Rewrites interleaved at their pauses come out as they do one after another.
+    const variants = [false, true].map((metered) => ({ ...OPTS, metered }))
+    const together = await Promise.all(variants.map(async (o) => await rewriteModuleYielding(big, o)))
+    for (const [i, o] of variants.entries()) expect(Buffer.from(together[i]!.bytes).equals(Buffer.from(rewriteModule(big, o).bytes))).toBe(true)
+  })
+
+  it('refuses a function body larger than the engine compiles before rewriting it, so no slice is longer', () => {
+    // One function whose body (0 locals, nops, end) is n bytes.
+    const body = (n: number): Uint8Array<ArrayBuffer> => {
+      const head = wasm(section(1, vec([[0x60, 0, 0]])), section(3, vec([[0]])), section(5, vec([[0, 1]])), exportMemoryAndStart(0))
+      const entry = [...u32(1), ...u32(n)]
+      const code = [10, ...u32(entry.length + n), ...entry]
+      const out = new Uint8Array(new ArrayBuffer(head.byteLength + code.length + n)).fill(0x01)
+      out.set(head)
+      out.set(code, head.byteLength)
+      out[head.byteLength + code.length] = 0
+      out[out.byteLength - 1] = 0x0b
+      return out
+    }
+    const fits = body(MAX_FUNCTION_BODY_BYTES)
+    expect(WebAssembly.validate(rewriteModule(fits, { ...OPTS, metered: false }).bytes)).toBe(true)
+    const over = body(MAX_FUNCTION_BODY_BYTES + 1)
+    // The engine's own limit: what is refused here it would refuse to compile.
+    expect(WebAssembly.validate(over)).toBe(false)
+    expect(() => rewriteModule(over, { ...OPTS, metered: false })).toThrow(expect.objectContaining({ code: 'invalid_module', message: expect.stringContaining('more than the engine compiles') }))
   })
 })

@@ -61,6 +61,8 @@ class ContentStore {
   private readonly log: Logger
   /** Failed writes, a line per period: while the disk fails, every new module or blob would log one. */
   private readonly persistFailures: EventLog
+  /** Puts under way (close waits for them, so a failure among them is logged). */
+  private readonly writing = new Set<Promise<void>>()
   private readonly kind: ContentKind
   private readonly fileName: RegExp
 
@@ -131,6 +133,16 @@ class ContentStore {
    * the store's check: InvalidModuleError for a module that is not valid WebAssembly.
    */
   async put (hash: string, bytes: Uint8Array): Promise<void> {
+    const writing = this.store(hash, bytes)
+    this.writing.add(writing)
+    try {
+      await writing
+    } finally {
+      this.writing.delete(writing)
+    }
+  }
+
+  private async store (hash: string, bytes: Uint8Array): Promise<void> {
     if (this.has(hash)) return
     this.kind.check(bytes)
     bytes = this.remember(hash, bytes)
@@ -153,8 +165,14 @@ class ContentStore {
   /** Entries in memory. */
   get size (): number { return this.memory.size }
 
-  /** Writes the failed-write counts not yet logged (the store keeps serving what it holds). */
-  close (): void { this.persistFailures.close() }
+  /**
+   * Waits for the writes under way, then writes the failed-write counts not yet logged (the
+   * store keeps serving what it holds).
+   */
+  async close (): Promise<void> {
+    await Promise.allSettled([...this.writing])
+    this.persistFailures.close()
+  }
 
   /** Bytes held in memory and on disk. */
   usage (): { memoryBytes: number, diskBytes: number, onDisk: number } {

@@ -15,13 +15,13 @@ export interface Stores extends Part {
 export type StoresConfig = Pick<NodeConfig, 'stateDir' | 'moduleCache' | 'inputCache'>
 
 /**
- * Opens and indexes both caches. Every write is complete on its own; stop writes the log lines
- * about failed writes still pending.
+ * Opens and indexes both caches. Every write is complete on its own; stop waits for those under
+ * way and writes the log lines about failed writes still pending.
  */
 export async function startStores (components: { logger: Logger }, config: StoresConfig): Promise<Stores> {
   const modules = new ModuleStore(components, { dir: join(config.stateDir, 'modules'), memoryBytes: config.moduleCache.memoryBytes, diskBytes: config.moduleCache.diskBytes })
   const inputs = new InputStore(components, { dir: join(config.stateDir, 'inputs'), memoryBytes: config.inputCache.memoryBytes, diskBytes: config.inputCache.diskBytes })
   await modules.start()
   await inputs.start()
-  return { modules, inputs, stop: async () => { modules.close(); inputs.close() } }
+  return { modules, inputs, stop: async () => { await Promise.all([modules.close(), inputs.close()]) } }
 }

@@ -7,9 +7,9 @@
  * bits become visible. A module is compiled per variant it is asked in, each cached under its
  * hash, variant and REWRITE_VERSION.
  */
-import { InvalidModuleError, ModuleNotCachedError } from '@phase-network/protocol/errors'
+import { CancelledError, InvalidModuleError, ModuleNotCachedError, isPhaseError } from '@phase-network/protocol/errors'
 import { admit, PAGE_BYTES, WASI_MODULE } from '../admission.ts'
-import { rewriteModuleYielding, REWRITE_VERSION } from '../rewrite/rewrite.ts'
+import { rewriteModuleYielding, REWRITE_SLICE_BYTES, REWRITE_VERSION } from '../rewrite/rewrite.ts'
 import type { WasmJob } from '../runtime.ts'
 
 /** plain: unmetered; metered: fuel; deterministic: fuel and canonical NaNs. */
@@ -66,6 +66,13 @@ export class ModuleCache {
   /** Compiled modules by `cacheKey`, least recently used first. */
   private readonly cache = new Map<string, Compiled>()
   private bytes = 0
+  /** Builds under way, by `cacheKey` and memory cap: a job asking for one waits for it. */
+  private readonly building = new Map<string, Promise<Compiled>>()
+  /**
+   * Big modules (a rewrite that pauses) are built one at a time: each holds ~2-3× its bytes
+   * while it is rewritten and compiled, and several interleaved would all finish late.
+   */
+  private bigLane: Promise<unknown> = Promise.resolve()
 
   constructor (init: ModuleCacheInit) {
     this.init = init
@@ -94,7 +101,7 @@ export class ModuleCache {
    * compiled from its bytes. A module needed in another variant than the cached ones is compiled
    * from its bytes again: without them the caller is asked for them (module_not_cached).
    */
-  async compiled (job: WasmJob, memoryBytes: number, variant: Variant): Promise<Compiled> {
+  async compiled (job: WasmJob, memoryBytes: number, variant: Variant, signal?: AbortSignal): Promise<Compiled> {
     const key = cacheKey(job.moduleHash, variant)
     const hit = this.cache.get(key)
     // Keyed by hash and variant, checked against the cap: the maxima were rewritten for that cap.
@@ -103,12 +110,45 @@ export class ModuleCache {
       this.cache.set(key, hit)
       return hit
     }
+    const buildKey = `${key}|${memoryBytes}`
+    const pending = this.building.get(buildKey)
+    if (pending !== undefined) {
+      try {
+        return await pending
+      } catch (err) {
+        // Bytes that were not the module's, or a build its job gave up on while it waited, are
+        // that job's: this one builds from its own bytes (or, without them, asks for them).
+        if (!isPhaseError(err, 'hash_mismatch') && !isPhaseError(err, 'cancelled')) throw err
+      }
+    }
     const bytes = job.module
     if (bytes === undefined || bytes.byteLength === 0) {
       if (hit === undefined) throw new ModuleNotCachedError(`module ${job.moduleHash} is not cached on this executor${this.has(job.moduleHash) ? ` in its ${variant} variant` : ''}`)
       // Cached under another memory cap: recompile from nothing is impossible, so ask for bytes.
       throw new ModuleNotCachedError(`module ${job.moduleHash} is cached with another memory cap; send its bytes`)
     }
+    const build = bytes.byteLength < REWRITE_SLICE_BYTES ? this.build(key, job, bytes, memoryBytes, variant) : this.inBigLane(async () => await this.build(key, job, bytes, memoryBytes, variant), signal)
+    this.building.set(buildKey, build)
+    try {
+      return await build
+    } finally {
+      if (this.building.get(buildKey) === build) this.building.delete(buildKey)
+    }
+  }
+
+  /** Runs `fn` once the big builds before it are done (not at all if `signal` aborts first). */
+  private async inBigLane<T> (fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const before = this.bigLane
+    const run = before.then(async () => {
+      if (signal?.aborted === true) throw new CancelledError()
+      return await fn()
+    })
+    this.bigLane = run.catch(() => {})
+    return await run
+  }
+
+  /** Admits, rewrites (pausing in slices), compiles and caches one module. */
+  private async build (key: string, job: WasmJob, bytes: Uint8Array, memoryBytes: number, variant: Variant): Promise<Compiled> {
     const admitted = admit(bytes, job.moduleHash, { maxModuleBytes: this.init.maxModuleBytes, memoryBytes })
     // In slices, the event loop turning between them: other jobs and status polls go on meanwhile.
     const rewritten = await rewriteModuleYielding(admitted.bytes, { metered: variant !== 'plain', canonicalNaN: variant === 'deterministic', ownMaxPages: admitted.declaredMaxPages, capPages: admitted.linearMaxBytes / PAGE_BYTES })

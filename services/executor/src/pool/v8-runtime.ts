@@ -176,7 +176,11 @@ export class V8Runtime implements WasmRuntime {
     const variant: Variant = job.profile === 'deterministic' ? 'deterministic' : limits.fuel !== undefined ? 'metered' : 'plain'
     const t0 = performance.now()
     const cached = this.modules.hit(job.moduleHash, variant, limits.memoryBytes)
-    const compiled = await this.modules.compiled(job, limits.memoryBytes, variant)
+    // Refused before any compiling when it could not be queued anyway.
+    if (!cached && this.queue.length >= this.init.queueCapacity) throw new QueueFullError('executor queue is full, retry later')
+    const compiled = await this.modules.compiled(job, limits.memoryBytes, variant, options.signal)
+    // Compiling a big module takes seconds: the executor may have been stopped meanwhile.
+    if (!this.running) throw new UnavailableError('executor is stopping')
     const compileTimeUs = cached ? undefined : Math.round((performance.now() - t0) * US_PER_MS)
     if (variant === 'deterministic' && compiled.relaxedSimd) {
       throw new InvalidModuleError('module uses relaxed SIMD, whose results differ between CPUs: not allowed in the deterministic profile')

@@ -89,21 +89,27 @@ interface State {
 
 /**
  * Function bodies rewritten between two pauses of `rewriteModuleYielding` (bytes of the code
- * section read): ~20 ms of this host's rewrite at ~50 MB/s. A module smaller than this is
+ * section read): ~20 ms of this host's rewrite at ~50 MB/s. Pauses fall between bodies, so a
+ * slice is at most this plus one body (MAX_FUNCTION_BODY_BYTES). A module smaller than this is
  * rewritten in one go.
  */
 export const REWRITE_SLICE_BYTES = 1 << 20
+/**
+ * The largest function body V8 compiles (its kV8MaxWasmFunctionSize): a bigger one is refused
+ * before it is rewritten, so no single body holds the thread longer than ~150 ms here.
+ */
+export const MAX_FUNCTION_BODY_BYTES = 7_654_321
 
-/** The rewritten module, in one go (tests, small modules). */
+/** The rewritten module, in one go (tests; the executor uses rewriteModuleYielding). */
 export function rewriteModule (bytes: Uint8Array, opts: RewriteOptions): Rewritten {
   return runSteps(rewriteSteps(bytes, opts))
 }
 
 /**
- * The rewritten module, the event loop turning every REWRITE_SLICE_BYTES of code: a big module's
- * rewrite (~1.3 s for 64 MiB of code here) would otherwise hold the executor's main thread, and
- * with it every other job's messages and the status polls, for all of it. Same bytes as
- * rewriteModule.
+ * The rewritten module, the event loop turning after every REWRITE_SLICE_BYTES of code (at a
+ * function's end): a big module's rewrite (~1.3 s for 64 MiB of code here) would otherwise hold
+ * the executor's main thread, and with it every other job's messages and the status polls, for
+ * all of it. Same bytes as rewriteModule.
  */
 export async function rewriteModuleYielding (bytes: Uint8Array, opts: RewriteOptions, pause: () => Promise<void> = nextTurn): Promise<Rewritten> {
   const steps = rewriteSteps(bytes, opts)
@@ -218,6 +224,7 @@ function * rewriteSection (id: number, r: Reader, st: State): Generator<void, Ui
     for (let i = 0; i < count; i++) {
       if (r.pos >= pauseAt) { yield; pauseAt = r.pos + REWRITE_SLICE_BYTES }
       const size = r.u32()
+      if (size > MAX_FUNCTION_BODY_BYTES) throw new InvalidModuleError(`function ${i} is ${size} bytes, more than the engine compiles (${MAX_FUNCTION_BODY_BYTES})`)
       const end = r.pos + size
       if (end > r.end) throw new InvalidModuleError('truncated function body')
       scratch.length = 0
