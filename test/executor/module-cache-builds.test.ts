@@ -48,21 +48,67 @@ describe('ModuleCache builds', () => {
     expect(results[1].status).toBe('fulfilled')
   })
 
-  it('builds big modules one at a time: a job that gives up while waiting for its turn is not built', async () => {
+  it('builds big modules one at a time: a job that gives up stops waiting at once, and a build nobody waits for is not made', async () => {
     const cache = newCache()
     const first = bigModule(3 * REWRITE_SLICE_BYTES)
     const second = bigModule(2 * REWRITE_SLICE_BYTES + 1000)
     const gaveUp = new AbortController()
+    let firstDone = false
+    const a = cache.compiled(jobOf(first), memoryBytes, 'plain').then((c) => { firstDone = true; return c })
+    const b = cache.compiled(jobOf(second), memoryBytes, 'plain', gaveUp.signal)
+    // The first is being rewritten in slices; the second waits for its turn, and its job gives up.
+    await new Promise((resolve) => setImmediate(resolve))
+    gaveUp.abort()
+    await expect(b).rejects.toMatchObject({ code: 'cancelled' })
+    expect(firstDone).toBe(false)
+    await a
+    // A third big build queued after the second: once it is done, the lane has passed the
+    // second, which nobody waited for any more: not built.
+    const third = bigModule(2 * REWRITE_SLICE_BYTES + 3000)
+    await cache.compiled(jobOf(third), memoryBytes, 'plain')
+    expect(cache.has(contentHash(second))).toBe(false)
+    expect(cache.size).toBe(2)
+    await cache.compiled(jobOf(second), memoryBytes, 'plain')
+    expect(cache.has(contentHash(second))).toBe(true)
+  })
+
+  it('builds a big module that one waiting job gave up on for the others still waiting', async () => {
+    const cache = newCache()
+    const first = bigModule(3 * REWRITE_SLICE_BYTES)
+    const second = bigModule(2 * REWRITE_SLICE_BYTES + 2000)
+    const gaveUp = new AbortController()
     const a = cache.compiled(jobOf(first), memoryBytes, 'plain')
     const b = cache.compiled(jobOf(second), memoryBytes, 'plain', gaveUp.signal)
-    // The first is being rewritten in slices; the second waits for it, and its job gives up.
+    const c = cache.compiled(jobOf(second, false), memoryBytes, 'plain')
     await new Promise((resolve) => setImmediate(resolve))
     gaveUp.abort()
     await expect(b).rejects.toMatchObject({ code: 'cancelled' })
     await a
-    expect(cache.size).toBe(1)
-    // A job for it that does not give up is built after.
-    await cache.compiled(jobOf(second), memoryBytes, 'plain')
+    expect((await c).memoryBytes).toBe(memoryBytes)
     expect(cache.size).toBe(2)
+  })
+
+  it("has the jobs still waiting after another job's wrong bytes share one build from theirs", async () => {
+    const cache = newCache()
+    const module = bigModule(2 * REWRITE_SLICE_BYTES + 3000)
+    const wrong = Uint8Array.from(module)
+    wrong[wrong.byteLength - 1] = 0
+    const [bad, x, y] = await Promise.allSettled([
+      cache.compiled({ ...jobOf(module), module: wrong }, memoryBytes, 'plain'),
+      cache.compiled(jobOf(module), memoryBytes, 'plain'),
+      cache.compiled(jobOf(module), memoryBytes, 'plain')
+    ])
+    expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'hash_mismatch' } })
+    expect(x.status === 'fulfilled' && y.status === 'fulfilled' && x.value === y.value).toBe(true)
+  })
+
+  it('builds one module for two memory caps at once as two builds, each for its cap', async () => {
+    const cache = newCache()
+    const [small, large] = await Promise.all([
+      cache.compiled(jobOf(HELLO), memoryBytes, 'plain'),
+      cache.compiled(jobOf(HELLO), 2 * memoryBytes, 'plain')
+    ])
+    expect(small.memoryBytes).toBe(memoryBytes)
+    expect(large.memoryBytes).toBe(2 * memoryBytes)
   })
 })

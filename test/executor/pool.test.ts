@@ -170,9 +170,26 @@ describe('V8 runtime', () => {
     // Two running and four queued: the queue is at its capacity.
     await waitFor(() => runtime.status().running + runtime.status().queued === 6, { what: 'the six jobs running or queued', intervalMs: 5 })
     await expect(runtime.run(slow)).rejects.toMatchObject({ code: 'queue_full' })
+    // A module it has not compiled is refused before any compiling: nothing is cached for it.
+    const fresh = await compileWat('(module (memory (export "memory") 1) (func (export "_start") (nop) (nop)))')
+    await expect(runtime.run(job(fresh))).rejects.toMatchObject({ code: 'queue_full' })
+    expect(runtime.hasModule(contentHash(fresh))).toBe(false)
     controller.abort()
     const results = await Promise.all(running)
     expect(results.map((e) => (e as { code?: string }).code)).toEqual(Array(6).fill('cancelled'))
     await stillServes()
+  })
+})
+
+describe('V8 runtime stopped while it builds a module', () => {
+  it('answers the job unavailable instead of queueing it on a stopped runtime', async () => {
+    const { bigModule } = await import('../helpers/big-module.ts')
+    const runtime = createV8Runtime({ workers: 1, queueCapacity: 4, maxMemoryBytes: 128 * MiB, maxModuleBytes: 16 * MiB })
+    await runtime.start()
+    const running = runtime.run(job(bigModule(3 * MiB)))
+    // The build pauses between slices of its code: the stop comes during it.
+    await new Promise((resolve) => setImmediate(resolve))
+    await runtime.stop()
+    await expect(running).rejects.toMatchObject({ code: 'unavailable' })
   })
 })

@@ -67,9 +67,9 @@ export class ModuleCache {
   private readonly cache = new Map<string, Compiled>()
   private bytes = 0
   /** Builds under way, by `cacheKey` and memory cap: a job asking for one waits for it. */
-  private readonly building = new Map<string, Promise<Compiled>>()
+  private readonly building = new Map<string, Build>()
   /**
-   * Big modules (a rewrite that pauses) are built one at a time: each holds ~2-3× its bytes
+   * Big modules (those whose rewrite pauses) are built one at a time: each holds ~2-3× its bytes
    * while it is rewritten and compiled, and several interleaved would all finish late.
    */
   private bigLane: Promise<unknown> = Promise.resolve()
@@ -99,52 +99,61 @@ export class ModuleCache {
   /**
    * The compiled module for a job: from the cache, or admitted, rewritten (in its variant) and
    * compiled from its bytes. A module needed in another variant than the cached ones is compiled
-   * from its bytes again: without them the caller is asked for them (module_not_cached).
+   * from its bytes again: without them the caller is asked for them (module_not_cached). Jobs
+   * asking for a module being built wait for that build; a job whose `signal` aborts stops
+   * waiting at once, and a big build no job waits for any more is not started.
    */
   async compiled (job: WasmJob, memoryBytes: number, variant: Variant, signal?: AbortSignal): Promise<Compiled> {
     const key = cacheKey(job.moduleHash, variant)
-    const hit = this.cache.get(key)
-    // Keyed by hash and variant, checked against the cap: the maxima were rewritten for that cap.
-    if (hit !== undefined && hit.memoryBytes === memoryBytes) {
-      this.cache.delete(key)
-      this.cache.set(key, hit)
-      return hit
-    }
     const buildKey = `${key}|${memoryBytes}`
-    const pending = this.building.get(buildKey)
-    if (pending !== undefined) {
-      try {
-        return await pending
-      } catch (err) {
-        // Bytes that were not the module's, or a build its job gave up on while it waited, are
-        // that job's: this one builds from its own bytes (or, without them, asks for them).
-        if (!isPhaseError(err, 'hash_mismatch') && !isPhaseError(err, 'cancelled')) throw err
+    for (;;) {
+      const hit = this.cache.get(key)
+      // Keyed by hash and variant, checked against the cap: the maxima were rewritten for that cap.
+      if (hit !== undefined && hit.memoryBytes === memoryBytes) {
+        this.cache.delete(key)
+        this.cache.set(key, hit)
+        return hit
       }
-    }
-    const bytes = job.module
-    if (bytes === undefined || bytes.byteLength === 0) {
-      if (hit === undefined) throw new ModuleNotCachedError(`module ${job.moduleHash} is not cached on this executor${this.has(job.moduleHash) ? ` in its ${variant} variant` : ''}`)
-      // Cached under another memory cap: recompile from nothing is impossible, so ask for bytes.
-      throw new ModuleNotCachedError(`module ${job.moduleHash} is cached with another memory cap; send its bytes`)
-    }
-    const build = bytes.byteLength < REWRITE_SLICE_BYTES ? this.build(key, job, bytes, memoryBytes, variant) : this.inBigLane(async () => await this.build(key, job, bytes, memoryBytes, variant), signal)
-    this.building.set(buildKey, build)
-    try {
-      return await build
-    } finally {
-      if (this.building.get(buildKey) === build) this.building.delete(buildKey)
+      let build = this.building.get(buildKey)
+      const mine = build === undefined
+      if (build === undefined) {
+        const bytes = job.module
+        if (bytes === undefined || bytes.byteLength === 0) {
+          if (hit === undefined) throw new ModuleNotCachedError(`module ${job.moduleHash} is not cached on this executor${this.has(job.moduleHash) ? ` in its ${variant} variant` : ''}`)
+          // Cached under another memory cap: recompile from nothing is impossible, so ask for bytes.
+          throw new ModuleNotCachedError(`module ${job.moduleHash} is cached with another memory cap; send its bytes`)
+        }
+        build = this.startBuild(buildKey, key, job, bytes, memoryBytes, variant)
+      }
+      try {
+        return await waitFor(build, signal)
+      } catch (err) {
+        // Another job's build failed on that job's bytes, or was dropped: this one asks again
+        // (and builds from its own bytes, or without them is asked for them).
+        if (mine || signal?.aborted === true || (!isPhaseError(err, 'hash_mismatch') && !isPhaseError(err, 'cancelled'))) throw err
+      }
     }
   }
 
-  /** Runs `fn` once the big builds before it are done (not at all if `signal` aborts first). */
-  private async inBigLane<T> (fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const before = this.bigLane
-    const run = before.then(async () => {
-      if (signal?.aborted === true) throw new CancelledError()
-      return await fn()
-    })
-    this.bigLane = run.catch(() => {})
-    return await run
+  /** Starts a build (a big one when the lane comes to it, if a job still waits for it then). */
+  private startBuild (buildKey: string, key: string, job: WasmJob, bytes: Uint8Array, memoryBytes: number, variant: Variant): Build {
+    const run = async (): Promise<Compiled> => await this.build(key, job, bytes, memoryBytes, variant)
+    const entry: Build = { waiting: 0, promise: Promise.resolve() as unknown as Promise<Compiled> }
+    if (bytes.byteLength < REWRITE_SLICE_BYTES) {
+      entry.promise = run()
+    } else {
+      entry.promise = this.bigLane.then(async () => {
+        if (entry.waiting === 0) throw new CancelledError('no job waits for this module any more; not built')
+        return await run()
+      })
+      this.bigLane = entry.promise.catch(() => {})
+    }
+    this.building.set(buildKey, entry)
+    // Settled, it makes way for the next build of the key, before any waiter hears of it (the
+    // first reaction registered runs first). With no waiter left its failure is handled here.
+    const done = (): void => { if (this.building.get(buildKey) === entry) this.building.delete(buildKey) }
+    entry.promise.then(done, done)
+    return entry
   }
 
   /** Admits, rewrites (pausing in slices), compiles and caches one module. */
@@ -181,5 +190,30 @@ export class ModuleCache {
     if (old === undefined) return
     this.cache.delete(key)
     this.bytes -= old.bytes
+  }
+}
+
+/** A build under way and the jobs waiting for it. */
+interface Build {
+  promise: Promise<Compiled>
+  waiting: number
+}
+
+/** The build's outcome, or CancelledError as soon as `signal` aborts (the build goes on for others). */
+async function waitFor (build: Build, signal: AbortSignal | undefined): Promise<Compiled> {
+  if (signal?.aborted === true) throw new CancelledError()
+  build.waiting++
+  let onAbort: (() => void) | undefined
+  try {
+    return await new Promise<Compiled>((resolve, reject) => {
+      if (signal !== undefined) {
+        onAbort = () => reject(new CancelledError())
+        signal.addEventListener('abort', onAbort, { once: true })
+      }
+      build.promise.then(resolve, reject)
+    })
+  } finally {
+    build.waiting--
+    if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort)
   }
 }
