@@ -1,7 +1,8 @@
 /**
  * ModuleCache builds (admit, rewrite in slices, compile): a module asked for by several jobs at
- * once is built once, and they all get it (one without its bytes too); big modules are built one
- * at a time, and a job that gives up while its big build waits is not built at all.
+ * once is built once, and they all get it (one without its bytes too), also after another job's
+ * wrong bytes failed a build; big modules are built one at a time; a job that gives up stops
+ * waiting at once, and a big build no job waits for when its turn comes is not made.
  */
 import { describe, it, expect } from '@jest/globals'
 import { readFile } from 'node:fs/promises'

@@ -203,17 +203,20 @@ interface Build {
 async function waitFor (build: Build, signal: AbortSignal | undefined): Promise<Compiled> {
   if (signal?.aborted === true) throw new CancelledError()
   build.waiting++
+  // Counted out the moment its job gives up (a lane turn in the same tick sees it gone).
+  let counted = true
+  const leave = (): void => { if (counted) { counted = false; build.waiting-- } }
   let onAbort: (() => void) | undefined
   try {
     return await new Promise<Compiled>((resolve, reject) => {
       if (signal !== undefined) {
-        onAbort = () => reject(new CancelledError())
+        onAbort = () => { leave(); reject(new CancelledError()) }
         signal.addEventListener('abort', onAbort, { once: true })
       }
       build.promise.then(resolve, reject)
     })
   } finally {
-    build.waiting--
+    leave()
     if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort)
   }
 }
