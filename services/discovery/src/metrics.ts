@@ -13,7 +13,7 @@ export interface MetricsSources {
   queueDepth: () => number
   executors: () => ReadonlyArray<{ index: number, up: boolean }>
   peers: () => number | undefined
-  network: () => { jobsIn: number, jobsRefused: number, jobsOut: number, jobsOutFailed: number, receiptsRefused: number, dhtRefused?: number } | undefined
+  network: () => { jobsIn: number, jobsRefused: number, jobsOut: number, jobsOutFailed: number, receiptsRefused: number, dhtRefused: number } | undefined
   /** What peers hold here now (job streams, remote jobs, bytes in flight, DHT and peer-store use). */
   peerLoad?: () => Record<string, number> | undefined
 }
@@ -60,7 +60,7 @@ export class NodeMetrics {
     })
     const network = (name: string, help: string, key: keyof NonNullable<ReturnType<MetricsSources['network']>>): void => {
       // Monotonic counts kept by the network layer, exposed as counters.
-      new Counter({ name, help, registers, collect () { const n = self.sources?.network(); if (n !== undefined) { this.reset(); this.inc(n[key] ?? 0) } } })
+      new Counter({ name, help, registers, collect () { const n = self.sources?.network(); if (n !== undefined) { this.reset(); this.inc(n[key]) } } })
     }
     network('phase_p2p_jobs_in_total', 'Jobs peers sent to this node and it accepted.', 'jobsIn')
     network('phase_p2p_jobs_refused_total', 'Jobs peers sent that this node refused (capacity, limits, rate).', 'jobsRefused')

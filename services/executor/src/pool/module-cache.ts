@@ -138,22 +138,23 @@ export class ModuleCache {
   /** Starts a build (a big one when the lane comes to it, if a job still waits for it then). */
   private startBuild (buildKey: string, key: string, job: WasmJob, bytes: Uint8Array, memoryBytes: number, variant: Variant): Build {
     const run = async (): Promise<Compiled> => await this.build(key, job, bytes, memoryBytes, variant)
-    const entry: Build = { waiting: 0, promise: Promise.resolve() as unknown as Promise<Compiled> }
-    if (bytes.byteLength < REWRITE_SLICE_BYTES) {
-      entry.promise = run()
-    } else {
-      entry.promise = this.bigLane.then(async () => {
-        if (entry.waiting === 0) throw new CancelledError('no job waits for this module any more; not built')
-        return await run()
-      })
-      this.bigLane = entry.promise.catch(() => {})
-    }
+    const entry: Build = { waiting: 0, promise: bytes.byteLength < REWRITE_SLICE_BYTES ? run() : this.inBigLane(run, () => entry.waiting > 0) }
     this.building.set(buildKey, entry)
     // Settled, it makes way for the next build of the key, before any waiter hears of it (the
     // first reaction registered runs first). With no waiter left its failure is handled here.
     const done = (): void => { if (this.building.get(buildKey) === entry) this.building.delete(buildKey) }
     entry.promise.then(done, done)
     return entry
+  }
+
+  /** Runs `run` once the big builds before it are done, if `wanted` still holds then. */
+  private async inBigLane (run: () => Promise<Compiled>, wanted: () => boolean): Promise<Compiled> {
+    const turn = this.bigLane.then(async () => {
+      if (!wanted()) throw new CancelledError('no job waits for this module any more; not built')
+      return await run()
+    })
+    this.bigLane = turn.catch(() => {})
+    return await turn
   }
 
   /** Admits, rewrites (pausing in slices), compiles and caches one module. */

@@ -177,7 +177,7 @@ export class V8Runtime implements WasmRuntime {
     const t0 = performance.now()
     const cached = this.modules.hit(job.moduleHash, variant, limits.memoryBytes)
     // Refused before any compiling when it could not be queued anyway.
-    if (!cached && this.queue.length >= this.init.queueCapacity) throw new QueueFullError('executor queue is full, retry later')
+    if (!cached) this.refuseIfFull()
     const compiled = await this.modules.compiled(job, limits.memoryBytes, variant, options.signal)
     // Compiling a big module takes seconds: the executor may have been stopped meanwhile.
     if (!this.running) throw new UnavailableError('executor is stopping')
@@ -190,7 +190,7 @@ export class V8Runtime implements WasmRuntime {
     }
     // Compiling takes a while: the caller may have given up meanwhile.
     if (isAborted(options.signal)) throw new CancelledError()
-    if (this.queue.length >= this.init.queueCapacity) throw new QueueFullError('executor queue is full, retry later')
+    this.refuseIfFull()
     return await new Promise<WasmResult>((resolve, reject) => {
       const p: Job = {
         id: this.nextId++,
@@ -219,6 +219,10 @@ export class V8Runtime implements WasmRuntime {
       this.queue.push(p)
       this.dispatch()
     })
+  }
+
+  private refuseIfFull (): void {
+    if (this.queue.length >= this.init.queueCapacity) throw new QueueFullError('executor queue is full, retry later')
   }
 
   /** Gives queued jobs to idle slots. */
