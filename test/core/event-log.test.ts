@@ -4,16 +4,13 @@
  * logger is at debug. A real pino logger into memory, on jest's fake clock and timers.
  */
 import { describe, it, expect, jest, beforeEach, afterEach } from '@jest/globals'
-import { Writable } from 'node:stream'
-import { pino } from 'pino'
+import { captureLog, type CapturedLog } from '../helpers/log-capture.ts'
 import { EVENT_LOG_EVERY_MS, EventLog } from '../../services/core/process/src/event-log.ts'
 
 type Line = { level: number, msg: string, [k: string]: unknown }
 
-function capture (level: string): { logger: ReturnType<typeof pino>, lines: Line[] } {
-  const lines: Line[] = []
-  const sink = new Writable({ write (chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); done() } })
-  return { logger: pino({ level }, sink), lines }
+function capture (level: string): CapturedLog<Line> {
+  return captureLog<Line>(level)
 }
 
 describe('EventLog', () => {

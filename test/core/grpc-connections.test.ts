@@ -13,8 +13,7 @@ import * as grpc from '@grpc/grpc-js'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
-import { pino } from 'pino'
+import { captureLog, type CapturedLog } from '../helpers/log-capture.ts'
 import { SignerService } from '../../services/core/rpc/src/gen/phase/signer/v1/signer_pb.js'
 import { GrpcServer, createGrpcClient, type ServiceImpl, type GrpcClient, type GrpcServerInit } from '../../services/core/rpc/src/index.ts'
 import { waitFor } from '../helpers/wait-for.ts'
@@ -33,10 +32,8 @@ const impl: ServiceImpl<typeof SignerService> = {
 const cleanup: Array<() => Promise<void> | void> = []
 afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
 
-function logged (): { logger: pino.Logger, lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = []
-  const sink = new Writable({ write (chunk: Buffer, _enc, done) { for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>); done() } })
-  return { logger: pino({ level: 'info' }, sink), lines }
+function logged (): CapturedLog<Record<string, unknown>> {
+  return captureLog('info')
 }
 
 async function holdConnection (target: { port: number } | { path: string }): Promise<Socket> {

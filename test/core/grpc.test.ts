@@ -13,8 +13,7 @@ import { SignerService } from '../../services/core/rpc/src/gen/phase/signer/v1/s
 import { GrpcServer, createGrpcClient, type ServiceImpl, type GrpcClient } from '../../services/core/rpc/src/index.ts'
 import { InvalidReceiptError } from '../../services/core/protocol/src/errors.ts'
 import { silentLogger, type Logger } from '../../services/core/process/src/logger.ts'
-import { Writable } from 'node:stream'
-import { pino } from 'pino'
+import { captureLog } from '../helpers/log-capture.ts'
 import { waitFor } from '../helpers/wait-for.ts'
 
 const impl: ServiceImpl<typeof SignerService> = {
@@ -159,8 +158,7 @@ describe('grpc adapter with bad input', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'phase-grpc-bad-'))
-    const sink = new Writable({ write (chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); cb() } })
-    server = new GrpcServer({ logger: pino({ level: 'debug' }, sink) as unknown as Logger }, { shutdownGraceMs: 200 }).add(SignerService, impl)
+    server = new GrpcServer({ logger: captureLog('debug', lines).logger as unknown as Logger }, { shutdownGraceMs: 200 }).add(SignerService, impl)
     address = await server.start(`unix:${join(dir, 's.sock')}`)
   })
 

@@ -10,8 +10,7 @@ import { request } from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
-import { pino } from 'pino'
+import { captureLog } from '../helpers/log-capture.ts'
 import { HttpApi, type HttpApiInit } from '../../services/discovery/src/http-api.ts'
 import { Intake } from '../../services/core/rpc/src/intake.ts'
 import type { Logger } from '../../services/core/process/src/logger.ts'
@@ -23,9 +22,8 @@ const started: Started[] = []
 let dir: string
 
 async function startApi (init: Partial<HttpApiInit> = {}, run?: (req: unknown) => Promise<any>): Promise<Started> {
-  const lines: Array<Record<string, unknown>> = []
-  const sink = new Writable({ write (chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); cb() } })
-  const logger = pino({ level: 'debug' }, sink) as unknown as Logger
+  const { logger: pinoLogger, lines } = captureLog('debug')
+  const logger = pinoLogger as unknown as Logger
   const runs: unknown[] = []
   const api = new HttpApi({
     jobs: { run: async (req) => { runs.push(req); if (run !== undefined) return await run(req); throw new Error('recorder: no job path here') } },

@@ -3,8 +3,7 @@
  */
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals'
 import { mkdtemp, rm, readdir, writeFile } from 'node:fs/promises'
-import { Writable } from 'node:stream'
-import { pino } from 'pino'
+import { captureLog } from '../helpers/log-capture.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ModuleStore } from '../../services/discovery/src/module-store.ts'
@@ -65,10 +64,9 @@ describe('ModuleStore', () => {
   })
 
   it('logs failed writes a line per period, and what is pending when it closes', async () => {
-    const lines: Array<Record<string, unknown>> = []
-    const sink = new Writable({ write (chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); done() } })
+    const { logger: captured, lines } = captureLog('info')
     const modules = join(dir, 'modules')
-    const store = new ModuleStore({ logger: pino({ level: 'info' }, sink) }, { dir: modules })
+    const store = new ModuleStore({ logger: captured }, { dir: modules })
     await store.start()
     await rm(modules, { recursive: true })
     await writeFile(modules, 'not a folder')
@@ -82,9 +80,8 @@ describe('ModuleStore', () => {
   })
 
   it("is stopped with discovery's other parts: stop waits for a write under way and logs its failure", async () => {
-    const lines: Array<Record<string, unknown>> = []
-    const sink = new Writable({ write (chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); done() } })
-    const stores = await startStores({ logger: pino({ level: 'info' }, sink) }, { stateDir: dir, moduleCache: { memoryBytes: MiB, diskBytes: MiB, compiledBytes: MiB }, inputCache: { memoryBytes: MiB, diskBytes: MiB } })
+    const { logger: captured, lines } = captureLog('info')
+    const stores = await startStores({ logger: captured }, { stateDir: dir, moduleCache: { memoryBytes: MiB, diskBytes: MiB, compiledBytes: MiB }, inputCache: { memoryBytes: MiB, diskBytes: MiB } })
     await rm(join(dir, 'modules'), { recursive: true })
     await writeFile(join(dir, 'modules'), 'not a folder')
     const first = bytes(16, 1)

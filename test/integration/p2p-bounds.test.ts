@@ -8,8 +8,7 @@
  * malformed, cut or missing capability record or answer is a typed error within a bounded wait.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
-import { Writable } from 'node:stream'
-import { pino } from 'pino'
+import { captureLog } from '../helpers/log-capture.ts'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -35,8 +34,7 @@ const dec = new TextDecoder()
 /** Every log line of the node, parsed (level 30 info, 50 error). */
 const lines: Array<{ level: number, msg: string, code?: string, count?: number }> = []
 function capturingLogger (): Logger {
-  const sink = new Writable({ write (chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l)); done() } })
-  return pino({ level: 'debug' }, sink)
+  return captureLog('debug', lines).logger
 }
 
 async function network (options: { lookupTimeoutMs?: number, readTimeoutMs?: number, jobs?: NetworkComponents['jobs'] } = {}): Promise<PhaseNetwork> {
