@@ -162,6 +162,55 @@ describe('HttpApi', () => {
     intake.close()
   })
 
+  /** A `Connection: close` upload declaring 32 MiB (over the 1 MiB cap; more than loopback's socket buffers hold): headers and the first 64 KiB, then the answer read. */
+  async function answeredEarly (port: number): Promise<{ socket: Socket, answer: string, events: string[] }> {
+    const socket = connect(port, '127.0.0.1')
+    const events: string[] = []
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('error', (err: NodeJS.ErrnoException) => events.push(`error ${err.code ?? ''}`))
+    socket.on('end', () => events.push('end'))
+    socket.on('close', () => events.push('close'))
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${32 * 1024 * 1024}\r\nConnection: close\r\n\r\n`)
+    socket.write(Buffer.alloc(64 * 1024, 0x20))
+    await waitFor(() => Buffer.concat(chunks).toString('utf8').endsWith('}}'), { what: 'the early answer', intervalMs: 10 })
+    return { socket, answer: Buffer.concat(chunks).toString('utf8'), events }
+  }
+
+  it('keeps a Connection: close upload answered early open until the rest of its body has arrived, so the client still sending is not reset', async () => {
+    const { port } = await startApi()
+    const { socket, answer, events } = await answeredEarly(port)
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /)
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error.code).toBe('module_too_large')
+    // Without the linger, the node closed the socket after its answer and these writes were reset.
+    const rest = 32 * 1024 * 1024 - 64 * 1024
+    for (let sent = 0; sent < rest; sent += 256 * 1024) {
+      await new Promise<void>((resolve) => socket.write(Buffer.alloc(Math.min(256 * 1024, rest - sent), 0x20), (err) => {
+        if (err != null) events.push(`write failed ${(err as NodeJS.ErrnoException).code ?? ''}`)
+        resolve()
+      }))
+    }
+    events.push('body sent')
+    // The node ends the connection once the body is complete, and only then.
+    await waitFor(() => events.includes('close'), { what: 'the node to end the connection after the body', intervalMs: 20 })
+    expect(events).toEqual(['body sent', 'end', 'close'])
+  })
+
+  it('closes a connection answered early at stop even while its client keeps sending', async () => {
+    const { api, port } = await startApi()
+    const { socket, events } = await answeredEarly(port)
+    // A byte every 100 ms: never idle long enough for Node's keep-alive timeout to close it.
+    const drip = setInterval(() => { if (!socket.destroyed) socket.write(' ') }, 100)
+    try {
+      await api.stop()
+      await waitFor(() => events.includes('close'), { what: 'the lingering connection to close', intervalMs: 20 })
+    } finally {
+      clearInterval(drip)
+      socket.destroy()
+    }
+  }, 20_000)
+
   it('frees the body\'s budget once the job is done when the client never reads its answer', async () => {
     const intake = new Intake({ graceMs: 30_000, timeoutMs: 30_000 })
     // 16 MB of output: an answer of ~38 MB, far more than the sockets buffer.

@@ -309,8 +309,12 @@ describe('the node under eight concurrent 60 MB requests', () => {
     const before = rssKiB(discoveryPid)
     let peak = before
     const sampler = setInterval(() => { peak = Math.max(peak, rssKiB(discoveryPid)) }, 20)
-    const codes = await Promise.all(Array.from({ length: 8 }, send))
-    clearInterval(sampler)
+    let codes: string[]
+    try {
+      codes = await Promise.all(Array.from({ length: 8 }, send))
+    } finally {
+      clearInterval(sampler)
+    }
     peak = Math.max(peak, rssKiB(discoveryPid))
     // Not synchronization: "after" is RSS one second after the flood (a figure, not asserted).
     await new Promise((resolve) => setTimeout(resolve, 1000))

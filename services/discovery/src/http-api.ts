@@ -138,6 +138,8 @@ export class HttpApi {
   private readonly ownIntake: Intake | undefined
   private checkHost: (host: string | undefined) => void = () => {}
   private address: string | undefined
+  /** Connections kept open after an early answer while the rest of their body is dropped. */
+  private readonly lingering = new Set<Duplex>()
 
   constructor (components: HttpApiComponents, init: HttpApiInit) {
     this.c = components
@@ -195,6 +197,7 @@ export class HttpApi {
 
   async stop (): Promise<void> {
     this.ownIntake?.close()
+    for (const socket of this.lingering) socket.destroy()
     await Promise.all([this.server, this.local].map(async (server) => {
       if (server === undefined || !server.listening) return
       await new Promise<void>((resolve) => {
@@ -223,9 +226,34 @@ export class HttpApi {
         const status = err instanceof MethodNotAllowedError ? 405 : ERROR_TABLE[pub.code].http
         // RFC 9110 §15.5.6: a 405 names the methods the route takes.
         if (err instanceof MethodNotAllowedError && !res.headersSent) res.setHeader('allow', err.allow.join(', '))
+        this.linger(req, res)
         send(res, status, { error: { code: pub.code, message: pub.message } })
       }
     )
+  }
+
+  /**
+   * An error answered while the request's body is still arriving (over the budget or the cap,
+   * refused before it was read): Node closes a `Connection: close` socket as soon as the answer is
+   * written, the unread body makes the kernel reset it, and the client, still sending, gets EPIPE
+   * or ECONNRESET, often before it has read its 503 (the reset can drop the answer from its
+   * receive buffer). As nginx's lingering close does, the socket stays open while the rest of the
+   * body is read and dropped (no memory), and is ended once the body has arrived: within
+   * LINGER_MS at most, sooner when the client stalls (Node's keep-alive timeout) or the node stops.
+   * A client cut off on purpose (too slow: `connection: close` set) is not kept.
+   */
+  private linger (req: IncomingMessage, res: ServerResponse): void {
+    if (req.complete || res.headersSent || res.destroyed || res.shouldKeepAlive || res.hasHeader('connection')) return
+    const socket = req.socket
+    res.shouldKeepAlive = true
+    req.resume()
+    this.lingering.add(socket)
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref()
+    req.once('end', () => socket.end())
+    socket.once('close', () => {
+      clearTimeout(timer)
+      this.lingering.delete(socket)
+    })
   }
 
   private async route (req: IncomingMessage, res: ServerResponse, local: boolean, signal: AbortSignal): Promise<unknown> {
@@ -404,6 +432,9 @@ async function listen (server: Server, start: (cb: () => void) => void): Promise
     start(() => { server.off('error', reject); resolve() })
   })
 }
+
+/** Longest a connection answered early stays open to drop the rest of its body (nginx's lingering_time). */
+const LINGER_MS = 30_000
 
 /** Time a client has to read an answer once it is written (one that never reads holds its socket). */
 const WRITE_TIMEOUT_MS = 60_000
