@@ -146,6 +146,26 @@ if ('exit' in checked) {
   // pm2's own messages as JSON lines (must patch console before pm2 loads), then pm2-runtime as
   // if run as `pm2-runtime start ops/ecosystem.config.cjs`.
   require('./pm2-json-console.cjs')
+  stopEndsWithZero()
   process.argv = [process.argv[0]!, join(root, 'node_modules/pm2/bin/pm2-runtime'), 'start', join(root, 'ops/ecosystem.config.cjs')]
   require('pm2/lib/binaries/Runtime4Docker.js')
+}
+
+/**
+ * A stop asked for (systemd's SIGTERM, a SIGINT) ends with exit status 0. pm2-runtime's auto-exit
+ * (no app online at four checks 2 s apart → exit 2, for a node whose apps all failed) also sees no
+ * app online while a stop waits for a process that hangs until pm2 kills it (kill_timeout 10 s),
+ * and its exit 2 then won the race: `systemctl stop` left the unit failed. Only that code is
+ * changed, and only after such a signal; a signal before pm2-runtime listens ends the process as
+ * it would have without this listener.
+ */
+function stopEndsWithZero (): void {
+  let asked = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    asked = true
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
+  }
+  process.once('SIGTERM', onSignal)
+  process.once('SIGINT', onSignal)
+  process.on('exit', (code) => { if (asked && code === 2) process.exitCode = 0 })
 }

@@ -104,6 +104,17 @@ describe('plasmd', () => {
     expect(pids.filter(alive)).toEqual([])
   })
 
+  it('exits 0 on SIGTERM when a process hangs at stop until pm2 kills it, though pm2-runtime\'s auto-exit sees no app online meanwhile', async () => {
+    const node = await startPm2Node({ executors: 1 }, 1)
+    nodes.push(node)
+    const pids = [...node.pids]
+    // A frozen executor ignores pm2's SIGINT until kill_timeout (10 s) ends in SIGKILL; meanwhile no
+    // app is online, and pm2-runtime's auto-exit (four such checks 2 s apart) called exit(2).
+    process.kill(node.byName.get('executor 0')!, 'SIGSTOP')
+    expect(await node.stop()).toBe(0)
+    expect(pids.filter(alive)).toEqual([])
+  }, 60_000)
+
   it('runs the executors as phase-exec when started as root: no capability, no key, no signer, no write beside their sockets', async () => {
     expect(process.getuid!()).toBe(0) // these tests run as root (CI too); the next test covers a normal user
     const node = await startPm2Node({ executors: 2 }, 2)
