@@ -19,6 +19,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ROOT, startTestNode, type TestNode } from '../test/helpers/node-harness.ts'
 import { LISTEN, bareHost, bareEcho, type Transport } from './network-floor.ts'
 import { timeSeq, median, percentile, fmtMs, printTable, type Row } from './stats.ts'
+import { streamedClient } from './streamed.ts'
 
 /**
  * Every figure is taken in the same loop, one sample of each per round (remote job, bare round
@@ -76,8 +77,8 @@ export async function remoteJobFigures (transport: Transport, module: Uint8Array
     nodes.push(b)
     const ca = createGrpcClient(NodeService, a.grpc, { maxMessageBytes: 256 << 20 })
     const cb = createGrpcClient(NodeService, b.grpc, { maxMessageBytes: 256 << 20 })
-    const cas = createGrpcClient(NodeService, a.grpc, { maxMessageBytes: 256 << 20, multiplex: true })
-    const cbs = createGrpcClient(NodeService, b.grpc, { maxMessageBytes: 256 << 20, multiplex: true })
+    const { client: cas, check: checkA } = streamedClient(a.grpc)
+    const { client: cbs, check: checkB } = streamedClient(b.grpc)
     clients.push(ca, cb, cas, cbs)
     const { peerId: idA, receiptPublicKey: keyA } = await ca.getNodeInfo({})
     const deadline = Date.now() + 20_000
@@ -121,6 +122,8 @@ export async function remoteJobFigures (transport: Transport, module: Uint8Array
         for (let i = 0; i < n; i++) await fn()
         return [(cpuMs(pidA) - a0) / n, (cpuMs(pidB) - b0) / n]
       }
+      checkA(warmup + n)
+      checkB(warmup + n)
       const [remoteA, remoteB] = await cpuOf(steps.remote)
       const [direct2A] = await cpuOf(steps.direct)
       const [direct1A] = await cpuOf(steps.direct1)

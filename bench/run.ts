@@ -14,6 +14,7 @@ import { RECEIPT_DOMAIN, signingBytes } from '../services/core/protocol/src/cryp
 import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareColdRun, bareWorkerRoundTrips } from './floors.ts'
 import { shapeChain } from './shape-chain.ts'
+import { streamedClient } from './streamed.ts'
 import { median, percentile, timeSeq, printTable, fmtMs, type Row } from './stats.ts'
 import { kernelRows } from './kernels.ts'
 import { runtimeRows } from './runtimes.ts'
@@ -72,10 +73,11 @@ process.stderr.write('warm latency…\n')
     row('  beside the bare shape run end to end, p50', fmtMs(median(warm)), fmtMs(median(chain)), `${(median(warm) / median(chain)).toFixed(2)}×`, '≤ 1.3×')
     row('  beside the bare shape run end to end, p99', fmtMs(percentile(warm, 99)), fmtMs(percentile(chain, 99)), `${(percentile(warm, 99) / percentile(chain, 99)).toFixed(2)}×`, '≤ 3 ms')
     // As PhaseClient sends jobs: messages on one SubmitJobStream, no HTTP/2 stream per job.
-    const streamed = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20, multiplex: true })
+    const { client: streamed, check } = streamedClient(node.grpc)
     try {
       await streamed.submitJob({ manifestJson: manifest() })
       const onStream = await timeSeq(N, 200, async () => await streamed.submitJob({ manifestJson: manifest() }))
+      check(1 + 200 + N)
       row('warm job on SubmitJobStream (as PhaseClient), p50 beside the bare shape', fmtMs(median(onStream)), fmtMs(median(chain)), `${(median(onStream) / median(chain)).toFixed(2)}×`, '≤ 1 ms, ≤ 1.3×')
       row('  p99 beside the bare shape\'s p99', fmtMs(percentile(onStream, 99)), fmtMs(percentile(chain, 99)), `${(percentile(onStream, 99) / percentile(chain, 99)).toFixed(2)}×`, '≤ 3 ms')
     } finally {

@@ -17,6 +17,7 @@ import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 import { median, percentile, timeSeq, fmtMs } from './stats.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareWorkerRoundTrips } from './floors.ts'
 import { shapeChain } from './shape-chain.ts'
+import { streamedClient } from './streamed.ts'
 
 const N = Number(process.argv[2] ?? 3000)
 const enc = new TextEncoder()
@@ -31,7 +32,7 @@ const shape = 3 * grpcFloor + workerFloor + wasmFloor
 const chain = await shapeChain(join(ROOT, 'examples/hello/hello.wasm'), N)
 const node = await startTestNode({ executors: 2, config })
 const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
-const streamed = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20, multiplex: true })
+const { client: streamed, check } = streamedClient(node.grpc)
 try {
   await client.submitJob({ manifestJson: manifest(), module: hello })
   const warm = await timeSeq(N, 300, async () => await client.submitJob({ manifestJson: manifest() }))
@@ -48,6 +49,7 @@ try {
   // As PhaseClient sends jobs: messages on one SubmitJobStream.
   await streamed.submitJob({ manifestJson: manifest() })
   const onStream = await timeSeq(N, 300, async () => await streamed.submitJob({ manifestJson: manifest() }))
+  check(1 + 300 + N)
   process.stdout.write(`on SubmitJobStream: p50 ${fmtMs(median(onStream))}  p99 ${fmtMs(percentile(onStream, 99))}  p50/chain ${(median(onStream) / median(chain)).toFixed(2)}×  p99/chain ${(percentile(onStream, 99) / percentile(chain, 99)).toFixed(2)}×\n`)
 } finally {
   client.close()
