@@ -3,7 +3,7 @@
  * There is no official grpc-js generator for protobuf-es v2; this is the one place that
  * knows both shapes.
  */
-import { fromBinary, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf'
+import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService } from '@bufbuild/protobuf'
 import type { ServiceDefinition, MethodDefinition } from '@grpc/grpc-js'
 
 /** grpc-js definition of one protobuf-es service (unary methods only, which is all Phase uses). */
@@ -19,6 +19,20 @@ export function toGrpcDefinition (service: DescService): ServiceDefinition {
   return definition
 }
 
+/**
+ * A message's protobuf bytes as the Buffer grpc-js wants, over toBinary's own array: grpc-js
+ * copies it once more into its frame, and `Buffer.from(array)` would have copied it first (a
+ * job's 64 MiB module was 64 MiB more, allocated and copied, at every hop it took).
+ */
+export function encodeMessage (schema: DescMessage, value: unknown): Buffer {
+  return asBuffer(toBinary(schema, value as never))
+}
+
+/** The same bytes as a Buffer, without a copy. */
+export function asBuffer (bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
 /** The full gRPC path of a method, e.g. `/phase.signer.v1.SignerService/SignReceipt`. */
 export function methodPath (service: DescService, method: DescMethod): string {
   return `/${service.typeName}/${method.name}`
@@ -30,9 +44,9 @@ function toMethodDefinition (service: DescService, method: DescMethod): MethodDe
     requestStream: false,
     responseStream: false,
     originalName: method.localName,
-    requestSerialize: (value) => Buffer.from(toBinary(method.input, value as never)),
+    requestSerialize: (value) => encodeMessage(method.input, value),
     requestDeserialize: (bytes) => fromBinary(method.input, bytes),
-    responseSerialize: (value) => Buffer.from(toBinary(method.output, value as never)),
+    responseSerialize: (value) => encodeMessage(method.output, value),
     responseDeserialize: (bytes) => fromBinary(method.output, bytes)
   }
 }

@@ -16,7 +16,8 @@
  * never read and sends them again on a new stream (once each).
  */
 import * as grpc from '@grpc/grpc-js'
-import { create, fromBinary, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf'
+import { create, fromBinary, type DescMethod, type DescService } from '@bufbuild/protobuf'
+import { encodeMessage } from './definition.ts'
 import { CancelledError, DeadlineExceededError, PhaseError, UnavailableError, fromGrpcError, phaseError, toPublicError } from '@phase-network/protocol/errors'
 import type { Logger } from './logger.ts'
 import type { CallOptions, HandlerContext } from './types.ts'
@@ -180,7 +181,7 @@ export class MuxClient {
   private open (): grpc.ClientDuplexStream<unknown, unknown> {
     if (this.stream !== undefined) return this.stream
     const method = this.method
-    const serialize = (value: unknown): Buffer => Buffer.from(toBinary(method.input, value as never))
+    const serialize = (value: unknown): Buffer => encodeMessage(method.input, value)
     const deserialize = (bytes: Buffer): unknown => fromBinary(method.output, bytes)
     const metadata = new grpc.Metadata({ waitForReady: this.waitForReady })
     for (const [k, v] of Object.entries(this.streamMetadata)) metadata.set(k, v)
