@@ -162,8 +162,8 @@ describe('HttpApi', () => {
     intake.close()
   })
 
-  /** A `Connection: close` upload declaring 32 MiB (over the 1 MiB cap; more than loopback's socket buffers hold): headers and the first 64 KiB, then the answer read. */
-  async function answeredEarly (port: number): Promise<{ socket: Socket, answer: string, events: string[] }> {
+  /** An upload (`Connection: close` unless told) declaring 32 MiB (over the 1 MiB cap; more than loopback's socket buffers hold): headers and the first 64 KiB, then the answer read. */
+  async function answeredEarly (port: number, connection = 'close'): Promise<{ socket: Socket, answer: string, events: string[] }> {
     const socket = connect(port, '127.0.0.1')
     const events: string[] = []
     const chunks: Buffer[] = []
@@ -172,18 +172,14 @@ describe('HttpApi', () => {
     socket.on('end', () => events.push('end'))
     socket.on('close', () => events.push('close'))
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
-    socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${32 * 1024 * 1024}\r\nConnection: close\r\n\r\n`)
+    socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${32 * 1024 * 1024}\r\nConnection: ${connection}\r\n\r\n`)
     socket.write(Buffer.alloc(64 * 1024, 0x20))
     await waitFor(() => Buffer.concat(chunks).toString('utf8').endsWith('}}'), { what: 'the early answer', intervalMs: 10 })
     return { socket, answer: Buffer.concat(chunks).toString('utf8'), events }
   }
 
-  it('keeps a Connection: close upload answered early open until the rest of its body has arrived, so the client still sending is not reset', async () => {
-    const { port } = await startApi()
-    const { socket, answer, events } = await answeredEarly(port)
-    expect(answer).toMatch(/^HTTP\/1\.1 413 /)
-    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error.code).toBe('module_too_large')
-    // Without the linger, the node closed the socket after its answer and these writes were reset.
+  /** Sends the rest of answeredEarly's 32 MiB body, recording failed writes, then 'body sent'. */
+  async function sendRest (socket: Socket, events: string[]): Promise<void> {
     const rest = 32 * 1024 * 1024 - 64 * 1024
     for (let sent = 0; sent < rest; sent += 256 * 1024) {
       await new Promise<void>((resolve) => socket.write(Buffer.alloc(Math.min(256 * 1024, rest - sent), 0x20), (err) => {
@@ -192,10 +188,99 @@ describe('HttpApi', () => {
       }))
     }
     events.push('body sent')
-    // The node ends the connection once the body is complete, and only then.
-    await waitFor(() => events.includes('close'), { what: 'the node to end the connection after the body', intervalMs: 20 })
-    expect(events).toEqual(['body sent', 'end', 'close'])
+  }
+
+  for (const connection of ['close', 'keep-alive']) {
+    it(`keeps a Connection: ${connection} upload answered early open until the rest of its body has arrived, then closes it, so the client still sending is not reset`, async () => {
+      const { port } = await startApi()
+      const { socket, answer, events } = await answeredEarly(port, connection)
+      expect(answer).toMatch(/^HTTP\/1\.1 413 /)
+      expect(answer).toMatch(/\r\nconnection: close\r\n/i)
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error.code).toBe('module_too_large')
+      // Without the linger, the node closed the socket after its answer and these writes were reset.
+      await sendRest(socket, events)
+      // The node ends the connection once the body is complete, and only then.
+      await waitFor(() => events.includes('close'), { what: 'the node to end the connection after the body', intervalMs: 20 })
+      expect(events).toEqual(['body sent', 'end', 'close'])
+    })
+  }
+
+  it('writes the answer to a pipelined request before ending a connection whose next request was answered early', async () => {
+    let release: () => void = () => {}
+    const held = new Promise<void>((resolve) => { release = resolve })
+    const { port } = await startApi({}, async () => {
+      await held
+      return { jobId: 'j', status: 'ok', exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), manifest: {}, manifestJson: new Uint8Array(), peerId: 'p', receiptJson: Buffer.from('{}'), executor: 0 }
+    })
+    const socket = connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    const events: string[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('error', (err: NodeJS.ErrnoException) => events.push(`error ${err.code ?? ''}`))
+    socket.on('close', () => events.push('close'))
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    // A: a whole job request whose job waits; B, pipelined behind it: 2 MiB, over the 1 MiB cap.
+    const a = Buffer.from('{"manifest":{"version":1}}')
+    socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${a.length}\r\n\r\n`)
+    socket.write(a)
+    socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${2 * 1024 * 1024}\r\nConnection: close\r\n\r\n`)
+    // B's whole body arrives while A's job still runs: the connection must stay for A's answer.
+    await new Promise<void>((resolve) => socket.write(Buffer.alloc(2 * 1024 * 1024, 0x20), () => resolve()))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(events).toEqual([])
+    release()
+    await waitFor(() => events.includes('close'), { what: 'the connection to end after both answers', intervalMs: 20 })
+    const text = Buffer.concat(chunks).toString('utf8')
+    expect([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1])).toEqual(['200', '413'])
+    expect(events).toEqual(['close'])
   })
+
+  it('closes at once a connection answered early whose dropped rest is malformed, without a second answer', async () => {
+    const { port } = await startApi()
+    const socket = connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    const events: string[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('error', (err: NodeJS.ErrnoException) => events.push(`error ${err.code ?? ''}`))
+    socket.on('close', () => events.push('close'))
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    // Chunked, the first chunk over the 1 MiB cap: answered 413 while the body still arrives.
+    socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`)
+    socket.write(`200000\r\n${' '.repeat(0x200000)}\r\n`)
+    await waitFor(() => Buffer.concat(chunks).toString('utf8').endsWith('}}'), { what: 'the early answer', intervalMs: 10 })
+    socket.write('zz not a chunk size\r\n')
+    await waitFor(() => events.includes('close'), { what: 'the node to close the connection', intervalMs: 20 })
+    const text = Buffer.concat(chunks).toString('utf8')
+    expect([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1])).toEqual(['413'])
+  })
+
+  it('does not hold a connection answered early once the node is stopping', async () => {
+    const intake = new Intake({ graceMs: 30_000, timeoutMs: 30_000 })
+    const { api, port } = await startApi({ intake })
+    const socket = connect(port, '127.0.0.1')
+    const events: string[] = []
+    socket.on('error', (err: NodeJS.ErrnoException) => events.push(`error ${err.code ?? ''}`))
+    socket.on('close', () => events.push('close'))
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    // Chunked, under the 1 MiB cap so far: the server is reading it when the stop begins.
+    socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`)
+    socket.write(`10000\r\n${' '.repeat(0x10000)}\r\n`)
+    await waitFor(() => intake.bufferedBytes > 0, { what: 'the server to read the first chunk', intervalMs: 10 })
+    const stopped = api.stop()
+    // Past the cap during the stop: answered 413 early; the client keeps sending a byte every 100 ms
+    // (all inside one 16 MiB chunk).
+    socket.write(`1000000\r\n${' '.repeat(0x100000)}`)
+    const drip = setInterval(() => { if (!socket.destroyed) socket.write(' ') }, 100)
+    try {
+      // Held (as before the stop), the connection kept server.close() waiting 30 s.
+      await stopped
+      await waitFor(() => events.includes('close'), { what: 'the connection to close', intervalMs: 20 })
+    } finally {
+      clearInterval(drip)
+      socket.destroy()
+      intake.close()
+    }
+  }, 20_000)
 
   it('closes a connection answered early at stop even while its client keeps sending', async () => {
     const { api, port } = await startApi()

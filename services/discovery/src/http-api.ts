@@ -17,7 +17,7 @@ import type { InputStore } from './module-store.ts'
 import type { InputBlob } from './input-files.ts'
 import { Intake } from '@phase-network/rpc'
 import { decodeBody, hostCheck, readBody, requestPath } from './http-guard.ts'
-import { expectationFailed, refuseClient, refuseConnect } from './http-refusals.ts'
+import { expectationFailed, markAnswered, refuseClient, refuseConnect } from './http-refusals.ts'
 import { openApiDocument } from './openapi.ts'
 import type { Duplex } from 'node:stream'
 import type { Logger } from '@phase-network/process'
@@ -140,6 +140,7 @@ export class HttpApi {
   private address: string | undefined
   /** Connections kept open after an early answer while the rest of their body is dropped. */
   private readonly lingering = new Set<Duplex>()
+  private stopping = false
 
   constructor (components: HttpApiComponents, init: HttpApiInit) {
     this.c = components
@@ -197,6 +198,7 @@ export class HttpApi {
 
   async stop (): Promise<void> {
     this.ownIntake?.close()
+    this.stopping = true
     for (const socket of this.lingering) socket.destroy()
     await Promise.all([this.server, this.local].map(async (server) => {
       if (server === undefined || !server.listening) return
@@ -226,8 +228,9 @@ export class HttpApi {
         const status = err instanceof MethodNotAllowedError ? 405 : ERROR_TABLE[pub.code].http
         // RFC 9110 §15.5.6: a 405 names the methods the route takes.
         if (err instanceof MethodNotAllowedError && !res.headersSent) res.setHeader('allow', err.allow.join(', '))
-        this.linger(req, res)
+        const lingering = this.linger(req, res)
         send(res, status, { error: { code: pub.code, message: pub.message } })
+        if (lingering) holdSocket(res)
       }
     )
   }
@@ -236,24 +239,34 @@ export class HttpApi {
    * An error answered while the request's body is still arriving (over the budget or the cap,
    * refused before it was read): Node closes a `Connection: close` socket as soon as the answer is
    * written, the unread body makes the kernel reset it, and the client, still sending, gets EPIPE
-   * or ECONNRESET, often before it has read its 503 (the reset can drop the answer from its
-   * receive buffer). As nginx's lingering close does, the socket stays open while the rest of the
-   * body is read and dropped (no memory), and is ended once the body has arrived: within
-   * LINGER_MS at most, sooner when the client stalls (Node's keep-alive timeout) or the node stops.
-   * A client cut off on purpose (too slow: `connection: close` set) is not kept.
+   * or ECONNRESET, often before it has read its answer (the reset can drop it from the client's
+   * receive buffer). As nginx's lingering close does, the answer says `connection: close` and the
+   * socket stays open while the rest of the body is read and dropped (no memory), then ends once
+   * both the body has arrived and the answer (and any answer queued before it) is written: within
+   * BODY_LINGER_MS at most, sooner when the client stalls (Node's keep-alive timeout) or the node
+   * stops. Keep-alive clients are closed the same way rather than drained for Node's whole
+   * request timeout. A client cut off on purpose (too slow: `connection: close` set) is not kept.
+   * Returns whether it lingers: the caller then calls `holdSocket` once the answer is written.
    */
-  private linger (req: IncomingMessage, res: ServerResponse): void {
-    if (req.complete || res.headersSent || res.destroyed || res.shouldKeepAlive || res.hasHeader('connection')) return
+  private linger (req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.stopping || req.complete || res.headersSent || res.destroyed || res.hasHeader('connection')) return false
     const socket = req.socket
-    res.shouldKeepAlive = true
+    // A parse error or Node's request timeout in the dropped rest gets no second answer.
+    markAnswered(socket)
+    res.setHeader('connection', 'close')
     req.resume()
     this.lingering.add(socket)
-    const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref()
-    req.once('end', () => socket.end())
+    let bodyEnded = false
+    let answered = false
+    const end = (): void => { if (bodyEnded && answered) socket.end() }
+    req.once('end', () => { bodyEnded = true; end() })
+    res.once('finish', () => { answered = true; end() })
+    const timer = setTimeout(() => socket.destroy(), BODY_LINGER_MS).unref()
     socket.once('close', () => {
       clearTimeout(timer)
       this.lingering.delete(socket)
     })
+    return true
   }
 
   private async route (req: IncomingMessage, res: ServerResponse, local: boolean, signal: AbortSignal): Promise<unknown> {
@@ -434,7 +447,16 @@ async function listen (server: Server, start: (cb: () => void) => void): Promise
 }
 
 /** Longest a connection answered early stays open to drop the rest of its body (nginx's lingering_time). */
-const LINGER_MS = 30_000
+const BODY_LINGER_MS = 30_000
+
+/**
+ * Keeps the socket of an answer written with `connection: close` open: Node's server ends it as
+ * soon as such an answer is written (its resOnFinish reads `_last`, set from that header). The
+ * caller ends it (linger). test/discovery/http-api.test.ts fails if a Node stops honouring it.
+ */
+function holdSocket (res: ServerResponse): void {
+  (res as unknown as { _last: boolean })._last = false
+}
 
 /** Time a client has to read an answer once it is written (one that never reads holds its socket). */
 const WRITE_TIMEOUT_MS = 60_000

@@ -36,6 +36,13 @@ export function clientErrorOf (err: Error & { code?: string }): PhaseError {
 }
 
 const refused = new WeakSet<Duplex>()
+/** Sockets whose request was answered while its body still arrives (http-api.ts, linger). */
+const answered = new WeakSet<Duplex>()
+
+/** The request on `socket` has its answer: a parser error in the rest of its body only closes it. */
+export function markAnswered (socket: Duplex): void {
+  answered.add(socket)
+}
 
 /**
  * Answers a connection Node's parser gave up on, then closes it. Nothing is written when the
@@ -44,6 +51,7 @@ const refused = new WeakSet<Duplex>()
  * later chunk of the same connection again: only the first report answers.
  */
 export function refuseClient (err: Error & { code?: string }, socket: Duplex): void {
+  if (answered.has(socket)) { socket.destroy(); return }
   if (refused.has(socket)) return
   refused.add(socket)
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage
