@@ -48,8 +48,10 @@ try {
   process.stdout.write(`bare shape run end to end (shape-chain.ts): p50 ${fmtMs(median(chain))}  p99 ${fmtMs(percentile(chain, 99))}  p50/chain ${(median(warm) / median(chain)).toFixed(2)}×  p99/chain ${(percentile(warm, 99) / percentile(chain, 99)).toFixed(2)}×\n`)
   // As PhaseClient sends jobs: messages on one SubmitJobStream.
   await streamed.submitJob({ manifestJson: manifest() })
+  await streamed.submitJob({ manifestJson: manifest() })
+  check(2)
   const onStream = await timeSeq(N, 300, async () => await streamed.submitJob({ manifestJson: manifest() }))
-  check(1 + 300 + N)
+  check(2 + 300 + N)
   process.stdout.write(`on SubmitJobStream: p50 ${fmtMs(median(onStream))}  p99 ${fmtMs(percentile(onStream, 99))}  p50/chain ${(median(onStream) / median(chain)).toFixed(2)}×  p99/chain ${(percentile(onStream, 99) / percentile(chain, 99)).toFixed(2)}×\n`)
 } finally {
   client.close()
