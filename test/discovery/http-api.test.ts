@@ -162,8 +162,8 @@ describe('HttpApi', () => {
     intake.close()
   })
 
-  /** An upload (`Connection: close` unless told) declaring 32 MiB (over the 1 MiB cap; more than loopback's socket buffers hold): headers and the first 64 KiB, then the answer read. */
-  async function answeredEarly (port: number, connection = 'close'): Promise<{ socket: Socket, answer: string, events: string[] }> {
+  /** A raw connection to the API that records what arrives and what happens to it. */
+  async function rawConnection (port: number): Promise<{ socket: Socket, events: string[], text: () => string }> {
     const socket = connect(port, '127.0.0.1')
     const events: string[] = []
     const chunks: Buffer[] = []
@@ -172,10 +172,16 @@ describe('HttpApi', () => {
     socket.on('end', () => events.push('end'))
     socket.on('close', () => events.push('close'))
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    return { socket, events, text: () => Buffer.concat(chunks).toString('utf8') }
+  }
+
+  /** An upload (`Connection: close` unless told) declaring 32 MiB (over the 1 MiB cap; more than loopback's socket buffers hold): headers and the first 64 KiB, then the answer read. */
+  async function answeredEarly (port: number, connection = 'close'): Promise<{ socket: Socket, answer: string, events: string[] }> {
+    const { socket, events, text } = await rawConnection(port)
     socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${32 * 1024 * 1024}\r\nConnection: ${connection}\r\n\r\n`)
     socket.write(Buffer.alloc(64 * 1024, 0x20))
-    await waitFor(() => Buffer.concat(chunks).toString('utf8').endsWith('}}'), { what: 'the early answer', intervalMs: 10 })
-    return { socket, answer: Buffer.concat(chunks).toString('utf8'), events }
+    await waitFor(() => text().endsWith('}}'), { what: 'the early answer', intervalMs: 10 })
+    return { socket, answer: text(), events }
   }
 
   /** Sends the rest of answeredEarly's 32 MiB body, recording failed writes, then 'body sent'. */
@@ -212,13 +218,7 @@ describe('HttpApi', () => {
       await held
       return { jobId: 'j', status: 'ok', exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), manifest: {}, manifestJson: new Uint8Array(), peerId: 'p', receiptJson: Buffer.from('{}'), executor: 0 }
     })
-    const socket = connect(port, '127.0.0.1')
-    const chunks: Buffer[] = []
-    const events: string[] = []
-    socket.on('data', (c: Buffer) => chunks.push(c))
-    socket.on('error', (err: NodeJS.ErrnoException) => events.push(`error ${err.code ?? ''}`))
-    socket.on('close', () => events.push('close'))
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    const { socket, events, text } = await rawConnection(port)
     // A: a whole job request whose job waits; B, pipelined behind it: 2 MiB, over the 1 MiB cap.
     const a = Buffer.from('{"manifest":{"version":1}}')
     socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${a.length}\r\n\r\n`)
@@ -230,38 +230,26 @@ describe('HttpApi', () => {
     expect(events).toEqual([])
     release()
     await waitFor(() => events.includes('close'), { what: 'the connection to end after both answers', intervalMs: 20 })
-    const text = Buffer.concat(chunks).toString('utf8')
-    expect([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1])).toEqual(['200', '413'])
-    expect(events).toEqual(['close'])
+    expect([...text().matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1])).toEqual(['200', '413'])
+    expect(events).toEqual(['end', 'close'])
   })
 
   it('closes at once a connection answered early whose dropped rest is malformed, without a second answer', async () => {
     const { port } = await startApi()
-    const socket = connect(port, '127.0.0.1')
-    const chunks: Buffer[] = []
-    const events: string[] = []
-    socket.on('data', (c: Buffer) => chunks.push(c))
-    socket.on('error', (err: NodeJS.ErrnoException) => events.push(`error ${err.code ?? ''}`))
-    socket.on('close', () => events.push('close'))
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    const { socket, events, text } = await rawConnection(port)
     // Chunked, the first chunk over the 1 MiB cap: answered 413 while the body still arrives.
     socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`)
     socket.write(`200000\r\n${' '.repeat(0x200000)}\r\n`)
-    await waitFor(() => Buffer.concat(chunks).toString('utf8').endsWith('}}'), { what: 'the early answer', intervalMs: 10 })
+    await waitFor(() => text().endsWith('}}'), { what: 'the early answer', intervalMs: 10 })
     socket.write('zz not a chunk size\r\n')
     await waitFor(() => events.includes('close'), { what: 'the node to close the connection', intervalMs: 20 })
-    const text = Buffer.concat(chunks).toString('utf8')
-    expect([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1])).toEqual(['413'])
+    expect([...text().matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1])).toEqual(['413'])
   })
 
   it('does not hold a connection answered early once the node is stopping', async () => {
     const intake = new Intake({ graceMs: 30_000, timeoutMs: 30_000 })
     const { api, port } = await startApi({ intake })
-    const socket = connect(port, '127.0.0.1')
-    const events: string[] = []
-    socket.on('error', (err: NodeJS.ErrnoException) => events.push(`error ${err.code ?? ''}`))
-    socket.on('close', () => events.push('close'))
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    const { socket, events } = await rawConnection(port)
     // Chunked, under the 1 MiB cap so far: the server is reading it when the stop begins.
     socket.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`)
     socket.write(`10000\r\n${' '.repeat(0x10000)}\r\n`)
