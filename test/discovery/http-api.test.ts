@@ -246,6 +246,25 @@ describe('HttpApi', () => {
     expect([...text().matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1])).toEqual(['413'])
   })
 
+  it('closes a connection answered early once it has lingered its longest, though its client keeps sending', async () => {
+    const { port } = await startApi({ lingerMs: 500 })
+    const { socket, events } = await answeredEarly(port)
+    // A byte every 100 ms: never idle long enough for Node's keep-alive timeout to close it.
+    const drip = setInterval(() => { if (!socket.destroyed) socket.write(' ') }, 100)
+    try {
+      await waitFor(() => events.includes('close'), { what: 'the lingering connection to close', intervalMs: 20, timeoutMs: 10_000 })
+    } finally {
+      clearInterval(drip)
+      socket.destroy()
+    }
+  })
+
+  it('closes a connection answered early when its client goes silent (Node\'s keep-alive timeout), long before the linger ends', async () => {
+    const { port } = await startApi()
+    const { events } = await answeredEarly(port)
+    await waitFor(() => events.includes('close'), { what: 'the silent connection to close', intervalMs: 50, timeoutMs: 15_000 })
+  }, 20_000)
+
   it('does not hold a connection answered early once the node is stopping', async () => {
     const intake = new Intake({ graceMs: 30_000, timeoutMs: 30_000 })
     const { api, port } = await startApi({ intake })

@@ -85,6 +85,8 @@ export interface HttpApiInit {
   maxConnections?: number
   /** Largest input file PUT /v1/blobs/<hash> takes. Default: 64 MiB (limits.max_input_file_bytes). */
   maxInputFileBytes?: number
+  /** Longest a connection answered before its body arrived stays open to drop the rest. Default: 30 s. */
+  lingerMs?: number
 }
 
 /** 405: the path is a route, the method is not one of its `allow`. */
@@ -243,7 +245,7 @@ export class HttpApi {
    * receive buffer). As nginx's lingering close does, the answer says `connection: close` and the
    * socket stays open while the rest of the body is read and dropped (no memory), then ends once
    * both the body has arrived and the answer (and any answer queued before it) is written: within
-   * BODY_LINGER_MS at most, sooner when the client stalls (Node's keep-alive timeout) or the node
+   * `lingerMs` (30 s) at most, sooner when the client stalls (Node's keep-alive timeout) or the node
    * stops. Keep-alive clients are closed the same way rather than drained for Node's whole
    * request timeout. A client cut off on purpose (too slow: `connection: close` set) is not kept.
    * Returns whether it lingers: the caller then calls `holdSocket` once the answer is written.
@@ -261,7 +263,7 @@ export class HttpApi {
     const end = (): void => { if (bodyEnded && answered) socket.end() }
     req.once('end', () => { bodyEnded = true; end() })
     res.once('finish', () => { answered = true; end() })
-    const timer = setTimeout(() => socket.destroy(), BODY_LINGER_MS).unref()
+    const timer = setTimeout(() => socket.destroy(), this.init.lingerMs ?? BODY_LINGER_MS).unref()
     socket.once('close', () => {
       clearTimeout(timer)
       this.lingering.delete(socket)
