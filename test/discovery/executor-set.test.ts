@@ -3,7 +3,7 @@
  * goes, what happens when its executor dies or freezes with it, how often a job is run again,
  * and what the caller is told (typed errors) when no executor can take it.
  */
-import { describe, it, expect, afterEach } from '@jest/globals'
+import { describe, it, expect, afterEach, jest } from '@jest/globals'
 import { getEventListeners } from 'node:events'
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -43,6 +43,7 @@ function held (): { promise: Promise<ExecuteResponse>, resolve: () => void, reje
 let sets: ExecutorSet[] = []
 let dirs: string[] = []
 afterEach(() => {
+  jest.restoreAllMocks()
   for (const s of sets) s.close()
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
   sets = []
@@ -208,6 +209,34 @@ describe('ExecutorSet', () => {
     expect(executors[0]!.calls[0]!.options.signal?.aborted).toBe(true)
     expect(caller.signal.aborted).toBe(false)
     expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0)
+  })
+
+  it('does not count the time an executor taking in a job\'s bytes stopped answering against that job\'s window, and still moves the job once the window ends', async () => {
+    const { set, executors, runtimeDir } = withFrozenFirst()
+    let now = 1_000_000
+    jest.spyOn(Date, 'now').mockImplementation(() => now)
+    let frozen = true
+    executors[0]!.status = async () => { if (frozen) throw new UnavailableError('deadline'); return create(GetStatusResponseSchema, { workers: 1 }) }
+    // 2 MiB of module: a window of 500 ms (BULK_BYTES_PER_SECOND, 4 MiB/s) from the send.
+    const running = set.execute(job(), async () => new Uint8Array(2 * 1024 * 1024), { timeoutMs: 60_000 })
+    await settle()
+    expect(executors[0]!.calls).toHaveLength(1)
+    const scanAt = async (t: number): Promise<void> => { now = t; await set.scan({ runtimeDir }) }
+    // Silent from 1,000,100 (two missed polls inside the window: its job stays), answers at 1,000,400.
+    await scanAt(1_000_100)
+    await scanAt(1_000_200)
+    frozen = false
+    await scanAt(1_000_400)
+    // Two more missed polls at 1,000,600 and 1,000,700: past the 500 ms from the send, inside them
+    // once the 300 ms it was silent are given back. Its job stays.
+    frozen = true
+    await scanAt(1_000_600)
+    await scanAt(1_000_700)
+    await settle()
+    expect(executors[1]!.calls).toHaveLength(0)
+    // Past the window so lengthened: the job moves.
+    await scanAt(1_000_900)
+    expect((await running).executor).toBe(1)
   })
 
   it('closes every client once when closed', () => {

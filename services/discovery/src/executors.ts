@@ -47,6 +47,8 @@ const MAX_KNOWN_MODULES = 4096
  * thread's work, ~6 s for a 64 MiB module here). While a job's bytes are that busy, a missed
  * status poll is not a freeze: a client sending big files or a big module must not get its job
  * abandoned (and the module struck, then quarantined) because the executor was reading them.
+ * The time an executor answered no poll (stopped, starved of CPU) is added back to the window
+ * when it answers again; one still silent when the window ends is frozen.
  */
 export const BULK_BYTES_PER_SECOND = 4 * 1024 * 1024
 /**
@@ -117,6 +119,8 @@ interface Slot {
   misses: number
   /** Until then (ms since epoch) the executor is busy taking in input files or a module: no freeze is called. */
   bulkUntil: number
+  /** When the first of the status polls it is missing now began (ms since epoch); 0 while it answers. */
+  silentSince: number
   /** Bumped at each death seen, so the jobs that were on it strike their modules once per death. */
   generation: number
   jobs: number
@@ -267,6 +271,7 @@ export class ExecutorSet {
   }
 
   private async poll (slot: Slot, init: ExecutorWatchInit): Promise<void> {
+    const asked = Date.now()
     try {
       const status = await slot.client.getStatus({}, { timeoutMs: init.pollTimeoutMs ?? DEFAULT_POLL_TIMEOUT_MS })
       const pid = status.process?.pid ?? 0
@@ -282,8 +287,13 @@ export class ExecutorSet {
       if (slot.down) this.log.info({ executor: slot.index }, 'executor answers again')
       slot.down = false
       slot.misses = 0
+      // The time it could not be seen working (stopped, starved of CPU) does not use up the
+      // window of a job's bytes: the window is what the work takes, not a wall-clock deadline.
+      if (slot.silentSince !== 0 && slot.bulkUntil > slot.silentSince) slot.bulkUntil += Date.now() - slot.silentSince
+      slot.silentSince = 0
     } catch {
       slot.answering = false
+      if (slot.silentSince === 0) slot.silentSince = asked
       slot.misses++
       if (!slot.down) this.log.warn({ executor: slot.index }, 'executor missed a status poll, marked down')
       slot.down = true
@@ -313,6 +323,7 @@ export class ExecutorSet {
       stalled: new AbortController(),
       misses: 0,
       bulkUntil: 0,
+      silentSince: 0,
       generation: 0,
       jobs: 0,
       seen: false,
