@@ -239,6 +239,72 @@ describe('ExecutorSet', () => {
     expect((await running).executor).toBe(1)
   })
 
+  /** withFrozenFirst with a clock the test sets and executor 0's freeze switched by `frozen`. */
+  function withSilentFirst (): ReturnType<typeof withFrozenFirst> & { scanAt: (t: number) => Promise<void>, freeze: (on: boolean) => void } {
+    const fake = withFrozenFirst()
+    let now = 1_000_000
+    jest.spyOn(Date, 'now').mockImplementation(() => now)
+    let frozen = true
+    fake.executors[0]!.status = async () => { if (frozen) throw new UnavailableError('deadline'); return create(GetStatusResponseSchema, { workers: 1 }) }
+    return {
+      ...fake,
+      scanAt: async (t) => { now = 1_000_000 + t; await fake.set.scan({ runtimeDir: fake.runtimeDir }); await settle() },
+      freeze: (on) => { frozen = on }
+    }
+  }
+  /** 2 MiB of module: a window of 500 ms (BULK_BYTES_PER_SECOND, 4 MiB/s) from the send. */
+  const twoMiB = async (): Promise<Uint8Array> => new Uint8Array(2 * 1024 * 1024)
+
+  it('gives the window no more than twice its length, however often its executor falls silent and comes back', async () => {
+    const { set, executors, scanAt, freeze } = withSilentFirst()
+    const running = set.execute(job(), twoMiB, { timeoutMs: 60_000 })
+    await settle()
+    // Silent 100-490 (390 ms given back: the window ends at 890), 500-800 (300 more would end it
+    // at 1,190; the cap is 1,000 ms past the send). Each time two missed polls inside the window.
+    await scanAt(100)
+    await scanAt(200)
+    await scanAt(400)
+    freeze(false)
+    await scanAt(490)
+    freeze(true)
+    await scanAt(500)
+    await scanAt(600)
+    freeze(false)
+    await scanAt(800)
+    freeze(true)
+    await scanAt(900)
+    expect(executors[1]!.calls).toHaveLength(0)
+    await scanAt(1_050)
+    expect(executors[1]!.calls).toHaveLength(1)
+    expect((await running).executor).toBe(1)
+  })
+
+  it('ends the window with the freeze it did not prevent: back, the executor gets none of it', async () => {
+    const { set, executors, scanAt, freeze } = withSilentFirst()
+    // Executor 1 holds what it gets: the next job goes to executor 0, which has none in flight.
+    executors[1]!.execute = async (_request, options) => await new Promise((_resolve, reject) => {
+      options.signal?.addEventListener('abort', () => reject(new CancelledError()), { once: true })
+    })
+    void set.execute(job(), twoMiB, { timeoutMs: 60_000 }).catch(() => {})
+    await settle()
+    // Silent from 100 past the window's end (500): frozen at 600, its job moves.
+    await scanAt(100)
+    await scanAt(200)
+    await scanAt(600)
+    expect(executors[1]!.calls).toHaveLength(1)
+    // Back at 700 (its 600 silent ms would have reopened the window to 1,000), a small job on it,
+    // then two missed polls: it is frozen again and that job moves.
+    freeze(false)
+    await scanAt(700)
+    void set.execute(job(), load, { timeoutMs: 60_000 }).catch(() => {})
+    await settle()
+    expect(executors[0]!.calls).toHaveLength(2)
+    freeze(true)
+    await scanAt(800)
+    await scanAt(900)
+    expect(executors[1]!.calls).toHaveLength(2)
+  })
+
   it('closes every client once when closed', () => {
     const { set, executors } = fakeSet(2)
     set.close()

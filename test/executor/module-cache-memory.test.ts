@@ -126,10 +126,12 @@ describe('executor memory after many distinct modules', () => {
     // Idle memory is measured after the executor's idle collection (idle-gc.ts), as the figure
     // after the modules is: that collection follows only a window with work in it, and one hello
     // job may not make one (the idle figure then still held the start's garbage: 46-65 MiB from
-    // run to run, and a CI run measured +11.3 MiB against the low end). 400 ms of a spinning job do.
-    const spin = await compileWat('(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))')
-    const spun = await client.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: contentHash(spin), nonce: randomBytes(16).toString('hex'), limits: { timeout_ms: 400 } })), module: spin })
-    expect(spun.status).toBe('timeout')
+    // run to run, and a CI run measured +11.3 MiB against the low end). A job counting to 10^9 does
+    // (a few hundred ms of CPU), and ends by itself: one stopped at its deadline replaces its worker.
+    const count = await compileWat(`(module (memory (export "memory") 1) (func (export "_start") (local $i i32)
+      (loop $l (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 1000000000))))))`)
+    const counted = await client.submitJob({ manifestJson: new TextEncoder().encode(JSON.stringify({ version: 1, module_hash: contentHash(count), nonce: randomBytes(16).toString('hex'), limits: { timeout_ms: 20_000 } })), module: count })
+    expect([counted.status, counted.exitCode]).toEqual(['ok', 0n])
     await quiet()
     const idle = await settled(pid)
     for (let i = 0; i < 400; i++) await submit(distinctModule(HELLO, i))
@@ -137,8 +139,10 @@ describe('executor memory after many distinct modules', () => {
     const after = await settled(pid)
     figure('memory', 'executor anonymous PSS growth after 400 distinct modules (idle → after)', `${idle.toFixed(1)} → ${after.toFixed(1)}`, 'MiB')
     // The cache holds ≤ 6 MiB (estimated; ~4.5 MiB of hello compiles in fact), plus what malloc
-    // keeps of the compiles' transient memory. Measured +3-8 MiB settled; before the byte bound
-    // and the arenas, +18-21 MiB.
-    expect(after - idle).toBeLessThanOrEqual(11)
+    // keeps of the compiles' transient memory. Measured +7.7 to +12.2 MiB between the settled
+    // figures (4 runs, 2 beside two busy loops); before the byte bound and the arenas, +18-21 MiB
+    // from an idle read before its collection (which read 5-20 MiB high: the 11 MiB bound this
+    // had held only against such an idle).
+    expect(after - idle).toBeLessThanOrEqual(14)
   }, 600_000)
 })

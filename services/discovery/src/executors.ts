@@ -119,6 +119,8 @@ interface Slot {
   misses: number
   /** Until then (ms since epoch) the executor is busy taking in input files or a module: no freeze is called. */
   bulkUntil: number
+  /** Latest the window may be moved to by silences given back: twice its own length past its start. */
+  bulkCap: number
   /** When the first of the status polls it is missing now began (ms since epoch); 0 while it answers. */
   silentSince: number
   /** Bumped at each death seen, so the jobs that were on it strike their modules once per death. */
@@ -279,6 +281,7 @@ export class ExecutorSet {
         slot.restarts++
         slot.modules.clear()
         this.log.warn({ executor: slot.index, pid, previousPid: slot.pid }, 'executor restarted')
+        endBulk(slot)
         init.onRestart?.(slot.index)
       }
       if (pid !== 0) slot.pid = pid
@@ -289,7 +292,7 @@ export class ExecutorSet {
       slot.misses = 0
       // The time it could not be seen working (stopped, starved of CPU) does not use up the
       // window of a job's bytes: the window is what the work takes, not a wall-clock deadline.
-      if (slot.silentSince !== 0 && slot.bulkUntil > slot.silentSince) slot.bulkUntil += Date.now() - slot.silentSince
+      if (slot.silentSince !== 0 && slot.bulkUntil > slot.silentSince) slot.bulkUntil = Math.min(slot.bulkCap, slot.bulkUntil + Date.now() - slot.silentSince)
       slot.silentSince = 0
     } catch {
       slot.answering = false
@@ -308,6 +311,7 @@ export class ExecutorSet {
       // miss alone may be a busy event loop; the second means the jobs would wait their deadline.
       this.log.warn({ executor: slot.index, inFlight: slot.inFlight }, 'executor stopped answering, its jobs move')
       slot.stalled.abort()
+      endBulk(slot)
       slot.stalled = new AbortController()
     }
   }
@@ -323,6 +327,7 @@ export class ExecutorSet {
       stalled: new AbortController(),
       misses: 0,
       bulkUntil: 0,
+      bulkCap: 0,
       silentSince: 0,
       generation: 0,
       jobs: 0,
@@ -424,6 +429,7 @@ export class ExecutorSet {
       slot.generation++
       slot.modules.clear()
       this.markDown(slot, 'died')
+      endBulk(slot)
     }
     return `${slot.index}:${generation}`
   }
@@ -432,7 +438,11 @@ export class ExecutorSet {
     const send = async (withModule: boolean): Promise<ExecuteResponse> => {
       const module = withModule ? await loadModule() : undefined
       const bulk = (request.inputs ?? []).reduce((n, f) => n + f.data.byteLength, module?.byteLength ?? 0)
-      if (bulk >= BULK_MIN_BYTES) slot.bulkUntil = Math.max(slot.bulkUntil, Date.now() + Math.ceil(bulk / BULK_BYTES_PER_SECOND * 1000))
+      if (bulk >= BULK_MIN_BYTES) {
+        const ms = Math.ceil(bulk / BULK_BYTES_PER_SECOND * 1000)
+        slot.bulkUntil = Math.max(slot.bulkUntil, Date.now() + ms)
+        slot.bulkCap = Math.max(slot.bulkCap, Date.now() + 2 * ms)
+      }
       return await slot.client.execute({ ...request, module }, { signal: options.signal, timeoutMs: options.timeoutMs })
     }
     const known = slot.modules.has(request.moduleHash)
@@ -525,4 +535,11 @@ function runCost (response: { wallTimeUs: bigint, cpuTimeUs: bigint }): number {
  */
 function neverReached (err: unknown): boolean {
   return NO_CONNECTION.test((err as Error).message)
+}
+
+/** A busy window ends with the jobs it was opened for: the executor froze, died or restarted. */
+function endBulk (slot: Slot): void {
+  slot.bulkUntil = 0
+  slot.bulkCap = 0
+  slot.silentSince = 0
 }
