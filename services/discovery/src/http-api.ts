@@ -230,9 +230,7 @@ export class HttpApi {
         const status = err instanceof MethodNotAllowedError ? 405 : ERROR_TABLE[pub.code].http
         // RFC 9110 §15.5.6: a 405 names the methods the route takes.
         if (err instanceof MethodNotAllowedError && !res.headersSent) res.setHeader('allow', err.allow.join(', '))
-        const lingering = this.linger(req, res)
-        send(res, status, { error: { code: pub.code, message: pub.message } })
-        if (lingering) holdSocket(res)
+        this.answerLingering(req, res, () => { send(res, status, { error: { code: pub.code, message: pub.message } }) })
       }
     )
   }
@@ -248,10 +246,10 @@ export class HttpApi {
    * `lingerMs` (30 s) at most, sooner when the client stalls (Node's keep-alive timeout) or the node
    * stops. Keep-alive clients are closed the same way rather than drained for Node's whole
    * request timeout. A client cut off on purpose (too slow: `connection: close` set) is not kept.
-   * Returns whether it lingers: the caller then calls `holdSocket` once the answer is written.
+   * `answer` writes the answer; any other one is written as it is.
    */
-  private linger (req: IncomingMessage, res: ServerResponse): boolean {
-    if (this.stopping || req.complete || res.headersSent || res.destroyed || res.hasHeader('connection')) return false
+  private answerLingering (req: IncomingMessage, res: ServerResponse, answer: () => void): void {
+    if (this.stopping || req.complete || res.headersSent || res.destroyed || res.hasHeader('connection')) { answer(); return }
     const socket = req.socket
     // A parse error or Node's request timeout in the dropped rest gets no second answer.
     markAnswered(socket)
@@ -268,7 +266,8 @@ export class HttpApi {
       clearTimeout(timer)
       this.lingering.delete(socket)
     })
-    return true
+    answer()
+    holdSocket(res)
   }
 
   private async route (req: IncomingMessage, res: ServerResponse, local: boolean, signal: AbortSignal): Promise<unknown> {
@@ -454,7 +453,7 @@ const BODY_LINGER_MS = 30_000
 /**
  * Keeps the socket of an answer written with `connection: close` open: Node's server ends it as
  * soon as such an answer is written (its resOnFinish reads `_last`, set from that header). The
- * caller ends it (linger). test/discovery/http-api.test.ts fails if a Node stops honouring it.
+ * caller ends it (answerLingering). test/discovery/http-api.test.ts fails if a Node stops honouring it.
  */
 function holdSocket (res: ServerResponse): void {
   (res as unknown as { _last: boolean })._last = false

@@ -36,7 +36,7 @@ export function clientErrorOf (err: Error & { code?: string }): PhaseError {
 }
 
 const refused = new WeakSet<Duplex>()
-/** Sockets whose request was answered while its body still arrives (http-api.ts, linger). */
+/** Sockets whose request was answered while its body still arrives (http-api.ts, answerLingering). */
 const answered = new WeakSet<Duplex>()
 
 /** The request on `socket` has its answer: a parser error in the rest of its body only closes it. */
