@@ -211,34 +211,6 @@ describe('ExecutorSet', () => {
     expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0)
   })
 
-  it('does not count the time an executor taking in a job\'s bytes stopped answering against that job\'s window, and still moves the job once the window ends', async () => {
-    const { set, executors, runtimeDir } = withFrozenFirst()
-    let now = 1_000_000
-    jest.spyOn(Date, 'now').mockImplementation(() => now)
-    let frozen = true
-    executors[0]!.status = async () => { if (frozen) throw new UnavailableError('deadline'); return create(GetStatusResponseSchema, { workers: 1 }) }
-    // 2 MiB of module: a window of 500 ms (BULK_BYTES_PER_SECOND, 4 MiB/s) from the send.
-    const running = set.execute(job(), async () => new Uint8Array(2 * 1024 * 1024), { timeoutMs: 60_000 })
-    await settle()
-    expect(executors[0]!.calls).toHaveLength(1)
-    const scanAt = async (t: number): Promise<void> => { now = t; await set.scan({ runtimeDir }) }
-    // Silent from 1,000,100 (two missed polls inside the window: its job stays), answers at 1,000,400.
-    await scanAt(1_000_100)
-    await scanAt(1_000_200)
-    frozen = false
-    await scanAt(1_000_400)
-    // Two more missed polls at 1,000,600 and 1,000,700: past the 500 ms from the send, inside them
-    // once the 300 ms it was silent are given back. Its job stays.
-    frozen = true
-    await scanAt(1_000_600)
-    await scanAt(1_000_700)
-    await settle()
-    expect(executors[1]!.calls).toHaveLength(0)
-    // Past the window so lengthened: the job moves.
-    await scanAt(1_000_900)
-    expect((await running).executor).toBe(1)
-  })
-
   /** withFrozenFirst with a clock the test sets and executor 0's freeze switched by `frozen`. */
   function withSilentFirst (): ReturnType<typeof withFrozenFirst> & { scanAt: (t: number) => Promise<void>, freeze: (on: boolean) => void } {
     const fake = withFrozenFirst()
@@ -254,6 +226,27 @@ describe('ExecutorSet', () => {
   }
   /** 2 MiB of module: a window of 500 ms (BULK_BYTES_PER_SECOND, 4 MiB/s) from the send. */
   const twoMiB = async (): Promise<Uint8Array> => new Uint8Array(2 * 1024 * 1024)
+
+  it('does not count the time an executor taking in a job\'s bytes stopped answering against that job\'s window, and still moves the job once the window ends', async () => {
+    const { set, executors, scanAt, freeze } = withSilentFirst()
+    const running = set.execute(job(), twoMiB, { timeoutMs: 60_000 })
+    await settle()
+    expect(executors[0]!.calls).toHaveLength(1)
+    // Silent from 100 (two missed polls inside the window: its job stays), answers at 400.
+    await scanAt(100)
+    await scanAt(200)
+    freeze(false)
+    await scanAt(400)
+    // Two more missed polls at 600 and 700: past the 500 ms from the send, inside them once the
+    // 300 ms it was silent are given back. Its job stays.
+    freeze(true)
+    await scanAt(600)
+    await scanAt(700)
+    expect(executors[1]!.calls).toHaveLength(0)
+    // Past the window so lengthened: the job moves.
+    await scanAt(900)
+    expect((await running).executor).toBe(1)
+  })
 
   it('gives the window no more than twice its length, however often its executor falls silent and comes back', async () => {
     const { set, executors, scanAt, freeze } = withSilentFirst()
