@@ -49,6 +49,13 @@ async function main (argv: string[]): Promise<number> {
 /** Commands that moved to plasmd: their --help still says where. */
 const MOVED = new Set(['config'])
 
+// A reader that goes away (`phase receipts list | head`) ends the command as a closed pipe ends
+// any Unix tool: quietly, with SIGPIPE's status (128 + 13), not a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err
+  process.exit(141)
+})
+
 try {
   process.exitCode = await main(process.argv.slice(2))
 } catch (err) {
