@@ -3,7 +3,7 @@
  * taking `{ signal, timeoutMs }`; errors come back as PhaseErrors (see `fromGrpcError`).
  */
 import * as grpc from '@grpc/grpc-js'
-import { create, type DescMethod, type DescService } from '@bufbuild/protobuf'
+import type { DescMethod, DescService } from '@bufbuild/protobuf'
 import { fromGrpcError, CancelledError } from '@phase-network/protocol/errors'
 import { toGrpcDefinition } from './definition.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES } from './server.ts'
@@ -95,7 +95,7 @@ function unaryCall (client: grpc.Client, def: grpc.MethodDefinition<unknown, unk
     const callOptions: grpc.CallOptions = timeoutMs !== undefined ? { deadline: Date.now() + timeoutMs } : {}
     return await new Promise((resolve, reject) => {
       const call = client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize,
-        create(method.input, request as never), metadata, callOptions, (err, value) => {
+        request, metadata, callOptions, (err, value) => {
           signal?.removeEventListener('abort', onAbort)
           if (err != null) reject(fromGrpcError(err))
           else resolve(value)

@@ -3,8 +3,9 @@
  * There is no official grpc-js generator for protobuf-es v2; this is the one place that
  * knows both shapes.
  */
-import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService } from '@bufbuild/protobuf'
+import type { DescMessage, DescMethod, DescService } from '@bufbuild/protobuf'
 import type { ServiceDefinition, MethodDefinition } from '@grpc/grpc-js'
+import { messageCodec } from './codec.ts'
 
 /** grpc-js definition of one protobuf-es service (unary methods only, which is all Phase uses). */
 export function toGrpcDefinition (service: DescService): ServiceDefinition {
@@ -20,12 +21,19 @@ export function toGrpcDefinition (service: DescService): ServiceDefinition {
 }
 
 /**
- * A message's protobuf bytes as the Buffer grpc-js wants, over toBinary's own array: grpc-js
- * copies it once more into its frame, and `Buffer.from(array)` would have copied it first (a
- * job's 64 MiB module was 64 MiB more, allocated and copied, at every hop it took).
+ * A message's protobuf bytes as the Buffer grpc-js wants (codec.ts: compiled from the message's
+ * descriptor, protobuf-es's own bytes; an initializer object is taken as `create` would take it).
+ * Made in one Buffer, not copied again: grpc-js copies it once more into its frame, and
+ * `Buffer.from(array)` had copied each one first (a job's 64 MiB module was 64 MiB more,
+ * allocated and copied, at every hop it took).
  */
 export function encodeMessage (schema: DescMessage, value: unknown): Buffer {
-  return asBuffer(toBinary(schema, value as never))
+  return messageCodec(schema).encode(value)
+}
+
+/** The message `fromBinary` would make of these bytes (codec.ts); throws where it throws. */
+export function decodeMessage (schema: DescMessage, bytes: Uint8Array): any {
+  return messageCodec(schema).decode(bytes)
 }
 
 /** The same bytes as a Buffer, without a copy. */
@@ -39,14 +47,16 @@ export function methodPath (service: DescService, method: DescMethod): string {
 }
 
 function toMethodDefinition (service: DescService, method: DescMethod): MethodDefinition<unknown, unknown> {
+  const input = messageCodec(method.input)
+  const output = messageCodec(method.output)
   return {
     path: methodPath(service, method),
     requestStream: false,
     responseStream: false,
     originalName: method.localName,
-    requestSerialize: (value) => encodeMessage(method.input, value),
-    requestDeserialize: (bytes) => fromBinary(method.input, bytes),
-    responseSerialize: (value) => encodeMessage(method.output, value),
-    responseDeserialize: (bytes) => fromBinary(method.output, bytes)
+    requestSerialize: (value) => input.encode(value),
+    requestDeserialize: (bytes) => input.decode(bytes),
+    responseSerialize: (value) => output.encode(value),
+    responseDeserialize: (bytes) => output.decode(bytes)
   }
 }

@@ -16,8 +16,8 @@
  * never read and sends them again on a new stream (once each).
  */
 import * as grpc from '@grpc/grpc-js'
-import { create, fromBinary, type DescMethod, type DescService } from '@bufbuild/protobuf'
-import { encodeMessage } from './definition.ts'
+import type { DescMethod, DescService } from '@bufbuild/protobuf'
+import { encodeMessage, decodeMessage } from './definition.ts'
 import { CancelledError, DeadlineExceededError, PhaseError, UnavailableError, fromGrpcError, phaseError, toPublicError } from '@phase-network/protocol/errors'
 import type { Logger } from './logger.ts'
 import type { CallOptions, HandlerContext } from './types.ts'
@@ -66,7 +66,7 @@ export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req
     let ended = false
     const maybeEnd = (): void => { if (ended && inflight.size === 0 && !closing) call.end() }
     const reply = (msg: object): void => {
-      if (!call.destroyed && call.writable) call.write(create(method.output, msg as never))
+      if (!call.destroyed && call.writable) call.write(msg)
       throttle()
     }
     shutdown.addEventListener('abort', abortAll, { once: true })
@@ -84,7 +84,7 @@ export function muxHandler (method: DescMethod, unary: DescMethod, handler: (req
       const controller = new AbortController()
       inflight.set(id, controller)
       handler(msg.request, { signal: controller.signal, metadata, peer }).then(
-        (res) => reply({ callId: id, result: { case: 'response', value: create(unary.output, res as never) } }),
+        (res) => reply({ callId: id, result: { case: 'response', value: res } }),
         (err: unknown) => {
           // Cancelled by the caller, the stream's end or a shutdown: ordinary, one debug line.
           const cancelled = controller.signal.aborted && (!(err instanceof PhaseError) || err.code === 'cancelled')
@@ -156,7 +156,7 @@ export class MuxClient {
       const cancel = (err: PhaseError): void => {
         if (!this.settle(id)) return
         const stream = this.stream
-        if (stream !== undefined && !stream.destroyed && stream.writable) stream.write(create(this.method.input, { callId: id, cancel: true } as never))
+        if (stream !== undefined && !stream.destroyed && stream.writable) stream.write({ callId: id, cancel: true })
         reject(err)
       }
       if (options.timeoutMs !== undefined) p.timer = setTimeout(() => cancel(new DeadlineExceededError()), options.timeoutMs)
@@ -170,7 +170,7 @@ export class MuxClient {
   }
 
   private send (id: bigint, p: Pending): void {
-    this.open().write(create(this.method.input, { callId: id, request: create(this.unary.input, p.request as never) } as never))
+    this.open().write({ callId: id, request: p.request })
   }
 
   close (): void {
@@ -182,7 +182,7 @@ export class MuxClient {
     if (this.stream !== undefined) return this.stream
     const method = this.method
     const serialize = (value: unknown): Buffer => encodeMessage(method.input, value)
-    const deserialize = (bytes: Buffer): unknown => fromBinary(method.output, bytes)
+    const deserialize = (bytes: Buffer): unknown => decodeMessage(method.output, bytes)
     const metadata = new grpc.Metadata({ waitForReady: this.waitForReady })
     for (const [k, v] of Object.entries(this.streamMetadata)) metadata.set(k, v)
     const stream = this.client.makeBidiStreamRequest(`/${method.parent.typeName}/${method.name}`, serialize, deserialize, metadata)

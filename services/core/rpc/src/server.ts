@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import { createServer as createNetServer, type Server as NetServer, type ListenOptions, type Socket } from 'node:net'
-import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf'
+import { toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf'
 import { CancelledError, ERROR_TABLE, PhaseError, toPublicError } from '@phase-network/protocol/errors'
 import { RateLog } from '@phase-network/protocol/rate-log'
 import type { Logger } from './logger.ts'
@@ -328,7 +328,7 @@ export class GrpcServer {
         metadata.set(key, typeof value === 'string' ? value : value.toString('utf8'))
       }
       fn(call.request, { signal, metadata, peer: call.getPeer() }).then(
-        (response) => callback(null, create(method.output, response as never)),
+        (response) => callback(null, response),
         (err: unknown) => {
           // A client that cancels (or a shutdown) ends the handler with whatever its abort
           // raised: an ordinary event, one debug line, not an error of the node.
