@@ -14,7 +14,7 @@
  * field's type (a number in a 64-bit field, unknown fields kept from a decode) is encoded by
  * `toBinary`; bytes with anything but the canonical form (unknown fields, a field given twice
  * where protobuf-es would merge, unpacked repeated numbers, a wire type its field does not
- * use, invalid or non-minimal UTF-8 handling, malformed data) are decoded by `fromBinary`, which
+ * use, invalid UTF-8, tags past 32 bits, malformed data) are decoded by `fromBinary`, which
  * also throws where it would have thrown. test/core/codec.test.ts compares both on every message
  * type of proto/ with random and adversarial values.
  */
@@ -49,7 +49,8 @@ function reference (schema: DescMessage): MessageCodec {
     compiled: false,
     fallbacks: { encode: 0, decode: 0 },
     // A message of another type is refused by toBinary, as before; an initializer is created first.
-    encode: (value) => asBuffer(toBinary(schema, (value as { $typeName?: string }).$typeName === undefined ? create(schema, value as never) : value as never)),
+    // (A handler that answered nothing gets the empty message, as create(schema, undefined) makes.)
+    encode: (value) => asBuffer(toBinary(schema, typeof (value as { $typeName?: unknown } | null | undefined)?.$typeName === 'string' ? value as never : create(schema, (value ?? undefined) as never))),
     decode: (bytes) => fromBinary(schema, bytes)
   }
 }
@@ -225,6 +226,25 @@ const rt = (() => {
         if (b[p++]! < 0x80) { rt.pos = p; return x >>> 0 }
       }
       throw new Fallback()
+    },
+    /** A tag: at most 5 bytes and 32 bits, else protobuf-es's reader refuses it (BinaryReader.tag). */
+    readTag (): number {
+      const b = rt.buf
+      let p = rt.pos
+      let x = b[p++]!
+      if (x < 0x80) { rt.pos = p; return x }
+      x &= 0x7f
+      for (let shift = 7; shift < 28; shift += 7) {
+        if (p >= b.length) throw new Fallback()
+        const c = b[p++]!
+        x |= (c & 0x7f) << shift
+        if (c < 0x80) { rt.pos = p; return x >>> 0 }
+      }
+      if (p >= b.length) throw new Fallback()
+      const c = b[p++]!
+      if (c > 0x0f) throw new Fallback()
+      rt.pos = p
+      return (x | (c << 28)) >>> 0
     },
     /** An unsigned 64-bit varint as a bigint. */
     readVar64 (): bigint {
@@ -483,11 +503,24 @@ const sortedFields = (m: DescMessage): DescField[] => [...m.fields].sort((a, b) 
 function sizeFn (m: DescMessage, ids: Map<DescMessage, number>): string {
   const id = ids.get(m)!
   const lines = [`function size${id}(m,S){`,
-    `if(m===null||typeof m!=="object")throw new F();`,
-    `if(m.$typeName!==undefined&&m.$typeName!==${q(m.typeName)})throw new F();`,
-    `if(m.$unknown!==undefined&&m.$unknown.length>0)throw new F();`,
+    `if(m===null||typeof m!=="object"||Array.isArray(m))throw new F();`,
+    // A message (create's own test: a string $typeName) is encoded by toBinary as it is, unknown
+    // fields too; an initializer as create() would make it (T: which of the two).
+    'const T=typeof m.$typeName==="string";',
+    `if(T&&(m.$typeName!==${q(m.typeName)}||(m.$unknown!==undefined&&!(Array.isArray(m.$unknown)&&m.$unknown.length===0))))throw new F();`,
     'let n=0,v;']
   for (const f of sortedFields(m)) {
+    // In a message every member holds a value of its kind (toBinary writes or refuses what it
+    // finds); an initializer may leave any out. A oneof's chosen case holds a value.
+    if (f.oneof !== undefined) {
+      lines.push(`v=m[${q(f.oneof.localName)}];if(T&&(v===null||typeof v!=="object"))throw new F();if(v?.case===${q(f.localName)}&&v.value==null)throw new F();`)
+    } else if (f.fieldKind === 'scalar' || f.fieldKind === 'enum') {
+      lines.push(`if(T&&m[${q(f.localName)}]===undefined)throw new F();`)
+    } else if (f.fieldKind === 'list' || f.fieldKind === 'map') {
+      lines.push(`if(T&&m[${q(f.localName)}]==null)throw new F();`)
+    } else {
+      lines.push(`if(T&&m[${q(f.localName)}]===null)throw new F();`)
+    }
     const get = f.oneof !== undefined ? `(m[${q(f.oneof.localName)}]?.case===${q(f.localName)}?m[${q(f.oneof.localName)}].value:undefined)` : `m[${q(f.localName)}]`
     const wt = f.fieldKind === 'scalar' ? wireTypeOf(f.scalar) : f.fieldKind === 'enum' ? 0 : 2
     const tag = tagCode(f.number, wt).size
@@ -500,12 +533,12 @@ function sizeFn (m: DescMessage, ids: Map<DescMessage, number>): string {
       }
     } else if (f.fieldKind === 'message') {
       const c = ids.get(f.message)!
-      lines.push(`v=${get};if(v!==undefined&&v!==null){const i=S.length;S.push(0);const l=size${c}(v,S);S[i]=l;n+=${tag}+R.varSize(l)+l;}`)
+      lines.push(`v=${get};if(v!==undefined&&v!==null){if(T&&typeof v.$typeName!=="string")throw new F();const i=S.length;S.push(0);const l=size${c}(v,S);S[i]=l;n+=${tag}+R.varSize(l)+l;}`)
     } else if (f.fieldKind === 'list') {
       lines.push(`v=${get};if(v===undefined||v===null)v=[];if(!Array.isArray(v))throw new F();`)
       if (f.listKind === 'message') {
         const c = ids.get(f.message)!
-        lines.push(`for(let k=0;k<v.length;k++){const i=S.length;S.push(0);const l=size${c}(v[k],S);S[i]=l;n+=${tag}+R.varSize(l)+l;}`)
+        lines.push(`for(let k=0;k<v.length;k++){if(T&&typeof v[k]?.$typeName!=="string")throw new F();const i=S.length;S.push(0);const l=size${c}(v[k],S);S[i]=l;n+=${tag}+R.varSize(l)+l;}`)
       } else {
         const t = f.listKind === 'enum' ? ScalarType.INT32 : f.scalar
         if (f.packed && wireTypeOf(t) !== 2) {
@@ -594,7 +627,7 @@ function readFn (m: DescMessage, ids: Map<DescMessage, number>): string {
     `if(depth>${MAX_DEPTH})throw new F();`,
     `const m={${init.join(',')}};`,
     'while(R.pos<end){',
-    'const tag=R.readVar();',
+    'const tag=R.readTag();',
     'switch(tag){']
   for (const f of m.fields) {
     const set = (val: string): string => f.oneof !== undefined
