@@ -13,9 +13,9 @@ import { verifyReceipt } from '../services/core/protocol/src/crypto/verify.ts'
 import { RECEIPT_DOMAIN, signingBytes } from '../services/core/protocol/src/crypto/domain.ts'
 import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareColdRun, bareWorkerRoundTrips } from './floors.ts'
-import { shapeChain } from './shape-chain.ts'
+import { startShapeChain } from './shape-chain.ts'
 import { streamedClient } from './streamed.ts'
-import { median, percentile, timeSeq, printTable, fmtMs, type Row } from './stats.ts'
+import { median, percentile, timeInterleaved, timeSeq, printTable, fmtMs, type Row } from './stats.ts'
 import { kernelRows } from './kernels.ts'
 import { runtimeRows } from './runtimes.ts'
 import { networkRows } from './network.ts'
@@ -52,15 +52,28 @@ const grpcFloor = median(await bareGrpcRoundTrips(N))
 const wasmFloor = median(await bareInstantiateRun(hello, ['Hello, World'], N))
 const coldFloor = median(await bareColdRun(Array.from({ length: 30 }, variant), ['Hello, World']))
 const workerFloor = median(await bareWorkerRoundTrips(N))
-const chain = await shapeChain(join(ROOT, 'examples/hello/hello.wasm'), N)
 
 process.stderr.write('warm latency…\n')
 {
+  const bareChain = await startShapeChain(join(ROOT, 'examples/hello/hello.wasm'))
   const node = await startTestNode({ executors: 2 })
   const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
+  // As PhaseClient sends jobs: messages on one SubmitJobStream, no HTTP/2 stream per job.
+  const { client: streamed, check } = streamedClient(node.grpc)
   try {
     await client.submitJob({ manifestJson: manifest(), module: hello })
-    const warm = await timeSeq(N, 200, async () => await client.submitJob({ manifestJson: manifest() }))
+    await streamed.submitJob({ manifestJson: manifest() })
+    await streamed.submitJob({ manifestJson: manifest() })
+    check(2)
+    // The bare shape and the node's two paths in turns: ratios of like with like on a machine
+    // whose speed drifts over a run (stats.ts timeInterleaved).
+    const timed = await timeInterleaved(N, 200, {
+      chain: async () => await bareChain.call(),
+      warm: async () => await client.submitJob({ manifestJson: manifest() }),
+      onStream: async () => await streamed.submitJob({ manifestJson: manifest() })
+    })
+    check(2 + 200 + timed.onStream.length)
+    const { chain, warm, onStream } = timed
     const floor = grpcFloor + wasmFloor
     row('warm job p50 (gRPC API, signed, hash only)', fmtMs(median(warm)), fmtMs(floor), `${(median(warm) / floor).toFixed(1)}×`, '≤ 1 ms')
     row('warm job p99', fmtMs(percentile(warm, 99)), '', '', '≤ 3 ms')
@@ -68,23 +81,13 @@ process.stderr.write('warm latency…\n')
     // three cross-process round trips, plus the executor's hop to its worker thread.
     const shape = 3 * grpcFloor + workerFloor + wasmFloor
     row('  beside the 3-process shape floor', fmtMs(median(warm)), fmtMs(shape), `${(median(warm) / shape).toFixed(2)}×`, '≤ 1.3×')
-    // The same shape run end to end with nothing of the node's in it (shape-chain.ts): its p99
-    // holds the processes' own pauses, which a sum of isolated round trips leaves out.
+    // The same shape run end to end with nothing of the node's in it (shape-chain.ts), timed in
+    // turns with the node: its p99 holds the processes' own pauses, which a sum of isolated
+    // round trips leaves out.
     row('  beside the bare shape run end to end, p50', fmtMs(median(warm)), fmtMs(median(chain)), `${(median(warm) / median(chain)).toFixed(2)}×`, '≤ 1.3×')
     row('  beside the bare shape run end to end, p99', fmtMs(percentile(warm, 99)), fmtMs(percentile(chain, 99)), `${(percentile(warm, 99) / percentile(chain, 99)).toFixed(2)}×`, '≤ 3 ms')
-    // As PhaseClient sends jobs: messages on one SubmitJobStream, no HTTP/2 stream per job.
-    const { client: streamed, check } = streamedClient(node.grpc)
-    try {
-      await streamed.submitJob({ manifestJson: manifest() })
-      await streamed.submitJob({ manifestJson: manifest() })
-      check(2)
-      const onStream = await timeSeq(N, 200, async () => await streamed.submitJob({ manifestJson: manifest() }))
-      check(2 + 200 + N)
-      row('warm job on SubmitJobStream (as PhaseClient), p50 beside the bare shape', fmtMs(median(onStream)), fmtMs(median(chain)), `${(median(onStream) / median(chain)).toFixed(2)}×`, '≤ 1 ms, ≤ 1.3×')
-      row('  p99 beside the bare shape\'s p99', fmtMs(percentile(onStream, 99)), fmtMs(percentile(chain, 99)), `${(percentile(onStream, 99) / percentile(chain, 99)).toFixed(2)}×`, '≤ 3 ms')
-    } finally {
-      streamed.close()
-    }
+    row('warm job on SubmitJobStream (as PhaseClient), p50 beside the bare shape', fmtMs(median(onStream)), fmtMs(median(chain)), `${(median(onStream) / median(chain)).toFixed(2)}×`, '≤ 1 ms, ≤ 1.3×')
+    row('  p99 beside the bare shape\'s p99', fmtMs(percentile(onStream, 99)), fmtMs(percentile(chain, 99)), `${(percentile(onStream, 99) / percentile(chain, 99)).toFixed(2)}×`, '≤ 3 ms')
     const cold: number[] = []
     for (let i = 0; i < 20; i++) {
       const v = variant()
@@ -103,8 +106,10 @@ process.stderr.write('warm latency…\n')
     }
     row('timeout overshoot past a 100 ms deadline', fmtMs(median(over)), '0', `max ${fmtMs(Math.max(...over))}`, '≤ 10 ms')
   } finally {
+    streamed.close()
     client.close()
     await node.stop()
+    await bareChain.stop()
   }
 }
 

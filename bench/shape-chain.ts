@@ -17,8 +17,14 @@ import { timeSeq } from './stats.ts'
 
 const passthrough = (b: Buffer): Buffer => b
 
-/** ms per call, sequential (after 300 warm-up calls). */
-export async function shapeChain (modulePath: string, n: number): Promise<number[]> {
+export interface ShapeChain {
+  /** One call end to end: the module's output and its signature. */
+  call: () => Promise<Buffer>
+  stop: () => Promise<void>
+}
+
+/** The bare shape's three processes, started and checked (its first answer is the module's output). */
+export async function startShapeChain (modulePath: string): Promise<ShapeChain> {
   const dir = await mkdtemp(join(tmpdir(), 'phase-chain-'))
   const sock = (name: string): string => `unix:${join(dir, `${name}.sock`)}`
   const children: ChildProcess[] = []
@@ -32,6 +38,15 @@ export async function shapeChain (modulePath: string, n: number): Promise<number
   }
   const script = new URL('./shape-chain-proc.ts', import.meta.url).pathname
   const client = new grpc.Client(sock('front'), grpc.credentials.createInsecure())
+  const stop = async (): Promise<void> => {
+    client.close()
+    await Promise.all(children.reverse().map(async (c) => {
+      c.removeAllListeners('exit')
+      if (c.exitCode !== null || c.signalCode !== null) return
+      await new Promise((resolve) => { c.once('exit', resolve); c.kill('SIGTERM') })
+    }))
+    await rm(dir, { recursive: true, force: true })
+  }
   try {
     await start([...EXECUTOR_NODE_ARGS, script, 'exec', sock('exec'), modulePath])
     await start([...V8_FLAGS, script, 'sign', sock('sign')])
@@ -45,11 +60,20 @@ export async function shapeChain (modulePath: string, n: number): Promise<number
     const first = await call()
     const output = first.subarray(0, -64).toString()
     if (first.length <= 64 || !output.includes('dlroW ,olleH')) throw new Error(`the bare shape answered ${JSON.stringify(output)}: not the module's output`)
-    return await timeSeq(n, 300, async () => { await call() })
+    return { call, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/** ms per call, sequential (after 300 warm-up calls). */
+export async function shapeChain (modulePath: string, n: number): Promise<number[]> {
+  const chain = await startShapeChain(modulePath)
+  try {
+    return await timeSeq(n, 300, async () => { await chain.call() })
   } finally {
-    client.close()
-    for (const c of children.reverse()) { c.removeAllListeners('exit'); c.kill('SIGTERM') }
-    await rm(dir, { recursive: true, force: true })
+    await chain.stop()
   }
 }
 

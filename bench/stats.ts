@@ -22,6 +22,32 @@ export async function timeSeq (n: number, warmup: number, fn: () => Promise<unkn
   return out
 }
 
+/**
+ * Times several calls against each other: after `warmup` untimed runs of each, `rounds` rounds
+ * of n/rounds sequential runs of each in turn (the order rotating). A ratio between two of them
+ * then compares like with like on a shared machine, whose speed drifts over a run: measured one
+ * after the other, a floor and the node 30 s apart differed by more than the node's own excess.
+ * Returns milliseconds per run, by name.
+ */
+export async function timeInterleaved<K extends string> (n: number, warmup: number, fns: Record<K, () => Promise<unknown>>, rounds = 10): Promise<Record<K, number[]>> {
+  const names = Object.keys(fns) as K[]
+  const out = Object.fromEntries(names.map((k) => [k, [] as number[]])) as Record<K, number[]>
+  for (const k of names) for (let i = 0; i < warmup; i++) await fns[k]()
+  const per = Math.ceil(n / rounds)
+  for (let r = 0; r < rounds; r++) {
+    for (let j = 0; j < names.length; j++) {
+      const k = names[(r + j) % names.length]!
+      const fn = fns[k]
+      for (let i = 0; i < per; i++) {
+        const t = performance.now()
+        await fn()
+        out[k].push(performance.now() - t)
+      }
+    }
+  }
+  return out
+}
+
 export interface Row {
   metric: string
   value: string

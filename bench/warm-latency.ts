@@ -4,7 +4,8 @@
  * Prints p50/p99 and throughput at 64 in flight, and beside them the 3-process shape's floor measured
  * in the same run (as bench/run.ts: 3 bare grpc-js round trips + the worker hop + instantiate/run, and the
  * bare shape run end to end, shape-chain.ts, whose p99 is the p99 floor), and the same jobs as
- * messages on one SubmitJobStream (as PhaseClient sends them);
+ * messages on one SubmitJobStream (as PhaseClient sends them); the bare shape and the node's two
+ * paths are timed in turns (stats.ts timeInterleaved);
  * with PHASE_BENCH_CONFIG (JSON) merged into the node config.
  */
 import { readFile } from 'node:fs/promises'
@@ -14,9 +15,9 @@ import { NodeService } from '../services/core/rpc/src/gen/phase/node/v1/node_pb.
 import { createGrpcClient } from '../services/core/rpc/src/index.ts'
 import { contentHash } from '../services/core/protocol/src/hash-node.ts'
 import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
-import { median, percentile, timeSeq, fmtMs } from './stats.ts'
+import { median, percentile, timeInterleaved, fmtMs } from './stats.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareWorkerRoundTrips } from './floors.ts'
-import { shapeChain } from './shape-chain.ts'
+import { startShapeChain } from './shape-chain.ts'
 import { streamedClient } from './streamed.ts'
 
 const N = Number(process.argv[2] ?? 3000)
@@ -29,13 +30,24 @@ const grpcFloor = median(await bareGrpcRoundTrips(N))
 const workerFloor = median(await bareWorkerRoundTrips(N))
 const wasmFloor = median(await bareInstantiateRun(hello, ['Hello, World'], N))
 const shape = 3 * grpcFloor + workerFloor + wasmFloor
-const chain = await shapeChain(join(ROOT, 'examples/hello/hello.wasm'), N)
+const chain = await startShapeChain(join(ROOT, 'examples/hello/hello.wasm'))
 const node = await startTestNode({ executors: 2, config })
 const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
 const { client: streamed, check } = streamedClient(node.grpc)
 try {
   await client.submitJob({ manifestJson: manifest(), module: hello })
-  const warm = await timeSeq(N, 300, async () => await client.submitJob({ manifestJson: manifest() }))
+  await streamed.submitJob({ manifestJson: manifest() })
+  await streamed.submitJob({ manifestJson: manifest() })
+  check(2)
+  // The bare shape, unary calls and the stream (as PhaseClient sends jobs) in turns, so that the
+  // ratios compare like with like on a machine whose speed drifts (stats.ts timeInterleaved).
+  const t = await timeInterleaved(N, 300, {
+    chain: async () => await chain.call(),
+    unary: async () => await client.submitJob({ manifestJson: manifest() }),
+    stream: async () => await streamed.submitJob({ manifestJson: manifest() })
+  })
+  check(2 + 300 + t.stream.length)
+  const { chain: bare, unary: warm, stream: onStream } = t
   let done = 0
   const end = performance.now() + 3000
   const t0 = performance.now()
@@ -43,18 +55,13 @@ try {
     while (performance.now() < end) { await client.submitJob({ manifestJson: manifest() }); done++ }
   }))
   const rate = done / ((performance.now() - t0) / 1000)
-  process.stdout.write(`warm job p50 ${fmtMs(median(warm))}  p99 ${fmtMs(percentile(warm, 99))}  throughput(64 in flight) ${rate.toFixed(0)} jobs/s  (N=${N})\n`)
+  process.stdout.write(`warm job p50 ${fmtMs(median(warm))}  p99 ${fmtMs(percentile(warm, 99))}  throughput(64 in flight) ${rate.toFixed(0)} jobs/s  (N=${warm.length})\n`)
   process.stdout.write(`shape floor ${fmtMs(shape)} (grpc round trip ${fmtMs(grpcFloor)}, worker hop ${fmtMs(workerFloor)}, instantiate+run ${fmtMs(wasmFloor)})  p50/floor ${(median(warm) / shape).toFixed(2)}×\n`)
-  process.stdout.write(`bare shape run end to end (shape-chain.ts): p50 ${fmtMs(median(chain))}  p99 ${fmtMs(percentile(chain, 99))}  p50/chain ${(median(warm) / median(chain)).toFixed(2)}×  p99/chain ${(percentile(warm, 99) / percentile(chain, 99)).toFixed(2)}×\n`)
-  // As PhaseClient sends jobs: messages on one SubmitJobStream.
-  await streamed.submitJob({ manifestJson: manifest() })
-  await streamed.submitJob({ manifestJson: manifest() })
-  check(2)
-  const onStream = await timeSeq(N, 300, async () => await streamed.submitJob({ manifestJson: manifest() }))
-  check(2 + 300 + N)
-  process.stdout.write(`on SubmitJobStream: p50 ${fmtMs(median(onStream))}  p99 ${fmtMs(percentile(onStream, 99))}  p50/chain ${(median(onStream) / median(chain)).toFixed(2)}×  p99/chain ${(percentile(onStream, 99) / percentile(chain, 99)).toFixed(2)}×\n`)
+  process.stdout.write(`bare shape run end to end (shape-chain.ts), in turns with the node: p50 ${fmtMs(median(bare))}  p99 ${fmtMs(percentile(bare, 99))}  p50/chain ${(median(warm) / median(bare)).toFixed(2)}×  p99/chain ${(percentile(warm, 99) / percentile(bare, 99)).toFixed(2)}×\n`)
+  process.stdout.write(`on SubmitJobStream: p50 ${fmtMs(median(onStream))}  p99 ${fmtMs(percentile(onStream, 99))}  p50/chain ${(median(onStream) / median(bare)).toFixed(2)}×  p99/chain ${(percentile(onStream, 99) / percentile(bare, 99)).toFixed(2)}×\n`)
 } finally {
   client.close()
   streamed.close()
   await node.stop()
+  await chain.stop()
 }
