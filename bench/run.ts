@@ -69,11 +69,12 @@ process.stderr.write('warm latency…\n')
     // whose speed drifts over a run (stats.ts timeInterleaved).
     const timed = await timeInterleaved(N, 200, {
       chain: async () => await bareChain.call(),
+      chainStream: async () => await bareChain.streamCall(),
       warm: async () => await client.submitJob({ manifestJson: manifest() }),
       onStream: async () => await streamed.submitJob({ manifestJson: manifest() })
     })
     check(2 + 200 + timed.onStream.length)
-    const { chain, warm, onStream } = timed
+    const { chain, chainStream, warm, onStream } = timed
     const floor = grpcFloor + wasmFloor
     row('warm job p50 (gRPC API, signed, hash only)', fmtMs(median(warm)), fmtMs(floor), `${(median(warm) / floor).toFixed(1)}×`, '≤ 1 ms')
     row('warm job p99', fmtMs(percentile(warm, 99)), '', '', '≤ 3 ms')
@@ -86,8 +87,10 @@ process.stderr.write('warm latency…\n')
     // round trips leaves out.
     row('  beside the bare shape run end to end, p50', fmtMs(median(warm)), fmtMs(median(chain)), `${(median(warm) / median(chain)).toFixed(2)}×`, '≤ 1.3×')
     row('  beside the bare shape run end to end, p99', fmtMs(percentile(warm, 99)), fmtMs(percentile(chain, 99)), `${(percentile(warm, 99) / percentile(chain, 99)).toFixed(2)}×`, '≤ 3 ms')
-    row('warm job on SubmitJobStream (as PhaseClient), p50 beside the bare shape', fmtMs(median(onStream)), fmtMs(median(chain)), `${(median(onStream) / median(chain)).toFixed(2)}×`, '≤ 1 ms, ≤ 1.3×')
-    row('  p99 beside the bare shape\'s p99', fmtMs(percentile(onStream, 99)), fmtMs(percentile(chain, 99)), `${(percentile(onStream, 99) / percentile(chain, 99)).toFixed(2)}×`, '≤ 3 ms')
+    // Beside the bare shape's own stream face: like with like (the stream's client hop is the
+    // cheaper one, ~0.2-0.3 ms less than a unary call in the bare shape too).
+    row('warm job on SubmitJobStream (as PhaseClient), p50 beside the bare shape on a stream', fmtMs(median(onStream)), fmtMs(median(chainStream)), `${(median(onStream) / median(chainStream)).toFixed(2)}×`, '≤ 1 ms, ≤ 1.3×')
+    row('  p99 beside the bare shape\'s p99 on a stream', fmtMs(percentile(onStream, 99)), fmtMs(percentile(chainStream, 99)), `${(percentile(onStream, 99) / percentile(chainStream, 99)).toFixed(2)}×`, '≤ 3 ms')
     const cold: number[] = []
     for (let i = 0; i < 20; i++) {
       const v = variant()

@@ -1,8 +1,9 @@
 /**
  * One process of the bare 3-process shape (bench/shape-chain.ts): what discovery, an executor and
  * the signer would be with nothing of this project's job logic in them. Roles:
- *   front <address> <exec address> <sign address>: unary Submit; per call one message to the
- *     executor's stream, then one to the signer's, then the answer (the node's local job path);
+ *   front <address> <exec address> <sign address>: unary Submit, and the same as messages on a
+ *     bidi stream; per job one message to the executor's stream, then one to the signer's, then
+ *     the answer (the node's local job path);
  *   exec <address> <module.wasm>: a long-lived bidi stream; each message is run in a worker
  *     thread (instantiate + run of the module, compiled once) and answered with its stdout;
  *   sign <address>: a long-lived bidi stream; each message is answered with its Ed25519 signature.
@@ -55,14 +56,18 @@ function streamClient (target: string): (payload: Buffer) => Promise<Buffer> {
 if (role === 'front') {
   const exec = streamClient(rest[0]!)
   const signer = streamClient(rest[1]!)
+  const job = async (request: Buffer): Promise<Buffer> => {
+    const out = await exec(request)
+    const signature = await signer(Buffer.concat([out, request]))
+    return Buffer.concat([out, signature])
+  }
   server.addService({ submit: SUBMIT }, {
     submit: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-      void exec(call.request).then(async (out) => {
-        const signature = await signer(Buffer.concat([out, call.request]))
-        cb(null, Buffer.concat([out, signature]))
-      })
+      void job(call.request).then((answer) => cb(null, answer))
     }
   })
+  // The same job as messages on one long-lived stream (as the node's SubmitJobStream).
+  streamServer((payload, reply) => { void job(payload).then(reply) })
 } else if (role === 'exec') {
   const worker = new Worker(new URL('./shape-chain-worker.ts', import.meta.url), { workerData: readFileSync(rest[0]!) })
   // One job at a time in the worker, as an executor's pool of one: the reply of the one running.

@@ -1,6 +1,7 @@
 /**
  * The 3-process shape with nothing of the node's own in it, measured end to end: a client's unary
- * call to a front process, which sends one message on a long-lived stream to an executor process
+ * call (or a message on a long-lived stream: `streamCall`, to compare with the node's
+ * SubmitJobStream) to a front process, which sends one message on a long-lived stream to an executor process
  * (a worker thread instantiates and runs the module) and one to a signer process (an Ed25519
  * signature), then answers — the local job path's hops, transports and processes, started with
  * the node's V8 flags and malloc settings (shape-chain-proc.ts). Its p50 and p99 are the floor
@@ -18,10 +19,14 @@ import { timeSeq } from './stats.ts'
 const passthrough = (b: Buffer): Buffer => b
 
 export interface ShapeChain {
-  /** One call end to end: the module's output and its signature. */
+  /** One job end to end as a unary call: the module's output and its signature. */
   call: () => Promise<Buffer>
+  /** The same job as a message on one long-lived stream (as PhaseClient sends jobs to the node). */
+  streamCall: () => Promise<Buffer>
   stop: () => Promise<void>
 }
+
+const STREAM_PATH = '/bench.Chain/Stream'
 
 /** The bare shape's three processes, started and checked (its first answer is the module's output). */
 export async function startShapeChain (modulePath: string): Promise<ShapeChain> {
@@ -38,7 +43,9 @@ export async function startShapeChain (modulePath: string): Promise<ShapeChain> 
   }
   const script = new URL('./shape-chain-proc.ts', import.meta.url).pathname
   const client = new grpc.Client(sock('front'), grpc.credentials.createInsecure())
+  let stream: grpc.ClientDuplexStream<Buffer, Buffer> | undefined
   const stop = async (): Promise<void> => {
+    stream?.end()
     client.close()
     await Promise.all(children.reverse().map(async (c) => {
       c.removeAllListeners('exit')
@@ -55,12 +62,27 @@ export async function startShapeChain (modulePath: string): Promise<ShapeChain> 
     const call = async (): Promise<Buffer> => await new Promise((resolve, reject) => {
       client.makeUnaryRequest('/bench.Chain/Submit', passthrough, passthrough, payload, (e, out) => e != null ? reject(e) : resolve(out!))
     })
+    // Messages carry a 4-byte call id, as on the chain's inner streams and the node's.
+    const s = client.makeBidiStreamRequest(STREAM_PATH, passthrough, passthrough)
+    stream = s
+    const pending = new Map<number, (b: Buffer) => void>()
+    let next = 0
+    s.on('error', () => {})
+    s.on('data', (msg: Buffer) => { const id = msg.readUInt32BE(0); pending.get(id)?.(msg.subarray(4)); pending.delete(id) })
+    const streamCall = async (): Promise<Buffer> => await new Promise((resolve) => {
+      const id = next++ >>> 0
+      pending.set(id, resolve)
+      const head = Buffer.alloc(4)
+      head.writeUInt32BE(id)
+      s.write(Buffer.concat([head, payload]))
+    })
     // A floor that skipped the work would flatter the node: the answer must be the module's
-    // output followed by a 64-byte signature.
-    const first = await call()
-    const output = first.subarray(0, -64).toString()
-    if (first.length <= 64 || !output.includes('dlroW ,olleH')) throw new Error(`the bare shape answered ${JSON.stringify(output)}: not the module's output`)
-    return { call, stop }
+    // output followed by a 64-byte signature, on both faces.
+    for (const answer of [await call(), await streamCall()]) {
+      const output = answer.subarray(0, -64).toString()
+      if (answer.length <= 64 || !output.includes('dlroW ,olleH')) throw new Error(`the bare shape answered ${JSON.stringify(output)}: not the module's output`)
+    }
+    return { call, streamCall, stop }
   } catch (err) {
     await stop()
     throw err
