@@ -58,7 +58,7 @@ const projectSchemas: DescMessage[] = [node, executor, signer, rpc].flatMap((mod
 let seed = 0x2545f491
 const rnd = (): number => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return (seed >>> 0) / 2 ** 32 }
 const pick = <X>(xs: readonly X[]): X => xs[Math.floor(rnd() * xs.length)]!
-const STRINGS = ['', 'a', 'Hello, World', 'x'.repeat(33), 'y'.repeat(200), 'é', 'naïve ✓', '𝄞 clef', 'lone \ud800 high', 'lone \udc00 low', '\ud83d', '\u0000nul', '\ufeffbom', 'z'.repeat(70) + '€']
+const STRINGS = ['', 'a', 'Hello, World', 'twenty ASCII chars!!', 'w'.repeat(32), 'v'.repeat(31) + 'é', 'x'.repeat(33), 'y'.repeat(200), 'é', 'naïve ✓', '𝄞 clef', 'lone \ud800 high', 'lone \udc00 low', '\ud83d', '\u0000nul', '\ufeffbom', 'z'.repeat(70) + '€']
 
 function scalarValue (t: ScalarType): unknown {
   switch (t) {
