@@ -65,13 +65,23 @@ export async function startShapeChain (modulePath: string): Promise<ShapeChain> 
     // Messages carry a 4-byte call id, as on the chain's inner streams and the node's.
     const s = client.makeBidiStreamRequest(STREAM_PATH, passthrough, passthrough)
     stream = s
-    const pending = new Map<number, (b: Buffer) => void>()
+    const pending = new Map<number, { resolve: (b: Buffer) => void, reject: (err: Error) => void }>()
     let next = 0
-    s.on('error', () => {})
-    s.on('data', (msg: Buffer) => { const id = msg.readUInt32BE(0); pending.get(id)?.(msg.subarray(4)); pending.delete(id) })
-    const streamCall = async (): Promise<Buffer> => await new Promise((resolve) => {
+    let broken: Error | undefined
+    // A front that dies or refuses the stream fails the calls, as a unary call would.
+    const fail = (err: Error): void => {
+      broken ??= err
+      for (const p of pending.values()) p.reject(broken)
+      pending.clear()
+    }
+    s.on('error', fail)
+    s.on('end', () => fail(new Error('the bare shape ended its stream')))
+    s.on('close', () => fail(new Error('the bare shape\'s stream closed')))
+    s.on('data', (msg: Buffer) => { const id = msg.readUInt32BE(0); pending.get(id)?.resolve(msg.subarray(4)); pending.delete(id) })
+    const streamCall = async (): Promise<Buffer> => await new Promise((resolve, reject) => {
+      if (broken !== undefined) { reject(broken); return }
       const id = next++ >>> 0
-      pending.set(id, resolve)
+      pending.set(id, { resolve, reject })
       const head = Buffer.alloc(4)
       head.writeUInt32BE(id)
       s.write(Buffer.concat([head, payload]))

@@ -24,7 +24,7 @@ export async function timeSeq (n: number, warmup: number, fn: () => Promise<unkn
 
 /**
  * Times several calls against each other: after `warmup` untimed runs of each, `rounds` rounds
- * of n/rounds sequential runs of each in turn (the order rotating). A ratio between two of them
+ * (at least; see below) of n/rounds sequential runs of each in turn. A ratio between two of them
  * then compares like with like on a shared machine, whose speed drifts over a run: measured one
  * after the other, a floor and the node 30 s apart differed by more than the node's own excess.
  * Returns milliseconds per run, by name.
@@ -33,10 +33,15 @@ export async function timeInterleaved<K extends string> (n: number, warmup: numb
   const names = Object.keys(fns) as K[]
   const out = Object.fromEntries(names.map((k) => [k, [] as number[]])) as Record<K, number[]>
   for (const k of names) for (let i = 0; i < warmup; i++) await fns[k]()
+  // Every call leads a round equally often, and follows each other one forwards and backwards
+  // (rounds a multiple of twice the calls' number; the order rotates and reverses).
+  const k2 = 2 * names.length
+  rounds = Math.ceil(rounds / k2) * k2
   const per = Math.ceil(n / rounds)
   for (let r = 0; r < rounds; r++) {
     for (let j = 0; j < names.length; j++) {
-      const k = names[(r + j) % names.length]!
+      const at = Math.floor(r / names.length) % 2 === 0 ? r + j : r - j
+      const k = names[((at % names.length) + names.length) % names.length]!
       const fn = fns[k]
       for (let i = 0; i < per; i++) {
         const t = performance.now()

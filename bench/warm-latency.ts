@@ -31,7 +31,8 @@ const workerFloor = median(await bareWorkerRoundTrips(N))
 const wasmFloor = median(await bareInstantiateRun(hello, ['Hello, World'], N))
 const shape = 3 * grpcFloor + workerFloor + wasmFloor
 const chain = await startShapeChain(join(ROOT, 'examples/hello/hello.wasm'))
-const node = await startTestNode({ executors: 2, config })
+// The chain's processes are stopped whatever happens to the node.
+const node = await startTestNode({ executors: 2, config }).catch(async (err: unknown) => { await chain.stop(); throw err })
 const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
 const { client: streamed, check } = streamedClient(node.grpc)
 try {
@@ -63,6 +64,5 @@ try {
 } finally {
   client.close()
   streamed.close()
-  await node.stop()
-  await chain.stop()
+  await Promise.allSettled([node.stop(), chain.stop()])
 }

@@ -122,7 +122,11 @@ const q = (s: string): string => JSON.stringify(s)
 
 /** The runtime the compiled code calls (kept small and monomorphic). */
 /** Buffer's own latin1 decoder (what `buf.toString('latin1', s, e)` runs); takes any Uint8Array. */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
+const nativeLatin1 = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
+/** Not in Node's documented API: without it, the codes as one call's arguments (also one flat string). */
+const latin1Slice: (this: Uint8Array, start: number, end: number) => string = typeof nativeLatin1 === 'function'
+  ? nativeLatin1
+  : function (this: Uint8Array, start: number, end: number) { return String.fromCharCode.apply(null, this.subarray(start, end) as unknown as number[]) }
 
 const rt = (() => {
   const f64 = new Float64Array(1)
@@ -328,9 +332,9 @@ const rt = (() => {
       if (e - p <= 32) {
         // ASCII (where latin1 is UTF-8): one flat string (built char by char, V8 would keep a
         // chain of cons strings past 13 characters for as long as the string lives).
-        let q = p
-        while (q < e && b[q]! < 0x80) q++
-        if (q === e) {
+        let i = p
+        while (i < e && b[i]! < 0x80) i++
+        if (i === e) {
           rt.pos = e
           return latin1Slice.call(b, p, e)
         }
@@ -477,7 +481,10 @@ function compile (schema: DescMessage): MessageCodec | undefined {
       // messages left discovery ~5 MiB higher after load: .exp/mem-ab.ts, 2 runs each); every
       // byte is written by the pass below.
       const b = Buffer.allocUnsafeSlow(n)
-      fns.write(value, b, 0, S, 0)
+      // The two passes read the same fields; a value that changed between them (a getter, a
+      // Proxy) must not send bytes never written.
+      const [end] = fns.write(value, b, 0, S, 0)
+      if (end !== n) throw new Error(`${schema.typeName}: the message changed while it was encoded (${end} of ${n} bytes)`)
       return b
     },
     decode (bytes) {
