@@ -14,8 +14,8 @@ import { RECEIPT_DOMAIN, signingBytes } from '../services/core/protocol/src/cryp
 import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareColdRun, bareWorkerRoundTrips } from './floors.ts'
 import { startShapeChain } from './shape-chain.ts'
-import { streamedClient } from './streamed.ts'
-import { median, percentile, timeInterleaved, printTable, fmtMs, type Row } from './stats.ts'
+import { streamedClient, timeLocalPaths } from './streamed.ts'
+import { median, percentile, printTable, fmtMs, type Row } from './stats.ts'
 import { kernelRows } from './kernels.ts'
 import { runtimeRows } from './runtimes.ts'
 import { networkRows } from './network.ts'
@@ -60,22 +60,10 @@ process.stderr.write('warm latency…\n')
   const node = await startTestNode({ executors: 2 }).catch(async (err: unknown) => { await bareChain.stop(); throw err })
   const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
   // As PhaseClient sends jobs: messages on one SubmitJobStream, no HTTP/2 stream per job.
-  const { client: streamed, check } = streamedClient(node.grpc)
+  const streamed = streamedClient(node.grpc)
   try {
-    await client.submitJob({ manifestJson: manifest(), module: hello })
-    await streamed.submitJob({ manifestJson: manifest() })
-    await streamed.submitJob({ manifestJson: manifest() })
-    check(2)
-    // The bare shape and the node's two paths in turns: ratios of like with like on a machine
-    // whose speed drifts over a run (stats.ts timeInterleaved).
-    const timed = await timeInterleaved(N, 200, {
-      chain: async () => await bareChain.call(),
-      chainStream: async () => await bareChain.streamCall(),
-      warm: async () => await client.submitJob({ manifestJson: manifest() }),
-      onStream: async () => await streamed.submitJob({ manifestJson: manifest() })
-    })
-    check(2 + 200 + timed.onStream.length)
-    const { chain, chainStream, warm, onStream } = timed
+    // The bare shape and the node's two paths in turns (streamed.ts timeLocalPaths).
+    const { chain, chainStream, unary: warm, stream: onStream } = await timeLocalPaths(bareChain, client, streamed, () => ({ manifestJson: manifest() }), hello, N, 200)
     const floor = grpcFloor + wasmFloor
     row('warm job p50 (gRPC API, signed, hash only)', fmtMs(median(warm)), fmtMs(floor), `${(median(warm) / floor).toFixed(1)}×`, '≤ 1 ms')
     row('warm job p99', fmtMs(percentile(warm, 99)), '', '', '≤ 3 ms')
@@ -110,7 +98,7 @@ process.stderr.write('warm latency…\n')
     }
     row('timeout overshoot past a 100 ms deadline', fmtMs(median(over)), '0', `max ${fmtMs(Math.max(...over))}`, '≤ 10 ms')
   } finally {
-    streamed.close()
+    streamed.client.close()
     client.close()
     await Promise.allSettled([node.stop(), bareChain.stop()])
   }

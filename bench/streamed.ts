@@ -5,6 +5,8 @@
  */
 import { NodeService } from '../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient, type GrpcClient } from '../services/core/rpc/src/index.ts'
+import type { ShapeChain } from './shape-chain.ts'
+import { timeInterleaved } from './stats.ts'
 
 export interface StreamedClient {
   client: GrpcClient<typeof NodeService>
@@ -23,4 +25,33 @@ export function streamedClient (address: string): StreamedClient {
       if (streamed !== calls) throw new Error(`at least ${calls - streamed} of ${calls} calls to ${address} did not go on SubmitJobStream: the stream rows would measure the unary call`)
     }
   }
+}
+
+export interface LocalPaths {
+  /** The bare shape: a unary call, a message on its stream. */
+  chain: number[]
+  chainStream: number[]
+  /** The node: a unary SubmitJob, a message on SubmitJobStream (as PhaseClient sends jobs). */
+  unary: number[]
+  stream: number[]
+}
+
+/**
+ * Warm local jobs on the node's two paths and the bare shape's two, timed in turns (stats.ts
+ * timeInterleaved): like with like, on a machine whose speed drifts over a run. The first job
+ * sends the module; every stream call is checked to have gone on the stream. ms per job.
+ */
+export async function timeLocalPaths (chain: ShapeChain, client: GrpcClient<typeof NodeService>, streamed: StreamedClient, job: () => { manifestJson: Uint8Array }, module: Uint8Array, n: number, warmup: number): Promise<LocalPaths> {
+  await client.submitJob({ ...job(), module })
+  await streamed.client.submitJob(job())
+  await streamed.client.submitJob(job())
+  streamed.check(2)
+  const t = await timeInterleaved(n, warmup, {
+    chain: async () => await chain.call(),
+    chainStream: async () => await chain.streamCall(),
+    unary: async () => await client.submitJob(job()),
+    stream: async () => await streamed.client.submitJob(job())
+  })
+  streamed.check(2 + warmup + t.stream.length)
+  return t
 }

@@ -15,10 +15,10 @@ import { NodeService } from '../services/core/rpc/src/gen/phase/node/v1/node_pb.
 import { createGrpcClient } from '../services/core/rpc/src/index.ts'
 import { contentHash } from '../services/core/protocol/src/hash-node.ts'
 import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
-import { median, percentile, timeInterleaved, fmtMs } from './stats.ts'
+import { median, percentile, fmtMs } from './stats.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareWorkerRoundTrips } from './floors.ts'
 import { startShapeChain } from './shape-chain.ts'
-import { streamedClient } from './streamed.ts'
+import { streamedClient, timeLocalPaths } from './streamed.ts'
 
 const N = Number(process.argv[2] ?? 3000)
 const enc = new TextEncoder()
@@ -34,22 +34,11 @@ const chain = await startShapeChain(join(ROOT, 'examples/hello/hello.wasm'))
 // The chain's processes are stopped whatever happens to the node.
 const node = await startTestNode({ executors: 2, config }).catch(async (err: unknown) => { await chain.stop(); throw err })
 const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
-const { client: streamed, check } = streamedClient(node.grpc)
+const streamed = streamedClient(node.grpc)
 try {
-  await client.submitJob({ manifestJson: manifest(), module: hello })
-  await streamed.submitJob({ manifestJson: manifest() })
-  await streamed.submitJob({ manifestJson: manifest() })
-  check(2)
-  // The bare shape, unary calls and the stream (as PhaseClient sends jobs) in turns, so that the
-  // ratios compare like with like on a machine whose speed drifts (stats.ts timeInterleaved).
-  const t = await timeInterleaved(N, 300, {
-    chain: async () => await chain.call(),
-    chainStream: async () => await chain.streamCall(),
-    unary: async () => await client.submitJob({ manifestJson: manifest() }),
-    stream: async () => await streamed.submitJob({ manifestJson: manifest() })
-  })
-  check(2 + 300 + t.stream.length)
-  const { chain: bare, chainStream: bareStream, unary: warm, stream: onStream } = t
+  // The bare shape, unary calls and the stream (as PhaseClient sends jobs) in turns
+  // (streamed.ts timeLocalPaths).
+  const { chain: bare, chainStream: bareStream, unary: warm, stream: onStream } = await timeLocalPaths(chain, client, streamed, () => ({ manifestJson: manifest() }), hello, N, 300)
   let done = 0
   const end = performance.now() + 3000
   const t0 = performance.now()
@@ -63,6 +52,6 @@ try {
   process.stdout.write(`on SubmitJobStream: p50 ${fmtMs(median(onStream))}  p99 ${fmtMs(percentile(onStream, 99))}; the bare shape's own stream: p50 ${fmtMs(median(bareStream))}  p99 ${fmtMs(percentile(bareStream, 99))}  p50/chain ${(median(onStream) / median(bareStream)).toFixed(2)}×  p99/chain ${(percentile(onStream, 99) / percentile(bareStream, 99)).toFixed(2)}× (beside the unary chain ${(median(onStream) / median(bare)).toFixed(2)}×)\n`)
 } finally {
   client.close()
-  streamed.close()
+  streamed.client.close()
   await Promise.allSettled([node.stop(), chain.stop()])
 }

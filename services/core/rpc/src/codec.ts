@@ -236,22 +236,11 @@ const rt = (() => {
     },
     /** A tag: at most 5 bytes and 32 bits, else protobuf-es's reader refuses it (BinaryReader.tag). */
     readTag (): number {
-      const b = rt.buf
-      let p = rt.pos
-      let x = b[p++]!
-      if (x < 0x80) { rt.pos = p; return x }
-      x &= 0x7f
-      for (let shift = 7; shift < 28; shift += 7) {
-        if (p >= b.length) throw new Fallback()
-        const c = b[p++]!
-        x |= (c & 0x7f) << shift
-        if (c < 0x80) { rt.pos = p; return x >>> 0 }
-      }
-      if (p >= b.length) throw new Fallback()
-      const c = b[p++]!
-      if (c > 0x0f) throw new Fallback()
-      rt.pos = p
-      return (x | (c << 28)) >>> 0
+      const start = rt.pos
+      const tag = rt.readVar()
+      const length = rt.pos - start
+      if (length > 5 || (length === 5 && rt.buf[start + 4]! > 0x0f)) throw new Fallback()
+      return tag
     },
     /** An unsigned 64-bit varint as a bigint. */
     readVar64 (): bigint {
