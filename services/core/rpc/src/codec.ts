@@ -62,8 +62,12 @@ function asBuffer (bytes: Uint8Array): Buffer {
 const EDITION_PROTO3 = 999
 const IMPLICIT = 2
 
+/** Floats are copied through typed arrays in the host's byte order; the wire's is little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
 /** Whether every message reachable from `schema` is within the fast paths (see the header). */
 function supported (schema: DescMessage, seen = new Set<DescMessage>()): boolean {
+  if (!LITTLE_ENDIAN) return false
   if (seen.has(schema)) return true
   seen.add(schema)
   if (schema.file.edition !== EDITION_PROTO3 || schema.typeName.startsWith('google.protobuf.')) return false
@@ -284,22 +288,17 @@ const rt = (() => {
       const hi = rt.readFixed32()
       return (BigInt(hi) << 32n) | BigInt(lo)
     },
-    readF64 (): number {
+    /** Copies the next bytes into `into` (a float's bytes, little-endian as the wire's). */
+    take (into: Uint8Array): void {
       const b = rt.buf
       const p = rt.pos
-      if (p + 8 > b.length) throw new Fallback()
-      for (let i = 0; i < 8; i++) u8of64[i] = b[p + i]!
-      rt.pos = p + 8
-      return f64[0]!
+      const n = into.length
+      if (p + n > b.length) throw new Fallback()
+      for (let i = 0; i < n; i++) into[i] = b[p + i]!
+      rt.pos = p + n
     },
-    readF32 (): number {
-      const b = rt.buf
-      const p = rt.pos
-      if (p + 4 > b.length) throw new Fallback()
-      for (let i = 0; i < 4; i++) u8of32[i] = b[p + i]!
-      rt.pos = p + 4
-      return f32[0]!
-    },
+    readF64 (): number { rt.take(u8of64); return f64[0]! },
+    readF32 (): number { rt.take(u8of32); return f32[0]! },
     /** The end of a length-delimited record starting at the cursor (its length read). */
     delimited (end: number): number {
       const len = rt.readVar()
