@@ -7,7 +7,8 @@ import { describe, it, expect, jest, afterEach } from '@jest/globals'
 import { create, toBinary } from '@bufbuild/protobuf'
 import { NodeService, SubmitJobRequestSchema, SubmitJobResponseSchema } from '../../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
 import { ExecuteStreamRequestSchema } from '../../services/core/rpc/src/gen/phase/executor/v1/executor_pb.js'
-import { asBuffer, encodeMessage, toGrpcDefinition } from '../../services/core/rpc/src/definition.ts'
+import { toGrpcDefinition } from '../../services/core/rpc/src/definition.ts'
+import { asBuffer, messageCodec } from '../../services/core/rpc/src/codec.ts'
 
 afterEach(() => { jest.restoreAllMocks() })
 
@@ -20,7 +21,7 @@ function copiesIn (fn: () => unknown): number {
   return copies
 }
 
-describe('encodeMessage', () => {
+describe('message encoding', () => {
   const module = new Uint8Array(4 * 1024 * 1024).fill(7)
   const request = create(SubmitJobRequestSchema, { manifestJson: new TextEncoder().encode('{"version":1}'), module })
 
@@ -36,7 +37,7 @@ describe('encodeMessage', () => {
     expect(copiesIn(() => def.submitJob!.responseSerialize(response))).toBe(0)
     // The multiplexed stream's messages go through the same encoder (mux.ts).
     const streamed = create(ExecuteStreamRequestSchema, { callId: 1n })
-    expect(copiesIn(() => encodeMessage(ExecuteStreamRequestSchema, streamed))).toBe(0)
+    expect(copiesIn(() => messageCodec(ExecuteStreamRequestSchema).encode(streamed))).toBe(0)
   })
 
   it('views the same memory, offset and length included', () => {

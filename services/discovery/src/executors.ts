@@ -440,8 +440,9 @@ export class ExecutorSet {
       const bulk = (request.inputs ?? []).reduce((n, f) => n + f.data.byteLength, module?.byteLength ?? 0)
       if (bulk >= BULK_MIN_BYTES) {
         const ms = Math.ceil(bulk / BULK_BYTES_PER_SECOND * 1000)
-        slot.bulkUntil = Math.max(slot.bulkUntil, Date.now() + ms)
-        slot.bulkCap = Math.max(slot.bulkCap, Date.now() + 2 * ms)
+        const now = Date.now()
+        slot.bulkUntil = Math.max(slot.bulkUntil, now + ms)
+        slot.bulkCap = Math.max(slot.bulkCap, now + 2 * ms)
       }
       return await slot.client.execute({ ...request, module }, { signal: options.signal, timeoutMs: options.timeoutMs })
     }

@@ -55,7 +55,8 @@ function reference (schema: DescMessage): MessageCodec {
   }
 }
 
-function asBuffer (bytes: Uint8Array): Buffer {
+/** The same bytes as a Buffer, without a copy. */
+export function asBuffer (bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
@@ -339,23 +340,12 @@ const rt = (() => {
 function zeroOf (f: DescField): string {
   if (f.fieldKind === 'enum') return String(f.enum.values[0]!.number)
   if (f.fieldKind !== 'scalar') throw new Error('not a scalar')
-  switch (f.scalar) {
-    case ScalarType.STRING: return '""'
-    case ScalarType.BOOL: return 'false'
-    case ScalarType.BYTES: return 'new Uint8Array(0)'
-    case ScalarType.INT64: case ScalarType.UINT64: case ScalarType.SINT64: case ScalarType.FIXED64: case ScalarType.SFIXED64: return '0n'
-    default: return '0'
-  }
-}
-
-function is64 (t: ScalarType): boolean {
-  return t === ScalarType.INT64 || t === ScalarType.UINT64 || t === ScalarType.SINT64 || t === ScalarType.FIXED64 || t === ScalarType.SFIXED64
+  return zeroOfScalar(f.scalar)
 }
 
 /**
- * Source computing a scalar's wire-ready form into `u` (checked: anything protobuf-es would
- * coerce or refuse falls back) and adding its size (without tag) to `n`.
- * Strings push their UTF-8 length on S.
+ * Source checking a scalar's value (anything protobuf-es would coerce or refuse falls back) and
+ * adding its size (without tag) to `n`. Strings push their UTF-8 length on S.
  */
 function scalarSize (t: ScalarType, v: string): string {
   switch (t) {
@@ -496,6 +486,13 @@ const MAX_DEPTH = 32
 
 const sortedFields = (m: DescMessage): DescField[] => [...m.fields].sort((a, b) => a.number - b.number)
 
+/** Source of a field's value in `m` (a oneof member's when its case is chosen), as both passes read it. */
+function valueOf (f: DescField): string {
+  return f.oneof !== undefined
+    ? `(m[${q(f.oneof.localName)}]?.case===${q(f.localName)}?m[${q(f.oneof.localName)}].value:undefined)`
+    : `m[${q(f.localName)}]`
+}
+
 /**
  * size<id>(m, S): the message's encoded length (without its own tag and length), pushing on S
  * the lengths its write pass needs in the order it needs them: each string's UTF-8 length, and
@@ -510,11 +507,15 @@ function sizeFn (m: DescMessage, ids: Map<DescMessage, number>): string {
     'const T=typeof m.$typeName==="string";',
     `if(T&&(m.$typeName!==${q(m.typeName)}||(m.$unknown!==undefined&&!(Array.isArray(m.$unknown)&&m.$unknown.length===0))))throw new F();`,
     'let n=0,v;']
+  // In a message every member holds a value of its kind (toBinary writes or refuses what it
+  // finds); an initializer may leave any out. A oneof's chosen case holds a value.
+  for (const o of m.oneofs) {
+    const cases = o.fields.map((f) => `v.case===${q(f.localName)}`).join('||')
+    lines.push(`v=m[${q(o.localName)}];if(T&&(v===null||typeof v!=="object"))throw new F();if(v!=null&&v.value==null&&(${cases}))throw new F();`)
+  }
   for (const f of sortedFields(m)) {
-    // In a message every member holds a value of its kind (toBinary writes or refuses what it
-    // finds); an initializer may leave any out. A oneof's chosen case holds a value.
     if (f.oneof !== undefined) {
-      lines.push(`v=m[${q(f.oneof.localName)}];if(T&&(v===null||typeof v!=="object"))throw new F();if(v?.case===${q(f.localName)}&&v.value==null)throw new F();`)
+      // Checked above, with its oneof.
     } else if (f.fieldKind === 'scalar' || f.fieldKind === 'enum') {
       lines.push(`if(T&&m[${q(f.localName)}]===undefined)throw new F();`)
     } else if (f.fieldKind === 'list' || f.fieldKind === 'map') {
@@ -522,7 +523,7 @@ function sizeFn (m: DescMessage, ids: Map<DescMessage, number>): string {
     } else {
       lines.push(`if(T&&m[${q(f.localName)}]===null)throw new F();`)
     }
-    const get = f.oneof !== undefined ? `(m[${q(f.oneof.localName)}]?.case===${q(f.localName)}?m[${q(f.oneof.localName)}].value:undefined)` : `m[${q(f.localName)}]`
+    const get = valueOf(f)
     const wt = f.fieldKind === 'scalar' ? wireTypeOf(f.scalar) : f.fieldKind === 'enum' ? 0 : 2
     const tag = tagCode(f.number, wt).size
     if (f.fieldKind === 'scalar' || f.fieldKind === 'enum') {
@@ -577,7 +578,7 @@ function writeFn (m: DescMessage, ids: Map<DescMessage, number>): string {
   const id = ids.get(m)!
   const lines = [`function write${id}(m,b,p,S,si){`, 'let v,r;']
   for (const f of sortedFields(m)) {
-    const get = f.oneof !== undefined ? `(m[${q(f.oneof.localName)}]?.case===${q(f.localName)}?m[${q(f.oneof.localName)}].value:undefined)` : `m[${q(f.localName)}]`
+    const get = valueOf(f)
     if (f.fieldKind === 'scalar' || f.fieldKind === 'enum') {
       const t = f.fieldKind === 'enum' ? ScalarType.INT32 : f.scalar
       const cond = f.oneof !== undefined ? 'v!==undefined' : presentCode(f, 'v')
@@ -674,6 +675,7 @@ function zeroOfScalar (t: ScalarType): string {
     case ScalarType.STRING: return '""'
     case ScalarType.BOOL: return 'false'
     case ScalarType.BYTES: return 'new Uint8Array(0)'
-    default: return is64(t) ? '0n' : '0'
+    case ScalarType.INT64: case ScalarType.UINT64: case ScalarType.SINT64: case ScalarType.FIXED64: case ScalarType.SFIXED64: return '0n'
+    default: return '0'
   }
 }

@@ -3,7 +3,7 @@
  * There is no official grpc-js generator for protobuf-es v2; this is the one place that
  * knows both shapes.
  */
-import type { DescMessage, DescMethod, DescService } from '@bufbuild/protobuf'
+import type { DescMethod, DescService } from '@bufbuild/protobuf'
 import type { ServiceDefinition, MethodDefinition } from '@grpc/grpc-js'
 import { messageCodec } from './codec.ts'
 
@@ -20,32 +20,17 @@ export function toGrpcDefinition (service: DescService): ServiceDefinition {
   return definition
 }
 
-/**
- * A message's protobuf bytes as the Buffer grpc-js wants (codec.ts: compiled from the message's
- * descriptor, protobuf-es's own bytes; an initializer object is taken as `create` would take it).
- * Made in one Buffer, not copied again: grpc-js copies it once more into its frame, and
- * `Buffer.from(array)` had copied each one first (a job's 64 MiB module was 64 MiB more,
- * allocated and copied, at every hop it took).
- */
-export function encodeMessage (schema: DescMessage, value: unknown): Buffer {
-  return messageCodec(schema).encode(value)
-}
-
-/** The message `fromBinary` would make of these bytes (codec.ts); throws where it throws. */
-export function decodeMessage (schema: DescMessage, bytes: Uint8Array): any {
-  return messageCodec(schema).decode(bytes)
-}
-
-/** The same bytes as a Buffer, without a copy. */
-export function asBuffer (bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-}
-
 /** The full gRPC path of a method, e.g. `/phase.signer.v1.SignerService/SignReceipt`. */
 export function methodPath (service: DescService, method: DescMethod): string {
   return `/${service.typeName}/${method.name}`
 }
 
+/**
+ * Messages go through codec.ts (compiled from the message's descriptor: protobuf-es's own bytes;
+ * an initializer object is taken as `create` would take it), each made in one Buffer that is not
+ * copied again: grpc-js copies it once more into its frame, and `Buffer.from(array)` had copied
+ * each one first (a job's 64 MiB module was 64 MiB more, allocated and copied, at every hop).
+ */
 function toMethodDefinition (service: DescService, method: DescMethod): MethodDefinition<unknown, unknown> {
   const input = messageCodec(method.input)
   const output = messageCodec(method.output)

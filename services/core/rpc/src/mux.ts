@@ -17,7 +17,7 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import type { DescMethod, DescService } from '@bufbuild/protobuf'
-import { encodeMessage, decodeMessage } from './definition.ts'
+import { messageCodec } from './codec.ts'
 import { CancelledError, DeadlineExceededError, PhaseError, UnavailableError, fromGrpcError, phaseError, toPublicError } from '@phase-network/protocol/errors'
 import type { Logger } from './logger.ts'
 import type { CallOptions, HandlerContext } from './types.ts'
@@ -181,8 +181,10 @@ export class MuxClient {
   private open (): grpc.ClientDuplexStream<unknown, unknown> {
     if (this.stream !== undefined) return this.stream
     const method = this.method
-    const serialize = (value: unknown): Buffer => encodeMessage(method.input, value)
-    const deserialize = (bytes: Buffer): unknown => decodeMessage(method.output, bytes)
+    const input = messageCodec(method.input)
+    const output = messageCodec(method.output)
+    const serialize = (value: unknown): Buffer => input.encode(value)
+    const deserialize = (bytes: Buffer): unknown => output.decode(bytes)
     const metadata = new grpc.Metadata({ waitForReady: this.waitForReady })
     for (const [k, v] of Object.entries(this.streamMetadata)) metadata.set(k, v)
     const stream = this.client.makeBidiStreamRequest(`/${method.parent.typeName}/${method.name}`, serialize, deserialize, metadata)
