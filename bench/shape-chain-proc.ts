@@ -14,11 +14,11 @@ import * as grpc from '@grpc/grpc-js'
 import { generateKeyPairSync, sign } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
+import { CHAIN_STREAM_PATH, idStream, passthrough } from './id-stream.ts'
 
-const passthrough = (b: Buffer): Buffer => b
 const method = (path: string, stream: boolean): grpc.MethodDefinition<Buffer, Buffer> => ({ path, requestStream: stream, responseStream: stream, requestSerialize: passthrough, requestDeserialize: passthrough, responseSerialize: passthrough, responseDeserialize: passthrough })
 const SUBMIT = method('/bench.Chain/Submit', false)
-const STREAM = method('/bench.Chain/Stream', true)
+const STREAM = method(CHAIN_STREAM_PATH, true)
 const [role, address, ...rest] = process.argv.slice(2)
 const server = new grpc.Server()
 
@@ -35,22 +35,9 @@ function streamServer (answer: (payload: Buffer, reply: (out: Buffer) => void) =
   })
 }
 
-/** The client side of such a stream: one call is one message, answered by id. */
+/** The client side of such a stream (id-stream.ts): one call is one message, answered by id. */
 function streamClient (target: string): (payload: Buffer) => Promise<Buffer> {
-  const client = new grpc.Client(target, grpc.credentials.createInsecure())
-  const stream = client.makeBidiStreamRequest(STREAM.path, passthrough, passthrough)
-  const pending = new Map<number, (b: Buffer) => void>()
-  let next = 0
-  // The other process going first at the end of a run is not news.
-  stream.on('error', () => {})
-  stream.on('data', (msg: Buffer) => { const id = msg.readUInt32BE(0); pending.get(id)?.(msg.subarray(4)); pending.delete(id) })
-  return async (payload) => await new Promise((resolve) => {
-    const id = next++ >>> 0
-    pending.set(id, resolve)
-    const head = Buffer.alloc(4)
-    head.writeUInt32BE(id)
-    stream.write(Buffer.concat([head, payload]))
-  })
+  return idStream(new grpc.Client(target, grpc.credentials.createInsecure())).call
 }
 
 if (role === 'front') {

@@ -15,8 +15,8 @@ import { join } from 'node:path'
 import { EXECUTOR_NODE_ARGS, V8_FLAGS } from '../ops/compile-cache.ts'
 import { MALLOC_ENV } from '../ops/malloc.ts'
 import { timeSeq } from './stats.ts'
+import { idStream, passthrough, type IdStream } from './id-stream.ts'
 
-const passthrough = (b: Buffer): Buffer => b
 
 export interface ShapeChain {
   /** One job end to end as a unary call: the module's output and its signature. */
@@ -25,8 +25,6 @@ export interface ShapeChain {
   streamCall: () => Promise<Buffer>
   stop: () => Promise<void>
 }
-
-const STREAM_PATH = '/bench.Chain/Stream'
 
 /** The bare shape's three processes, started and checked (its first answer is the module's output). */
 export async function startShapeChain (modulePath: string): Promise<ShapeChain> {
@@ -43,7 +41,7 @@ export async function startShapeChain (modulePath: string): Promise<ShapeChain> 
   }
   const script = new URL('./shape-chain-proc.ts', import.meta.url).pathname
   const client = new grpc.Client(sock('front'), grpc.credentials.createInsecure())
-  let stream: grpc.ClientDuplexStream<Buffer, Buffer> | undefined
+  let stream: IdStream | undefined
   const stop = async (): Promise<void> => {
     stream?.end()
     client.close()
@@ -63,29 +61,9 @@ export async function startShapeChain (modulePath: string): Promise<ShapeChain> 
       client.makeUnaryRequest('/bench.Chain/Submit', passthrough, passthrough, payload, (e, out) => e != null ? reject(e) : resolve(out!))
     })
     // Messages carry a 4-byte call id, as on the chain's inner streams and the node's.
-    const s = client.makeBidiStreamRequest(STREAM_PATH, passthrough, passthrough)
+    const s = idStream(client)
     stream = s
-    const pending = new Map<number, { resolve: (b: Buffer) => void, reject: (err: Error) => void }>()
-    let next = 0
-    let broken: Error | undefined
-    // A front that dies or refuses the stream fails the calls, as a unary call would.
-    const fail = (err: Error): void => {
-      broken ??= err
-      for (const p of pending.values()) p.reject(broken)
-      pending.clear()
-    }
-    s.on('error', fail)
-    s.on('end', () => fail(new Error('the bare shape ended its stream')))
-    s.on('close', () => fail(new Error('the bare shape\'s stream closed')))
-    s.on('data', (msg: Buffer) => { const id = msg.readUInt32BE(0); pending.get(id)?.resolve(msg.subarray(4)); pending.delete(id) })
-    const streamCall = async (): Promise<Buffer> => await new Promise((resolve, reject) => {
-      if (broken !== undefined) { reject(broken); return }
-      const id = next++ >>> 0
-      pending.set(id, { resolve, reject })
-      const head = Buffer.alloc(4)
-      head.writeUInt32BE(id)
-      s.write(Buffer.concat([head, payload]))
-    })
+    const streamCall = async (): Promise<Buffer> => await s.call(payload)
     // A floor that skipped the work would flatter the node: the answer must be the module's
     // output followed by a 64-byte signature, on both faces.
     for (const answer of [await call(), await streamCall()]) {

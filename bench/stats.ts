@@ -42,12 +42,7 @@ export async function timeInterleaved<K extends string> (n: number, warmup: numb
     for (let j = 0; j < names.length; j++) {
       const at = Math.floor(r / names.length) % 2 === 0 ? r + j : r - j
       const k = names[((at % names.length) + names.length) % names.length]!
-      const fn = fns[k]
-      for (let i = 0; i < per; i++) {
-        const t = performance.now()
-        await fn()
-        out[k].push(performance.now() - t)
-      }
+      out[k].push(...await timeSeq(per, 0, fns[k]))
     }
   }
   return out
