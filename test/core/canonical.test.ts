@@ -1,6 +1,7 @@
 import { describe, it, expect } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { canonicalize, canonicalBytes } from '../../services/core/protocol/src/canonical.ts'
+import jcs from 'canonicalize'
+import { canonicalize, canonicalBytes, plainCanonical } from '../../services/core/protocol/src/canonical.ts'
 import { contentHash, HASH_PATTERN, useNativeSha256 } from '../../services/core/protocol/src/hash.ts'
 import { contentHash as contentHashNode } from '../../services/core/protocol/src/hash-node.ts'
 
@@ -61,5 +62,97 @@ describe('contentHash', () => {
       useNativeSha256(false)
       try { expect(contentHash(bytes)).toBe(contentHashNode(bytes)) } finally { useNativeSha256(true) }
     }
+  })
+})
+
+describe('canonicalize: the fast path for plain data against the library', () => {
+  /** The library's own answer, or the TypeError canonicalize throws for it. */
+  const library = (value: unknown): string | 'throws' => {
+    try {
+      const text = jcs(value)
+      return text === undefined ? 'throws' : text
+    } catch { return 'throws' }
+  }
+  const ours = (value: unknown): string | 'throws' => {
+    try { return canonicalize(value) } catch (err) { expect(err).toBeInstanceOf(TypeError); return 'throws' }
+  }
+  const chars = ['a', 'Z', '0', '"', '\\', '/', '\n', '\u0000', '\u001f', '\u007f', 'é', '€', '\u2028', '\ufb33', '\ud83d\ude00', '\ud800', '\udc00', ' ']
+  const rand = (n: number): number => Math.floor(Math.random() * n)
+  const str = (): string => Array.from({ length: rand(6) }, () => chars[rand(chars.length)]!).join('')
+  const numbers = [0, -0, 1, -1, 0.1, 1e21, 1e-7, 5e-324, 1.7976931348623157e308, 333333333.33333329, 2 ** 53, -(2 ** 63), Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]
+  const odd: Array<() => unknown> = [
+    () => undefined, () => () => 1, () => Symbol('s'), () => 10n, () => new Date(0), () => new Number(3), () => new String('x'), () => new Boolean(false),
+    () => ({ toJSON: () => 'j' }), () => ({ toJSON: () => undefined }), () => Buffer.from('ab'), () => new Uint8Array([1, 2]), () => new Map([[1, 2]]), () => Object.create(null)
+  ]
+  /** Random JSON-like values; `plain` keeps to what JSON.parse can make (well-formed strings, finite numbers). */
+  const gen = (depth: number, plain: boolean): unknown => {
+    const r = rand(depth > 4 ? 4 : 7)
+    if (r === 0) return plain ? rand(1e6) / 7 - 3 : numbers[rand(numbers.length)]
+    if (r === 1) { const s = str(); return plain ? s.toWellFormed() : s }
+    if (r === 2) return [true, false, null][rand(3)]
+    if (r === 3) return plain ? 'x' : odd[rand(odd.length)]!()
+    if (r <= 5) return Array.from({ length: rand(5) }, () => gen(depth + 1, plain))
+    const o: Record<string, unknown> = {}
+    for (let i = rand(6); i > 0; i--) { const k = str(); o[plain ? k.toWellFormed() : k] = gen(depth + 1, plain) }
+    return o
+  }
+
+  /** A copy of plain data whose objects list their members sorted (UTF-16 code units, as JCS). */
+  const inOrder = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(inOrder)
+    if (value === null || typeof value !== 'object') return value
+    const out: Record<string, unknown> = {}
+    for (const key of Object.keys(value).sort()) out[key] = inOrder((value as Record<string, unknown>)[key])
+    return out
+  }
+
+  it('gives the library\'s exact text for random plain data, by the fast path', () => {
+    for (let i = 0; i < 3000; i++) {
+      const value = gen(0, true)
+      const text = library(value)
+      expect(plainCanonical(value)).toBe(text)
+      expect(canonicalize(value)).toBe(text)
+      // The same data with every object's members given in JCS order (as canonical bytes parse
+      // back): JSON.stringify writes it. Built by hand, not by JSON.parse: V8 13.6 and 14.6 decode
+      // an escaped member name (`"\\n"`, `"\\""`) as a lone backslash once an earlier parse left a
+      // `"\\\\"` name behind (nodejs/node#63785), which these random names hit.
+      expect(plainCanonical(inOrder(value))).toBe(text)
+    }
+  })
+
+  it('gives the library\'s text or refusal for random data with values JSON cannot carry as they are', () => {
+    for (let i = 0; i < 3000; i++) {
+      const value = gen(0, false)
+      expect(ours(value)).toBe(library(value))
+    }
+  })
+
+  it('leaves to the library (same answer) every value that is not plain', () => {
+    const cycle: Record<string, unknown> = { a: 1 }
+    cycle.self = cycle
+    const deep: unknown[] = []
+    let at = deep
+    for (let i = 0; i < 10_000; i++) { const next: unknown[] = []; at.push(next); at = next }
+    const sparse = [1, , 3] // eslint-disable-line no-sparse-arrays
+    const withUndefined = { a: undefined, b: 1 }
+    const getter = { get x () { return 2 }, y: 1 }
+    const cases: unknown[] = [cycle, deep, sparse, withUndefined, { f: () => 1, g: 2 }, [undefined, () => 1, Symbol('x')], new Date(0),
+      { d: new Date(0) }, { n: new Number(1) }, { s: '\ud800' }, { '\udc00': 1 }, { n: Number.NaN }, [Number.POSITIVE_INFINITY], { b: 1n },
+      Buffer.from('hi'), new Uint8Array([3, 1]), Object.create(null), getter, Symbol('top'), undefined, () => 1]
+    for (const value of cases) expect(ours(value)).toBe(library(value))
+    for (const value of [cycle, deep, sparse, withUndefined, new Date(0), { n: Number.NaN }, { s: '\ud800' }, { '\udc00': 1 }]) {
+      expect(plainCanonical(value)).toBeUndefined()
+    }
+    // Own `__proto__` members (JSON.parse makes them) and names that are array indices, given in order.
+    for (const text of ['{"__proto__":1,"a":2}', '{"a":{"__proto__":{"b":1}}}', '{"10":1,"9":2}', '{"1":1,"a":2}', '{"1a":0,"2":1}', '[{"0":0,"b":[]}]']) {
+      expect(plainCanonical(JSON.parse(text))).toBe(library(JSON.parse(text)))
+    }
+    // Keys in any insertion order come out sorted; already sorted keys are not re-sorted wrongly.
+    expect(plainCanonical({ b: 1, a: { d: [], c: {} }, 10: 0, 9: 0, '': null })).toBe('{"":null,"10":0,"9":0,"a":{"c":{},"d":[]},"b":1}')
+    // n arrays deep: 64 (the fast path's bound) by the fast path, 65 by the library, the same text either way.
+    const nest = (n: number): unknown => n === 0 ? 1 : [nest(n - 1)]
+    for (const n of [63, 64, 65, 66, 200]) expect(canonicalize(nest(n))).toBe(library(nest(n)))
+    expect(plainCanonical(nest(64))).toBe(library(nest(64)))
+    expect(plainCanonical(nest(65))).toBeUndefined()
   })
 })
