@@ -15,6 +15,7 @@ import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareColdRun, bareWorkerRoundTrips } from './floors.ts'
 import { startShapeChain } from './shape-chain.ts'
 import { streamedClient, timeLocalPaths } from './streamed.ts'
+import { cpuPerJobInTurns, formatCpu, total } from './cpu-per-job.ts'
 import { median, percentile, printTable, fmtMs, type Row } from './stats.ts'
 import { kernelRows } from './kernels.ts'
 import { runtimeRows } from './runtimes.ts'
@@ -80,6 +81,12 @@ process.stderr.write('warm latency…\n')
     // cheaper client hop: ~0.7 ms less than a grpc-js unary call in the bare shape on this host).
     row('warm job on SubmitJobStream (as PhaseClient), p50 beside the bare shape on a stream', fmtMs(median(onStream)), fmtMs(median(chainStream)), `${(median(onStream) / median(chainStream)).toFixed(2)}×`, '≤ 1 ms, ≤ 1.3×')
     row('  p99 beside the bare shape\'s p99 on a stream', fmtMs(percentile(onStream, 99)), fmtMs(percentile(chainStream, 99)), `${(percentile(onStream, 99) / percentile(chainStream, 99)).toFixed(2)}×`, '≤ 3 ms')
+    // Where the gap is: CPU per job in each process, the node's beside the bare shape's
+    // (cpu-per-job.ts; sent one at a time, a job's latency is mostly this CPU, process after process).
+    const [nodeCpu, chainCpu] = await cpuPerJobInTurns(
+      { pids: [...node.procs].map(([name, p]) => [name, p.child.pid!]), call: async () => await streamed.client.submitJob({ manifestJson: manifest() }) },
+      { pids: bareChain.pids, call: async () => await bareChain.streamCall() }, quick ? 2000 : 4000)
+    row('  CPU per job on a stream, by process (µs): node', formatCpu(nodeCpu), `bare shape: ${formatCpu(chainCpu)}`, `${(total(nodeCpu) / total(chainCpu)).toFixed(2)}×`, '')
     const cold: number[] = []
     for (let i = 0; i < 20; i++) {
       const v = variant()

@@ -23,6 +23,8 @@ export interface ShapeChain {
   call: () => Promise<Buffer>
   /** The same job as a message on one long-lived stream (as PhaseClient sends jobs to the node). */
   streamCall: () => Promise<Buffer>
+  /** The three processes' pids, by role: front, exec, sign. */
+  pids: Array<[string, number]>
   stop: () => Promise<void>
 }
 
@@ -31,9 +33,11 @@ export async function startShapeChain (modulePath: string): Promise<ShapeChain> 
   const dir = await mkdtemp(join(tmpdir(), 'phase-chain-'))
   const sock = (name: string): string => `unix:${join(dir, `${name}.sock`)}`
   const children: ChildProcess[] = []
+  const pids: Array<[string, number]> = []
   const start = async (args: readonly string[]): Promise<void> => {
     const child = spawn(process.execPath, [...args], { env: { ...process.env, ...MALLOC_ENV }, stdio: ['ignore', 'pipe', 'inherit'] })
     children.push(child)
+    pids.push([args[args.indexOf(script) + 1]!, child.pid!])
     await new Promise<void>((resolve, reject) => {
       child.stdout!.once('data', () => resolve())
       child.once('exit', (code) => reject(new Error(`shape process exited with ${code}`)))
@@ -70,7 +74,7 @@ export async function startShapeChain (modulePath: string): Promise<ShapeChain> 
       const output = answer.subarray(0, -64).toString()
       if (answer.length <= 64 || !output.includes('dlroW ,olleH')) throw new Error(`the bare shape answered ${JSON.stringify(output)}: not the module's output`)
     }
-    return { call, streamCall, stop }
+    return { call, streamCall, pids, stop }
   } catch (err) {
     await stop()
     throw err

@@ -19,6 +19,7 @@ import { median, percentile, fmtMs } from './stats.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareWorkerRoundTrips } from './floors.ts'
 import { startShapeChain } from './shape-chain.ts'
 import { streamedClient, timeLocalPaths } from './streamed.ts'
+import { cpuPerJobInTurns, formatCpu, total } from './cpu-per-job.ts'
 
 const N = Number(process.argv[2] ?? 3000)
 const enc = new TextEncoder()
@@ -39,6 +40,9 @@ try {
   // The bare shape, unary calls and the stream (as PhaseClient sends jobs) in turns
   // (streamed.ts timeLocalPaths).
   const { chain: bare, chainStream: bareStream, unary: warm, stream: onStream } = await timeLocalPaths(chain, client, streamed, () => ({ manifestJson: manifest() }), hello, N, 300)
+  const [nodeCpu, chainCpu] = await cpuPerJobInTurns(
+    { pids: [...node.procs].map(([name, p]) => [name, p.child.pid!]), call: async () => await streamed.client.submitJob({ manifestJson: manifest() }) },
+    { pids: chain.pids, call: async () => await chain.streamCall() }, Math.max(2000, N))
   let done = 0
   const end = performance.now() + 3000
   const t0 = performance.now()
@@ -50,6 +54,7 @@ try {
   process.stdout.write(`shape floor ${fmtMs(shape)} (grpc round trip ${fmtMs(grpcFloor)}, worker hop ${fmtMs(workerFloor)}, instantiate+run ${fmtMs(wasmFloor)})  p50/floor ${(median(warm) / shape).toFixed(2)}×\n`)
   process.stdout.write(`bare shape run end to end (shape-chain.ts), unary, in turns with the node: p50 ${fmtMs(median(bare))}  p99 ${fmtMs(percentile(bare, 99))}  p50/chain ${(median(warm) / median(bare)).toFixed(2)}×  p99/chain ${(percentile(warm, 99) / percentile(bare, 99)).toFixed(2)}×\n`)
   process.stdout.write(`on SubmitJobStream: p50 ${fmtMs(median(onStream))}  p99 ${fmtMs(percentile(onStream, 99))}; the bare shape's own stream: p50 ${fmtMs(median(bareStream))}  p99 ${fmtMs(percentile(bareStream, 99))}  p50/chain ${(median(onStream) / median(bareStream)).toFixed(2)}×  p99/chain ${(percentile(onStream, 99) / percentile(bareStream, 99)).toFixed(2)}× (beside the unary chain ${(median(onStream) / median(bare)).toFixed(2)}×)\n`)
+  process.stdout.write(`CPU per job on the stream, one at a time (bench/cpu-per-job.ts): node ${formatCpu(nodeCpu)}; bare shape ${formatCpu(chainCpu)}; ${(total(nodeCpu) / total(chainCpu)).toFixed(2)}×\n`)
 } finally {
   client.close()
   streamed.client.close()
