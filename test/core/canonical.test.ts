@@ -140,6 +140,13 @@ describe('canonicalize: the fast path for plain data against the library', () =>
       { d: new Date(0) }, { n: new Number(1) }, { s: '\ud800' }, { '\udc00': 1 }, { n: Number.NaN }, [Number.POSITIVE_INFINITY], { b: 1n },
       Buffer.from('hi'), new Uint8Array([3, 1]), Object.create(null), getter, Symbol('top'), undefined, () => 1]
     for (const value of cases) expect(ours(value)).toBe(library(value))
+    // A member whose getter throws, a proxy that refuses its keys: the library's refusal, a TypeError.
+    const throwing = { a: 1, get b (): number { throw new Error('no') } }
+    const refusing = new Proxy({}, { ownKeys () { throw new Error('no keys') } })
+    for (const value of [throwing, refusing, [throwing]]) {
+      expect(library(value)).toBe('throws')
+      expect(() => canonicalize(value)).toThrow(TypeError)
+    }
     for (const value of [cycle, deep, sparse, withUndefined, new Date(0), { n: Number.NaN }, { s: '\ud800' }, { '\udc00': 1 }]) {
       expect(plainCanonical(value)).toBeUndefined()
     }

@@ -11,7 +11,9 @@ const encoder = new TextEncoder()
  * top, NaN, Infinity, cycles, strings with lone surrogates (they have no UTF-8 form).
  */
 export function canonicalize (value: unknown): string {
-  const fast = plainCanonical(value)
+  let fast: string | undefined
+  // A getter or proxy that throws: the library meets it again and its error becomes the TypeError below.
+  try { fast = plainCanonical(value) } catch { fast = undefined }
   if (fast !== undefined) return fast
   let text: string | undefined
   try {
