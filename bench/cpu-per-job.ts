@@ -4,16 +4,19 @@
  * for jobs sent one at a time on each one's stream. CPU (user + system, every thread: the
  * executors' worker threads, V8's GC helpers) is what a busy machine moves least, and on a job
  * sent one at a time it is what the latency is made of: the gap between the two columns is the
- * node's own work, per process, not the shape's.
+ * node's own work, per process, not the shape's. The node's client figure includes building each
+ * job's manifest (a fresh nonce, JSON), as a real client does; the bare shape's client sends
+ * the same bytes every time.
  */
 import { readFileSync } from 'node:fs'
 import { timeSeq } from './stats.ts'
 
-/** CPU ms of a process so far (utime + stime of every thread), from /proc. */
+/** CPU ms of a process so far (utime + stime of every thread, exited ones too), from /proc. */
 export function processCpuMs (pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // After the command name (which may hold spaces and parentheses): field 3 on; utime and stime
+  // are fields 14 and 15, in clock ticks (USER_HZ: 100 on Linux).
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  // utime and stime are fields 14 and 15 (1-based), in clock ticks (USER_HZ, 100 on Linux).
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
@@ -22,42 +25,41 @@ export interface CpuPerJob {
   processes: Array<[string, number]>
   /** µs of this (the client's) process per job. */
   client: number
-}
-
-/** µs of CPU per job in each of `pids` and in this process over `n` jobs sent one at a time. */
-async function measure (pids: ReadonlyArray<[string, number]>, n: number, call: () => Promise<unknown>): Promise<CpuPerJob> {
-  const before = pids.map(([, pid]) => processCpuMs(pid))
-  const self = process.cpuUsage()
-  await timeSeq(n, 0, call)
-  const used = process.cpuUsage(self)
-  return {
-    processes: pids.map(([name, pid], i) => [name, (processCpuMs(pid) - before[i]!) * 1000 / n]),
-    client: (used.user + used.system) / n
-  }
+  /** Jobs sent to this side. */
+  jobs: number
 }
 
 /** A side's processes by name and pid, and one job sent to it. */
 export interface JobSide { pids: ReadonlyArray<[string, number]>, call: () => Promise<unknown> }
 
-function sum (parts: CpuPerJob[]): CpuPerJob {
-  const processes = parts[0]!.processes.map(([name], i) => [name, parts.reduce((t, p) => t + p.processes[i]![1], 0) / parts.length] as [string, number])
-  return { processes, client: parts.reduce((t, p) => t + p.client, 0) / parts.length }
-}
-
 /**
- * CPU per job of two sides (the node, the bare shape), measured in turns — `rounds` blocks of
- * `n / rounds` jobs each, A B A B… — so a machine whose speed drifts moves both alike. /proc's
- * tick is 10 ms: n ≥ 2,000 keeps each figure within ~5 µs.
+ * CPU per job of two sides (the node, the bare shape), their jobs sent in turns — `rounds`
+ * blocks of `n / rounds` jobs each, A B A B… — so a machine whose speed drifts moves both alike.
+ * Each side's processes are read before its first block and after the last (what they do after
+ * a block — an idle-time collection, a log write — counts for them; /proc's 10 ms tick over
+ * `n` jobs: ±10 ms / n, ±5 µs a job at n = 2,000); the client, shared by both, is read around
+ * each block (process.cpuUsage, µs).
  */
 export async function cpuPerJobInTurns (a: JobSide, b: JobSide, n: number, rounds = 4): Promise<[CpuPerJob, CpuPerJob]> {
   const per = Math.ceil(n / rounds)
-  const as: CpuPerJob[] = []
-  const bs: CpuPerJob[] = []
+  const sides = [a, b]
+  const before = sides.map((s) => s.pids.map(([, pid]) => processCpuMs(pid)))
+  const client = [0, 0]
   for (let r = 0; r < rounds; r++) {
-    as.push(await measure(a.pids, per, a.call))
-    bs.push(await measure(b.pids, per, b.call))
+    for (const [i, side] of sides.entries()) {
+      const self = process.cpuUsage()
+      await timeSeq(per, 0, side.call)
+      const used = process.cpuUsage(self)
+      client[i]! += used.user + used.system
+    }
   }
-  return [sum(as), sum(bs)]
+  const jobs = per * rounds
+  const out = sides.map((side, i): CpuPerJob => ({
+    processes: side.pids.map(([name, pid], k) => [name, (processCpuMs(pid) - before[i]![k]!) * 1000 / jobs]),
+    client: client[i]! / jobs,
+    jobs
+  }))
+  return [out[0]!, out[1]!]
 }
 
 /** "discovery 867 · executor-0 847 · … · client 243 = 2513 µs". */

@@ -86,6 +86,8 @@ process.stderr.write('warm latency…\n')
     const [nodeCpu, chainCpu] = await cpuPerJobInTurns(
       { pids: [...node.procs].map(([name, p]) => [name, p.child.pid!]), call: async () => await streamed.client.submitJob({ manifestJson: manifest() }) },
       { pids: bareChain.pids, call: async () => await bareChain.streamCall() }, quick ? 2000 : 4000)
+    // Every one of those node jobs went on the stream (a refusal would measure the unary call).
+    streamed.check(2 + 200 + onStream.length + nodeCpu.jobs)
     row('  CPU per job on a stream, by process (µs): node', formatCpu(nodeCpu), `bare shape: ${formatCpu(chainCpu)}`, `${(total(nodeCpu) / total(chainCpu)).toFixed(2)}×`, '')
     const cold: number[] = []
     for (let i = 0; i < 20; i++) {

@@ -43,6 +43,8 @@ try {
   const [nodeCpu, chainCpu] = await cpuPerJobInTurns(
     { pids: [...node.procs].map(([name, p]) => [name, p.child.pid!]), call: async () => await streamed.client.submitJob({ manifestJson: manifest() }) },
     { pids: chain.pids, call: async () => await chain.streamCall() }, Math.max(2000, N))
+  // Every one of those node jobs went on the stream (a refusal would measure the unary call).
+  streamed.check(2 + 300 + onStream.length + nodeCpu.jobs)
   let done = 0
   const end = performance.now() + 3000
   const t0 = performance.now()

@@ -1,6 +1,7 @@
 import { describe, it, expect } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import jcs from 'canonicalize'
+import vm from 'node:vm'
 import { canonicalize, canonicalBytes, plainCanonical } from '../../services/core/protocol/src/canonical.ts'
 import { contentHash, HASH_PATTERN, useNativeSha256 } from '../../services/core/protocol/src/hash.ts'
 import { contentHash as contentHashNode } from '../../services/core/protocol/src/hash-node.ts'
@@ -77,7 +78,19 @@ describe('canonicalize: the fast path for plain data against the library', () =>
     try { return canonicalize(value) } catch (err) { expect(err).toBeInstanceOf(TypeError); return 'throws' }
   }
   const chars = ['a', 'Z', '0', '"', '\\', '/', '\n', '\u0000', '\u001f', '\u007f', 'é', '€', '\u2028', '\ufb33', '\ud83d\ude00', '\ud800', '\udc00', ' ']
-  const rand = (n: number): number => Math.floor(Math.random() * n)
+  // Seeded (mulberry32), so a failure names its seed and value and can be run again.
+  let seed = 0x9e3779b9
+  const random = (): number => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  const rand = (n: number): number => Math.floor(random() * n)
+  /** `expect(actual).toBe(expected)`, naming the value when it fails. */
+  const same = (actual: unknown, expected: unknown, value: unknown): void => {
+    if (actual !== expected) throw new Error(`for ${String(JSON.stringify(value, (_k, v: unknown) => typeof v === 'bigint' ? `${v}n` : v))}: got ${String(actual)}, the library ${String(expected)}`)
+  }
   const str = (): string => Array.from({ length: rand(6) }, () => chars[rand(chars.length)]!).join('')
   const numbers = [0, -0, 1, -1, 0.1, 1e21, 1e-7, 5e-324, 1.7976931348623157e308, 333333333.33333329, 2 ** 53, -(2 ** 63), Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]
   const odd: Array<() => unknown> = [
@@ -102,7 +115,8 @@ describe('canonicalize: the fast path for plain data against the library', () =>
     if (Array.isArray(value)) return value.map(inOrder)
     if (value === null || typeof value !== 'object') return value
     const out: Record<string, unknown> = {}
-    for (const key of Object.keys(value).sort()) out[key] = inOrder((value as Record<string, unknown>)[key])
+    // defineProperty: a member named __proto__ stays a member.
+    for (const key of Object.keys(value).sort()) Object.defineProperty(out, key, { value: inOrder((value as Record<string, unknown>)[key]), enumerable: true, writable: true, configurable: true })
     return out
   }
 
@@ -110,24 +124,24 @@ describe('canonicalize: the fast path for plain data against the library', () =>
     for (let i = 0; i < 3000; i++) {
       const value = gen(0, true)
       const text = library(value)
-      expect(plainCanonical(value)).toBe(text)
-      expect(canonicalize(value)).toBe(text)
+      same(plainCanonical(value), text, value)
+      same(canonicalize(value), text, value)
       // The same data with every object's members given in JCS order (as canonical bytes parse
-      // back): JSON.stringify writes it. Built by hand, not by JSON.parse: V8 13.6 and 14.6 decode
-      // an escaped member name (`"\\n"`, `"\\""`) as a lone backslash once an earlier parse left a
-      // `"\\\\"` name behind (nodejs/node#63785), which these random names hit.
-      expect(plainCanonical(inOrder(value))).toBe(text)
+      // back). Built by hand, not by JSON.parse: V8 13.6 and 14.6 decode an escaped member name
+      // (`"\\n"`, `"\\""`) as a lone backslash once an earlier parse left a `"\\\\"` name behind
+      // (nodejs/node#63785), which these random names hit.
+      same(plainCanonical(inOrder(value)), text, value)
     }
   })
 
   it('gives the library\'s text or refusal for random data with values JSON cannot carry as they are', () => {
     for (let i = 0; i < 3000; i++) {
       const value = gen(0, false)
-      expect(ours(value)).toBe(library(value))
+      same(ours(value), library(value), value)
     }
   })
 
-  it('leaves to the library (same answer) every value that is not plain', () => {
+  it('gives the library\'s answer for values that are not plain, leaving to it those it must', () => {
     const cycle: Record<string, unknown> = { a: 1 }
     cycle.self = cycle
     const deep: unknown[] = []
@@ -140,6 +154,24 @@ describe('canonicalize: the fast path for plain data against the library', () =>
       { d: new Date(0) }, { n: new Number(1) }, { s: '\ud800' }, { '\udc00': 1 }, { n: Number.NaN }, [Number.POSITIVE_INFINITY], { b: 1n },
       Buffer.from('hi'), new Uint8Array([3, 1]), Object.create(null), getter, Symbol('top'), undefined, () => 1]
     for (const value of cases) expect(ours(value)).toBe(library(value))
+    // What JSON.stringify would read by internal slots the library does not look at: raw JSON,
+    // boxed values of another realm, boxed values given Object.prototype.
+    const realm = vm.runInNewContext('({ n: new Number(5), b: new Boolean(false), s: new String(""), o: { a: 1 }, a: [1, 2] })') as Record<string, unknown>
+    const reboxed = [new Number(5), new Boolean(true), new String('')].map((v) => Object.setPrototypeOf(v, Object.prototype) as object)
+    // From a realm of its own: jest's global JSON has no rawJSON (Node's own has, since V8 11.4).
+    const raw = vm.runInNewContext('JSON.rawJSON') as (text: string) => object
+    for (const value of [raw('1.0'), { a: raw('"\\u0041"') }, [raw('1e1000')], realm, realm.n, realm.b, realm.s, { a: realm.n }, ...reboxed, { r: reboxed }]) {
+      same(ours(value), library(value), value)
+    }
+    // Members read once: a getter whose answer changes from read to read gives the library's text
+    // for the same first answer (each side gets an object of its own).
+    const changing = (answers: unknown[], extra: Record<string, unknown> = {}): object => {
+      let k = 0
+      return { ...extra, get a () { return answers[Math.min(k++, answers.length - 1)] } }
+    }
+    for (const [answers, extra] of [[[1, Number.NaN]], [['x', '\ud800']], [[{ b: 1 }, { z: 1, b: 2 }]], [[1, undefined], { b: 2 }]] as Array<[unknown[], Record<string, unknown>?]>) {
+      same(ours(changing(answers, extra)), library(changing(answers, extra)), answers)
+    }
     // A member whose getter throws, a proxy that refuses its keys: the library's refusal, a TypeError.
     const throwing = { a: 1, get b (): number { throw new Error('no') } }
     const refusing = new Proxy({}, { ownKeys () { throw new Error('no keys') } })
