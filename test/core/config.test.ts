@@ -81,7 +81,7 @@ describe('loadConfig', () => {
   it('gives remote jobs their own caps, never above the node\'s own', async () => {
     const defaults = loadConfig({ env: { HOME: '/home/op', PHASE_CONFIG: undefined } })
     expect(defaults.remote).toEqual({ maxJobs: 16, executorShare: 0.5, maxTimeoutMs: 10_000, maxMemoryMb: 128 })
-    expect(defaults.moduleCache).toEqual({ memoryBytes: 64 * 1024 * 1024, diskBytes: 1024 * 1024 * 1024, compiledBytes: 16 * 1024 * 1024 })
+    expect(defaults.moduleCache).toEqual({ memoryBytes: 64 * 1024 * 1024, diskBytes: 1024 * 1024 * 1024, compiledBytes: 8 * 1024 * 1024 })
     expect(defaults.poisonQuarantineMs).toBe(600_000)
     const path = await file({ limits: { max_timeout_ms: 5000, default_timeout_ms: 5000, max_memory_mb: 64 }, remote: { max_timeout_ms: 30_000, executor_share: 1 } })
     const c = loadConfig({ env: { PHASE_CONFIG: path } })

@@ -18,11 +18,13 @@ export const DEFAULT_MAX_OUTPUT_BYTES = configDefault('limits.max_output_bytes')
 export const DEFAULT_MODULE_CACHE_SIZE = 1024
 /**
  * Estimated memory (pool/module-cache.ts `compiledCost`) of the compiled modules an executor keeps
- * (config `module_cache.compiled_bytes`, 16 MiB: ~300 small modules, ~10 of 200 KB, 2 of 1 MB).
- * Issue 11 set executors within 20% of their ~40 MiB idle after 1,000 distinct modules, which a
- * 6 MiB bound nearly meets (1.35-1.43×, the rest malloc keeps) — but 6 MiB holds less than one
- * compiled 1 MB module, and each miss costs a job a TurboFan compile (0.1 s to seconds): the
- * default keeps a few real modules warm, and an operator can trade either way.
+ * (config `module_cache.compiled_bytes`, 8 MiB: ~150 small modules, ~5 of 200 KB, 1 of 1 MB).
+ * Issue 11 set executors within 20% of their ~42 MiB idle after 1,000 distinct modules. A full
+ * cache is memory held by design: at 16 MiB (~300 small modules) an executor read 1.15-1.23×
+ * its idle 30 s after them (bench/memory.ts, three runs), at 8 MiB 1.08-1.09× (idle GC and
+ * malloc_trim give back the rest). Less than ~8 MiB holds no compiled 1 MB module, and each miss
+ * costs a job a TurboFan compile (0.1 s to seconds): the default keeps a few real modules warm,
+ * and an operator can trade either way.
  */
 export const DEFAULT_MODULE_CACHE_BYTES = configDefault('module_cache.compiled_bytes')
 /** Fuel a job may use, whatever it asks, and what a deterministic job that names none runs with (config.ts). */
@@ -51,7 +53,7 @@ export interface V8RuntimeInit {
   moduleCacheSize?: number
   /** Sampling period of a running job's heap (ms); 0 leaves only the worker's hard heap limit. Default: 20. */
   heapPollMs?: number
-  /** Estimated memory of the compiled modules the cache holds (module-cache.ts `compiledCost`). Default: 16 MiB. */
+  /** Estimated memory of the compiled modules the cache holds (module-cache.ts `compiledCost`). Default: 8 MiB. */
   moduleCacheBytes?: number
   /** Fuel cap per job, and a deterministic job's fuel when it names none. Default: 10^12. */
   maxFuel?: bigint
