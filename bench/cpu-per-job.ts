@@ -11,13 +11,16 @@
 import { readFileSync } from 'node:fs'
 import { timeSeq } from './stats.ts'
 
-/** CPU ms of a process so far (utime + stime of every thread, exited ones too), from /proc. */
-export function processCpuMs (pid: number): number {
+/**
+ * CPU ms of a process so far (utime + stime of every thread, exited ones too), from /proc; with
+ * `children`, also its reaped children's (cutime + cstime). Throws when the process is gone.
+ */
+export function processCpuMs (pid: number, children = false): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  // After the command name (which may hold spaces and parentheses): field 3 on; utime and stime
-  // are fields 14 and 15, in clock ticks (USER_HZ: 100 on Linux).
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10
+  // After the command name (which may hold spaces and parentheses): field 3 on; utime, stime,
+  // cutime and cstime are fields 14 to 17, in clock ticks (USER_HZ: 100 on Linux).
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) * 10
 }
 
 export interface CpuPerJob {

@@ -5,25 +5,19 @@
  * PHASE_CPU_PROF=dir writes a V8 CPU profile of every process into dir.
  */
 import { readFile } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { NodeService } from '../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient } from '../services/core/rpc/src/index.ts'
 import { contentHash } from '../services/core/protocol/src/hash-node.ts'
 import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
+import { processCpuMs } from './cpu-per-job.ts'
 
 const JOBS = Number(process.argv[2] ?? 5000)
 const EXECUTORS = Number(process.argv[3] ?? 2)
 const IN_FLIGHT = Number(process.argv[4] ?? 64)
-const TICK_US = 1e6 / 100 // USER_HZ
-
 /** utime + stime of a process, µs. */
-function cpuUs (pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US
-}
+const cpuUs = (pid: number): number => processCpuMs(pid) * 1000
 
 const enc = new TextEncoder()
 const hello = new Uint8Array(await readFile(join(ROOT, 'examples/hello/hello.wasm')))

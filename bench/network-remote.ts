@@ -6,7 +6,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { NodeService } from '../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
 import { createGrpcClient, type GrpcClient } from '../services/core/rpc/src/index.ts'
@@ -20,6 +19,7 @@ import { ROOT, startTestNode, type TestNode } from '../test/helpers/node-harness
 import { LISTEN, bareHost, bareEcho, type Transport } from './network-floor.ts'
 import { timeSeq, median, percentile, fmtMs, printTable, type Row } from './stats.ts'
 import { streamedClient } from './streamed.ts'
+import { processCpuMs } from './cpu-per-job.ts'
 
 /**
  * Every figure is taken in the same loop, one sample of each per round (remote job, bare round
@@ -50,16 +50,6 @@ export interface RemoteFigures {
 }
 
 const enc = new TextEncoder()
-/** Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux). */
-const USER_HZ = 100
-
-/** CPU time (user + system) of `pid` so far, ms. */
-function cpuMs (pid: number): number {
-  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / USER_HZ
-}
 
 type Client = GrpcClient<typeof NodeService>
 
@@ -117,10 +107,10 @@ export async function remoteJobFigures (transport: Transport, module: Uint8Array
       const pidA = a.procs.get('discovery')!.child.pid!
       const pidB = b.procs.get('discovery')!.child.pid!
       const cpuOf = async (fn: () => Promise<unknown>): Promise<[number, number]> => {
-        const a0 = cpuMs(pidA)
-        const b0 = cpuMs(pidB)
+        const a0 = processCpuMs(pidA)
+        const b0 = processCpuMs(pidB)
         for (let i = 0; i < n; i++) await fn()
-        return [(cpuMs(pidA) - a0) / n, (cpuMs(pidB) - b0) / n]
+        return [(processCpuMs(pidA) - a0) / n, (processCpuMs(pidB) - b0) / n]
       }
       checkA(warmup + n)
       checkB(warmup + n)

@@ -10,7 +10,6 @@
  * --p2p: the network on, as a default configuration has it (libp2p loaded and started), on
  * loopback only (TCP and QUIC on 127.0.0.1, no mDNS, no bootstrap peers).
  */
-import { readFileSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { NodeService } from '../services/core/rpc/src/gen/phase/node/v1/node_pb.js'
@@ -20,20 +19,15 @@ import { loadavg } from 'node:os'
 import { nodeFolder } from '../test/helpers/pm2-node.ts'
 import { launchPlasmd } from './plasmd-launch.ts'
 import { median } from './stats.ts'
+import { processCpuMs } from './cpu-per-job.ts'
 
 type Marks = Map<string, number>
 
 const hello = new Uint8Array(await readFile(new URL('../examples/hello/hello.wasm', import.meta.url)))
 
-const TICK_MS = 10 // USER_HZ 100
-/** utime + stime (and the reaped children's, with `children`) of `pid`, in ms. */
+/** utime + stime (and the reaped children's, with `children`) of `pid`, in ms; undefined once it is gone. */
 function cpuMs (pid: number, children: boolean): number | undefined {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-    // Fields after the command: state is [0], utime [11], stime [12], cutime [13], cstime [14].
-    const ticks = Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)
-    return ticks * TICK_MS
-  } catch { return undefined }
+  try { return processCpuMs(pid, children) } catch { return undefined }
 }
 
 async function once (env: Record<string, string>): Promise<Marks> {
