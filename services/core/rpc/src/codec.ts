@@ -125,7 +125,6 @@ function tagCode (no: number, wt: number): { size: number, write: string } {
 
 const q = (s: string): string => JSON.stringify(s)
 
-/** The runtime the compiled code calls (kept small and monomorphic). */
 /** Buffer's own latin1 decoder (what `buf.toString('latin1', s, e)` runs); takes any Uint8Array. */
 const nativeLatin1 = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
 /** Not in Node's documented API: without it, the codes as one call's arguments (also one flat string). */
@@ -133,6 +132,7 @@ const latin1Slice: (this: Uint8Array, start: number, end: number) => string = ty
   ? nativeLatin1
   : function (this: Uint8Array, start: number, end: number) { return String.fromCharCode.apply(null, this.subarray(start, end) as unknown as number[]) }
 
+/** The runtime the compiled code calls (kept small and monomorphic). */
 const rt = (() => {
   const f64 = new Float64Array(1)
   const f32 = new Float32Array(1)
