@@ -5,6 +5,7 @@ import vm from 'node:vm'
 import { canonicalize, canonicalBytes, plainCanonical } from '../../services/core/protocol/src/canonical.ts'
 import { contentHash, HASH_PATTERN, useNativeSha256 } from '../../services/core/protocol/src/hash.ts'
 import { contentHash as contentHashNode } from '../../services/core/protocol/src/hash-node.ts'
+import { prng } from '../helpers/prng.ts'
 
 /** A float64 from its IEEE 754 bit pattern (RFC 8785 Appendix B lists numbers this way). */
 function float (hex: string): number {
@@ -78,14 +79,8 @@ describe('canonicalize: the fast path for plain data against the library', () =>
     try { return canonicalize(value) } catch (err) { expect(err).toBeInstanceOf(TypeError); return 'throws' }
   }
   const chars = ['a', 'Z', '0', '"', '\\', '/', '\n', '\u0000', '\u001f', '\u007f', 'é', '€', '\u2028', '\ufb33', '\ud83d\ude00', '\ud800', '\udc00', ' ']
-  // Seeded (mulberry32), so a failure names its seed and value and can be run again.
-  let seed = 0x9e3779b9
-  const random = (): number => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  // Seeded, so a failure (it names the value) happens again on the next run.
+  const random = prng(0x9e3779b9)
   const rand = (n: number): number => Math.floor(random() * n)
   /** `expect(actual).toBe(expected)`, naming the value when it fails. */
   const same = (actual: unknown, expected: unknown, value: unknown): void => {

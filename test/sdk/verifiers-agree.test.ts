@@ -22,6 +22,7 @@ import { verify as sdkVerify } from '../../sdk/ts/src/index.ts'
 import { MANIFEST, VECTORS_FILE } from '../vectors/generate.ts'
 import { ROOT } from '../helpers/node-harness.ts'
 import { figure } from '../helpers/figures.ts'
+import { prng } from '../helpers/prng.ts'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { signCapability, verifyCapability } from '../../services/core/protocol/src/crypto/capability.ts'
@@ -40,16 +41,6 @@ const vectors = JSON.parse(readFileSync(VECTORS_FILE, 'utf8')) as { cases: Case[
 const RESPELLINGS_PER_VALID_CASE = 60
 /** CLI runs are whole processes (~0.8 s each): every vector, and this many respellings. */
 const CLI_RESPELLINGS = 12
-
-/** mulberry32: a small seeded PRNG, so every run checks the same respellings. */
-function prng (seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * One non-canonical spelling of canonical receipt text `text` (whose document is `doc`). Each
