@@ -1,6 +1,7 @@
 /**
  * Where a warm local job's CPU goes, process by process: the node's (discovery, each executor,
- * the signer) beside the bare shape's (front, exec, sign; shape-chain.ts), and the client's own,
+ * the signer) beside the bare shape's (front, exec, sign; shape-chain.ts) and the guarded
+ * shape's (the bare one doing the guarantees' work in plain code), and the client's own,
  * for jobs sent one at a time on each one's stream. CPU (user + system, every thread: the
  * executors' worker threads, V8's GC helpers) is what a busy machine moves least, and on a job
  * sent one at a time it is what the latency is made of: the gap between the two columns is the
@@ -36,18 +37,17 @@ export interface CpuPerJob {
 export interface JobSide { pids: ReadonlyArray<[string, number]>, call: () => Promise<unknown> }
 
 /**
- * CPU per job of two sides (the node, the bare shape), their jobs sent in turns — `rounds`
- * blocks of `n / rounds` jobs each, A B A B… — so a machine whose speed drifts moves both alike.
- * Each side's processes are read before its first block and after the last (what they do after
- * a block — an idle-time collection, a log write — counts for them; /proc's 10 ms tick over
- * `n` jobs: ±10 ms / n, ±5 µs a job at n = 2,000); the client, shared by both, is read around
- * each block (process.cpuUsage, µs).
+ * CPU per job of several sides (the node, the bare shape, …), their jobs sent in turns —
+ * `rounds` blocks of `n / rounds` jobs each, A B C A B C… — so a machine whose speed drifts
+ * moves all alike. Each side's processes are read before its first block and after the last
+ * (what they do after a block — an idle-time collection, a log write — counts for them; /proc's
+ * 10 ms tick over `n` jobs: ±10 ms / n, ±5 µs a job at n = 2,000); the client, shared by all,
+ * is read around each block (process.cpuUsage, µs).
  */
-export async function cpuPerJobInTurns (a: JobSide, b: JobSide, n: number, rounds = 4): Promise<[CpuPerJob, CpuPerJob]> {
+export async function cpuPerJobInTurns (sides: readonly JobSide[], n: number, rounds = 4): Promise<CpuPerJob[]> {
   const per = Math.ceil(n / rounds)
-  const sides = [a, b]
   const before = sides.map((s) => s.pids.map(([, pid]) => processCpuMs(pid)))
-  const client = [0, 0]
+  const client = sides.map(() => 0)
   for (let r = 0; r < rounds; r++) {
     for (const [i, side] of sides.entries()) {
       const self = process.cpuUsage()
@@ -57,12 +57,11 @@ export async function cpuPerJobInTurns (a: JobSide, b: JobSide, n: number, round
     }
   }
   const jobs = per * rounds
-  const out = sides.map((side, i): CpuPerJob => ({
+  return sides.map((side, i): CpuPerJob => ({
     processes: side.pids.map(([name, pid], k) => [name, (processCpuMs(pid) - before[i]![k]!) * 1000 / jobs]),
     client: client[i]! / jobs,
     jobs
   }))
-  return [out[0]!, out[1]!]
 }
 
 /** "discovery 867 · executor-0 847 · … · client 243 = 2513 µs". */

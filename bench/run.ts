@@ -13,9 +13,9 @@ import { verifyReceipt } from '../services/core/protocol/src/crypto/verify.ts'
 import { RECEIPT_DOMAIN, signingBytes } from '../services/core/protocol/src/crypto/domain.ts'
 import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareColdRun, bareWorkerRoundTrips } from './floors.ts'
-import { startShapeChain } from './shape-chain.ts'
+import { startGuardedChain, startShapeChain } from './shape-chain.ts'
 import { streamedClient, timeLocalPaths } from './streamed.ts'
-import { cpuPerJobInTurns, formatCpu, total } from './cpu-per-job.ts'
+import { cpuPerJobInTurns, formatCpu, total, type CpuPerJob } from './cpu-per-job.ts'
 import { median, percentile, printTable, fmtMs, type Row } from './stats.ts'
 import { kernelRows } from './kernels.ts'
 import { runtimeRows } from './runtimes.ts'
@@ -57,14 +57,15 @@ const workerFloor = median(await bareWorkerRoundTrips(N))
 process.stderr.write('warm latency…\n')
 {
   const bareChain = await startShapeChain(join(ROOT, 'examples/hello/hello.wasm'))
-  // The chain's processes are stopped whatever happens to the node.
-  const node = await startTestNode({ executors: 2 }).catch(async (err: unknown) => { await bareChain.stop(); throw err })
+  const guarded = await startGuardedChain(join(ROOT, 'examples/hello/hello.wasm'), () => manifest()).catch(async (err: unknown) => { await bareChain.stop(); throw err })
+  // The chains' processes are stopped whatever happens to the node.
+  const node = await startTestNode({ executors: 2 }).catch(async (err: unknown) => { await Promise.allSettled([bareChain.stop(), guarded.stop()]); throw err })
   const client = createGrpcClient(NodeService, node.grpc, { maxMessageBytes: 256 << 20 })
   // As PhaseClient sends jobs: messages on one SubmitJobStream, no HTTP/2 stream per job.
   const streamed = streamedClient(node.grpc)
   try {
     // The bare shape and the node's two paths in turns (streamed.ts timeLocalPaths).
-    const { chain, chainStream, unary: warm, stream: onStream } = await timeLocalPaths(bareChain, client, streamed, () => ({ manifestJson: manifest() }), hello, N, 200)
+    const { chain, chainStream, unary: warm, stream: onStream, guarded: guardedStream } = await timeLocalPaths(bareChain, client, streamed, () => ({ manifestJson: manifest() }), hello, N, 200, guarded)
     const floor = grpcFloor + wasmFloor
     row('warm job p50 (gRPC API, signed, hash only)', fmtMs(median(warm)), fmtMs(floor), `${(median(warm) / floor).toFixed(1)}×`, '≤ 1 ms')
     row('warm job p99', fmtMs(percentile(warm, 99)), '', '', '≤ 3 ms')
@@ -81,14 +82,23 @@ process.stderr.write('warm latency…\n')
     // cheaper client hop: ~0.7 ms less than a grpc-js unary call in the bare shape on this host).
     row('warm job on SubmitJobStream (as PhaseClient), p50 beside the bare shape on a stream', fmtMs(median(onStream)), fmtMs(median(chainStream)), `${(median(onStream) / median(chainStream)).toFixed(2)}×`, '≤ 1 ms, ≤ 1.3×')
     row('  p99 beside the bare shape\'s p99 on a stream', fmtMs(percentile(onStream, 99)), fmtMs(percentile(chainStream, 99)), `${(percentile(onStream, 99) / percentile(chainStream, 99)).toFixed(2)}×`, '≤ 3 ms')
+    // The same shape doing the guarantees' per-job work in plain code (shape-chain.ts
+    // startGuardedChain): what keeping every guarantee costs on this shape, apart from how the
+    // node is built — the bare floor times this ratio is where a node built without waste
+    // would be; the node beside it is the node's own overhead.
+    row('  guarded shape on a stream (guarantees\' work in plain code), p50 beside the bare shape', fmtMs(median(guardedStream!)), fmtMs(median(chainStream)), `${(median(guardedStream!) / median(chainStream)).toFixed(2)}×`, '')
+    row('  node on SubmitJobStream, p50 beside the guarded shape', fmtMs(median(onStream)), fmtMs(median(guardedStream!)), `${(median(onStream) / median(guardedStream!)).toFixed(2)}×`, '')
     // Where the gap is: CPU per job in each process, the node's beside the bare shape's
     // (cpu-per-job.ts; sent one at a time, a job's latency is mostly this CPU, process after process).
-    const [nodeCpu, chainCpu] = await cpuPerJobInTurns(
+    const [nodeCpu, guardedCpu, chainCpu] = await cpuPerJobInTurns([
       { pids: [...node.procs].map(([name, p]) => [name, p.child.pid!]), call: async () => await streamed.client.submitJob({ manifestJson: manifest() }) },
-      { pids: bareChain.pids, call: async () => await bareChain.streamCall() }, quick ? 2000 : 4000)
+      { pids: guarded.pids, call: async () => await guarded.streamCall() },
+      { pids: bareChain.pids, call: async () => await bareChain.streamCall() }], quick ? 2000 : 4000) as [CpuPerJob, CpuPerJob, CpuPerJob]
     // Every one of those node jobs went on the stream (a refusal would measure the unary call).
     streamed.check(2 + 200 + onStream.length + nodeCpu.jobs)
     row('  CPU per job on a stream, by process (µs): node', formatCpu(nodeCpu), `bare shape: ${formatCpu(chainCpu)}`, `${(total(nodeCpu) / total(chainCpu)).toFixed(2)}×`, '')
+    row('  guarded shape (guarantees\' work in plain code), CPU per job', formatCpu(guardedCpu), `bare shape: ${formatCpu(chainCpu)}`, `${(total(guardedCpu) / total(chainCpu)).toFixed(2)}×`, '')
+    row('  node beside the guarded shape, CPU per job', formatCpu(nodeCpu), `guarded: ${total(guardedCpu).toFixed(0)} µs`, `${(total(nodeCpu) / total(guardedCpu)).toFixed(2)}×`, '')
     const cold: number[] = []
     for (let i = 0; i < 20; i++) {
       const v = variant()
@@ -109,7 +119,7 @@ process.stderr.write('warm latency…\n')
   } finally {
     streamed.client.close()
     client.close()
-    await Promise.allSettled([node.stop(), bareChain.stop()])
+    await Promise.allSettled([node.stop(), bareChain.stop(), guarded.stop()])
   }
 }
 

@@ -28,8 +28,22 @@ export interface ShapeChain {
   stop: () => Promise<void>
 }
 
-/** The bare shape's three processes, started and checked (its first answer is the module's output). */
-export async function startShapeChain (modulePath: string): Promise<ShapeChain> {
+/** The guarded shape's signing key (a bench key from a fixed seed) and the PeerId its receipts name. */
+export const GUARDED_SEED = new Uint8Array(32).fill(7)
+export const GUARDED_PEER_ID = '12D3KooWGzh6Jm8xGzN2jQhL8RkdbFJ1HE1nZHD1mS8o8uZGw4eD'
+
+interface ShapeProcesses {
+  sock: (name: string) => string
+  dir: string
+  client: grpc.Client
+  pids: Array<[string, number]>
+  /** Starts one process of shape-chain-proc.ts and waits for its "ready". */
+  start: (args: readonly string[]) => Promise<void>
+  stop: (stream?: IdStream) => Promise<void>
+}
+
+/** A directory for the sockets, the client to the front, and the processes' start and stop. */
+async function shapeProcesses (): Promise<ShapeProcesses> {
   const dir = await mkdtemp(join(tmpdir(), 'phase-chain-'))
   const sock = (name: string): string => `unix:${join(dir, `${name}.sock`)}`
   const children: ChildProcess[] = []
@@ -37,16 +51,14 @@ export async function startShapeChain (modulePath: string): Promise<ShapeChain> 
   const start = async (args: readonly string[]): Promise<void> => {
     const child = spawn(process.execPath, [...args], { env: { ...process.env, ...MALLOC_ENV }, stdio: ['ignore', 'pipe', 'inherit'] })
     children.push(child)
-    pids.push([args[args.indexOf(script) + 1]!, child.pid!])
+    pids.push([args[args.indexOf(SCRIPT) + 1]!, child.pid!])
     await new Promise<void>((resolve, reject) => {
       child.stdout!.once('data', () => resolve())
       child.once('exit', (code) => reject(new Error(`shape process exited with ${code}`)))
     })
   }
-  const script = new URL('./shape-chain-proc.ts', import.meta.url).pathname
   const client = new grpc.Client(sock('front'), grpc.credentials.createInsecure())
-  let stream: IdStream | undefined
-  const stop = async (): Promise<void> => {
+  const stop = async (stream?: IdStream): Promise<void> => {
     stream?.end()
     client.close()
     await Promise.all(children.reverse().map(async (c) => {
@@ -56,10 +68,20 @@ export async function startShapeChain (modulePath: string): Promise<ShapeChain> 
     }))
     await rm(dir, { recursive: true, force: true })
   }
+  return { sock, dir, client, pids, start, stop }
+}
+
+const SCRIPT = new URL('./shape-chain-proc.ts', import.meta.url).pathname
+
+/** The bare shape's three processes, started and checked (its first answer is the module's output). */
+export async function startShapeChain (modulePath: string): Promise<ShapeChain> {
+  const { sock, client, pids, start, stop: stopAll } = await shapeProcesses()
+  let stream: IdStream | undefined
+  const stop = async (): Promise<void> => await stopAll(stream)
   try {
-    await start([...EXECUTOR_NODE_ARGS, script, 'exec', sock('exec'), modulePath])
-    await start([...V8_FLAGS, script, 'sign', sock('sign')])
-    await start([...V8_FLAGS, script, 'front', sock('front'), sock('exec'), sock('sign')])
+    await start([...EXECUTOR_NODE_ARGS, SCRIPT, 'exec', sock('exec'), modulePath])
+    await start([...V8_FLAGS, SCRIPT, 'sign', sock('sign')])
+    await start([...V8_FLAGS, SCRIPT, 'front', sock('front'), sock('exec'), sock('sign')])
     const payload = Buffer.from('Hello, World')
     const call = async (): Promise<Buffer> => await new Promise((resolve, reject) => {
       client.makeUnaryRequest('/bench.Chain/Submit', passthrough, passthrough, payload, (e, out) => e != null ? reject(e) : resolve(out!))
@@ -75,6 +97,46 @@ export async function startShapeChain (modulePath: string): Promise<ShapeChain> 
       if (answer.length <= 64 || !output.includes('dlroW ,olleH')) throw new Error(`the bare shape answered ${JSON.stringify(output)}: not the module's output`)
     }
     return { call, streamCall, pids, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+export interface GuardedChain {
+  /** One job on the front's stream: a fresh manifest out; stdout and the signed receipt back. */
+  streamCall: () => Promise<Buffer>
+  /** The three processes' pids, by role: exec, gsign, gfront. */
+  pids: Array<[string, number]>
+  stop: () => Promise<void>
+}
+
+/**
+ * The bare shape doing, in plain code, the per-job work the node's guarantees need
+ * (shape-chain-proc.ts gfront and gsign: the manifest's schema check, job id and replay check,
+ * the receipt built, schema-checked, canonicalized, signed and logged), the executor as bare:
+ * what the guarantees cost on this shape, apart from how the node is built. `manifest` gives
+ * each job's manifest JSON (a fresh nonce each time: the front refuses a replay). Its first
+ * answer is checked: the module's output, and a receipt that verifies over it.
+ */
+export async function startGuardedChain (modulePath: string, manifest: () => Uint8Array): Promise<GuardedChain> {
+  const { sock, client, pids, dir, start, stop: stopAll } = await shapeProcesses()
+  let stream: IdStream | undefined
+  const stop = async (): Promise<void> => await stopAll(stream)
+  try {
+    await start([...EXECUTOR_NODE_ARGS, SCRIPT, 'exec', sock('exec'), modulePath])
+    await start([...V8_FLAGS, SCRIPT, 'gsign', sock('sign'), dir])
+    await start([...V8_FLAGS, SCRIPT, 'gfront', sock('front'), sock('exec'), sock('sign')])
+    const s = idStream(client)
+    stream = s
+    const streamCall = async (): Promise<Buffer> => await s.call(Buffer.from(manifest()))
+    const answer = await streamCall()
+    const stdout = answer.subarray(4, 4 + answer.readUInt32BE(0))
+    const { verifyReceiptNode } = await import('../services/core/protocol/src/crypto/verify-node.ts')
+    const { createReceiptSigner } = await import('../services/core/protocol/src/crypto/sign.ts')
+    if (!stdout.toString().includes('dlroW ,olleH')) throw new Error(`the guarded shape answered ${JSON.stringify(stdout.toString())}: not the module's output`)
+    verifyReceiptNode(answer.subarray(4 + stdout.byteLength), { publicKey: createReceiptSigner(GUARDED_SEED).publicKey, peerId: GUARDED_PEER_ID, outputs: { stdout, stderr: new Uint8Array() } })
+    return { streamCall, pids, stop }
   } catch (err) {
     await stop()
     throw err
