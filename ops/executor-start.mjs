@@ -10,6 +10,7 @@
  */
 import { existsSync } from 'node:fs'
 import { enableCompileCache } from 'node:module'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -27,4 +28,34 @@ if (dir !== undefined && dir !== '') {
   while (existsSync(filling) && Date.now() < deadline) await sleep(POLL_MS)
   enableCompileCache(dir)
 }
+
+/**
+ * Executors after the first start one after another (issue 11, start-up): a node's processes
+ * load at once and start-up is CPU-bound (bench/startup-timeline.ts: ~3.3 s of CPU to the first
+ * job on 2 cores, discovery the last ready), and the first job needs one executor, not all. So
+ * executor N loads once executor N-1 answers on its socket (the previous one's load has left the
+ * CPU to discovery and the signer), or after STAGGER_WAIT_MS whatever happened to it (crashed,
+ * or still compiling): never held back longer. A restarted executor finds the one before it
+ * answering and loads at once. PHASE_EXECUTOR_STAGGER_MS sets the bound (tests; 0: no wait).
+ */
+const STAGGER_WAIT_MS = /^[0-9]{1,6}$/.test(process.env.PHASE_EXECUTOR_STAGGER_MS ?? '') ? Number(process.env.PHASE_EXECUTOR_STAGGER_MS) : 3000
+const raw = process.env.PHASE_EXECUTOR_INDEX ?? process.env.NODE_APP_INSTANCE ?? '0'
+const index = /^[0-9]{1,3}$/.test(raw) ? Number(raw) : 0
+const runtimeDir = process.env.PHASE_RUNTIME_DIR
+if (index > 0 && runtimeDir !== undefined && runtimeDir !== '') {
+  // services/core/process/src/config.ts executorAddress (this file cannot load TypeScript).
+  const previous = join(runtimeDir, 'executors', `executor-${index - 1}.sock`)
+  const deadline = Date.now() + STAGGER_WAIT_MS
+  while (Date.now() < deadline && !(await answers(previous))) await sleep(POLL_MS)
+}
+
+/** True when something accepts a connection on the unix socket `path` (a stale file does not). */
+async function answers (path) {
+  return await new Promise((resolve) => {
+    const socket = connect({ path })
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => { socket.destroy(); resolve(false) })
+  })
+}
+
 await import('../services/executor/src/main.ts')
