@@ -1,13 +1,15 @@
 /**
  * Where a warm local job's CPU goes, process by process: the node's (discovery, each executor,
  * the signer) beside the bare shape's (front, exec, sign; shape-chain.ts) and the guarded
- * shape's (the bare one doing the guarantees' work in plain code), and the client's own,
- * for jobs sent one at a time on each one's stream. CPU (user + system, every thread: the
- * executors' worker threads, V8's GC helpers) is what a busy machine moves least, and on a job
- * sent one at a time it is what the latency is made of: the gap between the two columns is the
- * node's own work, per process, not the shape's. The node's client figure includes building each
- * job's manifest (a fresh nonce, JSON), as a real client does; the bare shape's client sends
- * the same bytes every time.
+ * shape's (gfront, exec, gsign: the bare one doing discovery's and the signer's guarantee work
+ * in plain code), and the client's own, for jobs sent one at a time on each one's stream. CPU
+ * (user + system, every thread: the executors' worker threads, V8's GC helpers) is what a busy
+ * machine moves least, and on a job sent one at a time it is what the latency is made of: the
+ * gap between the node's column and the bare shape's is the node's work, per process, not the
+ * shape's; beside the guarded shape's, process by process, it is the node's own beyond those
+ * guarantees' arithmetic. The node's and the guarded shape's client figures include building
+ * each job's manifest (a fresh nonce, JSON), as a real client does; the bare shape's client
+ * sends the same bytes every time.
  */
 import { readFileSync } from 'node:fs'
 import { timeSeq } from './stats.ts'

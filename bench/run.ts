@@ -82,11 +82,12 @@ process.stderr.write('warm latency…\n')
     // cheaper client hop: ~0.7 ms less than a grpc-js unary call in the bare shape on this host).
     row('warm job on SubmitJobStream (as PhaseClient), p50 beside the bare shape on a stream', fmtMs(median(onStream)), fmtMs(median(chainStream)), `${(median(onStream) / median(chainStream)).toFixed(2)}×`, '≤ 1 ms, ≤ 1.3×')
     row('  p99 beside the bare shape\'s p99 on a stream', fmtMs(percentile(onStream, 99)), fmtMs(percentile(chainStream, 99)), `${(percentile(onStream, 99) / percentile(chainStream, 99)).toFixed(2)}×`, '≤ 3 ms')
-    // The same shape doing the guarantees' per-job work in plain code (shape-chain.ts
-    // startGuardedChain): what keeping every guarantee costs on this shape, apart from how the
-    // node is built — the bare floor times this ratio is where a node built without waste
-    // would be; the node beside it is the node's own overhead.
-    row('  guarded shape on a stream (guarantees\' work in plain code), p50 beside the bare shape', fmtMs(median(guardedStream!)), fmtMs(median(chainStream)), `${(median(guardedStream!) / median(chainStream)).toFixed(2)}×`, '')
+    // The same shape doing discovery's and the signer's per-job guarantee work in plain code
+    // (shape-chain.ts startGuardedChain; the executor bare): a lower bound of what keeping those
+    // guarantees costs on this shape, apart from how the node is built. The node beside it is
+    // the node's own overhead plus the executor's guarantees; the CPU rows split it by process
+    // (discovery beside gfront, the signer beside gsign are like with like).
+    row('  guarded shape on a stream (discovery\'s and the signer\'s guarantee work in plain code), p50 beside the bare shape', fmtMs(median(guardedStream!)), fmtMs(median(chainStream)), `${(median(guardedStream!) / median(chainStream)).toFixed(2)}×`, '')
     row('  node on SubmitJobStream, p50 beside the guarded shape', fmtMs(median(onStream)), fmtMs(median(guardedStream!)), `${(median(onStream) / median(guardedStream!)).toFixed(2)}×`, '')
     // Where the gap is: CPU per job in each process, the node's beside the bare shape's
     // (cpu-per-job.ts; sent one at a time, a job's latency is mostly this CPU, process after process).
@@ -97,7 +98,7 @@ process.stderr.write('warm latency…\n')
     // Every one of those node jobs went on the stream (a refusal would measure the unary call).
     streamed.check(2 + 200 + onStream.length + nodeCpu.jobs)
     row('  CPU per job on a stream, by process (µs): node', formatCpu(nodeCpu), `bare shape: ${formatCpu(chainCpu)}`, `${(total(nodeCpu) / total(chainCpu)).toFixed(2)}×`, '')
-    row('  guarded shape (guarantees\' work in plain code), CPU per job', formatCpu(guardedCpu), `bare shape: ${formatCpu(chainCpu)}`, `${(total(guardedCpu) / total(chainCpu)).toFixed(2)}×`, '')
+    row('  guarded shape (discovery\'s and the signer\'s guarantee work in plain code), CPU per job', formatCpu(guardedCpu), `bare shape: ${formatCpu(chainCpu)}`, `${(total(guardedCpu) / total(chainCpu)).toFixed(2)}×`, '')
     row('  node beside the guarded shape, CPU per job', formatCpu(nodeCpu), `guarded: ${total(guardedCpu).toFixed(0)} µs`, `${(total(nodeCpu) / total(guardedCpu)).toFixed(2)}×`, '')
     const cold: number[] = []
     for (let i = 0; i < 20; i++) {

@@ -15,16 +15,20 @@
  *     args, then the job id), the unsigned receipt built from the answer (stdout and stderr
  *     hashes) and sent to the signer as JSON; the answer is stdout's length, stdout, the receipt;
  *   gsign <address> <dir>: each message is an unsigned receipt (JSON bytes): parsed, checked
- *     and signed by the protocol's receipt signer (schema, its own key, JCS, Ed25519), a log
- *     line (the receipt log's entry, chained by hash) written with writeSync to <dir> before the
- *     answer (fdatasync every 100 ms, as the signer's default); answered with the receipt's bytes.
+ *     and signed by the protocol's receipt signer (schema, its own key, JCS, Ed25519), refused
+ *     if its job id was signed before, a log line (the receipt log's entry, chained by the hash
+ *     of the line before) written with writeSync to <dir> before the answer (fdatasync on the
+ *     thread pool every 100 ms, the signer's default; no signed heads, no segment rotation);
+ *     answered with the receipt's bytes.
+ *   The executor stays the bare one: the executor's own guarantees (memory, time and output
+ *   caps, CPU time, stderr) are not in this shape, only discovery's and the signer's.
  *   Both derive the signer's key from GUARDED_SEED (the front names it in each receipt).
  * Messages on the streams carry a 4-byte call id, as the node's multiplexed streams do (rpc/mux.ts).
  * Prints "ready" when serving; exits on SIGTERM.
  */
 import * as grpc from '@grpc/grpc-js'
 import { generateKeyPairSync, sign } from 'node:crypto'
-import { fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { fdatasync, openSync, readFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { CHAIN_STREAM_PATH, idStream, passthrough } from './id-stream.ts'
@@ -102,7 +106,7 @@ process.on('SIGTERM', () => { server.forceShutdown(); process.exit(0) })
 
 /** The guarded roles; the protocol's code is loaded only by them (the bare roles stay bare). */
 async function guarded (which: 'gfront' | 'gsign'): Promise<void> {
-  const [{ GUARDED_SEED, GUARDED_PEER_ID }, { parseManifest, canonicalBytes, inputsHashOf }, { contentHash }, { createReceiptSigner }, { encodeReceiptEntry, receiptHash, GENESIS_PREV }] = await Promise.all([
+  const [{ GUARDED_SEED, GUARDED_PEER_ID }, { parseManifest, canonicalBytes, inputsHashOf }, { contentHash }, { createReceiptSigner }, { encodeReceiptEntry, entryHash, receiptHash, GENESIS_PREV }] = await Promise.all([
     import('./shape-chain.ts'),
     import('../services/core/protocol/src/index.ts'),
     import('../services/core/protocol/src/hash-node.ts'),
@@ -151,7 +155,16 @@ async function guarded (which: 'gfront' | 'gsign'): Promise<void> {
     streamServer((payload, reply) => { void job(payload).then(reply) })
   } else {
     const fd = openSync(join(rest[0]!, 'receipts.log'), 'a')
-    setInterval(() => fdatasyncSync(fd), 100).unref()
+    // As the signer's log (receipt-log/writer.ts): fdatasync on the thread pool every 100 ms when
+    // something was written since the last, one at a time.
+    let unsynced = false
+    let syncing = false
+    setInterval(() => {
+      if (!unsynced || syncing) return
+      unsynced = false
+      syncing = true
+      fdatasync(fd, (err) => { syncing = false; if (err !== null) throw err })
+    }, 100).unref()
     const decoder = new TextDecoder('utf-8', { fatal: true })
     // The log's index of job ids (the signer's refusal to sign two receipts for one id), bounded.
     const index = new Map<string, string>()
@@ -168,7 +181,9 @@ async function guarded (which: 'gfront' | 'gsign'): Promise<void> {
       line.set(entry)
       line[entry.byteLength] = 0x0a
       writeSync(fd, line)
-      prev = hash
+      unsynced = true
+      // The log is a hash chain over its lines, as the signer's.
+      prev = entryHash(entry)
       reply(Buffer.from(canonical.buffer, canonical.byteOffset, canonical.byteLength))
     })
   }

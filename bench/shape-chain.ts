@@ -112,10 +112,11 @@ export interface GuardedChain {
 }
 
 /**
- * The bare shape doing, in plain code, the per-job work the node's guarantees need
- * (shape-chain-proc.ts gfront and gsign: the manifest's schema check, job id and replay check,
- * the receipt built, schema-checked, canonicalized, signed and logged), the executor as bare:
- * what the guarantees cost on this shape, apart from how the node is built. `manifest` gives
+ * The bare shape doing, in plain code, the per-job work discovery's and the signer's guarantees
+ * need (shape-chain-proc.ts gfront and gsign: the manifest's schema check, job id and replay
+ * check, the receipt built, schema-checked, canonicalized, signed and logged), the executor as
+ * bare (its own caps and CPU accounting are not in it): what those guarantees cost on this
+ * shape, apart from how the node is built — a lower bound. `manifest` gives
  * each job's manifest JSON (a fresh nonce each time: the front refuses a replay). Its first
  * answer is checked: the module's output, and a receipt that verifies over it.
  */
@@ -130,12 +131,25 @@ export async function startGuardedChain (modulePath: string, manifest: () => Uin
     const s = idStream(client)
     stream = s
     const streamCall = async (): Promise<Buffer> => await s.call(Buffer.from(manifest()))
-    const answer = await streamCall()
+    // The first answer: the module's output, and a receipt over it and over this very job (its
+    // id, nonce, module and inputs as the node's would name them), signed by the shape's key.
+    const [{ verifyReceiptNode }, { createReceiptSigner }, { parseManifest, canonicalBytes, inputsHashOf }, { contentHash }] = await Promise.all([
+      import('../services/core/protocol/src/crypto/verify-node.ts'),
+      import('../services/core/protocol/src/crypto/sign.ts'),
+      import('../services/core/protocol/src/index.ts'),
+      import('../services/core/protocol/src/hash-node.ts')
+    ])
+    const first = manifest()
+    const answer = await s.call(Buffer.from(first))
     const stdout = answer.subarray(4, 4 + answer.readUInt32BE(0))
-    const { verifyReceiptNode } = await import('../services/core/protocol/src/crypto/verify-node.ts')
-    const { createReceiptSigner } = await import('../services/core/protocol/src/crypto/sign.ts')
     if (!stdout.toString().includes('dlroW ,olleH')) throw new Error(`the guarded shape answered ${JSON.stringify(stdout.toString())}: not the module's output`)
-    verifyReceiptNode(answer.subarray(4 + stdout.byteLength), { publicKey: createReceiptSigner(GUARDED_SEED).publicKey, peerId: GUARDED_PEER_ID, outputs: { stdout, stderr: new Uint8Array() } })
+    const m = parseManifest(first)
+    verifyReceiptNode(answer.subarray(4 + stdout.byteLength), {
+      publicKey: createReceiptSigner(GUARDED_SEED).publicKey,
+      peerId: GUARDED_PEER_ID,
+      job: { jobId: contentHash(canonicalBytes(m)), nonce: m.nonce, moduleHash: m.module_hash, inputsHash: inputsHashOf(m, contentHash) },
+      outputs: { stdout, stderr: new Uint8Array() }
+    })
     return { streamCall, pids, stop }
   } catch (err) {
     await stop()

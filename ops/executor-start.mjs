@@ -24,8 +24,8 @@ const POLL_MS = 20
 const dir = process.env.NODE_COMPILE_CACHE
 if (dir !== undefined && dir !== '') {
   const filling = join(dir, FILLING_FILE)
-  const deadline = Date.now() + WAIT_MS
-  while (existsSync(filling) && Date.now() < deadline) await sleep(POLL_MS)
+  const deadline = performance.now() + WAIT_MS
+  while (existsSync(filling) && performance.now() < deadline) await sleep(POLL_MS)
   enableCompileCache(dir)
 }
 
@@ -41,12 +41,14 @@ if (dir !== undefined && dir !== '') {
 const STAGGER_WAIT_MS = /^[0-9]{1,6}$/.test(process.env.PHASE_EXECUTOR_STAGGER_MS ?? '') ? Number(process.env.PHASE_EXECUTOR_STAGGER_MS) : 3000
 const raw = process.env.PHASE_EXECUTOR_INDEX ?? process.env.NODE_APP_INSTANCE ?? '0'
 const index = /^[0-9]{1,3}$/.test(raw) ? Number(raw) : 0
+// ops/ecosystem.config.cjs gives every app the runtime folder; without it (an executor started
+// by hand) there is no wait.
 const runtimeDir = process.env.PHASE_RUNTIME_DIR
 if (index > 0 && runtimeDir !== undefined && runtimeDir !== '') {
   // services/core/process/src/config.ts executorAddress (this file cannot load TypeScript).
   const previous = join(runtimeDir, 'executors', `executor-${index - 1}.sock`)
-  const deadline = Date.now() + STAGGER_WAIT_MS
-  while (Date.now() < deadline && !(await answers(previous))) await sleep(POLL_MS)
+  const deadline = performance.now() + STAGGER_WAIT_MS
+  while (performance.now() < deadline && !(await answers(previous))) await sleep(POLL_MS)
 }
 
 /** True when something accepts a connection on the unix socket `path` (a stale file does not). */
