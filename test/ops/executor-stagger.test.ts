@@ -7,7 +7,8 @@
  * folder.
  *
  * That one waits is seen against another node's executor 0, which waits for nobody and does the
- * same work, started after it: when that one listens, the one under test would have too.
+ * same work, started after it: when that one listens, the one under test would have too
+ * (startHeld).
  */
 import { describe, it, expect, beforeAll, afterAll, afterEach } from '@jest/globals'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -90,14 +91,22 @@ describe('executors load one after another', () => {
     return { child, listening, isListening: () => up, expectSoon, lines }
   }
 
+  /**
+   * `index` of `node` started, held (a bound longer than the test); it still waits when another
+   * node's executor 0, started after it and held by nothing, listens.
+   */
+  async function startHeld (node: { env: Record<string, string> }, index: number, control: string): Promise<Started> {
+    const held = startExecutor(node.env, index, { PHASE_EXECUTOR_STAGGER_MS: FOREVER }, true)
+    await headStart()
+    await startExecutor(nodeFolder(control).env, 0).listening
+    expect(held.isListening()).toBe(false)
+    expect(held.child.exitCode).toBeNull()
+    return held
+  }
+
   it('executor 1 loads only once executor 0 answers on its socket', async () => {
     const node = nodeFolder('ordered')
-    const second = startExecutor(node.env, 1, { PHASE_EXECUTOR_STAGGER_MS: FOREVER }, true)
-    await headStart()
-    const other = startExecutor(nodeFolder('ordered-control').env, 0)
-    await other.listening
-    expect(second.isListening()).toBe(false)
-    expect(second.child.exitCode).toBeNull()
+    const second = await startHeld(node, 1, 'ordered-control')
     // Its own node's executor 0 comes up: executor 1 follows, on its own socket.
     const first = startExecutor(node.env, 0)
     await first.listening
@@ -111,11 +120,7 @@ describe('executors load one after another', () => {
     const first = startExecutor(node.env, 0)
     await first.listening
     // Executor 0 answers; executor 1 is not there.
-    const third = startExecutor(node.env, 2, { PHASE_EXECUTOR_STAGGER_MS: FOREVER }, true)
-    await headStart()
-    const other = startExecutor(nodeFolder('third-control').env, 0)
-    await other.listening
-    expect(third.isListening()).toBe(false)
+    const third = await startHeld(node, 2, 'third-control')
     const second = startExecutor(node.env, 1)
     await second.listening
     third.expectSoon()
@@ -134,12 +139,7 @@ describe('executors load one after another', () => {
     killed.kill('SIGKILL')
     await new Promise((resolve) => killed.once('exit', resolve))
     expect(existsSync(stale)).toBe(true)
-    const second = startExecutor(node.env, 1, { PHASE_EXECUTOR_STAGGER_MS: FOREVER }, true)
-    await headStart()
-    const other = startExecutor(nodeFolder('stale-control').env, 0)
-    await other.listening
-    expect(second.isListening()).toBe(false)
-    expect(second.child.exitCode).toBeNull()
+    await startHeld(node, 1, 'stale-control')
     // With a bound of 200 ms, an executor 1 whose executor 0 never comes loads anyway.
     const bounded = startExecutor(nodeFolder('bounded').env, 1, { PHASE_EXECUTOR_STAGGER_MS: '200' })
     await bounded.listening
