@@ -46,7 +46,7 @@ export interface JobSide { pids: ReadonlyArray<[string, number]>, call: () => Pr
  * 10 ms tick over `n` jobs: ±10 ms / n, ±5 µs a job at n = 2,000); the client, shared by all,
  * is read around each block (process.cpuUsage, µs).
  */
-export async function cpuPerJobInTurns (sides: readonly JobSide[], n: number, rounds = 4): Promise<CpuPerJob[]> {
+export async function cpuPerJobInTurns<Sides extends readonly JobSide[]> (sides: readonly [...Sides], n: number, rounds = 4): Promise<{ [K in keyof Sides]: CpuPerJob }> {
   const per = Math.ceil(n / rounds)
   const before = sides.map((s) => s.pids.map(([, pid]) => processCpuMs(pid)))
   const client = sides.map(() => 0)
@@ -63,7 +63,7 @@ export async function cpuPerJobInTurns (sides: readonly JobSide[], n: number, ro
     processes: side.pids.map(([name, pid], k) => [name, (processCpuMs(pid) - before[i]![k]!) * 1000 / jobs]),
     client: client[i]! / jobs,
     jobs
-  }))
+  })) as { [K in keyof Sides]: CpuPerJob }
 }
 
 /** "discovery 867 · executor-0 847 · … · client 243 = 2513 µs". */

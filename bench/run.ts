@@ -15,7 +15,7 @@ import { startTestNode, ROOT } from '../test/helpers/node-harness.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareColdRun, bareWorkerRoundTrips } from './floors.ts'
 import { startGuardedChain, startShapeChain } from './shape-chain.ts'
 import { streamedClient, timeLocalPaths } from './streamed.ts'
-import { cpuPerJobInTurns, formatCpu, total, type CpuPerJob } from './cpu-per-job.ts'
+import { cpuPerJobInTurns, formatCpu, total } from './cpu-per-job.ts'
 import { median, percentile, printTable, fmtMs, type Row } from './stats.ts'
 import { kernelRows } from './kernels.ts'
 import { runtimeRows } from './runtimes.ts'
@@ -87,14 +87,14 @@ process.stderr.write('warm latency…\n')
     // guarantees costs on this shape, apart from how the node is built. The node beside it is
     // the node's own overhead plus the executor's guarantees; the CPU rows split it by process
     // (discovery beside gfront, the signer beside gsign are like with like).
-    row('  guarded shape on a stream (discovery\'s and the signer\'s guarantee work in plain code), p50 beside the bare shape', fmtMs(median(guardedStream!)), fmtMs(median(chainStream)), `${(median(guardedStream!) / median(chainStream)).toFixed(2)}×`, '')
-    row('  node on SubmitJobStream, p50 beside the guarded shape', fmtMs(median(onStream)), fmtMs(median(guardedStream!)), `${(median(onStream) / median(guardedStream!)).toFixed(2)}×`, '')
+    row('  guarded shape on a stream (discovery\'s and the signer\'s guarantee work in plain code), p50 beside the bare shape', fmtMs(median(guardedStream)), fmtMs(median(chainStream)), `${(median(guardedStream) / median(chainStream)).toFixed(2)}×`, '')
+    row('  node on SubmitJobStream, p50 beside the guarded shape', fmtMs(median(onStream)), fmtMs(median(guardedStream)), `${(median(onStream) / median(guardedStream)).toFixed(2)}×`, '')
     // Where the gap is: CPU per job in each process, the node's beside the bare shape's
     // (cpu-per-job.ts; sent one at a time, a job's latency is mostly this CPU, process after process).
     const [nodeCpu, guardedCpu, chainCpu] = await cpuPerJobInTurns([
       { pids: [...node.procs].map(([name, p]) => [name, p.child.pid!]), call: async () => await streamed.client.submitJob({ manifestJson: manifest() }) },
       { pids: guarded.pids, call: async () => await guarded.streamCall() },
-      { pids: bareChain.pids, call: async () => await bareChain.streamCall() }], quick ? 2000 : 4000) as [CpuPerJob, CpuPerJob, CpuPerJob]
+      { pids: bareChain.pids, call: async () => await bareChain.streamCall() }], quick ? 2000 : 4000)
     // Every one of those node jobs went on the stream (a refusal would measure the unary call).
     streamed.check(2 + 200 + onStream.length + nodeCpu.jobs)
     row('  CPU per job on a stream, by process (µs): node', formatCpu(nodeCpu), `bare shape: ${formatCpu(chainCpu)}`, `${(total(nodeCpu) / total(chainCpu)).toFixed(2)}×`, '')

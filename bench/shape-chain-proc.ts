@@ -7,8 +7,9 @@
  *   exec <address> <module.wasm>: a long-lived bidi stream; each message is run in a worker
  *     thread (instantiate + run of the module, compiled once) and answered with its stdout;
  *   sign <address>: a long-lived bidi stream; each message is answered with its Ed25519 signature.
- * The same shape doing the work the node's guarantees need, in plain code (shape-chain.ts
- * startGuardedChain: what the guarantees cost on this shape, apart from how the node is built):
+ * The same shape doing the work discovery's and the signer's guarantees need, in plain code
+ * (shape-chain.ts startGuardedChain: what they cost on this shape, apart from how the node is
+ * built):
  *   gfront <address> <exec address> <sign address>: a stream of manifests (JSON bytes): each is
  *     parsed and schema-checked (parseManifest), its job id taken (JCS + SHA-256) and checked
  *     against the ids seen (a bounded set), its inputs hash taken; one message to exec (the

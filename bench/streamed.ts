@@ -34,29 +34,27 @@ export interface LocalPaths {
   /** The node: a unary SubmitJob, a message on SubmitJobStream (as PhaseClient sends jobs). */
   unary: number[]
   stream: number[]
-  /** The guarded shape (shape-chain.ts startGuardedChain) on its stream, when one was given. */
-  guarded?: number[]
+  /** The guarded shape (shape-chain.ts startGuardedChain) on its stream. */
+  guarded: number[]
 }
 
 /**
- * Warm local jobs on the node's two paths and the bare shape's two (and the guarded shape's
- * stream, when one is given), timed in turns (stats.ts
- * timeInterleaved): like with like, on a machine whose speed drifts over a run. The first job
+ * Warm local jobs on the node's two paths, the bare shape's two and the guarded shape's stream,
+ * timed in turns (stats.ts timeInterleaved): like with like, on a machine whose speed drifts over a run. The first job
  * sends the module; every stream call is checked to have gone on the stream. ms per job.
  */
-export async function timeLocalPaths (chain: ShapeChain, client: GrpcClient<typeof NodeService>, streamed: StreamedClient, job: () => { manifestJson: Uint8Array }, module: Uint8Array, n: number, warmup: number, guarded?: GuardedChain): Promise<LocalPaths> {
+export async function timeLocalPaths (chain: ShapeChain, client: GrpcClient<typeof NodeService>, streamed: StreamedClient, job: () => { manifestJson: Uint8Array }, module: Uint8Array, n: number, warmup: number, guarded: GuardedChain): Promise<LocalPaths> {
   await client.submitJob({ ...job(), module })
   await streamed.client.submitJob(job())
   await streamed.client.submitJob(job())
   streamed.check(2)
-  const calls: Record<string, () => Promise<unknown>> = {
+  const t = await timeInterleaved(n, warmup, {
     chain: async () => await chain.call(),
     chainStream: async () => await chain.streamCall(),
     unary: async () => await client.submitJob(job()),
-    stream: async () => await streamed.client.submitJob(job())
-  }
-  if (guarded !== undefined) calls.guarded = async () => await guarded.streamCall()
-  const t = await timeInterleaved(n, warmup, calls) as Record<string, number[]> & Omit<LocalPaths, 'guarded'>
+    stream: async () => await streamed.client.submitJob(job()),
+    guarded: async () => await guarded.streamCall()
+  })
   streamed.check(2 + warmup + t.stream.length)
   return t
 }

@@ -19,7 +19,7 @@ import { median, percentile, fmtMs } from './stats.ts'
 import { bareGrpcRoundTrips, bareInstantiateRun, bareWorkerRoundTrips } from './floors.ts'
 import { startGuardedChain, startShapeChain } from './shape-chain.ts'
 import { streamedClient, timeLocalPaths } from './streamed.ts'
-import { cpuPerJobInTurns, formatCpu, total, type CpuPerJob } from './cpu-per-job.ts'
+import { cpuPerJobInTurns, formatCpu, total } from './cpu-per-job.ts'
 
 const N = Number(process.argv[2] ?? 3000)
 const enc = new TextEncoder()
@@ -44,7 +44,7 @@ try {
   const [nodeCpu, guardedCpu, chainCpu] = await cpuPerJobInTurns([
     { pids: [...node.procs].map(([name, p]) => [name, p.child.pid!]), call: async () => await streamed.client.submitJob({ manifestJson: manifest() }) },
     { pids: guarded.pids, call: async () => await guarded.streamCall() },
-    { pids: chain.pids, call: async () => await chain.streamCall() }], Math.max(2000, N)) as [CpuPerJob, CpuPerJob, CpuPerJob]
+    { pids: chain.pids, call: async () => await chain.streamCall() }], Math.max(2000, N))
   // Every one of those node jobs went on the stream (a refusal would measure the unary call).
   streamed.check(2 + 300 + onStream.length + nodeCpu.jobs)
   let done = 0
@@ -58,7 +58,7 @@ try {
   process.stdout.write(`shape floor ${fmtMs(shape)} (grpc round trip ${fmtMs(grpcFloor)}, worker hop ${fmtMs(workerFloor)}, instantiate+run ${fmtMs(wasmFloor)})  p50/floor ${(median(warm) / shape).toFixed(2)}×\n`)
   process.stdout.write(`bare shape run end to end (shape-chain.ts), unary, in turns with the node: p50 ${fmtMs(median(bare))}  p99 ${fmtMs(percentile(bare, 99))}  p50/chain ${(median(warm) / median(bare)).toFixed(2)}×  p99/chain ${(percentile(warm, 99) / percentile(bare, 99)).toFixed(2)}×\n`)
   process.stdout.write(`on SubmitJobStream: p50 ${fmtMs(median(onStream))}  p99 ${fmtMs(percentile(onStream, 99))}; the bare shape's own stream: p50 ${fmtMs(median(bareStream))}  p99 ${fmtMs(percentile(bareStream, 99))}  p50/chain ${(median(onStream) / median(bareStream)).toFixed(2)}×  p99/chain ${(percentile(onStream, 99) / percentile(bareStream, 99)).toFixed(2)}× (beside the unary chain ${(median(onStream) / median(bare)).toFixed(2)}×)\n`)
-  process.stdout.write(`the guarded shape (the bare one doing discovery's and the signer's guarantee work in plain code) on its stream: p50 ${fmtMs(median(guardedStream!))}  p99 ${fmtMs(percentile(guardedStream!, 99))}  guarded/bare ${(median(guardedStream!) / median(bareStream)).toFixed(2)}×  node/guarded ${(median(onStream) / median(guardedStream!)).toFixed(2)}×\n`)
+  process.stdout.write(`the guarded shape (the bare one doing discovery's and the signer's guarantee work in plain code) on its stream: p50 ${fmtMs(median(guardedStream))}  p99 ${fmtMs(percentile(guardedStream, 99))}  guarded/bare ${(median(guardedStream) / median(bareStream)).toFixed(2)}×  node/guarded ${(median(onStream) / median(guardedStream)).toFixed(2)}×\n`)
   process.stdout.write(`CPU per job on the stream, one at a time (bench/cpu-per-job.ts): node ${formatCpu(nodeCpu)}; guarded shape ${formatCpu(guardedCpu)}; bare shape ${formatCpu(chainCpu)}; node/bare ${(total(nodeCpu) / total(chainCpu)).toFixed(2)}×, guarded/bare ${(total(guardedCpu) / total(chainCpu)).toFixed(2)}×, node/guarded ${(total(nodeCpu) / total(guardedCpu)).toFixed(2)}×\n`)
 } finally {
   client.close()
