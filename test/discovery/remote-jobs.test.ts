@@ -35,7 +35,7 @@ function result (peer: string, job: Manifest, stdout?: Uint8Array): RemoteResult
   return { jobId: jobIdOf(job, contentHash), status: 'ok', exitCode: 0, stdout: stdout ?? out, stderr: empty, receiptJson: canonical }
 }
 
-type Behaviour = 'honest' | 'lying' | 'busy' | 'gone'
+type Behaviour = 'honest' | 'lying' | 'busy' | 'gone' | 'broken'
 
 function remoteJobs (behaviour: Record<string, Behaviour>, reputation = new Reputation({ random: () => 1 })): { jobs: RemoteJobs, tried: string[], reputation: Reputation } {
   const tried: string[] = []
@@ -49,6 +49,8 @@ function remoteJobs (behaviour: Record<string, Behaviour>, reputation = new Repu
           case 'lying': return result(peer, m, enc.encode('y'))
           case 'busy': throw new QueueFullError('busy')
           case 'gone': throw new UnavailableError('gone')
+          // Not one of ours, as libp2p's errors are; its text as a peer could shape it.
+          case 'broken': throw Object.assign(new Error(`stream reset\r\n${'x'.repeat(500)}`), { name: 'StreamResetError' })
           default: return result(peer, m)
         }
       }
@@ -82,6 +84,15 @@ describe('RemoteJobs', () => {
     expect(tried).toHaveLength(MAX_ATTEMPTS)
     expect(reputation.get(PEERS[0]!).failures).toBeCloseTo(1)
     expect(reputation.get(PEERS[1]!).refusals).toBeCloseTo(1)
+  })
+
+  it('says what broke when the last try failed with an error not of ours, bounded and on one line', async () => {
+    const { jobs } = remoteJobs({ [PEERS[0]!]: 'broken' })
+    const err = await jobs.run(manifest(), async () => new Uint8Array(), { timeoutMs: 5000, peerId: PEERS[0] }).then(() => { throw new Error('the job ran') }, (e: unknown) => e as Error & { code: string })
+    expect(err.code).toBe('unavailable')
+    expect(err.message).toContain('remote job failed on every peer tried (last: StreamResetError: stream reset\\u000d\\u000axxx')
+    expect(err.message).not.toMatch(/[\r\n]/)
+    expect(err.message.length).toBeLessThan(200)
   })
 
   it('runs on the peer named only, with no fail-over', async () => {

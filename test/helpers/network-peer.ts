@@ -7,11 +7,12 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { silentLogger } from '../../services/core/process/src/logger.ts'
-import { PhaseNetwork, type NetworkInit } from '../../services/discovery/src/p2p/index.ts'
+import { PhaseNetwork, type NetworkComponents, type NetworkInit } from '../../services/discovery/src/p2p/index.ts'
 
 export const LOOPBACK = ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0']
 
-export async function startPeer (bootstrap: readonly string[] = [], listen: readonly string[] = LOOPBACK, init: Partial<NetworkInit> = {}): Promise<PhaseNetwork> {
+/** `jobs`: what the node does with a job it is sent (default: refuses it as an internal error). */
+export async function startPeer (bootstrap: readonly string[] = [], listen: readonly string[] = LOOPBACK, init: Partial<NetworkInit> = {}, jobs: NetworkComponents['jobs'] = { running: 0, run: async () => { throw new Error('no jobs here') } }): Promise<PhaseNetwork> {
   const key = await generateKeyPair('Ed25519')
   const net = new PhaseNetwork({
     logger: silentLogger(),
@@ -19,7 +20,7 @@ export async function startPeer (bootstrap: readonly string[] = [], listen: read
     modules: { has: () => false },
     receiptKey: async () => 'ab'.repeat(32),
     runtime: async () => ({ name: 'v8-wasm', version: 'test' }),
-    jobs: { running: 0, run: async () => { throw new Error('no jobs here') } }
+    jobs
   }, {
     listen, bootstrap, mdns: false, relayServer: false, upnp: false,
     privateAddresses: true, maxConnections: 300, inboundPerSecond: 100_000, maxRemoteJobs: 4, perPeerConcurrency: 4, perPeerPerSecond: 100,

@@ -80,7 +80,7 @@ maybe('LAN discovery (mDNS on, as by default; no bootstrap list)', () => {
       manifestJson: enc.encode(JSON.stringify({ version: 1, module_hash: contentHash(HELLO), nonce: randomBytes(16).toString('hex'), args: ['on the LAN'] })),
       module: HELLO,
       peerId: target.peerId
-    })
+    }).catch((err: Error) => { throw new Error(`${err.message}\n--- a's discovery log:\n${nodes.a!.log('discovery')}\n--- b's discovery log:\n${nodes.b!.log('discovery')}`) })
     expect(dec.decode(res.stdout)).toBe('NAL eht no\n')
     expect(res.peerId).toBe(target.peerId)
     const { receipt } = await verifyReceipt(res.receiptJson, { publicKey: target.receiptPublicKey, peerId: target.peerId, outputs: { stdout: res.stdout, stderr: res.stderr } })

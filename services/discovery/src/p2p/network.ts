@@ -14,6 +14,7 @@ import { PhaseError, UnavailableError, verifyCapability, type CapabilityRecord, 
 import { EventLog, type Logger } from '@phase-network/process'
 import type { NetworkComponents, NetworkInit, PeerSummary } from './index.ts'
 import { createHost, type PhaseLibp2p } from './host.ts'
+import { keeper } from './connection-dedupe.ts'
 import { PeerLimiter } from './peer-limits.ts'
 import { capabilityKey, type Requirements } from './providers.ts'
 import { JOB_PROTOCOL, CAPABILITY_PROTOCOL, jobStreamHandler, capabilityStreamHandler, fetchCapability, type JobServer } from './job-protocol.ts'
@@ -275,11 +276,14 @@ export class PhaseNetwork {
    * A stream to `peer` on a connection we already have, else on a new one. libp2p's dial never
    * reuses a limited (relayed) connection: it dials again, which for a peer behind a NAT means a
    * new relayed connection for every stream (and the direct addresses tried first each time).
+   * Of two direct connections (both sides dialed at once) the stream goes on the one both ends
+   * keep (connection-dedupe.ts): the other is closed once its streams end or after a grace of
+   * seconds, which cut the jobs running on it longer than that.
    */
   private async openStream (peer: PeerId, protocol: string | string[], signal: AbortSignal): Promise<Stream> {
     const node = this.host()
     const open = node.getConnections(peer).filter((c) => c.status === 'open')
-    const conn = open.find((c) => c.limits == null) ?? open[0] ?? await node.dial(peer, { signal })
+    const conn = keeper(node.peerId.toString(), open.filter((c) => c.limits == null)) ?? open[0] ?? await node.dial(peer, { signal })
     return await conn.newStream(protocol, { signal, runOnLimitedConnection: true })
   }
 

@@ -100,7 +100,9 @@ export class RemoteJobs {
         if (options.peerId !== undefined || options.signal?.aborted === true) break
       }
     }
-    throw isPhaseError(last) ? last : new UnavailableError('remote job failed on every peer tried', { cause: last })
+    // What broke is said (a stream reset, a refused protocol, a dial that failed): the caller
+    // has no log to read. A peer's words may be in it, so bounded and without control characters.
+    throw isPhaseError(last) ? last : new UnavailableError(`remote job failed on every peer tried (last: ${sanitize(describe(last), MAX_QUOTED)})`, { cause: last })
   }
 
   /** Up to `count` distinct connected peers that run jobs, best first, none of `exclude`. */
@@ -149,6 +151,12 @@ export class RemoteJobs {
   private async ranked (): Promise<string[]> {
     return this.c.reputation.rank(await this.c.jobPeers())
   }
+}
+
+/** An error that is not one of ours as one short line: its name and message. */
+function describe (err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  return err.message === '' ? err.name : `${err.name}: ${err.message}`
 }
 
 /**
