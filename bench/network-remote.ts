@@ -90,7 +90,7 @@ export async function remoteJobFigures (transport: Transport, modulePath: string
     const first = await cb.submitJob({ manifestJson: manifest(), module, peerId: idA })
     if (first.peerId !== idA) throw new Error(`the job ran on ${first.peerId}, not on A`)
     const echo = await bareEcho(transport)
-    const direct = await directJobs(a.p2p[0]!, manifest).catch(async (err: unknown) => { await echo.stop(); throw err })
+    const direct = await directJobs(a.p2p[0]!, manifest).catch(async (err: unknown) => { await Promise.allSettled([echo.stop()]); throw err })
     const guarded = await startGuardedChain(modulePath, manifest).catch(async (err: unknown) => { await Promise.allSettled([echo.stop(), direct.stop()]); throw err })
     try {
       const steps = {

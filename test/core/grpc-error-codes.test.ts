@@ -32,6 +32,8 @@ const impl: ServiceImpl<typeof SignerService> = {
   async listSignedJobs () { return { jobIds: [], lastSeq: -1n, more: false } },
   async signReceipt (request) {
     const name = new TextDecoder().decode(request.receiptJson)
+    // A message that is not well-formed text (a peer's refusal can carry a lone surrogate).
+    if (name === 'ill-formed') throw new errors.UnavailableError('peer refused: \ud800 and \udfff')
     throw SAMPLES.find((s) => s.name === name)!.make(`thrown as ${name}`)
   }
 }
@@ -56,6 +58,16 @@ describe('error codes over gRPC', () => {
     mux.close()
     await server.stop()
     await rm(dir, { recursive: true, force: true })
+  })
+
+  it('answers an error whose message is not well-formed text, and goes on serving', async () => {
+    // grpc-js's encodeURI of such a status message threw: the call went unanswered and the
+    // handler's promise rejected with nothing to catch it (the process ended).
+    for (const client of [unary, mux]) {
+      const err = await client.signReceipt({ receiptJson: new TextEncoder().encode('ill-formed') }, { timeoutMs: 5000 }).catch((e: unknown) => e)
+      expect(err).toMatchObject({ code: 'unavailable', message: 'peer refused: \ufffd and \ufffd' })
+    }
+    expect(await unary.getPublicKey({})).toMatchObject({ algorithm: 'ed25519' })
   })
 
   it('has a class for every code of the table', () => {

@@ -86,13 +86,11 @@ describe('RemoteJobs', () => {
     expect(reputation.get(PEERS[1]!).refusals).toBeCloseTo(1)
   })
 
-  it('says what broke when the last try failed with an error not of ours, bounded and on one line', async () => {
+  it('names what broke when the last try failed with an error not of ours, and nothing of its message', async () => {
     const { jobs } = remoteJobs({ [PEERS[0]!]: 'broken' })
     const err = await jobs.run(manifest(), async () => new Uint8Array(), { timeoutMs: 5000, peerId: PEERS[0] }).then(() => { throw new Error('the job ran') }, (e: unknown) => e as Error & { code: string })
     expect(err.code).toBe('unavailable')
-    expect(err.message).toContain('remote job failed on every peer tried (last: StreamResetError: stream reset\\u000d\\u000axxx')
-    expect(err.message).not.toMatch(/[\r\n]/)
-    expect(err.message.length).toBeLessThan(200)
+    expect(err.message).toBe('remote job failed on every peer tried (last: StreamResetError)')
   })
 
   it('runs on the peer named only, with no fail-over', async () => {

@@ -24,7 +24,8 @@ describe('Phase DHT', () => {
     nets.push(a, b)
     const quicA = quicOf(a)
     const tcpB = b.addresses().find((x) => x.includes('/tcp'))!
-    // Both directions at the same moment, on both transports: up to four connections at first.
+    // Both directions at the same moment, on both transports (libp2p joins a node's own dials to
+    // one peer): two connections at first when the dials cross.
     await Promise.all([a.dial(tcpB), b.dial(quicA), a.dial(quicOf(b)), b.dial(a.addresses().find((x) => x.includes('/tcp'))!)])
     // The expects below say which end kept more than one.
     await waitFor(() => connectionsOf(a).get(b.peerId) === 1 && connectionsOf(b).get(a.peerId) === 1, { what: 'one connection at each end', timeoutMs: 20_000 }).catch(() => {})

@@ -40,12 +40,26 @@ export function silentLogger (): Logger {
 }
 
 /**
- * Makes an untrusted string safe to put in a log field: control characters escaped,
- * length capped. Use it for anything a client or peer sent.
+ * Escaped by sanitize: control characters, line and paragraph separators, the bidirectional
+ * controls (they reorder what a terminal shows: U+061C, U+200E–F, U+202A–E, U+2066–9) and lone
+ * surrogates (not text; grpc-js's encodeURI of a status message throws on them).
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+
+function isHighSurrogate (code: number): boolean { return code >= 0xd800 && code <= 0xdbff }
+
+/**
+ * Makes an untrusted string safe to put in a log field or an error message: the characters of
+ * UNSAFE escaped as `\uXXXX`, length capped (never inside a surrogate pair). Use it for anything
+ * a client or peer sent.
  */
 export function sanitize (value: unknown, maxLength = 200): string {
   const text = typeof value === 'string' ? value : String(value)
-  // eslint-disable-next-line no-control-regex
-  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-  return clean.length > maxLength ? `${clean.slice(0, maxLength)}…(${clean.length} chars)` : clean
+  const clean = text.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  if (clean.length <= maxLength) return clean
+  // Cut between code points: a pair split in two would leave a lone surrogate.
+  const end = isHighSurrogate(clean.charCodeAt(maxLength - 1)) ? maxLength - 1 : maxLength
+  return `${clean.slice(0, end)}…(${clean.length} chars)`
 }
+

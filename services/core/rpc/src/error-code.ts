@@ -13,19 +13,24 @@ import { ERROR_CODE_METADATA_KEY, errorCodeOfStatus } from '@phase-network/proto
 /** A status as an interceptor sends it (grpc-js does not export its PartialStatusObject). */
 type Status = Parameters<grpc.ServerInterceptingCall['sendStatus']>[0]
 
-/** The status with its Phase code added when it has none (OK stays untouched). */
+/**
+ * The status with its Phase code added when it has none (OK stays untouched), and its message
+ * well-formed: grpc-js percent-encodes the message with `encodeURI`, which throws on a lone
+ * surrogate (a peer's refusal can carry one, JSON.parse reads `"\ud800"` as one), and a throw
+ * there left the call unanswered and the handler's promise rejected with nothing to catch it.
+ */
 export function withErrorCode (status: Status): Status {
   if (status.code === grpc.status.OK) return status
   const metadata = status.metadata ?? new grpc.Metadata()
   if (metadata.get(ERROR_CODE_METADATA_KEY).length === 0) metadata.set(ERROR_CODE_METADATA_KEY, errorCodeOfStatus(status.code))
-  return { ...status, metadata }
+  return status.details === undefined ? { ...status, metadata } : { ...status, details: status.details.toWellFormed(), metadata }
 }
 
 /** A status with this code, message and its `phase-error-code`. */
 export function errorStatus (err: { code: string, message: string }, grpcCode: number): grpc.StatusObject {
   const metadata = new grpc.Metadata()
   metadata.set(ERROR_CODE_METADATA_KEY, err.code)
-  return { code: grpcCode, details: err.message, metadata }
+  return { code: grpcCode, details: err.message.toWellFormed(), metadata }
 }
 
 /**

@@ -338,7 +338,11 @@ export class GrpcServer {
           else if (pub !== err) this.log.error({ err, method: name }, 'unexpected error in handler')
           callback(errorStatus(pub, ERROR_TABLE[pub.code].grpc))
         }
-      ).finally(() => {
+      ).catch((err: unknown) => {
+        // Answering failed (grpc-js threw while sending): logged, never an unhandled rejection
+        // that would end the process.
+        this.log.error({ err, method: name }, 'could not answer a call')
+      }).finally(() => {
         call.off('cancelled', onCancel)
         this.shutdown.signal.removeEventListener('abort', onCancel)
       })

@@ -28,6 +28,14 @@ function rank (self: string, a: Connection, b: Connection): number {
   return (smaller(a) - smaller(b)) || (quic(a) - quic(b)) || (a.timeline.open - b.timeline.open)
 }
 
+/**
+ * A peer's connections that can be duplicates of each other: open, direct (a relayed one is not
+ * a duplicate of a direct one, and its address names the relay's transport) and without limits.
+ */
+export function candidates (node: Pick<Libp2p, 'getConnections'>, peer: Connection['remotePeer']): Connection[] {
+  return node.getConnections(peer).filter((c) => c.status === 'open' && c.direct && c.limits == null)
+}
+
 /** How often a duplicate is checked for streams still running on it, ms. */
 const IDLE_CHECK_MS = 100
 /** Longest a duplicate is kept for its streams to end, ms. */
@@ -50,11 +58,14 @@ export function dedupeConnections (node: DedupeHost, onClose?: (dropped: Connect
   const closeWhenIdle = (c: Connection, since: number): void => {
     if (c.status !== 'open') { closing.delete(c.id); return }
     if (c.streams.length > 0 && Date.now() - since < MAX_GRACE_MS) { later(() => { closeWhenIdle(c, since) }, IDLE_CHECK_MS); return }
+    // Chosen again at the moment of closing: the one kept may have gone meanwhile (this one is
+    // then the peer's only connection, and what openStream picks).
+    if (keeper(self, candidates(node, c.remotePeer)) === c) { closing.delete(c.id); return }
     onClose?.(c)
     c.close().catch((err: Error) => { c.abort(err) }).finally(() => { closing.delete(c.id) })
   }
   const prune = (conn: Connection): void => {
-    const open = node.getConnections(conn.remotePeer).filter((c) => c.status === 'open' && c.limits == null)
+    const open = candidates(node, conn.remotePeer)
     if (open.length < 2) return
     const keep = keeper(self, open)
     for (const c of open) {

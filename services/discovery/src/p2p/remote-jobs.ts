@@ -100,9 +100,9 @@ export class RemoteJobs {
         if (options.peerId !== undefined || options.signal?.aborted === true) break
       }
     }
-    // What broke is said (a stream reset, a refused protocol, a dial that failed): the caller
-    // has no log to read. A peer's words may be in it, so bounded and without control characters.
-    throw isPhaseError(last) ? last : new UnavailableError(`remote job failed on every peer tried (last: ${sanitize(describe(last), MAX_QUOTED)})`, { cause: last })
+    // What broke is named (a stream reset, a refused protocol, a dial that failed): the caller
+    // has no log to read. The name only: messages can hold local paths or a peer's addresses.
+    throw isPhaseError(last) ? last : new UnavailableError(`remote job failed on every peer tried (last: ${sanitize(errorName(last), MAX_QUOTED)})`, { cause: last })
   }
 
   /** Up to `count` distinct connected peers that run jobs, best first, none of `exclude`. */
@@ -153,10 +153,9 @@ export class RemoteJobs {
   }
 }
 
-/** An error that is not one of ours as one short line: its name and message. */
-function describe (err: unknown): string {
-  if (!(err instanceof Error)) return String(err)
-  return err.message === '' ? err.name : `${err.name}: ${err.message}`
+/** The name of an error that is not one of ours (its class, as libp2p's errors name theirs). */
+function errorName (err: unknown): string {
+  return err instanceof Error ? err.name : typeof err
 }
 
 /**
