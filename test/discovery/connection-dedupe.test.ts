@@ -34,6 +34,15 @@ function host (conns: FakeConnection[]): DedupeHost & { open: (c: FakeConnection
 
 const wait = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
+/** The connection this end dialed over QUIC (kept) and the peer's over TCP with `streams` on it, deduped from now. */
+function duplicated (streams: number): { kept: FakeConnection, dup: FakeConnection, h: ReturnType<typeof host>, stop: () => void } {
+  const kept = connection('1', 'outbound', '/ip4/127.0.0.1/udp/1/quic-v1', 1)
+  const dup = connection('2', 'inbound', '/ip4/127.0.0.1/tcp/1', 2)
+  for (let i = 0; i < streams; i++) dup.streams.push({})
+  const h = host([kept, dup])
+  return { kept, dup, h, stop: dedupeConnections(h) }
+}
+
 describe('connection dedupe', () => {
   it('keeps the connection dialed by the smaller PeerId, then QUIC, then the older', () => {
     const mine = connection('1', 'outbound', '/ip4/127.0.0.1/tcp/1', 2)
@@ -45,10 +54,7 @@ describe('connection dedupe', () => {
   })
 
   it('closes the duplicate once its streams end', async () => {
-    const kept = connection('1', 'outbound', '/ip4/127.0.0.1/udp/1/quic-v1', 1)
-    const dup = connection('2', 'inbound', '/ip4/127.0.0.1/tcp/1', 2)
-    const h = host([kept, dup])
-    const stop = dedupeConnections(h)
+    const { kept, dup, h, stop } = duplicated(0)
     try {
       h.open(dup)
       await wait(50)
@@ -58,11 +64,7 @@ describe('connection dedupe', () => {
   })
 
   it('does not close a duplicate whose kept twin went away during its grace', async () => {
-    const kept = connection('1', 'outbound', '/ip4/127.0.0.1/udp/1/quic-v1', 1)
-    const dup = connection('2', 'inbound', '/ip4/127.0.0.1/tcp/1', 2)
-    dup.streams.push({})
-    const h = host([kept, dup])
-    const stop = dedupeConnections(h)
+    const { kept, dup, h, stop } = duplicated(1)
     try {
       h.open(dup)
       await wait(150)
