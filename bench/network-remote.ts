@@ -23,8 +23,9 @@ import { processCpuMs } from './cpu-per-job.ts'
 import { startGuardedChain } from './shape-chain.ts'
 
 /**
- * Every figure is taken in the same loop, one sample of each per round (remote job, bare round
- * trips, local job, direct job), so a loaded machine weighs on the job and its floor alike.
+ * The latencies are taken in the same loop, one sample of each per round (remote job, bare
+ * round trips, local jobs, the guarded shape's job, direct jobs), so a loaded machine weighs on
+ * the job and its floors alike; the receipt check and the CPU figures are taken after it.
  */
 export interface RemoteFigures {
   /** ms per bare libp2p request/response on a new stream (the floor). */

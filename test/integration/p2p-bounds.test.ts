@@ -230,6 +230,14 @@ describe('job and capability protocol clients', () => {
       const outcome = await codeOf(offerJob(await open(JOB_PROTOCOL), manifest, async () => new Uint8Array(0), { maxMessageBytes: MiB, readTimeoutMs: 500 }))
       expect(`${what}: ${outcome}`).toBe(`${what}: ${code}`)
     }
+    // A refusal whose words are not text (a lone surrogate, as JSON "\ud800" parses) or that
+    // would reorder a terminal (U+202E): escaped, so the message is well-formed for the gRPC
+    // status it becomes (grpc-js's encodeURI threw on it) and for logs.
+    behaviour = answer({ type: 'reject', code: 'queue_full', message: 'busy \ud800 \u202egnp.exe' })
+    const err = await offerJob(await open(JOB_PROTOCOL), manifest, async () => new Uint8Array(0), { maxMessageBytes: MiB, readTimeoutMs: 500 }).then(() => { throw new Error('the job was taken') }, (e: unknown) => e as Error & { code: string })
+    expect(err.code).toBe('queue_full')
+    expect(err.message).toBe('peer refused: busy \\ud800 \\u202egnp.exe')
+    expect(err.message.isWellFormed()).toBe(true)
   }, 60_000)
 })
 
