@@ -52,9 +52,17 @@ export async function bareEcho (transport: Transport, bytes = 256): Promise<Bare
     }
     await stream.close().catch(() => {})
   }, { maxInboundStreams: 64 })
-  await client.dial(server.getMultiaddrs()[0]!)
   const payload = new Uint8Array(bytes).fill(7)
-  const kept = lpStream(await client.dialProtocol(server.peerId, ECHO))
+  let kept: ReturnType<typeof lpStream>
+  try {
+    await client.dial(server.getMultiaddrs()[0]!)
+    kept = lpStream(await client.dialProtocol(server.peerId, ECHO))
+  } catch (err) {
+    // Dialer first: a TCP listener stopped first waits for its connections (FACTS).
+    await client.stop()
+    await server.stop()
+    throw err
+  }
   return {
     newStream: async () => {
       const stream = await client.dialProtocol(server.peerId, ECHO)

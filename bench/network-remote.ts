@@ -147,10 +147,16 @@ export async function remoteJobFigures (transport: Transport, modulePath: string
 async function directJobs (address: string, manifest: () => Uint8Array): Promise<{ run: () => Promise<unknown>, run1: () => Promise<unknown>, stop: () => Promise<void> }> {
   const host = await bareHost([])
   const target = multiaddr(address)
-  await host.dial(target)
   const noModule = async (): Promise<Uint8Array> => { throw new Error('the node should have the module') }
   const open = async (): Promise<ReturnType<typeof jobChannel>> => jobChannel(await host.dialProtocol(target, JOB_PROTOCOL_2), 4 << 20)
-  let ch = await open()
+  let ch: ReturnType<typeof jobChannel>
+  try {
+    await host.dial(target)
+    ch = await open()
+  } catch (err) {
+    await host.stop()
+    throw err
+  }
   return {
     run: async () => {
       // A ends a stream left idle past its read deadline (while other steps ran): open another.

@@ -52,9 +52,12 @@ async function shapeProcesses (): Promise<ShapeProcesses> {
     const child = spawn(process.execPath, [...args], { env: { ...process.env, ...MALLOC_ENV }, stdio: ['ignore', 'pipe', 'inherit'] })
     children.push(child)
     pids.push([args[args.indexOf(SCRIPT) + 1]!, child.pid!])
+    // Ready, or a clear failure: it exits, cannot be spawned, or says nothing within the bound.
     await new Promise<void>((resolve, reject) => {
-      child.stdout!.once('data', () => resolve())
-      child.once('exit', (code) => reject(new Error(`shape process exited with ${code}`)))
+      const timer = setTimeout(() => { reject(new Error(`shape process ${args.join(' ')} not ready within ${READY_MS} ms`)) }, READY_MS)
+      child.stdout!.once('data', () => { clearTimeout(timer); resolve() })
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`shape process exited with ${code}`)) })
+      child.once('error', (err) => { clearTimeout(timer); reject(err) })
     })
   }
   const client = new grpc.Client(sock('front'), grpc.credentials.createInsecure())
@@ -72,6 +75,8 @@ async function shapeProcesses (): Promise<ShapeProcesses> {
 }
 
 const SCRIPT = new URL('./shape-chain-proc.ts', import.meta.url).pathname
+/** How long a shape process may take to say "ready" (a few hundred ms when the host is quiet). */
+const READY_MS = 30_000
 
 /** The bare shape's three processes, started and checked (its first answer is the module's output). */
 export async function startShapeChain (modulePath: string): Promise<ShapeChain> {
