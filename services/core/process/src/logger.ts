@@ -62,4 +62,3 @@ export function sanitize (value: unknown, maxLength = 200): string {
   const end = isHighSurrogate(clean.charCodeAt(maxLength - 1)) ? maxLength - 1 : maxLength
   return `${clean.slice(0, end)}…(${clean.length} chars)`
 }
-

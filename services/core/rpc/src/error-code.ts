@@ -30,7 +30,7 @@ export function withErrorCode (status: Status): Status {
 export function errorStatus (err: { code: string, message: string }, grpcCode: number): grpc.StatusObject {
   const metadata = new grpc.Metadata()
   metadata.set(ERROR_CODE_METADATA_KEY, err.code)
-  return { code: grpcCode, details: err.message.toWellFormed(), metadata }
+  return { code: grpcCode, details: err.message, metadata }
 }
 
 /**

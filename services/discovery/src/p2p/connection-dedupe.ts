@@ -29,11 +29,12 @@ function rank (self: string, a: Connection, b: Connection): number {
 }
 
 /**
- * A peer's connections that can be duplicates of each other: open, direct (a relayed one is not
- * a duplicate of a direct one, and its address names the relay's transport) and without limits.
+ * A connection that can be a duplicate of another to the same peer: open, direct (a relayed one
+ * is not a duplicate of a direct one, and its address names the relay's transport) and without
+ * limits.
  */
-export function candidates (node: Pick<Libp2p, 'getConnections'>, peer: Connection['remotePeer']): Connection[] {
-  return node.getConnections(peer).filter((c) => c.status === 'open' && c.direct && c.limits == null)
+export function duplicable (c: Connection): boolean {
+  return c.status === 'open' && c.direct && c.limits == null
 }
 
 /** How often a duplicate is checked for streams still running on it, ms. */
@@ -48,6 +49,7 @@ const MAX_GRACE_MS = 5000
  */
 export function dedupeConnections (node: DedupeHost, onClose?: (dropped: Connection) => void): () => void {
   const self = node.peerId.toString()
+  const candidates = (peer: Connection['remotePeer']): Connection[] => node.getConnections(peer).filter(duplicable)
   const closing = new Set<string>()
   const timers = new Set<NodeJS.Timeout>()
   const later = (fn: () => void, ms: number): void => {
@@ -60,12 +62,12 @@ export function dedupeConnections (node: DedupeHost, onClose?: (dropped: Connect
     if (c.streams.length > 0 && Date.now() - since < MAX_GRACE_MS) { later(() => { closeWhenIdle(c, since) }, IDLE_CHECK_MS); return }
     // Chosen again at the moment of closing: the one kept may have gone meanwhile (this one is
     // then the peer's only connection, and what openStream picks).
-    if (keeper(self, candidates(node, c.remotePeer)) === c) { closing.delete(c.id); return }
+    if (keeper(self, candidates(c.remotePeer)) === c) { closing.delete(c.id); return }
     onClose?.(c)
     c.close().catch((err: Error) => { c.abort(err) }).finally(() => { closing.delete(c.id) })
   }
   const prune = (conn: Connection): void => {
-    const open = candidates(node, conn.remotePeer)
+    const open = candidates(conn.remotePeer)
     if (open.length < 2) return
     const keep = keeper(self, open)
     for (const c of open) {

@@ -14,7 +14,7 @@ import { PhaseError, UnavailableError, verifyCapability, type CapabilityRecord, 
 import { EventLog, type Logger } from '@phase-network/process'
 import type { NetworkComponents, NetworkInit, PeerSummary } from './index.ts'
 import { createHost, type PhaseLibp2p } from './host.ts'
-import { candidates, keeper } from './connection-dedupe.ts'
+import { duplicable, keeper } from './connection-dedupe.ts'
 import { PeerLimiter } from './peer-limits.ts'
 import { capabilityKey, type Requirements } from './providers.ts'
 import { JOB_PROTOCOL, CAPABILITY_PROTOCOL, jobStreamHandler, capabilityStreamHandler, fetchCapability, type JobServer } from './job-protocol.ts'
@@ -283,7 +283,7 @@ export class PhaseNetwork {
   private async openStream (peer: PeerId, protocol: string | string[], signal: AbortSignal): Promise<Stream> {
     const node = this.host()
     const open = node.getConnections(peer).filter((c) => c.status === 'open')
-    const conn = keeper(node.peerId.toString(), candidates(node, peer)) ?? open.find((c) => c.limits == null) ?? open[0] ?? await node.dial(peer, { signal })
+    const conn = keeper(node.peerId.toString(), open.filter(duplicable)) ?? open.find((c) => c.limits == null) ?? open[0] ?? await node.dial(peer, { signal })
     return await conn.newStream(protocol, { signal, runOnLimitedConnection: true })
   }
 
